@@ -1,0 +1,123 @@
+#!/usr/bin/env node
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { Command, InvalidArgumentError } from 'commander';
+import { compile, type CompileOptions } from '../compiler/compile.js';
+import { NfgitError } from '../compiler/errors.js';
+import { buildPlan } from '../compiler/plan.js';
+import { stage } from '../netfilter/stage.js';
+import { reportFailure, summarize } from './output.js';
+import { VERSION } from './version.js';
+
+interface CompileFlags {
+  rules: string;
+  host?: string;
+  var: Record<string, string>;
+  timeout: number;
+  json?: boolean;
+}
+
+const parseVar = (value: string, previous: Record<string, string>): Record<string, string> => {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.slice(0, eq))) {
+    throw new InvalidArgumentError('expected NAME=VALUE with a shell variable name');
+  }
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+};
+
+const parseSeconds = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return n;
+};
+
+function compileOptions(flags: CompileFlags): CompileOptions {
+  return {
+    rulesDir: flags.rules,
+    vars: flags.var,
+    timeoutMs: flags.timeout * 1000,
+    ...(flags.host === undefined ? {} : { host: flags.host }),
+  };
+}
+
+/** Writes a file atomically: a temporary name in the same directory, then rename. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+function withCompileFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--rules <dir>', 'directory of rule files')
+    .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
+    .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
+    .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)
+    .option('--json', 'print the result as JSON on stdout');
+}
+
+async function run(argv: string[]): Promise<number> {
+  const program = new Command()
+    .name('nfgit')
+    .description('GitOps pull agent for netfilter: compile, stage and apply shell rule files')
+    .version(VERSION)
+    .showHelpAfterError()
+    .exitOverride();
+
+  let code = 0;
+  withCompileFlags(
+    program
+      .command('compile')
+      .description('run the rule files with iptables/ip6tables intercepted and write rules.v4, rules.v6 and plan.json')
+      .requiredOption('--out <dir>', 'directory to write rules.v4, rules.v6 and plan.json into'),
+  ).action(async (flags: CompileFlags & { out: string }) => {
+    try {
+      const result = await compile(compileOptions(flags));
+      const plan = buildPlan(result);
+      await mkdir(flags.out, { recursive: true });
+      await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
+      await writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text);
+      await writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify({ ok: true, out: flags.out, ipv4: plan.families.ipv4.rules, ipv6: plan.families.ipv6.rules, digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest } }) + '\n');
+      } else {
+        process.stdout.write(`compiled ${result.rulesDir} (${result.files.length} files) into ${flags.out}\n  ${summarize(result).join('\n  ')}\n`);
+      }
+    } catch (err) {
+      code = reportFailure(err, flags.json === true);
+    }
+  });
+
+  withCompileFlags(
+    program.command('check').description('compile the rule files and load both families into a throwaway network namespace to validate them'),
+  ).action(async (flags: CompileFlags) => {
+    try {
+      const result = await compile(compileOptions(flags));
+      await stage({ ipv4: result.ipv4, ipv6: result.ipv6 });
+      if (flags.json === true) {
+        process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
+      } else {
+        process.stdout.write(`${result.rulesDir}: OK, both families load in a scratch namespace\n  ${summarize(result).join('\n  ')}\n`);
+      }
+    } catch (err) {
+      code = reportFailure(err, flags.json === true);
+    }
+  });
+
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const e = err as { code?: string; exitCode?: number };
+    if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+    if (typeof e.exitCode === 'number') return 2;
+    return reportFailure(err instanceof NfgitError ? err : err, false);
+  }
+  return code;
+}
+
+// Signals end the process through exit handlers, which kill the sandboxes' process groups.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
+}
+
+process.exitCode = await run(process.argv);

@@ -1,0 +1,226 @@
+import os from 'node:os';
+import path from 'node:path';
+import { NfgitError, NfgitErrors } from './errors.js';
+import { parseArgv, type Family } from './parse-argv.js';
+import { RulesetModel } from './ruleset-model.js';
+import { renderRestore, type RenderedRuleset } from './render-restore.js';
+import { listRuleFiles } from './rule-files.js';
+import { runRuleFiles, type RecordVerdict } from './run-rules.js';
+import { parseTraceElement, type SourceTrace } from './source-location.js';
+import { TABLE_ORDER } from './tables.js';
+import type { RawRecord } from './record-stream.js';
+import { kernelCanonicalMatcher, type CanonicalMatcher } from '../netfilter/canonical-match.js';
+import { installedTargets } from '../netfilter/xtables-targets.js';
+
+/** A `main` line: a command for the host, run after a successful apply. */
+export interface HostCommand {
+  readonly argv: readonly string[];
+  readonly trace: SourceTrace;
+}
+
+/** What compiling a rules directory produces. */
+export interface CompileResult {
+  /** The rules directory as the user named it. */
+  readonly rulesDir: string;
+  /** Rule files, as display paths, in the order they ran. */
+  readonly files: readonly string[];
+  readonly host: string;
+  readonly ipv4: RenderedRuleset;
+  readonly ipv6: RenderedRuleset;
+  readonly hostCommands: readonly HostCommand[];
+  /** What the rule files printed (bounded). */
+  readonly output: string;
+}
+
+/** Options of compile. */
+export interface CompileOptions {
+  readonly rulesDir: string;
+  /** NFGIT_HOST for the rule files; default: this machine's host name. */
+  readonly host?: string;
+  /** More variables exported to the rule files. */
+  readonly vars?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+  readonly maxOutputBytes?: number;
+  readonly maxRecordBytes?: number;
+  /** Tables to render (unused ones empty); default all five. */
+  readonly tables?: readonly string[];
+  /** How -D by a differently spelt spec is matched; default: the kernel in a scratch namespace. */
+  readonly canonical?: CanonicalMatcher;
+}
+
+const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+
+/**
+ * Compiles a rules directory: runs its files in the zsh sandbox with iptables intercepted, applies every
+ * call to a model with iptables' semantics, and renders restore input for both families.
+ * Throws NfgitErrors naming FILE:LINE when the rules are wrong.
+ */
+export async function compile(options: CompileOptions): Promise<CompileResult> {
+  const rulesDir = path.normalize(options.rulesDir).replace(/(.)\/+$/, '$1');
+  const absDir = path.resolve(rulesDir);
+  const files = await listRuleFiles(rulesDir);
+  const host = options.host ?? os.hostname();
+  const extra = await installedTargets();
+  const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extra), ipv6: new RulesetModel('ipv6', extra) };
+  const canonical = options.canonical ?? kernelCanonicalMatcher;
+
+  const displayCache = new Map<string, string>();
+  const display = (file: string): string => {
+    let d = displayCache.get(file);
+    if (d === undefined) {
+      d = file.startsWith(absDir + '/') ? path.join(rulesDir, file.slice(absDir.length + 1)) : file;
+      displayCache.set(file, d);
+    }
+    return d;
+  };
+  const toTrace = (raw: readonly string[]): SourceTrace => raw.map((e) => parseTraceElement(e, display));
+
+  const hostCommands: HostCommand[] = [];
+  let lastFailure: { trace: SourceTrace; status: number } | undefined;
+  let lastRefusal: { trace: SourceTrace; message: string } | undefined;
+  let bypass: { file: string; command: string; failureAfter: number } | undefined;
+  let failures = 0;
+  let finished = false;
+  let currentFile = '';
+
+  const handle = async (rec: RawRecord): Promise<RecordVerdict> => {
+    switch (rec.kind) {
+      case '4':
+      case '6':
+      case 'Q4':
+      case 'Q6': {
+        const family: Family = rec.kind.endsWith('4') ? 'ipv4' : 'ipv6';
+        const sync = rec.kind.startsWith('Q');
+        const trace = toTrace(rec.trace);
+        const tool = TOOL[family];
+        const refuse = (message: string, status: number): RecordVerdict => {
+          const text = `${tool}: ${message}`;
+          if (!sync) return { stop: new NfgitError('RuleError', text, { trace, family }) };
+          lastRefusal = { trace, message: text };
+          return { answer: `${status}:${text}` };
+        };
+        const parsed = parseArgv(family, rec.args);
+        if (!parsed.ok) return refuse(parsed.message, 2);
+        const model = models[family];
+        const r = model.apply(parsed.call.table, parsed.call.command, trace);
+        if (r.ok === true) return sync ? { answer: '0:' } : undefined;
+        if (r.ok === false) return refuse(r.message, r.status);
+        const cmd = parsed.call.command;
+        const spec = cmd.op === 'delete-spec' ? cmd.spec : [];
+        const index = await canonical(family, r.table, r.chain, spec);
+        if (index < 0) {
+          return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
+        }
+        model.deleteAt(r.table, r.chain, index);
+        return sync ? { answer: '0:' } : undefined;
+      }
+      case 'M':
+        hostCommands.push({ argv: rec.args, trace: toTrace(rec.trace) });
+        return undefined;
+      case 'E':
+        failures++;
+        lastFailure = { trace: toTrace(rec.trace), status: Number(rec.args[0]) };
+        return undefined;
+      case 'S':
+        currentFile = display(rec.args[0] ?? '');
+        return undefined;
+      case 'Z':
+        finished = true;
+        return undefined;
+      case 'F': {
+        const tool = rec.args[0] ?? 'this tool';
+        return {
+          stop: new NfgitError(
+            'RuleError',
+            `${tool} cannot be used in a rule file: nfgit compiles the iptables/ip6tables calls and loads the result itself, so rule files only describe rules`,
+            { trace: toTrace(rec.trace) },
+          ),
+        };
+      }
+      case 'B':
+        bypass ??= { file: display(rec.args[0] ?? currentFile), command: rec.args[1] ?? '', failureAfter: failures };
+        return undefined;
+      default:
+        return { stop: new NfgitError('InternalError', `internal error: unknown record kind ${JSON.stringify(rec.kind)} from the zsh prelude`) };
+    }
+  };
+
+  const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: absDir };
+  const exit = await runRuleFiles(
+    {
+      files,
+      env,
+      timeoutMs: options.timeoutMs ?? 60_000,
+      maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
+      maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
+      cwd: absDir,
+    },
+    handle,
+  );
+
+  if (exit.stoppedBy !== undefined) throw new NfgitErrors([exit.stoppedBy]);
+  if (exit.timedOut) {
+    throw new NfgitErrors([
+      new NfgitError('TimeoutError', `the rule files did not finish within ${(options.timeoutMs ?? 60_000) / 1000} s (last file started: ${currentFile}); is a loop waiting forever?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
+    ]);
+  }
+  if (bypass !== undefined) {
+    const at = lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace[0]?.file === bypass.file ? lastFailure.trace : [{ file: bypass.file, line: 0 }];
+    throw new NfgitErrors([
+      new NfgitError('RuleError', `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name, without "command", "builtin" or a path, so nfgit can compile the rule`, { trace: at }),
+    ]);
+  }
+  if (exit.code !== 0 || !finished) throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
+
+  const tables = options.tables ?? TABLE_ORDER;
+  const ipv4 = renderRestore(models.ipv4, tables);
+  const ipv6 = renderRestore(models.ipv6, tables);
+  const problems = [
+    ...ipv4.problems.map((p) => new NfgitError('RuleError', `iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
+    ...ipv6.problems.map((p) => new NfgitError('RuleError', `ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
+  ];
+  if (problems.length > 0) throw new NfgitErrors(problems);
+  return { rulesDir, files: files.map(display), host, ipv4, ipv6, hostCommands, output: exit.output };
+}
+
+/** Explains why the zsh run stopped: the iptables call that failed, the command that failed, or zsh's own message. */
+function scriptFailure(
+  code: number | null,
+  signal: string | null,
+  output: string,
+  lastFailure: { trace: SourceTrace; status: number } | undefined,
+  lastRefusal: { trace: SourceTrace; message: string } | undefined,
+  currentFile: string,
+  display: (file: string) => string,
+): NfgitError {
+  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  const zshSaid = zshError(lines, display);
+  if (zshSaid !== undefined && (lastFailure === undefined || lastFailure.trace.length === 0)) return zshSaid;
+  if (lastFailure !== undefined && lastFailure.trace.length > 0 && code !== 0) {
+    const at = lastFailure.trace[0];
+    const refusalAt = lastRefusal?.trace[0];
+    if (lastRefusal !== undefined && at !== undefined && refusalAt !== undefined && at.file === refusalAt.file && at.line === refusalAt.line) {
+      return new NfgitError('RuleError', lastRefusal.message, { trace: lastRefusal.trace });
+    }
+    const said = lines.at(-1);
+    return new NfgitError(
+      'ScriptError',
+      `a command failed with exit status ${lastFailure.status}${said ? ` (it said: ${said})` : ''}; rule files run with errexit, so the compile stopped here (append "|| true" if the failure is expected)`,
+      { trace: lastFailure.trace },
+    );
+  }
+  if (code === 0) {
+    return new NfgitError('ScriptError', `the rule file stopped the run early (exit?), so the files after it did not run; rule files are sourced into one shell and must not call exit`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
+  }
+  const why = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
+  return new NfgitError('ScriptError', `the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
+}
+
+/** zsh's own errors (syntax, bad substitution) are printed as "/abs/file:LINE: message". */
+function zshError(lines: readonly string[], display: (file: string) => string): NfgitError | undefined {
+  for (const l of lines) {
+    const m = /^(\/[^:]+):(\d+): (.*)$/.exec(l);
+    if (m !== null) return new NfgitError('ScriptError', `zsh: ${m[3]}`, { trace: [{ file: display(m[1] as string), line: Number(m[2]) }] });
+  }
+  return undefined;
+}

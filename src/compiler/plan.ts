@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { formatLocation } from './source-location.js';
+import type { CompileResult } from './compile.js';
+import type { RenderedRuleset } from './render-restore.js';
+
+/** The machine-readable plan written beside rules.v4 and rules.v6. */
+export interface Plan {
+  readonly nfgitPlan: 1;
+  readonly rulesDir: string;
+  readonly host: string;
+  readonly files: readonly string[];
+  readonly families: {
+    readonly ipv4: FamilyPlan;
+    readonly ipv6: FamilyPlan;
+  };
+  readonly hostCommands: ReadonlyArray<{ readonly argv: readonly string[]; readonly at: string; readonly calledFrom: readonly string[] }>;
+}
+
+/** Per family: what the restore input holds, its digest, and the source of each line. */
+export interface FamilyPlan {
+  readonly file: string;
+  readonly digest: string;
+  readonly rules: number;
+  readonly userChains: number;
+  readonly usedTables: readonly string[];
+  /** `[restoreLine, "FILE:LINE", …callers]` for every line that came from a rule file. */
+  readonly sourceMap: ReadonlyArray<readonly [number, ...string[]]>;
+}
+
+/** sha256 of a ruleset text, as `sha256:HEX`. */
+export function digestOf(text: string): string {
+  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+}
+
+function familyPlan(file: string, rs: RenderedRuleset): FamilyPlan {
+  return {
+    file,
+    digest: digestOf(rs.text),
+    rules: rs.ruleCount,
+    userChains: rs.chainCount,
+    usedTables: rs.usedTables,
+    sourceMap: [...rs.sourceMap.entries()].map(([line, trace]) => [line, ...trace.map(formatLocation)] as const),
+  };
+}
+
+/** Builds the plan of a compile result. */
+export function buildPlan(result: CompileResult): Plan {
+  return {
+    nfgitPlan: 1,
+    rulesDir: result.rulesDir,
+    host: result.host,
+    files: result.files,
+    families: { ipv4: familyPlan('rules.v4', result.ipv4), ipv6: familyPlan('rules.v6', result.ipv6) },
+    hostCommands: result.hostCommands.map((c) => {
+      const [first, ...rest] = c.trace;
+      return { argv: c.argv, at: first === undefined ? '' : formatLocation(first), calledFrom: rest.map(formatLocation) };
+    }),
+  };
+}

@@ -1,0 +1,24 @@
+/**
+ * Quoting for iptables-restore input. Its tokenizer (xshared.c add_param_to_argv) splits on spaces
+ * and tabs; only double quotes group, and inside them a backslash makes the next character literal.
+ * Outside quotes every character is literal, so a bare word needs no escaping.
+ */
+
+/** Longest single parameter iptables-restore accepts ("Parameter too long!"). */
+export const MAX_PARAM_LENGTH = 1023;
+/** Most arguments a restore line may carry. */
+export const MAX_ARGS = 255;
+/** iptables-restore reads lines into a buffer of this size. */
+export const MAX_LINE_LENGTH = 10240;
+
+/** Quotes one argument for a restore line, or returns why it cannot be carried. */
+export function quoteRestoreArg(arg: string): { ok: true; text: string } | { ok: false; message: string } {
+  if (/[\n\r\0]/.test(arg)) {
+    return { ok: false, message: `argument ${JSON.stringify(arg)} contains a newline or NUL, which iptables-restore cannot read` };
+  }
+  if (Buffer.byteLength(arg, 'utf8') > MAX_PARAM_LENGTH) {
+    return { ok: false, message: `argument of ${Buffer.byteLength(arg, 'utf8')} bytes is longer than the ${MAX_PARAM_LENGTH} bytes iptables-restore accepts in one parameter` };
+  }
+  if (arg !== '' && !/[ \t"\\']/.test(arg)) return { ok: true, text: arg };
+  return { ok: true, text: `"${arg.replace(/[\\"]/g, '\\$&')}"` };
+}

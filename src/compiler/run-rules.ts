@@ -1,0 +1,184 @@
+import { spawn } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile, realpath, access } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import type { Readable, Writable } from 'node:stream';
+import { NfgitError } from './errors.js';
+import { RecordStream, type RawRecord } from './record-stream.js';
+import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
+import { SAFE_PATH, sandboxFailure, unshareArgs } from '../netfilter/sandbox.js';
+import { killGroup } from '../util/run-process.js';
+
+/** How a record is answered: nothing (asynchronous), a status and message for the waiting call, or a stop. */
+export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError };
+
+/** Options for running rule files. */
+export interface RunRulesOptions {
+  /** Absolute paths of the rule files, in the order to source them. */
+  readonly files: readonly string[];
+  /** The environment of the rule files (LC_ALL and PATH are fixed by nfgit). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly timeoutMs: number;
+  /** Cap on the rule files' own stdout+stderr that is kept. */
+  readonly maxOutputBytes: number;
+  /** Cap on the bytes of recorded calls (a runaway loop). */
+  readonly maxRecordBytes: number;
+  /** Working directory of the zsh process. */
+  readonly cwd: string;
+}
+
+/** How the zsh process ended. */
+export interface RunRulesExit {
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly output: string;
+  readonly outputTruncated: boolean;
+  readonly timedOut: boolean;
+  readonly stoppedBy: NfgitError | undefined;
+}
+
+const BYPASS_TOOLS = [
+  'iptables', 'ip6tables', 'iptables-nft', 'ip6tables-nft', 'iptables-legacy', 'ip6tables-legacy',
+  'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'xtables-nft-multi', 'xtables-legacy-multi',
+];
+
+/** The real binaries behind iptables and friends, which the sandbox covers with the bypass shim. */
+async function bypassTargets(): Promise<string[]> {
+  const found = new Set<string>();
+  for (const dir of SAFE_PATH.split(':')) {
+    for (const name of BYPASS_TOOLS) {
+      try {
+        const p = path.join(dir, name);
+        await access(p, constants.X_OK);
+        found.add(await realpath(p));
+      } catch {
+        // not here
+      }
+    }
+  }
+  return [...found].sort();
+}
+
+const LAUNCHER = `shim=$1; prelude=$2; n=$3; shift 3
+while [ "$n" -gt 0 ]; do mount --bind "$shim" "$1" 2>/dev/null || { echo "nfgit: cannot cover $1 in the compile sandbox" >&2; exit 71; }; shift; n=$((n-1)); done
+exec zsh -f "$prelude" "$@"`;
+
+/**
+ * Runs the rule files in one zsh process inside a fresh network and mount namespace, with a clean
+ * environment and a time limit; feeds each record to `onRecord` in order and writes its answer back.
+ */
+export async function runRuleFiles(
+  options: RunRulesOptions,
+  onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
+): Promise<RunRulesExit> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-compile-'));
+  try {
+    const prelude = path.join(dir, 'prelude.zsh');
+    const shim = path.join(dir, 'bypass-shim');
+    await writeFile(prelude, ZSH_PRELUDE);
+    await writeFile(shim, BYPASS_SHIM);
+    await chmod(dir, 0o755);
+    await chmod(shim, 0o755);
+    const targets = await bypassTargets();
+    const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, ...options.files];
+    return await drive(args, options, onRecord, prelude);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function drive(
+  args: string[],
+  options: RunRulesOptions,
+  onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
+  prelude: string,
+): Promise<RunRulesExit> {
+  const child = spawn('unshare', args, {
+    cwd: options.cwd,
+    env: { ...options.env, LC_ALL: 'C', PATH: SAFE_PATH },
+    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
+    detached: true,
+  });
+  const records = child.stdio[3] as Readable;
+  const answers = child.stdio[4] as Writable;
+  answers.on('error', () => {}); // zsh may exit before reading an answer
+  let output = '';
+  let outputBytes = 0;
+  let outputTruncated = false;
+  const capture = (chunk: Buffer): void => {
+    if (outputBytes >= options.maxOutputBytes) {
+      outputTruncated = true;
+      return;
+    }
+    const room = options.maxOutputBytes - outputBytes;
+    const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
+    outputBytes += part.length;
+    output += part.toString('utf8');
+    if (part.length < chunk.length) outputTruncated = true;
+  };
+  child.stdout?.on('data', capture);
+  child.stderr?.on('data', capture);
+
+  let stoppedBy: NfgitError | undefined;
+  let timedOut = false;
+  const stop = (err: NfgitError): void => {
+    if (stoppedBy === undefined) stoppedBy = err;
+    killGroup(child.pid);
+  };
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid);
+  }, options.timeoutMs);
+  const onExit = (): void => killGroup(child.pid);
+  process.once('exit', onExit);
+
+  const stream = new RecordStream();
+  const preludeFrame = prelude + ':';
+  let recordBytes = 0;
+  // Records are handled strictly in order, even when a handler awaits (a canonical-form lookup).
+  let queue: Promise<void> = Promise.resolve();
+  records.on('data', (chunk: Buffer) => {
+    recordBytes += chunk.length;
+    if (recordBytes > options.maxRecordBytes) {
+      stop(new NfgitError('ScriptError', `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
+      return;
+    }
+    const batch = stream.push(chunk);
+    if (batch.length === 0) return;
+    queue = queue.then(async () => {
+      for (const rec of batch) {
+        if (stoppedBy !== undefined) return;
+        // The prelude's own frames (its functions, its sourcing loop) are not the user's to fix.
+        const trace = rec.trace.filter((e) => !e.startsWith(preludeFrame) && !e.startsWith(':'));
+        let verdict: RecordVerdict;
+        try {
+          verdict = await onRecord(trace.length === rec.trace.length ? rec : { ...rec, trace });
+        } catch (err) {
+          stop(err instanceof NfgitError ? err : new NfgitError('InternalError', `internal error while compiling: ${String(err)}`, { cause: err }));
+          return;
+        }
+        if (verdict === undefined) continue;
+        if ('stop' in verdict) {
+          stop(verdict.stop);
+          return;
+        }
+        answers.write(verdict.answer + '\0');
+      }
+    });
+  });
+
+  const [code, signal] = await new Promise<[number | null, string | null]>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (c, s) => resolve([c, s]));
+  });
+  clearTimeout(timer);
+  process.removeListener('exit', onExit);
+  await queue;
+  if (stoppedBy === undefined && code !== 0) {
+    const failure = sandboxFailure(output);
+    if (failure !== undefined) stoppedBy = failure;
+    else if (code === 71) stoppedBy = new NfgitError('SandboxError', `cannot set up the compile sandbox: ${output.trim()}`);
+  }
+  return { code, signal, output, outputTruncated, timedOut, stoppedBy };
+}

@@ -1,0 +1,17 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * The zsh script that runs the rule files (prelude.zsh beside this module's source). `iptables`,
+ * `ip6tables` and `main` become functions that write NUL-separated records (kind, `$funcfiletrace`,
+ * argv) to fd 3; calls that can fail on the state (everything but -A and -I) wait for the compiler's
+ * answer on fd 4 and return its status, so `iptables -C … || iptables -A …` and
+ * `iptables -X FOO 2>/dev/null || true` behave as with the real tools.
+ */
+export const ZSH_PRELUDE: string = readFileSync(new URL('../../../src/compiler/prelude.zsh', import.meta.url), 'utf8');
+
+export const BYPASS_SHIM = `#!/bin/sh
+name=\${0##*/}
+printf 'B\\000%s\\000%s\\000%s\\000%s\\000' 0 2 "\${NFGIT_RULE_FILE:-}" "$name $*" >&3 2>/dev/null
+echo "nfgit: $name was run directly, bypassing the compiler's iptables function; rule files must call iptables/ip6tables by name" >&2
+exit 126
+`;

@@ -1,0 +1,49 @@
+import { NfgitError } from '../compiler/errors.js';
+import { runProcess, type ProcessResult } from '../util/run-process.js';
+
+/** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
+export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/** Whether this process is root (then a plain network namespace), or needs a user namespace too. */
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * The `unshare` arguments for a fresh, empty network namespace that disappears with its last process.
+ * A non-root user gets a user namespace mapping them to root inside, which is enough for
+ * iptables-restore there (see NOTES: works on Debian 12 kernels).
+ */
+export function unshareArgs(options: { mount?: boolean } = {}): string[] {
+  const args = isRoot() ? [] : ['--user', '--map-root-user'];
+  args.push('--net');
+  if (options.mount === true) args.push('--mount');
+  return args;
+}
+
+/** Turns a failure to create the namespace into a message saying what to do. */
+export function sandboxFailure(stderr: string): NfgitError | undefined {
+  if (!/unshare failed|unshare: /.test(stderr)) return undefined;
+  const why = stderr.trim().split('\n')[0] ?? '';
+  const hint = isRoot()
+    ? 'nfgit needs to create network namespaces (unshare --net); check that the kernel has CONFIG_NET_NS'
+    : 'as a non-root user nfgit needs unprivileged user namespaces (unshare --user --map-root-user --net); this kernel forbids them (see sysctl kernel.unprivileged_userns_clone or user.max_user_namespaces): run nfgit as root, or enable them';
+  return new NfgitError('SandboxError', `cannot create a scratch network namespace (${why}): ${hint}`);
+}
+
+/** Runs a shell script inside a fresh network namespace, with a time limit; the namespace ends with it. */
+export async function runInScratchNetns(
+  script: string,
+  args: readonly string[],
+  options: { input?: string; timeoutMs?: number } = {},
+): Promise<ProcessResult> {
+  const r = await runProcess('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox', ...args], {
+    ...options,
+    timeoutMs: options.timeoutMs ?? 120_000,
+    env: { PATH: SAFE_PATH, LC_ALL: 'C' },
+  });
+  const failure = r.code !== 0 ? sandboxFailure(r.stderr) : undefined;
+  if (failure !== undefined) throw failure;
+  if (r.timedOut) throw new NfgitError('TimeoutError', `a command in the scratch network namespace did not finish within ${(options.timeoutMs ?? 120_000) / 1000} s`);
+  return r;
+}

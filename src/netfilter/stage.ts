@@ -1,0 +1,99 @@
+import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import type { Family } from '../compiler/parse-argv.js';
+import type { RenderedRuleset } from '../compiler/render-restore.js';
+import { parseRestoreError } from './restore-errors.js';
+import { runInScratchNetns } from './sandbox.js';
+
+/** Options of staging. */
+export interface StageOptions {
+  /** Stop after this many errors in one family. */
+  readonly maxErrors?: number;
+}
+
+const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+
+/**
+ * Loads both families into throwaway network namespaces with the real restore tools, so the kernel
+ * validates every match and target; maps each failure back to the rule file and line through the
+ * source map. Reports several independent errors: a failing rule is commented out (line numbers
+ * stay) and the load retried. Throws NfgitErrors; the namespaces end with their processes.
+ */
+export async function stage(rulesets: Readonly<Record<Family, RenderedRuleset>>, options: StageOptions = {}): Promise<void> {
+  const [v4, v6] = await Promise.all([
+    stageFamily('ipv4', rulesets.ipv4, options.maxErrors ?? 20),
+    stageFamily('ipv6', rulesets.ipv6, options.maxErrors ?? 20),
+  ]);
+  const errors = [...v4, ...v6];
+  if (errors.length > 0) throw new NfgitErrors(errors);
+}
+
+async function load(family: Family, lines: readonly string[]): Promise<{ ok: boolean; stderr: string }> {
+  const r = await runInScratchNetns(`exec ${TOOL[family]}-restore`, [], { input: lines.join('\n') });
+  return { ok: r.code === 0, stderr: r.stderr };
+}
+
+async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number): Promise<NfgitError[]> {
+  const tool = TOOL[family];
+  const lines = rs.text.split('\n');
+  const errors: NfgitError[] = [];
+  const fail = (message: string, line: number | undefined): NfgitError => {
+    const trace = line === undefined ? undefined : rs.sourceMap.get(line);
+    return new NfgitError('RuleError', `${tool}: ${message}`, { trace: trace ?? [], family });
+  };
+  while (errors.length < maxErrors) {
+    const r = await load(family, lines);
+    if (r.ok) break;
+    const f = parseRestoreError(r.stderr);
+    if (f.line === undefined) {
+      errors.push(fail(f.message, undefined));
+      break;
+    }
+    let culprit: number | undefined = f.line;
+    if (!isRuleLine(lines[f.line - 1]) || !rs.sourceMap.has(f.line)) {
+      // Blamed on COMMIT or a declaration: the kernel refused the table as a whole. Find the first rule that breaks it.
+      culprit = await bisect(family, lines, rs, f.line);
+      if (culprit === undefined) {
+        errors.push(fail(f.message, f.line));
+        break;
+      }
+    }
+    const again = culprit === f.line ? f : parseRestoreError((await load(family, probe(lines, rs, culprit))).stderr);
+    errors.push(fail(again.message, culprit));
+    lines[culprit - 1] = '#';
+  }
+  return errors;
+}
+
+function isRuleLine(line: string | undefined): boolean {
+  return line !== undefined && line.startsWith('-A ');
+}
+
+/** The input up to the table holding `line`, with that table's rules after `line` left out. */
+function probe(lines: readonly string[], rs: RenderedRuleset, line: number): string[] {
+  const t = [...rs.tableLines.values()].find((x) => x.header <= line && line <= x.commit);
+  if (t === undefined) return [...lines];
+  return lines.slice(0, t.commit).map((l, i) => (i + 1 > line && i + 1 < t.commit && isRuleLine(l) ? '#' : l));
+}
+
+/** Binary search for the first rule line of the failing table whose addition makes the load fail. */
+async function bisect(family: Family, lines: readonly string[], rs: RenderedRuleset, blamed: number): Promise<number | undefined> {
+  const t = [...rs.tableLines.values()].find((x) => x.header <= blamed && blamed <= x.commit);
+  if (t === undefined) return undefined;
+  const rules: number[] = [];
+  for (let n = t.header + 1; n < t.commit; n++) if (isRuleLine(lines[n - 1])) rules.push(n);
+  if (rules.length === 0) return undefined;
+  const failsWith = async (k: number): Promise<boolean> => {
+    const keep = new Set(rules.slice(0, k));
+    const text = lines.slice(0, t.commit).map((l, i) => (i + 1 > t.header && i + 1 < t.commit && isRuleLine(l) && !keep.has(i + 1) ? '#' : l));
+    return !(await load(family, text)).ok;
+  };
+  if (await failsWith(0)) return undefined;
+  let lo = 1;
+  let hi = rules.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (await failsWith(mid)) hi = mid;
+    else lo = mid + 1;
+  }
+  return rules[lo - 1];
+}
