@@ -2,6 +2,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { NfgitError, NfgitErrors } from './errors.js';
 import { parseArgv, type Family } from './parse-argv.js';
+import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
@@ -101,17 +102,19 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
         };
         const parsed = parseArgv(family, rec.args);
         if (!parsed.ok) return refuse(parsed.message, 2);
+        const expanded = expandAddressLists(parsed.call.command);
+        if (!expanded.ok) return refuse(expanded.message, 2);
         const model = models[family];
-        const r = model.apply(parsed.call.table, parsed.call.command, trace);
-        if (r.ok === true) return sync ? { answer: '0:' } : undefined;
-        if (r.ok === false) return refuse(r.message, r.status);
-        const cmd = parsed.call.command;
-        const spec = cmd.op === 'delete-spec' ? cmd.spec : [];
-        const index = await canonical(family, r.table, r.chain, spec);
-        if (index < 0) {
-          return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
+        for (const cmd of expanded.commands) {
+          const r = model.apply(parsed.call.table, cmd, trace);
+          if (r.ok === true) continue;
+          if (r.ok === false) return refuse(r.message, r.status);
+          const spec = cmd.op === 'delete-spec' || cmd.op === 'check' ? cmd.spec : [];
+          const index = await canonical(family, r.table, r.chain, spec);
+          if (index >= 0 && cmd.op === 'delete-spec') model.deleteAt(r.table, r.chain, index);
+          else if (index < 0 && cmd.op === 'check') return refuse('Bad rule (does a matching rule exist in that chain?).', 1);
+          else if (index < 0) return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
         }
-        model.deleteAt(r.table, r.chain, index);
         return sync ? { answer: '0:' } : undefined;
       }
       case 'M':
@@ -132,7 +135,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
         return {
           stop: new NfgitError(
             'RuleError',
-            `${tool} cannot be used in a rule file: nfgit compiles the iptables/ip6tables calls and loads the result itself, so rule files only describe rules`,
+            `${tool} cannot be used in a rule file: rule files only describe rules with iptables/ip6tables calls, and nfgit compiles them and does the iptables-save/iptables-restore itself`,
             { trace: toTrace(rec.trace) },
           ),
         };
@@ -165,7 +168,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     ]);
   }
   if (bypass !== undefined) {
-    const at = lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace[0]?.file === bypass.file ? lastFailure.trace : [{ file: bypass.file, line: 0 }];
+    const at = lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace.length > 0 ? lastFailure.trace : [{ file: bypass.file, line: 0 }];
     throw new NfgitErrors([
       new NfgitError('RuleError', `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name, without "command", "builtin" or a path, so nfgit can compile the rule`, { trace: at }),
     ]);

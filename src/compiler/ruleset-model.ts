@@ -47,6 +47,42 @@ export function findTarget(spec: readonly string[]): number {
   return -1;
 }
 
+const CORE_OPTIONS = new Set(['-s', '-d', '-i', '-o', '-p']);
+
+/**
+ * A loose form of a rule spec under which spellings the kernel treats as equal collide: core options
+ * in any order, the implicit `-m tcp` after `-p tcp` dropped, `/32` and `/128` host masks dropped.
+ * Equal loose keys do not prove equality (the kernel decides); different ones rule it out.
+ */
+export function looseKey(spec: readonly string[]): string {
+  const core: string[] = [];
+  const rest: string[] = [];
+  let proto: string | undefined;
+  for (let i = 0; i < spec.length; i++) {
+    const t = spec[i] as string;
+    if (t === '-p') proto = spec[i + 1]?.toLowerCase();
+  }
+  for (let i = 0; i < spec.length; i++) {
+    const t = spec[i] as string;
+    const neg = t === '!' && CORE_OPTIONS.has(spec[i + 1] ?? '');
+    const opt = neg ? (spec[i + 1] as string) : t;
+    if (CORE_OPTIONS.has(opt) || opt === '-f') {
+      let v = opt === '-f' ? '' : (spec[i + (neg ? 2 : 1)] ?? '');
+      if (opt === '-p') v = v.toLowerCase();
+      if (opt === '-s' || opt === '-d') v = v.replace(/\/(32|128)$/, '');
+      core.push(`${neg ? '!' : ''}${opt} ${v}`);
+      i += (neg ? 1 : 0) + (opt === '-f' ? 0 : 1);
+      continue;
+    }
+    if (t === '-m' && proto !== undefined && spec[i + 1]?.toLowerCase() === proto) {
+      i++;
+      continue;
+    }
+    rest.push(t);
+  }
+  return core.sort().join('\0') + '\u0001' + rest.join('\0');
+}
+
 /** Makes a rule value from its spec and source. */
 export function makeRule(spec: string[], trace: SourceTrace): Rule {
   return { spec, key: spec.join('\0'), targetIndex: findTarget(spec), trace };
@@ -60,11 +96,9 @@ export class RulesetModel {
   readonly family: Family;
   readonly tables = new Map<string, Table>();
   private readonly targets: ReadonlySet<string>;
-  private readonly tool: string;
 
   constructor(family: Family, extraTargets: Iterable<string> = []) {
     this.family = family;
-    this.tool = family === 'ipv4' ? 'iptables' : 'ip6tables';
     this.targets = new Set([...KNOWN_TARGETS, ...extraTargets]);
   }
 
@@ -139,6 +173,9 @@ export class RulesetModel {
           return OK;
         }
         if (cmd.op === 'check') {
+          // Only a rule that could be the same in canonical form is worth asking the kernel about.
+          const loose = looseKey(probe.spec);
+          if (chain.rules.some((r) => looseKey(r.spec) === loose)) return { ok: 'needs-canonical', table, chain };
           return { ok: false, status: 1, message: `Bad rule (does a matching rule exist in that chain?).` };
         }
         return { ok: 'needs-canonical', table, chain };

@@ -1,0 +1,29 @@
+import test from 'ava';
+import { quoteRestoreArg } from '../../src/compiler/quote-restore.js';
+
+const quotes = test.macro((t, arg: string, expected: string) => {
+  const q = quoteRestoreArg(arg);
+  t.deepEqual(q, { ok: true, text: expected });
+}) as import('ava').Macro<[string, string]>;
+
+test('bare word', quotes, 'ACCEPT', 'ACCEPT');
+test('backslash is quoted and escaped', quotes, 'a\\b', '"a\\\\b"');
+test('space', quotes, 'a b', '"a b"');
+test('double quote', quotes, 'say "hi"', '"say \\"hi\\""');
+test('single quote', quotes, "it's", '"it\'s"');
+test('backslash with space', quotes, 'a\\ b', '"a\\\\ b"');
+test('empty', quotes, '', '""');
+test('hash and semicolon', quotes, '#1;2', '#1;2');
+test('tab', quotes, 'a\tb', '"a\tb"');
+
+test('newline is refused', (t) => {
+  const q = quoteRestoreArg('a\nb');
+  t.false(q.ok);
+});
+
+test('1024 bytes are refused, 1023 accepted', (t) => {
+  t.true(quoteRestoreArg('x'.repeat(1023)).ok);
+  const q = quoteRestoreArg('x'.repeat(1024));
+  t.false(q.ok);
+  if (!q.ok) t.true(q.message.includes('1023'));
+});
