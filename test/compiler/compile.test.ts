@@ -1,0 +1,153 @@
+import test from 'ava';
+import { mkdir, readFile, symlink } from 'node:fs/promises';
+import path from 'node:path';
+import { compile } from '../../src/compiler/compile.js';
+import { asNfgitErrors } from '../../src/compiler/errors.js';
+import { withRulesDir } from '../helpers/rules-dir.js';
+
+const firstError = async (p: Promise<unknown>): Promise<string> => {
+  try {
+    await p;
+  } catch (err) {
+    return asNfgitErrors(err)[0]?.format() ?? '';
+  }
+  throw new Error('expected the compile to fail');
+};
+
+test('files run in bytewise order in one shell; odd names, dot files and directories are skipped', (t) =>
+  withRulesDir(
+    {
+      '00-vars': 'PORTS=(22 80)\nallow() { iptables -A INPUT -p tcp --dport $1 -j ACCEPT }\n',
+      '10-a': 'for p in $PORTS; do allow $p; done\n',
+      'B-upper': 'iptables -A INPUT -m comment --comment B -j ACCEPT\n',
+      'a-lower': 'iptables -A INPUT -m comment --comment a -j ACCEPT\n',
+      '10-web~': 'iptables -A NOPE\n',
+      '.hidden': 'iptables -A NOPE\n',
+      'x.swp': 'iptables -A INPUT -m comment --comment swp-is-a-valid-name -j ACCEPT\n',
+    },
+    async (dir) => {
+      await mkdir(path.join(dir, '20-subdir'));
+      await symlink('/etc/passwd', path.join(dir, '30-link'));
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(r.files.map((f) => path.basename(f)), ['00-vars', '10-a', 'B-upper', 'a-lower', 'x.swp']);
+      t.deepEqual(
+        r.ipv4.text.split('\n').filter((l) => l.startsWith('-A')),
+        ['-A INPUT -p tcp --dport 22 -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT', '-A INPUT -m comment --comment B -j ACCEPT', '-A INPUT -m comment --comment a -j ACCEPT', '-A INPUT -m comment --comment swp-is-a-valid-name -j ACCEPT'],
+      );
+    },
+  ));
+
+test('the environment is clean: NFGIT_HOST, vars, LC_ALL=C, fixed PATH, nothing else', (t) =>
+  withRulesDir(
+    { '10-env': 'iptables -A INPUT -m comment --comment "$NFGIT_HOST $ROLE $LC_ALL ${NFGIT_TEST_SECRET:-unset}" -j ACCEPT\n' },
+    async (dir) => {
+      process.env['NFGIT_TEST_SECRET'] = 'leaked';
+      try {
+        const r = await compile({ rulesDir: dir, host: 'fw1', vars: { ROLE: 'edge' } });
+        t.true(r.ipv4.text.includes('-A INPUT -m comment --comment "fw1 edge C unset" -j ACCEPT'));
+      } finally {
+        delete process.env['NFGIT_TEST_SECRET'];
+      }
+    },
+  ));
+
+test('rule files run in an empty network namespace', (t) =>
+  withRulesDir({ '10-ns': 'n=$(ip -o link | wc -l)\niptables -A INPUT -m comment --comment "links $n" -j ACCEPT\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir });
+    t.true(r.ipv4.text.includes('--comment "links 1"'), r.ipv4.text);
+  }));
+
+test('main records host commands without running them', (t) =>
+  withRulesDir({ '10-host': 'main touch /tmp/nfgit-main-must-not-run\nmain sysctl -w net.ipv4.ip_forward=1\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir });
+    t.deepEqual(r.hostCommands.map((c) => c.argv), [['touch', '/tmp/nfgit-main-must-not-run'], ['sysctl', '-w', 'net.ipv4.ip_forward=1']]);
+    t.is(r.hostCommands[1]?.trace[0]?.line, 2);
+    await t.throwsAsync(readFile('/tmp/nfgit-main-must-not-run'));
+  }));
+
+test('a bypass through the real binary cannot touch anything and names the file and line', (t) =>
+  withRulesDir({ '10-x': 'iptables -A INPUT -j ACCEPT\n/usr/sbin/iptables -P INPUT DROP\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-x:2: runs iptables directly \("iptables -P INPUT DROP"\)/);
+  }));
+
+test('a bypass hidden behind || true is still refused', (t) =>
+  withRulesDir({ '10-x': 'command ip6tables -F || true\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-x: runs iptables directly/);
+  }));
+
+test('the time limit kills the whole process group', (t) =>
+  withRulesDir({ '10-slow': 'sleep 30 &\nsleep 30\n' }, async (dir) => {
+    const started = Date.now();
+    const msg = await firstError(compile({ rulesDir: dir, timeoutMs: 1000 }));
+    t.regex(msg, /did not finish within 1 s/);
+    t.true(Date.now() - started < 10_000);
+  }));
+
+test('runaway recording is capped', (t) =>
+  withRulesDir({ '10-loop': 'while true; do iptables -A INPUT -j ACCEPT; done\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir, maxRecordBytes: 1 << 20 }));
+    t.regex(msg, /more than 1 MiB/);
+  }));
+
+test('output of the rule files is captured up to the cap', (t) =>
+  withRulesDir({ '10-chatty': 'for i in {1..20000}; do echo "line $i"; done\niptables -A INPUT -j ACCEPT\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir, maxOutputBytes: 1000 });
+    t.true(r.output.length <= 1000);
+    t.is(r.ipv4.ruleCount, 1);
+  }));
+
+test('-C answers from the recorded rules, so check-or-append is idempotent', (t) =>
+  withRulesDir(
+    { '10-c': 'for i in 1 2 3; do iptables -C INPUT -p tcp --dport 22 -j ACCEPT 2>/dev/null || iptables -A INPUT -p tcp --dport 22 -j ACCEPT; done\n' },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.is(r.ipv4.ruleCount, 1);
+    },
+  ));
+
+test('a failing state command can be tolerated with || true, as with the real tool', (t) =>
+  withRulesDir({ '10-x': 'iptables -F CUSTOM 2>/dev/null || true\niptables -X CUSTOM 2>/dev/null || true\niptables -N CUSTOM\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir });
+    t.is(r.ipv4.chainCount, 1);
+  }));
+
+test('-D matches the kernel canonical form', (t) =>
+  withRulesDir({ '10-d': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\niptables -D INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir });
+    t.is(r.ipv4.ruleCount, 0);
+  }));
+
+test('an argument with a newline is refused at its line', (t) =>
+  withRulesDir({ '10-nl': 'iptables -A INPUT -j ACCEPT\niptables -A INPUT -m comment --comment "a\nb" -j ACCEPT\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-nl:2: iptables: argument "a\\nb" contains a newline/);
+  }));
+
+test('exit in a rule file is refused', (t) =>
+  withRulesDir({ '10-a': 'exit 0\n', '20-b': 'iptables -A INPUT -j ACCEPT\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-a: the rule file stopped the run early/);
+  }));
+
+test('an empty rules directory is an error', (t) =>
+  withRulesDir({ '.only-hidden': '' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /no rule files in/);
+  }));
+
+test('a missing rules directory is an error', async (t) => {
+  const msg = await firstError(compile({ rulesDir: '/nonexistent/rules' }));
+  t.regex(msg, /cannot read the rules directory \/nonexistent\/rules/);
+});
+
+test('unused tables are rendered empty so that restore flushes them', (t) =>
+  withRulesDir({ '10-a': 'iptables -A INPUT -j ACCEPT\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir });
+    for (const table of ['filter', 'nat', 'mangle', 'raw', 'security']) {
+      t.true(r.ipv4.text.includes(`*${table}\n`));
+      t.true(r.ipv6.text.includes(`*${table}\n`));
+    }
+    t.deepEqual(r.ipv4.usedTables, ['filter']);
+  }));
