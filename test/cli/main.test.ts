@@ -1,0 +1,90 @@
+import test from 'ava';
+import { execa } from 'execa';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CLI, ROOT } from '../helpers/paths.js';
+import { withRulesDir } from '../helpers/rules-dir.js';
+
+const nfgit = (args: string[], options: { cwd?: string } = {}) =>
+  execa('node', [CLI, ...args], { reject: false, cwd: options.cwd ?? ROOT });
+
+test('compile writes rules.v4, rules.v6 and plan.json', (t) =>
+  withRulesDir({ '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\nip6tables -P INPUT DROP\nmain sysctl -w net.ipv4.ip_forward=1\n' }, async (dir) => {
+    const out = await mkdtemp(path.join(tmpdir(), 'nfgit-out-'));
+    try {
+      const r = await nfgit(['compile', '--rules', dir, '--out', out]);
+      t.is(r.exitCode, 0, r.stderr);
+      t.regex(r.stdout, /IPv4: 1 rule\(s\)/);
+      t.true((await readFile(path.join(out, 'rules.v4'), 'utf8')).includes('-A INPUT -p tcp --dport 22 -j ACCEPT\n'));
+      t.true((await readFile(path.join(out, 'rules.v6'), 'utf8')).includes(':INPUT DROP [0:0]\n'));
+      const plan = JSON.parse(await readFile(path.join(out, 'plan.json'), 'utf8'));
+      t.is(plan.families.ipv4.rules, 1);
+      t.regex(plan.families.ipv4.digest, /^sha256:[0-9a-f]{64}$/);
+      t.deepEqual(plan.hostCommands, [{ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], at: `${dir}/10-a:3`, calledFrom: [] }]);
+      t.deepEqual(plan.families.ipv4.sourceMap, [[5, `${dir}/10-a:1`]]);
+    } finally {
+      await rm(out, { recursive: true, force: true });
+    }
+  }));
+
+test('check accepts the bundled example', async (t) => {
+  const r = await nfgit(['check', '--rules', 'rules']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /^rules: OK/);
+});
+
+test('check prints FILE:LINE: message for each bad rule, with the helper call chain, and exits 1', (t) =>
+  withRulesDir(
+    {
+      '00-helpers': 'allow() {\n  iptables -A INPUT -p tcp --dport $1 -j ACCEPT\n}\n',
+      '10-good': 'allow 22\n',
+      '20-web': 'allow 80\niptables -A INPUT -p tcp --dporrt 443 -j ACCEPT\nallow 99999\n',
+    },
+    async (dir) => {
+      const r = await nfgit(['check', '--rules', path.relative(ROOT, dir)]);
+      t.is(r.exitCode, 1);
+      const rel = path.relative(ROOT, dir);
+      t.is(
+        r.stderr,
+        [
+          `${rel}/20-web:2: iptables: unknown option "--dporrt"`,
+          `${rel}/00-helpers:2: iptables: invalid port/service \`99999' specified`,
+          `  called from ${rel}/20-web:3`,
+        ].join('\n'),
+      );
+    },
+  ));
+
+test('--json reports errors as data', (t) =>
+  withRulesDir({ '10-a': 'iptables -A NOPE -j ACCEPT\n' }, async (dir) => {
+    const r = await nfgit(['compile', '--rules', dir, '--out', '/nonexistent', '--json']);
+    t.is(r.exitCode, 1);
+    const out = JSON.parse(r.stdout);
+    t.is(out.ok, false);
+    t.is(out.errors[0].at, `${dir}/10-a:1`);
+    t.is(out.errors[0].code, 'RuleError');
+  }));
+
+test('usage errors exit 2', async (t) => {
+  const r = await nfgit(['compile', '--rules', 'rules']);
+  t.is(r.exitCode, 2);
+  t.regex(r.stderr, /--out/);
+});
+
+test('check works for a user who is not root, through a user namespace', (t) =>
+  withRulesDir({ '10-a': 'iptables -N WEB\niptables -A INPUT -p tcp --dport 80 -j WEB\niptables -D INPUT -p tcp -m tcp --dport 80 -j WEB\nip6tables -A INPUT -p ipv6-icmp -j ACCEPT\n' }, async (dir) => {
+    await chmod(dir, 0o755);
+    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', CLI, 'check', '--rules', dir], { reject: false, cwd: '/' });
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /OK/);
+  }));
+
+test('--version and --help', async (t) => {
+  const v = await nfgit(['--version']);
+  t.is(v.exitCode, 0);
+  t.regex(v.stdout, /^\d+\.\d+\.\d+$/);
+  const h = await nfgit(['check', '--help']);
+  t.is(h.exitCode, 0);
+  t.regex(h.stdout, /--rules <dir>/);
+});
