@@ -236,6 +236,9 @@ export class RulesetModel {
         if (typeof chain === 'string') return this.fail(chain, 1);
         if (!chain.builtin) return this.fail(`cannot set a policy on ${chain.name}: policies are for built-in chains only (${table.name} has ${(BUILTIN_CHAINS[table.name] ?? []).join(', ')})`, 1);
         if (cmd.target !== 'ACCEPT' && cmd.target !== 'DROP') return this.fail(`bad policy "${cmd.target}" for chain ${chain.name}: a policy must be ACCEPT or DROP`, 1);
+        if (table.name === 'nat' && cmd.target === 'DROP') {
+          return this.fail(`the nat table is not for filtering, so iptables refuses a DROP policy on ${chain.name}: filter in the filter table instead`, 2);
+        }
         chain.policy = cmd.target;
         chain.policyTrace = trace;
         return OK;

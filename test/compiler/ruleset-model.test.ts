@@ -32,6 +32,7 @@ test('-X of a non-empty chain', refuses, ['-N X', '-A X -j ACCEPT', '-X X'], /no
 test('-X of a built-in chain', refuses, ['-X INPUT'], /built-in chain/);
 test('-X of all with a busy chain', refuses, ['-N X', '-N Y', '-A Y -j ACCEPT', '-X'], /cannot delete all user chains.*"Y"/);
 test('-P on a user chain', refuses, ['-N X', '-P X DROP'], /policies are for built-in chains/);
+test('-P DROP in nat', refuses, ['-t nat -P POSTROUTING DROP'], /nat table is not for filtering/);
 test('-P with a bad policy', refuses, ['-P INPUT RETURN'], /must be ACCEPT or DROP/);
 test('-I past the end', refuses, ['-I INPUT 2 -j ACCEPT'], /insert position 2 is out of range/);
 test('-D past the end', refuses, ['-A INPUT -j ACCEPT', '-D INPUT 2'], /rule number 2 to delete is out of range/);
@@ -60,9 +61,9 @@ test('flush all then delete all user chains', (t) => {
 });
 
 test('policy is rendered', (t) => {
-  const r = run(['-P INPUT DROP', '-t nat -P POSTROUTING DROP']);
+  const r = run(['-P INPUT DROP', '-P OUTPUT ACCEPT']);
   t.true(r.rules.includes(':INPUT DROP [0:0]'));
-  t.true(r.rules.includes(':POSTROUTING DROP [0:0]'));
+  t.true(r.rules.includes(':OUTPUT ACCEPT [0:0]'));
 });
 
 test('loose keys collide for spellings the kernel treats as equal', (t) => {
