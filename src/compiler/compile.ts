@@ -6,7 +6,7 @@ import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
-import { runRuleFiles, type RecordVerdict } from './run-rules.js';
+import { runRuleFiles, type RecordVerdict, type RunRulesOptions } from './run-rules.js';
 import { parseTraceElement, type SourceTrace } from './source-location.js';
 import { TABLE_ORDER } from './tables.js';
 import type { RawRecord } from './record-stream.js';
@@ -62,7 +62,6 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   const files = await listRuleFiles(rulesDir);
   const host = options.host ?? os.hostname();
   const extra = await installedTargets();
-  const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extra), ipv6: new RulesetModel('ipv6', extra) };
   const canonical = options.canonical ?? kernelCanonicalMatcher;
 
   const displayCache = new Map<string, string>();
@@ -76,6 +75,48 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   };
   const toTrace = (raw: readonly string[]): SourceTrace => raw.map((e) => parseTraceElement(e, display));
 
+  const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: absDir };
+  const runOptions = {
+    files,
+    env,
+    timeoutMs: options.timeoutMs ?? 60_000,
+    maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
+    maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
+    cwd: absDir,
+  };
+  // The fast run records through aliases and cannot answer; the first call whose answer matters
+  // (-C, or a state command that fails) makes nfgit run the files again in exact mode.
+  let run = await runOnce({ ...runOptions, mode: 'fast' }, toTrace, display, extra, canonical);
+  if (run === 'restart') run = await runOnce({ ...runOptions, mode: 'exact' }, toTrace, display, extra, canonical);
+  if (run === 'restart') throw new NfgitErrors([new NfgitError('InternalError', 'internal error: the exact run asked for a restart')]);
+  const { models, hostCommands, output } = run;
+
+  const tables = options.tables ?? TABLE_ORDER;
+  const ipv4 = renderRestore(models.ipv4, tables);
+  const ipv6 = renderRestore(models.ipv6, tables);
+  const problems = [
+    ...ipv4.problems.map((p) => new NfgitError('RuleError', `iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
+    ...ipv6.problems.map((p) => new NfgitError('RuleError', `ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
+  ];
+  if (problems.length > 0) throw new NfgitErrors(problems);
+  return { rulesDir, files: files.map(display), host, ipv4, ipv6, hostCommands, output };
+}
+
+interface RunState {
+  readonly models: Record<Family, RulesetModel>;
+  readonly hostCommands: HostCommand[];
+  readonly output: string;
+}
+
+/** One run of the rule files in the given mode: the models it built, or 'restart' (fast mode only). */
+async function runOnce(
+  runOptions: RunRulesOptions,
+  toTrace: (raw: readonly string[]) => SourceTrace,
+  display: (file: string) => string,
+  extraTargets: ReadonlySet<string>,
+  canonical: CanonicalMatcher,
+): Promise<RunState | 'restart'> {
+  const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
   const hostCommands: HostCommand[] = [];
   let lastFailure: { trace: SourceTrace; status: number } | undefined;
   let lastRefusal: { trace: SourceTrace; message: string } | undefined;
@@ -89,20 +130,29 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
       case '4':
       case '6':
       case 'Q4':
-      case 'Q6': {
+      case 'Q6':
+      case 'A4':
+      case 'A6': {
         const family: Family = rec.kind.endsWith('4') ? 'ipv4' : 'ipv6';
         const sync = rec.kind.startsWith('Q');
+        const alias = rec.kind.startsWith('A');
         const trace = toTrace(rec.trace);
         const tool = TOOL[family];
-        const refuse = (message: string, status: number): RecordVerdict => {
+        const parsed = parseArgv(family, rec.args);
+        const bulk = parsed.ok && (parsed.call.command.op === 'append' || parsed.call.command.op === 'insert');
+        const refuse = (message: string, status: number, hard = false): RecordVerdict => {
           const text = `${tool}: ${message}`;
-          if (!sync) return { stop: new NfgitError('RuleError', text, { trace, family }) };
+          // A failing state command may be tolerated by the script (`|| true`): only exact mode can tell.
+          if (alias && !bulk && !hard) return { restart: true };
+          if (!sync || hard) return { stop: new NfgitError('RuleError', text, { trace, family }) };
           lastRefusal = { trace, message: text };
           return { answer: `${status}:${text}` };
         };
-        const parsed = parseArgv(family, rec.args);
         if (!parsed.ok) return refuse(parsed.message, 2);
-        const expanded = expandAddressLists(parsed.call.command);
+        const first = parsed.call.command;
+        if (first.op === 'list') return refuse(`cannot list rules (${first.flag}) in a rule file: rule files are compiled, not run against a live firewall`, 2, true);
+        if (alias && first.op === 'check') return { restart: true };
+        const expanded = expandAddressLists(first);
         if (!expanded.ok) return refuse(expanded.message, 2);
         const model = models[family];
         for (const cmd of expanded.commands) {
@@ -118,6 +168,8 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
         return sync ? { answer: '0:' } : undefined;
       }
       case 'M':
+      case 'AM':
+        if (rec.args.length === 0) return { stop: new NfgitError('RuleError', 'main needs a command to run on the host, as in: main sysctl -w net.ipv4.ip_forward=1', { trace: toTrace(rec.trace) }) };
         hostCommands.push({ argv: rec.args, trace: toTrace(rec.trace) });
         return undefined;
       case 'E':
@@ -148,23 +200,13 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     }
   };
 
-  const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: absDir };
-  const exit = await runRuleFiles(
-    {
-      files,
-      env,
-      timeoutMs: options.timeoutMs ?? 60_000,
-      maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
-      maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
-      cwd: absDir,
-    },
-    handle,
-  );
+  const exit = await runRuleFiles(runOptions, handle);
 
   if (exit.stoppedBy !== undefined) throw new NfgitErrors([exit.stoppedBy]);
+  if (exit.restart) return 'restart';
   if (exit.timedOut) {
     throw new NfgitErrors([
-      new NfgitError('TimeoutError', `the rule files did not finish within ${(options.timeoutMs ?? 60_000) / 1000} s (last file started: ${currentFile}); is a loop waiting forever?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
+      new NfgitError('TimeoutError', `the rule files did not finish within ${runOptions.timeoutMs / 1000} s (last file started: ${currentFile}); is a loop waiting forever?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
     ]);
   }
   if (bypass !== undefined) {
@@ -174,16 +216,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     ]);
   }
   if (exit.code !== 0 || !finished) throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
-
-  const tables = options.tables ?? TABLE_ORDER;
-  const ipv4 = renderRestore(models.ipv4, tables);
-  const ipv6 = renderRestore(models.ipv6, tables);
-  const problems = [
-    ...ipv4.problems.map((p) => new NfgitError('RuleError', `iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
-    ...ipv6.problems.map((p) => new NfgitError('RuleError', `ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
-  ];
-  if (problems.length > 0) throw new NfgitErrors(problems);
-  return { rulesDir, files: files.map(display), host, ipv4, ipv6, hostCommands, output: exit.output };
+  return { models, hostCommands, output: exit.output };
 }
 
 /** Explains why the zsh run stopped: the iptables call that failed, the command that failed, or zsh's own message. */

@@ -1,51 +1,68 @@
+# nfgit's zsh prelude: runs the rule files given as arguments after the mode.
+# Every record written to fd 3 starts with the per-run marker $NFGIT_RECORD_MARK, then a kind:
+#   A4 A6 AM   from the aliases (fast mode): location, #trace, trace…, then the arguments up to the next marker
+#   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
+#   Q4 Q6      calls that wait for the compiler's "STATUS:MESSAGE" answer on fd 4
+#   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool
 emulate -R zsh
 setopt errexit
+__nfgit_mode=$1
+shift
 __nfgit_files=("$@")
 set --
+__nfgit_m=$NFGIT_RECORD_MARK
 __nfgit_ask() {
   local __nfgit_answer
   IFS= read -r -d '' -u 4 __nfgit_answer || { print -r -- "nfgit: the compiler stopped answering" >&2; exit 70 }
   [[ -z ${__nfgit_answer#*:} ]] || print -r -- "${__nfgit_answer#*:}" >&2
   return ${__nfgit_answer%%:*}
 }
+# The functions: exact semantics for every call (state commands wait for their answer).
 iptables() {
   case $1 in
-    (-A|--append|-I|--insert) print -rN -- 4 $#funcfiletrace $funcfiletrace $# "$@" >&3 ;;
+    (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 4 $#funcfiletrace $funcfiletrace $# "$@" ;;
     (-t|--table)
       case $3 in
-        (-A|--append|-I|--insert) print -rN -- 4 $#funcfiletrace $funcfiletrace $# "$@" >&3 ;;
-        (*) print -rN -- Q4 $#funcfiletrace $funcfiletrace $# "$@" >&3; __nfgit_ask ;;
+        (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 4 $#funcfiletrace $funcfiletrace $# "$@" ;;
+        (*) print -u3 -rN -- $__nfgit_m Q4 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
       esac ;;
-    (*) print -rN -- Q4 $#funcfiletrace $funcfiletrace $# "$@" >&3; __nfgit_ask ;;
+    (*) print -u3 -rN -- $__nfgit_m Q4 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
   esac
 }
 ip6tables() {
   case $1 in
-    (-A|--append|-I|--insert) print -rN -- 6 $#funcfiletrace $funcfiletrace $# "$@" >&3 ;;
+    (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 6 $#funcfiletrace $funcfiletrace $# "$@" ;;
     (-t|--table)
       case $3 in
-        (-A|--append|-I|--insert) print -rN -- 6 $#funcfiletrace $funcfiletrace $# "$@" >&3 ;;
-        (*) print -rN -- Q6 $#funcfiletrace $funcfiletrace $# "$@" >&3; __nfgit_ask ;;
+        (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 6 $#funcfiletrace $funcfiletrace $# "$@" ;;
+        (*) print -u3 -rN -- $__nfgit_m Q6 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
       esac ;;
-    (*) print -rN -- Q6 $#funcfiletrace $funcfiletrace $# "$@" >&3; __nfgit_ask ;;
+    (*) print -u3 -rN -- $__nfgit_m Q6 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
   esac
 }
 main() {
-  (( $# > 0 )) || { print -r -- "main: needs a command to run on the host" >&2; return 2 }
-  print -rN -- M $#funcfiletrace $funcfiletrace $# "$@" >&3
+  print -u3 -rN -- $__nfgit_m M $#funcfiletrace $funcfiletrace $# "$@"
 }
 __nfgit_forbidden() {
-  print -rN -- F $#funcfiletrace $funcfiletrace $# "$@" >&3
+  print -u3 -rN -- $__nfgit_m F $#funcfiletrace $funcfiletrace $# "$@"
   return 2
 }
 for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}{,-save,-restore} ipset nft; do
   functions[$__nfgit_tool]="__nfgit_forbidden $__nfgit_tool \"\$@\""
 done
 unset __nfgit_tool
-TRAPZERR() { print -rN -- E $#funcfiletrace $funcfiletrace 1 $? >&3 }
+# Fast mode: aliases record every call without a function call (zsh allocates a heap per call),
+# which makes a large ruleset cost about what running it with no-op functions costs. They cannot
+# answer, so the compiler restarts in exact mode when a call needs an answer (-C, a failing -X…).
+if [[ $__nfgit_mode == fast ]]; then
+  alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
+  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
+  alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
+fi
+TRAPZERR() { print -u3 -rN -- $__nfgit_m E $#funcfiletrace $funcfiletrace 1 $? }
 for __nfgit_file in $__nfgit_files; do
-  print -rN -- S 0 1 $__nfgit_file >&3
+  print -u3 -rN -- $__nfgit_m S 0 1 $__nfgit_file
   export NFGIT_RULE_FILE=$__nfgit_file
   . $__nfgit_file
 done
-print -rN -- Z 0 0 >&3
+print -u3 -rN -- $__nfgit_m Z 0 0

@@ -2,21 +2,25 @@ import { StringDecoder } from 'node:string_decoder';
 
 /** One record written by the zsh prelude: a kind, the raw `$funcfiletrace`, and the arguments. */
 export interface RawRecord {
-  /** `4`/`6`: iptables/ip6tables (asynchronous); `Q4`/`Q6`: the same, waiting for an answer; `M`: main; `E`: a failed command; `S`: a rule file starts; `F`: a forbidden tool; `B`: a bypass of the functions; `Z`: all files done. */
+  /** See prelude.zsh: `A4`/`A6`/`AM` (aliases), `4`/`6`/`M`, `Q4`/`Q6` (waiting for an answer), `E`, `S`, `Z`, `F`, `B`. */
   readonly kind: string;
   readonly trace: readonly string[];
   readonly args: readonly string[];
 }
 
 /**
- * Splits the NUL-separated stream `KIND NTRACE TRACE… NARGS ARGS…` into records, incrementally:
- * chunks may end anywhere, even inside a UTF-8 character.
+ * Splits the NUL-separated record stream incrementally (chunks may end anywhere, even inside a
+ * UTF-8 character). Every record starts with the run's marker. Counted records are
+ * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`) are `MARK KIND LOC NTRACE TRACE… ARGS…`
+ * whose arguments run up to the next marker, since an alias cannot count the words that follow it.
  */
 export class RecordStream {
   private readonly decoder = new StringDecoder('utf8');
   private partial = '';
   private fields: string[] = [];
   private pos = 0;
+
+  constructor(private readonly mark: string) {}
 
   /** Feeds a chunk; returns the records completed by it. */
   push(chunk: Buffer): RawRecord[] {
@@ -28,7 +32,12 @@ export class RecordStream {
       this.pos = 0;
     }
     for (const p of parts) this.fields.push(p);
-    return this.drain();
+    return this.drain(false);
+  }
+
+  /** At the end of the stream: completes a trailing alias record. */
+  end(): RawRecord[] {
+    return this.drain(true);
   }
 
   /** Whether bytes of an unfinished record remain (the writer died mid-record). */
@@ -36,13 +45,33 @@ export class RecordStream {
     return this.partial !== '' || this.pos < this.fields.length;
   }
 
-  private drain(): RawRecord[] {
+  private drain(atEnd: boolean): RawRecord[] {
     const out: RawRecord[] = [];
     const f = this.fields;
+    const mark = this.mark;
     for (;;) {
       let p = this.pos;
+      if (p >= f.length) break;
+      if (f[p] !== mark) throw new Error(`record stream out of step at ${JSON.stringify(f[p])}`);
+      p++;
       if (p + 2 > f.length) break;
       const kind = f[p++] as string;
+      if (kind.charCodeAt(0) === 65 /* A */) {
+        if (p + 2 > f.length) break;
+        const loc = f[p++] as string;
+        const nTrace = Number(f[p++]);
+        if (p + nTrace > f.length) break;
+        const trace = [loc];
+        for (let i = 0; i < nTrace; i++) trace.push(f[p + i] as string);
+        p += nTrace;
+        let q = p;
+        while (q < f.length && f[q] !== mark) q++;
+        if (q === f.length && !atEnd) break;
+        out.push({ kind, trace, args: f.slice(p, q) });
+        this.pos = q;
+        continue;
+      }
+      if (p + 1 > f.length) break;
       const nTrace = Number(f[p++]);
       if (p + nTrace + 1 > f.length) break;
       const trace = f.slice(p, p + nTrace);

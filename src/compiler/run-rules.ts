@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile, realpath, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +12,7 @@ import { SAFE_PATH, sandboxFailure, unshareArgs } from '../netfilter/sandbox.js'
 import { killGroup } from '../util/run-process.js';
 
 /** How a record is answered: nothing (asynchronous), a status and message for the waiting call, or a stop. */
-export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError };
+export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError } | { readonly restart: true };
 
 /** Options for running rule files. */
 export interface RunRulesOptions {
@@ -26,6 +27,8 @@ export interface RunRulesOptions {
   readonly maxRecordBytes: number;
   /** Working directory of the zsh process. */
   readonly cwd: string;
+  /** `fast`: aliases record calls without answering (a `restart` verdict ends the run); `exact`: functions answer every state command. */
+  readonly mode: 'fast' | 'exact';
 }
 
 /** How the zsh process ended. */
@@ -36,6 +39,8 @@ export interface RunRulesExit {
   readonly outputTruncated: boolean;
   readonly timedOut: boolean;
   readonly stoppedBy: NfgitError | undefined;
+  /** A record asked for the run to be repeated in exact mode. */
+  readonly restart: boolean;
 }
 
 const BYPASS_TOOLS = [
@@ -81,7 +86,7 @@ export async function runRuleFiles(
     await chmod(dir, 0o755);
     await chmod(shim, 0o755);
     const targets = await bypassTargets();
-    const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, ...options.files];
+    const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, options.mode, ...options.files];
     return await drive(args, options, onRecord, prelude);
   } finally {
     await rm(dir, { recursive: true, force: true });
@@ -94,9 +99,10 @@ async function drive(
   onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
   prelude: string,
 ): Promise<RunRulesExit> {
+  const mark = `\u001enfgit-${randomBytes(12).toString('hex')}\u001e`;
   const child = spawn('unshare', args, {
     cwd: options.cwd,
-    env: { ...options.env, LC_ALL: 'C', PATH: SAFE_PATH },
+    env: { ...options.env, LC_ALL: 'C', PATH: SAFE_PATH, NFGIT_RECORD_MARK: mark },
     stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
     detached: true,
   });
@@ -133,22 +139,17 @@ async function drive(
   const onExit = (): void => killGroup(child.pid);
   process.once('exit', onExit);
 
-  const stream = new RecordStream();
+  const stream = new RecordStream(mark);
+  let restart = false;
   const preludeFrame = prelude + ':';
   let recordBytes = 0;
   // Records are handled strictly in order, even when a handler awaits (a canonical-form lookup).
   let queue: Promise<void> = Promise.resolve();
-  records.on('data', (chunk: Buffer) => {
-    recordBytes += chunk.length;
-    if (recordBytes > options.maxRecordBytes) {
-      stop(new NfgitError('ScriptError', `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
-      return;
-    }
-    const batch = stream.push(chunk);
+  const handleBatch = (batch: RawRecord[]): void => {
     if (batch.length === 0) return;
     queue = queue.then(async () => {
       for (const rec of batch) {
-        if (stoppedBy !== undefined) return;
+        if (stoppedBy !== undefined || restart) return;
         // The prelude's own frames (its functions, its sourcing loop) are not the user's to fix.
         const trace = rec.trace.filter((e) => !e.startsWith(preludeFrame) && !e.startsWith(':'));
         let verdict: RecordVerdict;
@@ -163,9 +164,29 @@ async function drive(
           stop(verdict.stop);
           return;
         }
+        if ('restart' in verdict) {
+          restart = true;
+          killGroup(child.pid);
+          return;
+        }
         answers.write(verdict.answer + '\0');
       }
     });
+  };
+  const failStream = (err: unknown): void =>
+    stop(new NfgitError('InternalError', `internal error reading the rule files' records: ${(err as Error).message}`, { cause: err }));
+  records.on('data', (chunk: Buffer) => {
+    if (stoppedBy !== undefined || restart) return;
+    recordBytes += chunk.length;
+    if (recordBytes > options.maxRecordBytes) {
+      stop(new NfgitError('ScriptError', `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
+      return;
+    }
+    try {
+      handleBatch(stream.push(chunk));
+    } catch (err) {
+      failStream(err);
+    }
   });
 
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve, reject) => {
@@ -174,11 +195,18 @@ async function drive(
   });
   clearTimeout(timer);
   process.removeListener('exit', onExit);
+  if (stoppedBy === undefined && !restart) {
+    try {
+      handleBatch(stream.end());
+    } catch (err) {
+      failStream(err);
+    }
+  }
   await queue;
   if (stoppedBy === undefined && code !== 0) {
     const failure = sandboxFailure(output);
     if (failure !== undefined) stoppedBy = failure;
     else if (code === 71) stoppedBy = new NfgitError('SandboxError', `cannot set up the compile sandbox: ${output.trim()}`);
   }
-  return { code, signal, output, outputTruncated, timedOut, stoppedBy };
+  return { code, signal, output, outputTruncated, timedOut, stoppedBy, restart: restart && stoppedBy === undefined };
 }

@@ -11,7 +11,7 @@ export const ZSH_PRELUDE: string = readFileSync(new URL('../../../src/compiler/p
 
 export const BYPASS_SHIM = `#!/bin/sh
 name=\${0##*/}
-printf 'B\\000%s\\000%s\\000%s\\000%s\\000' 0 2 "\${NFGIT_RULE_FILE:-}" "$name $*" >&3 2>/dev/null
+printf '%s\\000B\\000%s\\000%s\\000%s\\000%s\\000' "\${NFGIT_RECORD_MARK:-}" 0 2 "\${NFGIT_RULE_FILE:-}" "$name $*" >&3 2>/dev/null
 echo "nfgit: $name was run directly, bypassing the compiler's iptables function; rule files must call iptables/ip6tables by name" >&2
 exit 126
 `;

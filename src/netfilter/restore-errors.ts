@@ -26,6 +26,13 @@ export function parseRestoreError(stderr: string): RestoreFailure {
       if (m[2]) message.push(m[2]);
       continue;
     }
+    // nft backend, failures found at commit: "iptables-restore v1.8.9 (nf_tables): line 4: RULE_APPEND failed (Invalid argument)"
+    m = /^(?:ip6?tables-restore(?: v[\d.]+(?: \([\w-]+\))?)?: )?line (\d+): (.*)$/.exec(l);
+    if (m !== null) {
+      line = Number(m[1]);
+      message.push(m[2] as string);
+      continue;
+    }
     m = /COMMIT expected at line (\d+)/.exec(l);
     if (m !== null) {
       line = Number(m[1]);

@@ -1,29 +1,46 @@
 import test from 'ava';
 import { RecordStream } from '../../src/compiler/record-stream.js';
 
+const MARK = '\u001emark\u001e';
 const encode = (...fields: string[]): Buffer => Buffer.from(fields.map((f) => f + '\0').join(''), 'utf8');
 
 test('records split across chunks anywhere, including inside UTF-8', (t) => {
-  const whole = Buffer.concat([encode('4', '1', '/r/10:3', '3', '-A', 'INPUT', 'café ✓'), encode('M', '0', '1', 'sysctl'), encode('Z', '0', '0')]);
+  const whole = Buffer.concat([
+    encode(MARK, '4', '1', '/r/10:3', '3', '-A', 'INPUT', 'café ✓'),
+    encode(MARK, 'A4', '/r/10:4', '1', '/p:9', '-A', 'INPUT', '-j', 'ACCEPT'),
+    encode(MARK, 'M', '0', '1', 'sysctl'),
+    encode(MARK, 'AM', '/r/10:5', '0', 'sysctl', '-w', 'x=1'),
+  ]);
   for (let cut = 1; cut < whole.length; cut++) {
-    const s = new RecordStream();
-    const recs = [...s.push(whole.subarray(0, cut)), ...s.push(whole.subarray(cut))];
+    const s = new RecordStream(MARK);
+    const recs = [...s.push(whole.subarray(0, cut)), ...s.push(whole.subarray(cut)), ...s.end()];
     t.deepEqual(recs, [
       { kind: '4', trace: ['/r/10:3'], args: ['-A', 'INPUT', 'café ✓'] },
+      { kind: 'A4', trace: ['/r/10:4', '/p:9'], args: ['-A', 'INPUT', '-j', 'ACCEPT'] },
       { kind: 'M', trace: [], args: ['sysctl'] },
-      { kind: 'Z', trace: [], args: [] },
+      { kind: 'AM', trace: ['/r/10:5'], args: ['sysctl', '-w', 'x=1'] },
     ]);
-    t.false(s.pending);
   }
 });
 
+test('an alias record is complete only at the next marker or the end', (t) => {
+  const s = new RecordStream(MARK);
+  t.deepEqual(s.push(encode(MARK, 'A4', '/r:1', '0', '-A', 'INPUT')), []);
+  t.deepEqual(s.push(encode(MARK, 'Z', '0', '0')), [{ kind: 'A4', trace: ['/r:1'], args: ['-A', 'INPUT'] }, { kind: 'Z', trace: [], args: [] }]);
+});
+
 test('empty arguments survive', (t) => {
-  const s = new RecordStream();
-  t.deepEqual(s.push(encode('4', '0', '3', '', 'a b', '')), [{ kind: '4', trace: [], args: ['', 'a b', ''] }]);
+  const s = new RecordStream(MARK);
+  t.deepEqual(s.push(encode(MARK, '4', '0', '3', '', 'a b', '')), [{ kind: '4', trace: [], args: ['', 'a b', ''] }]);
 });
 
 test('an unfinished record is pending', (t) => {
-  const s = new RecordStream();
-  t.deepEqual(s.push(encode('4', '1', '/r:1', '2', '-A')), []);
+  const s = new RecordStream(MARK);
+  t.deepEqual(s.push(encode(MARK, '4', '1', '/r:1', '2', '-A')), []);
   t.true(s.pending);
+});
+
+test('a stream out of step is an error', (t) => {
+  const s = new RecordStream(MARK);
+  t.throws(() => s.push(encode('garbage', '4', '0', '0')), { message: /out of step/ });
 });

@@ -22,3 +22,7 @@ test('line N failed', (t) => {
 test('no line', (t) => {
   t.deepEqual(parseRestoreError('iptables-restore v1.8.9 (legacy): something odd\n'), { line: undefined, message: 'something odd' });
 });
+
+test('nft commit-time failure', (t) => {
+  t.deepEqual(parseRestoreError('iptables-restore v1.8.9 (nf_tables): line 4: RULE_APPEND failed (Invalid argument)\n'), { line: 4, message: 'RULE_APPEND failed (Invalid argument)' });
+});

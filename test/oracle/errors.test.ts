@@ -29,7 +29,7 @@ for (const name of cases) {
   test(`error: ${name}`, (t) =>
     limit(async () => {
       const dir = path.relative(process.cwd(), path.join(errorsDir, name)) || '.';
-      const expect = JSON.parse(readFileSync(path.join(errorsDir, name, 'expect.json'), 'utf8')) as Expect;
+      const expect = JSON.parse(readFileSync(path.join(errorsDir, name, '.expect.json'), 'utf8')) as Expect;
       let caught: unknown;
       let compiled = false;
       try {
