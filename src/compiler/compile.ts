@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { NfgitError, NfgitErrors } from './errors.js';
-import { parseArgv, type Family } from './parse-argv.js';
+import { parseArgv, type Command, type Family } from './parse-argv.js';
 import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
@@ -125,7 +125,7 @@ async function runOnce(
   let finished = false;
   let currentFile = '';
 
-  const handle = async (rec: RawRecord): Promise<RecordVerdict> => {
+  const handle = (rec: RawRecord): RecordVerdict | Promise<RecordVerdict> => {
     switch (rec.kind) {
       case '4':
       case '6':
@@ -155,17 +155,25 @@ async function runOnce(
         const expanded = expandAddressLists(first);
         if (!expanded.ok) return refuse(expanded.message, 2);
         const model = models[family];
-        for (const cmd of expanded.commands) {
-          const r = model.apply(parsed.call.table, cmd, trace);
-          if (r.ok === true) continue;
-          if (r.ok === false) return refuse(r.message, r.status);
-          const spec = cmd.op === 'delete-spec' || cmd.op === 'check' ? cmd.spec : [];
-          const index = await canonical(family, r.table, r.chain, spec);
-          if (index >= 0 && cmd.op === 'delete-spec') model.deleteAt(r.table, r.chain, index);
-          else if (index < 0 && cmd.op === 'check') return refuse('Bad rule (does a matching rule exist in that chain?).', 1);
-          else if (index < 0) return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
-        }
-        return sync ? { answer: '0:' } : undefined;
+        const commands = expanded.commands;
+        // Synchronous unless a -D/-C needs the kernel's canonical form: most records cost no promise.
+        const applyFrom = (k: number): RecordVerdict | Promise<RecordVerdict> => {
+          for (let i = k; i < commands.length; i++) {
+            const cmd = commands[i] as Command;
+            const r = model.apply(parsed.call.table, cmd, trace);
+            if (r.ok === true) continue;
+            if (r.ok === false) return refuse(r.message, r.status);
+            const spec = cmd.op === 'delete-spec' || cmd.op === 'check' ? cmd.spec : [];
+            return canonical(family, r.table, r.chain, spec).then((index) => {
+              if (index >= 0 && cmd.op === 'delete-spec') model.deleteAt(r.table, r.chain, index);
+              else if (index < 0 && cmd.op === 'check') return refuse('Bad rule (does a matching rule exist in that chain?).', 1);
+              else if (index < 0) return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
+              return applyFrom(i + 1);
+            });
+          }
+          return sync ? { answer: '0:' } : undefined;
+        };
+        return applyFrom(0);
       }
       case 'M':
       case 'AM':

@@ -63,142 +63,187 @@ const isWaitValue = (s: string | undefined): s is string => s !== undefined && /
 /** iptables reads an optional positional argument when the next word does not look like an option. */
 const isPositional = (s: string | undefined): s is string => s !== undefined && !s.startsWith('-') && s !== '!';
 
-/** Parses the arguments of one call of `iptables` (family ipv4) or `ip6tables` (ipv6). */
-export function parseArgv(family: Family, argv: readonly string[]): ParseResult {
-  const tool = family === 'ipv4' ? 'iptables' : 'ip6tables';
-  const spec: string[] = [];
-  let table: string | undefined;
-  let cmd: { letter: CommandLetter; chain: string | undefined; extra: string[] } | undefined;
-  let i = 0;
-  const fail = (message: string): ParseResult => ({ ok: false, message });
+/** What a long option is, looked up once per word. */
+type LongKind = 'command' | 'table' | 'wait' | 'skip-arg' | 'ipv4' | 'ipv6' | 'ignore' | 'refuse' | 'spec' | 'free-text';
+const LONG_KIND = new Map<string, LongKind>();
+for (const name of Object.keys(LONG_COMMANDS)) LONG_KIND.set(name, 'command');
+for (const name of Object.keys(LONG_SPEC)) LONG_KIND.set(name, 'spec');
+for (const name of IGNORED_LONG_FLAGS) LONG_KIND.set(name, 'ignore');
+for (const name of FREE_TEXT_OPTIONS) LONG_KIND.set(name, 'free-text');
+LONG_KIND.set('table', 'table').set('wait', 'wait').set('wait-interval', 'skip-arg').set('modprobe', 'skip-arg');
+LONG_KIND.set('ipv4', 'ipv4').set('ipv6', 'ipv6').set('help', 'refuse').set('version', 'refuse');
 
-  const setCommand = (letter: CommandLetter, attached: string | undefined): string | undefined => {
-    if (cmd !== undefined) return `only one command can be given, but both -${cmd.letter} and -${letter} are here`;
+/** The parser's state for one call (a class rather than closures: this runs once per rule). */
+class ArgvParser {
+  readonly spec: string[] = [];
+  table: string | undefined;
+  cmd: { letter: CommandLetter; chain: string | undefined; extra: string[] } | undefined;
+  i = 0;
+  constructor(
+    readonly family: Family,
+    readonly argv: readonly string[],
+  ) {}
+
+  get tool(): string {
+    return this.family === 'ipv4' ? 'iptables' : 'ip6tables';
+  }
+
+  setCommand(letter: CommandLetter, attached: string | undefined): string | undefined {
+    const argv = this.argv;
+    if (this.cmd !== undefined) return `only one command can be given, but both -${this.cmd.letter} and -${letter} are here`;
     let chain = attached;
     if (chain === undefined) {
       if (OPTIONAL_CHAIN.has(letter)) {
-        if (isPositional(argv[i + 1])) chain = argv[++i];
+        if (isPositional(argv[this.i + 1])) chain = argv[++this.i];
       } else {
-        chain = argv[++i];
+        chain = argv[++this.i];
         if (chain === undefined) return `option --${LONG_NAME[letter]} (-${letter}) needs a chain name`;
       }
     }
     const extra: string[] = [];
     // iptables takes the rule number (-I, -D, -R, -L, -Z), the new name (-E) or the policy (-P) positionally.
     if (letter === 'E' || letter === 'P') {
-      const next = argv[i + 1];
+      const next = argv[this.i + 1];
       if (next === undefined || next.startsWith('-')) {
         return letter === 'E'
           ? '-E needs the old and the new chain name: -E OLD NEW'
           : '-P needs a chain and a policy: -P CHAIN ACCEPT|DROP';
       }
       extra.push(next);
-      i++;
+      this.i++;
     } else if (letter === 'I' || letter === 'D' || letter === 'R' || letter === 'L' || letter === 'Z') {
-      if (isPositional(argv[i + 1])) extra.push(argv[++i] as string);
+      if (isPositional(argv[this.i + 1])) extra.push(argv[++this.i] as string);
     }
-    cmd = { letter, chain, extra };
+    this.cmd = { letter, chain, extra };
     return undefined;
-  };
+  }
 
-  const setTable = (name: string | undefined): string | undefined => {
+  setTable(name: string | undefined): string | undefined {
     if (name === undefined) return 'option -t needs a table name';
-    if (table !== undefined) return 'the table is given twice (-t); give it once';
-    table = name;
+    if (this.table !== undefined) return 'the table is given twice (-t); give it once';
+    this.table = name;
     return undefined;
-  };
+  }
 
-  const familyFlag = (flag: '4' | '6'): string | undefined => {
-    if ((flag === '6' && family === 'ipv4') || (flag === '4' && family === 'ipv6')) {
-      return `-${flag} cannot be used with ${tool}: this is the ${family === 'ipv4' ? 'IPv4' : 'IPv6'} tool`;
+  familyFlag(flag: '4' | '6'): string | undefined {
+    if ((flag === '6' && this.family === 'ipv4') || (flag === '4' && this.family === 'ipv6')) {
+      return `-${flag} cannot be used with ${this.tool}: this is the ${this.family === 'ipv4' ? 'IPv4' : 'IPv6'} tool`;
     }
     return undefined;
-  };
+  }
 
-  for (; i < argv.length; i++) {
-    const tok = argv[i] as string;
-    if (tok.startsWith('--') && tok.length > 2) {
-      const eq = tok.indexOf('=');
-      const name = eq >= 0 ? tok.slice(2, eq) : tok.slice(2);
-      const inline = eq >= 0 ? tok.slice(eq + 1) : undefined;
-      const letter = LONG_COMMANDS[name];
-      let err: string | undefined;
-      if (letter !== undefined) err = setCommand(letter, inline);
-      else if (name === 'table') err = setTable(inline ?? argv[++i]);
-      else if (name === 'wait') {
-        if (inline === undefined && isWaitValue(argv[i + 1])) i++;
-      } else if (name === 'wait-interval' || name === 'modprobe') {
-        if (inline === undefined) i++;
-      } else if (name === 'ipv4') err = familyFlag('4');
-      else if (name === 'ipv6') err = familyFlag('6');
-      else if (IGNORED_LONG_FLAGS.has(name)) {
-        // no effect on the ruleset
-      } else if (name === 'help' || name === 'version') {
-        err = `--${name} cannot be used in a rule file`;
-      } else if (LONG_SPEC[name] !== undefined) {
+  /** Reads one `--long[=value]` word; returns an error message or undefined. */
+  long(tok: string): string | undefined {
+    const argv = this.argv;
+    const spec = this.spec;
+    const eq = tok.indexOf('=');
+    const name = eq >= 0 ? tok.slice(2, eq) : tok.slice(2);
+    const inline = eq >= 0 ? tok.slice(eq + 1) : undefined;
+    switch (LONG_KIND.get(name)) {
+      case 'command':
+        return this.setCommand(LONG_COMMANDS[name] as CommandLetter, inline);
+      case 'table':
+        return this.setTable(inline ?? argv[++this.i]);
+      case 'wait':
+        if (inline === undefined && isWaitValue(argv[this.i + 1])) this.i++;
+        return undefined;
+      case 'skip-arg':
+        if (inline === undefined) this.i++;
+        return undefined;
+      case 'ipv4':
+        return this.familyFlag('4');
+      case 'ipv6':
+        return this.familyFlag('6');
+      case 'ignore':
+        return undefined; // no effect on the ruleset
+      case 'refuse':
+        return `--${name} cannot be used in a rule file`;
+      case 'spec': {
         const short = LONG_SPEC[name] as string;
         spec.push(`-${short}`);
         if (short === 'c') {
-          if (inline !== undefined) spec.push(inline, argv[++i] ?? '');
-          else spec.push(argv[++i] ?? '', argv[++i] ?? '');
+          if (inline !== undefined) spec.push(inline, argv[++this.i] ?? '');
+          else spec.push(argv[++this.i] ?? '', argv[++this.i] ?? '');
         } else if (short !== 'f') {
-          const v = inline ?? argv[++i];
-          if (v === undefined) return fail(`option --${name} needs a value`);
+          const v = inline ?? argv[++this.i];
+          if (v === undefined) return `option --${name} needs a value`;
           spec.push(v);
         }
-      } else if (FREE_TEXT_OPTIONS.has(name) && inline === undefined && i + 1 < argv.length) {
-        spec.push(tok, argv[++i] as string);
-      } else {
+        return undefined;
+      }
+      case 'free-text':
+        if (inline === undefined && this.i + 1 < argv.length) spec.push(tok, argv[++this.i] as string);
+        else spec.push(tok);
+        return undefined;
+      default:
         spec.push(tok);
-      }
-      if (err !== undefined) return fail(err);
-      continue;
+        return undefined;
     }
-    if (tok.startsWith('-') && tok.length > 1 && tok !== '--') {
-      // A cluster of short options, as getopt reads it: `-tnat`, `-vA INPUT`, `-ptcp`.
-      for (let j = 1; j < tok.length; j++) {
-        const c = tok[j] as string;
-        const rest = tok.length > j + 1 ? tok.slice(j + 1) : undefined;
-        let err: string | undefined;
-        if ('ADCIRLSFZNXEP'.includes(c)) {
-          err = setCommand(c as CommandLetter, rest);
-          j = tok.length;
-        } else if (c === 't') {
-          err = setTable(rest ?? argv[++i]);
-          j = tok.length;
-        } else if (c === 'w' || c === 'W') {
-          if (rest === undefined && isWaitValue(argv[i + 1])) i++;
-          j = tok.length;
-        } else if (c === '4' || c === '6') {
-          err = familyFlag(c);
-        } else if (c === 'v' || c === 'n' || c === 'x') {
-          // no effect on the ruleset
-        } else if (c === 'M') {
-          if (rest === undefined) i++;
-          j = tok.length;
-        } else if (c === 'h' || c === 'V') {
-          err = `-${c} cannot be used in a rule file`;
-        } else if (SPEC_WITH_ARG.has(c)) {
-          const v = rest ?? argv[++i];
-          if (v === undefined) return fail(`option -${c} needs a value`);
-          spec.push(`-${c}`, v);
-          j = tok.length;
-        } else if (c === 'c') {
-          spec.push('-c', rest ?? argv[++i] ?? '', argv[++i] ?? '');
-          j = tok.length;
-        } else if (c === 'f') {
-          spec.push('-f');
-        } else {
-          // Not a core option: an extension's, left for the kernel to validate.
-          spec.push(j === 1 ? tok : `-${tok.slice(j)}`);
-          j = tok.length;
-        }
-        if (err !== undefined) return fail(err);
+  }
+
+  /** Reads one cluster of short options, as getopt does: `-tnat`, `-vA INPUT`, `-ptcp`. */
+  short(tok: string): string | undefined {
+    const argv = this.argv;
+    const spec = this.spec;
+    for (let j = 1; j < tok.length; j++) {
+      const c = tok[j] as string;
+      const rest = tok.length > j + 1 ? tok.slice(j + 1) : undefined;
+      let err: string | undefined;
+      if (COMMAND_LETTERS.has(c)) {
+        return this.setCommand(c as CommandLetter, rest);
+      } else if (SPEC_WITH_ARG.has(c)) {
+        const v = rest ?? argv[++this.i];
+        if (v === undefined) return `option -${c} needs a value`;
+        spec.push(`-${c}`, v);
+        return undefined;
+      } else if (c === 't') {
+        return this.setTable(rest ?? argv[++this.i]);
+      } else if (c === 'w' || c === 'W') {
+        if (rest === undefined && isWaitValue(argv[this.i + 1])) this.i++;
+        return undefined;
+      } else if (c === '4' || c === '6') {
+        err = this.familyFlag(c);
+      } else if (c === 'v' || c === 'n' || c === 'x') {
+        // no effect on the ruleset
+      } else if (c === 'M') {
+        if (rest === undefined) this.i++;
+        return undefined;
+      } else if (c === 'h' || c === 'V') {
+        return `-${c} cannot be used in a rule file`;
+      } else if (c === 'c') {
+        spec.push('-c', rest ?? argv[++this.i] ?? '', argv[++this.i] ?? '');
+        return undefined;
+      } else if (c === 'f') {
+        spec.push('-f');
+      } else {
+        // Not a core option: an extension's, left for the kernel to validate.
+        spec.push(j === 1 ? tok : `-${tok.slice(j)}`);
+        return undefined;
       }
+      if (err !== undefined) return err;
+    }
+    return undefined;
+  }
+}
+
+const COMMAND_LETTERS = new Set('ADCIRLSFZNXEP');
+
+/** Parses the arguments of one call of `iptables` (family ipv4) or `ip6tables` (ipv6). */
+export function parseArgv(family: Family, argv: readonly string[]): ParseResult {
+  const fail = (message: string): ParseResult => ({ ok: false, message });
+  const st = new ArgvParser(family, argv);
+  const spec = st.spec;
+  for (; st.i < argv.length; st.i++) {
+    const tok = argv[st.i] as string;
+    if (tok.length > 1 && tok.charCodeAt(0) === 45 /* - */) {
+      const err = tok.charCodeAt(1) === 45 ? (tok.length > 2 ? st.long(tok) : (spec.push(tok), undefined)) : st.short(tok);
+      if (err !== undefined) return fail(err);
       continue;
     }
     spec.push(tok);
   }
+  const { cmd, table } = st;
+  const tool = st.tool;
 
   if (cmd === undefined) return fail(`no command given (such as -A, -I or -N); ${tool} needs exactly one`);
   const { letter, chain, extra } = cmd;

@@ -35,7 +35,7 @@ export function renderRuleLine(chain: string, spec: readonly string[]): { ok: tr
     parts.push(q.text);
   }
   const text = parts.join(' ');
-  if (Buffer.byteLength(text, 'utf8') >= MAX_LINE_LENGTH) {
+  if (text.length * 3 >= MAX_LINE_LENGTH && Buffer.byteLength(text, 'utf8') >= MAX_LINE_LENGTH) {
     return { ok: false, message: `rule line is ${Buffer.byteLength(text, 'utf8')} bytes long; iptables-restore reads at most ${MAX_LINE_LENGTH - 1}` };
   }
   return { ok: true, text };

@@ -4,12 +4,25 @@ import type { SourceTrace } from './source-location.js';
 
 /** One rule as written: its specification (without command and chain) and where it came from. */
 export interface Rule {
-  spec: string[];
+  readonly spec: readonly string[];
   /** The spec joined with NUL: identical spellings have identical keys. */
   readonly key: string;
   /** Index in `spec` of the `-j`/`-g` argument, or -1. */
   readonly targetIndex: number;
   readonly trace: SourceTrace;
+}
+
+/** A rule whose key is computed on first use: most rules are never compared. */
+class LazyRule implements Rule {
+  private k: string | undefined;
+  constructor(
+    readonly spec: readonly string[],
+    readonly targetIndex: number,
+    readonly trace: SourceTrace,
+  ) {}
+  get key(): string {
+    return (this.k ??= this.spec.join('\0'));
+  }
 }
 
 /** A chain: built-in (with a policy) or user-defined. */
@@ -84,8 +97,8 @@ export function looseKey(spec: readonly string[]): string {
 }
 
 /** Makes a rule value from its spec and source. */
-export function makeRule(spec: string[], trace: SourceTrace): Rule {
-  return { spec, key: spec.join('\0'), targetIndex: findTarget(spec), trace };
+export function makeRule(spec: readonly string[], trace: SourceTrace): Rule {
+  return new LazyRule(spec, findTarget(spec), trace);
 }
 
 /**
@@ -131,7 +144,7 @@ export class RulesetModel {
       case 'replace': {
         const chain = this.existing(table, cmd.chain);
         if (typeof chain === 'string') return this.fail(chain, 1);
-        const rule = makeRule([...cmd.spec], trace);
+        const rule = makeRule(cmd.spec, trace);
         const bad = this.checkTarget(table, rule);
         if (bad !== undefined) return this.fail(bad, 2);
         if (cmd.op === 'append') {
@@ -164,7 +177,7 @@ export class RulesetModel {
       case 'check': {
         const chain = this.existing(table, cmd.chain);
         if (typeof chain === 'string') return this.fail(chain, 1);
-        const probe = makeRule([...cmd.spec], trace);
+        const probe = makeRule(cmd.spec, trace);
         const bad = this.checkTarget(table, probe);
         if (bad !== undefined) return this.fail(bad, 2);
         const idx = chain.rules.findIndex((r) => r.key === probe.key);

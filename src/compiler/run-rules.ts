@@ -142,19 +142,24 @@ async function drive(
   const stream = new RecordStream(mark);
   let restart = false;
   const preludeFrame = prelude + ':';
+  const notUsers = (e: string): boolean => e.startsWith(preludeFrame) || e.startsWith(':');
   let recordBytes = 0;
   // Records are handled strictly in order, even when a handler awaits (a canonical-form lookup).
   let queue: Promise<void> = Promise.resolve();
   const handleBatch = (batch: RawRecord[]): void => {
     if (batch.length === 0) return;
     queue = queue.then(async () => {
-      for (const rec of batch) {
+      for (let rec of batch) {
         if (stoppedBy !== undefined || restart) return;
         // The prelude's own frames (its functions, its sourcing loop) are not the user's to fix.
-        const trace = rec.trace.filter((e) => !e.startsWith(preludeFrame) && !e.startsWith(':'));
+        // Usually only the outermost (the sourcing loop) is the prelude's: drop it in place.
+        const raw = rec.trace as string[];
+        if (raw.length > 0 && raw[raw.length - 1]?.startsWith(preludeFrame)) raw.pop();
+        if (raw.some(notUsers)) rec = { ...rec, trace: raw.filter((e) => !notUsers(e)) };
         let verdict: RecordVerdict;
         try {
-          verdict = await onRecord(trace.length === rec.trace.length ? rec : { ...rec, trace });
+          const v = onRecord(rec);
+          verdict = v instanceof Promise ? await v : v;
         } catch (err) {
           stop(err instanceof NfgitError ? err : new NfgitError('InternalError', `internal error while compiling: ${String(err)}`, { cause: err }));
           return;

@@ -1,4 +1,4 @@
-import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 
 /** What a finished process left: exit code (null when killed), captured output, and whether it timed out. */
 export interface ProcessResult {
@@ -13,47 +13,61 @@ export interface ProcessResult {
 export interface RunOptions {
   readonly input?: string;
   readonly timeoutMs?: number;
+  /** The whole environment of the child (nothing is inherited when given). */
   readonly env?: Record<string, string>;
   readonly cwd?: string;
 }
 
 /**
- * Runs a command to completion in its own process group, killing the whole group on timeout
- * (execa's own timeout kills only the direct child, and a grandchild holding a pipe keeps it pending).
+ * Runs a command to completion in its own process group, killing the whole group on timeout or when
+ * nfgit exits (a grandchild holding a pipe would otherwise keep it pending). node:child_process
+ * rather than execa: importing execa costs ~170 ms, a third of a small `nfgit check`.
  */
-export async function runProcess(file: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
-  const child = execa(file, args, {
-    detached: true,
-    reject: false,
-    stripFinalNewline: false,
-    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-    ...(options.env === undefined ? {} : { env: options.env, extendEnv: false }),
-    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-    maxBuffer: 256 * 1024 * 1024,
-  });
-  let timedOut = false;
-  const timer =
-    options.timeoutMs === undefined
-      ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          killGroup(child.pid);
-        }, options.timeoutMs);
-  const kill = (): void => killGroup(child.pid);
-  process.once('exit', kill);
-  try {
-    const r = await child;
-    return {
-      code: r.exitCode ?? null,
-      signal: r.signal ?? undefined,
-      stdout: String(r.stdout ?? ''),
-      stderr: String(r.stderr ?? ''),
-      timedOut,
+export function runProcess(file: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, {
+      detached: true,
+      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      ...(options.env === undefined ? {} : { env: options.env }),
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout?.on('data', (b: Buffer) => out.push(b));
+    child.stderr?.on('data', (b: Buffer) => err.push(b));
+    if (options.input !== undefined && child.stdin !== null) {
+      child.stdin.on('error', () => {}); // the child may exit without reading everything
+      child.stdin.end(options.input);
+    }
+    let timedOut = false;
+    const timer =
+      options.timeoutMs === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            killGroup(child.pid);
+          }, options.timeoutMs);
+    const kill = (): void => killGroup(child.pid);
+    process.once('exit', kill);
+    const done = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      process.removeListener('exit', kill);
     };
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    process.removeListener('exit', kill);
-  }
+    child.on('error', (e) => {
+      done();
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      done();
+      resolve({
+        code,
+        signal: signal ?? undefined,
+        stdout: Buffer.concat(out).toString('utf8'),
+        stderr: Buffer.concat(err).toString('utf8'),
+        timedOut,
+      });
+    });
+  });
 }
 
 /** Sends SIGKILL to a process group, ignoring one that is already gone. */
