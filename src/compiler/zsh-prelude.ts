@@ -1,13 +1,13 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The zsh script that runs the rule files (prelude.zsh beside this module's source). `iptables`,
+ * The zsh script that runs the rule files (prelude.zsh, copied beside the built module by `npm run build`). `iptables`,
  * `ip6tables` and `main` become functions that write NUL-separated records (kind, `$funcfiletrace`,
  * argv) to fd 3; calls that can fail on the state (everything but -A and -I) wait for the compiler's
  * answer on fd 4 and return its status, so `iptables -C … || iptables -A …` and
  * `iptables -X FOO 2>/dev/null || true` behave as with the real tools.
  */
-export const ZSH_PRELUDE: string = readFileSync(new URL('../../../src/compiler/prelude.zsh', import.meta.url), 'utf8');
+export const ZSH_PRELUDE: string = readFileSync(new URL('./prelude.zsh', import.meta.url), 'utf8');
 
 export const BYPASS_SHIM = `#!/bin/sh
 name=\${0##*/}
