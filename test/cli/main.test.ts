@@ -88,3 +88,19 @@ test('--version and --help', async (t) => {
   t.is(h.exitCode, 0);
   t.regex(h.stdout, /--rules <dir>/);
 });
+
+test('a signal to nfgit ends the sandbox and everything in it', (t) =>
+  withRulesDir({ '10-slow': 'iptables -A INPUT -j ACCEPT\nsleep 31.25 &\nsleep 31.5\n' }, async (dir) => {
+    const child = execa('node', [CLI, 'check', '--rules', dir], { reject: false });
+    for (let i = 0; i < 100; i++) {
+      const r = await execa('pgrep', ['-f', 'sleep 31.5'], { reject: false });
+      if (r.exitCode === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.kill('SIGTERM');
+    const r = await child;
+    t.is(r.exitCode, 143);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const left = await execa('pgrep', ['-f', 'sleep 31\\.(25|5)'], { reject: false });
+    t.is(left.stdout, '', 'processes of the sandbox were left behind');
+  }));

@@ -21,7 +21,7 @@ echo
 echo "== a copy of rules/ with a misspelt option in 30-web"
 cp -r rules "$work/rules"
 sed -i '0,/--dport/s//--dporrt/' "$work/rules/30-web"
-if nfgit check --rules "$work/rules"; then
+if (cd "$work" && node "$OLDPWD/dist/src/cli/main.js" check --rules rules); then
   echo "demo: the broken rules were accepted, which is a bug" >&2
   exit 1
 fi
