@@ -264,7 +264,13 @@ function scriptFailure(
 function zshError(lines: readonly string[], display: (file: string) => string): NfgitError | undefined {
   for (const l of lines) {
     const m = /^(\/[^:]+):(\d+): (.*)$/.exec(l);
-    if (m !== null) return new NfgitError('ScriptError', `zsh: ${m[3]}`, { trace: [{ file: display(m[1] as string), line: Number(m[2]) }] });
+    if (m === null) continue;
+    const trace = [{ file: display(m[1] as string), line: Number(m[2]) }];
+    const own = /^defining function based on alias `(.+)'$/.exec(m[3] as string);
+    if (own !== null) {
+      return new NfgitError('ScriptError', `rule files must not define a function named "${own[1]}": nfgit provides it to record the calls (name a wrapper differently)`, { trace });
+    }
+    return new NfgitError('ScriptError', `zsh: ${m[3]}`, { trace });
   }
   return undefined;
 }

@@ -1,14 +1,19 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * The zsh script that runs the rule files (prelude.zsh, copied beside the built module by `npm run build`). `iptables`,
- * `ip6tables` and `main` become functions that write NUL-separated records (kind, `$funcfiletrace`,
- * argv) to fd 3; calls that can fail on the state (everything but -A and -I) wait for the compiler's
- * answer on fd 4 and return its status, so `iptables -C … || iptables -A …` and
- * `iptables -X FOO 2>/dev/null || true` behave as with the real tools.
+ * The zsh script that runs the rule files (prelude.zsh, copied beside the built module by
+ * `npm run build`). In fast mode, `iptables`, `ip6tables` and `main` are aliases that write one
+ * NUL-separated record per call to fd 3 without a function call; in exact mode they are functions,
+ * and calls that can fail on the state (all but -A and -I) wait for the compiler's answer on fd 4 and
+ * return its status, so `iptables -C … || iptables -A …` and `iptables -X FOO 2>/dev/null || true`
+ * behave as with the real tools. compile() starts fast and reruns exact when an answer matters.
  */
 export const ZSH_PRELUDE: string = readFileSync(new URL('./prelude.zsh', import.meta.url), 'utf8');
 
+/**
+ * Stand-in for the real iptables binaries inside the compile sandbox (bind-mounted over them), so a
+ * rule file that calls `command iptables` or `/usr/sbin/iptables` changes nothing and is reported.
+ */
 export const BYPASS_SHIM = `#!/bin/sh
 name=\${0##*/}
 printf '%s\\000B\\000%s\\000%s\\000%s\\000%s\\000' "\${NFGIT_RECORD_MARK:-}" 0 2 "\${NFGIT_RULE_FILE:-}" "$name $*" >&3 2>/dev/null

@@ -151,3 +151,9 @@ test('unused tables are rendered empty so that restore flushes them', (t) =>
     }
     t.deepEqual(r.ipv4.usedTables, ['filter']);
   }));
+
+test('a rule file may not redefine iptables', (t) =>
+  withRulesDir({ '10-wrap': '# wrapper\niptables() { echo "$@" }\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-wrap:2: rule files must not define a function named "iptables"/);
+  }));
