@@ -8,10 +8,10 @@ import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
 import { runRuleFiles, type RecordVerdict, type RunRulesOptions } from './run-rules.js';
 import { parseTraceElement, type SourceTrace } from './source-location.js';
-import { TABLE_ORDER } from './tables.js';
 import type { RawRecord } from './record-stream.js';
 import { kernelCanonicalMatcher, type CanonicalMatcher } from '../netfilter/canonical-match.js';
 import { installedTargets } from '../netfilter/xtables-targets.js';
+import { kernelTables } from '../netfilter/kernel-tables.js';
 
 /** A `main` line: a command for the host, run after a successful apply. */
 export interface HostCommand {
@@ -43,8 +43,8 @@ export interface CompileOptions {
   readonly timeoutMs?: number;
   readonly maxOutputBytes?: number;
   readonly maxRecordBytes?: number;
-  /** Tables to render (unused ones empty); default all five. */
-  readonly tables?: readonly string[];
+  /** Tables to render (unused ones empty); default: those the kernel has (all five where it has security). */
+  readonly tables?: Readonly<Record<Family, readonly string[]>>;
   /** How -D by a differently spelt spec is matched; default: the kernel in a scratch namespace. */
   readonly canonical?: CanonicalMatcher;
 }
@@ -62,6 +62,9 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   const files = await listRuleFiles(rulesDir);
   const host = options.host ?? os.hostname();
   const extra = await installedTargets();
+  // Probed while the rule files run.
+  const tablesProbe = options.tables === undefined ? kernelTables() : Promise.resolve(options.tables);
+  tablesProbe.catch(() => {});
   const canonical = options.canonical ?? kernelCanonicalMatcher;
 
   const displayCache = new Map<string, string>();
@@ -91,9 +94,9 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   if (run === 'restart') throw new NfgitErrors([new NfgitError('InternalError', 'internal error: the exact run asked for a restart')]);
   const { models, hostCommands, output } = run;
 
-  const tables = options.tables ?? TABLE_ORDER;
-  const ipv4 = renderRestore(models.ipv4, tables);
-  const ipv6 = renderRestore(models.ipv6, tables);
+  const tables = await tablesProbe;
+  const ipv4 = renderRestore(models.ipv4, tables.ipv4);
+  const ipv6 = renderRestore(models.ipv6, tables.ipv6);
   const problems = [
     ...ipv4.problems.map((p) => new NfgitError('RuleError', `iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
     ...ipv6.problems.map((p) => new NfgitError('RuleError', `ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
