@@ -2,7 +2,7 @@
 # Every record written to fd 3 starts with the per-run marker $NFGIT_RECORD_MARK, then a kind:
 #   A4 A6 AM   from the aliases (fast mode): location, #trace, trace…, then the arguments up to the next marker
 #   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
-#   Q4 Q6      calls that wait for the compiler's "STATUS:MESSAGE" answer on fd 4
+#   Q4 Q6      calls that poke fd 5 and wait for the compiler's "STATUS:MESSAGE" answer on fd 4
 #   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool
 emulate -R zsh
 setopt errexit
@@ -13,6 +13,7 @@ set --
 __nfgit_m=$NFGIT_RECORD_MARK
 __nfgit_ask() {
   local __nfgit_answer
+  print -u5 -n .
   IFS= read -r -d '' -u 4 __nfgit_answer || { print -r -- "nfgit: the compiler stopped answering" >&2; exit 70 }
   [[ -z ${__nfgit_answer#*:} ]] || print -r -- "${__nfgit_answer#*:}" >&2
   return ${__nfgit_answer%%:*}

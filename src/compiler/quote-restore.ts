@@ -13,10 +13,14 @@ export const MAX_LINE_LENGTH = 10240;
 
 /** Quotes one argument for a restore line, or returns why it cannot be carried. */
 const NEEDS_CARE = /[\s"\\'\0]/;
+const UNSAFE_IN_QUOTES = /[\n\r\0"\\]/;
 
 export function quoteRestoreArg(arg: string): { ok: true; text: string } | { ok: false; message: string } {
   // The common case first: a short plain word (3 bytes a UTF-16 unit at most, so 341 units fit in 1023 bytes).
-  if (arg.length <= 341 && arg !== '' && !NEEDS_CARE.test(arg)) return { ok: true, text: arg };
+  if (arg.length <= 341) {
+    if (arg !== '' && !NEEDS_CARE.test(arg)) return { ok: true, text: arg };
+    if (!UNSAFE_IN_QUOTES.test(arg)) return { ok: true, text: `"${arg}"` };
+  }
   if (/[\n\r\0]/.test(arg)) {
     return { ok: false, message: `argument ${JSON.stringify(arg)} contains a newline or NUL, which iptables-restore cannot read` };
   }

@@ -1,4 +1,5 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile, realpath, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -87,7 +88,7 @@ export async function runRuleFiles(
     await chmod(shim, 0o755);
     const targets = await bypassTargets();
     const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, options.mode, ...options.files];
-    return await drive(args, options, onRecord, prelude);
+    return await drive(args, options, onRecord, prelude, path.join(dir, 'records'));
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
@@ -98,16 +99,42 @@ async function drive(
   options: RunRulesOptions,
   onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
   prelude: string,
+  recordFile: string,
 ): Promise<RunRulesExit> {
   const mark = `\u001enfgit-${randomBytes(12).toString('hex')}\u001e`;
-  const child = spawn('unshare', args, {
-    cwd: options.cwd,
-    env: { ...options.env, LC_ALL: 'C', PATH: SAFE_PATH, NFGIT_RECORD_MARK: mark },
-    stdio: ['ignore', 'pipe', 'pipe', 'pipe', 'pipe'],
-    detached: true,
-  });
-  const records = child.stdio[3] as Readable;
-  const answers = child.stdio[4] as Writable;
+  // Records go to a file (fd 3): zsh's writes never wait for nfgit, which reads the file as it grows.
+  // A call that needs an answer pokes fd 5 after writing its record, then reads the answer on fd 4.
+  const writeFd = openSync(recordFile, 'wx', 0o600);
+  const readFd = openSync(recordFile, 'r');
+  let child: ChildProcess;
+  try {
+    child = spawn('unshare', args, {
+      cwd: options.cwd,
+      env: { ...options.env, LC_ALL: 'C', PATH: SAFE_PATH, NFGIT_RECORD_MARK: mark },
+      stdio: ['ignore', 'pipe', 'pipe', writeFd, 'pipe', 'pipe'],
+      detached: true,
+    });
+  } finally {
+    closeSync(writeFd);
+  }
+  try {
+    return await follow(child, options, onRecord, prelude, mark, readFd);
+  } finally {
+    closeSync(readFd);
+  }
+}
+
+async function follow(
+  child: ChildProcess,
+  options: RunRulesOptions,
+  onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
+  prelude: string,
+  mark: string,
+  readFd: number,
+): Promise<RunRulesExit> {
+  const stdio = child.stdio as unknown as Array<Readable & Writable>;
+  const answers = stdio[4] as Writable;
+  const pokes = stdio[5] as Readable;
   answers.on('error', () => {}); // zsh may exit before reading an answer
   let output = '';
   let outputBytes = 0;
@@ -143,7 +170,6 @@ async function drive(
   let restart = false;
   const preludeFrame = prelude + ':';
   const notUsers = (e: string): boolean => e.startsWith(preludeFrame) || e.startsWith(':');
-  let recordBytes = 0;
   // Records are handled strictly in order, even when a handler awaits (a canonical-form lookup).
   let queue: Promise<void> = Promise.resolve();
   const handleBatch = (batch: RawRecord[]): void => {
@@ -180,26 +206,37 @@ async function drive(
   };
   const failStream = (err: unknown): void =>
     stop(new NfgitError('InternalError', `internal error reading the rule files' records: ${(err as Error).message}`, { cause: err }));
-  records.on('data', (chunk: Buffer) => {
+  const buffer = Buffer.allocUnsafe(1 << 20);
+  let offset = 0;
+  // Reads what the record file gained since the last time and queues its records.
+  const drain = (): void => {
     if (stoppedBy !== undefined || restart) return;
-    recordBytes += chunk.length;
-    if (recordBytes > options.maxRecordBytes) {
-      stop(new NfgitError('ScriptError', `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
-      return;
+    for (;;) {
+      const n = readSync(readFd, buffer, 0, buffer.length, offset);
+      if (n === 0) return;
+      offset += n;
+      if (offset > options.maxRecordBytes) {
+        stop(new NfgitError('ScriptError', `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
+        return;
+      }
+      try {
+        handleBatch(stream.push(buffer.subarray(0, n)));
+      } catch (err) {
+        failStream(err);
+        return;
+      }
     }
-    try {
-      handleBatch(stream.push(chunk));
-    } catch (err) {
-      failStream(err);
-    }
-  });
-
+  };
+  pokes.on('data', drain);
+  const poll = setInterval(drain, 15);
   const [code, signal] = await new Promise<[number | null, string | null]>((resolve, reject) => {
     child.on('error', reject);
     child.on('close', (c, s) => resolve([c, s]));
   });
   clearTimeout(timer);
+  clearInterval(poll);
   process.removeListener('exit', onExit);
+  drain();
   if (stoppedBy === undefined && !restart) {
     try {
       handleBatch(stream.end());
