@@ -6,8 +6,30 @@ import { compile, type CompileOptions } from '../compiler/compile.js';
 import { NfgitError } from '../compiler/errors.js';
 import { buildPlan } from '../compiler/plan.js';
 import { stage } from '../netfilter/stage.js';
-import { reportFailure, summarize } from './output.js';
+import { printApply, printRecovery, reportFailure, summarize } from './output.js';
+import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions } from '../apply/apply.js';
+import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { VERSION } from './version.js';
+
+interface ApplyFlags {
+  netns?: string;
+  stateDir: string;
+  ipv4Only?: boolean;
+  lockTimeout: number;
+  hostCommandTimeout: number;
+  json?: boolean;
+}
+
+function applyOptions(flags: ApplyFlags, argv: string[]): ApplyOptions {
+  return {
+    target: { netns: flags.netns },
+    stateDir: flags.stateDir,
+    ipv4Only: flags.ipv4Only === true,
+    lockWaitMs: flags.lockTimeout * 1000,
+    hostCommandTimeoutMs: flags.hostCommandTimeout * 1000,
+    command: ['nfgit', ...argv.slice(2)].join(' '),
+  };
+}
 
 interface CompileFlags {
   rules: string;
@@ -99,6 +121,44 @@ async function run(argv: string[]): Promise<number> {
       } else {
         process.stdout.write(`${result.rulesDir}: OK, both families load in a scratch namespace\n  ${summarize(result).join('\n  ')}\n`);
       }
+    } catch (err) {
+      code = reportFailure(err, flags.json === true);
+    }
+  });
+
+  const withApplyFlags = (cmd: Command): Command =>
+    cmd
+      .option('--netns <name>', 'apply inside this named network namespace (ip netns) instead of the host')
+      .option('--state-dir <dir>', 'journal, lock and last good ruleset', DEFAULT_STATE_DIR)
+      .option('--ipv4-only', 'manage IPv4 only (for hosts with IPv6 disabled)')
+      .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 60)
+      .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30);
+
+  withApplyFlags(
+    withCompileFlags(program.command('apply').description('compile, stage, then apply both families to the host (or --netns) as one transaction and record the result as the last good ruleset')),
+  ).action(async (flags: CompileFlags & ApplyFlags) => {
+    try {
+      const result = await compile(compileOptions(flags));
+      await stage({ ipv4: result.ipv4, ipv6: result.ipv6 });
+      const report = await applyRuleset(rulesetOf(result, flags.ipv4Only === true), applyOptions(flags, argv));
+      printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
+    } catch (err) {
+      code = reportFailure(err, flags.json === true);
+    }
+  });
+
+  withApplyFlags(
+    program.command('restore-last').description('load the last good ruleset from the state directory (at boot: no git, no network)').option('--json', 'print the result as JSON on stdout'),
+  ).action(async (flags: ApplyFlags & { json?: boolean }) => {
+    try {
+      const report = await restoreLast(applyOptions(flags, argv));
+      if (!report.restored) {
+        printRecovery(report.recovery, flags.json === true);
+        if (flags.json === true) process.stdout.write(JSON.stringify({ ok: true, restored: false, recovery: report.recovery }) + '\n');
+        else process.stdout.write(`no last good ruleset in ${flags.stateDir}: nothing to restore\n`);
+        return;
+      }
+      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, flags);
     } catch (err) {
       code = reportFailure(err, flags.json === true);
     }

@@ -1,5 +1,7 @@
 import { asNfgitErrors, type NfgitError } from '../compiler/errors.js';
 import type { CompileResult } from '../compiler/compile.js';
+import type { ApplyReport } from '../apply/apply.js';
+import type { Recovery } from '../apply/transaction.js';
 
 /** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug. */
 export function exitCodeFor(errors: readonly NfgitError[]): number {
@@ -24,4 +26,32 @@ export function summarize(result: CompileResult): string[] {
   const lines = [fam('IPv4', result.ipv4), fam('IPv6', result.ipv6)];
   if (result.hostCommands.length > 0) lines.push(`host commands: ${result.hostCommands.length} (run after a successful apply)`);
   return lines;
+}
+
+/** Says what recovering an interrupted apply did (on stderr: it is news the admin must see). */
+export function printRecovery(recovery: Recovery, json: boolean): void {
+  if (recovery.found && !json) process.stderr.write(`nfgit: ${recovery.message}\n`);
+}
+
+/** Prints the summary of an apply: per family, tables, rules, what changed, time; warnings for host commands. */
+export function printApply(report: ApplyReport, headline: string, flags: { json?: boolean; netns?: string }): void {
+  if (flags.json === true) {
+    process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');
+    return;
+  }
+  printRecovery(report.recovery, false);
+  const where = flags.netns === undefined ? 'the host' : `network namespace ${flags.netns}`;
+  const lines = [`${headline} to ${where} in ${(report.durationMs / 1000).toFixed(2)} s`];
+  for (const f of report.families) {
+    const c = f.change;
+    const parts = [`+${c.rulesAdded} -${c.rulesRemoved} rules`];
+    if (c.chainsAdded.length > 0) parts.push(`chains added: ${c.chainsAdded.join(', ')}`);
+    if (c.chainsRemoved.length > 0) parts.push(`chains removed: ${c.chainsRemoved.join(', ')}`);
+    if (c.policiesChanged.length > 0) parts.push(`policies changed: ${c.policiesChanged.join(', ')}`);
+    lines.push(`  ${f.family === 'ipv4' ? 'IPv4' : 'IPv6'}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}; ${parts.join('; ')}`);
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+  for (const w of report.hostCommandFailures) {
+    process.stderr.write(`warning: host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied\n`);
+  }
 }

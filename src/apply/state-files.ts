@@ -1,0 +1,99 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Family } from '../compiler/parse-argv.js';
+import { ensureDir, removeDurable, writeDurable } from './durable-file.js';
+
+/** The default state directory (journal, last good ruleset, lock). */
+export const DEFAULT_STATE_DIR = '/var/lib/nfgit';
+
+/** One family of a ruleset to apply: nfgit's restore input and what it holds. */
+export interface FamilyRuleset {
+  readonly text: string;
+  /** Tables the rules use; the others are flushed only where the host has them. */
+  readonly usedTables: readonly string[];
+  readonly rules: number;
+  readonly digest: string;
+}
+
+/** A complete ruleset as applied: both families (IPv6 absent in IPv4-only mode), host commands, origin. */
+export interface AppliedRuleset {
+  readonly families: Partial<Record<Family, FamilyRuleset>>;
+  readonly hostCommands: ReadonlyArray<{ readonly argv: readonly string[]; readonly at: string }>;
+  /** Where it came from: a rules directory, later a commit. */
+  readonly source: string;
+}
+
+/** The last good ruleset: what restore-last loads at boot. */
+export interface LastGood extends AppliedRuleset {
+  readonly nfgitLastGood: 1;
+  readonly appliedAt: string;
+  readonly target: { readonly netns: string | null };
+}
+
+/** The journal of an apply in progress: enough to finish or undo it after a crash. */
+export interface Journal {
+  readonly nfgitJournal: 1;
+  readonly id: string;
+  readonly command: string;
+  readonly started: string;
+  readonly target: { readonly netns: string | null };
+  readonly families: readonly Family[];
+  /** iptables-save -c of each family before the apply. */
+  readonly snapshot: Partial<Record<Family, string>>;
+  /** The restore input applied to each family. */
+  readonly next: Partial<Record<Family, string>>;
+  /** `journaled`: the kernel may hold a mix; `applied`: both families hold the new ruleset. */
+  readonly step: 'journaled' | 'applied';
+  /** What to record as the last good ruleset once applied. */
+  readonly record: LastGood;
+}
+
+/** Paths and durable reads and writes of the state directory. */
+export class StateDir {
+  constructor(readonly dir: string) {}
+
+  ensure(): void {
+    ensureDir(this.dir);
+  }
+
+  private file(name: string): string {
+    return path.join(this.dir, name);
+  }
+
+  readJournal(): Journal | undefined {
+    return this.readJson<Journal>('journal.json');
+  }
+
+  writeJournal(journal: Journal): void {
+    writeDurable(this.file('journal.json'), JSON.stringify(journal));
+  }
+
+  removeJournal(): void {
+    removeDurable(this.file('journal.json'));
+  }
+
+  readLastGood(): LastGood | undefined {
+    return this.readJson<LastGood>('last-good.json');
+  }
+
+  /** Records the last good ruleset atomically; rules.v4/rules.v6 beside it are copies for people. */
+  writeLastGood(last: LastGood): void {
+    writeDurable(this.file('last-good.json'), JSON.stringify(last));
+    for (const [family, name] of [['ipv4', 'rules.v4'], ['ipv6', 'rules.v6']] as const) {
+      const f = last.families[family];
+      if (f !== undefined) writeDurable(this.file(name), f.text, 0o644);
+      else removeDurable(this.file(name));
+    }
+  }
+
+  private readJson<T>(name: string): T | undefined {
+    let text: string;
+    try {
+      text = readFileSync(this.file(name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw err;
+    }
+    return JSON.parse(text) as T;
+  }
+}

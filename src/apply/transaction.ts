@@ -1,0 +1,201 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { NfgitError } from '../compiler/errors.js';
+import type { Family } from '../compiler/parse-argv.js';
+import { BUILTIN_CHAINS } from '../compiler/tables.js';
+import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
+import { parseRestoreError } from '../netfilter/restore-errors.js';
+import { diffSaves, parseSave, selectTables, type RulesetChange } from '../netfilter/save-text.js';
+import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
+import type { AppliedRuleset, Journal, LastGood, StateDir } from './state-files.js';
+
+const NAME: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
+/** What applying did to one family. */
+export interface FamilyOutcome {
+  readonly family: Family;
+  readonly tables: readonly string[];
+  readonly rules: number;
+  readonly change: RulesetChange;
+}
+
+/** Everything the transaction needs besides the ruleset. */
+export interface TransactionContext {
+  readonly target: Target;
+  readonly backend: Backend;
+  readonly families: readonly Family[];
+  readonly state: StateDir;
+  /** The command line, for the journal. */
+  readonly command: string;
+}
+
+/** Saves one family of the target (with counters, so a rollback puts them back too). */
+export async function saveFamily(ctx: Pick<TransactionContext, 'target'>, family: Family): Promise<string> {
+  const r = await runInTarget(ctx.target, [saveTool(family), '-c']);
+  if (r.code !== 0) {
+    const hint = family === 'ipv6' ? ' If this host has IPv6 disabled, manage IPv4 only with --ipv4-only.' : '';
+    throw new NfgitError('SandboxError', `${saveTool(family)} failed in ${describeTarget(ctx.target)}: ${r.stderr.trim() || `exit status ${r.code}`}.${hint}`, { family });
+  }
+  return r.stdout;
+}
+
+/** The table whose block holds a line of restore input. */
+function tableAtLine(text: string, line: number | undefined): string | undefined {
+  if (line === undefined) return undefined;
+  let table: string | undefined;
+  const lines = text.split('\n');
+  for (let i = 0; i < Math.min(line, lines.length); i++) {
+    const l = lines[i] as string;
+    if (l.startsWith('*')) table = l.slice(1);
+  }
+  return table;
+}
+
+function emptyBlock(table: string): string {
+  return [`*${table}`, ...(BUILTIN_CHAINS[table] ?? []).map((c) => `:${c} ACCEPT [0:0]`), 'COMMIT', ''].join('\n');
+}
+
+/**
+ * Puts one family back on a snapshot: restores the snapshot's tables (with counters), then removes
+ * the tables the snapshot did not have (with nft; where nft cannot, they are flushed instead).
+ */
+async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string): Promise<void> {
+  const current = await saveFamily(ctx, family);
+  const before = parseSave(snapshot);
+  if (before.size > 0) {
+    const r = await runInTarget(ctx.target, [restoreTool(family), '-c'], { input: snapshot });
+    if (r.code !== 0) {
+      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${NAME[family]} ruleset back: ${parseRestoreError(r.stderr).message}`, { family });
+    }
+  }
+  for (const table of parseSave(current).keys()) {
+    if (before.has(table)) continue;
+    const nftFamily = family === 'ipv4' ? 'ip' : 'ip6';
+    const removed = ctx.backend.nft && (await runInTarget(ctx.target, ['nft', 'delete', 'table', nftFamily, table])).code === 0;
+    if (removed) continue;
+    const r = await runInTarget(ctx.target, [restoreTool(family)], { input: emptyBlock(table) });
+    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${NAME[family]} ${table} table that the failed apply created: ${parseRestoreError(r.stderr).message}`, { family });
+  }
+}
+
+/** Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be. */
+export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>): Promise<void> {
+  const failures: string[] = [];
+  for (const family of ctx.families) {
+    const snap = snapshot[family];
+    if (snap === undefined) continue;
+    try {
+      await rollbackFamily(ctx, family, snap);
+    } catch (err) {
+      failures.push((err as Error).message);
+    }
+  }
+  if (failures.length > 0) {
+    throw new NfgitError(
+      'SandboxError',
+      `COULD NOT PUT THE PREVIOUS RULESET BACK in ${describeTarget(ctx.target)}: ${failures.join('; ')}. The journal in ${ctx.state.dir} is kept: the next nfgit command (apply, restore-last) retries the rollback`,
+    );
+  }
+}
+
+/**
+ * Applies both families as one transaction. Snapshot both, write the journal durably, restore IPv4
+ * then IPv6; on any failure put both snapshots back (iptables-restore commits table by table, so a
+ * failed restore may have changed some tables). On success, record the last good ruleset.
+ */
+export async function applyTransaction(ctx: TransactionContext, desired: AppliedRuleset): Promise<FamilyOutcome[]> {
+  const snapshot: Partial<Record<Family, string>> = {};
+  const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
+  ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
+
+  // Tables the rules do not use are flushed where they exist, and not created where they do not.
+  const next: Partial<Record<Family, string>> = {};
+  const tables: Partial<Record<Family, string[]>> = {};
+  for (const family of ctx.families) {
+    const want = desired.families[family];
+    if (want === undefined) throw new NfgitError('InternalError', `internal error: no ${NAME[family]} ruleset to apply`);
+    const keep = new Set([...want.usedTables, ...parseSave(snapshot[family] ?? '').keys()]);
+    next[family] = selectTables(want.text, keep);
+    tables[family] = [...parseSave(next[family] ?? '').keys()];
+  }
+
+  const record: LastGood = {
+    nfgitLastGood: 1,
+    appliedAt: new Date().toISOString(),
+    target: { netns: ctx.target.netns ?? null },
+    ...desired,
+  };
+  const journal: Journal = {
+    nfgitJournal: 1,
+    id: randomUUID(),
+    command: ctx.command,
+    started: new Date().toISOString(),
+    target: { netns: ctx.target.netns ?? null },
+    families: ctx.families,
+    snapshot,
+    next,
+    step: 'journaled',
+    record,
+  };
+  ctx.state.writeJournal(journal);
+
+  for (const family of ctx.families) {
+    const text = next[family] ?? '';
+    const r = text === '' ? undefined : await runInTarget(ctx.target, [restoreTool(family)], { input: text });
+    if (r !== undefined && r.code !== 0) {
+      const failure = parseRestoreError(r.stderr);
+      const table = tableAtLine(text, failure.line);
+      let back = 'both families are back on their previous ruleset';
+      try {
+        await rollback(ctx, snapshot);
+        ctx.state.removeJournal();
+      } catch (err) {
+        back = (err as Error).message;
+      }
+      throw new NfgitError(
+        'RuleError',
+        `${NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}. Nothing was changed: ${back}`,
+        { family },
+      );
+    }
+  }
+
+  ctx.state.writeJournal({ ...journal, step: 'applied' });
+  ctx.state.writeLastGood(record);
+  ctx.state.removeJournal();
+
+  const after = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
+  return ctx.families.map((family, i) => ({
+    family,
+    tables: tables[family] ?? [],
+    rules: desired.families[family]?.rules ?? 0,
+    change: diffSaves(snapshot[family] ?? '', after[i] ?? ''),
+  }));
+}
+
+/** What looking for an unfinished journal found and did. */
+export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'undone' | 'dropped'; readonly message: string };
+
+/**
+ * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
+ * ruleset: if both were applied, record it as the last good one; otherwise put both snapshots back.
+ * Replaying twice is harmless.
+ */
+export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 'target'>): Promise<Recovery> {
+  const journal = ctx.state.readJournal();
+  if (journal === undefined) return { found: false };
+  const target: Target = { netns: journal.target.netns ?? undefined };
+  const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
+  if (journal.step === 'applied') {
+    ctx.state.writeLastGood(journal.record);
+    ctx.state.removeJournal();
+    return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
+  }
+  if (target.netns !== undefined && !existsSync(`/run/netns/${target.netns}`)) {
+    ctx.state.removeJournal();
+    return { found: true, action: 'dropped', message: `${when}, but network namespace ${target.netns} no longer exists: nothing to undo` };
+  }
+  await rollback({ ...ctx, target, families: journal.families }, journal.snapshot);
+  ctx.state.removeJournal();
+  return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it` };
+}

@@ -1,0 +1,78 @@
+import { NfgitError } from '../compiler/errors.js';
+import type { Family } from '../compiler/parse-argv.js';
+import { hasRules } from './save-text.js';
+import { runInTarget, type Target } from './target.js';
+
+/** Which iptables the host uses, and the save/restore tools that go with it. */
+export interface Backend {
+  readonly kind: 'nf_tables' | 'legacy';
+  /** Whether `nft` is there to delete a table that a failed apply created. */
+  readonly nft: boolean;
+}
+
+const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+
+/** The save and restore commands for a family (the ones on PATH, checked against the backend). */
+export function saveTool(family: Family): string {
+  return `${TOOL[family]}-save`;
+}
+/** See saveTool. */
+export function restoreTool(family: Family): string {
+  return `${TOOL[family]}-restore`;
+}
+
+async function versionOf(target: Target, tool: string): Promise<string | undefined> {
+  try {
+    const r = await runInTarget(target, [tool, '--version'], { timeoutMs: 30_000 });
+    return r.code === 0 ? r.stdout.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function kindOf(version: string | undefined): 'nf_tables' | 'legacy' | undefined {
+  if (version === undefined) return undefined;
+  if (version.includes('(nf_tables)')) return 'nf_tables';
+  if (version.includes('(legacy)')) return 'legacy';
+  return undefined;
+}
+
+/**
+ * Detects the backend of `iptables` (Debian alternatives: iptables-nft or iptables-legacy), checks that
+ * the save and restore tools on PATH are the same one, and refuses a host where the other backend
+ * also has rules loaded: two rulesets would both filter packets, and nfgit would manage only one.
+ */
+export async function detectBackend(target: Target, families: readonly Family[]): Promise<Backend> {
+  const main = await versionOf(target, 'iptables');
+  const kind = kindOf(main);
+  if (kind === undefined) {
+    throw new NfgitError('SandboxError', main === undefined ? 'iptables is not installed or does not run (install the iptables package)' : `cannot tell the backend of iptables from "${main}"`);
+  }
+  for (const family of families) {
+    for (const tool of [saveTool(family), restoreTool(family)]) {
+      const v = await versionOf(target, tool);
+      if (v === undefined) {
+        const hint = family === 'ipv6' ? '; on a host without IPv6, use --ipv4-only' : '';
+        throw new NfgitError('SandboxError', `${tool} is missing or does not run${hint}`);
+      }
+      const k = kindOf(v);
+      if (k !== undefined && k !== kind) {
+        throw new NfgitError('SandboxError', `${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`);
+      }
+    }
+  }
+  const other = kind === 'nf_tables' ? 'legacy' : 'nft';
+  for (const family of families) {
+    const tool = `${TOOL[family]}-${other}-save`;
+    if ((await versionOf(target, tool)) === undefined) continue;
+    const r = await runInTarget(target, [tool], { timeoutMs: 60_000 });
+    if (r.code === 0 && hasRules(r.stdout)) {
+      throw new NfgitError(
+        'SandboxError',
+        `both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other} rules (${TOOL[family]}-${other} -F; -X; for every table) or switch backends, then retry`,
+      );
+    }
+  }
+  const nft = kind === 'nf_tables' && (await runInTarget(target, ['nft', '--version'], { timeoutMs: 30_000 }).then((r) => r.code === 0, () => false));
+  return { kind, nft };
+}

@@ -1,0 +1,96 @@
+/** One table of iptables-save output: its chain declarations and rules, counters stripped. */
+export interface SavedTable {
+  readonly name: string;
+  /** `:CHAIN POLICY` (policy `-` for user chains), without counters. */
+  readonly chains: readonly string[];
+  /** `-A CHAIN …` lines, without counters, in order. */
+  readonly rules: readonly string[];
+}
+
+/** Parses iptables-save output (with or without -c) into tables; comments and warnings are skipped. */
+export function parseSave(text: string): Map<string, SavedTable> {
+  const tables = new Map<string, { name: string; chains: string[]; rules: string[] }>();
+  let cur: { name: string; chains: string[]; rules: string[] } | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trimEnd();
+    if (line === '' || line.startsWith('#')) continue;
+    if (line.startsWith('*')) {
+      cur = { name: line.slice(1), chains: [], rules: [] };
+      tables.set(cur.name, cur);
+    } else if (line === 'COMMIT') {
+      cur = undefined;
+    } else if (cur !== undefined && line.startsWith(':')) {
+      cur.chains.push(line.replace(/ \[\d+:\d+\]$/, ''));
+    } else if (cur !== undefined) {
+      cur.rules.push(line.replace(/^\[\d+:\d+\] /, ''));
+    }
+  }
+  return tables;
+}
+
+/** Whether a saved ruleset holds anything beyond empty tables with ACCEPT policies. */
+export function hasRules(text: string): boolean {
+  for (const t of parseSave(text).values()) {
+    if (t.rules.length > 0) return true;
+    if (t.chains.some((c) => !c.endsWith(' ACCEPT'))) return true;
+  }
+  return false;
+}
+
+/** What changed between two saved rulesets: counts and the chain names, per table. */
+export interface RulesetChange {
+  readonly chainsAdded: readonly string[];
+  readonly chainsRemoved: readonly string[];
+  readonly rulesAdded: number;
+  readonly rulesRemoved: number;
+  readonly policiesChanged: readonly string[];
+}
+
+/** Compares two iptables-save outputs (rules as multisets per chain, so a move counts as remove + add). */
+export function diffSaves(before: string, after: string): RulesetChange {
+  const a = parseSave(before);
+  const b = parseSave(after);
+  const chainsAdded: string[] = [];
+  const chainsRemoved: string[] = [];
+  const policiesChanged: string[] = [];
+  let rulesAdded = 0;
+  let rulesRemoved = 0;
+  for (const name of new Set([...a.keys(), ...b.keys()])) {
+    const ta = a.get(name);
+    const tb = b.get(name);
+    const declA = new Map((ta?.chains ?? []).map((c) => splitDecl(c)));
+    const declB = new Map((tb?.chains ?? []).map((c) => splitDecl(c)));
+    for (const [chain, policy] of declB) {
+      if (!declA.has(chain)) {
+        if (policy === '-') chainsAdded.push(`${name}/${chain}`);
+      } else if (declA.get(chain) !== policy) policiesChanged.push(`${name}/${chain}`);
+    }
+    for (const [chain, policy] of declA) if (!declB.has(chain) && policy === '-') chainsRemoved.push(`${name}/${chain}`);
+    const count = new Map<string, number>();
+    for (const r of ta?.rules ?? []) count.set(r, (count.get(r) ?? 0) + 1);
+    for (const r of tb?.rules ?? []) {
+      const n = count.get(r) ?? 0;
+      if (n > 0) count.set(r, n - 1);
+      else rulesAdded++;
+    }
+    for (const n of count.values()) rulesRemoved += n;
+  }
+  return { chainsAdded, chainsRemoved, rulesAdded, rulesRemoved, policiesChanged };
+}
+
+function splitDecl(decl: string): [string, string] {
+  const [chain = '', policy = ''] = decl.slice(1).split(' ');
+  return [chain, policy];
+}
+
+/** Keeps only the blocks of the given tables from restore input rendered by nfgit. */
+export function selectTables(restoreText: string, keep: ReadonlySet<string>): string {
+  const out: string[] = [];
+  let on = false;
+  for (const line of restoreText.split('\n')) {
+    if (line.startsWith('*')) on = keep.has(line.slice(1));
+    if (on) out.push(line);
+    if (line === 'COMMIT') on = false;
+  }
+  return out.length === 0 ? '' : out.join('\n') + '\n';
+}
