@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 nfgit() { node dist/src/cli/main.js "$@"; }
 work=$(mktemp -d /tmp/nfgit-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+ns=nfgit-demo-$$
+cleanup() { ip netns del "$ns" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT INT TERM
 
 echo "== nfgit check --rules rules"
 nfgit check --rules rules
@@ -18,11 +20,21 @@ echo "== $work/out/rules.v4 (first lines)"
 head -n 25 "$work/out/rules.v4"
 echo "..."
 echo
+echo "== nfgit apply --rules rules --netns $ns (a demo namespace, never this host)"
+ip netns add "$ns"
+nfgit apply --rules rules --netns "$ns" --state-dir "$work/state"
+echo
+echo "== ip netns exec $ns iptables-save (filter table)"
+ip netns exec "$ns" iptables-save -t filter | grep -v '^#'
+before=$(ip netns exec "$ns" iptables-save | grep -v '^#')
+echo
 echo "== a copy of rules/ with a misspelt option in 30-web"
 cp -r rules "$work/rules"
 sed -i '0,/--dport/s//--dporrt/' "$work/rules/30-web"
-if (cd "$work" && node "$OLDPWD/dist/src/cli/main.js" check --rules rules); then
+if (cd "$work" && node "$OLDPWD/dist/src/cli/main.js" apply --rules rules --netns "$ns" --state-dir "$work/state"); then
   echo "demo: the broken rules were accepted, which is a bug" >&2
   exit 1
 fi
-echo "(refused as expected: the host firewall was never touched)"
+after=$(ip netns exec "$ns" iptables-save | grep -v '^#')
+[ "$before" = "$after" ] || { echo "demo: the refused apply changed the ruleset, which is a bug" >&2; exit 1; }
+echo "(refused as expected: $ns still runs the previous ruleset, and this host's firewall was never touched)"
