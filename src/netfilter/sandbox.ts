@@ -40,7 +40,8 @@ export async function runInScratchNetns(
   const r = await runProcess('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox', ...args], {
     ...options,
     timeoutMs: options.timeoutMs ?? 120_000,
-    env: { PATH: SAFE_PATH, LC_ALL: 'C' },
+    // The same tools as apply uses (PATH), so staging validates with the host's backend.
+    env: { PATH: process.env['PATH'] ?? SAFE_PATH, LC_ALL: 'C' },
   });
   const failure = r.code !== 0 ? sandboxFailure(r.stderr) : undefined;
   if (failure !== undefined) throw failure;

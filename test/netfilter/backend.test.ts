@@ -1,0 +1,77 @@
+import test from 'ava';
+import { execa } from 'execa';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { CLI } from '../helpers/paths.js';
+import { withRulesDir } from '../helpers/rules-dir.js';
+
+/** A directory whose iptables* names point at the legacy tools, to put first on PATH. */
+async function legacyPath<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-legacy-'));
+  try {
+    for (const fam of ['iptables', 'ip6tables']) {
+      for (const suffix of ['', '-save', '-restore']) await symlink(`/usr/sbin/${fam}-legacy${suffix}`, path.join(dir, `${fam}${suffix}`));
+    }
+    return await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
+  const ns = `nfgit-t-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+  await execa('ip', ['netns', 'add', ns]);
+  try {
+    return await fn(ns);
+  } finally {
+    await execa('ip', ['netns', 'del', ns], { reject: false });
+  }
+}
+
+const RULES = { '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\nip6tables -A INPUT -p tcp --dport 22 -j ACCEPT\n' };
+
+test('an iptables-legacy host: apply uses the legacy tools', (t) =>
+  legacyPath((bin) =>
+    withNetns((ns) =>
+      withRulesDir(RULES, async (dir) => {
+        const state = path.join(dir, '.state');
+        const env = { PATH: `${bin}:${process.env['PATH']}` };
+        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', state], { env, reject: false });
+        t.is(r.exitCode, 0, r.stderr);
+        const legacy = await execa('ip', ['netns', 'exec', ns, 'iptables-legacy-save']);
+        t.regex(legacy.stdout, /-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT/);
+        const nft = await execa('ip', ['netns', 'exec', ns, 'iptables-nft-save']);
+        t.notRegex(nft.stdout, /-A INPUT/);
+      }),
+    ),
+  ));
+
+test('rules loaded in both backends are refused, and nothing changes', (t) =>
+  legacyPath((bin) =>
+    withNetns((ns) =>
+      withRulesDir(RULES, async (dir) => {
+        await execa('ip', ['netns', 'exec', ns, 'iptables-nft', '-A', 'OUTPUT', '-j', 'ACCEPT']);
+        const env = { PATH: `${bin}:${process.env['PATH']}` };
+        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], { env, reject: false });
+        t.is(r.exitCode, 3);
+        t.regex(r.stderr, /both iptables backends have rules loaded \(legacy is the one in use, but iptables-nft-save shows rules too\)/);
+        const legacy = await execa('ip', ['netns', 'exec', ns, 'iptables-legacy-save']);
+        t.notRegex(legacy.stdout, /-A INPUT/);
+      }),
+    ),
+  ));
+
+test('save and restore tools of another backend than iptables are refused', (t) =>
+  legacyPath((bin) =>
+    withNetns((ns) =>
+      withRulesDir(RULES, async (dir) => {
+        // iptables itself stays nft; only the save/restore names point at legacy.
+        await rm(path.join(bin, 'iptables'));
+        const env = { PATH: `${bin}:${process.env['PATH']}` };
+        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], { env, reject: false });
+        t.not(r.exitCode, 0);
+        t.regex(r.stderr, /is the legacy backend but iptables is nf_tables/);
+      }),
+    ),
+  ));
