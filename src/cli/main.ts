@@ -112,19 +112,22 @@ async function run(argv: string[]): Promise<number> {
 
   withCompileFlags(
     program.command('check').description('compile the rule files and load both families into a throwaway network namespace to validate them'),
-  ).action(async (flags: CompileFlags) => {
-    try {
-      const result = await compile(compileOptions(flags));
-      await stage({ ipv4: result.ipv4, ipv6: result.ipv6 });
-      if (flags.json === true) {
-        process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
-      } else {
-        process.stdout.write(`${result.rulesDir}: OK, both families load in a scratch namespace\n  ${summarize(result).join('\n  ')}\n`);
+  )
+    .option('--ipv4-only', 'validate IPv4 only (for hosts with IPv6 disabled)')
+    .action(async (flags: CompileFlags & { ipv4Only?: boolean }) => {
+      try {
+        const result = await compile(compileOptions(flags));
+        await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 });
+        if (flags.json === true) {
+          process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
+        } else {
+          const what = flags.ipv4Only === true ? 'IPv4 loads' : 'both families load';
+        process.stdout.write(`${result.rulesDir}: OK, ${what} in a scratch namespace\n  ${summarize(result).join('\n  ')}\n`);
+        }
+      } catch (err) {
+        code = reportFailure(err, flags.json === true);
       }
-    } catch (err) {
-      code = reportFailure(err, flags.json === true);
-    }
-  });
+    });
 
   const withApplyFlags = (cmd: Command): Command =>
     cmd
@@ -139,7 +142,7 @@ async function run(argv: string[]): Promise<number> {
   ).action(async (flags: CompileFlags & ApplyFlags) => {
     try {
       const result = await compile(compileOptions(flags));
-      await stage({ ipv4: result.ipv4, ipv6: result.ipv6 });
+      await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 });
       const report = await applyRuleset(rulesetOf(result, flags.ipv4Only === true), applyOptions(flags, argv));
       printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
     } catch (err) {

@@ -18,12 +18,10 @@ const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
  * source map. Reports several independent errors: a failing rule is commented out (line numbers
  * stay) and the load retried. Throws NfgitErrors; the namespaces end with their processes.
  */
-export async function stage(rulesets: Readonly<Record<Family, RenderedRuleset>>, options: StageOptions = {}): Promise<void> {
-  const [v4, v6] = await Promise.all([
-    stageFamily('ipv4', rulesets.ipv4, options.maxErrors ?? 20),
-    stageFamily('ipv6', rulesets.ipv6, options.maxErrors ?? 20),
-  ]);
-  const errors = [...v4, ...v6];
+export async function stage(rulesets: Readonly<Partial<Record<Family, RenderedRuleset>>>, options: StageOptions = {}): Promise<void> {
+  const families = (['ipv4', 'ipv6'] as const).filter((f) => rulesets[f] !== undefined);
+  const results = await Promise.all(families.map((f) => stageFamily(f, rulesets[f] as RenderedRuleset, options.maxErrors ?? 20)));
+  const errors = results.flat();
   if (errors.length > 0) throw new NfgitErrors(errors);
 }
 
@@ -45,7 +43,8 @@ async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: numbe
     if (r.ok) break;
     const f = parseRestoreError(r.stderr);
     if (f.line === undefined) {
-      errors.push(fail(f.message, undefined));
+      const hint = family === 'ipv6' ? ' (if this host has IPv6 disabled, use --ipv4-only)' : '';
+      errors.push(fail(f.message + hint, undefined));
       break;
     }
     let culprit: number | undefined = f.line;
