@@ -122,7 +122,7 @@ async function run(argv: string[]): Promise<number> {
           process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
         } else {
           const what = flags.ipv4Only === true ? 'IPv4 loads' : 'both families load';
-        process.stdout.write(`${result.rulesDir}: OK, ${what} in a scratch namespace\n  ${summarize(result).join('\n  ')}\n`);
+          process.stdout.write(`${result.rulesDir}: OK, ${what} in a scratch namespace\n  ${summarize(result).join('\n  ')}\n`);
         }
       } catch (err) {
         code = reportFailure(err, flags.json === true);
