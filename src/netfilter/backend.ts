@@ -43,36 +43,42 @@ function kindOf(version: string | undefined): 'nf_tables' | 'legacy' | undefined
  * also has rules loaded: two rulesets would both filter packets, and nfgit would manage only one.
  */
 export async function detectBackend(target: Target, families: readonly Family[]): Promise<Backend> {
-  const main = await versionOf(target, 'iptables');
+  const other = (kind: string): string => (kind === 'nf_tables' ? 'legacy' : 'nft');
+  const tools = families.flatMap((f) => [saveTool(f), restoreTool(f)]);
+  // Every probe at once: each is a process (through ip netns exec), and they do not depend on each other.
+  const [main, nftVersion, ...versions] = await Promise.all([
+    versionOf(target, 'iptables'),
+    versionOf(target, 'nft'),
+    ...tools.map((tool) => versionOf(target, tool)),
+  ]);
   const kind = kindOf(main);
   if (kind === undefined) {
     throw new NfgitError('SandboxError', main === undefined ? 'iptables is not installed or does not run (install the iptables package)' : `cannot tell the backend of iptables from "${main}"`);
   }
-  for (const family of families) {
-    for (const tool of [saveTool(family), restoreTool(family)]) {
-      const v = await versionOf(target, tool);
-      if (v === undefined) {
-        const hint = family === 'ipv6' ? '; on a host without IPv6, use --ipv4-only' : '';
-        throw new NfgitError('SandboxError', `${tool} is missing or does not run${hint}`);
-      }
-      const k = kindOf(v);
-      if (k !== undefined && k !== kind) {
-        throw new NfgitError('SandboxError', `${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`);
-      }
+  tools.forEach((tool, i) => {
+    const v = versions[i];
+    if (v === undefined) {
+      const hint = tool.startsWith('ip6') ? '; on a host without IPv6, use --ipv4-only' : '';
+      throw new NfgitError('SandboxError', `${tool} is missing or does not run${hint}`);
     }
-  }
-  const other = kind === 'nf_tables' ? 'legacy' : 'nft';
-  for (const family of families) {
-    const tool = `${TOOL[family]}-${other}-save`;
-    if ((await versionOf(target, tool)) === undefined) continue;
-    const r = await runInTarget(target, [tool], { timeoutMs: 60_000 });
-    if (r.code === 0 && hasRules(r.stdout)) {
-      throw new NfgitError(
-        'SandboxError',
-        `both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other} rules (${TOOL[family]}-${other} -F; -X; for every table) or switch backends, then retry`,
-      );
+    const k = kindOf(v);
+    if (k !== undefined && k !== kind) {
+      throw new NfgitError('SandboxError', `${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`);
     }
+  });
+  const others = await Promise.all(
+    families.map(async (family) => {
+      const tool = `${TOOL[family]}-${other(kind)}-save`;
+      const r = await runInTarget(target, [tool], { timeoutMs: 60_000 }).catch(() => undefined);
+      return { family, tool, loaded: r !== undefined && r.code === 0 && hasRules(r.stdout) };
+    }),
+  );
+  for (const { family, tool, loaded } of others) {
+    if (!loaded) continue;
+    throw new NfgitError(
+      'SandboxError',
+      `both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other(kind)} rules (${TOOL[family]}-${other(kind)} -F; -X; for every table) or switch backends, then retry`,
+    );
   }
-  const nft = kind === 'nf_tables' && (await runInTarget(target, ['nft', '--version'], { timeoutMs: 30_000 }).then((r) => r.code === 0, () => false));
-  return { kind, nft };
+  return { kind, nft: kind === 'nf_tables' && nftVersion !== undefined };
 }
