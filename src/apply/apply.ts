@@ -1,6 +1,6 @@
 import type { CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
-import { digestOf } from '../compiler/plan.js';
+import { buildPlan, digestOf } from '../compiler/plan.js';
 import { formatLocation } from '../compiler/source-location.js';
 import { detectBackend } from '../netfilter/backend.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
@@ -36,6 +36,7 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean): AppliedRule
     families: ipv4Only ? { ipv4: fam(result.ipv4) } : { ipv4: fam(result.ipv4), ipv6: fam(result.ipv6) },
     hostCommands: result.hostCommands.map((c) => ({ argv: c.argv, at: c.trace[0] === undefined ? '' : formatLocation(c.trace[0]) })),
     source: result.rulesDir,
+    plan: buildPlan(result),
   };
 }
 

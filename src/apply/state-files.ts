@@ -21,6 +21,8 @@ export interface AppliedRuleset {
   readonly hostCommands: ReadonlyArray<{ readonly argv: readonly string[]; readonly at: string }>;
   /** Where it came from: a rules directory, later a commit. */
   readonly source: string;
+  /** The compiler's plan (source map, digests), kept as plan.json beside the last good ruleset. */
+  readonly plan?: unknown;
 }
 
 /** The last good ruleset: what restore-last loads at boot. */
@@ -76,9 +78,11 @@ export class StateDir {
     return this.readJson<LastGood>('last-good.json');
   }
 
-  /** Records the last good ruleset atomically; rules.v4/rules.v6 beside it are copies for people. */
+  /** Records the last good ruleset atomically; rules.v4, rules.v6 and plan.json beside it are copies for people. */
   writeLastGood(last: LastGood): void {
-    writeDurable(this.file('last-good.json'), JSON.stringify(last));
+    const { plan, ...record } = last;
+    writeDurable(this.file('last-good.json'), JSON.stringify(record));
+    if (plan !== undefined) writeDurable(this.file('plan.json'), JSON.stringify(plan, null, 1) + '\n', 0o644);
     for (const [family, name] of [['ipv4', 'rules.v4'], ['ipv6', 'rules.v6']] as const) {
       const f = last.families[family];
       if (f !== undefined) writeDurable(this.file(name), f.text, 0o644);

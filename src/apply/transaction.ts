@@ -135,7 +135,8 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
     snapshot,
     next,
     step: 'journaled',
-    record,
+    // The plan (a source map) is not needed to finish the apply: keep the journal lean.
+    record: { ...record, plan: undefined },
   };
   ctx.state.writeJournal(journal);
 
