@@ -1,24 +1,14 @@
-import { closeSync, linkSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
+import { SAFE_PATH } from '../netfilter/sandbox.js';
 
-/** Who holds the state directory. */
+/** Who holds the state directory, written into the lock file once it is held (for messages). */
 interface Holder {
   readonly pid: number;
-  /** Start time of the process (field 22 of /proc/PID/stat), so a reused pid is not taken for the holder. */
-  readonly start: string;
   readonly command: string;
   readonly since: string;
-}
-
-function processStart(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) may hold spaces and parentheses: split after its last ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
 }
 
 function readHolder(file: string): Holder | undefined {
@@ -29,68 +19,58 @@ function readHolder(file: string): Holder | undefined {
   }
 }
 
-/** A held lock; release() removes it. */
+/** A held lock; release() frees it (and so does the death of this process, however it dies). */
 export interface StateLock {
   release(): void;
 }
 
 /**
  * Takes the state directory's lock so that two nfgit processes (the daemon, a cron sync, an admin's
- * apply) never interleave. A lock whose holder is gone (killed, crashed) is taken over; a live holder
- * is waited for up to `waitMs`, then the call fails naming it.
+ * apply) never interleave. The lock is a kernel flock(2) held by a small `flock` child process that
+ * lives as long as its stdin stays open: when nfgit exits or is killed, the pipe closes, the child
+ * exits and the kernel frees the lock, so a dead holder never blocks anyone and no two processes can
+ * ever both take over a stale lock. A live holder is waited for up to `waitMs`, then the call fails
+ * naming it.
  */
 export async function lockStateDir(stateDir: string, command: string, waitMs: number): Promise<StateLock> {
   const file = path.join(stateDir, 'lock');
-  const me: Holder = { pid: process.pid, start: processStart(process.pid) ?? '', command, since: new Date().toISOString() };
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      // Create the lock with its content in one step (link fails if it exists), so no one ever reads
-      // a half-written lock and takes it for abandoned.
-      const tmp = `${file}.${process.pid}`;
-      const fd = openSync(tmp, 'w', 0o600);
-      try {
-        writeSync(fd, JSON.stringify(me));
-      } finally {
-        closeSync(fd);
-      }
-      try {
-        linkSync(tmp, file);
-      } finally {
-        unlinkSync(tmp);
-      }
-      let released = false;
-      const release = (): void => {
-        if (released) return;
-        released = true;
-        process.removeListener('exit', release);
-        const h = readHolder(file);
-        if (h?.pid === me.pid && h.start === me.start) unlinkSync(file);
-      };
-      process.once('exit', release);
-      return { release };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') {
-        throw new NfgitError('UsageError', `cannot lock the state directory ${stateDir}: ${(err as Error).message}`, { cause: err });
-      }
-    }
+  closeSync(openSync(file, 'a', 0o600));
+  const child = spawn('flock', ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: SAFE_PATH, LC_ALL: 'C' },
+  });
+  const got = await new Promise<boolean>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (out.includes('locked')) resolve(true);
+    });
+    child.on('error', (err) => reject(new NfgitError('SandboxError', `cannot lock the state directory ${stateDir}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
+    child.on('exit', () => resolve(false));
+  });
+  if (!got) {
     const holder = readHolder(file);
-    const alive = holder !== undefined && processStart(holder.pid) === holder.start && holder.start !== '';
-    if (!alive) {
-      // The holder died without releasing (SIGKILL, power loss): its journal, if any, is recovered next.
-      try {
-        unlinkSync(file);
-      } catch {
-        // another process took it over first
-      }
-      continue;
-    }
-    if (Date.now() >= deadline) {
-      throw new NfgitError(
-        'SandboxError',
-        `the state directory ${stateDir} is in use by "${holder.command}" (pid ${holder.pid}, since ${holder.since}); waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`,
-      );
-    }
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const who = holder === undefined ? 'another process' : `"${holder.command}" (pid ${holder.pid}, since ${holder.since})`;
+    throw new NfgitError('SandboxError', `the state directory ${stateDir} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
+  child.stdout.removeAllListeners('data');
+  child.stdin.on('error', () => {});
+  // Say who holds it, for whoever waits next.
+  const fd = openSync(file, 'r+');
+  try {
+    ftruncateSync(fd, 0);
+    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies Holder), 0);
+  } finally {
+    closeSync(fd);
+  }
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    process.removeListener('exit', release);
+    child.stdin.end();
+    child.kill('SIGTERM');
+  };
+  process.once('exit', release);
+  return { release };
 }

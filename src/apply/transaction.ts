@@ -5,7 +5,7 @@ import type { Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
-import { diffSaves, parseSave, selectTables, type RulesetChange } from '../netfilter/save-text.js';
+import { diffSaves, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import type { AppliedRuleset, Journal, LastGood, StateDir } from './state-files.js';
 
@@ -68,14 +68,36 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
       throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${NAME[family]} ruleset back: ${parseRestoreError(r.stderr).message}`, { family });
     }
   }
+  const flushedOnly: string[] = [];
   for (const table of parseSave(current).keys()) {
     if (before.has(table)) continue;
     const nftFamily = family === 'ipv4' ? 'ip' : 'ip6';
-    const removed = ctx.backend.nft && (await runInTarget(ctx.target, ['nft', 'delete', 'table', nftFamily, table])).code === 0;
+    const removed = ctx.backend.nft !== undefined && (await runInTarget(ctx.target, [ctx.backend.nft, 'delete', 'table', nftFamily, table])).code === 0;
     if (removed) continue;
     const r = await runInTarget(ctx.target, [restoreTool(family)], { input: emptyBlock(table) });
     if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${NAME[family]} ${table} table that the failed apply created: ${parseRestoreError(r.stderr).message}`, { family });
+    flushedOnly.push(table);
   }
+  // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
+  // they could not be removed count as empty).
+  const now = parseSave(await saveFamily(ctx, family));
+  for (const t of flushedOnly) if (isEmptyTable(now.get(t))) now.delete(t);
+  if (!sameTables(before, now)) {
+    throw new NfgitError('SandboxError', `after putting the previous ${NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
+  }
+}
+
+function isEmptyTable(t: SavedTable | undefined): boolean {
+  return t !== undefined && t.rules.length === 0 && t.chains.every((c) => c.endsWith(' ACCEPT'));
+}
+
+function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
+  if (a.size !== b.size) return false;
+  for (const [name, ta] of a) {
+    const tb = b.get(name);
+    if (tb === undefined || ta.chains.join('\n') !== tb.chains.join('\n') || ta.rules.join('\n') !== tb.rules.join('\n')) return false;
+  }
+  return true;
 }
 
 /** Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be. */
@@ -146,18 +168,14 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
     if (r !== undefined && r.code !== 0) {
       const failure = parseRestoreError(r.stderr);
       const table = tableAtLine(text, failure.line);
-      let back = 'both families are back on their previous ruleset';
+      const what = `${NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       try {
         await rollback(ctx, snapshot);
-        ctx.state.removeJournal();
       } catch (err) {
-        back = (err as Error).message;
+        throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
-      throw new NfgitError(
-        'RuleError',
-        `${NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}. Nothing was changed: ${back}`,
-        { family },
-      );
+      ctx.state.removeJournal();
+      throw new NfgitError('RuleError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
     }
   }
 

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
 import type { Family } from '../compiler/parse-argv.js';
 import { hasRules } from './save-text.js';
@@ -6,8 +8,8 @@ import { runInTarget, type Target } from './target.js';
 /** Which iptables the host uses, and the save/restore tools that go with it. */
 export interface Backend {
   readonly kind: 'nf_tables' | 'legacy';
-  /** Whether `nft` is there to delete a table that a failed apply created. */
-  readonly nft: boolean;
+  /** The real `nft`, to delete a table that a failed apply created (undefined: not on this host). */
+  readonly nft: string | undefined;
 }
 
 const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
@@ -30,6 +32,20 @@ async function versionOf(target: Target, tool: string): Promise<string | undefin
   }
 }
 
+/**
+ * The first `nft` on PATH (then /usr/sbin, /sbin) that is nftables' own: npx puts node_modules/.bin
+ * first on PATH, where an unrelated program called nft may live.
+ */
+async function findNft(target: Target): Promise<string | undefined> {
+  const dirs = [...new Set([...(process.env['PATH'] ?? '').split(':').filter((d) => d.startsWith('/')), '/usr/sbin', '/sbin'])];
+  for (const dir of dirs) {
+    const file = path.join(dir, 'nft');
+    if (!existsSync(file)) continue;
+    if (/^nftables v\d/.test((await versionOf(target, file)) ?? '')) return file;
+  }
+  return undefined;
+}
+
 function kindOf(version: string | undefined): 'nf_tables' | 'legacy' | undefined {
   if (version === undefined) return undefined;
   if (version.includes('(nf_tables)')) return 'nf_tables';
@@ -46,9 +62,9 @@ export async function detectBackend(target: Target, families: readonly Family[])
   const other = (kind: string): string => (kind === 'nf_tables' ? 'legacy' : 'nft');
   const tools = families.flatMap((f) => [saveTool(f), restoreTool(f)]);
   // Every probe at once: each is a process (through ip netns exec), and they do not depend on each other.
-  const [main, nftVersion, ...versions] = await Promise.all([
+  const [main, nft, ...versions] = await Promise.all([
     versionOf(target, 'iptables'),
-    versionOf(target, 'nft'),
+    findNft(target),
     ...tools.map((tool) => versionOf(target, tool)),
   ]);
   const kind = kindOf(main);
@@ -80,5 +96,5 @@ export async function detectBackend(target: Target, families: readonly Family[])
       `both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other(kind)} rules (${TOOL[family]}-${other(kind)} -F; -X; for every table) or switch backends, then retry`,
     );
   }
-  return { kind, nft: kind === 'nf_tables' && nftVersion !== undefined };
+  return { kind, nft: kind === 'nf_tables' ? nft : undefined };
 }
