@@ -1,16 +1,19 @@
-// `npm run bench`: measures `nfgit compile` and `nfgit check` at 1k, 10k and 50k rules against
-// baselines measured in the same run, and prints seconds and ratios as a markdown table (also
-// written to .bench/results.md). Targets are reported, never asserted: timed assertions do not
-// belong in tests.
+// `npm run bench`: measures `nfgit compile`, `nfgit check` and `nfgit apply` at 1k, 10k and 50k
+// rules against baselines measured in the same run, and prints seconds and ratios as a markdown
+// table (also written to .bench/results.md). Targets are reported, never asserted: timed assertions
+// do not belong in tests.
 //
 //   npm run bench                                   sizes 1000,10000,50000, 3 runs each
 //   npm run bench -- --sizes 1000 --runs 1          quick pass
 //   npm run bench -- --sequential-all               also run sequential iptables beyond 1k (slow)
 //   node dist/test/bench/bench.js --emit DIR        only write the generated rule directories
 //
-// Every baseline that touches netfilter runs in its own fresh `unshare --net` namespace.
+// Every baseline that touches netfilter runs in its own fresh `unshare --net` namespace; nfgit apply
+// runs into a fresh named namespace (`ip netns add nfgit-t-bench-…`), created and deleted around
+// each run, never into the machine's own.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -387,6 +390,27 @@ function writeRules(dir: string, g: Generated): void {
 
 const active = new Set<ChildProcess>();
 const tempDirs = new Set<string>();
+const namespaces = new Set<string>();
+
+/** Creates a fresh named network namespace for one run of nfgit apply. */
+function addNetns(): string {
+  const name = `nfgit-t-bench-${randomBytes(4).toString('hex')}`;
+  const r = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`ip netns add ${name} failed: ${(r.stderr ?? '').trim() || `exit ${r.status}`}`);
+  namespaces.add(name);
+  return name;
+}
+
+/**
+ * Deletes a namespace made by addNetns. Its tables are emptied first, like the loaders' namespaces,
+ * so the kernel's asynchronous teardown of 50k rules does not run into the next measurement.
+ */
+function delNetns(name: string): void {
+  const empty = "printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | iptables-restore; printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | ip6tables-restore";
+  spawnSync('ip', ['netns', 'exec', name, 'sh', '-c', empty], { stdio: 'ignore' });
+  spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
+  namespaces.delete(name);
+}
 
 function cleanup(): void {
   for (const child of active) {
@@ -399,6 +423,7 @@ function cleanup(): void {
     }
   }
   active.clear();
+  for (const name of [...namespaces]) delNetns(name);
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true });
   tempDirs.clear();
 }
@@ -583,7 +608,7 @@ function firstDifference(a: string, b: string): string {
 // ---------------------------------------------------------------------------------------------
 // Measurements
 
-type Key = 'floor' | 'seed' | 'sequential' | 'restore' | 'compile' | 'check';
+type Key = 'floor' | 'seed' | 'sequential' | 'restore' | 'compile' | 'check' | 'apply';
 
 const LABELS: Record<Key, string> = {
   floor: 'zsh no-op floor (zsh -f, no-op functions)',
@@ -592,8 +617,9 @@ const LABELS: Record<Key, string> = {
   restore: 'bare iptables-restore (rules.v4 + rules.v6)',
   compile: 'nfgit compile',
   check: 'nfgit check',
+  apply: 'nfgit apply (compile + stage + snapshot + both restores)',
 };
-const ORDER: Key[] = ['floor', 'seed', 'sequential', 'restore', 'compile', 'check'];
+const ORDER: Key[] = ['floor', 'seed', 'sequential', 'restore', 'compile', 'check', 'apply'];
 
 interface Cell {
   samples: number[];
@@ -703,60 +729,83 @@ async function main(): Promise<void> {
 
     const saves = new Map<string, string>(); // normalized iptables-save of what each loader loaded
 
-    /** One measurement, K runs. `nsLoad`: run in a fresh namespace, time to the load, then verify it. */
+    /**
+     * One measurement, K runs. `nsLoad`: run in a fresh namespace, time to the load, then verify it.
+     * `netns`: the command loads a named namespace (made by build, deleted after the run); time to
+     * the command's exit, then verify what the namespace holds.
+     */
     const measure = async (
       key: Key,
-      build: (k: number) => { cmd: string; args: string[]; nsLoad: boolean; timeoutSeconds?: number },
+      build: (k: number) => { cmd: string; args: string[]; nsLoad: boolean; timeoutSeconds?: number; netns?: string; after?: () => void },
       afterRun?: (r: RunResult, k: number) => boolean,
     ): Promise<Cell> => {
       const cell: Cell = { samples: [] };
       cells.set(key, cell);
       for (let k = 0; k < opts.runs; k++) {
-        const spec = build(k);
-        const save4 = join(sizeDir, `${key}-${k}.save4`);
-        const save6 = join(sizeDir, `${key}-${k}.save6`);
-        let cmd = spec.cmd;
-        let args = spec.args;
-        if (spec.nsLoad) {
-          // Time stops at the marker, printed as soon as the loader returns; the save for the
-          // verification happens after, in the same namespace.
-          // Emptying the tables before leaving keeps the kernel's asynchronous teardown of a
-          // namespace holding 50k rules from running into the next measurement.
-          const script =
-            '"$@"; rc=$?; echo "@@loaded $rc"; iptables-save > "$0.save4"; ip6tables-save > "$0.save6"; ' +
-            "printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | iptables-restore; printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | ip6tables-restore; exit 0";
-          cmd = 'unshare';
-          args = ['--net', '--', 'sh', '-c', script, join(sizeDir, `${key}-${k}`), spec.cmd, ...spec.args];
-        }
-        const busy = await settle();
-        if (busy > SETTLE_BUSY) busyRuns.push(`${n} rules, ${LABELS[key]}, run ${k + 1}: ${(busy * 100).toFixed(0)}% CPU busy`);
-        const r = await run(cmd, args, {
-          cwd: root,
-          env,
-          timeoutSeconds: spec.timeoutSeconds ?? opts.timeoutSeconds,
-          ...(spec.nsLoad ? { marker: '@@loaded' } : {}),
-        });
-        const marked = /@@loaded (\d+)/.exec(r.stdout)?.[1];
-        const loadRc = spec.nsLoad ? (marked === undefined ? null : Number(marked)) : r.code;
-        if (r.timedOut || loadRc !== 0 || (spec.nsLoad && r.code !== 0)) {
-          cell.text = r.timedOut ? `timeout (>${spec.timeoutSeconds ?? opts.timeoutSeconds} s)` : 'error';
-          problem(
-            `${n} rules, ${LABELS[key]}: ${r.timedOut ? 'timed out' : loadRc !== null ? `exit ${loadRc}` : `no load marker (exit ${r.code ?? r.signal})`}\n` +
-              `    command: ${[cmd, ...args].join(' ')}\n` +
-              `    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`,
-          );
-          return cell;
-        }
-        if (afterRun !== undefined && !afterRun(r, k)) {
+        let spec: ReturnType<typeof build>;
+        try {
+          spec = build(k);
+        } catch (err) {
           cell.text = 'error';
+          problem(`${n} rules, ${LABELS[key]}: ${(err as Error).message}`);
           return cell;
         }
-        cell.samples.push(r.seconds);
-        if (spec.nsLoad) {
-          const s4 = readFileSync(save4, 'utf8');
-          const s6 = readFileSync(save6, 'utf8');
-          const loaded = countRules(s4) + countRules(s6);
-          if (k === 0) {
+        try {
+          const save4 = join(sizeDir, `${key}-${k}.save4`);
+          const save6 = join(sizeDir, `${key}-${k}.save6`);
+          let cmd = spec.cmd;
+          let args = spec.args;
+          if (spec.nsLoad) {
+            // Time stops at the marker, printed as soon as the loader returns; the save for the
+            // verification happens after, in the same namespace.
+            // Emptying the tables before leaving keeps the kernel's asynchronous teardown of a
+            // namespace holding 50k rules from running into the next measurement.
+            const script =
+              '"$@"; rc=$?; echo "@@loaded $rc"; iptables-save > "$0.save4"; ip6tables-save > "$0.save6"; ' +
+              "printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | iptables-restore; printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | ip6tables-restore; exit 0";
+            cmd = 'unshare';
+            args = ['--net', '--', 'sh', '-c', script, join(sizeDir, `${key}-${k}`), spec.cmd, ...spec.args];
+          }
+          const busy = await settle();
+          if (busy > SETTLE_BUSY) busyRuns.push(`${n} rules, ${LABELS[key]}, run ${k + 1}: ${(busy * 100).toFixed(0)}% CPU busy`);
+          const r = await run(cmd, args, {
+            cwd: root,
+            env,
+            timeoutSeconds: spec.timeoutSeconds ?? opts.timeoutSeconds,
+            ...(spec.nsLoad ? { marker: '@@loaded' } : {}),
+          });
+          const marked = /@@loaded (\d+)/.exec(r.stdout)?.[1];
+          const loadRc = spec.nsLoad ? (marked === undefined ? null : Number(marked)) : r.code;
+          if (r.timedOut || loadRc !== 0 || (spec.nsLoad && r.code !== 0)) {
+            cell.text = r.timedOut ? `timeout (>${spec.timeoutSeconds ?? opts.timeoutSeconds} s)` : 'error';
+            problem(
+              `${n} rules, ${LABELS[key]}: ${r.timedOut ? 'timed out' : loadRc !== null ? `exit ${loadRc}` : `no load marker (exit ${r.code ?? r.signal})`}\n` +
+                `    command: ${[cmd, ...args].join(' ')}\n` +
+                `    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`,
+            );
+            return cell;
+          }
+          if (afterRun !== undefined && !afterRun(r, k)) {
+            cell.text = 'error';
+            return cell;
+          }
+          cell.samples.push(r.seconds);
+          let loadedSaves: [string, string] | undefined;
+          if (spec.nsLoad) {
+            loadedSaves = [readFileSync(save4, 'utf8'), readFileSync(save6, 'utf8')];
+            rmSync(save4, { force: true });
+            rmSync(save6, { force: true });
+          } else if (spec.netns !== undefined) {
+            const save = (tool: string): string => {
+              const s = spawnSync('ip', ['netns', 'exec', spec.netns ?? '', tool], { encoding: 'utf8', maxBuffer: 1 << 30 });
+              if (s.status !== 0) problem(`${n} rules, ${LABELS[key]}: ${tool} in ${spec.netns} failed: ${(s.stderr ?? '').trim()}`);
+              return s.stdout ?? '';
+            };
+            loadedSaves = [save('iptables-save'), save('ip6tables-save')];
+          }
+          if (loadedSaves !== undefined && k === 0) {
+            const [s4, s6] = loadedSaves;
+            const loaded = countRules(s4) + countRules(s6);
             if (loaded !== n) problem(`${n} rules, ${LABELS[key]}: loaded ${loaded} rules, expected ${n}`);
             saves.set(key, normalizeSave(s4) + normalizeSave(s6));
             if (key === 'seed') {
@@ -764,10 +813,11 @@ async function main(): Promise<void> {
               writeFileSync(join(sizeDir, 'seed.v6'), s6);
             }
           }
-          rmSync(save4, { force: true });
-          rmSync(save6, { force: true });
+          log(`  ${LABELS[key]}: run ${k + 1}/${opts.runs}: ${r.seconds.toFixed(3)} s`);
+        } finally {
+          if (spec.netns !== undefined) delNetns(spec.netns);
+          spec.after?.();
         }
-        log(`  ${LABELS[key]}: run ${k + 1}/${opts.runs}: ${r.seconds.toFixed(3)} s`);
       }
       return cell;
     };
@@ -802,7 +852,7 @@ async function main(): Promise<void> {
     if (!cliThere) {
       cells.set('compile', { samples: [], text: 'n/a' });
       cells.set('check', { samples: [], text: 'n/a' });
-      log(`  nfgit: ${cli} does not exist (not built yet): compile and check are n/a`);
+      log(`  nfgit: ${cli} does not exist (not built yet): compile, check and apply are n/a`);
     } else {
       const outs: string[] = [];
       const compile = await measure(
@@ -856,10 +906,28 @@ async function main(): Promise<void> {
       await measure('check', () => ({ cmd: process.execPath, args: [cli, 'check', '--rules', rules], nsLoad: false }));
     }
 
+    // 7. nfgit apply: compile, stage, lock, snapshot, journal, restore IPv4 and IPv6, record, host
+    //    commands; into a fresh named namespace with a fresh state directory for every run.
+    if (cliThere) {
+      await measure('apply', (k) => {
+        const state = join(sizeDir, `state-${k}`);
+        const netns = addNetns();
+        return {
+          cmd: process.execPath,
+          args: [cli, 'apply', '--rules', rules, '--netns', netns, '--state-dir', state],
+          nsLoad: false,
+          netns,
+          after: () => rmSync(state, { recursive: true, force: true }),
+        };
+      });
+    } else {
+      cells.set('apply', { samples: [], text: 'n/a' });
+    }
+
     // Fidelity cross-checks (not timed): what each loader put in the kernel must agree.
     const ref = saves.get('sequential') !== undefined ? 'sequential' : 'seed';
     const refSave = saves.get(ref);
-    for (const key of ['seed', 'restore'] as const) {
+    for (const key of ['seed', 'restore', 'apply'] as const) {
       const s = saves.get(key);
       if (key === ref || s === undefined || refSave === undefined) continue;
       if (s !== refSave) {
@@ -899,6 +967,7 @@ async function main(): Promise<void> {
     `| **compile / zsh no-op floor** | ${sizes.map((n) => ratio(n, 'compile', 'floor')).join(' | ')} |`,
     `| **check / seed script** | ${sizes.map((n) => ratio(n, 'check', 'seed')).join(' | ')} |`,
     `| **check / bare restore** | ${sizes.map((n) => ratio(n, 'check', 'restore')).join(' | ')} |`,
+    `| **apply / seed script** | ${sizes.map((n) => ratio(n, 'apply', 'seed')).join(' | ')} |`,
   ];
   const table = [head, sep, ...rows, ...ratioRows].join('\n');
 
@@ -914,6 +983,7 @@ async function main(): Promise<void> {
   const targets = [
     target('compile within 1.25x of the zsh no-op floor at 50000 rules', 50000, 'compile', 'floor', 1.25, false),
     target('check of 10000 rules faster than the seed script building and loading them', 10000, 'check', 'seed', 1, true),
+    target("at 50k rules, nfgit's full check+apply within 1.0x of the seed script's time", 50000, 'apply', 'seed', 1, false),
   ];
 
   const samples: string[] = [];
@@ -928,7 +998,7 @@ async function main(): Promise<void> {
     `- date: ${startedAt.toISOString()}`,
     `- host: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), Linux ${release()}`,
     `- ${toolVersion('iptables', ['-V'])}; ${toolVersion('zsh', ['--version'])}; node ${process.version}`,
-    `- runs per cell: ${opts.runs}; every loader in a fresh \`unshare --net\` namespace; times are wall clock ` +
+    `- runs per cell: ${opts.runs}; every loader in a fresh \`unshare --net\` namespace (nfgit apply: a fresh \`ip netns add\` one); times are wall clock ` +
       `from spawn to the end of the load (loaders) or to process exit (floor, nfgit)`,
   ];
   const defaultNotes = [
@@ -937,6 +1007,7 @@ async function main(): Promise<void> {
     'sequential iptables: the rule files run with the real binaries, one process a rule, in a fresh namespace.',
     'bare iptables-restore: `iptables-restore < rules.v4 && ip6tables-restore < rules.v6` into a fresh namespace.',
     'nfgit compile / check: `node dist/src/cli/main.js compile --rules DIR --out DIR` / `... check --rules DIR`, whole process.',
+    'nfgit apply: `node dist/src/cli/main.js apply --rules DIR --netns NS --state-dir DIR`, whole process (compile, stage in a scratch namespace, lock, snapshot both families, journal, restore IPv4 then IPv6, record the last good ruleset, host commands), into a fresh `ip netns add` namespace with a fresh state directory each run; making and deleting the namespace are not timed. Its baseline, "seed script applies", is the seed interception script row: it builds and loads the same ruleset without staging, snapshot or rollback.',
   ];
   if (busyRuns.length > 0) {
     notes.push(
@@ -944,7 +1015,7 @@ async function main(): Promise<void> {
         `after waiting ${SETTLE_MAX_SECONDS} s for it to settle; their times are noisy: ${busyRuns.join('; ')}.`,
     );
   }
-  if (!existsSync(cli)) notes.push(`nfgit CLI not built (${cli} missing): nfgit compile and check are n/a.`);
+  if (!existsSync(cli)) notes.push(`nfgit CLI not built (${cli} missing): nfgit compile, check and apply are n/a.`);
 
   const md = [
     '# nfgit benchmark',
