@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
 import { ensureDir, removeDurable, writeDurable } from './durable-file.js';
@@ -44,7 +44,10 @@ export interface Journal {
   readonly snapshot: Partial<Record<Family, string>>;
   /** The restore input applied to each family. */
   readonly next: Partial<Record<Family, string>>;
-  /** `journaled`: the kernel may hold a mix; `applied`: both families hold the new ruleset. */
+  /**
+   * `journaled`: the kernel may hold a mix; `applied`: both families hold the new ruleset. Written as
+   * `journaled`; the step `applied` is a small marker file beside it (no rewrite of the whole journal).
+   */
   readonly step: 'journaled' | 'applied';
   /** What to record as the last good ruleset once applied. */
   readonly record: LastGood;
@@ -63,15 +66,25 @@ export class StateDir {
   }
 
   readJournal(): Journal | undefined {
-    return this.readJson<Journal>('journal.json');
+    const journal = this.readJson<Journal>('journal.json');
+    if (journal === undefined) return undefined;
+    const applied = this.readJson<{ id: string }>('journal.applied');
+    return applied?.id === journal.id ? { ...journal, step: 'applied' } : journal;
   }
 
   writeJournal(journal: Journal): void {
+    removeDurable(this.file('journal.applied'));
     writeDurable(this.file('journal.json'), JSON.stringify(journal));
+  }
+
+  /** Marks the journal's apply as complete in both families (durably). */
+  markJournalApplied(journal: Journal): void {
+    writeDurable(this.file('journal.applied'), JSON.stringify({ id: journal.id }));
   }
 
   removeJournal(): void {
     removeDurable(this.file('journal.json'));
+    removeDurable(this.file('journal.applied'));
   }
 
   readLastGood(): LastGood | undefined {
@@ -82,11 +95,12 @@ export class StateDir {
   writeLastGood(last: LastGood): void {
     const { plan, ...record } = last;
     writeDurable(this.file('last-good.json'), JSON.stringify(record));
-    if (plan !== undefined) writeDurable(this.file('plan.json'), JSON.stringify(plan, null, 1) + '\n', 0o644);
+    // Copies for people: written after the record, without the cost of fsync (the record is what counts).
+    if (plan !== undefined) writeCopy(this.file('plan.json'), JSON.stringify(plan) + '\n');
     for (const [family, name] of [['ipv4', 'rules.v4'], ['ipv6', 'rules.v6']] as const) {
       const f = last.families[family];
-      if (f !== undefined) writeDurable(this.file(name), f.text, 0o644);
-      else removeDurable(this.file(name));
+      if (f !== undefined) writeCopy(this.file(name), f.text);
+      else rmSync(this.file(name), { force: true });
     }
   }
 
@@ -100,4 +114,11 @@ export class StateDir {
     }
     return JSON.parse(text) as T;
   }
+}
+
+/** Replaces a file by rename (never half-written), without fsync. */
+function writeCopy(file: string, text: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  writeFileSync(tmp, text, { mode: 0o644 });
+  renameSync(tmp, file);
 }

@@ -162,10 +162,13 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
   };
   ctx.state.writeJournal(journal);
 
+  // The after-save of a family (for the summary of what changed) runs while the next family restores.
+  const afterSaves: Array<Promise<string>> = [];
   for (const family of ctx.families) {
     const text = next[family] ?? '';
     const r = text === '' ? undefined : await runInTarget(ctx.target, [restoreTool(family)], { input: text });
     if (r !== undefined && r.code !== 0) {
+      await Promise.allSettled(afterSaves);
       const failure = parseRestoreError(r.stderr);
       const table = tableAtLine(text, failure.line);
       const what = `${NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
@@ -177,13 +180,16 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
       ctx.state.removeJournal();
       throw new NfgitError('RuleError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
     }
+    const saved = saveFamily(ctx, family);
+    saved.catch(() => {});
+    afterSaves.push(saved);
   }
 
-  ctx.state.writeJournal({ ...journal, step: 'applied' });
+  ctx.state.markJournalApplied(journal);
   ctx.state.writeLastGood(record);
   ctx.state.removeJournal();
 
-  const after = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
+  const after = await Promise.all(afterSaves);
   return ctx.families.map((family, i) => ({
     family,
     tables: tables[family] ?? [],
