@@ -44,7 +44,12 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean): AppliedRule
  * Applies a ruleset that already compiled and staged: lock the state directory, finish or undo any
  * interrupted apply, run the transaction, then the host commands.
  */
-export async function applyRuleset(ruleset: AppliedRuleset, options: ApplyOptions): Promise<ApplyReport> {
+export async function applyRuleset(
+  ruleset: AppliedRuleset,
+  options: ApplyOptions,
+  /** Canonical forms of the new ruleset from staging (see stage's `canonical` option). */
+  canonical: Partial<Record<Family, Promise<string>>> = {},
+): Promise<ApplyReport> {
   const started = Date.now();
   checkTarget(options.target);
   const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
@@ -54,7 +59,7 @@ export async function applyRuleset(ruleset: AppliedRuleset, options: ApplyOption
   try {
     const backend = await detectBackend(options.target, families);
     const recovery = await recoverJournal({ backend, state, command: options.command });
-    const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset);
+    const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset, canonical);
     const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
     return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
   } finally {

@@ -16,7 +16,8 @@ export interface FamilyOutcome {
   readonly family: Family;
   readonly tables: readonly string[];
   readonly rules: number;
-  readonly change: RulesetChange;
+  /** Against the snapshot; undefined when the new ruleset could not be read back (it is applied all the same). */
+  readonly change: RulesetChange | undefined;
 }
 
 /** Everything the transaction needs besides the ruleset. */
@@ -125,7 +126,12 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
  * then IPv6; on any failure put both snapshots back (iptables-restore commits table by table, so a
  * failed restore may have changed some tables). On success, record the last good ruleset.
  */
-export async function applyTransaction(ctx: TransactionContext, desired: AppliedRuleset): Promise<FamilyOutcome[]> {
+export async function applyTransaction(
+  ctx: TransactionContext,
+  desired: AppliedRuleset,
+  /** The kernel's canonical form of the new ruleset per family, from staging; else saved after applying. */
+  canonical: Partial<Record<Family, Promise<string>>> = {},
+): Promise<FamilyOutcome[]> {
   const snapshot: Partial<Record<Family, string>> = {};
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
@@ -163,7 +169,7 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
   ctx.state.writeJournal(journal);
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
-  const afterSaves: Array<Promise<string>> = [];
+  const afterSaves: Array<Promise<string | undefined>> = [];
   for (const family of ctx.families) {
     const text = next[family] ?? '';
     const r = text === '' ? undefined : await runInTarget(ctx.target, [restoreTool(family)], { input: text });
@@ -180,8 +186,9 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
       ctx.state.removeJournal();
       throw new NfgitError('RuleError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
     }
-    const saved = saveFamily(ctx, family);
-    saved.catch(() => {});
+    // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
+    const staged = canonical[family];
+    const saved = (staged === undefined ? saveFamily(ctx, family) : staged.catch(() => saveFamily(ctx, family))).catch(() => undefined);
     afterSaves.push(saved);
   }
 
@@ -194,7 +201,7 @@ export async function applyTransaction(ctx: TransactionContext, desired: Applied
     family,
     tables: tables[family] ?? [],
     rules: desired.families[family]?.rules ?? 0,
-    change: diffSaves(snapshot[family] ?? '', after[i] ?? ''),
+    change: after[i] === undefined ? undefined : diffSaves(snapshot[family] ?? '', after[i] as string),
   }));
 }
 

@@ -142,8 +142,8 @@ async function run(argv: string[]): Promise<number> {
   ).action(async (flags: CompileFlags & ApplyFlags) => {
     try {
       const result = await compile(compileOptions(flags));
-      await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 });
-      const report = await applyRuleset(rulesetOf(result, flags.ipv4Only === true), applyOptions(flags, argv));
+      const staged = await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true });
+      const report = await applyRuleset(rulesetOf(result, flags.ipv4Only === true), applyOptions(flags, argv), staged.canonical);
       printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
     } catch (err) {
       code = reportFailure(err, flags.json === true);

@@ -44,10 +44,10 @@ export function printApply(report: ApplyReport, headline: string, flags: { json?
   const lines = [`${headline} to ${where} in ${(report.durationMs / 1000).toFixed(2)} s`];
   for (const f of report.families) {
     const c = f.change;
-    const parts = [`+${c.rulesAdded} -${c.rulesRemoved} rules`];
-    if (c.chainsAdded.length > 0) parts.push(`chains added: ${c.chainsAdded.join(', ')}`);
-    if (c.chainsRemoved.length > 0) parts.push(`chains removed: ${c.chainsRemoved.join(', ')}`);
-    if (c.policiesChanged.length > 0) parts.push(`policies changed: ${c.policiesChanged.join(', ')}`);
+    const parts = c === undefined ? ['(could not read the new ruleset back to compare)'] : [`+${c.rulesAdded} -${c.rulesRemoved} rules`];
+    if (c !== undefined && c.chainsAdded.length > 0) parts.push(`chains added: ${c.chainsAdded.join(', ')}`);
+    if (c !== undefined && c.chainsRemoved.length > 0) parts.push(`chains removed: ${c.chainsRemoved.join(', ')}`);
+    if (c !== undefined && c.policiesChanged.length > 0) parts.push(`policies changed: ${c.policiesChanged.join(', ')}`);
     lines.push(`  ${f.family === 'ipv4' ? 'IPv4' : 'IPv6'}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}; ${parts.join('; ')}`);
   }
   process.stdout.write(lines.join('\n') + '\n');

@@ -1,5 +1,6 @@
 import { NfgitError } from '../compiler/errors.js';
-import { runProcess, type ProcessResult } from '../util/run-process.js';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { killGroup, runProcess, type ProcessResult } from '../util/run-process.js';
 
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -47,4 +48,22 @@ export async function runInScratchNetns(
   if (failure !== undefined) throw failure;
   if (r.timedOut) throw new NfgitError('TimeoutError', `a command in the scratch network namespace did not finish within ${(options.timeoutMs ?? 120_000) / 1000} s`);
   return r;
+}
+
+/**
+ * Starts a shell script in a fresh network namespace without waiting for it (for output that is read
+ * as it comes); the process group is killed when nfgit exits.
+ */
+export function spawnInScratchNetns(script: string, input: string): ChildProcess {
+  const child = spawn('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox'], {
+    detached: true,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { PATH: process.env['PATH'] ?? SAFE_PATH, LC_ALL: 'C' },
+  });
+  const kill = (): void => killGroup(child.pid);
+  process.once('exit', kill);
+  child.on('close', () => process.removeListener('exit', kill));
+  child.stdin?.on('error', () => {});
+  child.stdin?.end(input);
+  return child;
 }

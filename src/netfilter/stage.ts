@@ -2,12 +2,23 @@ import { NfgitError, NfgitErrors } from '../compiler/errors.js';
 import type { Family } from '../compiler/parse-argv.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { parseRestoreError } from './restore-errors.js';
-import { runInScratchNetns } from './sandbox.js';
+import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from './sandbox.js';
 
 /** Options of staging. */
 export interface StageOptions {
   /** Stop after this many errors in one family. */
   readonly maxErrors?: number;
+  /**
+   * Also save each family back from its scratch namespace once it loaded: the kernel's canonical form
+   * of the new ruleset (what iptables-save will show after applying it), for the summary of what an
+   * apply changes. The save goes on in the background after stage() returns.
+   */
+  readonly canonical?: boolean;
+}
+
+/** What staging gives back: the canonical forms, when asked for. */
+export interface StageResult {
+  readonly canonical: Partial<Record<Family, Promise<string>>>;
 }
 
 const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
@@ -18,11 +29,15 @@ const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
  * source map. Reports several independent errors: a failing rule is commented out (line numbers
  * stay) and the load retried. Throws NfgitErrors; the namespaces end with their processes.
  */
-export async function stage(rulesets: Readonly<Partial<Record<Family, RenderedRuleset>>>, options: StageOptions = {}): Promise<void> {
+export async function stage(rulesets: Readonly<Partial<Record<Family, RenderedRuleset>>>, options: StageOptions = {}): Promise<StageResult> {
   const families = (['ipv4', 'ipv6'] as const).filter((f) => rulesets[f] !== undefined);
-  const results = await Promise.all(families.map((f) => stageFamily(f, rulesets[f] as RenderedRuleset, options.maxErrors ?? 20)));
+  const canonical: Partial<Record<Family, Promise<string>>> = {};
+  const results = await Promise.all(
+    families.map((f) => stageFamily(f, rulesets[f] as RenderedRuleset, options.maxErrors ?? 20, options.canonical === true ? (p) => (canonical[f] = p) : undefined)),
+  );
   const errors = results.flat();
   if (errors.length > 0) throw new NfgitErrors(errors);
+  return { canonical };
 }
 
 async function load(family: Family, lines: readonly string[]): Promise<{ ok: boolean; stderr: string }> {
@@ -30,7 +45,47 @@ async function load(family: Family, lines: readonly string[]): Promise<{ ok: boo
   return { ok: r.code === 0, stderr: r.stderr };
 }
 
-async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number): Promise<NfgitError[]> {
+const STAGED = 'nfgit-staged\n';
+
+/** Loads like load(), and once loaded saves the namespace back; the save is delivered through `onSave`. */
+function loadThenSave(family: Family, lines: readonly string[], onSave: (save: Promise<string>) => void): Promise<{ ok: boolean; stderr: string }> {
+  const tool = TOOL[family];
+  const child = spawnInScratchNetns(`${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec ${tool}-save`, lines.join('\n'));
+  let out = '';
+  let err = '';
+  let staged = false;
+  return new Promise((resolve, reject) => {
+    let saveDone: (text: string) => void = () => {};
+    let saveFailed: (e: Error) => void = () => {};
+    const save = new Promise<string>((res, rej) => {
+      saveDone = res;
+      saveFailed = rej;
+    });
+    save.catch(() => {});
+    child.stdout?.on('data', (b: Buffer) => {
+      out += b.toString('utf8');
+      if (!staged && out.startsWith(STAGED)) {
+        staged = true;
+        onSave(save);
+        resolve({ ok: true, stderr: err });
+      }
+    });
+    child.stderr?.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (!staged) {
+        const failure = sandboxFailure(err);
+        if (failure !== undefined) reject(failure);
+        else resolve({ ok: false, stderr: err });
+        return;
+      }
+      if (code === 0) saveDone(out.slice(STAGED.length));
+      else saveFailed(new NfgitError('SandboxError', `${tool}-save of the staged ruleset failed: ${err.trim()}`, { family }));
+    });
+  });
+}
+
+async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number, onSave?: (save: Promise<string>) => void): Promise<NfgitError[]> {
   const tool = TOOL[family];
   const lines = rs.text.split('\n');
   const errors: NfgitError[] = [];
@@ -38,8 +93,10 @@ async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: numbe
     const trace = line === undefined ? undefined : rs.sourceMap.get(line);
     return new NfgitError('RuleError', `${tool}: ${message}`, { trace: trace ?? [], family });
   };
+  let first = true;
   while (errors.length < maxErrors) {
-    const r = await load(family, lines);
+    const r = first && onSave !== undefined ? await loadThenSave(family, lines, onSave) : await load(family, lines);
+    first = false;
     if (r.ok) break;
     const f = parseRestoreError(r.stderr);
     if (f.line === undefined) {
