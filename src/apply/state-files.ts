@@ -42,14 +42,12 @@ export interface Journal {
   readonly families: readonly Family[];
   /** iptables-save -c of each family before the apply. */
   readonly snapshot: Partial<Record<Family, string>>;
-  /** The restore input applied to each family. */
-  readonly next: Partial<Record<Family, string>>;
   /**
    * `journaled`: the kernel may hold a mix; `applied`: both families hold the new ruleset. Written as
    * `journaled`; the step `applied` is a small marker file beside it (no rewrite of the whole journal).
    */
   readonly step: 'journaled' | 'applied';
-  /** What to record as the last good ruleset once applied. */
+  /** The new ruleset (both families' restore input), recorded as the last good one once applied. */
   readonly record: LastGood;
 }
 

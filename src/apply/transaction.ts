@@ -161,7 +161,6 @@ export async function applyTransaction(
     target: { netns: ctx.target.netns ?? null },
     families: ctx.families,
     snapshot,
-    next,
     step: 'journaled',
     // The plan (a source map) is not needed to finish the apply: keep the journal lean.
     record: { ...record, plan: undefined },

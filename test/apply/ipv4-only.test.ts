@@ -1,35 +1,18 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
+import { withNamedNetns } from '../helpers/named-netns.js';
+import { withToolDir } from '../helpers/tool-dir.js';
 
 // A host with IPv6 disabled: ip6tables cannot work there. Stand-ins fail the way they do on such hosts.
-async function noIpv6Path<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-noipv6-'));
-  try {
-    for (const tool of ['ip6tables', 'ip6tables-save', 'ip6tables-restore']) {
-      const f = path.join(dir, tool);
-      await writeFile(f, `#!/bin/sh\necho "${tool} v1.8.9 (nf_tables): Could not fetch rule set generation id: Address family not supported by protocol" >&2\nexit 1\n`);
-      await chmod(f, 0o755);
-    }
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+const NO_IPV6: Record<string, string> = {};
+for (const tool of ['ip6tables', 'ip6tables-save', 'ip6tables-restore']) {
+  NO_IPV6[tool] = `echo "${tool} v1.8.9 (nf_tables): Could not fetch rule set generation id: Address family not supported by protocol" >&2\nexit 1\n`;
 }
-
-async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
-  const ns = `nfgit-t-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  await execa('ip', ['netns', 'add', ns]);
-  try {
-    return await fn(ns);
-  } finally {
-    await execa('ip', ['netns', 'del', ns], { reject: false });
-  }
-}
+const noIpv6Path = <T>(fn: (dir: string) => Promise<T>): Promise<T> => withToolDir(NO_IPV6, fn);
+const withNetns = <T>(fn: (ns: string) => Promise<T>): Promise<T> => withNamedNetns(1, ([ns]) => fn(ns as string));
 
 const RULES = { '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\nip6tables -A INPUT -p tcp --dport 22 -j ACCEPT\n' };
 

@@ -1,33 +1,19 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtemp, rm, symlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
+import { withNamedNetns } from '../helpers/named-netns.js';
+import { withToolDir } from '../helpers/tool-dir.js';
 
-/** A directory whose iptables* names point at the legacy tools, to put first on PATH. */
-async function legacyPath<T>(fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-legacy-'));
-  try {
-    for (const fam of ['iptables', 'ip6tables']) {
-      for (const suffix of ['', '-save', '-restore']) await symlink(`/usr/sbin/${fam}-legacy${suffix}`, path.join(dir, `${fam}${suffix}`));
-    }
-    return await fn(dir);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+/** Stand-ins whose iptables* names point at the legacy tools, to put first on PATH. */
+const LEGACY: Record<string, { link: string }> = {};
+for (const fam of ['iptables', 'ip6tables']) {
+  for (const suffix of ['', '-save', '-restore']) LEGACY[`${fam}${suffix}`] = { link: `/usr/sbin/${fam}-legacy${suffix}` };
 }
-
-async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
-  const ns = `nfgit-t-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  await execa('ip', ['netns', 'add', ns]);
-  try {
-    return await fn(ns);
-  } finally {
-    await execa('ip', ['netns', 'del', ns], { reject: false });
-  }
-}
+const legacyPath = <T>(fn: (dir: string) => Promise<T>): Promise<T> => withToolDir(LEGACY, fn);
+const withNetns = <T>(fn: (ns: string) => Promise<T>): Promise<T> => withNamedNetns(1, ([ns]) => fn(ns as string));
 
 const RULES = { '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\nip6tables -A INPUT -p tcp --dport 22 -j ACCEPT\n' };
 
