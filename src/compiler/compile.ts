@@ -135,10 +135,13 @@ async function runOnce(
       case 'Q4':
       case 'Q6':
       case 'A4':
-      case 'A6': {
+      case 'A6':
+      case 'U4':
+      case 'U6': {
         const family: Family = rec.kind.endsWith('4') ? 'ipv4' : 'ipv6';
         const sync = rec.kind.startsWith('Q');
-        const alias = rec.kind.startsWith('A');
+        // Recorded in fast mode, without an answer (aliases, or functions called through a variable).
+        const alias = rec.kind.startsWith('A') || rec.kind.startsWith('U');
         const trace = toTrace(rec.trace);
         const tool = TOOL[family];
         const parsed = parseArgv(family, rec.args);

@@ -1,6 +1,7 @@
 # nfgit's zsh prelude: runs the rule files given as arguments after the mode.
 # Every record written to fd 3 starts with the per-run marker $NFGIT_RECORD_MARK, then a kind:
 #   A4 A6 AM   from the aliases (fast mode): location, #trace, trace…, then the arguments up to the next marker
+#   U4 U6      from the functions in fast mode (calls through a variable): #trace, trace…, #args, args…
 #   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
 #   Q4 Q6      calls that poke fd 5 and wait for the compiler's "STATUS:MESSAGE" answer on fd 4
 #   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool
@@ -56,6 +57,9 @@ unset __nfgit_tool
 # which makes a large ruleset cost about what running it with no-op functions costs. They cannot
 # answer, so the compiler restarts in exact mode when a call needs an answer (-C, a failing -X…).
 if [[ $__nfgit_mode == fast ]]; then
+  # Calls through a variable ($cmd -A …) cannot use the aliases: lighter functions that never wait.
+  iptables() { print -u3 -rN -- $__nfgit_m U4 $#funcfiletrace $funcfiletrace $# "$@" }
+  ip6tables() { print -u3 -rN -- $__nfgit_m U6 $#funcfiletrace $funcfiletrace $# "$@" }
   alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
   alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
   alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
