@@ -5,7 +5,7 @@ import { formatLocation } from '../compiler/source-location.js';
 import { detectBackend } from '../netfilter/backend.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
-import { lockStateDir } from './state-lock.js';
+import { lockStateDir, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset } from './state-files.js';
 import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery } from './transaction.js';
 
@@ -47,23 +47,36 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean): AppliedRule
 export async function applyRuleset(
   ruleset: AppliedRuleset,
   options: ApplyOptions,
-  /** Canonical forms of the new ruleset from staging (see stage's `canonical` option). */
-  canonical: Partial<Record<Family, Promise<string>>> = {},
+  /**
+   * Staging of the same ruleset, possibly still running: lock, recovery and snapshots proceed meanwhile,
+   * nothing is changed before it passes. It yields the canonical forms of the new ruleset (see stage's
+   * `canonical` option).
+   */
+  staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
 ): Promise<ApplyReport> {
   const started = Date.now();
   checkTarget(options.target);
   const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   const state = new StateDir(options.stateDir);
   state.ensure();
-  const lock = await lockStateDir(options.stateDir, options.command, options.lockWaitMs);
+  staging.catch(() => {});
+  const locking = lockStateDir(options.stateDir, options.command, options.lockWaitMs);
+  locking.catch(() => {});
+  let lock: StateLock | undefined;
   try {
+    // Refused rules end the command at once, even while another nfgit holds the lock.
+    await Promise.race([locking, staging]);
+    lock = await locking;
     const backend = await detectBackend(options.target, families);
+    // Repairing an interrupted apply changes the host: not for a ruleset that staging may still refuse.
+    if (state.readJournal() !== undefined) await staging;
     const recovery = await recoverJournal({ backend, state, command: options.command });
-    const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset, canonical);
+    const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset, staging);
     const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
     return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
   } finally {
-    lock.release();
+    if (lock !== undefined) lock.release();
+    else void locking.then((l) => l.release(), () => {});
   }
 }
 

@@ -90,14 +90,14 @@ export class StateDir {
   }
 
   /** Records the last good ruleset atomically; rules.v4, rules.v6 and plan.json beside it are copies for people. */
-  writeLastGood(last: LastGood): void {
-    const { plan, ...record } = last;
-    writeDurable(this.file('last-good.json'), JSON.stringify(record));
+  writeLastGood(last: LastGood | PreparedLastGood): void {
+    const p = last instanceof PreparedLastGood ? last : new PreparedLastGood(last);
+    writeDurable(this.file('last-good.json'), p.record);
     // Copies for people: written after the record, without the cost of fsync (the record is what counts).
-    if (plan !== undefined) writeCopy(this.file('plan.json'), JSON.stringify(plan) + '\n');
+    if (p.plan !== undefined) writeCopy(this.file('plan.json'), p.plan);
     for (const [family, name] of [['ipv4', 'rules.v4'], ['ipv6', 'rules.v6']] as const) {
-      const f = last.families[family];
-      if (f !== undefined) writeCopy(this.file(name), f.text);
+      const f = last instanceof PreparedLastGood ? p.families[family] : last.families[family]?.text;
+      if (f !== undefined) writeCopy(this.file(name), f);
       else rmSync(this.file(name), { force: true });
     }
   }
@@ -119,4 +119,17 @@ function writeCopy(file: string, text: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
   writeFileSync(tmp, text, { mode: 0o644 });
   renameSync(tmp, file);
+}
+
+/** A last good ruleset serialized ahead of time (while a restore runs), to be written at once later. */
+export class PreparedLastGood {
+  readonly record: string;
+  readonly plan: string | undefined;
+  readonly families: Partial<Record<Family, string>>;
+  constructor(last: LastGood) {
+    const { plan, ...record } = last;
+    this.record = JSON.stringify(record);
+    this.plan = plan === undefined ? undefined : JSON.stringify(plan) + '\n';
+    this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
+  }
 }

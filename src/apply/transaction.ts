@@ -7,7 +7,7 @@ import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import type { AppliedRuleset, Journal, LastGood, StateDir } from './state-files.js';
+import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 const NAME: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
 
@@ -129,8 +129,11 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
 export async function applyTransaction(
   ctx: TransactionContext,
   desired: AppliedRuleset,
-  /** The kernel's canonical form of the new ruleset per family, from staging; else saved after applying. */
-  canonical: Partial<Record<Family, Promise<string>>> = {},
+  /**
+   * Staging, still running or done: the kernel touches nothing until it has passed. It gives the
+   * canonical form of the new ruleset per family (else that is saved after applying).
+   */
+  staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
 ): Promise<FamilyOutcome[]> {
   const snapshot: Partial<Record<Family, string>> = {};
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
@@ -165,13 +168,19 @@ export async function applyTransaction(
     // The plan (a source map) is not needed to finish the apply: keep the journal lean.
     record: { ...record, plan: undefined },
   };
+  // Everything so far only read; from here on the kernel changes, so staging must have passed.
+  const canonical = await staging;
   ctx.state.writeJournal(journal);
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
   const afterSaves: Array<Promise<string | undefined>> = [];
+  let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
-    const r = text === '' ? undefined : await runInTarget(ctx.target, [restoreTool(family)], { input: text });
+    const restoring = text === '' ? undefined : runInTarget(ctx.target, [restoreTool(family)], { input: text });
+    // While the first restore runs, serialize what will be recorded once both are done.
+    prepared ??= new PreparedLastGood(record);
+    const r = await restoring;
     if (r !== undefined && r.code !== 0) {
       await Promise.allSettled(afterSaves);
       const failure = parseRestoreError(r.stderr);
@@ -192,7 +201,7 @@ export async function applyTransaction(
   }
 
   ctx.state.markJournalApplied(journal);
-  ctx.state.writeLastGood(record);
+  ctx.state.writeLastGood(prepared ?? record);
   ctx.state.removeJournal();
 
   const after = await Promise.all(afterSaves);

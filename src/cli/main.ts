@@ -142,8 +142,10 @@ async function run(argv: string[]): Promise<number> {
   ).action(async (flags: CompileFlags & ApplyFlags) => {
     try {
       const result = await compile(compileOptions(flags));
-      const staged = await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true });
-      const report = await applyRuleset(rulesetOf(result, flags.ipv4Only === true), applyOptions(flags, argv), staged.canonical);
+      // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
+      const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true });
+      const ruleset = rulesetOf(result, flags.ipv4Only === true);
+      const report = await applyRuleset(ruleset, applyOptions(flags, argv), staging.then((s) => s.canonical));
       printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
     } catch (err) {
       code = reportFailure(err, flags.json === true);
