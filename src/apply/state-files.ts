@@ -70,9 +70,10 @@ export class StateDir {
     return applied?.id === journal.id ? { ...journal, step: 'applied' } : journal;
   }
 
-  writeJournal(journal: Journal): void {
+  /** Writes the journal durably; `serialized` is its JSON when already made (off the critical path). */
+  writeJournal(journal: Journal, serialized = JSON.stringify(journal)): void {
     removeDurable(this.file('journal.applied'));
-    writeDurable(this.file('journal.json'), JSON.stringify(journal));
+    writeDurable(this.file('journal.json'), serialized);
   }
 
   /** Marks the journal's apply as complete in both families (durably). */

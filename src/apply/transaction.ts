@@ -169,8 +169,9 @@ export async function applyTransaction(
     record: { ...record, plan: undefined },
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
+  const serialized = JSON.stringify(journal);
   const canonical = await staging;
-  ctx.state.writeJournal(journal);
+  ctx.state.writeJournal(journal, serialized);
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
   const afterSaves: Array<Promise<string | undefined>> = [];

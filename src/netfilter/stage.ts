@@ -50,7 +50,7 @@ const STAGED = 'nfgit-staged\n';
 /** Loads like load(), and once loaded saves the namespace back; the save is delivered through `onSave`. */
 function loadThenSave(family: Family, lines: readonly string[], onSave: (save: Promise<string>) => void): Promise<{ ok: boolean; stderr: string }> {
   const tool = TOOL[family];
-  const child = spawnInScratchNetns(`${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec ${tool}-save`, lines.join('\n'));
+  const child = spawnInScratchNetns(`${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec nice -n 10 ${tool}-save`, lines.join('\n'));
   let out = '';
   let err = '';
   let staged = false;
