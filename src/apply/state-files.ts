@@ -103,6 +103,25 @@ export class StateDir {
     }
   }
 
+  /**
+   * Keeps the kernel's canonical form (iptables-save) of the last good ruleset, read back from the
+   * staging namespace: what drift detection compares the live ruleset with. Written after the record.
+   */
+  writeCanonical(family: Family, text: string | undefined): void {
+    const file = this.file(`canonical.${family === 'ipv4' ? 'v4' : 'v6'}`);
+    if (text === undefined) rmSync(file, { force: true });
+    else writeCopy(file, text);
+  }
+
+  /** The canonical form of the last good ruleset for a family, if known. */
+  readCanonical(family: Family): string | undefined {
+    try {
+      return readFileSync(this.file(`canonical.${family === 'ipv4' ? 'v4' : 'v6'}`), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
   private readJson<T>(name: string): T | undefined {
     let text: string;
     try {

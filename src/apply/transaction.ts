@@ -206,6 +206,7 @@ export async function applyTransaction(
   ctx.state.removeJournal();
 
   const after = await Promise.all(afterSaves);
+  ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
   return ctx.families.map((family, i) => ({
     family,
     tables: tables[family] ?? [],
