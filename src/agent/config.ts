@@ -1,0 +1,359 @@
+// The agent's configuration file: YAML (or JSON), read at the edge, validated with zod, every problem reported at once.
+
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { LineCounter, parseDocument } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
+import { NfgitError } from '../compiler/errors.js';
+import { cronProblem } from './cron-expression.js';
+import { describe } from './describe-value.js';
+import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';
+
+/** The validated configuration of `nfgit sync` and `nfgit run`, every default filled in. */
+export interface AgentConfig {
+  readonly repository: {
+    /** An https:// or http:// URL, or the absolute path of a local repository (read in place). */
+    readonly url: string;
+    readonly branch: string;
+    /** The rules directory inside the repository, relative and normalized (`.` for the top). */
+    readonly path: string;
+    /** A file holding the HTTPS token; tokens are never written in the configuration itself. */
+    readonly tokenFile: string | null;
+  };
+  /** Names this host in status tags (`nfgit/<host>/…`) and is NFGIT_HOST for the rule files. */
+  readonly host: string;
+  /** Apply inside this named network namespace instead of the host's own; null for the host. */
+  readonly netns: string | null;
+  readonly stateDir: string;
+  readonly poll: { readonly intervalMs: number };
+  readonly reconcile: {
+    /** A cron expression: 5 fields, or 6 with seconds first. */
+    readonly schedule: string;
+    /** On drift: re-apply the last applied ruleset (repair) or only log what differs (report). */
+    readonly mode: 'repair' | 'report';
+  };
+  /** The OpenSSH ed25519 private key that signs status tags. */
+  readonly signing: { readonly key: string };
+  readonly trust: {
+    readonly requireSignedCommits: boolean;
+    /** An allowed_signers file, in the format of git's gpg.ssh.allowedSignersFile. */
+    readonly allowedSigners: string | null;
+    /** Armored OpenPGP public key files. */
+    readonly pgpKeys: readonly string[];
+  };
+  /** Variables exported to the rule files, beside NFGIT_HOST. */
+  readonly vars: Readonly<Record<string, string>>;
+  /** How many of this host's own status tags to keep; older ones are pruned. */
+  readonly tags: { readonly keep: number };
+  /** Compile and apply IPv4 only (hosts without IPv6 or ip6tables). */
+  readonly ipv4Only: boolean;
+}
+
+/** What parseConfig cannot know from the file alone. */
+export interface ConfigDefaults {
+  /** The machine's host name: the default of `host`. */
+  readonly hostname: string;
+}
+
+/** Reads and validates a configuration file; a UsageError names the file and every problem in it. */
+export async function loadConfig(file: string): Promise<AgentConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new NfgitError('UsageError', `cannot read the configuration file ${file}: ${readProblem(err)}`, { cause: err });
+  }
+  return parseConfig(text, file, { hostname: hostname() });
+}
+
+/** Parses and validates configuration text (YAML or JSON); throws one UsageError with a `FILE: path: message` line per problem. */
+export function parseConfig(text: string, file: string, defaults: ConfigDefaults): AgentConfig {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    const lines = doc.errors.map((e) => {
+      const { line, col } = lineCounter.linePos(e.pos[0]);
+      return `${file}:${line}:${col}: YAML syntax error: ${e.message}`;
+    });
+    throw new NfgitError('UsageError', lines.join('\n'));
+  }
+  let data: unknown;
+  try {
+    data = doc.toJS();
+  } catch (err) {
+    // An alias to an anchor that does not exist, or too many aliases: found only while building the values.
+    throw new NfgitError('UsageError', `${file}: YAML error: ${(err as Error).message}`, { cause: err });
+  }
+  // An empty file is an empty mapping, so that the message says which setting is missing.
+  const result = configSchema(defaults).safeParse(data ?? {}, { error: genericMessage });
+  if (result.success) return result.data;
+  throw new NfgitError('UsageError', problemLines(result.error.issues).map((l) => `${file}: ${l}`).join('\n'));
+}
+
+/** setTimeout fires at once, with a warning, when asked to wait longer than this (a signed 32-bit count of ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Set by nfgit itself for the rule files (see compile.ts and run-rules.ts), so a value here would be ignored. */
+const NFGIT_SET_VARS = new Set(['PATH', 'LC_ALL']);
+
+const INLINE_TOKEN =
+  'tokens are never written in the configuration: put the token in a file only root can read and set repository.tokenFile to its path';
+
+const URL_REQUIRED = 'is required: the https:// URL of the rules repository, or the absolute path of a local one';
+
+const repositorySchema = section({
+  url: z.string({ error: (iss) => (iss.input === undefined ? URL_REQUIRED : undefined) }).superRefine(check(urlProblem)),
+  branch: z.string().superRefine(check(branchProblem)).default('main'),
+  path: z.string().superRefine(check(rulesPathProblem)).transform(normalizeRulesPath).default('rules'),
+  tokenFile: absolutePath().nullish().transform((v) => v ?? null),
+});
+
+const pollSchema = section({ interval: duration('30s') }).transform(({ interval }) => ({ intervalMs: interval }));
+
+const reconcileSchema = section({
+  schedule: z.string().superRefine(check(cronProblem)).transform((s) => s.trim()).default('*/10 * * * *'),
+  mode: z.enum(['repair', 'report']).default('repair'),
+});
+
+const signingSchema = section({ key: absolutePath().default('/etc/nfgit/signing_key') });
+
+const trustSchema = section({
+  requireSignedCommits: z.boolean().default(true),
+  allowedSigners: absolutePath().nullish().transform((v) => v ?? null),
+  pgpKeys: z.array(absolutePath()).default([]),
+}).superRefine(
+  (trust, ctx) => {
+    // Read defensively: this runs even when a field is wrong, so that the rule is reported with the others.
+    const keys: unknown = trust.pgpKeys;
+    if (trust.requireSignedCommits === true && trust.allowedSigners === null && Array.isArray(keys) && keys.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedSigners'],
+        message: 'is required when trust.requireSignedCommits is true: give the allowed_signers file of SSH keys that may sign commits, or list OpenPGP keys in trust.pgpKeys',
+      });
+    }
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
+const varsSchema = z
+  .record(z.string(), z.string().superRefine(check((v) => (v.includes('\0') ? 'must not contain a NUL character' : undefined))))
+  .superRefine(
+    (vars, ctx) => {
+      for (const name of Object.keys(vars)) {
+        const problem = varNameProblem(name);
+        if (problem !== undefined) ctx.addIssue({ code: 'custom', path: [name], message: problem });
+      }
+    },
+    { when: (payload) => isMapping(payload.value) },
+  );
+
+const tagsSchema = section({
+  keep: z
+    .number()
+    .superRefine(check((n) => (Number.isInteger(n) && n >= 1 ? undefined : `must be a whole number of at least 1, not ${n}`)))
+    .default(50),
+});
+
+/** The whole file; built per call because the default host name comes from the machine. */
+function configSchema(defaults: ConfigDefaults) {
+  return section(
+    {
+      repository: orEmpty(repositorySchema),
+      host: z
+        .string()
+        .optional()
+        .transform((given, ctx) => {
+          const host = given ?? defaults.hostname;
+          const problem = safeNameProblem(host);
+          if (problem !== undefined) {
+            const machine = `is not set, and the machine's host name ${describe(host)} cannot be used in tag names; set host to ${SAFE_NAME_RULE}`;
+            ctx.addIssue({ code: 'custom', message: given === undefined ? machine : problem });
+          }
+          return host;
+        }),
+      netns: z.string().superRefine(check(safeNameProblem)).nullable().default(null),
+      stateDir: absolutePath().default(DEFAULT_STATE_DIR),
+      poll: orEmpty(pollSchema),
+      reconcile: orEmpty(reconcileSchema),
+      signing: orEmpty(signingSchema),
+      trust: orEmpty(trustSchema),
+      vars: orEmpty(varsSchema),
+      tags: orEmpty(tagsSchema),
+      ipv4Only: z.boolean().default(false),
+    },
+    'the file must hold a mapping of settings (repository:, host:, …)',
+  );
+}
+
+/** A mapping whose unknown keys are errors; the message lists the keys it does know. */
+function section<Shape extends z.ZodRawShape>(shape: Shape, notMapping?: string) {
+  const known = Object.keys(shape).join(', ');
+  return z.strictObject(shape, {
+    error: (iss) => {
+      if (iss.code === 'unrecognized_keys') return `is not a known key; the keys here are: ${known}`;
+      if (iss.code === 'invalid_type' && iss.input !== undefined && notMapping !== undefined) return `${notMapping}, not ${describe(iss.input)}`;
+      return undefined;
+    },
+  });
+}
+
+/** A section that may be left out, or left empty with its keys commented out (YAML reads that as null). */
+function orEmpty<Schema extends z.ZodType>(schema: Schema) {
+  // Parsed as an empty mapping rather than defaulted, so that a missing required key (repository.url) is named.
+  return z.preprocess((value) => value ?? {}, schema);
+}
+
+/** A zod refinement from a function that says what is wrong with a value, or returns undefined. */
+function check<T>(problem: (value: T) => string | undefined) {
+  return (value: T, ctx: z.RefinementCtx<T>): void => {
+    const message = problem(value);
+    if (message !== undefined) ctx.addIssue({ code: 'custom', message });
+  };
+}
+
+function absolutePath() {
+  return z.string().superRefine(check((p) => (path.posix.isAbsolute(p) ? undefined : `must be an absolute path, not ${describe(p)}`)));
+}
+
+/** A duration such as `30s`, in milliseconds; a bare number is refused, since its unit would be a guess. */
+function duration(fallback: string) {
+  return z.unknown().transform(durationMs).prefault(fallback);
+}
+
+function durationMs(given: unknown, ctx: z.RefinementCtx<unknown>): number {
+  const ms = typeof given === 'string' ? parseDuration(given) : undefined;
+  if (ms === undefined) {
+    ctx.addIssue({ code: 'custom', message: `must be a duration with a unit (${DURATION_FORMS}), not ${describe(given)}` });
+    return z.NEVER;
+  }
+  if (ms === 0 || ms > MAX_TIMER_MS) {
+    const message = `must be longer than 0s and at most ${formatDuration(MAX_TIMER_MS)} (the longest wait of a Node.js timer), not ${describe(given)}`;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  }
+  return ms;
+}
+
+function urlProblem(url: string): string | undefined {
+  if (url.startsWith('/')) return undefined;
+  const accepted = 'use an https:// or http:// URL, or the absolute path of a local repository';
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(url)?.[1]?.toLowerCase();
+  if (scheme === 'https' || scheme === 'http') {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return `is not a valid URL; ${accepted}`;
+    }
+    // Not echoed: the URL holds a secret.
+    if (parsed.username !== '' || parsed.password !== '') return `must not hold credentials; ${INLINE_TOKEN}`;
+    return undefined;
+  }
+  if (scheme === 'ssh' || scheme === 'git' || (scheme === undefined && /^[^/:@\s]+@[^/:\s]+:/.test(url))) {
+    return `SSH and git:// remotes are not supported; ${accepted} (with repository.tokenFile for credentials)`;
+  }
+  if (scheme === 'file') return `is a file:// URL; give the absolute path of the repository instead`;
+  // Echo the value only when it cannot be carrying credentials.
+  return `must be an https:// or http:// URL, or the absolute path of a local repository${url.includes('@') ? '' : `, not ${describe(url)}`}`;
+}
+
+/** The rules of `git check-ref-format --branch`, which isomorphic-git does not check for us. */
+function branchProblem(branch: string): string | undefined {
+  if (branch.startsWith('refs/')) return `must be a branch name without "refs/heads/", such as "main", not ${describe(branch)}`;
+  const bad =
+    branch === '' ||
+    branch === '@' ||
+    branch.startsWith('-') ||
+    /[\x00-\x20\x7f~^:?*[\\]|\.\.|@\{|\/\/|^\/|\/$|\.$|\.lock$|\.lock\/|(^|\/)\./.test(branch);
+  return bad ? `is not a valid branch name (see git check-ref-format), not ${describe(branch)}` : undefined;
+}
+
+function rulesPathProblem(dir: string): string | undefined {
+  if (dir === '') return 'must not be empty; use "." for the top of the repository';
+  if (dir.startsWith('/')) return `must be relative to the top of the repository, not start with "/": ${describe(dir)}`;
+  if (dir.split('/').includes('..')) return `must stay inside the repository: ".." is not allowed in ${describe(dir)}`;
+  return undefined;
+}
+
+function normalizeRulesPath(dir: string): string {
+  const normal = path.posix.normalize(dir);
+  return normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
+}
+
+const SAFE_NAME_RULE = 'a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock")';
+
+function safeNameProblem(name: string): string | undefined {
+  return isSafeName(name) ? undefined : `must be ${SAFE_NAME_RULE}, not ${describe(name)}`;
+}
+
+/** Whether a name is safe as one component of a tag name (`nfgit/<host>/…`) and as a network namespace name. */
+function isSafeName(name: string): boolean {
+  // Beyond the pattern, git check-ref-format refuses ".." anywhere and a component ending in ".lock".
+  return SAFE_NAME.test(name) && !name.includes('..') && !name.endsWith('.lock');
+}
+
+function varNameProblem(name: string): string | undefined {
+  if (!VAR_NAME.test(name)) return 'is not a shell variable name: use letters, digits and "_", not starting with a digit';
+  if (name.startsWith('NFGIT_')) return 'is reserved: names starting with NFGIT_ are set by nfgit for the rule files';
+  if (NFGIT_SET_VARS.has(name)) return 'is set by nfgit for the rule files and cannot be changed';
+  return undefined;
+}
+
+/** Messages for the problems zod finds by itself, worded for someone editing the file. */
+function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
+  if (iss.code === 'invalid_type') {
+    if (iss.input === undefined) return 'is required';
+    const expected = EXPECTED[iss.expected] ?? iss.expected;
+    // YAML reads `host: 1` or `PORT: 22` as a number.
+    const hint = iss.expected === 'string' && (typeof iss.input === 'number' || typeof iss.input === 'boolean') ? ' (put it in quotes to make it text)' : '';
+    return `must be ${expected}, not ${describe(iss.input)}${hint}`;
+  }
+  if (iss.code === 'invalid_value') return `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}, not ${describe(iss.input)}`;
+  return undefined;
+}
+
+const EXPECTED: Partial<Record<string, string>> = {
+  string: 'a string',
+  boolean: 'true or false',
+  number: 'a number',
+  object: 'a mapping',
+  record: 'a mapping',
+  array: 'a list',
+};
+
+/** `path.to.key: message` for each problem, in zod's order (the schema's order of keys, then unknown keys as written). */
+function problemLines(issues: readonly z.core.$ZodIssue[]): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') {
+      // One line per key, so that each reads like the others.
+      for (const key of issue.keys) lines.push(problemLine([...issue.path, key], key === 'token' ? INLINE_TOKEN : issue.message));
+    } else {
+      lines.push(problemLine(issue.path, issue.message));
+    }
+  }
+  return lines;
+}
+
+function problemLine(at: readonly PropertyKey[], message: string): string {
+  const where = at.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : `${i === 0 ? '' : '.'}${String(seg)}`)).join('');
+  return where === '' ? message : `${where}: ${message}`;
+}
+
+
+function isMapping(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readProblem(err: unknown): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return 'it does not exist';
+  if (code === 'EACCES') return 'permission denied';
+  if (code === 'EISDIR') return 'it is a directory';
+  return (err as Error).message;
+}
