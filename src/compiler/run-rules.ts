@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile, realpath, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -79,6 +79,9 @@ export async function runRuleFiles(
   onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
 ): Promise<RunRulesExit> {
   const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-compile-'));
+  // A signal ends nfgit through process.exit, which skips `finally`: remove the directory then too.
+  const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', cleanup);
   try {
     const prelude = path.join(dir, 'prelude.zsh');
     const shim = path.join(dir, 'bypass-shim');
@@ -90,6 +93,7 @@ export async function runRuleFiles(
     const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, options.mode, ...options.files];
     return await drive(args, options, onRecord, prelude, path.join(dir, 'records'));
   } finally {
+    process.removeListener('exit', cleanup);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI, ROOT } from '../helpers/paths.js';
@@ -91,6 +91,7 @@ test('--version and --help', async (t) => {
 
 test('a signal to nfgit ends the sandbox and everything in it', (t) =>
   withRulesDir({ '10-slow': 'iptables -A INPUT -j ACCEPT\nsleep 31.25 &\nsleep 31.5\n' }, async (dir) => {
+    const before = (await readdir(tmpdir())).filter((d) => d.startsWith('nfgit-compile-'));
     const child = execa('node', [CLI, 'check', '--rules', dir], { reject: false });
     for (let i = 0; i < 100; i++) {
       const r = await execa('pgrep', ['-f', 'sleep 31.5'], { reject: false });
@@ -103,4 +104,6 @@ test('a signal to nfgit ends the sandbox and everything in it', (t) =>
     await new Promise((resolve) => setTimeout(resolve, 200));
     const left = await execa('pgrep', ['-f', 'sleep 31\\.(25|5)'], { reject: false });
     t.is(left.stdout, '', 'processes of the sandbox were left behind');
+    const dirs = (await readdir(tmpdir())).filter((d) => d.startsWith('nfgit-compile-'));
+    t.deepEqual(dirs.filter((d) => !before.includes(d)), [], 'the compile directory was left behind');
   }));
