@@ -1,5 +1,7 @@
 #!/usr/bin/env node
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { compile, type CompileOptions } from '../compiler/compile.js';
@@ -9,6 +11,8 @@ import { stage } from '../netfilter/stage.js';
 import { printApply, printRecovery, reportFailure, summarize } from './output.js';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions } from '../apply/apply.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
+import { generateHostKey } from '../signing/openssh-key.js';
+import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
 
 interface ApplyFlags {
@@ -168,6 +172,26 @@ async function run(argv: string[]): Promise<number> {
       code = reportFailure(err, flags.json === true);
     }
   });
+
+  program
+    .command('keygen')
+    .description("make this host's signing key (OpenSSH ed25519) for status tags, and print its allowed_signers line")
+    .option('--key <file>', 'where to write the private key (the public key goes beside it, with .pub)', DEFAULT_SIGNING_KEY)
+    .option('--host <name>', 'host name for the principal (default: this host name)')
+    .action((flags: { key: string; host?: string }) => {
+      try {
+        const host = flags.host ?? os.hostname();
+        const principal = signerPrincipal(host);
+        mkdirSync(path.dirname(flags.key), { recursive: true, mode: 0o700 });
+        const publicKey = generateHostKey(flags.key, principal);
+        writeFileSync(`${flags.key}.pub`, publicKey + '\n', { mode: 0o644 });
+        const line = `${principal} namespaces="git" ${publicKey.split(' ').slice(0, 2).join(' ')}`;
+        process.stderr.write(`wrote ${flags.key} (private, mode 0600) and ${flags.key}.pub; add this line to the allowed_signers file that verifies status tags:\n`);
+        process.stdout.write(line + '\n');
+      } catch (err) {
+        code = reportFailure(err, false);
+      }
+    });
 
   try {
     await program.parseAsync(argv);

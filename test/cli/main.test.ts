@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { CLI, ROOT } from '../helpers/paths.js';
@@ -107,3 +107,23 @@ test('a signal to nfgit ends the sandbox and everything in it', (t) =>
     const dirs = (await readdir(tmpdir())).filter((d) => d.startsWith('nfgit-compile-'));
     t.deepEqual(dirs.filter((d) => !before.includes(d)), [], 'the compile directory was left behind');
   }));
+
+test('keygen makes a host key and prints an allowed_signers line that ssh-keygen accepts', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-keygen-'));
+  try {
+    const key = path.join(dir, 'etc', 'signing_key');
+    const r = await nfgit(['keygen', '--key', key, '--host', 'fw1']);
+    t.is(r.exitCode, 0, r.stderr);
+    t.regex(r.stdout, /^fw1@nfgit namespaces="git" ssh-ed25519 AAAA[A-Za-z0-9+/=]+$/);
+    await writeFile(path.join(dir, 'allowed_signers'), r.stdout + '\n');
+    await writeFile(path.join(dir, 'data'), 'status tag payload\n');
+    await execa('ssh-keygen', ['-Y', 'sign', '-n', 'git', '-f', key, path.join(dir, 'data')]);
+    const v = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(dir, 'allowed_signers'), '-I', 'fw1@nfgit', '-n', 'git', '-s', path.join(dir, 'data.sig')], { inputFile: path.join(dir, 'data'), reject: false });
+    t.is(v.exitCode, 0, v.stderr);
+    const again = await nfgit(['keygen', '--key', key, '--host', 'fw1']);
+    t.is(again.exitCode, 2);
+    t.regex(again.stderr, /already exists: nfgit keygen does not overwrite a key/);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
