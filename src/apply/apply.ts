@@ -2,7 +2,7 @@ import type { CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
 import { buildPlan, digestOf } from '../compiler/plan.js';
 import { formatLocation } from '../compiler/source-location.js';
-import { detectBackend } from '../netfilter/backend.js';
+import { detectBackend, type Backend } from '../netfilter/backend.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
@@ -40,21 +40,20 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean): AppliedRule
   };
 }
 
+/** What the locked part of apply and restore-last works with. */
+interface Locked {
+  readonly state: StateDir;
+  readonly backend: Backend;
+  readonly families: readonly Family[];
+  readonly recovery: Recovery;
+}
+
 /**
- * Applies a ruleset that already compiled and staged: lock the state directory, finish or undo any
- * interrupted apply, run the transaction, then the host commands.
+ * Takes the state directory's lock, detects the backend and finishes or undoes an interrupted apply,
+ * then runs `body` before releasing the lock: one lock for the whole command, so no other nfgit can
+ * slip in between recovering and applying.
  */
-export async function applyRuleset(
-  ruleset: AppliedRuleset,
-  options: ApplyOptions,
-  /**
-   * Staging of the same ruleset, possibly still running: lock, recovery and snapshots proceed meanwhile,
-   * nothing is changed before it passes. It yields the canonical forms of the new ruleset (see stage's
-   * `canonical` option).
-   */
-  staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
-): Promise<ApplyReport> {
-  const started = Date.now();
+async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, body: (locked: Locked) => Promise<T>): Promise<T> {
   checkTarget(options.target);
   const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   const state = new StateDir(options.stateDir);
@@ -71,41 +70,52 @@ export async function applyRuleset(
     // Repairing an interrupted apply changes the host: not for a ruleset that staging may still refuse.
     if (state.readJournal() !== undefined) await staging;
     const recovery = await recoverJournal({ backend, state, command: options.command });
-    const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset, staging);
-    const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
-    return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
+    return await body({ state, backend, families, recovery });
   } finally {
     if (lock !== undefined) lock.release();
     else void locking.then((l) => l.release(), () => {});
   }
 }
 
+/** The transaction, then the host commands. */
+async function applyLocked(locked: Locked, families: readonly Family[], ruleset: AppliedRuleset, options: ApplyOptions, staging: Promise<Partial<Record<Family, Promise<string>>>>, started: number): Promise<ApplyReport> {
+  const { state, backend, recovery } = locked;
+  const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset, staging);
+  const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
+  return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
+}
+
+/**
+ * Applies a compiled ruleset: lock the state directory, finish or undo any interrupted apply, run the
+ * transaction, then the host commands.
+ */
+export function applyRuleset(
+  ruleset: AppliedRuleset,
+  options: ApplyOptions,
+  /**
+   * Staging of the same ruleset, possibly still running: lock, recovery and snapshots proceed meanwhile,
+   * nothing is changed before it passes. It yields the canonical forms of the new ruleset (see stage's
+   * `canonical` option).
+   */
+  staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
+): Promise<ApplyReport> {
+  const started = Date.now();
+  return underLock(options, staging, (locked) => applyLocked(locked, locked.families, ruleset, options, staging, started));
+}
+
 /** Result of restore-last: nothing recorded yet, or an apply report. */
 export type RestoreLastReport = { readonly restored: false; readonly recovery: Recovery } | ({ readonly restored: true; readonly source: string; readonly appliedAt: string } & ApplyReport);
 
 /** Loads the last good ruleset from the state directory with the same transaction (boot: no git, no network). */
-export async function restoreLast(options: ApplyOptions): Promise<RestoreLastReport> {
-  checkTarget(options.target);
-  const state = new StateDir(options.stateDir);
-  state.ensure();
-  const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
-  // Recover first (under the lock), then read what is the last good ruleset now.
-  const lock = await lockStateDir(options.stateDir, options.command, options.lockWaitMs);
-  let recovery: Recovery;
-  let last;
-  try {
-    const backend = await detectBackend(options.target, families);
-    recovery = await recoverJournal({ backend, state, command: options.command });
-    last = state.readLastGood();
-  } finally {
-    lock.release();
-  }
-  if (last === undefined) return { restored: false, recovery };
-  const ruleset: AppliedRuleset = {
-    families: options.ipv4Only ? { ipv4: last.families.ipv4 } : last.families,
-    hostCommands: last.hostCommands,
-    source: last.source,
-  };
-  const report = await applyRuleset(ruleset, { ...options, ipv4Only: options.ipv4Only || last.families.ipv6 === undefined });
-  return { restored: true, source: last.source, appliedAt: last.appliedAt, ...report, recovery: recovery.found ? recovery : report.recovery };
+export function restoreLast(options: ApplyOptions): Promise<RestoreLastReport> {
+  const started = Date.now();
+  return underLock(options, Promise.resolve(), async (locked): Promise<RestoreLastReport> => {
+    // Read after recovery, which may just have recorded an interrupted apply as the last good one.
+    const last = locked.state.readLastGood();
+    if (last === undefined) return { restored: false, recovery: locked.recovery };
+    const families = locked.families.filter((f) => last.families[f] !== undefined);
+    const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, source: last.source };
+    const report = await applyLocked(locked, families, ruleset, options, Promise.resolve({}), started);
+    return { restored: true, source: last.source, appliedAt: last.appliedAt, ...report };
+  });
 }

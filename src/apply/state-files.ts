@@ -108,15 +108,19 @@ export class StateDir {
    * staging namespace: what drift detection compares the live ruleset with. Written after the record.
    */
   writeCanonical(family: Family, text: string | undefined): void {
-    const file = this.file(`canonical.${family === 'ipv4' ? 'v4' : 'v6'}`);
+    const file = this.canonicalFile(family);
     if (text === undefined) rmSync(file, { force: true });
     else writeCopy(file, text);
+  }
+
+  private canonicalFile(family: Family): string {
+    return this.file(`canonical.${family === 'ipv4' ? 'v4' : 'v6'}`);
   }
 
   /** The canonical form of the last good ruleset for a family, if known. */
   readCanonical(family: Family): string | undefined {
     try {
-      return readFileSync(this.file(`canonical.${family === 'ipv4' ? 'v4' : 'v6'}`), 'utf8');
+      return readFileSync(this.canonicalFile(family), 'utf8');
     } catch {
       return undefined;
     }

@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { NfgitError } from '../compiler/errors.js';
-import type { Family } from '../compiler/parse-argv.js';
+import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
-import { diffSaves, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
+import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
-
-const NAME: Record<Family, string> = { ipv4: 'IPv4', ipv6: 'IPv6' };
 
 /** What applying did to one family. */
 export interface FamilyOutcome {
@@ -66,7 +64,7 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   if (before.size > 0) {
     const r = await runInTarget(ctx.target, [restoreTool(family), '-c'], { input: snapshot });
     if (r.code !== 0) {
-      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${NAME[family]} ruleset back: ${parseRestoreError(r.stderr).message}`, { family });
+      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${parseRestoreError(r.stderr).message}`, { family });
     }
   }
   const flushedOnly: string[] = [];
@@ -76,7 +74,7 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
     const removed = ctx.backend.nft !== undefined && (await runInTarget(ctx.target, [ctx.backend.nft, 'delete', 'table', nftFamily, table])).code === 0;
     if (removed) continue;
     const r = await runInTarget(ctx.target, [restoreTool(family)], { input: emptyBlock(table) });
-    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${NAME[family]} ${table} table that the failed apply created: ${parseRestoreError(r.stderr).message}`, { family });
+    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${parseRestoreError(r.stderr).message}`, { family });
     flushedOnly.push(table);
   }
   // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
@@ -84,12 +82,8 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   const now = parseSave(await saveFamily(ctx, family));
   for (const t of flushedOnly) if (isEmptyTable(now.get(t))) now.delete(t);
   if (!sameTables(before, now)) {
-    throw new NfgitError('SandboxError', `after putting the previous ${NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
+    throw new NfgitError('SandboxError', `after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
   }
-}
-
-function isEmptyTable(t: SavedTable | undefined): boolean {
-  return t !== undefined && t.rules.length === 0 && t.chains.every((c) => c.endsWith(' ACCEPT'));
 }
 
 function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
@@ -144,7 +138,7 @@ export async function applyTransaction(
   const tables: Partial<Record<Family, string[]>> = {};
   for (const family of ctx.families) {
     const want = desired.families[family];
-    if (want === undefined) throw new NfgitError('InternalError', `internal error: no ${NAME[family]} ruleset to apply`);
+    if (want === undefined) throw new NfgitError('InternalError', `internal error: no ${FAMILY_NAME[family]} ruleset to apply`);
     const keep = new Set([...want.usedTables, ...parseSave(snapshot[family] ?? '').keys()]);
     next[family] = selectTables(want.text, keep);
     tables[family] = [...parseSave(next[family] ?? '').keys()];
@@ -186,7 +180,7 @@ export async function applyTransaction(
       await Promise.allSettled(afterSaves);
       const failure = parseRestoreError(r.stderr);
       const table = tableAtLine(text, failure.line);
-      const what = `${NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
+      const what = `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       try {
         await rollback(ctx, snapshot);
       } catch (err) {

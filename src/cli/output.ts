@@ -1,5 +1,6 @@
 import { asNfgitErrors, type NfgitError } from '../compiler/errors.js';
 import type { CompileResult } from '../compiler/compile.js';
+import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
 
@@ -48,7 +49,7 @@ export function printApply(report: ApplyReport, headline: string, flags: { json?
     if (c !== undefined && c.chainsAdded.length > 0) parts.push(`chains added: ${c.chainsAdded.join(', ')}`);
     if (c !== undefined && c.chainsRemoved.length > 0) parts.push(`chains removed: ${c.chainsRemoved.join(', ')}`);
     if (c !== undefined && c.policiesChanged.length > 0) parts.push(`policies changed: ${c.policiesChanged.join(', ')}`);
-    lines.push(`  ${f.family === 'ipv4' ? 'IPv4' : 'IPv6'}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}; ${parts.join('; ')}`);
+    lines.push(`  ${FAMILY_NAME[f.family]}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}; ${parts.join('; ')}`);
   }
   process.stdout.write(lines.join('\n') + '\n');
   for (const w of report.hostCommandFailures) {

@@ -1,7 +1,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { NfgitError, NfgitErrors } from './errors.js';
-import { parseArgv, type Command, type Family } from './parse-argv.js';
+import { parseArgv, TOOL, type Command, type Family } from './parse-argv.js';
 import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
@@ -48,8 +48,6 @@ export interface CompileOptions {
   /** How -D by a differently spelt spec is matched; default: the kernel in a scratch namespace. */
   readonly canonical?: CanonicalMatcher;
 }
-
-const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
 /**
  * Compiles a rules directory: runs its files in the zsh sandbox with iptables intercepted, applies every

@@ -6,6 +6,12 @@
 
 export type Family = 'ipv4' | 'ipv6';
 
+/** The command of each family. */
+export const TOOL: Readonly<Record<Family, string>> = { ipv4: 'iptables', ipv6: 'ip6tables' };
+
+/** The family's name in messages. */
+export const FAMILY_NAME: Readonly<Record<Family, string>> = { ipv4: 'IPv4', ipv6: 'IPv6' };
+
 /** The command of one call, with its chain and rule specification. */
 export type Command =
   | { readonly op: 'append'; readonly chain: string; readonly spec: readonly string[] }
@@ -85,7 +91,7 @@ class ArgvParser {
   ) {}
 
   get tool(): string {
-    return this.family === 'ipv4' ? 'iptables' : 'ip6tables';
+    return TOOL[this.family];
   }
 
   setCommand(letter: CommandLetter, attached: string | undefined): string | undefined {
@@ -127,7 +133,7 @@ class ArgvParser {
 
   familyFlag(flag: '4' | '6'): string | undefined {
     if ((flag === '6' && this.family === 'ipv4') || (flag === '4' && this.family === 'ipv6')) {
-      return `-${flag} cannot be used with ${this.tool}: this is the ${this.family === 'ipv4' ? 'IPv4' : 'IPv6'} tool`;
+      return `-${flag} cannot be used with ${this.tool}: this is the ${FAMILY_NAME[this.family]} tool`;
     }
     return undefined;
   }

@@ -37,7 +37,6 @@ export interface RunRulesExit {
   readonly code: number | null;
   readonly signal: string | null;
   readonly output: string;
-  readonly outputTruncated: boolean;
   readonly timedOut: boolean;
   readonly stoppedBy: NfgitError | undefined;
   /** A record asked for the run to be repeated in exact mode. */
@@ -142,17 +141,12 @@ async function follow(
   answers.on('error', () => {}); // zsh may exit before reading an answer
   let output = '';
   let outputBytes = 0;
-  let outputTruncated = false;
   const capture = (chunk: Buffer): void => {
-    if (outputBytes >= options.maxOutputBytes) {
-      outputTruncated = true;
-      return;
-    }
+    if (outputBytes >= options.maxOutputBytes) return;
     const room = options.maxOutputBytes - outputBytes;
     const part = chunk.length > room ? chunk.subarray(0, room) : chunk;
     outputBytes += part.length;
     output += part.toString('utf8');
-    if (part.length < chunk.length) outputTruncated = true;
   };
   child.stdout?.on('data', capture);
   child.stderr?.on('data', capture);
@@ -254,5 +248,5 @@ async function follow(
     if (failure !== undefined) stoppedBy = failure;
     else if (code === 71) stoppedBy = new NfgitError('SandboxError', `cannot set up the compile sandbox: ${output.trim()}`);
   }
-  return { code, signal, output, outputTruncated, timedOut, stoppedBy, restart: restart && stoppedBy === undefined };
+  return { code, signal, output, timedOut, stoppedBy, restart: restart && stoppedBy === undefined };
 }

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
-import type { Family } from '../compiler/parse-argv.js';
+import { TOOL, type Family } from '../compiler/parse-argv.js';
 import { hasRules } from './save-text.js';
 import { runInTarget, type Target } from './target.js';
 
@@ -11,8 +11,6 @@ export interface Backend {
   /** The real `nft`, to delete a table that a failed apply created (undefined: not on this host). */
   readonly nft: string | undefined;
 }
-
-const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
 /** The save and restore commands for a family (the ones on PATH, checked against the backend). */
 export function saveTool(family: Family): string {

@@ -1,6 +1,6 @@
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { renderRuleLine } from '../compiler/render-restore.js';
-import type { Family } from '../compiler/parse-argv.js';
+import { TOOL, type Family } from '../compiler/parse-argv.js';
 import type { Chain, Table } from '../compiler/ruleset-model.js';
 import { runInScratchNetns } from './sandbox.js';
 
@@ -26,7 +26,7 @@ export const kernelCanonicalMatcher: CanonicalMatcher = async (family, table, ch
   const q = renderRuleLine(QUERY_CHAIN, spec);
   if (!q.ok) return -1;
   lines.push(q.text, 'COMMIT', '');
-  const tool = family === 'ipv4' ? 'iptables' : 'ip6tables';
+  const tool = TOOL[family];
   const r = await runInScratchNetns(`${tool}-restore && ${tool}-save -t "$1"`, [table.name], { input: lines.join('\n') });
   if (r.code !== 0) return -1;
   const prefix = `-A ${chain.name} `;

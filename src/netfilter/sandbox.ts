@@ -5,6 +5,14 @@ import { killGroup, runProcess, type ProcessResult } from '../util/run-process.j
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 
+/**
+ * The environment of the netfilter tools nfgit runs (staging, apply): the caller's PATH, so staging
+ * validates with the same tools and backend as apply uses, and a host's (or a test's) own tools win.
+ */
+export function toolEnv(): Record<string, string> {
+  return { PATH: process.env['PATH'] ?? SAFE_PATH, LC_ALL: 'C' };
+}
+
 /** Whether this process is root (then a plain network namespace), or needs a user namespace too. */
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
@@ -41,8 +49,7 @@ export async function runInScratchNetns(
   const r = await runProcess('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox', ...args], {
     ...options,
     timeoutMs: options.timeoutMs ?? 120_000,
-    // The same tools as apply uses (PATH), so staging validates with the host's backend.
-    env: { PATH: process.env['PATH'] ?? SAFE_PATH, LC_ALL: 'C' },
+    env: toolEnv(),
   });
   const failure = r.code !== 0 ? sandboxFailure(r.stderr) : undefined;
   if (failure !== undefined) throw failure;
@@ -58,7 +65,7 @@ export function spawnInScratchNetns(script: string, input: string): ChildProcess
   const child = spawn('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox'], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { PATH: process.env['PATH'] ?? SAFE_PATH, LC_ALL: 'C' },
+    env: toolEnv(),
   });
   const kill = (): void => killGroup(child.pid);
   process.once('exit', kill);

@@ -28,13 +28,14 @@ export function parseSave(text: string): Map<string, SavedTable> {
   return tables;
 }
 
-/** Whether a saved ruleset holds anything beyond empty tables with ACCEPT policies. */
+/** Whether a table holds nothing: no rules, no user chains, ACCEPT policies. */
+export function isEmptyTable(t: SavedTable | undefined): boolean {
+  return t !== undefined && t.rules.length === 0 && t.chains.every((c) => c.endsWith(' ACCEPT'));
+}
+
+/** Whether a saved ruleset holds anything beyond empty tables. */
 export function hasRules(text: string): boolean {
-  for (const t of parseSave(text).values()) {
-    if (t.rules.length > 0) return true;
-    if (t.chains.some((c) => !c.endsWith(' ACCEPT'))) return true;
-  }
-  return false;
+  return [...parseSave(text).values()].some((t) => !isEmptyTable(t));
 }
 
 /** What changed between two saved rulesets: counts and the chain names, per table. */

@@ -1,5 +1,5 @@
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
-import type { Family } from '../compiler/parse-argv.js';
+import { TOOL, type Family } from '../compiler/parse-argv.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { parseRestoreError } from './restore-errors.js';
 import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from './sandbox.js';
@@ -20,8 +20,6 @@ export interface StageOptions {
 export interface StageResult {
   readonly canonical: Partial<Record<Family, Promise<string>>>;
 }
-
-const TOOL: Record<Family, string> = { ipv4: 'iptables', ipv6: 'ip6tables' };
 
 /**
  * Loads both families into throwaway network namespaces with the real restore tools, so the kernel

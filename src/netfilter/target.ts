@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { NfgitError } from '../compiler/errors.js';
 import { runProcess, type ProcessResult } from '../util/run-process.js';
-import { SAFE_PATH } from './sandbox.js';
+import { toolEnv } from './sandbox.js';
 
 /** Where rules are applied: the host's own network namespace, or a named one (`ip netns add NAME`). */
 export interface Target {
@@ -26,7 +26,6 @@ export function checkTarget(target: Target): void {
  * failing stand-in is used), inside the namespace through `ip netns exec` when one is named.
  */
 export function runInTarget(target: Target, argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
-  const env = { PATH: process.env['PATH'] ?? SAFE_PATH, LC_ALL: 'C' };
   const [file, ...args] = target.netns === undefined ? argv : ['ip', 'netns', 'exec', target.netns, ...argv];
-  return runProcess(file as string, args, { ...options, env, timeoutMs: options.timeoutMs ?? 300_000 });
+  return runProcess(file as string, args, { ...options, env: toolEnv(), timeoutMs: options.timeoutMs ?? 300_000 });
 }
