@@ -1,0 +1,159 @@
+// A real smart-HTTP git server for tests: git's own `http-backend` (CGI) behind a small Node HTTP
+// server, protected by a token (basic authentication), with failure injection: the server can be
+// stopped (connection refused) or made to stall (requests accepted, never answered).
+
+import { spawn } from 'node:child_process';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** How the server answers: normally, or by holding every request open without a byte. */
+export type ServerMode = 'ok' | 'stall';
+
+/** A running test git server. */
+export interface GitServer {
+  /** Base URL; a repository `ROOT/fw.git` is at `${url}/fw.git`. */
+  readonly url: string;
+  readonly port: number;
+  /** Requests received so far (all modes), with their method and path. */
+  readonly requests: Array<{ method: string; path: string; status: number }>;
+  setMode(mode: ServerMode): void;
+  /** Stops listening (clients get connection refused) and drops held requests. */
+  stop(): Promise<void>;
+  /** Listens again on the same port. */
+  start(): Promise<void>;
+}
+
+/** Options of startGitServer. */
+export interface GitServerOptions {
+  /** GIT_PROJECT_ROOT: the directory holding bare repositories. */
+  readonly root: string;
+  /** When set, every request needs basic authentication with this password (any user name). */
+  readonly token?: string;
+  readonly port?: number;
+}
+
+/** Starts the server on 127.0.0.1 (a random port unless given). Call stop() when done. */
+export async function startGitServer(options: GitServerOptions): Promise<GitServer> {
+  let mode: ServerMode = 'ok';
+  const held = new Set<http.ServerResponse>();
+  const requests: GitServer['requests'] = [];
+  const server = http.createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const entry = { method: req.method ?? 'GET', path: url.pathname + url.search, status: 0 };
+    requests.push(entry);
+    if (mode === 'stall') {
+      held.add(res);
+      res.on('close', () => held.delete(res));
+      return;
+    }
+    if (options.token !== undefined && !authorized(req.headers.authorization, options.token)) {
+      entry.status = 401;
+      res.writeHead(401, { 'WWW-Authenticate': 'Basic realm="nfgit test"', 'Content-Type': 'text/plain' });
+      res.end('authentication required\n');
+      return;
+    }
+    cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res);
+  });
+  server.keepAliveTimeout = 1000;
+  const listen = (port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+  const port = await listen(options.port ?? 0);
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    setMode(m) {
+      mode = m;
+      if (m === 'ok') for (const res of held) res.destroy();
+    },
+    stop() {
+      for (const res of held) res.destroy();
+      return new Promise((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+    async start() {
+      await listen(port);
+    },
+  };
+}
+
+function authorized(header: string | undefined, token: string): boolean {
+  if (header === undefined || !header.startsWith('Basic ')) return false;
+  const decoded = Buffer.from(header.slice(6), 'base64').toString('utf8');
+  return decoded.slice(decoded.indexOf(':') + 1) === token;
+}
+
+/** Runs git http-backend for one request and relays its CGI answer. */
+function cgi(root: string, req: http.IncomingMessage, url: URL, method: string, setStatus: (s: number) => void, res: http.ServerResponse): void {
+  const env: Record<string, string> = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    GIT_PROJECT_ROOT: root,
+    GIT_HTTP_EXPORT_ALL: '1',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    HOME: root,
+    PATH_INFO: decodeURIComponent(url.pathname),
+    REQUEST_METHOD: method,
+    QUERY_STRING: url.search.replace(/^\?/, ''),
+    CONTENT_TYPE: req.headers['content-type'] ?? '',
+    REMOTE_ADDR: req.socket.remoteAddress ?? '127.0.0.1',
+    REMOTE_USER: 'nfgit-test',
+  };
+  if (req.headers['content-length'] !== undefined) env['CONTENT_LENGTH'] = req.headers['content-length'];
+  if (typeof req.headers['git-protocol'] === 'string') env['GIT_PROTOCOL'] = req.headers['git-protocol'];
+  for (const [k, v] of Object.entries(req.headers)) {
+    if (typeof v === 'string') env[`HTTP_${k.toUpperCase().replace(/-/g, '_')}`] = v;
+  }
+  const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
+  req.pipe(child.stdin);
+  child.stdin.on('error', () => {});
+  child.stderr.resume();
+  let head = Buffer.alloc(0);
+  let headerDone = false;
+  child.stdout.on('data', (chunk: Buffer) => {
+    if (headerDone) {
+      res.write(chunk);
+      return;
+    }
+    head = Buffer.concat([head, chunk]);
+    let end = head.indexOf('\r\n\r\n');
+    let sepLen = 4;
+    if (end < 0) {
+      end = head.indexOf('\n\n');
+      sepLen = 2;
+    }
+    if (end < 0) return;
+    headerDone = true;
+    let status = 200;
+    const headers: Record<string, string> = {};
+    for (const line of head.subarray(0, end).toString('latin1').split(/\r?\n/)) {
+      const colon = line.indexOf(':');
+      if (colon < 0) continue;
+      const name = line.slice(0, colon).trim();
+      const value = line.slice(colon + 1).trim();
+      if (name.toLowerCase() === 'status') status = Number.parseInt(value, 10);
+      else headers[name] = value;
+    }
+    setStatus(status);
+    res.writeHead(status, headers);
+    res.write(head.subarray(end + sepLen));
+  });
+  child.stdout.on('end', () => {
+    if (!headerDone) {
+      setStatus(502);
+      res.writeHead(502);
+    }
+    res.end();
+  });
+  res.on('close', () => {
+    if (child.exitCode === null) child.kill();
+  });
+}
