@@ -21,6 +21,8 @@ export interface AgentConfig {
     readonly path: string;
     /** A file holding the HTTPS token; tokens are never written in the configuration itself. */
     readonly tokenFile: string | null;
+    /** How long the git server may stay silent during a request before nfgit gives up (and retries later). */
+    readonly timeoutMs: number;
   };
   /** Names this host in status tags (`nfgit/<host>/…`) and is NFGIT_HOST for the rule files. */
   readonly host: string;
@@ -110,7 +112,8 @@ const repositorySchema = section({
   branch: z.string().superRefine(check(branchProblem)).default('main'),
   path: z.string().superRefine(check(rulesPathProblem)).transform(normalizeRulesPath).default('rules'),
   tokenFile: absolutePath().nullish().transform((v) => v ?? null),
-});
+  timeout: duration('30s'),
+}).transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }));
 
 const pollSchema = section({ interval: duration('30s') }).transform(({ interval }) => ({ intervalMs: interval }));
 

@@ -32,8 +32,8 @@ export interface StateLock {
  * ever both take over a stale lock. A live holder is waited for up to `waitMs`, then the call fails
  * naming it.
  */
-export async function lockStateDir(stateDir: string, command: string, waitMs: number): Promise<StateLock> {
-  const file = path.join(stateDir, 'lock');
+export async function lockStateDir(stateDir: string, command: string, waitMs: number, name = 'lock'): Promise<StateLock> {
+  const file = path.join(stateDir, name);
   closeSync(openSync(file, 'a', 0o600));
   const child = spawn('flock', ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -36,6 +36,8 @@ export interface CompileResult {
 /** Options of compile. */
 export interface CompileOptions {
   readonly rulesDir: string;
+  /** How messages name the rules directory (default: rulesDir as given), e.g. `rules` for a checkout in a temporary place. */
+  readonly displayDir?: string;
   /** NFGIT_HOST for the rule files; default: this machine's host name. */
   readonly host?: string;
   /** More variables exported to the rule files. */
@@ -69,7 +71,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   const display = (file: string): string => {
     let d = displayCache.get(file);
     if (d === undefined) {
-      d = file.startsWith(absDir + '/') ? path.join(rulesDir, file.slice(absDir.length + 1)) : file;
+      d = file.startsWith(absDir + '/') ? path.join(options.displayDir ?? rulesDir, file.slice(absDir.length + 1)) : file;
       displayCache.set(file, d);
     }
     return d;

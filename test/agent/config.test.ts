@@ -41,7 +41,7 @@ vars: { ROLE: edge }          # exported to rule files, beside NFGIT_HOST
 `;
 
 const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
-  repository: { url: 'https://git.example.net/net/firewall.git', branch: 'main', path: 'rules', tokenFile: '/etc/nfgit/token' },
+  repository: { url: 'https://git.example.net/net/firewall.git', branch: 'main', path: 'rules', tokenFile: '/etc/nfgit/token', timeoutMs: 30_000 },
   host: 'fw1',
   netns: null,
   stateDir: '/var/lib/nfgit',
@@ -66,7 +66,7 @@ test('the commented example for the README loads', async (t) => {
 test('a minimal file gets every default', (t) => {
   const text = 'repository: { url: /srv/git/firewall.git }\ntrust: { allowedSigners: /etc/nfgit/allowed_signers }\n';
   t.deepEqual(parseConfig(text, FILE, DEFAULTS), {
-    repository: { url: '/srv/git/firewall.git', branch: 'main', path: 'rules', tokenFile: null },
+    repository: { url: '/srv/git/firewall.git', branch: 'main', path: 'rules', tokenFile: null, timeoutMs: 30_000 },
     host: 'machine',
     netns: null,
     stateDir: '/var/lib/nfgit',
@@ -100,7 +100,7 @@ test('JSON is read as YAML', (t) => {
     ipv4Only: true,
   });
   t.deepEqual(parseConfig(json, FILE, DEFAULTS), {
-    repository: { url: 'http://127.0.0.1:8080/firewall.git', branch: 'main', path: 'rules/edge', tokenFile: null },
+    repository: { url: 'http://127.0.0.1:8080/firewall.git', branch: 'main', path: 'rules/edge', tokenFile: null, timeoutMs: 30_000 },
     host: 'fw2',
     netns: 'fw2-staging',
     stateDir: '/var/lib/nfgit',

@@ -1,0 +1,142 @@
+// `nfgit run`: the poll loop (with backoff and jitter after failures), the reconcile schedule
+// (node-cron), immediate passes on SIGHUP or a trigger file, and a clean stop on SIGTERM that lets a
+// transaction in flight finish (or be undone) instead of cutting it.
+
+import { existsSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import path from 'node:path';
+import cron, { type ScheduledTask } from 'node-cron';
+import { asNfgitErrors } from '../compiler/errors.js';
+import type { AgentConfig } from './config.js';
+import type { Logger } from './log.js';
+import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
+
+/** The file whose appearance asks the daemon for a pass now (the post-receive hook touches it). */
+export const TRIGGER_FILE = 'trigger';
+
+/** Longest wait between two attempts after failures. */
+const MAX_BACKOFF_MS = 10 * 60_000;
+
+/** The delay before the next poll: the interval, or after n failures in a row an exponential backoff with ±25% jitter. */
+export function nextDelay(intervalMs: number, failures: number, random: () => number = Math.random): number {
+  if (failures === 0) return intervalMs;
+  const base = Math.min(MAX_BACKOFF_MS, Math.max(intervalMs, 1000) * 2 ** Math.min(failures, 20));
+  return Math.round(base * (0.75 + random() * 0.5));
+}
+
+/** Why a pass runs. */
+export type PassReason = 'poll' | 'reconcile' | 'trigger' | 'signal' | 'start';
+
+/** A running daemon. */
+export interface Daemon {
+  /** Asks for a pass as soon as possible (coalesced with one already waiting). */
+  trigger(reason: PassReason): void;
+  /** Stops: no new pass starts; resolves when the pass in flight has finished. */
+  stop(): Promise<void>;
+  /** Resolves when stopped. */
+  readonly done: Promise<void>;
+}
+
+/** Options of the daemon beside those of each pass. */
+export interface DaemonOptions {
+  readonly sync: SyncOptions;
+  /** Called after every pass (tests, bench). */
+  readonly onPass?: (reason: PassReason, outcome: SyncOutcome | Error) => void;
+}
+
+/** Starts the daemon: a pass at once, then polls and scheduled reconciles, one pass at a time. */
+export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOptions): Daemon {
+  let stopping = false;
+  let running: Promise<void> | null = null;
+  let pending: PassReason | null = null;
+  let failures = 0;
+  let timer: NodeJS.Timeout | undefined;
+  let resolveDone: () => void = () => {};
+  const done = new Promise<void>((resolve) => (resolveDone = resolve));
+
+  const schedulePoll = (): void => {
+    if (timer !== undefined) clearTimeout(timer);
+    if (stopping) return;
+    const delay = nextDelay(config.poll.intervalMs, failures);
+    timer = setTimeout(() => trigger('poll'), delay);
+  };
+
+  const runPass = async (reason: PassReason): Promise<void> => {
+    // Polls look at the branch; a reconcile (and the first pass) also compares the live ruleset.
+    const reconcile = reason === 'reconcile' || reason === 'start';
+    try {
+      const outcome = await syncOnce(config, { ...options.sync, reconcile }, log);
+      failures = 0;
+      options.onPass?.(reason, outcome);
+    } catch (err) {
+      const errors = asNfgitErrors(err);
+      failures++;
+      const transient = errors.every((e) => e.errorClass === 'transient');
+      const wait = nextDelay(config.poll.intervalMs, failures);
+      log.log('error', 'pass-failed', `${reason} pass failed: ${errors.map((e) => e.format()).join('; ')}; ${transient ? '' : 'check the configuration; '}next attempt in ${Math.round(wait / 1000)} s`, {
+        reason,
+        failures,
+        codes: errors.map((e) => e.code),
+      });
+      options.onPass?.(reason, err instanceof Error ? err : new Error(String(err)));
+    }
+  };
+
+  const trigger = (reason: PassReason): void => {
+    if (stopping) return;
+    if (running !== null) {
+      // One pass waits at most; a reconcile request wins over a poll.
+      if (pending === null || reason === 'reconcile') pending = reason;
+      return;
+    }
+    if (timer !== undefined) clearTimeout(timer);
+    running = runPass(reason).finally(() => {
+      running = null;
+      const next = pending;
+      pending = null;
+      if (next !== null && !stopping) trigger(next);
+      else schedulePoll();
+    });
+  };
+
+  const task: ScheduledTask = cron.schedule(config.reconcile.schedule, () => trigger('reconcile'), { name: 'nfgit-reconcile', noOverlap: true });
+
+  let watcher: FSWatcher | undefined;
+  const triggerFile = path.join(config.stateDir, TRIGGER_FILE);
+  const takeTrigger = (): void => {
+    if (!existsSync(triggerFile)) return;
+    rmSync(triggerFile, { force: true });
+    log.log('info', 'triggered', `${triggerFile} appeared: syncing now`);
+    trigger('trigger');
+  };
+  try {
+    watcher = watch(config.stateDir, (_event, name) => {
+      if (name === TRIGGER_FILE) takeTrigger();
+    });
+    watcher.on('error', () => {});
+  } catch (err) {
+    log.log('warn', 'no-trigger-watch', `cannot watch ${config.stateDir} for the trigger file: ${(err as Error).message}; use SIGHUP`);
+  }
+
+  log.log('info', 'started', `nfgit run: following ${config.repository.branch} of ${config.repository.url} every ${Math.round(config.poll.intervalMs / 1000)} s, reconcile "${config.reconcile.schedule}" (${config.reconcile.mode}), host ${config.host}`, {
+    host: config.host,
+    netns: config.netns,
+  });
+  takeTrigger();
+  trigger('start');
+
+  const stop = async (): Promise<void> => {
+    if (stopping) return done;
+    stopping = true;
+    if (timer !== undefined) clearTimeout(timer);
+    watcher?.close();
+    await task.destroy();
+    if (running !== null) {
+      log.log('info', 'stopping', 'stopping: waiting for the pass in flight to finish');
+      await running;
+    }
+    log.log('info', 'stopped', 'nfgit run stopped');
+    resolveDone();
+    return done;
+  };
+  return { trigger, stop, done };
+}

@@ -1,0 +1,269 @@
+// One pass of the agent (`nfgit sync`, and each tick of `nfgit run`): look at the branch; if it moved
+// to a new commit, verify, compile, stage, apply and tag it; otherwise compare the live ruleset with
+// the one applied and repair or report drift.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
+import { lockStateDir } from '../apply/state-lock.js';
+import { StateDir } from '../apply/state-files.js';
+import { saveFamily } from '../apply/transaction.js';
+import { compile, type CompileResult } from '../compiler/compile.js';
+import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
+import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
+import { digestOf } from '../compiler/plan.js';
+import { VERSION } from '../cli/version.js';
+import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit, relation, commitInfo, type Repository } from '../git/follower.js';
+import { writeStatusTag } from '../git/status-tags.js';
+import { stage } from '../netfilter/stage.js';
+import { loadHostKey, type HostKey } from '../signing/openssh-key.js';
+import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../signing/commit-trust.js';
+import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
+import type { AgentConfig } from './config.js';
+import { describeDrift, findDrift } from './drift.js';
+import type { Logger } from './log.js';
+import type { StatusRecord } from './status-tag.js';
+
+/** Choices of one pass beside the configuration. */
+export interface SyncOptions {
+  /** Compare the live ruleset with the applied one (and repair or report) when the branch has not moved. */
+  readonly reconcile: boolean;
+  /** Decide the branch head again even if it was refused before (after fixing trust or the host). */
+  readonly retry: boolean;
+  /** Accept a branch head that is not a descendant of the running commit (history rewritten). */
+  readonly allowRewrite: boolean;
+  /** How long to wait for another nfgit using the state directory. */
+  readonly lockWaitMs: number;
+  /** Limit of the rule files' run (compile). */
+  readonly compileTimeoutMs: number;
+  readonly hostCommandTimeoutMs: number;
+}
+
+/** Defaults of SyncOptions. */
+export const SYNC_DEFAULTS: SyncOptions = {
+  reconcile: true,
+  retry: false,
+  allowRewrite: false,
+  lockWaitMs: 600_000,
+  compileTimeoutMs: 60_000,
+  hostCommandTimeoutMs: 30_000,
+};
+
+/** What a pass ended with. */
+export type SyncOutcome =
+  | { readonly kind: 'decided'; readonly commit: string; readonly result: Decision; readonly errors: readonly string[]; readonly tag: string | null }
+  | { readonly kind: 'current'; readonly commit: string; readonly applied: string | null; readonly drift: 'none' | 'repaired' | 'reported' | 'not-checked' };
+
+/** Exit code of `nfgit sync` for an outcome: 0 applied or nothing to do, 1 a commit refused this pass. */
+export function exitCodeOf(outcome: SyncOutcome): number {
+  if (outcome.kind === 'decided' && outcome.result !== 'applied') return 1;
+  return 0;
+}
+
+/** Everything a pass needs that is read once: the repository, the key, the trust lists. */
+interface PassContext {
+  readonly config: AgentConfig;
+  readonly options: SyncOptions;
+  readonly log: Logger;
+  readonly repo: Repository;
+  readonly key: HostKey;
+  readonly trust: LoadedTrust;
+  readonly state: StateDir;
+}
+
+/** Runs one pass under the agent's lock (so a cron sync and the daemon never interleave). */
+export async function syncOnce(config: AgentConfig, options: SyncOptions, log: Logger): Promise<SyncOutcome> {
+  const state = new StateDir(config.stateDir);
+  state.ensure();
+  // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
+  const key = loadSigningKey(config.signing.key);
+  const trust = await loadTrust(config.trust);
+  const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, 'agent.lock');
+  try {
+    const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
+    return await pass({ config, options, log, repo, key, trust, state });
+  } finally {
+    lock.release();
+  }
+}
+
+function loadSigningKey(file: string): HostKey {
+  try {
+    return loadHostKey(file);
+  } catch (err) {
+    const e = asNfgitErrors(err)[0];
+    const why = e?.code === 'InternalError' ? (err as Error).message : e?.message ?? String(err);
+    throw new NfgitError('UsageError', `cannot load the signing key ${file} (signing.key): ${why}. Make one with: nfgit keygen --key ${file}`, { cause: err });
+  }
+}
+
+async function pass(ctx: PassContext): Promise<SyncOutcome> {
+  const { repo, log, config } = ctx;
+  const agent = readAgentState(config.stateDir, ctx.state.readLastGood());
+  const head = await branchHead(repo);
+  const applied = agent.applied?.commit ?? null;
+  if (head === applied || (head === agent.decided?.commit && !ctx.options.retry)) {
+    if (head !== applied && agent.decided !== null) {
+      log.log('info', 'held', `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`, { commit: head, result: agent.decided.result });
+    } else {
+      log.log('debug', 'current', `${repo.branch} is at ${short(head)}, already applied`, { commit: head });
+    }
+    const drift = ctx.options.reconcile && applied !== null ? await reconcile(ctx) : 'not-checked';
+    return { kind: 'current', commit: head, applied, drift };
+  }
+  await ensureCommit(repo, head);
+  const info = await commitInfo(repo, head);
+  log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
+  return decide(ctx, agent, head);
+}
+
+/** Decides a new commit: history, signature, rules, apply; then the tag and the agent state. */
+async function decide(ctx: PassContext, agent: AgentState, head: string): Promise<SyncOutcome> {
+  const { repo, config } = ctx;
+  const applied = agent.applied?.commit ?? null;
+  if (applied !== null && !ctx.options.allowRewrite) {
+    const rel = await relation(repo, applied, head);
+    if (rel === 'behind' || rel === 'diverged') {
+      const why =
+        rel === 'behind'
+          ? `${repo.branch} moved back to ${short(head)}, an ancestor of the running commit ${short(applied)}: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`
+          : `${repo.branch} was rewritten: ${short(head)} does not contain the running commit ${short(applied)} (force-push?); run nfgit sync --allow-rewrite to accept it`;
+      return conclude(ctx, agent, head, 'refused', [why], {});
+    }
+  }
+  const verdict = await verifyCommit(await readRawCommit(repo, head), ctx.trust);
+  if (!verdict.trusted) return conclude(ctx, agent, head, 'untrusted', [describeVerdict(head, verdict)], {});
+  ctx.log.log('info', 'verified', describeVerdict(head, verdict), { commit: head });
+
+  const work = await mkdtemp(path.join(tmpdir(), 'nfgit-sync-'));
+  try {
+    const rulesDir = path.join(work, 'rules');
+    let result: CompileResult;
+    try {
+      await extractRules(repo, head, config.repository.path, rulesDir);
+      result = await compile({ rulesDir, displayDir: config.repository.path, host: config.host, vars: config.vars, timeoutMs: ctx.options.compileTimeoutMs });
+    } catch (err) {
+      return refusedOrThrow(ctx, agent, head, err, {});
+    }
+    const rules = countsOf(result, config.ipv4Only);
+    const families = config.ipv4Only ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 };
+    const staging = stage(families, { canonical: true });
+    const stagingFailed = staging.then(() => false, () => true);
+    const ruleset = { ...rulesetOf(result, config.ipv4Only), source: `${GIT_SOURCE}${head}` };
+    let report: ApplyReport;
+    try {
+      report = await applyRuleset(ruleset, applyOptions(ctx), staging.then((s) => s.canonical));
+    } catch (err) {
+      if (await stagingFailed) return refusedOrThrow(ctx, agent, head, err, rules);
+      const errors = asNfgitErrors(err);
+      // A restore the kernel refused, rolled back: the commit cannot be applied here.
+      if (errors.every((e) => e.code === 'RuleError')) return conclude(ctx, agent, head, 'rolled-back', errors.map((e) => e.format()), rules);
+      throw err;
+    }
+    logApply(ctx, report, head);
+    return conclude(ctx, agent, head, 'applied', [], rules);
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+}
+
+function applyOptions(ctx: PassContext): ApplyOptions {
+  return {
+    target: { netns: ctx.config.netns ?? undefined },
+    stateDir: ctx.config.stateDir,
+    ipv4Only: ctx.config.ipv4Only,
+    lockWaitMs: ctx.options.lockWaitMs,
+    hostCommandTimeoutMs: ctx.options.hostCommandTimeoutMs,
+    command: `nfgit sync (host ${ctx.config.host})`,
+  };
+}
+
+/** A commit's rules problem becomes a refusal; an environment problem (transient) is thrown for a retry. */
+async function refusedOrThrow(ctx: PassContext, agent: AgentState, head: string, err: unknown, rules: StatusRecord['rules']): Promise<SyncOutcome> {
+  const errors = asNfgitErrors(err);
+  if (errors.some((e) => e.code === 'SandboxError' || e.code === 'InternalError')) throw err;
+  return conclude(ctx, agent, head, 'refused', errors.map((e) => e.format()), rules);
+}
+
+function countsOf(result: CompileResult, ipv4Only: boolean): StatusRecord['rules'] {
+  const fam = (rs: CompileResult['ipv4']) => ({ rules: rs.ruleCount, digest: digestOf(rs.text) });
+  return ipv4Only ? { ipv4: fam(result.ipv4) } : { ipv4: fam(result.ipv4), ipv6: fam(result.ipv6) };
+}
+
+function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
+  if (report.recovery.found) ctx.log.log('warn', 'recovered', report.recovery.message);
+  for (const f of report.families) {
+    const c = f.change;
+    ctx.log.log('info', 'family-applied', `${FAMILY_NAME[f.family]}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}${c === undefined ? '' : `; +${c.rulesAdded} -${c.rulesRemoved} rules`}`, {
+      commit: head,
+      family: f.family,
+      rules: f.rules,
+      added: c?.rulesAdded,
+      removed: c?.rulesRemoved,
+    });
+  }
+  for (const w of report.hostCommandFailures) {
+    ctx.log.log('warn', 'host-command-failed', `host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied`, { commit: head });
+  }
+}
+
+/** Records a decision: the status tag (signed, pushed), then agent.json. */
+async function conclude(ctx: PassContext, agent: AgentState, head: string, result: Decision, errors: readonly string[], rules: StatusRecord['rules']): Promise<SyncOutcome> {
+  const { config, log, repo } = ctx;
+  const now = new Date();
+  const previous = agent.applied?.commit ?? null;
+  const next: AgentState = {
+    nfgitAgent: 1,
+    applied: result === 'applied' ? { commit: head, at: now.toISOString() } : agent.applied,
+    decided: { commit: head, result, at: now.toISOString(), errors },
+  };
+  writeAgentState(config.stateDir, next);
+  const level = result === 'applied' ? 'info' : 'error';
+  const headline =
+    result === 'applied'
+      ? `applied ${short(head)} to ${config.netns === null ? 'the host' : `network namespace ${config.netns}`}`
+      : `${result} ${short(head)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
+  log.log(level, result, headline, { commit: head, previous, errors, details: errors });
+  const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, errors, agent: `nfgit ${VERSION}`, time: now };
+  let tag: string | null = null;
+  try {
+    const written = await writeStatusTag({ gitdir: repo.gitdir, remote: repo.remote, record, key: ctx.key, keep: config.tags.keep });
+    tag = written.name;
+    log.log('info', 'tagged', `status tag ${written.name}${written.pushed ? ' pushed' : repo.remote === null ? ' written' : ''}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`, { tag: written.name, commit: head });
+  } catch (err) {
+    log.log('warn', 'tag-failed', `could not publish the status tag for ${short(head)}: ${(err as Error).message}; it is kept and pushed at a later pass`, { commit: head });
+  }
+  return { kind: 'decided', commit: head, result, errors, tag };
+}
+
+/** Compares the live ruleset of each family with the applied one; repairs or reports. */
+async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'reported'> {
+  const { config, log, state } = ctx;
+  const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
+  const target = { netns: config.netns ?? undefined };
+  const details: string[] = [];
+  for (const family of families) {
+    const applied = state.readCanonical(family);
+    if (applied === undefined) continue;
+    const live = await saveFamily({ target }, family);
+    details.push(...describeDrift(FAMILY_NAME[family], findDrift(applied, live)));
+  }
+  if (details.length === 0) {
+    log.log('debug', 'no-drift', 'the live ruleset is the applied one');
+    return 'none';
+  }
+  if (config.reconcile.mode === 'report') {
+    log.log('warn', 'drift', 'the live ruleset differs from the applied one (reconcile.mode is report: left as it is)', { details });
+    return 'reported';
+  }
+  log.log('warn', 'drift', 'the live ruleset differs from the applied one: putting the applied ruleset back', { details });
+  const report = await restoreLast(applyOptions(ctx));
+  if (!report.restored) throw new NfgitError('InternalError', 'internal error: drift found but no last good ruleset to restore');
+  log.log('info', 'repaired', `drift repaired: the applied ruleset (${report.source}) is back`, { source: report.source });
+  return 'repaired';
+}
+
+function short(oid: string): string {
+  return oid.slice(0, 12);
+}

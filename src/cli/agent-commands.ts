@@ -1,0 +1,106 @@
+// `nfgit sync` and `nfgit run`: the agent's commands.
+
+import { InvalidArgumentError, type Command } from 'commander';
+import { loadConfig } from '../agent/config.js';
+import { startDaemon } from '../agent/daemon.js';
+import { defaultFormat, streamLogger, type LogFormat, type Logger } from '../agent/log.js';
+import { exitCodeOf, SYNC_DEFAULTS, syncOnce, type SyncOptions } from '../agent/sync.js';
+import { asNfgitErrors } from '../compiler/errors.js';
+import { exitCodeFor } from './output.js';
+
+interface AgentFlags {
+  config: string;
+  logFormat?: LogFormat;
+  retry?: boolean;
+  allowRewrite?: boolean;
+  reconcile?: boolean;
+  lockTimeout: number;
+}
+
+const parseFormat = (value: string): LogFormat => {
+  if (value !== 'json' && value !== 'text') throw new InvalidArgumentError('expected json or text');
+  return value;
+};
+
+const parseSeconds = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('expected a number of seconds');
+  return n;
+};
+
+function withAgentFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--config <file>', 'the agent configuration (YAML)')
+    .option('--log-format <format>', 'json (one object per line) or text (default: text on a terminal, else json)', parseFormat)
+    .option('--allow-rewrite', 'accept a branch head that does not descend from the running commit (force-pushed history)')
+    .option('--retry', 'decide the branch head again even if it was refused before')
+    .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 600);
+}
+
+function loggerFor(flags: AgentFlags): Logger {
+  return streamLogger(process.stdout, flags.logFormat ?? defaultFormat(process.stdout));
+}
+
+function syncOptions(flags: AgentFlags): SyncOptions {
+  return { ...SYNC_DEFAULTS, retry: flags.retry === true, allowRewrite: flags.allowRewrite === true, reconcile: flags.reconcile !== false, lockWaitMs: flags.lockTimeout * 1000 };
+}
+
+/** Logs an error that ended a command and returns its exit code (2 configuration, 3 transient, 70 bug). */
+function failed(log: Logger, err: unknown): number {
+  const errors = asNfgitErrors(err);
+  for (const e of errors) log.log('error', 'failed', e.format(), { code: e.code });
+  return exitCodeFor(errors) === 1 ? 1 : exitCodeFor(errors);
+}
+
+/** Adds `sync` and `run` to the program; setCode sets the exit code. */
+export function registerAgent(program: Command, setCode: (code: number) => void): void {
+  withAgentFlags(
+    program
+      .command('sync')
+      .description('one pass of the agent: if the branch moved, verify, compile, stage, apply and tag the new commit; else check for drift. Exit 0 ok, 1 a commit refused, 2 configuration, 3 temporary failure (retry)'),
+  )
+    .option('--no-reconcile', 'do not compare the live ruleset with the applied one')
+    .action(async (flags: AgentFlags) => {
+      const log = loggerFor(flags);
+      try {
+        const config = await loadConfig(flags.config);
+        const outcome = await syncOnce(config, syncOptions(flags), log);
+        setCode(exitCodeOf(outcome));
+      } catch (err) {
+        setCode(failed(log, err));
+      }
+    });
+
+  withAgentFlags(
+    program.command('run').description('the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or touching STATE_DIR/trigger syncs now; SIGTERM stops after the pass in flight'),
+  ).action(async (flags: AgentFlags) => {
+    const log = loggerFor(flags);
+    let config;
+    try {
+      config = await loadConfig(flags.config);
+    } catch (err) {
+      setCode(failed(log, err));
+      return;
+    }
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
+    const daemon = startDaemon(config, log, { sync: { ...syncOptions(flags), reconcile: false } });
+    let signals = 0;
+    const onStop = (sig: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        log.log('warn', 'killed', `${sig} again: exiting now; the next nfgit command finishes or undoes any interrupted apply`);
+        process.exit(143);
+      }
+      log.log('info', 'signal', `${sig}: stopping after the pass in flight (send it again to exit at once)`);
+      void daemon.stop();
+    };
+    process.on('SIGTERM', onStop);
+    process.on('SIGINT', onStop);
+    process.on('SIGHUP', () => {
+      log.log('info', 'signal', 'SIGHUP: syncing now');
+      daemon.trigger('signal');
+    });
+    await daemon.done;
+    setCode(0);
+  });
+}

@@ -1,0 +1,211 @@
+// Following a branch of the rules repository with isomorphic-git: a cheap ref listing per poll, a
+// fetch only when the branch moved, the rules tree read straight from git objects (no worktree), and
+// the agent's own copy kept from growing without bound. A local repository is read in place.
+
+import fs, { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import git, { type HttpClient } from 'isomorphic-git';
+import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, StalledRequestError } from './transport.js';
+
+/** Where the rules come from (the `repository` section of the configuration). */
+export interface RepositorySpec {
+  /** An http(s) URL, or the path of a local repository (bare, or a work tree with .git). */
+  readonly url: string;
+  readonly branch: string;
+  readonly tokenFile: string | null;
+}
+
+/** A remote reached over HTTP(S). */
+export interface Remote {
+  readonly url: string;
+  readonly http: HttpClient;
+  readonly auth: ReturnType<typeof authCallbacks>;
+}
+
+/** An opened repository: where objects are read, and the remote they come from (null: read in place). */
+export interface Repository {
+  readonly gitdir: string;
+  readonly remote: Remote | null;
+  readonly branch: string;
+  /** For messages: the URL (credentials removed) or path. */
+  readonly name: string;
+}
+
+/** Past this many pack files the agent's copy is fetched afresh (isomorphic-git never repacks). */
+export const MAX_PACKS = 64;
+
+/** Whether a repository URL is fetched over HTTP(S) (otherwise it is a local path). */
+export function isRemoteUrl(url: string): boolean {
+  return /^https?:\/\//i.test(url);
+}
+
+/**
+ * Opens the repository: a local one in place, or the agent's copy of a remote one in
+ * `stateDir/repo.git` (made on first use, re-made when it has grown too many packs).
+ */
+export async function openRepository(spec: RepositorySpec, stateDir: string, idleTimeoutMs: number): Promise<Repository> {
+  if (!isRemoteUrl(spec.url)) {
+    const dotGit = path.join(spec.url, '.git');
+    const gitdir = existsSync(dotGit) && statSync(dotGit).isDirectory() ? dotGit : spec.url;
+    if (!existsSync(path.join(gitdir, 'objects')) || !existsSync(path.join(gitdir, 'HEAD'))) {
+      throw new NfgitError('UsageError', `${spec.url} is not a git repository (repository.url): give the path of the bare repository hosts push to, or an https:// URL`);
+    }
+    return { gitdir, remote: null, branch: spec.branch, name: spec.url };
+  }
+  const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
+  const remote: Remote = { url: spec.url, http: httpWithTimeout(idleTimeoutMs), auth: authCallbacks(credentials) };
+  const gitdir = path.join(stateDir, 'repo.git');
+  if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
+  if (!existsSync(path.join(gitdir, 'HEAD'))) {
+    await mkdir(gitdir, { recursive: true, mode: 0o700 });
+    await git.init({ fs, gitdir, bare: true, defaultBranch: spec.branch });
+  }
+  await git.addRemote({ fs, gitdir, remote: 'origin', url: spec.url, force: true });
+  return { gitdir, remote, branch: spec.branch, name: redactUrl(spec.url) };
+}
+
+/** Number of pack files in a repository. */
+export function packCount(gitdir: string): number {
+  try {
+    return readdirSync(path.join(gitdir, 'objects', 'pack')).filter((n) => n.endsWith('.pack')).length;
+  } catch {
+    return 0;
+  }
+}
+
+/** Turns what isomorphic-git or the network threw into an NfgitError that says what to do. */
+export function remoteError(err: unknown, repo: { name: string; branch: string }, doing: string): NfgitError {
+  if (err instanceof NfgitError) return err;
+  const e = err as { code?: string; data?: { statusCode?: number }; message?: string };
+  const status = e.data?.statusCode;
+  if (e.code === 'UserCanceledError' || status === 401 || status === 403) {
+    return new NfgitError('UsageError', `${repo.name} refused the credentials while ${doing}: check the token in repository.tokenFile (HTTP ${status ?? 401})`, { cause: err });
+  }
+  if (status === 404) {
+    return new NfgitError('UsageError', `${repo.name} has no repository (HTTP 404) while ${doing}: check repository.url`, { cause: err });
+  }
+  if (err instanceof StalledRequestError) {
+    return new NfgitError('SandboxError', `${repo.name} stopped answering while ${doing} (${err.message}); nfgit will retry`, { cause: err });
+  }
+  const what = status !== undefined ? `HTTP ${status}` : (e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : e.message ?? String(err));
+  return new NfgitError('SandboxError', `cannot reach ${repo.name} while ${doing}: ${what}; nfgit will retry`, { cause: err });
+}
+
+/** The commit the branch points to now: one small ref listing for a remote, a ref read for a local repository. */
+export async function branchHead(repo: Repository): Promise<string> {
+  const ref = `refs/heads/${repo.branch}`;
+  if (repo.remote === null) {
+    try {
+      return await git.resolveRef({ fs, gitdir: repo.gitdir, ref });
+    } catch (err) {
+      throw new NfgitError('UsageError', `${repo.name} has no branch ${repo.branch} (repository.branch)`, { cause: err });
+    }
+  }
+  const { url, http, auth } = repo.remote;
+  let refs;
+  try {
+    refs = await git.listServerRefs({ http, url, prefix: ref, protocolVersion: 2, ...auth });
+  } catch (err) {
+    throw remoteError(err, repo, 'listing its branches');
+  }
+  const head = refs.find((r) => r.ref === ref);
+  if (head === undefined) {
+    // An aborted listing can come back empty: only a listing that shows other refs proves the branch is missing.
+    if (refs.length === 0) throw new NfgitError('SandboxError', `${repo.name} listed no refs for ${ref} (the server may have cut the answer short, or the branch does not exist yet); nfgit will retry`);
+    throw new NfgitError('UsageError', `${repo.name} has no branch ${repo.branch} (repository.branch)`);
+  }
+  return head.oid;
+}
+
+/** Whether the repository already holds an object. */
+export async function hasObject(repo: Repository, oid: string): Promise<boolean> {
+  try {
+    await git.readObject({ fs, gitdir: repo.gitdir, oid, format: 'deflated' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Makes sure the commit (and its history) is in the local copy: fetches the branch when it is not. */
+export async function ensureCommit(repo: Repository, oid: string): Promise<void> {
+  if (await hasObject(repo, oid)) return;
+  if (repo.remote === null) throw new NfgitError('InternalError', `commit ${oid} is missing from ${repo.name}`);
+  const { url, http, auth } = repo.remote;
+  try {
+    await git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth });
+  } catch (err) {
+    throw remoteError(err, repo, `fetching ${repo.branch}`);
+  }
+  if (!(await hasObject(repo, oid))) {
+    throw new NfgitError('SandboxError', `${repo.name} moved ${repo.branch} again while nfgit fetched ${oid.slice(0, 12)}; nfgit will retry`);
+  }
+}
+
+/** How a new branch head relates to the commit applied: the same, a descendant, an ancestor, or neither. */
+export type Relation = 'same' | 'ahead' | 'behind' | 'diverged';
+
+/** Compares the branch head with the applied commit (both in the repository). */
+export async function relation(repo: Repository, applied: string, head: string): Promise<Relation> {
+  if (applied === head) return 'same';
+  if (!(await hasObject(repo, applied))) return 'diverged';
+  if (await git.isDescendent({ fs, gitdir: repo.gitdir, oid: head, ancestor: applied, depth: -1 })) return 'ahead';
+  if (await git.isDescendent({ fs, gitdir: repo.gitdir, oid: applied, ancestor: head, depth: -1 })) return 'behind';
+  return 'diverged';
+}
+
+/** The raw content of a commit object (what was signed, plus the signature). */
+export async function readRawCommit(repo: Repository, oid: string): Promise<Uint8Array> {
+  const { type, object } = await git.readObject({ fs, gitdir: repo.gitdir, oid, format: 'content' });
+  if (type !== 'commit' || !(object instanceof Uint8Array)) throw new NfgitError('UsageError', `${oid} is a ${type}, not a commit`);
+  return object;
+}
+
+/** The author-facing facts of a commit, for logs and tags. */
+export async function commitInfo(repo: Repository, oid: string): Promise<{ subject: string; author: string; time: Date }> {
+  const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid });
+  return { subject: commit.message.split('\n')[0] ?? '', author: `${commit.author.name} <${commit.author.email}>`, time: new Date(commit.committer.timestamp * 1000) };
+}
+
+/**
+ * Writes the rules directory of a commit into destDir, from git objects (no worktree, no index).
+ * Refuses symlinks and submodules anywhere inside it, naming them (`rules/10-x: …`), so that nothing
+ * outside the rules path can reach the compiler. Returns the number of files written.
+ */
+export async function extractRules(repo: Repository, oid: string, rulesPath: string, destDir: string): Promise<number> {
+  const display = rulesPath === '.' ? '' : rulesPath;
+  let root;
+  try {
+    root = await git.readTree({ fs, gitdir: repo.gitdir, oid, ...(display === '' ? {} : { filepath: display }) });
+  } catch (err) {
+    throw new NfgitError('RuleError', `commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause: err, trace: [{ file: rulesPath, line: 0 }] });
+  }
+  const problems: NfgitError[] = [];
+  let files = 0;
+  const walkTree = async (entries: typeof root.tree, rel: string): Promise<void> => {
+    for (const entry of entries) {
+      const shown = path.posix.join(display, rel, entry.path);
+      const trace = [{ file: shown, line: 0 }];
+      if (entry.mode === '120000') {
+        problems.push(new NfgitError('RuleError', 'is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself', { trace }));
+      } else if (entry.type === 'commit') {
+        problems.push(new NfgitError('RuleError', 'is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in', { trace }));
+      } else if (entry.type === 'tree') {
+        await mkdir(path.join(destDir, rel, entry.path), { recursive: true });
+        const sub = await git.readTree({ fs, gitdir: repo.gitdir, oid: entry.oid });
+        await walkTree(sub.tree, path.posix.join(rel, entry.path));
+      } else if (entry.type === 'blob') {
+        const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid: entry.oid });
+        await writeFile(path.join(destDir, rel, entry.path), blob, { mode: entry.mode === '100755' ? 0o755 : 0o644 });
+        files++;
+      }
+    }
+  };
+  await mkdir(destDir, { recursive: true });
+  await walkTree(root.tree, '');
+  if (problems.length === 1) throw problems[0];
+  if (problems.length > 1) throw new NfgitErrors(problems);
+  return files;
+}
