@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { createMessage, readKeys, readSignature, verify, type PublicKey, type Signature, type Subkey } from 'openpgp';
 import { NfgitError } from '../compiler/errors.js';
+import { readProblem } from '../util/read-problem.js';
 
 // Checking an OpenPGP signature over a git object the way `git verify-commit` does through gpg: the
 // signature (binary, detached, made by `gpg -bsau KEY`) must match the data and come from a trusted
@@ -79,15 +80,6 @@ export async function loadPgpKeyFile(file: string): Promise<PgpTrustedKey[]> {
     throw new NfgitError('UsageError', `${file}: cannot read the OpenPGP key file: ${readProblem(err)}`, { cause: err });
   }
   return parsePgpPublicKeys(text, file);
-}
-
-/** A short reason for a file that cannot be read. */
-function readProblem(err: unknown): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return 'it does not exist';
-  if (code === 'EACCES') return 'permission denied';
-  if (code === 'EISDIR') return 'it is a directory';
-  return (err as Error).message;
 }
 
 /** How a key reads in messages: `FINGERPRINT (User ID)`, or the fingerprint alone. */
