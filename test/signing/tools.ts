@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -90,4 +90,34 @@ export async function sshFingerprint(file: string): Promise<string> {
   const fp = out.split(' ')[1];
   if (fp === undefined) throw new Error(`unexpected ssh-keygen -l output: ${out}`);
   return fp;
+}
+
+/** A private gpg home for one test (mode 0700, as gpg requires): its environment for gpg and git. */
+export interface GpgHome {
+  readonly env: Record<string, string>;
+  /** Runs gpg in this home (batch mode, no passphrase) and returns stdout. */
+  readonly gpg: (args: readonly string[], options?: { readonly input?: string | Buffer }) => Promise<string>;
+}
+
+/** Makes a gpg home in dir for fn, and stops its gpg-agent on every path. */
+export async function withGpgHome<T>(dir: string, fn: (home: GpgHome) => Promise<T>): Promise<T> {
+  const home = path.join(dir, 'gnupg');
+  await mkdir(home, { mode: 0o700 });
+  const env = { GNUPGHOME: home };
+  const gpg = (args: readonly string[], options: { readonly input?: string | Buffer } = {}): Promise<string> =>
+    mustRun('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', ...args], { env, ...options });
+  try {
+    return await fn({ env, gpg });
+  } finally {
+    await runTool('gpgconf', ['--kill', 'gpg-agent'], { env });
+  }
+}
+
+/** Makes an ed25519 signing key (gpg 2.2: legacy EdDSA) for a user ID and returns its fingerprint. */
+export async function gpgKeygen(home: GpgHome, uid: string, expire = 'never', extra: readonly string[] = []): Promise<string> {
+  await home.gpg([...extra, '--quick-gen-key', uid, 'ed25519', 'sign', expire]);
+  const colons = await home.gpg(['--with-colons', '--list-keys', `=${uid}`]);
+  const fpr = /^fpr:+([0-9A-F]{40}):/m.exec(colons)?.[1];
+  if (fpr === undefined) throw new Error(`no fingerprint for ${uid} in: ${colons}`);
+  return fpr;
 }
