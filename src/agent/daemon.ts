@@ -8,20 +8,11 @@ import cron, { type ScheduledTask } from 'node-cron';
 import { asNfgitErrors } from '../compiler/errors.js';
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
+import { nextDelay } from './backoff.js';
 import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
 
 /** The file whose appearance asks the daemon for a pass now (the post-receive hook touches it). */
 export const TRIGGER_FILE = 'trigger';
-
-/** Longest wait between two attempts after failures. */
-const MAX_BACKOFF_MS = 10 * 60_000;
-
-/** The delay before the next poll: the interval, or after n failures in a row an exponential backoff with ±25% jitter. */
-export function nextDelay(intervalMs: number, failures: number, random: () => number = Math.random): number {
-  if (failures === 0) return intervalMs;
-  const base = Math.min(MAX_BACKOFF_MS, Math.max(intervalMs, 1000) * 2 ** Math.min(failures, 20));
-  return Math.round(base * (0.75 + random() * 0.5));
-}
 
 /** Why a pass runs. */
 export type PassReason = 'poll' | 'reconcile' | 'trigger' | 'signal' | 'start';
