@@ -14,6 +14,7 @@ import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { generateHostKey } from '../signing/openssh-key.js';
 import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
+import { registerStatus } from './status-command.js';
 
 interface ApplyFlags {
   netns?: string;
@@ -192,6 +193,8 @@ async function run(argv: string[]): Promise<number> {
         code = reportFailure(err, false);
       }
     });
+
+  registerStatus(program, (n) => (code = n));
 
   try {
     await program.parseAsync(argv);
