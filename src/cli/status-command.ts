@@ -97,6 +97,11 @@ async function fetchInto(tmp: string, url: string, branch: string, tokenFile: st
 async function status(flags: StatusFlags): Promise<number> {
   const repo = flags.repo;
   let tmp: string | null = null;
+  // main.ts ends the process on signals with process.exit, which skips finally blocks.
+  const onExit = (): void => {
+    if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
+  };
+  process.once('exit', onExit);
   try {
     let gitdir: string;
     if (repo !== undefined && /^https?:\/\//i.test(repo)) {
@@ -120,6 +125,7 @@ async function status(flags: StatusFlags): Promise<number> {
     else process.stdout.write(renderFleetTable(fleet));
     return hasSignatureFailures(fleet) ? 1 : 0;
   } finally {
+    process.off('exit', onExit);
     if (tmp !== null) await rm(tmp, { recursive: true, force: true });
   }
 }

@@ -68,7 +68,7 @@ test('a status tag in a local bare repository: stock git tag -v accepts it, a se
   });
 });
 
-test('a host cannot write status for another: a tag naming fw2 signed with fw1\'s key is wrong-host; unknown keys are untrusted; unsigned tags are unsigned', async (t) => {
+test('a host cannot write status for another: a tag naming fw2 signed with fw1\'s key is wrong-host; unknown keys are untrusted; unsigned tags are unsigned; a message changed after signing is bad', async (t) => {
   await withTempDir('status-identity', async (dir) => {
     const repo = await makeRulesRepo(dir);
     const c1 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
@@ -80,18 +80,25 @@ test('a host cannot write status for another: a tag naming fw2 signed with fw1\'
     await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw2', c1, 0), key: fw1, keep: 5 });
     await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw3', c1, 0), key: stranger, keep: 5 });
     await mustRun('git', ['--git-dir', repo.bare, 'tag', '-a', '-m', 'fw4: applied', `nfgit/fw4/${c1.slice(0, 12)}`, c1]);
+    // fw1's own tag with its message changed after signing
+    const own = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0, { result: 'refused' }), key: fw1, keep: 5 });
+    const raw = await mustRun('git', ['--git-dir', repo.bare, 'cat-file', 'tag', own.name]);
+    const tampered = (await mustRun('git', ['--git-dir', repo.bare, 'hash-object', '-t', 'tag', '-w', '--stdin'], { input: raw.replace(/refused/g, 'applied') })).trim();
+    await mustRun('git', ['--git-dir', repo.bare, 'update-ref', `refs/tags/${own.name}`, tampered]);
     const read = await readStatusTags({ gitdir: repo.bare, signers: loadAllowedSigners(signersFile) });
     t.deepEqual(
       read.map((r) => [r.name.split('/')[1], r.signature]),
       [
+        ['fw1', 'bad'],
         ['fw2', 'wrong-host'],
         ['fw3', 'untrusted'],
         ['fw4', 'unsigned'],
       ],
     );
-    t.regex(read[0]?.signatureDetail ?? '', /signed by SHA256:\S+, which allowed_signers lists for fw1@nfgit, not fw2@nfgit/);
-    t.regex(read[1]?.signatureDetail ?? '', /not in allowed_signers/);
-    t.like(read[2]?.record, { error: 'the message has no trailer block (a blank line, then Key: value lines)' });
+    t.like(read[0]?.record, { result: 'applied' }, 'the message parses; only the signature shows the change');
+    t.regex(read[1]?.signatureDetail ?? '', /signed by SHA256:\S+, which allowed_signers lists for fw1@nfgit, not fw2@nfgit/);
+    t.regex(read[2]?.signatureDetail ?? '', /not in allowed_signers/);
+    t.like(read[3]?.record, { error: 'the message has no trailer block (a blank line, then Key: value lines)' });
     // only the prefix asked for
     t.deepEqual((await readStatusTags({ gitdir: repo.bare, signers: null, prefix: 'nfgit/fw3/' })).map((r) => r.host), ['fw3']);
   });
