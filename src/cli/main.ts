@@ -15,6 +15,7 @@ import { generateHostKey } from '../signing/openssh-key.js';
 import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
 import { registerAgent } from './agent-commands.js';
+import { registerStatus } from './status-command.js';
 
 interface ApplyFlags {
   netns?: string;
@@ -195,6 +196,7 @@ async function run(argv: string[]): Promise<number> {
     });
 
   registerAgent(program, (n) => (code = n));
+  registerStatus(program, (n) => (code = n));
 
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,169 @@
+import { NfgitError } from '../compiler/errors.js';
+
+// The message of a status tag: a one-line summary for `git tag -n` and `git log --decorate`, then git
+// trailers (git-interpret-trailers(1)) that `git interpret-trailers --parse` and nfgit both read.
+// Pure: no I/O, no clock.
+
+/** What a host decided about a commit. */
+export type StatusResult = 'applied' | 'refused' | 'rolled-back' | 'untrusted';
+
+/** Every StatusResult, in the order the documentation lists them. */
+export const STATUS_RESULTS: readonly StatusResult[] = ['applied', 'refused', 'rolled-back', 'untrusted'];
+
+/** One address family of a compiled ruleset: its rule count and digest (`sha256:…`). */
+export interface FamilyCount {
+  readonly rules: number;
+  readonly digest: string;
+}
+
+/** One decision of one host about one commit, as written into its status tag. */
+export interface StatusRecord {
+  readonly result: StatusResult;
+  readonly host: string;
+  /** The full object id of the commit decided on. */
+  readonly commit: string;
+  /** The commit the host ran before this decision; null when it ran none. */
+  readonly previous: string | null;
+  /** Empty when the commit was not compiled. */
+  readonly rules: { readonly ipv4?: FamilyCount; readonly ipv6?: FamilyCount };
+  /** Why the commit was refused or rolled back, for example `rules/30-web:14: unknown option "--dporrt"`; may be multi-line. */
+  readonly errors: readonly string[];
+  /** `nfgit VERSION`. */
+  readonly agent: string;
+  readonly time: Date;
+}
+
+const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
+/** A host name usable as one component of a ref name (git-check-ref-format(1)) and in `HOST@nfgit`. */
+const HOST = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+const SUMMARY_ERROR_MAX = 200;
+
+/** Whether host can name status tags: letters, digits, `.`, `_`, `-`, not starting with `.` or `-`, no `..`, not ending in `.lock` or `.`. */
+export function isValidHostName(host: string): boolean {
+  return HOST.test(host) && !host.includes('..') && !host.endsWith('.lock') && !host.endsWith('.') && host.length <= 253;
+}
+
+/** The status tag name of host for commit: `nfgit/HOST/` and the first 12 digits of the commit. */
+export function statusTagName(host: string, commit: string): string {
+  if (!isValidHostName(host)) {
+    throw new NfgitError('UsageError', `"${host}" cannot name a status tag: a host name may hold letters, digits, ".", "_" and "-", and must not start with "." or "-"`);
+  }
+  if (!OID.test(commit)) throw new NfgitError('InternalError', `"${commit}" is not a full commit id`);
+  return `nfgit/${host}/${commit.slice(0, 12)}`;
+}
+
+/**
+ * A value line of a multi-line trailer: a blank (or all-space) line gets a `.` in front, because git
+ * ends the trailer block at a blank line; so does a line starting with `.`, to read back unchanged.
+ */
+function escapeLine(line: string): string {
+  return line.trim() === '' || line.startsWith('.') ? `.${line}` : line;
+}
+
+function unescapeLine(line: string): string {
+  return line.startsWith('.') ? line.slice(1) : line;
+}
+
+/** `Key: value`, with the value's further lines folded as continuation lines (a leading space). */
+function trailer(key: string, value: string): string {
+  const [first = '', ...rest] = value.replace(/\r\n?/g, '\n').split('\n');
+  return [`${key}: ${escapeLine(first)}`, ...rest.map((l) => ` ${escapeLine(l)}`)].join('\n');
+}
+
+/** The summary line: `HOST: RESULT SHORT` and, when there is one, `: ` and the first line of the first error. */
+function summary(r: StatusRecord): string {
+  const head = `${r.host}: ${r.result} ${r.commit.slice(0, 12)}`;
+  const first = r.errors[0]?.split(/\r?\n/)[0]?.trim();
+  if (first === undefined || first === '') return head;
+  return `${head}: ${first.length > SUMMARY_ERROR_MAX ? `${first.slice(0, SUMMARY_ERROR_MAX - 1)}…` : first}`;
+}
+
+function familyValue(f: FamilyCount): string {
+  return `${f.rules} ${f.digest}`;
+}
+
+/** The tag message for a record: summary line, blank line, trailers; no final newline (isomorphic-git adds one). */
+export function formatStatusMessage(r: StatusRecord): string {
+  const lines = [
+    trailer('Result', r.result),
+    trailer('Host', r.host),
+    trailer('Commit', r.commit),
+    trailer('Previous', r.previous ?? 'none'),
+  ];
+  if (r.rules.ipv4 !== undefined) lines.push(trailer('Rules-IPv4', familyValue(r.rules.ipv4)));
+  if (r.rules.ipv6 !== undefined) lines.push(trailer('Rules-IPv6', familyValue(r.rules.ipv6)));
+  for (const e of r.errors) lines.push(trailer('Error', e));
+  lines.push(trailer('Agent', r.agent), trailer('Time', r.time.toISOString()));
+  return `${summary(r)}\n\n${lines.join('\n')}`;
+}
+
+/** Splits the last paragraph of a message into trailers, unfolding continuation lines; a message when it is not a trailer block. */
+function parseTrailers(message: string): Array<[string, string]> | string {
+  const paragraphs = message.replace(/\r\n?/g, '\n').replace(/\n+$/, '').split(/\n[ \t]*\n/);
+  if (paragraphs.length < 2) return 'the message has no trailer block (a blank line, then Key: value lines)';
+  const block = paragraphs[paragraphs.length - 1] ?? '';
+  const out: Array<[string, string]> = [];
+  for (const line of block.split('\n')) {
+    if (line.startsWith(' ') || line.startsWith('\t')) {
+      const last = out[out.length - 1];
+      if (last === undefined) return `a continuation line comes before any trailer: "${line}"`;
+      last[1] += `\n${unescapeLine(line.slice(1))}`;
+      continue;
+    }
+    const m = /^([A-Za-z0-9-]+): ?(.*)$/.exec(line);
+    if (m === null) return `not a trailer line: "${line}"`;
+    out.push([m[1] ?? '', unescapeLine(m[2] ?? '')]);
+  }
+  return out;
+}
+
+function parseFamily(key: string, value: string): FamilyCount | string {
+  const m = /^(\d+) (\S+)$/.exec(value);
+  if (m === null) return `${key} must be "COUNT DIGEST", not "${value}"`;
+  return { rules: Number(m[1]), digest: m[2] ?? '' };
+}
+
+/** Reads a status tag message back; `{error}` says what is wrong when it is not one nfgit wrote. */
+export function parseStatusMessage(message: string): StatusRecord | { error: string } {
+  const trailers = parseTrailers(message);
+  if (typeof trailers === 'string') return { error: trailers };
+  const single = new Map<string, string>();
+  const errors: string[] = [];
+  for (const [key, value] of trailers) {
+    const k = key.toLowerCase();
+    if (k === 'error') errors.push(value);
+    else if (single.has(k)) return { error: `the ${key} trailer appears twice` };
+    else single.set(k, value);
+  }
+  const fields: Record<string, string> = {};
+  for (const key of ['Result', 'Host', 'Commit', 'Previous', 'Agent', 'Time']) {
+    const v = single.get(key.toLowerCase());
+    if (v === undefined) return { error: `the ${key} trailer is missing` };
+    fields[key] = v;
+  }
+  const { Result: result = '', Host: host = '', Commit: commit = '', Previous: previous = '', Agent: agent = '', Time: time = '' } = fields;
+  if (!STATUS_RESULTS.includes(result as StatusResult)) return { error: `unknown Result "${result}" (expected ${STATUS_RESULTS.join(', ')})` };
+  if (!isValidHostName(host)) return { error: `Host "${host}" is not a valid host name` };
+  if (!OID.test(commit)) return { error: `Commit "${commit}" is not a full commit id` };
+  if (previous !== 'none' && !OID.test(previous)) return { error: `Previous "${previous}" is neither a full commit id nor "none"` };
+  const when = new Date(time);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(time) || Number.isNaN(when.getTime())) return { error: `Time "${time}" is not an ISO 8601 time` };
+  const rules: { ipv4?: FamilyCount; ipv6?: FamilyCount } = {};
+  for (const [key, family] of [['Rules-IPv4', 'ipv4'], ['Rules-IPv6', 'ipv6']] as const) {
+    const v = single.get(key.toLowerCase());
+    if (v === undefined) continue;
+    const f = parseFamily(key, v);
+    if (typeof f === 'string') return { error: f };
+    rules[family] = f;
+  }
+  return {
+    result: result as StatusResult,
+    host,
+    commit,
+    previous: previous === 'none' ? null : previous,
+    rules,
+    errors,
+    agent,
+    time: when,
+  };
+}

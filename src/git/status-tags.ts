@@ -1,0 +1,299 @@
+// Status tags in a repository: writing this host's signed tag, publishing it, pruning old ones, and
+// reading every host's tags back with their signatures checked. Per-host names and never moving a
+// tag avoid what hurt Flux v1's single moving sync tag (shared tags, force-pushes refused by tag
+// protection, moved tags breaking `fetch.pruneTags`).
+
+import fs from 'node:fs';
+import git, { Errors, type HttpClient } from 'isomorphic-git';
+import { NfgitError } from '../compiler/errors.js';
+import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from '../agent/status-tag.js';
+import { matchPatternList, type AllowedSigner } from '../signing/allowed-signers.js';
+import { signerPrincipal } from '../signing/host-identity.js';
+import type { HostKey } from '../signing/openssh-key.js';
+import { signSshsig } from '../signing/sshsig.js';
+import { verifySshSignature } from '../signing/verify-ssh.js';
+import { splitSignedTag } from './signed-objects.js';
+import { redactUrl, type authCallbacks } from './transport.js';
+
+/** Where status tags are published: the repository URL, the HTTP client and the credentials. */
+export interface StatusRemote {
+  readonly url: string;
+  readonly http: HttpClient;
+  readonly auth: ReturnType<typeof authCallbacks>;
+}
+
+/** Options of writeStatusTag. */
+export interface WriteStatusTagOptions {
+  /** The agent's repository: holds record.commit; with remote null, the shared repository itself. */
+  readonly gitdir: string;
+  readonly remote: StatusRemote | null;
+  readonly record: StatusRecord;
+  readonly key: HostKey;
+  /** How many of this host's status tags to keep (at least 1). */
+  readonly keep: number;
+}
+
+/** What writeStatusTag did: the tag name, whether it made it now, whether it pushed it now, and the tags it deleted. */
+export interface WriteStatusTagResult {
+  readonly name: string;
+  readonly created: boolean;
+  readonly pushed: boolean;
+  readonly pruned: string[];
+}
+
+/** A status tag's signature: verified and by the host it names, by another host, or why not trusted. */
+export type SignatureState = 'good' | 'bad' | 'untrusted' | 'unsigned' | 'not-checked' | 'wrong-host';
+
+/** One status tag as read back. */
+export interface StatusTag {
+  /** Tag name without `refs/tags/`, for example `nfgit/fw1/1a2b3c4d5e6f`. */
+  readonly name: string;
+  /** The host named by the tag name. */
+  readonly host: string;
+  /** The object the tag points at. */
+  readonly target: string;
+  /** The parsed message, or why it is not a status record (also when it disagrees with the tag name). */
+  readonly record: StatusRecord | { readonly error: string };
+  readonly taggerTime: Date | null;
+  readonly signature: SignatureState;
+  readonly signatureDetail: string;
+}
+
+/** Options of readStatusTags. */
+export interface ReadStatusTagsOptions {
+  readonly gitdir: string;
+  /** Trusted keys; null leaves signatures not checked. */
+  readonly signers: readonly AllowedSigner[] | null;
+  /** Tag name prefix, `nfgit/` unless given (for example `nfgit/fw1/`). */
+  readonly prefix?: string;
+}
+
+const TAGS = 'refs/tags/';
+
+/** The time of a raw tag's tagger header, or null. */
+function taggerTimeOf(headers: string): Date | null {
+  const m = /^tagger .*> (\d+) [+-]\d{4}$/m.exec(headers);
+  return m === null ? null : new Date(Number(m[1]) * 1000);
+}
+
+/** A raw annotated tag, split: header text, target, message, signature. */
+interface RawTag {
+  readonly headers: string;
+  readonly target: string;
+  readonly message: string;
+  readonly split: ReturnType<typeof splitSignedTag>;
+}
+
+/** Reads a tag object raw (readTag drops SSH signatures); null when oid is not an annotated tag. */
+async function readRawTag(gitdir: string, oid: string): Promise<RawTag | null> {
+  const obj = await git.readObject({ fs, gitdir, oid, format: 'content' });
+  if (obj.type !== 'tag' || !(obj.object instanceof Uint8Array)) return null;
+  const split = splitSignedTag(obj.object);
+  const text = split.payload.toString('utf8');
+  const blank = text.indexOf('\n\n');
+  const headers = blank < 0 ? text : text.slice(0, blank);
+  const target = /^object ([0-9a-f]+)$/m.exec(headers)?.[1] ?? '';
+  return { headers, target, message: blank < 0 ? '' : text.slice(blank + 2), split };
+}
+
+/** The oid a local ref names, or null when it does not exist. */
+async function localRef(gitdir: string, ref: string): Promise<string | null> {
+  try {
+    return await git.resolveRef({ fs, gitdir, ref, depth: 1 });
+  } catch (err) {
+    if (err instanceof Errors.NotFoundError) return null;
+    throw err;
+  }
+}
+
+/** This host's local status tags: full ref → tag object oid. */
+async function localHostTags(gitdir: string, host: string): Promise<Map<string, string>> {
+  const prefix = `nfgit/${host}/`;
+  const out = new Map<string, string>();
+  for (const tag of await git.listTags({ fs, gitdir })) {
+    if (!tag.startsWith(prefix)) continue;
+    const oid = await localRef(gitdir, TAGS + tag);
+    if (oid !== null) out.set(TAGS + tag, oid);
+  }
+  return out;
+}
+
+/** Turns a failed network operation into an NfgitError that names the redacted URL and what happens next. */
+function remoteError(what: string, url: string, err: unknown): NfgitError {
+  if (err instanceof NfgitError) return err;
+  const e = err as { code?: string; message?: string; data?: { statusCode?: number } };
+  const why = e.message ?? String(err);
+  const status = e.data?.statusCode;
+  if (e.code === 'HttpError' && (status === 401 || status === 403)) {
+    return new NfgitError('UsageError', `${what} at ${redactUrl(url)}: the server refused the credentials (HTTP ${status}); check the token file and that the token may push tags`, { cause: err });
+  }
+  return new NfgitError('SandboxError', `${what} at ${redactUrl(url)}: ${why}`, { cause: err });
+}
+
+/** The remote's refs under `refs/tags/nfgit/HOST/` (ref → oid); an error when the server cannot be reached. */
+async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<string, string>> {
+  // An aborted discovery can resolve with nothing, and the host's prefix may legitimately be empty:
+  // list every ref (the branch at least is there) and filter.
+  const refs = await git.listServerRefs({ http: remote.http, url: remote.url, protocolVersion: 2, prefix: 'refs/', ...remote.auth });
+  if (refs.length === 0) throw new Error('the server listed no refs at all (not the rules repository, or the answer was cut short)');
+  const prefix = `${TAGS}nfgit/${host}/`;
+  return new Map(refs.filter((r) => r.ref.startsWith(prefix)).map((r) => [r.ref, r.oid]));
+}
+
+/** Pushes one ref (or deletes it remotely when del) and fails unless the server accepted it. */
+async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: false | { oid: string }): Promise<void> {
+  const result = await git.push({
+    fs,
+    http: remote.http,
+    gitdir,
+    url: remote.url,
+    // isomorphic-git expands ref locally even for a delete: a full oid always expands to itself
+    ref: del === false ? ref : del.oid,
+    remoteRef: ref,
+    ...(del === false ? {} : { delete: true }),
+    ...remote.auth,
+  });
+  const r = result.refs[ref];
+  if (!result.ok || (r !== undefined && !r.ok)) {
+    throw new NfgitError('SandboxError', `the server at ${redactUrl(remote.url)} refused ${del === false ? 'the push of' : 'deleting'} ${ref}: ${r?.error ?? result.error ?? 'no reason given'}`);
+  }
+}
+
+/**
+ * Writes the signed status tag for record (never moving an existing one), publishes it, and prunes
+ * this host's tags beyond keep, oldest first, remotely and locally. Idempotent: a tag left local by
+ * a failed push is pushed by the next call. Network failures throw NfgitError('SandboxError').
+ */
+export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<WriteStatusTagResult> {
+  const { gitdir, remote, record, key } = opts;
+  if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new NfgitError('UsageError', `status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
+  const name = statusTagName(record.host, record.commit);
+  const ref = TAGS + name;
+  const what = `cannot publish status tag ${name}`;
+  // The tag is written locally even when the remote cannot be reached, so a later call publishes it.
+  let remoteTags: Map<string, string> | null = null;
+  let unreachable: unknown;
+  if (remote !== null) {
+    try {
+      remoteTags = await remoteHostTags(remote, record.host);
+    } catch (err) {
+      unreachable = err;
+    }
+  }
+  let created = false;
+  if ((await localRef(gitdir, ref)) === null && !(remoteTags?.has(ref) ?? false)) {
+    await git.annotatedTag({
+      fs,
+      gitdir,
+      ref,
+      object: record.commit,
+      tagger: { name: 'nfgit', email: signerPrincipal(record.host), timestamp: Math.floor(record.time.getTime() / 1000), timezoneOffset: 0 },
+      message: formatStatusMessage(record),
+      signingKey: 'ssh',
+      onSign: ({ payload }) => ({ signature: signSshsig(payload, key, 'git') }),
+    });
+    created = true;
+  }
+  if (remote !== null && remoteTags === null) {
+    throw remoteError(`${what} (it stays in ${gitdir} and is pushed on the next sync)`, remote.url, unreachable);
+  }
+
+  // This host's tags, newest first by tagger time; the one just decided on is always kept.
+  const local = await localHostTags(gitdir, record.host);
+  const known = new Map([...(remoteTags ?? []), ...local]);
+  const dated: Array<{ ref: string; oid: string; time: number }> = [];
+  for (const [r, oid] of known) {
+    let raw: RawTag | null = null;
+    try {
+      raw = await readRawTag(gitdir, oid);
+    } catch (err) {
+      if (!(err instanceof Errors.NotFoundError)) throw err; // a remote tag not fetched here: left alone
+    }
+    if (raw !== null) dated.push({ ref: r, oid, time: taggerTimeOf(raw.headers)?.getTime() ?? 0 });
+  }
+  dated.sort((a, b) => (a.ref === ref ? -1 : b.ref === ref ? 1 : b.time - a.time || (a.ref < b.ref ? 1 : -1)));
+  const kept = dated.slice(0, opts.keep);
+  const dropped = dated.slice(opts.keep).reverse();
+
+  let pushed = false;
+  if (remote !== null && remoteTags !== null) {
+    try {
+      for (const t of kept) {
+        if (!local.has(t.ref) || remoteTags.has(t.ref)) continue;
+        await pushRef(gitdir, remote, t.ref, false);
+        if (t.ref === ref) pushed = true;
+      }
+    } catch (err) {
+      throw remoteError(`${what} (it stays in ${gitdir} and is pushed on the next sync)`, remote.url, err);
+    }
+  }
+  const pruned: string[] = [];
+  for (const t of dropped) {
+    if (remote !== null && remoteTags?.has(t.ref) === true) {
+      try {
+        await pushRef(gitdir, remote, t.ref, { oid: t.oid });
+      } catch (err) {
+        throw remoteError(`cannot delete the old status tag ${t.ref.slice(TAGS.length)}`, remote.url, err);
+      }
+    }
+    if (local.has(t.ref)) await git.deleteRef({ fs, gitdir, ref: t.ref });
+    pruned.push(t.ref.slice(TAGS.length));
+  }
+  return { name, created, pushed, pruned };
+}
+
+/** Checks a raw tag's signature against signers, and that the key may sign as the host the tag names. */
+function checkSignature(raw: RawTag, host: string, signers: readonly AllowedSigner[] | null, when: Date): { signature: SignatureState; signatureDetail: string } {
+  const { split } = raw;
+  if (split.kind === 'none' || split.signature === null) return { signature: 'unsigned', signatureDetail: 'the tag is not signed' };
+  if (signers === null) return { signature: 'not-checked', signatureDetail: 'no allowed signers given (--allowed-signers or gpg.ssh.allowedSignersFile)' };
+  if (split.kind !== 'ssh') return { signature: 'untrusted', signatureDetail: `signed with ${split.kind === 'pgp' ? 'OpenPGP' : 'an unknown format'}; nfgit hosts sign with SSH keys` };
+  const v = verifySshSignature(split.payload, split.signature, signers, when);
+  if (!v.ok) return { signature: v.failure === 'untrusted-key' ? 'untrusted' : 'bad', signatureDetail: v.reason };
+  const principal = signerPrincipal(host);
+  if (!matchPatternList(principal, v.principals)) {
+    return { signature: 'wrong-host', signatureDetail: `signed by ${v.key.fingerprint}, which allowed_signers lists for ${v.principals.join(', ')}, not ${principal}` };
+  }
+  return { signature: 'good', signatureDetail: `signed by ${v.key.fingerprint} (${principal})` };
+}
+
+/** The record of a tag, or why it does not describe what its name and target say. */
+function recordOf(raw: RawTag, name: string, host: string): StatusRecord | { error: string } {
+  const record = parseStatusMessage(raw.message);
+  if ('error' in record) return record;
+  if (record.host !== host) return { error: `the tag is named for host ${host} but its message is for ${record.host}` };
+  if (record.commit !== raw.target) return { error: `the tag points at ${raw.target} but its message is about commit ${record.commit}` };
+  if (statusTagName(record.host, record.commit) !== name) return { error: `the tag name should be ${statusTagName(record.host, record.commit)}` };
+  return record;
+}
+
+/**
+ * Reads the status tags under prefix (`nfgit/` by default), parsing each message and checking each
+ * signature: good only when an allowed key signed it and that key may sign as `HOST@nfgit` for the
+ * host the tag names. Sorted by name.
+ */
+export async function readStatusTags(opts: ReadStatusTagsOptions): Promise<StatusTag[]> {
+  const prefix = opts.prefix ?? 'nfgit/';
+  const names = (await git.listTags({ fs, gitdir: opts.gitdir })).filter((n) => n.startsWith(prefix) && n.startsWith('nfgit/')).sort();
+  const out: StatusTag[] = [];
+  for (const name of names) {
+    const host = name.split('/')[1] ?? '';
+    const oid = await localRef(opts.gitdir, TAGS + name);
+    if (oid === null) continue;
+    let raw: RawTag | null;
+    try {
+      raw = await readRawTag(opts.gitdir, oid);
+    } catch (err) {
+      if (!(err instanceof Errors.NotFoundError)) throw err;
+      out.push({ name, host, target: '', record: { error: `the tag object ${oid} is missing (fetch the tags again)` }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object is missing' });
+      continue;
+    }
+    if (raw === null) {
+      out.push({ name, host, target: oid, record: { error: 'a lightweight tag, not an annotated status tag' }, taggerTime: null, signature: 'unsigned', signatureDetail: 'a lightweight tag cannot be signed' });
+      continue;
+    }
+    const taggerTime = taggerTimeOf(raw.headers);
+    out.push({ name, host, target: raw.target, record: recordOf(raw, name, host), taggerTime, ...checkSignature(raw, host, opts.signers, taggerTime ?? new Date()) });
+  }
+  return out;
+}
