@@ -15,7 +15,15 @@ export interface AgentState {
   /** The commit whose rules this host runs, and since when. */
   readonly applied: { readonly commit: string; readonly at: string } | null;
   /** The last commit decided, whatever the result; it is not decided again unless asked (sync --retry). */
-  readonly decided: { readonly commit: string; readonly result: Decision; readonly at: string; readonly errors: readonly string[] } | null;
+  readonly decided: {
+    readonly commit: string;
+    readonly result: Decision;
+    readonly at: string;
+    readonly errors: readonly string[];
+    /** The status tag's name, and false while it could not be pushed yet (a later pass pushes it). */
+    readonly tag?: string;
+    readonly published?: boolean;
+  } | null;
 }
 
 const EMPTY: AgentState = { nfgitAgent: 1, applied: null, decided: null };

@@ -109,6 +109,12 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
     } else {
       log.log('debug', 'current', `${repo.branch} is at ${short(head)}, already applied`, { commit: head });
     }
+    const decided = agent.decided;
+    if (decided !== null && decided.published === false) {
+      // A status tag the server could not take earlier (it exists locally): push it now.
+      const record: StatusRecord = { result: decided.result, host: config.host, commit: decided.commit, previous: null, rules: {}, errors: decided.errors, agent: `nfgit ${VERSION}`, time: new Date(decided.at) };
+      await publish(ctx, agent, record, false);
+    }
     const drift = ctx.options.reconcile && applied !== null ? await reconcile(ctx) : 'not-checked';
     return { kind: 'current', commit: head, applied, drift };
   }
@@ -208,15 +214,16 @@ function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
   }
 }
 
-/** Records a decision: the status tag (signed, pushed), then agent.json. */
+/** Records a decision: agent.json, then the status tag (signed, pushed), then agent.json again with the tag. */
 async function conclude(ctx: PassContext, agent: AgentState, head: string, result: Decision, errors: readonly string[], rules: StatusRecord['rules']): Promise<SyncOutcome> {
-  const { config, log, repo } = ctx;
+  const { config, log } = ctx;
   const now = new Date();
   const previous = agent.applied?.commit ?? null;
+  const decided = { commit: head, result, at: now.toISOString(), errors };
   const next: AgentState = {
     nfgitAgent: 1,
     applied: result === 'applied' ? { commit: head, at: now.toISOString() } : agent.applied,
-    decided: { commit: head, result, at: now.toISOString(), errors },
+    decided: { ...decided, published: false },
   };
   writeAgentState(config.stateDir, next);
   const level = result === 'applied' ? 'info' : 'error';
@@ -226,15 +233,24 @@ async function conclude(ctx: PassContext, agent: AgentState, head: string, resul
       : `${result} ${short(head)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
   log.log(level, result, headline, { commit: head, previous, errors, details: errors });
   const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, errors, agent: `nfgit ${VERSION}`, time: now };
-  let tag: string | null = null;
-  try {
-    const written = await writeStatusTag({ gitdir: repo.gitdir, remote: repo.remote, record, key: ctx.key, keep: config.tags.keep });
-    tag = written.name;
-    log.log('info', 'tagged', `status tag ${written.name}${written.pushed ? ' pushed' : repo.remote === null ? ' written' : ''}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`, { tag: written.name, commit: head });
-  } catch (err) {
-    log.log('warn', 'tag-failed', `could not publish the status tag for ${short(head)}: ${(err as Error).message}; it is kept and pushed at a later pass`, { commit: head });
-  }
+  // A commit decided before (sync --retry, or moved back to) gets a new tag beside its old one: tags never move.
+  const tag = await publish(ctx, next, record, true);
   return { kind: 'decided', commit: head, result, errors, tag };
+}
+
+/** Writes (or pushes a pending) status tag and notes in agent.json that it is published; failures are logged, not thrown. */
+async function publish(ctx: PassContext, state: AgentState, record: StatusRecord, again: boolean): Promise<string | null> {
+  const { repo, log, config } = ctx;
+  try {
+    const written = await writeStatusTag({ gitdir: repo.gitdir, remote: repo.remote, record, key: ctx.key, keep: config.tags.keep, again });
+    const how = written.pushed ? ' pushed' : repo.remote === null ? ' written' : '';
+    log.log('info', 'tagged', `status tag ${written.name}${how}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`, { tag: written.name, commit: record.commit });
+    if (state.decided !== null) writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag: written.name, published: true } });
+    return written.name;
+  } catch (err) {
+    log.log('warn', 'tag-failed', `could not publish the status tag for ${short(record.commit)}: ${(err as Error).message}; it is kept and pushed at a later pass`, { commit: record.commit });
+    return null;
+  }
 }
 
 /** Compares the live ruleset of each family with the applied one; repairs or reports. */

@@ -31,6 +31,11 @@ export interface WriteStatusTagOptions {
   readonly key: HostKey;
   /** How many of this host's status tags to keep (at least 1). */
   readonly keep: number;
+  /**
+   * A new decision about a commit that already has a tag (sync --retry): written under the next free
+   * name `nfgit/HOST/SHORT.N` instead of leaving the old tag to speak for it (tags are never moved).
+   */
+  readonly again?: boolean;
 }
 
 /** What writeStatusTag did: the tag name, whether it made it now, whether it pushed it now, and the tags it deleted. */
@@ -167,8 +172,8 @@ async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: f
 export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<WriteStatusTagResult> {
   const { gitdir, remote, record, key } = opts;
   if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new NfgitError('UsageError', `status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
-  const name = statusTagName(record.host, record.commit);
-  const ref = TAGS + name;
+  let name = statusTagName(record.host, record.commit);
+  let ref = TAGS + name;
   const what = `cannot publish status tag ${name}`;
   // The tag is written locally even when the remote cannot be reached, so a later call publishes it.
   let remoteTags: Map<string, string> | null = null;
@@ -181,7 +186,15 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
     }
   }
   let created = false;
-  if ((await localRef(gitdir, ref)) === null && !(remoteTags?.has(ref) ?? false)) {
+  const taken = async (r: string): Promise<boolean> => (await localRef(gitdir, r)) !== null || (remoteTags?.has(r) ?? false);
+  if (opts.again === true && (remote === null || remoteTags !== null)) {
+    const base = name;
+    for (let n = 2; await taken(ref); n++) {
+      name = `${base}.${n}`;
+      ref = TAGS + name;
+    }
+  }
+  if (!(await taken(ref))) {
     await git.annotatedTag({
       fs,
       gitdir,
@@ -263,7 +276,8 @@ function recordOf(raw: RawTag, name: string, host: string): StatusRecord | { err
   if ('error' in record) return record;
   if (record.host !== host) return { error: `the tag is named for host ${host} but its message is for ${record.host}` };
   if (record.commit !== raw.target) return { error: `the tag points at ${raw.target} but its message is about commit ${record.commit}` };
-  if (statusTagName(record.host, record.commit) !== name) return { error: `the tag name should be ${statusTagName(record.host, record.commit)}` };
+  const expected = statusTagName(record.host, record.commit);
+  if (name !== expected && !(name.startsWith(`${expected}.`) && /^[0-9]+$/.test(name.slice(expected.length + 1)))) return { error: `the tag name should be ${expected} (or ${expected}.N for a later decision)` };
   return record;
 }
 

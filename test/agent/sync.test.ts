@@ -120,14 +120,32 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         t.true(entries.some((e) => e.event === 'repaired'), r.stdout);
         t.deepEqual(await savesOf(ns as string), withWeb);
 
-        // 7. Never backwards: a force-push of an older commit is refused and reported.
+        // 7. The server takes no pushes for a while: the commit is applied all the same, its tag waits
+        // in the agent's copy and goes out at the next pass.
+        world.server.setMode('no-push');
+        const next = await world.repo.commit({ '40-dns': 'both -A INPUT -p udp --dport 53 -j ACCEPT\n' }, { message: 'dns' });
+        r = await fw1.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.true(logEntries(r.stdout).some((e) => e.event === 'tag-failed'), r.stdout);
+        t.false((await tags(world)).has(`nfgit/fw1/${next.slice(0, 12)}`));
+        world.server.setMode('ok');
+        r = await fw1.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.true((await tags(world)).has(`nfgit/fw1/${next.slice(0, 12)}`));
+        const withDns = await savesOf(ns as string);
+
+        // 8. Never backwards: a force-push of an older commit is refused and reported.
         await world.repo.git(['push', '-q', '-f', 'origin', `${good}:refs/heads/main`]);
         r = await fw1.sync();
         t.is(r.exitCode, 1, r.stdout + r.stderr);
         t.regex(r.stdout, /never goes backwards/);
-        t.deepEqual(await savesOf(ns as string), withWeb);
+        t.deepEqual(await savesOf(ns as string), withDns);
         const state = JSON.parse(readFileSync(`${fw1.stateDir}/agent.json`, 'utf8')) as { applied: { commit: string } };
-        t.is(state.applied.commit, fixed);
+        t.is(state.applied.commit, next);
+        // The refusal is a new decision about an old commit: a second tag beside the first, which stays.
+        const backTr = await trailers((await tags(world)).get(`nfgit/fw1/${good.slice(0, 12)}.2`) ?? '');
+        t.deepEqual(backTr['Result'], ['refused']);
+        t.deepEqual((await trailers((await tags(world)).get(goodTag) ?? ''))['Result'], ['applied']);
         t.true(existsSync(`${fw1.stateDir}/repo.git`));
       });
     } finally {

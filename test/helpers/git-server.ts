@@ -6,8 +6,8 @@ import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** How the server answers: normally, or by holding every request open without a byte. */
-export type ServerMode = 'ok' | 'stall';
+/** How the server answers: normally, by holding every request open without a byte, or refusing pushes (503). */
+export type ServerMode = 'ok' | 'stall' | 'no-push';
 
 /** A running test git server. */
 export interface GitServer {
@@ -44,6 +44,12 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     if (mode === 'stall') {
       held.add(res);
       res.on('close', () => held.delete(res));
+      return;
+    }
+    if (mode === 'no-push' && (url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack')) {
+      entry.status = 503;
+      res.writeHead(503, { 'Content-Type': 'text/plain' });
+      res.end('pushes are refused for a while\n');
       return;
     }
     if (options.token !== undefined && !authorized(req.headers.authorization, options.token)) {
