@@ -1,0 +1,103 @@
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { CLI } from '../helpers/paths.js';
+import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
+import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
+import { withTempDir } from '../signing/tools.js';
+import { makeAgentWorld } from './helpers/agent-env.js';
+
+interface LogLine {
+  event: string;
+  message: string;
+  [k: string]: unknown;
+}
+
+/** `nfgit run` as a child; lines of its JSON log as they come. */
+function startRun(config: string) {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', config, '--log-format', 'json'], { env: { PATH: SYSTEM_PATH, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: LogLine[] = [];
+  const waiters: Array<{ test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
+  let buf = '';
+  let stderr = '';
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  child.stdout.on('data', (b: Buffer) => {
+    buf += b.toString();
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      if (!line.startsWith('{')) continue;
+      const entry = JSON.parse(line) as LogLine;
+      lines.push(entry);
+      for (const w of [...waiters]) {
+        if (w.test(entry)) {
+          waiters.splice(waiters.indexOf(w), 1);
+          w.resolve(entry);
+        }
+      }
+    }
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    exited,
+    /** Waits for a log entry (seen already, or to come) matching test. */
+    waitFor(pred: (l: LogLine) => boolean, ms = 60_000): Promise<LogLine> {
+      const seen = lines.find(pred);
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no such log line in ${ms} ms; got: ${lines.map((l) => l.event).join(', ')}; stderr: ${stderr}`)), ms);
+        waiters.push({ test: pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
+      });
+    },
+  };
+}
+
+test('nfgit run: first pass at start, the trigger file and SIGHUP sync at once, SIGTERM stops cleanly', async (t) => {
+  await withTempDir('agent-run', async (dir) => {
+    const world = await makeAgentWorld(dir);
+    try {
+      await withNamedNetns(1, async ([ns]) => {
+        const fw = await world.addHost('fw1', ns as string);
+        const first = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n' });
+        const run = startRun(fw.config);
+        try {
+          await run.waitFor((l) => l.event === 'started');
+          await run.waitFor((l) => l.event === 'applied' && l['commit'] === first);
+          t.regex((await savesOf(ns as string)).ipv4, /--dport 22 -j ACCEPT/);
+
+          // The poll interval is an hour: only the trigger can make this one quick.
+          const second = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 2022 -j ACCEPT\n' });
+          const pushed = Date.now();
+          writeFileSync(path.join(fw.stateDir, 'trigger'), '');
+          await run.waitFor((l) => l.event === 'applied' && l['commit'] === second, 30_000);
+          t.log(`push to applied with the trigger file: ${Date.now() - pushed} ms`);
+          t.regex((await savesOf(ns as string)).ipv4, /--dport 2022 -j ACCEPT/);
+
+          const third = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 3022 -j ACCEPT\n' });
+          run.child.kill('SIGHUP');
+          await run.waitFor((l) => l.event === 'applied' && l['commit'] === third, 30_000);
+
+          // SIGTERM while a commit is being applied: the pass finishes, then the daemon stops.
+          const fourth = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 4022 -j ACCEPT\n' });
+          run.child.kill('SIGHUP');
+          await run.waitFor((l) => l.event === 'new-commit' && l['commit'] === fourth, 30_000);
+          run.child.kill('SIGTERM');
+          t.is(await run.exited, 0, run.stderr());
+          const events = run.lines.map((l) => l.event);
+          t.true(events.lastIndexOf('applied') > events.indexOf('stopping'), events.join(','));
+          t.is(events.at(-1), 'stopped');
+          t.regex((await savesOf(ns as string)).ipv4, /--dport 4022 -j ACCEPT/);
+        } finally {
+          if (run.child.exitCode === null) run.child.kill('SIGKILL');
+        }
+      });
+    } finally {
+      await world.server.stop();
+    }
+  });
+});
