@@ -3,6 +3,7 @@ import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'nod
 import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
 import { SAFE_PATH } from '../netfilter/sandbox.js';
+import { onExit } from '../util/exit-hooks.js';
 
 /** Who holds the state directory, written into the lock file once it is held (for messages). */
 interface Holder {
@@ -67,10 +68,10 @@ export async function lockStateDir(stateDir: string, command: string, waitMs: nu
   const release = (): void => {
     if (released) return;
     released = true;
-    process.removeListener('exit', release);
+    dropExit();
     child.stdin.end();
     child.kill('SIGTERM');
   };
-  process.once('exit', release);
+  const dropExit = onExit(release);
   return { release };
 }

@@ -10,6 +10,7 @@ import { readStatusTags } from '../git/status-tags.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl } from '../git/transport.js';
 import { loadAllowedSigners, type AllowedSigner } from '../signing/allowed-signers.js';
 import { reportFailure } from './output.js';
+import { onExit } from '../util/exit-hooks.js';
 
 /** Flags of `nfgit status`. */
 interface StatusFlags {
@@ -98,10 +99,10 @@ async function status(flags: StatusFlags): Promise<number> {
   const repo = flags.repo;
   let tmp: string | null = null;
   // main.ts ends the process on signals with process.exit, which skips finally blocks.
-  const onExit = (): void => {
+  const cleanupTmp = (): void => {
     if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
   };
-  process.once('exit', onExit);
+  const dropExit = onExit(cleanupTmp);
   try {
     let gitdir: string;
     if (repo !== undefined && /^https?:\/\//i.test(repo)) {
@@ -125,7 +126,7 @@ async function status(flags: StatusFlags): Promise<number> {
     else process.stdout.write(renderFleetTable(fleet));
     return hasSignatureFailures(fleet) ? 1 : 0;
   } finally {
-    process.off('exit', onExit);
+    dropExit();
     if (tmp !== null) await rm(tmp, { recursive: true, force: true });
   }
 }

@@ -11,6 +11,7 @@ import { RecordStream, type RawRecord } from './record-stream.js';
 import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
 import { SAFE_PATH, sandboxFailure, unshareArgs } from '../netfilter/sandbox.js';
 import { killGroup } from '../util/run-process.js';
+import { onExit } from '../util/exit-hooks.js';
 
 /** How a record is answered: nothing (asynchronous), a status and message for the waiting call, or a stop. */
 export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError } | { readonly restart: true };
@@ -80,7 +81,7 @@ export async function runRuleFiles(
   const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-compile-'));
   // A signal ends nfgit through process.exit, which skips `finally`: remove the directory then too.
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
-  process.once('exit', cleanup);
+  const dropCleanup = onExit(cleanup);
   try {
     const prelude = path.join(dir, 'prelude.zsh');
     const shim = path.join(dir, 'bypass-shim');
@@ -92,7 +93,7 @@ export async function runRuleFiles(
     const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, options.mode, ...options.files];
     return await drive(args, options, onRecord, prelude, path.join(dir, 'records'));
   } finally {
-    process.removeListener('exit', cleanup);
+    dropCleanup();
     await rm(dir, { recursive: true, force: true });
   }
 }
@@ -161,8 +162,7 @@ async function follow(
     timedOut = true;
     killGroup(child.pid);
   }, options.timeoutMs);
-  const onExit = (): void => killGroup(child.pid);
-  process.once('exit', onExit);
+  const dropKill = onExit(() => killGroup(child.pid));
 
   const stream = new RecordStream(mark);
   let restart = false;
@@ -233,7 +233,7 @@ async function follow(
   });
   clearTimeout(timer);
   clearInterval(poll);
-  process.removeListener('exit', onExit);
+  dropKill();
   drain();
   if (stoppedBy === undefined && !restart) {
     try {

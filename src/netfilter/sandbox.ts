@@ -1,6 +1,7 @@
 import { NfgitError } from '../compiler/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { killGroup, runProcess, type ProcessResult } from '../util/run-process.js';
+import { onExit } from '../util/exit-hooks.js';
 
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -68,8 +69,8 @@ export function spawnInScratchNetns(script: string, input: string): ChildProcess
     env: toolEnv(),
   });
   const kill = (): void => killGroup(child.pid);
-  process.once('exit', kill);
-  child.on('close', () => process.removeListener('exit', kill));
+  const dropExit = onExit(kill);
+  child.on('close', dropExit);
   child.stdin?.on('error', () => {});
   child.stdin?.end(input);
   return child;

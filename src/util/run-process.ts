@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { onExit } from './exit-hooks.js';
 
 /** What a finished process left: exit code (null when killed), captured output, and whether it timed out. */
 export interface ProcessResult {
@@ -48,10 +49,10 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
             killGroup(child.pid);
           }, options.timeoutMs);
     const kill = (): void => killGroup(child.pid);
-    process.once('exit', kill);
+    const dropExit = onExit(kill);
     const done = (): void => {
       if (timer !== undefined) clearTimeout(timer);
-      process.removeListener('exit', kill);
+      dropExit();
     };
     child.on('error', (e) => {
       done();

@@ -75,7 +75,7 @@ export async function makeAgentWorld(dir: string, options: { token?: string; loc
       const key = path.join(home, 'signing_key');
       const kg = await nfgit(['keygen', '--key', key, '--host', host]);
       if (kg.exitCode !== 0) throw new Error(`keygen failed: ${kg.stderr}`);
-      appendFileSync(tagSigners, kg.stdout);
+      appendFileSync(tagSigners, kg.stdout.trim() + '\n');
       const config = path.join(home, 'config.yaml');
       const settings = {
         repository: { url, branch: 'main', path: 'rules', ...(options.local === true ? {} : { tokenFile }), timeout: '2s' },
