@@ -135,7 +135,7 @@ trust: { allowedSigners: /etc/nfgit/allowed_signers }
     problems(text),
     [
       `${FILE}: repository.url: SSH and git:// remotes are not supported; use an https:// or http:// URL, or the absolute path of a local repository (with repository.tokenFile for credentials)`,
-      `${FILE}: repository.brnach: is not a known key; the keys here are: url, branch, path, tokenFile`,
+      `${FILE}: repository.brnach: is not a known key; the keys here are: url, branch, path, tokenFile, timeout`,
       `${FILE}: host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw/1"`,
       `${FILE}: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
       `${FILE}: reconcile.mode: must be one of "repair", "report", not "fix"`,

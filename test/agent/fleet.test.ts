@@ -1,6 +1,6 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
+import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
 import { mustRun, withTempDir } from '../signing/tools.js';
 import { logEntries, makeAgentWorld, nfgit } from './helpers/agent-env.js';
 
@@ -94,6 +94,16 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         t.is(st.exitCode, 0, st.stderr);
         const fleet = JSON.parse(st.stdout) as { hosts: JsonHost[] };
         t.like(fleet.hosts[0], { host: 'edge', headApplied: true, last: { result: 'applied' } });
+
+        // reconcile.mode report: drift is logged, not repaired.
+        (config as unknown as { reconcile: { mode: string } }).reconcile.mode = 'report';
+        writeFileSync(fw.config, JSON.stringify(config));
+        await inNetns(ns as string, ['iptables', '-P', 'INPUT', 'ACCEPT']);
+        r = await fw.sync();
+        t.is(r.exitCode, 0, r.stdout);
+        const drift = logEntries(r.stdout).find((e) => e.event === 'drift');
+        t.deepEqual(drift?.['details'], ['IPv4 table filter: 1 line(s) missing, 1 extra', '  - :INPUT DROP', '  + :INPUT ACCEPT']);
+        t.regex((await savesOf(ns as string)).ipv4, /:INPUT ACCEPT/);
       });
     } finally {
       await world.server.stop();

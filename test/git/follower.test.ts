@@ -2,7 +2,8 @@ import test from 'ava';
 import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError, NfgitErrors } from '../../src/compiler/errors.js';
-import { branchHead, extractRules, openRepository, relation } from '../../src/git/follower.js';
+import { MAX_PACKS, branchHead, ensureCommit, extractRules, openRepository, packCount, relation } from '../../src/git/follower.js';
+import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { withTempDir } from '../signing/tools.js';
 
@@ -51,5 +52,33 @@ test('symlinks and submodules in the rules directory are refused with their path
       'rules/sub/evil: is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself',
       'rules/vendor: is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in',
     ]);
+  });
+});
+
+test('the agent copy of an HTTPS remote is fetched only when needed, and made afresh when it has too many packs', async (t) => {
+  await withTempDir('follower-http', async (dir) => {
+    const repo = await makeRulesRepo(dir);
+    const c1 = await repo.commit({ '10-base': 'iptables -P INPUT DROP\n' });
+    const server = await startGitServer({ root: dir });
+    try {
+      const state = path.join(dir, 'state');
+      mkdirSync(state);
+      const url = `${server.url}/fw.git`;
+      const r = await openRepository(spec(url), state, 2000);
+      t.is(r.gitdir, path.join(state, 'repo.git'));
+      t.is(await branchHead(r), c1);
+      await ensureCommit(r, c1);
+      const fetches = server.requests.filter((q) => q.path.endsWith('git-upload-pack')).length;
+      await ensureCommit(r, c1); // already here: no request
+      t.is(server.requests.filter((q) => q.path.endsWith('git-upload-pack')).length, fetches);
+      t.is(packCount(r.gitdir), 1);
+      for (let i = 0; i < MAX_PACKS; i++) writeFileSync(path.join(r.gitdir, 'objects/pack', `pack-fake${i}.pack`), '');
+      const again = await openRepository(spec(url), state, 2000);
+      t.is(packCount(again.gitdir), 0);
+      await ensureCommit(again, c1);
+      t.is(packCount(again.gitdir), 1);
+    } finally {
+      await server.stop();
+    }
   });
 });
