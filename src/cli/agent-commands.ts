@@ -1,10 +1,10 @@
-// `nfgit sync` and `nfgit run`: the agent's commands.
+// `nfgit sync` and `nfgit run`: the agent's commands. The agent's modules (isomorphic-git, openpgp,
+// node-cron, zod) are loaded when one of these commands runs, so that `nfgit check` (run by hooks on
+// every push) starts as fast as before.
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { loadConfig } from '../agent/config.js';
-import { startDaemon } from '../agent/daemon.js';
 import { defaultFormat, streamLogger, type LogFormat, type Logger } from '../agent/log.js';
-import { exitCodeOf, SYNC_DEFAULTS, syncOnce, type SyncOptions } from '../agent/sync.js';
+import type { SyncOptions } from '../agent/sync.js';
 import { asNfgitErrors } from '../compiler/errors.js';
 import { exitCodeFor } from './output.js';
 
@@ -41,8 +41,8 @@ function loggerFor(flags: AgentFlags): Logger {
   return streamLogger(process.stdout, flags.logFormat ?? defaultFormat(process.stdout));
 }
 
-function syncOptions(flags: AgentFlags): SyncOptions {
-  return { ...SYNC_DEFAULTS, retry: flags.retry === true, allowRewrite: flags.allowRewrite === true, reconcile: flags.reconcile !== false, lockWaitMs: flags.lockTimeout * 1000 };
+function syncOptions(flags: AgentFlags, defaults: SyncOptions): SyncOptions {
+  return { ...defaults, retry: flags.retry === true, allowRewrite: flags.allowRewrite === true, reconcile: flags.reconcile !== false, lockWaitMs: flags.lockTimeout * 1000 };
 }
 
 /** Logs an error that ended a command and returns its exit code (2 configuration, 3 transient, 70 bug). */
@@ -63,8 +63,10 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     .action(async (flags: AgentFlags) => {
       const log = loggerFor(flags);
       try {
+        const { loadConfig } = await import('../agent/config.js');
+        const { exitCodeOf, SYNC_DEFAULTS, syncOnce } = await import('../agent/sync.js');
         const config = await loadConfig(flags.config);
-        const outcome = await syncOnce(config, syncOptions(flags), log);
+        const outcome = await syncOnce(config, syncOptions(flags, SYNC_DEFAULTS), log);
         setCode(exitCodeOf(outcome));
       } catch (err) {
         setCode(failed(log, err));
@@ -75,6 +77,9 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     program.command('run').description('the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or touching STATE_DIR/trigger syncs now; SIGTERM stops after the pass in flight'),
   ).action(async (flags: AgentFlags) => {
     const log = loggerFor(flags);
+    const { loadConfig } = await import('../agent/config.js');
+    const { startDaemon } = await import('../agent/daemon.js');
+    const { SYNC_DEFAULTS } = await import('../agent/sync.js');
     let config;
     try {
       config = await loadConfig(flags.config);
@@ -83,7 +88,7 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
       return;
     }
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
-    const daemon = startDaemon(config, log, { sync: { ...syncOptions(flags), reconcile: false } });
+    const daemon = startDaemon(config, log, { sync: { ...syncOptions(flags, SYNC_DEFAULTS), reconcile: false } });
     let signals = 0;
     const onStop = (sig: NodeJS.Signals): void => {
       signals++;
