@@ -7,6 +7,7 @@
 //   npm run bench -- --sizes 1000 --runs 1          quick pass
 //   npm run bench -- --sequential-all               also run sequential iptables beyond 1k (slow)
 //   node dist/test/bench/bench.js --emit DIR        only write the generated rule directories
+//   npm run bench -- --agent-only                   only the agent section (test/bench/agent-bench.ts)
 //
 // Every baseline that touches netfilter runs in its own fresh `unshare --net` namespace; nfgit apply
 // runs into a fresh named namespace (`ip netns add nfgit-t-bench-…`), created and deleted around
@@ -19,6 +20,7 @@ import { cpus, release, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { benchAgent, type AgentBenchResult } from './agent-bench.js';
 
 // ---------------------------------------------------------------------------------------------
 // Options
@@ -29,18 +31,25 @@ interface Options {
   sequentialAll: boolean;
   timeoutSeconds: number;
   emit: string | undefined;
+  /** Run the compile/check/apply sections (false with --agent-only). */
+  rules: boolean;
+  /** Run the agent section (false with --no-agent). */
+  agent: boolean;
 }
 
 const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--sequential-all]
-                              [--timeout SECONDS] [--emit DIR]
+                              [--timeout SECONDS] [--emit DIR] [--agent-only | --no-agent]
   --sizes N,N,...     rule counts to measure (default 1000,10000,50000)
   --runs K            runs per measurement; cells are the median (default 3)
   --sequential-all    run the (quadratic) sequential iptables baseline at every size, not only 1000
   --timeout SECONDS   limit for one run of one measurement (default 900; sequential: scaled up)
-  --emit DIR          write the generated rule directories to DIR/N and exit`;
+  --emit DIR          write the generated rule directories to DIR/N and exit
+  --agent-only        only the agent section: idle poll, idle daemon memory, push to applied
+                      (--runs pushes per ruleset size)
+  --no-agent          skip the agent section`;
 
 function parseOptions(argv: string[]): Options {
-  const o: Options = { sizes: [1000, 10000, 50000], runs: 3, sequentialAll: false, timeoutSeconds: 900, emit: undefined };
+  const o: Options = { sizes: [1000, 10000, 50000], runs: 3, sequentialAll: false, timeoutSeconds: 900, emit: undefined, rules: true, agent: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
     const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
@@ -69,6 +78,12 @@ function parseOptions(argv: string[]): Options {
       case '--emit':
         o.emit = resolve(value());
         break;
+      case '--agent-only':
+        o.rules = false;
+        break;
+      case '--no-agent':
+        o.agent = false;
+        break;
       case '-h':
       case '--help':
         process.stdout.write(USAGE + '\n');
@@ -78,6 +93,7 @@ function parseOptions(argv: string[]): Options {
         fail(`unknown argument: ${a}\n${USAGE}`);
     }
   }
+  if (!o.rules && !o.agent) fail('--agent-only and --no-agent together leave nothing to measure');
   for (const n of o.sizes) if (n < MIN_RULES) fail(`--sizes: the generator needs at least ${MIN_RULES} rules (got ${n})`);
   return o;
 }
@@ -709,9 +725,11 @@ async function main(): Promise<void> {
   };
 
   const startedAt = new Date();
-  log(`bench: sizes ${opts.sizes.join(', ')}; ${opts.runs} run(s) each; temp ${tmp}`);
+  log(
+    `bench: ${opts.rules ? `sizes ${opts.sizes.join(', ')}` : 'agent only'}${opts.rules && opts.agent ? ' and the agent' : ''}; ${opts.runs} run(s) each; temp ${tmp}`,
+  );
 
-  for (const n of opts.sizes) {
+  for (const n of opts.rules ? opts.sizes : []) {
     const cells = new Map<Key, Cell>();
     results.set(n, cells);
     const sizeDir = join(tmp, String(n));
@@ -944,6 +962,36 @@ async function main(): Promise<void> {
   }
 
   // -------------------------------------------------------------------------------------------
+  // Agent (test/bench/agent-bench.ts)
+
+  let agent: AgentBenchResult | undefined;
+  if (opts.agent && !existsSync(cli)) {
+    notes.push(`nfgit CLI not built (${cli} missing): the agent section is skipped.`);
+  } else if (opts.agent) {
+    const agentDir = join(tmp, 'agent');
+    mkdirSync(agentDir);
+    agent = await benchAgent({
+      root,
+      cli,
+      dir: agentDir,
+      env,
+      runs: opts.runs,
+      children: active,
+      addNetns,
+      delNetns,
+      settle: async (what) => {
+        const busy = await settle();
+        if (busy > SETTLE_BUSY) busyRuns.push(`agent, ${what}: ${(busy * 100).toFixed(0)}% CPU busy`);
+        return busy;
+      },
+      run,
+      rules: (n) => generateRules(n).files,
+      log,
+      problem,
+    });
+  }
+
+  // -------------------------------------------------------------------------------------------
   // Table
 
   const sizes = opts.sizes;
@@ -998,8 +1046,12 @@ async function main(): Promise<void> {
     `- date: ${startedAt.toISOString()}`,
     `- host: ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'}), Linux ${release()}`,
     `- ${toolVersion('iptables', ['-V'])}; ${toolVersion('zsh', ['--version'])}; node ${process.version}`,
-    `- runs per cell: ${opts.runs}; every loader in a fresh \`unshare --net\` namespace (nfgit apply: a fresh \`ip netns add\` one); times are wall clock ` +
-      `from spawn to the end of the load (loaders) or to process exit (floor, nfgit)`,
+    ...(opts.rules
+      ? [
+          `- runs per cell: ${opts.runs}; every loader in a fresh \`unshare --net\` namespace (nfgit apply: a fresh \`ip netns add\` one); times are wall clock ` +
+            `from spawn to the end of the load (loaders) or to process exit (floor, nfgit)`,
+        ]
+      : []),
   ];
   const defaultNotes = [
     'zsh no-op floor: the rule files sourced in one `zsh -f` (emulate -R zsh, errexit) with iptables, ip6tables and main as no-op functions, in `unshare --net`.',
@@ -1015,35 +1067,40 @@ async function main(): Promise<void> {
         `after waiting ${SETTLE_MAX_SECONDS} s for it to settle; their times are noisy: ${busyRuns.join('; ')}.`,
     );
   }
-  if (!existsSync(cli)) notes.push(`nfgit CLI not built (${cli} missing): nfgit compile, check and apply are n/a.`);
+  if (opts.rules && !existsSync(cli)) notes.push(`nfgit CLI not built (${cli} missing): nfgit compile, check and apply are n/a.`);
+
+  // The agent's rows: an indented block on stdout, a two-column table in results.md.
+  const agentWidth = Math.max(0, ...(agent?.rows ?? []).map(([label]) => label.length));
+  const agentBlock = agent === undefined ? '' : [agent.title, ...agent.rows.map(([label, value]) => `  ${label.padEnd(agentWidth)}  ${value}`)].join('\n');
+  const agentTable =
+    agent === undefined ? '' : [`| ${agent.title} | |`, '|---|---:|', ...agent.rows.map(([label, value]) => `| ${label} | ${value} |`)].join('\n');
 
   const md = [
     '# nfgit benchmark',
     '',
     ...env_,
     '',
-    table,
-    '',
-    '## Targets (reported, not asserted)',
-    '',
-    ...targets,
-    '',
+    ...(opts.rules ? [table, '', '## Targets (reported, not asserted)', '', ...targets, ''] : []),
+    ...(agent !== undefined ? ['## Agent', '', agentTable, ''] : []),
     '## What the rows are',
     '',
-    ...defaultNotes.map((s) => `- ${s}`),
+    ...(opts.rules ? defaultNotes : []).map((s) => `- ${s}`),
+    ...(agent?.notes ?? []).map((s) => `- ${s}`),
     ...notes.map((s) => `- ${s}`),
     '',
     '## Problems',
     '',
     ...(problems.length > 0 ? problems.map((s) => `- ${s}`) : ['- none']),
     '',
-    '## All samples (seconds)',
+    '## All samples',
     '',
-    ...samples,
+    ...samples.map((s) => `${s} s`),
+    ...(agent?.samples ?? []).map((s) => `- ${s}`),
     '',
   ].join('\n');
 
-  process.stdout.write('\n' + table + '\n\nTargets (reported, not asserted):\n' + targets.join('\n') + '\n');
+  if (opts.rules) process.stdout.write('\n' + table + '\n\nTargets (reported, not asserted):\n' + targets.join('\n') + '\n');
+  if (agent !== undefined) process.stdout.write('\n' + agentBlock + '\n');
   if (notes.length > 0) process.stdout.write('\nNotes:\n' + notes.map((s) => `- ${s}`).join('\n') + '\n');
   if (problems.length > 0) process.stdout.write('\nProblems:\n' + problems.map((s) => `- ${s}`).join('\n') + '\n');
   const outDir = join(root, '.bench');
