@@ -1,7 +1,10 @@
 import { readFile } from 'node:fs/promises';
-import { createMessage, readKeys, readSignature, verify, type PublicKey, type Signature, type Subkey } from 'openpgp';
+import type { PublicKey, Signature, Subkey } from 'openpgp';
 import { NfgitError } from '../compiler/errors.js';
 import { readProblem } from '../util/read-problem.js';
+
+/** openpgp, loaded on first use: most hosts trust SSH keys only, and it costs memory and start-up time. */
+const openpgp = (): Promise<typeof import('openpgp')> => import('openpgp');
 
 // Checking an OpenPGP signature over a git object the way `git verify-commit` does through gpg: the
 // signature (binary, detached, made by `gpg -bsau KEY`) must match the data and come from a trusted
@@ -56,7 +59,7 @@ export async function parsePgpPublicKeys(text: string, source: string): Promise<
   for (const [i, block] of blocks.entries()) {
     let read;
     try {
-      read = await readKeys({ armoredKeys: block[0] });
+      read = await (await openpgp()).readKeys({ armoredKeys: block[0] });
     } catch (err) {
       const which = blocks.length > 1 ? `public key block ${i + 1}` : 'the public key block';
       throw new NfgitError('UsageError', `${source}: ${which} is not a valid OpenPGP key (${(err as Error).message}): ${EXPORT_HINT} again`, { cause: err });
@@ -135,7 +138,7 @@ function verifyFailure(err: unknown, label: string, sigCreated: Date | null, whe
 export async function verifyPgpSignature(payload: Buffer | Uint8Array, armored: string, keys: readonly PgpTrustedKey[], when: Date): Promise<PgpVerifyResult> {
   let signature: Signature;
   try {
-    signature = await readSignature({ armoredSignature: armored });
+    signature = await (await openpgp()).readSignature({ armoredSignature: armored });
   } catch (err) {
     return { ok: false, failure: 'malformed', reason: `the OpenPGP signature cannot be read: ${(err as Error).message}` };
   }
@@ -143,9 +146,9 @@ export async function verifyPgpSignature(payload: Buffer | Uint8Array, armored: 
   if (packets.length === 0) return { ok: false, failure: 'malformed', reason: 'the OpenPGP signature holds no signature packet' };
   const trustedFor = (packet: (typeof packets)[number]): PgpTrustedKey | undefined => keys.find((k) => k.key.getKeys(packet.issuerKeyID).length > 0);
   const verificationKeys = [...new Set(packets.map(trustedFor).filter((k) => k !== undefined).map((k) => k.key))];
-  const message = await createMessage({ binary: Uint8Array.from(payload) });
+  const message = await (await openpgp()).createMessage({ binary: Uint8Array.from(payload) });
   // One result per signature packet, in order; every `verified` promise is awaited so none rejects unhandled.
-  const results = verificationKeys.length === 0 ? [] : (await verify({ message, signature, verificationKeys, date: when })).signatures;
+  const results = verificationKeys.length === 0 ? [] : (await (await openpgp()).verify({ message, signature, verificationKeys, date: when })).signatures;
   for (const r of results) r.signature.catch(() => undefined);
   let failure: { failure: PgpVerifyFailure; reason: string } | undefined;
   for (const [i, packet] of packets.entries()) {
