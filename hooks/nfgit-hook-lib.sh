@@ -188,7 +188,7 @@ nfgit_check_pushed_refs() {
 	nfgit_searched=no
 	nfgit_make_tmp
 	cat >"$nfgit_tmp/stdin"
-	while read -r nfgit_ignored nfgit_new nfgit_target nfgit_ignored; do
+	while read -r _ nfgit_new nfgit_target _; do
 		nfgit_is_zero "$nfgit_new" && continue # a deletion
 		case $nfgit_target in
 		refs/tags/*) continue ;; # tags, among them the agents' own status tags, are not rules

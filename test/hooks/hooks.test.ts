@@ -2,9 +2,10 @@
 // installed by `nfgit hooks install`, a working clone pushing to it, and the built nfgit checking.
 
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { CLI } from '../helpers/paths.js';
+import { CLI, ROOT } from '../helpers/paths.js';
 import { makeRulesRepo, type RulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, runTool, withTempDir, type ToolResult } from '../signing/tools.js';
 
@@ -196,3 +197,11 @@ test.serial('pre-push in the working clone refuses a bad commit before anything 
     const skipped = await s.push(['--no-verify', 'origin', 'HEAD:refs/heads/main']);
     t.true(skipped.stderr.includes(`remote: ${BAD_LINE}`), 'the server still refuses it');
   }));
+
+const HOOK_FILES = ['pre-receive', 'post-receive', 'pre-push', 'nfgit-hook-lib.sh'].map((f) => path.join(ROOT, 'hooks', f));
+const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;
+
+(hasShellcheck ? test : test.skip)('the hooks are POSIX sh that shellcheck accepts', (t) => {
+  const r = spawnSync('shellcheck', ['-x', '-s', 'sh', ...HOOK_FILES], { cwd: ROOT, encoding: 'utf8' });
+  t.is(r.status, 0, r.stdout);
+});
