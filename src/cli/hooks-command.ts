@@ -1,0 +1,44 @@
+// `nfgit hooks install`: puts nfgit's git hooks into a rules repository.
+
+import type { Command } from 'commander';
+import { installHooks, type HookStep } from '../hooks/install.js';
+import { reportFailure } from './output.js';
+
+/** Flags of `nfgit hooks install`. */
+interface InstallFlags {
+  bare?: boolean;
+  force?: boolean;
+}
+
+/** One line per file, as printed. */
+function describe(step: HookStep, hooksDir: string): string {
+  const file = `${hooksDir}/${step.name}`;
+  if (step.action === 'create') return `installed ${file}`;
+  if (step.action === 'unchanged') return `${file} is up to date`;
+  return `replaced ${file} (the old one is kept as ${step.backup})`;
+}
+
+/** Registers `nfgit hooks install [--bare] [--force] REPO`; setCode receives the exit code. */
+export function registerHooks(program: Command, setCode: (n: number) => void): void {
+  const hooks = program.command('hooks').description("git hooks for rules repositories (see the README's \"Push-to-deploy hooks\")");
+  hooks
+    .command('install')
+    .description(
+      'install pre-receive and post-receive (a bare repository that hosts pull from: refuse pushes whose rules fail nfgit check, ' +
+        'then trigger the local agent) or pre-push (a working clone: check before pushing), never replacing a different hook silently',
+    )
+    .argument('<repo>', 'the repository (a bare repository, or a clone with a work tree)')
+    .option('--bare', 'install the server-side hooks (pre-receive, post-receive) even though the repository has a work tree')
+    .option('--force', 'replace existing hooks with other content, keeping each as NAME.nfgit-backup')
+    .action((repo: string, flags: InstallFlags) => {
+      try {
+        const report = installHooks(repo, { bare: flags.bare === true, force: flags.force === true });
+        const side = report.side === 'server' ? 'server-side hooks (pushes are checked here, then the local agent is triggered)' : 'client-side hook (pushes are checked before they leave)';
+        const lines = [`nfgit ${side} in ${report.hooksDir}:`, ...report.steps.map((s) => '  ' + describe(s, report.hooksDir))];
+        if (report.steps.every((s) => s.action === 'unchanged')) lines.push('  nothing to do');
+        process.stdout.write(lines.join('\n') + '\n');
+      } catch (err) {
+        setCode(reportFailure(err, false));
+      }
+    });
+}
