@@ -675,6 +675,28 @@ function findRepoRoot(): string {
   }
 }
 
+/**
+ * Startup time of the bundled nfgit (what the Debian package ships, and what git hooks start on every
+ * push): the median of 10 runs of `nfgit check --help`, beside the median of `node -e 0`.
+ */
+function bundledStartup(root: string, tmp: string): string {
+  const bundle = join(tmp, 'nfgit.mjs');
+  const built = spawnSync('node', [join(root, 'packaging', 'bundle.mjs'), bundle], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) return `bundled nfgit check --help: n/a (bundling failed: ${firstLines(built.stderr, 1)})`;
+  const median = (args: string[]): number => {
+    const samples: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      const r = spawnSync('node', args, { cwd: tmp, stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+      samples.push((performance.now() - t0) / 1000);
+    }
+    samples.sort((a, b) => a - b);
+    return ((samples[4] ?? 0) + (samples[5] ?? 0)) / 2;
+  };
+  return `bundled nfgit check --help: ${median([bundle, 'check', '--help']).toFixed(2)} s (node -e 0: ${median(['-e', '0']).toFixed(2)} s)`;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
 
@@ -1017,12 +1039,15 @@ async function main(): Promise<void> {
   }
   if (!existsSync(cli)) notes.push(`nfgit CLI not built (${cli} missing): nfgit compile, check and apply are n/a.`);
 
+  const startup = bundledStartup(root, tmp);
   const md = [
     '# nfgit benchmark',
     '',
     ...env_,
     '',
     table,
+    '',
+    startup,
     '',
     '## Targets (reported, not asserted)',
     '',
@@ -1043,7 +1068,7 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
 
-  process.stdout.write('\n' + table + '\n\nTargets (reported, not asserted):\n' + targets.join('\n') + '\n');
+  process.stdout.write('\n' + table + '\n\n' + startup + '\n\nTargets (reported, not asserted):\n' + targets.join('\n') + '\n');
   if (notes.length > 0) process.stdout.write('\nNotes:\n' + notes.map((s) => `- ${s}`).join('\n') + '\n');
   if (problems.length > 0) process.stdout.write('\nProblems:\n' + problems.map((s) => `- ${s}`).join('\n') + '\n');
   const outDir = join(root, '.bench');
