@@ -1,5 +1,9 @@
 import { readFileSync } from 'node:fs';
 
+// Set by the esbuild bundle (packaging/bundle.mjs `define`) to prelude.zsh's text, so the bundle is
+// one file; `typeof` of an undeclared name is 'undefined', so the tsc build reads the file as before.
+declare const NFGIT_BUNDLED_PRELUDE: string | undefined;
+
 /**
  * The zsh script that runs the rule files (prelude.zsh, copied beside the built module by
  * `npm run build`). In fast mode, `iptables`, `ip6tables` and `main` are aliases that write one
@@ -8,7 +12,8 @@ import { readFileSync } from 'node:fs';
  * return its status, so `iptables -C … || iptables -A …` and `iptables -X FOO 2>/dev/null || true`
  * behave as with the real tools. compile() starts fast and reruns exact when an answer matters.
  */
-export const ZSH_PRELUDE: string = readFileSync(new URL('./prelude.zsh', import.meta.url), 'utf8');
+export const ZSH_PRELUDE: string =
+  typeof NFGIT_BUNDLED_PRELUDE === 'string' ? NFGIT_BUNDLED_PRELUDE : readFileSync(new URL('./prelude.zsh', import.meta.url), 'utf8');
 
 /**
  * Stand-in for the real iptables binaries inside the compile sandbox (bind-mounted over them), so a

@@ -691,6 +691,28 @@ function findRepoRoot(): string {
   }
 }
 
+/**
+ * Startup time of the bundled nfgit (what the Debian package ships, and what git hooks start on every
+ * push): the median of 10 runs of `nfgit check --help`, beside the median of `node -e 0`.
+ */
+function bundledStartup(root: string, tmp: string): string {
+  const bundle = join(tmp, 'nfgit.mjs');
+  const built = spawnSync('node', [join(root, 'packaging', 'bundle.mjs'), bundle], { cwd: root, encoding: 'utf8' });
+  if (built.status !== 0) return `bundled nfgit check --help: n/a (bundling failed: ${firstLines(built.stderr, 1)})`;
+  const median = (args: string[]): number => {
+    const samples: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const t0 = performance.now();
+      const r = spawnSync('node', args, { cwd: tmp, stdio: 'ignore' });
+      if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
+      samples.push((performance.now() - t0) / 1000);
+    }
+    samples.sort((a, b) => a - b);
+    return ((samples[4] ?? 0) + (samples[5] ?? 0)) / 2;
+  };
+  return `bundled nfgit check --help: ${median([bundle, 'check', '--help']).toFixed(2)} s (node -e 0: ${median(['-e', '0']).toFixed(2)} s)`;
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions(process.argv.slice(2));
 
@@ -1075,12 +1097,13 @@ async function main(): Promise<void> {
   const agentTable =
     agent === undefined ? '' : [`| ${agent.title} | |`, '|---|---:|', ...agent.rows.map(([label, value]) => `| ${label} | ${value} |`)].join('\n');
 
+  const startup = bundledStartup(root, tmp);
   const md = [
     '# nfgit benchmark',
     '',
     ...env_,
     '',
-    ...(opts.rules ? [table, '', '## Targets (reported, not asserted)', '', ...targets, ''] : []),
+    ...(opts.rules ? [table, '', startup, '', '## Targets (reported, not asserted)', '', ...targets, ''] : [startup, '']),
     ...(agent !== undefined ? ['## Agent', '', agentTable, ''] : []),
     '## What the rows are',
     '',
@@ -1100,6 +1123,7 @@ async function main(): Promise<void> {
   ].join('\n');
 
   if (opts.rules) process.stdout.write('\n' + table + '\n\nTargets (reported, not asserted):\n' + targets.join('\n') + '\n');
+  process.stdout.write('\n' + startup + '\n');
   if (agent !== undefined) process.stdout.write('\n' + agentBlock + '\n');
   if (notes.length > 0) process.stdout.write('\nNotes:\n' + notes.map((s) => `- ${s}`).join('\n') + '\n');
   if (problems.length > 0) process.stdout.write('\nProblems:\n' + problems.map((s) => `- ${s}`).join('\n') + '\n');

@@ -1,0 +1,162 @@
+// The Debian package (npm run package, packaging/build-deb.sh): built once, checked with lintian,
+// installed into a scratch root with dpkg itself, and its bundled nfgit run from a directory where
+// no node_modules can be found. Runs as root (staging needs network namespaces).
+//
+// Installing into a scratch root: `dpkg --root=DIR` chroots into DIR to run the maintainer scripts,
+// which needs a whole system there; `--force-script-chrootless` runs them on the host with
+// DPKG_ROOT=DIR instead, which is why the maintainer scripts prefix their paths with $DPKG_ROOT.
+
+import test from 'ava';
+import { execa } from 'execa';
+import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { loadConfig } from '../../src/agent/config.js';
+import { ROOT } from '../helpers/paths.js';
+
+interface Built {
+  deb: string;
+  root: string;
+  installOutput: string;
+}
+
+let built: Built | undefined;
+const scratch: string[] = [];
+
+const dpkgRoot = (root: string, args: string[]) =>
+  execa('dpkg', [`--root=${root}`, '--force-depends', '--force-not-root', '--force-script-chrootless', ...args], { reject: false, all: true });
+
+test.before(async () => {
+  const r = await execa('npm', ['run', '-s', 'package'], { cwd: ROOT, reject: false, all: true });
+  if (r.exitCode !== 0) throw new Error(`npm run package failed:\n${r.all}`);
+  const deb = r.stdout.trim().split('\n').at(-1) ?? '';
+  const root = await mkdtemp(path.join(tmpdir(), 'nfgit-t-pkgroot-'));
+  scratch.push(root);
+  // The minimal dpkg database dpkg --root needs.
+  await mkdir(path.join(root, 'var/lib/dpkg/info'), { recursive: true });
+  await mkdir(path.join(root, 'var/lib/dpkg/updates'), { recursive: true });
+  await writeFile(path.join(root, 'var/lib/dpkg/status'), '');
+  const i = await dpkgRoot(root, ['-i', deb]);
+  if (i.exitCode !== 0) throw new Error(`dpkg -i failed:\n${i.all}`);
+  built = { deb, root, installOutput: i.all ?? '' };
+});
+
+test.after.always(async () => {
+  for (const dir of scratch) await rm(dir, { recursive: true, force: true });
+});
+
+const get = (): Built => {
+  if (built === undefined) throw new Error('the package was not built');
+  return built;
+};
+
+/** Whether a path exists, a dangling symbolic link included. */
+const present = (file: string): boolean => lstatSync(file, { throwIfNoEntry: false }) !== undefined;
+
+const mode = (file: string): string => (statSync(file).mode & 0o7777).toString(8).padStart(4, '0');
+
+test.serial('npm run package prints the .deb path on its last line, with the fields and conffile', async (t) => {
+  const { deb } = get();
+  const version = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  t.is(path.basename(deb), `nfgit_${version}-1_all.deb`);
+  t.true(existsSync(deb));
+  const fields = await execa('dpkg-deb', ['-f', deb, 'Package', 'Architecture', 'Depends', 'Recommends']);
+  t.is(fields.stdout, 'Package: nfgit\nArchitecture: all\nDepends: nodejs (>= 20), zsh, iptables, iproute2, git\nRecommends: nftables');
+  t.is((await execa('dpkg-deb', ['-I', deb, 'conffiles'])).stdout.trim(), '/etc/nfgit/config.yaml');
+});
+
+test.serial('lintian reports no errors', async (t) => {
+  const r = await execa('lintian', [get().deb], { reject: false, all: true });
+  const errors = (r.all ?? '').split('\n').filter((l) => l.startsWith('E:'));
+  t.deepEqual(errors, [], r.all);
+});
+
+test.serial('dpkg installs the files with their modes; postinst makes the state directory, the key, and enables only the boot unit', async (t) => {
+  const { root, installOutput } = get();
+  const expected: Array<[string, string]> = [
+    ['usr/bin/nfgit', '0755'],
+    ['usr/lib/nfgit/nfgit.mjs', '0644'],
+    ['lib/systemd/system/nfgit.service', '0644'],
+    ['lib/systemd/system/nfgit-restore.service', '0644'],
+    ['etc/nfgit/config.yaml', '0644'],
+    ['usr/share/nfgit/hooks', '0755'],
+    ['usr/share/doc/nfgit/copyright', '0644'],
+    ['usr/share/doc/nfgit/changelog.Debian.gz', '0644'],
+    ['var/lib/nfgit', '0700'],
+    ['etc/nfgit/signing_key', '0600'],
+    ['etc/nfgit/signing_key.pub', '0644'],
+  ];
+  for (const [file, m] of expected) t.is(mode(path.join(root, file)), m, file);
+  t.is(
+    await readFile(path.join(root, 'usr/bin/nfgit'), 'utf8'),
+    '#!/bin/sh\n# nfgit is one bundled ES module run by Node.js; `nfgit hooks install` takes its hooks from here.\n' +
+      'NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}\nexport NFGIT_HOOKS_DIR\nexec node /usr/lib/nfgit/nfgit.mjs "$@"\n',
+  );
+  // Every hook in the tree at build time is shipped, executable ones executable.
+  const hooks = existsSync(path.join(ROOT, 'hooks')) ? readdirSync(path.join(ROOT, 'hooks')).sort() : [];
+  t.deepEqual(readdirSync(path.join(root, 'usr/share/nfgit/hooks')).sort(), hooks);
+  for (const h of hooks) t.is(mode(path.join(root, 'usr/share/nfgit/hooks', h)), (statSync(path.join(ROOT, 'hooks', h)).mode & 0o111) !== 0 ? '0755' : '0644', h);
+  // The printed allowed_signers line is the key's.
+  const pub = (await readFile(path.join(root, 'etc/nfgit/signing_key.pub'), 'utf8')).trim().split(' ');
+  t.true(installOutput.includes(`  ${pub[2]} namespaces="git" ${pub[0]} ${pub[1]}\n`), installOutput);
+  t.regex(installOutput, /systemctl enable --now nfgit/);
+  // deb-systemd-helper's links are absolute, as they will be seen from the installed system.
+  t.is(readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit-restore.service')), '/lib/systemd/system/nfgit-restore.service');
+  t.false(present(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit.service')));
+  // The default configuration is valid as shipped.
+  const config = await loadConfig(path.join(root, 'etc/nfgit/config.yaml'));
+  t.true(config.trust.requireSignedCommits);
+  t.is(config.stateDir, '/var/lib/nfgit');
+});
+
+/** Runs the installed bundle from a directory with no node_modules above it, and no NODE_PATH. */
+async function bundled(args: string[]) {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-t-bundle-'));
+  scratch.push(dir);
+  const bundle = path.join(dir, 'nfgit.mjs');
+  await copyFile(path.join(get().root, 'usr/lib/nfgit/nfgit.mjs'), bundle);
+  for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
+    if (existsSync(path.join(d, 'node_modules'))) throw new Error(`${d}/node_modules would be reachable`);
+  }
+  return execa('node', [bundle, ...args], { cwd: '/', env: { NODE_PATH: '' }, reject: false });
+}
+
+test.serial('the bundled nfgit --version prints package.json\'s version without node_modules', async (t) => {
+  const version = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  const r = await bundled(['--version']);
+  t.is(r.exitCode, 0, r.stderr);
+  t.is(r.stdout, version);
+});
+
+test.serial('the bundled nfgit check passes on the example rules (compile sandbox and staging)', async (t) => {
+  const r = await bundled(['check', '--rules', path.join(ROOT, 'rules')]);
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /rules: OK, both families load in a scratch namespace/);
+});
+
+test.serial('systemd-analyze verify accepts both units', async (t) => {
+  const { root } = get();
+  // verify insists that ExecStart exists: point the units at the scratch install.
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-t-units-'));
+  scratch.push(dir);
+  const units = ['nfgit.service', 'nfgit-restore.service'];
+  for (const u of units) {
+    const text = await readFile(path.join(root, 'lib/systemd/system', u), 'utf8');
+    t.true(text.includes('/usr/bin/nfgit '), u);
+    await writeFile(path.join(dir, u), text.replaceAll('/usr/bin/nfgit ', `${root}/usr/bin/nfgit `));
+  }
+  const r = await execa('systemd-analyze', ['verify', ...units.map((u) => path.join(dir, u))], { reject: false, all: true });
+  t.is(r.exitCode, 0, r.all);
+  t.is(r.all, '');
+});
+
+test.serial('purge removes the state directory and the signing key, and leaves no file behind', async (t) => {
+  const { root } = get();
+  const r = await dpkgRoot(root, ['--purge', 'nfgit']);
+  t.is(r.exitCode, 0, r.all);
+  t.false(existsSync(path.join(root, 'var/lib/nfgit')));
+  t.false(existsSync(path.join(root, 'etc/nfgit')));
+  t.false(existsSync(path.join(root, 'usr/lib/nfgit')));
+  t.false(present(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit-restore.service')));
+});
