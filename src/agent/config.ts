@@ -7,6 +7,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { NfgitError } from '../compiler/errors.js';
+import { parsePreserve } from '../apply/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';
@@ -51,6 +52,8 @@ export interface AgentConfig {
   readonly tags: { readonly keep: number };
   /** Compile and apply IPv4 only (hosts without IPv6 or ip6tables). */
   readonly ipv4Only: boolean;
+  /** Chain patterns and presets of other software whose chains nfgit leaves alone (see apply/preserve.ts). */
+  readonly preserve: readonly string[];
 }
 
 /** What parseConfig cannot know from the file alone. */
@@ -188,6 +191,18 @@ function configSchema(defaults: ConfigDefaults) {
       vars: orEmpty(varsSchema),
       tags: orEmpty(tagsSchema),
       ipv4Only: z.boolean().default(false),
+      preserve: z
+        .array(z.string())
+        .default([])
+        .superRefine((patterns, ctx) => {
+          patterns.forEach((p, i) => {
+            try {
+              parsePreserve([p], 'x');
+            } catch (err) {
+              ctx.addIssue({ code: 'custom', path: [i], message: (err as Error).message.replace(/^x: /, '') });
+            }
+          });
+        }),
     },
     'the file must hold a mapping of settings (repository:, host:, …)',
   );

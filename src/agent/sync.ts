@@ -6,6 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
+import { parsePreserve, reservedChainProblem, stripPreserved } from '../apply/preserve.js';
 import { lockStateDir } from '../apply/state-lock.js';
 import { StateDir } from '../apply/state-files.js';
 import { saveFamily } from '../apply/transaction.js';
@@ -148,7 +149,15 @@ async function decide(ctx: PassContext, agent: AgentState, head: string): Promis
     let result: CompileResult;
     try {
       await extractRules(repo, head, config.repository.path, rulesDir);
-      result = await compile({ rulesDir, displayDir: config.repository.path, host: config.host, vars: config.vars, timeoutMs: ctx.options.compileTimeoutMs });
+      const preserve = parsePreserve(config.preserve);
+      result = await compile({
+        rulesDir,
+        displayDir: config.repository.path,
+        host: config.host,
+        vars: config.vars,
+        timeoutMs: ctx.options.compileTimeoutMs,
+        reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
+      });
     } catch (err) {
       return refusedOrThrow(ctx, agent, head, err, {});
     }
@@ -182,6 +191,7 @@ function applyOptions(ctx: PassContext): ApplyOptions {
     lockWaitMs: ctx.options.lockWaitMs,
     hostCommandTimeoutMs: ctx.options.hostCommandTimeoutMs,
     command: `nfgit sync (host ${ctx.config.host})`,
+    preserve: parsePreserve(ctx.config.preserve),
   };
 }
 
@@ -258,12 +268,13 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
   const { config, log, state } = ctx;
   const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   const target = { netns: config.netns ?? undefined };
+  const preserve = parsePreserve(config.preserve);
   const details: string[] = [];
   for (const family of families) {
     const applied = state.readCanonical(family);
     if (applied === undefined) continue;
-    const live = await saveFamily({ target }, family);
-    details.push(...describeDrift(FAMILY_NAME[family], findDrift(applied, live)));
+    const live = stripPreserved(await saveFamily({ target }, family), preserve);
+    details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve), live)));
   }
   if (details.length === 0) {
     log.log('debug', 'no-drift', 'the live ruleset is the applied one');

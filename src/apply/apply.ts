@@ -4,6 +4,7 @@ import { buildPlan, digestOf } from '../compiler/plan.js';
 import { formatLocation } from '../compiler/source-location.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
+import type { PreserveSpec } from './preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset } from './state-files.js';
@@ -19,6 +20,8 @@ export interface ApplyOptions {
   readonly hostCommandTimeoutMs: number;
   /** The command line, recorded in the journal. */
   readonly command: string;
+  /** Chains of other software to carry over from the live ruleset (apply --preserve, config preserve). */
+  readonly preserve?: PreserveSpec;
 }
 
 /** What an apply did. */
@@ -80,7 +83,7 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
 /** The transaction, then the host commands. */
 async function applyLocked(locked: Locked, families: readonly Family[], ruleset: AppliedRuleset, options: ApplyOptions, staging: Promise<Partial<Record<Family, Promise<string>>>>, started: number): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
-  const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command }, ruleset, staging);
+  const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command, ...(options.preserve === undefined ? {} : { preserve: options.preserve }) }, ruleset, staging);
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
   return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
 }

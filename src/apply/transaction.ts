@@ -7,6 +7,7 @@ import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
+import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
 import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** What applying did to one family. */
@@ -26,6 +27,8 @@ export interface TransactionContext {
   readonly state: StateDir;
   /** The command line, for the journal. */
   readonly command: string;
+  /** Chains of other software (Docker, fail2ban…) carried over from the live ruleset; none by default. */
+  readonly preserve?: PreserveSpec;
 }
 
 /** Saves one family of the target (with counters, so a rollback puts them back too). */
@@ -130,6 +133,7 @@ export async function applyTransaction(
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
 ): Promise<FamilyOutcome[]> {
   const snapshot: Partial<Record<Family, string>> = {};
+  const preserve = ctx.preserve ?? NO_PRESERVE;
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
 
@@ -165,6 +169,13 @@ export async function applyTransaction(
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   const serialized = JSON.stringify(journal);
   const canonical = await staging;
+  if (preserve.chains.length > 0 || preserve.rules.length > 0) {
+    for (const family of ctx.families) {
+      // nfgit's own rules in canonical form, so that a preset never mistakes one of them for a foreign one.
+      const own = (await canonical[family]?.catch(() => undefined)) ?? ctx.state.readCanonical(family);
+      next[family] = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, own).text;
+    }
+  }
   ctx.state.writeJournal(journal, serialized);
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
@@ -205,7 +216,8 @@ export async function applyTransaction(
     family,
     tables: tables[family] ?? [],
     rules: desired.families[family]?.rules ?? 0,
-    change: after[i] === undefined ? undefined : diffSaves(snapshot[family] ?? '', after[i] as string),
+    // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
+    change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
   }));
 }
 

@@ -14,11 +14,13 @@ import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { generateHostKey } from '../signing/openssh-key.js';
 import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
+import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
 import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
 import { registerHooks } from './hooks-command.js';
 
 interface ApplyFlags {
+  preserve?: string[];
   netns?: string;
   stateDir: string;
   ipv4Only?: boolean;
@@ -29,6 +31,7 @@ interface ApplyFlags {
 
 function applyOptions(flags: ApplyFlags, argv: string[]): ApplyOptions {
   return {
+    preserve: parsePreserve(flags.preserve ?? [], '--preserve'),
     target: { netns: flags.netns },
     stateDir: flags.stateDir,
     ipv4Only: flags.ipv4Only === true,
@@ -44,7 +47,10 @@ interface CompileFlags {
   var: Record<string, string>;
   timeout: number;
   json?: boolean;
+  preserve: string[];
 }
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 const parseVar = (value: string, previous: Record<string, string>): Record<string, string> => {
   const eq = value.indexOf('=');
@@ -61,7 +67,9 @@ const parseSeconds = (value: string): number => {
 };
 
 function compileOptions(flags: CompileFlags): CompileOptions {
+  const spec = parsePreserve(flags.preserve, '--preserve');
   return {
+    reservedChain: (table, chain) => reservedChainProblem(spec, table, chain),
     rulesDir: flags.rules,
     vars: flags.var,
     timeoutMs: flags.timeout * 1000,
@@ -82,6 +90,7 @@ function withCompileFlags(cmd: Command): Command {
     .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
     .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
     .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)
+    .option('--preserve <pattern>', 'chains of other software to leave alone: DOCKER*, nat:DOCKER, or a preset @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)', collect, [])
     .option('--json', 'print the result as JSON on stdout');
 }
 
@@ -160,7 +169,11 @@ async function run(argv: string[]): Promise<number> {
   });
 
   withApplyFlags(
-    program.command('restore-last').description('load the last good ruleset from the state directory (at boot: no git, no network)').option('--json', 'print the result as JSON on stdout'),
+    program
+      .command('restore-last')
+      .description('load the last good ruleset from the state directory (at boot: no git, no network)')
+      .option('--json', 'print the result as JSON on stdout')
+      .option('--preserve <pattern>', 'chains of other software to leave alone, as for apply (repeatable)', collect, []),
   ).action(async (flags: ApplyFlags & { json?: boolean }) => {
     try {
       const report = await restoreLast(applyOptions(flags, argv));

@@ -49,6 +49,8 @@ export interface CompileOptions {
   readonly tables?: Readonly<Record<Family, readonly string[]>>;
   /** How -D by a differently spelt spec is matched; default: the kernel in a scratch namespace. */
   readonly canonical?: CanonicalMatcher;
+  /** Says why a chain name is reserved (it belongs to other software: preserve), or undefined. */
+  readonly reservedChain?: (table: string, chain: string) => string | undefined;
 }
 
 /**
@@ -89,8 +91,9 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   };
   // The fast run records through aliases and cannot answer; the first call whose answer matters
   // (-C, or a state command that fails) makes nfgit run the files again in exact mode.
-  let run = await runOnce({ ...runOptions, mode: 'fast' }, toTrace, display, extra, canonical);
-  if (run === 'restart') run = await runOnce({ ...runOptions, mode: 'exact' }, toTrace, display, extra, canonical);
+  const reserved = options.reservedChain ?? (() => undefined);
+  let run = await runOnce({ ...runOptions, mode: 'fast' }, toTrace, display, extra, canonical, reserved);
+  if (run === 'restart') run = await runOnce({ ...runOptions, mode: 'exact' }, toTrace, display, extra, canonical, reserved);
   if (run === 'restart') throw new NfgitErrors([new NfgitError('InternalError', 'internal error: the exact run asked for a restart')]);
   const { models, hostCommands, output } = run;
 
@@ -118,6 +121,7 @@ async function runOnce(
   display: (file: string) => string,
   extraTargets: ReadonlySet<string>,
   canonical: CanonicalMatcher,
+  reservedChain: (table: string, chain: string) => string | undefined,
 ): Promise<RunState | 'restart'> {
   const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
   const hostCommands: HostCommand[] = [];
@@ -166,6 +170,9 @@ async function runOnce(
         const applyFrom = (k: number): RecordVerdict | Promise<RecordVerdict> => {
           for (let i = k; i < commands.length; i++) {
             const cmd = commands[i] as Command;
+            const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
+            const reserved = defined === undefined ? undefined : reservedChain(parsed.call.table, defined);
+            if (reserved !== undefined) return refuse(reserved, 2, true);
             const r = model.apply(parsed.call.table, cmd, trace);
             if (r.ok === true) continue;
             if (r.ok === false) return refuse(r.message, r.status);

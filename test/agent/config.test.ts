@@ -52,6 +52,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   vars: { ROLE: 'edge' },
   tags: { keep: 50 },
   ipv4Only: false,
+  preserve: [],
 };
 
 test('the example of the issue parses to the full configuration', (t) => {
@@ -77,6 +78,7 @@ test('a minimal file gets every default', (t) => {
     vars: {},
     tags: { keep: 50 },
     ipv4Only: false,
+    preserve: [],
   });
 });
 
@@ -111,6 +113,7 @@ test('JSON is read as YAML', (t) => {
     vars: { ROLE: 'core', ZONE: '' },
     tags: { keep: 3 },
     ipv4Only: true,
+    preserve: [],
   });
 });
 
@@ -187,8 +190,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve`,
     ].join('\n'),
   );
 });
