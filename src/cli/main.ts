@@ -16,6 +16,7 @@ import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.j
 import { VERSION } from './version.js';
 import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
+import { registerDiff } from './diff-command.js';
 
 interface ApplyFlags {
   netns?: string;
@@ -197,6 +198,7 @@ async function run(argv: string[]): Promise<number> {
 
   registerAgent(program, (n) => (code = n));
   registerStatus(program, (n) => (code = n));
+  registerDiff(program, (n) => (code = n));
 
   try {
     await program.parseAsync(argv);
