@@ -12,6 +12,7 @@ import path from 'node:path';
 import { inNetns, savesOf, withNamedNetns } from '../helpers/named-netns.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
+import { withToolDir } from '../helpers/tool-dir.js';
 
 const nfgit = (args: string[]) => execa('node', [CLI, ...args], { reject: false, cwd: ROOT });
 
@@ -160,4 +161,16 @@ test('rules errors exit 2 with FILE:LINE; a missing namespace exits 2; --ipv4-on
       t.is(v4.exitCode, 1, v4.stderr);
       t.false(v4.stdout.includes('IPv6'));
     }),
+  ));
+
+test('the environment failing (ip6tables-save broken) exits 3', (t) =>
+  withToolDir({ 'ip6tables-save': 'echo "ip6tables-save: Could not fetch rule set generation id: Address family not supported by protocol" >&2\nexit 1\n' }, (bin) =>
+    withNamedNetns(1, ([ns]) =>
+      withRulesDir({ '10-base': RULES }, async (dir) => {
+        const r = await execa('node', [CLI, 'diff', '--rules', dir, '--netns', ns as string], { reject: false, cwd: ROOT, env: { PATH: `${bin}:${process.env['PATH']}` } });
+        t.is(r.exitCode, 3, r.stderr);
+        t.regex(r.stderr, /ip6tables-save/);
+        t.is(r.stdout, '');
+      }),
+    ),
   ));
