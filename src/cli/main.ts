@@ -18,6 +18,7 @@ import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
 import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
 import { registerHooks } from './hooks-command.js';
+import { registerDiff } from './diff-command.js';
 
 interface ApplyFlags {
   preserve?: string[];
@@ -212,6 +213,7 @@ async function run(argv: string[]): Promise<number> {
   registerAgent(program, (n) => (code = n));
   registerStatus(program, (n) => (code = n));
   registerHooks(program, (n) => (code = n));
+  registerDiff(program, (n) => (code = n));
 
   try {
     await program.parseAsync(argv);

@@ -1,0 +1,37 @@
+import type { CompileResult } from '../compiler/compile.js';
+import { NfgitError } from '../compiler/errors.js';
+import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
+import { stage } from '../netfilter/stage.js';
+import { checkTarget, type Target } from '../netfilter/target.js';
+import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
+import { saveFamily } from './transaction.js';
+
+/** What `nfgit diff` compares against. */
+export interface DiffTargetOptions {
+  readonly target: Target;
+  /** Compare IPv4 only (hosts with IPv6 disabled), as `apply --ipv4-only` manages it. */
+  readonly ipv4Only: boolean;
+}
+
+/**
+ * What applying compiled rules would change on the target, per family, without changing anything:
+ * stage the rules (the kernel validates them and gives their canonical form), save the target, and
+ * compare the target with what `applyTransaction` would leave there. Takes no lock: it only reads.
+ */
+export async function diffAgainstTarget(result: CompileResult, options: DiffTargetOptions): Promise<Partial<Record<Family, FamilyDiff>>> {
+  checkTarget(options.target);
+  const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
+  // The target is saved while staging runs; a rules error still wins, since staging is awaited first.
+  const live = families.map((f) => saveFamily(options, f));
+  for (const p of live) p.catch(() => {});
+  const staged = await stage(Object.fromEntries(families.map((f) => [f, result[f]])), { canonical: true });
+  const out: Partial<Record<Family, FamilyDiff>> = {};
+  for (const [i, family] of families.entries()) {
+    const canonical = staged.canonical[family];
+    if (canonical === undefined) throw new NfgitError('InternalError', `internal error: staging gave no canonical ${FAMILY_NAME[family]} ruleset`);
+    const before = await (live[i] as Promise<string>);
+    const after = expectedAfterApply(before, await canonical, result[family].usedTables);
+    out[family] = diffRulesets(before, after);
+  }
+  return out;
+}

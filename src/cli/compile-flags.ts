@@ -1,0 +1,50 @@
+import { type Command, InvalidArgumentError } from 'commander';
+import type { CompileOptions } from '../compiler/compile.js';
+
+// The flags every command that compiles rule files takes. main.ts still declares its own copy for
+// compile, check and apply; commands registered from their own files use this one.
+
+/** The compile flags as commander parses them. */
+export interface CompileFlags {
+  rules: string;
+  host?: string;
+  var: Record<string, string>;
+  timeout: number;
+  json?: boolean;
+}
+
+/** `--var NAME=VALUE`, repeatable, into a record. */
+export const parseVar = (value: string, previous: Record<string, string>): Record<string, string> => {
+  const eq = value.indexOf('=');
+  if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.slice(0, eq))) {
+    throw new InvalidArgumentError('expected NAME=VALUE with a shell variable name');
+  }
+  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
+};
+
+/** A positive number of seconds. */
+export const parseSeconds = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
+  return n;
+};
+
+/** The compile options the flags ask for. */
+export function compileOptions(flags: CompileFlags): CompileOptions {
+  return {
+    rulesDir: flags.rules,
+    vars: flags.var,
+    timeoutMs: flags.timeout * 1000,
+    ...(flags.host === undefined ? {} : { host: flags.host }),
+  };
+}
+
+/** Adds --rules, --host, --var, --timeout and --json to a command. */
+export function withCompileFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption('--rules <dir>', 'directory of rule files')
+    .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
+    .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
+    .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)
+    .option('--json', 'print the result as JSON on stdout');
+}

@@ -1,0 +1,64 @@
+import type { Command } from 'commander';
+import { asNfgitErrors } from '../compiler/errors.js';
+import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
+import { exitCodeFor, reportFailure } from './output.js';
+
+interface DiffFlags extends CompileFlags {
+  netns?: string;
+  ipv4Only?: boolean;
+}
+
+/**
+ * Exit codes of `nfgit diff`, as diff(1) and `flux diff`: 0 nothing would change, 1 something would,
+ * 2 trouble (usage, wrong rules), 3 the environment failed, 70 a bug.
+ */
+export function diffExitCodeFor(err: unknown): number {
+  const code = exitCodeFor(asNfgitErrors(err));
+  return code === 1 ? 2 : code;
+}
+
+/** Adds `nfgit diff`: what applying the rules would change on the host or in a named namespace. */
+export function registerDiff(program: Command, setCode: (n: number) => void): void {
+  withCompileFlags(
+    program
+      .command('diff')
+      .description('show what applying the rules would change on the host (or --netns), per family, table and chain; exit 0 if nothing, 1 if something would change, 2 on error'),
+  )
+    .option('--netns <name>', 'compare with this named network namespace (ip netns) instead of the host')
+    .option('--ipv4-only', 'compare IPv4 only (for hosts with IPv6 disabled)')
+    .action(async (flags: DiffFlags) => {
+      try {
+        const [{ compile }, { diffAgainstTarget }, { renderFamilyDiff }, { checkTarget }, { FAMILY_NAME }] = await Promise.all([
+          import('../compiler/compile.js'),
+          import('../apply/diff-target.js'),
+          import('../apply/ruleset-diff.js'),
+          import('../netfilter/target.js'),
+          import('../compiler/parse-argv.js'),
+        ]);
+        const target = { netns: flags.netns };
+        checkTarget(target);
+        const result = await compile(compileOptions(flags));
+        const diffs = await diffAgainstTarget(result, { target, ipv4Only: flags.ipv4Only === true });
+        const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));
+        const changed = families.some(([, d]) => d.changed);
+        if (flags.json === true) {
+          const sum = (pick: (c: (typeof families)[number][1]['change']) => number): number => families.reduce((n, [, d]) => n + pick(d.change), 0);
+          const counts = {
+            rulesAdded: sum((c) => c.rulesAdded),
+            rulesRemoved: sum((c) => c.rulesRemoved),
+            chainsAdded: sum((c) => c.chainsAdded.length),
+            chainsRemoved: sum((c) => c.chainsRemoved.length),
+            policiesChanged: sum((c) => c.policiesChanged.length),
+          };
+          process.stdout.write(JSON.stringify({ ok: true, changed, target: { netns: flags.netns ?? null }, families: Object.fromEntries(families), counts }) + '\n');
+        } else {
+          const lines = families.flatMap(([f, d]) => renderFamilyDiff(FAMILY_NAME[f], d));
+          process.stdout.write(lines.join('\n') + '\n');
+        }
+        setCode(changed ? 1 : 0);
+      } catch (err) {
+        reportFailure(err, flags.json === true);
+        setCode(diffExitCodeFor(err));
+      }
+    });
+}
