@@ -3,6 +3,7 @@ import { NfgitError } from '../compiler/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
+import { NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
 import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
 import { saveFamily } from './transaction.js';
 
@@ -11,6 +12,8 @@ export interface DiffTargetOptions {
   readonly target: Target;
   /** Compare IPv4 only (hosts with IPv6 disabled), as `apply --ipv4-only` manages it. */
   readonly ipv4Only: boolean;
+  /** Chains of other software, left out of the comparison as apply leaves them in place. */
+  readonly preserve?: PreserveSpec;
 }
 
 /**
@@ -29,8 +32,9 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
   for (const [i, family] of families.entries()) {
     const canonical = staged.canonical[family];
     if (canonical === undefined) throw new NfgitError('InternalError', `internal error: staging gave no canonical ${FAMILY_NAME[family]} ruleset`);
-    const before = await (live[i] as Promise<string>);
-    const after = expectedAfterApply(before, await canonical, result[family].usedTables);
+    const spec = options.preserve ?? NO_PRESERVE;
+    const before = stripPreserved(await (live[i] as Promise<string>), spec);
+    const after = stripPreserved(expectedAfterApply(before, await canonical, result[family].usedTables), spec);
     out[family] = diffRulesets(before, after);
   }
   return out;

@@ -1,8 +1,8 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CompileOptions } from '../compiler/compile.js';
+import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
 
-// The flags every command that compiles rule files takes. main.ts still declares its own copy for
-// compile, check and apply; commands registered from their own files use this one.
+// The flags every command that compiles rule files takes (compile, check, apply, diff).
 
 /** The compile flags as commander parses them. */
 export interface CompileFlags {
@@ -11,7 +11,12 @@ export interface CompileFlags {
   var: Record<string, string>;
   timeout: number;
   json?: boolean;
+  /** `--preserve PATTERN`, repeatable: chains of other software (see apply/preserve.ts). */
+  preserve: string[];
 }
+
+/** Collects a repeatable option into a list. */
+export const collect = (value: string, previous: string[]): string[] => [...previous, value];
 
 /** `--var NAME=VALUE`, repeatable, into a record. */
 export const parseVar = (value: string, previous: Record<string, string>): Record<string, string> => {
@@ -31,7 +36,9 @@ export const parseSeconds = (value: string): number => {
 
 /** The compile options the flags ask for. */
 export function compileOptions(flags: CompileFlags): CompileOptions {
+  const spec = parsePreserve(flags.preserve, '--preserve');
   return {
+    reservedChain: (table, chain) => reservedChainProblem(spec, table, chain),
     rulesDir: flags.rules,
     vars: flags.var,
     timeoutMs: flags.timeout * 1000,
@@ -39,12 +46,13 @@ export function compileOptions(flags: CompileFlags): CompileOptions {
   };
 }
 
-/** Adds --rules, --host, --var, --timeout and --json to a command. */
+/** Adds --rules, --host, --var, --timeout, --preserve and --json to a command. */
 export function withCompileFlags(cmd: Command): Command {
   return cmd
     .requiredOption('--rules <dir>', 'directory of rule files')
     .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
     .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
     .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)
+    .option('--preserve <pattern>', 'chains of other software to leave alone: DOCKER*, nat:DOCKER, or a preset @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)', collect, [])
     .option('--json', 'print the result as JSON on stdout');
 }

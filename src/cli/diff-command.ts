@@ -1,3 +1,4 @@
+import { parsePreserve } from '../apply/preserve.js';
 import type { Command } from 'commander';
 import { asNfgitErrors } from '../compiler/errors.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
@@ -38,7 +39,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
         const target = { netns: flags.netns };
         checkTarget(target);
         const result = await compile(compileOptions(flags));
-        const diffs = await diffAgainstTarget(result, { target, ipv4Only: flags.ipv4Only === true });
+        const diffs = await diffAgainstTarget(result, { target, ipv4Only: flags.ipv4Only === true, preserve: parsePreserve(flags.preserve, '--preserve') });
         const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));
         const changed = families.some(([, d]) => d.changed);
         if (flags.json === true) {

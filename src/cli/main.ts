@@ -3,8 +3,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Command, InvalidArgumentError } from 'commander';
-import { compile, type CompileOptions } from '../compiler/compile.js';
+import { Command } from 'commander';
+import { compile } from '../compiler/compile.js';
 import { NfgitError } from '../compiler/errors.js';
 import { buildPlan } from '../compiler/plan.js';
 import { stage } from '../netfilter/stage.js';
@@ -14,7 +14,8 @@ import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { generateHostKey } from '../signing/openssh-key.js';
 import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
-import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
+import { parsePreserve } from '../apply/preserve.js';
+import { collect, compileOptions, parseSeconds, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
 import { registerHooks } from './hooks-command.js';
@@ -42,57 +43,11 @@ function applyOptions(flags: ApplyFlags, argv: string[]): ApplyOptions {
   };
 }
 
-interface CompileFlags {
-  rules: string;
-  host?: string;
-  var: Record<string, string>;
-  timeout: number;
-  json?: boolean;
-  preserve: string[];
-}
-
-const collect = (value: string, previous: string[]): string[] => [...previous, value];
-
-const parseVar = (value: string, previous: Record<string, string>): Record<string, string> => {
-  const eq = value.indexOf('=');
-  if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(value.slice(0, eq))) {
-    throw new InvalidArgumentError('expected NAME=VALUE with a shell variable name');
-  }
-  return { ...previous, [value.slice(0, eq)]: value.slice(eq + 1) };
-};
-
-const parseSeconds = (value: string): number => {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number of seconds');
-  return n;
-};
-
-function compileOptions(flags: CompileFlags): CompileOptions {
-  const spec = parsePreserve(flags.preserve, '--preserve');
-  return {
-    reservedChain: (table, chain) => reservedChainProblem(spec, table, chain),
-    rulesDir: flags.rules,
-    vars: flags.var,
-    timeoutMs: flags.timeout * 1000,
-    ...(flags.host === undefined ? {} : { host: flags.host }),
-  };
-}
-
 /** Writes a file atomically: a temporary name in the same directory, then rename. */
 async function writeAtomic(file: string, text: string): Promise<void> {
   const tmp = `${file}.tmp-${process.pid}`;
   await writeFile(tmp, text);
   await rename(tmp, file);
-}
-
-function withCompileFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--rules <dir>', 'directory of rule files')
-    .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
-    .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
-    .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)
-    .option('--preserve <pattern>', 'chains of other software to leave alone: DOCKER*, nat:DOCKER, or a preset @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)', collect, [])
-    .option('--json', 'print the result as JSON on stdout');
 }
 
 async function run(argv: string[]): Promise<number> {
