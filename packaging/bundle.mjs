@@ -35,5 +35,7 @@ await build({
     NFGIT_BUNDLED_PRELUDE: JSON.stringify(prelude),
   },
   legalComments: 'eof',
+  // Half the size, and about 0.1 s less to start (hooks run `nfgit check` on every push).
+  minify: true,
   logLevel: 'warning',
 });
