@@ -76,7 +76,9 @@ export function registerConfirm(program: Command, setCode: (code: number) => voi
         if (r.kept) process.stdout.write(`confirmed: "${r.command}" keeps the new ruleset\n`);
         else process.stdout.write(`confirmed "${r.command}"; it has not finished yet (its host commands may still run)\n`);
       } catch (err) {
-        setCode(reportFailure(err, false));
+        // Nothing (or nothing alive) to confirm is exit 1, not 2: the command line itself was right.
+        const code = reportFailure(err, false);
+        setCode(code === 2 ? 1 : code);
       }
     });
 }

@@ -25,7 +25,7 @@ const applyWith = (rules: string, ns: string, state: string, extra: readonly str
 
 const JOURNAL_FILES = ['journal.json', 'journal.applied', 'journal.probation'];
 
-test('a tcp probe the new rules block: rolled back, the namespace as before byte for byte, traffic works, last good unchanged', (t) =>
+test('a tcp probe the new rules block: rolled back, the namespace rules as before, traffic works, last good unchanged', (t) =>
   withPair(async ({ host, peer }) => {
     await listen(peer, PORT);
     await withTempDir('nfgit-state-', async (state) => {
