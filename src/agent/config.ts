@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSet } from '../apply/probes.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { NfgitError } from '../compiler/errors.js';
 import { parsePreserve } from '../apply/preserve.js';
@@ -54,6 +55,8 @@ export interface AgentConfig {
   readonly ipv4Only: boolean;
   /** Chain patterns and presets of other software whose chains nfgit leaves alone (see apply/preserve.ts). */
   readonly preserve: readonly string[];
+  /** Checks after each apply of a new commit; if one fails before the deadline, the apply is rolled back. */
+  readonly probes: ProbeSet | null;
 }
 
 /** What parseConfig cannot know from the file alone. */
@@ -165,6 +168,36 @@ const tagsSchema = section({
     .default(50),
 });
 
+const PROBE_FORMS = 'tcp: "HOST:PORT", command: [ARGV…] or git: true';
+
+/** One probe: a mapping with exactly one key, its kind. */
+const probeCheckSchema = z.unknown().transform((given, ctx): ProbeCheck => {
+  const problem = (message: string, at: PropertyKey[] = []): never => {
+    ctx.addIssue({ code: 'custom', message, path: at });
+    return z.NEVER as never;
+  };
+  if (!isMapping(given) || Object.keys(given).length !== 1) return problem(`must be a mapping with one key, ${PROBE_FORMS}, not ${describe(given)}`);
+  const [kind, value] = Object.entries(given)[0] as [string, unknown];
+  if (kind === 'tcp') {
+    if (typeof value !== 'string') return problem(`must be "HOST:PORT" in quotes, not ${describe(value)}`, [kind]);
+    const parsed = parseTcpProbe(value);
+    return typeof parsed === 'string' ? problem(parsed, [kind]) : { kind: 'tcp', ...parsed };
+  }
+  if (kind === 'command') {
+    const ok = Array.isArray(value) && value.length > 0 && value.every((w) => typeof w === 'string' && w !== '' && !w.includes('\0'));
+    if (ok) return { kind: 'command', argv: value as string[] };
+    const given = Array.isArray(value) && value.length === 0 ? 'an empty list' : describe(value);
+    return problem(`must be a non-empty list of words (the command and its arguments, run without a shell), not ${given}`, [kind]);
+  }
+  if (kind === 'git') return value === true ? { kind: 'git' } : problem(`must be true (probe that the repository is reachable), not ${describe(value)}`, [kind]);
+  return problem(`is not a kind of probe; the kinds are ${PROBE_FORMS}`, [kind]);
+});
+
+const probesSchema = section({
+  deadline: duration(formatDuration(DEFAULT_PROBE_DEADLINE_MS)),
+  checks: z.array(probeCheckSchema).superRefine(check((c) => (c.length === 0 ? `must list at least one probe (${PROBE_FORMS})` : undefined))),
+}).transform(({ deadline, checks }): ProbeSet => ({ deadlineMs: deadline, checks }));
+
 /** The whole file; built per call because the default host name comes from the machine. */
 function configSchema(defaults: ConfigDefaults) {
   return section(
@@ -203,6 +236,7 @@ function configSchema(defaults: ConfigDefaults) {
             }
           });
         }),
+      probes: probesSchema.nullable().default(null),
     },
     'the file must hold a mapping of settings (repository:, host:, …)',
   );

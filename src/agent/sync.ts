@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
 import { parsePreserve, reservedChainProblem, stripPreserved } from '../apply/preserve.js';
+import { ProbeError } from '../apply/probation.js';
 import { lockStateDir } from '../apply/state-lock.js';
 import { StateDir } from '../apply/state-files.js';
 import { saveFamily } from '../apply/transaction.js';
@@ -172,8 +173,10 @@ async function decide(ctx: PassContext, agent: AgentState, head: string): Promis
     } catch (err) {
       if (await stagingFailed) return refusedOrThrow(ctx, agent, head, err, rules);
       const errors = asNfgitErrors(err);
-      // A restore the kernel refused, rolled back: the commit cannot be applied here.
-      if (errors.every((e) => e.code === 'RuleError')) return conclude(ctx, agent, head, 'rolled-back', errors.map((e) => e.format()), rules);
+      // A restore the kernel refused, or a probe that failed after the apply, rolled back: the commit cannot be applied here.
+      if (errors.every((e) => e.code === 'RuleError' || e.code === 'ProbeError')) {
+        return conclude(ctx, agent, head, 'rolled-back', errors.map((e) => (e instanceof ProbeError ? e.failure : e.format())), rules);
+      }
       throw err;
     }
     logApply(ctx, report, head);
@@ -192,6 +195,8 @@ function applyOptions(ctx: PassContext): ApplyOptions {
     hostCommandTimeoutMs: ctx.options.hostCommandTimeoutMs,
     command: `nfgit sync (host ${ctx.config.host})`,
     preserve: parsePreserve(ctx.config.preserve),
+    // A git probe is one ref listing of the agent's own repository, from where the agent runs.
+    ...(ctx.config.probes === null ? {} : { probation: { probes: ctx.config.probes, git: () => branchHead(ctx.repo) } }),
   };
 }
 

@@ -8,6 +8,7 @@ import type { PreserveSpec } from './preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset } from './state-files.js';
+import type { Probation } from './probation.js';
 import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery } from './transaction.js';
 
 /** Options shared by apply and restore-last. */
@@ -22,6 +23,8 @@ export interface ApplyOptions {
   readonly command: string;
   /** Chains of other software to carry over from the live ruleset (apply --preserve, config preserve). */
   readonly preserve?: PreserveSpec;
+  /** Probes and confirmation an apply must pass before it is kept (not restore-last: it loads what passed). */
+  readonly probation?: Probation;
 }
 
 /** What an apply did. */
@@ -81,9 +84,14 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
 }
 
 /** The transaction, then the host commands. */
-async function applyLocked(locked: Locked, families: readonly Family[], ruleset: AppliedRuleset, options: ApplyOptions, staging: Promise<Partial<Record<Family, Promise<string>>>>, started: number): Promise<ApplyReport> {
+async function applyLocked(locked: Locked, families: readonly Family[], ruleset: AppliedRuleset, options: ApplyOptions, staging: Promise<Partial<Record<Family, Promise<string>>>>, started: number, probation?: Probation): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
-  const outcomes = await applyTransaction({ target: options.target, backend, families, state, command: options.command, ...(options.preserve === undefined ? {} : { preserve: options.preserve }) }, ruleset, staging);
+  const outcomes = await applyTransaction(
+    { target: options.target, backend, families, state, command: options.command, ...(options.preserve === undefined ? {} : { preserve: options.preserve }) },
+    ruleset,
+    staging,
+    probation,
+  );
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
   return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
 }
@@ -103,7 +111,7 @@ export function applyRuleset(
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
 ): Promise<ApplyReport> {
   const started = Date.now();
-  return underLock(options, staging, (locked) => applyLocked(locked, locked.families, ruleset, options, staging, started));
+  return underLock(options, staging, (locked) => applyLocked(locked, locked.families, ruleset, options, staging, started, options.probation));
 }
 
 /** Result of restore-last: nothing recorded yet, or an apply report. */

@@ -43,12 +43,26 @@ export interface Journal {
   /** iptables-save -c of each family before the apply. */
   readonly snapshot: Partial<Record<Family, string>>;
   /**
-   * `journaled`: the kernel may hold a mix; `applied`: both families hold the new ruleset. Written as
-   * `journaled`; the step `applied` is a small marker file beside it (no rewrite of the whole journal).
+   * `journaled`: the kernel may hold a mix; `probation`: both families hold the new ruleset, but probes
+   * or a confirmation are still awaited (undone after a crash, as `journaled`); `applied`: both
+   * families hold the new ruleset for good. Written as `journaled`; the later steps are small marker
+   * files beside it (no rewrite of the whole journal).
    */
-  readonly step: 'journaled' | 'applied';
+  readonly step: 'journaled' | 'probation' | 'applied';
   /** The new ruleset (both families' restore input), recorded as the last good one once applied. */
   readonly record: LastGood;
+}
+
+/** What an apply on probation awaits: written beside the journal as `journal.probation`. */
+export interface ProbationMarker {
+  /** The journal's id. */
+  readonly id: string;
+  /** The nfgit process that waits. */
+  readonly pid: number;
+  /** When the wait for `nfgit confirm` ends (ISO time), or null when only probes are awaited. */
+  readonly confirmBy: string | null;
+  /** appliedAt of the record, to tell afterwards whether it became the last good ruleset. */
+  readonly appliedAt: string;
 }
 
 /** Paths and durable reads and writes of the state directory. */
@@ -67,13 +81,30 @@ export class StateDir {
     const journal = this.readJson<Journal>('journal.json');
     if (journal === undefined) return undefined;
     const applied = this.readJson<{ id: string }>('journal.applied');
-    return applied?.id === journal.id ? { ...journal, step: 'applied' } : journal;
+    if (applied?.id === journal.id) return { ...journal, step: 'applied' };
+    return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
   }
 
   /** Writes the journal durably; `serialized` is its JSON when already made (off the critical path). */
   writeJournal(journal: Journal, serialized = JSON.stringify(journal)): void {
     removeDurable(this.file('journal.applied'));
+    removeDurable(this.file('journal.probation'));
     writeDurable(this.file('journal.json'), serialized);
+  }
+
+  /** Marks the journal's apply as restored in both families but awaiting probes or a confirmation (durably). */
+  markJournalProbation(marker: ProbationMarker): void {
+    writeDurable(this.file('journal.probation'), JSON.stringify(marker));
+  }
+
+  /** The probation marker, if an apply is (or was, before a crash) on probation. */
+  readProbation(): ProbationMarker | undefined {
+    return this.readJson<ProbationMarker>('journal.probation');
+  }
+
+  /** The file `nfgit confirm` creates for the apply whose journal has this id. */
+  confirmFile(id: string): string {
+    return this.file(`confirm-${id}`);
   }
 
   /** Marks the journal's apply as complete in both families (durably). */
@@ -84,6 +115,7 @@ export class StateDir {
   removeJournal(): void {
     removeDurable(this.file('journal.json'));
     removeDurable(this.file('journal.applied'));
+    removeDurable(this.file('journal.probation'));
   }
 
   readLastGood(): LastGood | undefined {

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
 import { NfgitError } from '../compiler/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
@@ -8,6 +8,7 @@ import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
+import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** What applying did to one family. */
@@ -131,6 +132,8 @@ export async function applyTransaction(
    * canonical form of the new ruleset per family (else that is saved after applying).
    */
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
+  /** Probes and confirmation to pass before the new ruleset is kept; undefined: kept at once. */
+  probation?: Probation,
 ): Promise<FamilyOutcome[]> {
   const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
@@ -206,6 +209,8 @@ export async function applyTransaction(
     afterSaves.push(saved);
   }
 
+  if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves);
+
   ctx.state.markJournalApplied(journal);
   ctx.state.writeLastGood(prepared ?? record);
   ctx.state.removeJournal();
@@ -219,6 +224,28 @@ export async function applyTransaction(
     // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
     change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
   }));
+}
+
+/**
+ * Both families hold the new ruleset: hold it on probation (the journal stays, so a crash now undoes
+ * it), and if a probe fails or no confirmation comes, put both snapshots back and say why.
+ */
+async function keepOrRollBack(ctx: TransactionContext, probation: Probation, journal: Journal, snapshot: Partial<Record<Family, string>>, afterSaves: Array<Promise<unknown>>): Promise<void> {
+  let failure: string | undefined;
+  try {
+    failure = await holdProbation(probation, { target: ctx.target }, ctx.state, { id: journal.id, appliedAt: journal.record.appliedAt });
+  } catch (err) {
+    failure = `the probation could not be held: ${(err as Error).message}`;
+  }
+  if (failure === undefined) return;
+  await Promise.allSettled(afterSaves);
+  try {
+    await rollback(ctx, snapshot);
+  } catch (err) {
+    throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
+  }
+  ctx.state.removeJournal();
+  throw new ProbeError(failure, `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`);
 }
 
 /** What looking for an unfinished journal found and did. */
@@ -245,5 +272,9 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   }
   await rollback({ ...ctx, target, families: journal.families }, journal.snapshot);
   ctx.state.removeJournal();
+  if (journal.step === 'probation') {
+    rmSync(ctx.state.confirmFile(journal.id), { force: true });
+    return { found: true, action: 'undone', message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it` };
+  }
   return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it` };
 }

@@ -20,6 +20,7 @@ import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
 import { registerHooks } from './hooks-command.js';
 import { registerDiff } from './diff-command.js';
+import { probationOf, registerConfirm, withProbeFlags, type ProbeFlags } from './probe-flags.js';
 
 interface ApplyFlags {
   preserve?: string[];
@@ -109,15 +110,19 @@ async function run(argv: string[]): Promise<number> {
       .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 60)
       .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30);
 
-  withApplyFlags(
-    withCompileFlags(program.command('apply').description('compile, stage, then apply both families to the host (or --netns) as one transaction and record the result as the last good ruleset')),
-  ).action(async (flags: CompileFlags & ApplyFlags) => {
+  withProbeFlags(
+    withApplyFlags(
+      withCompileFlags(program.command('apply').description('compile, stage, then apply both families to the host (or --netns) as one transaction and record the result as the last good ruleset')),
+    ),
+  ).action(async (flags: CompileFlags & ApplyFlags & ProbeFlags) => {
     try {
       const result = await compile(compileOptions(flags));
       // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
       const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true });
       const ruleset = rulesetOf(result, flags.ipv4Only === true);
-      const report = await applyRuleset(ruleset, applyOptions(flags, argv), staging.then((s) => s.canonical));
+      const probation = probationOf(flags);
+      const options = { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) };
+      const report = await applyRuleset(ruleset, options, staging.then((s) => s.canonical));
       printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
     } catch (err) {
       code = reportFailure(err, flags.json === true);
@@ -169,6 +174,7 @@ async function run(argv: string[]): Promise<number> {
   registerStatus(program, (n) => (code = n));
   registerHooks(program, (n) => (code = n));
   registerDiff(program, (n) => (code = n));
+  registerConfirm(program, (n) => (code = n));
 
   try {
     await program.parseAsync(argv);

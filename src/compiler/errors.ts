@@ -7,6 +7,7 @@ export type ErrorCode =
   | 'SandboxError' // the compile or staging sandbox could not be set up
   | 'TimeoutError' // the rule files ran past their time limit
   | 'UsageError' // bad command-line use or missing input
+  | 'ProbeError' // applied, then a probe failed or no confirmation came: rolled back
   | 'InternalError'; // a bug in nfgit
 
 /** How an error is recovered: by a new commit (stalled), by retrying (transient), or by fixing nfgit (internal). */
@@ -18,6 +19,7 @@ const CLASS_OF: Record<ErrorCode, ErrorClass> = {
   SandboxError: 'transient',
   TimeoutError: 'stalled',
   UsageError: 'stalled',
+  ProbeError: 'stalled',
   InternalError: 'internal',
 };
 

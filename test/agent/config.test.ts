@@ -53,6 +53,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   tags: { keep: 50 },
   ipv4Only: false,
   preserve: [],
+  probes: null,
 };
 
 test('the example of the issue parses to the full configuration', (t) => {
@@ -79,6 +80,7 @@ test('a minimal file gets every default', (t) => {
     tags: { keep: 50 },
     ipv4Only: false,
     preserve: [],
+    probes: null,
   });
 });
 
@@ -114,6 +116,7 @@ test('JSON is read as YAML', (t) => {
     tags: { keep: 3 },
     ipv4Only: true,
     preserve: [],
+    probes: null,
   });
 });
 
@@ -190,8 +193,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
     ].join('\n'),
   );
 });
@@ -298,6 +301,41 @@ test(refuses, 'vars: { my-var: x }', 'vars.my-var: is not a shell variable name:
 test(refuses, 'vars: [ROLE=edge]', 'vars: must be a mapping, not a list');
 test(refuses, 'tags: { keep: 2.5 }', 'tags.keep: must be a whole number of at least 1, not 2.5');
 test(refuses, 'tags: { keep: "10" }', 'tags.keep: must be a number, not "10"');
+test(refuses, 'probes: { checks: [] }', 'probes.checks: must list at least one probe (tcp: "HOST:PORT", command: [ARGV…] or git: true)');
+test(refuses, 'probes: { checks: [{ tcp: "10.0.0.1" }] }', 'probes.checks[0].tcp: must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1"');
+test(refuses, 'probes: { checks: [{ command: "ping -c1 10.0.0.1" }] }', 'probes.checks[0].command: must be a non-empty list of words (the command and its arguments, run without a shell), not "ping -c1 10.0.0.1"');
+test(refuses, 'probes: { checks: [{ git: yes }] }', 'probes.checks[0].git: must be true (probe that the repository is reachable), not "yes"');
+test(refuses, 'probes: { checks: [{ http: "x" }] }', 'probes.checks[0].http: is not a kind of probe; the kinds are tcp: "HOST:PORT", command: [ARGV…] or git: true');
+test(refuses, 'probes: { checks: [{ tcp: "10.0.0.1:22", git: true }] }', 'probes.checks[0]: must be a mapping with one key, tcp: "HOST:PORT", command: [ARGV…] or git: true, not a mapping');
+test(refuses, 'probes: { deadline: 30, checks: [{ git: true }] }', 'probes.deadline: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30');
+
+test('every probe problem is reported at once', (t) => {
+  t.is(
+    problems(withBase('probes: { deadline: 0s, checks: [{ tcp: "a:0" }, { git: true }, { command: [] }], wait: 1 }')),
+    [
+      `${FILE}: probes.deadline: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "0s"`,
+      `${FILE}: probes.checks[0].tcp: must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "a:0"`,
+      `${FILE}: probes.checks[2].command: must be a non-empty list of words (the command and its arguments, run without a shell), not an empty list`,
+      `${FILE}: probes.wait: is not a known key; the keys here are: deadline, checks`,
+    ].join('\n'),
+  );
+});
+
+test(
+  accepts,
+  'probes:\n  deadline: 45s\n  checks:\n    - tcp: "10.0.0.1:22"\n    - tcp: "[fd00::1]:443"\n    - command: [ping, -c1, -W1, 10.0.0.1]\n    - git: true',
+  (c: AgentConfig) => c.probes,
+  {
+    deadlineMs: 45_000,
+    checks: [
+      { kind: 'tcp', host: '10.0.0.1', port: 22 },
+      { kind: 'tcp', host: 'fd00::1', port: 443 },
+      { kind: 'command', argv: ['ping', '-c1', '-W1', '10.0.0.1'] },
+      { kind: 'git' },
+    ],
+  },
+);
+test(accepts, 'probes: { checks: [{ git: true }] }', (c: AgentConfig) => c.probes?.deadlineMs, 30_000);
 test(refuses, 'ipv4Only: "false"', 'ipv4Only: must be true or false, not "false"');
 
 test(accepts, 'repository: { path: . }', (c) => c.repository.path, '.');
