@@ -91,8 +91,9 @@ test('--version and --help', async (t) => {
 
 test('a signal to nfgit ends the sandbox and everything in it', (t) =>
   withRulesDir({ '10-slow': 'iptables -A INPUT -j ACCEPT\nsleep 31.25 &\nsleep 31.5\n' }, async (dir) => {
-    const before = (await readdir(tmpdir())).filter((d) => d.startsWith('nfgit-compile-'));
-    const child = execa('node', [CLI, 'check', '--rules', dir], { reject: false });
+    // A private TMPDIR: other tests running meanwhile make compile directories of their own.
+    const tmp = await mkdtemp(path.join(tmpdir(), 'nfgit-signal-'));
+    const child = execa('node', [CLI, 'check', '--rules', dir], { reject: false, env: { TMPDIR: tmp } });
     for (let i = 0; i < 100; i++) {
       const r = await execa('pgrep', ['-f', 'sleep 31.5'], { reject: false });
       if (r.exitCode === 0) break;
@@ -104,8 +105,9 @@ test('a signal to nfgit ends the sandbox and everything in it', (t) =>
     await new Promise((resolve) => setTimeout(resolve, 200));
     const left = await execa('pgrep', ['-f', 'sleep 31\\.(25|5)'], { reject: false });
     t.is(left.stdout, '', 'processes of the sandbox were left behind');
-    const dirs = (await readdir(tmpdir())).filter((d) => d.startsWith('nfgit-compile-'));
-    t.deepEqual(dirs.filter((d) => !before.includes(d)), [], 'the compile directory was left behind');
+    const dirs = await readdir(tmp);
+    await rm(tmp, { recursive: true, force: true });
+    t.deepEqual(dirs, [], 'the compile directory was left behind');
   }));
 
 test('keygen makes a host key and prints an allowed_signers line that ssh-keygen accepts', async (t) => {
