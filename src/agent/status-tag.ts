@@ -16,6 +16,12 @@ export interface FamilyCount {
   readonly digest: string;
 }
 
+/** What an apply changed in one family, as `apply` and `diff` count it: rules added and removed. */
+export interface ChangeCount {
+  readonly added: number;
+  readonly removed: number;
+}
+
 /** One decision of one host about one commit, as written into its status tag. */
 export interface StatusRecord {
   readonly result: StatusResult;
@@ -26,6 +32,8 @@ export interface StatusRecord {
   readonly previous: string | null;
   /** Empty when the commit was not compiled. */
   readonly rules: { readonly ipv4?: FamilyCount; readonly ipv6?: FamilyCount };
+  /** For an applied commit: what the apply changed against the ruleset before (`Change-IPv4: +3 -1`). */
+  readonly changes?: { readonly ipv4?: ChangeCount; readonly ipv6?: ChangeCount };
   /** Why the commit was refused or rolled back, for example `rules/30-web:14: unknown option "--dporrt"`; may be multi-line. */
   readonly errors: readonly string[];
   /** `nfgit VERSION`. */
@@ -92,6 +100,8 @@ export function formatStatusMessage(r: StatusRecord): string {
   ];
   if (r.rules.ipv4 !== undefined) lines.push(trailer('Rules-IPv4', familyValue(r.rules.ipv4)));
   if (r.rules.ipv6 !== undefined) lines.push(trailer('Rules-IPv6', familyValue(r.rules.ipv6)));
+  if (r.changes?.ipv4 !== undefined) lines.push(trailer('Change-IPv4', `+${r.changes.ipv4.added} -${r.changes.ipv4.removed}`));
+  if (r.changes?.ipv6 !== undefined) lines.push(trailer('Change-IPv6', `+${r.changes.ipv6.added} -${r.changes.ipv6.removed}`));
   for (const e of r.errors) lines.push(trailer('Error', e));
   lines.push(trailer('Agent', r.agent), trailer('Time', r.time.toISOString()));
   return `${summary(r)}\n\n${lines.join('\n')}`;
@@ -156,12 +166,21 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     if (typeof f === 'string') return { error: f };
     rules[family] = f;
   }
+  const changes: { ipv4?: ChangeCount; ipv6?: ChangeCount } = {};
+  for (const [key, family] of [['Change-IPv4', 'ipv4'], ['Change-IPv6', 'ipv6']] as const) {
+    const v = single.get(key.toLowerCase());
+    if (v === undefined) continue;
+    const m = /^\+(\d+) -(\d+)$/.exec(v);
+    if (m === null) return { error: `${key} must be "+ADDED -REMOVED", not "${v}"` };
+    changes[family] = { added: Number(m[1]), removed: Number(m[2]) };
+  }
   return {
     result: result as StatusResult,
     host,
     commit,
     previous: previous === 'none' ? null : previous,
     rules,
+    ...(Object.keys(changes).length > 0 ? { changes } : {}),
     errors,
     agent,
     time: when,

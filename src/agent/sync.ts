@@ -180,7 +180,8 @@ async function decide(ctx: PassContext, agent: AgentState, head: string): Promis
       throw err;
     }
     logApply(ctx, report, head);
-    return conclude(ctx, agent, head, 'applied', [], rules);
+    const changes = Object.fromEntries(report.families.flatMap((f) => (f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]])));
+    return conclude(ctx, agent, head, 'applied', [], rules, changes);
   } finally {
     await rm(work, { recursive: true, force: true });
   }
@@ -230,7 +231,15 @@ function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
 }
 
 /** Records a decision: agent.json, then the status tag (signed, pushed), then agent.json again with the tag. */
-async function conclude(ctx: PassContext, agent: AgentState, head: string, result: Decision, errors: readonly string[], rules: StatusRecord['rules']): Promise<SyncOutcome> {
+async function conclude(
+  ctx: PassContext,
+  agent: AgentState,
+  head: string,
+  result: Decision,
+  errors: readonly string[],
+  rules: StatusRecord['rules'],
+  changes?: StatusRecord['changes'],
+): Promise<SyncOutcome> {
   const { config, log } = ctx;
   const now = new Date();
   const previous = agent.applied?.commit ?? null;
@@ -247,7 +256,7 @@ async function conclude(ctx: PassContext, agent: AgentState, head: string, resul
       ? `applied ${short(head)} to ${config.netns === null ? 'the host' : `network namespace ${config.netns}`}`
       : `${result} ${short(head)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
   log.log(level, result, headline, { commit: head, previous, errors, details: errors });
-  const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, errors, agent: `nfgit ${VERSION}`, time: now };
+  const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, ...(changes === undefined ? {} : { changes }), errors, agent: `nfgit ${VERSION}`, time: now };
   // A commit decided before (sync --retry, or moved back to) gets a new tag beside its old one: tags never move.
   const tag = await publish(ctx, next, record, true);
   return { kind: 'decided', commit: head, result, errors, tag };

@@ -47,9 +47,8 @@ export function compileOptions(flags: CompileFlags): CompileOptions {
 }
 
 /** Adds --rules, --host, --var, --timeout, --preserve and --json to a command. */
-export function withCompileFlags(cmd: Command): Command {
-  return cmd
-    .requiredOption('--rules <dir>', 'directory of rule files')
+export function withCompileFlags(cmd: Command, rulesRequired = true): Command {
+  return (rulesRequired ? cmd.requiredOption('--rules <dir>', 'directory of rule files') : cmd.option('--rules <dir>', 'directory of rule files'))
     .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
     .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
     .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)

@@ -1,10 +1,13 @@
 import { parsePreserve } from '../apply/preserve.js';
 import type { Command } from 'commander';
-import { asNfgitErrors } from '../compiler/errors.js';
+import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { exitCodeFor, reportFailure } from './output.js';
 
-interface DiffFlags extends CompileFlags {
+interface DiffFlags extends Omit<CompileFlags, 'rules'> {
+  rules?: string;
+  config?: string;
+  commit?: string;
   netns?: string;
   ipv4Only?: boolean;
 }
@@ -23,8 +26,11 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
   withCompileFlags(
     program
       .command('diff')
-      .description('show what applying the rules would change on the host (or --netns), per family, table and chain; exit 0 if nothing, 1 if something would change, 2 on error'),
+      .description('show what applying the rules (--rules DIR, or the branch head of the agent with --config FILE) would change on the host (or --netns), per family, table and chain; exit 0 if nothing, 1 if something would change, 2 on error'),
+    false,
   )
+    .option('--config <file>', "instead of --rules: the agent's configuration; diff the branch head (or --commit) against the host or namespace it manages")
+    .option('--commit <id>', 'with --config: a full commit id instead of the branch head')
     .option('--netns <name>', 'compare with this named network namespace (ip netns) instead of the host')
     .option('--ipv4-only', 'compare IPv4 only (for hosts with IPv6 disabled)')
     .action(async (flags: DiffFlags) => {
@@ -36,10 +42,32 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           import('../netfilter/target.js'),
           import('../compiler/parse-argv.js'),
         ]);
-        const target = { netns: flags.netns };
-        checkTarget(target);
-        const result = await compile(compileOptions(flags));
-        const diffs = await diffAgainstTarget(result, { target, ipv4Only: flags.ipv4Only === true, preserve: parsePreserve(flags.preserve, '--preserve') });
+        if ((flags.rules === undefined) === (flags.config === undefined)) throw new NfgitError('UsageError', 'give either --rules DIR or --config FILE (the agent: its branch head)');
+        if (flags.commit !== undefined && flags.config === undefined) throw new NfgitError('UsageError', '--commit needs --config');
+        let target = { netns: flags.netns };
+        let ipv4Only = flags.ipv4Only === true;
+        let preserve = parsePreserve(flags.preserve, '--preserve');
+        let result;
+        if (flags.config !== undefined) {
+          const { loadConfig } = await import('../agent/config.js');
+          const { commitRules } = await import('../agent/commit-rules.js');
+          const config = await loadConfig(flags.config);
+          target = { netns: flags.netns ?? config.netns ?? undefined };
+          ipv4Only ||= config.ipv4Only;
+          preserve = parsePreserve([...config.preserve, ...flags.preserve], '--preserve');
+          checkTarget(target);
+          const rules = await commitRules(config, flags.commit, 60_000);
+          try {
+            result = await compile({ ...rules.compile, timeoutMs: flags.timeout * 1000 });
+          } finally {
+            await rules.remove();
+          }
+          if (flags.json !== true) process.stdout.write(`commit ${rules.commit} of ${config.repository.branch}:\n`);
+        } else {
+          checkTarget(target);
+          result = await compile(compileOptions({ ...flags, rules: flags.rules ?? '' }));
+        }
+        const diffs = await diffAgainstTarget(result, { target, ipv4Only, preserve });
         const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));
         const changed = families.some(([, d]) => d.changed);
         if (flags.json === true) {
@@ -51,7 +79,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
             chainsRemoved: sum((c) => c.chainsRemoved.length),
             policiesChanged: sum((c) => c.policiesChanged.length),
           };
-          process.stdout.write(JSON.stringify({ ok: true, changed, target: { netns: flags.netns ?? null }, families: Object.fromEntries(families), counts }) + '\n');
+          process.stdout.write(JSON.stringify({ ok: true, changed, target: { netns: target.netns ?? null }, families: Object.fromEntries(families), counts }) + '\n');
         } else {
           const lines = families.flatMap(([f, d]) => renderFamilyDiff(FAMILY_NAME[f], d));
           process.stdout.write(lines.join('\n') + '\n');

@@ -70,7 +70,7 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         // Signed by a key the host does not trust yet.
         const other = `${dir}/other_signers`;
         writeFileSync(other, 'nobody@example.net namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqbF0P3cVMvfvsb7/VZqNc3cAeZNHVPCyhGQ9Tz5Y2u\n');
-        const config = JSON.parse(readFileSync(fw.config, 'utf8')) as { trust: { allowedSigners: string } };
+        const config = JSON.parse(readFileSync(fw.config, 'utf8')) as { trust: { allowedSigners: string }; reconcile: { mode: string } };
         config.trust.allowedSigners = other;
         writeFileSync(fw.config, JSON.stringify(config));
         const c1 = await world.repo.commit(RULES);
@@ -96,7 +96,7 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         t.like(fleet.hosts[0], { host: 'edge', headApplied: true, last: { result: 'applied' } });
 
         // reconcile.mode report: drift is logged, not repaired.
-        (config as unknown as { reconcile: { mode: string } }).reconcile.mode = 'report';
+        config.reconcile.mode = 'report';
         writeFileSync(fw.config, JSON.stringify(config));
         await inNetns(ns as string, ['iptables', '-P', 'INPUT', 'ACCEPT']);
         r = await fw.sync();
@@ -104,6 +104,22 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         const drift = logEntries(r.stdout).find((e) => e.event === 'drift');
         t.deepEqual(drift?.['details'], ['IPv4 table filter: 1 line(s) missing, 1 extra', '  - :INPUT DROP', '  + :INPUT ACCEPT']);
         t.regex((await savesOf(ns as string)).ipv4, /:INPUT ACCEPT/);
+
+        // nfgit diff --config: what the branch head would change here, before any sync applies it.
+        config.reconcile.mode = 'repair';
+        writeFileSync(fw.config, JSON.stringify(config));
+        r = await fw.sync();
+        t.is(r.exitCode, 0, r.stdout);
+        let d = await nfgit(['diff', '--config', fw.config]);
+        t.is(d.exitCode, 0, d.stdout + d.stderr);
+        const c2 = await world.repo.commit({ '30-web': 'iptables -A INPUT -p tcp --dport 8443 -j ACCEPT\n' });
+        d = await nfgit(['diff', '--config', fw.config]);
+        t.is(d.exitCode, 1, d.stdout + d.stderr);
+        t.true(d.stdout.startsWith(`commit ${c2} of main:`), d.stdout);
+        t.regex(d.stdout, /\+ -A INPUT -p tcp -m tcp --dport 8443 -j ACCEPT/);
+        d = await nfgit(['diff', '--config', fw.config, '--commit', c1]);
+        t.is(d.exitCode, 0, d.stdout + d.stderr);
+        t.notRegex((await savesOf(ns as string)).ipv4, /8443/);
       });
     } finally {
       await world.server.stop();

@@ -83,6 +83,7 @@ const roundTrip = test.macro((t, r: StatusRecord) => {
 test('round trip: applied', roundTrip, applied);
 test('round trip: refused with multi-line errors', roundTrip, refused);
 test('round trip: rolled-back with one family', roundTrip, { ...applied, result: 'rolled-back', rules: { ipv4: { rules: 0, digest: 'sha256:0' } }, errors: ['ip6tables-restore: line 3 failed'] });
+test('round trip: applied with change counts', roundTrip, { ...applied, changes: { ipv4: { added: 3, removed: 1 }, ipv6: { added: 0, removed: 0 } } });
 test('round trip: untrusted, error starting with a dot', roundTrip, { ...refused, result: 'untrusted', errors: ['.', '...'] });
 
 const bad = test.macro((t, message: string, error: RegExp) => {

@@ -58,6 +58,9 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         t.deepEqual(tr['Commit'], [good]);
         t.deepEqual(tr['Host'], ['fw1']);
         t.regex((tr['Rules-IPv4'] ?? [])[0] ?? '', /^3 /);
+        // The same change counts as apply prints and diff shows.
+        t.deepEqual(tr['Change-IPv4'], ['+3 -0']);
+        t.deepEqual(tr['Change-IPv6'], ['+3 -0']);
 
         // 2. Nothing new: no push, no new tag.
         const pushesBefore = world.server.requests.filter((q) => q.path.includes('receive-pack')).length;

@@ -1,0 +1,72 @@
+// The rules of a commit of the followed branch, ready to compile as the agent would: fetched,
+// signature verified, extracted from git objects into a temporary directory. For `nfgit diff
+// --config` (what the branch head would change on this host) without applying anything.
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { lockStateDir } from '../apply/state-lock.js';
+import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
+import type { CompileOptions } from '../compiler/compile.js';
+import { NfgitError } from '../compiler/errors.js';
+import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit } from '../git/follower.js';
+import { describeVerdict, loadTrust, verifyCommit } from '../signing/commit-trust.js';
+import { onExit } from '../util/exit-hooks.js';
+import type { AgentConfig } from './config.js';
+
+/** A commit's rules in a temporary directory; remove() deletes it. */
+export interface CommitRules {
+  readonly commit: string;
+  readonly compile: CompileOptions;
+  remove(): Promise<void>;
+}
+
+/**
+ * Fetches the branch head (or `commit`, a full id on the branch's history), refuses it unless its
+ * signature is trusted when signatures are required (untrusted rules are never compiled), and
+ * extracts its rules directory. Holds the agent's lock meanwhile, so a running agent and this never
+ * write the repository copy at once.
+ */
+export async function commitRules(config: AgentConfig, commit: string | undefined, lockWaitMs: number): Promise<CommitRules> {
+  const trust = await loadTrust(config.trust);
+  const lock = await lockStateDir(config.stateDir, 'nfgit diff', lockWaitMs, 'agent.lock');
+  let dir: string | undefined;
+  const dropExit = onExit(() => {
+    if (dir !== undefined) void rm(dir, { recursive: true, force: true });
+  });
+  try {
+    const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
+    const head = await branchHead(repo);
+    const oid = commit ?? head;
+    if (!/^[0-9a-f]{40}$/.test(oid)) throw new NfgitError('UsageError', `--commit ${oid}: give a full commit id (40 hex digits)`);
+    await ensureCommit(repo, head);
+    if (oid !== head) await ensureCommit(repo, oid);
+    const verdict = await verifyCommit(await readRawCommit(repo, oid), trust);
+    if (!verdict.trusted) throw new NfgitError('UsageError', `${describeVerdict(oid, verdict)}: nfgit does not compile it`);
+    dir = await mkdtemp(path.join(tmpdir(), 'nfgit-diff-'));
+    const rulesDir = path.join(dir, 'rules');
+    await extractRules(repo, oid, config.repository.path, rulesDir);
+    const preserve = parsePreserve(config.preserve);
+    const created = dir;
+    return {
+      commit: oid,
+      compile: {
+        rulesDir,
+        displayDir: config.repository.path,
+        host: config.host,
+        vars: config.vars,
+        reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
+      },
+      remove: async () => {
+        dropExit();
+        await rm(created, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    dropExit();
+    if (dir !== undefined) await rm(dir, { recursive: true, force: true });
+    throw err;
+  } finally {
+    lock.release();
+  }
+}
