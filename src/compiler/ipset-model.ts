@@ -57,7 +57,7 @@ export function setReferences(spec: readonly string[]): string[] {
   const names: string[] = [];
   for (let i = 0; i < spec.length - 1; i++) {
     const t = spec[i];
-    if (t === '--match-set' || t === '--add-set' || t === '--del-set' || t === '--map-set' || t === '--set') names.push(spec[i + 1] as string);
+    if (t === '--match-set' || t === '--add-set' || t === '--del-set' || t === '--map-set') names.push(spec[i + 1] as string);
   }
   return names;
 }

@@ -78,6 +78,8 @@ test('test answers like ipset test', (t) => {
 
 test('rule references and families', (t) => {
   t.deepEqual(setReferences(['-m', 'set', '--match-set', 'a', 'src', '-j', 'SET', '--add-set', 'b', 'dst']), ['a', 'b']);
+  // -m recent has a --set option of its own (not a set name).
+  t.deepEqual(setReferences(['-m', 'recent', '--set', '--mask', '255.255.255.0']), []);
   const m = run(['create a hash:ip', 'create b hash:ip family inet6', 'create p bitmap:port range 1-9']).model;
   t.is(m.checkRuleReference('ipv4', 'a'), undefined);
   t.is(m.checkRuleReference('ipv4', 'p'), undefined);
