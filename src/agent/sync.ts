@@ -164,7 +164,7 @@ async function decide(ctx: PassContext, agent: AgentState, head: string): Promis
     }
     const rules = countsOf(result, config.ipv4Only);
     const families = config.ipv4Only ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 };
-    const staging = stage(families, { canonical: true });
+    const staging = stage(families, { canonical: true, ipsets: result.ipsets });
     const stagingFailed = staging.then(() => false, () => true);
     const ruleset = { ...rulesetOf(result, config.ipv4Only), source: `${GIT_SOURCE}${head}` };
     let report: ApplyReport;

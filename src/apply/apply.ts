@@ -41,6 +41,7 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean): AppliedRule
   return {
     families: ipv4Only ? { ipv4: fam(result.ipv4) } : { ipv4: fam(result.ipv4), ipv6: fam(result.ipv6) },
     hostCommands: result.hostCommands.map((c) => ({ argv: c.argv, at: c.trace[0] === undefined ? '' : formatLocation(c.trace[0]) })),
+    ...(result.ipsets.sets.length === 0 ? {} : { ipsets: { text: result.ipsets.text, digest: digestOf(result.ipsets.text), sets: result.ipsets.sets.map((s) => s.name) } }),
     source: result.rulesDir,
     plan: buildPlan(result),
   };
@@ -125,7 +126,7 @@ export function restoreLast(options: ApplyOptions): Promise<RestoreLastReport> {
     const last = locked.state.readLastGood();
     if (last === undefined) return { restored: false, recovery: locked.recovery };
     const families = locked.families.filter((f) => last.families[f] !== undefined);
-    const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, source: last.source };
+    const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, ...(last.ipsets === undefined ? {} : { ipsets: last.ipsets }), source: last.source };
     const report = await applyLocked(locked, families, ruleset, options, Promise.resolve({}), started);
     return { restored: true, source: last.source, appliedAt: last.appliedAt, ...report };
   });

@@ -27,7 +27,7 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
   // The target is saved while staging runs; a rules error still wins, since staging is awaited first.
   const live = families.map((f) => saveFamily(options, f));
   for (const p of live) p.catch(() => {});
-  const staged = await stage(Object.fromEntries(families.map((f) => [f, result[f]])), { canonical: true });
+  const staged = await stage(Object.fromEntries(families.map((f) => [f, result[f]])), { canonical: true, ipsets: result.ipsets });
   const out: Partial<Record<Family, FamilyDiff>> = {};
   for (const [i, family] of families.entries()) {
     const canonical = staged.canonical[family];

@@ -2,6 +2,7 @@ import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
 import { ensureDir, removeDurable, writeDurable } from './durable-file.js';
+import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */
 export const DEFAULT_STATE_DIR = '/var/lib/nfgit';
@@ -19,6 +20,8 @@ export interface FamilyRuleset {
 export interface AppliedRuleset {
   readonly families: Partial<Record<Family, FamilyRuleset>>;
   readonly hostCommands: ReadonlyArray<{ readonly argv: readonly string[]; readonly at: string }>;
+  /** The sets (ipset restore input) loaded before both families; their names are the sets nfgit owns. */
+  readonly ipsets?: IpsetsRuleset;
   /** Where it came from: a rules directory, later a commit. */
   readonly source: string;
   /** The compiler's plan (source map, digests), kept as plan.json beside the last good ruleset. */
@@ -42,6 +45,8 @@ export interface Journal {
   readonly families: readonly Family[];
   /** iptables-save -c of each family before the apply. */
   readonly snapshot: Partial<Record<Family, string>>;
+  /** ipset save of the target before the apply, when sets are involved (a rollback puts them back too). */
+  readonly ipsets?: IpsetsJournal;
   /**
    * `journaled`: the kernel may hold a mix; `probation`: both families hold the new ruleset, but probes
    * or a confirmation are still awaited (undone after a crash, as `journaled`); `applied`: both

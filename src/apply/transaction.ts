@@ -9,6 +9,7 @@ import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, t
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
+import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** What applying did to one family. */
@@ -100,8 +101,10 @@ function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, S
 }
 
 /** Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be. */
-export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>): Promise<void> {
+export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<void> {
   const failures: string[] = [];
+  // ipsets: the old members first (swapped in, so the old rules find them), the new sets once no rule uses them.
+  if (sets !== undefined) await rollbackSetContents(ctx.target, sets).catch((err: Error) => failures.push(err.message));
   for (const family of ctx.families) {
     const snap = snapshot[family];
     if (snap === undefined) continue;
@@ -111,6 +114,7 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
       failures.push((err as Error).message);
     }
   }
+  if (sets !== undefined) await destroyCreatedSets(ctx.target, sets).catch((err: Error) => failures.push(err.message));
   if (failures.length > 0) {
     throw new NfgitError(
       'SandboxError',
@@ -139,6 +143,9 @@ export async function applyTransaction(
   const preserve = ctx.preserve ?? NO_PRESERVE;
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
+  // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
+  const ownedSets = ctx.state.readLastGood()?.ipsets?.sets ?? [];
+  const sets = await snapshotSets(ctx.target, desired.ipsets, ownedSets);
 
   // Tables the rules do not use are flushed where they exist, and not created where they do not.
   const next: Partial<Record<Family, string>> = {};
@@ -165,6 +172,7 @@ export async function applyTransaction(
     target: { netns: ctx.target.netns ?? null },
     families: ctx.families,
     snapshot,
+    ...(sets === undefined ? {} : { ipsets: sets }),
     step: 'journaled',
     // The plan (a source map) is not needed to finish the apply: keep the journal lean.
     record: { ...record, plan: undefined },
@@ -180,6 +188,15 @@ export async function applyTransaction(
     }
   }
   ctx.state.writeJournal(journal, serialized);
+  if (desired.ipsets !== undefined && sets !== undefined) {
+    try {
+      await applySets(ctx.target, desired.ipsets, sets);
+    } catch (err) {
+      await rollback(ctx, snapshot, sets);
+      ctx.state.removeJournal();
+      throw new NfgitError('RuleError', `${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`);
+    }
+  }
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
   const afterSaves: Array<Promise<string | undefined>> = [];
@@ -196,7 +213,7 @@ export async function applyTransaction(
       const table = tableAtLine(text, failure.line);
       const what = `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       try {
-        await rollback(ctx, snapshot);
+        await rollback(ctx, snapshot, sets);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
@@ -214,6 +231,7 @@ export async function applyTransaction(
   ctx.state.markJournalApplied(journal);
   ctx.state.writeLastGood(prepared ?? record);
   ctx.state.removeJournal();
+  if (sets !== undefined) await destroyStaleSets(ctx.target, desired.ipsets, ownedSets, sets);
 
   const after = await Promise.all(afterSaves);
   ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
@@ -240,7 +258,7 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
   if (failure === undefined) return;
   await Promise.allSettled(afterSaves);
   try {
-    await rollback(ctx, snapshot);
+    await rollback(ctx, snapshot, journal.ipsets);
   } catch (err) {
     throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
@@ -270,7 +288,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     ctx.state.removeJournal();
     return { found: true, action: 'dropped', message: `${when}, but network namespace ${target.netns} no longer exists: nothing to undo` };
   }
-  await rollback({ ...ctx, target, families: journal.families }, journal.snapshot);
+  await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
   ctx.state.removeJournal();
   if (journal.step === 'probation') {
     rmSync(ctx.state.confirmFile(journal.id), { force: true });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
@@ -72,6 +72,9 @@ async function run(argv: string[]): Promise<number> {
       await mkdir(flags.out, { recursive: true });
       await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
       await writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text);
+      // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.
+      if (result.ipsets.sets.length > 0) await writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text);
+      else await rm(path.join(flags.out, 'ipsets'), { force: true });
       await writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
       if (flags.json === true) {
         process.stdout.write(JSON.stringify({ ok: true, out: flags.out, ipv4: plan.families.ipv4.rules, ipv6: plan.families.ipv6.rules, digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest } }) + '\n');
@@ -90,7 +93,7 @@ async function run(argv: string[]): Promise<number> {
     .action(async (flags: CompileFlags & { ipv4Only?: boolean }) => {
       try {
         const result = await compile(compileOptions(flags));
-        await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 });
+        await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { ipsets: result.ipsets });
         if (flags.json === true) {
           process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
         } else {
@@ -118,7 +121,7 @@ async function run(argv: string[]): Promise<number> {
     try {
       const result = await compile(compileOptions(flags));
       // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
-      const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true });
+      const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true, ipsets: result.ipsets });
       const ruleset = rulesetOf(result, flags.ipv4Only === true);
       const probation = probationOf(flags);
       const options = { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) };

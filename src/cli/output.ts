@@ -25,6 +25,7 @@ export function summarize(result: CompileResult): string[] {
   const fam = (name: string, rs: CompileResult['ipv4']): string =>
     `${name}: ${rs.ruleCount} rule(s), ${rs.chainCount} user chain(s), tables ${rs.usedTables.length > 0 ? rs.usedTables.join(', ') : '(none)'}`;
   const lines = [fam('IPv4', result.ipv4), fam('IPv6', result.ipv6)];
+  if (result.ipsets.sets.length > 0) lines.push(`ipsets: ${result.ipsets.sets.length} set(s), ${result.ipsets.memberCount} member(s)`);
   if (result.hostCommands.length > 0) lines.push(`host commands: ${result.hostCommands.length} (run after a successful apply)`);
   return lines;
 }

@@ -6,6 +6,9 @@ import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
+import { IpsetModel, setReferences } from './ipset-model.js';
+import { parseIpset } from './parse-ipset.js';
+import { renderIpsets, type RenderedIpsets } from './render-ipset.js';
 import { runRuleFiles, type RecordVerdict, type RunRulesOptions } from './run-rules.js';
 import { parseTraceElement, type SourceTrace } from './source-location.js';
 import type { RawRecord } from './record-stream.js';
@@ -28,6 +31,8 @@ export interface CompileResult {
   readonly host: string;
   readonly ipv4: RenderedRuleset;
   readonly ipv6: RenderedRuleset;
+  /** The sets (ipset restore input), loaded before both families; empty text when no rule file uses ipset. */
+  readonly ipsets: RenderedIpsets;
   readonly hostCommands: readonly HostCommand[];
   /** What the rule files printed (bounded). */
   readonly output: string;
@@ -95,21 +100,24 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   let run = await runOnce({ ...runOptions, mode: 'fast' }, toTrace, display, extra, canonical, reserved);
   if (run === 'restart') run = await runOnce({ ...runOptions, mode: 'exact' }, toTrace, display, extra, canonical, reserved);
   if (run === 'restart') throw new NfgitErrors([new NfgitError('InternalError', 'internal error: the exact run asked for a restart')]);
-  const { models, hostCommands, output } = run;
+  const { models, hostCommands, output, sets } = run;
 
   const tables = await tablesProbe;
   const ipv4 = renderRestore(models.ipv4, tables.ipv4);
   const ipv6 = renderRestore(models.ipv6, tables.ipv6);
+  const ipsets = renderIpsets(sets);
   const problems = [
+    ...ipsets.problems.map((p) => new NfgitError('RuleError', `ipset: ${p.message}`, { trace: p.trace })),
     ...ipv4.problems.map((p) => new NfgitError('RuleError', `iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
     ...ipv6.problems.map((p) => new NfgitError('RuleError', `ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
   ];
   if (problems.length > 0) throw new NfgitErrors(problems);
-  return { rulesDir, files: files.map(display), host, ipv4, ipv6, hostCommands, output };
+  return { rulesDir, files: files.map(display), host, ipv4, ipv6, ipsets, hostCommands, output };
 }
 
 interface RunState {
   readonly models: Record<Family, RulesetModel>;
+  readonly sets: IpsetModel;
   readonly hostCommands: HostCommand[];
   readonly output: string;
 }
@@ -124,6 +132,13 @@ async function runOnce(
   reservedChain: (table: string, chain: string) => string | undefined,
 ): Promise<RunState | 'restart'> {
   const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
+  const sets = new IpsetModel();
+  // How many rules of both families refer to a set now (asked only by ipset destroy and rename).
+  const ruleRefs = (name: string): number => {
+    let n = 0;
+    for (const m of Object.values(models)) for (const t of m.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (setReferences(r.spec).includes(name)) n++;
+    return n;
+  };
   const hostCommands: HostCommand[] = [];
   let lastFailure: { trace: SourceTrace; status: number } | undefined;
   let lastRefusal: { trace: SourceTrace; message: string } | undefined;
@@ -173,6 +188,13 @@ async function runOnce(
             const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
             const reserved = defined === undefined ? undefined : reservedChain(parsed.call.table, defined);
             if (reserved !== undefined) return refuse(reserved, 2, true);
+            if (cmd.op === 'append' || cmd.op === 'insert' || cmd.op === 'replace') {
+              // iptables resolves a set by name when the rule is added: it must exist then, of the rule's family.
+              for (const name of setReferences(cmd.spec)) {
+                const why = sets.checkRuleReference(family, name);
+                if (why !== undefined) return refuse(why, 2);
+              }
+            }
             const r = model.apply(parsed.call.table, cmd, trace);
             if (r.ok === true) continue;
             if (r.ok === false) return refuse(r.message, r.status);
@@ -187,6 +209,30 @@ async function runOnce(
           return sync ? { answer: '0:' } : undefined;
         };
         return applyFrom(0);
+      }
+      case 'QS':
+      case 'AS': {
+        const trace = toTrace(rec.trace);
+        // Recorded by the fast mode's alias: no answer possible, so any failure reruns in exact mode.
+        const alias = rec.kind === 'AS';
+        const parsed = parseIpset(rec.args);
+        const refuse = (message: string, status: number, quiet: boolean, hard = false): RecordVerdict => {
+          const text = `ipset: ${message}`;
+          if (hard) return { stop: new NfgitError('RuleError', text, { trace }) };
+          if (alias) return { restart: true };
+          lastRefusal = { trace, message: text };
+          return { answer: `${status}:${quiet ? '' : text}` };
+        };
+        if (!parsed.ok) return refuse(parsed.message, 1, false);
+        const call = parsed.call;
+        if (call.op === 'save' || call.op === 'restore' || (call.op === 'list' && call.args.length === 0)) {
+          const r = sets.apply(call, trace);
+          return refuse(r.ok ? `cannot ${call.op} sets in a rule file` : r.message, 2, false, true);
+        }
+        if (alias && (call.op === 'test' || call.op === 'list')) return { restart: true };
+        const r = sets.apply(call, trace, ruleRefs);
+        if (!r.ok) return refuse(r.message, r.status, call.quiet);
+        return alias ? undefined : { answer: '0:' };
       }
       case 'M':
       case 'AM':
@@ -237,7 +283,7 @@ async function runOnce(
     ]);
   }
   if (exit.code !== 0 || !finished) throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
-  return { models, hostCommands, output: exit.output };
+  return { models, sets, hostCommands, output: exit.output };
 }
 
 /** Explains why the zsh run stopped: the iptables call that failed, the command that failed, or zsh's own message. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { formatLocation } from './source-location.js';
 import type { CompileResult } from './compile.js';
 import type { RenderedRuleset } from './render-restore.js';
+import type { RenderedIpsets } from './render-ipset.js';
 
 /** The machine-readable plan written beside rules.v4 and rules.v6. */
 export interface Plan {
@@ -14,6 +15,17 @@ export interface Plan {
     readonly ipv6: FamilyPlan;
   };
   readonly hostCommands: ReadonlyArray<{ readonly argv: readonly string[]; readonly at: string; readonly calledFrom: readonly string[] }>;
+  /** The sets (file `ipsets`, ipset restore input), when the rule files create any. */
+  readonly ipsets?: IpsetsPlan;
+}
+
+/** The sets: the restore input's digest, the set names in load order, and the source of each line. */
+export interface IpsetsPlan {
+  readonly file: string;
+  readonly digest: string;
+  readonly sets: readonly string[];
+  readonly members: number;
+  readonly sourceMap: ReadonlyArray<readonly [number, ...string[]]>;
 }
 
 /** Per family: what the restore input holds, its digest, and the source of each line. */
@@ -43,6 +55,16 @@ function familyPlan(file: string, rs: RenderedRuleset): FamilyPlan {
   };
 }
 
+function ipsetsPlan(rs: RenderedIpsets): IpsetsPlan {
+  return {
+    file: 'ipsets',
+    digest: digestOf(rs.text),
+    sets: rs.sets.map((s) => s.name),
+    members: rs.memberCount,
+    sourceMap: [...rs.sourceMap.entries()].map(([line, trace]) => [line, ...trace.map(formatLocation)] as const),
+  };
+}
+
 /** Builds the plan of a compile result. */
 export function buildPlan(result: CompileResult): Plan {
   return {
@@ -55,5 +77,6 @@ export function buildPlan(result: CompileResult): Plan {
       const [first, ...rest] = c.trace;
       return { argv: c.argv, at: first === undefined ? '' : formatLocation(first), calledFrom: rest.map(formatLocation) };
     }),
+    ...(result.ipsets.sets.length === 0 ? {} : { ipsets: ipsetsPlan(result.ipsets) }),
   };
 }

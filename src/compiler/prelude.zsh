@@ -4,6 +4,7 @@
 #   U4 U6      from the functions in fast mode (calls through a variable): #trace, trace…, #args, args…
 #   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
 #   Q4 Q6      calls that poke fd 5 and wait for the compiler's "STATUS:MESSAGE" answer on fd 4
+#   QS AS      ipset calls: waiting for the answer (function), or recorded by the alias in fast mode
 #   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool
 emulate -R zsh
 setopt errexit
@@ -42,6 +43,10 @@ ip6tables() {
     (*) print -u3 -rN -- $__nfgit_m Q6 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
   esac
 }
+# Every ipset command can fail on the state (set exists, element already added): all wait for the answer.
+ipset() {
+  print -u3 -rN -- $__nfgit_m QS $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask
+}
 main() {
   print -u3 -rN -- $__nfgit_m M $#funcfiletrace $funcfiletrace $# "$@"
 }
@@ -49,7 +54,7 @@ __nfgit_forbidden() {
   print -u3 -rN -- $__nfgit_m F $#funcfiletrace $funcfiletrace $# "$@"
   return 2
 }
-for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}{,-save,-restore} ipset nft; do
+for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}{,-save,-restore} nft; do
   functions[$__nfgit_tool]="__nfgit_forbidden $__nfgit_tool \"\$@\""
 done
 unset __nfgit_tool
@@ -62,6 +67,7 @@ if [[ $__nfgit_mode == fast ]]; then
   ip6tables() { print -u3 -rN -- $__nfgit_m U6 $#funcfiletrace $funcfiletrace $# "$@" }
   alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
   alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
+  alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
   alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
 fi
 TRAPZERR() { print -u3 -rN -- $__nfgit_m E $#funcfiletrace $funcfiletrace 1 $? }

@@ -46,7 +46,7 @@ export interface RunRulesExit {
 
 const BYPASS_TOOLS = [
   'iptables', 'ip6tables', 'iptables-nft', 'ip6tables-nft', 'iptables-legacy', 'ip6tables-legacy',
-  'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'xtables-nft-multi', 'xtables-legacy-multi',
+  'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'xtables-nft-multi', 'xtables-legacy-multi', 'ipset',
 ];
 
 /** The real binaries behind iptables and friends, which the sandbox covers with the bypass shim. */

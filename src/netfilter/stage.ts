@@ -1,7 +1,9 @@
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
 import { TOOL, type Family } from '../compiler/parse-argv.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
+import type { RenderedIpsets } from '../compiler/render-ipset.js';
 import { parseRestoreError } from './restore-errors.js';
+import { withIpsetFile } from './stage-ipsets.js';
 import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from './sandbox.js';
 
 /** Options of staging. */
@@ -14,6 +16,8 @@ export interface StageOptions {
    * apply changes. The save goes on in the background after stage() returns.
    */
   readonly canonical?: boolean;
+  /** The sets the rules match on: loaded first (and checked on their own) in every staging namespace. */
+  readonly ipsets?: RenderedIpsets;
 }
 
 /** What staging gives back: the canonical forms, when asked for. */
@@ -30,25 +34,28 @@ export interface StageResult {
 export async function stage(rulesets: Readonly<Partial<Record<Family, RenderedRuleset>>>, options: StageOptions = {}): Promise<StageResult> {
   const families = (['ipv4', 'ipv6'] as const).filter((f) => rulesets[f] !== undefined);
   const canonical: Partial<Record<Family, Promise<string>>> = {};
-  const results = await Promise.all(
-    families.map((f) => stageFamily(f, rulesets[f] as RenderedRuleset, options.maxErrors ?? 20, options.canonical === true ? (p) => (canonical[f] = p) : undefined)),
-  );
-  const errors = results.flat();
-  if (errors.length > 0) throw new NfgitErrors(errors);
-  return { canonical };
+  // Sets live in the network namespace: each staging namespace gets them before its rules (`pre`).
+  return withIpsetFile(options.ipsets, async (pre) => {
+    const results = await Promise.all(
+      families.map((f) => stageFamily(f, rulesets[f] as RenderedRuleset, options.maxErrors ?? 20, pre, options.canonical === true ? (p) => (canonical[f] = p) : undefined)),
+    );
+    const errors = results.flat();
+    if (errors.length > 0) throw new NfgitErrors(errors);
+    return { canonical };
+  });
 }
 
-async function load(family: Family, lines: readonly string[]): Promise<{ ok: boolean; stderr: string }> {
-  const r = await runInScratchNetns(`exec ${TOOL[family]}-restore`, [], { input: lines.join('\n') });
+async function load(family: Family, lines: readonly string[], pre: string): Promise<{ ok: boolean; stderr: string }> {
+  const r = await runInScratchNetns(`${pre}exec ${TOOL[family]}-restore`, [], { input: lines.join('\n') });
   return { ok: r.code === 0, stderr: r.stderr };
 }
 
 const STAGED = 'nfgit-staged\n';
 
 /** Loads like load(), and once loaded saves the namespace back; the save is delivered through `onSave`. */
-function loadThenSave(family: Family, lines: readonly string[], onSave: (save: Promise<string>) => void): Promise<{ ok: boolean; stderr: string }> {
+function loadThenSave(family: Family, lines: readonly string[], pre: string, onSave: (save: Promise<string>) => void): Promise<{ ok: boolean; stderr: string }> {
   const tool = TOOL[family];
-  const child = spawnInScratchNetns(`${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec nice -n 10 ${tool}-save`, lines.join('\n'));
+  const child = spawnInScratchNetns(`${pre}${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec nice -n 10 ${tool}-save`, lines.join('\n'));
   let out = '';
   let err = '';
   let staged = false;
@@ -83,7 +90,7 @@ function loadThenSave(family: Family, lines: readonly string[], onSave: (save: P
   });
 }
 
-async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number, onSave?: (save: Promise<string>) => void): Promise<NfgitError[]> {
+async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number, pre: string, onSave?: (save: Promise<string>) => void): Promise<NfgitError[]> {
   const tool = TOOL[family];
   const lines = rs.text.split('\n');
   const errors: NfgitError[] = [];
@@ -93,7 +100,7 @@ async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: numbe
   };
   let first = true;
   while (errors.length < maxErrors) {
-    const r = first && onSave !== undefined ? await loadThenSave(family, lines, onSave) : await load(family, lines);
+    const r = first && onSave !== undefined ? await loadThenSave(family, lines, pre, onSave) : await load(family, lines, pre);
     first = false;
     if (r.ok) break;
     const f = parseRestoreError(r.stderr);
@@ -105,13 +112,13 @@ async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: numbe
     let culprit: number | undefined = f.line;
     if (!isRuleLine(lines[f.line - 1]) || !rs.sourceMap.has(f.line)) {
       // Blamed on COMMIT or a declaration: the kernel refused the table as a whole. Find the first rule that breaks it.
-      culprit = await bisect(family, lines, rs, f.line);
+      culprit = await bisect(family, lines, rs, f.line, pre);
       if (culprit === undefined) {
         errors.push(fail(f.message, f.line));
         break;
       }
     }
-    const again = culprit === f.line ? f : parseRestoreError((await load(family, probe(lines, rs, culprit))).stderr);
+    const again = culprit === f.line ? f : parseRestoreError((await load(family, probe(lines, rs, culprit), pre)).stderr);
     errors.push(fail(again.message, culprit));
     lines[culprit - 1] = '#';
   }
@@ -130,7 +137,7 @@ function probe(lines: readonly string[], rs: RenderedRuleset, line: number): str
 }
 
 /** Binary search for the first rule line of the failing table whose addition makes the load fail. */
-async function bisect(family: Family, lines: readonly string[], rs: RenderedRuleset, blamed: number): Promise<number | undefined> {
+async function bisect(family: Family, lines: readonly string[], rs: RenderedRuleset, blamed: number, pre: string): Promise<number | undefined> {
   const t = [...rs.tableLines.values()].find((x) => x.header <= blamed && blamed <= x.commit);
   if (t === undefined) return undefined;
   const rules: number[] = [];
@@ -139,7 +146,7 @@ async function bisect(family: Family, lines: readonly string[], rs: RenderedRule
   const failsWith = async (k: number): Promise<boolean> => {
     const keep = new Set(rules.slice(0, k));
     const text = lines.slice(0, t.commit).map((l, i) => (i + 1 > t.header && i + 1 < t.commit && isRuleLine(l) && !keep.has(i + 1) ? '#' : l));
-    return !(await load(family, text)).ok;
+    return !(await load(family, text, pre)).ok;
   };
   if (await failsWith(0)) return undefined;
   let lo = 1;

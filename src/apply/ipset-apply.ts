@@ -1,0 +1,140 @@
+import { randomBytes } from 'node:crypto';
+import { NfgitError } from '../compiler/errors.js';
+import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
+import { parseIpsetRestoreError } from '../netfilter/stage-ipsets.js';
+
+/** The sets of a ruleset to apply: ipset restore input (`create`/`add` lines) and the names it owns. */
+export interface IpsetsRuleset {
+  readonly text: string;
+  readonly digest: string;
+  /** The set names, in load order: what nfgit owns on the target once applied (recorded in last-good.json). */
+  readonly sets: readonly string[];
+}
+
+/** What the journal keeps of the sets: the target's `ipset save` before, and the sets the apply may create. */
+export interface IpsetsJournal {
+  readonly snapshot: string;
+  /** Sets of the new ruleset that the target did not have: destroyed again by a rollback. */
+  readonly created: readonly string[];
+}
+
+/** One set of an `ipset save` or of nfgit's rendering: its create words after the name, and its add lines' words. */
+export interface SavedSet {
+  readonly name: string;
+  readonly type: string;
+  readonly family: string | undefined;
+  /** `TYPE options…` as written (quoted words kept as they are). */
+  readonly create: string;
+  readonly adds: readonly string[];
+}
+
+/** Parses `ipset save` output (and nfgit's own restore input, which has the same form), in order. */
+export function parseIpsetSave(text: string): SavedSet[] {
+  const sets = new Map<string, { name: string; type: string; family: string | undefined; create: string; adds: string[] }>();
+  for (const line of text.split('\n')) {
+    const m = /^(create|add) (\S+) (.*)$/.exec(line.trim());
+    if (m === null) continue;
+    const [, kind, name, rest] = m as unknown as [string, string, string, string];
+    if (kind === 'create') {
+      const words = rest.split(' ');
+      const fi = words.indexOf('family');
+      sets.set(name, { name, type: words[0] ?? '', family: fi >= 0 ? words[fi + 1] : undefined, create: rest, adds: [] });
+    } else {
+      sets.get(name)?.adds.push(rest);
+    }
+  }
+  return [...sets.values()];
+}
+
+/** A temporary set name unique to this run, within the kernel's 31 characters. */
+function tempName(run: string, i: number): string {
+  return `nfgit-${run}-${i}`;
+}
+
+/** Temporary sets of nfgit (left behind only by a run that was killed mid-swap). */
+const TEMP_NAME = /^nfgit-[0-9a-f]{8}-\d+$/;
+
+/**
+ * ipset restore input that replaces each set's content at once: fill a temporary set, create the live
+ * one empty if it is absent, swap them (ipset.8: swap exchanges the contents under the names, and
+ * rules refer to the set, so packets see the old or the new members, never a half-filled set), then
+ * destroy the temporary. A set whose type changes cannot be swapped: it is destroyed and created.
+ */
+export function swapScript(sets: readonly SavedSet[], live: ReadonlyMap<string, SavedSet>): string {
+  const run = randomBytes(4).toString('hex');
+  const out: string[] = [];
+  sets.forEach((s, i) => {
+    const now = live.get(s.name);
+    if (now !== undefined && (now.type !== s.type || now.family !== s.family)) {
+      out.push(`destroy ${s.name}`, `create ${s.name} ${s.create}`, ...s.adds.map((a) => `add ${s.name} ${a}`));
+      return;
+    }
+    const tmp = tempName(run, i);
+    out.push(`create ${tmp} ${s.create}`, ...s.adds.map((a) => `add ${tmp} ${a}`));
+    if (now === undefined) out.push(`create ${s.name} ${s.create}`);
+    out.push(`swap ${tmp} ${s.name}`, `destroy ${tmp}`);
+  });
+  return out.length === 0 ? '' : out.join('\n') + '\n';
+}
+
+/** `ipset save` of the target. */
+export async function saveSets(target: Target): Promise<string> {
+  const r = await runInTarget(target, ['ipset', 'save']);
+  if (r.code !== 0) throw new NfgitError('SandboxError', `ipset save failed in ${describeTarget(target)}: ${r.stderr.trim() || `exit status ${r.code}`}`);
+  return r.stdout;
+}
+
+async function restoreSets(target: Target, script: string, what: string): Promise<void> {
+  if (script === '') return;
+  const r = await runInTarget(target, ['ipset', 'restore'], { input: script });
+  if (r.code !== 0) throw new NfgitError('SandboxError', `ipset restore failed while ${what} in ${describeTarget(target)}: ${parseIpsetRestoreError(r.stderr).message}`);
+}
+
+/** Snapshots the target's sets before an apply that has sets or had some; undefined when neither. */
+export async function snapshotSets(target: Target, desired: IpsetsRuleset | undefined, ownedBefore: readonly string[]): Promise<IpsetsJournal | undefined> {
+  if (desired === undefined && ownedBefore.length === 0) return undefined;
+  const snapshot = await saveSets(target);
+  const had = new Set(parseIpsetSave(snapshot).map((s) => s.name));
+  return { snapshot, created: (desired?.sets ?? []).filter((n) => !had.has(n)) };
+}
+
+/** Puts the new sets on the target (before any rule that matches them), each replaced at once. */
+export async function applySets(target: Target, desired: IpsetsRuleset, journal: IpsetsJournal): Promise<void> {
+  const live = new Map(parseIpsetSave(journal.snapshot).map((s) => [s.name, s]));
+  await restoreSets(target, swapScript(parseIpsetSave(desired.text), live), 'loading the new sets');
+}
+
+/** Destroys sets nfgit owned before that the new ruleset no longer has (after the rules stopped using them). */
+export async function destroyStaleSets(target: Target, desired: IpsetsRuleset | undefined, ownedBefore: readonly string[], journal: IpsetsJournal): Promise<string[]> {
+  const keep = new Set(desired?.sets ?? []);
+  const live = new Set(parseIpsetSave(journal.snapshot).map((s) => s.name));
+  const left: string[] = [];
+  for (const name of ownedBefore) {
+    if (keep.has(name) || !live.has(name)) continue;
+    const r = await runInTarget(target, ['ipset', 'destroy', name]);
+    // Still used by a rule nfgit does not own (a preserved chain): leave it.
+    if (r.code !== 0) left.push(name);
+  }
+  return left;
+}
+
+/** First half of a rollback: every set of the snapshot gets its old members back (swapped in at once). */
+export async function rollbackSetContents(target: Target, journal: IpsetsJournal): Promise<void> {
+  const now = parseIpsetSave(await saveSets(target));
+  // Temporary sets of an interrupted swap.
+  for (const s of now) if (TEMP_NAME.test(s.name)) await runInTarget(target, ['ipset', 'destroy', s.name]);
+  const live = new Map(now.filter((s) => !TEMP_NAME.test(s.name)).map((s) => [s.name, s]));
+  await restoreSets(target, swapScript(parseIpsetSave(journal.snapshot), live), 'putting the previous sets back');
+}
+
+/** Second half, once the old rules are back: destroys the sets the failed apply created. */
+export async function destroyCreatedSets(target: Target, journal: IpsetsJournal): Promise<void> {
+  const live = new Set(parseIpsetSave(await saveSets(target)).map((s) => s.name));
+  const failed: string[] = [];
+  for (const name of journal.created) {
+    if (!live.has(name)) continue;
+    const r = await runInTarget(target, ['ipset', 'destroy', name]);
+    if (r.code !== 0) failed.push(`${name} (${r.stderr.trim()})`);
+  }
+  if (failed.length > 0) throw new NfgitError('SandboxError', `could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
+}

@@ -1,0 +1,57 @@
+import { rmSync } from 'node:fs';
+import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import type { RenderedIpsets } from '../compiler/render-ipset.js';
+import { onExit } from '../util/exit-hooks.js';
+import { runInScratchNetns } from './sandbox.js';
+
+/** What `ipset restore` said: the input line it blames (if any) and the message. */
+export interface IpsetRestoreFailure {
+  readonly line: number | undefined;
+  readonly message: string;
+}
+
+/** Reads ipset restore's stderr: `ipset v7.17: Error in line N: MESSAGE`. */
+export function parseIpsetRestoreError(stderr: string): IpsetRestoreFailure {
+  const text = stderr.trim();
+  const m = /Error in line (\d+): (.*)/.exec(text);
+  if (m !== null) return { line: Number(m[1]), message: (m[2] as string).trim() };
+  return { line: undefined, message: text.replace(/^ipset v[\d.]+:\s*/, '') || 'ipset restore failed without saying why' };
+}
+
+/**
+ * Loads the sets alone into a throwaway namespace, so the kernel validates every type, option and
+ * element; maps a failure back to the `ipset` call through the source map. Throws NfgitErrors.
+ */
+export async function stageIpsets(ipsets: RenderedIpsets): Promise<void> {
+  if (ipsets.text === '') return;
+  const r = await runInScratchNetns('exec ipset restore', [], { input: ipsets.text });
+  if (r.code === 0) return;
+  const f = parseIpsetRestoreError(r.stderr);
+  const trace = f.line === undefined ? [] : (ipsets.sourceMap.get(f.line) ?? []);
+  throw new NfgitErrors([new NfgitError('RuleError', `ipset: ${f.message}`, { trace })]);
+}
+
+/**
+ * Stages the sets, then runs `fn` with a shell prefix that loads them into a staging namespace before
+ * its rules (sets are per network namespace, and a rule matching a missing set is refused). The prefix
+ * is empty when there are no sets; the file it reads is removed afterwards.
+ */
+export async function withIpsetFile<T>(ipsets: RenderedIpsets | undefined, fn: (pre: string) => Promise<T>): Promise<T> {
+  if (ipsets === undefined || ipsets.text === '') return fn('');
+  await stageIpsets(ipsets);
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-ipsets-'));
+  const drop = onExit(() => rmSync(dir, { recursive: true, force: true }));
+  try {
+    const file = path.join(dir, 'ipsets');
+    await writeFile(file, ipsets.text);
+    // Readable from a user namespace too (non-root staging).
+    await chmod(dir, 0o755);
+    return await fn(`ipset restore -file '${file}' || exit 97; `);
+  } finally {
+    drop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
