@@ -7,6 +7,8 @@ import { defaultFormat, streamLogger, type LogFormat, type Logger } from '../age
 import type { SyncOptions } from '../agent/sync.js';
 import { asNfgitErrors } from '../compiler/errors.js';
 import { exitCodeFor } from './output.js';
+import { collect } from './compile-flags.js';
+import { parsePreserve } from '../apply/preserve.js';
 
 interface AgentFlags {
   config: string;
@@ -15,6 +17,7 @@ interface AgentFlags {
   allowRewrite?: boolean;
   reconcile?: boolean;
   lockTimeout: number;
+  preserve: string[];
 }
 
 const parseFormat = (value: string): LogFormat => {
@@ -34,7 +37,8 @@ function withAgentFlags(cmd: Command): Command {
     .option('--log-format <format>', 'json (one object per line) or text (default: text on a terminal, else json)', parseFormat)
     .option('--allow-rewrite', 'accept a branch head that does not descend from the running commit (force-pushed history)')
     .option('--retry', 'decide the branch head again even if it was refused before')
-    .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 600);
+    .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 600)
+    .option('--preserve <pattern>', 'chains of other software to leave alone, added to the configuration\'s preserve: DOCKER*, nat:DOCKER, @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)', collect, []);
 }
 
 function loggerFor(flags: AgentFlags): Logger {
@@ -43,6 +47,13 @@ function loggerFor(flags: AgentFlags): Logger {
 
 function syncOptions(flags: AgentFlags, defaults: SyncOptions): SyncOptions {
   return { ...defaults, retry: flags.retry === true, allowRewrite: flags.allowRewrite === true, reconcile: flags.reconcile !== false, lockWaitMs: flags.lockTimeout * 1000 };
+}
+
+/** The configuration with the --preserve patterns added (checked: a bad one is a usage error). */
+function withPreserve<C extends { readonly preserve: readonly string[] }>(config: C, extra: readonly string[]): C {
+  if (extra.length === 0) return config;
+  parsePreserve(extra, '--preserve');
+  return { ...config, preserve: [...config.preserve, ...extra] };
 }
 
 /** Logs an error that ended a command and returns its exit code (2 configuration, 3 transient, 70 bug). */
@@ -65,7 +76,7 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
       try {
         const { loadConfig } = await import('../agent/config.js');
         const { exitCodeOf, SYNC_DEFAULTS, syncOnce } = await import('../agent/sync.js');
-        const config = await loadConfig(flags.config);
+        const config = withPreserve(await loadConfig(flags.config), flags.preserve);
         const outcome = await syncOnce(config, syncOptions(flags, SYNC_DEFAULTS), log);
         setCode(exitCodeOf(outcome));
       } catch (err) {
@@ -82,7 +93,7 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     const { SYNC_DEFAULTS } = await import('../agent/sync.js');
     let config;
     try {
-      config = await loadConfig(flags.config);
+      config = withPreserve(await loadConfig(flags.config), flags.preserve);
     } catch (err) {
       setCode(failed(log, err));
       return;
