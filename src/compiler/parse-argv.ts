@@ -52,6 +52,13 @@ const OPTIONAL_CHAIN = new Set<CommandLetter>(['L', 'S', 'F', 'Z', 'X']);
 
 /** Core rule options that take one argument, by short letter; long spellings map onto them. */
 const SPEC_WITH_ARG = new Set(['p', 's', 'd', 'i', 'o', 'j', 'g', 'm']);
+/**
+ * Options whose value iptables 1.8 takes from `argv[optind - 1]` instead of getopt's optarg: given
+ * attached (`-jACCEPT`, `-s1.2.3.4`, `--source=1.2.3.4`), the value is the whole word, so `-ilo`
+ * names an interface "-ilo" and `-jACCEPT` a chain "-jACCEPT" that does not exist. -g and -m use
+ * optarg and work attached.
+ */
+const WHOLE_WORD_VALUE = new Set(['p', 's', 'd', 'i', 'o', 'j']);
 const LONG_SPEC: Readonly<Record<string, string>> = {
   protocol: 'p', source: 's', src: 's', destination: 'd', dst: 'd', 'in-interface': 'i',
   'out-interface': 'o', jump: 'j', goto: 'g', match: 'm', fragment: 'f', fragments: 'f', 'set-counters': 'c',
@@ -171,7 +178,7 @@ class ArgvParser {
           if (inline !== undefined) spec.push(inline, argv[++this.i] ?? '');
           else spec.push(argv[++this.i] ?? '', argv[++this.i] ?? '');
         } else if (short !== 'f') {
-          const v = inline ?? argv[++this.i];
+          const v = inline === undefined ? argv[++this.i] : WHOLE_WORD_VALUE.has(short) ? tok : inline;
           if (v === undefined) return `option --${name} needs a value`;
           spec.push(v);
         }
@@ -198,7 +205,7 @@ class ArgvParser {
       if (COMMAND_LETTERS.has(c)) {
         return this.setCommand(c as CommandLetter, rest);
       } else if (SPEC_WITH_ARG.has(c)) {
-        const v = rest ?? argv[++this.i];
+        const v = rest === undefined ? argv[++this.i] : WHOLE_WORD_VALUE.has(c) ? tok : rest;
         if (v === undefined) return `option -${c} needs a value`;
         spec.push(`-${c}`, v);
         return undefined;

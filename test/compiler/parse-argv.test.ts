@@ -27,8 +27,10 @@ test('-w, -w 5, -W 100 are dropped', parses, 'ipv4', ['-w', '-A', 'INPUT', '-w',
 test('--wait=3 is dropped', parses, 'ipv4', ['--wait=3', '-A', 'INPUT', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
 test('-4 in iptables is ignored', parses, 'ipv4', ['-4', '-A', 'INPUT', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
 test('-6 in ip6tables is ignored', parses, 'ipv6', ['-6', '-A', 'INPUT', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
-test('long core options become short', parses, 'ipv4', ['-A', 'INPUT', '--protocol', 'tcp', '--source=10.0.0.0/8', '--jump', 'ACCEPT'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', 'tcp', '-s', '10.0.0.0/8', '-j', 'ACCEPT'] });
-test('clustered -ptcp', parses, 'ipv4', ['-A', 'INPUT', '-ptcp', '-jACCEPT'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', 'tcp', '-j', 'ACCEPT'] });
+test('long core options become short', parses, 'ipv4', ['-A', 'INPUT', '--protocol', 'tcp', '--source', '10.0.0.0/8', '--goto=X', '--match=tcp'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', 'tcp', '-s', '10.0.0.0/8', '-g', 'X', '-m', 'tcp'] });
+// iptables 1.8 reads -p, -s, -d, -i, -o and -j from argv[optind - 1]: attached, the value is the whole word.
+test('attached -ptcp and --source= take the whole word, as iptables does', parses, 'ipv4', ['-A', 'INPUT', '-ptcp', '--source=10.0.0.0/8', '-jACCEPT'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', '-ptcp', '-s', '--source=10.0.0.0/8', '-j', '-jACCEPT'] });
+test('attached -gX and -mtcp take the rest of the word', parses, 'ipv4', ['-A', 'INPUT', '-mtcp', '-gX'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-m', 'tcp', '-g', 'X'] });
 test('negation is kept', parses, 'ipv4', ['-A', 'INPUT', '!', '-s', '10.0.0.0/8', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['!', '-s', '10.0.0.0/8', '-j', 'DROP'] });
 test('a comment that looks like a command', parses, 'ipv4', ['-A', 'INPUT', '-m', 'comment', '--comment', '-A fake', '-j', 'ACCEPT'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-m', 'comment', '--comment', '-A fake', '-j', 'ACCEPT'] });
 test('-I without number', parses, 'ipv4', ['-I', 'INPUT', '-j', 'DROP'], 'filter', { op: 'insert', chain: 'INPUT', index: 1, spec: ['-j', 'DROP'] });
