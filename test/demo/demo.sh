@@ -3,7 +3,7 @@
 # rules/, commits signed by an admin's SSH key, and the nfgit agent syncing it into a demo network
 # namespace; a signed status tag verified with stock git; the fleet status; a second commit with a
 # deliberate mistake refused with its file and line while the namespace keeps its ruleset; drift
-# repaired. Everything runs in a scratch namespace and a temporary directory, removed on every path.
+# repaired; then the same kind of mistake refused at push time by nfgit's pre-receive hook. Everything runs in a scratch namespace and a temporary directory, removed on every path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -90,3 +90,17 @@ nfgit sync --config "$work/host/config.yaml" --log-format text
 repaired=$(ip netns exec "$ns" iptables-save | grep -v '^#')
 [ "$before" = "$repaired" ] || { echo "demo: drift was not repaired, which is a bug" >&2; exit 1; }
 echo "(repaired: $ns runs the applied ruleset again)"
+
+step "push-to-deploy hooks: nfgit hooks install --bare $work/firewall.git"
+export NFGIT="node $root/dist/src/cli/main.js"
+git --git-dir "$work/firewall.git" config nfgit.stateDir "$work/host/state"
+nfgit hooks install --bare "$work/firewall.git"
+step "a push with a mistake in rules/20-ssh is refused before it lands"
+git -C "$work/clone" revert --no-edit HEAD >/dev/null
+sed -i 's/--hitcount 5 -j DROP/--hitcount 5 -j DRPO/' "$work/clone/rules/20-ssh"
+gitc commit -q -S -am "SSH: a typo"
+if gitc push "$work/firewall.git" HEAD:main; then
+  echo "demo: the pre-receive hook accepted a broken push, which is a bug" >&2
+  exit 1
+fi
+echo "(refused at push time: main still points at the commit the hosts know)"
