@@ -102,9 +102,21 @@ function loadSigningKey(file: string): HostKey {
 
 async function pass(ctx: PassContext): Promise<SyncOutcome> {
   const { repo, log, config } = ctx;
-  const agent = readAgentState(config.stateDir, ctx.state.readLastGood());
+  const lastGood = ctx.state.readLastGood();
+  const agent = readAgentState(config.stateDir, lastGood);
   const head = await branchHead(repo);
   const applied = agent.applied?.commit ?? null;
+  // Someone ran `nfgit apply --rules …` (or restore-last of such an apply) on this host: the repository wins.
+  if (head === applied && ctx.options.reconcile && lastGood !== undefined && !lastGood.source.startsWith(GIT_SOURCE)) {
+    const what = `the host runs rules applied by hand (${lastGood.source}, ${lastGood.appliedAt}), not commit ${short(head)} of ${repo.branch}`;
+    if (config.reconcile.mode === 'report') {
+      log.log('warn', 'not-from-git', `${what} (reconcile.mode is report: left as it is)`, { commit: head, source: lastGood.source });
+      return { kind: 'current', commit: head, applied, drift: 'reported' };
+    }
+    log.log('warn', 'not-from-git', `${what}: applying ${short(head)} again`, { commit: head, source: lastGood.source });
+    await ensureCommit(repo, head);
+    return decide(ctx, agent, head);
+  }
   if (head === applied || (head === agent.decided?.commit && !ctx.options.retry)) {
     if (head !== applied && agent.decided !== null) {
       log.log('info', 'held', `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`, { commit: head, result: agent.decided.result });

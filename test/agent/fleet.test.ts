@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
 import { mustRun, withTempDir } from '../signing/tools.js';
 import { logEntries, makeAgentWorld, nfgit } from './helpers/agent-env.js';
@@ -120,6 +120,21 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         d = await nfgit(['diff', '--config', fw.config, '--commit', c1]);
         t.is(d.exitCode, 0, d.stdout + d.stderr);
         t.notRegex((await savesOf(ns as string)).ipv4, /8443/);
+
+        // An admin applies other rules by hand: the next sync says so and puts the branch head back.
+        r = await fw.sync();
+        t.is(r.exitCode, 0, r.stdout);
+        const byHand = `${dir}/by-hand`;
+        mkdirSync(byHand);
+        writeFileSync(`${byHand}/10-x`, 'iptables -A INPUT -p tcp --dport 9 -j ACCEPT\n');
+        const manual = await nfgit(['apply', '--rules', byHand, '--netns', ns as string, '--state-dir', fw.stateDir]);
+        t.is(manual.exitCode, 0, manual.stderr);
+        r = await fw.sync();
+        t.is(r.exitCode, 0, r.stdout);
+        t.true(logEntries(r.stdout).some((e) => e.event === 'not-from-git'), r.stdout);
+        const back = (await savesOf(ns as string)).ipv4;
+        t.regex(back, /--dport 8443/);
+        t.notRegex(back, /--dport 9 /);
       });
     } finally {
       await world.server.stop();
