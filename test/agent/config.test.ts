@@ -268,6 +268,7 @@ const accepts = test.macro({
 test(refuses, 'repository: { branch: refs/heads/main }', 'repository.branch: must be a branch name without "refs/heads/", such as "main", not "refs/heads/main"');
 test(refuses, 'repository: { branch: "feature..x" }', 'repository.branch: is not a valid branch name (see git check-ref-format), not "feature..x"');
 test(refuses, 'repository: { branch: "-main" }', 'repository.branch: is not a valid branch name (see git check-ref-format), not "-main"');
+test(refuses, "preserve: [\"DOCKER*\", \"@dokcer\"]", 'preserve[1]: unknown preset "@dokcer"; the presets are @docker, @fail2ban, @kube-proxy, @crowdsec');
 test(refuses, 'repository: { path: /rules }', 'repository.path: must be relative to the top of the repository, not start with "/": "/rules"');
 test(refuses, 'repository: { path: rules/../../etc }', 'repository.path: must stay inside the repository: ".." is not allowed in "rules/../../etc"');
 test(refuses, 'repository: { path: "" }', 'repository.path: must not be empty; use "." for the top of the repository');
