@@ -11,6 +11,8 @@ import { ProbeError } from '../apply/probation.js';
 import { lockStateDir } from '../apply/state-lock.js';
 import { StateDir } from '../apply/state-files.js';
 import { saveFamily } from '../apply/transaction.js';
+import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../apply/set-diff.js';
+import { saveSets } from '../apply/ipset-apply.js';
 import { compile, type CompileResult } from '../compiler/compile.js';
 import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
@@ -23,7 +25,7 @@ import { loadHostKey, type HostKey } from '../signing/openssh-key.js';
 import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
-import { describeDrift, findDrift } from './drift.js';
+import { describeDrift, describeSetDrift, findDrift } from './drift.js';
 import type { Logger } from './log.js';
 import type { StatusRecord } from './status-tag.js';
 
@@ -237,6 +239,10 @@ function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
       removed: c?.rulesRemoved,
     });
   }
+  if (report.sets !== undefined) {
+    const c = report.sets.change;
+    ctx.log.log('info', 'sets-applied', describeSetsOutcome(report.sets), { commit: head, sets: report.sets.sets, added: c?.membersAdded, removed: c?.membersRemoved });
+  }
   for (const w of report.hostCommandFailures) {
     ctx.log.log('warn', 'host-command-failed', `host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied`, { commit: head });
   }
@@ -302,6 +308,7 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
     const live = stripPreserved(await saveFamily({ target }, family), preserve);
     details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve), live)));
   }
+  details.push(...(await setDrift(ctx, families)));
   if (details.length === 0) {
     log.log('debug', 'no-drift', 'the live ruleset is the applied one');
     return 'none';
@@ -315,6 +322,20 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
   if (!report.restored) throw new NfgitError('InternalError', 'internal error: drift found but no last good ruleset to restore');
   log.log('info', 'repaired', `drift repaired: the applied ruleset (${report.source}) is back`, { source: report.source });
   return 'repaired';
+}
+
+/**
+ * Drift of the sets nfgit owns (last-good.json's ipsets.sets) against their canonical form after the
+ * apply; other sets on the target are not looked at. Sets filled at run time (a default timeout, a
+ * rule's `-j SET --add-set`) are compared by type and options only.
+ */
+async function setDrift(ctx: PassContext, families: readonly Family[]): Promise<string[]> {
+  const owned = ctx.state.readLastGood()?.ipsets?.sets ?? [];
+  const applied = ctx.state.readCanonicalSets();
+  if (owned.length === 0 || applied === undefined) return [];
+  const live = await saveSets({ netns: ctx.config.netns ?? undefined });
+  const runtime = runtimeFilledSets(applied, families.map((f) => ctx.state.readCanonical(f) ?? ''));
+  return describeSetDrift(diffSets(applied, live, owned, runtime));
 }
 
 function short(oid: string): string {

@@ -9,7 +9,7 @@ import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset } from './state-files.js';
 import type { Probation } from './probation.js';
-import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery } from './transaction.js';
+import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery, type SetsOutcome } from './transaction.js';
 
 /** Options shared by apply and restore-last. */
 export interface ApplyOptions {
@@ -31,6 +31,8 @@ export interface ApplyOptions {
 export interface ApplyReport {
   readonly recovery: Recovery;
   readonly families: readonly FamilyOutcome[];
+  /** Present when the new or the previous ruleset has sets. */
+  readonly sets?: SetsOutcome;
   readonly hostCommandFailures: readonly HostCommandFailure[];
   readonly durationMs: number;
 }
@@ -87,14 +89,14 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
 /** The transaction, then the host commands. */
 async function applyLocked(locked: Locked, families: readonly Family[], ruleset: AppliedRuleset, options: ApplyOptions, staging: Promise<Partial<Record<Family, Promise<string>>>>, started: number, probation?: Probation): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
-  const outcomes = await applyTransaction(
+  const outcome = await applyTransaction(
     { target: options.target, backend, families, state, command: options.command, ...(options.preserve === undefined ? {} : { preserve: options.preserve }) },
     ruleset,
     staging,
     probation,
   );
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
-  return { recovery, families: outcomes, hostCommandFailures, durationMs: Date.now() - started };
+  return { recovery, families: outcome.families, ...(outcome.sets === undefined ? {} : { sets: outcome.sets }), hostCommandFailures, durationMs: Date.now() - started };
 }
 
 /**

@@ -6,6 +6,10 @@ import { checkTarget, type Target } from '../netfilter/target.js';
 import { NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
 import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
 import { saveFamily } from './transaction.js';
+import { saveSets } from './ipset-apply.js';
+import { StateDir } from './state-files.js';
+import { diffSets, type SetChange } from './set-diff.js';
+import { savedIpsets } from '../netfilter/stage-ipsets.js';
 
 /** What `nfgit diff` compares against. */
 export interface DiffTargetOptions {
@@ -38,4 +42,31 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
     out[family] = diffRulesets(before, after);
   }
   return out;
+}
+
+/**
+ * What applying the compiled rules would change in the target's sets: the sets the rules create and
+ * those nfgit owns there now (`owned`, from last-good.json; apply destroys those the rules no longer
+ * have), live against the kernel's form of the new ones. Undefined when there are neither. Run after
+ * diffAgainstTarget, whose staging reports bad sets at their line.
+ */
+export async function diffSetsAgainstTarget(result: CompileResult, target: Target, owned: readonly string[]): Promise<SetChange[] | undefined> {
+  const names = [...result.ipsets.sets.map((s) => s.name), ...owned];
+  if (names.length === 0) return undefined;
+  const [live, after] = await Promise.all([saveSets(target), savedIpsets(result.ipsets)]);
+  return diffSets(live, after, names);
+}
+
+/**
+ * The sets nfgit owns on the target, from the state directory's last-good.json when it was applied to
+ * that same target; none when there is no record (or it cannot be read: diff only reads).
+ */
+export function ownedSetsOf(stateDir: string, target: Target): readonly string[] {
+  try {
+    const last = new StateDir(stateDir).readLastGood();
+    if (last === undefined || (last.target.netns ?? undefined) !== target.netns) return [];
+    return last.ipsets?.sets ?? [];
+  } catch {
+    return [];
+  }
 }

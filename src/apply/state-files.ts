@@ -163,6 +163,25 @@ export class StateDir {
     }
   }
 
+  /**
+   * Keeps the canonical form (see canonicalSets) of the sets nfgit owns, saved from the target right
+   * after the apply: what drift detection compares the live sets with. Removed when there are none.
+   */
+  writeCanonicalSets(text: string | undefined): void {
+    const file = this.file('canonical.ipsets');
+    if (text === undefined) rmSync(file, { force: true });
+    else writeCopy(file, text);
+  }
+
+  /** The canonical form of the owned sets after the last apply, if known. */
+  readCanonicalSets(): string | undefined {
+    try {
+      return readFileSync(this.file('canonical.ipsets'), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
   private readJson<T>(name: string): T | undefined {
     let text: string;
     try {

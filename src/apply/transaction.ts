@@ -9,7 +9,8 @@ import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, t
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
-import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
+import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
+import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
 import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** What applying did to one family. */
@@ -19,6 +20,19 @@ export interface FamilyOutcome {
   readonly rules: number;
   /** Against the snapshot; undefined when the new ruleset could not be read back (it is applied all the same). */
   readonly change: RulesetChange | undefined;
+}
+
+/** What applying did to the sets: how many the ruleset has, and what changed against the snapshot. */
+export interface SetsOutcome {
+  readonly sets: number;
+  /** Undefined when the sets could not be saved back after the apply (they are applied all the same). */
+  readonly change: SetCounts | undefined;
+}
+
+/** What applying did: per family, and to the sets (undefined when neither the new nor the old ruleset has sets). */
+export interface TransactionOutcome {
+  readonly families: FamilyOutcome[];
+  readonly sets: SetsOutcome | undefined;
 }
 
 /** Everything the transaction needs besides the ruleset. */
@@ -138,7 +152,7 @@ export async function applyTransaction(
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
   /** Probes and confirmation to pass before the new ruleset is kept; undefined: kept at once. */
   probation?: Probation,
-): Promise<FamilyOutcome[]> {
+): Promise<TransactionOutcome> {
   const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
@@ -231,17 +245,27 @@ export async function applyTransaction(
   ctx.state.markJournalApplied(journal);
   ctx.state.writeLastGood(prepared ?? record);
   ctx.state.removeJournal();
-  if (sets !== undefined) await destroyStaleSets(ctx.target, desired.ipsets, ownedSets, sets);
+  let setsOutcome: SetsOutcome | undefined;
+  if (sets !== undefined) {
+    await destroyStaleSets(ctx.target, desired.ipsets, ownedSets, sets);
+    // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
+    const names = desired.ipsets?.sets ?? [];
+    const saved = await saveSets(ctx.target).catch(() => undefined);
+    ctx.state.writeCanonicalSets(saved === undefined || names.length === 0 ? undefined : canonicalSets(saved, names));
+    const change = saved === undefined ? undefined : countSets(diffSets(sets.snapshot, saved, [...names, ...ownedSets]));
+    setsOutcome = { sets: names.length, change };
+  } else ctx.state.writeCanonicalSets(undefined);
 
   const after = await Promise.all(afterSaves);
   ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
-  return ctx.families.map((family, i) => ({
+  const families = ctx.families.map((family, i) => ({
     family,
     tables: tables[family] ?? [],
     rules: desired.families[family]?.rules ?? 0,
     // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
     change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
   }));
+  return { families, sets: setsOutcome };
 }
 
 /**

@@ -10,6 +10,7 @@ interface DiffFlags extends Omit<CompileFlags, 'rules'> {
   commit?: string;
   netns?: string;
   ipv4Only?: boolean;
+  stateDir?: string;
 }
 
 /**
@@ -33,20 +34,24 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
     .option('--commit <id>', 'with --config: a full commit id instead of the branch head')
     .option('--netns <name>', 'compare with this named network namespace (ip netns) instead of the host')
     .option('--ipv4-only', 'compare IPv4 only (for hosts with IPv6 disabled)')
+    .option('--state-dir <dir>', "with --rules: the state directory whose last-good.json names the sets nfgit owns on the target (default /var/lib/nfgit); with --config, the configuration's")
     .action(async (flags: DiffFlags) => {
       try {
-        const [{ compile }, { diffAgainstTarget }, { renderFamilyDiff }, { checkTarget }, { FAMILY_NAME }] = await Promise.all([
+        const [{ compile }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
           import('../compiler/compile.js'),
           import('../apply/diff-target.js'),
           import('../apply/ruleset-diff.js'),
           import('../netfilter/target.js'),
           import('../compiler/parse-argv.js'),
+          import('../apply/set-diff.js'),
+          import('../apply/state-files.js'),
         ]);
         if ((flags.rules === undefined) === (flags.config === undefined)) throw new NfgitError('UsageError', 'give either --rules DIR or --config FILE (the agent: its branch head)');
         if (flags.commit !== undefined && flags.config === undefined) throw new NfgitError('UsageError', '--commit needs --config');
         let target = { netns: flags.netns };
         let ipv4Only = flags.ipv4Only === true;
         let preserve = parsePreserve(flags.preserve, '--preserve');
+        let stateDir = flags.stateDir ?? DEFAULT_STATE_DIR;
         let result;
         if (flags.config !== undefined) {
           const { loadConfig } = await import('../agent/config.js');
@@ -54,6 +59,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           const config = await loadConfig(flags.config);
           target = { netns: flags.netns ?? config.netns ?? undefined };
           ipv4Only ||= config.ipv4Only;
+          stateDir = config.stateDir;
           preserve = parsePreserve([...config.preserve, ...flags.preserve], '--preserve');
           checkTarget(target);
           const rules = await commitRules(config, flags.commit, 60_000);
@@ -69,7 +75,10 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
         }
         const diffs = await diffAgainstTarget(result, { target, ipv4Only, preserve });
         const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));
-        const changed = families.some(([, d]) => d.changed);
+        // Sets: those the rules create and those nfgit owns there now (apply destroys the ones the rules dropped).
+        const sets = await diffSetsAgainstTarget(result, target, ownedSetsOf(stateDir, target));
+        const setCounts = countSets(sets ?? []);
+        const changed = families.some(([, d]) => d.changed) || (sets?.length ?? 0) > 0;
         if (flags.json === true) {
           const sum = (pick: (c: (typeof families)[number][1]['change']) => number): number => families.reduce((n, [, d]) => n + pick(d.change), 0);
           const counts = {
@@ -78,10 +87,21 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
             chainsAdded: sum((c) => c.chainsAdded.length),
             chainsRemoved: sum((c) => c.chainsRemoved.length),
             policiesChanged: sum((c) => c.policiesChanged.length),
+            setsAdded: setCounts.setsAdded.length,
+            setsRemoved: setCounts.setsRemoved.length,
+            setMembersAdded: setCounts.membersAdded,
+            setMembersRemoved: setCounts.membersRemoved,
           };
-          process.stdout.write(JSON.stringify({ ok: true, changed, target: { netns: target.netns ?? null }, families: Object.fromEntries(families), counts }) + '\n');
+          process.stdout.write(JSON.stringify({ ok: true, changed, target: { netns: target.netns ?? null }, families: Object.fromEntries(families), sets: sets ?? [], counts }) + '\n');
         } else {
           const lines = families.flatMap(([f, d]) => renderFamilyDiff(FAMILY_NAME[f], d));
+          if (sets !== undefined && sets.length === 0) lines.push('ipsets: no change');
+          if (sets !== undefined && sets.length > 0) {
+            const parts = [`ipsets: +${setCounts.membersAdded} -${setCounts.membersRemoved} members`];
+            if (setCounts.setsAdded.length > 0) parts.push(`sets added: ${setCounts.setsAdded.join(', ')}`);
+            if (setCounts.setsRemoved.length > 0) parts.push(`sets removed: ${setCounts.setsRemoved.join(', ')}`);
+            lines.push(parts.join('; '), ...renderSetDiff(sets));
+          }
           process.stdout.write(lines.join('\n') + '\n');
         }
         setCode(changed ? 1 : 0);

@@ -3,6 +3,7 @@ import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
+import { describeSetsOutcome } from '../apply/set-diff.js';
 
 /** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug. */
 export function exitCodeFor(errors: readonly NfgitError[]): number {
@@ -52,6 +53,7 @@ export function printApply(report: ApplyReport, headline: string, flags: { json?
     if (c !== undefined && c.policiesChanged.length > 0) parts.push(`policies changed: ${c.policiesChanged.join(', ')}`);
     lines.push(`  ${FAMILY_NAME[f.family]}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}; ${parts.join('; ')}`);
   }
+  if (report.sets !== undefined) lines.push(`  ${describeSetsOutcome(report.sets)}`);
   process.stdout.write(lines.join('\n') + '\n');
   for (const w of report.hostCommandFailures) {
     process.stderr.write(`warning: host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied\n`);

@@ -55,3 +55,14 @@ export async function withIpsetFile<T>(ipsets: RenderedIpsets | undefined, fn: (
     await rm(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * The kernel's form of the sets (`ipset save` after loading them into a throwaway namespace): what the
+ * target will show once they are applied. Run after staging, which reports bad sets at their line.
+ */
+export async function savedIpsets(ipsets: RenderedIpsets): Promise<string> {
+  if (ipsets.text === '') return '';
+  const r = await runInScratchNetns('ipset restore || exit $?; exec ipset save', [], { input: ipsets.text });
+  if (r.code !== 0) throw new NfgitError('SandboxError', `loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`);
+  return r.stdout;
+}

@@ -129,7 +129,8 @@ test('--json: the counts are those apply then reports as its change', (t) =>
         t.is(r.exitCode, 1, r.stderr);
         const diff = JSON.parse(r.stdout);
         t.true(diff.changed);
-        t.deepEqual(diff.counts, { rulesAdded: 2, rulesRemoved: 0, chainsAdded: 1, chainsRemoved: 0, policiesChanged: 1 });
+        t.deepEqual(diff.counts, { rulesAdded: 2, rulesRemoved: 0, chainsAdded: 1, chainsRemoved: 0, policiesChanged: 1, setsAdded: 0, setsRemoved: 0, setMembersAdded: 0, setMembersRemoved: 0 });
+        t.deepEqual(diff.sets, []);
         t.deepEqual(diff.families.ipv4.tables[0].chains[0].policy, { before: 'DROP', after: 'ACCEPT' });
 
         const applied = await nfgit(['apply', '--rules', dir, '--netns', ns as string, '--state-dir', state, '--json']);
@@ -171,6 +172,72 @@ test('the environment failing (ip6tables-save broken) exits 3', (t) =>
         t.is(r.exitCode, 3, r.stderr);
         t.regex(r.stderr, /ip6tables-save/);
         t.is(r.stdout, '');
+      }),
+    ),
+  ));
+
+const SETS_V1 = `ipset create web hash:ip
+ipset add web 192.0.2.1
+ipset add web 192.0.2.2
+ipset create old hash:net
+ipset add old 10.0.0.0/8
+iptables -A INPUT -m set --match-set web src -j ACCEPT
+`;
+const SETS_V2 = `ipset create web hash:ip
+ipset add web 192.0.2.2
+ipset add web 192.0.2.3
+ipset create fresh hash:ip
+ipset add fresh 198.51.100.1
+iptables -A INPUT -m set --match-set web src -j ACCEPT
+`;
+
+test('sets: apply reports them; after it no change (exit 0); members, a new and a dropped set (exit 1), in text and --json', (t) =>
+  withNamedNetns(1, ([ns]) =>
+    withStateDir((state) =>
+      withRulesDir({ '10-sets': SETS_V1 }, async (dir) => {
+        const applied = await nfgit(['apply', '--rules', dir, '--netns', ns as string, '--state-dir', state]);
+        t.is(applied.exitCode, 0, applied.stderr);
+        t.true(applied.stdout.split('\n').includes('  ipsets: 2 set(s), +3 -0 members; sets added: web, old'), applied.stdout);
+        const same = await nfgit(['diff', '--rules', dir, '--netns', ns as string, '--state-dir', state]);
+        t.is(same.exitCode, 0, same.stderr);
+        t.is(same.stdout, 'IPv4: no change\nIPv6: no change\nipsets: no change');
+
+        await writeFile(path.join(dir, '10-sets'), SETS_V2);
+        const before = await savesOf(ns as string);
+        const setsBefore = await inNetns(ns as string, ['ipset', 'save']);
+        const changed = await nfgit(['diff', '--rules', dir, '--netns', ns as string, '--state-dir', state]);
+        t.is(changed.exitCode, 1, changed.stderr);
+        t.is(
+          changed.stdout,
+          [
+            'IPv4: no change',
+            'IPv6: no change',
+            'ipsets: +2 -2 members; sets added: fresh; sets removed: old',
+            'ipset web: +1 -1 members',
+            '  - 192.0.2.1',
+            '  + 192.0.2.3',
+            'ipset fresh (new: hash:ip family inet maxelem 65536 bucketsize 12): +1 -0 members',
+            '  + 198.51.100.1',
+            'ipset old (removed): +0 -1 members',
+            '  - 10.0.0.0/8',
+          ].join('\n'),
+        );
+        // Without the state directory, nfgit does not know it owns "old": only the rules' sets are compared.
+        const unowned = await nfgit(['diff', '--rules', dir, '--netns', ns as string, '--state-dir', path.join(state, 'none'), '--json']);
+        t.is(unowned.exitCode, 1, unowned.stderr);
+        const json = JSON.parse(unowned.stdout) as { changed: boolean; sets: Array<{ set: string; added: string[]; removed: string[] }>; counts: Record<string, number> };
+        t.true(json.changed);
+        t.deepEqual(json.sets.map((s) => [s.set, s.added, s.removed]), [
+          ['web', ['192.0.2.3'], ['192.0.2.1']],
+          ['fresh', ['198.51.100.1'], []],
+        ]);
+        t.like(json.counts, { rulesAdded: 0, rulesRemoved: 0, setsAdded: 1, setsRemoved: 0, setMembersAdded: 2, setMembersRemoved: 1 });
+        t.deepEqual(await savesOf(ns as string), before);
+        t.is(await inNetns(ns as string, ['ipset', 'save']), setsBefore);
+
+        const reapplied = await nfgit(['apply', '--rules', dir, '--netns', ns as string, '--state-dir', state, '--json']);
+        t.is(reapplied.exitCode, 0, reapplied.stderr);
+        t.deepEqual((JSON.parse(reapplied.stdout) as { sets: unknown }).sets, { sets: 2, change: { setsAdded: ['fresh'], setsRemoved: ['old'], membersAdded: 2, membersRemoved: 2 } });
       }),
     ),
   ));
