@@ -83,7 +83,8 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     }
     return d;
   };
-  const toTrace = (raw: readonly string[]): SourceTrace => raw.map((e) => parseTraceElement(e, display));
+  // An eval adds a frame at the line of the eval itself, which repeats the call site: keep one.
+  const toTrace = (raw: readonly string[]): SourceTrace => raw.filter((e, i) => i === 0 || e !== raw[i - 1]).map((e) => parseTraceElement(e, display));
 
   const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: absDir };
   const runOptions = {

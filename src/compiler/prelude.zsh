@@ -65,10 +65,10 @@ if [[ $__nfgit_mode == fast ]]; then
   # Calls through a variable ($cmd -A …) cannot use the aliases: lighter functions that never wait.
   iptables() { print -u3 -rN -- $__nfgit_m U4 $#funcfiletrace $funcfiletrace $# "$@" }
   ip6tables() { print -u3 -rN -- $__nfgit_m U6 $#funcfiletrace $funcfiletrace $# "$@" }
-  alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
-  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
-  alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
-  alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I} $#funcfiletrace $funcfiletrace'
+  alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
 fi
 TRAPZERR() { print -u3 -rN -- $__nfgit_m E $#funcfiletrace $funcfiletrace 1 $? }
 for __nfgit_file in $__nfgit_files; do

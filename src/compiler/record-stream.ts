@@ -14,6 +14,18 @@ export interface RawRecord {
  * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`) are `MARK KIND LOC NTRACE TRACE… ARGS…`
  * whose arguments run up to the next marker, since an alias cannot count the words that follow it.
  */
+
+/**
+ * The location of an alias record, from the prompt expansion `%x:%I:%N`. Inside an `eval` (`%N` is
+ * `(eval)`), zsh's `%I` is the eval's line plus the line within the eval string, one too many: the
+ * first line of the string is the eval's own line.
+ */
+export function aliasLocation(raw: string): string {
+  const m = /^(.*?):(\d+):(.*)$/s.exec(raw);
+  if (m === null) return raw;
+  const line = Number(m[2]);
+  return `${m[1] ?? ''}:${m[3] === '(eval)' && line > 1 ? line - 1 : line}`;
+}
 export class RecordStream {
   private readonly decoder = new StringDecoder('utf8');
   private partial = '';
@@ -58,7 +70,7 @@ export class RecordStream {
       const kind = f[p++] as string;
       if (kind.charCodeAt(0) === 65 /* A */) {
         if (p + 2 > f.length) break;
-        const loc = f[p++] as string;
+        const loc = aliasLocation(f[p++] as string);
         const nTrace = Number(f[p++]);
         if (p + nTrace > f.length) break;
         const trace = [loc];

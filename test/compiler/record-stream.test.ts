@@ -1,5 +1,5 @@
 import test from 'ava';
-import { RecordStream } from '../../src/compiler/record-stream.js';
+import { aliasLocation, RecordStream } from '../../src/compiler/record-stream.js';
 
 const MARK = '\u001emark\u001e';
 const encode = (...fields: string[]): Buffer => Buffer.from(fields.map((f) => f + '\0').join(''), 'utf8');
@@ -43,4 +43,12 @@ test('an unfinished record is pending', (t) => {
 test('a stream out of step is an error', (t) => {
   const s = new RecordStream(MARK);
   t.throws(() => s.push(encode('garbage', '4', '0', '0')), { message: /out of step/ });
+});
+
+test('alias locations: %x:%I:%N, one line less inside an eval', (t) => {
+  t.is(aliasLocation('/r/10-web:4:/r/10-web'), '/r/10-web:4');
+  t.is(aliasLocation('/r/10-web:7:(eval)'), '/r/10-web:6');
+  t.is(aliasLocation('/r/05-helpers:3:allow'), '/r/05-helpers:3');
+  t.is(aliasLocation('/r/a:b/10-x:12:f:g'), '/r/a:b/10-x:12');
+  t.is(aliasLocation('odd'), 'odd');
 });
