@@ -174,7 +174,8 @@ async function decide(ctx: PassContext, agent: AgentState, head: string): Promis
         reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
       });
     } catch (err) {
-      return refusedOrThrow(ctx, agent, head, err, {});
+      // Messages about the directory itself (no rule files in it…) name it as the repository does.
+      return refusedOrThrow(ctx, agent, head, err, {}, (text) => text.split(rulesDir).join(config.repository.path));
     }
     const rules = countsOf(result, config.ipv4Only);
     const families = config.ipv4Only ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 };
@@ -216,10 +217,10 @@ function applyOptions(ctx: PassContext): ApplyOptions {
 }
 
 /** A commit's rules problem becomes a refusal; an environment problem (transient) is thrown for a retry. */
-async function refusedOrThrow(ctx: PassContext, agent: AgentState, head: string, err: unknown, rules: StatusRecord['rules']): Promise<SyncOutcome> {
+async function refusedOrThrow(ctx: PassContext, agent: AgentState, head: string, err: unknown, rules: StatusRecord['rules'], show: (text: string) => string = (t) => t): Promise<SyncOutcome> {
   const errors = asNfgitErrors(err);
   if (errors.some((e) => e.code === 'SandboxError' || e.code === 'InternalError')) throw err;
-  return conclude(ctx, agent, head, 'refused', errors.map((e) => e.format()), rules);
+  return conclude(ctx, agent, head, 'refused', errors.map((e) => show(e.format())), rules);
 }
 
 function countsOf(result: CompileResult, ipv4Only: boolean): StatusRecord['rules'] {
