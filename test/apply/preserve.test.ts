@@ -74,9 +74,11 @@ for (const [name, tools] of [
               t.is(foreignLines(after.ipv4).join('\n'), foreign.ipv4);
               t.is(foreignLines(after.ipv6).join('\n'), foreign.ipv6);
               // nfgit's part is exactly what v2 gives on a namespace without the other software.
-              r = await apply(v2, clean, `${state}-clean`);
-              t.is(r.exitCode, 0, String(r.stderr));
-              const cleanSave = await saveNs(clean);
+              const cleanSave = await withTempDir('nfgit-state-', async (cleanState) => {
+                const applied = await apply(v2, clean, cleanState);
+                t.is(applied.exitCode, 0, String(applied.stderr));
+                return saveNs(clean);
+              });
               // (Tables left empty, such as the mangle table kube-proxy made, do not count.)
               t.deepEqual(findDrift(stripPreserved(cleanSave.ipv4, SPEC), stripPreserved(after.ipv4, SPEC)), []);
               t.deepEqual(findDrift(stripPreserved(cleanSave.ipv6, SPEC), stripPreserved(after.ipv6, SPEC)), []);
