@@ -244,7 +244,10 @@ export async function applyTransaction(
 
   ctx.state.markJournalApplied(journal);
   ctx.state.writeLastGood(prepared ?? record);
-  ctx.state.removeJournal();
+  // The canonical forms (for drift) are written while the journal still stands: a crash before they are
+  // written leaves a journal marked applied, and finishing it writes them from the target (recoverJournal).
+  const after = await Promise.all(afterSaves);
+  ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
     await destroyStaleSets(ctx.target, desired.ipsets, ownedSets, sets);
@@ -255,9 +258,8 @@ export async function applyTransaction(
     const change = saved === undefined ? undefined : countSets(diffSets(sets.snapshot, saved, [...names, ...ownedSets]));
     setsOutcome = { sets: names.length, change };
   } else ctx.state.writeCanonicalSets(undefined);
+  ctx.state.removeJournal();
 
-  const after = await Promise.all(afterSaves);
-  ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
   const families = ctx.families.map((family, i) => ({
     family,
     tables: tables[family] ?? [],
@@ -290,6 +292,21 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
   throw new ProbeError(failure, `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`);
 }
 
+/**
+ * After finishing an interrupted apply: the canonical forms drift detection compares with are read
+ * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is removed
+ * (drift is then not checked until the next apply), never left describing an older ruleset.
+ */
+async function refreshCanonical(state: TransactionContext['state'], target: Target, families: readonly Family[]): Promise<void> {
+  for (const family of ['ipv4', 'ipv6'] as const) {
+    const saved = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    state.writeCanonical(family, saved);
+  }
+  const names = state.readLastGood()?.ipsets?.sets ?? [];
+  const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
+  state.writeCanonicalSets(sets === undefined ? undefined : canonicalSets(sets, names));
+}
+
 /** What looking for an unfinished journal found and did. */
 export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'undone' | 'dropped'; readonly message: string };
 
@@ -305,6 +322,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
     ctx.state.writeLastGood(journal.record);
+    await refreshCanonical(ctx.state, target, journal.families);
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }
