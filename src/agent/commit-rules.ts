@@ -6,13 +6,24 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lockStateDir } from '../apply/state-lock.js';
-import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, type PreserveSpec } from '../apply/preserve.js';
 import type { CompileOptions } from '../compiler/compile.js';
 import { NfgitError } from '../compiler/errors.js';
 import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit } from '../git/follower.js';
 import { describeVerdict, loadTrust, verifyCommit } from '../signing/commit-trust.js';
 import { onExit } from '../util/exit-hooks.js';
 import type { AgentConfig } from './config.js';
+
+/** How the agent compiles a commit's rules extracted to rulesDir: its host, vars and preserved chains; files named by their repository path. */
+export function agentCompileOptions(config: AgentConfig, rulesDir: string, preserve: PreserveSpec): CompileOptions {
+  return {
+    rulesDir,
+    displayDir: config.repository.path,
+    host: config.host,
+    vars: config.vars,
+    reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
+  };
+}
 
 /** A commit's rules in a temporary directory; remove() deletes it. */
 export interface CommitRules {
@@ -46,17 +57,10 @@ export async function commitRules(config: AgentConfig, commit: string | undefine
     dir = await mkdtemp(path.join(tmpdir(), 'nfgit-diff-'));
     const rulesDir = path.join(dir, 'rules');
     await extractRules(repo, oid, config.repository.path, rulesDir);
-    const preserve = parsePreserve(config.preserve);
     const created = dir;
     return {
       commit: oid,
-      compile: {
-        rulesDir,
-        displayDir: config.repository.path,
-        host: config.host,
-        vars: config.vars,
-        reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
-      },
+      compile: agentCompileOptions(config, rulesDir, parsePreserve(config.preserve)),
       remove: async () => {
         dropExit();
         await rm(created, { recursive: true, force: true });

@@ -6,7 +6,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
-import { parsePreserve, reservedChainProblem, stripPreserved } from '../apply/preserve.js';
+import { parsePreserve, stripPreserved, type PreserveSpec } from '../apply/preserve.js';
+import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
 import { lockStateDir } from '../apply/state-lock.js';
 import { StateDir } from '../apply/state-files.js';
@@ -74,6 +75,8 @@ interface PassContext {
   readonly key: HostKey;
   readonly trust: LoadedTrust;
   readonly state: StateDir;
+  /** config.preserve, read once per pass. */
+  readonly preserve: PreserveSpec;
 }
 
 /** Runs one pass under the agent's lock (so a cron sync and the daemon never interleave). */
@@ -86,7 +89,7 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, 'agent.lock');
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
-    return await pass({ config, options, log, repo, key, trust, state });
+    return await pass({ config, options, log, repo, key, trust, state, preserve: parsePreserve(config.preserve) });
   } finally {
     lock.release();
   }
@@ -164,15 +167,7 @@ async function decide(ctx: PassContext, agent: AgentState, head: string): Promis
     let result: CompileResult;
     try {
       await extractRules(repo, head, config.repository.path, rulesDir);
-      const preserve = parsePreserve(config.preserve);
-      result = await compile({
-        rulesDir,
-        displayDir: config.repository.path,
-        host: config.host,
-        vars: config.vars,
-        timeoutMs: ctx.options.compileTimeoutMs,
-        reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
-      });
+      result = await compile({ ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs });
     } catch (err) {
       // Messages about the directory itself (no rule files in it…) name it as the repository does.
       return refusedOrThrow(ctx, agent, head, err, {}, (text) => text.split(rulesDir).join(config.repository.path));
@@ -210,7 +205,7 @@ function applyOptions(ctx: PassContext): ApplyOptions {
     lockWaitMs: ctx.options.lockWaitMs,
     hostCommandTimeoutMs: ctx.options.hostCommandTimeoutMs,
     command: `nfgit sync (host ${ctx.config.host})`,
-    preserve: parsePreserve(ctx.config.preserve),
+    preserve: ctx.preserve,
     // A git probe is one ref listing of the agent's own repository, from where the agent runs.
     ...(ctx.config.probes === null ? {} : { probation: { probes: ctx.config.probes, git: () => branchHead(ctx.repo) } }),
   };
@@ -301,7 +296,7 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
   const { config, log, state } = ctx;
   const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   const target = { netns: config.netns ?? undefined };
-  const preserve = parsePreserve(config.preserve);
+  const { preserve } = ctx;
   const details: string[] = [];
   for (const family of families) {
     const applied = state.readCanonical(family);

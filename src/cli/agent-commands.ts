@@ -60,7 +60,7 @@ function withPreserve<C extends { readonly preserve: readonly string[] }>(config
 function failed(log: Logger, err: unknown): number {
   const errors = asNfgitErrors(err);
   for (const e of errors) log.log('error', 'failed', e.format(), { code: e.code });
-  return exitCodeFor(errors) === 1 ? 1 : exitCodeFor(errors);
+  return exitCodeFor(errors);
 }
 
 /** Adds `sync` and `run` to the program; setCode sets the exit code. */

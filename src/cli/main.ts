@@ -12,7 +12,7 @@ import { printApply, printRecovery, reportFailure, summarize } from './output.js
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions } from '../apply/apply.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { generateHostKey } from '../signing/openssh-key.js';
-import { DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
+import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
 import { parsePreserve } from '../apply/preserve.js';
 import { collect, compileOptions, parseSeconds, withCompileFlags, type CompileFlags } from './compile-flags.js';
@@ -165,7 +165,7 @@ async function run(argv: string[]): Promise<number> {
         mkdirSync(path.dirname(flags.key), { recursive: true, mode: 0o700 });
         const publicKey = generateHostKey(flags.key, principal);
         writeFileSync(`${flags.key}.pub`, publicKey + '\n', { mode: 0o644 });
-        const line = `${principal} namespaces="git" ${publicKey.split(' ').slice(0, 2).join(' ')}`;
+        const line = allowedSignersLine(host, publicKey);
         process.stderr.write(`wrote ${flags.key} (private, mode 0600) and ${flags.key}.pub; add this line to the allowed_signers file that verifies status tags:\n`);
         process.stdout.write(line + '\n');
       } catch (err) {

@@ -9,7 +9,7 @@ import git, { Errors } from 'isomorphic-git';
 import { NfgitError } from '../compiler/errors.js';
 import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../agent/fleet-status.js';
 import { readStatusTags } from '../git/status-tags.js';
-import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl } from '../git/transport.js';
+import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError } from '../git/transport.js';
 import { loadAllowedSigners, type AllowedSigner } from '../signing/allowed-signers.js';
 import { onExit } from '../util/exit-hooks.js';
 
@@ -84,14 +84,11 @@ async function fetchInto(tmp: string, url: string, branch: string, tokenFile: st
     // Not singleBranch: isomorphic-git then fetches that branch only and ignores tags: true.
     await git.fetch({ fs, http: httpWithTimeout(), gitdir: tmp, remote: 'origin', ref: branch, tags: true, ...auth });
   } catch (err) {
-    const e = err as { code?: string; data?: { statusCode?: number }; message?: string };
-    if (e.code === 'HttpError' && (e.data?.statusCode === 401 || e.data?.statusCode === 403)) {
-      throw new NfgitError('UsageError', `${redactUrl(url)} refused the credentials (HTTP ${e.data.statusCode}): give a token that may read the repository with --token-file`, { cause: err });
-    }
+    const e = err as { code?: string };
     if (e.code === 'NotFoundError' || e.code === 'NoRefspecError') {
       throw new NfgitError('UsageError', `${redactUrl(url)} has no branch ${branch}: name the branch the hosts follow with --branch`, { cause: err });
     }
-    throw new NfgitError('SandboxError', `cannot fetch status tags from ${redactUrl(url)}: ${e.message ?? String(err)}`, { cause: err });
+    throw remoteError(err, { url, doing: 'fetching status tags', authHint: 'give a token that may read the repository with --token-file' });
   }
 }
 

@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
-import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, StalledRequestError } from './transport.js';
+import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError } from './transport.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
 export interface RepositorySpec {
@@ -75,22 +75,9 @@ export function packCount(gitdir: string): number {
   }
 }
 
-/** Turns what isomorphic-git or the network threw into an NfgitError that says what to do. */
-export function remoteError(err: unknown, repo: { name: string; branch: string }, doing: string): NfgitError {
-  if (err instanceof NfgitError) return err;
-  const e = err as { code?: string; data?: { statusCode?: number }; message?: string };
-  const status = e.data?.statusCode;
-  if (e.code === 'UserCanceledError' || status === 401 || status === 403) {
-    return new NfgitError('UsageError', `${repo.name} refused the credentials while ${doing}: check the token in repository.tokenFile (HTTP ${status ?? 401})`, { cause: err });
-  }
-  if (status === 404) {
-    return new NfgitError('UsageError', `${repo.name} has no repository (HTTP 404) while ${doing}: check repository.url`, { cause: err });
-  }
-  if (err instanceof StalledRequestError) {
-    return new NfgitError('SandboxError', `${repo.name} stopped answering while ${doing} (${err.message}); nfgit will retry`, { cause: err });
-  }
-  const what = status !== undefined ? `HTTP ${status}` : (e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : e.message ?? String(err));
-  return new NfgitError('SandboxError', `cannot reach ${repo.name} while ${doing}: ${what}; nfgit will retry`, { cause: err });
+/** An NfgitError for a failed request to the repository's server, saying what to fix or that nfgit retries. */
+function failure(err: unknown, repo: Repository, doing: string): NfgitError {
+  return remoteError(err, { url: repo.remote?.url ?? repo.name, doing, authHint: 'check the token in repository.tokenFile', then: '; nfgit will retry' });
 }
 
 /** The commit the branch points to now: one small ref listing for a remote, a ref read for a local repository. */
@@ -108,7 +95,7 @@ export async function branchHead(repo: Repository): Promise<string> {
   try {
     refs = await git.listServerRefs({ http, url, prefix: ref, protocolVersion: 2, ...auth });
   } catch (err) {
-    throw remoteError(err, repo, 'listing its branches');
+    throw failure(err, repo, 'listing its branches');
   }
   const head = refs.find((r) => r.ref === ref);
   if (head === undefined) {
@@ -137,7 +124,7 @@ export async function ensureCommit(repo: Repository, oid: string): Promise<void>
   try {
     await git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth });
   } catch (err) {
-    throw remoteError(err, repo, `fetching ${repo.branch}`);
+    throw failure(err, repo, `fetching ${repo.branch}`);
   }
   if (!(await hasObject(repo, oid))) {
     throw new NfgitError('SandboxError', `${repo.name} moved ${repo.branch} again while nfgit fetched ${oid.slice(0, 12)}; nfgit will retry`);

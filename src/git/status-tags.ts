@@ -13,7 +13,7 @@ import type { HostKey } from '../signing/openssh-key.js';
 import { signSshsig } from '../signing/sshsig.js';
 import { verifySshSignature } from '../signing/verify-ssh.js';
 import { splitSignedTag } from './signed-objects.js';
-import { redactUrl, type authCallbacks } from './transport.js';
+import { redactUrl, remoteError, type authCallbacks, type RemoteContext } from './transport.js';
 
 /** Where status tags are published: the repository URL, the HTTP client and the credentials. */
 export interface StatusRemote {
@@ -123,16 +123,11 @@ async function localHostTags(gitdir: string, host: string): Promise<Map<string, 
   return out;
 }
 
-/** Turns a failed network operation into an NfgitError that names the redacted URL and what happens next. */
-function remoteError(what: string, url: string, err: unknown): NfgitError {
-  if (err instanceof NfgitError) return err;
-  const e = err as { code?: string; message?: string; data?: { statusCode?: number } };
-  const why = e.message ?? String(err);
-  const status = e.data?.statusCode;
-  if (e.code === 'HttpError' && (status === 401 || status === 403)) {
-    return new NfgitError('UsageError', `${what} at ${redactUrl(url)}: the server refused the credentials (HTTP ${status}); check the token file and that the token may push tags`, { cause: err });
-  }
-  return new NfgitError('SandboxError', `${what} at ${redactUrl(url)}: ${why}`, { cause: err });
+const PUSH_AUTH_HINT = 'check the token file, and that the token may push tags';
+
+/** How a failure to publish a status tag is told: the tag stays local and goes out at a later sync. */
+function publishing(remote: StatusRemote, name: string, gitdir: string): RemoteContext {
+  return { url: remote.url, doing: `publishing status tag ${name}`, authHint: PUSH_AUTH_HINT, then: ` (the tag stays in ${gitdir} and is pushed on the next sync)` };
 }
 
 /** The remote's refs under `refs/tags/nfgit/HOST/` (ref → oid); an error when the server cannot be reached. */
@@ -174,7 +169,6 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
   if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new NfgitError('UsageError', `status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
   let name = statusTagName(record.host, record.commit);
   let ref = TAGS + name;
-  const what = `cannot publish status tag ${name}`;
   // The tag is written locally even when the remote cannot be reached, so a later call publishes it.
   let remoteTags: Map<string, string> | null = null;
   let unreachable: unknown;
@@ -208,7 +202,7 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
     created = true;
   }
   if (remote !== null && remoteTags === null) {
-    throw remoteError(`${what} (it stays in ${gitdir} and is pushed on the next sync)`, remote.url, unreachable);
+    throw remoteError(unreachable, publishing(remote, name, gitdir));
   }
 
   // This host's tags, newest first by tagger time; the one just decided on is always kept.
@@ -237,7 +231,7 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
         if (t.ref === ref) pushed = true;
       }
     } catch (err) {
-      throw remoteError(`${what} (it stays in ${gitdir} and is pushed on the next sync)`, remote.url, err);
+      throw remoteError(err, publishing(remote, name, gitdir));
     }
   }
   const pruned: string[] = [];
@@ -246,7 +240,7 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
       try {
         await pushRef(gitdir, remote, t.ref, { oid: t.oid });
       } catch (err) {
-        throw remoteError(`cannot delete the old status tag ${t.ref.slice(TAGS.length)}`, remote.url, err);
+        throw remoteError(err, { url: remote.url, doing: `deleting the old status tag ${t.ref.slice(TAGS.length)}`, authHint: PUSH_AUTH_HINT });
       }
     }
     if (local.has(t.ref)) await git.deleteRef({ fs, gitdir, ref: t.ref });

@@ -150,3 +150,37 @@ export function authCallbacks(credentials: Credentials | null): {
     onAuthFailure: () => ({ cancel: true }),
   };
 }
+
+/** What a message about a failed request to the git server says beside the failure itself. */
+export interface RemoteContext {
+  /** The repository's URL (credentials are removed before it is shown). */
+  readonly url: string;
+  /** What nfgit was doing, as in "while fetching main". */
+  readonly doing: string;
+  /** What to fix when the server refuses the credentials. */
+  readonly authHint: string;
+  /** Added to messages about failures a retry can cure (down, stalled), such as "; nfgit will retry". */
+  readonly then?: string;
+}
+
+/**
+ * Turns what isomorphic-git or the network threw into an NfgitError: refused credentials (401/403, or
+ * the UserCanceledError that authCallbacks' onAuthFailure causes) and a missing repository (404) are
+ * the configuration's fault (UsageError); silence and unreachable servers are transient (SandboxError).
+ */
+export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
+  if (err instanceof NfgitError) return err;
+  const name = redactUrl(ctx.url);
+  const then = ctx.then ?? '';
+  const e = err as { code?: string; data?: { statusCode?: number }; message?: string };
+  const status = e.data?.statusCode;
+  if (e.code === 'UserCanceledError' || status === 401 || status === 403) {
+    return new NfgitError('UsageError', `${name} refused the credentials while ${ctx.doing} (HTTP ${status ?? 401}): ${ctx.authHint}`, { cause: err });
+  }
+  if (status === 404) return new NfgitError('UsageError', `${name} has no repository (HTTP 404) while ${ctx.doing}: check the URL`, { cause: err });
+  if (err instanceof StalledRequestError) {
+    return new NfgitError('SandboxError', `${name} stopped answering while ${ctx.doing} (${err.message})${then}`, { cause: err });
+  }
+  const what = status !== undefined ? `HTTP ${status}` : e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : (e.message ?? String(err));
+  return new NfgitError('SandboxError', `cannot reach ${name} while ${ctx.doing}: ${what}${then}`, { cause: err });
+}

@@ -7,54 +7,14 @@ import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
 import { withTempDir } from '../signing/tools.js';
 import { makeAgentWorld } from './helpers/agent-env.js';
+import { followJsonLog, type LogLine } from './helpers/json-log.js';
 
-interface LogLine {
-  event: string;
-  message: string;
-  [k: string]: unknown;
-}
-
-/** `nfgit run` as a child; lines of its JSON log as they come. */
+/** `nfgit run` as a child, and its JSON log as it comes. */
 function startRun(config: string) {
   const child = spawn(process.execPath, [CLI, 'run', '--config', config, '--log-format', 'json'], { env: { PATH: SYSTEM_PATH, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: LogLine[] = [];
-  const waiters: Array<{ test: (l: LogLine) => boolean; resolve: (l: LogLine) => void }> = [];
-  let buf = '';
-  let stderr = '';
-  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-  child.stdout.on('data', (b: Buffer) => {
-    buf += b.toString();
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      if (!line.startsWith('{')) continue;
-      const entry = JSON.parse(line) as LogLine;
-      lines.push(entry);
-      for (const w of [...waiters]) {
-        if (w.test(entry)) {
-          waiters.splice(waiters.indexOf(w), 1);
-          w.resolve(entry);
-        }
-      }
-    }
-  });
+  const log = followJsonLog(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    exited,
-    /** Waits for a log entry (seen already, or to come) matching test. */
-    waitFor(pred: (l: LogLine) => boolean, ms = 60_000): Promise<LogLine> {
-      const seen = lines.find(pred);
-      if (seen !== undefined) return Promise.resolve(seen);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no such log line in ${ms} ms; got: ${lines.map((l) => l.event).join(', ')}; stderr: ${stderr}`)), ms);
-        waiters.push({ test: pred, resolve: (l) => (clearTimeout(timer), resolve(l)) });
-      });
-    },
-  };
+  return { child, lines: log.lines, stderr: log.stderr, exited, waitFor: (pred: (l: LogLine) => boolean, ms = 60_000) => log.waitFor(pred, ms) };
 }
 
 test('nfgit run: first pass at start, the trigger file and SIGHUP sync at once, SIGTERM stops cleanly', async (t) => {

@@ -1,12 +1,13 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
+import { listen } from './helpers/veth-pair.js';
 
 // Issue 3, "Traffic": the ruleset nfgit applies is the one packets meet. A server namespace (the apply
 // target) and a client namespace joined by a veth pair; TCP connections from the client tell which
@@ -33,45 +34,6 @@ async function link(srv: string, cli: string): Promise<void> {
     await ip('-n', ns, 'addr', 'add', `${a6}/64`, 'dev', dev, 'nodad');
     await ip('-n', ns, 'link', 'set', dev, 'up');
   }
-}
-
-// Listens on every port given, on "::" (both families: bindv6only is 0 in a fresh namespace).
-const SERVER = `
-const net = require('net');
-const ports = process.argv.slice(1).map(Number);
-let listening = 0;
-for (const port of ports) {
-  net.createServer((s) => {
-    s.on('error', () => {}); // the client hangs up at once: a reset must not end the server
-    s.end('hello ' + port);
-  }).listen(port, '::', () => {
-    if (++listening === ports.length) console.log('ready');
-  });
-}`;
-
-/** Starts the TCP server in a namespace and resolves once it listens on every port. */
-function startServer(netns: string, ports: number[]): Promise<ChildProcess> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', netns, process.execPath, '-e', SERVER, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`the server did not start within 10 s: ${err}`));
-    }, 10_000);
-    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
-    child.stdout.on('data', (b: Buffer) => {
-      out += b.toString();
-      if (out.includes('ready')) {
-        clearTimeout(timer);
-        resolve(child);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the server exited (${code}): ${err}`));
-    });
-  });
 }
 
 // Connects to every [host, port] at once with a short timeout; prints "open", "timeout" or the error code of each.
@@ -123,7 +85,7 @@ test('after apply an allowed port connects and a blocked one does not, for IPv4 
     let server: ChildProcess | undefined;
     try {
       await link(srv, cli);
-      server = await startServer(srv, [PORT_A, PORT_B]);
+      server = await listen(srv, PORT_A, PORT_B);
       t.deepEqual(await probe(cli), expectAll('open', 'open'), 'without rules both ports connect');
 
       await withRulesDir({ '10-base': BASE, '20-open': `open_port ${PORT_A}\n` }, async (dir) => {

@@ -11,6 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { TRIGGER_FILE } from '../../src/agent/daemon.js';
 import { makeAgentWorld, type AgentWorld } from '../agent/helpers/agent-env.js';
 import type { PollReport } from './agent-poll.js';
+import { followJsonLog, type LogLine } from '../agent/helpers/json-log.js';
 
 /** What bench.ts lends the agent section: its cleanup sets, CPU settling and the rule generator. */
 export interface AgentBenchContext {
@@ -169,12 +170,6 @@ export async function benchAgent(ctx: AgentBenchContext): Promise<AgentBenchResu
 }
 
 /** A JSON log line of `nfgit run`. */
-interface LogLine {
-  readonly event: string;
-  readonly message: string;
-  readonly [k: string]: unknown;
-}
-
 /** A running `nfgit run`. */
 interface RunningDaemon {
   readonly pid: number;
@@ -209,60 +204,14 @@ async function withDaemon(
     });
     child = c;
     ctx.children.add(c);
-    const lines: LogLine[] = [];
-    const waiters: Array<{ pred: (l: LogLine) => boolean; resolve: (l: LogLine) => void; reject: (e: Error) => void }> = [];
-    let stderr = '';
-    let buf = '';
-    let gone = false;
-    c.stderr?.setEncoding('utf8');
-    c.stderr?.on('data', (s: string) => {
-      if (stderr.length < 64 * 1024) stderr += s;
-    });
-    c.stdout?.setEncoding('utf8');
-    c.stdout?.on('data', (s: string) => {
-      buf += s;
-      let nl;
-      while ((nl = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, nl);
-        buf = buf.slice(nl + 1);
-        if (!line.startsWith('{')) continue;
-        const entry = JSON.parse(line) as LogLine;
-        lines.push(entry);
-        for (const w of [...waiters]) {
-          if (w.pred(entry)) {
-            waiters.splice(waiters.indexOf(w), 1);
-            w.resolve(entry);
-          }
-        }
-      }
-    });
-    c.on('exit', (code, signal) => {
-      gone = true;
-      const err = new Error(`nfgit run exited (${code ?? signal}) before the awaited log line; events: ${lines.map((l) => l.event).join(', ')}; stderr: ${stderr.trim()}`);
-      for (const w of waiters.splice(0)) w.reject(err);
-    });
+    const log = followJsonLog(c);
     if (c.pid === undefined) throw new Error('cannot start nfgit run');
     await fn({
       pid: c.pid,
       stateDir: h.stateDir,
-      exited: () => gone,
-      stderr: () => stderr,
-      waitFor(pred) {
-        const seen = lines.find(pred);
-        if (seen !== undefined) return Promise.resolve(seen);
-        if (gone) return Promise.reject(new Error(`nfgit run has exited; events: ${lines.map((l) => l.event).join(', ')}; stderr: ${stderr.trim()}`));
-        return new Promise((resolve, reject) => {
-          const timer = setTimeout(() => {
-            waiters.splice(waiters.findIndex((w) => w.resolve === done), 1);
-            reject(new Error(`no such log line from nfgit run in ${WAIT_MS / 1000} s; events: ${lines.map((l) => l.event).join(', ')}; stderr: ${stderr.trim()}`));
-          }, WAIT_MS);
-          const done = (l: LogLine): void => {
-            clearTimeout(timer);
-            resolve(l);
-          };
-          waiters.push({ pred, resolve: done, reject: (e) => (clearTimeout(timer), reject(e)) });
-        });
-      },
+      exited: log.exited,
+      stderr: log.stderr,
+      waitFor: (pred) => log.waitFor(pred, WAIT_MS),
     });
   } finally {
     if (child !== undefined) await stopChild(ctx, child);

@@ -1,24 +1,16 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { StatusRecord } from '../../src/agent/status-tag.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
-import { signerPrincipal } from '../../src/signing/host-identity.js';
-import { generateHostKey, loadHostKey, type HostKey } from '../../src/signing/openssh-key.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { CLI } from '../helpers/paths.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, withTempDir } from '../signing/tools.js';
+import { hostKey } from '../helpers/host-key.js';
 
 const nfgit = (args: string[], cwd: string) => execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null' } });
-
-function hostKey(dir: string, host: string, allowedSigners: string): HostKey {
-  const file = path.join(dir, `${host}.key`);
-  const pub = generateHostKey(file, signerPrincipal(host));
-  appendFileSync(allowedSigners, `${signerPrincipal(host)} namespaces="git" ${pub.split(' ').slice(0, 2).join(' ')}\n`);
-  return loadHostKey(file);
-}
 
 function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
   return { result: 'applied', host, commit, previous: null, rules: {}, errors: [], agent: 'nfgit 0.1.0', time: new Date(Date.UTC(2025, 2, 1, 12, minute)), ...extra };
@@ -67,10 +59,16 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
       const noToken = await nfgit(['status', '--repo', url], dir);
       t.is(noToken.exitCode, 2, noToken.stderr);
       t.regex(noToken.stderr, /refused the credentials.*--token-file/);
+      // A wrong token too (isomorphic-git then ends with UserCanceledError, not an HTTP error).
+      const wrong = path.join(dir, 'wrong-token');
+      writeFileSync(wrong, 'not-the-token\n');
+      const badToken = await nfgit(['status', '--repo', url, '--token-file', wrong], dir);
+      t.is(badToken.exitCode, 2, badToken.stderr);
+      t.regex(badToken.stderr, /refused the credentials while fetching status tags \(HTTP 401\): give a token that may read the repository with --token-file/);
       await server.stop();
       const down = await nfgit(['status', '--repo', url, '--token-file', token], dir);
       t.is(down.exitCode, 3, down.stderr);
-      t.regex(down.stderr, new RegExp(`cannot fetch status tags from ${url.replace(/[.]/g, '\\.')}`));
+      t.regex(down.stderr, new RegExp(`cannot reach ${url.replace(/[.]/g, '\\.')} while fetching status tags: ECONNREFUSED`));
       await server.start();
     } finally {
       await server.stop();

@@ -1,24 +1,16 @@
 import test from 'ava';
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError } from '../../src/compiler/errors.js';
 import type { StatusRecord } from '../../src/agent/status-tag.js';
 import { readStatusTags, writeStatusTag, type StatusRemote } from '../../src/git/status-tags.js';
 import { authCallbacks, httpWithTimeout } from '../../src/git/transport.js';
 import { loadAllowedSigners } from '../../src/signing/allowed-signers.js';
-import { signerPrincipal } from '../../src/signing/host-identity.js';
-import { generateHostKey, loadHostKey, type HostKey } from '../../src/signing/openssh-key.js';
+import { generateHostKey, loadHostKey } from '../../src/signing/openssh-key.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, runTool, withTempDir } from '../signing/tools.js';
-
-/** Makes a host key as `nfgit keygen` does and adds its line to the allowed_signers file. */
-function hostKey(dir: string, host: string, allowedSigners: string): HostKey {
-  const file = path.join(dir, `${host}.key`);
-  const pub = generateHostKey(file, signerPrincipal(host));
-  appendFileSync(allowedSigners, `${signerPrincipal(host)} namespaces="git" ${pub.split(' ').slice(0, 2).join(' ')}\n`);
-  return loadHostKey(file);
-}
+import { hostKey } from '../helpers/host-key.js';
 
 function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
   return {

@@ -35,20 +35,31 @@ export function withPair<T>(fn: (pair: Pair) => Promise<T>): Promise<T> {
   );
 }
 
+// Listens on every port given, on "::" (both families: bindv6only is 0 in a fresh namespace).
 const SERVER = `
 const net = require('net');
-net.createServer((s) => { s.on('error', () => {}); s.end('hello'); })
-  .listen(Number(process.argv[1]), '::', () => console.log('ready'));`;
+const ports = process.argv.slice(1).map(Number);
+let listening = 0;
+for (const port of ports) {
+  net.createServer((s) => {
+    s.on('error', () => {}); // the client hangs up at once: a reset must not end the server
+    s.end('hello ' + port);
+  }).listen(port, '::', () => {
+    if (++listening === ports.length) console.log('ready');
+  });
+}`;
 
-/** Starts a TCP listener on PORT in a namespace; resolves once it listens (it dies with the namespace). */
-export function listen(netns: string, port: number): Promise<ChildProcess> {
+/** Starts a TCP listener on every port given in a namespace; resolves once it listens (it dies with the namespace). */
+export function listen(netns: string, ...ports: number[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(IP, ['netns', 'exec', netns, process.execPath, '-e', SERVER, String(port)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(IP, ['netns', 'exec', netns, process.execPath, '-e', SERVER, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let err = '';
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error('the listener did not start within 10 s'));
+      reject(new Error(`the listener did not start within 10 s: ${err}`));
     }, 10_000);
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('ready')) {
@@ -58,7 +69,7 @@ export function listen(netns: string, port: number): Promise<ChildProcess> {
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      reject(new Error(`the listener exited (${code})`));
+      reject(new Error(`the listener exited (${code}): ${err}`));
     });
   });
 }
