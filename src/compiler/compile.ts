@@ -9,7 +9,7 @@ import { listRuleFiles } from './rule-files.js';
 import { IpsetModel, setReferences } from './ipset-model.js';
 import { parseIpset } from './parse-ipset.js';
 import { renderIpsets, type RenderedIpsets } from './render-ipset.js';
-import { runRuleFiles, type RecordVerdict, type RunRulesOptions } from './run-rules.js';
+import { runRuleFiles, type RecordVerdict, type RunMode, type RunRulesOptions } from './run-rules.js';
 import { parseTraceElement, type SourceTrace } from './source-location.js';
 import type { RawRecord } from './record-stream.js';
 import { kernelCanonicalMatcher, type CanonicalMatcher } from '../netfilter/canonical-match.js';
@@ -98,9 +98,22 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   // The fast run records through aliases and cannot answer; the first call whose answer matters
   // (-C, or a state command that fails) makes nfgit run the files again in exact mode.
   const reserved = options.reservedChain ?? (() => undefined);
-  let run = await runOnce({ ...runOptions, mode: 'fast' }, toTrace, display, extra, canonical, reserved);
-  if (run === 'restart') run = await runOnce({ ...runOptions, mode: 'exact' }, toTrace, display, extra, canonical, reserved);
-  if (run === 'restart') throw new NfgitErrors([new NfgitError('InternalError', 'internal error: the exact run asked for a restart')]);
+  // A rule file that stopped before its end makes nfgit run them again in diagnose mode, which
+  // locates the stop (a DEBUG trap costs too much to run every time).
+  let mode: RunMode = 'fast';
+  let run: RunState | RunMode;
+  for (;;) {
+    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved);
+    if (typeof run !== 'string' && mode === 'diagnose') {
+      // A run that stopped early must not pass because the next one, run to find where, did not.
+      throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
+    }
+    if (typeof run !== 'string') break;
+    if (run === 'fast' || (mode === 'diagnose') || (mode === 'exact' && run === 'exact')) {
+      throw new NfgitErrors([new NfgitError('InternalError', `internal error: the ${mode} run asked for a ${run} run`)]);
+    }
+    mode = run;
+  }
   const { models, hostCommands, output, sets } = run;
 
   const tables = await tablesProbe;
@@ -123,7 +136,7 @@ interface RunState {
   readonly output: string;
 }
 
-/** One run of the rule files in the given mode: the models it built, or 'restart' (fast mode only). */
+/** One run of the rule files in the given mode: the models it built, or the mode to run them again in. */
 async function runOnce(
   runOptions: RunRulesOptions,
   toTrace: (raw: readonly string[]) => SourceTrace,
@@ -131,7 +144,7 @@ async function runOnce(
   extraTargets: ReadonlySet<string>,
   canonical: CanonicalMatcher,
   reservedChain: (table: string, chain: string) => string | undefined,
-): Promise<RunState | 'restart'> {
+): Promise<RunState | RunMode> {
   const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
   const sets = new IpsetModel();
   // How many rules of both families refer to a set now (asked only by ipset destroy and rename).
@@ -147,6 +160,7 @@ async function runOnce(
   let failures = 0;
   let finished = false;
   let currentFile = '';
+  let early: EarlyStop | undefined;
 
   const handle = (rec: RawRecord): RecordVerdict | Promise<RecordVerdict> => {
     switch (rec.kind) {
@@ -250,6 +264,9 @@ async function runOnce(
       case 'Z':
         finished = true;
         return undefined;
+      case 'X':
+        early ??= { how: rec.args[0] === 'exit' ? 'exit' : 'stop', file: display(rec.args[1] ?? currentFile), command: rec.args[2] ?? '', trace: toTrace(rec.trace), failuresBefore: failures };
+        return undefined;
       case 'F': {
         const tool = rec.args[0] ?? 'this tool';
         return {
@@ -271,7 +288,7 @@ async function runOnce(
   const exit = await runRuleFiles(runOptions, handle);
 
   if (exit.stoppedBy !== undefined) throw new NfgitErrors([exit.stoppedBy]);
-  if (exit.restart) return 'restart';
+  if (exit.restart) return 'exact';
   if (exit.timedOut) {
     throw new NfgitErrors([
       new NfgitError('TimeoutError', `the rule files did not finish within ${runOptions.timeoutMs / 1000} s (last file started: ${currentFile}); is a loop waiting forever?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
@@ -283,8 +300,68 @@ async function runOnce(
       new NfgitError('RuleError', `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name, without "command", "builtin" or a path, so nfgit can compile the rule`, { trace: at }),
     ]);
   }
+  // A failed command (errexit) explains the end of the run by itself; an exit does not say where it was.
+  const failedAtEnd = lastFailure !== undefined && lastFailure.trace.length > 0 && (early === undefined || failures > early.failuresBefore || sameLocation(early.trace, lastFailure.trace));
+  const zshSaid = zshError(exit.output.split('\n'), display);
+  const unexplained = !failedAtEnd && (exit.code === 0 || zshSaid === undefined);
+  // zsh's message locates a parse or expansion error by itself; other stops need the diagnose run.
+  if (!finished && runOptions.mode !== 'diagnose' && (unexplained || (early !== undefined && !failedAtEnd && zshSaid === undefined))) return 'diagnose';
+  if (early !== undefined && !failedAtEnd) throw new NfgitErrors([earlyStopError(early, exit.output, display)]);
   if (exit.code !== 0 || !finished) throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
   return { models, sets, hostCommands, output: exit.output };
+}
+
+/** A rule file that did not run to its end (the X record of prelude.zsh). */
+interface EarlyStop {
+  /** `exit`: the shell exited; `stop`: the file's sourcing ended early (an error, a `return`). */
+  readonly how: 'exit' | 'stop';
+  readonly file: string;
+  /** The last command the file ran (diagnose mode), as zsh prints it. */
+  readonly command: string;
+  /** Where that command was, with its call chain (diagnose mode); empty otherwise. */
+  readonly trace: SourceTrace;
+  /** How many failed commands (ZERR) came before the stop. */
+  readonly failuresBefore: number;
+}
+
+function sameLocation(a: SourceTrace, b: SourceTrace): boolean {
+  return a[0] !== undefined && b[0] !== undefined && a[0].file === b[0].file && a[0].line === b[0].line;
+}
+
+/**
+ * Explains a rule file that stopped before its end, at the FILE:LINE where it stopped: zsh's own
+ * message when it printed one (an expansion or parse error), or what the last command was (`return`,
+ * `exit`). The files after it did not run, so nothing of the run may be used.
+ */
+function earlyStopError(early: EarlyStop, output: string, display: (file: string) => string): NfgitError {
+  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  const refused = 'nfgit refuses a rule file that does not run to its end, since its later rules would be silently missing';
+  const stopped = `the rule file stopped here, so its later lines did not run; ${refused}`;
+  const said = zshError(lines, display);
+  // zsh names the file and line of a parse or expansion error in a rule file: that is where it stopped.
+  if (said !== undefined && said.trace[0] !== undefined && (early.trace.length === 0 || said.trace[0].file === early.trace[0]?.file || said.trace[0].file === early.file)) {
+    return new NfgitError('ScriptError', `${said.message}; ${stopped}`, { trace: said.trace });
+  }
+  const trace = early.trace.length > 0 ? early.trace : [{ file: early.file, line: 0 }];
+  // Inside a function zsh names the function and its own line count ("allow:2: bad substitution").
+  const inFunction = lines.map((l) => /^([^/:\s][^:]*):(\d+): (.*)$/.exec(l)).find((m) => m !== null);
+  const command = early.command.trim().split('\n')[0] ?? '';
+  if (inFunction !== null && inFunction !== undefined && early.how === 'stop') {
+    return new NfgitError('ScriptError', `zsh: ${inFunction[3]} (in ${inFunction[1]}); ${stopped}`, { trace });
+  }
+  const exit = /(?:^|[\s;&|({])(exit(?:\s+[^\s;&|)}]+)?)\s*(?:$|[;&|)}])/.exec(command);
+  if (early.how === 'exit' || exit !== null) {
+    return new NfgitError(
+      'ScriptError',
+      `"${exit?.[1] ?? 'exit'}" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run; remove the exit, or put the lines to skip under an "if"`,
+      { trace },
+    );
+  }
+  const ret = /(?:^|[\s;&|({])(return(?:\s+[^\s;&|)}]+)?)\s*(?:$|[;&|)}])/.exec(command);
+  if (ret !== null) {
+    return new NfgitError('ScriptError', `"${ret[1]}" at the top level ends the rule file here, so its later lines did not run; ${refused}: put the lines to skip under an "if" instead`, { trace });
+  }
+  return new NfgitError('ScriptError', `${command === '' ? '' : `after "${command}", `}${stopped}`, { trace });
 }
 
 /** Explains why the zsh run stopped: the iptables call that failed, the command that failed, or zsh's own message. */
@@ -323,7 +400,9 @@ function scriptFailure(
 /** zsh's own errors (syntax, bad substitution) are printed as "/abs/file:LINE: message". */
 function zshError(lines: readonly string[], display: (file: string) => string): NfgitError | undefined {
   for (const l of lines) {
-    const m = /^(\/[^:]+):(\d+): (.*)$/.exec(l);
+    // A builtin's own complaint names it between the file and the line ("FILE:break:2: not in …").
+    const b = /^(\/[^:]+):([a-z_][\w-]*):(\d+): (.*)$/.exec(l);
+    const m = b === null ? /^(\/[^:]+):(\d+): (.*)$/.exec(l) : [b[0], b[1], b[3], `${b[2]}: ${b[4]}`];
     if (m === null) continue;
     const trace = [{ file: display(m[1] as string), line: Number(m[2]) }];
     const own = /^defining function based on alias `(.+)'$/.exec(m[3] as string);

@@ -6,6 +6,13 @@
 #   Q4 Q6      calls that poke fd 5 and wait for the compiler's "STATUS:MESSAGE" answer on fd 4
 #   QS AS      ipset calls: waiting for the answer (function), or recorded by the alias in fast mode
 #   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool
+#   X          a rule file stopped before its end (see below): the last command's location and text
+# Every rule file is sourced from a copy that ends with the line `__nfgit_ran=K` (K: its place in the
+# list), bind-mounted over it in the sandbox (run-rules.ts). Some ways out of a sourced file do not trip
+# errexit in the caller: an expansion or parse error ends the `.` with status 126, a top-level `return`
+# ends it with any status (NOTES, "Facts found since the first release"). The marker not having run is
+# the one sign common to them all. In diagnose mode a DEBUG trap keeps the location and text of the last
+# command run from a rule file, so the stop can be reported at its FILE:LINE with its call chain.
 emulate -R zsh
 setopt errexit
 __nfgit_mode=$1
@@ -70,10 +77,40 @@ if [[ $__nfgit_mode == fast ]]; then
   alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
   alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
 fi
-TRAPZERR() { print -u3 -rN -- $__nfgit_m E $#funcfiletrace $funcfiletrace 1 $? }
+__nfgit_self=${(%):-%x}
+__nfgit_at=()
+__nfgit_cmd=
+__nfgit_k=0
+__nfgit_ran=
+# A rule file stopped before its end: say where (known in diagnose mode), then end the run.
+__nfgit_over=
+__nfgit_stopped() {
+  __nfgit_over=1
+  print -u3 -rN -- $__nfgit_m X $#__nfgit_at $__nfgit_at 3 stop "$__nfgit_file" "$__nfgit_cmd"
+  exit 125
+}
+# The `.` itself failing (a top-level `return 3`, say) is a stop too, not a failed command of the file.
+TRAPZERR() {
+  local __nfgit_status=$?
+  (( $#funcfiletrace == 1 )) && [[ $funcfiletrace[1] == $__nfgit_self:* && $__nfgit_ran != $__nfgit_k ]] && __nfgit_stopped
+  print -u3 -rN -- $__nfgit_m E $#funcfiletrace $funcfiletrace 1 $__nfgit_status
+}
+if [[ $__nfgit_mode == diagnose ]]; then
+  TRAPDEBUG() {
+    [[ $funcfiletrace[1] == $__nfgit_self:* ]] || { __nfgit_at=($funcfiletrace); __nfgit_cmd=$ZSH_DEBUG_CMD }
+  }
+  # An `exit` anywhere: say where, unless every file ran (then the Z record was written).
+  TRAPEXIT() {
+    (( ZSH_SUBSHELL == 0 )) && [[ -z $__nfgit_over ]] && print -u3 -rN -- $__nfgit_m X $#__nfgit_at $__nfgit_at 3 exit "$__nfgit_file" "$__nfgit_cmd"
+  }
+fi
 for __nfgit_file in $__nfgit_files; do
+  (( ++__nfgit_k ))
   print -u3 -rN -- $__nfgit_m S 0 1 $__nfgit_file
   export NFGIT_RULE_FILE=$__nfgit_file
+  __nfgit_ran=
   . $__nfgit_file
+  [[ $__nfgit_ran == $__nfgit_k ]] || __nfgit_stopped
 done
+__nfgit_over=1
 print -u3 -rN -- $__nfgit_m Z 0 0

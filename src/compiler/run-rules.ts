@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, rm, writeFile, realpath, access } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile, realpath, access } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,9 @@ import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
 import { SAFE_PATH, sandboxFailure, unshareArgs } from '../netfilter/sandbox.js';
 import { killGroup } from '../util/run-process.js';
 import { onExit } from '../util/exit-hooks.js';
+
+/** How the prelude runs the rule files (see RunRulesOptions.mode). */
+export type RunMode = 'fast' | 'exact' | 'diagnose';
 
 /** How a record is answered: nothing (asynchronous), a status and message for the waiting call, or a stop. */
 export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError } | { readonly restart: true };
@@ -29,8 +32,11 @@ export interface RunRulesOptions {
   readonly maxRecordBytes: number;
   /** Working directory of the zsh process. */
   readonly cwd: string;
-  /** `fast`: aliases record calls without answering (a `restart` verdict ends the run); `exact`: functions answer every state command. */
-  readonly mode: 'fast' | 'exact';
+  /**
+   * `fast`: aliases record calls without answering (a `restart` verdict ends the run); `exact`: functions
+   * answer every state command; `diagnose`: exact, plus a DEBUG trap that locates a rule file's early stop.
+   */
+  readonly mode: RunMode;
 }
 
 /** How the zsh process ended. */
@@ -66,9 +72,21 @@ async function bypassTargets(): Promise<string[]> {
   return [...found].sort();
 }
 
+// Covers the real binaries with the shim, then each rule file with its copy that ends in the marker.
 const LAUNCHER = `shim=$1; prelude=$2; n=$3; shift 3
 while [ "$n" -gt 0 ]; do mount --bind "$shim" "$1" 2>/dev/null || { echo "nfgit: cannot cover $1 in the compile sandbox" >&2; exit 71; }; shift; n=$((n-1)); done
+n=$1; shift
+while [ "$n" -gt 0 ]; do mount --bind "$1" "$2" 2>/dev/null || { echo "nfgit: cannot mount the copy of $2 in the compile sandbox" >&2; exit 71; }; shift 2; n=$((n-1)); done
 exec zsh -f "$prelude" "$@"`;
+
+/**
+ * A rule file's text as the sandbox sources it: unchanged, then one line that records that the file
+ * ran to its end (prelude.zsh checks it after each `.`). Lines keep their numbers.
+ */
+export function withEndMarker(text: Buffer, index: number): Buffer {
+  const newline = text.length === 0 || text[text.length - 1] === 0x0a ? '' : '\n';
+  return Buffer.concat([text, Buffer.from(`${newline}__nfgit_ran=${index}\n`)]);
+}
 
 /**
  * Runs the rule files in one zsh process inside a fresh network and mount namespace, with a clean
@@ -90,7 +108,17 @@ export async function runRuleFiles(
     await chmod(dir, 0o755);
     await chmod(shim, 0o755);
     const targets = await bypassTargets();
-    const args = [...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile', shim, prelude, String(targets.length), ...targets, options.mode, ...options.files];
+    const copies: string[] = [];
+    for (const [i, file] of options.files.entries()) {
+      const copy = path.join(dir, `rule-${i + 1}`);
+      await writeFile(copy, withEndMarker(await readFile(file), i + 1), { mode: 0o644 });
+      copies.push(copy, file);
+    }
+    const args = [
+      ...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile',
+      shim, prelude, String(targets.length), ...targets, String(options.files.length), ...copies,
+      options.mode, ...options.files,
+    ];
     return await drive(args, options, onRecord, prelude, path.join(dir, 'records'));
   } finally {
     dropCleanup();

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mkdir, readFile, symlink } from 'node:fs/promises';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { compile } from '../../src/compiler/compile.js';
 import { asNfgitErrors } from '../../src/compiler/errors.js';
@@ -128,7 +128,7 @@ test('an argument with a newline is refused at its line', (t) =>
 test('exit in a rule file is refused', (t) =>
   withRulesDir({ '10-a': 'exit 0\n', '20-b': 'iptables -A INPUT -j ACCEPT\n' }, async (dir) => {
     const msg = await firstError(compile({ rulesDir: dir }));
-    t.regex(msg, /10-a: the rule file stopped the run early/);
+    t.regex(msg, /10-a:1: "exit 0" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run/);
   }));
 
 test('an empty rules directory is an error', (t) =>
@@ -157,3 +157,42 @@ test('a rule file may not redefine iptables', (t) =>
     const msg = await firstError(compile({ rulesDir: dir }));
     t.regex(msg, /10-wrap:2: rule files must not define a function named "iptables"/);
   }));
+
+// Issue 10, section 1: a rule file runs to its end or the compile fails (the error cases 88-99 hold
+// the ways a sourced file can stop early); these are files that do run to their end.
+const ruleLines = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('-A'));
+
+test('a file whose last command is a false && list ran to its end, as the shell running it would', (t) =>
+  withRulesDir({ '10-a': 'iptables -A INPUT -i lo -j ACCEPT\n[ -n "" ] && iptables -A INPUT -j DROP\n', '20-b': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n' }, async (dir) => {
+    const r = await compile({ rulesDir: dir });
+    t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -i lo -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT']);
+  }));
+
+test('a sourced library may return early at its top level (a load guard); files without a final newline, empty files and non-UTF-8 bytes run as written', (t) =>
+  withRulesDir(
+    {
+      '00-empty': '',
+      '05-guard': '[ -n "$LIB_LOADED" ] && return\nLIB_LOADED=1\nallow() { iptables -A INPUT -p tcp --dport $1 -j ACCEPT }\n',
+      '10-a': '. $NFGIT_RULES_DIR/05-guard\nallow 22\n# no newline after this comment',
+      '20-b': 'allow 80',
+    },
+    async (dir) => {
+      // A Latin-1 comment: the copy the sandbox sources must keep the bytes, not decode them.
+      await writeFile(path.join(dir, '30-latin1'), Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from('\nallow 443')]));
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -p tcp --dport 22 -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT', '-A INPUT -p tcp --dport 443 -j ACCEPT']);
+      t.deepEqual([...r.ipv4.sourceMap.values()].map((trace) => trace[0]?.line).filter((l) => l !== undefined).slice(-3), [3, 3, 3]);
+    },
+  ));
+
+test('a rule file that stops early is refused by check, with the FILE:LINE of the stop and zsh\'s message', (t) =>
+  withRulesDir(
+    {
+      '10-base': 'iptables -P INPUT DROP\nname=SSH_PORT\nif [ "${!name}" != 0 ]; then iptables -A INPUT -p tcp --dport 22 -j ACCEPT; fi\niptables -A INPUT -i lo -j ACCEPT\n',
+      '20-web': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n',
+    },
+    async (dir) => {
+      const msg = await firstError(compile({ rulesDir: dir }));
+      t.regex(msg, /10-base:3: zsh: bad substitution; the rule file stopped here, so its later lines did not run/);
+    },
+  ));
