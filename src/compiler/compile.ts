@@ -391,7 +391,11 @@ function scriptFailure(
     );
   }
   if (code === 0) {
-    return new NfgitError('ScriptError', `the rule file stopped the run early (exit?), so the files after it did not run; rule files are sourced into one shell and must not call exit`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
+    return new NfgitError(
+      'ScriptError',
+      'the run of the rule files ended in this file without an error (an "exec", or "setopt noexec"?), so the rest of it and the files after it did not run; nfgit refuses rules that do not run to their end',
+      { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] },
+    );
   }
   const why = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
   return new NfgitError('ScriptError', `the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });

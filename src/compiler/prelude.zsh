@@ -30,35 +30,35 @@ __nfgit_ask() {
 # The functions: exact semantics for every call (state commands wait for their answer).
 iptables() {
   case $1 in
-    (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 4 $#funcfiletrace $funcfiletrace $# "$@" ;;
+    (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 4 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" ;;
     (-t|--table)
       case $3 in
-        (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 4 $#funcfiletrace $funcfiletrace $# "$@" ;;
-        (*) print -u3 -rN -- $__nfgit_m Q4 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
+        (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 4 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" ;;
+        (*) print -u3 -rN -- $__nfgit_m Q4 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask ;;
       esac ;;
-    (*) print -u3 -rN -- $__nfgit_m Q4 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
+    (*) print -u3 -rN -- $__nfgit_m Q4 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask ;;
   esac
 }
 ip6tables() {
   case $1 in
-    (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 6 $#funcfiletrace $funcfiletrace $# "$@" ;;
+    (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 6 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" ;;
     (-t|--table)
       case $3 in
-        (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 6 $#funcfiletrace $funcfiletrace $# "$@" ;;
-        (*) print -u3 -rN -- $__nfgit_m Q6 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
+        (-A|--append|-I|--insert) print -u3 -rN -- $__nfgit_m 6 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" ;;
+        (*) print -u3 -rN -- $__nfgit_m Q6 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask ;;
       esac ;;
-    (*) print -u3 -rN -- $__nfgit_m Q6 $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask ;;
+    (*) print -u3 -rN -- $__nfgit_m Q6 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask ;;
   esac
 }
 # Every ipset command can fail on the state (set exists, element already added): all wait for the answer.
 ipset() {
-  print -u3 -rN -- $__nfgit_m QS $#funcfiletrace $funcfiletrace $# "$@"; __nfgit_ask
+  print -u3 -rN -- $__nfgit_m QS ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask
 }
 main() {
-  print -u3 -rN -- $__nfgit_m M $#funcfiletrace $funcfiletrace $# "$@"
+  print -u3 -rN -- $__nfgit_m M ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"
 }
 __nfgit_forbidden() {
-  print -u3 -rN -- $__nfgit_m F $#funcfiletrace $funcfiletrace $# "$@"
+  print -u3 -rN -- $__nfgit_m F ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"
   return 2
 }
 for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}{,-save,-restore} nft; do
@@ -70,12 +70,12 @@ unset __nfgit_tool
 # answer, so the compiler restarts in exact mode when a call needs an answer (-C, a failing -X…).
 if [[ $__nfgit_mode == fast ]]; then
   # Calls through a variable ($cmd -A …) cannot use the aliases: lighter functions that never wait.
-  iptables() { print -u3 -rN -- $__nfgit_m U4 $#funcfiletrace $funcfiletrace $# "$@" }
-  ip6tables() { print -u3 -rN -- $__nfgit_m U6 $#funcfiletrace $funcfiletrace $# "$@" }
-  alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
-  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
-  alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
-  alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  iptables() { print -u3 -rN -- $__nfgit_m U4 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" }
+  ip6tables() { print -u3 -rN -- $__nfgit_m U6 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" }
+  alias iptables='print -u3 -rN -- $__nfgit_m A4 "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
+  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
+  alias ipset='print -u3 -rN -- $__nfgit_m AS "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
+  alias main='print -u3 -rN -- $__nfgit_m AM "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
 fi
 __nfgit_self=${(%):-%x}
 __nfgit_at=()
@@ -86,30 +86,30 @@ __nfgit_ran=
 __nfgit_over=
 __nfgit_stopped() {
   __nfgit_over=1
-  print -u3 -rN -- $__nfgit_m X $#__nfgit_at $__nfgit_at 3 stop "$__nfgit_file" "$__nfgit_cmd"
+  print -u3 -rN -- $__nfgit_m X ${#__nfgit_at[@]} "${__nfgit_at[@]}" 3 stop "$__nfgit_file" "$__nfgit_cmd"
   exit 125
 }
 # The `.` itself failing (a top-level `return 3`, say) is a stop too, not a failed command of the file.
 TRAPZERR() {
   local __nfgit_status=$?
-  (( $#funcfiletrace == 1 )) && [[ $funcfiletrace[1] == $__nfgit_self:* && $__nfgit_ran != $__nfgit_k ]] && __nfgit_stopped
-  print -u3 -rN -- $__nfgit_m E $#funcfiletrace $funcfiletrace 1 $__nfgit_status
+  (( ${#funcfiletrace[@]} == 1 )) && [[ ${funcfiletrace[@]:0:1} == $__nfgit_self:* && $__nfgit_ran != $__nfgit_k ]] && __nfgit_stopped
+  print -u3 -rN -- $__nfgit_m E ${#funcfiletrace[@]} "${funcfiletrace[@]}" 1 $__nfgit_status
 }
 if [[ $__nfgit_mode == diagnose ]]; then
   TRAPDEBUG() {
-    [[ $funcfiletrace[1] == $__nfgit_self:* ]] || { __nfgit_at=($funcfiletrace); __nfgit_cmd=$ZSH_DEBUG_CMD }
+    [[ ${funcfiletrace[@]:0:1} == $__nfgit_self:* ]] || { __nfgit_at=("${funcfiletrace[@]}"); __nfgit_cmd=$ZSH_DEBUG_CMD }
   }
   # An `exit` anywhere: say where, unless every file ran (then the Z record was written).
   TRAPEXIT() {
-    (( ZSH_SUBSHELL == 0 )) && [[ -z $__nfgit_over ]] && print -u3 -rN -- $__nfgit_m X $#__nfgit_at $__nfgit_at 3 exit "$__nfgit_file" "$__nfgit_cmd"
+    (( ZSH_SUBSHELL == 0 )) && [[ -z $__nfgit_over ]] && print -u3 -rN -- $__nfgit_m X ${#__nfgit_at[@]} "${__nfgit_at[@]}" 3 exit "$__nfgit_file" "$__nfgit_cmd"
   }
 fi
 for __nfgit_file in $__nfgit_files; do
   (( ++__nfgit_k ))
-  print -u3 -rN -- $__nfgit_m S 0 1 $__nfgit_file
+  print -u3 -rN -- $__nfgit_m S 0 1 "$__nfgit_file"
   export NFGIT_RULE_FILE=$__nfgit_file
   __nfgit_ran=
-  . $__nfgit_file
+  . "$__nfgit_file"
   [[ $__nfgit_ran == $__nfgit_k ]] || __nfgit_stopped
 done
 __nfgit_over=1

@@ -196,3 +196,21 @@ test('a rule file that stops early is refused by check, with the FILE:LINE of th
       t.regex(msg, /10-base:3: zsh: bad substitution; the rule file stopped here, so its later lines did not run/);
     },
   ));
+
+test('options a rule file sets (emulate sh, ksh_arrays, sh_word_split) do not break the recording of later calls', (t) =>
+  withRulesDir(
+    {
+      '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nemulate sh\nsetopt ksh_arrays sh_word_split\n',
+      '20-b': 'f() { iptables -A INPUT -p tcp --dport "$1" -j ACCEPT; }\nf 80\nipt=iptables\n$ipt -A INPUT -j DROP\niptables -C INPUT -j DROP\n',
+    },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -i lo -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT', '-A INPUT -j DROP']);
+    },
+  ));
+
+test('exec in a rule file is refused: the files after it did not run', (t) =>
+  withRulesDir({ '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexec true\n', '20-b': 'iptables -A INPUT -j DROP\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-a: the run of the rule files ended in this file without an error \(an "exec"/);
+  }));
