@@ -9,6 +9,7 @@ import { listRuleFiles } from './rule-files.js';
 import { IpsetModel, setReferences } from './ipset-model.js';
 import { parseIpset } from './parse-ipset.js';
 import { renderIpsets, type RenderedIpsets } from './render-ipset.js';
+import { JAIL_RULES_DIR } from './jail.js';
 import { runRuleFiles, type RecordVerdict, type RunMode, type RunRulesOptions } from './run-rules.js';
 import { parseTraceElement, type SourceTrace } from './source-location.js';
 import type { RawRecord } from './record-stream.js';
@@ -78,7 +79,9 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   const display = (file: string): string => {
     let d = displayCache.get(file);
     if (d === undefined) {
-      d = file.startsWith(absDir + '/') ? path.join(options.displayDir ?? rulesDir, file.slice(absDir.length + 1)) : file;
+      // Rule files run from the jail's copy of the directory: name them as the user named the directory.
+      const base = file.startsWith(JAIL_RULES_DIR + '/') ? JAIL_RULES_DIR : file.startsWith(absDir + '/') ? absDir : undefined;
+      d = base === undefined ? file : path.join(options.displayDir ?? rulesDir, file.slice(base.length + 1));
       displayCache.set(file, d);
     }
     return d;
@@ -86,14 +89,15 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   // An eval adds a frame at the line of the eval itself, which repeats the call site: keep one.
   const toTrace = (raw: readonly string[]): SourceTrace => raw.filter((e, i) => i === 0 || e !== raw[i - 1]).map((e) => parseTraceElement(e, display));
 
-  const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: absDir };
+  const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: JAIL_RULES_DIR };
   const runOptions = {
     files,
+    rulesDir: absDir,
+    host,
     env,
     timeoutMs: options.timeoutMs ?? 60_000,
     maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
     maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
-    cwd: absDir,
   };
   // The fast run records through aliases and cannot answer; the first call whose answer matters
   // (-C, or a state command that fails) makes nfgit run the files again in exact mode.
@@ -291,7 +295,7 @@ async function runOnce(
   if (exit.restart) return 'exact';
   if (exit.timedOut) {
     throw new NfgitErrors([
-      new NfgitError('TimeoutError', `the rule files did not finish within ${runOptions.timeoutMs / 1000} s (last file started: ${currentFile}); is a loop waiting forever?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
+      new NfgitError('TimeoutError', `the rule files were still running after ${runOptions.timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
     ]);
   }
   if (bypass !== undefined) {

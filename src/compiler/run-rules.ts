@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdtemp, readFile, rm, writeFile, realpath, access } from 'node:fs/promises';
+import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -9,7 +9,8 @@ import type { Readable, Writable } from 'node:stream';
 import { NfgitError } from './errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
 import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
-import { SAFE_PATH, sandboxFailure, unshareArgs } from '../netfilter/sandbox.js';
+import { SAFE_PATH, sandboxFailure } from '../netfilter/sandbox.js';
+import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand } from './jail.js';
 import { killGroup } from '../util/run-process.js';
 import { onExit } from '../util/exit-hooks.js';
 
@@ -30,8 +31,10 @@ export interface RunRulesOptions {
   readonly maxOutputBytes: number;
   /** Cap on the bytes of recorded calls (a runaway loop). */
   readonly maxRecordBytes: number;
-  /** Working directory of the zsh process. */
-  readonly cwd: string;
+  /** The rules directory (the jail sees a copy of it at JAIL_RULES_DIR, its working directory). */
+  readonly rulesDir: string;
+  /** The jail's host name (`hostname`, `uname -n` inside), the compile's --host. */
+  readonly host?: string;
   /**
    * `fast`: aliases record calls without answering (a `restart` verdict ends the run); `exact`: functions
    * answer every state command; `diagnose`: exact, plus a DEBUG trap that locates a rule file's early stop.
@@ -72,13 +75,6 @@ async function bypassTargets(): Promise<string[]> {
   return [...found].sort();
 }
 
-// Covers the real binaries with the shim, then each rule file with its copy that ends in the marker.
-const LAUNCHER = `shim=$1; prelude=$2; n=$3; shift 3
-while [ "$n" -gt 0 ]; do mount --bind "$shim" "$1" 2>/dev/null || { echo "nfgit: cannot cover $1 in the compile sandbox" >&2; exit 71; }; shift; n=$((n-1)); done
-n=$1; shift
-while [ "$n" -gt 0 ]; do mount --bind "$1" "$2" 2>/dev/null || { echo "nfgit: cannot mount the copy of $2 in the compile sandbox" >&2; exit 71; }; shift 2; n=$((n-1)); done
-exec zsh -f "$prelude" "$@"`;
-
 /**
  * A rule file's text as the sandbox sources it: unchanged, then one line that records that the file
  * ran to its end (prelude.zsh checks it after each `.`). Lines keep their numbers.
@@ -89,8 +85,8 @@ export function withEndMarker(text: Buffer, index: number): Buffer {
 }
 
 /**
- * Runs the rule files in one zsh process inside a fresh network and mount namespace, with a clean
- * environment and a time limit; feeds each record to `onRecord` in order and writes its answer back.
+ * Runs the rule files in one zsh process inside the compile jail (jail.ts), with a clean environment
+ * and a time limit; feeds each record to `onRecord` in order and writes its answer back.
  */
 export async function runRuleFiles(
   options: RunRulesOptions,
@@ -101,36 +97,54 @@ export async function runRuleFiles(
   const cleanup = (): void => rmSync(dir, { recursive: true, force: true });
   const dropCleanup = onExit(cleanup);
   try {
-    const prelude = path.join(dir, 'prelude.zsh');
-    const shim = path.join(dir, 'bypass-shim');
-    await writeFile(prelude, ZSH_PRELUDE);
-    await writeFile(shim, BYPASS_SHIM);
+    // Everything the jail reads is in this directory, open to nobody; the records file is not (fd 3).
     await chmod(dir, 0o755);
-    await chmod(shim, 0o755);
-    const targets = await bypassTargets();
-    const copies: string[] = [];
+    await writeFile(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE, { mode: 0o644 });
+    await writeFile(path.join(dir, 'bypass-shim'), BYPASS_SHIM, { mode: 0o755 });
+    const rulesDir = path.resolve(options.rulesDir);
+    await copyRulesDir(rulesDir, path.join(dir, 'rules'));
+    const files: string[] = [];
     for (const [i, file] of options.files.entries()) {
-      const copy = path.join(dir, `rule-${i + 1}`);
-      await writeFile(copy, withEndMarker(await readFile(file), i + 1), { mode: 0o644 });
-      copies.push(copy, file);
+      const relative = path.relative(rulesDir, file);
+      if (relative.startsWith('..') || path.isAbsolute(relative)) throw new NfgitError('InternalError', `internal error: rule file ${file} is not in ${rulesDir}`);
+      await writeFile(path.join(dir, 'rules', relative), withEndMarker(await readFile(file), i + 1), { mode: 0o644 });
+      files.push(path.posix.join(JAIL_RULES_DIR, relative));
     }
-    const args = [
-      ...unshareArgs({ mount: true }), '--', '/bin/sh', '-c', LAUNCHER, 'nfgit-compile',
-      shim, prelude, String(targets.length), ...targets, String(options.files.length), ...copies,
-      options.mode, ...options.files,
-    ];
-    return await drive(args, options, onRecord, prelude, path.join(dir, 'records'));
+    const targets = await bypassTargets();
+    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', String(targets.length), ...targets, options.mode, ...files]);
+    return await drive(jail, dir, options, onRecord, path.join(dir, 'records'));
   } finally {
     dropCleanup();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/**
+ * Copies the rules directory for the jail, readable by nobody (directories 0755, files 0644), so rule
+ * files can read the data files beside them wherever the real directory is. `.git` is left out; symlinks
+ * are copied as they are (they resolve inside the jail, where only what nobody may read is readable).
+ */
+async function copyRulesDir(from: string, to: string): Promise<void> {
+  await mkdir(to, { mode: 0o755 });
+  await chmod(to, 0o755);
+  for (const entry of await readdir(from, { withFileTypes: true })) {
+    const src = path.join(from, entry.name);
+    const dst = path.join(to, entry.name);
+    if (entry.isDirectory()) {
+      if (entry.name !== '.git') await copyRulesDir(src, dst);
+    } else if (entry.isSymbolicLink()) await symlink(await readlink(src), dst);
+    else if (entry.isFile()) {
+      await copyFile(src, dst);
+      await chmod(dst, 0o644);
+    }
+  }
+}
+
 async function drive(
-  args: string[],
+  jail: { file: string; args: string[] },
+  dir: string,
   options: RunRulesOptions,
   onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
-  prelude: string,
   recordFile: string,
 ): Promise<RunRulesExit> {
   const mark = `\u001enfgit-${randomBytes(12).toString('hex')}\u001e`;
@@ -140,8 +154,8 @@ async function drive(
   const readFd = openSync(recordFile, 'r');
   let child: ChildProcess;
   try {
-    child = spawn('unshare', args, {
-      cwd: options.cwd,
+    child = spawn(jail.file, jail.args, {
+      cwd: dir,
       env: { ...options.env, LC_ALL: 'C', PATH: SAFE_PATH, NFGIT_RECORD_MARK: mark },
       stdio: ['ignore', 'pipe', 'pipe', writeFd, 'pipe', 'pipe'],
       detached: true,
@@ -150,7 +164,7 @@ async function drive(
     closeSync(writeFd);
   }
   try {
-    return await follow(child, options, onRecord, prelude, mark, readFd);
+    return await follow(child, options, onRecord, `${JAIL_DIR}/prelude.zsh`, mark, readFd);
   } finally {
     closeSync(readFd);
   }

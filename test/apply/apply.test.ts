@@ -211,7 +211,7 @@ test.serial('a failing host command leaves the ruleset applied, exits 0, and war
   withNetns((ns) =>
     withTempDir('nfgit-state-', async (tmp) => {
       const marker = path.join(tmp, 'identify');
-      const rules = `${OLD_RULES}main false\nmain sh -c '${'/usr/sbin/ip'} netns identify $$ > ${marker}'\n`;
+      const rules = `${OLD_RULES}main false\nmain sh -c '${'/usr/sbin/ip'} netns identify > ${marker}'\n`;
       await withRulesDir({ '10-rules': rules }, async (dir) => {
         const state = path.join(tmp, 'state');
         const r = await apply(dir, ns, state);

@@ -1,0 +1,49 @@
+// The compile jail: where rule files run. Rule files are code from the repository, so they run as
+// nobody (root inside a user namespace mapped to uid 65534 outside), in new user, PID, mount, network,
+// UTS and IPC namespaces, with / read-only, private /tmp, /var/tmp, /dev/shm and /run, their own /proc
+// with /proc/sys read-only, the host name set to the compile's --host, and process and memory limits.
+// From there they cannot reach the host's network namespace (nsenter needs capabilities in the host's
+// user namespace and a PID to name it by), cannot read root-only files (nfgit's state directory and
+// keys), cannot write outside their private temporary directories, and no process of theirs outlives
+// the run: when zsh, the PID namespace's init, exits, the kernel kills everything left in it.
+import { isRoot } from '../netfilter/sandbox.js';
+
+/** Where the jail sees the compile directory (the prelude, the shim and the copy of the rules). */
+export const JAIL_DIR = '/run/nfgit';
+/** Where the jail sees the rules directory: rule files are sourced (and reported) from here. */
+export const JAIL_RULES_DIR = `${JAIL_DIR}/rules`;
+/** The unprivileged user rule files run as when nfgit is root (Debian's nobody/nogroup). */
+export const NOBODY = 65534;
+
+/** Limits of the rule files' processes: how many at once (of uid nobody), and the address space of each. */
+export const JAIL_LIMITS = { processes: 512, addressSpaceBytes: 4 * 1024 ** 3 } as const;
+
+/**
+ * The command that enters the jail's namespaces and runs `args` there. As root, setpriv first drops to
+ * nobody, so the user namespace unshare then makes maps root inside to nobody outside; as another user
+ * (`nfgit check` on a workstation) the user's own id is mapped. `--kill-child` ends the PID namespace
+ * when unshare is killed (the time limit kills the process group).
+ */
+export function jailCommand(args: readonly string[]): { file: string; args: string[] } {
+  const unshare = ['--user', '--map-root-user', '--net', '--pid', '--fork', '--kill-child', '--mount', '--uts', '--ipc', '--', ...args];
+  if (!isRoot()) return { file: 'unshare', args: unshare };
+  return { file: 'setpriv', args: [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', 'unshare', ...unshare] };
+}
+
+/**
+ * The jail's set-up, run by /bin/sh inside the namespaces with the compile directory as its working
+ * directory (reached through /proc/self/cwd, so its path need not be open to nobody). Arguments: the
+ * host name, the number of binaries to cover with the shim and their paths, then zsh's arguments.
+ * Exit 71: the jail could not be set up (the message says which step).
+ */
+export const JAIL_LAUNCHER = `fail() { echo "nfgit: cannot set up the compile sandbox: $*" >&2; exit 71; }
+host=$1; n=$2; shift 2
+mount -o remount,bind,ro / 2>/dev/null || fail "cannot make / read-only"
+mount -t tmpfs -o mode=755,size=1m,nosuid,nodev nfgit-run /run 2>/dev/null && mkdir ${JAIL_DIR} && mount -c -o bind,ro /proc/self/cwd ${JAIL_DIR} 2>/dev/null || fail "cannot mount the compile directory on ${JAIL_DIR}"
+while [ "$n" -gt 0 ]; do mount --bind ${JAIL_DIR}/bypass-shim "$1" 2>/dev/null || fail "cannot cover $1"; shift; n=$((n-1)); done
+for t in /tmp /var/tmp /dev/shm; do [ ! -d "$t" ] || mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev nfgit-tmp "$t" 2>/dev/null || fail "cannot mount a private $t"; done
+mount -t proc -o nosuid,nodev,noexec nfgit-proc /proc 2>/dev/null || fail "cannot mount /proc for the PID namespace"
+mount --bind /proc/sys /proc/sys 2>/dev/null && mount -o remount,bind,ro /proc/sys 2>/dev/null || fail "cannot make /proc/sys read-only"
+[ -z "$host" ] || hostname "$host" 2>/dev/null || true
+cd ${JAIL_RULES_DIR} || fail "cannot enter ${JAIL_RULES_DIR}"
+exec prlimit --nproc=${JAIL_LIMITS.processes} --as=${JAIL_LIMITS.addressSpaceBytes} -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;
