@@ -9,8 +9,8 @@ import type { Readable, Writable } from 'node:stream';
 import { NfgitError } from './errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
 import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
-import { SAFE_PATH, sandboxFailure } from '../netfilter/sandbox.js';
-import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand } from './jail.js';
+import { SAFE_PATH } from '../netfilter/sandbox.js';
+import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand, jailFailure } from './jail.js';
 import { killGroup } from '../util/run-process.js';
 import { onExit } from '../util/exit-hooks.js';
 
@@ -286,7 +286,7 @@ async function follow(
   }
   await queue;
   if (stoppedBy === undefined && code !== 0) {
-    const failure = sandboxFailure(output);
+    const failure = jailFailure(output);
     if (failure !== undefined) stoppedBy = failure;
     else if (code === 71) stoppedBy = new NfgitError('SandboxError', `cannot set up the compile sandbox: ${output.trim()}`);
   }
