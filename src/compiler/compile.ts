@@ -269,7 +269,14 @@ async function runOnce(
         finished = true;
         return undefined;
       case 'X':
-        early ??= { how: rec.args[0] === 'exit' ? 'exit' : 'stop', file: display(rec.args[1] ?? currentFile), command: rec.args[2] ?? '', trace: toTrace(rec.trace), failuresBefore: failures };
+        early ??= {
+          how: rec.args[0] === 'exit' ? 'exit' : 'stop',
+          file: display(rec.args[1] ?? currentFile),
+          command: rec.args[2] ?? '',
+          trace: toTrace(rec.trace),
+          failuresBefore: failures,
+          ...exitOf(rec.args[3] ?? '', rec.args[1] ?? '', toTrace),
+        };
         return undefined;
       case 'F': {
         const tool = rec.args[0] ?? 'this tool';
@@ -277,6 +284,16 @@ async function runOnce(
           stop: new NfgitError(
             'RuleError',
             `${tool} cannot be used in a rule file: rule files only describe rules with iptables/ip6tables calls, and nfgit compiles them and does the iptables-save/iptables-restore itself`,
+            { trace: toTrace(rec.trace) },
+          ),
+        };
+      }
+      case 'N': {
+        const tool = rec.args[0] ?? 'this tool';
+        return {
+          stop: new NfgitError(
+            'RuleError',
+            `${tool} is not supported yet: nfgit compiles iptables, ip6tables and ipset calls only; keep these rules out of the rule files for now (a host command runs them after each apply: main ${tool} …)`,
             { trace: toTrace(rec.trace) },
           ),
         };
@@ -309,7 +326,8 @@ async function runOnce(
   const zshSaid = zshError(exit.output.split('\n'), display);
   const unexplained = !failedAtEnd && (exit.code === 0 || zshSaid === undefined);
   // zsh's message locates a parse or expansion error by itself; other stops need the diagnose run.
-  if (!finished && runOptions.mode !== 'diagnose' && (unexplained || (early !== undefined && !failedAtEnd && zshSaid === undefined))) return 'diagnose';
+  const located = early?.exit !== undefined || zshSaid !== undefined;
+  if (!finished && runOptions.mode !== 'diagnose' && (unexplained || (early !== undefined && !failedAtEnd && !located))) return 'diagnose';
   if (early !== undefined && !failedAtEnd) throw new NfgitErrors([earlyStopError(early, exit.output, display)]);
   if (exit.code !== 0 || !finished) throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
   return { models, sets, hostCommands, output: exit.output };
@@ -326,6 +344,16 @@ interface EarlyStop {
   readonly trace: SourceTrace;
   /** How many failed commands (ZERR) came before the stop. */
   readonly failuresBefore: number;
+  /** The first `exit` the file ran (the prelude makes it return from the file), when that is why it stopped. */
+  readonly exit?: { readonly trace: SourceTrace; readonly inFunction: string | undefined };
+}
+
+/** The prelude's note of an exit, `NAME|FILE:LINE` (NAME: the function, or the file at its top level). */
+function exitOf(note: string, file: string, toTrace: (raw: readonly string[]) => SourceTrace): Pick<EarlyStop, 'exit'> {
+  const bar = note.indexOf('|');
+  if (bar < 0) return {};
+  const name = note.slice(0, bar);
+  return { exit: { trace: toTrace([note.slice(bar + 1)]), inFunction: name === file ? undefined : name } };
 }
 
 function sameLocation(a: SourceTrace, b: SourceTrace): boolean {
@@ -345,6 +373,14 @@ function earlyStopError(early: EarlyStop, output: string, display: (file: string
   // zsh names the file and line of a parse or expansion error in a rule file: that is where it stopped.
   if (said !== undefined && said.trace[0] !== undefined && (early.trace.length === 0 || said.trace[0].file === early.trace[0]?.file || said.trace[0].file === early.file)) {
     return new NfgitError('ScriptError', `${said.message}; ${stopped}`, { trace: said.trace });
+  }
+  if (early.exit !== undefined) {
+    const where = early.exit.inFunction === undefined ? 'before the last line of the rule file' : `in function ${early.exit.inFunction}`;
+    return new NfgitError(
+      'ScriptError',
+      `"exit" ${where}: rule files are sourced into one shell, so in a real shell it would end the whole run here and skip the rest; nfgit accepts an exit only as a file's last command${early.exit.inFunction === undefined ? '' : ' (return from the function instead)'}, or put the lines to skip under an "if"`,
+      { trace: early.exit.trace },
+    );
   }
   const trace = early.trace.length > 0 ? early.trace : [{ file: early.file, line: 0 }];
   // Inside a function zsh names the function and its own line count ("allow:2: bad substitution").

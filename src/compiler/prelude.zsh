@@ -5,7 +5,8 @@
 #   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
 #   Q4 Q6      calls that poke fd 5 and wait for the compiler's "STATUS:MESSAGE" answer on fd 4
 #   QS AS      ipset calls: waiting for the answer (function), or recorded by the alias in fast mode
-#   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool
+#   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool;
+#   N          a tool nfgit does not compile yet (nft, arptables, ebtables)
 #   X          a rule file stopped before its end (see below): the last command's location and text
 # Every rule file is sourced from a copy that ends with the line `__nfgit_ran=K` (K: its place in the
 # list), bind-mounted over it in the sandbox (run-rules.ts). Some ways out of a sourced file do not trip
@@ -16,7 +17,8 @@
 emulate -R zsh
 setopt errexit
 __nfgit_mode=$1
-shift
+__nfgit_last=("${@[3,$2+2]}")
+shift $(( $2 + 2 ))
 __nfgit_files=("$@")
 set --
 __nfgit_m=$NFGIT_RECORD_MARK
@@ -61,10 +63,16 @@ __nfgit_forbidden() {
   print -u3 -rN -- $__nfgit_m F ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"
   return 2
 }
-for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}{,-save,-restore} nft; do
+for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}-{save,restore}; do
   functions[$__nfgit_tool]="__nfgit_forbidden $__nfgit_tool \"\$@\""
 done
-unset __nfgit_tool
+for __nfgit_tool in nft arptables ebtables arptables-{legacy,nft} ebtables-{legacy,nft} {arp,eb}tables-{save,restore}; do
+  functions[$__nfgit_tool]="__nfgit_unsupported $__nfgit_tool \"\$@\""
+done
+__nfgit_unsupported() {
+  print -u3 -rN -- $__nfgit_m N ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"
+  return 2
+}
 # Fast mode: aliases record every call without a function call (zsh allocates a heap per call),
 # which makes a large ruleset cost about what running it with no-op functions costs. They cannot
 # answer, so the compiler restarts in exact mode when a call needs an answer (-C, a failing -X…).
@@ -77,6 +85,79 @@ if [[ $__nfgit_mode == fast ]]; then
   alias ipset='print -u3 -rN -- $__nfgit_m AS "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
   alias main='print -u3 -rN -- $__nfgit_m AM "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
 fi
+# The tools by another name, as scripts call them: by path (`/sbin/iptables`, `IPT=/usr/sbin/iptables;
+# $IPT -A …`: zsh calls a function named like the path), and by backend (`iptables-nft`, which nfgit
+# compiles for the host's own backend). Copies of the functions above, so fast and exact mode alike.
+for __nfgit_tool in iptables ip6tables; do
+  functions[$__nfgit_tool-legacy]=$functions[$__nfgit_tool]
+  functions[$__nfgit_tool-nft]=$functions[$__nfgit_tool]
+done
+for __nfgit_dir in /sbin /usr/sbin /bin /usr/bin /usr/local/sbin /usr/local/bin; do
+  for __nfgit_tool in {ip,ip6}tables{,-legacy,-nft} ipset {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}-{save,restore} nft arptables ebtables; do
+    functions[$__nfgit_dir/$__nfgit_tool]=$functions[$__nfgit_tool]
+  done
+done
+unset __nfgit_tool __nfgit_dir
+__nfgit_intercepted() { (( $+functions[$1] )) && [[ $1 == (|*/)(ip|ip6)tables(|-legacy|-nft)(|-save|-restore|-apply) || $1 == (|*/)(ipset|nft|arptables|ebtables) ]] }
+# `which iptables` is zsh's builtin, which prints a function's body: answer with the path the real
+# `which` would print, so `IPT=$(which iptables)` names the tool (then the path function above).
+which() {
+  local a s=0
+  [[ $1 == -* ]] && { builtin which "$@"; return }
+  for a in "$@"; do
+    if __nfgit_intercepted $a; then print -r -- /usr/sbin/${a:t}; else builtin which -p -- $a || s=1; fi
+  done
+  return s
+}
+# `command -v iptables` prints the alias in fast mode: print the name, as for the function in exact
+# mode and for the command in a shell without nfgit. Everything else is the builtin's.
+__nfgit_command() {
+  if [[ ($1 == -v || $1 == -V) && $# == 2 ]] && __nfgit_intercepted $2; then
+    [[ $1 == -v ]] && print -r -- $2 || print -r -- "$2 is /usr/sbin/${2:t}"
+  else
+    builtin command "$@"
+  fi
+}
+alias command=__nfgit_command
+# Wrappers that run their command as it is: the command, when it is an intercepted tool, is called
+# here (sudo and doas as root, nice and nohup at another priority: the same rule either way).
+__nfgit_wrapped() {
+  local name=$1 skip=$2; shift 2
+  local -a lead
+  while (( $# )) && [[ $1 == -* ]]; do
+    [[ $1 == -- ]] && { shift; break }
+    lead+=($1); shift
+    [[ $lead[-1] == $~skip ]] && (( $# )) && { lead+=($1); shift }
+  done
+  if (( $# )) && { __nfgit_intercepted $1 || [[ $1 == (sudo|doas|nice|nohup) ]] }; then "$@"; else command $name "${lead[@]}" "$@"; fi
+}
+sudo() { __nfgit_wrapped sudo '-[ugpChDrtUT]' "$@" }
+doas() { __nfgit_wrapped doas '-[uC]' "$@" }
+nice() { __nfgit_wrapped nice '-n' "$@" }
+nohup() { __nfgit_wrapped nohup '' "$@" }
+# `xargs [-n N] [-0] [-r] [-t] TOOL ARGS…` with a tool: read the words and call it per batch, as xargs
+# would (words split at blanks, or at NULs with -0; no quote processing beyond that).
+xargs() {
+  local -a a; local n=0 nul= rest
+  a=("$@")
+  while (( $#a )) && [[ $a[1] == -* ]]; do
+    case $a[1] in
+      (-n) n=$a[2]; shift 2 a ;;
+      (-n<->) n=${a[1]#-n}; shift a ;;
+      (-0|--null) nul=1; shift a ;;
+      (-r|--no-run-if-empty|-t|--verbose) shift a ;;
+      (*) command xargs "$@"; return ;;
+    esac
+  done
+  (( $#a )) && __nfgit_intercepted $a[1] || { command xargs "$@"; return }
+  local -a words
+  if [[ -n $nul ]]; then words=(${(0)"$(command cat; print -n x)"}); words[-1]=${words[-1]%x}; [[ -z $words[-1] ]] && words[-1]=()
+  else words=(${=$(command cat)}); fi
+  (( $#words )) || return 0
+  (( n > 0 )) || n=$#words
+  local i
+  for (( i = 1; i <= $#words; i += n )); do "${a[@]}" "${(@)words[i,i+n-1]}" || return 123; done
+}
 __nfgit_self=${(%):-%x}
 __nfgit_at=()
 __nfgit_cmd=
@@ -86,7 +167,7 @@ __nfgit_ran=
 __nfgit_over=
 __nfgit_stopped() {
   __nfgit_over=1
-  print -u3 -rN -- $__nfgit_m X ${#__nfgit_at[@]} "${__nfgit_at[@]}" 3 stop "$__nfgit_file" "$__nfgit_cmd"
+  print -u3 -rN -- $__nfgit_m X ${#__nfgit_at[@]} "${__nfgit_at[@]}" 4 stop "$__nfgit_file" "$__nfgit_cmd" "$__nfgit_exit"
   exit 125
 }
 # The `.` itself failing (a top-level `return 3`, say) is a stop too, not a failed command of the file.
@@ -101,16 +182,26 @@ if [[ $__nfgit_mode == diagnose ]]; then
   }
   # An `exit` anywhere: say where, unless every file ran (then the Z record was written).
   TRAPEXIT() {
-    (( ZSH_SUBSHELL == 0 )) && [[ -z $__nfgit_over ]] && print -u3 -rN -- $__nfgit_m X ${#__nfgit_at[@]} "${__nfgit_at[@]}" 3 exit "$__nfgit_file" "$__nfgit_cmd"
+    (( ZSH_SUBSHELL == 0 )) && [[ -z $__nfgit_over ]] && print -u3 -rN -- $__nfgit_m X ${#__nfgit_at[@]} "${__nfgit_at[@]}" 4 exit "$__nfgit_file" "$__nfgit_cmd" ""
   }
 fi
+# `exit` in a rule file would end the whole run (all files are sourced into one shell): it returns
+# from the file instead, noting where the first one was. An `exit` (status 0) as a file's last command
+# is that file's end, as in a script run by itself; any other exit stops the compile (prelude and
+# compile.ts say where). `\exit` and `builtin exit` still end the run (TRAPEXIT, diagnose mode).
+alias exit='return ${${__nfgit_exit:="${(%):-%N}|${(%):-%x}:${(%):-%I}"}:+}'
+# Accepts the file's end by exit: the first exit seen was at the top level, on its last command line.
+__nfgit_exit_ok() { [[ -n $__nfgit_exit && $__nfgit_exit == $__nfgit_file\|$__nfgit_file:${__nfgit_last[@]:$__nfgit_k-1:1} ]] }
 for __nfgit_file in $__nfgit_files; do
   (( ++__nfgit_k ))
   print -u3 -rN -- $__nfgit_m S 0 1 "$__nfgit_file"
   export NFGIT_RULE_FILE=$__nfgit_file
   __nfgit_ran=
+  __nfgit_exit=
   . "$__nfgit_file"
-  [[ $__nfgit_ran == $__nfgit_k ]] || __nfgit_stopped
+  if [[ -n $__nfgit_exit ]]; then __nfgit_exit_ok || __nfgit_stopped
+  elif [[ $__nfgit_ran != $__nfgit_k ]]; then __nfgit_stopped
+  fi
 done
 __nfgit_over=1
 print -u3 -rN -- $__nfgit_m Z 0 0

@@ -76,6 +76,16 @@ async function bypassTargets(): Promise<string[]> {
 }
 
 /**
+ * The number of a file's last line that is neither blank nor a comment (0 when there is none): where
+ * an `exit` is accepted as the file's end.
+ */
+export function lastCommandLine(text: Buffer): number {
+  const lines = text.toString('latin1').split('\n');
+  for (let i = lines.length - 1; i >= 0; i--) if (!/^\s*(#.*)?$/.test(lines[i] as string)) return i + 1;
+  return 0;
+}
+
+/**
  * A rule file's text as the sandbox sources it: unchanged, then one line that records that the file
  * ran to its end (prelude.zsh checks it after each `.`). Lines keep their numbers.
  */
@@ -104,14 +114,17 @@ export async function runRuleFiles(
     const rulesDir = path.resolve(options.rulesDir);
     await copyRulesDir(rulesDir, path.join(dir, 'rules'));
     const files: string[] = [];
+    const lastLines: number[] = [];
     for (const [i, file] of options.files.entries()) {
       const relative = path.relative(rulesDir, file);
       if (relative.startsWith('..') || path.isAbsolute(relative)) throw new NfgitError('InternalError', `internal error: rule file ${file} is not in ${rulesDir}`);
-      await writeFile(path.join(dir, 'rules', relative), withEndMarker(await readFile(file), i + 1), { mode: 0o644 });
+      const text = await readFile(file);
+      lastLines.push(lastCommandLine(text));
+      await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1), { mode: 0o644 });
       files.push(path.posix.join(JAIL_RULES_DIR, relative));
     }
     const targets = await bypassTargets();
-    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', String(targets.length), ...targets, options.mode, ...files]);
+    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', String(targets.length), ...targets, options.mode, String(lastLines.length), ...lastLines.map(String), ...files]);
     return await drive(jail, dir, options, onRecord, path.join(dir, 'records'));
   } finally {
     dropCleanup();

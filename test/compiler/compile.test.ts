@@ -67,7 +67,7 @@ test('main records host commands without running them', (t) =>
   }));
 
 test('a bypass through the real binary cannot touch anything and names the file and line', (t) =>
-  withRulesDir({ '10-x': 'iptables -A INPUT -j ACCEPT\n/usr/sbin/iptables -P INPUT DROP\n' }, async (dir) => {
+  withRulesDir({ '10-x': 'iptables -A INPUT -j ACCEPT\nenv /usr/sbin/iptables -P INPUT DROP\n' }, async (dir) => {
     const msg = await firstError(compile({ rulesDir: dir }));
     t.regex(msg, /10-x:2: runs iptables directly \("iptables -P INPUT DROP"\)/);
   }));
@@ -125,11 +125,23 @@ test('an argument with a newline is refused at its line', (t) =>
     t.regex(msg, /10-nl:2: iptables: argument "a\\nb" contains a newline/);
   }));
 
-test('exit in a rule file is refused', (t) =>
-  withRulesDir({ '10-a': 'exit 0\n', '20-b': 'iptables -A INPUT -j ACCEPT\n' }, async (dir) => {
-    const msg = await firstError(compile({ rulesDir: dir }));
-    t.regex(msg, /10-a:1: "exit 0" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run/);
-  }));
+test('exit (status 0) as a file\'s last command ends that file, and the files after it run', (t) =>
+  withRulesDir(
+    { '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexit 0\n', '20-b': 'iptables -A INPUT -j DROP\nexit # end\n\n# a comment\n', '30-c': 'true\nexit\n' },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -i lo -j ACCEPT', '-A INPUT -j DROP']);
+    },
+  ));
+
+test('exit before a file\'s last command, in a function, or with a failure status is refused at its line', async (t) => {
+  const mid = await withRulesDir({ '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexit 0\niptables -A INPUT -j DROP\n' }, (dir) => firstError(compile({ rulesDir: dir })));
+  t.regex(mid, /10-a:2: "exit" before the last line of the rule file/);
+  const fn = await withRulesDir({ '10-a': 'done_here() { exit 0 }\ndone_here\niptables -A INPUT -j DROP\n' }, (dir) => firstError(compile({ rulesDir: dir })));
+  t.regex(fn, /10-a:1: "exit" in function done_here/);
+  const failed = await withRulesDir({ '10-a': 'iptables -A INPUT -j DROP\nexit 3\n' }, (dir) => firstError(compile({ rulesDir: dir })));
+  t.regex(failed, /10-a:2: a command failed with exit status 3/);
+});
 
 test('an empty rules directory is an error', (t) =>
   withRulesDir({ '.only-hidden': '' }, async (dir) => {
