@@ -19,7 +19,8 @@ import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../cli/version.js';
-import { branchHead, ensureCommit, extractRules, openRepository, readCommit, relation, commitInfo, type Repository } from '../git/follower.js';
+import { branchHead, ensureCommit, extractRules, openRepository, readCommit, commitInfo, type Repository } from '../git/follower.js';
+import { historyRefusal, hostFloor } from './history-guard.js';
 import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import { stage } from '../netfilter/stage.js';
@@ -153,15 +154,11 @@ async function decide(ctx: PassContext, agent: AgentState, head: string, announc
       const info = commitInfo(commit);
       ctx.log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
     }
-    if (applied !== null && !ctx.options.allowRewrite) {
-      const rel = await relation(repo, applied, head);
-      if (rel === 'behind' || rel === 'diverged') {
-        const why =
-          rel === 'behind'
-            ? `${repo.branch} moved back to ${short(head)}, an ancestor of the running commit ${short(applied)}: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`
-            : `${repo.branch} was rewritten: ${short(head)} does not contain the running commit ${short(applied)} (force-push?); run nfgit sync --allow-rewrite to accept it`;
-        return conclude(ctx, agent, head, 'refused', [why], {});
-      }
+    if (!ctx.options.allowRewrite) {
+      // Without agent.json's memory (a reinstall), the host's own status tags in the remote are fetched for the floor.
+      const floor = await hostFloor(repo, config.host, ctx.key, applied === null);
+      const why = await historyRefusal({ repo, head: commit, running: applied, floor });
+      if (why !== null) return conclude(ctx, agent, head, 'refused', [why], {});
     }
   } catch (err) {
     // Objects that do not hash to their ids: the commit is refused (nothing built on them is used).

@@ -147,6 +147,34 @@ async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<s
   return new Map(refs.filter((r) => r.ref.startsWith(prefix)).map((r) => [r.ref, r.oid]));
 }
 
+/**
+ * Copies this host's status tags that the remote has and gitdir lacks (a reinstalled host's fresh
+ * copy): one listing, then one small fetch per missing tag, each written as the remote names it.
+ * Returns how many were fetched. Network failures throw NfgitError('SandboxError').
+ */
+export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: string): Promise<number> {
+  const context = { url: remote.url, doing: `fetching the status tags of ${host}`, authHint: 'check the token in repository.tokenFile', then: '; nfgit will retry' };
+  let wanted: Map<string, string>;
+  try {
+    wanted = await remoteHostTags(remote, host);
+  } catch (err) {
+    throw remoteError(err, context);
+  }
+  let fetched = 0;
+  for (const [ref, oid] of wanted) {
+    if ((await localRef(gitdir, ref)) === oid) continue;
+    try {
+      // singleBranch with tags: the one tag is wanted, and written under its own name (refs/tags/…).
+      await git.fetch({ fs, http: remote.http, gitdir, url: remote.url, remote: 'origin', remoteRef: ref, singleBranch: true, tags: true, ...remote.auth });
+    } catch (err) {
+      throw remoteError(err, context);
+    }
+    if ((await localRef(gitdir, ref)) !== oid) await git.writeRef({ fs, gitdir, ref, value: oid, force: true });
+    fetched++;
+  }
+  return fetched;
+}
+
 /** Pushes one ref (or deletes it remotely when del) and fails unless the server accepted it. */
 async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: false | { oid: string }): Promise<void> {
   const result = await git.push({

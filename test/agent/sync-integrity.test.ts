@@ -1,9 +1,9 @@
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { removeLoose, writeForgedPack } from '../git/helpers/forge-pack.js';
 import { savesOf, withNamedNetns } from '../helpers/named-netns.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { mustRun, sshKeygen, withTempDir } from '../signing/tools.js';
 import { logEntries, makeAgentWorld, type AgentHost, type AgentWorld } from './helpers/agent-env.js';
 
 const GOOD = {
@@ -70,6 +70,112 @@ test('a forged pack in the agent\'s own copy of an HTTPS remote (STATE/repo.git)
         removeLoose(copy, blob);
         writeForgedPack(copy, blob, 'blob', SWAPPED);
         await refusesSwap(t, world, fw1, ns as string, good, blob, world.url);
+      });
+    } finally {
+      await world.server.stop();
+    }
+  });
+});
+
+test('a key retired with valid-before cannot sign a backdated commit: a commit dated before the running one is refused', async (t) => {
+  await withTempDir('sync-backdated', async (dir) => {
+    const world = await makeAgentWorld(dir, { local: true });
+    try {
+      await withNamedNetns(1, async ([ns]) => {
+        const fw1 = await world.addHost('fw1', ns as string);
+        // Bob's key was retired at the start of 2020; whoever holds it now signs with a 2019 date.
+        const bob = await sshKeygen(dir, 'bob', 'ed25519');
+        appendFileSync(world.repo.allowedSigners, `bob@example.net namespaces="git",valid-before="20200101" ${bob.pub}\n`);
+        const good = await world.repo.commit(GOOD);
+        t.is((await fw1.sync()).exitCode, 0);
+        const before = await savesOf(ns as string);
+        writeFileSync(path.join(world.repo.work, 'rules/30-open'), SWAPPED);
+        await world.repo.git(['add', '-A']);
+        const date = '2019-06-01T12:00:00Z';
+        await world.repo.git(['-c', `user.signingkey=${bob.file}`, 'commit', '-q', '-S', '-m', 'open up'], { env: { GIT_COMMITTER_DATE: date, GIT_AUTHOR_DATE: date } });
+        await world.repo.git(['push', '-q', 'origin', 'HEAD:refs/heads/main']);
+        const backdated = (await world.repo.git(['rev-parse', 'HEAD'])).trim();
+        // git itself accepts the signature: the key was valid at the (claimed) committer date.
+        t.regex(await world.repo.git(['log', '-1', '--format=%G?']), /^G/);
+        const r = await fw1.sync();
+        t.is(r.exitCode, 1, r.stdout + r.stderr);
+        const refused = logEntries(r.stdout).find((e) => e.event === 'refused');
+        const goodDate = new Date(Number((await world.repo.git(['log', '-1', '--format=%ct', good])).trim()) * 1000).toISOString();
+        t.deepEqual(refused?.['errors'], [
+          `commit ${backdated.slice(0, 12)} is dated 2019-06-01T12:00:00.000Z (its committer date), before the running commit ${good.slice(0, 12)}, dated ${goodDate}: ` +
+            'nfgit refuses commits dated before what the host runs, so that a key retired with valid-before in allowed_signers cannot sign a backdated commit; ' +
+            'commit again with the current date (git commit --amend --no-edit, then push), or run nfgit sync --allow-rewrite',
+        ]);
+        t.deepEqual(await savesOf(ns as string), before);
+        t.is(running(fw1), good);
+      });
+    } finally {
+      await world.server.stop();
+    }
+  });
+});
+
+test('with the state directory lost, the host\'s newest signed status tag is the floor: an older commit is refused (fetched from the remote)', async (t) => {
+  await withTempDir('sync-floor', async (dir) => {
+    const world = await makeAgentWorld(dir);
+    try {
+      await withNamedNetns(1, async ([ns]) => {
+        const fw1 = await world.addHost('fw1', ns as string);
+        const old = await world.repo.commit(GOOD, { message: 'base' });
+        t.is((await fw1.sync()).exitCode, 0);
+        const newer = await world.repo.commit(SIGNED, { message: 'https' });
+        t.is((await fw1.sync()).exitCode, 0);
+        const before = await savesOf(ns as string);
+        // A reinstall: the state directory (agent.json, last-good.json, repo.git) is gone; then the
+        // branch is moved back to the old signed commit.
+        rmSync(fw1.stateDir, { recursive: true });
+        mkdirSync(fw1.stateDir);
+        await world.repo.git(['push', '-q', '-f', 'origin', `${old}:refs/heads/main`]);
+        const r = await fw1.sync();
+        t.is(r.exitCode, 1, r.stdout + r.stderr);
+        const refused = logEntries(r.stdout).find((e) => e.event === 'refused');
+        t.deepEqual(refused?.['errors'], [
+          `main moved back to ${old.slice(0, 12)}, an ancestor of ${newer.slice(0, 12)}, which this host's signed status tag nfgit/fw1/${newer.slice(0, 12)} says it applied: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`,
+        ]);
+        t.deepEqual(await savesOf(ns as string), before);
+        // An admin who means it.
+        const again = await fw1.sync('--retry', '--allow-rewrite');
+        t.is(again.exitCode, 0, again.stdout + again.stderr);
+        t.is(running(fw1), old);
+      });
+    } finally {
+      await world.server.stop();
+    }
+  });
+});
+
+test('an agent.json that exists but cannot be parsed holds the agent, naming the file and the fix', async (t) => {
+  await withTempDir('sync-agent-json', async (dir) => {
+    const world = await makeAgentWorld(dir, { local: true });
+    try {
+      await withNamedNetns(1, async ([ns]) => {
+        const fw1 = await world.addHost('fw1', ns as string);
+        const old = await world.repo.commit(GOOD, { message: 'base' });
+        t.is((await fw1.sync()).exitCode, 0);
+        const newer = await world.repo.commit(SIGNED, { message: 'https' });
+        t.is((await fw1.sync()).exitCode, 0);
+        const before = await savesOf(ns as string);
+        // Rules applied by hand since (last-good.json no longer names a commit), and agent.json damaged.
+        const lastGood = path.join(fw1.stateDir, 'last-good.json');
+        writeFileSync(lastGood, readFileSync(lastGood, 'utf8').replace(/"git:[0-9a-f]{40}"/, '"/root/rules"'));
+        const file = path.join(fw1.stateDir, 'agent.json');
+        writeFileSync(file, '{"nfgitAgent": 1, "applied": {"comm');
+        await world.repo.git(['push', '-q', '-f', 'origin', `${old}:refs/heads/main`]);
+        const r = await fw1.sync();
+        t.is(r.exitCode, 2, r.stdout + r.stderr);
+        t.regex(r.stdout + r.stderr, new RegExp(`${file.replace(/[.]/g, '\\.')} cannot be used \\(it is not valid JSON: .*\\): nfgit does not know which commit this host runs, so it decides nothing until this is fixed\\. Restore the file from a backup, or move it away to start afresh`));
+        t.deepEqual(await savesOf(ns as string), before);
+        // Moved away: the status tags keep it from going back.
+        rmSync(file);
+        const r2 = await fw1.sync();
+        t.is(r2.exitCode, 1, r2.stdout + r2.stderr);
+        t.regex(r2.stdout, new RegExp(`an ancestor of ${newer.slice(0, 12)}, which this host's signed status tag nfgit/fw1/${newer.slice(0, 12)} says it applied`));
+        t.deepEqual(await savesOf(ns as string), before);
       });
     } finally {
       await world.server.stop();
