@@ -4,7 +4,7 @@
 // applied. A signature alone cannot tell an old signed commit from a new one: these checks can.
 
 import { isAncestor, isNotFound, readVerifiedCommit, type VerifiedCommit } from '../git/verified-objects.js';
-import { relation, type Repository } from '../git/follower.js';
+import { nothingApplied, relation, type Repository } from '../git/follower.js';
 import { fetchHostTags, readStatusTags } from '../git/status-tags.js';
 import { parseAllowedSigners } from '../signing/allowed-signers.js';
 import { allowedSignersLine } from '../signing/host-identity.js';
@@ -15,8 +15,6 @@ export interface Floor {
   readonly commit: string;
   readonly tag: string;
 }
-
-const THEN = '; nothing was applied';
 
 function short(oid: string): string {
   return oid.slice(0, 12);
@@ -55,7 +53,7 @@ export interface HistoryFacts {
 /** A commit read for comparison; null when the repository does not have it. */
 async function commitOrNull(repo: Repository, oid: string): Promise<VerifiedCommit | null> {
   try {
-    return await readVerifiedCommit(repo, oid, { then: THEN });
+    return await readVerifiedCommit(repo, oid, { then: nothingApplied(repo) });
   } catch (err) {
     if (isNotFound(err)) return null;
     throw err;
@@ -99,7 +97,7 @@ export async function historyRefusal(facts: HistoryFacts): Promise<string | null
     const floorCommit = await commitOrNull(repo, floor.commit);
     if (floorCommit === null) return null;
     const because = `which this host's signed status tag ${floor.tag} says it applied`;
-    if (await isAncestor(repo, head.oid, floor.commit, { then: THEN, cache: {} })) {
+    if (await isAncestor(repo, head.oid, floor.commit, { then: nothingApplied(repo), cache: {} })) {
       return `${repo.branch} moved back to ${short(head.oid)}, an ancestor of ${short(floor.commit)}, ${because}: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`;
     }
     const older = olderThan(head, floorCommit, `commit ${short(floor.commit)}, ${because}`);

@@ -136,14 +136,19 @@ export async function ensureCommit(repo: Repository, oid: string): Promise<void>
 /** How a new branch head relates to the commit applied: the same, a descendant, an ancestor, or neither. */
 export type Relation = 'same' | 'ahead' | 'behind' | 'diverged';
 
-/** What a refused read of the agent's repository adds to its message. */
-const NOTHING_APPLIED = '; nothing was applied';
+/**
+ * What a refused read adds to its message: nothing was applied, and for the agent's own copy of a
+ * remote (which nothing repairs by itself) how to fetch it afresh.
+ */
+export function nothingApplied(repo: Repository): string {
+  return repo.remote === null ? '; nothing was applied' : `; nothing was applied (the agent's copy: remove ${repo.gitdir} and run nfgit sync --retry to fetch it afresh)`;
+}
 
 /** Compares the branch head with the applied commit (both in the repository), every commit walked verified. */
 export async function relation(repo: Repository, applied: string, head: string): Promise<Relation> {
   if (applied === head) return 'same';
   if (!(await hasObject(repo, applied))) return 'diverged';
-  const options = { then: NOTHING_APPLIED, cache: {} };
+  const options = { then: nothingApplied(repo), cache: {} };
   if (await isAncestor(repo, applied, head, options)) return 'ahead';
   if (await isAncestor(repo, head, applied, options)) return 'behind';
   return 'diverged';
@@ -152,7 +157,7 @@ export async function relation(repo: Repository, applied: string, head: string):
 /** A commit, verified to hash to its id, with its raw content (what was signed, plus the signature). */
 export async function readCommit(repo: Repository, oid: string): Promise<VerifiedCommit> {
   try {
-    return await readVerifiedCommit(repo, oid, { then: NOTHING_APPLIED });
+    return await readVerifiedCommit(repo, oid, { then: nothingApplied(repo) });
   } catch (err) {
     if (isNotFound(err)) throw new NfgitError('UsageError', `commit ${oid} is not in ${repo.name}`, { cause: err });
     throw err;
@@ -177,7 +182,7 @@ export function commitInfo(commit: VerifiedCommit): { subject: string; author: s
  */
 export async function extractRules(repo: Repository, oid: string, rulesPath: string, destDir: string): Promise<number> {
   const display = rulesPath === '.' ? '' : rulesPath;
-  const options = { then: NOTHING_APPLIED, cache: {} };
+  const options = { then: nothingApplied(repo), cache: {} };
   const noDirectory = (cause?: unknown): NfgitError =>
     new NfgitError('RuleError', `commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause, trace: [{ file: rulesPath, line: 0 }] });
   const commit = await readCommit(repo, oid);

@@ -18,7 +18,7 @@ const running = (host: AgentHost): string | undefined =>
   (JSON.parse(readFileSync(path.join(host.stateDir, 'agent.json'), 'utf8')) as { applied?: { commit: string } }).applied?.commit;
 
 /** Checks that a pass over a commit whose blob was swapped refuses it, names the object and applies nothing. */
-async function refusesSwap(t: import('ava').ExecutionContext, world: AgentWorld, fw1: AgentHost, ns: string, good: string, blob: string, where: string): Promise<void> {
+async function refusesSwap(t: import('ava').ExecutionContext, world: AgentWorld, fw1: AgentHost, ns: string, good: string, blob: string, where: string, hint = ''): Promise<void> {
   const before = await savesOf(ns);
   const r = await fw1.sync();
   t.is(r.exitCode, 1, r.stdout + r.stderr);
@@ -26,7 +26,7 @@ async function refusesSwap(t: import('ava').ExecutionContext, world: AgentWorld,
   // The commit itself is genuine (its signature verifies); the tree it names is what cannot be read.
   t.true(entries.some((e) => e.event === 'verified'), r.stdout);
   const refused = entries.find((e) => e.event === 'refused');
-  t.deepEqual(refused?.['errors'], [`nfgit: object ${blob} in ${where} does not hash to its id (its blob content hashes to ${(await mustRun('git', ['hash-object', '--stdin'], { input: SWAPPED })).trim()}): the repository is corrupt or was tampered with; nothing was applied`]);
+  t.deepEqual(refused?.['errors'], [`nfgit: object ${blob} in ${where} does not hash to its id (its blob content hashes to ${(await mustRun('git', ['hash-object', '--stdin'], { input: SWAPPED })).trim()}): the repository is corrupt or was tampered with; nothing was applied${hint}`]);
   t.deepEqual(await savesOf(ns), before);
   t.is(running(fw1), good);
   void world;
@@ -69,7 +69,15 @@ test('a forged pack in the agent\'s own copy of an HTTPS remote (STATE/repo.git)
         await mustRun('git', ['--git-dir', copy, '-c', 'transfer.unpackLimit=100000', 'fetch', '-q', world.repo.bare, 'main']);
         removeLoose(copy, blob);
         writeForgedPack(copy, blob, 'blob', SWAPPED);
-        await refusesSwap(t, world, fw1, ns as string, good, blob, world.url);
+        await refusesSwap(t, world, fw1, ns as string, good, blob, world.url, ` (the agent's copy: remove ${copy} and run nfgit sync --retry to fetch it afresh)`);
+        // What the message says to do: the genuine commit is fetched afresh and applied.
+        rmSync(copy, { recursive: true });
+        const r = await fw1.sync('--retry');
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.is(running(fw1), (await world.repo.git(['rev-parse', 'HEAD'])).trim());
+        const saves = await savesOf(ns as string);
+        t.regex(saves.ipv4, /--dport 443 -j ACCEPT/);
+        t.regex(saves.ipv4, /:INPUT DROP/);
       });
     } finally {
       await world.server.stop();

@@ -103,7 +103,7 @@ test('the agent\'s fetched copy (STATE/repo.git) is checked the same way', async
       await mustRun('git', ['--git-dir', r.gitdir, 'unpack-objects', '-q'], { input: readFileSync(path.join(dir, 'fetched.pack')) });
       removeLoose(r.gitdir, blob);
       writeForgedPack(r.gitdir, blob, 'blob', 'iptables -P INPUT ACCEPT\n');
-      await t.throwsAsync(extractRules(r, head, 'rules', path.join(dir, 'out')), { instanceOf: CorruptObjectError, message: corrupt(blob, r.name) });
+      await t.throwsAsync(extractRules(r, head, 'rules', path.join(dir, 'out')), { instanceOf: CorruptObjectError, message: corrupt(blob, r.name, `; nothing was applied \\(the agent's copy: remove ${r.gitdir} and run nfgit sync --retry to fetch it afresh\\)`) });
     } finally {
       await server.stop();
     }
