@@ -203,8 +203,8 @@ export async function isAncestor(src: ObjectSource, ancestor: string, descendant
   const cache = options.cache ?? {};
   const seen = new Set<string>([descendant]);
   const queue = [descendant];
-  while (queue.length > 0) {
-    const oid = queue.shift() as string;
+  for (let next = 0; next < queue.length; next++) {
+    const oid = queue[next] as string;
     let commit: VerifiedCommit;
     try {
       commit = await readVerifiedCommit(src, oid, { ...options, cache });
