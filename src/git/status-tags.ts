@@ -329,7 +329,7 @@ export async function readStatusTags(opts: ReadStatusTagsOptions): Promise<Statu
       raw = await readRawTag(opts.gitdir, oid);
     } catch (err) {
       if (err instanceof CorruptObjectError) {
-        out.push({ name, host, target: '', record: { error: err.message }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object does not hash to its id' });
+        out.push({ name, host, target: '', record: { error: err.message }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with' });
         continue;
       }
       if (!(err instanceof Errors.NotFoundError)) throw err;

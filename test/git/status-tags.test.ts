@@ -174,7 +174,7 @@ test('a status tag whose object was swapped for another signed tag of the host i
     t.like(read[0], {
       name: refused.name,
       signature: 'bad',
-      signatureDetail: 'the tag object does not hash to its id',
+      signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with',
       record: { error: `object ${oid} in ${repo.bare} does not hash to its id (its tag content hashes to ${(await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', retried.name])).trim()}): the repository is corrupt or was tampered with; the status tag is not trusted` },
     });
     t.like(read[1], { name: retried.name, signature: 'good', record: { result: 'applied' } });
