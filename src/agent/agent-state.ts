@@ -5,6 +5,8 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeDurable } from '../apply/durable-file.js';
 import type { LastGood } from '../apply/state-files.js';
+import { NfgitError } from '../compiler/errors.js';
+import { readProblem } from '../util/read-problem.js';
 
 /** How a commit was decided (the `Result:` of its status tag). */
 export type Decision = 'applied' | 'refused' | 'rolled-back' | 'untrusted';
@@ -35,18 +37,54 @@ function file(stateDir: string): string {
   return path.join(stateDir, 'agent.json');
 }
 
+const OID = /^[0-9a-f]{40}$/;
+
+/** Why parsed JSON is not an AgentState, or null when it is one. */
+function shapeProblem(v: unknown): string | null {
+  if (typeof v !== 'object' || v === null) return 'it is not a JSON object';
+  const o = v as Record<string, unknown>;
+  if (o['nfgitAgent'] !== 1) return `it is not an nfgit agent state of version 1 (nfgitAgent is ${JSON.stringify(o['nfgitAgent'])})`;
+  for (const k of ['applied', 'decided'] as const) {
+    const e = o[k];
+    if (e === null) continue;
+    if (typeof e !== 'object' || e === undefined || !OID.test(String((e as Record<string, unknown>)['commit']))) return `its "${k}" is not null or an object with a full commit id`;
+  }
+  return null;
+}
+
 /**
  * Reads agent.json, corrected by the last good ruleset: if an apply finished (or was finished by
  * journal recovery) but the agent died before it wrote agent.json, the kernel runs the commit that
- * last-good.json names, and that is the truth.
+ * last-good.json names, and that is the truth. A missing file is a fresh start (the host's status
+ * tags then keep nfgit from going backwards); a file that exists but cannot be read or parsed is a
+ * UsageError: nfgit would not know which commit the host runs, so it decides nothing until fixed.
  */
 export function readAgentState(stateDir: string, lastGood: LastGood | undefined): AgentState {
   let state = EMPTY;
+  const f = file(stateDir);
+  const hold = (why: string, cause?: unknown): NfgitError =>
+    new NfgitError(
+      'UsageError',
+      `${f} cannot be used (${why}): nfgit does not know which commit this host runs, so it decides nothing until this is fixed. ` +
+        `Restore the file from a backup, or move it away to start afresh (the host's newest signed status tag in the repository then keeps nfgit from going backwards)`,
+      { cause },
+    );
+  let text: string | undefined;
   try {
-    const parsed = JSON.parse(readFileSync(file(stateDir), 'utf8')) as AgentState;
-    if (parsed.nfgitAgent === 1) state = parsed;
-  } catch {
-    // missing or unreadable: start from what last-good.json says
+    text = readFileSync(f, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw hold(readProblem(err), err);
+  }
+  if (text !== undefined) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch (err) {
+      throw hold(`it is not valid JSON: ${(err as Error).message}`, err);
+    }
+    const problem = shapeProblem(parsed);
+    if (problem !== null) throw hold(problem);
+    state = parsed as AgentState;
   }
   const source = lastGood?.source ?? '';
   if (source.startsWith(GIT_SOURCE)) {

@@ -46,6 +46,8 @@ export interface AgentConfig {
     readonly allowedSigners: string | null;
     /** Armored OpenPGP public key files. */
     readonly pgpKeys: readonly string[];
+    /** The committer e-mail must be an identity of the key that signed the commit. */
+    readonly matchCommitter: boolean;
   };
   /** Variables exported to the rule files, beside NFGIT_HOST. */
   readonly vars: Readonly<Record<string, string>>;
@@ -134,6 +136,7 @@ const trustSchema = section({
   requireSignedCommits: z.boolean().default(true),
   allowedSigners: absolutePath().nullish().transform((v) => v ?? null),
   pgpKeys: z.array(absolutePath()).default([]),
+  matchCommitter: z.boolean().default(false),
 }).superRefine(
   (trust, ctx) => {
     // Read defensively: this runs even when a field is wrong, so that the rule is reported with the others.

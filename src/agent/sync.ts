@@ -19,7 +19,9 @@ import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../cli/version.js';
-import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit, relation, commitInfo, type Repository } from '../git/follower.js';
+import { branchHead, ensureCommit, extractRules, openRepository, readCommit, commitInfo, type Repository } from '../git/follower.js';
+import { historyRefusal, hostFloor } from './history-guard.js';
+import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import { stage } from '../netfilter/stage.js';
 import { loadHostKey, type HostKey } from '../signing/openssh-key.js';
@@ -120,7 +122,7 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
     }
     log.log('warn', 'not-from-git', `${what}: applying ${short(head)} again`, { commit: head, source: lastGood.source });
     await ensureCommit(repo, head);
-    return decide(ctx, agent, head);
+    return decide(ctx, agent, head, false);
   }
   if (head === applied || (head === agent.decided?.commit && !ctx.options.retry)) {
     if (head !== applied && agent.decided !== null) {
@@ -138,26 +140,32 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
     return { kind: 'current', commit: head, applied, drift };
   }
   await ensureCommit(repo, head);
-  const info = await commitInfo(repo, head);
-  log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
-  return decide(ctx, agent, head);
+  return decide(ctx, agent, head, true);
 }
 
-/** Decides a new commit: history, signature, rules, apply; then the tag and the agent state. */
-async function decide(ctx: PassContext, agent: AgentState, head: string): Promise<SyncOutcome> {
+/** Decides a new commit (announcing it in the log first when announce): history, signature, rules, apply; then the tag and the agent state. */
+async function decide(ctx: PassContext, agent: AgentState, head: string, announce: boolean): Promise<SyncOutcome> {
   const { repo, config } = ctx;
   const applied = agent.applied?.commit ?? null;
-  if (applied !== null && !ctx.options.allowRewrite) {
-    const rel = await relation(repo, applied, head);
-    if (rel === 'behind' || rel === 'diverged') {
-      const why =
-        rel === 'behind'
-          ? `${repo.branch} moved back to ${short(head)}, an ancestor of the running commit ${short(applied)}: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`
-          : `${repo.branch} was rewritten: ${short(head)} does not contain the running commit ${short(applied)} (force-push?); run nfgit sync --allow-rewrite to accept it`;
-      return conclude(ctx, agent, head, 'refused', [why], {});
+  let commit: VerifiedCommit;
+  try {
+    commit = await readCommit(repo, head);
+    if (announce) {
+      const info = commitInfo(commit);
+      ctx.log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
     }
+    if (!ctx.options.allowRewrite) {
+      // Without agent.json's memory (a reinstall), the host's own status tags in the remote are fetched for the floor.
+      const floor = await hostFloor(repo, config.host, ctx.key, applied === null);
+      const why = await historyRefusal({ repo, head: commit, running: applied, floor });
+      if (why !== null) return conclude(ctx, agent, head, 'refused', [why], {});
+    }
+  } catch (err) {
+    // Objects that do not hash to their ids: the commit is refused (nothing built on them is used).
+    if (err instanceof CorruptObjectError) return conclude(ctx, agent, head, 'refused', [err.message], {});
+    throw err;
   }
-  const verdict = await verifyCommit(await readRawCommit(repo, head), ctx.trust);
+  const verdict = await verifyCommit(commit.raw, ctx.trust);
   if (!verdict.trusted) return conclude(ctx, agent, head, 'untrusted', [describeVerdict(head, verdict)], {});
   ctx.log.log('info', 'verified', describeVerdict(head, verdict), { commit: head });
 

@@ -1,6 +1,7 @@
 // Following a branch of the rules repository with isomorphic-git: a cheap ref listing per poll, a
 // fetch only when the branch moved, the rules tree read straight from git objects (no worktree), and
-// the agent's own copy kept from growing without bound. A local repository is read in place.
+// the agent's own copy kept from growing without bound. A local repository is read in place. Every
+// object that decides or is extracted is read through verified-objects.ts: hashed before use.
 
 import fs, { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -8,6 +9,7 @@ import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError } from './transport.js';
+import { isAncestor, isNotFound, readVerified, readVerifiedCommit, readVerifiedTree, type TreeEntry, type VerifiedCommit } from './verified-objects.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
 export interface RepositorySpec {
@@ -134,26 +136,43 @@ export async function ensureCommit(repo: Repository, oid: string): Promise<void>
 /** How a new branch head relates to the commit applied: the same, a descendant, an ancestor, or neither. */
 export type Relation = 'same' | 'ahead' | 'behind' | 'diverged';
 
-/** Compares the branch head with the applied commit (both in the repository). */
+/**
+ * What a refused read adds to its message: nothing was applied, and for the agent's own copy of a
+ * remote (which nothing repairs by itself) how to fetch it afresh.
+ */
+export function nothingApplied(repo: Repository): string {
+  return repo.remote === null ? '; nothing was applied' : `; nothing was applied (the agent's copy: remove ${repo.gitdir} and run nfgit sync --retry to fetch it afresh)`;
+}
+
+/** Compares the branch head with the applied commit (both in the repository), every commit walked verified. */
 export async function relation(repo: Repository, applied: string, head: string): Promise<Relation> {
   if (applied === head) return 'same';
   if (!(await hasObject(repo, applied))) return 'diverged';
-  if (await git.isDescendent({ fs, gitdir: repo.gitdir, oid: head, ancestor: applied, depth: -1 })) return 'ahead';
-  if (await git.isDescendent({ fs, gitdir: repo.gitdir, oid: applied, ancestor: head, depth: -1 })) return 'behind';
+  const options = { then: nothingApplied(repo), cache: {} };
+  if (await isAncestor(repo, applied, head, options)) return 'ahead';
+  if (await isAncestor(repo, head, applied, options)) return 'behind';
   return 'diverged';
 }
 
-/** The raw content of a commit object (what was signed, plus the signature). */
+/** A commit, verified to hash to its id, with its raw content (what was signed, plus the signature). */
+export async function readCommit(repo: Repository, oid: string): Promise<VerifiedCommit> {
+  try {
+    return await readVerifiedCommit(repo, oid, { then: nothingApplied(repo) });
+  } catch (err) {
+    if (isNotFound(err)) throw new NfgitError('UsageError', `commit ${oid} is not in ${repo.name}`, { cause: err });
+    throw err;
+  }
+}
+
+/** The raw content of a verified commit object (what was signed, plus the signature). */
 export async function readRawCommit(repo: Repository, oid: string): Promise<Uint8Array> {
-  const { type, object } = await git.readObject({ fs, gitdir: repo.gitdir, oid, format: 'content' });
-  if (type !== 'commit' || !(object instanceof Uint8Array)) throw new NfgitError('UsageError', `${oid} is a ${type}, not a commit`);
-  return object;
+  return (await readCommit(repo, oid)).raw;
 }
 
 /** The author-facing facts of a commit, for logs and tags. */
-export async function commitInfo(repo: Repository, oid: string): Promise<{ subject: string; author: string; time: Date }> {
-  const { commit } = await git.readCommit({ fs, gitdir: repo.gitdir, oid });
-  return { subject: commit.message.split('\n')[0] ?? '', author: `${commit.author.name} <${commit.author.email}>`, time: new Date(commit.committer.timestamp * 1000) };
+export function commitInfo(commit: VerifiedCommit): { subject: string; author: string; time: Date | null } {
+  const a = commit.author;
+  return { subject: commit.message.split('\n')[0] ?? '', author: a === null ? '(no author)' : `${a.name} <${a.email}>`, time: commit.committer?.time ?? null };
 }
 
 /**
@@ -163,15 +182,24 @@ export async function commitInfo(repo: Repository, oid: string): Promise<{ subje
  */
 export async function extractRules(repo: Repository, oid: string, rulesPath: string, destDir: string): Promise<number> {
   const display = rulesPath === '.' ? '' : rulesPath;
-  let root;
-  try {
-    root = await git.readTree({ fs, gitdir: repo.gitdir, oid, ...(display === '' ? {} : { filepath: display }) });
-  } catch (err) {
-    throw new NfgitError('RuleError', `commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause: err, trace: [{ file: rulesPath, line: 0 }] });
+  const options = { then: nothingApplied(repo), cache: {} };
+  const noDirectory = (cause?: unknown): NfgitError =>
+    new NfgitError('RuleError', `commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause, trace: [{ file: rulesPath, line: 0 }] });
+  const commit = await readCommit(repo, oid);
+  let root = await readVerifiedTree(repo, commit.tree, options);
+  for (const part of display.split('/').filter((p) => p !== '' && p !== '.')) {
+    const entry = root.find((e) => e.path === part);
+    if (entry === undefined || entry.type !== 'tree') throw noDirectory();
+    try {
+      root = await readVerifiedTree(repo, entry.oid, options);
+    } catch (err) {
+      if (isNotFound(err)) throw noDirectory(err);
+      throw err;
+    }
   }
   const problems: NfgitError[] = [];
   let files = 0;
-  const walkTree = async (entries: typeof root.tree, rel: string): Promise<void> => {
+  const walkTree = async (entries: readonly TreeEntry[], rel: string): Promise<void> => {
     for (const entry of entries) {
       const shown = path.posix.join(display, rel, entry.path);
       const trace = [{ file: shown, line: 0 }];
@@ -181,17 +209,16 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
         problems.push(new NfgitError('RuleError', 'is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in', { trace }));
       } else if (entry.type === 'tree') {
         await mkdir(path.join(destDir, rel, entry.path), { recursive: true });
-        const sub = await git.readTree({ fs, gitdir: repo.gitdir, oid: entry.oid });
-        await walkTree(sub.tree, path.posix.join(rel, entry.path));
+        await walkTree(await readVerifiedTree(repo, entry.oid, options), path.posix.join(rel, entry.path));
       } else if (entry.type === 'blob') {
-        const { blob } = await git.readBlob({ fs, gitdir: repo.gitdir, oid: entry.oid });
+        const blob = await readVerified(repo, entry.oid, 'blob', options);
         await writeFile(path.join(destDir, rel, entry.path), blob, { mode: entry.mode === '100755' ? 0o755 : 0o644 });
         files++;
       }
     }
   };
   await mkdir(destDir, { recursive: true });
-  await walkTree(root.tree, '');
+  await walkTree(root, '');
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) throw new NfgitErrors(problems);
   return files;

@@ -14,6 +14,7 @@ import { signSshsig } from '../signing/sshsig.js';
 import { verifySshSignature } from '../signing/verify-ssh.js';
 import { splitSignedTag } from './signed-objects.js';
 import { redactUrl, remoteError, type authCallbacks, type RemoteContext } from './transport.js';
+import { CorruptObjectError, readVerifiedObject } from './verified-objects.js';
 
 /** Where status tags are published: the repository URL, the HTTP client and the credentials. */
 export interface StatusRemote {
@@ -89,11 +90,17 @@ interface RawTag {
   readonly split: ReturnType<typeof splitSignedTag>;
 }
 
-/** Reads a tag object raw (readTag drops SSH signatures); null when oid is not an annotated tag. */
+/** What a tag that does not hash to its id means for a status tag. */
+const NOT_TRUSTED = '; the status tag is not trusted';
+
+/**
+ * Reads a tag object raw (readTag drops SSH signatures), proven to hash to its id (a swapped tag
+ * could carry another tag's signed record); null when oid is not an annotated tag.
+ */
 async function readRawTag(gitdir: string, oid: string): Promise<RawTag | null> {
-  const obj = await git.readObject({ fs, gitdir, oid, format: 'content' });
-  if (obj.type !== 'tag' || !(obj.object instanceof Uint8Array)) return null;
-  const split = splitSignedTag(obj.object);
+  const obj = await readVerifiedObject({ gitdir, name: gitdir }, oid, { then: NOT_TRUSTED });
+  if (obj.type !== 'tag') return null;
+  const split = splitSignedTag(obj.content);
   const text = split.payload.toString('utf8');
   const blank = text.indexOf('\n\n');
   const headers = blank < 0 ? text : text.slice(0, blank);
@@ -138,6 +145,34 @@ async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<s
   if (refs.length === 0) throw new Error('the server listed no refs at all (not the rules repository, or the answer was cut short)');
   const prefix = `${TAGS}nfgit/${host}/`;
   return new Map(refs.filter((r) => r.ref.startsWith(prefix)).map((r) => [r.ref, r.oid]));
+}
+
+/**
+ * Copies this host's status tags that the remote has and gitdir lacks (a reinstalled host's fresh
+ * copy): one listing, then one small fetch per missing tag, each written as the remote names it.
+ * Returns how many were fetched. Network failures throw NfgitError('SandboxError').
+ */
+export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: string): Promise<number> {
+  const context = { url: remote.url, doing: `fetching the status tags of ${host}`, authHint: 'check the token in repository.tokenFile', then: '; nfgit will retry' };
+  let wanted: Map<string, string>;
+  try {
+    wanted = await remoteHostTags(remote, host);
+  } catch (err) {
+    throw remoteError(err, context);
+  }
+  let fetched = 0;
+  for (const [ref, oid] of wanted) {
+    if ((await localRef(gitdir, ref)) === oid) continue;
+    try {
+      // singleBranch with tags: the one tag is wanted, and written under its own name (refs/tags/…).
+      await git.fetch({ fs, http: remote.http, gitdir, url: remote.url, remote: 'origin', remoteRef: ref, singleBranch: true, tags: true, ...remote.auth });
+    } catch (err) {
+      throw remoteError(err, context);
+    }
+    if ((await localRef(gitdir, ref)) !== oid) await git.writeRef({ fs, gitdir, ref, value: oid, force: true });
+    fetched++;
+  }
+  return fetched;
 }
 
 /** Pushes one ref (or deletes it remotely when del) and fails unless the server accepted it. */
@@ -214,7 +249,8 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
     try {
       raw = await readRawTag(gitdir, oid);
     } catch (err) {
-      if (!(err instanceof Errors.NotFoundError)) throw err; // a remote tag not fetched here: left alone
+      // A remote tag not fetched here, or a corrupt one (not dated by content nobody can trust): left alone.
+      if (!(err instanceof Errors.NotFoundError) && !(err instanceof CorruptObjectError)) throw err;
     }
     if (raw !== null) dated.push({ ref: r, oid, time: taggerTimeOf(raw.headers)?.getTime() ?? 0 });
   }
@@ -292,6 +328,10 @@ export async function readStatusTags(opts: ReadStatusTagsOptions): Promise<Statu
     try {
       raw = await readRawTag(opts.gitdir, oid);
     } catch (err) {
+      if (err instanceof CorruptObjectError) {
+        out.push({ name, host, target: '', record: { error: err.message }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with' });
+        continue;
+      }
       if (!(err instanceof Errors.NotFoundError)) throw err;
       out.push({ name, host, target: '', record: { error: `the tag object ${oid} is missing (fetch the tags again)` }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object is missing' });
       continue;

@@ -1,10 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
 import { formatLocation } from '../compiler/source-location.js';
-import { committerTime } from '../git/commit-time.js';
+import { committerEmail, committerTime } from '../git/commit-time.js';
 import { splitSignedCommit } from '../git/signed-objects.js';
 import { readProblem } from '../util/read-problem.js';
-import { parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
+import { matchPatternList, parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
 import { loadPgpKeyFile, verifyPgpSignature, type PgpTrustedKey } from './verify-pgp.js';
 import { verifySshSignature } from './verify-ssh.js';
 
@@ -19,6 +19,8 @@ export interface TrustConfig {
   readonly allowedSigners: string | null;
   /** Armored OpenPGP public key files. */
   readonly pgpKeys: readonly string[];
+  /** The committer e-mail must be a principal (SSH) or a user ID e-mail (OpenPGP) of the signing key; false when absent. */
+  readonly matchCommitter?: boolean;
 }
 
 /** The trust configuration with its files read. */
@@ -27,6 +29,7 @@ export interface LoadedTrust {
   /** The allowed_signers lines; null when trust.allowedSigners is not set. */
   readonly allowedSigners: readonly AllowedSigner[] | null;
   readonly pgpKeys: readonly PgpTrustedKey[];
+  readonly matchCommitter: boolean;
 }
 
 /** Whether a commit may be applied, who signed it, and a phrase that completes "commit abc1234 …". */
@@ -77,7 +80,7 @@ export async function loadTrust(cfg: TrustConfig): Promise<LoadedTrust> {
     }
   }
   if (problems.length > 0) throw new NfgitError('UsageError', problems.join('\n'));
-  return { requireSignedCommits: cfg.requireSignedCommits, allowedSigners, pgpKeys };
+  return { requireSignedCommits: cfg.requireSignedCommits, allowedSigners, pgpKeys, matchCommitter: cfg.matchCommitter ?? false };
 }
 
 type Refusal = Extract<CommitVerdict, { trusted: false }>;
@@ -91,6 +94,15 @@ function refuse(trust: LoadedTrust, refusal: Refusal): CommitVerdict {
   return { trusted: true, kind: 'unsigned-allowed', signer: null, detail: `${refusal.detail} (accepted as unsigned: trust.requireSignedCommits is false)` };
 }
 
+/**
+ * A good signature by a key that may not commit as the committer it names (trust.matchCommitter):
+ * refused even when signatures are optional, as the commit misstates who made it.
+ */
+function committerMismatch(detail: string, email: string | undefined): CommitVerdict {
+  const who = email === undefined ? 'has no valid committer line' : `names the committer ${email}, which is not an identity of that key`;
+  return { trusted: false, reason: 'untrusted', detail: `${detail}, but ${who} (trust.matchCommitter is true: commit as one of the key's identities)` };
+}
+
 /** The verdict on an SSH-signed commit; the committer time is the signature time, as git uses it. */
 function verifySshCommit(payload: Buffer, signature: string, trust: LoadedTrust): CommitVerdict {
   const when = committerTime(payload);
@@ -98,7 +110,12 @@ function verifySshCommit(payload: Buffer, signature: string, trust: LoadedTrust)
   const r = verifySshSignature(payload, signature, trust.allowedSigners ?? [], when);
   if (r.ok) {
     const signer = r.principals.join(',');
-    return { trusted: true, kind: 'ssh', signer, detail: `is signed by ${signer} with SSH key ${r.key.fingerprint}` };
+    const detail = `is signed by ${signer} with SSH key ${r.key.fingerprint}`;
+    if (trust.matchCommitter) {
+      const email = committerEmail(payload);
+      if (email === undefined || !matchPatternList(email, r.principals)) return committerMismatch(detail, email);
+    }
+    return { trusted: true, kind: 'ssh', signer, detail };
   }
   switch (r.failure) {
     case 'untrusted-key':
@@ -119,7 +136,14 @@ async function verifyPgpCommit(payload: Buffer, signature: string, trust: Loaded
   const r = await verifyPgpSignature(payload, signature, trust.pgpKeys, now);
   if (r.ok) {
     const key = r.signingKey === r.fingerprint ? `OpenPGP key ${r.fingerprint}` : `OpenPGP subkey ${r.signingKey} of key ${r.fingerprint}`;
-    return { trusted: true, kind: 'pgp', signer: r.signer, detail: `is signed by ${r.signer} with ${key}` };
+    const detail = `is signed by ${r.signer} with ${key}`;
+    if (trust.matchCommitter) {
+      const email = committerEmail(payload);
+      const trusted = trust.pgpKeys.find((k) => k.key.getFingerprint().toUpperCase() === r.fingerprint.toUpperCase());
+      const emails = (trusted?.key.users ?? []).map((u) => u.userID?.email ?? '').filter((e) => e !== '');
+      if (email === undefined || !emails.some((e) => e.toLowerCase() === email.toLowerCase())) return committerMismatch(detail, email);
+    }
+    return { trusted: true, kind: 'pgp', signer: r.signer, detail };
   }
   switch (r.failure) {
     case 'untrusted-key':

@@ -48,7 +48,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   poll: { intervalMs: 30_000 },
   reconcile: { schedule: '*/10 * * * *', mode: 'repair' },
   signing: { key: '/etc/nfgit/signing_key' },
-  trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [] },
+  trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
   vars: { ROLE: 'edge' },
   tags: { keep: 50 },
   ipv4Only: false,
@@ -75,7 +75,7 @@ test('a minimal file gets every default', (t) => {
     poll: { intervalMs: 30_000 },
     reconcile: { schedule: '*/10 * * * *', mode: 'repair' },
     signing: { key: '/etc/nfgit/signing_key' },
-    trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [] },
+    trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
     vars: {},
     tags: { keep: 50 },
     ipv4Only: false,
@@ -111,7 +111,7 @@ test('JSON is read as YAML', (t) => {
     poll: { intervalMs: 90_000 },
     reconcile: { schedule: '0 */5 * * * *', mode: 'report' },
     signing: { key: '/etc/nfgit/signing_key' },
-    trust: { requireSignedCommits: false, allowedSigners: null, pgpKeys: [] },
+    trust: { requireSignedCommits: false, allowedSigners: null, pgpKeys: [], matchCommitter: false },
     vars: { ROLE: 'core', ZONE: '' },
     tags: { keep: 3 },
     ipv4Only: true,
@@ -125,7 +125,7 @@ test('sections left empty, with their keys commented out, take their defaults', 
   const config = parseConfig(text, FILE, DEFAULTS);
   t.is(config.poll.intervalMs, 30_000);
   t.deepEqual(config.vars, {});
-  t.deepEqual(config.trust, { requireSignedCommits: true, allowedSigners: null, pgpKeys: ['/etc/nfgit/ops.asc'] });
+  t.deepEqual(config.trust, { requireSignedCommits: true, allowedSigners: null, pgpKeys: ['/etc/nfgit/ops.asc'], matchCommitter: false });
 });
 
 test('five mistakes are reported at once, one line each, in the order of the settings', (t) => {
@@ -185,7 +185,7 @@ test('credentials in the URL are refused, and the URL is not repeated', (t) => {
 test('an unknown key deep inside a section names its full path and the keys it could be', (t) => {
   t.is(
     problems('repository: { url: /srv/git/firewall.git }\ntrust:\n  allowedSigners: /etc/nfgit/allowed_signers\n  allowed_signers: /etc/nfgit/other\n'),
-    `${FILE}: trust.allowed_signers: is not a known key; the keys here are: requireSignedCommits, allowedSigners, pgpKeys`,
+    `${FILE}: trust.allowed_signers: is not a known key; the keys here are: requireSignedCommits, allowedSigners, pgpKeys, matchCommitter`,
   );
 });
 

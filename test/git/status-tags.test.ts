@@ -11,6 +11,8 @@ import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, runTool, withTempDir } from '../signing/tools.js';
 import { hostKey } from '../helpers/host-key.js';
+import { nfgit } from '../agent/helpers/agent-env.js';
+import { removeLoose, writeForgedPack } from './helpers/forge-pack.js';
 
 function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
   return {
@@ -150,5 +152,35 @@ test('push over HTTP with a token, prune beyond keep remotely and locally withou
     } finally {
       await server.stop();
     }
+  });
+});
+
+test('a status tag whose object was swapped for another signed tag of the host is reported bad, not read as that record', async (t) => {
+  await withTempDir('status-swapped', async (dir) => {
+    const repo = await makeRulesRepo(dir);
+    const c1 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
+    const signersFile = path.join(dir, 'allowed_signers');
+    writeFileSync(signersFile, '');
+    const key = hostKey(dir, 'fw1', signersFile);
+    const refused = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0, { result: 'refused', errors: ['rules/10-base:1: bad'] }), key, keep: 5 });
+    const retried = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 5), key, keep: 5, again: true });
+    t.is(retried.name, `${refused.name}.2`);
+    // The refused tag's id now maps to the applied tag's (genuinely signed) content.
+    const oid = (await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', refused.name])).trim();
+    const other = (await runTool('git', ['--git-dir', repo.bare, 'cat-file', 'tag', retried.name])).stdout;
+    removeLoose(repo.bare, oid);
+    writeForgedPack(repo.bare, oid, 'tag', other);
+    const read = await readStatusTags({ gitdir: repo.bare, signers: loadAllowedSigners(signersFile) });
+    t.like(read[0], {
+      name: refused.name,
+      signature: 'bad',
+      signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with',
+      record: { error: `object ${oid} in ${repo.bare} does not hash to its id (its tag content hashes to ${(await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', retried.name])).trim()}): the repository is corrupt or was tampered with; the status tag is not trusted` },
+    });
+    t.like(read[1], { name: retried.name, signature: 'good', record: { result: 'applied' } });
+    // nfgit status says so and fails.
+    const status = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signersFile]);
+    t.is(status.exitCode, 1, status.stdout + status.stderr);
+    t.regex(status.stdout + status.stderr, /does not hash to its id/);
   });
 });

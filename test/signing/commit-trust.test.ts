@@ -167,7 +167,7 @@ test('SSH signatures are dated by the committer time for valid-after/valid-befor
 });
 
 test('an X.509 (gpgsm) signature is unsupported when signatures are required, and a commit without a committer line is refused', async (t) => {
-  const trust: LoadedTrust = { requireSignedCommits: true, allowedSigners: [], pgpKeys: [] };
+  const trust: LoadedTrust = { requireSignedCommits: true, allowedSigners: [], pgpKeys: [], matchCommitter: false };
   const x509 = Buffer.from(
     'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n' +
       'gpgsig -----BEGIN SIGNED MESSAGE-----\n MIAGCSqGSIb3DQEHAqCAMIACAQExDTALBglghkgBZQMEAgEw\n -----END SIGNED MESSAGE-----\n\nrules\n',
@@ -221,7 +221,50 @@ test('loadTrust names every file with a problem at once: missing, garbage, priva
       writeFileSync(empty, '# nobody yet\n');
       await t.throwsAsync(loadTrust({ ...REQUIRED, allowedSigners: empty, pgpKeys: [] }), { message: /empty_signers: holds no keys \(trust\.allowedSigners\)/ });
       const none = await loadTrust({ requireSignedCommits: false, allowedSigners: null, pgpKeys: [] });
-      t.deepEqual(none, { requireSignedCommits: false, allowedSigners: null, pgpKeys: [] });
+      t.deepEqual(none, { requireSignedCommits: false, allowedSigners: null, pgpKeys: [], matchCommitter: false });
+    }),
+  );
+});
+
+test('trust.matchCommitter: the committer e-mail must be a principal (SSH) or a user ID e-mail (OpenPGP) of the signing key', async (t) => {
+  await withTempDir('commit-trust-committer', (dir) =>
+    withGpgHome(dir, async (home) => {
+      const alice = await gpgKeygen(home, 'Alice <Alice@example.net>');
+      const aliceSsh = await sshKeygen(dir, 'alice_ssh', 'ed25519');
+      const fp = await sshFingerprint(aliceSsh.file);
+      const repo = path.join(dir, 'repo');
+      await mustRun('git', ['init', '-q', '-b', 'main', repo]);
+      const commit = async (config: string[], email: string): Promise<Buffer> => {
+        await mustRun('git', [...config, 'commit', '-q', '--allow-empty', '-S', '-m', 'x'], { cwd: repo, env: { ...home.env, GIT_COMMITTER_EMAIL: email } });
+        return Buffer.from(await mustRun('git', ['cat-file', 'commit', 'HEAD'], { cwd: repo }), 'utf8');
+      };
+      const ssh = ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${aliceSsh.file}`];
+      const pgp = ['-c', 'gpg.program=gpg', '-c', `user.signingkey=${alice}`];
+      const sshOwn = await commit(ssh, 'alice@example.net');
+      const sshOther = await commit(ssh, 'bob@example.net');
+      const pgpOwn = await commit(pgp, 'alice@example.net');
+      const pgpOther = await commit(pgp, 'bob@example.net');
+      const keyFile = path.join(dir, 'alice.asc');
+      writeFileSync(keyFile, await home.gpg(['--armor', '--export', alice]));
+      const signersFile = path.join(dir, 'allowed_signers');
+      writeFileSync(signersFile, `alice@example.net,*@ops.example.net ${aliceSsh.pub}\n`);
+      const off = await loadTrust({ ...REQUIRED, allowedSigners: signersFile, pgpKeys: [keyFile] });
+      const on = await loadTrust({ ...REQUIRED, allowedSigners: signersFile, pgpKeys: [keyFile], matchCommitter: true });
+      t.false(off.matchCommitter);
+      for (const raw of [sshOwn, sshOther, pgpOwn, pgpOther]) t.like(await verifyCommit(raw, off), { trusted: true });
+      t.like(await verifyCommit(sshOwn, on), { trusted: true, kind: 'ssh' });
+      t.like(await verifyCommit(await commit(ssh, 'carol@ops.example.net'), on), { trusted: true, kind: 'ssh' }, 'a principal pattern matches');
+      t.like(await verifyCommit(pgpOwn, on), { trusted: true, kind: 'pgp' }, 'e-mails compare without case');
+      t.deepEqual(await verifyCommit(sshOther, on), {
+        trusted: false,
+        reason: 'untrusted',
+        detail: `is signed by alice@example.net,*@ops.example.net with SSH key ${fp}, but names the committer bob@example.net, which is not an identity of that key (trust.matchCommitter is true: commit as one of the key's identities)`,
+      });
+      const refused = await verifyCommit(pgpOther, on);
+      t.like(refused, { trusted: false, reason: 'untrusted' });
+      t.regex(refused.detail, /^is signed by Alice <Alice@example\.net> with OpenPGP key [0-9A-F]{40}, but names the committer bob@example\.net, which is not an identity of that key/);
+      // Not waved through as unsigned when signatures are optional: the commit misstates who made it.
+      t.like(await verifyCommit(sshOther, { ...on, requireSignedCommits: false }), { trusted: false });
     }),
   );
 });
