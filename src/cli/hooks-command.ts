@@ -1,7 +1,8 @@
 // `nfgit hooks install`: puts nfgit's git hooks into a rules repository.
 
+import { realpathSync } from 'node:fs';
 import type { Command } from 'commander';
-import { installHooks, type HookStep } from '../hooks/install.js';
+import { installHooks, type CommandStep, type HookStep } from '../hooks/install.js';
 import { reportFailure } from './output.js';
 
 /** Flags of `nfgit hooks install`. */
@@ -18,6 +19,21 @@ function describe(step: HookStep, hooksDir: string): string {
   return `replaced ${file} (the old one is kept as ${step.backup})`;
 }
 
+/** The command that runs this nfgit: node and the real path of its script (npx and bin symlinks resolved). */
+function thisCommand(): string[] {
+  const script = process.argv[1];
+  if (script === undefined) return [process.execPath];
+  return [process.execPath, realpathSync(script)];
+}
+
+/** The line about git config nfgit.command. */
+function describeCommand(step: CommandStep): string {
+  const shown = step.words.join(' ');
+  if (step.action === 'unchanged') return `git config nfgit.command is up to date (${shown})`;
+  const was = step.action === 'replaced' ? ` (it was ${step.previous.join(' ')})` : '';
+  return `recorded how to run nfgit in git config nfgit.command: ${shown}${was}`;
+}
+
 /** Registers `nfgit hooks install [--bare] [--force] REPO`; setCode receives the exit code. */
 export function registerHooks(program: Command, setCode: (n: number) => void): void {
   const hooks = program.command('hooks').description("git hooks for rules repositories (see the README's \"Push-to-deploy hooks\")");
@@ -32,10 +48,11 @@ export function registerHooks(program: Command, setCode: (n: number) => void): v
     .option('--force', 'replace existing hooks with other content, keeping each as NAME.nfgit-backup')
     .action((repo: string, flags: InstallFlags) => {
       try {
-        const report = installHooks(repo, { bare: flags.bare === true, force: flags.force === true });
+        const report = installHooks(repo, { bare: flags.bare === true, force: flags.force === true, command: thisCommand() });
         const side = report.side === 'server' ? 'server-side hooks (pushes are checked here, then the local agent is triggered)' : 'client-side hook (pushes are checked before they leave)';
         const lines = [`nfgit ${side} in ${report.hooksDir}:`, ...report.steps.map((s) => '  ' + describe(s, report.hooksDir))];
-        if (report.steps.every((s) => s.action === 'unchanged')) lines.push('  nothing to do');
+        if (report.command !== undefined) lines.push('  ' + describeCommand(report.command));
+        if (report.steps.every((s) => s.action === 'unchanged') && (report.command === undefined || report.command.action === 'unchanged')) lines.push('  nothing to do');
         process.stdout.write(lines.join('\n') + '\n');
       } catch (err) {
         setCode(reportFailure(err, false));
