@@ -122,7 +122,8 @@ nfgit_make_tmp() {
 }
 
 # Sets nfgit_drop to the words (quoted for the shell) that run a command as nfgit.checkUser (default
-# nobody) when the hook runs as root, and to nothing otherwise; gives that user a private HOME and
+# nobody) when the hook runs as root, and to nothing otherwise (pre-receive only: pre-push runs the
+# check of the pusher's own clone as the pusher, like `nfgit check` run by hand); gives that user a private HOME and
 # TMPDIR in nfgit_tmp, and lets its group into nfgit_tmp. Rule files are code: run as root, even in
 # nfgit's compile sandbox, a pushed rule file would be root on this machine (`nsenter -t $PPID` from
 # a process that is still root in the host's user namespace reaches the host's namespaces). As
@@ -149,7 +150,8 @@ nfgit_prepare_unprivileged() {
 	chown "$nfgit_uid:$nfgit_gid" "$nfgit_home"
 	chgrp "$nfgit_gid" "$nfgit_tmp"
 	chmod 0710 "$nfgit_tmp"
-	nfgit_drop="setpriv --reuid=$nfgit_uid --regid=$nfgit_gid --clear-groups --no-new-privs env $(nfgit_sq "HOME=$nfgit_home") $(nfgit_sq "TMPDIR=$nfgit_home")"
+	# A clean environment too: what the git server passes to its hooks is none of the rule files' business.
+	nfgit_drop="setpriv --reuid=$nfgit_uid --regid=$nfgit_gid --clear-groups --no-new-privs env -i $(nfgit_sq "PATH=$PATH") LANG=C $(nfgit_sq "HOME=$nfgit_home") $(nfgit_sq "TMPDIR=$nfgit_home")"
 }
 
 # Prefixes every line of stdin with $1 (nothing when empty) and writes it on stderr.
@@ -354,7 +356,10 @@ nfgit_check_pushed_refs() {
 		nfgit_verify_pushed || return 1
 	fi
 	nfgit_can_run=yes
-	nfgit_prepare_unprivileged || nfgit_can_run=no
+	nfgit_drop=
+	if [ "$nfgit_hook" = pre-receive ]; then
+		nfgit_prepare_unprivileged || nfgit_can_run=no
+	fi
 
 	while read -r nfgit_new nfgit_target; do
 		nfgit_rc=0
