@@ -1,6 +1,6 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
 import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
@@ -28,6 +28,8 @@ test('nfgit run: first pass at start, the trigger file (by hand and from a push 
         try {
           await run.waitFor((l) => l.event === 'started');
           await run.waitFor((l) => l.event === 'applied' && l['commit'] === first);
+          // The trigger's directory did not exist: the daemon made it, writable by its group.
+          t.is(statSync(path.dirname(fw.trigger)).mode & 0o7777, 0o770);
           t.regex((await savesOf(ns as string)).ipv4, /--dport 22 -j ACCEPT/);
 
           // The poll interval is an hour: only the trigger can make this one quick.
