@@ -122,12 +122,12 @@ nfgit_make_tmp() {
 }
 
 # Sets nfgit_drop to the words (quoted for the shell) that run a command as nfgit.checkUser (default
-# nobody) when the hook runs as root, and to nothing otherwise (pre-receive only: pre-push runs the
-# check of the pusher's own clone as the pusher, like `nfgit check` run by hand); gives that user a private HOME and
-# TMPDIR in nfgit_tmp, and lets its group into nfgit_tmp. Rule files are code: run as root, even in
-# nfgit's compile sandbox, a pushed rule file would be root on this machine (`nsenter -t $PPID` from
-# a process that is still root in the host's user namespace reaches the host's namespaces). As
-# another user, nfgit check works through an unprivileged user namespace (see `nfgit check`).
+# nobody) when the hook runs as root, and to nothing otherwise; gives that user a private HOME and
+# TMPDIR in nfgit_tmp, and lets its group into nfgit_tmp. Used by pre-receive only: pre-push checks
+# the pusher's own clone as the pusher, like `nfgit check` run by hand. Rule files are code: run as
+# root, even in nfgit's compile sandbox, a pushed rule file would be root on this machine (`nsenter
+# -t $PPID` from a process that is still root in the host's user namespace reaches the host's
+# namespaces). As another user, nfgit check works through an unprivileged user namespace.
 # Returns 1, saying why, when the check cannot be run unprivileged.
 nfgit_prepare_unprivileged() {
 	nfgit_drop=

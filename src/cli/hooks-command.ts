@@ -40,8 +40,9 @@ export function registerHooks(program: Command, setCode: (n: number) => void): v
   hooks
     .command('install')
     .description(
-      'install pre-receive and post-receive (a bare repository that hosts pull from: refuse pushes whose rules fail nfgit check, ' +
-        'then trigger the local agent) or pre-push (a working clone: check before pushing), never replacing a different hook silently',
+      'install pre-receive and post-receive (a bare repository that hosts pull from: refuse pushes with commits not signed by a key of ' +
+        'git config nfgit.allowedSigners or nfgit.config, then pushes whose rules fail nfgit check, then trigger the local agent) or pre-push ' +
+        '(a working clone: check before pushing), never replacing a different hook silently; records how to run this nfgit in git config nfgit.command',
     )
     .argument('<repo>', 'the repository (a bare repository, or a clone with a work tree)')
     .option('--bare', 'install the server-side hooks (pre-receive, post-receive) even though the repository has a work tree')
