@@ -306,7 +306,10 @@ nfgit_verify_pushed() {
 		return 0
 		;;
 	1)
-		nfgit_prefix_lines "nfgit: " <"$nfgit_tmp/out"
+		# One line per refused commit; a long unsigned history is summed up after the first 20.
+		head -n 20 "$nfgit_tmp/out" | nfgit_prefix_lines "nfgit: "
+		nfgit_lines=$(wc -l <"$nfgit_tmp/out")
+		[ "$nfgit_lines" -le 20 ] || nfgit_say "nfgit: … and $((nfgit_lines - 20)) more"
 		nfgit_say "nfgit: push refused: ${nfgit_pushed#, } brings commits that are not signed by a trusted key (above), so nothing of it was run or checked; sign them with a key of the trust list (git commit -S, or for several: git rebase --exec 'git commit --amend --no-edit -S' BASE) and push again"
 		;;
 	126 | 127)

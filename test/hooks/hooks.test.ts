@@ -256,6 +256,15 @@ test.serial('every new commit is verified, not only the tip: an unsigned commit 
     t.regex(r.stderr, /pre-receive hook declined/);
   }));
 
+test.serial('a long unsigned history is named commit by commit up to 20, then summed up', (t) =>
+  withServer(async (s) => {
+    for (let i = 1; i <= 22; i++) await s.repo.git(['commit', '-q', '--allow-empty', '-m', `unsigned ${i}`]);
+    const r = await s.push(['origin', 'HEAD:refs/heads/main']);
+    t.not(r.code, 0);
+    t.is(r.stderr.split('\n').filter((l) => / is not signed, and trust.requireSignedCommits is true/.test(l)).length, 20, r.stderr);
+    t.true(r.stderr.includes('remote: nfgit: … and 2 more'), r.stderr);
+  }));
+
 test.serial('a push signed by a key that is not in the trust list is refused', (t) =>
   withServer(async (s) => {
     const other = await sshKeygen(path.dirname(s.repo.allowedSigners), 'mallory', 'ed25519');
