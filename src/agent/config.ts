@@ -31,6 +31,12 @@ export interface AgentConfig {
   /** Apply inside this named network namespace instead of the host's own; null for the host. */
   readonly netns: string | null;
   readonly stateDir: string;
+  /**
+   * The file whose appearance asks `nfgit run` for a pass now (the post-receive hook creates it). Its
+   * directory is apart from the state directory, which is root's alone: the user that receives pushes
+   * must be able to write here.
+   */
+  readonly trigger: string;
   readonly poll: { readonly intervalMs: number };
   readonly reconcile: {
     /** A cron expression: 5 fields, or 6 with seconds first. */
@@ -60,6 +66,9 @@ export interface AgentConfig {
   /** Checks after each apply of a new commit; if one fails before the deadline, the apply is rolled back. */
   readonly probes: ProbeSet | null;
 }
+
+/** The default trigger file: in the agent's runtime directory (nfgit.service's RuntimeDirectory=nfgit). */
+export const DEFAULT_TRIGGER = '/run/nfgit/trigger';
 
 /** What parseConfig cannot know from the file alone. */
 export interface ConfigDefaults {
@@ -220,6 +229,9 @@ function configSchema(defaults: ConfigDefaults) {
         }),
       netns: z.string().superRefine(check(safeNameProblem)).nullable().default(null),
       stateDir: absolutePath().default(DEFAULT_STATE_DIR),
+      trigger: absolutePath()
+        .superRefine(check((p) => (p.endsWith('/') ? `must name a file, not a directory: ${describe(p)}` : undefined)))
+        .default(DEFAULT_TRIGGER),
       poll: orEmpty(pollSchema),
       reconcile: orEmpty(reconcileSchema),
       signing: orEmpty(signingSchema),

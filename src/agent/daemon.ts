@@ -2,7 +2,7 @@
 // (node-cron), immediate passes on SIGHUP or a trigger file, and a clean stop on SIGTERM that lets a
 // transaction in flight finish (or be undone) instead of cutting it.
 
-import { existsSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { asNfgitErrors } from '../compiler/errors.js';
@@ -10,9 +10,6 @@ import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { nextDelay } from './backoff.js';
 import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
-
-/** The file whose appearance asks the daemon for a pass now (the post-receive hook touches it). */
-export const TRIGGER_FILE = 'trigger';
 
 /** Why a pass runs. */
 export type PassReason = 'poll' | 'reconcile' | 'trigger' | 'signal' | 'start';
@@ -92,7 +89,11 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
   const task: ScheduledTask = cron.schedule(config.reconcile.schedule, () => trigger('reconcile'), { name: 'nfgit-reconcile', noOverlap: true });
 
   let watcher: FSWatcher | undefined;
-  const triggerFile = path.join(config.stateDir, TRIGGER_FILE);
+  // The trigger's directory is not the state directory: that one is root's alone, and the user that
+  // receives pushes (the post-receive hook) must be able to create the trigger.
+  const triggerFile = config.trigger;
+  const triggerDir = path.dirname(triggerFile);
+  const triggerName = path.basename(triggerFile);
   const takeTrigger = (): void => {
     if (!existsSync(triggerFile)) return;
     rmSync(triggerFile, { force: true });
@@ -100,12 +101,18 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     trigger('trigger');
   };
   try {
-    watcher = watch(config.stateDir, (_event, name) => {
-      if (name === TRIGGER_FILE) takeTrigger();
+    if (!existsSync(triggerDir)) {
+      // Group-writable, so that adding the git user to its group (chgrp) is all the hook needs;
+      // chmod because mkdir's mode is cut by the umask (nfgit.service runs with UMask=0077).
+      mkdirSync(triggerDir, { recursive: true, mode: 0o770 });
+      chmodSync(triggerDir, 0o770);
+    }
+    watcher = watch(triggerDir, (_event, name) => {
+      if (name === triggerName) takeTrigger();
     });
     watcher.on('error', () => {});
   } catch (err) {
-    log.log('warn', 'no-trigger-watch', `cannot watch ${config.stateDir} for the trigger file: ${(err as Error).message}; use SIGHUP`);
+    log.log('warn', 'no-trigger-watch', `cannot watch ${triggerDir} for the trigger file (trigger: ${triggerFile}): ${(err as Error).message}; use SIGHUP`);
   }
 
   log.log('info', 'started', `nfgit run: following ${config.repository.branch} of ${config.repository.url} every ${Math.round(config.poll.intervalMs / 1000)} s, reconcile "${config.reconcile.schedule}" (${config.reconcile.mode}), host ${config.host}`, {

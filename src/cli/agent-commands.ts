@@ -85,7 +85,7 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     });
 
   withAgentFlags(
-    program.command('run').description('the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or touching STATE_DIR/trigger syncs now; SIGTERM stops after the pass in flight'),
+    program.command('run').description('the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or creating the trigger file (config trigger:, default /run/nfgit/trigger) syncs now; SIGTERM stops after the pass in flight'),
   ).action(async (flags: AgentFlags) => {
     const log = loggerFor(flags);
     const { loadConfig } = await import('../agent/config.js');

@@ -20,6 +20,7 @@ import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
 import { registerHooks } from './hooks-command.js';
 import { registerDiff } from './diff-command.js';
+import { registerVerifyCommits } from './verify-commits-command.js';
 import { probationOf, registerConfirm, withProbeFlags, type ProbeFlags } from './probe-flags.js';
 
 interface ApplyFlags {
@@ -177,6 +178,7 @@ async function run(argv: string[]): Promise<number> {
   registerStatus(program, (n) => (code = n));
   registerHooks(program, (n) => (code = n));
   registerDiff(program, (n) => (code = n));
+  registerVerifyCommits(program, (n) => (code = n));
   registerConfirm(program, (n) => (code = n));
 
   try {

@@ -101,11 +101,21 @@ export function locateHooks(repo: string): RepoHooks {
   return { bare: bare === 'true', hooksDir: path.resolve(repo, hooks) };
 }
 
+/** What installing did to git config nfgit.command: the words recorded, and what was there before. */
+export interface CommandStep {
+  readonly words: readonly string[];
+  readonly action: 'set' | 'unchanged' | 'replaced';
+  /** The words it held before (replaced only). */
+  readonly previous: readonly string[];
+}
+
 /** What `nfgit hooks install` did. */
 export interface InstallReport {
   readonly side: HookSide;
   readonly hooksDir: string;
   readonly steps: readonly HookStep[];
+  /** Undefined when no command was given to record. */
+  readonly command: CommandStep | undefined;
 }
 
 /** Options of installHooks. */
@@ -116,6 +126,36 @@ export interface InstallOptions {
   readonly force?: boolean;
   /** Where the hook files come from (default: packageHooksDir()). */
   readonly sourceDir?: string;
+  /**
+   * The words of the command that runs this nfgit (node and its script), recorded in git config
+   * nfgit.command so that the hooks run the nfgit that installed them, even from a checkout that is
+   * not on PATH.
+   */
+  readonly command?: readonly string[];
+}
+
+/** Runs git config ARGS in repo; returns stdout, or null when git exits 1 or 5 (no such key). */
+function gitConfig(repo: string, args: readonly string[]): string | null {
+  const r = spawnSync('git', ['config', ...args], { cwd: repo, encoding: 'utf8' });
+  if (r.error !== undefined) throw new NfgitError('UsageError', `cannot run git: ${r.error.message}`, { cause: r.error });
+  if (r.status === 0) return r.stdout;
+  if (r.status === 1 || r.status === 5) return null;
+  throw new NfgitError('UsageError', `git config ${args.join(' ')} failed in ${repo}: ${r.stderr.trim()}`);
+}
+
+/**
+ * Records words in git config nfgit.command, one value a word (git config --add), so that a path
+ * with blanks stays one word; the hooks read it back with --get-all (nfgit-hook-lib.sh).
+ */
+export function recordCommand(repo: string, words: readonly string[]): CommandStep {
+  const bad = words.find((w) => w === '' || w.includes('\n'));
+  if (bad !== undefined) throw new NfgitError('UsageError', `cannot record ${JSON.stringify(bad)} in git config nfgit.command: empty, or with a line break`);
+  const now = gitConfig(repo, ['--get-all', 'nfgit.command']);
+  const previous = now === null ? [] : now.replace(/\n$/, '').split('\n');
+  if (previous.length === words.length && previous.every((w, i) => w === words[i])) return { words, action: 'unchanged', previous };
+  if (now !== null) gitConfig(repo, ['--unset-all', 'nfgit.command']);
+  for (const w of words) gitConfig(repo, ['--add', 'nfgit.command', w]);
+  return { words, action: now === null ? 'set' : 'replaced', previous };
 }
 
 /** Installs nfgit's hooks into repo: server side for a bare repository (or with bare), else client side. */
@@ -155,5 +195,6 @@ export function installHooks(repo: string, options: InstallOptions = {}): Instal
       chmodSync(target, step.mode); // same content but not executable: git would skip it
     }
   }
-  return { side, hooksDir: where.hooksDir, steps };
+  const command = options.command === undefined ? undefined : recordCommand(repo, options.command);
+  return { side, hooksDir: where.hooksDir, steps, command };
 }

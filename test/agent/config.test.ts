@@ -45,6 +45,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   host: 'fw1',
   netns: null,
   stateDir: '/var/lib/nfgit',
+  trigger: '/run/nfgit/trigger',
   poll: { intervalMs: 30_000 },
   reconcile: { schedule: '*/10 * * * *', mode: 'repair' },
   signing: { key: '/etc/nfgit/signing_key' },
@@ -72,6 +73,7 @@ test('a minimal file gets every default', (t) => {
     host: 'machine',
     netns: null,
     stateDir: '/var/lib/nfgit',
+    trigger: '/run/nfgit/trigger',
     poll: { intervalMs: 30_000 },
     reconcile: { schedule: '*/10 * * * *', mode: 'repair' },
     signing: { key: '/etc/nfgit/signing_key' },
@@ -108,6 +110,7 @@ test('JSON is read as YAML', (t) => {
     host: 'fw2',
     netns: 'fw2-staging',
     stateDir: '/var/lib/nfgit',
+    trigger: '/run/nfgit/trigger',
     poll: { intervalMs: 90_000 },
     reconcile: { schedule: '0 */5 * * * *', mode: 'report' },
     signing: { key: '/etc/nfgit/signing_key' },
@@ -193,8 +196,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
     ].join('\n'),
   );
 });
@@ -281,6 +284,8 @@ test(refuses, 'host: .hidden', 'host: must be a name of letters, digits, ".", "_
 test(refuses, 'host: fw1.lock', 'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw1.lock"');
 test(refuses, 'netns: "a b"', 'netns: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "a b"');
 test(refuses, 'stateDir: var/lib/nfgit', 'stateDir: must be an absolute path, not "var/lib/nfgit"');
+test(refuses, 'trigger: run/nfgit/trigger', 'trigger: must be an absolute path, not "run/nfgit/trigger"');
+test(refuses, 'trigger: /run/nfgit/', 'trigger: must name a file, not a directory: "/run/nfgit/"');
 test(refuses, 'poll: { interval: "30" }', 'poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not "30"');
 test(refuses, 'poll: { interval: 0s }', 'poll.interval: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "0s"');
 test(refuses, 'poll: { interval: 30d }', 'poll.interval: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "30d"');

@@ -1,11 +1,11 @@
 import test from 'ava';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
 import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
-import { withTempDir } from '../signing/tools.js';
+import { mustRun, withTempDir } from '../signing/tools.js';
 import { makeAgentWorld } from './helpers/agent-env.js';
 import { followJsonLog, type LogLine } from './helpers/json-log.js';
 
@@ -17,7 +17,7 @@ function startRun(config: string) {
   return { child, lines: log.lines, stderr: log.stderr, exited, waitFor: (pred: (l: LogLine) => boolean, ms = 60_000) => log.waitFor(pred, ms) };
 }
 
-test('nfgit run: first pass at start, the trigger file and SIGHUP sync at once, SIGTERM stops cleanly', async (t) => {
+test('nfgit run: first pass at start, the trigger file (by hand and from a push through the post-receive hook) and SIGHUP sync at once, SIGTERM stops cleanly', async (t) => {
   await withTempDir('agent-run', async (dir) => {
     const world = await makeAgentWorld(dir);
     try {
@@ -28,12 +28,14 @@ test('nfgit run: first pass at start, the trigger file and SIGHUP sync at once, 
         try {
           await run.waitFor((l) => l.event === 'started');
           await run.waitFor((l) => l.event === 'applied' && l['commit'] === first);
+          // The trigger's directory did not exist: the daemon made it, writable by its group.
+          t.is(statSync(path.dirname(fw.trigger)).mode & 0o7777, 0o770);
           t.regex((await savesOf(ns as string)).ipv4, /--dport 22 -j ACCEPT/);
 
           // The poll interval is an hour: only the trigger can make this one quick.
           const second = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 2022 -j ACCEPT\n' });
           const pushed = Date.now();
-          writeFileSync(path.join(fw.stateDir, 'trigger'), '');
+          writeFileSync(fw.trigger, '');
           await run.waitFor((l) => l.event === 'applied' && l['commit'] === second, 30_000);
           t.log(`push to applied with the trigger file: ${Date.now() - pushed} ms`);
           t.regex((await savesOf(ns as string)).ipv4, /--dport 2022 -j ACCEPT/);
@@ -41,6 +43,17 @@ test('nfgit run: first pass at start, the trigger file and SIGHUP sync at once, 
           const third = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 3022 -j ACCEPT\n' });
           run.child.kill('SIGHUP');
           await run.waitFor((l) => l.event === 'applied' && l['commit'] === third, 30_000);
+
+          // A push through the server hooks: post-receive creates the trigger file (nfgit.trigger),
+          // and the daemon applies the commit without waiting for its poll.
+          await mustRun('node', [CLI, 'hooks', 'install', world.repo.bare]);
+          await mustRun('git', ['--git-dir', world.repo.bare, 'config', 'nfgit.trigger', fw.trigger]);
+          await mustRun('git', ['--git-dir', world.repo.bare, 'config', 'nfgit.allowedSigners', world.repo.allowedSigners]);
+          const triggered = run.lines.filter((l) => l.event === 'triggered').length;
+          const hooked = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 2222 -j ACCEPT\n' });
+          await run.waitFor((l) => l.event === 'applied' && l['commit'] === hooked, 30_000);
+          t.is(run.lines.filter((l) => l.event === 'triggered').length, triggered + 1, 'the hook triggered the pass');
+          for (const hook of ['pre-receive', 'post-receive']) rmSync(path.join(world.repo.bare, 'hooks', hook));
 
           // SIGTERM while a commit is being applied: the pass finishes, then the daemon stops.
           const fourth = await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 4022 -j ACCEPT\n' });

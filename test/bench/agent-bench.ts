@@ -8,7 +8,6 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { TRIGGER_FILE } from '../../src/agent/daemon.js';
 import { makeAgentWorld, type AgentWorld } from '../agent/helpers/agent-env.js';
 import type { PollReport } from './agent-poll.js';
 import { followJsonLog, type LogLine } from '../agent/helpers/json-log.js';
@@ -132,7 +131,7 @@ export async function benchAgent(ctx: AgentBenchContext): Promise<AgentBenchResu
           const oid = await world.repo.commit(files, { message });
           await ctx.settle(message);
           const t0 = performance.now();
-          writeFileSync(join(daemon.stateDir, TRIGGER_FILE), '');
+          writeFileSync(daemon.trigger, '');
           const decided = await daemon.waitFor((l) => DECISIONS.has(l.event) && l['commit'] === oid);
           const seconds = (performance.now() - t0) / 1000;
           if (decided.event !== 'applied') throw new Error(`${message}: the agent logged ${decided.event}: ${decided.message}`);
@@ -164,7 +163,7 @@ export async function benchAgent(ctx: AgentBenchContext): Promise<AgentBenchResu
   result.notes.push(
     `idle poll: what \`nfgit run\` does every poll interval when nothing changed (src/git/follower.ts branchHead): over HTTP an isomorphic-git listServerRefs (protocol v2 ls-refs, prefix refs/heads/main, token by basic authentication, idle time limit) against git http-backend behind the test server on 127.0.0.1; for a local bare repository a resolveRef read in place. ${POLLS} polls after ${WARMUP_POLLS} untimed ones, in a node process of its own (test/bench/agent-poll.ts); wall is the median poll, CPU is that process's user + system time (process.cpuUsage) over the ${POLLS} polls divided by ${POLLS}: the client side only, the server's http-backend processes are not counted.`,
     `idle daemon: \`node dist/src/cli/main.js run --config … --log-format json\` with poll.interval 1s into a scratch named namespace, after its first pass applied and tagged the ${SMALL}-rule commit; VmRSS and VmHWM from /proc/PID/status once ${IDLE_POLLS} more polls reached the server, and its CPU time (utime + stime from /proc/PID/stat, resolution 1/${clockTicks()} s) over those polls divided by ${IDLE_POLLS}. MiB = 1024 kB.`,
-    `push to applied: the same daemon with poll.interval 1h; each run commits a signed change of one rule with stock git and pushes it to the server, waits for the machine to settle, then times from touching STATE_DIR/trigger (what a post-receive hook does after the push) to the daemon's \`{"event":"applied","commit":…}\` log line: fetch over HTTP, signature verification, compile, stage, apply into the namespace. The ${LARGE}-rule ruleset is the bench generator's; the step from ${SMALL} to ${LARGE} rules is not timed.`,
+    `push to applied: the same daemon with poll.interval 1h; each run commits a signed change of one rule with stock git and pushes it to the server, waits for the machine to settle, then times from touching the agent's trigger file (what a post-receive hook does after the push) to the daemon's \`{"event":"applied","commit":…}\` log line: fetch over HTTP, signature verification, compile, stage, apply into the namespace. The ${LARGE}-rule ruleset is the bench generator's; the step from ${SMALL} to ${LARGE} rules is not timed.`,
   );
   return result;
 }
@@ -174,6 +173,8 @@ export async function benchAgent(ctx: AgentBenchContext): Promise<AgentBenchResu
 interface RunningDaemon {
   readonly pid: number;
   readonly stateDir: string;
+  /** Its trigger file (the config's `trigger`). */
+  readonly trigger: string;
   /** Resolves with the first log line (seen already or to come) matching pred; rejects after WAIT_MS or when the daemon exits. */
   waitFor(pred: (l: LogLine) => boolean): Promise<LogLine>;
   exited(): boolean;
@@ -209,6 +210,7 @@ async function withDaemon(
     await fn({
       pid: c.pid,
       stateDir: h.stateDir,
+      trigger: h.trigger,
       exited: log.exited,
       stderr: log.stderr,
       waitFor: (pred) => log.waitFor(pred, WAIT_MS),

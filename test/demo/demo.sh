@@ -3,7 +3,9 @@
 # rules/, commits signed by an admin's SSH key, and the nfgit agent syncing it into a demo network
 # namespace; a signed status tag verified with stock git; the fleet status; a second commit with a
 # deliberate mistake refused with its file and line while the namespace keeps its ruleset; drift
-# repaired; then the same kind of mistake refused at push time by nfgit's pre-receive hook. Everything runs in a scratch namespace and a temporary directory, removed on every path.
+# repaired; then, at push time, nfgit's pre-receive hook refusing an unsigned push and the same kind
+# of mistake, and accepting the fix (post-receive asks the local agent to sync). Everything runs in a
+# scratch namespace and a temporary directory, removed on every path.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -31,7 +33,8 @@ gitc() { git -C "$work/clone" -c gpg.format=ssh -c user.signingkey="$work/admin_
 gitc add rules
 gitc commit -q -S -m "Firewall rules for the demo hosts"
 gitc push -q "$work/firewall.git" HEAD:main
-gitc log --show-signature -1 -c gpg.ssh.allowedSignersFile="$work/allowed_signers" 2>&1 | sed -n '1,3p' || true
+# `git -c` goes before the subcommand: after it, git reads it as a revision.
+gitc -c gpg.ssh.allowedSignersFile="$work/allowed_signers" log --show-signature -1 2>&1 | sed -n '1,3p' || true
 
 step "the host's signing key for status tags: nfgit keygen"
 mkdir -p "$work/host"
@@ -92,11 +95,21 @@ repaired=$(ip netns exec "$ns" iptables-save | grep -v '^#')
 echo "(repaired: $ns runs the applied ruleset again)"
 
 step "push-to-deploy hooks: nfgit hooks install --bare $work/firewall.git"
-export NFGIT="node $root/dist/src/cli/main.js"
-git --git-dir "$work/firewall.git" config nfgit.stateDir "$work/host/state"
 nfgit hooks install --bare "$work/firewall.git"
-step "a push with a mistake in rules/20-ssh is refused before it lands"
+# The hook verifies pushed commits against the agent's trust list before it runs anything, and runs
+# nfgit check as nobody (this demo runs as root), which must reach its temporary directory.
+git --git-dir "$work/firewall.git" config nfgit.config "$work/host/config.yaml"
+git --git-dir "$work/firewall.git" config nfgit.trigger "$work/host/run/trigger"
+chmod 0711 "$work"
+step "an unsigned push is refused before anything of it runs"
 git -C "$work/clone" revert --no-edit HEAD >/dev/null
+if gitc push "$work/firewall.git" HEAD:main; then
+  echo "demo: the pre-receive hook accepted an unsigned push, which is a bug" >&2
+  exit 1
+fi
+git -C "$work/clone" reset -q --hard HEAD~1
+step "a signed push with a mistake in rules/20-ssh is refused before it lands"
+gitc revert -S --no-edit HEAD >/dev/null
 sed -i 's/--hitcount 5 -j DROP/--hitcount 5 -j DRPO/' "$work/clone/rules/20-ssh"
 gitc commit -q -S -am "SSH: a typo"
 if gitc push "$work/firewall.git" HEAD:main; then
@@ -104,3 +117,9 @@ if gitc push "$work/firewall.git" HEAD:main; then
   exit 1
 fi
 echo "(refused at push time: main still points at the commit the hosts know)"
+step "the mistake fixed: the signed push is verified, checked, accepted, and asks the local agent to sync"
+mkdir -p "$work/host/run"
+sed -i 's/-j DRPO/-j DROP/' "$work/clone/rules/20-ssh"
+gitc commit -q -S -am "SSH: fix the typo"
+gitc push "$work/firewall.git" HEAD:main
+[ -e "$work/host/run/trigger" ] || { echo "demo: the post-receive hook did not create the trigger file, which is a bug" >&2; exit 1; }

@@ -60,8 +60,11 @@ test('install into a bare repository: pre-receive, post-receive and the library;
         `  installed ${hooks}/pre-receive`,
         `  installed ${hooks}/post-receive`,
         `  installed ${hooks}/nfgit-hook-lib.sh`,
+        `  recorded how to run nfgit in git config nfgit.command: ${process.execPath} ${CLI}`,
       ].join('\n'),
     );
+    // One value a word, so that a path with blanks stays one word (the hooks read it with --get-all).
+    t.is(await mustRun('git', ['--git-dir', bare, 'config', '--get-all', 'nfgit.command']), `${process.execPath}\n${CLI}\n`);
     for (const name of ['pre-receive', 'post-receive']) {
       t.deepEqual(readFileSync(path.join(hooks, name)), readFileSync(path.join(ROOT, 'hooks', name)));
       t.is(mode(path.join(hooks, name)), 0o755);
@@ -69,7 +72,10 @@ test('install into a bare repository: pre-receive, post-receive and the library;
     t.is(mode(path.join(hooks, HOOK_LIB)), 0o644);
     const again = await nfgit(['hooks', 'install', bare]);
     t.is(again.exitCode, 0);
-    t.regex(again.stdout, /pre-receive is up to date\n.*post-receive is up to date\n.*nfgit-hook-lib.sh is up to date\n {2}nothing to do$/);
+    t.regex(again.stdout, /pre-receive is up to date\n.*post-receive is up to date\n.*nfgit-hook-lib.sh is up to date\n {2}git config nfgit.command is up to date \(.*\)\n {2}nothing to do$/);
+    await mustRun('git', ['--git-dir', bare, 'config', '--replace-all', 'nfgit.command', 'nfgit']);
+    const replaced = await nfgit(['hooks', 'install', bare]);
+    t.true(replaced.stdout.endsWith(`  recorded how to run nfgit in git config nfgit.command: ${process.execPath} ${CLI} (it was nfgit)`), replaced.stdout);
   }));
 
 test('install into a clone: pre-push; --bare: the server hooks', (t) =>
@@ -78,7 +84,7 @@ test('install into a clone: pre-push; --bare: the server hooks', (t) =>
     await mustRun('git', ['init', '-q', work]);
     const r = await nfgit(['hooks', 'install', work]);
     t.is(r.exitCode, 0, r.stderr);
-    t.regex(r.stdout, /^nfgit client-side hook \(pushes are checked before they leave\) in .*\/work\/\.git\/hooks:\n {2}installed .*\/pre-push\n {2}installed .*\/nfgit-hook-lib.sh$/);
+    t.regex(r.stdout, /^nfgit client-side hook \(pushes are checked before they leave\) in .*\/work\/\.git\/hooks:\n {2}installed .*\/pre-push\n {2}installed .*\/nfgit-hook-lib.sh\n {2}recorded how to run nfgit in git config nfgit.command: .*$/);
     t.is(mode(path.join(work, '.git/hooks/pre-push')), 0o755);
     const server = await nfgit(['hooks', 'install', '--bare', work]);
     t.is(server.exitCode, 0, server.stderr);

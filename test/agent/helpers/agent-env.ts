@@ -16,6 +16,8 @@ export interface AgentHost {
   readonly netns: string;
   readonly config: string;
   readonly stateDir: string;
+  /** The trigger file of `nfgit run` (the config's `trigger`, in a directory of its own). */
+  readonly trigger: string;
   /** Runs `nfgit sync --config …` (extra arguments after). */
   sync(...args: string[]): Promise<CliResult>;
 }
@@ -72,6 +74,7 @@ export async function makeAgentWorld(dir: string, options: { token?: string; loc
       const home = path.join(dir, `host-${host}`);
       const stateDir = path.join(home, 'state');
       mkdirSync(stateDir, { recursive: true });
+      const trigger = path.join(home, 'run', 'trigger');
       const key = path.join(home, 'signing_key');
       const kg = await nfgit(['keygen', '--key', key, '--host', host]);
       if (kg.exitCode !== 0) throw new Error(`keygen failed: ${kg.stderr}`);
@@ -82,6 +85,7 @@ export async function makeAgentWorld(dir: string, options: { token?: string; loc
         host,
         netns,
         stateDir,
+        trigger,
         poll: { interval: '1h' },
         reconcile: { schedule: '0 0 1 1 *', mode: 'repair' },
         signing: { key },
@@ -90,7 +94,7 @@ export async function makeAgentWorld(dir: string, options: { token?: string; loc
         ...extra,
       };
       writeFileSync(config, JSON.stringify(settings, null, 2));
-      return { host, netns, config, stateDir, sync: (...args: string[]) => nfgit(['sync', '--config', config, '--log-format', 'json', ...args]) };
+      return { host, netns, config, stateDir, trigger, sync: (...args: string[]) => nfgit(['sync', '--config', config, '--log-format', 'json', ...args]) };
     },
   };
 }
