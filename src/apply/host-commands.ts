@@ -8,8 +8,8 @@ export interface HostCommandFailure {
 }
 
 /**
- * Runs the `main` lines after a successful apply, in order, each with a time limit and in a PID
- * namespace of its own, inside the network namespace when there is one. A failure does not undo the ruleset: it is returned as a warning.
+ * Runs the `main` lines after a successful apply, in order, each with a time limit, inside the
+ * namespace when there is one. A failure does not undo the ruleset: it is returned as a warning.
  */
 export async function runHostCommands(
   target: Target,
@@ -19,10 +19,10 @@ export async function runHostCommands(
   const failures: HostCommandFailure[] = [];
   for (const c of commands) {
     try {
-      // In a PID namespace of its own, so nothing it starts outlives it (a `setsid cmd &` would hold
-      // its output pipes, and nfgit with them, past the time limit): when the command exits, or is
-      // killed at the limit, the kernel kills everything left in the namespace.
-      const r = await runInTarget(target, ['unshare', '--pid', '--fork', '--kill-child', '--', ...c.argv], { timeoutMs });
+      // Done when the command exits: a process it left behind (`setsid cmd &`) holding its output
+      // pipes no longer holds nfgit past the time limit. What stayed in its process group is killed
+      // then; a process that left the group runs on, on the host, as a daemon the command started.
+      const r = await runInTarget(target, c.argv, { timeoutMs, untilExit: true });
       if (r.timedOut) failures.push({ ...c, message: `did not finish within ${timeoutMs / 1000} s and was killed` });
       else if (r.code !== 0) failures.push({ ...c, message: `exit status ${r.code ?? r.signal}: ${(r.stderr + r.stdout).trim().slice(0, 2000)}` });
     } catch (err) {

@@ -109,8 +109,11 @@ export async function runRuleFiles(
   try {
     // Everything the jail reads is in this directory, open to nobody; the records file is not (fd 3).
     await chmod(dir, 0o755);
-    await writeFile(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE, { mode: 0o644 });
-    await writeFile(path.join(dir, 'bypass-shim'), BYPASS_SHIM, { mode: 0o755 });
+    // Modes set by chmod: a umask (077 in the hooks) would narrow those given to writeFile.
+    await writeFile(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE);
+    await chmod(path.join(dir, 'prelude.zsh'), 0o644);
+    await writeFile(path.join(dir, 'bypass-shim'), BYPASS_SHIM);
+    await chmod(path.join(dir, 'bypass-shim'), 0o755);
     const rulesDir = path.resolve(options.rulesDir);
     await copyRulesDir(rulesDir, path.join(dir, 'rules'));
     const files: string[] = [];
@@ -120,7 +123,8 @@ export async function runRuleFiles(
       if (relative.startsWith('..') || path.isAbsolute(relative)) throw new NfgitError('InternalError', `internal error: rule file ${file} is not in ${rulesDir}`);
       const text = await readFile(file);
       lastLines.push(lastCommandLine(text));
-      await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1), { mode: 0o644 });
+      await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1));
+      await chmod(path.join(dir, 'rules', relative), 0o644);
       files.push(path.posix.join(JAIL_RULES_DIR, relative));
     }
     const targets = await bypassTargets();

@@ -25,7 +25,7 @@ export function checkTarget(target: Target): void {
  * Runs a tool against the target. The tools are found on PATH (so a host's own or a test's
  * failing stand-in is used), inside the namespace through `ip netns exec` when one is named.
  */
-export function runInTarget(target: Target, argv: readonly string[], options: { input?: string; timeoutMs?: number } = {}): Promise<ProcessResult> {
+export function runInTarget(target: Target, argv: readonly string[], options: { input?: string; timeoutMs?: number; untilExit?: boolean } = {}): Promise<ProcessResult> {
   const [file, ...args] = target.netns === undefined ? argv : ['ip', 'netns', 'exec', target.netns, ...argv];
   return runProcess(file as string, args, { ...options, env: toolEnv(), timeoutMs: options.timeoutMs ?? 300_000 });
 }

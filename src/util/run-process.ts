@@ -17,7 +17,16 @@ export interface RunOptions {
   /** The whole environment of the child (nothing is inherited when given). */
   readonly env?: Record<string, string>;
   readonly cwd?: string;
+  /**
+   * Done when the process itself exits, not when its output pipes close: its process group is killed
+   * then, and a process that left the group (`setsid cmd &`) and still holds the pipes is left to run
+   * but no longer holds nfgit (its output after a short grace is dropped).
+   */
+  readonly untilExit?: boolean;
 }
+
+/** How long output is still read after the process exited, when a process it left behind holds the pipes. */
+const EXIT_GRACE_MS = 500;
 
 /**
  * Runs a command to completion in its own process group, killing the whole group on timeout or when
@@ -58,7 +67,10 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
       done();
       reject(e);
     });
-    child.on('close', (code, signal) => {
+    let finished = false;
+    const finish = (code: number | null, signal: NodeJS.Signals | null): void => {
+      if (finished) return;
+      finished = true;
       done();
       resolve({
         code,
@@ -67,7 +79,18 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
         stderr: Buffer.concat(err).toString('utf8'),
         timedOut,
       });
-    });
+    };
+    child.on('close', finish);
+    if (options.untilExit === true) {
+      child.on('exit', (code, signal) => {
+        killGroup(child.pid);
+        setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          finish(code, signal);
+        }, EXIT_GRACE_MS).unref();
+      });
+    }
   });
 }
 

@@ -3,17 +3,8 @@ import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { leftovers } from '../helpers/processes.js';
 import { compile } from '../../src/compiler/compile.js';
-import { asNfgitErrors } from '../../src/compiler/errors.js';
+import { firstError } from '../helpers/first-error.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
-
-const firstError = async (p: Promise<unknown>): Promise<string> => {
-  try {
-    await p;
-  } catch (err) {
-    return asNfgitErrors(err)[0]?.format() ?? '';
-  }
-  throw new Error('expected the compile to fail');
-};
 
 test('files run in bytewise order in one shell; odd names, dot files and directories are skipped', (t) =>
   withRulesDir(

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { compile } from '../../src/compiler/compile.js';
-import { asNfgitErrors } from '../../src/compiler/errors.js';
+import { firstError } from '../helpers/first-error.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { leftovers } from '../helpers/processes.js';
 
@@ -19,15 +19,6 @@ const root = process.getuid?.() === 0;
 async function output(files: Record<string, string>, host = 'jailhost'): Promise<string> {
   return withRulesDir(files, async (dir) => (await compile({ rulesDir: dir, host })).output);
 }
-
-const firstError = async (p: Promise<unknown>): Promise<string> => {
-  try {
-    await p;
-  } catch (err) {
-    return asNfgitErrors(err)[0]?.format() ?? '';
-  }
-  throw new Error('expected the compile to fail');
-};
 
 test('rule files run as nobody (root only inside their user namespace), with the --host name, seeing only their own processes', async (t) => {
   const out = await output({ '10-who': 'print -r -- "uid=$(id -u) map=${$(</proc/self/uid_map)//[[:space:]]##/ } host=$(hostname) uname=$(uname -n) procs=$(ls /proc | grep -c "^[0-9]")"\n' });
@@ -115,4 +106,13 @@ test('data files beside the rule files are readable whatever their mode; NFGIT_R
     return (await compile({ rulesDir: dir })).output;
   });
   t.regex(out, /^\/run\/nfgit\/rules 192\.0\.2\.1$/m);
+});
+
+test.serial('the jail reads its files under a umask of 077 (as in the git hooks)', async (t) => {
+  const old = process.umask(0o077);
+  try {
+    t.regex(await output({ '10-a': 'iptables -A INPUT -j ACCEPT\nprint ok\n' }), /^ok$/m);
+  } finally {
+    process.umask(old);
+  }
 });
