@@ -16,6 +16,7 @@ import type { RawRecord } from './record-stream.js';
 import { kernelCanonicalMatcher, type CanonicalMatcher } from '../netfilter/canonical-match.js';
 import { installedTargets } from '../netfilter/xtables-targets.js';
 import { kernelTables } from '../netfilter/kernel-tables.js';
+import { queryKernel } from '../netfilter/kernel-query.js';
 
 /** A `main` line: a command for the host, run after a successful apply. */
 export interface HostCommand {
@@ -107,7 +108,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   let mode: RunMode = 'fast';
   let run: RunState | RunMode;
   for (;;) {
-    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved);
+    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved, () => tablesProbe);
     if (typeof run !== 'string' && mode === 'diagnose') {
       // A run that stopped early must not pass because the next one, run to find where, did not.
       throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
@@ -148,6 +149,7 @@ async function runOnce(
   extraTargets: ReadonlySet<string>,
   canonical: CanonicalMatcher,
   reservedChain: (table: string, chain: string) => string | undefined,
+  tables: () => Promise<Readonly<Record<Family, readonly string[]>>>,
 ): Promise<RunState | RunMode> {
   const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
   const sets = new IpsetModel();
@@ -166,6 +168,13 @@ async function runOnce(
   let currentFile = '';
   let early: EarlyStop | undefined;
 
+  // The real tool's answer to a query, on what the rule files built so far (netfilter/kernel-query.ts).
+  const query = async (family: Family | undefined, argv: readonly string[]): Promise<RecordVerdict> => {
+    const ipsets = renderIpsets(sets).text;
+    const restore = family === undefined ? undefined : { tool: TOOL[family], text: renderRestore(models[family], (await tables())[family]).text };
+    const r = await queryKernel({ ipsets, restore }, argv);
+    return { answer: `${r.code}:${r.stderr}\x1f${r.stdout}` };
+  };
   const handle = (rec: RawRecord): RecordVerdict | Promise<RecordVerdict> => {
     switch (rec.kind) {
       case '4':
@@ -194,7 +203,8 @@ async function runOnce(
         };
         if (!parsed.ok) return refuse(parsed.message, 2);
         const first = parsed.call.command;
-        if (first.op === 'list') return refuse(`cannot list rules (${first.flag}) in a rule file: rule files are compiled, not run against a live firewall`, 2, true);
+        // A query is answered by the real tool on the rules built so far: only exact mode can wait for it.
+        if (first.op === 'list') return alias || !sync ? { restart: true } : query(family, [tool, ...rec.args]);
         if (alias && first.op === 'check') return { restart: true };
         const expanded = expandAddressLists(first);
         if (!expanded.ok) return refuse(expanded.message, 2);
@@ -244,14 +254,21 @@ async function runOnce(
         };
         if (!parsed.ok) return refuse(parsed.message, 1, false);
         const call = parsed.call;
-        if (call.op === 'save' || call.op === 'restore' || (call.op === 'list' && call.args.length === 0)) {
+        if (call.op === 'save' || call.op === 'list') return alias ? { restart: true } : query(undefined, ['ipset', ...rec.args]);
+        if (call.op === 'restore') {
           const r = sets.apply(call, trace);
           return refuse(r.ok ? `cannot ${call.op} sets in a rule file` : r.message, 2, false, true);
         }
-        if (alias && (call.op === 'test' || call.op === 'list')) return { restart: true };
+        if (alias && call.op === 'test') return { restart: true };
         const r = sets.apply(call, trace, ruleRefs);
         if (!r.ok) return refuse(r.message, r.status, call.quiet);
         return alias ? undefined : { answer: '0:' };
+      }
+      case 'QV': {
+        const tool = rec.args[0] ?? 'iptables-save';
+        if (runOptions.mode === 'fast') return { restart: true };
+        const family: Family = tool.includes('ip6') ? 'ipv6' : 'ipv4';
+        return query(family, [`${TOOL[family]}-save`, ...rec.args.slice(1)]);
       }
       case 'M':
       case 'AM':

@@ -7,6 +7,7 @@
 #   QS AS      ipset calls: waiting for the answer (function), or recorded by the alias in fast mode
 #   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool;
 #   N          a tool nfgit does not compile yet (nft, arptables, ebtables)
+#   QV         iptables-save and friends, waiting for the real tool's output on the rules built so far
 #   X          a rule file stopped before its end (see below): the last command's location and text
 # Every rule file is sourced from a copy that ends with the line `__nfgit_ran=K` (K: its place in the
 # list), bind-mounted over it in the sandbox (run-rules.ts). Some ways out of a sourced file do not trip
@@ -26,7 +27,14 @@ __nfgit_ask() {
   local __nfgit_answer
   print -u5 -n .
   IFS= read -r -d '' -u 4 __nfgit_answer || { print -r -- "nfgit: the compiler stopped answering" >&2; exit 70 }
-  [[ -z ${__nfgit_answer#*:} ]] || print -r -- "${__nfgit_answer#*:}" >&2
+  local __nfgit_said=${__nfgit_answer#*:}
+  # A query's answer is the real tool's own stderr and stdout, separated by \x1f, printed as they are.
+  if [[ $__nfgit_said == *$'\x1f'* ]]; then
+    print -rn -- "${__nfgit_said%%$'\x1f'*}" >&2
+    print -rn -- "${__nfgit_said#*$'\x1f'}"
+  else
+    [[ -z $__nfgit_said ]] || print -r -- "$__nfgit_said" >&2
+  fi
   return ${__nfgit_answer%%:*}
 }
 # The functions: exact semantics for every call (state commands wait for their answer).
@@ -63,7 +71,14 @@ __nfgit_forbidden() {
   print -u3 -rN -- $__nfgit_m F ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"
   return 2
 }
-for __nfgit_tool in {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}-{save,restore}; do
+# iptables-save in a rule file prints what the rule files have built so far, as the real tool would.
+__nfgit_save() {
+  print -u3 -rN -- $__nfgit_m QV ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask
+}
+for __nfgit_tool in {ip,ip6}tables{,-legacy,-nft}-save; do
+  functions[$__nfgit_tool]="__nfgit_save $__nfgit_tool \"\$@\""
+done
+for __nfgit_tool in {ip,ip6}tables-{restore,apply} {ip,ip6}tables-{legacy,nft}-restore; do
   functions[$__nfgit_tool]="__nfgit_forbidden $__nfgit_tool \"\$@\""
 done
 for __nfgit_tool in nft arptables ebtables arptables-{legacy,nft} ebtables-{legacy,nft} {arp,eb}tables-{save,restore}; do
