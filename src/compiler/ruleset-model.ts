@@ -60,40 +60,29 @@ export function findTarget(spec: readonly string[]): number {
   return -1;
 }
 
-const CORE_OPTIONS = new Set(['-s', '-d', '-i', '-o', '-p']);
+/** The protocols' own matches, which iptables loads by itself after `-p` (so `-m tcp` may be left out). */
+const PROTOCOL_MATCHES = new Set(['tcp', 'udp', 'udplite', 'sctp', 'dccp', 'icmp', 'icmp6', 'icmpv6', 'mh']);
 
 /**
- * A loose form of a rule spec under which spellings the kernel treats as equal collide: core options
- * in any order, the implicit `-m tcp` after `-p tcp` dropped, `/32` and `/128` host masks dropped.
- * Equal loose keys do not prove equality (the kernel decides); different ones rule it out.
+ * A loose form of a rule spec that rules out only what no spelling can make equal: the target (or
+ * goto) and the explicit matches. Values are left out, since the kernel reads many spellings as one
+ * (`--dport ssh` and `22`, `5/minute` and `5/min`, `/255.0.0.0` and `/8`, `2001:DB8::` and
+ * `2001:db8::`, `0x0A` and `10`, MAC case), and so are options a target or match adds by default
+ * (`--log-level 4`, REJECT's `--reject-with`). Equal loose keys do not prove equality: the kernel
+ * decides (canonical-match.ts).
  */
 export function looseKey(spec: readonly string[]): string {
-  const core: string[] = [];
-  const rest: string[] = [];
-  let proto: string | undefined;
+  let target = '';
+  const matches: string[] = [];
   for (let i = 0; i < spec.length; i++) {
     const t = spec[i] as string;
-    if (t === '-p') proto = spec[i + 1]?.toLowerCase();
-  }
-  for (let i = 0; i < spec.length; i++) {
-    const t = spec[i] as string;
-    const neg = t === '!' && CORE_OPTIONS.has(spec[i + 1] ?? '');
-    const opt = neg ? (spec[i + 1] as string) : t;
-    if (CORE_OPTIONS.has(opt) || opt === '-f') {
-      let v = opt === '-f' ? '' : (spec[i + (neg ? 2 : 1)] ?? '');
-      if (opt === '-p') v = v.toLowerCase();
-      if (opt === '-s' || opt === '-d') v = v.replace(/\/(32|128)$/, '');
-      core.push(`${neg ? '!' : ''}${opt} ${v}`);
-      i += (neg ? 1 : 0) + (opt === '-f' ? 0 : 1);
-      continue;
+    if (t === '-j' || t === '--jump' || t === '-g' || t === '--goto') target = `${t.startsWith('-g') || t === '--goto' ? 'g' : 'j'} ${spec[++i] ?? ''}`;
+    else if (t === '-m' || t === '--match') {
+      const m = (spec[++i] ?? '').toLowerCase();
+      if (!PROTOCOL_MATCHES.has(m)) matches.push(m);
     }
-    if (t === '-m' && proto !== undefined && spec[i + 1]?.toLowerCase() === proto) {
-      i++;
-      continue;
-    }
-    rest.push(t);
   }
-  return core.sort().join('\0') + '\u0001' + rest.join('\0');
+  return `${target}\u0001${matches.sort().join('\0')}`;
 }
 
 /** Makes a rule value from its spec and source. */
