@@ -37,6 +37,12 @@ export type IpsetResult = { readonly ok: true; readonly message?: string } | { r
 const OK: IpsetResult = { ok: true };
 
 /** Every set type of ipset 7; only the ones listed in ELEMENT_KINDS get their elements compared by value. */
+/** The type names of ipset 4, which ipset 7 still accepts (each type's `alias` in ipset's lib/ipset_*.c). */
+const OLD_TYPE_NAMES: Readonly<Record<string, string>> = {
+  iphash: 'hash:ip', nethash: 'hash:net', ipporthash: 'hash:ip,port', ipportiphash: 'hash:ip,port,ip',
+  ipportnethash: 'hash:ip,port,net', ipmap: 'bitmap:ip', macipmap: 'bitmap:ip,mac', portmap: 'bitmap:port', setlist: 'list:set',
+};
+
 const TYPES = new Set([
   'hash:ip', 'hash:net', 'hash:ip,port', 'hash:net,port', 'hash:ip,port,ip', 'hash:ip,port,net', 'hash:net,port,net',
   'hash:net,net', 'hash:ip,mark', 'hash:net,iface', 'hash:mac', 'hash:ip,mac', 'bitmap:ip', 'bitmap:ip,mac', 'bitmap:port', 'list:set',
@@ -176,12 +182,18 @@ export class IpsetModel {
     if (name === undefined || rawType === undefined) return fail('create needs a set name and a type: ipset create NAME TYPE [options]', 1);
     const bad = badName(name);
     if (bad !== undefined) return fail(bad, 1);
-    const type = rawType.toLowerCase();
+    const type = OLD_TYPE_NAMES[rawType.toLowerCase()] ?? rawType.toLowerCase();
     if (!TYPES.has(type)) return fail(`Syntax error: typename '${rawType}' is unknown`, 1);
     let family: 'inet' | 'inet6' | undefined = type === 'bitmap:port' || type === 'list:set' ? undefined : 'inet';
     const options: string[] = [];
     for (let i = 0; i < rest.length; i++) {
       const o = rest[i] as string;
+      // ipset 4's `--from A --to B` for the bitmap types, still read by ipset 7 as `range A-B`.
+      if (o === '--from' && type.startsWith('bitmap:') && rest[i + 2] === '--to' && rest[i + 1] !== undefined && rest[i + 3] !== undefined) {
+        options.push('range', `${rest[i + 1]}-${rest[i + 3]}`);
+        i += 3;
+        continue;
+      }
       if (o === '-4' || o === '-6') {
         family = o === '-4' ? 'inet' : 'inet6';
         continue;
