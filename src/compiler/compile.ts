@@ -440,10 +440,15 @@ function scriptFailure(
     if (lastRefusal !== undefined && at !== undefined && refusalAt !== undefined && at.file === refusalAt.file && at.line === refusalAt.line) {
       return new NfgitError('RuleError', lastRefusal.message, { trace: lastRefusal.trace });
     }
-    const said = lines.at(-1);
+    // The jail's paths of rule files, as the user named them.
+    const lastLine = lines.at(-1);
+    const said = lastLine?.replace(new RegExp(`${JAIL_RULES_DIR}/[^\\s:'"]+`, 'g'), (p) => display(p));
+    const host = said === undefined ? undefined : hostOnlyHint(said);
     return new NfgitError(
       'ScriptError',
-      `a command failed with exit status ${lastFailure.status}${said ? ` (it said: ${said})` : ''}; rule files run with errexit, so the compile stopped here (append "|| true" if the failure is expected)`,
+      host !== undefined
+        ? `a command failed with exit status ${lastFailure.status} (it said: ${said}): ${host}`
+        : `a command failed with exit status ${lastFailure.status}${said ? ` (it said: ${said})` : ''}; rule files run with errexit, so the compile stopped here (append "|| true" if the failure is expected)`,
       { trace: lastFailure.trace },
     );
   }
@@ -456,6 +461,20 @@ function scriptFailure(
   }
   const why = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
   return new NfgitError('ScriptError', `the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
+}
+
+/**
+ * What to say when a rule file tried to change the host while compiling (a sysctl, a module, a file
+ * under /proc/sys or /sys), which the jail refuses: such lines are host commands, run after the apply.
+ */
+function hostOnlyHint(said: string): string | undefined {
+  if (/\/proc\/sys\b|\bsysctl\b/.test(said)) {
+    return 'kernel settings are the host\'s, and rule files run in a sandbox while compiling (its /proc/sys is read-only): write it as a host command, run after the apply, as in "main sysctl -w net.ipv4.ip_forward=1" or "main sh -c \'echo 1 > /proc/sys/net/ipv4/ip_forward\'"';
+  }
+  if (/\bmodprobe\b|\binsmod\b|\/sys\//.test(said)) {
+    return 'this changes the host, and rule files run in a sandbox while compiling: write it as a host command, run after the apply, as in "main modprobe nf_conntrack_ftp"';
+  }
+  return undefined;
 }
 
 /** zsh's own errors (syntax, bad substitution) are printed as "/abs/file:LINE: message". */

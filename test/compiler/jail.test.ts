@@ -116,3 +116,17 @@ test.serial('the jail reads its files under a umask of 077 (as in the git hooks)
     process.umask(old);
   }
 });
+
+test('host-only lines outside main (a sysctl, a write to /proc/sys, modprobe) fail at their line and say how to write them', async (t) => {
+  for (const [line, hint] of [
+    ['echo 1 > /proc/sys/net/ipv4/ip_forward', /main sysctl -w net\.ipv4\.ip_forward=1/],
+    ['sysctl -w net.ipv4.ip_forward=1', /main sysctl -w/],
+    ['main echo 1 > /proc/sys/net/ipv4/ip_forward', /main sh -c 'echo 1 > \/proc\/sys\/net\/ipv4\/ip_forward'/],
+    ['modprobe nf_conntrack_ftp', /main modprobe nf_conntrack_ftp/],
+  ] as const) {
+    const msg = await withRulesDir({ '10-host': `iptables -A INPUT -j ACCEPT\n${line}\n` }, (dir) => firstError(compile({ rulesDir: dir })));
+    t.regex(msg, /10-host:2: a command failed with exit status \d+ \(it said: [^)]*\): /, line);
+    t.regex(msg, hint, line);
+    t.notRegex(msg, /\/run\/nfgit/, 'the jail\'s paths are not shown');
+  }
+});
