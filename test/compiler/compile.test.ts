@@ -217,3 +217,18 @@ test('exec in a rule file is refused: the files after it did not run', (t) =>
     const msg = await firstError(compile({ rulesDir: dir }));
     t.regex(msg, /10-a: the run of the rule files ended in this file without an error \(an "exec"/);
   }));
+
+test('files named in .nfgitignore stay beside the rule files, readable, but are not run', (t) =>
+  withRulesDir(
+    {
+      '.nfgitignore': '# lists read by 20-block\n*.list\nREADME\n',
+      'blocked.list': '192.0.2.1\n198.51.100.0/24\n',
+      'README': 'these are not shell commands\n',
+      '20-block': 'for net in $(<$NFGIT_RULES_DIR/blocked.list); do iptables -A INPUT -s $net -j DROP; done\n',
+    },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(r.files.map((f) => path.basename(f)), ['20-block']);
+      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -s 192.0.2.1 -j DROP', '-A INPUT -s 198.51.100.0/24 -j DROP']);
+    },
+  ));
