@@ -21,6 +21,7 @@ export function agentCompileOptions(config: AgentConfig, rulesDir: string, prese
     displayDir: config.repository.path,
     host: config.host,
     vars: config.vars,
+    args: config.args,
     reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
   };
 }

@@ -57,6 +57,8 @@ export interface AgentConfig {
   };
   /** Variables exported to the rule files, beside NFGIT_HOST. */
   readonly vars: Readonly<Record<string, string>>;
+  /** Positional arguments of every rule file ($1…), as for an init script called with `start`. */
+  readonly args: readonly string[];
   /** How many of this host's own status tags to keep; older ones are pruned. */
   readonly tags: { readonly keep: number };
   /** Compile and apply IPv4 only (hosts without IPv6 or ip6tables). */
@@ -237,6 +239,9 @@ function configSchema(defaults: ConfigDefaults) {
       signing: orEmpty(signingSchema),
       trust: orEmpty(trustSchema),
       vars: orEmpty(varsSchema),
+      args: z
+        .array(z.string().superRefine(check((v) => (v.includes('\0') ? 'must not contain a NUL character' : undefined))))
+        .default([]),
       tags: orEmpty(tagsSchema),
       ipv4Only: z.boolean().default(false),
       preserve: z

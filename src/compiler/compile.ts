@@ -49,6 +49,8 @@ export interface CompileOptions {
   readonly host?: string;
   /** More variables exported to the rule files. */
   readonly vars?: Readonly<Record<string, string>>;
+  /** Positional arguments of every rule file (`$1`…), as for an init script called `firewall.sh start`. */
+  readonly args?: readonly string[];
   readonly timeoutMs?: number;
   readonly maxOutputBytes?: number;
   readonly maxRecordBytes?: number;
@@ -95,6 +97,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     files,
     rulesDir: absDir,
     host,
+    args: options.args ?? [],
     env,
     timeoutMs: options.timeoutMs ?? 60_000,
     maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,

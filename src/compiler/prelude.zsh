@@ -20,6 +20,8 @@ setopt errexit
 __nfgit_mode=$1
 __nfgit_last=("${@[3,$2+2]}")
 shift $(( $2 + 2 ))
+__nfgit_args=("${@[2,$1+1]}")
+shift $(( $1 + 1 ))
 __nfgit_files=("$@")
 set --
 __nfgit_m=$NFGIT_RECORD_MARK
@@ -213,7 +215,7 @@ for __nfgit_file in $__nfgit_files; do
   export NFGIT_RULE_FILE=$__nfgit_file
   __nfgit_ran=
   __nfgit_exit=
-  . "$__nfgit_file"
+  . "$__nfgit_file" "${__nfgit_args[@]}"
   if [[ -n $__nfgit_exit ]]; then __nfgit_exit_ok || __nfgit_stopped
   elif [[ $__nfgit_ran != $__nfgit_k ]]; then __nfgit_stopped
   fi

@@ -35,6 +35,8 @@ export interface RunRulesOptions {
   readonly rulesDir: string;
   /** The jail's host name (`hostname`, `uname -n` inside), the compile's --host. */
   readonly host?: string;
+  /** Positional arguments every rule file is sourced with. */
+  readonly args?: readonly string[];
   /**
    * `fast`: aliases record calls without answering (a `restart` verdict ends the run); `exact`: functions
    * answer every state command; `diagnose`: exact, plus a DEBUG trap that locates a rule file's early stop.
@@ -128,7 +130,7 @@ export async function runRuleFiles(
       files.push(path.posix.join(JAIL_RULES_DIR, relative));
     }
     const targets = await bypassTargets();
-    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', String(targets.length), ...targets, options.mode, String(lastLines.length), ...lastLines.map(String), ...files]);
+    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', String(targets.length), ...targets, options.mode, String(lastLines.length), ...lastLines.map(String), String(options.args?.length ?? 0), ...(options.args ?? []), ...files]);
     return await drive(jail, dir, options, onRecord, path.join(dir, 'records'));
   } finally {
     dropCleanup();

@@ -51,6 +51,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   signing: { key: '/etc/nfgit/signing_key' },
   trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
   vars: { ROLE: 'edge' },
+  args: [],
   tags: { keep: 50 },
   ipv4Only: false,
   preserve: [],
@@ -79,6 +80,7 @@ test('a minimal file gets every default', (t) => {
     signing: { key: '/etc/nfgit/signing_key' },
     trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
     vars: {},
+    args: [],
     tags: { keep: 50 },
     ipv4Only: false,
     preserve: [],
@@ -116,6 +118,7 @@ test('JSON is read as YAML', (t) => {
     signing: { key: '/etc/nfgit/signing_key' },
     trust: { requireSignedCommits: false, allowedSigners: null, pgpKeys: [], matchCommitter: false },
     vars: { ROLE: 'core', ZONE: '' },
+    args: [],
     tags: { keep: 3 },
     ipv4Only: true,
     preserve: [],
@@ -196,8 +199,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, tags, ipv4Only, preserve, probes`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
     ].join('\n'),
   );
 });

@@ -232,3 +232,12 @@ test('files named in .nfgitignore stay beside the rule files, readable, but are 
       t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -s 192.0.2.1 -j DROP', '-A INPUT -s 198.51.100.0/24 -j DROP']);
     },
   ));
+
+test('--arg: every rule file gets the positional arguments, as an init script called "firewall.sh start"', (t) =>
+  withRulesDir(
+    { '10-init': 'case "$1" in\n  (start) iptables -A INPUT -m comment --comment "started $# $2" -j ACCEPT ;;\n  (*) print -r -- "usage: $0 start" >&2; exit 1 ;;\nesac\n', '20-b': 'iptables -A INPUT -m comment --comment "also $1" -j ACCEPT\n' },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir, args: ['start', 'two words'] });
+      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -m comment --comment "started 2 two words" -j ACCEPT', '-A INPUT -m comment --comment "also start" -j ACCEPT']);
+    },
+  ));
