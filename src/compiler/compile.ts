@@ -353,6 +353,12 @@ async function runOnce(
   return { models, sets, hostCommands, output: exit.output };
 }
 
+/**
+ * A line of `set -x` output from nfgit's own functions and traps (zsh's PS4 is `+%N:%i> `): never what
+ * a rule file said, so never quoted in a message.
+ */
+const NFGIT_XTRACE = /^\++(?:__nfgit\w*|iptables|ip6tables|ipset|main|which|sudo|doas|nice|nohup|xargs|TRAP(?:ZERR|DEBUG|EXIT)|[^\s:]*\/(?:ip6?tables|ipset)[^\s:]*|\/run\/nfgit\/prelude\.zsh)(?::\d+)?> /;
+
 /** A rule file that did not run to its end (the X record of prelude.zsh). */
 interface EarlyStop {
   /** `exit`: the shell exited; `stop`: the file's sourcing ended early (an error, a `return`). */
@@ -434,7 +440,7 @@ function scriptFailure(
   currentFile: string,
   display: (file: string) => string,
 ): NfgitError {
-  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '' && !NFGIT_XTRACE.test(l));
   const zshSaid = zshError(lines, display);
   if (zshSaid !== undefined && (lastFailure === undefined || lastFailure.trace.length === 0)) return zshSaid;
   if (lastFailure !== undefined && lastFailure.trace.length > 0 && code !== 0) {

@@ -152,6 +152,20 @@ sudo() { __nfgit_wrapped sudo '-[ugpChDrtUT]' "$@" }
 doas() { __nfgit_wrapped doas '-[uC]' "$@" }
 nice() { __nfgit_wrapped nice '-n' "$@" }
 nohup() { __nfgit_wrapped nohup '' "$@" }
+# `sh -c '… iptables …' [NAME ARGS…]`: a script that calls the tools runs here, in a subshell in sh
+# emulation without errexit, as `sh -c` would run it; any other `sh -c` is the real shell's.
+__nfgit_sh() {
+  local name=$1; shift
+  if [[ $1 == -c && $# -ge 2 && $2 == *(iptables|ip6tables|ipset)* ]]; then
+    local __nfgit_script=$2; shift 2
+    ( (( $# )) && shift; emulate sh; unsetopt errexit; eval "$__nfgit_script" )
+  else
+    command $name "$@"
+  fi
+}
+sh() { __nfgit_sh sh "$@" }
+bash() { __nfgit_sh bash "$@" }
+dash() { __nfgit_sh dash "$@" }
 # `xargs [-n N] [-0] [-r] [-t] TOOL ARGS…` with a tool: read the words and call it per batch, as xargs
 # would (words split at blanks, or at NULs with -0; no quote processing beyond that).
 xargs() {

@@ -241,3 +241,10 @@ test('--arg: every rule file gets the positional arguments, as an init script ca
       t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -m comment --comment "started 2 two words" -j ACCEPT', '-A INPUT -m comment --comment "also start" -j ACCEPT']);
     },
   ));
+
+test('set -x in a rule file: a failure quotes the rule file\'s command, never nfgit\'s own functions', (t) =>
+  withRulesDir({ '10-x': 'set -x\nIPT=$(which iptables)\n$IPT -A INPUT -i lo -j ACCEPT\ngrep -q nothing /dev/null\n' }, async (dir) => {
+    const msg = await firstError(compile({ rulesDir: dir }));
+    t.regex(msg, /10-x:4: a command failed with exit status 1 \(it said: \+.*10-x:4> grep -q nothing \/dev\/null\)/);
+    t.notRegex(msg, /nfgit-[0-9a-f]{24}|TRAPZERR|print -u3|\/run\/nfgit/);
+  }));
