@@ -20,6 +20,24 @@ function readHolder(file: string): Holder | undefined {
   }
 }
 
+/** Replaces the lock file's text with the holder (the file itself stays: flock is on its inode). */
+function writeHolder(file: string, holder: Holder): void {
+  const fd = openSync(file, 'r+');
+  try {
+    ftruncateSync(fd, 0);
+    const data = Buffer.from(JSON.stringify(holder));
+    let done = 0;
+    // A short write (full disk) is followed by ENOSPC on the next call, which ends the loop.
+    while (done < data.length) {
+      const n = writeSync(fd, data, done, data.length - done, done);
+      if (n <= 0) throw new Error(`write returned ${n}`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A held lock; release() frees it (and so does the death of this process, however it dies). */
 export interface StateLock {
   release(): void;
@@ -56,13 +74,13 @@ export async function lockStateDir(stateDir: string, command: string, waitMs: nu
   }
   child.stdout.removeAllListeners('data');
   child.stdin.on('error', () => {});
-  // Say who holds it, for whoever waits next.
-  const fd = openSync(file, 'r+');
+  // Say who holds it, for whoever waits next. Best effort: on a full disk the write fails, and a
+  // failure here must not leave the flock child (which holds the lock, and whose pipes keep this
+  // process alive) running with nobody to release it.
   try {
-    ftruncateSync(fd, 0);
-    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies Holder), 0);
-  } finally {
-    closeSync(fd);
+    writeHolder(file, { pid: process.pid, command, since: new Date().toISOString() });
+  } catch {
+    // The lock is held all the same; waiters then say "another process".
   }
   let released = false;
   const release = (): void => {

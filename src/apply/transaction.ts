@@ -11,7 +11,18 @@ import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from '
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
-import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
+import { CorruptStateFile } from './state-records.js';
+import { PreparedLastGood, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+
+/** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
+function readOrNothing<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CorruptStateFile) return undefined;
+    throw err;
+  }
+}
 
 /** What applying did to one family. */
 export interface FamilyOutcome {
@@ -158,7 +169,8 @@ export async function applyTransaction(
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
-  const ownedSets = ctx.state.readLastGood()?.ipsets?.sets ?? [];
+  // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
+  const ownedSets = readOrNothing(() => ctx.state.readLastGood())?.ipsets?.sets ?? [];
   const sets = await snapshotSets(ctx.target, desired.ipsets, ownedSets);
 
   // Tables the rules do not use are flushed where they exist, and not created where they do not.
@@ -197,11 +209,16 @@ export async function applyTransaction(
   if (preserve.chains.length > 0 || preserve.rules.length > 0) {
     for (const family of ctx.families) {
       // nfgit's own rules in canonical form, so that a preset never mistakes one of them for a foreign one.
-      const own = (await canonical[family]?.catch(() => undefined)) ?? ctx.state.readCanonical(family);
+      const own = (await canonical[family]?.catch(() => undefined)) ?? readOrNothing(() => ctx.state.readCanonical(family));
       next[family] = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, own).text;
     }
   }
-  ctx.state.writeJournal(journal, serialized);
+  try {
+    ctx.state.writeJournal(journal, serialized);
+  } catch (err) {
+    // Without a journal a crash half-way could leave the families split: the kernel is not touched.
+    throw new NfgitError('SandboxError', `${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
+  }
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
       await applySets(ctx.target, desired.ipsets, sets);
@@ -242,22 +259,33 @@ export async function applyTransaction(
 
   if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves);
 
-  ctx.state.markJournalApplied(journal);
-  ctx.state.writeLastGood(prepared ?? record);
-  // The canonical forms (for drift) are written while the journal still stands: a crash before they are
-  // written leaves a journal marked applied, and finishing it writes them from the target (recoverJournal).
+  // Record the new ruleset as the last good one, with the canonical forms drift detection compares
+  // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
+  // and finishing it writes them from the target (recoverJournal). If it cannot be recorded (a full
+  // disk), the new ruleset is taken back: the kernel must never run what restore-last would not load.
   const after = await Promise.all(afterSaves);
-  ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
+  const names = desired.ipsets?.sets ?? [];
+  // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
+  let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
+  const forms: CanonicalForms = {
+    ipv4: after[ctx.families.indexOf('ipv4')],
+    ipv6: after[ctx.families.indexOf('ipv6')],
+    ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
+  };
+  try {
+    ctx.state.markJournalApplied(journal);
+    ctx.state.writeLastGood(prepared ?? record, forms);
+  } catch (err) {
+    await takeBackUnrecorded(ctx, snapshot, sets, err);
+  }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
+    // Stale sets go only now: a rollback above could not have made them again.
     await destroyStaleSets(ctx.target, desired.ipsets, ownedSets, sets);
-    // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
-    const names = desired.ipsets?.sets ?? [];
-    const saved = await saveSets(ctx.target).catch(() => undefined);
-    ctx.state.writeCanonicalSets(saved === undefined || names.length === 0 ? undefined : canonicalSets(saved, names));
-    const change = saved === undefined ? undefined : countSets(diffSets(sets.snapshot, saved, [...names, ...ownedSets]));
+    if (ownedSets.some((n) => !names.includes(n))) savedSets = await saveSets(ctx.target).catch(() => undefined);
+    const change = savedSets === undefined ? undefined : countSets(diffSets(sets.snapshot, savedSets, [...names, ...ownedSets]));
     setsOutcome = { sets: names.length, change };
-  } else ctx.state.writeCanonicalSets(undefined);
+  }
   ctx.state.removeJournal();
 
   const families = ctx.families.map((family, i) => ({
@@ -268,6 +296,27 @@ export async function applyTransaction(
     change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
   }));
   return { families, sets: setsOutcome };
+}
+
+/**
+ * Both families hold the new ruleset but it could not be recorded (the disk holding the state
+ * directory is full): put both snapshots back and say so. The journal's applied mark goes first
+ * (removing needs no space), so that if the rollback fails the next command undoes it, never records it.
+ */
+async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown): Promise<never> {
+  const why = (err as Error).message;
+  ctx.state.unmarkJournalApplied();
+  try {
+    await rollback(ctx, snapshot, sets);
+  } catch (e) {
+    throw new NfgitError('SandboxError', `${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
+  }
+  ctx.state.removeJournal();
+  throw new NfgitError(
+    'SandboxError',
+    `${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
+    { cause: err },
+  );
 }
 
 /**
@@ -294,21 +343,20 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
 
 /**
  * After finishing an interrupted apply: the canonical forms drift detection compares with are read
- * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is removed
+ * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is left out
  * (drift is then not checked until the next apply), never left describing an older ruleset.
  */
-async function refreshCanonical(state: TransactionContext['state'], target: Target, families: readonly Family[]): Promise<void> {
+async function canonicalFromTarget(target: Target, families: readonly Family[], names: readonly string[]): Promise<CanonicalForms> {
+  const forms: Record<string, string | undefined> = {};
   for (const family of ['ipv4', 'ipv6'] as const) {
-    const saved = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
-    state.writeCanonical(family, saved);
+    forms[family] = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
   }
-  const names = state.readLastGood()?.ipsets?.sets ?? [];
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
-  state.writeCanonicalSets(sets === undefined ? undefined : canonicalSets(sets, names));
+  return { ...forms, ipsets: sets === undefined ? undefined : canonicalSets(sets, names) };
 }
 
 /** What looking for an unfinished journal found and did. */
-export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'undone' | 'dropped'; readonly message: string };
+export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'undone' | 'dropped' | 'set-aside'; readonly message: string };
 
 /**
  * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
@@ -316,13 +364,21 @@ export type Recovery = { readonly found: false } | { readonly found: true; reado
  * Replaying twice is harmless.
  */
 export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 'target'>): Promise<Recovery> {
-  const journal = ctx.state.readJournal();
+  let journal: Journal | undefined;
+  try {
+    journal = ctx.state.readJournal();
+  } catch (err) {
+    if (!(err instanceof CorruptStateFile)) throw err;
+    // Its snapshot cannot be trusted, so nothing can be undone; the command that runs next (apply,
+    // restore-last) loads a whole ruleset into both families, which ends any split it left.
+    const kept = ctx.state.setJournalAside();
+    return { found: true, action: 'set-aside', message: `${err.message}. It was moved to ${kept} and not replayed: if an apply was interrupted, the families may have been split, and this command now loads a whole ruleset into both` };
+  }
   if (journal === undefined) return { found: false };
   const target: Target = { netns: journal.target.netns ?? undefined };
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
-    ctx.state.writeLastGood(journal.record);
-    await refreshCanonical(ctx.state, target, journal.families);
+    ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? []));
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }

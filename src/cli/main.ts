@@ -137,17 +137,19 @@ async function run(argv: string[]): Promise<number> {
       .command('restore-last')
       .description('load the last good ruleset from the state directory (at boot: no git, no network)')
       .option('--json', 'print the result as JSON on stdout')
-      .option('--preserve <pattern>', 'chains of other software to leave alone, as for apply (repeatable)', collect, []),
-  ).action(async (flags: ApplyFlags & { json?: boolean }) => {
+      .option('--preserve <pattern>', 'chains of other software to leave alone, as for apply (repeatable)', collect, [])
+      .option('--force', 'load into --netns (or the host) even though the last good ruleset was applied to another target'),
+  ).action(async (flags: ApplyFlags & { json?: boolean; force?: boolean }) => {
     try {
-      const report = await restoreLast(applyOptions(flags, argv));
+      // Without --netns: the target recorded with the last good ruleset (the boot unit names none).
+      const report = await restoreLast(applyOptions(flags, argv), { recorded: flags.netns === undefined && flags.force !== true, force: flags.force === true });
       if (!report.restored) {
         printRecovery(report.recovery, flags.json === true);
         if (flags.json === true) process.stdout.write(JSON.stringify({ ok: true, restored: false, recovery: report.recovery }) + '\n');
         else process.stdout.write(`no last good ruleset in ${flags.stateDir}: nothing to restore\n`);
         return;
       }
-      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, flags);
+      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, { ...flags, netns: report.target.netns });
     } catch (err) {
       code = reportFailure(err, flags.json === true);
     }

@@ -1,0 +1,102 @@
+/**
+ * A state directory on a full disk (a small tmpfs, filled): apply stops before the kernel when the
+ * journal cannot be written, takes the new ruleset back when it cannot be recorded, never leaves a
+ * state file cut off or a temporary file behind, exits 3 saying which disk is full, and restore-last
+ * then loads the previous last good ruleset.
+ */
+import test from 'ava';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { withRulesDir } from '../helpers/rules-dir.js';
+import { apply, inNs, restoreLast, saveNs, withNetns } from './helpers/netns-apply.js';
+import { OLD_RULES } from './helpers/rulesets.js';
+import { fillDisk, freeBytes, withSmallDisk } from './helpers/small-disk.js';
+
+/** Many rules, so that the state files of this ruleset are much bigger than those of OLD_RULES. */
+const BIG_RULES = `iptables -P INPUT DROP
+for i in {1..1200}; do
+  iptables -A INPUT -s 10.$((i / 250)).$((i % 250)).1 -p tcp --dport 22 -m comment --comment "host number $i of the fleet" -j ACCEPT
+  ip6tables -A INPUT -s fd00::$i -p tcp --dport 22 -m comment --comment "host number $i of the fleet" -j ACCEPT
+done
+`;
+
+/** What nfgit leaves in a state directory after a finished apply (plus the test's filler). */
+const AFTER_APPLY = ['canonical.v4', 'canonical.v6', 'filler', 'last-good.json', 'lock', 'plan.json', 'rules.v4', 'rules.v6'];
+
+test.serial('a full disk: the journal cannot be written, so nothing is changed (exit 3, the disk named); restore-last then works', (t) =>
+  withRulesDir({ '10-old': OLD_RULES }, (old) =>
+    withRulesDir({ '10-big': BIG_RULES }, (big) =>
+      withNetns((ns) =>
+        withSmallDisk(4096, async (disk) => {
+          const state = path.join(disk, 'state');
+          const r1 = await apply(old, ns, state);
+          t.is(r1.exitCode, 0, String(r1.stderr));
+          const before = await saveNs(ns);
+          const lastGood = readFileSync(path.join(state, 'last-good.json'), 'utf8');
+          const filler = await fillDisk(disk, 0);
+
+          const r2 = await apply(big, ns, state);
+          t.is(r2.exitCode, 3, String(r2.stderr));
+          t.is(
+            String(r2.stderr),
+            `nfgit: could not write ${state}/journal.json: the disk holding ${state} is full. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`,
+          );
+          t.deepEqual(await saveNs(ns), before);
+          t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+          t.deepEqual(readdirSync(state).sort(), AFTER_APPLY.filter((f) => f !== 'filler'));
+
+          // Space again (the admin cleaned up): restore-last loads the previous last good ruleset.
+          await rm(filler);
+          await inNs(ns, ['iptables', '-F']);
+          const r3 = await restoreLast(ns, state);
+          t.is(r3.exitCode, 0, String(r3.stderr));
+          t.deepEqual(await saveNs(ns), before);
+        }),
+      ),
+    ),
+  ),
+);
+
+test.serial('a disk that holds the journal but not the last good ruleset: the new ruleset is taken back (exit 3), last-good.json is whole, restore-last works', (t) =>
+  withRulesDir({ '10-old': OLD_RULES }, (old) =>
+    withRulesDir({ '10-big': BIG_RULES }, (big) =>
+      withNetns((ns) =>
+        withSmallDisk(8192, async (disk) => {
+          const state = path.join(disk, 'state');
+          // Measure what the big ruleset's record takes, then go back to the old one.
+          t.is((await apply(big, ns, state)).exitCode, 0);
+          const bigRecord = readFileSync(path.join(state, 'last-good.json')).length;
+          const r1 = await apply(old, ns, state);
+          t.is(r1.exitCode, 0, String(r1.stderr));
+          const before = await saveNs(ns);
+          const lastGood = readFileSync(path.join(state, 'last-good.json'), 'utf8');
+          // Room for the journal (about one record plus the small snapshot), not for the record's four copies too.
+          await fillDisk(disk, bigRecord + 64 * 1024);
+          const free = freeBytes(disk);
+
+          const r2 = await apply(big, ns, state);
+          t.is(r2.exitCode, 3, String(r2.stderr));
+          t.regex(
+            String(r2.stderr),
+            new RegExp(
+              `^nfgit: could not write ${state}/[a-z0-9.]+: the disk holding ${state} is full: the new ruleset could not be recorded as the last good one, so it was taken back\\. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one\\. Free space there, then apply again$`,
+            ),
+          );
+          t.deepEqual(await saveNs(ns), before);
+          t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+          t.deepEqual(readdirSync(state).sort(), AFTER_APPLY.filter((f) => f !== 'filler'));
+          t.false(existsSync(path.join(state, 'journal.json')));
+          t.is(freeBytes(disk), free);
+
+          // Still nearly full: restore-last of the small old ruleset fits.
+          await inNs(ns, ['iptables', '-F']);
+          await inNs(ns, ['ip6tables', '-F']);
+          const r3 = await restoreLast(ns, state);
+          t.is(r3.exitCode, 0, String(r3.stderr));
+          t.deepEqual(await saveNs(ns), before);
+        }),
+      ),
+    ),
+  ),
+);
