@@ -7,8 +7,8 @@ import { checkTarget, describeTarget, type Target } from '../netfilter/target.js
 import { NfgitError } from '../compiler/errors.js';
 import type { PreserveSpec } from './preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
-import { lockStateDir, type StateLock } from './state-lock.js';
-import { StateDir, type AppliedRuleset } from './state-files.js';
+import { lockStateDir, lockTarget, type StateLock } from './state-lock.js';
+import { StateDir, type AppliedRuleset, type LastGood } from './state-files.js';
 import { CorruptStateFile } from './state-records.js';
 import type { Probation } from './probation.js';
 import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery, type SetsOutcome } from './transaction.js';
@@ -75,16 +75,19 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
   const locking = lockStateDir(options.stateDir, options.command, options.lockWaitMs);
   locking.catch(() => {});
   let lock: StateLock | undefined;
+  let targetLock: StateLock | undefined;
   try {
     // Refused rules end the command at once, even while another nfgit holds the lock.
     await Promise.race([locking, staging]);
     lock = await locking;
+    targetLock = await lockTarget(options.target, options.command, options.lockWaitMs);
     const backend = await detectBackend(options.target, families);
     // Repairing an interrupted apply changes the host: not for a ruleset that staging may still refuse.
     if (journalPresent(state)) await staging;
     const recovery = await recoverJournal({ backend, state, command: options.command });
     return await body({ state, backend, families, recovery });
   } finally {
+    targetLock?.release();
     if (lock !== undefined) lock.release();
     else void locking.then((l) => l.release(), () => {});
   }
@@ -191,13 +194,23 @@ export async function restoreLast(options: ApplyOptions, how: RestoreTarget = { 
     if (last === undefined) return { restored: false, recovery: locked.recovery };
     const target = restoreTargetOf({ netns: last.target.netns ?? undefined }, options, how);
     checkTarget(target);
-    const backend = target.netns === lockOptions.target.netns ? locked.backend : await detectBackend(target, locked.families);
+    if (target.netns === lockOptions.target.netns) return load(locked, last, target, locked.backend);
+    // The record changed under the lock (recovery recorded an apply to another target): lock that one too.
+    const lock = await lockTarget(target, options.command, options.lockWaitMs);
+    try {
+      return await load(locked, last, target, await detectBackend(target, locked.families));
+    } finally {
+      lock.release();
+    }
+  });
+
+  async function load(locked: Locked, last: LastGood, target: Target, backend: Backend): Promise<RestoreLastReport> {
     const warnings = locked.state.damagedCopies().map((d) => `${d}; rewritten from last-good.json`);
     const families = locked.families.filter((f) => last.families[f] !== undefined);
     const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, ...(last.ipsets === undefined ? {} : { ipsets: last.ipsets }), source: last.source };
     const report = await applyLocked({ ...locked, backend }, families, ruleset, { ...options, target }, Promise.resolve({}), started, undefined, warnings);
     return { restored: true, source: last.source, appliedAt: last.appliedAt, target, ...report };
-  });
+  }
 }
 
 /** The recorded target before the lock is taken (undefined when there is no readable record: the lock then says why). */

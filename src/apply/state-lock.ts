@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
+import { openSync, readFileSync, closeSync, writeSync, ftruncateSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
 import { SAFE_PATH } from '../netfilter/sandbox.js';
 import { onExit } from '../util/exit-hooks.js';
+import { describeTarget, type Target } from '../netfilter/target.js';
 
 /** Who holds the state directory, written into the lock file once it is held (for messages). */
 interface Holder {
@@ -51,8 +52,27 @@ export interface StateLock {
  * ever both take over a stale lock. A live holder is waited for up to `waitMs`, then the call fails
  * naming it.
  */
-export async function lockStateDir(stateDir: string, command: string, waitMs: number, name = 'lock'): Promise<StateLock> {
-  const file = path.join(stateDir, name);
+export function lockStateDir(stateDir: string, command: string, waitMs: number, name = 'lock'): Promise<StateLock> {
+  return lockFile(path.join(stateDir, name), command, waitMs, `the state directory ${stateDir}`);
+}
+
+/** Where the per-target locks live: a tmpfs (gone at boot, as the namespaces are). */
+export const TARGET_LOCK_DIR = '/run/nfgit/locks';
+
+/**
+ * Takes the lock of a target (the host, or one named namespace), so that two nfgit processes with
+ * different state directories never apply to one target at once: each would snapshot the other's
+ * half-done transaction, and a rollback would leave the families split. Taken after the state
+ * directory's lock, always in that order (no deadlock).
+ */
+export function lockTarget(target: Target, command: string, waitMs: number): Promise<StateLock> {
+  mkdirSync(TARGET_LOCK_DIR, { recursive: true, mode: 0o700 });
+  const name = target.netns === undefined ? 'host' : `netns-${target.netns}`;
+  return lockFile(path.join(TARGET_LOCK_DIR, name), command, waitMs, describeTarget(target));
+}
+
+/** Takes the flock of `file` (see lockStateDir); `what` names what it guards in messages. */
+async function lockFile(file: string, command: string, waitMs: number, what: string): Promise<StateLock> {
   closeSync(openSync(file, 'a', 0o600));
   const child = spawn('flock', ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -64,13 +84,13 @@ export async function lockStateDir(stateDir: string, command: string, waitMs: nu
       out += b.toString();
       if (out.includes('locked')) resolve(true);
     });
-    child.on('error', (err) => reject(new NfgitError('SandboxError', `cannot lock the state directory ${stateDir}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
+    child.on('error', (err) => reject(new NfgitError('SandboxError', `cannot lock ${what}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
     child.on('exit', () => resolve(false));
   });
   if (!got) {
     const holder = readHolder(file);
     const who = holder === undefined ? 'another process' : `"${holder.command}" (pid ${holder.pid}, since ${holder.since})`;
-    throw new NfgitError('SandboxError', `the state directory ${stateDir} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
+    throw new NfgitError('SandboxError', `${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
   child.stdout.removeAllListeners('data');
   child.stdin.on('error', () => {});
