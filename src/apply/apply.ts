@@ -21,6 +21,8 @@ export interface ApplyOptions {
   readonly ipv4Only: boolean;
   readonly lockWaitMs: number;
   readonly hostCommandTimeoutMs: number;
+  /** Time limit of each restore tool run (default DEFAULT_RESTORE_TIMEOUT_MS). */
+  readonly restoreTimeoutMs?: number;
   /** The command line, recorded in the journal. */
   readonly command: string;
   /** Chains of other software to carry over from the live ruleset (apply --preserve, config preserve). */
@@ -84,7 +86,7 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
     const backend = await detectBackend(options.target, families);
     // Repairing an interrupted apply changes the host: not for a ruleset that staging may still refuse.
     if (journalPresent(state)) await staging;
-    const recovery = await recoverJournal({ backend, state, command: options.command });
+    const recovery = await recoverJournal({ backend, state, command: options.command, ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }) });
     return await body({ state, backend, families, recovery });
   } finally {
     targetLock?.release();
@@ -116,7 +118,15 @@ async function applyLocked(
 ): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
   const outcome = await applyTransaction(
-    { target: options.target, backend, families, state, command: options.command, ...(options.preserve === undefined ? {} : { preserve: options.preserve }) },
+    {
+      target: options.target,
+      backend,
+      families,
+      state,
+      command: options.command,
+      ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
+      ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }),
+    },
     ruleset,
     staging,
     probation,

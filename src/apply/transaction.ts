@@ -56,6 +56,29 @@ export interface TransactionContext {
   readonly command: string;
   /** Chains of other software (Docker, fail2ban…) carried over from the live ruleset; none by default. */
   readonly preserve?: PreserveSpec;
+  /** Time limit of each restore tool run (apply and rollback); DEFAULT_RESTORE_TIMEOUT_MS by default. */
+  readonly restoreTimeoutMs?: number;
+}
+
+/**
+ * How long one restore may take. A restore of tens of thousands of rules takes seconds; one that runs
+ * longer has hung (a stuck nf_tables transaction, a tool waiting on the xtables lock), and while it
+ * hangs the other family already runs the new ruleset: the families are split until it is killed
+ * and both are put back.
+ */
+export const DEFAULT_RESTORE_TIMEOUT_MS = 60_000;
+
+/** Runs a restore tool in the target within the time limit; a run that hit the limit says so. */
+async function runRestore(ctx: Pick<TransactionContext, 'target' | 'restoreTimeoutMs'>, argv: readonly string[], input: string): Promise<{ code: number | null; stderr: string; hung: string | undefined }> {
+  const limit = ctx.restoreTimeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
+  const r = await runInTarget(ctx.target, argv, { input, timeoutMs: limit });
+  const hung = r.timedOut ? `${argv[0]} hung: no answer within ${limit / 1000} s (--restore-timeout), so it was killed` : undefined;
+  return { code: r.code, stderr: r.stderr, hung };
+}
+
+/** The message of a failed restore: the tool's own, or that it hung. */
+function restoreFailure(r: { stderr: string; hung: string | undefined }): string {
+  return r.hung ?? parseRestoreError(r.stderr).message;
 }
 
 /** Saves one family of the target (with counters, so a rollback puts them back too). */
@@ -92,9 +115,9 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   const current = await saveFamily(ctx, family);
   const before = parseSave(snapshot);
   if (before.size > 0) {
-    const r = await runInTarget(ctx.target, [restoreTool(family), '-c'], { input: snapshot });
+    const r = await runRestore(ctx, [restoreTool(family), '-c'], snapshot);
     if (r.code !== 0) {
-      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${parseRestoreError(r.stderr).message}`, { family });
+      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
     }
   }
   const flushedOnly: string[] = [];
@@ -103,8 +126,8 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
     const nftFamily = family === 'ipv4' ? 'ip' : 'ip6';
     const removed = ctx.backend.nft !== undefined && (await runInTarget(ctx.target, [ctx.backend.nft, 'delete', 'table', nftFamily, table])).code === 0;
     if (removed) continue;
-    const r = await runInTarget(ctx.target, [restoreTool(family)], { input: emptyBlock(table) });
-    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${parseRestoreError(r.stderr).message}`, { family });
+    const r = await runRestore(ctx, [restoreTool(family)], emptyBlock(table));
+    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`, { family });
     flushedOnly.push(table);
   }
   // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
@@ -234,22 +257,26 @@ export async function applyTransaction(
   let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
-    const restoring = text === '' ? undefined : runInTarget(ctx.target, [restoreTool(family)], { input: text });
+    const restoring = text === '' ? undefined : runRestore(ctx, [restoreTool(family)], text);
     // While the first restore runs, serialize what will be recorded once both are done.
     prepared ??= new PreparedLastGood(record);
     const r = await restoring;
     if (r !== undefined && r.code !== 0) {
       await Promise.allSettled(afterSaves);
       const failure = parseRestoreError(r.stderr);
-      const table = tableAtLine(text, failure.line);
-      const what = `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
+      const table = r.hung === undefined ? tableAtLine(text, failure.line) : undefined;
+      const what =
+        r.hung !== undefined
+          ? `${FAMILY_NAME[family]} restore failed: ${r.hung}`
+          : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       try {
         await rollback(ctx, snapshot, sets);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
       ctx.state.removeJournal();
-      throw new NfgitError('RuleError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
+      // A hung tool is the host's trouble, not the rules': retry later (exit 3), do not blame the commit.
+      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];

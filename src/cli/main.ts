@@ -29,6 +29,7 @@ interface ApplyFlags {
   ipv4Only?: boolean;
   lockTimeout: number;
   hostCommandTimeout: number;
+  restoreTimeout: number;
   json?: boolean;
 }
 
@@ -40,6 +41,7 @@ function applyOptions(flags: ApplyFlags, argv: string[]): ApplyOptions {
     ipv4Only: flags.ipv4Only === true,
     lockWaitMs: flags.lockTimeout * 1000,
     hostCommandTimeoutMs: flags.hostCommandTimeout * 1000,
+    restoreTimeoutMs: flags.restoreTimeout * 1000,
     command: ['nfgit', ...argv.slice(2)].join(' '),
   };
 }
@@ -111,7 +113,8 @@ async function run(argv: string[]): Promise<number> {
       .option('--state-dir <dir>', 'journal, lock and last good ruleset', DEFAULT_STATE_DIR)
       .option('--ipv4-only', 'manage IPv4 only (for hosts with IPv6 disabled)')
       .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 60)
-      .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30);
+      .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30)
+      .option('--restore-timeout <seconds>', 'time limit of each iptables-restore/ip6tables-restore run; one that hangs is killed and both families put back', parseSeconds, 60);
 
   withProbeFlags(
     withApplyFlags(
