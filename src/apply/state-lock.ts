@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { openSync, readFileSync, closeSync, writeSync, ftruncateSync, mkdirSync } from 'node:fs';
+import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
 import { SAFE_PATH } from '../netfilter/sandbox.js';
@@ -56,24 +56,26 @@ export function lockStateDir(stateDir: string, command: string, waitMs: number, 
   return lockFile(path.join(stateDir, name), command, waitMs, `the state directory ${stateDir}`);
 }
 
-/** Where the per-target locks live: a tmpfs (gone at boot, as the namespaces are). */
-export const TARGET_LOCK_DIR = '/run/nfgit/locks';
-
 /**
  * Takes the lock of a target (the host, or one named namespace), so that two nfgit processes with
  * different state directories never apply to one target at once: each would snapshot the other's
- * half-done transaction, and a rollback would leave the families split. Taken after the state
- * directory's lock, always in that order (no deadlock).
+ * half-done transaction, and a rollback would leave the families split. The flock is taken on the
+ * namespace itself (its nsfs file: /run/netns/NAME, or /proc/self/ns/net for the host, which is
+ * nfgit's own namespace), so it needs no writable directory (the units run with ProtectSystem=strict)
+ * and two names of one namespace share it. Taken after the state directory's lock, always in that
+ * order (no deadlock).
  */
 export function lockTarget(target: Target, command: string, waitMs: number): Promise<StateLock> {
-  mkdirSync(TARGET_LOCK_DIR, { recursive: true, mode: 0o700 });
-  const name = target.netns === undefined ? 'host' : `netns-${target.netns}`;
-  return lockFile(path.join(TARGET_LOCK_DIR, name), command, waitMs, describeTarget(target));
+  const file = target.netns === undefined ? '/proc/self/ns/net' : `/run/netns/${target.netns}`;
+  return lockFile(file, command, waitMs, describeTarget(target), false);
 }
 
-/** Takes the flock of `file` (see lockStateDir); `what` names what it guards in messages. */
-async function lockFile(file: string, command: string, waitMs: number, what: string): Promise<StateLock> {
-  closeSync(openSync(file, 'a', 0o600));
+/**
+ * Takes the flock of `file` (see lockStateDir); `what` names what it guards in messages. With
+ * `holder`, the file is created if needed and says who holds it (a namespace's file cannot).
+ */
+async function lockFile(file: string, command: string, waitMs: number, what: string, holder = true): Promise<StateLock> {
+  if (holder) closeSync(openSync(file, 'a', 0o600));
   const child = spawn('flock', ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { PATH: SAFE_PATH, LC_ALL: 'C' },
@@ -88,8 +90,8 @@ async function lockFile(file: string, command: string, waitMs: number, what: str
     child.on('exit', () => resolve(false));
   });
   if (!got) {
-    const holder = readHolder(file);
-    const who = holder === undefined ? 'another process' : `"${holder.command}" (pid ${holder.pid}, since ${holder.since})`;
+    const held = holder ? readHolder(file) : undefined;
+    const who = held !== undefined ? `"${held.command}" (pid ${held.pid}, since ${held.since})` : holder ? 'another process' : 'another nfgit (with another state directory)';
     throw new NfgitError('SandboxError', `${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
   child.stdout.removeAllListeners('data');
@@ -98,7 +100,7 @@ async function lockFile(file: string, command: string, waitMs: number, what: str
   // failure here must not leave the flock child (which holds the lock, and whose pipes keep this
   // process alive) running with nobody to release it.
   try {
-    writeHolder(file, { pid: process.pid, command, since: new Date().toISOString() });
+    if (holder) writeHolder(file, { pid: process.pid, command, since: new Date().toISOString() });
   } catch {
     // The lock is held all the same; waiters then say "another process".
   }
