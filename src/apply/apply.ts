@@ -115,6 +115,8 @@ async function applyLocked(
   started: number,
   probation?: Probation,
   warnings: readonly string[] = [],
+  /** restore-last: the ruleset is the recorded last good one. */
+  reloading = false,
 ): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
   const outcome = await applyTransaction(
@@ -126,13 +128,14 @@ async function applyLocked(
       command: options.command,
       ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
       ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }),
+      ...(reloading ? { reloadingLastGood: true } : {}),
     },
     ruleset,
     staging,
     probation,
   );
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
-  return { recovery, families: outcome.families, ...(outcome.sets === undefined ? {} : { sets: outcome.sets }), hostCommandFailures, warnings, durationMs: Date.now() - started };
+  return { recovery, families: outcome.families, ...(outcome.sets === undefined ? {} : { sets: outcome.sets }), hostCommandFailures, warnings: [...warnings, ...outcome.warnings], durationMs: Date.now() - started };
 }
 
 /**
@@ -218,7 +221,7 @@ export async function restoreLast(options: ApplyOptions, how: RestoreTarget = { 
     const warnings = locked.state.damagedCopies().map((d) => `${d}; rewritten from last-good.json`);
     const families = locked.families.filter((f) => last.families[f] !== undefined);
     const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, ...(last.ipsets === undefined ? {} : { ipsets: last.ipsets }), source: last.source };
-    const report = await applyLocked({ ...locked, backend }, families, ruleset, { ...options, target }, Promise.resolve({}), started, undefined, warnings);
+    const report = await applyLocked({ ...locked, backend }, families, ruleset, { ...options, target }, Promise.resolve({}), started, undefined, warnings, true);
     return { restored: true, source: last.source, appliedAt: last.appliedAt, target, ...report };
   }
 }

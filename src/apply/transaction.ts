@@ -12,6 +12,7 @@ import { hasProbation, holdProbation, ProbeError, type Probation } from './proba
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
 import { CorruptStateFile } from './state-records.js';
+import { isDiskFull } from './durable-file.js';
 import { PreparedLastGood, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
@@ -44,6 +45,8 @@ export interface SetsOutcome {
 export interface TransactionOutcome {
   readonly families: FamilyOutcome[];
   readonly sets: SetsOutcome | undefined;
+  /** What could not be written to a full disk and did not stop a restore-last. */
+  readonly warnings: string[];
 }
 
 /** Everything the transaction needs besides the ruleset. */
@@ -58,6 +61,12 @@ export interface TransactionContext {
   readonly preserve?: PreserveSpec;
   /** Time limit of each restore tool run (apply and rollback); DEFAULT_RESTORE_TIMEOUT_MS by default. */
   readonly restoreTimeoutMs?: number;
+  /**
+   * The ruleset is the recorded last good one (restore-last): on a full disk it is loaded all the same,
+   * without a journal and without rewriting the record. A host that boots with a full /var must not come
+   * up without its firewall; an interrupted restore-last is repaired by running it again.
+   */
+  readonly reloadingLastGood?: boolean;
 }
 
 /**
@@ -236,11 +245,18 @@ export async function applyTransaction(
       next[family] = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, own).text;
     }
   }
+  const warnings: string[] = [];
+  let journaled = true;
   try {
     ctx.state.writeJournal(journal, serialized);
   } catch (err) {
-    // Without a journal a crash half-way could leave the families split: the kernel is not touched.
-    throw new NfgitError('SandboxError', `${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
+    if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
+      journaled = false;
+      warnings.push(`${(err as Error).message}: loading the last good ruleset without a journal (if interrupted, run restore-last again)`);
+    } else {
+      // Without a journal a crash half-way could leave the families split: the kernel is not touched.
+      throw new NfgitError('SandboxError', `${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
+    }
   }
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
@@ -300,10 +316,12 @@ export async function applyTransaction(
     ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
   };
   try {
-    ctx.state.markJournalApplied(journal);
+    if (journaled) ctx.state.markJournalApplied(journal);
     ctx.state.writeLastGood(prepared ?? record, forms);
   } catch (err) {
-    await takeBackUnrecorded(ctx, snapshot, sets, err);
+    // restore-last loaded what is recorded already: the record stays as it was, and so does the ruleset.
+    if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) warnings.push(`${(err as Error).message}: the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)`);
+    else await takeBackUnrecorded(ctx, snapshot, sets, err);
   }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
@@ -322,7 +340,7 @@ export async function applyTransaction(
     // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
     change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
   }));
-  return { families, sets: setsOutcome };
+  return { families, sets: setsOutcome, warnings };
 }
 
 /**

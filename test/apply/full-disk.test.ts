@@ -24,7 +24,7 @@ done
 /** What nfgit leaves in a state directory after a finished apply (plus the test's filler). */
 const AFTER_APPLY = ['canonical.v4', 'canonical.v6', 'filler', 'last-good.json', 'lock', 'plan.json', 'rules.v4', 'rules.v6'];
 
-test.serial('a full disk: the journal cannot be written, so nothing is changed (exit 3, the disk named); restore-last then works', (t) =>
+test.serial('a full disk: the journal cannot be written, so apply changes nothing (exit 3, the disk named); restore-last still loads the last good ruleset, with warnings', (t) =>
   withRulesDir({ '10-old': OLD_RULES }, (old) =>
     withRulesDir({ '10-big': BIG_RULES }, (big) =>
       withNetns((ns) =>
@@ -46,11 +46,26 @@ test.serial('a full disk: the journal cannot be written, so nothing is changed (
           t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
           t.deepEqual(readdirSync(state).sort(), AFTER_APPLY.filter((f) => f !== 'filler'));
 
-          // Space again (the admin cleaned up): restore-last loads the previous last good ruleset.
-          await rm(filler);
+          // A boot with the disk still full: restore-last loads the recorded ruleset all the same
+          // (no journal, the record not rewritten), and says so.
           await inNs(ns, ['iptables', '-F']);
+          await inNs(ns, ['ip6tables', '-F']);
           const r3 = await restoreLast(ns, state);
           t.is(r3.exitCode, 0, String(r3.stderr));
+          t.deepEqual(await saveNs(ns), before);
+          t.deepEqual(String(r3.stderr).split('\n'), [
+            `warning: could not write ${state}/journal.json: the disk holding ${state} is full: loading the last good ruleset without a journal (if interrupted, run restore-last again)`,
+            `warning: could not write ${state}/rules.v4: the disk holding ${state} is full: the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)`,
+          ]);
+          t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+          t.deepEqual(readdirSync(state).sort(), AFTER_APPLY.filter((f) => f !== 'filler'));
+
+          // Space again (the admin cleaned up): restore-last as usual, no warning.
+          await rm(filler);
+          await inNs(ns, ['iptables', '-F']);
+          const r4 = await restoreLast(ns, state);
+          t.is(r4.exitCode, 0, String(r4.stderr));
+          t.is(String(r4.stderr), '');
           t.deepEqual(await saveNs(ns), before);
         }),
       ),
