@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
 import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from './durable-file.js';
 import { appliedMarkerSchema, checkFamilyDigests, CorruptStateFile, fileDigest, journalSchema, lastGoodSchema, parseRecord, probationMarkerSchema, sealJson } from './state-records.js';
-import { checkStateDir, readStateFile } from './state-security.js';
+import { checkStateDir, readStateFile, tightenFiles } from './state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */
@@ -81,6 +81,9 @@ export interface CanonicalForms {
   readonly ipsets?: string | undefined;
 }
 
+/** Every file nfgit's apply and restore-last keep in the state directory (agent.json is the agent's). */
+const STATE_FILES = ['lock', 'journal.json', 'journal.applied', 'journal.probation', 'last-good.json', 'plan.json', 'rules.v4', 'rules.v6', 'canonical.v4', 'canonical.v6', 'canonical.ipsets'];
+
 /** The files written beside last-good.json, whose sha256 it records. */
 const CANONICAL_FILE = { ipv4: 'canonical.v4', ipv6: 'canonical.v6', ipsets: 'canonical.ipsets' } as const;
 const RULES_COPY = { ipv4: 'rules.v4', ipv6: 'rules.v6' } as const;
@@ -98,6 +101,8 @@ export class StateDir {
   ensure(): void {
     ensureDir(this.dir);
     checkStateDir(this.dir);
+    // Files of an older nfgit were 0644 (copies for people): the rulesets are nobody else's business.
+    tightenFiles(this.dir, STATE_FILES);
   }
 
   private file(name: string): string {

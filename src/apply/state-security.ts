@@ -97,3 +97,20 @@ export function readStateFile(file: string): StateRead {
     closeSync(fd);
   }
 }
+
+/**
+ * Makes the named files of a state directory 0600 where they are more open (and ours): an older nfgit
+ * wrote some 0644. A file others can write is left as it is, for readStateFile to refuse loudly.
+ */
+export function tightenFiles(dir: string, names: readonly string[]): void {
+  for (const name of names) {
+    const file = path.join(dir, name);
+    let st: Stats;
+    try {
+      st = lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (st.isFile() && st.uid === uid() && (st.mode & 0o077) !== 0 && (st.mode & 0o022) === 0) chmodSync(file, 0o600);
+  }
+}

@@ -40,13 +40,17 @@ test('a parent directory writable by others without the sticky bit is refused; /
     t.notThrows(() => checkStateDir(state));
   }));
 
-test('an existing state directory readable by others is tightened to 0700', (t) =>
+test('an existing state directory readable by others is tightened to 0700, its files to 0600', (t) =>
   withTempDir('nfgit-sec-', async (dir) => {
     const state = path.join(dir, 'state');
     mkdirSync(state, { mode: 0o755 });
     chmodSync(state, 0o755);
+    writeFileSync(path.join(state, 'rules.v4'), '*filter\nCOMMIT\n', { mode: 0o644 });
+    writeFileSync(path.join(state, 'agent.json'), '{}', { mode: 0o644 });
     new StateDir(state).ensure();
     t.is(statSync(state).mode & 0o777, 0o700);
+    t.is(statSync(path.join(state, 'rules.v4')).mode & 0o777, 0o600);
+    t.is(statSync(path.join(state, 'agent.json')).mode & 0o777, 0o644, "the agent's file is the agent's");
   }));
 
 test('a state file writable by its group, or owned by another user, is refused naming it', (t) =>
