@@ -114,11 +114,11 @@ export class StateDir {
     const file = this.file('journal.json');
     const read = readStateFile(file);
     if (!read.exists) return undefined;
-    const journal = parseRecord(file, read.text, journalSchema) as unknown as Journal;
+    const journal = parseRecord(file, read.text, journalSchema, 'journal') as unknown as Journal;
     checkFamilyDigests(file, journal.record);
     const appliedFile = this.file('journal.applied');
     const applied = readStateFile(appliedFile);
-    if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema).id === journal.id) return { ...journal, step: 'applied' };
+    if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema, 'applied mark').id === journal.id) return { ...journal, step: 'applied' };
     return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
   }
 
@@ -138,7 +138,7 @@ export class StateDir {
   readProbation(): ProbationMarker | undefined {
     const file = this.file('journal.probation');
     const read = readStateFile(file);
-    return read.exists ? parseRecord(file, read.text, probationMarkerSchema) : undefined;
+    return read.exists ? parseRecord(file, read.text, probationMarkerSchema, 'probation mark') : undefined;
   }
 
   /** The file `nfgit confirm` creates for the apply whose journal has this id. */
@@ -177,7 +177,7 @@ export class StateDir {
     const read = readStateFile(file);
     if (!read.exists) return undefined;
     if (this.lastGoodCache?.text === read.text) return this.lastGoodCache.value;
-    const value = parseRecord(file, read.text, lastGoodSchema) as unknown as LastGood;
+    const value = parseRecord(file, read.text, lastGoodSchema, 'last good ruleset') as unknown as LastGood;
     checkFamilyDigests(file, value);
     this.lastGoodCache = { text: read.text, value };
     return value;

@@ -52,15 +52,11 @@ export function unsealJson(file: string, text: string): unknown {
 }
 
 /** Parses a state file's JSON against its schema, every problem named as `path: message`. */
-export function parseRecord<T>(file: string, text: string, schema: z.ZodType<T>): T {
+export function parseRecord<T>(file: string, text: string, schema: z.ZodType<T>, what: string): T {
   const r = schema.safeParse(unsealJson(file, text));
   if (r.success) return r.data;
   const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.length === 0 ? '(top)' : i.path.map(String).join('.')}: ${i.message}`);
-  throw new CorruptStateFile(file, `it is not a valid ${schemaName(schema)} (${issues.join('; ')})`);
-}
-
-function schemaName(schema: unknown): string {
-  return schema === lastGoodSchema ? 'last good ruleset' : schema === journalSchema ? 'journal' : 'nfgit record';
+  throw new CorruptStateFile(file, `it is not a valid ${what} (${issues.join('; ')})`);
 }
 
 /** The digest nfgit records for a file (as plan.json does). */
