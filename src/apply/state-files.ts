@@ -122,11 +122,11 @@ export class StateDir {
     return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
   }
 
-  /** Writes the journal durably; `serialized` is its JSON when already made (off the critical path). */
-  writeJournal(journal: Journal, serialized = JSON.stringify(journal)): void {
+  /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */
+  writeJournal(journal: Journal, sealed = sealedJournal(journal)): void {
     removeDurable(this.file('journal.applied'));
     removeDurable(this.file('journal.probation'));
-    writeDurable(this.file('journal.json'), sealJson(serialized), 0o600, { json: true });
+    writeDurable(this.file('journal.json'), sealed, 0o600, { json: true });
   }
 
   /** Marks the journal's apply as restored in both families but awaiting probes or a confirmation (durably). */
@@ -202,7 +202,7 @@ export class StateDir {
         }
         // Copies and caches need no fsync: last-good.json, which records their sha256, is synced.
         staged.push(stageFile(this.file(name), text, 0o600, { noSync: true }));
-        files[name] = fileDigest(text);
+        files[name] = p.digests[name] ?? fileDigest(text);
       };
       if (p.plan !== undefined) put('plan.json', p.plan);
       else if (!this.keepPlan(p, files)) removed.push(this.file('plan.json'));
@@ -297,16 +297,31 @@ export class StateDir {
   }
 }
 
+/** The journal's text as written: its JSON, sealed (made while staging runs, off the critical path). */
+export function sealedJournal(journal: Journal): string {
+  return sealJson(JSON.stringify(journal));
+}
+
 /** A last good ruleset serialized ahead of time (while a restore runs), to be written at once later. */
 export class PreparedLastGood {
   readonly record: string;
   readonly plan: string | undefined;
   readonly families: Partial<Record<Family, string>>;
+  /** sha256 of the copies (plan.json, rules.v4, rules.v6), by file name, taken ahead of time too. */
+  readonly digests: Readonly<Record<string, string>>;
   constructor(last: LastGood) {
     // `files` describes the files of an earlier write; writeLastGood records them anew.
     const { plan, files: _files, ...record } = last;
     this.record = JSON.stringify(record);
     this.plan = plan === undefined ? undefined : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
+    const digests: Record<string, string> = {};
+    if (this.plan !== undefined) digests['plan.json'] = fileDigest(this.plan);
+    // The compiler's digest of each family is the digest of the very text written to rules.v4/rules.v6.
+    for (const f of ['ipv4', 'ipv6'] as const) {
+      const family = last.families[f];
+      if (family !== undefined) digests[RULES_COPY[f]] = family.digest;
+    }
+    this.digests = digests;
   }
 }

@@ -13,7 +13,7 @@ import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, s
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
 import { CorruptStateFile } from './state-records.js';
 import { isDiskFull } from './durable-file.js';
-import { PreparedLastGood, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+import { PreparedLastGood, sealedJournal, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
 function readOrNothing<T>(read: () => T | undefined): T | undefined {
@@ -236,7 +236,7 @@ export async function applyTransaction(
     record: { ...record, plan: undefined },
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
-  const serialized = JSON.stringify(journal);
+  const serialized = sealedJournal(journal);
   const canonical = await staging;
   if (preserve.chains.length > 0 || preserve.rules.length > 0) {
     for (const family of ctx.families) {
