@@ -69,11 +69,12 @@ interface Locked {
  * slip in between recovering and applying.
  */
 async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, body: (locked: Locked) => Promise<T>): Promise<T> {
+  // First: whatever refuses the command below, a later staging failure must not go unhandled.
+  staging.catch(() => {});
   checkTarget(options.target);
   const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   const state = new StateDir(options.stateDir);
   state.ensure();
-  staging.catch(() => {});
   const locking = lockStateDir(options.stateDir, options.command, options.lockWaitMs);
   locking.catch(() => {});
   let lock: StateLock | undefined;

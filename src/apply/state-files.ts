@@ -234,7 +234,7 @@ export class StateDir {
     try {
       const prev = this.readLastGood();
       const want = prev?.files?.['plan.json'];
-      const same = (['ipv4', 'ipv6'] as const).every((f) => prev?.families[f]?.digest === (p.families[f] === undefined ? undefined : fileDigest(p.families[f])));
+      const same = (['ipv4', 'ipv6'] as const).every((f) => prev?.families[f]?.digest === p.digests[RULES_COPY[f]]);
       const read = readStateFile(file);
       if (same && want !== undefined && read.exists && fileDigest(read.text) === want) {
         files['plan.json'] = want;
