@@ -27,7 +27,7 @@ function whoami(): string {
 function problem(file: string, st: Stats, kind: 'state' | 'parent'): string | undefined {
   const me = uid();
   if (st.uid !== me && st.uid !== 0) {
-    return `${file} is owned by ${owner(st)}, not by ${whoami()} (who runs nfgit): anyone who can write it controls the firewall. If it is yours, run: chown ${me} ${file}`;
+    return `${file} is owned by ${owner(st)}, not by ${whoami()} (who runs nfgit): anyone who can write it controls the firewall. If it is yours, run: chown ${me === 0 ? 'root' : me} ${file}`;
   }
   const writable = st.mode & 0o022;
   // A sticky directory (/tmp) lets others add entries but not rename or remove ours.

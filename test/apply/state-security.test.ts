@@ -25,7 +25,7 @@ test('a state directory owned by another user is refused, saying the chown to ru
     mkdirSync(state, { mode: 0o700 });
     chownSync(state, 4242, 4242);
     t.throws(() => checkStateDir(state), {
-      message: `refusing the state directory: ${state} is owned by uid 4242, not by root (who runs nfgit): anyone who can write it controls the firewall. If it is yours, run: chown 0 ${state}`,
+      message: `refusing the state directory: ${state} is owned by uid 4242, not by root (who runs nfgit): anyone who can write it controls the firewall. If it is yours, run: chown root ${state}`,
     });
   }));
 
