@@ -68,7 +68,7 @@ interface Locked {
  * then runs `body` before releasing the lock: one lock for the whole command, so no other nfgit can
  * slip in between recovering and applying.
  */
-async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, body: (locked: Locked) => Promise<T>): Promise<T> {
+async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, body: (locked: Locked) => Promise<T>, reloading = false): Promise<T> {
   // First: whatever refuses the command below, a later staging failure must not go unhandled.
   staging.catch(() => {});
   checkTarget(options.target);
@@ -87,7 +87,13 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
     const backend = await detectBackend(options.target, families);
     // Repairing an interrupted apply changes the host: not for a ruleset that staging may still refuse.
     if (journalPresent(state)) await staging;
-    const recovery = await recoverJournal({ backend, state, command: options.command, ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }) });
+    const recovery = await recoverJournal({
+      backend,
+      state,
+      command: options.command,
+      ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }),
+      ...(reloading ? { reloadingLastGood: true } : {}),
+    });
     return await body({ state, backend, families, recovery });
   } finally {
     targetLock?.release();
@@ -116,8 +122,8 @@ async function applyLocked(
   started: number,
   probation?: Probation,
   warnings: readonly string[] = [],
-  /** restore-last: the ruleset is the recorded last good one. */
-  reloading = false,
+  /** restore-last: the ruleset is the recorded last good one (or, 'pending', the one a kept journal records). */
+  reloading: boolean | 'pending' = false,
 ): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
   const outcome = await applyTransaction(
@@ -129,7 +135,8 @@ async function applyLocked(
       command: options.command,
       ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
       ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }),
-      ...(reloading ? { reloadingLastGood: true } : {}),
+      ...(reloading === false ? {} : { reloadingLastGood: true }),
+      ...(reloading === 'pending' ? { pendingJournal: true } : {}),
     },
     ruleset,
     staging,
@@ -203,26 +210,28 @@ export async function restoreLast(options: ApplyOptions, how: RestoreTarget = { 
   const peek = how.recorded ? peekRecordedTarget(options.stateDir) : undefined;
   const lockOptions = peek === undefined ? options : { ...options, target: peek };
   return underLock(lockOptions, Promise.resolve(), async (locked): Promise<RestoreLastReport> => {
-    // Read after recovery, which may just have recorded an interrupted apply as the last good one.
-    const last = locked.state.readLastGood();
+    // Read after recovery, which may just have recorded an interrupted apply as the last good one, or
+    // (a full disk) kept its journal: then its ruleset is the last good one, not yet recorded.
+    const pending = locked.recovery.found && locked.recovery.action === 'kept' ? locked.state.readJournal() : undefined;
+    const last = pending?.record ?? locked.state.readLastGood();
     if (last === undefined) return { restored: false, recovery: locked.recovery };
     const target = restoreTargetOf({ netns: last.target.netns ?? undefined }, options, how);
     checkTarget(target);
-    if (target.netns === lockOptions.target.netns) return load(locked, last, target, locked.backend);
+    if (target.netns === lockOptions.target.netns) return load(locked, last, target, locked.backend, pending !== undefined);
     // The record changed under the lock (recovery recorded an apply to another target): lock that one too.
     const lock = await lockTarget(target, options.command, options.lockWaitMs);
     try {
-      return await load(locked, last, target, await detectBackend(target, locked.families));
+      return await load(locked, last, target, await detectBackend(target, locked.families), pending !== undefined);
     } finally {
       lock.release();
     }
-  });
+  }, true);
 
-  async function load(locked: Locked, last: LastGood, target: Target, backend: Backend): Promise<RestoreLastReport> {
-    const warnings = locked.state.damagedCopies().map((d) => `${d}; rewritten from last-good.json`);
+  async function load(locked: Locked, last: LastGood, target: Target, backend: Backend, pending: boolean): Promise<RestoreLastReport> {
+    const warnings = pending ? [] : locked.state.damagedCopies().map((d) => `${d}; rewritten from last-good.json`);
     const families = locked.families.filter((f) => last.families[f] !== undefined);
     const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, ...(last.ipsets === undefined ? {} : { ipsets: last.ipsets }), source: last.source };
-    const report = await applyLocked({ ...locked, backend }, families, ruleset, { ...options, target }, Promise.resolve({}), started, undefined, warnings, true);
+    const report = await applyLocked({ ...locked, backend }, families, ruleset, { ...options, target }, Promise.resolve({}), started, undefined, warnings, pending ? 'pending' : true);
     return { restored: true, source: last.source, appliedAt: last.appliedAt, target, ...report };
   }
 }

@@ -67,6 +67,17 @@ export interface TransactionContext {
    * up without its firewall; an interrupted restore-last is repaired by running it again.
    */
   readonly reloadingLastGood?: boolean;
+  /**
+   * restore-last of an interrupted apply's ruleset that a full disk kept recovery from recording: its
+   * journal (marked applied) stands for this load. It is not replaced, and goes only once the ruleset
+   * is recorded.
+   */
+  readonly pendingJournal?: boolean;
+}
+
+/** Removes the journal, except one that stands for this load until its ruleset is recorded. */
+function dropJournal(ctx: TransactionContext): void {
+  if (ctx.pendingJournal !== true) ctx.state.removeJournal();
 }
 
 /**
@@ -246,9 +257,9 @@ export async function applyTransaction(
     }
   }
   const warnings: string[] = [];
-  let journaled = true;
+  let journaled = ctx.pendingJournal !== true;
   try {
-    ctx.state.writeJournal(journal, serialized);
+    if (journaled) ctx.state.writeJournal(journal, serialized);
   } catch (err) {
     if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
       journaled = false;
@@ -263,7 +274,7 @@ export async function applyTransaction(
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
       await rollback(ctx, snapshot, sets);
-      ctx.state.removeJournal();
+      dropJournal(ctx);
       throw new NfgitError('RuleError', `${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`);
     }
   }
@@ -290,7 +301,7 @@ export async function applyTransaction(
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
-      ctx.state.removeJournal();
+      dropJournal(ctx);
       // A hung tool is the host's trouble, not the rules': retry later (exit 3), do not blame the commit.
       throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
     }
@@ -315,13 +326,17 @@ export async function applyTransaction(
     ipv6: after[ctx.families.indexOf('ipv6')],
     ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
   };
+  let recorded = false;
   try {
     if (journaled) ctx.state.markJournalApplied(journal);
     ctx.state.writeLastGood(prepared ?? record, forms);
+    recorded = true;
   } catch (err) {
-    // restore-last loaded what is recorded already: the record stays as it was, and so does the ruleset.
-    if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) warnings.push(`${(err as Error).message}: the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)`);
-    else await takeBackUnrecorded(ctx, snapshot, sets, err);
+    // restore-last loaded what is recorded already (or what its kept journal records): it stays.
+    if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
+      const kept = ctx.pendingJournal === true ? 'the journal is kept, to record it once there is space' : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
+      warnings.push(`${(err as Error).message}: ${kept}`);
+    } else await takeBackUnrecorded(ctx, snapshot, sets, err);
   }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
@@ -331,7 +346,9 @@ export async function applyTransaction(
     const change = savedSets === undefined ? undefined : countSets(diffSets(sets.snapshot, savedSets, [...names, ...ownedSets]));
     setsOutcome = { sets: names.length, change };
   }
-  ctx.state.removeJournal();
+  // A kept journal goes once its ruleset is recorded.
+  if (recorded) ctx.state.removeJournal();
+  else dropJournal(ctx);
 
   const families = ctx.families.map((family, i) => ({
     family,
@@ -356,7 +373,7 @@ async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Rec
   } catch (e) {
     throw new NfgitError('SandboxError', `${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
   }
-  ctx.state.removeJournal();
+  dropJournal(ctx);
   throw new NfgitError(
     'SandboxError',
     `${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
@@ -382,7 +399,7 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
   } catch (err) {
     throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
-  ctx.state.removeJournal();
+  dropJournal(ctx);
   throw new ProbeError(failure, `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`);
 }
 
@@ -401,7 +418,7 @@ async function canonicalFromTarget(target: Target, families: readonly Family[], 
 }
 
 /** What looking for an unfinished journal found and did. */
-export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'undone' | 'dropped' | 'set-aside'; readonly message: string };
+export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string };
 
 /**
  * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
@@ -423,7 +440,13 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   const target: Target = { netns: journal.target.netns ?? undefined };
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
-    ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? []));
+    try {
+      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? []));
+    } catch (err) {
+      // At boot on a full disk: restore-last loads the journal's ruleset (pendingJournal) rather than none.
+      if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;
+      return { found: true, action: 'kept', message: `${when} after both families were applied, but ${(err as Error).message}: its ruleset is loaded as the last good one, and the journal kept to record it once there is space` };
+    }
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }

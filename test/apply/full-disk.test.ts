@@ -9,8 +9,10 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { withRulesDir } from '../helpers/rules-dir.js';
-import { apply, inNs, restoreLast, saveNs, withNetns } from './helpers/netns-apply.js';
-import { OLD_RULES } from './helpers/rulesets.js';
+import { apply, inNs, restoreLast, saveNs, withNetns, withTempDir } from './helpers/netns-apply.js';
+import { NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
+import { normalizeSave } from '../helpers/netns.js';
+import { StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { fillDisk, freeBytes, withSmallDisk } from './helpers/small-disk.js';
 
 /** Many rules, so that the state files of this ruleset are much bigger than those of OLD_RULES. */
@@ -111,6 +113,49 @@ test.serial('a disk that holds the journal but not the last good ruleset: the ne
           t.is(r3.exitCode, 0, String(r3.stderr));
           t.deepEqual(await saveNs(ns), before);
         }),
+      ),
+    ),
+  ),
+);
+
+test.serial('an apply interrupted after both families, then a full disk: restore-last loads its ruleset from the kept journal, and records it once there is space', (t) =>
+  withRulesDir({ '10-old': OLD_RULES }, (old) =>
+    withRulesDir({ '10-new': NEW_RULES }, (fresh) =>
+      withNetns((ns) =>
+        withTempDir('nfgit-state-', (other) =>
+          withSmallDisk(2048, async (disk) => {
+            // The record an apply of NEW_RULES to this namespace journals (made with another state directory).
+            t.is((await apply(fresh, ns, other)).exitCode, 0);
+            const applied = await saveNs(ns);
+            const { files: _files, ...record } = new StateDir(other).readLastGood() as LastGood;
+            // This state directory runs OLD_RULES; an apply of NEW_RULES was killed once both families
+            // held it (journal marked applied), before it was recorded.
+            const state = path.join(disk, 'state');
+            t.is((await apply(old, ns, state)).exitCode, 0);
+            const oldRecord = readFileSync(path.join(state, 'last-good.json'), 'utf8');
+            const dir = new StateDir(state);
+            const journal: Journal = { nfgitJournal: 1, id: 'killed', command: 'nfgit apply (killed)', started: new Date().toISOString(), target: { netns: ns }, families: ['ipv4', 'ipv6'], snapshot: {}, step: 'journaled', record };
+            dir.writeJournal(journal);
+            dir.markJournalApplied(journal);
+            const filler = await fillDisk(disk, 0);
+
+            const r1 = await restoreLast(ns, state);
+            t.is(r1.exitCode, 0, String(r1.stderr));
+            t.regex(String(r1.stderr), /^nfgit: an apply started .* \("nfgit apply \(killed\)"\) was interrupted after both families were applied, but could not write .*: the disk holding .* is full: its ruleset is loaded as the last good one, and the journal kept to record it once there is space$/m);
+            t.is(normalizeSave((await saveNs(ns)).ipv4), normalizeSave(applied.ipv4));
+            t.is(normalizeSave((await saveNs(ns)).ipv6), normalizeSave(applied.ipv6));
+            t.true(existsSync(path.join(state, 'journal.json')), 'the journal is kept');
+            t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), oldRecord);
+
+            await rm(filler);
+            const r2 = await restoreLast(ns, state);
+            t.is(r2.exitCode, 0, String(r2.stderr));
+            t.regex(String(r2.stderr), /after both families were applied: recorded it as the last good ruleset$/m);
+            t.false(existsSync(path.join(state, 'journal.json')));
+            t.is(dir.readLastGood()?.source, fresh);
+            t.is(normalizeSave((await saveNs(ns)).ipv4), normalizeSave(applied.ipv4));
+          }),
+        ),
       ),
     ),
   ),
