@@ -1,22 +1,101 @@
-import { closeSync, fsyncSync, openSync, renameSync, writeSync, unlinkSync, mkdirSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { NfgitError } from '../compiler/errors.js';
+
+/** How a written file is checked before it replaces the old one. */
+export interface DurableOptions {
+  /** A record nfgit reads later (JSON): read it back and check it is what was written, byte for byte. */
+  readonly json?: boolean;
+  /** Skip fsync (copies for people and caches: the rename alone keeps them whole). */
+  readonly noSync?: boolean;
+}
+
+/** A file written under a temporary name beside its place, checked, not yet renamed over. */
+export interface StagedFile {
+  readonly file: string;
+  /** Renames it into place (no disk space needed). */
+  commit(): void;
+  /** Removes the temporary file. */
+  discard(): void;
+}
+
+/**
+ * Writes `text` to a temporary file beside `file`, every byte, fsyncs it (unless `noSync`), checks its
+ * size and, for JSON records, reads it back. On failure the temporary file is removed and the error names the
+ * file (and, for a full disk, the disk).
+ */
+export function stageFile(file: string, text: string, mode = 0o600, options: DurableOptions = {}): StagedFile {
+  const dir = path.dirname(file);
+  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
+  const data = Buffer.from(text, 'utf8');
+  try {
+    // A stale temporary file of an earlier (killed) run of this pid would keep its mode: remove it first.
+    rmSync(tmp, { force: true });
+    const fd = openSync(tmp, 'wx', mode);
+    try {
+      writeAll(fd, data);
+      if (options.noSync !== true) fsyncSync(fd);
+      const size = fstatSync(fd).size;
+      if (size !== data.length) throw new Error(`wrote ${size} of ${data.length} bytes`);
+    } finally {
+      closeSync(fd);
+    }
+    // Read back and compared byte for byte: what was serialized is JSON by construction, so a file equal
+    // to it parses (and this costs a third of parsing tens of megabytes again).
+    if (options.json === true && !readFileSync(tmp).equals(data)) throw new Error('what was read back differs from what was written');
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw writeError(file, err);
+  }
+  return {
+    file,
+    commit: () => {
+      try {
+        renameSync(tmp, file);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw writeError(file, err);
+      }
+      if (options.noSync !== true) syncDir(dir);
+    },
+    discard: () => rmSync(tmp, { force: true }),
+  };
+}
 
 /**
  * Writes a file so that after a crash it holds either the old or the new content, never a part:
- * write a temporary file in the same directory, fsync it, rename it over, fsync the directory.
+ * write a temporary file in the same directory (every byte), fsync it, check it, rename it over,
+ * fsync the directory. On any failure the old file is left as it was (see stageFile).
  */
-export function writeDurable(file: string, text: string, mode = 0o600): void {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
-  const fd = openSync(tmp, 'w', mode);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
+export function writeDurable(file: string, text: string, mode = 0o600, options: DurableOptions = {}): void {
+  stageFile(file, text, mode, options).commit();
+}
+
+/**
+ * write(2) may write fewer bytes than asked without failing: on a full disk it writes what fits and
+ * only the next call fails with ENOSPC (write(2), "RETURN VALUE"). Node's writeSync returns that
+ * count, so loop until every byte is written.
+ */
+function writeAll(fd: number, data: Buffer): void {
+  let done = 0;
+  while (done < data.length) {
+    const n = writeSync(fd, data, done, data.length - done);
+    if (n <= 0) throw new Error(`write returned ${n}`);
+    done += n;
   }
-  renameSync(tmp, file);
-  syncDir(dir);
+}
+
+/** Whether an error means the file system holding a file is out of space (or quota). */
+export function isDiskFull(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
+}
+
+/** A write failure as nfgit's error: the file named, a full disk said plainly. */
+function writeError(file: string, err: unknown): NfgitError {
+  if (err instanceof NfgitError) return err;
+  const why = isDiskFull(err) ? `the disk holding ${path.dirname(file)} is full` : (err as Error).message;
+  return new NfgitError('SandboxError', `could not write ${file}: ${why}`, { cause: err });
 }
 
 /** Removes a file durably (the removal survives a crash). */

@@ -1,7 +1,9 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
-import { ensureDir, removeDurable, writeDurable } from './durable-file.js';
+import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from './durable-file.js';
+import { appliedMarkerSchema, checkFamilyDigests, CorruptStateFile, fileDigest, journalSchema, lastGoodSchema, parseRecord, probationMarkerSchema, sealJson } from './state-records.js';
+import { checkStateDir, readStateFile, tightenFiles } from './state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */
@@ -33,6 +35,8 @@ export interface LastGood extends AppliedRuleset {
   readonly nfgitLastGood: 1;
   readonly appliedAt: string;
   readonly target: { readonly netns: string | null };
+  /** sha256 (`sha256:…`) of the files written beside it, by name (absent in files of an older nfgit). */
+  readonly files?: Readonly<Record<string, string>>;
 }
 
 /** The journal of an apply in progress: enough to finish or undo it after a crash. */
@@ -70,41 +74,71 @@ export interface ProbationMarker {
   readonly appliedAt: string;
 }
 
-/** Paths and durable reads and writes of the state directory. */
+/** The kernel's forms of the last good ruleset (for drift), recorded with it; undefined: not known, removed. */
+export interface CanonicalForms {
+  readonly ipv4?: string | undefined;
+  readonly ipv6?: string | undefined;
+  readonly ipsets?: string | undefined;
+}
+
+/** Every file nfgit's apply and restore-last keep in the state directory (agent.json is the agent's). */
+const STATE_FILES = ['lock', 'journal.json', 'journal.applied', 'journal.probation', 'last-good.json', 'plan.json', 'rules.v4', 'rules.v6', 'canonical.v4', 'canonical.v6', 'canonical.ipsets'];
+
+/** The files written beside last-good.json, whose sha256 it records. */
+const CANONICAL_FILE = { ipv4: 'canonical.v4', ipv6: 'canonical.v6', ipsets: 'canonical.ipsets' } as const;
+const RULES_COPY = { ipv4: 'rules.v4', ipv6: 'rules.v6' } as const;
+
+/**
+ * Paths and durable reads and writes of the state directory. Every file read is checked (owner, mode,
+ * a regular file), validated (schema, seal, digests) and, when it is damaged, named in the error.
+ */
 export class StateDir {
+  private lastGoodCache: { readonly text: string; readonly value: LastGood } | undefined;
+
   constructor(readonly dir: string) {}
 
+  /** Creates the directory if needed, and refuses it when others could write it (state-security.ts). */
   ensure(): void {
     ensureDir(this.dir);
+    checkStateDir(this.dir);
+    // Files of an older nfgit were 0644 (copies for people): the rulesets are nobody else's business.
+    tightenFiles(this.dir, STATE_FILES);
   }
 
   private file(name: string): string {
     return path.join(this.dir, name);
   }
 
+  /** The journal, if an apply is in progress or was interrupted; throws (naming the file) if it is damaged. */
   readJournal(): Journal | undefined {
-    const journal = this.readJson<Journal>('journal.json');
-    if (journal === undefined) return undefined;
-    const applied = this.readJson<{ id: string }>('journal.applied');
-    if (applied?.id === journal.id) return { ...journal, step: 'applied' };
+    const file = this.file('journal.json');
+    const read = readStateFile(file);
+    if (!read.exists) return undefined;
+    const journal = parseRecord(file, read.text, journalSchema, 'journal') as unknown as Journal;
+    checkFamilyDigests(file, journal.record);
+    const appliedFile = this.file('journal.applied');
+    const applied = readStateFile(appliedFile);
+    if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema, 'applied mark').id === journal.id) return { ...journal, step: 'applied' };
     return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
   }
 
-  /** Writes the journal durably; `serialized` is its JSON when already made (off the critical path). */
-  writeJournal(journal: Journal, serialized = JSON.stringify(journal)): void {
+  /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */
+  writeJournal(journal: Journal, sealed = sealedJournal(journal)): void {
     removeDurable(this.file('journal.applied'));
     removeDurable(this.file('journal.probation'));
-    writeDurable(this.file('journal.json'), serialized);
+    writeDurable(this.file('journal.json'), sealed, 0o600, { json: true });
   }
 
   /** Marks the journal's apply as restored in both families but awaiting probes or a confirmation (durably). */
   markJournalProbation(marker: ProbationMarker): void {
-    writeDurable(this.file('journal.probation'), JSON.stringify(marker));
+    writeDurable(this.file('journal.probation'), sealJson(JSON.stringify(marker)), 0o600, { json: true });
   }
 
   /** The probation marker, if an apply is (or was, before a crash) on probation. */
   readProbation(): ProbationMarker | undefined {
-    return this.readJson<ProbationMarker>('journal.probation');
+    const file = this.file('journal.probation');
+    const read = readStateFile(file);
+    return read.exists ? parseRecord(file, read.text, probationMarkerSchema, 'probation mark') : undefined;
   }
 
   /** The file `nfgit confirm` creates for the apply whose journal has this id. */
@@ -114,7 +148,21 @@ export class StateDir {
 
   /** Marks the journal's apply as complete in both families (durably). */
   markJournalApplied(journal: Journal): void {
-    writeDurable(this.file('journal.applied'), JSON.stringify({ id: journal.id }));
+    writeDurable(this.file('journal.applied'), sealJson(JSON.stringify({ id: journal.id })), 0o600, { json: true });
+  }
+
+  /** Takes the applied mark back (a removal needs no space on the disk): the journal is undone, not finished. */
+  unmarkJournalApplied(): void {
+    removeDurable(this.file('journal.applied'));
+  }
+
+  /** Moves a damaged journal out of the way (kept for a post-mortem); returns its new name. */
+  setJournalAside(): string {
+    const kept = this.file(`journal.json.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`);
+    renameSync(this.file('journal.json'), kept);
+    removeDurable(this.file('journal.applied'));
+    removeDurable(this.file('journal.probation'));
+    return kept;
   }
 
   removeJournal(): void {
@@ -123,82 +171,135 @@ export class StateDir {
     removeDurable(this.file('journal.probation'));
   }
 
+  /** The last good ruleset, if any; throws (naming the file) if it is damaged. */
   readLastGood(): LastGood | undefined {
-    return this.readJson<LastGood>('last-good.json');
+    const file = this.file('last-good.json');
+    const read = readStateFile(file);
+    if (!read.exists) return undefined;
+    if (this.lastGoodCache?.text === read.text) return this.lastGoodCache.value;
+    const value = parseRecord(file, read.text, lastGoodSchema, 'last good ruleset') as unknown as LastGood;
+    checkFamilyDigests(file, value);
+    this.lastGoodCache = { text: read.text, value };
+    return value;
   }
 
-  /** Records the last good ruleset atomically; rules.v4, rules.v6 and plan.json beside it are copies for people. */
-  writeLastGood(last: LastGood | PreparedLastGood): void {
+  /**
+   * Records the last good ruleset with the files beside it: first the copies for people (rules.v4,
+   * rules.v6, plan.json) and the canonical forms for drift, then last-good.json, durably, with the
+   * sha256 of each of those files. A crash in between leaves the journal (marked applied), whose
+   * recovery writes them all again. Throws (a full disk named) if any cannot be written.
+   */
+  writeLastGood(last: LastGood | PreparedLastGood, canonical: CanonicalForms): void {
     const p = last instanceof PreparedLastGood ? last : new PreparedLastGood(last);
-    writeDurable(this.file('last-good.json'), p.record);
-    // Copies for people: written after the record, without the cost of fsync (the record is what counts).
-    if (p.plan !== undefined) writeCopy(this.file('plan.json'), p.plan);
-    for (const [family, name] of [['ipv4', 'rules.v4'], ['ipv6', 'rules.v6']] as const) {
-      const f = last instanceof PreparedLastGood ? p.families[family] : last.families[family]?.text;
-      if (f !== undefined) writeCopy(this.file(name), f);
-      else rmSync(this.file(name), { force: true });
-    }
-  }
-
-  /**
-   * Keeps the kernel's canonical form (iptables-save) of the last good ruleset, read back from the
-   * staging namespace: what drift detection compares the live ruleset with. Written after the record.
-   */
-  writeCanonical(family: Family, text: string | undefined): void {
-    const file = this.canonicalFile(family);
-    if (text === undefined) rmSync(file, { force: true });
-    else writeCopy(file, text);
-  }
-
-  private canonicalFile(family: Family): string {
-    return this.file(`canonical.${family === 'ipv4' ? 'v4' : 'v6'}`);
-  }
-
-  /** The canonical form of the last good ruleset for a family, if known. */
-  readCanonical(family: Family): string | undefined {
+    const files: Record<string, string> = {};
+    const staged: StagedFile[] = [];
+    const removed: string[] = [];
     try {
-      return readFileSync(this.canonicalFile(family), 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
-
-  /**
-   * Keeps the canonical form (see canonicalSets) of the sets nfgit owns, saved from the target right
-   * after the apply: what drift detection compares the live sets with. Removed when there are none.
-   */
-  writeCanonicalSets(text: string | undefined): void {
-    const file = this.file('canonical.ipsets');
-    if (text === undefined) rmSync(file, { force: true });
-    else writeCopy(file, text);
-  }
-
-  /** The canonical form of the owned sets after the last apply, if known. */
-  readCanonicalSets(): string | undefined {
-    try {
-      return readFileSync(this.file('canonical.ipsets'), 'utf8');
-    } catch {
-      return undefined;
-    }
-  }
-
-  private readJson<T>(name: string): T | undefined {
-    let text: string;
-    try {
-      text = readFileSync(this.file(name), 'utf8');
+      const put = (name: string, text: string | undefined): void => {
+        if (text === undefined) {
+          removed.push(this.file(name));
+          return;
+        }
+        // Copies and caches need no fsync: last-good.json, which records their sha256, is synced.
+        staged.push(stageFile(this.file(name), text, 0o600, { noSync: true }));
+        files[name] = p.digests[name] ?? fileDigest(text);
+      };
+      if (p.plan !== undefined) put('plan.json', p.plan);
+      else if (!this.keepPlan(p, files)) removed.push(this.file('plan.json'));
+      for (const family of ['ipv4', 'ipv6'] as const) {
+        put(RULES_COPY[family], p.families[family]);
+        put(CANONICAL_FILE[family], canonical[family]);
+      }
+      put(CANONICAL_FILE.ipsets, canonical.ipsets);
+      const record = `${p.record.slice(0, -1)},"files":${JSON.stringify(files)}}`;
+      writeDurable(this.file('last-good.json'), sealJson(record), 0o600, { json: true });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      for (const s of staged) s.discard();
       throw err;
+    } finally {
+      this.lastGoodCache = undefined;
     }
-    return JSON.parse(text) as T;
+    // Renames and removals need no space: once the record is written, the files beside it follow.
+    for (const s of staged) s.commit();
+    for (const f of removed) rmSync(f, { force: true });
+  }
+
+  /**
+   * restore-last and a finished journal have no plan (the journal stays lean): the plan.json of the
+   * same ruleset stays, if it is still the one recorded; otherwise it goes, rather than describe
+   * another ruleset.
+   */
+  private keepPlan(p: PreparedLastGood, files: Record<string, string>): boolean {
+    const file = this.file('plan.json');
+    try {
+      const prev = this.readLastGood();
+      const want = prev?.files?.['plan.json'];
+      const same = (['ipv4', 'ipv6'] as const).every((f) => prev?.families[f]?.digest === p.digests[RULES_COPY[f]]);
+      const read = readStateFile(file);
+      if (same && want !== undefined && read.exists && fileDigest(read.text) === want) {
+        files['plan.json'] = want;
+        return true;
+      }
+    } catch {
+      // A damaged record or plan: the plan goes.
+    }
+    return false;
+  }
+
+  /**
+   * The copies for people (rules.v4, rules.v6, plan.json) that no longer match what last-good.json
+   * recorded: nfgit never loads them, but a mismatch means someone or something changed the state
+   * directory. One sentence each.
+   */
+  damagedCopies(): string[] {
+    const files = this.readLastGood()?.files ?? {};
+    const damaged: string[] = [];
+    for (const name of ['plan.json', RULES_COPY.ipv4, RULES_COPY.ipv6]) {
+      const want = files[name];
+      if (want === undefined) continue;
+      const file = this.file(name);
+      try {
+        const read = readStateFile(file);
+        if (!read.exists) damaged.push(`${file} is missing`);
+        else if (fileDigest(read.text) !== want) damaged.push(`${file} does not match the sha256 recorded in last-good.json`);
+      } catch (err) {
+        damaged.push((err as Error).message);
+      }
+    }
+    return damaged;
+  }
+
+  /** The canonical form of the last good ruleset for a family, if known; throws if it is not what was recorded. */
+  readCanonical(family: Family): string | undefined {
+    return this.readRecorded(CANONICAL_FILE[family]);
+  }
+
+  /** The canonical form of the owned sets after the last apply, if known; throws if it is not what was recorded. */
+  readCanonicalSets(): string | undefined {
+    return this.readRecorded(CANONICAL_FILE.ipsets);
+  }
+
+  /**
+   * A file whose sha256 last-good.json records: drift detection trusts it to say what was applied, so
+   * a mismatch is an error naming it (never a silent "repair" towards a changed file). Files of an
+   * older nfgit (no sha256 recorded) are read as they are.
+   */
+  private readRecorded(name: string): string | undefined {
+    const file = this.file(name);
+    const read = readStateFile(file);
+    const want = this.readLastGood()?.files?.[name];
+    if (!read.exists) {
+      if (want !== undefined) throw new CorruptStateFile(file, 'it is missing, though last-good.json records it');
+      return undefined;
+    }
+    if (want !== undefined && fileDigest(read.text) !== want) throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${want})`);
+    return read.text;
   }
 }
 
-/** Replaces a file by rename (never half-written), without fsync. */
-function writeCopy(file: string, text: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  writeFileSync(tmp, text, { mode: 0o644 });
-  renameSync(tmp, file);
+/** The journal's text as written: its JSON, sealed (made while staging runs, off the critical path). */
+export function sealedJournal(journal: Journal): string {
+  return sealJson(JSON.stringify(journal));
 }
 
 /** A last good ruleset serialized ahead of time (while a restore runs), to be written at once later. */
@@ -206,10 +307,21 @@ export class PreparedLastGood {
   readonly record: string;
   readonly plan: string | undefined;
   readonly families: Partial<Record<Family, string>>;
+  /** sha256 of the copies (plan.json, rules.v4, rules.v6), by file name, taken ahead of time too. */
+  readonly digests: Readonly<Record<string, string>>;
   constructor(last: LastGood) {
-    const { plan, ...record } = last;
+    // `files` describes the files of an earlier write; writeLastGood records them anew.
+    const { plan, files: _files, ...record } = last;
     this.record = JSON.stringify(record);
     this.plan = plan === undefined ? undefined : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
+    const digests: Record<string, string> = {};
+    if (this.plan !== undefined) digests['plan.json'] = fileDigest(this.plan);
+    // The compiler's digest of each family is the digest of the very text written to rules.v4/rules.v6.
+    for (const f of ['ipv4', 'ipv6'] as const) {
+      const family = last.families[f];
+      if (family !== undefined) digests[RULES_COPY[f]] = family.digest;
+    }
+    this.digests = digests;
   }
 }

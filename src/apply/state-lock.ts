@@ -4,6 +4,7 @@ import path from 'node:path';
 import { NfgitError } from '../compiler/errors.js';
 import { SAFE_PATH } from '../netfilter/sandbox.js';
 import { onExit } from '../util/exit-hooks.js';
+import { describeTarget, type Target } from '../netfilter/target.js';
 
 /** Who holds the state directory, written into the lock file once it is held (for messages). */
 interface Holder {
@@ -20,6 +21,24 @@ function readHolder(file: string): Holder | undefined {
   }
 }
 
+/** Replaces the lock file's text with the holder (the file itself stays: flock is on its inode). */
+function writeHolder(file: string, holder: Holder): void {
+  const fd = openSync(file, 'r+');
+  try {
+    ftruncateSync(fd, 0);
+    const data = Buffer.from(JSON.stringify(holder));
+    let done = 0;
+    // A short write (full disk) is followed by ENOSPC on the next call, which ends the loop.
+    while (done < data.length) {
+      const n = writeSync(fd, data, done, data.length - done, done);
+      if (n <= 0) throw new Error(`write returned ${n}`);
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** A held lock; release() frees it (and so does the death of this process, however it dies). */
 export interface StateLock {
   release(): void;
@@ -33,9 +52,30 @@ export interface StateLock {
  * ever both take over a stale lock. A live holder is waited for up to `waitMs`, then the call fails
  * naming it.
  */
-export async function lockStateDir(stateDir: string, command: string, waitMs: number, name = 'lock'): Promise<StateLock> {
-  const file = path.join(stateDir, name);
-  closeSync(openSync(file, 'a', 0o600));
+export function lockStateDir(stateDir: string, command: string, waitMs: number, name = 'lock'): Promise<StateLock> {
+  return lockFile(path.join(stateDir, name), command, waitMs, `the state directory ${stateDir}`);
+}
+
+/**
+ * Takes the lock of a target (the host, or one named namespace), so that two nfgit processes with
+ * different state directories never apply to one target at once: each would snapshot the other's
+ * half-done transaction, and a rollback would leave the families split. The flock is taken on the
+ * namespace itself (its nsfs file: /run/netns/NAME, or /proc/self/ns/net for the host, which is
+ * nfgit's own namespace), so it needs no writable directory (the units run with ProtectSystem=strict)
+ * and two names of one namespace share it. Taken after the state directory's lock, always in that
+ * order (no deadlock).
+ */
+export function lockTarget(target: Target, command: string, waitMs: number): Promise<StateLock> {
+  const file = target.netns === undefined ? '/proc/self/ns/net' : `/run/netns/${target.netns}`;
+  return lockFile(file, command, waitMs, describeTarget(target), false);
+}
+
+/**
+ * Takes the flock of `file` (see lockStateDir); `what` names what it guards in messages. With
+ * `holder`, the file is created if needed and says who holds it (a namespace's file cannot).
+ */
+async function lockFile(file: string, command: string, waitMs: number, what: string, holder = true): Promise<StateLock> {
+  if (holder) closeSync(openSync(file, 'a', 0o600));
   const child = spawn('flock', ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'], {
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { PATH: SAFE_PATH, LC_ALL: 'C' },
@@ -46,23 +86,23 @@ export async function lockStateDir(stateDir: string, command: string, waitMs: nu
       out += b.toString();
       if (out.includes('locked')) resolve(true);
     });
-    child.on('error', (err) => reject(new NfgitError('SandboxError', `cannot lock the state directory ${stateDir}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
+    child.on('error', (err) => reject(new NfgitError('SandboxError', `cannot lock ${what}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
     child.on('exit', () => resolve(false));
   });
   if (!got) {
-    const holder = readHolder(file);
-    const who = holder === undefined ? 'another process' : `"${holder.command}" (pid ${holder.pid}, since ${holder.since})`;
-    throw new NfgitError('SandboxError', `the state directory ${stateDir} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
+    const held = holder ? readHolder(file) : undefined;
+    const who = held !== undefined ? `"${held.command}" (pid ${held.pid}, since ${held.since})` : holder ? 'another process' : 'another nfgit (with another state directory)';
+    throw new NfgitError('SandboxError', `${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
   child.stdout.removeAllListeners('data');
   child.stdin.on('error', () => {});
-  // Say who holds it, for whoever waits next.
-  const fd = openSync(file, 'r+');
+  // Say who holds it, for whoever waits next. Best effort: on a full disk the write fails, and a
+  // failure here must not leave the flock child (which holds the lock, and whose pipes keep this
+  // process alive) running with nobody to release it.
   try {
-    ftruncateSync(fd, 0);
-    writeSync(fd, JSON.stringify({ pid: process.pid, command, since: new Date().toISOString() } satisfies Holder), 0);
-  } finally {
-    closeSync(fd);
+    if (holder) writeHolder(file, { pid: process.pid, command, since: new Date().toISOString() });
+  } catch {
+    // The lock is held all the same; waiters then say "another process".
   }
   let released = false;
   const release = (): void => {

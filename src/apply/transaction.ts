@@ -11,7 +11,19 @@ import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from '
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
-import { PreparedLastGood, type AppliedRuleset, type Journal, type LastGood, type StateDir } from './state-files.js';
+import { CorruptStateFile } from './state-records.js';
+import { isDiskFull } from './durable-file.js';
+import { PreparedLastGood, sealedJournal, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+
+/** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
+function readOrNothing<T>(read: () => T | undefined): T | undefined {
+  try {
+    return read();
+  } catch (err) {
+    if (err instanceof CorruptStateFile) return undefined;
+    throw err;
+  }
+}
 
 /** What applying did to one family. */
 export interface FamilyOutcome {
@@ -33,6 +45,8 @@ export interface SetsOutcome {
 export interface TransactionOutcome {
   readonly families: FamilyOutcome[];
   readonly sets: SetsOutcome | undefined;
+  /** What could not be written to a full disk and did not stop a restore-last. */
+  readonly warnings: string[];
 }
 
 /** Everything the transaction needs besides the ruleset. */
@@ -45,6 +59,46 @@ export interface TransactionContext {
   readonly command: string;
   /** Chains of other software (Docker, fail2ban…) carried over from the live ruleset; none by default. */
   readonly preserve?: PreserveSpec;
+  /** Time limit of each restore tool run (apply and rollback); DEFAULT_RESTORE_TIMEOUT_MS by default. */
+  readonly restoreTimeoutMs?: number;
+  /**
+   * The ruleset is the recorded last good one (restore-last): on a full disk it is loaded all the same,
+   * without a journal and without rewriting the record. A host that boots with a full /var must not come
+   * up without its firewall; an interrupted restore-last is repaired by running it again.
+   */
+  readonly reloadingLastGood?: boolean;
+  /**
+   * restore-last of an interrupted apply's ruleset that a full disk kept recovery from recording: its
+   * journal (marked applied) stands for this load. It is not replaced, and goes only once the ruleset
+   * is recorded.
+   */
+  readonly pendingJournal?: boolean;
+}
+
+/** Removes the journal, except one that stands for this load until its ruleset is recorded. */
+function dropJournal(ctx: TransactionContext): void {
+  if (ctx.pendingJournal !== true) ctx.state.removeJournal();
+}
+
+/**
+ * How long one restore may take. A restore of tens of thousands of rules takes seconds; one that runs
+ * longer has hung (a stuck nf_tables transaction, a tool waiting on the xtables lock), and while it
+ * hangs the other family already runs the new ruleset: the families are split until it is killed
+ * and both are put back.
+ */
+export const DEFAULT_RESTORE_TIMEOUT_MS = 60_000;
+
+/** Runs a restore tool in the target within the time limit; a run that hit the limit says so. */
+async function runRestore(ctx: Pick<TransactionContext, 'target' | 'restoreTimeoutMs'>, argv: readonly string[], input: string): Promise<{ code: number | null; stderr: string; hung: string | undefined }> {
+  const limit = ctx.restoreTimeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
+  const r = await runInTarget(ctx.target, argv, { input, timeoutMs: limit });
+  const hung = r.timedOut ? `${argv[0]} hung: no answer within ${limit / 1000} s (--restore-timeout), so it was killed` : undefined;
+  return { code: r.code, stderr: r.stderr, hung };
+}
+
+/** The message of a failed restore: the tool's own, or that it hung. */
+function restoreFailure(r: { stderr: string; hung: string | undefined }): string {
+  return r.hung ?? parseRestoreError(r.stderr).message;
 }
 
 /** Saves one family of the target (with counters, so a rollback puts them back too). */
@@ -81,9 +135,9 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   const current = await saveFamily(ctx, family);
   const before = parseSave(snapshot);
   if (before.size > 0) {
-    const r = await runInTarget(ctx.target, [restoreTool(family), '-c'], { input: snapshot });
+    const r = await runRestore(ctx, [restoreTool(family), '-c'], snapshot);
     if (r.code !== 0) {
-      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${parseRestoreError(r.stderr).message}`, { family });
+      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
     }
   }
   const flushedOnly: string[] = [];
@@ -92,8 +146,8 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
     const nftFamily = family === 'ipv4' ? 'ip' : 'ip6';
     const removed = ctx.backend.nft !== undefined && (await runInTarget(ctx.target, [ctx.backend.nft, 'delete', 'table', nftFamily, table])).code === 0;
     if (removed) continue;
-    const r = await runInTarget(ctx.target, [restoreTool(family)], { input: emptyBlock(table) });
-    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${parseRestoreError(r.stderr).message}`, { family });
+    const r = await runRestore(ctx, [restoreTool(family)], emptyBlock(table));
+    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`, { family });
     flushedOnly.push(table);
   }
   // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
@@ -158,7 +212,8 @@ export async function applyTransaction(
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
-  const ownedSets = ctx.state.readLastGood()?.ipsets?.sets ?? [];
+  // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
+  const ownedSets = readOrNothing(() => ctx.state.readLastGood())?.ipsets?.sets ?? [];
   const sets = await snapshotSets(ctx.target, desired.ipsets, ownedSets);
 
   // Tables the rules do not use are flushed where they exist, and not created where they do not.
@@ -192,22 +247,34 @@ export async function applyTransaction(
     record: { ...record, plan: undefined },
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
-  const serialized = JSON.stringify(journal);
+  const serialized = sealedJournal(journal);
   const canonical = await staging;
   if (preserve.chains.length > 0 || preserve.rules.length > 0) {
     for (const family of ctx.families) {
       // nfgit's own rules in canonical form, so that a preset never mistakes one of them for a foreign one.
-      const own = (await canonical[family]?.catch(() => undefined)) ?? ctx.state.readCanonical(family);
+      const own = (await canonical[family]?.catch(() => undefined)) ?? readOrNothing(() => ctx.state.readCanonical(family));
       next[family] = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, own).text;
     }
   }
-  ctx.state.writeJournal(journal, serialized);
+  const warnings: string[] = [];
+  let journaled = ctx.pendingJournal !== true;
+  try {
+    if (journaled) ctx.state.writeJournal(journal, serialized);
+  } catch (err) {
+    if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
+      journaled = false;
+      warnings.push(`${(err as Error).message}: loading the last good ruleset without a journal (if interrupted, run restore-last again)`);
+    } else {
+      // Without a journal a crash half-way could leave the families split: the kernel is not touched.
+      throw new NfgitError('SandboxError', `${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
+    }
+  }
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
       await rollback(ctx, snapshot, sets);
-      ctx.state.removeJournal();
+      dropJournal(ctx);
       throw new NfgitError('RuleError', `${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`);
     }
   }
@@ -217,22 +284,26 @@ export async function applyTransaction(
   let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
-    const restoring = text === '' ? undefined : runInTarget(ctx.target, [restoreTool(family)], { input: text });
+    const restoring = text === '' ? undefined : runRestore(ctx, [restoreTool(family)], text);
     // While the first restore runs, serialize what will be recorded once both are done.
     prepared ??= new PreparedLastGood(record);
     const r = await restoring;
     if (r !== undefined && r.code !== 0) {
       await Promise.allSettled(afterSaves);
       const failure = parseRestoreError(r.stderr);
-      const table = tableAtLine(text, failure.line);
-      const what = `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
+      const table = r.hung === undefined ? tableAtLine(text, failure.line) : undefined;
+      const what =
+        r.hung !== undefined
+          ? `${FAMILY_NAME[family]} restore failed: ${r.hung}`
+          : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       try {
         await rollback(ctx, snapshot, sets);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
-      ctx.state.removeJournal();
-      throw new NfgitError('RuleError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
+      dropJournal(ctx);
+      // A hung tool is the host's trouble, not the rules': retry later (exit 3), do not blame the commit.
+      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
@@ -242,23 +313,42 @@ export async function applyTransaction(
 
   if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves);
 
-  ctx.state.markJournalApplied(journal);
-  ctx.state.writeLastGood(prepared ?? record);
-  // The canonical forms (for drift) are written while the journal still stands: a crash before they are
-  // written leaves a journal marked applied, and finishing it writes them from the target (recoverJournal).
+  // Record the new ruleset as the last good one, with the canonical forms drift detection compares
+  // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
+  // and finishing it writes them from the target (recoverJournal). If it cannot be recorded (a full
+  // disk), the new ruleset is taken back: the kernel must never run what restore-last would not load.
   const after = await Promise.all(afterSaves);
-  ctx.families.forEach((family, i) => ctx.state.writeCanonical(family, after[i]));
+  const names = desired.ipsets?.sets ?? [];
+  // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
+  let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
+  const forms: CanonicalForms = {
+    ipv4: after[ctx.families.indexOf('ipv4')],
+    ipv6: after[ctx.families.indexOf('ipv6')],
+    ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
+  };
+  let recorded = false;
+  try {
+    if (journaled) ctx.state.markJournalApplied(journal);
+    ctx.state.writeLastGood(prepared ?? record, forms);
+    recorded = true;
+  } catch (err) {
+    // restore-last loaded what is recorded already (or what its kept journal records): it stays.
+    if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
+      const kept = ctx.pendingJournal === true ? 'the journal is kept, to record it once there is space' : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
+      warnings.push(`${(err as Error).message}: ${kept}`);
+    } else await takeBackUnrecorded(ctx, snapshot, sets, err);
+  }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
+    // Stale sets go only now: a rollback above could not have made them again.
     await destroyStaleSets(ctx.target, desired.ipsets, ownedSets, sets);
-    // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
-    const names = desired.ipsets?.sets ?? [];
-    const saved = await saveSets(ctx.target).catch(() => undefined);
-    ctx.state.writeCanonicalSets(saved === undefined || names.length === 0 ? undefined : canonicalSets(saved, names));
-    const change = saved === undefined ? undefined : countSets(diffSets(sets.snapshot, saved, [...names, ...ownedSets]));
+    if (ownedSets.some((n) => !names.includes(n))) savedSets = await saveSets(ctx.target).catch(() => undefined);
+    const change = savedSets === undefined ? undefined : countSets(diffSets(sets.snapshot, savedSets, [...names, ...ownedSets]));
     setsOutcome = { sets: names.length, change };
-  } else ctx.state.writeCanonicalSets(undefined);
-  ctx.state.removeJournal();
+  }
+  // A kept journal goes once its ruleset is recorded.
+  if (recorded) ctx.state.removeJournal();
+  else dropJournal(ctx);
 
   const families = ctx.families.map((family, i) => ({
     family,
@@ -267,7 +357,28 @@ export async function applyTransaction(
     // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
     change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
   }));
-  return { families, sets: setsOutcome };
+  return { families, sets: setsOutcome, warnings };
+}
+
+/**
+ * Both families hold the new ruleset but it could not be recorded (the disk holding the state
+ * directory is full): put both snapshots back and say so. The journal's applied mark goes first
+ * (removing needs no space), so that if the rollback fails the next command undoes it, never records it.
+ */
+async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown): Promise<never> {
+  const why = (err as Error).message;
+  ctx.state.unmarkJournalApplied();
+  try {
+    await rollback(ctx, snapshot, sets);
+  } catch (e) {
+    throw new NfgitError('SandboxError', `${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
+  }
+  dropJournal(ctx);
+  throw new NfgitError(
+    'SandboxError',
+    `${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
+    { cause: err },
+  );
 }
 
 /**
@@ -288,27 +399,26 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
   } catch (err) {
     throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
-  ctx.state.removeJournal();
+  dropJournal(ctx);
   throw new ProbeError(failure, `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`);
 }
 
 /**
  * After finishing an interrupted apply: the canonical forms drift detection compares with are read
- * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is removed
+ * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is left out
  * (drift is then not checked until the next apply), never left describing an older ruleset.
  */
-async function refreshCanonical(state: TransactionContext['state'], target: Target, families: readonly Family[]): Promise<void> {
+async function canonicalFromTarget(target: Target, families: readonly Family[], names: readonly string[]): Promise<CanonicalForms> {
+  const forms: Record<string, string | undefined> = {};
   for (const family of ['ipv4', 'ipv6'] as const) {
-    const saved = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
-    state.writeCanonical(family, saved);
+    forms[family] = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
   }
-  const names = state.readLastGood()?.ipsets?.sets ?? [];
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
-  state.writeCanonicalSets(sets === undefined ? undefined : canonicalSets(sets, names));
+  return { ...forms, ipsets: sets === undefined ? undefined : canonicalSets(sets, names) };
 }
 
 /** What looking for an unfinished journal found and did. */
-export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'undone' | 'dropped'; readonly message: string };
+export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string };
 
 /**
  * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
@@ -316,13 +426,27 @@ export type Recovery = { readonly found: false } | { readonly found: true; reado
  * Replaying twice is harmless.
  */
 export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 'target'>): Promise<Recovery> {
-  const journal = ctx.state.readJournal();
+  let journal: Journal | undefined;
+  try {
+    journal = ctx.state.readJournal();
+  } catch (err) {
+    if (!(err instanceof CorruptStateFile)) throw err;
+    // Its snapshot cannot be trusted, so nothing can be undone; the command that runs next (apply,
+    // restore-last) loads a whole ruleset into both families, which ends any split it left.
+    const kept = ctx.state.setJournalAside();
+    return { found: true, action: 'set-aside', message: `${err.message}. It was moved to ${kept} and not replayed: if an apply was interrupted, the families may have been split, and this command now loads a whole ruleset into both` };
+  }
   if (journal === undefined) return { found: false };
   const target: Target = { netns: journal.target.netns ?? undefined };
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
-    ctx.state.writeLastGood(journal.record);
-    await refreshCanonical(ctx.state, target, journal.families);
+    try {
+      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? []));
+    } catch (err) {
+      // At boot on a full disk: restore-last loads the journal's ruleset (pendingJournal) rather than none.
+      if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;
+      return { found: true, action: 'kept', message: `${when} after both families were applied, but ${(err as Error).message}: its ruleset is loaded as the last good one, and the journal kept to record it once there is space` };
+    }
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }

@@ -30,6 +30,7 @@ interface ApplyFlags {
   ipv4Only?: boolean;
   lockTimeout: number;
   hostCommandTimeout: number;
+  restoreTimeout: number;
   json?: boolean;
 }
 
@@ -41,6 +42,7 @@ function applyOptions(flags: ApplyFlags, argv: string[]): ApplyOptions {
     ipv4Only: flags.ipv4Only === true,
     lockWaitMs: flags.lockTimeout * 1000,
     hostCommandTimeoutMs: flags.hostCommandTimeout * 1000,
+    restoreTimeoutMs: flags.restoreTimeout * 1000,
     command: ['nfgit', ...argv.slice(2)].join(' '),
   };
 }
@@ -112,7 +114,8 @@ async function run(argv: string[]): Promise<number> {
       .option('--state-dir <dir>', 'journal, lock and last good ruleset', DEFAULT_STATE_DIR)
       .option('--ipv4-only', 'manage IPv4 only (for hosts with IPv6 disabled)')
       .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 60)
-      .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30);
+      .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30)
+      .option('--restore-timeout <seconds>', 'time limit of each iptables-restore/ip6tables-restore run; one that hangs is killed and both families put back', parseSeconds, 60);
 
   withProbeFlags(
     withApplyFlags(
@@ -138,17 +141,19 @@ async function run(argv: string[]): Promise<number> {
       .command('restore-last')
       .description('load the last good ruleset from the state directory (at boot: no git, no network)')
       .option('--json', 'print the result as JSON on stdout')
-      .option('--preserve <pattern>', 'chains of other software to leave alone, as for apply (repeatable)', collect, []),
-  ).action(async (flags: ApplyFlags & { json?: boolean }) => {
+      .option('--preserve <pattern>', 'chains of other software to leave alone, as for apply (repeatable)', collect, [])
+      .option('--force', 'load into --netns (or the host) even though the last good ruleset was applied to another target'),
+  ).action(async (flags: ApplyFlags & { json?: boolean; force?: boolean }) => {
     try {
-      const report = await restoreLast(applyOptions(flags, argv));
+      // Without --netns: the target recorded with the last good ruleset (the boot unit names none).
+      const report = await restoreLast(applyOptions(flags, argv), { recorded: flags.netns === undefined && flags.force !== true, force: flags.force === true });
       if (!report.restored) {
         printRecovery(report.recovery, flags.json === true);
         if (flags.json === true) process.stdout.write(JSON.stringify({ ok: true, restored: false, recovery: report.recovery }) + '\n');
         else process.stdout.write(`no last good ruleset in ${flags.stateDir}: nothing to restore\n`);
         return;
       }
-      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, flags);
+      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, { ...flags, netns: report.target.netns });
     } catch (err) {
       code = reportFailure(err, flags.json === true);
     }

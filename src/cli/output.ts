@@ -37,7 +37,7 @@ export function printRecovery(recovery: Recovery, json: boolean): void {
 }
 
 /** Prints the summary of an apply: per family, tables, rules, what changed, time; warnings for host commands. */
-export function printApply(report: ApplyReport, headline: string, flags: { json?: boolean; netns?: string }): void {
+export function printApply(report: ApplyReport, headline: string, flags: { json?: boolean; netns?: string | undefined }): void {
   if (flags.json === true) {
     process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');
     return;
@@ -55,6 +55,7 @@ export function printApply(report: ApplyReport, headline: string, flags: { json?
   }
   if (report.sets !== undefined) lines.push(`  ${describeSetsOutcome(report.sets)}`);
   process.stdout.write(lines.join('\n') + '\n');
+  for (const w of report.warnings) process.stderr.write(`warning: ${w}\n`);
   for (const w of report.hostCommandFailures) {
     process.stderr.write(`warning: host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied\n`);
   }

@@ -203,3 +203,55 @@ test.serial('many processes racing for a lock left by a killed holder take it on
     }
   }
 });
+
+test.serial('two state directories applying to one namespace at once take turns (the target lock): one whole ruleset, in order', async (t) => {
+  const work = await mkdtemp(path.join(tmpdir(), 'nfgit-conc-'));
+  const log = path.join(work, 'order.log');
+  try {
+    await withRulesDir(ruleSet('ALPHA', 1111, log), (alpha) =>
+      withRulesDir(ruleSet('BETA', 2222, log), async (beta) => {
+        const expected = { ALPHA: await appliedAlone(alpha), BETA: await appliedAlone(beta) };
+        await rm(log, { force: true });
+        await withNamedNetns(1, async ([ns = '']) => {
+          const [a, b] = await Promise.all([
+            apply(['--rules', alpha, '--netns', ns, '--state-dir', path.join(work, 'state-a')]),
+            apply(['--rules', beta, '--netns', ns, '--state-dir', path.join(work, 'state-b')]),
+          ]);
+          t.is(a.exitCode, 0, a.stderr);
+          t.is(b.exitCode, 0, b.stderr);
+          // The host commands run under the locks: one apply finished before the other began.
+          const order = (await readFile(log, 'utf8')).trim().split('\n');
+          const first = order[0]?.startsWith('ALPHA') === true ? 'ALPHA' : 'BETA';
+          const second = first === 'ALPHA' ? 'BETA' : 'ALPHA';
+          t.deepEqual(order, [`${first} begin`, `${first} end`, `${second} begin`, `${second} end`]);
+          t.deepEqual(await savesOf(ns), expected[second]);
+        });
+      }),
+    );
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});
+
+test.serial('an apply whose target another state directory holds fails naming the target, and changes nothing', async (t) => {
+  const work = await mkdtemp(path.join(tmpdir(), 'nfgit-conc-'));
+  try {
+    await withRulesDir(ruleSet('FAST', 4444, path.join(work, 'log')), (fastDir) =>
+      withNamedNetns(1, async ([ns = '']) => {
+        const { lockTarget } = await import('../../src/apply/state-lock.js');
+        const held = await lockTarget({ netns: ns }, 'nfgit apply --state-dir /elsewhere', 5000);
+        try {
+          const before = await savesOf(ns);
+          const r = await apply(['--rules', fastDir, '--netns', ns, '--state-dir', path.join(work, 'state'), '--lock-timeout', '1']);
+          t.is(r.exitCode, 3);
+          t.is(r.stderr, `nfgit: network namespace ${ns} is in use by another nfgit (with another state directory); waited 1 s. Try again when it has finished`);
+          t.deepEqual(await savesOf(ns), before);
+        } finally {
+          held.release();
+        }
+      }),
+    );
+  } finally {
+    await rm(work, { recursive: true, force: true });
+  }
+});

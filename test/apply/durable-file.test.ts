@@ -3,7 +3,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { removeDurable, writeDurable } from '../../src/apply/durable-file.js';
+import { removeDurable, stageFile, writeDurable } from '../../src/apply/durable-file.js';
+import type { NfgitError } from '../../src/compiler/errors.js';
+import { fillDisk, withSmallDisk } from './helpers/small-disk.js';
 
 test('writeDurable replaces the file whole, leaves no temporary file, and keeps it private', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-durable-'));
@@ -21,3 +23,29 @@ test('writeDurable replaces the file whole, leaves no temporary file, and keeps 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test('on a full disk writeDurable fails naming the disk, keeps the old file whole and leaves no temporary file (a short write is not success)', (t) =>
+  withSmallDisk(256, async (dir) => {
+    const f = path.join(dir, 'last-good.json');
+    writeDurable(f, JSON.stringify({ old: true }));
+    await fillDisk(dir, 64 * 1024);
+    // Bigger than what is left: write(2) writes what fits and returns a short count, then ENOSPC.
+    const big = JSON.stringify({ text: 'x'.repeat(200 * 1024) });
+    const err = t.throws(() => writeDurable(f, big, 0o600, { json: true }));
+    t.is(err?.message, `could not write ${f}: the disk holding ${dir} is full`);
+    t.is((err as NfgitError).code, 'SandboxError');
+    t.is(readFileSync(f, 'utf8'), '{"old":true}');
+    t.deepEqual(readdirSync(dir).sort(), ['filler', 'last-good.json']);
+  }));
+
+test('stageFile writes every byte under a temporary name; discard leaves the old file', (t) =>
+  withSmallDisk(256, async (dir) => {
+    const f = path.join(dir, 'rules.v4');
+    writeDurable(f, 'old\n');
+    const s = stageFile(f, 'new\n', 0o600, { noSync: true });
+    t.is(readFileSync(f, 'utf8'), 'old\n');
+    s.discard();
+    t.deepEqual(readdirSync(dir), ['rules.v4']);
+    stageFile(f, 'new\n').commit();
+    t.is(readFileSync(f, 'utf8'), 'new\n');
+  }));

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { ROOT } from '../helpers/paths.js';
-import { apply, BODY, restoreLast, saveNs, SYSTEM_PATH, tableBlocks, withNetns, withStandIns, withTempDir, type Saves } from './helpers/netns-apply.js';
+import { apply, BODY, nfgit, restoreLast, saveNs, SYSTEM_PATH, tableBlocks, withNetns, withStandIns, withTempDir, type Saves } from './helpers/netns-apply.js';
 import { NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
 
 /** A namespace running OLD_RULES (applied by nfgit), its saves, and a directory holding NEW_RULES. */
@@ -224,5 +224,20 @@ test.serial('c-message. when the rollback fails, the message does not also claim
         t.notRegex(stderr, /Nothing was changed/, 'a failed rollback must not be reported as "Nothing was changed"');
       },
     ),
+  ),
+);
+
+test.serial('h. ip6tables-restore hangs: killed after --restore-timeout, both families back, exit 3 saying the tool hung', (t) =>
+  withOldApplied(({ ns, state, before, lastGood, newRules }) =>
+    withStandIns(ns, { 'ip6tables-restore': '  if [ $# -eq 0 ]; then touch "$dir/fired"; exec sleep 600; fi' }, async (s) => {
+      await s.arm();
+      const r = await nfgit(['apply', '--rules', newRules, '--netns', ns, '--state-dir', state, '--restore-timeout', '2'], { standIns: s.dir });
+      t.true(s.has('fired'), 'the stand-in hung the IPv6 restore');
+      t.is(r.exitCode, 3, String(r.stderr));
+      t.is(String(r.stderr), 'nfgit: IPv6 restore failed: ip6tables-restore hung: no answer within 2 s (--restore-timeout), so it was killed. Nothing was changed: both families are back on their previous ruleset');
+      t.deepEqual(await saveNs(ns), before);
+      t.false(existsSync(path.join(state, 'journal.json')));
+      t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+    }),
   ),
 );

@@ -1,9 +1,10 @@
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lockStateDir } from '../../src/apply/state-lock.js';
+import { fillDisk, withSmallDisk } from './helpers/small-disk.js';
 
 const withDir = async (fn: (dir: string) => Promise<void>): Promise<void> => {
   const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-lock-'));
@@ -53,4 +54,19 @@ test('the lock dies with its holder, even on SIGKILL', (t) =>
     const lock = await lockStateDir(dir, 'me', 5000);
     lock.release();
     t.pass();
+  }));
+
+test('a lock taken on a full disk is held, then released: nfgit does not hang holding it', (t) =>
+  withSmallDisk(64, async (dir) => {
+    closeSync(openSync(path.join(dir, 'lock'), 'a', 0o600));
+    await fillDisk(dir, 0);
+    const { execa } = await import('execa');
+    // In its own process: before the fix the holder text's ENOSPC escaped with the flock child still
+    // holding the lock, and its pipes kept the process alive for ever.
+    const script = `import { lockStateDir } from ${JSON.stringify(new URL('../../src/apply/state-lock.js', import.meta.url).href)}; const l = await lockStateDir(${JSON.stringify(dir)}, 'full', 1000); console.log('held'); l.release();`;
+    const r = await execa('node', ['--input-type=module', '-e', script], { reject: false, timeout: 60_000 });
+    t.is(r.exitCode, 0, String(r.stderr));
+    t.is(r.stdout, 'held');
+    const lock = await lockStateDir(dir, 'next', 1000);
+    lock.release();
   }));

@@ -1,0 +1,120 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { NfgitError } from '../compiler/errors.js';
+import { digestOf } from '../compiler/plan.js';
+
+/**
+ * The state files' shapes (checked with zod on every read) and their seal: a sha256 of the file's
+ * JSON, kept as its last key, so that a file cut off or damaged on disk is told apart from a good one.
+ * The seal lives in the file it guards, so it proves nothing against someone who can write the
+ * state directory: that is what the ownership and mode checks (state-security.ts) are for.
+ */
+
+const SEAL = /(,?)"sha256":"([0-9a-f]{64})"\}\s*$/;
+
+function sha256(text: string): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+/** Adds the seal to a JSON object's text (the digest of the text without it). */
+export function sealJson(body: string): string {
+  const open = body.slice(0, -1);
+  return `${open}${open.trim() === '{' ? '' : ','}"sha256":"${sha256(body)}"}`;
+}
+
+/** A state file that is not what nfgit wrote: its name and what is wrong, for a message that names it. */
+export class CorruptStateFile extends NfgitError {
+  constructor(
+    readonly file: string,
+    readonly problem: string,
+  ) {
+    super('SandboxError', `the state file ${file} is damaged: ${problem}`);
+  }
+}
+
+/**
+ * Checks the seal and returns the parsed JSON. Files without a seal (written by nfgit before it
+ * sealed them) are accepted when they parse: an upgrade keeps its state directory.
+ */
+export function unsealJson(file: string, text: string): unknown {
+  const m = SEAL.exec(text);
+  let body = text;
+  if (m !== null) {
+    body = text.slice(0, m.index) + '}';
+    const got = sha256(body);
+    if (got !== m[2]) throw new CorruptStateFile(file, `its content does not match its sha256 (recorded ${m[2]}, found ${got})`);
+  }
+  try {
+    return JSON.parse(body);
+  } catch (err) {
+    throw new CorruptStateFile(file, text.trim() === '' ? 'it is empty' : `it is not valid JSON (${(err as Error).message}; cut off?)`);
+  }
+}
+
+/** Parses a state file's JSON against its schema, every problem named as `path: message`. */
+export function parseRecord<T>(file: string, text: string, schema: z.ZodType<T>, what: string): T {
+  const r = schema.safeParse(unsealJson(file, text));
+  if (r.success) return r.data;
+  const issues = r.error.issues.slice(0, 5).map((i) => `${i.path.length === 0 ? '(top)' : i.path.map(String).join('.')}: ${i.message}`);
+  throw new CorruptStateFile(file, `it is not a valid ${what} (${issues.join('; ')})`);
+}
+
+/** The digest nfgit records for a file (as plan.json does). */
+export const fileDigest = digestOf;
+
+const family = z.object({
+  text: z.string(),
+  usedTables: z.array(z.string()),
+  rules: z.number().int().nonnegative(),
+  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+});
+
+const ipsets = z.object({ text: z.string(), digest: z.string(), sets: z.array(z.string()) });
+const target = z.object({ netns: z.string().regex(/^[A-Za-z0-9_.-]+$/).nullable() });
+
+/** last-good.json, without the plan (kept as plan.json). */
+export const lastGoodSchema = z.looseObject({
+  nfgitLastGood: z.literal(1),
+  appliedAt: z.string(),
+  target,
+  families: z.object({ ipv4: family.optional(), ipv6: family.optional() }).refine((f) => f.ipv4 !== undefined || f.ipv6 !== undefined, 'no family at all'),
+  hostCommands: z.array(z.object({ argv: z.array(z.string()).min(1), at: z.string() })),
+  ipsets: ipsets.optional(),
+  source: z.string(),
+  /** sha256 of each file written beside it (rules copies, plan.json, canonical forms), by name. */
+  files: z.record(z.string(), z.string()).optional(),
+});
+
+/** journal.json. */
+export const journalSchema = z.looseObject({
+  nfgitJournal: z.literal(1),
+  id: z.string().min(1),
+  command: z.string(),
+  started: z.string(),
+  target,
+  families: z.array(z.enum(['ipv4', 'ipv6'])).min(1),
+  snapshot: z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }),
+  ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()) }).optional(),
+  step: z.literal('journaled'),
+  record: lastGoodSchema,
+});
+
+/** journal.applied. */
+export const appliedMarkerSchema = z.object({ id: z.string().min(1) });
+
+/** journal.probation. */
+export const probationMarkerSchema = z.object({ id: z.string().min(1), pid: z.number().int(), confirmBy: z.string().nullable(), appliedAt: z.string() });
+
+/**
+ * The rulesets inside a record must be the ones their digests name: a ruleset text damaged on disk is
+ * never loaded (the digest was taken by the compiler).
+ */
+export function checkFamilyDigests(
+  file: string,
+  record: { readonly families: { readonly [f: string]: { readonly text: string; readonly digest: string } | undefined }; readonly ipsets?: { readonly text: string; readonly digest: string } | undefined },
+): void {
+  for (const [name, f] of Object.entries(record.families)) {
+    if (f !== undefined && digestOf(f.text) !== f.digest) throw new CorruptStateFile(file, `its ${name} ruleset does not match its digest ${f.digest}`);
+  }
+  if (record.ipsets !== undefined && digestOf(record.ipsets.text) !== record.ipsets.digest) throw new CorruptStateFile(file, `its ipsets do not match their digest ${record.ipsets.digest}`);
+}

@@ -1,0 +1,116 @@
+import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { NfgitError } from '../compiler/errors.js';
+import { CorruptStateFile } from './state-records.js';
+
+/**
+ * The state directory decides what nfgit loads into the kernel and which host commands it runs as
+ * root, so whoever can write it controls the firewall and root. As sshd's StrictModes does for
+ * ~/.ssh, nfgit refuses a state directory or state file that neither root nor the running user owns,
+ * or that group or others can write, and a parent directory that others could use to swap the state
+ * directory (writable by group or others without the sticky bit).
+ */
+
+function uid(): number {
+  return typeof process.getuid === 'function' ? process.getuid() : 0;
+}
+
+function owner(st: Stats): string {
+  return st.uid === 0 ? 'root' : `uid ${st.uid}`;
+}
+
+function whoami(): string {
+  return uid() === 0 ? 'root' : `uid ${uid()}`;
+}
+
+/** Why a file or directory is not safe to trust, or undefined when it is. */
+function problem(file: string, st: Stats, kind: 'state' | 'parent'): string | undefined {
+  const me = uid();
+  if (st.uid !== me && st.uid !== 0) {
+    return `${file} is owned by ${owner(st)}, not by ${whoami()} (who runs nfgit): anyone who can write it controls the firewall. If it is yours, run: chown ${me === 0 ? 'root' : me} ${file}`;
+  }
+  const writable = st.mode & 0o022;
+  // A sticky directory (/tmp) lets others add entries but not rename or remove ours.
+  if (writable !== 0 && !(kind === 'parent' && st.isDirectory() && (st.mode & 0o1000) !== 0)) {
+    const by = writable === 0o022 ? 'group and others' : writable === 0o020 ? 'its group' : 'others';
+    return `${file} is writable by ${by} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could make nfgit load any ruleset and run any command as root. Run: chmod go-w ${file}`;
+  }
+  return undefined;
+}
+
+function refuse(why: string): never {
+  throw new NfgitError('SandboxError', `refusing the state directory: ${why}`);
+}
+
+/**
+ * Checks the state directory and every directory above it up to /, and tightens the directory to
+ * 0700 (nfgit creates it so; an older nfgit or an admin may have left it 0755).
+ */
+export function checkStateDir(dir: string): void {
+  // Symbolic links on the way are resolved first: what must be safe is the directories actually used.
+  const abs = realpathSync(dir);
+  const st = lstatSync(abs);
+  if (!st.isDirectory()) refuse(`${abs} is not a directory`);
+  const why = problem(abs, st, 'state');
+  if (why !== undefined) refuse(why);
+  if ((st.mode & 0o077) !== 0 && st.uid === uid()) chmodSync(abs, st.mode & 0o700);
+  for (let p = path.dirname(abs); ; p = path.dirname(p)) {
+    const why = problem(p, lstatSync(p), 'parent');
+    if (why !== undefined) refuse(why);
+    if (p === path.dirname(p)) break;
+  }
+}
+
+/** What reading a state file gave: its text, or that it does not exist. */
+export type StateRead = { readonly exists: false } | { readonly exists: true; readonly text: string };
+
+/**
+ * Reads a state file after checking, on the open file itself (no race with a rename), that it is a
+ * regular file that root or the running user owns and that group and others cannot write. A
+ * directory, a socket or a symbolic link in its place is refused, naming it.
+ */
+export function readStateFile(file: string): StateRead {
+  let fd: number;
+  try {
+    // O_NOFOLLOW: a symbolic link is not followed (open(2) fails with ELOOP); O_NONBLOCK: a FIFO does not hang.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return { exists: false };
+    if (code === 'ELOOP') throw new CorruptStateFile(file, `it is a symbolic link, where nfgit writes a regular file. Move it away (mv ${file} ${file}.bad)`);
+    throw new NfgitError('SandboxError', `cannot read the state file ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new CorruptStateFile(file, `it is not a regular file (a ${st.isDirectory() ? 'directory' : 'special file'} is in its place). Move it away (mv ${file} ${file}.bad)`);
+    const why = problem(file, st, 'state');
+    if (why !== undefined) throw new NfgitError('SandboxError', `refusing the state file: ${why}`);
+    const buf = Buffer.alloc(st.size);
+    let done = 0;
+    while (done < st.size) {
+      const n = readSync(fd, buf, done, st.size - done, done);
+      if (n === 0) break;
+      done += n;
+    }
+    return { exists: true, text: buf.subarray(0, done).toString('utf8') };
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Makes the named files of a state directory 0600 where they are more open (and ours): an older nfgit
+ * wrote some 0644. A file others can write is left as it is, for readStateFile to refuse loudly.
+ */
+export function tightenFiles(dir: string, names: readonly string[]): void {
+  for (const name of names) {
+    const file = path.join(dir, name);
+    let st: Stats;
+    try {
+      st = lstatSync(file);
+    } catch {
+      continue;
+    }
+    if (st.isFile() && st.uid === uid() && (st.mode & 0o077) !== 0 && (st.mode & 0o022) === 0) chmodSync(file, 0o600);
+  }
+}
