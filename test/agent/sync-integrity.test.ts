@@ -4,7 +4,7 @@ import path from 'node:path';
 import { removeLoose, writeForgedPack } from '../git/helpers/forge-pack.js';
 import { savesOf, withNamedNetns } from '../helpers/named-netns.js';
 import { mustRun, sshKeygen, withTempDir } from '../signing/tools.js';
-import { logEntries, makeAgentWorld, type AgentHost, type AgentWorld } from './helpers/agent-env.js';
+import { logEntries, makeAgentWorld, nfgit, type AgentHost, type AgentWorld } from './helpers/agent-env.js';
 
 const GOOD = {
   '10-base': 'iptables -P INPUT DROP\nip6tables -P INPUT DROP\niptables -A INPUT -i lo -j ACCEPT\nip6tables -A INPUT -i lo -j ACCEPT\n',
@@ -168,9 +168,13 @@ test('an agent.json that exists but cannot be parsed holds the agent, naming the
         const newer = await world.repo.commit(SIGNED, { message: 'https' });
         t.is((await fw1.sync()).exitCode, 0);
         const before = await savesOf(ns as string);
-        // Rules applied by hand since (last-good.json no longer names a commit), and agent.json damaged.
-        const lastGood = path.join(fw1.stateDir, 'last-good.json');
-        writeFileSync(lastGood, readFileSync(lastGood, 'utf8').replace(/"git:[0-9a-f]{40}"/, '"/root/rules"'));
+        // Rules applied by hand since (the same ones: last-good.json no longer names a commit), and agent.json damaged.
+        const byHand = path.join(dir, 'by-hand');
+        mkdirSync(byHand);
+        for (const [name, text] of Object.entries({ ...GOOD, ...SIGNED })) writeFileSync(path.join(byHand, name), text);
+        const manual = await nfgit(['apply', '--rules', byHand, '--netns', ns as string, '--state-dir', fw1.stateDir]);
+        t.is(manual.exitCode, 0, manual.stdout + manual.stderr);
+        t.notRegex(readFileSync(path.join(fw1.stateDir, 'last-good.json'), 'utf8'), /"git:[0-9a-f]{40}"/);
         const file = path.join(fw1.stateDir, 'agent.json');
         writeFileSync(file, '{"nfgitAgent": 1, "applied": {"comm');
         await world.repo.git(['push', '-q', '-f', 'origin', `${old}:refs/heads/main`]);
