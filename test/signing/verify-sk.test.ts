@@ -1,0 +1,187 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { NfgitErrors } from '../../src/compiler/errors.js';
+import { parseAllowedSigners } from '../../src/signing/allowed-signers.js';
+import { sshString, sshUint32, wrapBase64 } from '../../src/signing/openssh-key.js';
+import { SSHSIG_BEGIN, SSHSIG_END, parseSshsig, verifySshsig } from '../../src/signing/sshsig.js';
+import { verifySshSignature, type SshVerifyResult } from '../../src/signing/verify-ssh.js';
+import { skKey, skSshsig, type SkKind, type SkTestKey } from './sk-keys.js';
+import { runTool, withTempDir } from './tools.js';
+
+// Security-key (FIDO) SSH signatures, as YubiKeys make them: vectors made with node:crypto in the
+// authenticator's place, each checked against stock `ssh-keygen -Y verify` and nfgit's verifier.
+
+const DATA = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
+const NOW = new Date('2024-06-01T00:00:00Z');
+const KINDS: readonly SkKind[] = ['ed25519', 'ecdsa'];
+
+/** What ssh-keygen -Y verify says of a signature over data with an allowed_signers text: its fingerprint when Good, else its complaint. */
+async function sshKeygenVerify(dir: string, signers: string, armored: string, data: string, namespace = 'git'): Promise<{ good: boolean; out: string }> {
+  const signersFile = path.join(dir, 'allowed_signers');
+  const sigFile = path.join(dir, 'data.sig');
+  writeFileSync(signersFile, signers);
+  writeFileSync(sigFile, armored);
+  const r = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signersFile, '-I', 'alice@example.net', '-n', namespace, '-s', sigFile], { input: data, cwd: dir });
+  return { good: r.code === 0, out: `${r.stdout.toString('utf8')}${r.stderr}` };
+}
+
+/** The fingerprint ssh-keygen printed for a Good signature. */
+function goodFingerprint(out: string): string {
+  return /Good "git" signature for alice@example\.net with (?:ED25519|ECDSA)-SK key (SHA256:\S+)/.exec(out)?.[1] ?? `no Good line in: ${out}`;
+}
+
+/** Armors an SSHSIG around a key blob and an inner signature blob, for forgeries sk-keys.ts cannot make. */
+function armor(keyBlob: Buffer, inner: Buffer, namespace = 'git'): string {
+  const blob = Buffer.concat([Buffer.from('SSHSIG', 'latin1'), sshUint32(1), sshString(keyBlob, namespace, Buffer.alloc(0), 'sha512', inner)]);
+  return `${SSHSIG_BEGIN}\n${wrapBase64(blob)}${SSHSIG_END}\n`;
+}
+
+/** The inner signature blob of an armored SSHSIG. */
+function innerOf(armored: string): Buffer {
+  const p = parseSshsig(armored);
+  if (!p.ok) throw new Error(p.reason);
+  return p.signature.signatureBlob;
+}
+
+for (const kind of KINDS) {
+  test(`${kind}-sk: signatures ssh-keygen calls Good are trusted, with the authenticator's flags and counter`, async (t) => {
+    await withTempDir(`sk-good-${kind}`, async (dir) => {
+      const key = skKey(kind);
+      const line = `alice@example.net ${key.pub}\n`;
+      const signers = parseAllowedSigners(line);
+      for (const options of [{}, { hashAlgorithm: 'sha256' as const }, { flags: 0x05, counter: 0xfffffffe }]) {
+        const sig = skSshsig(key, DATA, options);
+        const stock = await sshKeygenVerify(dir, line, sig, DATA);
+        t.true(stock.good, stock.out);
+        const ours = verifySshSignature(DATA, sig, signers, NOW);
+        t.like(ours, { ok: true, principals: ['alice@example.net'] });
+        if (ours.ok) {
+          t.is(ours.key.fingerprint, goodFingerprint(stock.out));
+          t.is(ours.key.type, key.type);
+        }
+        const raw = verifySshsig(DATA, sig);
+        t.deepEqual(raw.ok ? raw.sk : undefined, { flags: options.flags ?? 0x01, counter: options.counter ?? 7, application: 'ssh:' });
+      }
+      // an application other than ssh: (ssh-keygen -O application=ssh:nfgit) works the same way
+      const other = skKey(kind, 'ssh:nfgit');
+      const otherLine = `alice@example.net ${other.pub}\n`;
+      const otherSig = skSshsig(other, DATA);
+      t.true((await sshKeygenVerify(dir, otherLine, otherSig, DATA)).good);
+      t.like(verifySshSignature(DATA, otherSig, parseAllowedSigners(otherLine), NOW), { ok: true });
+    });
+  });
+
+  test(`${kind}-sk: forgeries both ssh-keygen and nfgit refuse`, async (t) => {
+    await withTempDir(`sk-bad-${kind}`, async (dir) => {
+      const key = skKey(kind);
+      const line = `alice@example.net ${key.pub}\n`;
+      const signers = parseAllowedSigners(line);
+      const good = skSshsig(key, DATA);
+      const bothRefuse = async (what: string, sig: string, data = DATA, failure = 'bad-signature'): Promise<SshVerifyResult> => {
+        const stock = await sshKeygenVerify(dir, line, sig, data);
+        t.false(stock.good, `ssh-keygen accepted ${what}: ${stock.out}`);
+        const ours = verifySshSignature(data, sig, signers, NOW);
+        t.like(ours, { ok: false, failure }, what);
+        return ours;
+      };
+
+      const tampered = await bothRefuse('tampered data', good, `${DATA}evil\n`);
+      t.regex(tampered.ok ? '' : tampered.reason, /^signature does not match the data \(key SHA256:/);
+      // the authenticator signed another relying party's application (a key of the same pair
+      // registered for a web site must not sign for ssh)
+      await bothRefuse('a signature over another application', skSshsig(key, DATA, { signedApplication: 'https://example.com' }));
+      await bothRefuse('a wrong namespace', skSshsig(key, DATA, { namespace: 'file' }), DATA, 'wrong-namespace');
+
+      // flags or counter changed after signing: they are covered by the signature
+      const inner = innerOf(good);
+      const flagsAt = inner.length - 5;
+      const noTouchAdded = Buffer.from(inner);
+      noTouchAdded[flagsAt] = 0x05; // claims user verification it did not have
+      await bothRefuse('flags changed after signing', armor(key.blob, noTouchAdded));
+      const counterChanged = Buffer.from(inner);
+      counterChanged.writeUInt32BE(8, flagsAt + 1);
+      await bothRefuse('a counter changed after signing', armor(key.blob, counterChanged));
+
+      // the signature names the plain key type, or the key is presented as a plain key
+      await bothRefuse('a signature naming another key type', skSshsig(key, DATA, { signatureType: kind === 'ed25519' ? 'ssh-ed25519' : 'ecdsa-sha2-nistp256' }));
+      const asOtherSk = skSshsig(key, DATA, { signatureType: kind === 'ed25519' ? 'sk-ecdsa-sha2-nistp256@openssh.com' : 'sk-ssh-ed25519@openssh.com' });
+      await bothRefuse('a signature naming the other security-key type', asOtherSk);
+
+      // trailing bytes after the counter, and a truncated counter
+      await bothRefuse('trailing bytes', armor(key.blob, Buffer.concat([inner, Buffer.from([0])])), DATA, 'malformed');
+      await bothRefuse('a truncated counter', armor(key.blob, inner.subarray(0, inner.length - 2)), DATA, 'malformed');
+    });
+  });
+
+  test(`${kind}-sk: user presence is required unless no-touch-required; verify-required demands user verification`, async (t) => {
+    await withTempDir(`sk-flags-${kind}`, async (dir) => {
+      const key = skKey(kind);
+      const line = `alice@example.net ${key.pub}\n`;
+      const untouched = skSshsig(key, DATA, { flags: 0x00 });
+      // ssh-keygen -Y verify (OpenSSH 9.2 and current) does not look at the flags: sshd does, for
+      // authorized_keys. nfgit refuses an untouched signature as sshd would refuse such a login,
+      // since malware on the signer's machine could otherwise sign silently with a plugged-in key.
+      t.true((await sshKeygenVerify(dir, line, untouched, DATA)).good, 'ssh-keygen is expected to ignore the flags');
+      const refused = verifySshSignature(DATA, untouched, parseAllowedSigners(line), NOW);
+      t.like(refused, { ok: false, failure: 'untrusted-key' });
+      t.regex(refused.ok ? '' : refused.reason, /^security key SHA256:\S+ \(alice@example\.net, line 1\) signed without user presence \(the key was not touched\); add no-touch-required/);
+
+      const noTouch = `alice@example.net no-touch-required ${key.pub}\n`;
+      t.like(verifySshSignature(DATA, untouched, parseAllowedSigners(noTouch), NOW), { ok: true, principals: ['alice@example.net'] });
+      // ssh-keygen does not know the option and skips the line (so git verify-commit refuses): the README says so
+      const stockNoTouch = await sshKeygenVerify(dir, noTouch, untouched, DATA);
+      t.false(stockNoTouch.good);
+      t.regex(stockNoTouch.out, /unknown key option/);
+
+      const verify = `alice@example.net verify-required ${key.pub}\n`;
+      const touchedOnly = verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x01 }), parseAllowedSigners(verify), NOW);
+      t.regex(touchedOnly.ok ? '' : touchedOnly.reason, /signed without user verification \(PIN or biometric\), which the line's verify-required demands/);
+      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x05 }), parseAllowedSigners(verify), NOW), { ok: true });
+      // verify-required does not waive touch; both options together accept a PIN without a touch
+      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x04 }), parseAllowedSigners(verify), NOW), { ok: false, failure: 'untrusted-key' });
+      const both = `alice@example.net namespaces="git",no-touch-required,verify-required ${key.pub}\n`;
+      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x04 }), parseAllowedSigners(both), NOW), { ok: true });
+      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x01 }), parseAllowedSigners(both), NOW), { ok: false, failure: 'untrusted-key' });
+
+      // another line for the same key that allows the signature wins, as with namespaces and times
+      const twoLines = `alice@example.net ${key.pub}\nci@example.net no-touch-required ${key.pub}\n`;
+      t.like(verifySshSignature(DATA, untouched, parseAllowedSigners(twoLines), NOW), { ok: true, principals: ['ci@example.net'] });
+    });
+  });
+}
+
+test('allowed_signers: the security-key options are read, and refused on other keys', (t) => {
+  const sk: SkTestKey = skKey('ed25519');
+  const [plain] = parseAllowedSigners(`a@x ${sk.pub}\n`);
+  t.like(plain, { touchRequired: true, verifyRequired: false });
+  const [opts] = parseAllowedSigners(`a@x No-Touch-Required,valid-after="20240101Z",VERIFY-REQUIRED ${sk.pub}\n`);
+  t.like(opts, { touchRequired: false, verifyRequired: true, validAfter: new Date('2024-01-01T00:00:00Z') });
+  const ed = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb0pl1jo1lG2vTl9c9uRS0eIzHGzEjtYZ2oWMS0V0hq';
+  const err = t.throws(() => parseAllowedSigners(`a@x no-touch-required ${ed}\na@x verify-required ${ed}\na@x no-touch-required, ${sk.pub}\na@x no-touch-requiredx ${sk.pub}\n`), {
+    instanceOf: NfgitErrors,
+  });
+  t.deepEqual(
+    err?.errors.map((e) => e.message),
+    [
+      'no-touch-required is only for security keys (sk-…), not ssh-ed25519',
+      'verify-required is only for security keys (sk-…), not ssh-ed25519',
+      'the options end with a comma',
+      'unknown option "no-touch-requiredx" (known: namespaces, valid-after, valid-before, and for security keys no-touch-required, verify-required)',
+    ],
+  );
+});
+
+test('security-key signatures nfgit cannot or must not read: WebAuthn, a NUL in the application', (t) => {
+  const key = skKey('ecdsa');
+  const inner = innerOf(skSshsig(key, DATA));
+  const webauthnType = 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com';
+  // the same signature, flags and counter, followed by WebAuthn's origin, client data and extensions
+  const typeLen = inner.readUInt32BE(0);
+  const webauthn = Buffer.concat([sshString(webauthnType), inner.subarray(4 + typeLen), sshString('https://example.com'), sshString(''), sshString('')]);
+  t.like(verifySshsig(DATA, armor(key.blob, webauthn)), { ok: false, failure: 'unsupported', reason: `web-browser (WebAuthn) security-key signatures (${webauthnType}) are not supported; sign with ssh-keygen or git` });
+
+  // OpenSSH reads the application as a C string; a blob with a NUL in it is refused, not read as "ssh:"
+  const nul = skKey('ed25519', 'ssh:\0evil');
+  t.like(verifySshsig(DATA, skSshsig(nul, DATA)), { ok: false, failure: 'malformed', reason: "the SSH signature is malformed: the security key's application contains a NUL byte" });
+});
