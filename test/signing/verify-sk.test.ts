@@ -5,9 +5,10 @@ import { NfgitErrors } from '../../src/compiler/errors.js';
 import { parseAllowedSigners } from '../../src/signing/allowed-signers.js';
 import { sshString, sshUint32, wrapBase64 } from '../../src/signing/openssh-key.js';
 import { SSHSIG_BEGIN, SSHSIG_END, parseSshsig, verifySshsig } from '../../src/signing/sshsig.js';
+import { loadTrust, verifyCommit } from '../../src/signing/commit-trust.js';
 import { verifySshSignature, type SshVerifyResult } from '../../src/signing/verify-ssh.js';
-import { skKey, skSshsig, type SkKind, type SkTestKey } from './sk-keys.js';
-import { runTool, withTempDir } from './tools.js';
+import { skKey, skSshsig, type SkKind, type SkSignOptions, type SkTestKey } from './sk-keys.js';
+import { mustRun, runTool, withTempDir } from './tools.js';
 
 // Security-key (FIDO) SSH signatures, as YubiKeys make them: vectors made with node:crypto in the
 // authenticator's place, each checked against stock `ssh-keygen -Y verify` and nfgit's verifier.
@@ -184,4 +185,57 @@ test('security-key signatures nfgit cannot or must not read: WebAuthn, a NUL in 
   // OpenSSH reads the application as a C string; a blob with a NUL in it is refused, not read as "ssh:"
   const nul = skKey('ed25519', 'ssh:\0evil');
   t.like(verifySshsig(DATA, skSshsig(nul, DATA)), { ok: false, failure: 'malformed', reason: "the SSH signature is malformed: the security key's application contains a NUL byte" });
+});
+
+/** Signs an unsigned commit object the way git does with gpg.format=ssh: a gpgsig header after the committer line. */
+function signCommit(unsigned: Buffer, key: SkTestKey, options: SkSignOptions = {}): Buffer {
+  const text = unsigned.toString('utf8');
+  const end = text.indexOf('\n\n');
+  const armored = skSshsig(key, unsigned, options).replace(/\n$/, '');
+  return Buffer.from(`${text.slice(0, end)}\ngpgsig ${armored.replace(/\n/g, '\n ')}${text.slice(end)}`, 'utf8');
+}
+
+test('a commit signed with a security key: git verify-commit and nfgit trust it; an untouched one only git does', async (t) => {
+  await withTempDir('sk-commit', async (dir) => {
+    const repo = path.join(dir, 'repo');
+    await mustRun('git', ['init', '-q', '-b', 'main', repo]);
+    const env = { GIT_COMMITTER_DATE: '1717200000 +0000', GIT_AUTHOR_DATE: '1717200000 +0000' };
+    const tree = (await mustRun('git', ['mktree'], { cwd: repo, input: '' })).trim();
+    const unsignedId = (await mustRun('git', ['commit-tree', '-m', 'Allow ssh', tree], { cwd: repo, env })).trim();
+    const unsigned = Buffer.from(await mustRun('git', ['cat-file', 'commit', unsignedId], { cwd: repo }), 'utf8');
+    const signersFile = path.join(dir, 'allowed_signers');
+    const trustOf = async (lines: string): Promise<Awaited<ReturnType<typeof loadTrust>>> => {
+      writeFileSync(signersFile, lines);
+      return loadTrust({ requireSignedCommits: true, allowedSigners: signersFile, pgpKeys: [] });
+    };
+    /** Writes a commit object and asks git verify-commit about it. */
+    const gitVerify = async (commit: Buffer): Promise<{ code: number | null; out: string }> => {
+      const id = (await mustRun('git', ['hash-object', '-t', 'commit', '-w', '--stdin'], { cwd: repo, input: commit })).trim();
+      const r = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${signersFile}`, 'verify-commit', id], { cwd: repo });
+      return { code: r.code, out: `${r.stdout.toString('utf8')}${r.stderr}` };
+    };
+
+    for (const kind of KINDS) {
+      const key = skKey(kind);
+      const line = `alice@example.net ${key.pub}\n`;
+      const trust = await trustOf(line);
+      const signed = signCommit(unsigned, key);
+      const git = await gitVerify(signed);
+      t.is(git.code, 0, git.out);
+      const fp = goodFingerprint(git.out);
+      t.deepEqual(await verifyCommit(signed, trust), { trusted: true, kind: 'ssh', signer: 'alice@example.net', detail: `is signed by alice@example.net with SSH key ${fp}` });
+
+      const tampered = Buffer.from(signed.toString('utf8').replace('Allow ssh', 'Allow all'), 'utf8');
+      t.not((await gitVerify(tampered)).code, 0);
+      t.like(await verifyCommit(tampered, trust), { trusted: false, reason: 'bad-signature' });
+
+      // no touch: git (ssh-keygen) accepts it, nfgit refuses it unless the line says no-touch-required
+      const untouched = signCommit(unsigned, key, { flags: 0 });
+      t.is((await gitVerify(untouched)).code, 0);
+      const refused = await verifyCommit(untouched, trust);
+      t.like(refused, { trusted: false, reason: 'untrusted' });
+      t.regex(refused.detail, /^has an untrusted SSH signature: security key SHA256:\S+ \(alice@example\.net, line 1\) signed without user presence/);
+      t.like(await verifyCommit(untouched, await trustOf(`alice@example.net no-touch-required ${key.pub}\n`)), { trusted: true, signer: 'alice@example.net' });
+    }
+  });
 });
