@@ -3,7 +3,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitErrors } from '../../src/compiler/errors.js';
 import { parseAllowedSigners } from '../../src/signing/allowed-signers.js';
-import { sshString, sshUint32, wrapBase64 } from '../../src/signing/openssh-key.js';
+import { SshReader, sshString, sshUint32, wrapBase64 } from '../../src/signing/openssh-key.js';
 import { SSHSIG_BEGIN, SSHSIG_END, parseSshsig, verifySshsig } from '../../src/signing/sshsig.js';
 import { loadTrust, verifyCommit } from '../../src/signing/commit-trust.js';
 import { verifySshSignature, type SshVerifyResult } from '../../src/signing/verify-ssh.js';
@@ -173,7 +173,7 @@ test('allowed_signers: the security-key options are read, and refused on other k
   );
 });
 
-test('security-key signatures nfgit cannot or must not read: WebAuthn, a NUL in the application', (t) => {
+test('WebAuthn security-key signatures are refused as unsupported', (t) => {
   const key = skKey('ecdsa');
   const inner = innerOf(skSshsig(key, DATA));
   const webauthnType = 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com';
@@ -182,9 +182,27 @@ test('security-key signatures nfgit cannot or must not read: WebAuthn, a NUL in 
   const webauthn = Buffer.concat([sshString(webauthnType), inner.subarray(4 + typeLen), sshString('https://example.com'), sshString(''), sshString('')]);
   t.like(verifySshsig(DATA, armor(key.blob, webauthn)), { ok: false, failure: 'unsupported', reason: `web-browser (WebAuthn) security-key signatures (${webauthnType}) are not supported; sign with ssh-keygen or git` });
 
-  // OpenSSH reads the application as a C string; a blob with a NUL in it is refused, not read as "ssh:"
-  const nul = skKey('ed25519', 'ssh:\0evil');
-  t.like(verifySshsig(DATA, skSshsig(nul, DATA)), { ok: false, failure: 'malformed', reason: "the SSH signature is malformed: the security key's application contains a NUL byte" });
+});
+
+test('a security key whose application holds a NUL byte is refused, by ssh-keygen too', async (t) => {
+  await withTempDir('sk-nul', async (dir) => {
+    // OpenSSH reads the application as a C string; such a blob is refused, not read as "ssh:"
+    const nul = skKey('ed25519', 'ssh:\0evil');
+    const sig = skSshsig(nul, DATA);
+    const reason = "the signing key cannot be read: the security key's application contains a NUL byte";
+    t.like(verifySshsig(DATA, sig), { ok: false, failure: 'unsupported', reason });
+    t.false((await sshKeygenVerify(dir, `alice@example.net ${nul.pub}\n`, sig, DATA)).good);
+    const err = t.throws(() => parseAllowedSigners(`a@x ${nul.pub}\n`), { instanceOf: NfgitErrors });
+    t.is(err?.errors[0]?.message, "invalid key: the security key's application contains a NUL byte");
+    // the curve of an ecdsa-sk key must be nistp256
+    const ec = skKey('ecdsa');
+    const fields = new SshReader(ec.blob);
+    fields.text(); // type
+    fields.text(); // curve
+    const wrongCurve = sshString(ec.type, 'nistp384', fields.string(), 'ssh:');
+    const curveErr = t.throws(() => parseAllowedSigners(`a@x ${ec.type} ${wrongCurve.toString('base64')}\n`), { instanceOf: NfgitErrors });
+    t.is(curveErr?.errors[0]?.message, `invalid key: the curve inside the key does not match its type ${ec.type}`);
+  });
 });
 
 /** Signs an unsigned commit object the way git does with gpg.format=ssh: a gpgsig header after the committer line. */
