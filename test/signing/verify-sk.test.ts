@@ -257,3 +257,42 @@ test('a commit signed with a security key: git verify-commit and nfgit trust it;
     }
   });
 });
+
+// Signatures made by real security keys, from OpenSSH's own unit tests (openssh-portable
+// regress/unittests/sshsig/testdata, BSD licence): namespace "unittest", flags 0x01, counter 0x12345678.
+const OPENSSH_DATA = 'This is a test, this is only a test';
+const OPENSSH_VECTORS = [
+  {
+    pub: 'sk-ssh-ed25519@openssh.com AAAAGnNrLXNzaC1lZDI1NTE5QG9wZW5zc2guY29tAAAAIJsaDYXQYruc6bilCYDIK4YSOeG+zmrRO2M9t03//7LHAAAABHNzaDo=',
+    sig: `${SSHSIG_BEGIN}
+U1NIU0lHAAAAAQAAAEoAAAAac2stc3NoLWVkMjU1MTlAb3BlbnNzaC5jb20AAAAgmxoNhd
+Biu5zpuKUJgMgrhhI54b7OatE7Yz23Tf//sscAAAAEc3NoOgAAAAh1bml0dGVzdAAAAAAA
+AAAGc2hhNTEyAAAAZwAAABpzay1zc2gtZWQyNTUxOUBvcGVuc3NoLmNvbQAAAEAi+7eTjW
+/+LQ2M+sCD+KFtH1n7VFFJon/SZFsxODyV8cWTlFKj617Ys1Ur5TV6uaEXQhck8rBA2oQI
+HTPANLIPARI0Vng=
+${SSHSIG_END}
+`,
+  },
+  {
+    pub: 'sk-ecdsa-sha2-nistp256@openssh.com AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20AAAAIbmlzdHAyNTYAAABBBKDVa5jRcT5V7E6ysmwVi7HJWh7p5D+hebLPakQcpnD2ajJZ6G/4WzuhlYWnclWY63JspDp299Rlhq5AT86/g8AAAAAEc3NoOg==',
+    sig: `${SSHSIG_BEGIN}
+U1NIU0lHAAAAAQAAAH8AAAAic2stZWNkc2Etc2hhMi1uaXN0cDI1NkBvcGVuc3NoLmNvbQ
+AAAAhuaXN0cDI1NgAAAEEEoNVrmNFxPlXsTrKybBWLsclaHunkP6F5ss9qRBymcPZqMlno
+b/hbO6GVhadyVZjrcmykOnb31GWGrkBPzr+DwAAAAARzc2g6AAAACHVuaXR0ZXN0AAAAAA
+AAAAZzaGE1MTIAAAB3AAAAInNrLWVjZHNhLXNoYTItbmlzdHAyNTZAb3BlbnNzaC5jb20A
+AABIAAAAIHohGwyy8iKT3zwd1TYA9V/Ioo7h/3zCJUtyq/Qigt/HAAAAIGzidTwq7D/kFa
+7Xjcp/KkdbIs4MfQpfAW/0OciajlpzARI0Vng=
+${SSHSIG_END}
+`,
+  },
+];
+
+test("signatures made by real security keys (OpenSSH's test vectors) verify", (t) => {
+  for (const v of OPENSSH_VECTORS) {
+    const signers = parseAllowedSigners(`test@openssh.com ${v.pub}\n`);
+    t.like(verifySshSignature(OPENSSH_DATA, v.sig, signers, NOW, 'unittest'), { ok: true, principals: ['test@openssh.com'] });
+    const raw = verifySshsig(OPENSSH_DATA, v.sig, 'unittest');
+    t.deepEqual(raw.ok ? raw.sk : undefined, { flags: 0x01, counter: 0x12345678, application: 'ssh:' });
+    t.like(verifySshsig(`${OPENSSH_DATA}!`, v.sig, 'unittest'), { ok: false, failure: 'bad-signature' });
+  }
+});
