@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
 import { SshFormatError, fingerprintSha256, parsePublicKeyText, type SshPublicKey } from './openssh-key.js';
+import { SK_USER_PRESENCE, SK_USER_VERIFICATION, type SkSignatureDetails } from './sshsig.js';
 
 // git's allowed_signers file (ssh-keygen(1), ALLOWED SIGNERS): `principals [options] keytype base64key`,
 // read the way OpenSSH reads it, and the lookup `ssh-keygen -Y find-principals` / `-Y verify` do.
@@ -17,6 +18,13 @@ export interface AllowedSigner {
   readonly validAfter: Date | null;
   /** `valid-before`: the key is good at or before this time. */
   readonly validBefore: Date | null;
+  /**
+   * Security keys only: signatures must carry the user-presence flag (the key was touched), unless the
+   * line has `no-touch-required` (sshd's authorized_keys option, which nfgit also reads here).
+   */
+  readonly touchRequired: boolean;
+  /** Security keys only, `verify-required`: signatures must carry the user-verification flag (PIN or biometric). */
+  readonly verifyRequired: boolean;
   readonly key: SshPublicKey;
 }
 
@@ -83,19 +91,41 @@ interface Options {
   namespaces: string[] | null;
   validAfter: Date | null;
   validBefore: Date | null;
+  touchRequired: boolean;
+  verifyRequired: boolean;
 }
+
+/** Options of a line without any. */
+function noOptions(): Options {
+  return { namespaces: null, validAfter: null, validBefore: null, touchRequired: true, verifyRequired: false };
+}
+
+/** The options that take no value (security keys only), lower case. */
+const FLAG_OPTIONS = ['no-touch-required', 'verify-required'];
 
 /** Parses the options field (comma-separated, keywords case-insensitive) like sshsigopt_parse. */
 function parseOptions(text: string): Options | string {
-  const out: Options = { namespaces: null, validAfter: null, validBefore: null };
+  const out = noOptions();
   let rest = text;
   while (rest !== '') {
     const lower = rest.toLowerCase();
     if (lower.startsWith('cert-authority')) {
       return 'cert-authority (SSH certificates) is not supported by nfgit: list each signer\'s own key instead';
     }
+    const flag = FLAG_OPTIONS.find((n) => lower === n || lower.startsWith(`${n},`));
+    if (flag !== undefined) {
+      if (flag === 'no-touch-required') out.touchRequired = false;
+      else out.verifyRequired = true;
+      rest = rest.slice(flag.length);
+      if (rest === '') break;
+      rest = rest.slice(1);
+      if (rest === '') return 'the options end with a comma';
+      continue;
+    }
     const name = ['namespaces', 'valid-after', 'valid-before'].find((n) => lower.startsWith(`${n}=`));
-    if (name === undefined) return `unknown option "${rest.split(',')[0] ?? rest}" (known: namespaces, valid-after, valid-before)`;
+    if (name === undefined) {
+      return `unknown option "${rest.split(',')[0] ?? rest}" (known: namespaces, valid-after, valid-before, and for security keys no-touch-required, verify-required)`;
+    }
     const dq = dequote(name, rest.slice(name.length + 1));
     if (typeof dq === 'string') return dq;
     if (name === 'namespaces') {
@@ -126,7 +156,7 @@ function parseLine(text: string, line: number): AllowedSigner | string {
   if (typeof first === 'string') return first;
   if (first.rest === '') return 'expected "principals [options] keytype base64key"';
   let keyText = first.rest;
-  let options: Options = { namespaces: null, validAfter: null, validBefore: null };
+  let options = noOptions();
   const typeToken = keyText.split(/[ \t]/)[0] ?? '';
   if (!KEY_TYPE.test(typeToken)) {
     const opts = takeOptions(keyText);
@@ -143,6 +173,9 @@ function parseLine(text: string, line: number): AllowedSigner | string {
   } catch (err) {
     if (err instanceof SshFormatError) return `invalid key: ${err.message}`;
     throw err;
+  }
+  if (!key.type.startsWith('sk-') && (!options.touchRequired || options.verifyRequired)) {
+    return `${options.touchRequired ? 'verify-required' : 'no-touch-required'} is only for security keys (sk-…), not ${key.type}`;
   }
   return { line, principals: first.field.split(','), ...options, key };
 }
@@ -214,7 +247,7 @@ export function matchPatternList(text: string, patterns: readonly string[]): boo
 }
 
 /** Why one line does not allow a signature in a namespace at a time; undefined when it does. */
-function lineRefusal(s: AllowedSigner, namespace: string, when: Date): string | undefined {
+function lineRefusal(s: AllowedSigner, namespace: string, when: Date, sk: SkSignatureDetails | undefined): string | undefined {
   const who = `${s.key.fingerprint} (${s.principals.join(',')}, line ${s.line})`;
   if (s.namespaces !== null && !matchPatternList(namespace, s.namespaces)) {
     return `key ${who} is not valid for namespace ${namespace} (namespaces="${s.namespaces.join(',')}")`;
@@ -226,20 +259,29 @@ function lineRefusal(s: AllowedSigner, namespace: string, when: Date): string | 
   if (s.validBefore !== null && seconds > Math.floor(s.validBefore.getTime() / 1000)) {
     return `key ${who} expired at ${s.validBefore.toISOString()} (valid-before), the signature is from ${when.toISOString()}`;
   }
+  // a security key's flags are what the authenticator attests; without them (sk undefined) the key
+  // is not a security key and the options do not apply (parseLine allows them only on sk- keys)
+  if (sk !== undefined && s.touchRequired && (sk.flags & SK_USER_PRESENCE) === 0) {
+    return `security key ${who} signed without user presence (the key was not touched); add no-touch-required to the line to accept such signatures`;
+  }
+  if (sk !== undefined && s.verifyRequired && (sk.flags & SK_USER_VERIFICATION) === 0) {
+    return `security key ${who} signed without user verification (PIN or biometric), which the line's verify-required demands`;
+  }
   return undefined;
 }
 
 /**
  * Finds who may sign with a key (its blob) in a namespace at a time, or says why nobody may: the key
- * is not listed, or every line listing it excludes the namespace or the time.
+ * is not listed, or every line listing it excludes the namespace, the time, or (for a security key,
+ * sk being its signature's authenticator data) the touch or verification the signature lacks.
  */
-export function matchSigner(signers: readonly AllowedSigner[], publicKey: Buffer, namespace: string, when: Date): SignerMatch {
+export function matchSigner(signers: readonly AllowedSigner[], publicKey: Buffer, namespace: string, when: Date, sk?: SkSignatureDetails): SignerMatch {
   const lines = signers.filter((s) => s.key.blob.equals(publicKey));
   if (lines.length === 0) return { ok: false, reason: `signed by a key not in allowed_signers (${fingerprintSha256(publicKey)})` };
   const principals = new Set<string>();
   let reason: string | undefined;
   for (const s of lines) {
-    const refusal = lineRefusal(s, namespace, when);
+    const refusal = lineRefusal(s, namespace, when, sk);
     if (refusal === undefined) for (const p of s.principals) principals.add(p);
     else reason ??= refusal;
   }
@@ -248,7 +290,7 @@ export function matchSigner(signers: readonly AllowedSigner[], publicKey: Buffer
 }
 
 /** The principals allowed to sign with a key (its blob) in a namespace at a time; empty when none. */
-export function findPrincipals(signers: readonly AllowedSigner[], publicKey: Buffer, namespace: string, when: Date): string[] {
-  const m = matchSigner(signers, publicKey, namespace, when);
+export function findPrincipals(signers: readonly AllowedSigner[], publicKey: Buffer, namespace: string, when: Date, sk?: SkSignatureDetails): string[] {
+  const m = matchSigner(signers, publicKey, namespace, when, sk);
   return m.ok ? [...m.principals] : [];
 }

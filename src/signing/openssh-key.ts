@@ -150,7 +150,15 @@ export function parsePublicKeyBlob(blob: Buffer): SshPublicKey {
   const values: Buffer[] = [];
   for (let i = 0; i < fields; i++) values.push(r.string());
   r.end('the public key');
-  if (type === ED25519 && values[0]?.length !== 32) throw new SshFormatError('an ed25519 public key must be 32 bytes');
+  if ((type === ED25519 || type === 'sk-ssh-ed25519@openssh.com') && values[0]?.length !== 32) throw new SshFormatError('an ed25519 public key must be 32 bytes');
+  if (type === 'sk-ecdsa-sha2-nistp256@openssh.com' && values[0]?.toString('latin1') !== 'nistp256') {
+    throw new SshFormatError(`the curve inside the key does not match its type ${type}`);
+  }
+  // OpenSSH reads a security key's application as a C string and refuses one with a NUL in it; a blob
+  // that could be read as "ssh:" by one reader and "ssh:\0…" by another is refused here as well
+  if (type.startsWith('sk-') && values[values.length - 1]?.includes(0) === true) {
+    throw new SshFormatError("the security key's application contains a NUL byte");
+  }
   if (type.startsWith('ecdsa-sha2-') && values[0]?.toString('latin1') !== type.slice('ecdsa-sha2-'.length)) {
     throw new SshFormatError(`the curve inside the key does not match its type ${type}`);
   }

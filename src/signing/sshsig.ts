@@ -14,7 +14,9 @@ import {
 } from './openssh-key.js';
 
 // SSH signatures (OpenSSH PROTOCOL.sshsig), as `ssh-keygen -Y sign` writes them and git uses them with
-// gpg.format=ssh: signing with the host's ed25519 key, verifying ed25519, RSA and ECDSA signatures.
+// gpg.format=ssh: signing with the host's ed25519 key, verifying ed25519, RSA and ECDSA signatures, and
+// those of FIDO security keys (sk-ssh-ed25519@openssh.com, sk-ecdsa-sha2-nistp256@openssh.com,
+// OpenSSH PROTOCOL.u2f), which also carry the authenticator's flags and counter.
 
 /** First line of an armored SSH signature. */
 export const SSHSIG_BEGIN = '-----BEGIN SSH SIGNATURE-----';
@@ -36,6 +38,21 @@ export interface SshSignature {
   readonly signatureBlob: Buffer;
 }
 
+/** FIDO authenticator data of a security-key signature: what it attests about the signing gesture. */
+export interface SkSignatureDetails {
+  /** The flags byte: 0x01 user presence (touched), 0x04 user verification (PIN or biometric). */
+  readonly flags: number;
+  /** The authenticator's signature counter. */
+  readonly counter: number;
+  /** The key's FIDO application (relying party), usually `ssh:`. */
+  readonly application: string;
+}
+
+/** Flag of a security-key signature: the user touched the key (FIDO "user present"). */
+export const SK_USER_PRESENCE = 0x01;
+/** Flag of a security-key signature: the key verified the user (PIN or biometric). */
+export const SK_USER_VERIFICATION = 0x04;
+
 /** Why a signature was not accepted: unreadable, of a kind nfgit cannot check, made for another namespace, or not matching the data. */
 export type SshsigFailure = 'malformed' | 'unsupported' | 'wrong-namespace' | 'bad-signature';
 
@@ -44,7 +61,7 @@ export type ParsedSshsig = { readonly ok: true; readonly signature: SshSignature
 
 /** verifySshsig's answer: the signer's key, or why not (with the key when the signature could be read). */
 export type SshsigVerification =
-  | { readonly ok: true; readonly key: SshPublicKey; readonly signature: SshSignature }
+  | { readonly ok: true; readonly key: SshPublicKey; readonly signature: SshSignature; readonly sk?: SkSignatureDetails }
   | { readonly ok: false; readonly failure: SshsigFailure; readonly reason: string; readonly key?: SshPublicKey };
 
 /** Bytes of what was signed. */
@@ -131,8 +148,75 @@ const CURVES: Readonly<Record<string, { readonly crv: string; readonly size: num
   'ecdsa-sha2-nistp521': { crv: 'P-521', size: 66, hash: 'sha512' },
 };
 
+/** verifyRaw's answer: whether the signature matches (with a security key's authenticator data), or why it cannot be checked. */
+type RawCheck = { readonly match: boolean; readonly sk?: SkSignatureDetails } | { readonly unsupported: string };
+
+/** A node:crypto key for an uncompressed ECDSA point on a curve; undefined for a compressed point. */
+function ecdsaKey(point: Buffer, curve: { readonly crv: string; readonly size: number }): KeyObject | undefined {
+  if (point.length !== 1 + 2 * curve.size || point[0] !== 4) return undefined;
+  return createPublicKey({
+    key: { kty: 'EC', crv: curve.crv, x: point.subarray(1, 1 + curve.size).toString('base64url'), y: point.subarray(1 + curve.size).toString('base64url') },
+    format: 'jwk',
+  });
+}
+
+/** Checks an SSH ECDSA signature (string ‖ mpint r ‖ mpint s inside) over data with a hash. */
+function verifyEcdsa(publicKey: KeyObject, size: number, hash: string, sig: Buffer, data: Buffer): boolean {
+  const rs = new SshReader(sig);
+  const r = unsignedFixed(rs.string(), size);
+  const sv = unsignedFixed(rs.string(), size);
+  rs.end('the ECDSA signature');
+  if (r === undefined || sv === undefined) return false;
+  return verify(hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.concat([r, sv]));
+}
+
+const SK_ED25519 = 'sk-ssh-ed25519@openssh.com';
+const SK_ECDSA = 'sk-ecdsa-sha2-nistp256@openssh.com';
+
+/**
+ * Checks a security-key signature (PROTOCOL.u2f): string type ‖ string signature ‖ byte flags ‖
+ * uint32 counter, where the authenticator signed SHA256(application) ‖ flags ‖ counter ‖ SHA256(data)
+ * (ed25519 signs those bytes; ECDSA P-256 signs their SHA-256), as ssh-ed25519-sk.c and ssh-ecdsa-sk.c do.
+ */
+function verifySk(key: SshPublicKey, signatureBlob: Buffer, data: Buffer): RawCheck {
+  const k = new SshReader(key.blob);
+  k.text(); // type
+  const s = new SshReader(signatureBlob);
+  const sigType = s.text();
+  if (sigType.startsWith('webauthn-')) {
+    return { unsupported: `web-browser (WebAuthn) security-key signatures (${sigType}) are not supported; sign with ssh-keygen or git` };
+  }
+  const sig = s.string();
+  const flags = s.bytes(1)[0] ?? 0;
+  const counter = s.uint32();
+  s.end('the security-key signature');
+  if (sigType !== key.type) return { match: false };
+  let publicKey: KeyObject;
+  let ecdsa = false;
+  // parsePublicKeyBlob checked the key's length, curve and application
+  if (key.type === SK_ED25519) {
+    publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.string().toString('base64url') }, format: 'jwk' });
+  } else {
+    k.string(); // curve name
+    const pk = ecdsaKey(k.string(), { crv: 'P-256', size: 32 });
+    if (pk === undefined) return { unsupported: 'compressed ECDSA points are not supported' };
+    publicKey = pk;
+    ecdsa = true;
+  }
+  const appBytes = k.string();
+  const application = appBytes.toString('utf8');
+  const head = Buffer.alloc(5);
+  head[0] = flags;
+  head.writeUInt32BE(counter, 1);
+  const signed = Buffer.concat([createHash('sha256').update(appBytes).digest(), head, createHash('sha256').update(data).digest()]);
+  const sk: SkSignatureDetails = { flags, counter, application };
+  const match = ecdsa ? verifyEcdsa(publicKey, 32, 'sha256', sig, signed) : sig.length === 64 && verify(null, signed, publicKey, sig);
+  return { match, sk };
+}
+
 /** Checks one raw key signature over data; a reason string when the key or signature type cannot be checked. */
-function verifyRaw(key: SshPublicKey, signatureBlob: Buffer, data: Buffer): boolean | { unsupported: string } {
+function verifyRaw(key: SshPublicKey, signatureBlob: Buffer, data: Buffer): RawCheck {
+  if (key.type === SK_ED25519 || key.type === SK_ECDSA) return verifySk(key, signatureBlob, data);
   const k = new SshReader(key.blob);
   k.text(); // type
   const s = new SshReader(signatureBlob);
@@ -140,9 +224,9 @@ function verifyRaw(key: SshPublicKey, signatureBlob: Buffer, data: Buffer): bool
   const sig = s.string();
   s.end('the inner signature');
   if (key.type === ED25519) {
-    if (sigType !== ED25519) return false;
+    if (sigType !== ED25519) return { match: false };
     const publicKey = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: k.string().toString('base64url') }, format: 'jwk' });
-    return sig.length === 64 && verify(null, data, publicKey, sig);
+    return { match: sig.length === 64 && verify(null, data, publicKey, sig) };
   }
   if (key.type === 'ssh-rsa') {
     const hash = sigType === 'rsa-sha2-512' ? 'sha512' : sigType === 'rsa-sha2-256' ? 'sha256' : undefined;
@@ -154,26 +238,16 @@ function verifyRaw(key: SshPublicKey, signatureBlob: Buffer, data: Buffer): bool
     if (n.length * 8 < 1024) return { unsupported: 'RSA keys shorter than 1024 bits are refused (as OpenSSH does)' };
     const publicKey: KeyObject = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
     const padded = unsignedFixed(sig, n.length);
-    return padded !== undefined && verify(hash, data, publicKey, padded);
+    return { match: padded !== undefined && verify(hash, data, publicKey, padded) };
   }
   const curve = CURVES[key.type];
   if (curve !== undefined) {
-    if (sigType !== key.type) return false;
+    if (sigType !== key.type) return { match: false };
     k.string(); // curve name, checked by parsePublicKeyBlob
-    const point = k.string();
-    if (point.length !== 1 + 2 * curve.size || point[0] !== 4) return { unsupported: 'compressed ECDSA points are not supported' };
-    const publicKey = createPublicKey({
-      key: { kty: 'EC', crv: curve.crv, x: point.subarray(1, 1 + curve.size).toString('base64url'), y: point.subarray(1 + curve.size).toString('base64url') },
-      format: 'jwk',
-    });
-    const rs = new SshReader(sig);
-    const r = unsignedFixed(rs.string(), curve.size);
-    const sv = unsignedFixed(rs.string(), curve.size);
-    rs.end('the ECDSA signature');
-    if (r === undefined || sv === undefined) return false;
-    return verify(curve.hash, data, { key: publicKey, dsaEncoding: 'ieee-p1363' }, Buffer.concat([r, sv]));
+    const publicKey = ecdsaKey(k.string(), curve);
+    if (publicKey === undefined) return { unsupported: 'compressed ECDSA points are not supported' };
+    return { match: verifyEcdsa(publicKey, curve.size, curve.hash, sig, data) };
   }
-  if (key.type.startsWith('sk-')) return { unsupported: `security-key (FIDO) signatures (${key.type}) are not supported by nfgit yet` };
   return { unsupported: `${key.type} signatures are not supported` };
 }
 
@@ -192,7 +266,7 @@ export function verifySshsig(data: Buffer | Uint8Array | string, armored: string
   if (!HASHES.has(sig.hashAlgorithm)) {
     return { ok: false, failure: 'unsupported', reason: `the signature uses hash "${sig.hashAlgorithm}" (only sha256 and sha512 are allowed)`, key };
   }
-  let result: boolean | { unsupported: string };
+  let result: RawCheck;
   try {
     result = verifyRaw(key, sig.signatureBlob, signedData(namespace, sig.hashAlgorithm, bytesOf(data)));
   } catch (err) {
@@ -200,7 +274,7 @@ export function verifySshsig(data: Buffer | Uint8Array | string, armored: string
     // node:crypto rejects keys it cannot load (a point not on the curve, an absurd RSA modulus)
     return { ok: false, failure: 'malformed', reason: `the SSH signature's key cannot be used: ${(err as Error).message}`, key };
   }
-  if (typeof result === 'object') return { ok: false, failure: 'unsupported', reason: result.unsupported, key };
-  if (!result) return { ok: false, failure: 'bad-signature', reason: `signature does not match the data (key ${key.fingerprint})`, key };
-  return { ok: true, key, signature: sig };
+  if ('unsupported' in result) return { ok: false, failure: 'unsupported', reason: result.unsupported, key };
+  if (!result.match) return { ok: false, failure: 'bad-signature', reason: `signature does not match the data (key ${key.fingerprint})`, key };
+  return result.sk === undefined ? { ok: true, key, signature: sig } : { ok: true, key, signature: sig, sk: result.sk };
 }

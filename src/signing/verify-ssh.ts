@@ -27,7 +27,7 @@ export function verifySshSignature(
 ): SshVerifyResult {
   const sig = verifySshsig(payload, armored, namespace);
   if (!sig.ok) return sig;
-  const match = matchSigner(signers, sig.key.blob, namespace, when);
+  const match = matchSigner(signers, sig.key.blob, namespace, when, sig.sk);
   if (!match.ok) return { ok: false, failure: 'untrusted-key', reason: match.reason, key: sig.key };
   return { ok: true, principals: match.principals, key: sig.key };
 }
