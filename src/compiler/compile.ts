@@ -2,6 +2,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { NfgitError, NfgitErrors } from './errors.js';
 import { parseArgv, TOOL, type Command, type Family } from './parse-argv.js';
+import { parseRestore } from './parse-restore.js';
+import { BUILTIN_CHAINS } from './tables.js';
+import { readFileSync } from 'node:fs';
 import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
@@ -178,6 +181,81 @@ async function runOnce(
     const r = await queryKernel({ ipsets, restore }, argv);
     return { answer: `${r.code}:${r.stderr}\x1f${r.stdout}` };
   };
+  // A bulk load (`iptables-restore <<EOF`): its blocks applied to the model as iptables-restore loads
+  // them, each error at the line of the here-document it comes from (or at the call, for a file).
+  const bulkLoad = async (family: Family, tool: string, input: string, opts: readonly string[], rawTrace: readonly string[]): Promise<RecordVerdict> => {
+    const trace = toTrace(rawTrace);
+    const at = hereDocument(rawTrace[0], runOptions.rulesDir);
+    const traceOf = (line: number): SourceTrace => (at === undefined || trace[0] === undefined ? trace : [{ file: trace[0].file, line: trace[0].line + line }, ...trace.slice(1)]);
+    const stop = (line: number, message: string): RecordVerdict => ({
+      stop: new NfgitError('RuleError', `${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, { trace: traceOf(line), family }),
+    });
+    let noflush = false;
+    let test = false;
+    let only: string | undefined;
+    for (let i = 0; i < opts.length; i++) {
+      const o = opts[i] as string;
+      if (o === '-n' || o === '--noflush') noflush = true;
+      else if (o === '-t' || o === '--test') test = true;
+      else if (o === '-T' || o === '--table') only = opts[++i];
+      else if (o === '-M' || o === '--modprobe' || o === '-W' || o === '--wait-interval') i++;
+      else if (!['-c', '--counters', '-v', '--verbose', '-w', '--wait'].includes(o) && !o.startsWith('--wait=')) return stop(0, `unknown option "${o}"`);
+    }
+    const parsed = parseRestore(input);
+    if (!parsed.ok) return stop(parsed.line, parsed.message);
+    const model = models[family];
+    for (const block of parsed.blocks) {
+      if (only !== undefined && block.table !== only) continue;
+      const builtins = BUILTIN_CHAINS[block.table];
+      if (builtins === undefined) return stop(block.line, `can't initialize ${TOOL[family]} table \`${block.table}': Table does not exist`);
+      const run = async (cmd: Command, line: number): Promise<string | undefined> => {
+        const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
+        const reserved = defined === undefined ? undefined : reservedChain(block.table, defined);
+        if (reserved !== undefined) return reserved;
+        if (cmd.op === 'append' || cmd.op === 'insert' || cmd.op === 'replace') {
+          for (const name of setReferences(cmd.spec)) {
+            const why = sets.checkRuleReference(family, name);
+            if (why !== undefined) return why;
+          }
+        }
+        const r = model.apply(block.table, cmd, traceOf(line));
+        if (r.ok === true) return undefined;
+        if (r.ok === false) return r.message;
+        if (cmd.op !== 'delete-spec') return 'Bad rule (does a matching rule exist in that chain?).';
+        const index = await canonical(family, r.table, r.chain, cmd.spec);
+        if (index < 0) return `no rule matches the one to delete from chain ${r.chain.name} (table ${block.table}): ${cmd.spec.join(' ')}`;
+        model.deleteAt(r.table, r.chain, index);
+        return undefined;
+      };
+      if (test) continue;
+      // Without --noflush the block replaces the table: rules flushed, user chains deleted, policies ACCEPT.
+      if (!noflush) {
+        for (const cmd of [{ op: 'flush', chain: undefined }, { op: 'delete-chain', chain: undefined }, ...builtins.map((c) => ({ op: 'policy', chain: c, target: 'ACCEPT' }))] as Command[]) {
+          const why = await run(cmd, block.line);
+          if (why !== undefined) return stop(block.line, why);
+        }
+      }
+      for (const c of block.chains) {
+        const builtin = builtins.includes(c.name);
+        const exists = model.table(block.table)?.chains.has(c.name) === true;
+        const cmd: Command | undefined = builtin ? (c.policy === '-' ? undefined : { op: 'policy', chain: c.name, target: c.policy }) : exists ? { op: 'flush', chain: c.name } : { op: 'new-chain', chain: c.name };
+        if (cmd === undefined) continue;
+        const why = await run(cmd, c.line);
+        if (why !== undefined) return stop(c.line, why);
+      }
+      for (const { argv, line } of block.commands) {
+        const p = parseArgv(family, ['-t', block.table, ...argv]);
+        if (!p.ok) return stop(line, p.message);
+        const expanded = expandAddressLists(p.call.command);
+        if (!expanded.ok) return stop(line, expanded.message);
+        for (const cmd of expanded.commands) {
+          const why = await run(cmd, line);
+          if (why !== undefined) return stop(line, why);
+        }
+      }
+    }
+    return { answer: '0:' };
+  };
   const handle = (rec: RawRecord): RecordVerdict | Promise<RecordVerdict> => {
     switch (rec.kind) {
       case '4':
@@ -266,6 +344,11 @@ async function runOnce(
         const r = sets.apply(call, trace, ruleRefs);
         if (!r.ok) return refuse(r.message, r.status, call.quiet);
         return alias ? undefined : { answer: '0:' };
+      }
+      case 'QR': {
+        if (runOptions.mode === 'fast') return { restart: true };
+        const [tool = 'iptables-restore', input = '', ...opts] = rec.args;
+        return bulkLoad(tool.includes('ip6') ? 'ipv6' : 'ipv4', tool, input, opts, rec.trace);
       }
       case 'QV': {
         const tool = rec.args[0] ?? 'iptables-save';
@@ -358,6 +441,22 @@ async function runOnce(
  * a rule file said, so never quoted in a message.
  */
 const NFGIT_XTRACE = /^\++(?:__nfgit\w*|iptables|ip6tables|ipset|main|which|sudo|doas|nice|nohup|xargs|TRAP(?:ZERR|DEBUG|EXIT)|[^\s:]*\/(?:ip6?tables|ipset)[^\s:]*|\/run\/nfgit\/prelude\.zsh)(?::\d+)?> /;
+
+/**
+ * Whether a call (its raw `FILE:LINE` in the jail) reads a here-document that starts on the next line
+ * (`<<EOF`, `<<-EOF`, not a `<<<` here-string), so that line N of its input is line LINE+N of the file.
+ */
+function hereDocument(raw: string | undefined, rulesDir: string): true | undefined {
+  const m = raw === undefined ? null : /^(.*):(\d+)$/.exec(raw);
+  if (m === null || !(m[1] as string).startsWith(JAIL_RULES_DIR + '/')) return undefined;
+  try {
+    const text = readFileSync(path.join(rulesDir, (m[1] as string).slice(JAIL_RULES_DIR.length + 1)), 'utf8');
+    const line = text.split('\n')[Number(m[2]) - 1] ?? '';
+    return /<<-?\s*['"]?\w/.test(line.replace(/<<</g, '')) ? true : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** A rule file that did not run to its end (the X record of prelude.zsh). */
 interface EarlyStop {

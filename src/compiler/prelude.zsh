@@ -8,6 +8,7 @@
 #   E          a command failed (ZERR); S a rule file starts; Z all files ran; F a forbidden tool;
 #   N          a tool nfgit does not compile yet (nft, arptables, ebtables)
 #   QV         iptables-save and friends, waiting for the real tool's output on the rules built so far
+#   QR         iptables-restore and friends: the tool, its input, its options
 #   X          a rule file stopped before its end (see below): the last command's location and text
 # Every rule file is sourced from a copy that ends with the line `__nfgit_ran=K` (K: its place in the
 # list), bind-mounted over it in the sandbox (run-rules.ts). Some ways out of a sourced file do not trip
@@ -80,7 +81,31 @@ __nfgit_save() {
 for __nfgit_tool in {ip,ip6}tables{,-legacy,-nft}-save; do
   functions[$__nfgit_tool]="__nfgit_save $__nfgit_tool \"\$@\""
 done
-for __nfgit_tool in {ip,ip6}tables-{restore,apply} {ip,ip6}tables-{legacy,nft}-restore; do
+# iptables-restore in a rule file (a bulk load, from a here-document or a file): its input is applied
+# to the rules built so far, as the real tool would load it.
+__nfgit_restore() {
+  local __nfgit_tool=$1 __nfgit_in= __nfgit_from=
+  local -a __nfgit_opts
+  shift
+  while (( $# )); do
+    case $1 in
+      (-T|--table|-M|--modprobe|-W|--wait-interval) __nfgit_opts+=("$1" "$2"); shift 2 ;;
+      (-*) __nfgit_opts+=("$1"); shift ;;
+      (*) __nfgit_from=$1; shift ;;
+    esac
+  done
+  if [[ -n $__nfgit_from ]]; then
+    [[ -r $__nfgit_from ]] || { print -r -- "$__nfgit_tool: Can't open $__nfgit_from: No such file or directory" >&2; return 1 }
+    __nfgit_in=$(command cat -- "$__nfgit_from"; print -n x)
+  else
+    __nfgit_in=$(command cat; print -n x)
+  fi
+  print -u3 -rN -- $__nfgit_m QR ${#funcfiletrace[@]} "${funcfiletrace[@]}" $(( ${#__nfgit_opts[@]} + 2 )) "$__nfgit_tool" "${__nfgit_in%x}" "${__nfgit_opts[@]}"; __nfgit_ask
+}
+for __nfgit_tool in {ip,ip6}tables{,-legacy,-nft}-restore; do
+  functions[$__nfgit_tool]="__nfgit_restore $__nfgit_tool \"\$@\""
+done
+for __nfgit_tool in {ip,ip6}tables-apply; do
   functions[$__nfgit_tool]="__nfgit_forbidden $__nfgit_tool \"\$@\""
 done
 for __nfgit_tool in nft arptables ebtables arptables-{legacy,nft} ebtables-{legacy,nft} {arp,eb}tables-{save,restore}; do
