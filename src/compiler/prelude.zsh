@@ -171,12 +171,27 @@ __nfgit_wrapped() {
     lead+=($1); shift
     [[ $lead[-1] == $~skip ]] && (( $# )) && { lead+=($1); shift }
   done
-  if (( $# )) && { __nfgit_intercepted $1 || [[ $1 == (sudo|doas|nice|nohup) ]] }; then "$@"; else command $name "${lead[@]}" "$@"; fi
+  if (( $# )) && { __nfgit_intercepted $1 || [[ $1 == (sudo|doas|nice|nohup|env) ]] }; then "$@"; else command $name "${lead[@]}" "$@"; fi
 }
 sudo() { __nfgit_wrapped sudo '-[ugpChDrtUT]' "$@" }
 doas() { __nfgit_wrapped doas '-[uC]' "$@" }
 nice() { __nfgit_wrapped nice '-n' "$@" }
 nohup() { __nfgit_wrapped nohup '' "$@" }
+# `env [-i] [-u NAME] [NAME=VALUE]… TOOL …`: the tool's environment does not change what it records.
+env() {
+  local -a a=("$@")
+  while (( $#a )); do
+    case $a[1] in
+      (-u|--unset) shift 2 a ;;
+      (-i|--ignore-environment|-) shift a ;;
+      (--) shift a; break ;;
+      ([A-Za-z_]*=*) shift a ;;
+      (*) break ;;
+    esac
+  done
+  while (( $#a )) && [[ $a[1] == [A-Za-z_]*=* ]]; do shift a; done
+  if (( $#a )) && __nfgit_intercepted $a[1]; then "${a[@]}"; else command env "$@"; fi
+}
 # `sh -c '… iptables …' [NAME ARGS…]`: a script that calls the tools runs here, in a subshell in sh
 # emulation without errexit, as `sh -c` would run it; any other `sh -c` is the real shell's.
 __nfgit_sh() {

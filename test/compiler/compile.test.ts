@@ -58,7 +58,7 @@ test('main records host commands without running them', (t) =>
   }));
 
 test('a bypass through the real binary cannot touch anything and names the file and line', (t) =>
-  withRulesDir({ '10-x': 'iptables -A INPUT -j ACCEPT\nenv /usr/sbin/iptables -P INPUT DROP\n' }, async (dir) => {
+  withRulesDir({ '10-x': 'iptables -A INPUT -j ACCEPT\ncommand /usr/sbin/iptables -P INPUT DROP\n' }, async (dir) => {
     const msg = await firstError(compile({ rulesDir: dir }));
     t.regex(msg, /10-x:2: runs iptables directly \("iptables -P INPUT DROP"\)/);
   }));
