@@ -9,8 +9,8 @@ import { NfgitError } from '../compiler/errors.js';
 import { buildPlan } from '../compiler/plan.js';
 import { stage } from '../netfilter/stage.js';
 import { printApply, printRecovery, reportFailure, summarize } from './output.js';
-import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions } from '../apply/apply.js';
-import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
+import type { ApplyOptions } from '../apply/apply.js';
+import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
 import { generateHostKey } from '../signing/openssh-key.js';
 import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
 import { VERSION } from './version.js';
@@ -126,6 +126,8 @@ async function run(argv: string[]): Promise<number> {
       const result = await compile(compileOptions(flags));
       // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
       const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true, ipsets: result.ipsets });
+      // Loaded when used: the state code (and zod) would add a tenth of a second to every command's start.
+      const { applyRuleset, rulesetOf } = await import('../apply/apply.js');
       const ruleset = rulesetOf(result, flags.ipv4Only === true);
       const probation = probationOf(flags);
       const options = { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) };
@@ -146,6 +148,7 @@ async function run(argv: string[]): Promise<number> {
   ).action(async (flags: ApplyFlags & { json?: boolean; force?: boolean }) => {
     try {
       // Without --netns: the target recorded with the last good ruleset (the boot unit names none).
+      const { restoreLast } = await import('../apply/apply.js');
       const report = await restoreLast(applyOptions(flags, argv), { recorded: flags.netns === undefined && flags.force !== true, force: flags.force === true });
       if (!report.restored) {
         printRecovery(report.recovery, flags.json === true);

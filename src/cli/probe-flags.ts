@@ -4,7 +4,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { confirmApply, type Probation } from '../apply/probation.js';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck } from '../apply/probes.js';
-import { DEFAULT_STATE_DIR, StateDir } from '../apply/state-files.js';
+import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
 import { reportFailure } from './output.js';
 
 /** The flags added by withProbeFlags. */
@@ -72,6 +72,7 @@ export function registerConfirm(program: Command, setCode: (code: number) => voi
     .option('--state-dir <dir>', 'the state directory of the waiting apply', DEFAULT_STATE_DIR)
     .action(async (flags: { stateDir: string }) => {
       try {
+        const { StateDir } = await import('../apply/state-files.js');
         const r = await confirmApply(new StateDir(flags.stateDir));
         if (r.kept) process.stdout.write(`confirmed: "${r.command}" keeps the new ruleset\n`);
         else process.stdout.write(`confirmed "${r.command}"; it has not finished yet (its host commands may still run)\n`);

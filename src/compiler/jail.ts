@@ -31,20 +31,39 @@ export function jailCommand(args: readonly string[]): { file: string; args: stri
   return { file: 'setpriv', args: [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', '--', 'unshare', ...unshare] };
 }
 
+/** Escapes a path for an fstab field (fstab(5): blanks and backslashes as octal escapes). */
+function fstabPath(p: string): string {
+  return p.replace(/[\\ \t\n]/g, (c) => `\\${c.charCodeAt(0).toString(8).padStart(3, '0')}`);
+}
+
 /**
- * The jail's set-up, run by /bin/sh inside the namespaces with the compile directory as its working
- * directory (reached through /proc/self/cwd, so its path need not be open to nobody). Arguments: the
- * host name, the number of binaries to cover with the shim and their paths, then zsh's arguments.
- * Exit 71: the jail could not be set up (the message says which step).
+ * The jail's mounts, in order, as an fstab that one `mount -a` reads (one process instead of one a
+ * mount: this is on the path of every compile). The compile directory is reached through
+ * /proc/self/cwd (its own path need not be open to nobody), mounted read-only at JAIL_DIR; the shim
+ * covers the real binaries; private temporary directories; a /proc of the PID namespace, its
+ * /proc/sys read-only. `existing` says which of /var/tmp and /dev/shm this system has.
+ */
+export function jailFstab(shimTargets: readonly string[], existing: (dir: string) => boolean): string {
+  const lines = [
+    'nfgit-run /run tmpfs mode=755,size=1m,nosuid,nodev 0 0',
+    `/proc/self/cwd ${JAIL_DIR} none bind,ro,X-mount.mkdir 0 0`,
+    ...shimTargets.map((t) => `${JAIL_DIR}/bypass-shim ${fstabPath(t)} none bind 0 0`),
+    ...['/tmp', '/var/tmp', '/dev/shm'].filter((d) => d === '/tmp' || existing(d)).map((d) => `nfgit-tmp ${d} tmpfs mode=1777,size=64m,nosuid,nodev 0 0`),
+    'nfgit-proc /proc proc nosuid,nodev,noexec 0 0',
+    '/proc/sys /proc/sys none bind,ro 0 0',
+  ];
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * The jail's set-up, run by /bin/sh inside the namespaces with the compile directory (holding the
+ * fstab above) as its working directory. Arguments: the host name, then zsh's arguments. Exit 71:
+ * the jail could not be set up (the message says which step).
  */
 export const JAIL_LAUNCHER = `fail() { echo "nfgit: cannot set up the compile sandbox: $*" >&2; exit 71; }
-host=$1; n=$2; shift 2
+host=$1; shift
 mount -o remount,bind,ro / 2>/dev/null || fail "cannot make / read-only"
-mount -t tmpfs -o mode=755,size=1m,nosuid,nodev nfgit-run /run 2>/dev/null && mkdir ${JAIL_DIR} && mount -c -o bind,ro /proc/self/cwd ${JAIL_DIR} 2>/dev/null || fail "cannot mount the compile directory on ${JAIL_DIR}"
-while [ "$n" -gt 0 ]; do mount --bind ${JAIL_DIR}/bypass-shim "$1" 2>/dev/null || fail "cannot cover $1"; shift; n=$((n-1)); done
-for t in /tmp /var/tmp /dev/shm; do [ ! -d "$t" ] || mount -t tmpfs -o mode=1777,size=64m,nosuid,nodev nfgit-tmp "$t" 2>/dev/null || fail "cannot mount a private $t"; done
-mount -t proc -o nosuid,nodev,noexec nfgit-proc /proc 2>/dev/null || fail "cannot mount /proc for the PID namespace"
-mount --bind /proc/sys /proc/sys 2>/dev/null && mount -o remount,bind,ro /proc/sys 2>/dev/null || fail "cannot make /proc/sys read-only"
+err=$(mount -c -a -T /proc/self/cwd/fstab 2>&1) || fail "cannot mount the jail's file systems: $err"
 [ -z "$host" ] || hostname "$host" 2>/dev/null || true
 cd ${JAIL_RULES_DIR} || fail "cannot enter ${JAIL_RULES_DIR}"
 exec prlimit --nproc=${JAIL_LIMITS.processes} --as=${JAIL_LIMITS.addressSpaceBytes} -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, openSync, readSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync, rmSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { access, chmod, copyFile, mkdir, mkdtemp, readdir, readFile, readlink, realpath, rm, symlink, writeFile } from 'node:fs/promises';
 import { constants } from 'node:fs';
@@ -10,7 +10,7 @@ import { NfgitError } from './errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
 import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
 import { SAFE_PATH } from '../netfilter/sandbox.js';
-import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand, jailFailure } from './jail.js';
+import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand, jailFailure, jailFstab } from './jail.js';
 import { killGroup } from '../util/run-process.js';
 import { onExit } from '../util/exit-hooks.js';
 
@@ -130,7 +130,9 @@ export async function runRuleFiles(
       files.push(path.posix.join(JAIL_RULES_DIR, relative));
     }
     const targets = await bypassTargets();
-    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', String(targets.length), ...targets, options.mode, String(lastLines.length), ...lastLines.map(String), String(options.args?.length ?? 0), ...(options.args ?? []), ...files]);
+    await writeFile(path.join(dir, 'fstab'), jailFstab(targets, existsSync));
+    await chmod(path.join(dir, 'fstab'), 0o644);
+    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', options.mode, String(lastLines.length), ...lastLines.map(String), String(options.args?.length ?? 0), ...(options.args ?? []), ...files]);
     return await drive(jail, dir, options, onRecord, path.join(dir, 'records'));
   } finally {
     dropCleanup();
