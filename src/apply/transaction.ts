@@ -111,6 +111,42 @@ export async function saveFamily(ctx: Pick<TransactionContext, 'target'>, family
   return r.stdout;
 }
 
+/** The tables iptables(-nft) itself makes: other nft tables (firewalld, nft scripts) are not in its saves. */
+const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+
+/** The iptables tables the kernel holds for a family, asked without the save tool; undefined when it cannot be told. */
+async function kernelTables(ctx: Pick<TransactionContext, 'target' | 'backend'>, family: Family): Promise<string[] | undefined> {
+  if (ctx.backend.kind === 'nf_tables') {
+    if (ctx.backend.nft === undefined) return undefined;
+    const r = await runInTarget(ctx.target, [ctx.backend.nft, 'list', 'tables', family === 'ipv4' ? 'ip' : 'ip6']).catch(() => undefined);
+    if (r === undefined || r.code !== 0) return undefined;
+    return [...r.stdout.matchAll(/^table ip6? (\S+)$/gm)].map((m) => m[1] as string).filter((t) => XTABLES.has(t));
+  }
+  // Legacy: the kernel lists the tables loaded in this namespace (read from inside it).
+  const r = await runInTarget(ctx.target, ['cat', `/proc/net/${family === 'ipv4' ? 'ip' : 'ip6'}_tables_names`]).catch(() => undefined);
+  if (r === undefined || r.code !== 0) return undefined;
+  return r.stdout.split('\n').filter((t) => XTABLES.has(t.trim()));
+}
+
+/**
+ * A snapshot is what a rollback puts back: an empty one would empty the family. A save tool that printed
+ * nothing (or no table at all) while the kernel holds iptables tables is broken, not a sign of an empty
+ * ruleset: stop before the kernel is touched. Anything that parses is taken as it is (drift is legal).
+ */
+async function checkSnapshot(ctx: Pick<TransactionContext, 'target' | 'backend'>, family: Family, snap: string): Promise<void> {
+  if (parseSave(snap).size > 0) return;
+  const tool = saveTool(family);
+  const garbage = snap.split('\n').some((l) => l.trim() !== '' && !l.startsWith('#'));
+  const tables = garbage ? undefined : await kernelTables(ctx, family);
+  if (!garbage && (tables === undefined || tables.length === 0)) return;
+  const why = garbage ? 'printed no table block (output that is not a ruleset)' : `printed no table while the kernel holds the ${FAMILY_NAME[family]} ${tables?.join(', ')} table${tables?.length === 1 ? '' : 's'}`;
+  throw new NfgitError(
+    'SandboxError',
+    `${tool} -c ${why} in ${describeTarget(ctx.target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
+    { family },
+  );
+}
+
 /** The table whose block holds a line of restore input. */
 function tableAtLine(text: string, line: number | undefined): string | undefined {
   if (line === undefined) return undefined;
@@ -211,6 +247,7 @@ export async function applyTransaction(
   const preserve = ctx.preserve ?? NO_PRESERVE;
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
+  for (const family of ctx.families) await checkSnapshot(ctx, family, snapshot[family] ?? '');
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
   const ownedSets = readOrNothing(() => ctx.state.readLastGood())?.ipsets?.sets ?? [];
