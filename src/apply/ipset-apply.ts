@@ -16,6 +16,12 @@ export interface IpsetsJournal {
   readonly snapshot: string;
   /** Sets of the new ruleset that the target did not have: destroyed again by a rollback. */
   readonly created: readonly string[];
+  /**
+   * The sets nfgit owned before this apply (the last good record's): finishing an apply interrupted
+   * after both families destroys those the new ruleset no longer has, as the apply would have.
+   * Absent from journals of older versions.
+   */
+  readonly owned?: readonly string[];
 }
 
 /** One set of an `ipset save` or of nfgit's rendering: its create words after the name, and its add lines' words. */
@@ -95,7 +101,7 @@ export async function snapshotSets(target: Target, desired: IpsetsRuleset | unde
   if (desired === undefined && ownedBefore.length === 0) return undefined;
   const snapshot = await saveSets(target);
   const had = new Set(parseIpsetSave(snapshot).map((s) => s.name));
-  return { snapshot, created: (desired?.sets ?? []).filter((n) => !had.has(n)) };
+  return { snapshot, created: (desired?.sets ?? []).filter((n) => !had.has(n)), owned: [...ownedBefore] };
 }
 
 /** Puts the new sets on the target (before any rule that matches them), each replaced at once. */

@@ -484,6 +484,9 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
       if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;
       return { found: true, action: 'kept', message: `${when} after both families were applied, but ${(err as Error).message}: its ruleset is loaded as the last good one, and the journal kept to record it once there is space` };
     }
+    // The apply may have died before destroying the sets it made stale: no record names them any more,
+    // so this is their last chance (the journal goes only after; a set already gone is no matter).
+    if (journal.ipsets !== undefined) await destroyStaleSets(target, journal.record.ipsets, journal.ipsets.owned ?? [], journal.ipsets);
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }

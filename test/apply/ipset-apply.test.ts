@@ -130,3 +130,35 @@ test.serial('a failed apply (ip6tables-restore fails) puts the old set members b
     ),
   ),
 );
+
+test.serial('SIGKILL after both families and the record, before the stale set was destroyed: the next command finishes the journal and destroys it', (t) =>
+  withRulesDir({ '10-sets': V1 }, (v1) =>
+    withRulesDir({ '10-sets': V2 }, (v2) =>
+      withNetns((ns) =>
+        withTempDir('nfgit-state-', async (state) => {
+          const r1 = await apply(v1, ns, state);
+          t.is(r1.exitCode, 0, String(r1.stderr));
+          // `ipset destroy` (argv, not restore input) is only how an apply destroys stale sets.
+          await withStandIns(ns, { ipset: BODY.killParent('before', '[ "$1" = "destroy" ]') }, async (s) => {
+            await s.arm();
+            let pid: number | undefined;
+            const killed = await apply(v2, ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
+            t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
+            t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1);
+          });
+          t.deepEqual(await setNames(ns), ['fresh', 'old', 'web', 'web6'], 'killed before the stale set "old" was destroyed');
+          t.true(existsSync(path.join(state, 'journal.json')));
+
+          const r = await restoreLast(ns, state);
+          t.is(r.exitCode, 0, String(r.stderr));
+          t.regex(String(r.stderr), /was interrupted after both families were applied: recorded it as the last good ruleset/);
+          t.deepEqual(await setNames(ns), ['fresh', 'web', 'web6'], 'the set nfgit owned and the new ruleset no longer has is gone');
+          t.deepEqual(await members(ns, 'fresh'), ['192.0.2.9,udp:53']);
+          t.false(existsSync(path.join(state, 'journal.json')));
+          const last = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')) as { source: string };
+          t.is(last.source, v2);
+        }),
+      ),
+    ),
+  ),
+);
