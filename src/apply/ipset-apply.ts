@@ -133,14 +133,25 @@ export async function rollbackSetContents(target: Target, journal: IpsetsJournal
   await restoreSets(target, swapScript(parseIpsetSave(journal.snapshot), live), 'putting the previous sets back');
 }
 
-/** Second half, once the old rules are back: destroys the sets the failed apply created. */
-export async function destroyCreatedSets(target: Target, journal: IpsetsJournal): Promise<void> {
+/**
+ * Second half, once the old rules are back: destroys the sets the failed apply created. A set the
+ * rules just put back match on is left, with a warning: those rules are the snapshot's, so they had
+ * the set before (its snapshot missed it), and a rollback that insisted would fail at every command.
+ */
+export async function destroyCreatedSets(target: Target, journal: IpsetsJournal): Promise<string[]> {
   const live = new Set(parseIpsetSave(await saveSets(target)).map((s) => s.name));
   const failed: string[] = [];
+  const inUse: string[] = [];
   for (const name of journal.created) {
     if (!live.has(name)) continue;
     const r = await runInTarget(target, ['ipset', 'destroy', name]);
-    if (r.code !== 0) failed.push(`${name} (${r.stderr.trim()})`);
+    if (r.code === 0) continue;
+    if (/in use by a kernel component/.test(r.stderr)) inUse.push(name);
+    else failed.push(`${name} (${r.stderr.trim()})`);
   }
   if (failed.length > 0) throw new NfgitError('SandboxError', `could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
+  return inUse.map(
+    (name) =>
+      `set ${name}, which the undone apply was to create, stays in ${describeTarget(target)}: the rules put back use it (so it was there before, though the snapshot did not list it); check its members, or run restore-last to load the last good sets`,
+  );
 }

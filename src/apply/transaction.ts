@@ -204,9 +204,13 @@ function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, S
   return true;
 }
 
-/** Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be. */
-export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<void> {
+/**
+ * Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be.
+ * Returns warnings: what was left as it is (a created set the rules put back use).
+ */
+export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<string[]> {
   const failures: string[] = [];
+  let warnings: string[] = [];
   // ipsets: the old members first (swapped in, so the old rules find them), the new sets once no rule uses them.
   if (sets !== undefined) await rollbackSetContents(ctx.target, sets).catch((err: Error) => failures.push(err.message));
   for (const family of ctx.families) {
@@ -218,13 +222,19 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
       failures.push((err as Error).message);
     }
   }
-  if (sets !== undefined) await destroyCreatedSets(ctx.target, sets).catch((err: Error) => failures.push(err.message));
+  if (sets !== undefined) warnings = await destroyCreatedSets(ctx.target, sets).catch((err: Error) => (failures.push(err.message), []));
   if (failures.length > 0) {
     throw new NfgitError(
       'SandboxError',
       `COULD NOT PUT THE PREVIOUS RULESET BACK in ${describeTarget(ctx.target)}: ${failures.join('; ')}. The journal in ${ctx.state.dir} is kept: the next nfgit command (apply, restore-last) retries the rollback`,
     );
   }
+  return warnings;
+}
+
+/** An error message followed by what the rollback left as it is. */
+function withWarnings(message: string, warnings: readonly string[]): string {
+  return warnings.length === 0 ? message : `${message} (warning: ${warnings.join('; ')})`;
 }
 
 /**
@@ -310,9 +320,9 @@ export async function applyTransaction(
     try {
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
-      await rollback(ctx, snapshot, sets);
+      const left = await rollback(ctx, snapshot, sets);
       dropJournal(ctx);
-      throw new NfgitError('RuleError', `${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`);
+      throw new NfgitError('RuleError', withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
     }
   }
 
@@ -333,14 +343,15 @@ export async function applyTransaction(
         r.hung !== undefined
           ? `${FAMILY_NAME[family]} restore failed: ${r.hung}`
           : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
+      let left: string[];
       try {
-        await rollback(ctx, snapshot, sets);
+        left = await rollback(ctx, snapshot, sets);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
       dropJournal(ctx);
       // A hung tool is the host's trouble, not the rules': retry later (exit 3), do not blame the commit.
-      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
+      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', withWarnings(`${what}. Nothing was changed: both families are back on their previous ruleset`, left), { family });
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
@@ -455,7 +466,9 @@ async function canonicalFromTarget(target: Target, families: readonly Family[], 
 }
 
 /** What looking for an unfinished journal found and did. */
-export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string };
+export type Recovery =
+  | { readonly found: false }
+  | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string; readonly warnings?: readonly string[] };
 
 /**
  * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
@@ -494,11 +507,12 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     ctx.state.removeJournal();
     return { found: true, action: 'dropped', message: `${when}, but network namespace ${target.netns} no longer exists: nothing to undo` };
   }
-  await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
+  const left = await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
   ctx.state.removeJournal();
+  const warnings = left.length === 0 ? {} : { warnings: left };
   if (journal.step === 'probation') {
     rmSync(ctx.state.confirmFile(journal.id), { force: true });
-    return { found: true, action: 'undone', message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it` };
+    return { found: true, action: 'undone', message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it`, ...warnings };
   }
-  return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it` };
+  return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it`, ...warnings };
 }

@@ -162,3 +162,40 @@ test.serial('SIGKILL after both families and the record, before the stale set wa
     ),
   ),
 );
+
+test.serial('a journal naming a set it cannot destroy (the rules put back use it) does not wedge: restore-last finishes it with a warning', (t) =>
+  withRulesDir({ '10-sets': V1 }, (v1) =>
+    withRulesDir({ '10-sets': V2 }, (v2) =>
+      withNetns((ns) =>
+        withTempDir('nfgit-state-', async (state) => {
+          const r1 = await apply(v1, ns, state);
+          t.is(r1.exitCode, 0, String(r1.stderr));
+          const before = await saveNs(ns);
+          // The sets' snapshot comes back empty (so the journal names web and web6, which the old rules
+          // use, as sets the apply creates), then the apply is killed as it loads the sets.
+          const body = `  if [ "$1" = "save" ] && [ ! -e "$dir/saved" ]; then touch "$dir/saved"; exit 0; fi\n${BODY.killParent('before', '[ "$1" = "restore" ]')}`;
+          await withStandIns(ns, { ipset: body }, async (s) => {
+            await s.arm();
+            const killed = await apply(v2, ns, state, { standIns: s.dir });
+            t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
+          });
+          const journal = JSON.parse(readFileSync(path.join(state, 'journal.json'), 'utf8')) as { ipsets: { created: string[] } };
+          t.deepEqual(journal.ipsets.created, ['web', 'fresh', 'web6']);
+
+          const r = await restoreLast(ns, state);
+          t.is(r.exitCode, 0, String(r.stderr));
+          t.regex(String(r.stderr), /was interrupted before both families were applied: put both back/);
+          t.regex(String(r.stderr), new RegExp(`warning: set web, which the undone apply was to create, stays in network namespace ${ns}: the rules put back use it`));
+          t.regex(String(r.stderr), /warning: set web6, which/);
+          t.false(existsSync(path.join(state, 'journal.json')), 'the journal is finished');
+          t.deepEqual(await saveNs(ns), before);
+          t.deepEqual(await setNames(ns), ['old', 'web', 'web6']);
+          t.deepEqual(await members(ns, 'web'), ['192.0.2.1', '192.0.2.2'], 'restore-last loaded the last good members');
+          const again = await apply(v2, ns, state);
+          t.is(again.exitCode, 0, String(again.stderr));
+          t.notRegex(String(again.stderr), /interrupted/);
+        }),
+      ),
+    ),
+  ),
+);
