@@ -499,7 +499,8 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     }
     // The apply may have died before destroying the sets it made stale: no record names them any more,
     // so this is their last chance (the journal goes only after; a set already gone is no matter).
-    if (journal.ipsets !== undefined) await destroyStaleSets(target, journal.record.ipsets, journal.ipsets.owned ?? [], journal.ipsets);
+    // Best effort, as in the apply: a set that cannot go must not keep every later command from running.
+    if (journal.ipsets !== undefined) await destroyStaleSets(target, journal.record.ipsets, journal.ipsets.owned ?? [], journal.ipsets).catch(() => undefined);
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }
