@@ -16,6 +16,12 @@ export interface IpsetsJournal {
   readonly snapshot: string;
   /** Sets of the new ruleset that the target did not have: destroyed again by a rollback. */
   readonly created: readonly string[];
+  /**
+   * The sets nfgit owned before this apply (the last good record's): finishing an apply interrupted
+   * after both families destroys those the new ruleset no longer has, as the apply would have.
+   * Absent from journals of older versions.
+   */
+  readonly owned?: readonly string[];
 }
 
 /** One set of an `ipset save` or of nfgit's rendering: its create words after the name, and its add lines' words. */
@@ -95,7 +101,7 @@ export async function snapshotSets(target: Target, desired: IpsetsRuleset | unde
   if (desired === undefined && ownedBefore.length === 0) return undefined;
   const snapshot = await saveSets(target);
   const had = new Set(parseIpsetSave(snapshot).map((s) => s.name));
-  return { snapshot, created: (desired?.sets ?? []).filter((n) => !had.has(n)) };
+  return { snapshot, created: (desired?.sets ?? []).filter((n) => !had.has(n)), owned: [...ownedBefore] };
 }
 
 /** Puts the new sets on the target (before any rule that matches them), each replaced at once. */
@@ -127,14 +133,25 @@ export async function rollbackSetContents(target: Target, journal: IpsetsJournal
   await restoreSets(target, swapScript(parseIpsetSave(journal.snapshot), live), 'putting the previous sets back');
 }
 
-/** Second half, once the old rules are back: destroys the sets the failed apply created. */
-export async function destroyCreatedSets(target: Target, journal: IpsetsJournal): Promise<void> {
+/**
+ * Second half, once the old rules are back: destroys the sets the failed apply created. A set the
+ * rules just put back match on is left, with a warning: those rules are the snapshot's, so they had
+ * the set before (its snapshot missed it), and a rollback that insisted would fail at every command.
+ */
+export async function destroyCreatedSets(target: Target, journal: IpsetsJournal): Promise<string[]> {
   const live = new Set(parseIpsetSave(await saveSets(target)).map((s) => s.name));
   const failed: string[] = [];
+  const inUse: string[] = [];
   for (const name of journal.created) {
     if (!live.has(name)) continue;
     const r = await runInTarget(target, ['ipset', 'destroy', name]);
-    if (r.code !== 0) failed.push(`${name} (${r.stderr.trim()})`);
+    if (r.code === 0) continue;
+    if (/in use by a kernel component/.test(r.stderr)) inUse.push(name);
+    else failed.push(`${name} (${r.stderr.trim()})`);
   }
   if (failed.length > 0) throw new NfgitError('SandboxError', `could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
+  return inUse.map(
+    (name) =>
+      `set ${name}, which the undone apply was to create, stays in ${describeTarget(target)}: the rules put back use it (so it was there before, though the snapshot did not list it); check its members, or run restore-last to load the last good sets`,
+  );
 }

@@ -94,7 +94,7 @@ export const journalSchema = z.looseObject({
   target,
   families: z.array(z.enum(['ipv4', 'ipv6'])).min(1),
   snapshot: z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }),
-  ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()) }).optional(),
+  ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()), owned: z.array(z.string()).optional() }).optional(),
   step: z.literal('journaled'),
   record: lastGoodSchema,
 });

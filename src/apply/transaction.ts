@@ -111,6 +111,42 @@ export async function saveFamily(ctx: Pick<TransactionContext, 'target'>, family
   return r.stdout;
 }
 
+/** The tables iptables(-nft) itself makes: other nft tables (firewalld, nft scripts) are not in its saves. */
+const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
+
+/** The iptables tables the kernel holds for a family, asked without the save tool; undefined when it cannot be told. */
+async function kernelTables(ctx: Pick<TransactionContext, 'target' | 'backend'>, family: Family): Promise<string[] | undefined> {
+  if (ctx.backend.kind === 'nf_tables') {
+    if (ctx.backend.nft === undefined) return undefined;
+    const r = await runInTarget(ctx.target, [ctx.backend.nft, 'list', 'tables', family === 'ipv4' ? 'ip' : 'ip6']).catch(() => undefined);
+    if (r === undefined || r.code !== 0) return undefined;
+    return [...r.stdout.matchAll(/^table ip6? (\S+)$/gm)].map((m) => m[1] as string).filter((t) => XTABLES.has(t));
+  }
+  // Legacy: the kernel lists the tables loaded in this namespace (read from inside it).
+  const r = await runInTarget(ctx.target, ['cat', `/proc/net/${family === 'ipv4' ? 'ip' : 'ip6'}_tables_names`]).catch(() => undefined);
+  if (r === undefined || r.code !== 0) return undefined;
+  return r.stdout.split('\n').filter((t) => XTABLES.has(t.trim()));
+}
+
+/**
+ * A snapshot is what a rollback puts back: an empty one would empty the family. A save tool that printed
+ * nothing (or no table at all) while the kernel holds iptables tables is broken, not a sign of an empty
+ * ruleset: stop before the kernel is touched. Anything that parses is taken as it is (drift is legal).
+ */
+async function checkSnapshot(ctx: Pick<TransactionContext, 'target' | 'backend'>, family: Family, snap: string): Promise<void> {
+  if (parseSave(snap).size > 0) return;
+  const tool = saveTool(family);
+  const garbage = snap.split('\n').some((l) => l.trim() !== '' && !l.startsWith('#'));
+  const tables = garbage ? undefined : await kernelTables(ctx, family);
+  if (!garbage && (tables === undefined || tables.length === 0)) return;
+  const why = garbage ? 'printed no table block (output that is not a ruleset)' : `printed no table while the kernel holds the ${FAMILY_NAME[family]} ${tables?.join(', ')} table${tables?.length === 1 ? '' : 's'}`;
+  throw new NfgitError(
+    'SandboxError',
+    `${tool} -c ${why} in ${describeTarget(ctx.target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
+    { family },
+  );
+}
+
 /** The table whose block holds a line of restore input. */
 function tableAtLine(text: string, line: number | undefined): string | undefined {
   if (line === undefined) return undefined;
@@ -168,9 +204,13 @@ function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, S
   return true;
 }
 
-/** Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be. */
-export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<void> {
+/**
+ * Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be.
+ * Returns warnings: what was left as it is (a created set the rules put back use).
+ */
+export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<string[]> {
   const failures: string[] = [];
+  let warnings: string[] = [];
   // ipsets: the old members first (swapped in, so the old rules find them), the new sets once no rule uses them.
   if (sets !== undefined) await rollbackSetContents(ctx.target, sets).catch((err: Error) => failures.push(err.message));
   for (const family of ctx.families) {
@@ -182,13 +222,19 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
       failures.push((err as Error).message);
     }
   }
-  if (sets !== undefined) await destroyCreatedSets(ctx.target, sets).catch((err: Error) => failures.push(err.message));
+  if (sets !== undefined) warnings = await destroyCreatedSets(ctx.target, sets).catch((err: Error) => (failures.push(err.message), []));
   if (failures.length > 0) {
     throw new NfgitError(
       'SandboxError',
       `COULD NOT PUT THE PREVIOUS RULESET BACK in ${describeTarget(ctx.target)}: ${failures.join('; ')}. The journal in ${ctx.state.dir} is kept: the next nfgit command (apply, restore-last) retries the rollback`,
     );
   }
+  return warnings;
+}
+
+/** An error message followed by what the rollback left as it is. */
+function withWarnings(message: string, warnings: readonly string[]): string {
+  return warnings.length === 0 ? message : `${message} (warning: ${warnings.join('; ')})`;
 }
 
 /**
@@ -211,6 +257,7 @@ export async function applyTransaction(
   const preserve = ctx.preserve ?? NO_PRESERVE;
   const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
+  for (const family of ctx.families) await checkSnapshot(ctx, family, snapshot[family] ?? '');
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
   const ownedSets = readOrNothing(() => ctx.state.readLastGood())?.ipsets?.sets ?? [];
@@ -273,9 +320,9 @@ export async function applyTransaction(
     try {
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
-      await rollback(ctx, snapshot, sets);
+      const left = await rollback(ctx, snapshot, sets);
       dropJournal(ctx);
-      throw new NfgitError('RuleError', `${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`);
+      throw new NfgitError('RuleError', withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
     }
   }
 
@@ -296,14 +343,15 @@ export async function applyTransaction(
         r.hung !== undefined
           ? `${FAMILY_NAME[family]} restore failed: ${r.hung}`
           : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
+      let left: string[];
       try {
-        await rollback(ctx, snapshot, sets);
+        left = await rollback(ctx, snapshot, sets);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
       dropJournal(ctx);
       // A hung tool is the host's trouble, not the rules': retry later (exit 3), do not blame the commit.
-      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', `${what}. Nothing was changed: both families are back on their previous ruleset`, { family });
+      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', withWarnings(`${what}. Nothing was changed: both families are back on their previous ruleset`, left), { family });
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
@@ -418,7 +466,9 @@ async function canonicalFromTarget(target: Target, families: readonly Family[], 
 }
 
 /** What looking for an unfinished journal found and did. */
-export type Recovery = { readonly found: false } | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string };
+export type Recovery =
+  | { readonly found: false }
+  | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string; readonly warnings?: readonly string[] };
 
 /**
  * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
@@ -447,6 +497,10 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
       if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;
       return { found: true, action: 'kept', message: `${when} after both families were applied, but ${(err as Error).message}: its ruleset is loaded as the last good one, and the journal kept to record it once there is space` };
     }
+    // The apply may have died before destroying the sets it made stale: no record names them any more,
+    // so this is their last chance (the journal goes only after; a set already gone is no matter).
+    // Best effort, as in the apply: a set that cannot go must not keep every later command from running.
+    if (journal.ipsets !== undefined) await destroyStaleSets(target, journal.record.ipsets, journal.ipsets.owned ?? [], journal.ipsets).catch(() => undefined);
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }
@@ -454,11 +508,12 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     ctx.state.removeJournal();
     return { found: true, action: 'dropped', message: `${when}, but network namespace ${target.netns} no longer exists: nothing to undo` };
   }
-  await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
+  const left = await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
   ctx.state.removeJournal();
+  const warnings = left.length === 0 ? {} : { warnings: left };
   if (journal.step === 'probation') {
     rmSync(ctx.state.confirmFile(journal.id), { force: true });
-    return { found: true, action: 'undone', message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it` };
+    return { found: true, action: 'undone', message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it`, ...warnings };
   }
-  return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it` };
+  return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it`, ...warnings };
 }

@@ -34,6 +34,7 @@ export function summarize(result: CompileResult): string[] {
 /** Says what recovering an interrupted apply did (on stderr: it is news the admin must see). */
 export function printRecovery(recovery: Recovery, json: boolean): void {
   if (recovery.found && !json) process.stderr.write(`nfgit: ${recovery.message}\n`);
+  if (recovery.found && !json) for (const w of recovery.warnings ?? []) process.stderr.write(`warning: ${w}\n`);
 }
 
 /** Prints the summary of an apply: per family, tables, rules, what changed, time; warnings for host commands. */

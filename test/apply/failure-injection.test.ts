@@ -241,3 +241,50 @@ test.serial('h. ip6tables-restore hangs: killed after --restore-timeout, both fa
     }),
   ),
 );
+
+test.serial('s. iptables-save prints nothing and exits 0: the apply stops before the kernel is touched (exit 3, names the tool), nothing is emptied', (t) =>
+  withOldApplied(({ ns, state, before, lastGood, newRules }) =>
+    withStandIns(
+      ns,
+      {
+        'iptables-save': '  if [ "$1" = "-c" ]; then touch "$dir/fired"; exit 0; fi',
+        // Had the apply gone on, this failure would have rolled IPv4 back onto the empty snapshot.
+        'ip6tables-restore': BODY.failRestore('ip6tables-restore'),
+      },
+      async (s) => {
+        await s.arm();
+        const r = await apply(newRules, ns, state, { standIns: s.dir });
+        t.true(s.has('fired'), 'the stand-in answered the snapshot with nothing');
+        t.is(r.exitCode, 3, String(r.stderr));
+        t.regex(String(r.stderr), /iptables-save -c printed no table while the kernel holds the IPv4 filter, nat tables/);
+        t.regex(String(r.stderr), /nothing was changed/);
+        t.deepEqual(await saveNs(ns), before, 'both families still run the previous ruleset');
+        t.false(existsSync(path.join(state, 'journal.json')));
+        t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+      },
+    ),
+  ),
+);
+
+test.serial('s2. a save that is not a ruleset (no table block) is refused the same way; an empty namespace still applies', (t) =>
+  withOldApplied(({ ns, state, before, newRules }) =>
+    withStandIns(ns, { 'ip6tables-save': '  if [ "$1" = "-c" ]; then echo "Segmentation fault"; exit 0; fi' }, async (s) => {
+      await s.arm();
+      const r = await apply(newRules, ns, state, { standIns: s.dir });
+      t.is(r.exitCode, 3, String(r.stderr));
+      t.regex(String(r.stderr), /ip6tables-save -c printed no table block/);
+      t.deepEqual(await saveNs(ns), before);
+      t.false(existsSync(path.join(state, 'journal.json')));
+    }),
+  ).then(() =>
+    // A fresh namespace has no table: its empty save is the truth, and the apply goes on.
+    withRulesDir({ '10-rules': NEW_RULES }, (rules) =>
+      withNetns((ns) =>
+        withTempDir('nfgit-state-', async (state) => {
+          const r = await apply(rules, ns, state);
+          t.is(r.exitCode, 0, String(r.stderr));
+        }),
+      ),
+    ),
+  ),
+);
