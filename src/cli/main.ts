@@ -123,11 +123,13 @@ async function run(argv: string[]): Promise<number> {
     ),
   ).action(async (flags: CompileFlags & ApplyFlags & ProbeFlags) => {
     try {
+      // Loaded when used (while the rules compile): the state code and zod would add a tenth of a
+      // second to every command's start.
+      const loading = import('../apply/apply.js');
       const result = await compile(compileOptions(flags));
+      const { applyRuleset, rulesetOf } = await loading;
       // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
       const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true, ipsets: result.ipsets });
-      // Loaded when used: the state code (and zod) would add a tenth of a second to every command's start.
-      const { applyRuleset, rulesetOf } = await import('../apply/apply.js');
       const ruleset = rulesetOf(result, flags.ipv4Only === true);
       const probation = probationOf(flags);
       const options = { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) };
