@@ -25,6 +25,10 @@ export interface AgentConfig {
     readonly tokenFile: string | null;
     /** How long the git server may stay silent during a request before nfgit gives up (and retries later). */
     readonly timeoutMs: number;
+    /** How long one request that transfers objects may take in all (a fetch's pack), however steadily it moves. */
+    readonly fetchTimeoutMs: number;
+    /** The largest pack nfgit accepts from the server, in MiB. */
+    readonly maxFetchMiB: number;
   };
   /** Names this host in status tags (`nfgit/<host>/…`) and is NFGIT_HOST for the rule files. */
   readonly host: string;
@@ -132,7 +136,12 @@ const repositorySchema = section({
   path: z.string().superRefine(check(rulesPathProblem)).transform(normalizeRulesPath).default('rules'),
   tokenFile: absolutePath().nullish().transform((v) => v ?? null),
   timeout: duration('30s'),
-}).transform(({ timeout, ...rest }) => ({ ...rest, timeoutMs: timeout }));
+  fetchTimeout: duration('5m'),
+  maxFetchMiB: z
+    .number()
+    .superRefine(check((n) => (Number.isInteger(n) && n >= 1 ? undefined : `must be a whole number of MiB, at least 1, not ${n}`)))
+    .default(1024),
+}).transform(({ timeout, fetchTimeout, ...rest }) => ({ ...rest, timeoutMs: timeout, fetchTimeoutMs: fetchTimeout }));
 
 const pollSchema = section({ interval: duration('30s') }).transform(({ interval }) => ({ intervalMs: interval }));
 

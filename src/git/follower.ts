@@ -8,7 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { NfgitError, NfgitErrors } from '../compiler/errors.js';
-import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError } from './transport.js';
+import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits, type TransportLimits } from './transport.js';
 import { isAncestor, isNotFound, readVerified, readVerifiedCommit, readVerifiedTree, type TreeEntry, type VerifiedCommit } from './verified-objects.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
@@ -17,6 +17,10 @@ export interface RepositorySpec {
   readonly url: string;
   readonly branch: string;
   readonly tokenFile: string | null;
+  /** Total time limit of a request that transfers objects (transport.ts's default when left out). */
+  readonly fetchTimeoutMs?: number;
+  /** The largest pack accepted, in MiB (transport.ts's default when left out). */
+  readonly maxFetchMiB?: number;
 }
 
 /** A remote reached over HTTP(S). */
@@ -57,7 +61,7 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
     return { gitdir, remote: null, branch: spec.branch, name: spec.url };
   }
   const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
-  const remote: Remote = { url: spec.url, http: httpWithTimeout(idleTimeoutMs), auth: authCallbacks(credentials) };
+  const remote: Remote = { url: spec.url, http: httpWithTimeout(transportLimits(spec, idleTimeoutMs)), auth: authCallbacks(credentials) };
   const gitdir = path.join(stateDir, 'repo.git');
   if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
   if (!existsSync(path.join(gitdir, 'HEAD'))) {
@@ -66,6 +70,15 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
   }
   await git.addRemote({ fs, gitdir, remote: 'origin', url: spec.url, force: true });
   return { gitdir, remote, branch: spec.branch, name: redactUrl(spec.url) };
+}
+
+/** The limits of every request to the repository's server (see transport.ts). */
+export function transportLimits(spec: RepositorySpec, idleTimeoutMs: number): Partial<TransportLimits> {
+  return {
+    idleMs: idleTimeoutMs,
+    ...(spec.fetchTimeoutMs === undefined ? {} : { fetchDeadlineMs: spec.fetchTimeoutMs }),
+    ...(spec.maxFetchMiB === undefined ? {} : { maxPackBytes: spec.maxFetchMiB * 1024 * 1024 }),
+  };
 }
 
 /** Number of pack files in a repository. */
@@ -95,7 +108,7 @@ export async function branchHead(repo: Repository): Promise<string> {
   const { url, http, auth } = repo.remote;
   let refs;
   try {
-    refs = await git.listServerRefs({ http, url, prefix: ref, protocolVersion: 2, ...auth });
+    refs = await withLimits(http, () => git.listServerRefs({ http, url, prefix: ref, protocolVersion: 2, ...auth }));
   } catch (err) {
     throw failure(err, repo, 'listing its branches');
   }
@@ -124,7 +137,7 @@ export async function ensureCommit(repo: Repository, oid: string): Promise<void>
   if (repo.remote === null) throw new NfgitError('InternalError', `commit ${oid} is missing from ${repo.name}`);
   const { url, http, auth } = repo.remote;
   try {
-    await git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth });
+    await withLimits(http, () => git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth }));
   } catch (err) {
     throw failure(err, repo, `fetching ${repo.branch}`);
   }

@@ -13,7 +13,7 @@ import type { HostKey } from '../signing/openssh-key.js';
 import { signSshsig } from '../signing/sshsig.js';
 import { verifySshSignature } from '../signing/verify-ssh.js';
 import { splitSignedTag } from './signed-objects.js';
-import { redactUrl, remoteError, type authCallbacks, type RemoteContext } from './transport.js';
+import { redactUrl, remoteError, withLimits, type authCallbacks, type RemoteContext } from './transport.js';
 import { CorruptObjectError, readVerifiedObject } from './verified-objects.js';
 
 /** Where status tags are published: the repository URL, the HTTP client and the credentials. */
@@ -141,7 +141,7 @@ function publishing(remote: StatusRemote, name: string, gitdir: string): RemoteC
 async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<string, string>> {
   // An aborted discovery can resolve with nothing, and the host's prefix may legitimately be empty:
   // list every ref (the branch at least is there) and filter.
-  const refs = await git.listServerRefs({ http: remote.http, url: remote.url, protocolVersion: 2, prefix: 'refs/', ...remote.auth });
+  const refs = await withLimits(remote.http, () => git.listServerRefs({ http: remote.http, url: remote.url, protocolVersion: 2, prefix: 'refs/', ...remote.auth }));
   if (refs.length === 0) throw new Error('the server listed no refs at all (not the rules repository, or the answer was cut short)');
   const prefix = `${TAGS}nfgit/${host}/`;
   return new Map(refs.filter((r) => r.ref.startsWith(prefix)).map((r) => [r.ref, r.oid]));
@@ -165,7 +165,7 @@ export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: 
     if ((await localRef(gitdir, ref)) === oid) continue;
     try {
       // singleBranch with tags: the one tag is wanted, and written under its own name (refs/tags/…).
-      await git.fetch({ fs, http: remote.http, gitdir, url: remote.url, remote: 'origin', remoteRef: ref, singleBranch: true, tags: true, ...remote.auth });
+      await withLimits(remote.http, () => git.fetch({ fs, http: remote.http, gitdir, url: remote.url, remote: 'origin', remoteRef: ref, singleBranch: true, tags: true, ...remote.auth }));
     } catch (err) {
       throw remoteError(err, context);
     }
@@ -177,7 +177,7 @@ export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: 
 
 /** Pushes one ref (or deletes it remotely when del) and fails unless the server accepted it. */
 async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: false | { oid: string }): Promise<void> {
-  const result = await git.push({
+  const result = await withLimits(remote.http, () => git.push({
     fs,
     http: remote.http,
     gitdir,
@@ -187,7 +187,7 @@ async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: f
     remoteRef: ref,
     ...(del === false ? {} : { delete: true }),
     ...remote.auth,
-  });
+  }));
   const r = result.refs[ref];
   if (!result.ok || (r !== undefined && !r.ok)) {
     throw new NfgitError('SandboxError', `the server at ${redactUrl(remote.url)} refused ${del === false ? 'the push of' : 'deleting'} ${ref}: ${r?.error ?? result.error ?? 'no reason given'}`);

@@ -1,6 +1,7 @@
-// The HTTP side of isomorphic-git for the agent: every request has a time limit (isomorphic-git's node
-// client has none, so a stalled server would hang the agent forever), and credentials come from a
-// token file, never from the configuration or the URL.
+// The HTTP side of isomorphic-git for the agent: every request has time limits and a size cap
+// (isomorphic-git's node client has none, so a stalled, dripping or endless server would hang the
+// agent forever or fill its memory), and credentials come from a token file, never from the
+// configuration or the URL.
 
 import { readFileSync } from 'node:fs';
 import type { GitAuth, HttpClient, GitHttpRequest, GitHttpResponse } from 'isomorphic-git';
@@ -10,10 +11,60 @@ import { NfgitError } from '../compiler/errors.js';
 /** How long a request may go without the server sending anything before it is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
 
+/** How long one request that transfers objects (a fetch's pack, a push's answer) may take in all. */
+export const DEFAULT_FETCH_DEADLINE_MS = 5 * 60_000;
+
+/**
+ * How many bytes a ref listing may hold. Fetches use protocol v1, whose advertisement names every ref
+ * of the repository, status tags of the whole fleet included (two lines of about 80 bytes per tag: a
+ * thousand hosts keeping 50 tags each is some 8 MB), so the cap leaves room for that and no more.
+ */
+export const MAX_REFS_BYTES = 16 * 1024 * 1024;
+
+/** How many bytes a fetched pack (any answer that is not a ref listing) may hold. */
+export const DEFAULT_MAX_PACK_BYTES = 1024 * 1024 * 1024;
+
+/** The limits of every request to the git server. */
+export interface TransportLimits {
+  /** Longest silence: before the response headers, or between two chunks of the body. */
+  readonly idleMs: number;
+  /** Total time of a request that transfers objects. */
+  readonly fetchDeadlineMs: number;
+  /**
+   * Total time of a ref listing, which is one or two small answers: twice the idle limit unless given
+   * (never more than fetchDeadlineMs), so that a server dripping bytes is cut long before a fetch would be.
+   */
+  readonly listDeadlineMs?: number;
+  readonly maxRefsBytes: number;
+  readonly maxPackBytes: number;
+}
+
+/** Which limit cut a request. */
+export type TransportLimit = 'list-deadline' | 'fetch-deadline' | 'refs-size' | 'pack-size';
+
+/** What a message about a request cut by a limit says about the setting behind it. */
+const LIMIT_SETTING: Record<TransportLimit, string> = {
+  'list-deadline': ' (a ref listing may take twice repository.timeout)',
+  'fetch-deadline': ' (repository.fetchTimeout)',
+  'refs-size': '',
+  'pack-size': ' (repository.maxFetchMiB)',
+};
+
 /** Thrown (as the cause of a transient NfgitError) when a request is abandoned for silence. */
 export class StalledRequestError extends Error {
   constructor(readonly url: string, readonly idleMs: number) {
     super(`no answer from ${redactUrl(url)} for ${Math.round(idleMs / 1000)} s`);
+  }
+}
+
+/**
+ * Thrown (as the cause of a transient NfgitError) when an answer goes on for too long or grows too
+ * large: a server that drips a byte at a time, or one that never ends its ref advertisement.
+ */
+export class TransportLimitError extends Error {
+  /** detail: what the server did, as in "sent more than 16 MiB of refs" (the URL is in the message). */
+  constructor(readonly url: string, readonly limit: TransportLimit, readonly detail: string) {
+    super(`the git server at ${redactUrl(url)} ${detail}`);
   }
 }
 
@@ -32,14 +83,73 @@ export function redactUrl(url: string): string {
 }
 
 /**
- * An isomorphic-git HTTP client that aborts a request when the server stays silent for idleMs: before
- * the response headers, or between two chunks of the body. A slow but moving transfer is not cut.
+ * What cut a request of each client made by httpWithTimeout, since the last withLimits call began.
+ * isomorphic-git swallows errors from a response body while it reads pkt-lines (the reader just ends),
+ * so a listing cut short by a limit would look like a short or empty listing: a missing branch.
  */
-export function httpWithTimeout(idleMs: number = DEFAULT_IDLE_TIMEOUT_MS, base: HttpClient = nodeHttp): HttpClient {
-  return {
+const cuts = new WeakMap<HttpClient, { reason: unknown }>();
+
+/**
+ * Runs one isomorphic-git call with a client made by httpWithTimeout and throws what cut one of its
+ * requests, if anything did, in place of whatever the call made of the cut (an empty listing, a
+ * parse error) or even of its result.
+ */
+export async function withLimits<T>(http: HttpClient, call: () => Promise<T>): Promise<T> {
+  const state = cuts.get(http);
+  if (state !== undefined) state.reason = undefined;
+  let result: T;
+  try {
+    result = await call();
+  } catch (err) {
+    throw state?.reason ?? err;
+  }
+  if (state?.reason !== undefined) throw state.reason;
+  return result;
+}
+
+/** Whether a request lists refs (a v1 advertisement, or a v2 ls-refs command) rather than transferring objects. */
+function isRefListing(req: GitHttpRequest): boolean {
+  if (/\/info\/refs$/.test(new URL(req.url).pathname)) return true;
+  const first = Array.isArray(req.body) ? (req.body[0] as Uint8Array | undefined) : undefined;
+  return first !== undefined && Buffer.from(first).toString('latin1').includes('command=ls-refs');
+}
+
+function formatMs(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000} min` : `${Math.round(ms / 100) / 10} s`;
+}
+
+function formatBytes(n: number): string {
+  return `${Math.round((n / (1024 * 1024)) * 100) / 100} MiB`;
+}
+
+/**
+ * An isomorphic-git HTTP client whose requests are abandoned when the server stays silent for the idle
+ * limit (a slow but moving transfer is not cut by that), when a request goes on past its total deadline
+ * (the idle limit alone would let a server dripping one byte at a time hold the agent forever), or when
+ * an answer grows past its cap (an endless advertisement would otherwise fill the memory). A number
+ * stands for the idle limit, the other limits at their defaults.
+ */
+export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, base: HttpClient = nodeHttp): HttpClient {
+  const given = typeof limits === 'number' ? { idleMs: limits } : limits;
+  const idleMs = given.idleMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const fetchDeadlineMs = given.fetchDeadlineMs ?? DEFAULT_FETCH_DEADLINE_MS;
+  const listDeadlineMs = given.listDeadlineMs ?? Math.min(2 * idleMs, fetchDeadlineMs);
+  const maxRefsBytes = given.maxRefsBytes ?? MAX_REFS_BYTES;
+  const maxPackBytes = given.maxPackBytes ?? DEFAULT_MAX_PACK_BYTES;
+  const state: { reason: unknown } = { reason: undefined };
+  const client: HttpClient = {
     async request(req: GitHttpRequest): Promise<GitHttpResponse> {
+      const listing = isRefListing(req);
+      const deadlineMs = listing ? listDeadlineMs : fetchDeadlineMs;
+      const maxBytes = listing ? maxRefsBytes : maxPackBytes;
+      const what = listing ? 'refs' : 'objects';
       const controller = new AbortController();
+      // Recorded only when thrown at isomorphic-git: a limit that fires on a request it has stopped
+      // reading (it leaves an advertisement's body unfinished) cuts nothing that matters.
+      const cut = (): unknown => (state.reason ??= controller.signal.reason);
       let timer: NodeJS.Timeout | undefined;
+      const deadline = setTimeout(() => controller.abort(new TransportLimitError(req.url, listing ? 'list-deadline' : 'fetch-deadline', `sent ${what} for longer than ${formatMs(deadlineMs)}`)), deadlineMs);
+      deadline.unref();
       const arm = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         timer = setTimeout(() => controller.abort(new StalledRequestError(req.url, idleMs)), idleMs);
@@ -48,6 +158,7 @@ export function httpWithTimeout(idleMs: number = DEFAULT_IDLE_TIMEOUT_MS, base: 
       const disarm = (): void => {
         if (timer !== undefined) clearTimeout(timer);
         timer = undefined;
+        clearTimeout(deadline);
       };
       arm();
       let res: GitHttpResponse;
@@ -55,7 +166,7 @@ export function httpWithTimeout(idleMs: number = DEFAULT_IDLE_TIMEOUT_MS, base: 
         res = await raceAbort(base.request({ ...req, signal: controller.signal }), controller.signal);
       } catch (err) {
         disarm();
-        throw controller.signal.aborted ? controller.signal.reason : err;
+        throw controller.signal.aborted ? cut() : err;
       }
       const body = res.body;
       if (body === undefined) {
@@ -64,16 +175,23 @@ export function httpWithTimeout(idleMs: number = DEFAULT_IDLE_TIMEOUT_MS, base: 
       }
       arm();
       const iterator = body[Symbol.asyncIterator]();
+      let received = 0;
       const guarded: AsyncIterableIterator<Uint8Array> = {
         async next(): Promise<IteratorResult<Uint8Array>> {
           try {
             const r = await raceAbort(iterator.next(), controller.signal);
-            if (r.done === true) disarm();
-            else arm();
+            if (r.done === true) {
+              disarm();
+              return r;
+            }
+            received += r.value.byteLength;
+            if (received > maxBytes) controller.abort(new TransportLimitError(req.url, listing ? 'refs-size' : 'pack-size', `sent more than ${formatBytes(maxBytes)} of ${what}`));
+            if (controller.signal.aborted) throw cut();
+            arm();
             return r;
           } catch (err) {
             disarm();
-            throw controller.signal.aborted ? controller.signal.reason : err;
+            throw controller.signal.aborted ? cut() : err;
           }
         },
         async return(): Promise<IteratorResult<Uint8Array>> {
@@ -88,6 +206,8 @@ export function httpWithTimeout(idleMs: number = DEFAULT_IDLE_TIMEOUT_MS, base: 
       return { ...res, body: guarded };
     },
   };
+  cuts.set(client, state);
+  return client;
 }
 
 /** Resolves or rejects with p, or rejects as soon as the signal aborts (whatever p does). */
@@ -166,7 +286,8 @@ export interface RemoteContext {
 /**
  * Turns what isomorphic-git or the network threw into an NfgitError: refused credentials (401/403, or
  * the UserCanceledError that authCallbacks' onAuthFailure causes) and a missing repository (404) are
- * the configuration's fault (UsageError); silence and unreachable servers are transient (SandboxError).
+ * the configuration's fault (UsageError); silence, answers cut by a time or size limit and unreachable
+ * servers are transient (SandboxError).
  */
 export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
   if (err instanceof NfgitError) return err;
@@ -178,6 +299,9 @@ export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
     return new NfgitError('UsageError', `${name} refused the credentials while ${ctx.doing} (HTTP ${status ?? 401}): ${ctx.authHint}`, { cause: err });
   }
   if (status === 404) return new NfgitError('UsageError', `${name} has no repository (HTTP 404) while ${ctx.doing}: check the URL`, { cause: err });
+  if (err instanceof TransportLimitError) {
+    return new NfgitError('SandboxError', `the git server at ${name} ${err.detail} while ${ctx.doing}${LIMIT_SETTING[err.limit]}${then}`, { cause: err });
+  }
   if (err instanceof StalledRequestError) {
     return new NfgitError('SandboxError', `${name} stopped answering while ${ctx.doing} (${err.message})${then}`, { cause: err });
   }

@@ -41,7 +41,7 @@ vars: { ROLE: edge }          # exported to rule files, beside NFGIT_HOST
 `;
 
 const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
-  repository: { url: 'https://git.example.net/net/firewall.git', branch: 'main', path: 'rules', tokenFile: '/etc/nfgit/token', timeoutMs: 30_000 },
+  repository: { url: 'https://git.example.net/net/firewall.git', branch: 'main', path: 'rules', tokenFile: '/etc/nfgit/token', timeoutMs: 30_000, fetchTimeoutMs: 300_000, maxFetchMiB: 1024 },
   host: 'fw1',
   netns: null,
   stateDir: '/var/lib/nfgit',
@@ -70,7 +70,7 @@ test('the commented example for the README loads', async (t) => {
 test('a minimal file gets every default', (t) => {
   const text = 'repository: { url: /srv/git/firewall.git }\ntrust: { allowedSigners: /etc/nfgit/allowed_signers }\n';
   t.deepEqual(parseConfig(text, FILE, DEFAULTS), {
-    repository: { url: '/srv/git/firewall.git', branch: 'main', path: 'rules', tokenFile: null, timeoutMs: 30_000 },
+    repository: { url: '/srv/git/firewall.git', branch: 'main', path: 'rules', tokenFile: null, timeoutMs: 30_000, fetchTimeoutMs: 300_000, maxFetchMiB: 1024 },
     host: 'machine',
     netns: null,
     stateDir: '/var/lib/nfgit',
@@ -97,7 +97,7 @@ test('signed commits are required by default, so repository.url alone is not eno
 
 test('JSON is read as YAML', (t) => {
   const json = JSON.stringify({
-    repository: { url: 'http://127.0.0.1:8080/firewall.git', path: './rules/edge/' },
+    repository: { url: 'http://127.0.0.1:8080/firewall.git', path: './rules/edge/', fetchTimeout: '10m', maxFetchMiB: 64 },
     host: 'fw2',
     netns: 'fw2-staging',
     poll: { interval: '1m30s' },
@@ -108,7 +108,7 @@ test('JSON is read as YAML', (t) => {
     ipv4Only: true,
   });
   t.deepEqual(parseConfig(json, FILE, DEFAULTS), {
-    repository: { url: 'http://127.0.0.1:8080/firewall.git', branch: 'main', path: 'rules/edge', tokenFile: null, timeoutMs: 30_000 },
+    repository: { url: 'http://127.0.0.1:8080/firewall.git', branch: 'main', path: 'rules/edge', tokenFile: null, timeoutMs: 30_000, fetchTimeoutMs: 600_000, maxFetchMiB: 64 },
     host: 'fw2',
     netns: 'fw2-staging',
     stateDir: '/var/lib/nfgit',
@@ -147,7 +147,7 @@ trust: { allowedSigners: /etc/nfgit/allowed_signers }
     problems(text),
     [
       `${FILE}: repository.url: SSH and git:// remotes are not supported; use an https:// or http:// URL, or the absolute path of a local repository (with repository.tokenFile for credentials)`,
-      `${FILE}: repository.brnach: is not a known key; the keys here are: url, branch, path, tokenFile, timeout`,
+      `${FILE}: repository.brnach: is not a known key; the keys here are: url, branch, path, tokenFile, timeout, fetchTimeout, maxFetchMiB`,
       `${FILE}: host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw/1"`,
       `${FILE}: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
       `${FILE}: reconcile.mode: must be one of "repair", "report", not "fix"`,
@@ -282,6 +282,9 @@ test(refuses, 'repository: { tokenFile: token }', 'repository.tokenFile: must be
 test(refuses, 'repository: { url: file:///srv/git/firewall.git }', 'repository.url: is a file:// URL; give the absolute path of the repository instead');
 test(refuses, 'repository: { url: ssh://git@git.example.net/firewall.git }', 'repository.url: SSH and git:// remotes are not supported; use an https:// or http:// URL, or the absolute path of a local repository (with repository.tokenFile for credentials)');
 test(refuses, 'repository: { url: https:// }', 'repository.url: is not a valid URL; use an https:// or http:// URL, or the absolute path of a local repository');
+test(refuses, 'repository: { fetchTimeout: 300 }', 'repository.fetchTimeout: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 300');
+test(refuses, 'repository: { maxFetchMiB: 0.5 }', 'repository.maxFetchMiB: must be a whole number of MiB, at least 1, not 0.5');
+test(refuses, 'repository: { maxFetchMiB: 1GiB }', 'repository.maxFetchMiB: must be a number, not "1GiB"');
 test(refuses, 'host: 42', 'host: must be a string, not the number 42 (put it in quotes to make it text)');
 test(refuses, 'host: .hidden', 'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not ".hidden"');
 test(refuses, 'host: fw1.lock', 'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw1.lock"');

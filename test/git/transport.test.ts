@@ -1,8 +1,11 @@
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
-import { StalledRequestError, authCallbacks, httpWithTimeout, readTokenFile, redactUrl } from '../../src/git/transport.js';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import { NfgitError } from '../../src/compiler/errors.js';
+import { StalledRequestError, TransportLimitError, authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../../src/git/transport.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { withTempDir } from '../signing/tools.js';
@@ -38,6 +41,66 @@ test('the test server serves a token-protected repository to isomorphic-git; sta
       await server.start();
       const again = await git.listServerRefs({ http, url, prefix: 'refs/heads/main', protocolVersion: 2, ...auth });
       t.is(again[0]?.oid, oid);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+test('a server dripping a byte at a time is cut by the total deadline, an endless ref advertisement and an oversized pack by the size caps', async (t) => {
+  await withTempDir('transport-limits', async (dir) => {
+    const repo = await makeRulesRepo(dir);
+    const oid = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n', '90-big': randomBytes(3 * 1024 * 1024).toString('base64') });
+    // Bytes come every 50 ms: the idle limit (2 s) never fires, only the deadlines can end the requests.
+    const server = await startGitServer({ root: dir, dripIntervalMs: 50 });
+    const url = `${server.url}/fw.git`;
+    const context = { url, doing: 'listing its branches', authHint: 'check the token', then: '; nfgit will retry' };
+    const list = (http: ReturnType<typeof httpWithTimeout>) => withLimits(http, () => git.listServerRefs({ http, url, prefix: 'refs/heads/main', protocolVersion: 2 }));
+    const fetchInto = (http: ReturnType<typeof httpWithTimeout>, name: string) => {
+      const gitdir = path.join(dir, name);
+      mkdirSync(gitdir);
+      return git.init({ fs, gitdir, bare: true }).then(() => git.addRemote({ fs, gitdir, remote: 'origin', url })).then(() => withLimits(http, () => git.fetch({ fs, http, gitdir, url, remote: 'origin', ref: 'main', singleBranch: true, tags: false })));
+    };
+    try {
+      // Listing: twice the idle limit unless given.
+      server.setMode('drip');
+      const dripped = await t.throwsAsync(list(httpWithTimeout({ idleMs: 2000, listDeadlineMs: 500 })));
+      t.true(dripped instanceof TransportLimitError, String(dripped));
+      t.is((dripped as TransportLimitError).limit, 'list-deadline');
+      const e1 = remoteError(dripped, context);
+      t.true(e1 instanceof NfgitError);
+      t.is(e1.code, 'SandboxError');
+      t.is(e1.message, `the git server at ${url} sent refs for longer than 0.5 s while listing its branches (a ref listing may take twice repository.timeout); nfgit will retry`);
+
+      // The default listing deadline is derived from the idle limit.
+      const derived = await t.throwsAsync(list(httpWithTimeout({ idleMs: 400 })));
+      // 400 ms of idle limit with a byte every 50 ms: the derived 0.8 s deadline ends it, not the idle limit.
+      t.is((derived as TransportLimitError).limit, 'list-deadline', String(derived));
+
+      // An endless advertisement: cut at the refs cap, in a listing and in a fetch's advertisement.
+      server.setMode('endless-refs');
+      const endless = await t.throwsAsync(list(httpWithTimeout({ idleMs: 2000, listDeadlineMs: 120_000, maxRefsBytes: 1024 * 1024 })));
+      t.is((endless as TransportLimitError).limit, 'refs-size', String(endless));
+      t.regex(remoteError(endless, context).message, /^the git server at \S+ sent more than 1 MiB of refs while listing its branches; nfgit will retry$/);
+      const endlessFetch = await t.throwsAsync(fetchInto(httpWithTimeout({ idleMs: 2000, listDeadlineMs: 120_000, maxRefsBytes: 1024 * 1024 }), 'endless.git'));
+      t.is((endlessFetch as TransportLimitError).limit, 'refs-size', String(endlessFetch));
+
+      // A pack that drips: the listing is served, the pack is cut by the fetch deadline.
+      server.setMode('drip-pack');
+      const refs = await list(httpWithTimeout({ idleMs: 2000 }));
+      t.is(refs[0]?.oid, oid);
+      const slowPack = await t.throwsAsync(fetchInto(httpWithTimeout({ idleMs: 2000, fetchDeadlineMs: 700 }), 'drip.git'));
+      t.is((slowPack as TransportLimitError).limit, 'fetch-deadline', String(slowPack));
+      t.regex(remoteError(slowPack, { ...context, doing: 'fetching main' }).message, /sent objects for longer than 0.7 s while fetching main \(repository.fetchTimeout\); nfgit will retry$/);
+
+      // A pack larger than the cap.
+      server.setMode('ok');
+      const big = await t.throwsAsync(fetchInto(httpWithTimeout({ idleMs: 2000, maxPackBytes: 1024 * 1024 }), 'big.git'));
+      t.is((big as TransportLimitError).limit, 'pack-size', String(big));
+      t.regex(remoteError(big, { ...context, doing: 'fetching main' }).message, /sent more than 1 MiB of objects while fetching main \(repository.maxFetchMiB\)/);
+      // Within the limits, the same fetch succeeds.
+      await fetchInto(httpWithTimeout({ idleMs: 2000 }), 'ok.git');
+      t.true(await git.readObject({ fs, gitdir: path.join(dir, 'ok.git'), oid }).then(() => true));
     } finally {
       await server.stop();
     }

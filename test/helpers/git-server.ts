@@ -1,13 +1,21 @@
 // A real smart-HTTP git server for tests: git's own `http-backend` (CGI) behind a small Node HTTP
 // server, protected by a token (basic authentication), with failure injection: the server can be
-// stopped (connection refused) or made to stall (requests accepted, never answered).
+// stopped (connection refused) or made to stall (requests accepted, never answered), to drip (one
+// byte per interval, never finishing) or to advertise refs without end.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** How the server answers: normally, by holding every request open without a byte, or refusing pushes (503). */
-export type ServerMode = 'ok' | 'stall' | 'no-push';
+/**
+ * How the server answers: normally; by holding every request open without a byte; refusing pushes
+ * (503); 'drip': every answer starts (200, the right content type, a pkt-line header announcing a long
+ * line) and then gets one byte per dripIntervalMs, never finishing; 'drip-pack': only the answers that
+ * carry a pack (protocol v1 upload-pack POSTs, which is how isomorphic-git fetches) drip, ref
+ * listings are served; 'endless-refs': every ref advertisement goes on naming new branches forever,
+ * as fast as the client reads.
+ */
+export type ServerMode = 'ok' | 'stall' | 'no-push' | 'drip' | 'drip-pack' | 'endless-refs';
 
 /** A running test git server. */
 export interface GitServer {
@@ -30,6 +38,8 @@ export interface GitServerOptions {
   /** When set, every request needs basic authentication with this password (any user name). */
   readonly token?: string;
   readonly port?: number;
+  /** The time between two bytes in the 'drip' modes (default 100 ms). */
+  readonly dripIntervalMs?: number;
 }
 
 /** Starts the server on 127.0.0.1 (a random port unless given). Call stop() when done. */
@@ -44,6 +54,19 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     if (mode === 'stall') {
       held.add(res);
       res.on('close', () => held.delete(res));
+      return;
+    }
+    const service = url.searchParams.get('service') ?? url.pathname.replace(/^.*\//, '');
+    const v2 = String(req.headers['git-protocol'] ?? '').includes('version=2');
+    if (mode === 'drip' || (mode === 'drip-pack' && req.method === 'POST' && service === 'git-upload-pack' && !v2)) {
+      entry.status = 200;
+      req.resume();
+      drip(res, service, url.pathname.endsWith('/info/refs'), options.dripIntervalMs ?? 100);
+      return;
+    }
+    if (mode === 'endless-refs' && url.pathname.endsWith('/info/refs')) {
+      entry.status = 200;
+      endlessRefs(res, service);
       return;
     }
     if (mode === 'no-push' && (url.pathname.endsWith('/git-receive-pack') || url.searchParams.get('service') === 'git-receive-pack')) {
@@ -89,6 +112,40 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       await listen(port);
     },
   };
+}
+
+/** A pkt-line: four hex digits of length (itself included), then the data. */
+function pkt(data: string): string {
+  return (data.length + 4).toString(16).padStart(4, '0') + data;
+}
+
+/** Answers 200 and then one byte per interval, inside a pkt-line that announces 65516 bytes: never finishes. */
+function drip(res: http.ServerResponse, service: string, advertisement: boolean, intervalMs: number): void {
+  res.writeHead(200, { 'Content-Type': `application/x-${service}-${advertisement ? 'advertisement' : 'result'}`, 'Cache-Control': 'no-cache' });
+  res.write('fff0');
+  const timer = setInterval(() => res.write('a'), intervalMs);
+  res.on('close', () => clearInterval(timer));
+}
+
+/** A well-formed protocol v1 ref advertisement that never ends: new branches as fast as the client reads. */
+function endlessRefs(res: http.ServerResponse, service: string): void {
+  res.writeHead(200, { 'Content-Type': `application/x-${service}-advertisement`, 'Cache-Control': 'no-cache' });
+  const oid = '1'.repeat(40);
+  res.write(pkt(`# service=${service}\n`) + '0000' + pkt(`${oid} HEAD\0side-band-64k ofs-delta agent=git/test\n`));
+  let n = 0;
+  let closed = false;
+  res.on('close', () => (closed = true));
+  const more = (): void => {
+    while (!closed) {
+      let chunk = '';
+      for (let i = 0; i < 1000; i++) chunk += pkt(`${oid} refs/heads/b${n++}\n`);
+      if (!res.write(chunk)) {
+        res.once('drain', more);
+        return;
+      }
+    }
+  };
+  more();
 }
 
 function authorized(header: string | undefined, token: string): boolean {
