@@ -9,7 +9,7 @@ import git, { Errors } from 'isomorphic-git';
 import { NfgitError } from '../compiler/errors.js';
 import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../agent/fleet-status.js';
 import { readStatusTags } from '../git/status-tags.js';
-import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError } from '../git/transport.js';
+import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../git/transport.js';
 import { loadAllowedSigners, type AllowedSigner } from '../signing/allowed-signers.js';
 import { onExit } from '../util/exit-hooks.js';
 
@@ -82,7 +82,9 @@ async function fetchInto(tmp: string, url: string, branch: string, tokenFile: st
   await git.addRemote({ fs, gitdir: tmp, remote: 'origin', url });
   try {
     // Not singleBranch: isomorphic-git then fetches that branch only and ignores tags: true.
-    await git.fetch({ fs, http: httpWithTimeout(), gitdir: tmp, remote: 'origin', ref: branch, tags: true, ...auth });
+    // withLimits: a fetch cut by a limit is that error, not a short (and silently accepted) answer.
+    const http = httpWithTimeout();
+    await withLimits(http, () => git.fetch({ fs, http, gitdir: tmp, remote: 'origin', ref: branch, tags: true, ...auth }));
   } catch (err) {
     const e = err as { code?: string };
     if (e.code === 'NotFoundError' || e.code === 'NoRefspecError') {
