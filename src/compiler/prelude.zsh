@@ -119,13 +119,16 @@ __nfgit_unsupported() {
 # which makes a large ruleset cost about what running it with no-op functions costs. They cannot
 # answer, so the compiler restarts in exact mode when a call needs an answer (-C, a failing -X…).
 if [[ $__nfgit_mode == fast ]]; then
+  # The fast forms expand $funcfiletrace unquoted (quoting "${funcfiletrace[@]}" costs 15% a call).
+  # A rule file that sets ksh_arrays or sh_word_split (emulate sh) puts these records out of step:
+  # the compiler then runs the files again in exact mode, whose functions quote everything.
   # Calls through a variable ($cmd -A …) cannot use the aliases: lighter functions that never wait.
-  iptables() { print -u3 -rN -- $__nfgit_m U4 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" }
-  ip6tables() { print -u3 -rN -- $__nfgit_m U6 ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@" }
-  alias iptables='print -u3 -rN -- $__nfgit_m A4 "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
-  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
-  alias ipset='print -u3 -rN -- $__nfgit_m AS "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
-  alias main='print -u3 -rN -- $__nfgit_m AM "${(%):-%x:%I:%N}" ${#funcfiletrace[@]} "${funcfiletrace[@]}"'
+  iptables() { print -u3 -rN -- $__nfgit_m U4 $#funcfiletrace $funcfiletrace $# "$@" }
+  ip6tables() { print -u3 -rN -- $__nfgit_m U6 $#funcfiletrace $funcfiletrace $# "$@" }
+  alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
 fi
 # The tools by another name, as scripts call them: by path (`/sbin/iptables`, `IPT=/usr/sbin/iptables;
 # $IPT -A …`: zsh calls a function named like the path), and by backend (`iptables-nft`, which nfgit

@@ -26,6 +26,13 @@ export function aliasLocation(raw: string): string {
   const line = Number(m[2]);
   return `${m[1] ?? ''}:${m[3] === '(eval)' && line > 1 ? line - 1 : line}`;
 }
+/** A count field of a record; anything else means the stream is out of step (a rule file changed how zsh expands). */
+function count(field: string | undefined): number {
+  const n = Number(field);
+  if (!Number.isInteger(n) || n < 0 || field === '') throw new Error(`record stream out of step at count ${JSON.stringify(field)}`);
+  return n;
+}
+
 export class RecordStream {
   private readonly decoder = new StringDecoder('utf8');
   private partial = '';
@@ -71,7 +78,7 @@ export class RecordStream {
       if (kind.charCodeAt(0) === 65 /* A */) {
         if (p + 2 > f.length) break;
         const loc = aliasLocation(f[p++] as string);
-        const nTrace = Number(f[p++]);
+        const nTrace = count(f[p++]);
         if (p + nTrace > f.length) break;
         const trace = [loc];
         for (let i = 0; i < nTrace; i++) trace.push(f[p + i] as string);
@@ -84,11 +91,11 @@ export class RecordStream {
         continue;
       }
       if (p + 1 > f.length) break;
-      const nTrace = Number(f[p++]);
+      const nTrace = count(f[p++]);
       if (p + nTrace + 1 > f.length) break;
       const trace = f.slice(p, p + nTrace);
       p += nTrace;
-      const nArgs = Number(f[p++]);
+      const nArgs = count(f[p++]);
       if (p + nArgs > f.length) break;
       const args = f.slice(p, p + nArgs);
       p += nArgs;

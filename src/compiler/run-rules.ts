@@ -265,8 +265,16 @@ async function follow(
       }
     });
   };
-  const failStream = (err: unknown): void =>
+  const failStream = (err: unknown): void => {
+    // Fast mode's records are out of step when a rule file set ksh_arrays or sh_word_split (see
+    // prelude.zsh): exact mode's records hold under any option.
+    if (options.mode === 'fast') {
+      restart = true;
+      killGroup(child.pid);
+      return;
+    }
     stop(new NfgitError('InternalError', `internal error reading the rule files' records: ${(err as Error).message}`, { cause: err }));
+  };
   const buffer = Buffer.allocUnsafe(1 << 20);
   let offset = 0;
   // Reads what the record file gained since the last time and queues its records.
