@@ -421,7 +421,7 @@ async function runOnce(
   if (bypass !== undefined) {
     const at = lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace.length > 0 ? lastFailure.trace : [{ file: bypass.file, line: 0 }];
     throw new NfgitErrors([
-      new NfgitError('RuleError', `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name, without "command", "builtin" or a path, so nfgit can compile the rule`, { trace: at }),
+      new NfgitError('RuleError', `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name or path, without "command" or "builtin", so nfgit can compile the rule`, { trace: at }),
     ]);
   }
   // A failed command (errexit) explains the end of the run by itself; an exit does not say where it was.
