@@ -181,6 +181,20 @@ async function runOnce(
     const r = await queryKernel({ ipsets, restore }, argv);
     return { answer: `${r.code}:${r.stderr}\x1f${r.stdout}` };
   };
+  // What the model does not know about a command: a chain name that belongs to other software
+  // (preserve; always refused), a set a rule names that does not exist then (iptables resolves a set
+  // by name when the rule is added: it must exist, of the rule's family).
+  const precheck = (family: Family, table: string, cmd: Command): { message: string; reserved: boolean } | undefined => {
+    const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
+    const reserved = defined === undefined ? undefined : reservedChain(table, defined);
+    if (reserved !== undefined) return { message: reserved, reserved: true };
+    if (cmd.op !== 'append' && cmd.op !== 'insert' && cmd.op !== 'replace') return undefined;
+    for (const name of setReferences(cmd.spec)) {
+      const why = sets.checkRuleReference(family, name);
+      if (why !== undefined) return { message: why, reserved: false };
+    }
+    return undefined;
+  };
   // A bulk load (`iptables-restore <<EOF`): its blocks applied to the model as iptables-restore loads
   // them, each error at the line of the here-document it comes from (or at the call, for a file).
   const bulkLoad = async (family: Family, tool: string, input: string, opts: readonly string[], rawTrace: readonly string[]): Promise<RecordVerdict> => {
@@ -209,15 +223,8 @@ async function runOnce(
       const builtins = BUILTIN_CHAINS[block.table];
       if (builtins === undefined) return stop(block.line, `can't initialize ${TOOL[family]} table \`${block.table}': Table does not exist`);
       const run = async (cmd: Command, line: number): Promise<string | undefined> => {
-        const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
-        const reserved = defined === undefined ? undefined : reservedChain(block.table, defined);
-        if (reserved !== undefined) return reserved;
-        if (cmd.op === 'append' || cmd.op === 'insert' || cmd.op === 'replace') {
-          for (const name of setReferences(cmd.spec)) {
-            const why = sets.checkRuleReference(family, name);
-            if (why !== undefined) return why;
-          }
-        }
+        const bad = precheck(family, block.table, cmd);
+        if (bad !== undefined) return bad.message;
         const r = model.apply(block.table, cmd, traceOf(line));
         if (r.ok === true) return undefined;
         if (r.ok === false) return r.message;
@@ -295,16 +302,8 @@ async function runOnce(
         const applyFrom = (k: number): RecordVerdict | Promise<RecordVerdict> => {
           for (let i = k; i < commands.length; i++) {
             const cmd = commands[i] as Command;
-            const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
-            const reserved = defined === undefined ? undefined : reservedChain(parsed.call.table, defined);
-            if (reserved !== undefined) return refuse(reserved, 2, true);
-            if (cmd.op === 'append' || cmd.op === 'insert' || cmd.op === 'replace') {
-              // iptables resolves a set by name when the rule is added: it must exist then, of the rule's family.
-              for (const name of setReferences(cmd.spec)) {
-                const why = sets.checkRuleReference(family, name);
-                if (why !== undefined) return refuse(why, 2);
-              }
-            }
+            const bad = precheck(family, parsed.call.table, cmd);
+            if (bad !== undefined) return refuse(bad.message, 2, bad.reserved);
             const r = model.apply(parsed.call.table, cmd, trace);
             if (r.ok === true) continue;
             if (r.ok === false) return refuse(r.message, r.status);

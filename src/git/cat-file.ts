@@ -4,7 +4,7 @@
 // GIT_ALTERNATE_OBJECT_DIRECTORIES; githooks(5), "pre-receive"). The child inherits that environment.
 
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { gitObjectId } from './object-id.js';
 import { NfgitError } from '../compiler/errors.js';
 
 /** One commit as git stores it: its id and its content without the `commit SIZE\0` header. */
@@ -48,8 +48,7 @@ export async function readRawCommits(names: readonly string[], gitDir: string | 
       problems.push(`${name}: is a ${type}, not a commit`);
       continue;
     }
-    const algorithm = oid.length === 64 ? 'sha256' : 'sha1';
-    const hashed = createHash(algorithm).update(`commit ${content.length}\0`).update(content).digest('hex');
+    const hashed = gitObjectId('commit', content, oid.length === 64 ? 'sha256' : 'sha1');
     if (hashed !== oid) throw new NfgitError('UsageError', `${name}: the object stored as ${oid} hashes to ${hashed}: the repository is corrupt (git fsck)`);
     commits.push({ oid, name, content: Buffer.from(content) });
   }

@@ -6,9 +6,9 @@
 // object is hashed before use. Commits and trees are parsed here from the bytes that were hashed, so
 // nothing can swap them between the check and the use.
 
-import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import git, { Errors } from 'isomorphic-git';
+import { gitObjectId } from './object-id.js';
 import { NfgitError } from '../compiler/errors.js';
 
 /** The kinds of git objects. */
@@ -92,7 +92,7 @@ export async function readVerifiedObject(src: ObjectSource, oid: string, options
     content = bytes;
   }
   if (!TYPES.has(type)) throw corrupt(` (unknown type ${JSON.stringify(type)})`);
-  const sha = createHash('sha1').update(`${type} ${content.length}\0`, 'latin1').update(content).digest('hex');
+  const sha = gitObjectId(type, content);
   if (sha !== oid) throw corrupt(` (its ${type} content hashes to ${sha})`);
   return { type: type as ObjectType, content };
 }

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,14 +73,20 @@ test('rule files cannot reach the host network namespace: nsenter and a host-onl
         'zmodload zsh/net/tcp',
         `ztcp 127.0.0.1 ${port} 2>/dev/null && print connected || print no-connect`,
         'nsenter -t $PPID -n -m true 2>/dev/null && print nsenter-ppid || print no-nsenter-ppid',
-        'for p in /proc/[0-9]*; do nsenter -t ${p#/proc/} -n ip link show 2>/dev/null | grep -v "^ *link" ; done | grep -c "^[0-9]*:" || true',
+        'print -r -- "own $(readlink /proc/self/ns/net)"',
+        'for p in /proc/[0-9]*; do print -r -- "seen $(readlink $p/ns/net 2>/dev/null)"; done',
         '',
       ].join('\n'),
     });
     t.regex(out, /no-connect/);
     t.regex(out, /no-nsenter-ppid/);
-    // Every namespace it can name is its own: loopback only.
-    t.regex(out, /^[0-9]+$/m);
+    // Every process it can name, and so every namespace nsenter -t could enter, is in its own network namespace.
+    const own = /^own (net:\[\d+\])$/m.exec(out)?.[1];
+    t.truthy(own, out);
+    t.not(own, readlinkSync('/proc/self/ns/net'), 'not the host network namespace');
+    const seen = [...out.matchAll(/^seen (.*)$/gm)].map((m) => m[1]).filter((n) => n !== '');
+    t.true(seen.length > 0, out);
+    t.deepEqual([...new Set(seen)], [own]);
     t.is(connections, 0, 'the host-only server was never reached');
   } finally {
     server.close();
