@@ -13,7 +13,10 @@ test('a host command that leaves a process behind does not hold the apply; its p
   withNetns((ns) =>
     withTempDir('nfgit-state-', async (tmp) => {
       const marker = path.join(tmp, 'ran');
-      const rules = `iptables -A INPUT -i lo -j ACCEPT\nmain sh -c 'setsid sleep 4151 & sleep 4152 & echo ran > ${marker}'\nmain sh -c 'ip netns identify >> ${marker}'\n`;
+      const detached = path.join(tmp, 'detached');
+      // The daemon says it has left the group before the host command exits (under load, a bare
+      // `setsid sleep &` may not have called setsid() yet when its group is killed).
+      const rules = `iptables -A INPUT -i lo -j ACCEPT\nmain sh -c 'setsid sh -c "echo \\$\\$ > ${detached}; exec sleep 4151" & sleep 4152 & while [ ! -s ${detached} ]; do sleep 0.05; done; echo ran > ${marker}'\nmain sh -c 'ip netns identify >> ${marker}'\n`;
       await withRulesDir({ '10-rules': rules }, async (dir) => {
         const r = await apply(dir, ns, path.join(tmp, 'state'));
         t.is(r.exitCode, 0, String(r.stderr));
