@@ -11,6 +11,7 @@ import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
 import { IpsetModel, setReferences } from './ipset-model.js';
 import { parseIpset } from './parse-ipset.js';
+import { parseIpsetRestore } from './parse-ipset-restore.js';
 import { renderIpsets, type RenderedIpsets } from './render-ipset.js';
 import { JAIL_RULES_DIR } from './jail.js';
 import { runRuleFiles, type RecordVerdict, type RunMode, type RunRulesOptions } from './run-rules.js';
@@ -195,15 +196,36 @@ async function runOnce(
     }
     return undefined;
   };
-  // A bulk load (`iptables-restore <<EOF`): its blocks applied to the model as iptables-restore loads
-  // them, each error at the line of the here-document it comes from (or at the call, for a file).
-  const bulkLoad = async (family: Family, tool: string, input: string, opts: readonly string[], rawTrace: readonly string[]): Promise<RecordVerdict> => {
+  // Errors in the input of a bulk load: at the line of the here-document it comes from, or at the call
+  // (with the line of the input) when it was read from a file.
+  const inputErrors = (tool: string, rawTrace: readonly string[], family?: Family): { traceOf: (line: number) => SourceTrace; stop: (line: number, message: string) => RecordVerdict } => {
     const trace = toTrace(rawTrace);
     const at = hereDocument(rawTrace[0], runOptions.rulesDir);
     const traceOf = (line: number): SourceTrace => (at === undefined || trace[0] === undefined ? trace : [{ file: trace[0].file, line: trace[0].line + line }, ...trace.slice(1)]);
     const stop = (line: number, message: string): RecordVerdict => ({
-      stop: new NfgitError('RuleError', `${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, { trace: traceOf(line), family }),
+      stop: new NfgitError('RuleError', `${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, { trace: traceOf(line), ...(family === undefined ? {} : { family }) }),
     });
+    return { traceOf, stop };
+  };
+  // `ipset restore` in a rule file: each line of its input applied to the sets as ipset restore does;
+  // the first failing line stops the compile at that line (ipset keeps what came before it, and so
+  // would the rule file's next commands: an error here is never what the author meant).
+  const ipsetRestore = (input: string, ipsetArgs: readonly string[], rawTrace: readonly string[]): RecordVerdict => {
+    const { traceOf, stop } = inputErrors('ipset restore', rawTrace);
+    const parsed = parseIpset(ipsetArgs);
+    if (!parsed.ok) return stop(0, parsed.message);
+    const lines = parseIpsetRestore(input, parsed.call.exist, parsed.call.quiet);
+    if (!lines.ok) return stop(lines.line, lines.message);
+    for (const { call, line } of lines.commands) {
+      const r = sets.apply(call, traceOf(line), ruleRefs);
+      if (!r.ok) return stop(line, r.message);
+    }
+    return { answer: '0:' };
+  };
+  // A bulk load (`iptables-restore <<EOF`): its blocks applied to the model as iptables-restore loads
+  // them, each error at the line of the here-document it comes from (or at the call, for a file).
+  const bulkLoad = async (family: Family, tool: string, input: string, opts: readonly string[], rawTrace: readonly string[]): Promise<RecordVerdict> => {
+    const { traceOf, stop } = inputErrors(tool, rawTrace, family);
     let noflush = false;
     let test = false;
     let only: string | undefined;
@@ -335,14 +357,17 @@ async function runOnce(
         if (!parsed.ok) return refuse(parsed.message, 1, false);
         const call = parsed.call;
         if (call.op === 'save' || call.op === 'list') return alias ? { restart: true } : query(undefined, ['ipset', ...rec.args]);
-        if (call.op === 'restore') {
-          const r = sets.apply(call, trace);
-          return refuse(r.ok ? `cannot ${call.op} sets in a rule file` : r.message, 2, false, true);
-        }
+        // The prelude sends a restore with its input (QI); the fast mode's alias cannot read it.
+        if (call.op === 'restore') return alias ? { restart: true } : refuse('internal error: ipset restore without its input', 70, false, true);
         if (alias && call.op === 'test') return { restart: true };
         const r = sets.apply(call, trace, ruleRefs);
         if (!r.ok) return refuse(r.message, r.status, call.quiet);
         return alias ? undefined : { answer: '0:' };
+      }
+      case 'QI': {
+        if (runOptions.mode === 'fast') return { restart: true };
+        const [input = '', ...ipsetArgs] = rec.args;
+        return ipsetRestore(input, ipsetArgs, rec.trace);
       }
       case 'QR': {
         if (runOptions.mode === 'fast') return { restart: true };

@@ -61,7 +61,7 @@ export function parseIpset(argv: readonly string[]): IpsetParseResult {
       i++;
       continue;
     }
-    if (a === '-f' || a === '-file') return { ok: false, message: 'the -file option reads or writes files: in a rule file, call ipset create/add for each set and member instead' };
+    if (a === '-f' || a === '-file') return { ok: false, message: 'the -file option writes the output of list or save to a file: in a rule file, redirect it instead (ipset save > FILE)' };
     if (op === undefined) {
       const c = COMMANDS[a];
       if (c === undefined) return { ok: false, message: `unknown command or option "${a}"; the commands are create, add, del, test, destroy, flush, rename and swap` };

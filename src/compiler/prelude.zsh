@@ -9,6 +9,7 @@
 #   N          a tool nfgit does not compile yet (nft, arptables, ebtables)
 #   QV         iptables-save and friends, waiting for the real tool's output on the rules built so far
 #   QR         iptables-restore and friends: the tool, its input, its options
+#   QI         ipset restore: its input, then the ipset arguments
 #   X          a rule file stopped before its end (see below): the last command's location and text
 # Every rule file is sourced from a copy that ends with the line `__nfgit_ran=K` (K: its place in the
 # list), bind-mounted over it in the sandbox (run-rules.ts). Some ways out of a sourced file do not trip
@@ -65,7 +66,33 @@ ip6tables() {
 }
 # Every ipset command can fail on the state (set exists, element already added): all wait for the answer.
 ipset() {
+  if [[ " $* " == *' '(restore|r|-R)' '* ]]; then
+    __nfgit_ipset_restore "$@" && return 0 || { local __nfgit_s=$?; (( __nfgit_s == 255 )) || return $__nfgit_s }
+  fi
   print -u3 -rN -- $__nfgit_m QS ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"; __nfgit_ask
+}
+# `ipset restore [-file F]` (its input from a here-document, a pipe or a file): sent with its input
+# (QI). Returns 255 when the command is not a restore (a set named `r`: `ipset add r …`).
+__nfgit_ipset_restore() {
+  local a from= op= in
+  local -a keep
+  while (( $# )); do
+    a=$1; shift
+    case $a in
+      (-f|-file) from=$1; shift ;;
+      (-o|-output) keep+=($a $1); shift ;;
+      (-exist|-!|--exist|-q|-quiet|--quiet|-r|-resolve|-s|-sorted|-n|-name|-t|-terse) keep+=($a) ;;
+      (*) [[ -z $op ]] && { op=$a; [[ $op == (restore|r|-R) ]] || return 255 }; keep+=($a) ;;
+    esac
+  done
+  [[ -n $op ]] || return 255
+  if [[ -n $from ]]; then
+    [[ -r $from ]] || { print -r -- "ipset v7.17: Cannot open $from for reading: No such file or directory" >&2; return 1 }
+    in=$(command cat -- "$from"; print -n x)
+  else
+    in=$(command cat; print -n x)
+  fi
+  print -u3 -rN -- $__nfgit_m QI ${#funcfiletrace[@]} "${funcfiletrace[@]}" $(( ${#keep[@]} + 1 )) "${in%x}" "${keep[@]}"; __nfgit_ask
 }
 main() {
   print -u3 -rN -- $__nfgit_m M ${#funcfiletrace[@]} "${funcfiletrace[@]}" $# "$@"
