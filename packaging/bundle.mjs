@@ -19,6 +19,7 @@ if (out === undefined) {
 
 const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
 const prelude = readFileSync(path.join(root, 'src/compiler/prelude.zsh'), 'utf8');
+const bashPrelude = readFileSync(path.join(root, 'src/compiler/prelude.bash'), 'utf8');
 
 await build({
   entryPoints: [path.join(root, 'src/cli/main.ts')],
@@ -33,6 +34,7 @@ await build({
   define: {
     NFGIT_BUNDLED_VERSION: JSON.stringify(pkg.version),
     NFGIT_BUNDLED_PRELUDE: JSON.stringify(prelude),
+    NFGIT_BUNDLED_BASH_PRELUDE: JSON.stringify(bashPrelude),
   },
   legalComments: 'eof',
   // Half the size, and about 0.1 s less to start (hooks run `nfgit check` on every push).

@@ -9,6 +9,8 @@ import { expandAddressLists } from './expand-addresses.js';
 import { RulesetModel } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
+import { chooseShell } from './rule-shell.js';
+import { open } from 'node:fs/promises';
 import { IpsetModel, setReferences } from './ipset-model.js';
 import { parseIpset } from './parse-ipset.js';
 import { parseIpsetRestore } from './parse-ipset-restore.js';
@@ -75,6 +77,9 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   const rulesDir = path.normalize(options.rulesDir).replace(/(.)\/+$/, '$1');
   const absDir = path.resolve(rulesDir);
   const files = await listRuleFiles(rulesDir);
+  const choice = chooseShell(await Promise.all(files.map(async (f) => ({ name: f, firstLine: await firstLine(f) }))));
+  if (!choice.ok) throw new NfgitErrors([new NfgitError('ScriptError', choice.message, { trace: [{ file: path.join(options.displayDir ?? rulesDir, path.relative(rulesDir, choice.file)), line: 1 }] })]);
+  const shell = choice.shell === 'zsh' ? ({ name: 'zsh' } as const) : ({ name: 'bash', modes: choice.modes } as const);
   const host = options.host ?? os.hostname();
   const extra = await installedTargets();
   // Probed while the rule files run.
@@ -106,13 +111,15 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
     timeoutMs: options.timeoutMs ?? 60_000,
     maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
     maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
+    shell,
   };
   // The fast run records through aliases and cannot answer; the first call whose answer matters
   // (-C, or a state command that fails) makes nfgit run the files again in exact mode.
   const reserved = options.reservedChain ?? (() => undefined);
   // A rule file that stopped before its end makes nfgit run them again in diagnose mode, which
   // locates the stop (a DEBUG trap costs too much to run every time).
-  let mode: RunMode = 'fast';
+  // bash has no fast mode (prelude.bash): it starts exact, and a call by path makes it run with `paths`.
+  let mode: RunMode = shell.name === 'zsh' ? 'fast' : 'exact';
   let run: RunState | RunMode;
   for (;;) {
     run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved, () => tablesProbe);
@@ -121,7 +128,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
       throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
     }
     if (typeof run !== 'string') break;
-    if (run === 'fast' || (mode === 'diagnose') || (mode === 'exact' && run === 'exact')) {
+    if (run === 'fast' || mode === 'diagnose' || (mode === 'exact' && run === 'exact') || (mode === 'paths' && run !== 'diagnose')) {
       throw new NfgitErrors([new NfgitError('InternalError', `internal error: the ${mode} run asked for a ${run} run`)]);
     }
     mode = run;
@@ -174,6 +181,7 @@ async function runOnce(
   let finished = false;
   let currentFile = '';
   let early: EarlyStop | undefined;
+  let pathsWanted = false;
 
   // The real tool's answer to a query, on what the rule files built so far (netfilter/kernel-query.ts).
   const query = async (family: Family | undefined, argv: readonly string[]): Promise<RecordVerdict> => {
@@ -426,6 +434,11 @@ async function runOnce(
         };
       }
       case 'B':
+        // In bash a call by path reaches the shim; the `paths` run brings it back to the functions.
+        if (runOptions.shell?.name === 'bash' && runOptions.mode === 'exact') {
+          pathsWanted = true;
+          return { restart: true };
+        }
         bypass ??= { file: display(rec.args[0] ?? currentFile), command: rec.args[1] ?? '', failureAfter: failures };
         return undefined;
       default:
@@ -436,7 +449,7 @@ async function runOnce(
   const exit = await runRuleFiles(runOptions, handle);
 
   if (exit.stoppedBy !== undefined) throw new NfgitErrors([exit.stoppedBy]);
-  if (exit.restart) return 'exact';
+  if (exit.restart) return pathsWanted ? 'paths' : 'exact';
   if (exit.timedOut) {
     throw new NfgitErrors([
       new NfgitError('TimeoutError', `the rule files were still running after ${runOptions.timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
@@ -464,7 +477,8 @@ async function runOnce(
  * A line of `set -x` output from nfgit's own functions and traps (zsh's PS4 is `+%N:%i> `): never what
  * a rule file said, so never quoted in a message.
  */
-const NFGIT_XTRACE = /^\++(?:__nfgit\w*|iptables|ip6tables|ipset|main|which|sudo|doas|nice|nohup|xargs|TRAP(?:ZERR|DEBUG|EXIT)|[^\s:]*\/(?:ip6?tables|ipset)[^\s:]*|\/run\/nfgit\/prelude\.zsh)(?::\d+)?> /;
+const NFGIT_XTRACE =
+  /^\++(?:(?:__nfgit\w*|iptables|ip6tables|ipset|main|which|sudo|doas|nice|nohup|env|sh|bash|dash|xargs|TRAP(?:ZERR|DEBUG|EXIT)|[^\s:]*\/(?:ip6?tables|ipset)[^\s:]*|\/run\/nfgit\/prelude\.(?:zsh|bash))(?::\d+)?> |\S*> (?:__nfgit_err |printf -v NFGIT_AT |\[\[ -n \$__nfgit_over))/;
 
 /**
  * Whether a call (its raw `FILE:LINE` in the jail) reads a here-document that starts on the next line
@@ -502,7 +516,8 @@ function exitOf(note: string, file: string, toTrace: (raw: readonly string[]) =>
   const bar = note.indexOf('|');
   if (bar < 0) return {};
   const name = note.slice(0, bar);
-  return { exit: { trace: toTrace([note.slice(bar + 1)]), inFunction: name === file ? undefined : name } };
+  // zsh names the file at its top level; bash names nothing there.
+  return { exit: { trace: toTrace([note.slice(bar + 1)]), inFunction: name === file || name === '' ? undefined : name } };
 }
 
 function sameLocation(a: SourceTrace, b: SourceTrace): boolean {
@@ -612,6 +627,11 @@ function hostOnlyHint(said: string): string | undefined {
 /** zsh's own errors (syntax, bad substitution) are printed as "/abs/file:LINE: message". */
 function zshError(lines: readonly string[], display: (file: string) => string): NfgitError | undefined {
   for (const l of lines) {
+    // bash: "FILE: line N: message" (the file is a rule file, or the prelude for its own errors).
+    const bash = /^(\/[^:]+): line (\d+): (.*)$/.exec(l);
+    if (bash !== null && !(bash[1] as string).endsWith('/prelude.bash')) {
+      return new NfgitError('ScriptError', `bash: ${bash[3]}`, { trace: [{ file: display(bash[1] as string), line: Number(bash[2]) }] });
+    }
     // A builtin's own complaint names it between the file and the line ("FILE:break:2: not in …").
     const b = /^(\/[^:]+):([a-z_][\w-]*):(\d+): (.*)$/.exec(l);
     const m = b === null ? /^(\/[^:]+):(\d+): (.*)$/.exec(l) : [b[0], b[1], b[3], `${b[2]}: ${b[4]}`];
@@ -624,4 +644,16 @@ function zshError(lines: readonly string[], display: (file: string) => string): 
     return new NfgitError('ScriptError', `zsh: ${m[3]}`, { trace });
   }
   return undefined;
+}
+
+/** The first line of a file (its `#!` line, if any), read without reading the whole file. */
+async function firstLine(file: string): Promise<string> {
+  const h = await open(file, 'r');
+  try {
+    const buf = Buffer.alloc(256);
+    const { bytesRead } = await h.read(buf, 0, buf.length, 0);
+    return buf.subarray(0, bytesRead).toString('latin1').split('\n')[0] ?? '';
+  } finally {
+    await h.close();
+  }
 }

@@ -57,16 +57,20 @@ export function jailFstab(shimTargets: readonly string[], existing: (dir: string
 
 /**
  * The jail's set-up, run by /bin/sh inside the namespaces with the compile directory (holding the
- * fstab above) as its working directory. Arguments: the host name, then zsh's arguments. Exit 71:
+ * fstab above) as its working directory. Arguments: the host name, the shell (zsh or bash), then the
+ * prelude's arguments. Exit 71:
  * the jail could not be set up (the message says which step).
  */
 export const JAIL_LAUNCHER = `fail() { echo "nfgit: cannot set up the compile sandbox: $*" >&2; exit 71; }
-host=$1; shift
+host=$1; shell=$2; shift 2
+unset BASH_ENV ENV
 mount -o remount,bind,ro / 2>/dev/null || fail "cannot make / read-only"
 err=$(mount -c -a -T /proc/self/cwd/fstab 2>&1) || fail "cannot mount the jail's file systems: $err"
 [ -z "$host" ] || hostname "$host" 2>/dev/null || true
 cd ${JAIL_RULES_DIR} || fail "cannot enter ${JAIL_RULES_DIR}"
-exec prlimit --nproc=${JAIL_LIMITS.processes} --as=${JAIL_LIMITS.addressSpaceBytes} -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;
+limits="--nproc=${JAIL_LIMITS.processes} --as=${JAIL_LIMITS.addressSpaceBytes}"
+[ "$shell" = bash ] && exec prlimit $limits -- bash --norc --noprofile ${JAIL_DIR}/prelude.bash "$@"
+exec prlimit $limits -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;
 
 /** Turns a failure to create the jail's namespaces (unshare's or setpriv's message) into what to do. */
 export function jailFailure(output: string): NfgitError | undefined {

@@ -8,14 +8,14 @@ import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { NfgitError } from './errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
-import { BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
+import { BASH_PRELUDE, BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
 import { SAFE_PATH } from '../netfilter/sandbox.js';
 import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand, jailFailure, jailFstab } from './jail.js';
 import { killGroup } from '../util/run-process.js';
 import { onExit } from '../util/exit-hooks.js';
 
 /** How the prelude runs the rule files (see RunRulesOptions.mode). */
-export type RunMode = 'fast' | 'exact' | 'diagnose';
+export type RunMode = 'fast' | 'exact' | 'paths' | 'diagnose';
 
 /** How a record is answered: nothing (asynchronous), a status and message for the waiting call, or a stop. */
 export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError } | { readonly restart: true };
@@ -42,6 +42,12 @@ export interface RunRulesOptions {
    * answer every state command; `diagnose`: exact, plus a DEBUG trap that locates a rule file's early stop.
    */
   readonly mode: RunMode;
+  /**
+   * The shell (rule-shell.ts): zsh (prelude.zsh), or bash (prelude.bash) with each file sourced as
+   * bash or in POSIX mode (`modes`, one a file). In bash, `paths` is `exact` plus the DEBUG trap that
+   * lets a call by path (`$IPT -A …`) reach nfgit's functions; `fast` runs as `exact`.
+   */
+  readonly shell?: { readonly name: 'zsh' } | { readonly name: 'bash'; readonly modes: readonly ('bash' | 'sh')[] };
 }
 
 /** How the zsh process ended. */
@@ -112,8 +118,13 @@ export async function runRuleFiles(
     // Everything the jail reads is in this directory, open to nobody; the records file is not (fd 3).
     await chmod(dir, 0o755);
     // Modes set by chmod: a umask (077 in the hooks) would narrow those given to writeFile.
+    const shell = options.shell ?? { name: 'zsh' };
+    const prelude = shell.name === 'zsh' ? 'prelude.zsh' : 'prelude.bash';
+    // Both are written: the shim comes back to prelude.bash by its path.
     await writeFile(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE);
     await chmod(path.join(dir, 'prelude.zsh'), 0o644);
+    await writeFile(path.join(dir, 'prelude.bash'), BASH_PRELUDE);
+    await chmod(path.join(dir, 'prelude.bash'), 0o644);
     await writeFile(path.join(dir, 'bypass-shim'), BYPASS_SHIM);
     await chmod(path.join(dir, 'bypass-shim'), 0o755);
     const rulesDir = path.resolve(options.rulesDir);
@@ -132,8 +143,10 @@ export async function runRuleFiles(
     const targets = await bypassTargets();
     await writeFile(path.join(dir, 'fstab'), jailFstab(targets, existsSync));
     await chmod(path.join(dir, 'fstab'), 0o644);
-    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', options.mode, String(lastLines.length), ...lastLines.map(String), String(options.args?.length ?? 0), ...(options.args ?? []), ...files]);
-    return await drive(jail, dir, options, onRecord, path.join(dir, 'records'));
+    const mode = shell.name === 'bash' && options.mode === 'fast' ? 'exact' : options.mode;
+    const fileArgs = shell.name === 'zsh' ? files : files.flatMap((f, i) => [shell.modes[i] ?? 'bash', f]);
+    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', shell.name, mode, String(lastLines.length), ...lastLines.map(String), String(options.args?.length ?? 0), ...(options.args ?? []), ...fileArgs]);
+    return await drive(jail, dir, options, onRecord, path.join(dir, 'records'), `${JAIL_DIR}/${prelude}`, shell.name === 'bash');
   } finally {
     dropCleanup();
     await rm(dir, { recursive: true, force: true });
@@ -161,12 +174,22 @@ async function copyRulesDir(from: string, to: string): Promise<void> {
   }
 }
 
+/** A trace written as N files then N lines (prelude.bash) as N `FILE:LINE` entries. */
+export function pairHalves(trace: readonly string[]): string[] {
+  const n = trace.length >> 1;
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push(`${trace[i] as string}:${trace[n + i] as string}`);
+  return out;
+}
+
 async function drive(
   jail: { file: string; args: string[] },
   dir: string,
   options: RunRulesOptions,
   onRecord: (record: RawRecord) => RecordVerdict | Promise<RecordVerdict>,
   recordFile: string,
+  prelude: string,
+  halves: boolean,
 ): Promise<RunRulesExit> {
   const mark = `\u001enfgit-${randomBytes(12).toString('hex')}\u001e`;
   // Records go to a file (fd 3): zsh's writes never wait for nfgit, which reads the file as it grows.
@@ -185,7 +208,7 @@ async function drive(
     closeSync(writeFd);
   }
   try {
-    return await follow(child, options, onRecord, `${JAIL_DIR}/prelude.zsh`, mark, readFd);
+    return await follow(child, options, onRecord, prelude, mark, readFd, halves);
   } finally {
     closeSync(readFd);
   }
@@ -198,6 +221,7 @@ async function follow(
   prelude: string,
   mark: string,
   readFd: number,
+  halves: boolean,
 ): Promise<RunRulesExit> {
   const stdio = child.stdio as unknown as Array<Readable & Writable>;
   const answers = stdio[4] as Writable;
@@ -240,7 +264,9 @@ async function follow(
         if (stoppedBy !== undefined || restart) return;
         // The prelude's own frames (its functions, its sourcing loop) are not the user's to fix.
         // Usually only the outermost (the sourcing loop) is the prelude's: drop it in place.
-        const raw = rec.trace as string[];
+        // prelude.bash writes a trace as its files, then its lines.
+        const raw = halves ? pairHalves(rec.trace) : (rec.trace as string[]);
+        if (halves) rec = { ...rec, trace: raw };
         if (raw.length > 0 && raw[raw.length - 1]?.startsWith(preludeFrame)) raw.pop();
         if (raw.some(notUsers)) rec = { ...rec, trace: raw.filter((e) => !notUsers(e)) };
         let verdict: RecordVerdict;

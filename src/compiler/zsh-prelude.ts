@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 // Set by the esbuild bundle (packaging/bundle.mjs `define`) to prelude.zsh's text, so the bundle is
 // one file; `typeof` of an undeclared name is 'undefined', so the tsc build reads the file as before.
 declare const NFGIT_BUNDLED_PRELUDE: string | undefined;
+declare const NFGIT_BUNDLED_BASH_PRELUDE: string | undefined;
 
 /**
  * The zsh script that runs the rule files (prelude.zsh, copied beside the built module by
@@ -15,11 +16,18 @@ declare const NFGIT_BUNDLED_PRELUDE: string | undefined;
 export const ZSH_PRELUDE: string =
   typeof NFGIT_BUNDLED_PRELUDE === 'string' ? NFGIT_BUNDLED_PRELUDE : readFileSync(new URL('./prelude.zsh', import.meta.url), 'utf8');
 
+/** The bash prelude (prelude.bash): runs bash and sh rule files with the same records and answers. */
+export const BASH_PRELUDE: string =
+  typeof NFGIT_BUNDLED_BASH_PRELUDE === 'string' ? NFGIT_BUNDLED_BASH_PRELUDE : readFileSync(new URL('./prelude.bash', import.meta.url), 'utf8');
+
 /**
  * Stand-in for the real iptables binaries inside the compile sandbox (bind-mounted over them), so a
  * rule file that calls `command iptables` or `/usr/sbin/iptables` changes nothing and is reported.
  */
 export const BYPASS_SHIM = `#!/bin/sh
+# bash runs a command named by a path without looking for a function: the bash prelude's DEBUG trap
+# keeps the call's location in NFGIT_AT, and the call goes back to the prelude's functions.
+[ -z "\${NFGIT_AT:-}" ] || exec bash --norc --noprofile /run/nfgit/prelude.bash --path "$0" "$@"
 name=\${0##*/}
 printf '%s\\000B\\000%s\\000%s\\000%s\\000%s\\000' "\${NFGIT_RECORD_MARK:-}" 0 2 "\${NFGIT_RULE_FILE:-}" "$name $*" >&3 2>/dev/null
 echo "nfgit: $name was run directly, bypassing the compiler's iptables function; rule files must call iptables/ip6tables by name" >&2

@@ -1,4 +1,8 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { runInScratchNetns } from '../../src/netfilter/sandbox.js';
+import { listRuleFiles } from '../../src/compiler/rule-files.js';
+import { chooseShell } from '../../src/compiler/rule-shell.js';
 
 /** iptables-save and ip6tables-save of a namespace after some action. */
 export interface SavedRulesets {
@@ -15,6 +19,10 @@ function split(stdout: string): SavedRulesets {
 
 /** The seed's second method, as the oracle: runs the rule files with the REAL iptables in a fresh namespace, then saves. */
 export async function realRun(absDir: string, host = 'testhost'): Promise<SavedRulesets> {
+  const files = await listRuleFiles(absDir);
+  const choice = chooseShell(files.map((f) => ({ name: f, firstLine: readFileSync(f, 'latin1').split('\n')[0] ?? '' })));
+  if (!choice.ok) throw new Error(`no shell for ${absDir}: ${choice.message}`);
+  if (choice.shell === 'bash') return realBashRun(absDir, host, files.map((f, i) => [choice.modes[i] ?? 'bash', path.resolve(f)]));
   const script = `cd "$1" && env -i LC_ALL=C PATH="$PATH" HOME=/nonexistent NFGIT_HOST="$2" NFGIT_RULES_DIR="$1" zsh -fc '
 emulate -R zsh; setopt errexit
 main() { : }
@@ -24,6 +32,26 @@ for f in "$1"/*(N.on); do
 done' nfgit-oracle "$1" >&2 && ${SAVE_BOTH}`;
   const r = await runInScratchNetns(script, [absDir, host], { timeoutMs: 300_000 });
   if (r.code !== 0) throw new Error(`the real run of ${absDir} failed (${r.code}): ${r.stderr.slice(-2000)}`);
+  return split(r.stdout);
+}
+
+/**
+ * The same for a bash directory: the files sourced in order into one bash with errexit, sh files in
+ * POSIX mode (as rule-shell.ts decides), with no positional parameters.
+ */
+async function realBashRun(absDir: string, host: string, files: string[][]): Promise<SavedRulesets> {
+  const script = `cd "$1" && h=$2 && shift 2 && env -i LC_ALL=C PATH="$PATH" HOME=/nonexistent NFGIT_HOST="$h" NFGIT_RULES_DIR="$PWD" bash --norc --noprofile -c '
+set -e
+main() { :; }
+__o_files=("$@")
+set --
+for (( __o_i = 0; __o_i < \${#__o_files[@]}; __o_i += 2 )); do
+  if [[ \${__o_files[__o_i]} == sh ]]; then set -o posix; fi
+  . "\${__o_files[__o_i+1]}"
+  set +o posix
+done' nfgit-oracle "$@" >&2 && ${SAVE_BOTH}`;
+  const r = await runInScratchNetns(script, [absDir, host, ...files.flat()], { timeoutMs: 300_000 });
+  if (r.code !== 0) throw new Error(`the real bash run of ${absDir} failed (${r.code}): ${r.stderr.slice(-2000)}`);
   return split(r.stdout);
 }
 

@@ -48,4 +48,20 @@ if (existsSync(generator)) {
         }
       }));
   }
+  // The same generated scripts as bash rule files (issue 10 §3): the first file names bash, so the
+  // directory runs in bash, compared with real bash running the same files.
+  const BASH_SEEDS = Number(process.env['NFGIT_ORACLE_BASH_SEEDS'] ?? 12);
+  for (let seed = 101; seed <= 100 + BASH_SEEDS; seed++) {
+    test(`oracle: generated seed ${seed} in bash`, (t) =>
+      limit(async () => {
+        const { generateCase } = (await import(generator)) as { generateCase: (seed: number) => Record<string, string> };
+        const dir = await mkdtemp(path.join(tmpdir(), `nfgit-gen-bash-${seed}-`));
+        try {
+          for (const [i, [name, text]] of Object.entries(generateCase(seed)).entries()) await writeFile(path.join(dir, name), i === 0 ? `#!/bin/bash\n${text}` : text);
+          await assertSameAsReal(t, dir);
+        } finally {
+          await rm(dir, { recursive: true, force: true });
+        }
+      }));
+  }
 }
