@@ -118,7 +118,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   const reserved = options.reservedChain ?? (() => undefined);
   // A rule file that stopped before its end makes nfgit run them again in diagnose mode, which
   // locates the stop (a DEBUG trap costs too much to run every time).
-  // bash has no fast mode (prelude.bash): it starts exact, and a call by path makes it run with `paths`.
+  // bash has no fast mode (prelude.bash): it starts exact.
   let mode: RunMode = shell.name === 'zsh' ? 'fast' : 'exact';
   let run: RunState | RunMode;
   for (;;) {
@@ -128,7 +128,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
       throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
     }
     if (typeof run !== 'string') break;
-    if (run === 'fast' || mode === 'diagnose' || (mode === 'exact' && run === 'exact') || (mode === 'paths' && run !== 'diagnose')) {
+    if (run === 'fast' || mode === 'diagnose' || (mode === 'exact' && run === 'exact')) {
       throw new NfgitErrors([new NfgitError('InternalError', `internal error: the ${mode} run asked for a ${run} run`)]);
     }
     mode = run;
@@ -181,7 +181,6 @@ async function runOnce(
   let finished = false;
   let currentFile = '';
   let early: EarlyStop | undefined;
-  let pathsWanted = false;
 
   // The real tool's answer to a query, on what the rule files built so far (netfilter/kernel-query.ts).
   const query = async (family: Family | undefined, argv: readonly string[]): Promise<RecordVerdict> => {
@@ -434,11 +433,6 @@ async function runOnce(
         };
       }
       case 'B':
-        // In bash a call by path reaches the shim; the `paths` run brings it back to the functions.
-        if (runOptions.shell?.name === 'bash' && runOptions.mode === 'exact') {
-          pathsWanted = true;
-          return { restart: true };
-        }
         bypass ??= { file: display(rec.args[0] ?? currentFile), command: rec.args[1] ?? '', failureAfter: failures };
         return undefined;
       default:
@@ -449,7 +443,7 @@ async function runOnce(
   const exit = await runRuleFiles(runOptions, handle);
 
   if (exit.stoppedBy !== undefined) throw new NfgitErrors([exit.stoppedBy]);
-  if (exit.restart) return pathsWanted ? 'paths' : 'exact';
+  if (exit.restart) return 'exact';
   if (exit.timedOut) {
     throw new NfgitErrors([
       new NfgitError('TimeoutError', `the rule files were still running after ${runOptions.timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
@@ -478,7 +472,7 @@ async function runOnce(
  * a rule file said, so never quoted in a message.
  */
 const NFGIT_XTRACE =
-  /^\++(?:(?:__nfgit\w*|iptables|ip6tables|ipset|main|which|sudo|doas|nice|nohup|env|sh|bash|dash|xargs|TRAP(?:ZERR|DEBUG|EXIT)|[^\s:]*\/(?:ip6?tables|ipset)[^\s:]*|\/run\/nfgit\/prelude\.(?:zsh|bash))(?::\d+)?> |\S*> (?:__nfgit_err |printf -v NFGIT_AT |\[\[ -n \$__nfgit_over))/;
+  /^\++(?:(?:__nfgit\w*|iptables|ip6tables|ipset|main|which|sudo|doas|nice|nohup|env|sh|bash|dash|xargs|TRAP(?:ZERR|DEBUG|EXIT)|[^\s:]*\/(?:ip6?tables|ipset)[^\s:]*|\/run\/nfgit\/prelude\.(?:zsh|bash))(?::\d+)?> |\S*> (?:__nfgit_err |\[\[ -n \$__nfgit_over))/;
 
 /**
  * Whether a call (its raw `FILE:LINE` in the jail) reads a here-document that starts on the next line

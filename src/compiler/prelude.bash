@@ -2,27 +2,22 @@
 # records on fd 3 as prelude.zsh (see there for the kinds) and the same answers on fd 4. Differences:
 # - Every record's trace is in two halves, the files then the lines (`${BASH_SOURCE[@]}` and
 #   `${BASH_LINENO[@]}` need no loop that way); run-rules.ts pairs them into FILE:LINE.
-# - There is no fast mode: bash's function calls cost about what zsh's aliases do, so the functions
-#   (which answer every state command) are always used. `fast` runs as `exact`.
-# - bash runs a command named by a path (`$IPT -A …` with IPT=/sbin/iptables) without looking for a
-#   function: the jail's shim over the real binary comes back here (`--path`, below) with the call's
-#   location, which a DEBUG trap keeps in NFGIT_AT.
+# - There is no fast mode: bash has no cheaper way to record a call than a function (aliases cannot
+#   name the caller's frames), so the functions, which answer every state command, are always used.
+#   `fast` runs as `exact`. iptables and ip6tables write their records inline (a call through
+#   __nfgit_rec costs 60% more).
 # - `#!/bin/sh` files run with `set -o posix` (bash's POSIX mode) while they are sourced.
 # Arguments: the mode, N lastLines…, M args…, then per file its shell (bash|sh) and its path.
-# With `--path TOOL ARGS…`: the shim's re-entry; defines the functions and runs that one call.
 __nfgit_m=$NFGIT_RECORD_MARK
 __nfgit_self=${BASH_SOURCE[0]}
 shopt -s expand_aliases
-# The record of one call: KIND, the trace of the tool function's caller, the arguments.
+# The record of one call: KIND, the trace of the tool function's caller, the arguments. Inline in
+# iptables() and ip6tables(), where the frames are the function's own, its callers', main.
 __nfgit_rec() {
   local k=$1; shift
-  if [[ -n ${__nfgit_ptrace+x} ]]; then
-    printf '%s\0' "$__nfgit_m" "$k" "${#__nfgit_ptrace[@]}" "${__nfgit_ptrace[@]}" $# "$@" >&3
-  else
-    # Frames: __nfgit_rec, the tool's function, …its callers…, main.
-    local n=$(( ${#FUNCNAME[@]} - 2 ))
-    printf '%s\0' "$__nfgit_m" "$k" $(( 2 * n )) "${BASH_SOURCE[@]:2:n}" "${BASH_LINENO[@]:1:n}" $# "$@" >&3
-  fi
+  # Frames: __nfgit_rec, the tool's function, …its callers…, main.
+  local n=$(( ${#FUNCNAME[@]} - 2 ))
+  printf '%s\0' "$__nfgit_m" "$k" $(( 2 * n )) "${BASH_SOURCE[@]:2:n}" "${BASH_LINENO[@]:1:n}" $# "$@" >&3
 }
 __nfgit_ask() {
   local a said
@@ -40,30 +35,26 @@ __nfgit_ask() {
 }
 iptables() {
   case $1 in
-    -A|--append|-I|--insert) __nfgit_rec 4 "$@" ;;
+    -A|--append|-I|--insert) printf '%s\0' "$__nfgit_m" 4 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3 ;;
     -t|--table)
       case ${3-} in
-        -A|--append|-I|--insert) __nfgit_rec 4 "$@" ;;
-        *) __nfgit_rec Q4 "$@"; __nfgit_ask ;;
+        -A|--append|-I|--insert) printf '%s\0' "$__nfgit_m" 4 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3 ;;
+        *) printf '%s\0' "$__nfgit_m" Q4 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3; __nfgit_ask ;;
       esac ;;
-    *) __nfgit_rec Q4 "$@"; __nfgit_ask ;;
+    *) printf '%s\0' "$__nfgit_m" Q4 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3; __nfgit_ask ;;
   esac
 }
 ip6tables() {
   case $1 in
-    -A|--append|-I|--insert) __nfgit_rec 6 "$@" ;;
+    -A|--append|-I|--insert) printf '%s\0' "$__nfgit_m" 6 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3 ;;
     -t|--table)
       case ${3-} in
-        -A|--append|-I|--insert) __nfgit_rec 6 "$@" ;;
-        *) __nfgit_rec Q6 "$@"; __nfgit_ask ;;
+        -A|--append|-I|--insert) printf '%s\0' "$__nfgit_m" 6 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3 ;;
+        *) printf '%s\0' "$__nfgit_m" Q6 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3; __nfgit_ask ;;
       esac ;;
-    *) __nfgit_rec Q6 "$@"; __nfgit_ask ;;
+    *) printf '%s\0' "$__nfgit_m" Q6 $(( 2 * ${#FUNCNAME[@]} - 2 )) "${BASH_SOURCE[@]:1}" "${BASH_LINENO[@]:0:${#FUNCNAME[@]}-1}" $# "$@" >&3; __nfgit_ask ;;
   esac
 }
-iptables-legacy() { iptables "$@"; }
-iptables-nft() { iptables "$@"; }
-ip6tables-legacy() { ip6tables "$@"; }
-ip6tables-nft() { ip6tables "$@"; }
 ipset() {
   if [[ " $* " == *' '@(restore|r|-R)' '* ]]; then
     __nfgit_ipset_restore "$@" && return 0 || { local s=$?; (( s == 255 )) || return $s; }
@@ -208,18 +199,23 @@ xargs() {
   (( n > 0 )) || n=${#words[@]}
   for (( i = 0; i < ${#words[@]}; i += n )); do "${a[@]}" "${words[@]:i:n}" || return 123; done
 }
-# The location of the command about to run (DEBUG trap): for the shim, when a tool is called by path.
-__nfgit_here='printf -v NFGIT_AT "%s\x1f" "${BASH_SOURCE[@]}" "$LINENO" "${BASH_LINENO[@]:0:${#BASH_LINENO[@]}-1}"'
-
-if [[ ${1-} == --path ]]; then
-  # The shim's re-entry: one call by path, located by the rule file's NFGIT_AT.
-  IFS=$'\x1f' read -r -d '' -a __nfgit_ptrace <<<"${NFGIT_AT%$'\x1f'}" || true
-  __nfgit_ptrace[-1]=${__nfgit_ptrace[-1]%$'\n'}
-  __nfgit_tool=${2##*/}
-  shift 2
-  "$__nfgit_tool" "$@"
-  builtin exit
-fi
+# The tools by another name: by backend (`iptables-nft`) and by path (`/sbin/iptables`,
+# `IPT=/usr/sbin/iptables; $IPT -A …`: bash, outside POSIX mode where these are defined, calls a
+# function whose name is the path). iptables and ip6tables are copied (their records name their own
+# frames); the others call the function of their name.
+__nfgit_body() { local d; d=$(declare -f "$1"); printf '%s' "${d#*()}"; }
+for __nfgit_tool in iptables ip6tables; do
+  __nfgit_copy=$(__nfgit_body $__nfgit_tool)
+  for __nfgit_name in $__nfgit_tool{-legacy,-nft} {/sbin,/usr/sbin,/bin,/usr/bin,/usr/local/sbin,/usr/local/bin}/$__nfgit_tool{,-legacy,-nft}; do
+    eval "function $__nfgit_name $__nfgit_copy"
+  done
+done
+for __nfgit_dir in /sbin /usr/sbin /bin /usr/bin /usr/local/sbin /usr/local/bin; do
+  for __nfgit_tool in ipset {ip,ip6}tables-{save,restore,apply} {ip,ip6}tables-{legacy,nft}-{save,restore} nft arptables ebtables; do
+    eval "function $__nfgit_dir/$__nfgit_tool { $__nfgit_tool \"\$@\"; }"
+  done
+done
+unset __nfgit_dir __nfgit_tool __nfgit_name __nfgit_copy
 
 set -eE
 __nfgit_mode=$1
@@ -233,7 +229,6 @@ while (( $# )); do __nfgit_shells+=("$1"); __nfgit_files+=("$2"); shift 2; done
 set --
 # `set -x` in a rule file: nfgit's own lines are told apart by their function (compile.ts filters them).
 PS4='+${FUNCNAME[0]:-$BASH_SOURCE}:$LINENO> '
-export NFGIT_AT=
 __nfgit_at=()
 __nfgit_cmd=
 __nfgit_k=0
@@ -257,11 +252,8 @@ __nfgit_err() {
 trap '__nfgit_err $? "${BASH_SOURCE[@]:0:${#BASH_SOURCE[@]}-1}" "$LINENO" "${BASH_LINENO[@]:0:${#BASH_LINENO[@]}-2}"' ERR
 if [[ $__nfgit_mode == diagnose ]]; then
   set -T
-  trap "$__nfgit_here"'; [[ ${BASH_SOURCE[0]} == "$__nfgit_self" ]] || { __nfgit_at=("${BASH_SOURCE[@]}" "$LINENO" "${BASH_LINENO[@]:0:${#BASH_LINENO[@]}-1}"); __nfgit_cmd=$BASH_COMMAND; }' DEBUG
+  trap '[[ ${BASH_SOURCE[0]} == "$__nfgit_self" ]] || { __nfgit_at=("${BASH_SOURCE[@]}" "$LINENO" "${BASH_LINENO[@]:0:${#BASH_LINENO[@]}-1}"); __nfgit_cmd=$BASH_COMMAND; }' DEBUG
   trap '[[ -n $__nfgit_over ]] || printf "%s\0" "$__nfgit_m" X "${#__nfgit_at[@]}" "${__nfgit_at[@]}" 4 exit "$__nfgit_file" "$__nfgit_cmd" "" >&3' EXIT
-elif [[ $__nfgit_mode == paths ]]; then
-  set -T
-  trap "$__nfgit_here" DEBUG
 fi
 # `exit` returns from the file instead, noting where the first one was (see prelude.zsh); the note is
 # assigned inside an associative array's subscript, which expands to nothing. FUNCNAME is empty

@@ -15,7 +15,7 @@ import { killGroup } from '../util/run-process.js';
 import { onExit } from '../util/exit-hooks.js';
 
 /** How the prelude runs the rule files (see RunRulesOptions.mode). */
-export type RunMode = 'fast' | 'exact' | 'paths' | 'diagnose';
+export type RunMode = 'fast' | 'exact' | 'diagnose';
 
 /** How a record is answered: nothing (asynchronous), a status and message for the waiting call, or a stop. */
 export type RecordVerdict = void | { readonly answer: string } | { readonly stop: NfgitError } | { readonly restart: true };
@@ -44,8 +44,7 @@ export interface RunRulesOptions {
   readonly mode: RunMode;
   /**
    * The shell (rule-shell.ts): zsh (prelude.zsh), or bash (prelude.bash) with each file sourced as
-   * bash or in POSIX mode (`modes`, one a file). In bash, `paths` is `exact` plus the DEBUG trap that
-   * lets a call by path (`$IPT -A …`) reach nfgit's functions; `fast` runs as `exact`.
+   * bash or in POSIX mode (`modes`, one a file). bash has no fast mode: `fast` runs as `exact`.
    */
   readonly shell?: { readonly name: 'zsh' } | { readonly name: 'bash'; readonly modes: readonly ('bash' | 'sh')[] };
 }
@@ -120,7 +119,6 @@ export async function runRuleFiles(
     // Modes set by chmod: a umask (077 in the hooks) would narrow those given to writeFile.
     const shell = options.shell ?? { name: 'zsh' };
     const prelude = shell.name === 'zsh' ? 'prelude.zsh' : 'prelude.bash';
-    // Both are written: the shim comes back to prelude.bash by its path.
     await writeFile(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE);
     await chmod(path.join(dir, 'prelude.zsh'), 0o644);
     await writeFile(path.join(dir, 'prelude.bash'), BASH_PRELUDE);

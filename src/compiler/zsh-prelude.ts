@@ -25,9 +25,6 @@ export const BASH_PRELUDE: string =
  * rule file that calls `command iptables` or `/usr/sbin/iptables` changes nothing and is reported.
  */
 export const BYPASS_SHIM = `#!/bin/sh
-# bash runs a command named by a path without looking for a function: the bash prelude's DEBUG trap
-# keeps the call's location in NFGIT_AT, and the call goes back to the prelude's functions.
-[ -z "\${NFGIT_AT:-}" ] || exec bash --norc --noprofile /run/nfgit/prelude.bash --path "$0" "$@"
 name=\${0##*/}
 printf '%s\\000B\\000%s\\000%s\\000%s\\000%s\\000' "\${NFGIT_RECORD_MARK:-}" 0 2 "\${NFGIT_RULE_FILE:-}" "$name $*" >&3 2>/dev/null
 echo "nfgit: $name was run directly, bypassing the compiler's iptables function; rule files must call iptables/ip6tables by name" >&2
