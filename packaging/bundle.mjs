@@ -3,7 +3,7 @@
 //
 // The two files the tsc build reads beside its modules at run time (package.json for the version,
 // src/compiler/prelude.zsh for the rule-file runner) are inlined with `define`; see
-// src/cli/version.ts and src/compiler/zsh-prelude.ts.
+// src/util/version.ts and src/compiler/zsh-prelude.ts.
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';

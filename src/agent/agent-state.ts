@@ -3,9 +3,9 @@
 
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { writeDurable } from '../apply/durable-file.js';
+import { writeDurable } from '../util/durable-file.js';
 import type { LastGood } from '../apply/state-files.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { readProblem } from '../util/read-problem.js';
 
 /** How a commit was decided (the `Result:` of its status tag). */

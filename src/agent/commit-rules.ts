@@ -8,9 +8,9 @@ import path from 'node:path';
 import { lockStateDir } from '../apply/state-lock.js';
 import { parsePreserve, reservedChainProblem, type PreserveSpec } from '../apply/preserve.js';
 import type { CompileOptions } from '../compiler/compile.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit } from '../git/follower.js';
-import { describeVerdict, loadTrust, verifyCommit } from '../signing/commit-trust.js';
+import { describeVerdict, loadTrust, verifyCommit } from '../git/signing/commit-trust.js';
 import { onExit } from '../util/exit-hooks.js';
 import type { AgentConfig } from './config.js';
 

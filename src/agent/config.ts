@@ -7,7 +7,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSet } from '../apply/probes.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { parsePreserve } from '../apply/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';

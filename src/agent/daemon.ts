@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { asNfgitErrors } from '../compiler/errors.js';
+import { asNfgitErrors } from '../errors/errors.js';
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import { nextDelay } from './backoff.js';

@@ -1,4 +1,4 @@
-import type { StatusRecord, StatusResult } from './status-tag.js';
+import type { StatusRecord, StatusResult } from '../git/status-message.js';
 import type { SignatureState, StatusTag } from '../git/status-tags.js';
 
 // The fleet view of `nfgit status`: per host, what it runs and what it last decided, from its status

@@ -6,9 +6,9 @@
 import { isAncestor, isNotFound, readVerifiedCommit, type VerifiedCommit } from '../git/verified-objects.js';
 import { nothingApplied, relation, type Repository } from '../git/follower.js';
 import { fetchHostTags, readStatusTags } from '../git/status-tags.js';
-import { parseAllowedSigners } from '../signing/allowed-signers.js';
-import { allowedSignersLine } from '../signing/host-identity.js';
-import type { HostKey } from '../signing/openssh-key.js';
+import { parseAllowedSigners } from '../git/signing/allowed-signers.js';
+import { allowedSignersLine } from '../git/signing/host-identity.js';
+import type { HostKey } from '../git/signing/openssh-key.js';
 
 /** The newest commit this host's own signed status tags say it applied: the floor nfgit does not go below. */
 export interface Floor {

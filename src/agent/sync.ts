@@ -2,6 +2,7 @@
 // to a new commit, verify, compile, stage, apply and tag it; otherwise compare the live ruleset with
 // the one applied and repair or report drift.
 
+import { kernelServices } from '../netfilter/kernel-services.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,22 +16,22 @@ import { saveFamily } from '../apply/transaction.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../apply/set-diff.js';
 import { saveSets } from '../apply/ipset-apply.js';
 import { compile, type CompileResult } from '../compiler/compile.js';
-import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
+import { asNfgitErrors, NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
-import { VERSION } from '../cli/version.js';
+import { VERSION } from '../util/version.js';
 import { branchHead, ensureCommit, extractRules, openRepository, readCommit, commitInfo, type Repository } from '../git/follower.js';
 import { historyRefusal, hostFloor } from './history-guard.js';
 import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import { stage } from '../netfilter/stage.js';
-import { loadHostKey, type HostKey } from '../signing/openssh-key.js';
-import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../signing/commit-trust.js';
+import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
+import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
 import { describeDrift, describeSetDrift, findDrift } from './drift.js';
 import type { Logger } from './log.js';
-import type { StatusRecord } from './status-tag.js';
+import type { StatusRecord } from '../git/status-message.js';
 
 /** Choices of one pass beside the configuration. */
 export interface SyncOptions {
@@ -175,7 +176,7 @@ async function decide(ctx: PassContext, agent: AgentState, head: string, announc
     let result: CompileResult;
     try {
       await extractRules(repo, head, config.repository.path, rulesDir);
-      result = await compile({ ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs });
+      result = await compile({ ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs }, kernelServices);
     } catch (err) {
       // Messages about the directory itself (no rule files in it…) name it as the repository does.
       return refusedOrThrow(ctx, agent, head, err, {}, (text) => text.split(rulesDir).join(config.repository.path));

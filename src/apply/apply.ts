@@ -1,10 +1,10 @@
 import type { CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
 import { buildPlan, digestOf } from '../compiler/plan.js';
-import { formatLocation } from '../compiler/source-location.js';
+import { formatLocation } from '../errors/source-location.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
 import { checkTarget, describeTarget, type Target } from '../netfilter/target.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import type { PreserveSpec } from './preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, lockTarget, type StateLock } from './state-lock.js';

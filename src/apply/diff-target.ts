@@ -1,5 +1,5 @@
 import type { CompileResult } from '../compiler/compile.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
 import { checkTarget, type Target } from '../netfilter/target.js';

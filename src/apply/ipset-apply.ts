@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import { parseIpsetRestoreError } from '../netfilter/stage-ipsets.js';
 

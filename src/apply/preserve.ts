@@ -3,7 +3,7 @@
 // preserved pattern, and the rules other software put into the built-in chains to reach them, are
 // carried over from the live ruleset into every restore nfgit makes, in the place they were. Pure.
 
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { parseSave } from '../netfilter/save-text.js';
 

@@ -4,8 +4,8 @@
 // the next nfgit command: a host that cut itself off comes back without anyone at the console.
 
 import { existsSync } from 'node:fs';
-import { NfgitError } from '../compiler/errors.js';
-import { removeDurable, writeDurable } from './durable-file.js';
+import { NfgitError } from '../errors/errors.js';
+import { removeDurable, writeDurable } from '../util/durable-file.js';
 import { runProbes, type ProbeEnv, type ProbeSet } from './probes.js';
 import type { StateDir } from './state-files.js';
 

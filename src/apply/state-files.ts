@@ -1,7 +1,7 @@
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
-import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from './durable-file.js';
+import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
 import { appliedMarkerSchema, checkFamilyDigests, CorruptStateFile, fileDigest, journalSchema, lastGoodSchema, parseRecord, probationMarkerSchema, sealJson } from './state-records.js';
 import { checkStateDir, readStateFile, tightenFiles } from './state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';

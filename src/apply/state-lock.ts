@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../compiler/errors.js';
-import { SAFE_PATH } from '../netfilter/sandbox.js';
+import { NfgitError } from '../errors/errors.js';
+import { SAFE_PATH } from '../util/sandbox.js';
 import { onExit } from '../util/exit-hooks.js';
 import { describeTarget, type Target } from '../netfilter/target.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
@@ -12,7 +12,7 @@ import { hasProbation, holdProbation, ProbeError, type Probation } from './proba
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
 import { CorruptStateFile } from './state-records.js';
-import { isDiskFull } from './durable-file.js';
+import { isDiskFull } from '../util/durable-file.js';
 import { PreparedLastGood, sealedJournal, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** A state file's content, or undefined when it is damaged (only where the caller replaces it). */

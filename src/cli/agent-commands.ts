@@ -5,7 +5,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultFormat, streamLogger, type LogFormat, type Logger } from '../agent/log.js';
 import type { SyncOptions } from '../agent/sync.js';
-import { asNfgitErrors } from '../compiler/errors.js';
+import { asNfgitErrors } from '../errors/errors.js';
 import { exitCodeFor } from './output.js';
 import { collect } from './compile-flags.js';
 import { parsePreserve } from '../apply/preserve.js';

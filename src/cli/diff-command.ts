@@ -1,6 +1,7 @@
+import { kernelServices } from '../netfilter/kernel-services.js';
 import { parsePreserve } from '../apply/preserve.js';
 import type { Command } from 'commander';
-import { asNfgitErrors, NfgitError } from '../compiler/errors.js';
+import { asNfgitErrors, NfgitError } from '../errors/errors.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { exitCodeFor, reportFailure } from './output.js';
 
@@ -64,14 +65,14 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           checkTarget(target);
           const rules = await commitRules(config, flags.commit, 60_000);
           try {
-            result = await compile({ ...rules.compile, timeoutMs: flags.timeout * 1000 });
+            result = await compile({ ...rules.compile, timeoutMs: flags.timeout * 1000 }, kernelServices);
           } finally {
             await rules.remove();
           }
           if (flags.json !== true) process.stdout.write(`commit ${rules.commit} of ${config.repository.branch}:\n`);
         } else {
           checkTarget(target);
-          result = await compile(compileOptions({ ...flags, rules: flags.rules ?? '' }));
+          result = await compile(compileOptions({ ...flags, rules: flags.rules ?? '' }), kernelServices);
         }
         const diffs = await diffAgainstTarget(result, { target, ipv4Only, preserve });
         const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));

@@ -1,19 +1,20 @@
 #!/usr/bin/env node
+import { kernelServices } from '../netfilter/kernel-services.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
 import { compile } from '../compiler/compile.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { buildPlan } from '../compiler/plan.js';
 import { stage } from '../netfilter/stage.js';
 import { printApply, printRecovery, reportFailure, summarize } from './output.js';
 import type { ApplyOptions } from '../apply/apply.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
-import { generateHostKey } from '../signing/openssh-key.js';
-import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../signing/host-identity.js';
-import { VERSION } from './version.js';
+import { generateHostKey } from '../git/signing/openssh-key.js';
+import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../git/signing/host-identity.js';
+import { VERSION } from '../util/version.js';
 import { parsePreserve } from '../apply/preserve.js';
 import { collect, compileOptions, parseSeconds, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { registerAgent } from './agent-commands.js';
@@ -70,7 +71,7 @@ async function run(argv: string[]): Promise<number> {
       .requiredOption('--out <dir>', 'directory to write rules.v4, rules.v6 and plan.json into'),
   ).action(async (flags: CompileFlags & { out: string }) => {
     try {
-      const result = await compile(compileOptions(flags));
+      const result = await compile(compileOptions(flags), kernelServices);
       const plan = buildPlan(result);
       await mkdir(flags.out, { recursive: true });
       await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
@@ -95,7 +96,7 @@ async function run(argv: string[]): Promise<number> {
     .option('--ipv4-only', 'validate IPv4 only (for hosts with IPv6 disabled)')
     .action(async (flags: CompileFlags & { ipv4Only?: boolean }) => {
       try {
-        const result = await compile(compileOptions(flags));
+        const result = await compile(compileOptions(flags), kernelServices);
         await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { ipsets: result.ipsets });
         if (flags.json === true) {
           process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
@@ -126,7 +127,7 @@ async function run(argv: string[]): Promise<number> {
       // Loaded when used (while the rules compile): the state code and zod would add a tenth of a
       // second to every command's start.
       const loading = import('../apply/apply.js');
-      const result = await compile(compileOptions(flags));
+      const result = await compile(compileOptions(flags), kernelServices);
       const { applyRuleset, rulesetOf } = await loading;
       // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
       const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true, ipsets: result.ipsets });

@@ -1,4 +1,4 @@
-import { asNfgitErrors, type NfgitError } from '../compiler/errors.js';
+import { asNfgitErrors, type NfgitError } from '../errors/errors.js';
 import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';

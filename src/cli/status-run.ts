@@ -6,11 +6,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import git, { Errors } from 'isomorphic-git';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../agent/fleet-status.js';
 import { readStatusTags } from '../git/status-tags.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../git/transport.js';
-import { loadAllowedSigners, type AllowedSigner } from '../signing/allowed-signers.js';
+import { loadAllowedSigners, type AllowedSigner } from '../git/signing/allowed-signers.js';
 import { onExit } from '../util/exit-hooks.js';
 
 /** Flags of `nfgit status`. */

@@ -1,11 +1,11 @@
-// `nfgit verify-commits`: judges commits with the agent's own trust code (src/signing/commit-trust.ts)
+// `nfgit verify-commits`: judges commits with the agent's own trust code (src/git/signing/commit-trust.ts)
 // against the agent's trust list, so that the pre-receive hook refuses at push time what every host
 // would refuse later, and before it runs anything from the push.
 
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { NfgitError } from '../compiler/errors.js';
-import type { TrustConfig } from '../signing/commit-trust.js';
+import { NfgitError } from '../errors/errors.js';
+import type { TrustConfig } from '../git/signing/commit-trust.js';
 import { reportFailure } from './output.js';
 
 /** Flags of `nfgit verify-commits`. */
@@ -56,7 +56,7 @@ export function registerVerifyCommits(program: Command, setCode: (n: number) => 
       try {
         const trust = await trustOf(flags);
         const names = commitNames(args);
-        const [{ loadTrust, verifyCommit, describeVerdict }, { readRawCommits }] = await Promise.all([import('../signing/commit-trust.js'), import('../git/cat-file.js')]);
+        const [{ loadTrust, verifyCommit, describeVerdict }, { readRawCommits }] = await Promise.all([import('../git/signing/commit-trust.js'), import('../git/cat-file.js')]);
         const loaded = await loadTrust(trust);
         const commits = await readRawCommits(names, flags.gitDir);
         let refused = 0;

@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { NfgitError, NfgitErrors } from './errors.js';
+import { NfgitError, NfgitErrors } from '../errors/errors.js';
 import { parseArgv, TOOL, type Command, type Family } from './parse-argv.js';
 import { parseRestore } from './parse-restore.js';
 import { BUILTIN_CHAINS } from './tables.js';
@@ -17,12 +17,9 @@ import { parseIpsetRestore } from './parse-ipset-restore.js';
 import { renderIpsets, type RenderedIpsets } from './render-ipset.js';
 import { JAIL_RULES_DIR } from './jail.js';
 import { runRuleFiles, type RecordVerdict, type RunMode, type RunRulesOptions } from './run-rules.js';
-import { parseTraceElement, type SourceTrace } from './source-location.js';
+import { parseTraceElement, type SourceTrace } from '../errors/source-location.js';
 import type { RawRecord } from './record-stream.js';
-import { kernelCanonicalMatcher, type CanonicalMatcher } from '../netfilter/canonical-match.js';
-import { installedTargets } from '../netfilter/xtables-targets.js';
-import { kernelTables } from '../netfilter/kernel-tables.js';
-import { queryKernel } from '../netfilter/kernel-query.js';
+import type { CanonicalMatcher, KernelServices } from './kernel-services.js';
 
 /** A `main` line: a command for the host, run after a successful apply. */
 export interface HostCommand {
@@ -60,10 +57,6 @@ export interface CompileOptions {
   readonly timeoutMs?: number;
   readonly maxOutputBytes?: number;
   readonly maxRecordBytes?: number;
-  /** Tables to render (unused ones empty); default: those the kernel has (all five where it has security). */
-  readonly tables?: Readonly<Record<Family, readonly string[]>>;
-  /** How -D by a differently spelt spec is matched; default: the kernel in a scratch namespace. */
-  readonly canonical?: CanonicalMatcher;
   /** Says why a chain name is reserved (it belongs to other software: preserve), or undefined. */
   readonly reservedChain?: (table: string, chain: string) => string | undefined;
 }
@@ -71,9 +64,10 @@ export interface CompileOptions {
 /**
  * Compiles a rules directory: runs its files in the zsh sandbox with iptables intercepted, applies every
  * call to a model with iptables' semantics, and renders restore input for both families.
- * Throws NfgitErrors naming FILE:LINE when the rules are wrong.
+ * Throws NfgitErrors naming FILE:LINE when the rules are wrong. What it asks of the kernel comes from
+ * `services` (netfilter/kernel-services.ts on a real host).
  */
-export async function compile(options: CompileOptions): Promise<CompileResult> {
+export async function compile(options: CompileOptions, services: KernelServices): Promise<CompileResult> {
   const rulesDir = path.normalize(options.rulesDir).replace(/(.)\/+$/, '$1');
   const absDir = path.resolve(rulesDir);
   const files = await listRuleFiles(rulesDir);
@@ -81,11 +75,11 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   if (!choice.ok) throw new NfgitErrors([new NfgitError('ScriptError', choice.message, { trace: [{ file: path.join(options.displayDir ?? rulesDir, path.relative(rulesDir, choice.file)), line: 1 }] })]);
   const shell = choice.shell === 'zsh' ? ({ name: 'zsh' } as const) : ({ name: 'bash', modes: choice.modes } as const);
   const host = options.host ?? os.hostname();
-  const extra = await installedTargets();
+  const extra = await services.targets();
   // Probed while the rule files run.
-  const tablesProbe = options.tables === undefined ? kernelTables() : Promise.resolve(options.tables);
+  const tablesProbe = services.tables();
   tablesProbe.catch(() => {});
-  const canonical = options.canonical ?? kernelCanonicalMatcher;
+  const canonical = services.canonical;
 
   const displayCache = new Map<string, string>();
   const display = (file: string): string => {
@@ -122,7 +116,7 @@ export async function compile(options: CompileOptions): Promise<CompileResult> {
   let mode: RunMode = shell.name === 'zsh' ? 'fast' : 'exact';
   let run: RunState | RunMode;
   for (;;) {
-    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved, () => tablesProbe);
+    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved, () => tablesProbe, services.query);
     if (typeof run !== 'string' && mode === 'diagnose') {
       // A run that stopped early must not pass because the next one, run to find where, did not.
       throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
@@ -164,6 +158,7 @@ async function runOnce(
   canonical: CanonicalMatcher,
   reservedChain: (table: string, chain: string) => string | undefined,
   tables: () => Promise<Readonly<Record<Family, readonly string[]>>>,
+  queryKernel: KernelServices['query'],
 ): Promise<RunState | RunMode> {
   const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
   const sets = new IpsetModel();

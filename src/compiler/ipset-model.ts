@@ -1,7 +1,7 @@
 import { formatIpv4, formatIpv6, maskAddress, parseIpv4, parseIpv6 } from './ip-address.js';
 import type { IpsetCall } from './parse-ipset.js';
 import type { Family } from './parse-argv.js';
-import type { SourceTrace } from './source-location.js';
+import type { SourceTrace } from '../errors/source-location.js';
 
 /** The longest set name the kernel takes (IPSET_MAXNAMELEN is 32 bytes with the NUL). */
 export const MAX_SET_NAME = 31;

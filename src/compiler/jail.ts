@@ -6,8 +6,8 @@
 // user namespace and a PID to name it by), cannot read root-only files (nfgit's state directory and
 // keys), cannot write outside their private temporary directories, and no process of theirs outlives
 // the run: when zsh, the PID namespace's init, exits, the kernel kills everything left in it.
-import { NfgitError } from './errors.js';
-import { isRoot } from '../netfilter/sandbox.js';
+import { NfgitError } from '../errors/errors.js';
+import { isRoot } from '../util/sandbox.js';
 
 /** Where the jail sees the compile directory (the prelude, the shim and the copy of the rules). */
 export const JAIL_DIR = '/run/nfgit';

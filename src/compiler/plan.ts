@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatLocation } from './source-location.js';
+import { formatLocation } from '../errors/source-location.js';
 import type { CompileResult } from './compile.js';
 import type { RenderedRuleset } from './render-restore.js';
 import type { RenderedIpsets } from './render-ipset.js';

@@ -1,6 +1,6 @@
 import type { IpsetModel, IpSet } from './ipset-model.js';
 import type { RenderProblem } from './render-restore.js';
-import type { SourceTrace } from './source-location.js';
+import type { SourceTrace } from '../errors/source-location.js';
 
 /** One set as rendered: its name, type, and the `create` line (for apply's temporary-set swap). */
 export interface RenderedSet {

@@ -1,7 +1,7 @@
 import { BUILTIN_CHAINS, TABLE_ORDER } from './tables.js';
 import { MAX_ARGS, MAX_LINE_LENGTH, quoteRestoreArg } from './quote-restore.js';
 import type { RulesetModel, Table, Chain } from './ruleset-model.js';
-import type { SourceTrace } from './source-location.js';
+import type { SourceTrace } from '../errors/source-location.js';
 
 /** One problem found while rendering: a rule the restore parser cannot carry. */
 export interface RenderProblem {

@@ -1,6 +1,6 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { NfgitError } from './errors.js';
+import { NfgitError } from '../errors/errors.js';
 
 /** Names run-parts would run: letters, digits, `.`, `_`, `-`; nfgit also skips dot files. */
 const RULE_FILE_NAME = /^[.a-zA-Z0-9_-]+$/;

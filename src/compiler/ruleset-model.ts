@@ -1,6 +1,6 @@
 import { BUILTIN_CHAINS, KNOWN_TARGETS, MAX_CHAIN_NAME, STANDARD_TARGETS } from './tables.js';
 import type { Command, Family } from './parse-argv.js';
-import type { SourceTrace } from './source-location.js';
+import type { SourceTrace } from '../errors/source-location.js';
 
 /** One rule as written: its specification (without command and chain) and where it came from. */
 export interface Rule {

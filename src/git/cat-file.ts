@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { gitObjectId } from './object-id.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 
 /** One commit as git stores it: its id and its content without the `commit SIZE\0` header. */
 export interface RawCommit {

@@ -7,7 +7,7 @@ import fs, { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
-import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import { NfgitError, NfgitErrors } from '../errors/errors.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits, type TransportLimits } from './transport.js';
 import { isAncestor, isNotFound, readVerified, readVerifiedCommit, readVerifiedTree, type TreeEntry, type VerifiedCommit } from './verified-objects.js';
 

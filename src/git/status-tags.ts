@@ -5,13 +5,13 @@
 
 import fs from 'node:fs';
 import git, { Errors, type HttpClient } from 'isomorphic-git';
-import { NfgitError } from '../compiler/errors.js';
-import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from '../agent/status-tag.js';
-import { matchPatternList, type AllowedSigner } from '../signing/allowed-signers.js';
-import { signerPrincipal } from '../signing/host-identity.js';
-import type { HostKey } from '../signing/openssh-key.js';
-import { signSshsig } from '../signing/sshsig.js';
-import { verifySshSignature } from '../signing/verify-ssh.js';
+import { NfgitError } from '../errors/errors.js';
+import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from './status-message.js';
+import { matchPatternList, type AllowedSigner } from './signing/allowed-signers.js';
+import { signerPrincipal } from './signing/host-identity.js';
+import type { HostKey } from './signing/openssh-key.js';
+import { signSshsig } from './signing/sshsig.js';
+import { verifySshSignature } from './signing/verify-ssh.js';
 import { splitSignedTag } from './signed-objects.js';
 import { redactUrl, remoteError, withLimits, type authCallbacks, type RemoteContext } from './transport.js';
 import { CorruptObjectError, readVerifiedObject } from './verified-objects.js';

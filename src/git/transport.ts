@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { GitAuth, HttpClient, GitHttpRequest, GitHttpResponse } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 
 /** How long a request may go without the server sending anything before it is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;

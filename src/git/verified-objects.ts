@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import git, { Errors } from 'isomorphic-git';
 import { gitObjectId } from './object-id.js';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 
 /** The kinds of git objects. */
 export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { TOOL, type Family } from '../compiler/parse-argv.js';
 import { hasRules } from './save-text.js';
 import { runInTarget, type Target } from './target.js';

@@ -1,11 +1,11 @@
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { renderRuleLine } from '../compiler/render-restore.js';
-import { TOOL, type Family } from '../compiler/parse-argv.js';
-import type { Chain, Table } from '../compiler/ruleset-model.js';
-import { runInScratchNetns } from './sandbox.js';
+import { TOOL } from '../compiler/parse-argv.js';
+import { runInScratchNetns } from '../util/sandbox.js';
 
-/** Finds, by the kernel's canonical form, the first rule of a chain equal to a spec; -1 when none. */
-export type CanonicalMatcher = (family: Family, table: Table, chain: Chain, spec: readonly string[]) => Promise<number>;
+import type { CanonicalMatcher } from '../compiler/kernel-services.js';
+
+export type { CanonicalMatcher };
 
 const QUERY_CHAIN = 'nfgit-canonical-query';
 

@@ -5,7 +5,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { runInScratchNetns } from './sandbox.js';
+import { runInScratchNetns } from '../util/sandbox.js';
 
 /** What the queried tool did: its exit status and output. */
 export interface QueryResult {

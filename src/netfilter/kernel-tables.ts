@@ -1,6 +1,6 @@
 import type { Family } from '../compiler/parse-argv.js';
 import { TABLE_ORDER } from '../compiler/tables.js';
-import { runInScratchNetns } from './sandbox.js';
+import { runInScratchNetns } from '../util/sandbox.js';
 
 /**
  * The tables this kernel offers for each family. filter, nat, mangle and raw are everywhere nfgit

@@ -2,10 +2,10 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import { NfgitError, NfgitErrors } from '../errors/errors.js';
 import type { RenderedIpsets } from '../compiler/render-ipset.js';
 import { onExit } from '../util/exit-hooks.js';
-import { runInScratchNetns } from './sandbox.js';
+import { runInScratchNetns } from '../util/sandbox.js';
 
 /** What `ipset restore` said: the input line it blames (if any) and the message. */
 export interface IpsetRestoreFailure {

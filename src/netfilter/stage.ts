@@ -1,10 +1,10 @@
-import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import { NfgitError, NfgitErrors } from '../errors/errors.js';
 import { TOOL, type Family } from '../compiler/parse-argv.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import type { RenderedIpsets } from '../compiler/render-ipset.js';
 import { parseRestoreError } from './restore-errors.js';
 import { withIpsetFile } from './stage-ipsets.js';
-import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from './sandbox.js';
+import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from '../util/sandbox.js';
 
 /** Options of staging. */
 export interface StageOptions {

@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { runProcess, type ProcessResult } from '../util/run-process.js';
-import { toolEnv } from './sandbox.js';
+import { toolEnv } from '../util/sandbox.js';
 
 /** Where rules are applied: the host's own network namespace, or a named one (`ip netns add NAME`). */
 export interface Target {

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, parseConfig, type AgentConfig } from '../../src/agent/config.js';
-import { NfgitError } from '../../src/compiler/errors.js';
+import { NfgitError } from '../../src/errors/errors.js';
 import YAML from 'yaml';
 import { ROOT } from '../helpers/paths.js';
 

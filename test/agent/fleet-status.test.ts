@@ -1,6 +1,6 @@
 import test from 'ava';
 import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../../src/agent/fleet-status.js';
-import type { StatusRecord } from '../../src/agent/status-tag.js';
+import type { StatusRecord } from '../../src/git/status-message.js';
 import type { StatusTag } from '../../src/git/status-tags.js';
 
 const A = 'a'.repeat(40);

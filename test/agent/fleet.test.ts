@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { mustRun, withTempDir } from '../git/signing/tools.js';
 import { logEntries, makeAgentWorld, nfgit } from './helpers/agent-env.js';
 
 interface JsonHost {

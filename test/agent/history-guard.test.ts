@@ -2,12 +2,12 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { historyRefusal, hostFloor } from '../../src/agent/history-guard.js';
-import type { StatusRecord } from '../../src/agent/status-tag.js';
+import type { StatusRecord } from '../../src/git/status-message.js';
 import { openRepository, readCommit } from '../../src/git/follower.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
 import { hostKey } from '../helpers/host-key.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
-import { withTempDir } from '../signing/tools.js';
+import { withTempDir } from '../git/signing/tools.js';
 
 const record = (commit: string, result: StatusRecord['result'], minute: number): StatusRecord => ({
   result,

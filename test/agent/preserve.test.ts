@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
-import { withTempDir } from '../signing/tools.js';
+import { withTempDir } from '../git/signing/tools.js';
 import { FAIL2BAN, DOCKER_28 } from '../apply/helpers/foreign-rules.js';
 import { logEntries, makeAgentWorld } from './helpers/agent-env.js';
 

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { savesOf } from '../helpers/named-netns.js';
 import { connectFrom, listen, PEER4, withPair } from '../apply/helpers/veth-pair.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { mustRun, withTempDir } from '../git/signing/tools.js';
 import { logEntries, makeAgentWorld } from './helpers/agent-env.js';
 
 const PORT = 7101;

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
 import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { mustRun, withTempDir } from '../git/signing/tools.js';
 import { makeAgentWorld } from './helpers/agent-env.js';
 import { followJsonLog, type LogLine } from './helpers/json-log.js';
 

@@ -2,7 +2,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { inNetns, withNamedNetns } from '../helpers/named-netns.js';
-import { withTempDir } from '../signing/tools.js';
+import { withTempDir } from '../git/signing/tools.js';
 import { logEntries, makeAgentWorld } from './helpers/agent-env.js';
 
 const RULES = {

@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from '
 import path from 'node:path';
 import { removeLoose, writeForgedPack } from '../git/helpers/forge-pack.js';
 import { savesOf, withNamedNetns } from '../helpers/named-netns.js';
-import { mustRun, sshKeygen, withTempDir } from '../signing/tools.js';
+import { mustRun, sshKeygen, withTempDir } from '../git/signing/tools.js';
 import { logEntries, makeAgentWorld, nfgit, type AgentHost, type AgentWorld } from './helpers/agent-env.js';
 
 const GOOD = {

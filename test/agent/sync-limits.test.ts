@@ -2,7 +2,7 @@ import test from 'ava';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { withNamedNetns, savesOf } from '../helpers/named-netns.js';
-import { withTempDir } from '../signing/tools.js';
+import { withTempDir } from '../git/signing/tools.js';
 import { logEntries, makeAgentWorld } from './helpers/agent-env.js';
 
 const RULES = { '10-base': 'iptables -P INPUT DROP\nip6tables -P INPUT DROP\niptables -A INPUT -i lo -j ACCEPT\n' };

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
-import { mustRun, runTool, withTempDir } from '../signing/tools.js';
+import { mustRun, runTool, withTempDir } from '../git/signing/tools.js';
 import { logEntries, makeAgentWorld, type AgentWorld } from './helpers/agent-env.js';
 
 const GOOD = {

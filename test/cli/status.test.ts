@@ -2,12 +2,12 @@ import test from 'ava';
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { StatusRecord } from '../../src/agent/status-tag.js';
+import type { StatusRecord } from '../../src/git/status-message.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { CLI } from '../helpers/paths.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { mustRun, withTempDir } from '../git/signing/tools.js';
 import { hostKey } from '../helpers/host-key.js';
 
 const nfgit = (args: string[], cwd: string) => execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null' } });

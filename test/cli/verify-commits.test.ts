@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
 import { makeRulesRepo, type RulesRepo } from '../helpers/rules-repo.js';
-import { sshFingerprint, withTempDir } from '../signing/tools.js';
+import { sshFingerprint, withTempDir } from '../git/signing/tools.js';
 
 const verify = (args: string[], options: { cwd?: string; input?: string } = {}) =>
   execa('node', [CLI, 'verify-commits', ...args], { reject: false, ...options, env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });

@@ -2,7 +2,7 @@ import test from 'ava';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { leftovers } from '../helpers/processes.js';
-import { compile } from '../../src/compiler/compile.js';
+import { compile } from '../helpers/compile.js';
 import { firstError } from '../helpers/first-error.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { compile } from '../../src/compiler/compile.js';
+import { compile } from '../helpers/compile.js';
 import { firstError } from '../helpers/first-error.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { leftovers } from '../helpers/processes.js';

@@ -1,11 +1,11 @@
 import test from 'ava';
 import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError, NfgitErrors } from '../../src/compiler/errors.js';
+import { NfgitError, NfgitErrors } from '../../src/errors/errors.js';
 import { MAX_PACKS, branchHead, ensureCommit, extractRules, openRepository, packCount, relation } from '../../src/git/follower.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
-import { withTempDir } from '../signing/tools.js';
+import { withTempDir } from './signing/tools.js';
 
 const spec = (url: string) => ({ url, branch: 'main', tokenFile: null });
 

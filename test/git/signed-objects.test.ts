@@ -3,9 +3,9 @@ import fs, { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import git from 'isomorphic-git';
 import { signatureKind, splitSignedCommit, splitSignedTag } from '../../src/git/signed-objects.js';
-import { parseAllowedSigners } from '../../src/signing/allowed-signers.js';
-import { verifySshSignature } from '../../src/signing/verify-ssh.js';
-import { mustRun, runTool, sshKeygen, withTempDir, type ToolOptions } from '../signing/tools.js';
+import { parseAllowedSigners } from '../../src/git/signing/allowed-signers.js';
+import { verifySshSignature } from '../../src/git/signing/verify-ssh.js';
+import { mustRun, runTool, sshKeygen, withTempDir, type ToolOptions } from './signing/tools.js';
 
 /** A repository with an SSH signing key configured the way an administrator would for git. */
 async function sshRepo(dir: string): Promise<{ repo: string; key: string; pub: string; gitc: (args: string[], o?: ToolOptions) => Promise<string> }> {

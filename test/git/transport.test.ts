@@ -4,11 +4,11 @@ import path from 'node:path';
 import git from 'isomorphic-git';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { NfgitError } from '../../src/compiler/errors.js';
+import { NfgitError } from '../../src/errors/errors.js';
 import { StalledRequestError, TransportLimitError, authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../../src/git/transport.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
-import { withTempDir } from '../signing/tools.js';
+import { withTempDir } from './signing/tools.js';
 
 test('the test server serves a token-protected repository to isomorphic-git; stalls and outages end in errors, not hangs', async (t) => {
   await withTempDir('transport', async (dir) => {

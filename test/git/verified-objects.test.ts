@@ -1,12 +1,12 @@
 import test from 'ava';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../../src/compiler/errors.js';
+import { NfgitError } from '../../src/errors/errors.js';
 import { ensureCommit, extractRules, openRepository, readRawCommit, relation } from '../../src/git/follower.js';
 import { CorruptObjectError, isAncestor, parseTree, readVerified, readVerifiedCommit, readVerifiedObject } from '../../src/git/verified-objects.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
-import { mustRun, runTool, withTempDir } from '../signing/tools.js';
+import { mustRun, runTool, withTempDir } from './signing/tools.js';
 import { removeLoose, writeForgedPack } from './helpers/forge-pack.js';
 
 const spec = (url: string) => ({ url, branch: 'main', tokenFile: null });

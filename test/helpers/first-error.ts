@@ -1,4 +1,4 @@
-import { asNfgitErrors } from '../../src/compiler/errors.js';
+import { asNfgitErrors } from '../../src/errors/errors.js';
 
 /** The first error a promise rejects with, formatted as nfgit prints it; throws when it resolves. */
 export async function firstError(p: Promise<unknown>): Promise<string> {

@@ -1,7 +1,7 @@
 import { appendFileSync } from 'node:fs';
 import path from 'node:path';
-import { allowedSignersLine, signerPrincipal } from '../../src/signing/host-identity.js';
-import { generateHostKey, loadHostKey, type HostKey } from '../../src/signing/openssh-key.js';
+import { allowedSignersLine, signerPrincipal } from '../../src/git/signing/host-identity.js';
+import { generateHostKey, loadHostKey, type HostKey } from '../../src/git/signing/openssh-key.js';
 
 /** Makes a host key in dir as `nfgit keygen` does, and adds its line to the allowed_signers file. */
 export function hostKey(dir: string, host: string, allowedSigners: string): HostKey {

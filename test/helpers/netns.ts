@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { runInScratchNetns } from '../../src/netfilter/sandbox.js';
+import { runInScratchNetns } from '../../src/util/sandbox.js';
 import { listRuleFiles } from '../../src/compiler/rule-files.js';
 import { chooseShell } from '../../src/compiler/rule-shell.js';
 

@@ -3,7 +3,7 @@
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { mustRun, sshKeygen, type ToolOptions } from '../signing/tools.js';
+import { mustRun, sshKeygen, type ToolOptions } from '../git/signing/tools.js';
 
 /** A bare repository and a working clone with an SSH signing key. */
 export interface RulesRepo {

@@ -8,7 +8,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, wri
 import path from 'node:path';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { makeRulesRepo, type RulesRepo } from '../helpers/rules-repo.js';
-import { mustRun, runTool, sshKeygen, withTempDir, type ToolResult } from '../signing/tools.js';
+import { mustRun, runTool, sshKeygen, withTempDir, type ToolResult } from '../git/signing/tools.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
 
 const GOOD = {

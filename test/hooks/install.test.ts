@@ -2,10 +2,10 @@ import test from 'ava';
 import { execa } from 'execa';
 import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../../src/compiler/errors.js';
+import { NfgitError } from '../../src/errors/errors.js';
 import { backupName, HOOK_LIB, packageHooksDir, planInstall, type HookFile, type HookStep } from '../../src/hooks/install.js';
 import { CLI, ROOT } from '../helpers/paths.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { mustRun, withTempDir } from '../git/signing/tools.js';
 
 const nfgit = (args: string[], env: Record<string, string> = {}) => execa('node', [CLI, ...args], { reject: false, env });
 const file = (name: string, content: string, existing: string | null): HookFile => ({ name, content: Buffer.from(content), existing: existing === null ? null : Buffer.from(existing) });

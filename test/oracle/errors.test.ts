@@ -1,10 +1,10 @@
 import test from 'ava';
 import { readdirSync, readFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { compile } from '../../src/compiler/compile.js';
-import { asNfgitErrors } from '../../src/compiler/errors.js';
+import { compile } from '../helpers/compile.js';
+import { asNfgitErrors } from '../../src/errors/errors.js';
 import { stage } from '../../src/netfilter/stage.js';
-import { formatLocation } from '../../src/compiler/source-location.js';
+import { formatLocation } from '../../src/errors/source-location.js';
 import { limiter } from '../helpers/limit.js';
 import { ROOT } from '../helpers/paths.js';
 

@@ -3,7 +3,7 @@ import { readdirSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { compile } from '../../src/compiler/compile.js';
+import { compile } from '../helpers/compile.js';
 import { loadAndSave, normalizeSave, realRun } from '../helpers/netns.js';
 import { limiter } from '../helpers/limit.js';
 import { ROOT } from '../helpers/paths.js';

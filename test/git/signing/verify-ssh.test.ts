@@ -1,8 +1,8 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseAllowedSigners } from '../../src/signing/allowed-signers.js';
-import { verifySshSignature } from '../../src/signing/verify-ssh.js';
+import { parseAllowedSigners } from '../../../src/git/signing/allowed-signers.js';
+import { verifySshSignature } from '../../../src/git/signing/verify-ssh.js';
 import { mustRun, sshFingerprint, sshKeygen, withTempDir } from './tools.js';
 
 const DATA = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';

@@ -1,7 +1,7 @@
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { killGroup, runProcess, type ProcessResult } from '../util/run-process.js';
-import { onExit } from '../util/exit-hooks.js';
+import { killGroup, runProcess, type ProcessResult } from './run-process.js';
+import { onExit } from './exit-hooks.js';
 
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';

@@ -1,4 +1,4 @@
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../errors/errors.js';
 
 // The message of a status tag: a one-line summary for `git tag -n` and `git log --decorate`, then git
 // trailers (git-interpret-trailers(1)) that `git interpret-trailers --parse` and nfgit both read.

@@ -1,8 +1,8 @@
 import test from 'ava';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { generateHostKey, loadHostKey } from '../../src/signing/openssh-key.js';
-import { parseSshsig, signSshsig, verifySshsig } from '../../src/signing/sshsig.js';
+import { generateHostKey, loadHostKey } from '../../../src/git/signing/openssh-key.js';
+import { parseSshsig, signSshsig, verifySshsig } from '../../../src/git/signing/sshsig.js';
 import { mustRun, runTool, sshFingerprint, sshKeygen, withTempDir } from './tools.js';
 
 const DATA = 'object 0123456789abcdef0123456789abcdef01234567\ntype commit\ntag nfgit/fw1/0123456\n\nApplied\n\nResult: applied\n';

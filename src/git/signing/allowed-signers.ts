@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { NfgitError, NfgitErrors } from '../compiler/errors.js';
+import { NfgitError, NfgitErrors } from '../../errors/errors.js';
 import { SshFormatError, fingerprintSha256, parsePublicKeyText, type SshPublicKey } from './openssh-key.js';
 import { SK_USER_PRESENCE, SK_USER_VERIFICATION, type SkSignatureDetails } from './sshsig.js';
 

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { closeSync, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../../errors/errors.js';
 
 // OpenSSH key encodings: the SSH wire format (RFC 4251), public key blobs and lines, and the
 // `openssh-key-v1` private key file (PROTOCOL.key), for the ed25519 host key nfgit signs with.

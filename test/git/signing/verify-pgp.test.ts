@@ -1,8 +1,8 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../../src/compiler/errors.js';
-import { loadPgpKeyFile, parsePgpPublicKeys, verifyPgpSignature } from '../../src/signing/verify-pgp.js';
+import { NfgitError } from '../../../src/errors/errors.js';
+import { loadPgpKeyFile, parsePgpPublicKeys, verifyPgpSignature } from '../../../src/git/signing/verify-pgp.js';
 import { gpgKeygen, withGpgHome, withTempDir, type GpgHome } from './tools.js';
 
 const DATA = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from '../../src/agent/status-tag.js';
-import { mustRun, withTempDir } from '../signing/tools.js';
+import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from '../../src/git/status-message.js';
+import { mustRun, withTempDir } from './signing/tools.js';
 
 const C1 = '1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b';
 const C0 = '0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c';

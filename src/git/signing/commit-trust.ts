@@ -1,9 +1,9 @@
 import { readFile } from 'node:fs/promises';
-import { NfgitError, NfgitErrors } from '../compiler/errors.js';
-import { formatLocation } from '../compiler/source-location.js';
-import { committerEmail, committerTime } from '../git/commit-time.js';
-import { splitSignedCommit } from '../git/signed-objects.js';
-import { readProblem } from '../util/read-problem.js';
+import { NfgitError, NfgitErrors } from '../../errors/errors.js';
+import { formatLocation } from '../../errors/source-location.js';
+import { committerEmail, committerTime } from '../commit-time.js';
+import { splitSignedCommit } from '../signed-objects.js';
+import { readProblem } from '../../util/read-problem.js';
 import { matchPatternList, parseAllowedSigners, type AllowedSigner } from './allowed-signers.js';
 import { loadPgpKeyFile, verifyPgpSignature, type PgpTrustedKey } from './verify-pgp.js';
 import { verifySshSignature } from './verify-ssh.js';

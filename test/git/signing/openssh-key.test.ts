@@ -2,7 +2,7 @@ import test from 'ava';
 import { generateKeyPairSync } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../../src/compiler/errors.js';
+import { NfgitError } from '../../../src/errors/errors.js';
 import {
   fingerprintSha256,
   formatOpenSshPrivateKey,
@@ -10,7 +10,7 @@ import {
   loadHostKey,
   parseOpenSshPrivateKey,
   parsePublicKeyText,
-} from '../../src/signing/openssh-key.js';
+} from '../../../src/git/signing/openssh-key.js';
 import { mustRun, runTool, sshFingerprint, sshKeygen, withTempDir } from './tools.js';
 
 function usageError(t: { throws: (fn: () => unknown, e: object) => unknown }, fn: () => unknown, message: RegExp): void {

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { NfgitError } from '../compiler/errors.js';
+import { NfgitError } from '../../errors/errors.js';
 import {
   ED25519,
   SshFormatError,

@@ -1,11 +1,11 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitErrors } from '../../src/compiler/errors.js';
-import { findPrincipals, loadAllowedSigners, matchPatternList, parseAllowedSigners, parseSignerTime } from '../../src/signing/allowed-signers.js';
-import { generateHostKey, loadHostKey } from '../../src/signing/openssh-key.js';
-import { signSshsig } from '../../src/signing/sshsig.js';
-import { verifySshSignature } from '../../src/signing/verify-ssh.js';
+import { NfgitErrors } from '../../../src/errors/errors.js';
+import { findPrincipals, loadAllowedSigners, matchPatternList, parseAllowedSigners, parseSignerTime } from '../../../src/git/signing/allowed-signers.js';
+import { generateHostKey, loadHostKey } from '../../../src/git/signing/openssh-key.js';
+import { signSshsig } from '../../../src/git/signing/sshsig.js';
+import { verifySshSignature } from '../../../src/git/signing/verify-ssh.js';
 import { runTool, withTempDir } from './tools.js';
 
 // Local times in allowed_signers follow the time zone, as in ssh-keygen: use one that is not UTC. Each

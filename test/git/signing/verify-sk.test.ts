@@ -1,12 +1,12 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitErrors } from '../../src/compiler/errors.js';
-import { parseAllowedSigners } from '../../src/signing/allowed-signers.js';
-import { SshReader, sshString, sshUint32, wrapBase64 } from '../../src/signing/openssh-key.js';
-import { SSHSIG_BEGIN, SSHSIG_END, parseSshsig, verifySshsig } from '../../src/signing/sshsig.js';
-import { loadTrust, verifyCommit } from '../../src/signing/commit-trust.js';
-import { verifySshSignature, type SshVerifyResult } from '../../src/signing/verify-ssh.js';
+import { NfgitErrors } from '../../../src/errors/errors.js';
+import { parseAllowedSigners } from '../../../src/git/signing/allowed-signers.js';
+import { SshReader, sshString, sshUint32, wrapBase64 } from '../../../src/git/signing/openssh-key.js';
+import { SSHSIG_BEGIN, SSHSIG_END, parseSshsig, verifySshsig } from '../../../src/git/signing/sshsig.js';
+import { loadTrust, verifyCommit } from '../../../src/git/signing/commit-trust.js';
+import { verifySshSignature, type SshVerifyResult } from '../../../src/git/signing/verify-ssh.js';
 import { skKey, skSshsig, type SkKind, type SkSignOptions, type SkTestKey } from './sk-keys.js';
 import { mustRun, runTool, withTempDir } from './tools.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { PublicKey, Signature, Subkey } from 'openpgp';
-import { NfgitError } from '../compiler/errors.js';
-import { readProblem } from '../util/read-problem.js';
+import { NfgitError } from '../../errors/errors.js';
+import { readProblem } from '../../util/read-problem.js';
 
 /** openpgp, loaded on first use: most hosts trust SSH keys only, and it costs memory and start-up time. */
 const openpgp = (): Promise<typeof import('openpgp')> => import('openpgp');

@@ -3,9 +3,9 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { removeDurable, stageFile, writeDurable } from '../../src/apply/durable-file.js';
-import type { NfgitError } from '../../src/compiler/errors.js';
-import { fillDisk, withSmallDisk } from './helpers/small-disk.js';
+import { removeDurable, stageFile, writeDurable } from '../../src/util/durable-file.js';
+import type { NfgitError } from '../../src/errors/errors.js';
+import { fillDisk, withSmallDisk } from '../apply/helpers/small-disk.js';
 
 test('writeDurable replaces the file whole, leaves no temporary file, and keeps it private', async (t) => {
   const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-durable-'));

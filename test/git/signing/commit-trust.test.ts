@@ -1,8 +1,8 @@
 import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../../src/compiler/errors.js';
-import { describeVerdict, loadTrust, verifyCommit, type CommitVerdict, type LoadedTrust } from '../../src/signing/commit-trust.js';
+import { NfgitError } from '../../../src/errors/errors.js';
+import { describeVerdict, loadTrust, verifyCommit, type CommitVerdict, type LoadedTrust } from '../../../src/git/signing/commit-trust.js';
 import { gpgKeygen, mustRun, sshFingerprint, sshKeygen, withGpgHome, withTempDir, type GpgHome } from './tools.js';
 
 /** A repository, and commits made in it by stock git: unsigned, signed by gpg, or signed with an SSH key. Returns the raw commit. */

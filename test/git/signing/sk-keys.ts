@@ -1,6 +1,6 @@
 import { createHash, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
-import { sshString, sshUint32, wrapBase64 } from '../../src/signing/openssh-key.js';
-import { SSHSIG_BEGIN, SSHSIG_END } from '../../src/signing/sshsig.js';
+import { sshString, sshUint32, wrapBase64 } from '../../../src/git/signing/openssh-key.js';
+import { SSHSIG_BEGIN, SSHSIG_END } from '../../../src/git/signing/sshsig.js';
 
 // Security-key (FIDO) signatures without a security key: node:crypto plays the authenticator, signing
 // what PROTOCOL.u2f says one signs, so the vectors can be checked against stock `ssh-keygen -Y verify`.
