@@ -7,7 +7,7 @@ import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
+import { mergePreserved, NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, withoutForeign, type ForeignLines, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
@@ -260,7 +260,8 @@ export async function applyTransaction(
   for (const family of ctx.families) await checkSnapshot(ctx, family, snapshot[family] ?? '');
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
-  const ownedSets = readOrNothing(() => ctx.state.readLastGood())?.ipsets?.sets ?? [];
+  const lastGood = readOrNothing(() => ctx.state.readLastGood());
+  const ownedSets = lastGood?.ipsets?.sets ?? [];
   const sets = await snapshotSets(ctx.target, desired.ipsets, ownedSets);
 
   // Tables the rules do not use are flushed where they exist, and not created where they do not.
@@ -296,11 +297,21 @@ export async function applyTransaction(
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   const serialized = sealedJournal(journal);
   const canonical = await staging;
-  if (preserve.chains.length > 0 || preserve.rules.length > 0) {
+  const preserving = preserve.chains.length > 0 || preserve.rules.length > 0;
+  // nfgit's part at the last apply (what it loaded, recorded for this same target), in canonical form.
+  const previous: Partial<Record<Family, string>> = {};
+  // What each merge carried over from the live ruleset: not nfgit's, so not in the record of what it applied.
+  const foreign: Partial<Record<Family, ForeignLines>> = {};
+  if (preserving) {
     for (const family of ctx.families) {
-      // nfgit's own rules in canonical form, so that a preset never mistakes one of them for a foreign one.
-      const own = (await canonical[family]?.catch(() => undefined)) ?? readOrNothing(() => ctx.state.readCanonical(family));
-      next[family] = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, own).text;
+      const sameTarget = lastGood !== undefined && (lastGood.target.netns ?? undefined) === ctx.target.netns;
+      const form = sameTarget ? readOrNothing(() => ctx.state.readCanonical(family)) : undefined;
+      previous[family] = trustedOwnForm(form, lastGood?.families[family]?.text, preserve);
+      // nfgit's own rules, last applied and new, so that none of them is mistaken for a foreign one (kept twice).
+      const own = await canonical[family]?.catch(() => undefined);
+      const merged = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, ownClaims(previous[family], own));
+      next[family] = merged.text;
+      foreign[family] = merged.foreign;
     }
   }
   const warnings: string[] = [];
@@ -327,7 +338,7 @@ export async function applyTransaction(
   }
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
-  const afterSaves: Array<Promise<string | undefined>> = [];
+  const afterSaves: Array<Promise<{ text: string; staged: boolean } | undefined>> = [];
   let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
@@ -355,7 +366,8 @@ export async function applyTransaction(
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
-    const saved = (staged === undefined ? saveFamily(ctx, family) : staged.catch(() => saveFamily(ctx, family))).catch(() => undefined);
+    const live = (): Promise<{ text: string; staged: boolean }> => saveFamily(ctx, family).then((text) => ({ text, staged: false }));
+    const saved = (staged === undefined ? live() : staged.then((text) => ({ text, staged: true }), live)).catch(() => undefined);
     afterSaves.push(saved);
   }
 
@@ -365,13 +377,16 @@ export async function applyTransaction(
   // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
   // and finishing it writes them from the target (recoverJournal). If it cannot be recorded (a full
   // disk), the new ruleset is taken back: the kernel must never run what restore-last would not load.
-  const after = await Promise.all(afterSaves);
+  const afterForms = await Promise.all(afterSaves);
+  const after = afterForms.map((a) => a?.text);
+  // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
+  const own = afterForms.map((a, i) => (a === undefined || a.staged ? a?.text : withoutForeign(a.text, foreign[ctx.families[i] as Family] ?? new Map())));
   const names = desired.ipsets?.sets ?? [];
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
   const forms: CanonicalForms = {
-    ipv4: after[ctx.families.indexOf('ipv4')],
-    ipv6: after[ctx.families.indexOf('ipv6')],
+    ipv4: own[ctx.families.indexOf('ipv4')],
+    ipv6: own[ctx.families.indexOf('ipv6')],
     ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
   };
   let recorded = false;
@@ -402,8 +417,12 @@ export async function applyTransaction(
     family,
     tables: tables[family] ?? [],
     rules: desired.families[family]?.rules ?? 0,
-    // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
-    change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
+    // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept;
+    // nfgit's part of one it adds to (DOCKER-USER) counts, before as recorded at the last apply, after as now.
+    change:
+      after[i] === undefined
+        ? undefined
+        : diffSaves(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
   }));
   return { families, sets: setsOutcome, warnings };
 }
@@ -456,10 +475,13 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
  * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is left out
  * (drift is then not checked until the next apply), never left describing an older ruleset.
  */
-async function canonicalFromTarget(target: Target, families: readonly Family[], names: readonly string[]): Promise<CanonicalForms> {
+async function canonicalFromTarget(target: Target, families: readonly Family[], names: readonly string[], preserve: PreserveSpec): Promise<CanonicalForms> {
   const forms: Record<string, string | undefined> = {};
   for (const family of ['ipv4', 'ipv6'] as const) {
-    forms[family] = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    // The target also runs the other software's parts, which the record must not claim as nfgit's; which
+    // rules of a shared chain (DOCKER-USER) are nfgit's is not known here, so its part is left out until the next apply.
+    const saved = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    forms[family] = saved === undefined ? undefined : stripPreserved(saved, preserve);
   }
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
   return { ...forms, ipsets: sets === undefined ? undefined : canonicalSets(sets, names) };
@@ -491,7 +513,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
     try {
-      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? []));
+      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? [], ctx.preserve ?? NO_PRESERVE));
     } catch (err) {
       // At boot on a full disk: restore-last loads the journal's ruleset (pendingJournal) rather than none.
       if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;
