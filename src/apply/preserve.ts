@@ -138,7 +138,12 @@ function jumpTarget(rule: string): string | undefined {
 }
 
 function chainOf(rule: string): string {
-  return rule.split(' ', 2)[1] ?? '';
+  return withoutCounters(rule).split(' ', 2)[1] ?? '';
+}
+
+/** A saved rule line without its `[packets:bytes]` prefix (iptables-save -c). */
+function withoutCounters(line: string): string {
+  return line.replace(/^\[\d+:\d+\] /, '');
 }
 
 /** Whether a rule jumps (or goes) to a preserved chain. */
@@ -287,7 +292,7 @@ export function mergePreserved(restoreText: string, snapshot: string, spec: Pres
     i = end;
     const saved = live.get(table);
     const decls = block.filter((l) => l.startsWith(':'));
-    const rules = block.filter((l) => l.startsWith('-A '));
+    const rules = block.filter((l) => withoutCounters(l).startsWith('-A '));
     // Preserved chains nfgit's rules add to: declared by nfgit's restore input, so not declared again.
     const shared = new Set(decls.map((d) => d.slice(1).split(' ')[0] ?? '').filter((name) => preservingPattern(spec, table, name) !== undefined));
     const foreignDecls = (saved?.chains ?? []).filter((d) => d.endsWith(' -') && isPreservedLine(spec, table, d) && !shared.has(d.slice(1, -2)));
@@ -368,4 +373,15 @@ export function trustedOwnForm(form: string | undefined, recordedText: string | 
     }
   }
   return form;
+}
+
+/**
+ * What a rollback puts back in one family when chains are preserved: nfgit's part of the snapshot
+ * (`previous`: nfgit's part then) with the other software's part as it is now (in `current`, less
+ * nfgit's part, `now`: the old and new parts), so that what Docker added while the new ruleset ran (a
+ * container started during a probation) is kept. Counters of nfgit's rules are the snapshot's.
+ */
+export function withCurrentForeign(snapshot: string, current: string, spec: PreserveSpec, previous: OwnClaims, now: OwnClaims): string {
+  if (spec.chains.length === 0 && spec.rules.length === 0) return snapshot;
+  return mergePreserved(stripPreserved(snapshot, spec, previous), current, spec, now).text;
 }

@@ -7,7 +7,7 @@ import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import { mergePreserved, NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, withoutForeign, type ForeignLines, type PreserveSpec } from './preserve.js';
+import { mergePreserved, NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
@@ -164,14 +164,27 @@ function emptyBlock(table: string): string {
 }
 
 /**
- * Puts one family back on a snapshot: restores the snapshot's tables (with counters), then removes
- * the tables the snapshot did not have (with nft; where nft cannot, they are flushed instead).
+ * Which rules are nfgit's in one family during an apply, for a rollback that keeps the other
+ * software's current part of the preserved chains: nfgit's part before the apply, and its parts
+ * before and after together (what the target may run now).
  */
-async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string): Promise<void> {
+export interface RollbackClaims {
+  readonly previous: OwnClaims;
+  readonly now: OwnClaims;
+}
+
+/**
+ * Puts one family back on a snapshot: restores the snapshot's tables (with counters), then removes
+ * the tables the snapshot did not have (with nft; where nft cannot, they are flushed instead). With
+ * chains preserved and `claims` known, the preserved parts are taken as they are now, not as in the
+ * snapshot.
+ */
+async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string, claims?: RollbackClaims): Promise<void> {
   const current = await saveFamily(ctx, family);
-  const before = parseSave(snapshot);
+  const text = claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
+  const before = parseSave(text);
   if (before.size > 0) {
-    const r = await runRestore(ctx, [restoreTool(family), '-c'], snapshot);
+    const r = await runRestore(ctx, [restoreTool(family), '-c'], text);
     if (r.code !== 0) {
       throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
     }
@@ -195,11 +208,13 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   }
 }
 
+/** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
 function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
   if (a.size !== b.size) return false;
+  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
   for (const [name, ta] of a) {
     const tb = b.get(name);
-    if (tb === undefined || ta.chains.join('\n') !== tb.chains.join('\n') || ta.rules.join('\n') !== tb.rules.join('\n')) return false;
+    if (tb === undefined || byChain(ta) !== byChain(tb)) return false;
   }
   return true;
 }
@@ -208,7 +223,7 @@ function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, S
  * Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be.
  * Returns warnings: what was left as it is (a created set the rules put back use).
  */
-export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<string[]> {
+export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal, claims: Partial<Record<Family, RollbackClaims>> = {}): Promise<string[]> {
   const failures: string[] = [];
   let warnings: string[] = [];
   // ipsets: the old members first (swapped in, so the old rules find them), the new sets once no rule uses them.
@@ -217,7 +232,7 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
     const snap = snapshot[family];
     if (snap === undefined) continue;
     try {
-      await rollbackFamily(ctx, family, snap);
+      await rollbackFamily(ctx, family, snap, claims[family]);
     } catch (err) {
       failures.push((err as Error).message);
     }
@@ -302,6 +317,8 @@ export async function applyTransaction(
   const previous: Partial<Record<Family, string>> = {};
   // What each merge carried over from the live ruleset: not nfgit's, so not in the record of what it applied.
   const foreign: Partial<Record<Family, ForeignLines>> = {};
+  // A rollback keeps what the other software has in the preserved chains by then (a probation lasts).
+  const claims: Partial<Record<Family, RollbackClaims>> = {};
   if (preserving) {
     for (const family of ctx.families) {
       const sameTarget = lastGood !== undefined && (lastGood.target.netns ?? undefined) === ctx.target.netns;
@@ -312,6 +329,7 @@ export async function applyTransaction(
       const merged = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, ownClaims(previous[family], own));
       next[family] = merged.text;
       foreign[family] = merged.foreign;
+      claims[family] = { previous: ownClaims(previous[family]), now: ownClaims(previous[family], own) };
     }
   }
   const warnings: string[] = [];
@@ -331,7 +349,7 @@ export async function applyTransaction(
     try {
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
-      const left = await rollback(ctx, snapshot, sets);
+      const left = await rollback(ctx, snapshot, sets, claims);
       dropJournal(ctx);
       throw new NfgitError('RuleError', withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
     }
@@ -356,7 +374,7 @@ export async function applyTransaction(
           : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       let left: string[];
       try {
-        left = await rollback(ctx, snapshot, sets);
+        left = await rollback(ctx, snapshot, sets, claims);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
@@ -371,7 +389,7 @@ export async function applyTransaction(
     afterSaves.push(saved);
   }
 
-  if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves);
+  if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves, claims);
 
   // Record the new ruleset as the last good one, with the canonical forms drift detection compares
   // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
@@ -399,7 +417,7 @@ export async function applyTransaction(
     if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
       const kept = ctx.pendingJournal === true ? 'the journal is kept, to record it once there is space' : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
       warnings.push(`${(err as Error).message}: ${kept}`);
-    } else await takeBackUnrecorded(ctx, snapshot, sets, err);
+    } else await takeBackUnrecorded(ctx, snapshot, sets, err, claims);
   }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
@@ -432,11 +450,11 @@ export async function applyTransaction(
  * directory is full): put both snapshots back and say so. The journal's applied mark goes first
  * (removing needs no space), so that if the rollback fails the next command undoes it, never records it.
  */
-async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown): Promise<never> {
+async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown, claims: Partial<Record<Family, RollbackClaims>>): Promise<never> {
   const why = (err as Error).message;
   ctx.state.unmarkJournalApplied();
   try {
-    await rollback(ctx, snapshot, sets);
+    await rollback(ctx, snapshot, sets, claims);
   } catch (e) {
     throw new NfgitError('SandboxError', `${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
   }
@@ -452,7 +470,14 @@ async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Rec
  * Both families hold the new ruleset: hold it on probation (the journal stays, so a crash now undoes
  * it), and if a probe fails or no confirmation comes, put both snapshots back and say why.
  */
-async function keepOrRollBack(ctx: TransactionContext, probation: Probation, journal: Journal, snapshot: Partial<Record<Family, string>>, afterSaves: Array<Promise<unknown>>): Promise<void> {
+async function keepOrRollBack(
+  ctx: TransactionContext,
+  probation: Probation,
+  journal: Journal,
+  snapshot: Partial<Record<Family, string>>,
+  afterSaves: Array<Promise<unknown>>,
+  claims: Partial<Record<Family, RollbackClaims>>,
+): Promise<void> {
   let failure: string | undefined;
   try {
     failure = await holdProbation(probation, { target: ctx.target }, ctx.state, { id: journal.id, appliedAt: journal.record.appliedAt });
@@ -462,7 +487,7 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
   if (failure === undefined) return;
   await Promise.allSettled(afterSaves);
   try {
-    await rollback(ctx, snapshot, journal.ipsets);
+    await rollback(ctx, snapshot, journal.ipsets, claims);
   } catch (err) {
     throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
   }

@@ -5,6 +5,8 @@
  * real iptables calls are loaded first; everything runs in scratch namespaces.
  */
 import test from 'ava';
+import { chmod, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { BODY, inNs, nfgit, saveNs, withNetns, withStandIns, withTempDir } from './helpers/netns-apply.js';
 import { DOCKER_27, type Calls } from './helpers/foreign-rules.js';
@@ -118,6 +120,37 @@ test.serial('Docker 27: rules added to DOCKER-USER go first, Docker\'s RETURN st
           t.is(r.exitCode, 0, String(r.stderr));
           now = await saveNs(ns);
           t.deepEqual(chainRules(now.ipv4, 'filter', 'DOCKER-USER'), [...V1_PART, '-A DOCKER-USER -s 203.0.113.9/32 -j DROP', '-A DOCKER-USER -j RETURN']);
+        }),
+      ),
+    ),
+  ),
+);
+
+test.serial('a probation rollback puts back the old part of DOCKER-USER with what Docker added meanwhile', (t) =>
+  withRulesDir({ '10-rules': V1 }, (v1) =>
+    withRulesDir({ '10-rules': V2 }, (v2) =>
+      withNetns((ns) =>
+        withTempDir('nfgit-state-', async (state) => {
+          await run(ns, DOCKER_27);
+          let r = await nfgit(['apply', '--rules', v1, '--netns', ns, '--state-dir', state, ...PRESERVE]);
+          t.is(r.exitCode, 0, String(r.stderr));
+          // The probe plays Docker starting a container while the new ruleset is on probation, then fails.
+          const probe = path.join(state, 'probe.sh');
+          await writeFile(
+            probe,
+            `#!/bin/sh
+iptables -C DOCKER-USER -s 203.0.113.7/32 -j DROP 2>/dev/null || iptables -I DOCKER-USER -s 203.0.113.7/32 -j DROP
+iptables -C DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 443 -j ACCEPT 2>/dev/null || iptables -A DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 443 -j ACCEPT
+exit 1
+`,
+          );
+          await chmod(probe, 0o700);
+          r = await nfgit(['apply', '--rules', v2, '--netns', ns, '--state-dir', state, '--probe-command', probe, '--probe-deadline', '2', ...PRESERVE]);
+          t.not(r.exitCode, 0, String(r.stdout));
+          t.regex(String(r.stderr), /rolled back/);
+          const now = await saveNs(ns);
+          t.deepEqual(chainRules(now.ipv4, 'filter', 'DOCKER-USER'), [...V1_PART, '-A DOCKER-USER -s 203.0.113.7/32 -j DROP', '-A DOCKER-USER -j RETURN']);
+          t.is(chainRules(now.ipv4, 'filter', 'DOCKER').at(-1), '-A DOCKER -d 172.17.0.3/32 ! -i docker0 -o docker0 -p tcp -m tcp --dport 443 -j ACCEPT');
         }),
       ),
     ),
