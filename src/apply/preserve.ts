@@ -385,3 +385,12 @@ export function withCurrentForeign(snapshot: string, current: string, spec: Pres
   if (spec.chains.length === 0 && spec.rules.length === 0) return snapshot;
   return mergePreserved(stripPreserved(snapshot, spec, previous), current, spec, now).text;
 }
+
+/**
+ * nfgit's part of a save of the target after a restore that `mergePreserved(restoreText, snapshot,
+ * spec, previous)` made: the save less what that merge carried over (for an interrupted apply, whose
+ * merge is done again from its journal).
+ */
+export function ownFormAfter(saved: string, restoreText: string, snapshot: string, spec: PreserveSpec, previous: string | undefined): string {
+  return withoutForeign(saved, mergePreserved(restoreText, snapshot, spec, ownClaims(previous)).foreign);
+}

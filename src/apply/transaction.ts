@@ -7,7 +7,7 @@ import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import { mergePreserved, NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from './preserve.js';
+import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
@@ -500,16 +500,34 @@ async function keepOrRollBack(
  * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is left out
  * (drift is then not checked until the next apply), never left describing an older ruleset.
  */
-async function canonicalFromTarget(target: Target, families: readonly Family[], names: readonly string[], preserve: PreserveSpec): Promise<CanonicalForms> {
+async function canonicalFromTarget(target: Target, journal: Journal, state: StateDir, preserve: PreserveSpec): Promise<CanonicalForms> {
   const forms: Record<string, string | undefined> = {};
+  const names = journal.record.ipsets?.sets ?? [];
   for (const family of ['ipv4', 'ipv6'] as const) {
-    // The target also runs the other software's parts, which the record must not claim as nfgit's; which
-    // rules of a shared chain (DOCKER-USER) are nfgit's is not known here, so its part is left out until the next apply.
-    const saved = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
-    forms[family] = saved === undefined ? undefined : stripPreserved(saved, preserve);
+    const saved = journal.families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    forms[family] = saved === undefined ? undefined : ownPartAfterInterruptedApply(saved, journal, family, state, preserve);
   }
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
   return { ...forms, ipsets: sets === undefined ? undefined : canonicalSets(sets, names) };
+}
+
+/**
+ * The target also runs what the interrupted apply carried over from the live ruleset, which the record
+ * must not claim as nfgit's: that merge is done again from the journal's snapshot and nfgit's part at
+ * the apply before (still the recorded one, as the interrupted apply did not record its own).
+ */
+function ownPartAfterInterruptedApply(saved: string, journal: Journal, family: Family, state: StateDir, preserve: PreserveSpec): string {
+  if (preserve.chains.length === 0 && preserve.rules.length === 0) return saved;
+  try {
+    const last = state.readLastGood();
+    const sameTarget = last !== undefined && (last.target.netns ?? null) === (journal.target.netns ?? null);
+    const previous = sameTarget ? trustedOwnForm(state.readCanonical(family), last.families[family]?.text, preserve) : undefined;
+    return ownFormAfter(saved, journal.record.families[family]?.text ?? '', journal.snapshot[family] ?? '', preserve, previous);
+  } catch {
+    // Without the previous record, which rules of a shared chain (DOCKER-USER) are nfgit's is not known:
+    // its part is left out of the record (drift does not check it) until the next apply records it.
+    return stripPreserved(saved, preserve);
+  }
 }
 
 /** What looking for an unfinished journal found and did. */
@@ -538,7 +556,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
     try {
-      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? [], ctx.preserve ?? NO_PRESERVE));
+      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal, ctx.state, ctx.preserve ?? NO_PRESERVE));
     } catch (err) {
       // At boot on a full disk: restore-last loads the journal's ruleset (pendingJournal) rather than none.
       if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;

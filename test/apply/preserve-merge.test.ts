@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mergePreserved, ownClaims, parsePreserve, reservedChainProblem, stripPreserved, trustedOwnForm, withoutForeign } from '../../src/apply/preserve.js';
+import { mergePreserved, ownClaims, ownFormAfter, parsePreserve, reservedChainProblem, stripPreserved, trustedOwnForm, withoutForeign } from '../../src/apply/preserve.js';
 
 const LIVE = `*filter
 :INPUT DROP [10:100]
@@ -199,4 +199,11 @@ test('a record saved from the live target with the other software in it is not t
   t.is(trustedOwnForm(DOCKER_PREVIOUS, DOCKER_NEW, spec), DOCKER_PREVIOUS);
   t.is(trustedOwnForm(DOCKER_LIVE, DOCKER_NEW, spec), undefined);
   t.is(trustedOwnForm(DOCKER_PREVIOUS, undefined, spec), undefined);
+});
+
+test('after an interrupted apply, the merge done again from its journal tells nfgit\'s part of the target\'s save', (t) => {
+  const spec = parsePreserve(['@docker']);
+  const { text } = mergePreserved(DOCKER_NEW, DOCKER_LIVE, spec, ownClaims(DOCKER_PREVIOUS));
+  const saved = text.replace('--dport 25', '-m tcp --dport 25');
+  t.is(ownFormAfter(saved, DOCKER_NEW, DOCKER_LIVE, spec, DOCKER_PREVIOUS), DOCKER_NEW.replace('--dport 25', '-m tcp --dport 25'));
 });
