@@ -157,6 +157,27 @@ exit 1
   ),
 );
 
+// Found on the way: restore-last recorded the target's whole save as nfgit's, so the next restore-last
+// (a boot after a drift repair) took Docker's FORWARD rules for nfgit's and dropped them.
+test.serial("restore-last twice keeps Docker's rules in FORWARD: the record holds nfgit's rules only", (t) =>
+  withRulesDir({ '10-rules': BASE }, (rules) =>
+    withNetns((ns) =>
+      withTempDir('nfgit-state-', async (state) => {
+        await run(ns, DOCKER_27);
+        let r = await nfgit(['apply', '--rules', rules, '--netns', ns, '--state-dir', state, ...PRESERVE]);
+        t.is(r.exitCode, 0, String(r.stderr));
+        const applied = await saveNs(ns);
+        for (let i = 0; i < 2; i++) {
+          r = await nfgit(['restore-last', '--netns', ns, '--state-dir', state, ...PRESERVE]);
+          t.is(r.exitCode, 0, String(r.stderr));
+          t.deepEqual(await saveNs(ns), applied);
+        }
+        t.true(chainRules(applied.ipv4, 'filter', 'FORWARD').includes('-A FORWARD -i docker0 ! -o docker0 -j ACCEPT'));
+      }),
+    ),
+  ),
+);
+
 test.serial('Docker not running: nfgit creates DOCKER-USER with its part; Docker, started after, keeps it and adds its own', (t) =>
   withRulesDir({ '10-rules': `${V1}iptables -A FORWARD -j DOCKER-USER\n` }, (v1) =>
     withNetns((ns) =>
