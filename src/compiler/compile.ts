@@ -180,17 +180,21 @@ async function runOnce(
   // The real tool's answer to a query, on what the rule files built so far (netfilter/kernel-query.ts).
   const query = async (family: Family | undefined, argv: readonly string[], table = 'filter'): Promise<RecordVerdict> => {
     // A preserved chain exists on the host: listing it (`iptables -L DOCKER-USER || iptables -N …`) finds it, with nfgit's part.
+    // (Only then is the table touched: a query must not make a table the rules do not use theirs.)
     const listed = family === undefined ? undefined : listedChain(argv);
-    const t = listed === undefined || family === undefined ? undefined : models[family].table(table);
-    if (listed !== undefined && t !== undefined && !t.chains.has(listed)) models[family as Family].foreignChain(t, listed);
+    if (family !== undefined && listed !== undefined && reservedChain(table, listed) !== undefined) {
+      const t = models[family].table(table);
+      if (t !== undefined && !t.chains.has(listed)) models[family].foreignChain(t, listed);
+    }
     const ipsets = renderIpsets(sets).text;
     const restore = family === undefined ? undefined : { tool: TOOL[family], text: renderRestore(models[family], (await tables())[family]).text };
     const r = await queryKernel({ ipsets, restore }, argv);
     return { answer: `${r.code}:${r.stderr}\x1f${r.stdout}` };
   };
   // What the model does not know about a command: a chain name that belongs to other software
-  // (preserve: rules may add to it, never create, delete or rename it; always refused), a set a rule names that does not exist then (iptables resolves a set
-  // by name when the rule is added: it must exist, of the rule's family).
+  // (preserve: rules may add to it, never create, delete or rename it; always refused), a set a rule
+  // names that does not exist then (iptables resolves a set by name when the rule is added: it must
+  // exist, of the rule's family).
   const precheck = (family: Family, table: string, cmd: Command): { message: string; reserved: boolean } | undefined => {
     const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
     const owned = cmd.op === 'rename' || (cmd.op === 'delete-chain' && cmd.chain !== undefined) ? cmd.chain : undefined;
