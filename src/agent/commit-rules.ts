@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lockStateDir } from '../apply/state-lock.js';
-import { parsePreserve, reservedChainProblem, type PreserveSpec } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, preserveHint, type PreserveSpec } from '../apply/preserve.js';
 import type { CompileOptions } from '../compiler/compile.js';
 import { NfgitError } from '../errors/errors.js';
 import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit } from '../git/follower.js';
@@ -23,6 +23,7 @@ export function agentCompileOptions(config: AgentConfig, rulesDir: string, prese
     vars: config.vars,
     args: config.args,
     reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
+    foreignChainHint: preserveHint,
   };
 }
 

@@ -7,7 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
-import { parsePreserve, stripPreserved, type PreserveSpec } from '../apply/preserve.js';
+import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../apply/preserve.js';
 import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
 import { lockStateDir } from '../apply/state-lock.js';
@@ -310,8 +310,11 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
   for (const family of families) {
     const applied = state.readCanonical(family);
     if (applied === undefined) continue;
-    const live = stripPreserved(await saveFamily({ target }, family), preserve);
-    details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve), live)));
+    // nfgit's part of a preserved chain it adds to (DOCKER-USER) is nfgit's: a rule of it gone is drift, a foreign one added is not.
+    const own = trustedOwnForm(applied, state.readLastGood()?.families[family]?.text, preserve);
+    const claims = own === undefined ? undefined : ownClaims(own);
+    const live = stripPreserved(await saveFamily({ target }, family), preserve, claims);
+    details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve, claims), live)));
   }
   details.push(...(await setDrift(ctx, families)));
   if (details.length === 0) {

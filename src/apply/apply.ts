@@ -91,6 +91,7 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
       backend,
       state,
       command: options.command,
+      ...(options.preserve === undefined ? {} : { preserve: options.preserve }),
       ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }),
       ...(reloading ? { reloadingLastGood: true } : {}),
     });

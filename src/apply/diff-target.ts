@@ -3,7 +3,7 @@ import { NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
-import { NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
+import { NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, type PreserveSpec } from './preserve.js';
 import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
 import { saveFamily } from './transaction.js';
 import { saveSets } from './ipset-apply.js';
@@ -18,6 +18,8 @@ export interface DiffTargetOptions {
   readonly ipv4Only: boolean;
   /** Chains of other software, left out of the comparison as apply leaves them in place. */
   readonly preserve?: PreserveSpec;
+  /** The state directory of the last apply: its record says which rules of a preserved chain (DOCKER-USER) are nfgit's. */
+  readonly stateDir?: string;
 }
 
 /**
@@ -37,11 +39,27 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
     const canonical = staged.canonical[family];
     if (canonical === undefined) throw new NfgitError('InternalError', `internal error: staging gave no canonical ${FAMILY_NAME[family]} ruleset`);
     const spec = options.preserve ?? NO_PRESERVE;
-    const before = stripPreserved(await (live[i] as Promise<string>), spec);
-    const after = stripPreserved(expectedAfterApply(before, await canonical, result[family].usedTables), spec);
+    const own = await canonical;
+    // nfgit's part of a preserved chain it adds to (DOCKER-USER) is compared; the rest of the chain is not nfgit's.
+    const claims = ownClaims(previousOwnForm(options, family, spec), own);
+    const before = stripPreserved(await (live[i] as Promise<string>), spec, claims);
+    const after = stripPreserved(expectedAfterApply(before, own, result[family].usedTables), spec, ownClaims(own));
     out[family] = diffRulesets(before, after);
   }
   return out;
+}
+
+/** nfgit's part at the last apply to this target, if the state directory records it (diff only reads: else none). */
+function previousOwnForm(options: DiffTargetOptions, family: Family, spec: PreserveSpec): string | undefined {
+  if (options.stateDir === undefined || (spec.chains.length === 0 && spec.rules.length === 0)) return undefined;
+  try {
+    const state = new StateDir(options.stateDir);
+    const last = state.readLastGood();
+    if (last === undefined || (last.target.netns ?? undefined) !== options.target.netns) return undefined;
+    return trustedOwnForm(state.readCanonical(family), last.families[family]?.text, spec);
+  } catch {
+    return undefined;
+  }
 }
 
 /**

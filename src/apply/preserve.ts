@@ -129,7 +129,7 @@ export function reservedChainProblem(spec: PreserveSpec, table: string, chain: s
   const p = preservingPattern(spec, table, chain);
   if (p === undefined) return undefined;
   const origin = p.source.startsWith('@') ? `the preset ${p.source}` : `the pattern "${p.source}"`;
-  return `chain "${chain}" in table ${table} matches ${origin} (preserve): such chains belong to other software and nfgit leaves them alone; rename the chain, or stop preserving it`;
+  return `chain "${chain}" in table ${table} matches ${origin} (preserve): it belongs to other software, which creates and deletes it; rule files may add rules to it (-A, -I) and jump to it, but not create, delete or rename it (rename your own chain, or stop preserving it)`;
 }
 
 /** The chain a rule line (`-A CHAIN …`) jumps or goes to, if any. */
@@ -138,7 +138,12 @@ function jumpTarget(rule: string): string | undefined {
 }
 
 function chainOf(rule: string): string {
-  return rule.split(' ', 2)[1] ?? '';
+  return withoutCounters(rule).split(' ', 2)[1] ?? '';
+}
+
+/** A saved rule line without its `[packets:bytes]` prefix (iptables-save -c). */
+function withoutCounters(line: string): string {
+  return line.replace(/^\[\d+:\d+\] /, '');
 }
 
 /** Whether a rule jumps (or goes) to a preserved chain. */
@@ -161,17 +166,68 @@ function isPreservedLine(spec: PreserveSpec, table: string, line: string): boole
 }
 
 /**
- * The saved ruleset without what is preserved (the chains, their rules, the rules that reach them):
- * what drift detection and change counts compare, since those parts are not nfgit's.
+ * What nfgit may call its own in a live ruleset, per table: the preserved chains its rule files add
+ * to (declared in its ruleset), and how many times each rule line appears in its ruleset. A live rule
+ * that looks foreign (in a preserved chain, jumping to one, or claimed by a preset) is nfgit's only as
+ * many times as nfgit's ruleset has it; the rest is the other software's.
  */
-export function stripPreserved(saveText: string, spec: PreserveSpec): string {
+export type OwnClaims = ReadonlyMap<string, { readonly chains: ReadonlySet<string>; readonly rules: ReadonlyMap<string, number> }>;
+
+/**
+ * The claims of nfgit's ruleset in canonical form (iptables-save of what nfgit loaded, without the
+ * other software's parts); given several (the last applied one, the new one), a rule counts as often
+ * as the form that has it most, so that neither an unchanged nor a removed rule of nfgit's is taken
+ * for a foreign one.
+ */
+export function ownClaims(...forms: ReadonlyArray<string | undefined>): OwnClaims {
+  const out = new Map<string, { chains: Set<string>; rules: Map<string, number> }>();
+  for (const form of forms) {
+    for (const [table, saved] of parseSave(form ?? '')) {
+      let t = out.get(table);
+      if (t === undefined) out.set(table, (t = { chains: new Set(), rules: new Map() }));
+      for (const d of saved.chains) t.chains.add(d.slice(1).split(' ')[0] ?? '');
+      const count = new Map<string, number>();
+      for (const r of saved.rules) count.set(r, (count.get(r) ?? 0) + 1);
+      for (const [r, n] of count) t.rules.set(r, Math.max(n, t.rules.get(r) ?? 0));
+    }
+  }
+  return out;
+}
+
+/** A copy of the claims a pass can take rules from, one for one. */
+function claimCounter(claims: OwnClaims | undefined, table: string): Map<string, number> {
+  return new Map(claims?.get(table)?.rules ?? []);
+}
+
+/** Takes one claim on a rule line if one is left. */
+function take(counter: Map<string, number>, rule: string): boolean {
+  const n = counter.get(rule) ?? 0;
+  if (n === 0) return false;
+  counter.set(rule, n - 1);
+  return true;
+}
+
+/**
+ * The saved ruleset without what is preserved (the chains, their rules, the rules that reach them):
+ * what drift detection and change counts compare, since those parts are not nfgit's. With `claims`,
+ * nfgit's own part stays: its rules in preserved chains it adds to (DOCKER-USER), with their
+ * declarations, and its rules that look foreign (its own jump to DOCKER-USER).
+ */
+export function stripPreserved(saveText: string, spec: PreserveSpec, claims?: OwnClaims): string {
   if (spec.chains.length === 0 && spec.rules.length === 0) return saveText;
   const out: string[] = [];
   let table = '';
+  let counter = new Map<string, number>();
   for (const raw of saveText.split('\n')) {
-    if (raw.startsWith('*')) table = raw.slice(1);
+    if (raw.startsWith('*')) {
+      table = raw.slice(1);
+      counter = claimCounter(claims, table);
+    }
     const line = raw.replace(/^\[\d+:\d+\] /, '');
-    if ((line.startsWith(':') || line.startsWith('-A ')) && isPreservedLine(spec, table, line)) continue;
+    if ((line.startsWith(':') || line.startsWith('-A ')) && isPreservedLine(spec, table, line)) {
+      const own = line.startsWith(':') ? claims?.get(table)?.chains.has(line.slice(1).split(' ')[0] ?? '') === true : take(counter, line);
+      if (!own) continue;
+    }
     out.push(raw);
   }
   return out.join('\n');
@@ -183,19 +239,44 @@ export interface PreservedSummary {
   readonly rules: number;
 }
 
+/** The lines of the live ruleset a merge carried over (declarations `:CHAIN -`, rules), per table. */
+export type ForeignLines = ReadonlyMap<string, readonly string[]>;
+
+/**
+ * A saved ruleset without the lines a merge carried over into it (one for one, counters ignored):
+ * nfgit's own part of what the target runs after an apply, as the last good record keeps it.
+ */
+export function withoutForeign(saveText: string, foreign: ForeignLines): string {
+  if (foreign.size === 0) return saveText;
+  const out: string[] = [];
+  let left = new Map<string, number>();
+  for (const raw of saveText.split('\n')) {
+    if (raw.startsWith('*')) {
+      left = new Map();
+      for (const l of foreign.get(raw.slice(1)) ?? []) left.set(l, (left.get(l) ?? 0) + 1);
+    }
+    const line = raw.replace(/^\[\d+:\d+\] /, '').replace(/^(:\S+ -) \[\d+:\d+\]$/, '$1');
+    if ((line.startsWith(':') || line.startsWith('-A ')) && take(left, line)) continue;
+    out.push(raw);
+  }
+  return out.join('\n');
+}
+
 /**
  * Adds to nfgit's restore input (one family) the preserved parts of the live ruleset (`snapshot`, from
  * iptables-save): the preserved chains with their rules, and the other software's rules in the built-in
  * chains, each at the place it had among nfgit's rules (before the first, after the last, or after the
- * same number of nfgit's rules as before). Tables of the restore input without preserved parts are left
- * as they are. Throws an InternalError if nfgit's own rules define a preserved chain (compile refuses it).
+ * same number of nfgit's rules as before). A preserved chain nfgit's rules add to (DOCKER-USER) holds
+ * nfgit's rules first, then the live chain's foreign part: its rules that `claims` (nfgit's part at the
+ * last apply and in the new ruleset) does not account for, such as Docker's trailing RETURN. Tables of
+ * the restore input without preserved parts are left as they are.
  */
-export function mergePreserved(restoreText: string, snapshot: string, spec: PreserveSpec, ownCanonical?: string): { text: string; summary: PreservedSummary } {
-  if (spec.chains.length === 0 && spec.rules.length === 0) return { text: restoreText, summary: { chains: [], rules: 0 } };
+export function mergePreserved(restoreText: string, snapshot: string, spec: PreserveSpec, claims?: OwnClaims): { text: string; summary: PreservedSummary; foreign: ForeignLines } {
+  if (spec.chains.length === 0 && spec.rules.length === 0) return { text: restoreText, summary: { chains: [], rules: 0 }, foreign: new Map() };
   const live = parseSave(snapshot);
-  const ownSaved = parseSave(ownCanonical ?? '');
   const out: string[] = [];
   const keptChains: string[] = [];
+  const foreign = new Map<string, string[]>();
   let keptRules = 0;
   const lines = restoreText.split('\n');
   for (let i = 0; i < lines.length; i++) {
@@ -211,39 +292,31 @@ export function mergePreserved(restoreText: string, snapshot: string, spec: Pres
     i = end;
     const saved = live.get(table);
     const decls = block.filter((l) => l.startsWith(':'));
-    const rules = block.filter((l) => l.startsWith('-A '));
-    const foreignDecls = (saved?.chains ?? []).filter((d) => d.endsWith(' -') && isPreservedLine(spec, table, d));
-    const foreignChainRules = (saved?.rules ?? []).filter((r) => preservingPattern(spec, table, chainOf(r)) !== undefined);
-    for (const d of decls) {
-      const name = d.slice(1).split(' ')[0] ?? '';
-      if (preservingPattern(spec, table, name) !== undefined) throw new NfgitError('InternalError', `internal error: nfgit's rules define the preserved chain ${table}/${name}`);
-    }
+    const rules = block.filter((l) => withoutCounters(l).startsWith('-A '));
+    // Preserved chains nfgit's rules add to: declared by nfgit's restore input, so not declared again.
+    const shared = new Set(decls.map((d) => d.slice(1).split(' ')[0] ?? '').filter((name) => preservingPattern(spec, table, name) !== undefined));
+    const foreignDecls = (saved?.chains ?? []).filter((d) => d.endsWith(' -') && isPreservedLine(spec, table, d) && !shared.has(d.slice(1, -2)));
+    // Rules a preset would claim, jumps to preserved chains and rules of shared chains that nfgit's own ruleset has too are nfgit's: one each, matched one for one.
+    const mine = claimCounter(claims, table);
+    const foreignChainRules = (saved?.rules ?? []).filter((r) => preservingPattern(spec, table, chainOf(r)) !== undefined && !(shared.has(chainOf(r)) && take(mine, r)));
     const merged: string[] = [];
-    // Rules a preset would claim that nfgit's own ruleset has too are nfgit's: one each, matched one for one.
-    const mine = new Map<string, number>();
-    for (const r of ownSaved.get(table)?.rules ?? []) mine.set(r, (mine.get(r) ?? 0) + 1);
-    const flags = (saved?.rules ?? []).map((r) => {
-      if (!(BUILTIN_CHAINS[table] ?? []).includes(chainOf(r)) || !isForeignRule(spec, table, r)) return false;
-      const n = mine.get(r) ?? 0;
-      if (n > 0 && !jumpsToPreserved(spec, table, r)) {
-        mine.set(r, n - 1);
-        return false;
-      }
-      return true;
-    });
+    const flags = (saved?.rules ?? []).map((r) => (BUILTIN_CHAINS[table] ?? []).includes(chainOf(r)) && isForeignRule(spec, table, r) && !take(mine, r));
     for (const chain of BUILTIN_CHAINS[table] ?? []) {
       const own = rules.filter((r) => chainOf(r) === chain);
       const before = (saved?.rules ?? []).map((r, k) => ({ r, foreign: flags[k] === true })).filter((x) => chainOf(x.r) === chain);
       merged.push(...placeForeign(own, before));
     }
     const builtins = new Set(BUILTIN_CHAINS[table] ?? []);
+    // nfgit's rules of a shared chain come before its foreign part (rule files insert at 1 and expect to be first).
     merged.push(...rules.filter((r) => !builtins.has(chainOf(r))));
     merged.push(...foreignChainRules);
     out.push(header, ...decls, ...foreignDecls.map((d) => `${d} [0:0]`), ...merged, 'COMMIT');
     keptChains.push(...foreignDecls.map((d) => `${table}/${d.slice(1).split(' ')[0] ?? ''}`));
     keptRules += merged.length - rules.length;
+    const carried = [...foreignDecls, ...foreignChainRules, ...(saved?.rules ?? []).filter((_, k) => flags[k] === true)];
+    if (carried.length > 0) foreign.set(table, carried);
   }
-  return { text: out.join('\n'), summary: { chains: keptChains, rules: keptRules } };
+  return { text: out.join('\n'), summary: { chains: keptChains, rules: keptRules }, foreign };
 }
 
 /**
@@ -268,4 +341,56 @@ function placeForeign(own: readonly string[], before: ReadonlyArray<{ r: string;
   const result: string[] = [...(slots[0] as string[])];
   own.forEach((r, k) => result.push(r, ...(slots[k + 1] as string[])));
   return result;
+}
+
+/**
+ * For a chain a rule file names that does not exist: if it is one of the chains a preset preserves
+ * (DOCKER-USER, f2b-sshd…), how to add rules to it. Undefined for other names.
+ */
+export function preserveHint(table: string, chain: string): string | undefined {
+  if ((BUILTIN_CHAINS[table] ?? []).includes(chain)) return undefined;
+  for (const [name, preset] of Object.entries(PRESETS)) {
+    if (!preset.chains.some((g) => globToRegExp(g).test(chain))) continue;
+    return `it is made by other software (the preset @${name}): to add rules to it, preserve it (--preserve @${name}, or preserve: in the agent's configuration); nfgit then keeps that software's rules in it`;
+  }
+  return undefined;
+}
+
+/**
+ * The canonical form recorded at the last apply, if it can stand for nfgit's own part: it must declare
+ * no preserved chain that nfgit's recorded ruleset (`recordedText`, its restore input) does not. A form
+ * saved from the live target by an older nfgit holds the other software's chains too, and claiming
+ * from it would take their rules (Docker's own jump to DOCKER-USER) for nfgit's and drop them.
+ */
+export function trustedOwnForm(form: string | undefined, recordedText: string | undefined, spec: PreserveSpec): string | undefined {
+  if (form === undefined || recordedText === undefined) return undefined;
+  const declared = parseSave(recordedText);
+  for (const [table, saved] of parseSave(form)) {
+    const mine = new Set((declared.get(table)?.chains ?? []).map((d) => d.slice(1).split(' ')[0] ?? ''));
+    for (const d of saved.chains) {
+      const name = d.slice(1).split(' ')[0] ?? '';
+      if (preservingPattern(spec, table, name) !== undefined && !mine.has(name)) return undefined;
+    }
+  }
+  return form;
+}
+
+/**
+ * What a rollback puts back in one family when chains are preserved: nfgit's part of the snapshot
+ * (`previous`: nfgit's part then) with the other software's part as it is now (in `current`, less
+ * nfgit's part, `now`: the old and new parts), so that what Docker added while the new ruleset ran (a
+ * container started during a probation) is kept. Counters of nfgit's rules are the snapshot's.
+ */
+export function withCurrentForeign(snapshot: string, current: string, spec: PreserveSpec, previous: OwnClaims, now: OwnClaims): string {
+  if (spec.chains.length === 0 && spec.rules.length === 0) return snapshot;
+  return mergePreserved(stripPreserved(snapshot, spec, previous), current, spec, now).text;
+}
+
+/**
+ * nfgit's part of a save of the target after a restore that `mergePreserved(restoreText, snapshot,
+ * spec, previous)` made: the save less what that merge carried over (for an interrupted apply, whose
+ * merge is done again from its journal).
+ */
+export function ownFormAfter(saved: string, restoreText: string, snapshot: string, spec: PreserveSpec, previous: string | undefined): string {
+  return withoutForeign(saved, mergePreserved(restoreText, snapshot, spec, ownClaims(previous)).foreign);
 }

@@ -7,7 +7,7 @@ import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import { mergePreserved, NO_PRESERVE, stripPreserved, type PreserveSpec } from './preserve.js';
+import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
@@ -164,14 +164,27 @@ function emptyBlock(table: string): string {
 }
 
 /**
- * Puts one family back on a snapshot: restores the snapshot's tables (with counters), then removes
- * the tables the snapshot did not have (with nft; where nft cannot, they are flushed instead).
+ * Which rules are nfgit's in one family during an apply, for a rollback that keeps the other
+ * software's current part of the preserved chains: nfgit's part before the apply, and its parts
+ * before and after together (what the target may run now).
  */
-async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string): Promise<void> {
+export interface RollbackClaims {
+  readonly previous: OwnClaims;
+  readonly now: OwnClaims;
+}
+
+/**
+ * Puts one family back on a snapshot: restores the snapshot's tables (with counters), then removes
+ * the tables the snapshot did not have (with nft; where nft cannot, they are flushed instead). With
+ * chains preserved and `claims` known, the preserved parts are taken as they are now, not as in the
+ * snapshot.
+ */
+async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string, claims?: RollbackClaims): Promise<void> {
   const current = await saveFamily(ctx, family);
-  const before = parseSave(snapshot);
+  const text = claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
+  const before = parseSave(text);
   if (before.size > 0) {
-    const r = await runRestore(ctx, [restoreTool(family), '-c'], snapshot);
+    const r = await runRestore(ctx, [restoreTool(family), '-c'], text);
     if (r.code !== 0) {
       throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
     }
@@ -195,11 +208,13 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   }
 }
 
+/** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
 function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
   if (a.size !== b.size) return false;
+  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
   for (const [name, ta] of a) {
     const tb = b.get(name);
-    if (tb === undefined || ta.chains.join('\n') !== tb.chains.join('\n') || ta.rules.join('\n') !== tb.rules.join('\n')) return false;
+    if (tb === undefined || byChain(ta) !== byChain(tb)) return false;
   }
   return true;
 }
@@ -208,7 +223,7 @@ function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, S
  * Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be.
  * Returns warnings: what was left as it is (a created set the rules put back use).
  */
-export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal): Promise<string[]> {
+export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal, claims: Partial<Record<Family, RollbackClaims>> = {}): Promise<string[]> {
   const failures: string[] = [];
   let warnings: string[] = [];
   // ipsets: the old members first (swapped in, so the old rules find them), the new sets once no rule uses them.
@@ -217,7 +232,7 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
     const snap = snapshot[family];
     if (snap === undefined) continue;
     try {
-      await rollbackFamily(ctx, family, snap);
+      await rollbackFamily(ctx, family, snap, claims[family]);
     } catch (err) {
       failures.push((err as Error).message);
     }
@@ -260,7 +275,8 @@ export async function applyTransaction(
   for (const family of ctx.families) await checkSnapshot(ctx, family, snapshot[family] ?? '');
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
-  const ownedSets = readOrNothing(() => ctx.state.readLastGood())?.ipsets?.sets ?? [];
+  const lastGood = readOrNothing(() => ctx.state.readLastGood());
+  const ownedSets = lastGood?.ipsets?.sets ?? [];
   const sets = await snapshotSets(ctx.target, desired.ipsets, ownedSets);
 
   // Tables the rules do not use are flushed where they exist, and not created where they do not.
@@ -296,11 +312,24 @@ export async function applyTransaction(
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   const serialized = sealedJournal(journal);
   const canonical = await staging;
-  if (preserve.chains.length > 0 || preserve.rules.length > 0) {
+  const preserving = preserve.chains.length > 0 || preserve.rules.length > 0;
+  // nfgit's part at the last apply (what it loaded, recorded for this same target), in canonical form.
+  const previous: Partial<Record<Family, string>> = {};
+  // What each merge carried over from the live ruleset: not nfgit's, so not in the record of what it applied.
+  const foreign: Partial<Record<Family, ForeignLines>> = {};
+  // A rollback keeps what the other software has in the preserved chains by then (a probation lasts).
+  const claims: Partial<Record<Family, RollbackClaims>> = {};
+  if (preserving) {
     for (const family of ctx.families) {
-      // nfgit's own rules in canonical form, so that a preset never mistakes one of them for a foreign one.
-      const own = (await canonical[family]?.catch(() => undefined)) ?? readOrNothing(() => ctx.state.readCanonical(family));
-      next[family] = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, own).text;
+      const sameTarget = lastGood !== undefined && (lastGood.target.netns ?? undefined) === ctx.target.netns;
+      const form = sameTarget ? readOrNothing(() => ctx.state.readCanonical(family)) : undefined;
+      previous[family] = trustedOwnForm(form, lastGood?.families[family]?.text, preserve);
+      // nfgit's own rules, last applied and new, so that none of them is mistaken for a foreign one (kept twice).
+      const own = await canonical[family]?.catch(() => undefined);
+      const merged = mergePreserved(next[family] ?? '', snapshot[family] ?? '', preserve, ownClaims(previous[family], own));
+      next[family] = merged.text;
+      foreign[family] = merged.foreign;
+      claims[family] = { previous: ownClaims(previous[family]), now: ownClaims(previous[family], own) };
     }
   }
   const warnings: string[] = [];
@@ -320,14 +349,14 @@ export async function applyTransaction(
     try {
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
-      const left = await rollback(ctx, snapshot, sets);
+      const left = await rollback(ctx, snapshot, sets, claims);
       dropJournal(ctx);
       throw new NfgitError('RuleError', withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
     }
   }
 
   // The after-save of a family (for the summary of what changed) runs while the next family restores.
-  const afterSaves: Array<Promise<string | undefined>> = [];
+  const afterSaves: Array<Promise<{ text: string; staged: boolean } | undefined>> = [];
   let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
@@ -345,7 +374,7 @@ export async function applyTransaction(
           : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       let left: string[];
       try {
-        left = await rollback(ctx, snapshot, sets);
+        left = await rollback(ctx, snapshot, sets, claims);
       } catch (err) {
         throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
@@ -355,23 +384,27 @@ export async function applyTransaction(
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
-    const saved = (staged === undefined ? saveFamily(ctx, family) : staged.catch(() => saveFamily(ctx, family))).catch(() => undefined);
+    const live = (): Promise<{ text: string; staged: boolean }> => saveFamily(ctx, family).then((text) => ({ text, staged: false }));
+    const saved = (staged === undefined ? live() : staged.then((text) => ({ text, staged: true }), live)).catch(() => undefined);
     afterSaves.push(saved);
   }
 
-  if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves);
+  if (hasProbation(probation)) await keepOrRollBack(ctx, probation, journal, snapshot, afterSaves, claims);
 
   // Record the new ruleset as the last good one, with the canonical forms drift detection compares
   // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
   // and finishing it writes them from the target (recoverJournal). If it cannot be recorded (a full
   // disk), the new ruleset is taken back: the kernel must never run what restore-last would not load.
-  const after = await Promise.all(afterSaves);
+  const afterForms = await Promise.all(afterSaves);
+  const after = afterForms.map((a) => a?.text);
+  // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
+  const own = afterForms.map((a, i) => (a === undefined || a.staged ? a?.text : withoutForeign(a.text, foreign[ctx.families[i] as Family] ?? new Map())));
   const names = desired.ipsets?.sets ?? [];
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
   const forms: CanonicalForms = {
-    ipv4: after[ctx.families.indexOf('ipv4')],
-    ipv6: after[ctx.families.indexOf('ipv6')],
+    ipv4: own[ctx.families.indexOf('ipv4')],
+    ipv6: own[ctx.families.indexOf('ipv6')],
     ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
   };
   let recorded = false;
@@ -384,7 +417,7 @@ export async function applyTransaction(
     if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
       const kept = ctx.pendingJournal === true ? 'the journal is kept, to record it once there is space' : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
       warnings.push(`${(err as Error).message}: ${kept}`);
-    } else await takeBackUnrecorded(ctx, snapshot, sets, err);
+    } else await takeBackUnrecorded(ctx, snapshot, sets, err, claims);
   }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
@@ -402,8 +435,12 @@ export async function applyTransaction(
     family,
     tables: tables[family] ?? [],
     rules: desired.families[family]?.rules ?? 0,
-    // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept.
-    change: after[i] === undefined ? undefined : diffSaves(stripPreserved(snapshot[family] ?? '', preserve), stripPreserved(after[i] as string, preserve)),
+    // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept;
+    // nfgit's part of one it adds to (DOCKER-USER) counts, before as recorded at the last apply, after as now.
+    change:
+      after[i] === undefined
+        ? undefined
+        : diffSaves(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
   }));
   return { families, sets: setsOutcome, warnings };
 }
@@ -413,11 +450,11 @@ export async function applyTransaction(
  * directory is full): put both snapshots back and say so. The journal's applied mark goes first
  * (removing needs no space), so that if the rollback fails the next command undoes it, never records it.
  */
-async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown): Promise<never> {
+async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown, claims: Partial<Record<Family, RollbackClaims>>): Promise<never> {
   const why = (err as Error).message;
   ctx.state.unmarkJournalApplied();
   try {
-    await rollback(ctx, snapshot, sets);
+    await rollback(ctx, snapshot, sets, claims);
   } catch (e) {
     throw new NfgitError('SandboxError', `${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
   }
@@ -433,7 +470,14 @@ async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Rec
  * Both families hold the new ruleset: hold it on probation (the journal stays, so a crash now undoes
  * it), and if a probe fails or no confirmation comes, put both snapshots back and say why.
  */
-async function keepOrRollBack(ctx: TransactionContext, probation: Probation, journal: Journal, snapshot: Partial<Record<Family, string>>, afterSaves: Array<Promise<unknown>>): Promise<void> {
+async function keepOrRollBack(
+  ctx: TransactionContext,
+  probation: Probation,
+  journal: Journal,
+  snapshot: Partial<Record<Family, string>>,
+  afterSaves: Array<Promise<unknown>>,
+  claims: Partial<Record<Family, RollbackClaims>>,
+): Promise<void> {
   let failure: string | undefined;
   try {
     failure = await holdProbation(probation, { target: ctx.target }, ctx.state, { id: journal.id, appliedAt: journal.record.appliedAt });
@@ -443,7 +487,7 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
   if (failure === undefined) return;
   await Promise.allSettled(afterSaves);
   try {
-    await rollback(ctx, snapshot, journal.ipsets);
+    await rollback(ctx, snapshot, journal.ipsets, claims);
   } catch (err) {
     throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
@@ -456,13 +500,34 @@ async function keepOrRollBack(ctx: TransactionContext, probation: Probation, jou
  * from the target, which now runs the recorded ruleset. Best effort: what cannot be read is left out
  * (drift is then not checked until the next apply), never left describing an older ruleset.
  */
-async function canonicalFromTarget(target: Target, families: readonly Family[], names: readonly string[]): Promise<CanonicalForms> {
+async function canonicalFromTarget(target: Target, journal: Journal, state: StateDir, preserve: PreserveSpec): Promise<CanonicalForms> {
   const forms: Record<string, string | undefined> = {};
+  const names = journal.record.ipsets?.sets ?? [];
   for (const family of ['ipv4', 'ipv6'] as const) {
-    forms[family] = families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    const saved = journal.families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    forms[family] = saved === undefined ? undefined : ownPartAfterInterruptedApply(saved, journal, family, state, preserve);
   }
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
   return { ...forms, ipsets: sets === undefined ? undefined : canonicalSets(sets, names) };
+}
+
+/**
+ * The target also runs what the interrupted apply carried over from the live ruleset, which the record
+ * must not claim as nfgit's: that merge is done again from the journal's snapshot and nfgit's part at
+ * the apply before (still the recorded one, as the interrupted apply did not record its own).
+ */
+function ownPartAfterInterruptedApply(saved: string, journal: Journal, family: Family, state: StateDir, preserve: PreserveSpec): string {
+  if (preserve.chains.length === 0 && preserve.rules.length === 0) return saved;
+  try {
+    const last = state.readLastGood();
+    const sameTarget = last !== undefined && (last.target.netns ?? null) === (journal.target.netns ?? null);
+    const previous = sameTarget ? trustedOwnForm(state.readCanonical(family), last.families[family]?.text, preserve) : undefined;
+    return ownFormAfter(saved, journal.record.families[family]?.text ?? '', journal.snapshot[family] ?? '', preserve, previous);
+  } catch {
+    // Without the previous record, which rules of a shared chain (DOCKER-USER) are nfgit's is not known:
+    // its part is left out of the record (drift does not check it) until the next apply records it.
+    return stripPreserved(saved, preserve);
+  }
 }
 
 /** What looking for an unfinished journal found and did. */
@@ -491,7 +556,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
     try {
-      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal.families, journal.record.ipsets?.sets ?? []));
+      ctx.state.writeLastGood(journal.record, await canonicalFromTarget(target, journal, ctx.state, ctx.preserve ?? NO_PRESERVE));
     } catch (err) {
       // At boot on a full disk: restore-last loads the journal's ruleset (pendingJournal) rather than none.
       if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;

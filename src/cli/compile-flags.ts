@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CompileOptions } from '../compiler/compile.js';
-import { parsePreserve, reservedChainProblem } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, preserveHint } from '../apply/preserve.js';
 
 // The flags every command that compiles rule files takes (compile, check, apply, diff).
 
@@ -41,6 +41,7 @@ export function compileOptions(flags: CompileFlags): CompileOptions {
   const spec = parsePreserve(flags.preserve, '--preserve');
   return {
     reservedChain: (table, chain) => reservedChainProblem(spec, table, chain),
+    foreignChainHint: preserveHint,
     rulesDir: flags.rules,
     vars: flags.var,
     args: flags.arg,

@@ -74,7 +74,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           checkTarget(target);
           result = await compile(compileOptions({ ...flags, rules: flags.rules ?? '' }), kernelServices);
         }
-        const diffs = await diffAgainstTarget(result, { target, ipv4Only, preserve });
+        const diffs = await diffAgainstTarget(result, { target, ipv4Only, preserve, stateDir });
         const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));
         // Sets: those the rules create and those nfgit owns there now (apply destroys the ones the rules dropped).
         const sets = await diffSetsAgainstTarget(result, target, ownedSetsOf(stateDir, target));

@@ -6,7 +6,7 @@ import { parseRestore } from './parse-restore.js';
 import { BUILTIN_CHAINS } from './tables.js';
 import { readFileSync } from 'node:fs';
 import { expandAddressLists } from './expand-addresses.js';
-import { RulesetModel } from './ruleset-model.js';
+import { RulesetModel, type ForeignChains } from './ruleset-model.js';
 import { renderRestore, type RenderedRuleset } from './render-restore.js';
 import { listRuleFiles } from './rule-files.js';
 import { chooseShell } from './rule-shell.js';
@@ -59,6 +59,8 @@ export interface CompileOptions {
   readonly maxRecordBytes?: number;
   /** Says why a chain name is reserved (it belongs to other software: preserve), or undefined. */
   readonly reservedChain?: (table: string, chain: string) => string | undefined;
+  /** A hint for a chain that does not exist but belongs to known software (DOCKER-USER: preserve @docker). */
+  readonly foreignChainHint?: (table: string, chain: string) => string | undefined;
 }
 
 /**
@@ -116,7 +118,7 @@ export async function compile(options: CompileOptions, services: KernelServices)
   let mode: RunMode = shell.name === 'zsh' ? 'fast' : 'exact';
   let run: RunState | RunMode;
   for (;;) {
-    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, reserved, () => tablesProbe, services.query);
+    run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, { reserved, hint: options.foreignChainHint ?? (() => undefined) }, () => tablesProbe, services.query);
     if (typeof run !== 'string' && mode === 'diagnose') {
       // A run that stopped early must not pass because the next one, run to find where, did not.
       throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
@@ -156,11 +158,14 @@ async function runOnce(
   display: (file: string) => string,
   extraTargets: ReadonlySet<string>,
   canonical: CanonicalMatcher,
-  reservedChain: (table: string, chain: string) => string | undefined,
+  chains: { readonly reserved: (table: string, chain: string) => string | undefined; readonly hint: (table: string, chain: string) => string | undefined },
   tables: () => Promise<Readonly<Record<Family, readonly string[]>>>,
   queryKernel: KernelServices['query'],
 ): Promise<RunState | RunMode> {
-  const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets), ipv6: new RulesetModel('ipv6', extraTargets) };
+  // Preserved chains (DOCKER-USER) exist for the rules without -N: they add to them and jump to them.
+  const reservedChain = chains.reserved;
+  const foreign: ForeignChains = { isForeign: (table, chain) => reservedChain(table, chain) !== undefined, hint: chains.hint };
+  const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', extraTargets, foreign), ipv6: new RulesetModel('ipv6', extraTargets, foreign) };
   const sets = new IpsetModel();
   // How many rules of both families refer to a set now (asked only by ipset destroy and rename).
   const ruleRefs = (name: string): number => {
@@ -178,18 +183,27 @@ async function runOnce(
   let early: EarlyStop | undefined;
 
   // The real tool's answer to a query, on what the rule files built so far (netfilter/kernel-query.ts).
-  const query = async (family: Family | undefined, argv: readonly string[]): Promise<RecordVerdict> => {
+  const query = async (family: Family | undefined, argv: readonly string[], table = 'filter'): Promise<RecordVerdict> => {
+    // A preserved chain exists on the host: listing it (`iptables -L DOCKER-USER || iptables -N …`) finds it, with nfgit's part.
+    // (Only then is the table touched: a query must not make a table the rules do not use theirs.)
+    const listed = family === undefined ? undefined : listedChain(argv);
+    if (family !== undefined && listed !== undefined && reservedChain(table, listed) !== undefined) {
+      const t = models[family].table(table);
+      if (t !== undefined && !t.chains.has(listed)) models[family].foreignChain(t, listed);
+    }
     const ipsets = renderIpsets(sets).text;
     const restore = family === undefined ? undefined : { tool: TOOL[family], text: renderRestore(models[family], (await tables())[family]).text };
     const r = await queryKernel({ ipsets, restore }, argv);
     return { answer: `${r.code}:${r.stderr}\x1f${r.stdout}` };
   };
   // What the model does not know about a command: a chain name that belongs to other software
-  // (preserve; always refused), a set a rule names that does not exist then (iptables resolves a set
-  // by name when the rule is added: it must exist, of the rule's family).
+  // (preserve: rules may add to it, never create, delete or rename it; always refused), a set a rule
+  // names that does not exist then (iptables resolves a set by name when the rule is added: it must
+  // exist, of the rule's family).
   const precheck = (family: Family, table: string, cmd: Command): { message: string; reserved: boolean } | undefined => {
     const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
-    const reserved = defined === undefined ? undefined : reservedChain(table, defined);
+    const owned = cmd.op === 'rename' || (cmd.op === 'delete-chain' && cmd.chain !== undefined) ? cmd.chain : undefined;
+    const reserved = (defined === undefined ? undefined : reservedChain(table, defined)) ?? (owned === undefined ? undefined : reservedChain(table, owned));
     if (reserved !== undefined) return { message: reserved, reserved: true };
     if (cmd.op !== 'append' && cmd.op !== 'insert' && cmd.op !== 'replace') return undefined;
     for (const name of setReferences(cmd.spec)) {
@@ -268,7 +282,8 @@ async function runOnce(
       }
       for (const c of block.chains) {
         const builtin = builtins.includes(c.name);
-        const exists = model.table(block.table)?.chains.has(c.name) === true;
+        // A preserved chain exists on the host: its line flushes nfgit's part, as for an existing chain.
+        const exists = model.table(block.table)?.chains.has(c.name) === true || reservedChain(block.table, c.name) !== undefined;
         const cmd: Command | undefined = builtin ? (c.policy === '-' ? undefined : { op: 'policy', chain: c.name, target: c.policy }) : exists ? { op: 'flush', chain: c.name } : { op: 'new-chain', chain: c.name };
         if (cmd === undefined) continue;
         const why = await run(cmd, c.line);
@@ -316,7 +331,7 @@ async function runOnce(
         if (!parsed.ok) return refuse(parsed.message, 2);
         const first = parsed.call.command;
         // A query is answered by the real tool on the rules built so far: only exact mode can wait for it.
-        if (first.op === 'list') return alias || !sync ? { restart: true } : query(family, [tool, ...rec.args]);
+        if (first.op === 'list') return alias || !sync ? { restart: true } : query(family, [tool, ...rec.args], parsed.call.table);
         if (alias && first.op === 'check') return { restart: true };
         const expanded = expandAddressLists(first);
         if (!expanded.ok) return refuse(expanded.message, 2);
@@ -645,4 +660,15 @@ async function firstLine(file: string): Promise<string> {
   } finally {
     await h.close();
   }
+}
+
+/** The chain a list command (`-L CHAIN`, `-nvL CHAIN`, `-S CHAIN`, `--list CHAIN`) names, if any. */
+function listedChain(argv: readonly string[]): string | undefined {
+  for (let i = 1; i < argv.length - 1; i++) {
+    const a = argv[i] as string;
+    if (!/^-[A-Za-z]*[LS]$/.test(a) && a !== '--list' && a !== '--list-rules') continue;
+    const next = argv[i + 1] as string;
+    return next.startsWith('-') ? undefined : next;
+  }
+  return undefined;
 }

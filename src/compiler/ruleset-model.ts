@@ -33,7 +33,23 @@ export interface Chain {
   policyTrace: SourceTrace | undefined;
   declTrace: SourceTrace | undefined;
   rules: Rule[];
+  /**
+   * A chain of other software that the rules add to (DOCKER-USER, preserved): it exists without -N,
+   * holds nfgit's part only, and may not be deleted or renamed by the rules.
+   */
+  readonly foreign?: true;
 }
+
+/** Which chains belong to other software (preserve), and the hint for one a rule names that does not. */
+export interface ForeignChains {
+  /** Whether a user chain name of a table is preserved: rules may add to it and jump to it. */
+  readonly isForeign: (table: string, chain: string) => boolean;
+  /** A hint for a chain name that does not exist but would, preserved (DOCKER-USER without @docker). */
+  readonly hint: (table: string, chain: string) => string | undefined;
+}
+
+/** No chain belongs to other software. */
+export const NO_FOREIGN_CHAINS: ForeignChains = { isForeign: () => false, hint: () => undefined };
 
 /** A table of one family: its chains in creation order, and how often each name is jumped to. */
 export interface Table {
@@ -99,8 +115,11 @@ export class RulesetModel {
   readonly tables = new Map<string, Table>();
   private readonly targets: ReadonlySet<string>;
 
-  constructor(family: Family, extraTargets: Iterable<string> = []) {
+  private readonly foreign: ForeignChains;
+
+  constructor(family: Family, extraTargets: Iterable<string> = [], foreign: ForeignChains = NO_FOREIGN_CHAINS) {
     this.family = family;
+    this.foreign = foreign;
     this.targets = new Set([...KNOWN_TARGETS, ...extraTargets]);
   }
 
@@ -191,12 +210,13 @@ export class RulesetModel {
       }
       case 'delete-chain': {
         if (cmd.chain === undefined) {
+          // The chains of other software are not the rules' to delete: only nfgit's part of them goes (-F).
           for (const c of table.chains.values()) {
-            if (c.builtin) continue;
+            if (c.builtin || c.foreign === true) continue;
             const why = this.whyNotDeletable(table, c);
             if (why !== undefined) return this.fail(`cannot delete all user chains of table ${table.name} (-X): ${why}`, 1);
           }
-          for (const c of [...table.chains.values()]) if (!c.builtin) table.chains.delete(c.name);
+          for (const c of [...table.chains.values()]) if (!c.builtin && c.foreign !== true) table.chains.delete(c.name);
           return OK;
         }
         const chain = this.existing(table, cmd.chain);
@@ -259,9 +279,21 @@ export class RulesetModel {
   }
 
   private existing(table: Table, name: string): Chain | string {
-    const c = table.chains.get(name);
+    const c = table.chains.get(name) ?? this.foreignChain(table, name);
     if (c !== undefined) return c;
-    return `chain "${name}" does not exist in table ${table.name}; create it with -N before using it`;
+    const hint = this.foreign.hint(table.name, name);
+    return `chain "${name}" does not exist in table ${table.name}; ${hint ?? 'create it with -N before using it'}`;
+  }
+
+  /**
+   * A preserved chain of other software, made known to the model the first time a rule file names it
+   * (it exists on the host, made by its owner, not by -N). Undefined for a name that is not preserved.
+   */
+  foreignChain(table: Table, name: string): Chain | undefined {
+    if (!this.foreign.isForeign(table.name, name)) return undefined;
+    const chain: Chain = { name, builtin: false, policy: undefined, policyTrace: undefined, declTrace: undefined, rules: [], foreign: true };
+    table.chains.set(name, chain);
+    return chain;
   }
 
   private badChainName(name: string): string | undefined {
@@ -277,8 +309,9 @@ export class RulesetModel {
   private checkTarget(table: Table, rule: Rule): string | undefined {
     if (rule.targetIndex < 0) return undefined;
     const t = rule.spec[rule.targetIndex] as string;
-    if (table.chains.has(t) || STANDARD_TARGETS.has(t) || this.targets.has(t)) return undefined;
-    return `jump to chain "${t}", which does not exist in table ${table.name} at this point; create it with -N first (or check the spelling of the target)`;
+    if (table.chains.has(t) || STANDARD_TARGETS.has(t) || this.targets.has(t) || this.foreignChain(table, t) !== undefined) return undefined;
+    const hint = this.foreign.hint(table.name, t);
+    return `jump to chain "${t}", which does not exist in table ${table.name} at this point; ${hint ?? 'create it with -N first (or check the spelling of the target)'}`;
   }
 
   private whyNotDeletable(table: Table, chain: Chain): string | undefined {

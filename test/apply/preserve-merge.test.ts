@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mergePreserved, parsePreserve, reservedChainProblem, stripPreserved } from '../../src/apply/preserve.js';
+import { mergePreserved, ownClaims, ownFormAfter, parsePreserve, reservedChainProblem, stripPreserved, trustedOwnForm, withoutForeign } from '../../src/apply/preserve.js';
 
 const LIVE = `*filter
 :INPUT DROP [10:100]
@@ -93,7 +93,7 @@ COMMIT
 COMMIT
 `;
   const restore = mine.replace('-A FORWARD -i docker0 -o docker0 -j ACCEPT', '-A FORWARD -i docker0 -o docker0 -j ACCEPT');
-  const { text } = mergePreserved(restore, live, spec, mine);
+  const { text } = mergePreserved(restore, live, spec, ownClaims(mine));
   t.is(text.split('\n').filter((l) => l === '-A FORWARD -i docker0 -o docker0 -j ACCEPT').length, 1);
   t.true(text.includes('-A FORWARD -i docker0 ! -o docker0 -j ACCEPT'));
 });
@@ -112,4 +112,98 @@ test('patterns: per table, presets, and the mistakes that are refused', (t) => {
     'preserve: "bad pattern!" is not a chain name pattern (letters, digits, "_", "-", "." and the wildcards * and ?)',
     'preserve: unknown preset "@nope"; the presets are @docker, @fail2ban, @kube-proxy, @crowdsec',
   ]);
+});
+
+// DOCKER-USER as Docker 27 leaves it, with nfgit's part of the last apply first (one rule of it deleted by hand) and a rule someone else inserted.
+const DOCKER_LIVE = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER - [0:0]
+:DOCKER-USER - [0:0]
+[7:420] -A FORWARD -j DOCKER-USER
+-A FORWARD -o docker0 -j DOCKER
+-A DOCKER-USER -s 203.0.113.9/32 -j DROP
+-A DOCKER-USER -i eth0 -p tcp -m tcp --dport 25 -j DROP
+-A DOCKER-USER -j RETURN
+COMMIT
+`;
+// nfgit's part at the last apply (its canonical record).
+const DOCKER_PREVIOUS = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER-USER - [0:0]
+-A DOCKER-USER -i eth0 -p tcp -m tcp --dport 25 -j DROP
+-A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT
+COMMIT
+`;
+const DOCKER_NEW = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER-USER - [0:0]
+-A DOCKER-USER -i eth0 -p tcp --dport 25 -j DROP
+-A DOCKER-USER -s 192.168.0.0/16 -j ACCEPT
+COMMIT
+`;
+
+test("a preserved chain nfgit's rules add to: nfgit's new part first, then the live rules that were not nfgit's", (t) => {
+  const spec = parsePreserve(['@docker']);
+  const { text, foreign } = mergePreserved(DOCKER_NEW, DOCKER_LIVE, spec, ownClaims(DOCKER_PREVIOUS));
+  t.is(
+    text,
+    `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER-USER - [0:0]
+:DOCKER - [0:0]
+-A FORWARD -j DOCKER-USER
+-A FORWARD -o docker0 -j DOCKER
+-A DOCKER-USER -i eth0 -p tcp --dport 25 -j DROP
+-A DOCKER-USER -s 192.168.0.0/16 -j ACCEPT
+-A DOCKER-USER -s 203.0.113.9/32 -j DROP
+-A DOCKER-USER -j RETURN
+COMMIT
+`,
+  );
+  t.deepEqual(foreign.get('filter'), [':DOCKER -', '-A DOCKER-USER -s 203.0.113.9/32 -j DROP', '-A DOCKER-USER -j RETURN', '-A FORWARD -j DOCKER-USER', '-A FORWARD -o docker0 -j DOCKER']);
+  // What the target runs after it, less what the merge carried over, is nfgit's part: what the record keeps.
+  const afterSave = text.replace('--dport 25', '-m tcp --dport 25').replace(':DOCKER - [0:0]', ':DOCKER - [0:0]');
+  t.is(withoutForeign(afterSave, foreign), DOCKER_NEW.replace('--dport 25', '-m tcp --dport 25'));
+  // Without a record (first apply), the whole live chain is foreign; the new part is still not doubled.
+  const first = mergePreserved(DOCKER_NEW, DOCKER_LIVE.replace('-p tcp -m tcp --dport 25', '-p tcp --dport 25'), spec, ownClaims(undefined, DOCKER_NEW));
+  t.is(first.text.split('\n').filter((l) => l.includes('--dport 25')).length, 1);
+});
+
+test("stripPreserved with nfgit's claims keeps nfgit's part of a preserved chain: a rule of it gone is drift, a foreign one added is not", (t) => {
+  const spec = parsePreserve(['@docker']);
+  const claims = ownClaims(DOCKER_PREVIOUS);
+  t.is(
+    stripPreserved(DOCKER_LIVE, spec, claims),
+    `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD DROP [0:0]
+:OUTPUT ACCEPT [0:0]
+:DOCKER-USER - [0:0]
+-A DOCKER-USER -i eth0 -p tcp -m tcp --dport 25 -j DROP
+COMMIT
+`,
+  );
+  t.is(stripPreserved(DOCKER_PREVIOUS, spec, claims), DOCKER_PREVIOUS);
+});
+
+test('a record saved from the live target with the other software in it is not trusted to say what is nfgit\'s', (t) => {
+  const spec = parsePreserve(['@docker']);
+  t.is(trustedOwnForm(DOCKER_PREVIOUS, DOCKER_NEW, spec), DOCKER_PREVIOUS);
+  t.is(trustedOwnForm(DOCKER_LIVE, DOCKER_NEW, spec), undefined);
+  t.is(trustedOwnForm(DOCKER_PREVIOUS, undefined, spec), undefined);
+});
+
+test('after an interrupted apply, the merge done again from its journal tells nfgit\'s part of the target\'s save', (t) => {
+  const spec = parsePreserve(['@docker']);
+  const { text } = mergePreserved(DOCKER_NEW, DOCKER_LIVE, spec, ownClaims(DOCKER_PREVIOUS));
+  const saved = text.replace('--dport 25', '-m tcp --dport 25');
+  t.is(ownFormAfter(saved, DOCKER_NEW, DOCKER_LIVE, spec, DOCKER_PREVIOUS), DOCKER_NEW.replace('--dport 25', '-m tcp --dport 25'));
 });

@@ -76,3 +76,34 @@ test('loose keys collide for spellings the kernel treats as equal', (t) => {
   t.not(looseKey(['-m', 'limit', '--limit', '5/min', '-j', 'ACCEPT']), looseKey(['-m', 'conntrack', '--ctstate', 'NEW', '-j', 'ACCEPT']));
   t.not(looseKey(['-j', 'WEB']), looseKey(['-g', 'WEB']));
 });
+
+// Preserved chains of other software (DOCKER-USER): rules add to them and jump to them without -N.
+function runForeign(lines: string[]): { error?: string; rules: string[] } {
+  const m = new RulesetModel('ipv4', [], { isForeign: (table, chain) => table === 'filter' && chain.startsWith('DOCKER'), hint: () => undefined });
+  for (const [i, line] of lines.entries()) {
+    const p = parseArgv('ipv4', line.split(' '));
+    if (!p.ok) return { error: `${i + 1}: ${p.message}`, rules: [] };
+    const r = m.apply(p.call.table, p.call.command, [{ file: 'f', line: i + 1 }]);
+    if (r.ok !== true) return { error: `${i + 1}: ${r.ok === false ? r.message : 'needs-canonical'}`, rules: [] };
+  }
+  return { rules: renderRestore(m, ['filter']).text.split('\n').filter((l) => l.startsWith('-A') || l.endsWith('- [0:0]')) };
+}
+
+test('a preserved chain takes -A, -I, -F and jumps without -N, and holds only what the rules add', (t) => {
+  t.deepEqual(runForeign(['-A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT', '-I DOCKER-USER -j LOG', '-I DOCKER-USER 2 -i eth0 -j DROP', '-A FORWARD -j DOCKER-USER']).rules, [
+    ':DOCKER-USER - [0:0]',
+    '-A FORWARD -j DOCKER-USER',
+    '-A DOCKER-USER -j LOG',
+    '-A DOCKER-USER -i eth0 -j DROP',
+    '-A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT',
+  ]);
+  t.deepEqual(runForeign(['-A FORWARD -j DOCKER-USER']).rules, [':DOCKER-USER - [0:0]', '-A FORWARD -j DOCKER-USER']);
+  // -X of all user chains deletes nfgit's own chains, never the other software's.
+  t.deepEqual(runForeign(['-N MINE', '-A DOCKER-USER -j RETURN', '-F', '-X']).rules, [':DOCKER-USER - [0:0]']);
+  // Other names are as before, and the hint says how to preserve a chain of other software.
+  t.regex(runForeign(['-A NOPE -j ACCEPT']).error ?? '', /^1: chain "NOPE" does not exist in table filter; create it with -N/);
+  const hinted = new RulesetModel('ipv4', [], { isForeign: () => false, hint: (_, chain) => (chain === 'DOCKER-USER' ? 'preserve it' : undefined) });
+  const p = parseArgv('ipv4', ['-A', 'FORWARD', '-j', 'DOCKER-USER']);
+  if (!p.ok) return t.fail(p.message);
+  t.like(hinted.apply(p.call.table, p.call.command, []), { ok: false, message: 'jump to chain "DOCKER-USER", which does not exist in table filter at this point; preserve it' });
+});
