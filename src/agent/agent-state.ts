@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeDurable } from '../util/durable-file.js';
 import type { LastGood } from '../apply/state-files.js';
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, UsageError } from '../errors/errors.js';
 import { readProblem } from '../util/read-problem.js';
 
 /** How a commit was decided (the `Result:` of its status tag). */
@@ -63,9 +63,7 @@ export function readAgentState(stateDir: string, lastGood: LastGood | undefined)
   let state = EMPTY;
   const f = file(stateDir);
   const hold = (why: string, cause?: unknown): NfgitError =>
-    new NfgitError(
-      'UsageError',
-      `${f} cannot be used (${why}): nfgit does not know which commit this host runs, so it decides nothing until this is fixed. ` +
+    new UsageError(`${f} cannot be used (${why}): nfgit does not know which commit this host runs, so it decides nothing until this is fixed. ` +
         `Restore the file from a backup, or move it away to start afresh (the host's newest signed status tag in the repository then keeps nfgit from going backwards)`,
       { cause },
     );

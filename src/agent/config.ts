@@ -7,7 +7,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSet } from '../apply/probes.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
-import { NfgitError } from '../errors/errors.js';
+import { UsageError } from '../errors/errors.js';
 import { parsePreserve } from '../apply/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
@@ -88,7 +88,7 @@ export async function loadConfig(file: string): Promise<AgentConfig> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new NfgitError('UsageError', `cannot read the configuration file ${file}: ${readProblem(err)}`, { cause: err });
+    throw new UsageError(`cannot read the configuration file ${file}: ${readProblem(err)}`, { cause: err });
   }
   return parseConfig(text, file, { hostname: hostname() });
 }
@@ -102,19 +102,19 @@ export function parseConfig(text: string, file: string, defaults: ConfigDefaults
       const { line, col } = lineCounter.linePos(e.pos[0]);
       return `${file}:${line}:${col}: YAML syntax error: ${e.message}`;
     });
-    throw new NfgitError('UsageError', lines.join('\n'));
+    throw new UsageError(lines.join('\n'));
   }
   let data: unknown;
   try {
     data = doc.toJS();
   } catch (err) {
     // An alias to an anchor that does not exist, or too many aliases: found only while building the values.
-    throw new NfgitError('UsageError', `${file}: YAML error: ${(err as Error).message}`, { cause: err });
+    throw new UsageError(`${file}: YAML error: ${(err as Error).message}`, { cause: err });
   }
   // An empty file is an empty mapping, so that the message says which setting is missing.
   const result = configSchema(defaults).safeParse(data ?? {}, { error: genericMessage });
   if (result.success) return result.data;
-  throw new NfgitError('UsageError', problemLines(result.error.issues).map((l) => `${file}: ${l}`).join('\n'));
+  throw new UsageError(problemLines(result.error.issues).map((l) => `${file}: ${l}`).join('\n'));
 }
 
 /** setTimeout fires at once, with a warning, when asked to wait longer than this (a signed 32-bit count of ms). */

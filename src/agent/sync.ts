@@ -16,7 +16,7 @@ import { saveFamily } from '../apply/transaction.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../apply/set-diff.js';
 import { saveSets } from '../apply/ipset-apply.js';
 import { compile, type CompileResult } from '../compiler/compile.js';
-import { asNfgitErrors, NfgitError } from '../errors/errors.js';
+import { InternalError, UsageError, asNfgitErrors } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../util/version.js';
@@ -104,7 +104,7 @@ function loadSigningKey(file: string): HostKey {
   } catch (err) {
     const e = asNfgitErrors(err)[0];
     const why = e?.code === 'InternalError' ? (err as Error).message : e?.message ?? String(err);
-    throw new NfgitError('UsageError', `cannot load the signing key ${file} (signing.key): ${why}. Make one with: nfgit keygen --key ${file}`, { cause: err });
+    throw new UsageError(`cannot load the signing key ${file} (signing.key): ${why}. Make one with: nfgit keygen --key ${file}`, { cause: err });
   }
 }
 
@@ -223,7 +223,7 @@ function applyOptions(ctx: PassContext): ApplyOptions {
 /** A commit's rules problem becomes a refusal; an environment problem (transient) is thrown for a retry. */
 async function refusedOrThrow(ctx: PassContext, agent: AgentState, head: string, err: unknown, rules: StatusRecord['rules'], show: (text: string) => string = (t) => t): Promise<SyncOutcome> {
   const errors = asNfgitErrors(err);
-  if (errors.some((e) => e.code === 'SandboxError' || e.code === 'InternalError')) throw err;
+  if (errors.some((e) => e.errorClass !== 'stalled')) throw err;
   return conclude(ctx, agent, head, 'refused', errors.map((e) => show(e.format())), rules);
 }
 
@@ -327,7 +327,7 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
   }
   log.log('warn', 'drift', 'the live ruleset differs from the applied one: putting the applied ruleset back', { details });
   const report = await restoreLast(applyOptions(ctx));
-  if (!report.restored) throw new NfgitError('InternalError', 'internal error: drift found but no last good ruleset to restore');
+  if (!report.restored) throw new InternalError('internal error: drift found but no last good ruleset to restore');
   log.log('info', 'repaired', `drift repaired: the applied ruleset (${report.source}) is back`, { source: report.source });
   return 'repaired';
 }

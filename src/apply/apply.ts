@@ -4,7 +4,7 @@ import { buildPlan, digestOf } from '../compiler/plan.js';
 import { formatLocation } from '../errors/source-location.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
 import { checkTarget, describeTarget, type Target } from '../netfilter/target.js';
-import { NfgitError } from '../errors/errors.js';
+import { UsageError } from '../errors/errors.js';
 import type { PreserveSpec } from './preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, lockTarget, type StateLock } from './state-lock.js';
@@ -195,9 +195,7 @@ export interface RestoreTarget {
 export function restoreTargetOf(recorded: Target, options: Pick<ApplyOptions, 'target' | 'stateDir'>, how: RestoreTarget): Target {
   if (how.recorded) return recorded;
   if (recorded.netns === options.target.netns || how.force) return options.target;
-  throw new NfgitError(
-    'UsageError',
-    `the last good ruleset in ${options.stateDir} was applied to ${describeTarget(recorded)}, not ${describeTarget(options.target)}: loading it there could lock that target out. Run restore-last without --netns to load it where it was applied, or add --force to load it into ${describeTarget(options.target)} all the same`,
+  throw new UsageError(`the last good ruleset in ${options.stateDir} was applied to ${describeTarget(recorded)}, not ${describeTarget(options.target)}: loading it there could lock that target out. Run restore-last without --netns to load it where it was applied, or add --force to load it into ${describeTarget(options.target)} all the same`,
   );
 }
 

@@ -1,5 +1,5 @@
 import type { CompileResult } from '../compiler/compile.js';
-import { NfgitError } from '../errors/errors.js';
+import { InternalError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
 import { checkTarget, type Target } from '../netfilter/target.js';
@@ -37,7 +37,7 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
   const out: Partial<Record<Family, FamilyDiff>> = {};
   for (const [i, family] of families.entries()) {
     const canonical = staged.canonical[family];
-    if (canonical === undefined) throw new NfgitError('InternalError', `internal error: staging gave no canonical ${FAMILY_NAME[family]} ruleset`);
+    if (canonical === undefined) throw new InternalError(`internal error: staging gave no canonical ${FAMILY_NAME[family]} ruleset`);
     const spec = options.preserve ?? NO_PRESERVE;
     const own = await canonical;
     // nfgit's part of a preserved chain it adds to (DOCKER-USER) is compared; the rest of the chain is not nfgit's.

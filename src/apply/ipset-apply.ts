@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { NfgitError } from '../errors/errors.js';
+import { SandboxError } from '../errors/errors.js';
 import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
 import { parseIpsetRestoreError } from '../netfilter/stage-ipsets.js';
 
@@ -86,14 +86,14 @@ export function swapScript(sets: readonly SavedSet[], live: ReadonlyMap<string, 
 /** `ipset save` of the target. */
 export async function saveSets(target: Target): Promise<string> {
   const r = await runInTarget(target, ['ipset', 'save']);
-  if (r.code !== 0) throw new NfgitError('SandboxError', `ipset save failed in ${describeTarget(target)}: ${r.stderr.trim() || `exit status ${r.code}`}`);
+  if (r.code !== 0) throw new SandboxError(`ipset save failed in ${describeTarget(target)}: ${r.stderr.trim() || `exit status ${r.code}`}`);
   return r.stdout;
 }
 
 async function restoreSets(target: Target, script: string, what: string): Promise<void> {
   if (script === '') return;
   const r = await runInTarget(target, ['ipset', 'restore'], { input: script });
-  if (r.code !== 0) throw new NfgitError('SandboxError', `ipset restore failed while ${what} in ${describeTarget(target)}: ${parseIpsetRestoreError(r.stderr).message}`);
+  if (r.code !== 0) throw new SandboxError(`ipset restore failed while ${what} in ${describeTarget(target)}: ${parseIpsetRestoreError(r.stderr).message}`);
 }
 
 /** Snapshots the target's sets before an apply that has sets or had some; undefined when neither. */
@@ -149,7 +149,7 @@ export async function destroyCreatedSets(target: Target, journal: IpsetsJournal)
     if (/in use by a kernel component/.test(r.stderr)) inUse.push(name);
     else failed.push(`${name} (${r.stderr.trim()})`);
   }
-  if (failed.length > 0) throw new NfgitError('SandboxError', `could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
+  if (failed.length > 0) throw new SandboxError(`could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
   return inUse.map(
     (name) =>
       `set ${name}, which the undone apply was to create, stays in ${describeTarget(target)}: the rules put back use it (so it was there before, though the snapshot did not list it); check its members, or run restore-last to load the last good sets`,

@@ -3,7 +3,7 @@
 // preserved pattern, and the rules other software put into the built-in chains to reach them, are
 // carried over from the live ruleset into every restore nfgit makes, in the place they were. Pure.
 
-import { NfgitError } from '../errors/errors.js';
+import { InternalError, UsageError } from '../errors/errors.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { parseSave } from '../netfilter/save-text.js';
 
@@ -98,7 +98,7 @@ export function parsePreserve(patterns: readonly string[], where = 'preserve'): 
       chains.push({ table, glob, source: p });
     }
   }
-  if (problems.length > 0) throw new NfgitError('UsageError', problems.join('\n'));
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return { chains, rules, given: patterns.map((p) => p.trim()) };
 }
 
@@ -287,7 +287,7 @@ export function mergePreserved(restoreText: string, snapshot: string, spec: Pres
     }
     const table = header.slice(1);
     const end = lines.indexOf('COMMIT', i);
-    if (end < 0) throw new NfgitError('InternalError', `internal error: table ${table} of the restore input has no COMMIT`);
+    if (end < 0) throw new InternalError(`internal error: table ${table} of the restore input has no COMMIT`);
     const block = lines.slice(i + 1, end);
     i = end;
     const saved = live.get(table);

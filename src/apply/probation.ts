@@ -4,7 +4,7 @@
 // the next nfgit command: a host that cut itself off comes back without anyone at the console.
 
 import { existsSync } from 'node:fs';
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, UsageError } from '../errors/errors.js';
 import { removeDurable, writeDurable } from '../util/durable-file.js';
 import { runProbes, type ProbeEnv, type ProbeSet } from './probes.js';
 import type { StateDir } from './state-files.js';
@@ -89,13 +89,13 @@ export async function confirmApply(state: StateDir, waitMs = 10_000): Promise<Co
   const marker = state.readProbation();
   const journal = state.readJournal();
   if (marker === undefined || journal === undefined || journal.id !== marker.id || marker.confirmBy === null) {
-    throw new NfgitError('UsageError', `no apply is waiting for confirmation in ${state.dir}: nothing to confirm`);
+    throw new UsageError(`no apply is waiting for confirmation in ${state.dir}: nothing to confirm`);
   }
   if (!isAlive(marker.pid)) {
-    throw new NfgitError('UsageError', `the apply that waited for confirmation ("${journal.command}", pid ${marker.pid}) is gone; the next nfgit command (apply, restore-last) undoes it`);
+    throw new UsageError(`the apply that waited for confirmation ("${journal.command}", pid ${marker.pid}) is gone; the next nfgit command (apply, restore-last) undoes it`);
   }
   if (Date.now() > Date.parse(marker.confirmBy)) {
-    throw new NfgitError('UsageError', `too late: "${journal.command}" waited for confirmation until ${marker.confirmBy} and is rolling back`);
+    throw new UsageError(`too late: "${journal.command}" waited for confirmation until ${marker.confirmBy} and is rolling back`);
   }
   writeDurable(state.confirmFile(marker.id), JSON.stringify({ confirmedAt: new Date().toISOString() }));
   const until = Date.now() + waitMs;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../errors/errors.js';
+import { SandboxError } from '../errors/errors.js';
 import { SAFE_PATH } from '../util/sandbox.js';
 import { onExit } from '../util/exit-hooks.js';
 import { describeTarget, type Target } from '../netfilter/target.js';
@@ -86,13 +86,13 @@ async function lockFile(file: string, command: string, waitMs: number, what: str
       out += b.toString();
       if (out.includes('locked')) resolve(true);
     });
-    child.on('error', (err) => reject(new NfgitError('SandboxError', `cannot lock ${what}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
+    child.on('error', (err) => reject(new SandboxError(`cannot lock ${what}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
     child.on('exit', () => resolve(false));
   });
   if (!got) {
     const held = holder ? readHolder(file) : undefined;
     const who = held !== undefined ? `"${held.command}" (pid ${held.pid}, since ${held.since})` : holder ? 'another process' : 'another nfgit (with another state directory)';
-    throw new NfgitError('SandboxError', `${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
+    throw new SandboxError(`${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
   child.stdout.removeAllListeners('data');
   child.stdin.on('error', () => {});

@@ -1,6 +1,6 @@
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../errors/errors.js';
+import { SandboxError } from '../errors/errors.js';
 import { CorruptStateFile } from './state-records.js';
 
 /**
@@ -39,7 +39,7 @@ function problem(file: string, st: Stats, kind: 'state' | 'parent'): string | un
 }
 
 function refuse(why: string): never {
-  throw new NfgitError('SandboxError', `refusing the state directory: ${why}`);
+  throw new SandboxError(`refusing the state directory: ${why}`);
 }
 
 /**
@@ -78,13 +78,13 @@ export function readStateFile(file: string): StateRead {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { exists: false };
     if (code === 'ELOOP') throw new CorruptStateFile(file, `it is a symbolic link, where nfgit writes a regular file. Move it away (mv ${file} ${file}.bad)`);
-    throw new NfgitError('SandboxError', `cannot read the state file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new SandboxError(`cannot read the state file ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new CorruptStateFile(file, `it is not a regular file (a ${st.isDirectory() ? 'directory' : 'special file'} is in its place). Move it away (mv ${file} ${file}.bad)`);
     const why = problem(file, st, 'state');
-    if (why !== undefined) throw new NfgitError('SandboxError', `refusing the state file: ${why}`);
+    if (why !== undefined) throw new SandboxError(`refusing the state file: ${why}`);
     const buf = Buffer.alloc(st.size);
     let done = 0;
     while (done < st.size) {

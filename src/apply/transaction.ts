@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, rmSync } from 'node:fs';
-import { NfgitError } from '../errors/errors.js';
+import { InternalError, RollbackError, RuleError, SandboxError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
@@ -106,7 +106,7 @@ export async function saveFamily(ctx: Pick<TransactionContext, 'target'>, family
   const r = await runInTarget(ctx.target, [saveTool(family), '-c']);
   if (r.code !== 0) {
     const hint = family === 'ipv6' ? ' If this host has IPv6 disabled, manage IPv4 only with --ipv4-only.' : '';
-    throw new NfgitError('SandboxError', `${saveTool(family)} failed in ${describeTarget(ctx.target)}: ${r.stderr.trim() || `exit status ${r.code}`}.${hint}`, { family });
+    throw new SandboxError(`${saveTool(family)} failed in ${describeTarget(ctx.target)}: ${r.stderr.trim() || `exit status ${r.code}`}.${hint}`, { family });
   }
   return r.stdout;
 }
@@ -140,9 +140,7 @@ async function checkSnapshot(ctx: Pick<TransactionContext, 'target' | 'backend'>
   const tables = garbage ? undefined : await kernelTables(ctx, family);
   if (!garbage && (tables === undefined || tables.length === 0)) return;
   const why = garbage ? 'printed no table block (output that is not a ruleset)' : `printed no table while the kernel holds the ${FAMILY_NAME[family]} ${tables?.join(', ')} table${tables?.length === 1 ? '' : 's'}`;
-  throw new NfgitError(
-    'SandboxError',
-    `${tool} -c ${why} in ${describeTarget(ctx.target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
+  throw new SandboxError(`${tool} -c ${why} in ${describeTarget(ctx.target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
     { family },
   );
 }
@@ -186,7 +184,7 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   if (before.size > 0) {
     const r = await runRestore(ctx, [restoreTool(family), '-c'], text);
     if (r.code !== 0) {
-      throw new NfgitError('SandboxError', `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
+      throw new SandboxError(`${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
     }
   }
   const flushedOnly: string[] = [];
@@ -196,7 +194,7 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
     const removed = ctx.backend.nft !== undefined && (await runInTarget(ctx.target, [ctx.backend.nft, 'delete', 'table', nftFamily, table])).code === 0;
     if (removed) continue;
     const r = await runRestore(ctx, [restoreTool(family)], emptyBlock(table));
-    if (r.code !== 0) throw new NfgitError('SandboxError', `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`, { family });
+    if (r.code !== 0) throw new SandboxError(`could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`, { family });
     flushedOnly.push(table);
   }
   // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
@@ -204,7 +202,7 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
   const now = parseSave(await saveFamily(ctx, family));
   for (const t of flushedOnly) if (isEmptyTable(now.get(t))) now.delete(t);
   if (!sameTables(before, now)) {
-    throw new NfgitError('SandboxError', `after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
+    throw new SandboxError(`after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
   }
 }
 
@@ -239,9 +237,8 @@ export async function rollback(ctx: TransactionContext, snapshot: Partial<Record
   }
   if (sets !== undefined) warnings = await destroyCreatedSets(ctx.target, sets).catch((err: Error) => (failures.push(err.message), []));
   if (failures.length > 0) {
-    throw new NfgitError(
-      'SandboxError',
-      `COULD NOT PUT THE PREVIOUS RULESET BACK in ${describeTarget(ctx.target)}: ${failures.join('; ')}. The journal in ${ctx.state.dir} is kept: the next nfgit command (apply, restore-last) retries the rollback`,
+    throw new RollbackError(
+      `COULD NOT PUT THE PREVIOUS RULESET BACK in ${describeTarget(ctx.target)}: ${failures.join('; ')}. The host may be split (one family on the new rules, the other on the old). The journal in ${ctx.state.dir} is kept: the next nfgit command (apply, restore-last) retries the rollback; run nfgit restore-last to do it now`,
     );
   }
   return warnings;
@@ -284,7 +281,7 @@ export async function applyTransaction(
   const tables: Partial<Record<Family, string[]>> = {};
   for (const family of ctx.families) {
     const want = desired.families[family];
-    if (want === undefined) throw new NfgitError('InternalError', `internal error: no ${FAMILY_NAME[family]} ruleset to apply`);
+    if (want === undefined) throw new InternalError(`internal error: no ${FAMILY_NAME[family]} ruleset to apply`);
     const keep = new Set([...want.usedTables, ...parseSave(snapshot[family] ?? '').keys()]);
     next[family] = selectTables(want.text, keep);
     tables[family] = [...parseSave(next[family] ?? '').keys()];
@@ -342,16 +339,21 @@ export async function applyTransaction(
       warnings.push(`${(err as Error).message}: loading the last good ruleset without a journal (if interrupted, run restore-last again)`);
     } else {
       // Without a journal a crash half-way could leave the families split: the kernel is not touched.
-      throw new NfgitError('SandboxError', `${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
+      throw new SandboxError(`${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
     }
   }
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
       await applySets(ctx.target, desired.ipsets, sets);
     } catch (err) {
-      const left = await rollback(ctx, snapshot, sets, claims);
+      let left: string[];
+      try {
+        left = await rollback(ctx, snapshot, sets, claims);
+      } catch (e) {
+        throw new RollbackError(`${(err as Error).message}. Then: ${(e as Error).message}`, { cause: e });
+      }
       dropJournal(ctx);
-      throw new NfgitError('RuleError', withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
+      throw new RuleError(withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
     }
   }
 
@@ -376,11 +378,12 @@ export async function applyTransaction(
       try {
         left = await rollback(ctx, snapshot, sets, claims);
       } catch (err) {
-        throw new NfgitError('SandboxError', `${what}. Then: ${(err as Error).message}`, { family, cause: err });
+        throw new RollbackError(`${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
       dropJournal(ctx);
       // A hung tool is the host's trouble, not the rules': retry later (exit 3), do not blame the commit.
-      throw new NfgitError(r.hung === undefined ? 'RuleError' : 'SandboxError', withWarnings(`${what}. Nothing was changed: both families are back on their previous ruleset`, left), { family });
+      const message = withWarnings(`${what}. Nothing was changed: both families are back on their previous ruleset`, left);
+      throw r.hung === undefined ? new RuleError(message, { family }) : new SandboxError(message, { family });
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
@@ -456,12 +459,10 @@ async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Rec
   try {
     await rollback(ctx, snapshot, sets, claims);
   } catch (e) {
-    throw new NfgitError('SandboxError', `${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
+    throw new RollbackError(`${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
   }
   dropJournal(ctx);
-  throw new NfgitError(
-    'SandboxError',
-    `${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
+  throw new SandboxError(`${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
     { cause: err },
   );
 }
@@ -489,7 +490,7 @@ async function keepOrRollBack(
   try {
     await rollback(ctx, snapshot, journal.ipsets, claims);
   } catch (err) {
-    throw new NfgitError('SandboxError', `${failure}, and then: ${(err as Error).message}`, { cause: err });
+    throw new RollbackError(`${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
   dropJournal(ctx);
   throw new ProbeError(failure, `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`);

@@ -1,7 +1,7 @@
 import { kernelServices } from '../netfilter/kernel-services.js';
 import { parsePreserve } from '../apply/preserve.js';
 import type { Command } from 'commander';
-import { asNfgitErrors, NfgitError } from '../errors/errors.js';
+import { UsageError, asNfgitErrors } from '../errors/errors.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { exitCodeFor, reportFailure } from './output.js';
 
@@ -47,8 +47,8 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           import('../apply/set-diff.js'),
           import('../apply/state-files.js'),
         ]);
-        if ((flags.rules === undefined) === (flags.config === undefined)) throw new NfgitError('UsageError', 'give either --rules DIR or --config FILE (the agent: its branch head)');
-        if (flags.commit !== undefined && flags.config === undefined) throw new NfgitError('UsageError', '--commit needs --config');
+        if ((flags.rules === undefined) === (flags.config === undefined)) throw new UsageError('give either --rules DIR or --config FILE (the agent: its branch head)');
+        if (flags.commit !== undefined && flags.config === undefined) throw new UsageError('--commit needs --config');
         let target = { netns: flags.netns };
         let ipv4Only = flags.ipv4Only === true;
         let preserve = parsePreserve(flags.preserve, '--preserve');

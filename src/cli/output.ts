@@ -1,16 +1,13 @@
-import { asNfgitErrors, type NfgitError } from '../errors/errors.js';
+import { asNfgitErrors, classify, type NfgitError } from '../errors/errors.js';
 import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
 import { describeSetsOutcome } from '../apply/set-diff.js';
 
-/** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug. */
+/** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug (errors.ts classify). */
 export function exitCodeFor(errors: readonly NfgitError[]): number {
-  if (errors.some((e) => e.code === 'InternalError')) return 70;
-  if (errors.some((e) => e.code === 'SandboxError')) return 3;
-  if (errors.every((e) => e.code === 'UsageError')) return 2;
-  return 1;
+  return classify(errors).exitCode;
 }
 
 /** Prints errors (FILE:LINE: message lines, or JSON) and returns the exit code. */

@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import git, { Errors } from 'isomorphic-git';
-import { NfgitError } from '../errors/errors.js';
+import { UsageError } from '../errors/errors.js';
 import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../agent/fleet-status.js';
 import { readStatusTags } from '../git/status-tags.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../git/transport.js';
@@ -88,7 +88,7 @@ async function fetchInto(tmp: string, url: string, branch: string, tokenFile: st
   } catch (err) {
     const e = err as { code?: string };
     if (e.code === 'NotFoundError' || e.code === 'NoRefspecError') {
-      throw new NfgitError('UsageError', `${redactUrl(url)} has no branch ${branch}: name the branch the hosts follow with --branch`, { cause: err });
+      throw new UsageError(`${redactUrl(url)} has no branch ${branch}: name the branch the hosts follow with --branch`, { cause: err });
     }
     throw remoteError(err, { url, doing: 'fetching status tags', authHint: 'give a token that may read the repository with --token-file' });
   }
@@ -110,13 +110,13 @@ export async function status(flags: StatusFlags): Promise<number> {
       await fetchInto(tmp, repo, flags.branch, flags.tokenFile);
       gitdir = tmp;
     } else if (repo !== undefined) {
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo)) throw new NfgitError('UsageError', `--repo ${redactUrl(repo)}: only http(s) URLs and local paths are supported`);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo)) throw new UsageError(`--repo ${redactUrl(repo)}: only http(s) URLs and local paths are supported`);
       const found = fs.existsSync(repo) ? gitDirAt(repo) : null;
-      if (found === null) throw new NfgitError('UsageError', `--repo ${repo} is not a git repository (give a clone, a bare repository or an https:// URL)`);
+      if (found === null) throw new UsageError(`--repo ${repo} is not a git repository (give a clone, a bare repository or an https:// URL)`);
       gitdir = found;
     } else {
       const found = findGitDir(process.cwd());
-      if (found === null) throw new NfgitError('UsageError', 'not inside a git repository: run nfgit status in a clone of the rules repository, or give --repo');
+      if (found === null) throw new UsageError('not inside a git repository: run nfgit status in a clone of the rules repository, or give --repo');
       gitdir = found;
     }
     const signers = await signersFor(tmp === null ? gitdir : null, flags.allowedSigners);

@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { NfgitError } from '../errors/errors.js';
+import { UsageError } from '../errors/errors.js';
 import type { TrustConfig } from '../git/signing/commit-trust.js';
 import { reportFailure } from './output.js';
 
@@ -18,16 +18,14 @@ interface VerifyFlags {
 /** The trust list: an allowed_signers file (signatures required), or the `trust:` section of an agent configuration. */
 async function trustOf(flags: VerifyFlags): Promise<TrustConfig> {
   if (flags.allowedSigners !== undefined && flags.config !== undefined) {
-    throw new NfgitError('UsageError', 'give --allowed-signers FILE or --config FILE, not both: the trust list must be one, as on the hosts');
+    throw new UsageError('give --allowed-signers FILE or --config FILE, not both: the trust list must be one, as on the hosts');
   }
   if (flags.allowedSigners !== undefined) return { requireSignedCommits: true, allowedSigners: flags.allowedSigners, pgpKeys: [] };
   if (flags.config !== undefined) {
     const { loadConfig } = await import('../agent/config.js');
     return (await loadConfig(flags.config)).trust;
   }
-  throw new NfgitError(
-    'UsageError',
-    'no trust list: give --allowed-signers FILE (an allowed_signers file, as trust.allowedSigners) or --config FILE (an agent configuration: its trust: section is used)',
+  throw new UsageError('no trust list: give --allowed-signers FILE (an allowed_signers file, as trust.allowedSigners) or --config FILE (an agent configuration: its trust: section is used)',
   );
 }
 

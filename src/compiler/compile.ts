@@ -1,6 +1,6 @@
 import os from 'node:os';
 import path from 'node:path';
-import { NfgitError, NfgitErrors } from '../errors/errors.js';
+import { InternalError, NfgitError, NfgitErrors, RuleError, ScriptError, TimeoutError } from '../errors/errors.js';
 import { parseArgv, TOOL, type Command, type Family } from './parse-argv.js';
 import { parseRestore } from './parse-restore.js';
 import { BUILTIN_CHAINS } from './tables.js';
@@ -74,7 +74,7 @@ export async function compile(options: CompileOptions, services: KernelServices)
   const absDir = path.resolve(rulesDir);
   const files = await listRuleFiles(rulesDir);
   const choice = chooseShell(await Promise.all(files.map(async (f) => ({ name: f, firstLine: await firstLine(f) }))));
-  if (!choice.ok) throw new NfgitErrors([new NfgitError('ScriptError', choice.message, { trace: [{ file: path.join(options.displayDir ?? rulesDir, path.relative(rulesDir, choice.file)), line: 1 }] })]);
+  if (!choice.ok) throw new NfgitErrors([new ScriptError(choice.message, { trace: [{ file: path.join(options.displayDir ?? rulesDir, path.relative(rulesDir, choice.file)), line: 1 }] })]);
   const shell = choice.shell === 'zsh' ? ({ name: 'zsh' } as const) : ({ name: 'bash', modes: choice.modes } as const);
   const host = options.host ?? os.hostname();
   const extra = await services.targets();
@@ -121,11 +121,11 @@ export async function compile(options: CompileOptions, services: KernelServices)
     run = await runOnce({ ...runOptions, mode }, toTrace, display, extra, canonical, { reserved, hint: options.foreignChainHint ?? (() => undefined) }, () => tablesProbe, services.query);
     if (typeof run !== 'string' && mode === 'diagnose') {
       // A run that stopped early must not pass because the next one, run to find where, did not.
-      throw new NfgitErrors([new NfgitError('ScriptError', 'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
+      throw new NfgitErrors([new ScriptError('a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
     }
     if (typeof run !== 'string') break;
     if (run === 'fast' || mode === 'diagnose' || (mode === 'exact' && run === 'exact')) {
-      throw new NfgitErrors([new NfgitError('InternalError', `internal error: the ${mode} run asked for a ${run} run`)]);
+      throw new NfgitErrors([new InternalError(`internal error: the ${mode} run asked for a ${run} run`)]);
     }
     mode = run;
   }
@@ -136,9 +136,9 @@ export async function compile(options: CompileOptions, services: KernelServices)
   const ipv6 = renderRestore(models.ipv6, tables.ipv6);
   const ipsets = renderIpsets(sets);
   const problems = [
-    ...ipsets.problems.map((p) => new NfgitError('RuleError', `ipset: ${p.message}`, { trace: p.trace })),
-    ...ipv4.problems.map((p) => new NfgitError('RuleError', `iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
-    ...ipv6.problems.map((p) => new NfgitError('RuleError', `ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
+    ...ipsets.problems.map((p) => new RuleError(`ipset: ${p.message}`, { trace: p.trace })),
+    ...ipv4.problems.map((p) => new RuleError(`iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),
+    ...ipv6.problems.map((p) => new RuleError(`ip6tables: ${p.message}`, { trace: p.trace, family: 'ipv6' })),
   ];
   if (problems.length > 0) throw new NfgitErrors(problems);
   return { rulesDir, files: files.map(display), host, ipv4, ipv6, ipsets, hostCommands, output };
@@ -219,7 +219,7 @@ async function runOnce(
     const at = hereDocument(rawTrace[0], runOptions.rulesDir);
     const traceOf = (line: number): SourceTrace => (at === undefined || trace[0] === undefined ? trace : [{ file: trace[0].file, line: trace[0].line + line }, ...trace.slice(1)]);
     const stop = (line: number, message: string): RecordVerdict => ({
-      stop: new NfgitError('RuleError', `${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, { trace: traceOf(line), ...(family === undefined ? {} : { family }) }),
+      stop: new RuleError(`${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, { trace: traceOf(line), ...(family === undefined ? {} : { family }) }),
     });
     return { traceOf, stop };
   };
@@ -324,7 +324,7 @@ async function runOnce(
           const text = `${tool}: ${message}`;
           // A failing state command may be tolerated by the script (`|| true`): only exact mode can tell.
           if (alias && !bulk && !hard) return { restart: true };
-          if (!sync || hard) return { stop: new NfgitError('RuleError', text, { trace, family }) };
+          if (!sync || hard) return { stop: new RuleError(text, { trace, family }) };
           lastRefusal = { trace, message: text };
           return { answer: `${status}:${text}` };
         };
@@ -366,7 +366,7 @@ async function runOnce(
         const parsed = parseIpset(rec.args);
         const refuse = (message: string, status: number, quiet: boolean, hard = false): RecordVerdict => {
           const text = `ipset: ${message}`;
-          if (hard) return { stop: new NfgitError('RuleError', text, { trace }) };
+          if (hard) return { stop: new RuleError(text, { trace }) };
           if (alias) return { restart: true };
           lastRefusal = { trace, message: text };
           return { answer: `${status}:${quiet ? '' : text}` };
@@ -399,7 +399,7 @@ async function runOnce(
       }
       case 'M':
       case 'AM':
-        if (rec.args.length === 0) return { stop: new NfgitError('RuleError', 'main needs a command to run on the host, as in: main sysctl -w net.ipv4.ip_forward=1', { trace: toTrace(rec.trace) }) };
+        if (rec.args.length === 0) return { stop: new RuleError('main needs a command to run on the host, as in: main sysctl -w net.ipv4.ip_forward=1', { trace: toTrace(rec.trace) }) };
         hostCommands.push({ argv: rec.args, trace: toTrace(rec.trace) });
         return undefined;
       case 'E':
@@ -425,9 +425,7 @@ async function runOnce(
       case 'F': {
         const tool = rec.args[0] ?? 'this tool';
         return {
-          stop: new NfgitError(
-            'RuleError',
-            `${tool} cannot be used in a rule file: rule files only describe rules with iptables/ip6tables calls, and nfgit compiles them and does the iptables-save/iptables-restore itself`,
+          stop: new RuleError(`${tool} cannot be used in a rule file: rule files only describe rules with iptables/ip6tables calls, and nfgit compiles them and does the iptables-save/iptables-restore itself`,
             { trace: toTrace(rec.trace) },
           ),
         };
@@ -435,9 +433,7 @@ async function runOnce(
       case 'N': {
         const tool = rec.args[0] ?? 'this tool';
         return {
-          stop: new NfgitError(
-            'RuleError',
-            `${tool} is not supported yet: nfgit compiles iptables, ip6tables and ipset calls only; keep these rules out of the rule files for now (a host command runs them after each apply: main ${tool} …)`,
+          stop: new RuleError(`${tool} is not supported yet: nfgit compiles iptables, ip6tables and ipset calls only; keep these rules out of the rule files for now (a host command runs them after each apply: main ${tool} …)`,
             { trace: toTrace(rec.trace) },
           ),
         };
@@ -446,7 +442,7 @@ async function runOnce(
         bypass ??= { file: display(rec.args[0] ?? currentFile), command: rec.args[1] ?? '', failureAfter: failures };
         return undefined;
       default:
-        return { stop: new NfgitError('InternalError', `internal error: unknown record kind ${JSON.stringify(rec.kind)} from the zsh prelude`) };
+        return { stop: new InternalError(`internal error: unknown record kind ${JSON.stringify(rec.kind)} from the zsh prelude`) };
     }
   };
 
@@ -456,13 +452,13 @@ async function runOnce(
   if (exit.restart) return 'exact';
   if (exit.timedOut) {
     throw new NfgitErrors([
-      new NfgitError('TimeoutError', `the rule files were still running after ${runOptions.timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
+      new TimeoutError(`the rule files were still running after ${runOptions.timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
     ]);
   }
   if (bypass !== undefined) {
     const at = lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace.length > 0 ? lastFailure.trace : [{ file: bypass.file, line: 0 }];
     throw new NfgitErrors([
-      new NfgitError('RuleError', `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name or path, without "command" or "builtin", so nfgit can compile the rule`, { trace: at }),
+      new RuleError(`runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name or path, without "command" or "builtin", so nfgit can compile the rule`, { trace: at }),
     ]);
   }
   // A failed command (errexit) explains the end of the run by itself; an exit does not say where it was.
@@ -540,13 +536,11 @@ function earlyStopError(early: EarlyStop, output: string, display: (file: string
   const said = zshError(lines, display);
   // zsh names the file and line of a parse or expansion error in a rule file: that is where it stopped.
   if (said !== undefined && said.trace[0] !== undefined && (early.trace.length === 0 || said.trace[0].file === early.trace[0]?.file || said.trace[0].file === early.file)) {
-    return new NfgitError('ScriptError', `${said.message}; ${stopped}`, { trace: said.trace });
+    return new ScriptError(`${said.message}; ${stopped}`, { trace: said.trace });
   }
   if (early.exit !== undefined) {
     const where = early.exit.inFunction === undefined ? 'before the last line of the rule file' : `in function ${early.exit.inFunction}`;
-    return new NfgitError(
-      'ScriptError',
-      `"exit" ${where}: rule files are sourced into one shell, so in a real shell it would end the whole run here and skip the rest; nfgit accepts an exit only as a file's last command${early.exit.inFunction === undefined ? '' : ' (return from the function instead)'}, or put the lines to skip under an "if"`,
+    return new ScriptError(`"exit" ${where}: rule files are sourced into one shell, so in a real shell it would end the whole run here and skip the rest; nfgit accepts an exit only as a file's last command${early.exit.inFunction === undefined ? '' : ' (return from the function instead)'}, or put the lines to skip under an "if"`,
       { trace: early.exit.trace },
     );
   }
@@ -555,21 +549,19 @@ function earlyStopError(early: EarlyStop, output: string, display: (file: string
   const inFunction = lines.map((l) => /^([^/:\s][^:]*):(\d+): (.*)$/.exec(l)).find((m) => m !== null);
   const command = early.command.trim().split('\n')[0] ?? '';
   if (inFunction !== null && inFunction !== undefined && early.how === 'stop') {
-    return new NfgitError('ScriptError', `zsh: ${inFunction[3]} (in ${inFunction[1]}); ${stopped}`, { trace });
+    return new ScriptError(`zsh: ${inFunction[3]} (in ${inFunction[1]}); ${stopped}`, { trace });
   }
   const exit = /(?:^|[\s;&|({])(exit(?:\s+[^\s;&|)}]+)?)\s*(?:$|[;&|)}])/.exec(command);
   if (early.how === 'exit' || exit !== null) {
-    return new NfgitError(
-      'ScriptError',
-      `"${exit?.[1] ?? 'exit'}" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run; remove the exit, or put the lines to skip under an "if"`,
+    return new ScriptError(`"${exit?.[1] ?? 'exit'}" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run; remove the exit, or put the lines to skip under an "if"`,
       { trace },
     );
   }
   const ret = /(?:^|[\s;&|({])(return(?:\s+[^\s;&|)}]+)?)\s*(?:$|[;&|)}])/.exec(command);
   if (ret !== null) {
-    return new NfgitError('ScriptError', `"${ret[1]}" at the top level ends the rule file here, so its later lines did not run; ${refused}: put the lines to skip under an "if" instead`, { trace });
+    return new ScriptError(`"${ret[1]}" at the top level ends the rule file here, so its later lines did not run; ${refused}: put the lines to skip under an "if" instead`, { trace });
   }
-  return new NfgitError('ScriptError', `${command === '' ? '' : `after "${command}", `}${stopped}`, { trace });
+  return new ScriptError(`${command === '' ? '' : `after "${command}", `}${stopped}`, { trace });
 }
 
 /** Explains why the zsh run stopped: the iptables call that failed, the command that failed, or zsh's own message. */
@@ -589,29 +581,25 @@ function scriptFailure(
     const at = lastFailure.trace[0];
     const refusalAt = lastRefusal?.trace[0];
     if (lastRefusal !== undefined && at !== undefined && refusalAt !== undefined && at.file === refusalAt.file && at.line === refusalAt.line) {
-      return new NfgitError('RuleError', lastRefusal.message, { trace: lastRefusal.trace });
+      return new RuleError(lastRefusal.message, { trace: lastRefusal.trace });
     }
     // The jail's paths of rule files, as the user named them.
     const lastLine = lines.at(-1);
     const said = lastLine?.replace(new RegExp(`${JAIL_RULES_DIR}/[^\\s:'"]+`, 'g'), (p) => display(p));
     const host = said === undefined ? undefined : hostOnlyHint(said);
-    return new NfgitError(
-      'ScriptError',
-      host !== undefined
+    return new ScriptError(host !== undefined
         ? `a command failed with exit status ${lastFailure.status} (it said: ${said}): ${host}`
         : `a command failed with exit status ${lastFailure.status}${said ? ` (it said: ${said})` : ''}; rule files run with errexit, so the compile stopped here (append "|| true" if the failure is expected)`,
       { trace: lastFailure.trace },
     );
   }
   if (code === 0) {
-    return new NfgitError(
-      'ScriptError',
-      'the run of the rule files ended in this file without an error (an "exec", or "setopt noexec"?), so the rest of it and the files after it did not run; nfgit refuses rules that do not run to their end',
+    return new ScriptError('the run of the rule files ended in this file without an error (an "exec", or "setopt noexec"?), so the rest of it and the files after it did not run; nfgit refuses rules that do not run to their end',
       { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] },
     );
   }
   const why = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
-  return new NfgitError('ScriptError', `the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
+  return new ScriptError(`the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
 }
 
 /**
@@ -634,7 +622,7 @@ function zshError(lines: readonly string[], display: (file: string) => string): 
     // bash: "FILE: line N: message" (the file is a rule file, or the prelude for its own errors).
     const bash = /^(\/[^:]+): line (\d+): (.*)$/.exec(l);
     if (bash !== null && !(bash[1] as string).endsWith('/prelude.bash')) {
-      return new NfgitError('ScriptError', `bash: ${bash[3]}`, { trace: [{ file: display(bash[1] as string), line: Number(bash[2]) }] });
+      return new ScriptError(`bash: ${bash[3]}`, { trace: [{ file: display(bash[1] as string), line: Number(bash[2]) }] });
     }
     // A builtin's own complaint names it between the file and the line ("FILE:break:2: not in …").
     const b = /^(\/[^:]+):([a-z_][\w-]*):(\d+): (.*)$/.exec(l);
@@ -643,9 +631,9 @@ function zshError(lines: readonly string[], display: (file: string) => string): 
     const trace = [{ file: display(m[1] as string), line: Number(m[2]) }];
     const own = /^defining function based on alias `(.+)'$/.exec(m[3] as string);
     if (own !== null) {
-      return new NfgitError('ScriptError', `rule files must not define a function named "${own[1]}": nfgit provides it to record the calls (name a wrapper differently)`, { trace });
+      return new ScriptError(`rule files must not define a function named "${own[1]}": nfgit provides it to record the calls (name a wrapper differently)`, { trace });
     }
-    return new NfgitError('ScriptError', `zsh: ${m[3]}`, { trace });
+    return new ScriptError(`zsh: ${m[3]}`, { trace });
   }
   return undefined;
 }

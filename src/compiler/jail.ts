@@ -6,7 +6,7 @@
 // user namespace and a PID to name it by), cannot read root-only files (nfgit's state directory and
 // keys), cannot write outside their private temporary directories, and no process of theirs outlives
 // the run: when zsh, the PID namespace's init, exits, the kernel kills everything left in it.
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, SandboxError } from '../errors/errors.js';
 import { isRoot } from '../util/sandbox.js';
 
 /** Where the jail sees the compile directory (the prelude, the shim and the copy of the rules). */
@@ -76,8 +76,6 @@ exec prlimit $limits -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;
 export function jailFailure(output: string): NfgitError | undefined {
   if (!/unshare failed|unshare: |setpriv: /.test(output)) return undefined;
   const why = output.trim().split('\n')[0] ?? '';
-  return new NfgitError(
-    'SandboxError',
-    `cannot create the compile jail (${why}): nfgit runs rule files as an unprivileged user in user, PID, mount and network namespaces, and this kernel forbids that; allow user namespaces for unprivileged users (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)`,
+  return new SandboxError(`cannot create the compile jail (${why}): nfgit runs rule files as an unprivileged user in user, PID, mount and network namespaces, and this kernel forbids that; allow user namespaces for unprivileged users (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)`,
   );
 }

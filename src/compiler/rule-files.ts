@@ -1,6 +1,6 @@
 import { lstat, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, UsageError } from '../errors/errors.js';
 
 /** Names run-parts would run: letters, digits, `.`, `_`, `-`; nfgit also skips dot files. */
 const RULE_FILE_NAME = /^[.a-zA-Z0-9_-]+$/;
@@ -55,11 +55,11 @@ export async function listRuleFiles(dir: string): Promise<string[]> {
   let names: string[];
   try {
     const st = await lstat(dir);
-    if (!st.isDirectory()) throw new NfgitError('UsageError', `${dir} is not a directory; --rules needs the directory that holds the rule files`);
+    if (!st.isDirectory()) throw new UsageError(`${dir} is not a directory; --rules needs the directory that holds the rule files`);
     names = await readdir(dir);
   } catch (err) {
     if (err instanceof NfgitError) throw err;
-    throw new NfgitError('UsageError', `cannot read the rules directory ${dir}: ${(err as Error).message}`, { cause: err });
+    throw new UsageError(`cannot read the rules directory ${dir}: ${(err as Error).message}`, { cause: err });
   }
   const abs = path.resolve(dir);
   let ignored = (_name: string): boolean => false;
@@ -67,7 +67,7 @@ export async function listRuleFiles(dir: string): Promise<string[]> {
     try {
       ignored = ignorePatterns(await readFile(path.join(abs, IGNORE_FILE), 'utf8'));
     } catch (err) {
-      throw new NfgitError('UsageError', `cannot read ${path.join(dir, IGNORE_FILE)}: ${(err as Error).message}`, { cause: err });
+      throw new UsageError(`cannot read ${path.join(dir, IGNORE_FILE)}: ${(err as Error).message}`, { cause: err });
     }
   }
   const files: string[] = [];
@@ -76,7 +76,7 @@ export async function listRuleFiles(dir: string): Promise<string[]> {
     if (st.isFile()) files.push(path.join(abs, name));
   }
   if (files.length === 0) {
-    throw new NfgitError('UsageError', `no rule files in ${dir}: rule files are regular files named with letters, digits, ".", "_" and "-" (not starting with "."), and not named in ${IGNORE_FILE}`);
+    throw new UsageError(`no rule files in ${dir}: rule files are regular files named with letters, digits, ".", "_" and "-" (not starting with "."), and not named in ${IGNORE_FILE}`);
   }
   return files;
 }

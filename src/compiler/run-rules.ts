@@ -6,7 +6,7 @@ import { constants } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { NfgitError } from '../errors/errors.js';
+import { InternalError, NfgitError, SandboxError, ScriptError } from '../errors/errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
 import { BASH_PRELUDE, BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
 import { SAFE_PATH } from '../util/sandbox.js';
@@ -131,7 +131,7 @@ export async function runRuleFiles(
     const lastLines: number[] = [];
     for (const [i, file] of options.files.entries()) {
       const relative = path.relative(rulesDir, file);
-      if (relative.startsWith('..') || path.isAbsolute(relative)) throw new NfgitError('InternalError', `internal error: rule file ${file} is not in ${rulesDir}`);
+      if (relative.startsWith('..') || path.isAbsolute(relative)) throw new InternalError(`internal error: rule file ${file} is not in ${rulesDir}`);
       const text = await readFile(file);
       lastLines.push(lastCommandLine(text));
       await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1));
@@ -272,7 +272,7 @@ async function follow(
           const v = onRecord(rec);
           verdict = v instanceof Promise ? await v : v;
         } catch (err) {
-          stop(err instanceof NfgitError ? err : new NfgitError('InternalError', `internal error while compiling: ${String(err)}`, { cause: err }));
+          stop(err instanceof NfgitError ? err : new InternalError(`internal error while compiling: ${String(err)}`, { cause: err }));
           return;
         }
         if (verdict === undefined) continue;
@@ -297,7 +297,7 @@ async function follow(
       killGroup(child.pid);
       return;
     }
-    stop(new NfgitError('InternalError', `internal error reading the rule files' records: ${(err as Error).message}`, { cause: err }));
+    stop(new InternalError(`internal error reading the rule files' records: ${(err as Error).message}`, { cause: err }));
   };
   const buffer = Buffer.allocUnsafe(1 << 20);
   let offset = 0;
@@ -309,7 +309,7 @@ async function follow(
       if (n === 0) return;
       offset += n;
       if (offset > options.maxRecordBytes) {
-        stop(new NfgitError('ScriptError', `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
+        stop(new ScriptError(`the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
         return;
       }
       try {
@@ -341,7 +341,7 @@ async function follow(
   if (stoppedBy === undefined && code !== 0) {
     const failure = jailFailure(output);
     if (failure !== undefined) stoppedBy = failure;
-    else if (code === 71) stoppedBy = new NfgitError('SandboxError', `cannot set up the compile sandbox: ${output.trim()}`);
+    else if (code === 71) stoppedBy = new SandboxError(`cannot set up the compile sandbox: ${output.trim()}`);
   }
   return { code, signal, output, timedOut, stoppedBy, restart: restart && stoppedBy === undefined };
 }

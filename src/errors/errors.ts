@@ -1,29 +1,48 @@
+// nfgit's errors: one class per code, each with its recovery in one table (RECOVERY), and one
+// classification of a failure (classify) that the CLI's exit codes and the agent's retries read.
 import { formatLocation, type SourceTrace } from './source-location.js';
 
-/** Codes of every error nfgit can report; stable, for tools and tests. */
+/** Codes of every error nfgit can report; stable, for tools and tests (`--json` prints them). */
 export type ErrorCode =
   | 'RuleError' // a rule file is wrong at a given line: model or staging rejected it
   | 'ScriptError' // a shell command in a rule file failed, or the script misbehaved
-  | 'SandboxError' // the compile or staging sandbox could not be set up
   | 'TimeoutError' // the rule files ran past their time limit
-  | 'UsageError' // bad command-line use or missing input
+  | 'UsageError' // bad command-line use, configuration or input
   | 'ProbeError' // applied, then a probe failed or no confirmation came: rolled back
+  | 'SandboxError' // the host could not do the work: a tool, a namespace, the state directory, the disk
+  | 'RemoteError' // the git server could not be reached, stalled, or failed
+  | 'RollbackError' // the previous ruleset could not be put back: the host may be split
   | 'InternalError'; // a bug in nfgit
 
-/** How an error is recovered: by a new commit (stalled), by retrying (transient), or by fixing nfgit (internal). */
+/**
+ * How an error is recovered: by a new commit or a fix of the input (stalled), by retrying the same
+ * thing later (transient), or by fixing nfgit (internal).
+ */
 export type ErrorClass = 'stalled' | 'transient' | 'internal';
 
-const CLASS_OF: Record<ErrorCode, ErrorClass> = {
-  RuleError: 'stalled',
-  ScriptError: 'stalled',
-  SandboxError: 'transient',
-  TimeoutError: 'stalled',
-  UsageError: 'stalled',
-  ProbeError: 'stalled',
-  InternalError: 'internal',
+/** What each code means for the one who runs nfgit: its class and the CLI's exit code. */
+export const RECOVERY: Readonly<Record<ErrorCode, { readonly errorClass: ErrorClass; readonly exitCode: number }>> = {
+  RuleError: { errorClass: 'stalled', exitCode: 1 },
+  ScriptError: { errorClass: 'stalled', exitCode: 1 },
+  TimeoutError: { errorClass: 'stalled', exitCode: 1 },
+  ProbeError: { errorClass: 'stalled', exitCode: 1 },
+  UsageError: { errorClass: 'stalled', exitCode: 2 },
+  SandboxError: { errorClass: 'transient', exitCode: 3 },
+  RemoteError: { errorClass: 'transient', exitCode: 3 },
+  // The journal is kept, so the next command (or pass) finishes the rollback; until then say what to run.
+  RollbackError: { errorClass: 'transient', exitCode: 3 },
+  InternalError: { errorClass: 'internal', exitCode: 70 },
 };
 
-/** The one error type of nfgit: a code, a full-sentence message, and where in the rule files it comes from. */
+/** Options of every error: where in the rule files, which family, what caused it. */
+export interface ErrorOptions {
+  /** Innermost location first, then the call sites of helper functions. */
+  readonly trace?: SourceTrace;
+  readonly family?: 'ipv4' | 'ipv6';
+  readonly cause?: unknown;
+}
+
+/** The base of nfgit's errors: a code, a full-sentence message, and where in the rule files it comes from. */
 export class NfgitError extends Error {
   readonly code: ErrorCode;
   /** Innermost location first, then the call sites of helper functions. Empty when not tied to a line. */
@@ -31,7 +50,7 @@ export class NfgitError extends Error {
   /** Which address family the error concerns, when it concerns one. */
   readonly family: 'ipv4' | 'ipv6' | undefined;
 
-  constructor(code: ErrorCode, message: string, options: { trace?: SourceTrace; family?: 'ipv4' | 'ipv6'; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, options: ErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = code;
     this.code = code;
@@ -41,7 +60,7 @@ export class NfgitError extends Error {
 
   /** Whether a retry can help. */
   get errorClass(): ErrorClass {
-    return CLASS_OF[this.code];
+    return RECOVERY[this.code].errorClass;
   }
 
   /** `FILE:LINE: message` then `  called from FILE:LINE` lines, as printed by the CLI. */
@@ -66,6 +85,73 @@ export class NfgitError extends Error {
   }
 }
 
+/** A rule file is wrong at a given line: the model or staging rejected it. */
+export class RuleError extends NfgitError {
+  static readonly code = 'RuleError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('RuleError', message, options);
+  }
+}
+
+/** A shell command in a rule file failed, or the script misbehaved (stopped early, ran iptables directly). */
+export class ScriptError extends NfgitError {
+  static readonly code = 'ScriptError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('ScriptError', message, options);
+  }
+}
+
+/** The rule files ran past their time limit. */
+export class TimeoutError extends NfgitError {
+  static readonly code = 'TimeoutError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('TimeoutError', message, options);
+  }
+}
+
+/** Bad command-line use, configuration or input (keys, trust lists, a rules directory that is not there). */
+export class UsageError extends NfgitError {
+  static readonly code = 'UsageError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('UsageError', message, options);
+  }
+}
+
+/** The host could not do the work: a tool missing or failing, a namespace, the state directory, a full disk. */
+export class SandboxError extends NfgitError {
+  static readonly code = 'SandboxError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('SandboxError', message, options);
+  }
+}
+
+/** The git server could not be reached, stalled, or failed (transport.ts remoteError decides which). */
+export class RemoteError extends NfgitError {
+  static readonly code = 'RemoteError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('RemoteError', message, options);
+  }
+}
+
+/**
+ * The previous ruleset could not be put back after a failed apply or probe: one family may run the new
+ * rules and the other the old, so the message says so and what to run. The journal is kept.
+ */
+export class RollbackError extends NfgitError {
+  static readonly code = 'RollbackError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('RollbackError', message, options);
+  }
+}
+
+/** A bug in nfgit. */
+export class InternalError extends NfgitError {
+  static readonly code = 'InternalError';
+  constructor(message: string, options: ErrorOptions = {}) {
+    super('InternalError', message, options);
+  }
+}
+
 /** Several errors found in one pass (for example several bad rules found while staging). */
 export class NfgitErrors extends Error {
   readonly errors: readonly NfgitError[];
@@ -81,5 +167,13 @@ export function asNfgitErrors(err: unknown): NfgitError[] {
   if (err instanceof NfgitErrors) return [...err.errors];
   if (err instanceof NfgitError) return [err];
   const message = err instanceof Error ? err.message : String(err);
-  return [new NfgitError('InternalError', `internal error: ${message}`, { cause: err })];
+  return [new InternalError(`internal error: ${message}`, { cause: err })];
+}
+
+/** What a failure means as a whole: the class that decides (internal, then transient, then stalled) and the exit code. */
+export function classify(errors: readonly NfgitError[]): { readonly errorClass: ErrorClass; readonly exitCode: number } {
+  if (errors.some((e) => e.errorClass === 'internal')) return { errorClass: 'internal', exitCode: 70 };
+  if (errors.some((e) => e.errorClass === 'transient')) return { errorClass: 'transient', exitCode: 3 };
+  if (errors.length > 0 && errors.every((e) => e.code === 'UsageError')) return { errorClass: 'stalled', exitCode: 2 };
+  return { errorClass: 'stalled', exitCode: 1 };
 }

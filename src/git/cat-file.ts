@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { gitObjectId } from './object-id.js';
-import { NfgitError } from '../errors/errors.js';
+import { InternalError, UsageError } from '../errors/errors.js';
 
 /** One commit as git stores it: its id and its content without the `commit SIZE\0` header. */
 export interface RawCommit {
@@ -24,7 +24,7 @@ export interface RawCommit {
 export async function readRawCommits(names: readonly string[], gitDir: string | undefined): Promise<RawCommit[]> {
   if (names.length === 0) return [];
   const bad = names.filter((n) => n === '' || /[\n\r\0]/.test(n));
-  if (bad.length > 0) throw new NfgitError('UsageError', `not a commit name: ${bad.map((n) => JSON.stringify(n)).join(', ')}`);
+  if (bad.length > 0) throw new UsageError(`not a commit name: ${bad.map((n) => JSON.stringify(n)).join(', ')}`);
   const args = [...(gitDir === undefined ? [] : ['--git-dir', gitDir]), 'cat-file', '--batch'];
   const out = await runBatch(args, names.map((n) => n + '\n').join(''));
   const commits: RawCommit[] = [];
@@ -32,7 +32,7 @@ export async function readRawCommits(names: readonly string[], gitDir: string | 
   let at = 0;
   for (const name of names) {
     const eol = out.indexOf(0x0a, at);
-    if (eol < 0) throw new NfgitError('InternalError', `git cat-file --batch stopped early, at ${JSON.stringify(name)}`);
+    if (eol < 0) throw new InternalError(`git cat-file --batch stopped early, at ${JSON.stringify(name)}`);
     const header = out.subarray(at, eol).toString('utf8');
     at = eol + 1;
     const m = /^([0-9a-f]{40}|[0-9a-f]{64}) (\S+) (\d+)$/.exec(header);
@@ -49,10 +49,10 @@ export async function readRawCommits(names: readonly string[], gitDir: string | 
       continue;
     }
     const hashed = gitObjectId('commit', content, oid.length === 64 ? 'sha256' : 'sha1');
-    if (hashed !== oid) throw new NfgitError('UsageError', `${name}: the object stored as ${oid} hashes to ${hashed}: the repository is corrupt (git fsck)`);
+    if (hashed !== oid) throw new UsageError(`${name}: the object stored as ${oid} hashes to ${hashed}: the repository is corrupt (git fsck)`);
     commits.push({ oid, name, content: Buffer.from(content) });
   }
-  if (problems.length > 0) throw new NfgitError('UsageError', problems.join('\n'));
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return commits;
 }
 
@@ -66,10 +66,10 @@ function runBatch(args: readonly string[], input: string): Promise<Buffer> {
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.stdin.on('error', () => {}); // git may exit (not a repository) before reading it all
     child.stdin.end(input);
-    child.on('error', (e) => reject(new NfgitError('UsageError', `cannot run git: ${e.message}`, { cause: e })));
+    child.on('error', (e) => reject(new UsageError(`cannot run git: ${e.message}`, { cause: e })));
     child.on('close', (code) => {
       if (code === 0) resolve(Buffer.concat(out));
-      else reject(new NfgitError('UsageError', `git ${args.join(' ')} failed (exit ${String(code)}): ${Buffer.concat(err).toString('utf8').trim()}`));
+      else reject(new UsageError(`git ${args.join(' ')} failed (exit ${String(code)}): ${Buffer.concat(err).toString('utf8').trim()}`));
     });
   });
 }

@@ -7,7 +7,7 @@ import fs, { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
-import { NfgitError, NfgitErrors } from '../errors/errors.js';
+import { InternalError, NfgitError, NfgitErrors, RemoteError, RuleError, UsageError } from '../errors/errors.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits, type TransportLimits } from './transport.js';
 import { isAncestor, isNotFound, readVerified, readVerifiedCommit, readVerifiedTree, type TreeEntry, type VerifiedCommit } from './verified-objects.js';
 
@@ -56,7 +56,7 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
     const dotGit = path.join(spec.url, '.git');
     const gitdir = existsSync(dotGit) && statSync(dotGit).isDirectory() ? dotGit : spec.url;
     if (!existsSync(path.join(gitdir, 'objects')) || !existsSync(path.join(gitdir, 'HEAD'))) {
-      throw new NfgitError('UsageError', `${spec.url} is not a git repository (repository.url): give the path of the bare repository hosts push to, or an https:// URL`);
+      throw new UsageError(`${spec.url} is not a git repository (repository.url): give the path of the bare repository hosts push to, or an https:// URL`);
     }
     return { gitdir, remote: null, branch: spec.branch, name: spec.url };
   }
@@ -102,7 +102,7 @@ export async function branchHead(repo: Repository): Promise<string> {
     try {
       return await git.resolveRef({ fs, gitdir: repo.gitdir, ref });
     } catch (err) {
-      throw new NfgitError('UsageError', `${repo.name} has no branch ${repo.branch} (repository.branch)`, { cause: err });
+      throw new UsageError(`${repo.name} has no branch ${repo.branch} (repository.branch)`, { cause: err });
     }
   }
   const { url, http, auth } = repo.remote;
@@ -115,8 +115,8 @@ export async function branchHead(repo: Repository): Promise<string> {
   const head = refs.find((r) => r.ref === ref);
   if (head === undefined) {
     // An aborted listing can come back empty: only a listing that shows other refs proves the branch is missing.
-    if (refs.length === 0) throw new NfgitError('SandboxError', `${repo.name} listed no refs for ${ref} (the server may have cut the answer short, or the branch does not exist yet); nfgit will retry`);
-    throw new NfgitError('UsageError', `${repo.name} has no branch ${repo.branch} (repository.branch)`);
+    if (refs.length === 0) throw new RemoteError(`${repo.name} listed no refs for ${ref} (the server may have cut the answer short, or the branch does not exist yet); nfgit will retry`);
+    throw new UsageError(`${repo.name} has no branch ${repo.branch} (repository.branch)`);
   }
   return head.oid;
 }
@@ -134,7 +134,7 @@ export async function hasObject(repo: Repository, oid: string): Promise<boolean>
 /** Makes sure the commit (and its history) is in the local copy: fetches the branch when it is not. */
 export async function ensureCommit(repo: Repository, oid: string): Promise<void> {
   if (await hasObject(repo, oid)) return;
-  if (repo.remote === null) throw new NfgitError('InternalError', `commit ${oid} is missing from ${repo.name}`);
+  if (repo.remote === null) throw new InternalError(`commit ${oid} is missing from ${repo.name}`);
   const { url, http, auth } = repo.remote;
   try {
     await withLimits(http, () => git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth }));
@@ -142,7 +142,7 @@ export async function ensureCommit(repo: Repository, oid: string): Promise<void>
     throw failure(err, repo, `fetching ${repo.branch}`);
   }
   if (!(await hasObject(repo, oid))) {
-    throw new NfgitError('SandboxError', `${repo.name} moved ${repo.branch} again while nfgit fetched ${oid.slice(0, 12)}; nfgit will retry`);
+    throw new RemoteError(`${repo.name} moved ${repo.branch} again while nfgit fetched ${oid.slice(0, 12)}; nfgit will retry`);
   }
 }
 
@@ -172,7 +172,7 @@ export async function readCommit(repo: Repository, oid: string): Promise<Verifie
   try {
     return await readVerifiedCommit(repo, oid, { then: nothingApplied(repo) });
   } catch (err) {
-    if (isNotFound(err)) throw new NfgitError('UsageError', `commit ${oid} is not in ${repo.name}`, { cause: err });
+    if (isNotFound(err)) throw new UsageError(`commit ${oid} is not in ${repo.name}`, { cause: err });
     throw err;
   }
 }
@@ -197,7 +197,7 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
   const display = rulesPath === '.' ? '' : rulesPath;
   const options = { then: nothingApplied(repo), cache: {} };
   const noDirectory = (cause?: unknown): NfgitError =>
-    new NfgitError('RuleError', `commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause, trace: [{ file: rulesPath, line: 0 }] });
+    new RuleError(`commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause, trace: [{ file: rulesPath, line: 0 }] });
   const commit = await readCommit(repo, oid);
   let root = await readVerifiedTree(repo, commit.tree, options);
   for (const part of display.split('/').filter((p) => p !== '' && p !== '.')) {
@@ -217,9 +217,9 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
       const shown = path.posix.join(display, rel, entry.path);
       const trace = [{ file: shown, line: 0 }];
       if (entry.mode === '120000') {
-        problems.push(new NfgitError('RuleError', 'is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself', { trace }));
+        problems.push(new RuleError('is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself', { trace }));
       } else if (entry.type === 'commit') {
-        problems.push(new NfgitError('RuleError', 'is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in', { trace }));
+        problems.push(new RuleError('is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in', { trace }));
       } else if (entry.type === 'tree') {
         await mkdir(path.join(destDir, rel, entry.path), { recursive: true });
         await walkTree(await readVerifiedTree(repo, entry.oid, options), path.posix.join(rel, entry.path));

@@ -1,4 +1,4 @@
-import { NfgitError } from '../errors/errors.js';
+import { InternalError, UsageError } from '../errors/errors.js';
 
 // The message of a status tag: a one-line summary for `git tag -n` and `git log --decorate`, then git
 // trailers (git-interpret-trailers(1)) that `git interpret-trailers --parse` and nfgit both read.
@@ -54,9 +54,9 @@ export function isValidHostName(host: string): boolean {
 /** The status tag name of host for commit: `nfgit/HOST/` and the first 12 digits of the commit. */
 export function statusTagName(host: string, commit: string): string {
   if (!isValidHostName(host)) {
-    throw new NfgitError('UsageError', `"${host}" cannot name a status tag: a host name may hold letters, digits, ".", "_" and "-", and must not start with "." or "-"`);
+    throw new UsageError(`"${host}" cannot name a status tag: a host name may hold letters, digits, ".", "_" and "-", and must not start with "." or "-"`);
   }
-  if (!OID.test(commit)) throw new NfgitError('InternalError', `"${commit}" is not a full commit id`);
+  if (!OID.test(commit)) throw new InternalError(`"${commit}" is not a full commit id`);
   return `nfgit/${host}/${commit.slice(0, 12)}`;
 }
 

@@ -5,7 +5,7 @@
 
 import fs from 'node:fs';
 import git, { Errors, type HttpClient } from 'isomorphic-git';
-import { NfgitError } from '../errors/errors.js';
+import { RemoteError, UsageError } from '../errors/errors.js';
 import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from './status-message.js';
 import { matchPatternList, type AllowedSigner } from './signing/allowed-signers.js';
 import { signerPrincipal } from './signing/host-identity.js';
@@ -150,7 +150,7 @@ async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<s
 /**
  * Copies this host's status tags that the remote has and gitdir lacks (a reinstalled host's fresh
  * copy): one listing, then one small fetch per missing tag, each written as the remote names it.
- * Returns how many were fetched. Network failures throw NfgitError('SandboxError').
+ * Returns how many were fetched. Network failures throw a RemoteError.
  */
 export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: string): Promise<number> {
   const context = { url: remote.url, doing: `fetching the status tags of ${host}`, authHint: 'check the token in repository.tokenFile', then: '; nfgit will retry' };
@@ -190,18 +190,18 @@ async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: f
   }));
   const r = result.refs[ref];
   if (!result.ok || (r !== undefined && !r.ok)) {
-    throw new NfgitError('SandboxError', `the server at ${redactUrl(remote.url)} refused ${del === false ? 'the push of' : 'deleting'} ${ref}: ${r?.error ?? result.error ?? 'no reason given'}`);
+    throw new RemoteError(`the server at ${redactUrl(remote.url)} refused ${del === false ? 'the push of' : 'deleting'} ${ref}: ${r?.error ?? result.error ?? 'no reason given'}`);
   }
 }
 
 /**
  * Writes the signed status tag for record (never moving an existing one), publishes it, and prunes
  * this host's tags beyond keep, oldest first, remotely and locally. Idempotent: a tag left local by
- * a failed push is pushed by the next call. Network failures throw NfgitError('SandboxError').
+ * a failed push is pushed by the next call. Network failures throw a RemoteError.
  */
 export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<WriteStatusTagResult> {
   const { gitdir, remote, record, key } = opts;
-  if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new NfgitError('UsageError', `status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
+  if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new UsageError(`status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
   let name = statusTagName(record.host, record.commit);
   let ref = TAGS + name;
   // The tag is written locally even when the remote cannot be reached, so a later call publishes it.

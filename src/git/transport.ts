@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import type { GitAuth, HttpClient, GitHttpRequest, GitHttpResponse } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, RemoteError, UsageError } from '../errors/errors.js';
 
 /** How long a request may go without the server sending anything before it is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -246,11 +246,11 @@ export function readTokenFile(file: string): Credentials {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new NfgitError('UsageError', `cannot read the token file ${file} (repository.tokenFile): ${why}`, { cause: err });
+    throw new UsageError(`cannot read the token file ${file} (repository.tokenFile): ${why}`, { cause: err });
   }
   const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
   if (lines.length !== 1) {
-    throw new NfgitError('UsageError', `${file} (repository.tokenFile) must hold one line, the token (or USER:TOKEN); it has ${lines.length}`);
+    throw new UsageError(`${file} (repository.tokenFile) must hold one line, the token (or USER:TOKEN); it has ${lines.length}`);
   }
   const line = lines[0] ?? '';
   const colon = line.indexOf(':');
@@ -287,7 +287,7 @@ export interface RemoteContext {
  * Turns what isomorphic-git or the network threw into an NfgitError: refused credentials (401/403, or
  * the UserCanceledError that authCallbacks' onAuthFailure causes) and a missing repository (404) are
  * the configuration's fault (UsageError); silence, answers cut by a time or size limit and unreachable
- * servers are transient (SandboxError).
+ * servers are transient (RemoteError).
  */
 export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
   if (err instanceof NfgitError) return err;
@@ -296,15 +296,15 @@ export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
   const e = err as { code?: string; data?: { statusCode?: number }; message?: string };
   const status = e.data?.statusCode;
   if (e.code === 'UserCanceledError' || status === 401 || status === 403) {
-    return new NfgitError('UsageError', `${name} refused the credentials while ${ctx.doing} (HTTP ${status ?? 401}): ${ctx.authHint}`, { cause: err });
+    return new UsageError(`${name} refused the credentials while ${ctx.doing} (HTTP ${status ?? 401}): ${ctx.authHint}`, { cause: err });
   }
-  if (status === 404) return new NfgitError('UsageError', `${name} has no repository (HTTP 404) while ${ctx.doing}: check the URL`, { cause: err });
+  if (status === 404) return new UsageError(`${name} has no repository (HTTP 404) while ${ctx.doing}: check the URL`, { cause: err });
   if (err instanceof TransportLimitError) {
-    return new NfgitError('SandboxError', `the git server at ${name} ${err.detail} while ${ctx.doing}${LIMIT_SETTING[err.limit]}${then}`, { cause: err });
+    return new RemoteError(`the git server at ${name} ${err.detail} while ${ctx.doing}${LIMIT_SETTING[err.limit]}${then}`, { cause: err });
   }
   if (err instanceof StalledRequestError) {
-    return new NfgitError('SandboxError', `${name} stopped answering while ${ctx.doing} (${err.message})${then}`, { cause: err });
+    return new RemoteError(`${name} stopped answering while ${ctx.doing} (${err.message})${then}`, { cause: err });
   }
   const what = status !== undefined ? `HTTP ${status}` : e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : (e.message ?? String(err));
-  return new NfgitError('SandboxError', `cannot reach ${name} while ${ctx.doing}: ${what}${then}`, { cause: err });
+  return new RemoteError(`cannot reach ${name} while ${ctx.doing}: ${what}${then}`, { cause: err });
 }

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import git, { Errors } from 'isomorphic-git';
 import { gitObjectId } from './object-id.js';
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, RuleError } from '../errors/errors.js';
 
 /** The kinds of git objects. */
 export type ObjectType = 'commit' | 'tree' | 'blob' | 'tag';
@@ -64,7 +64,7 @@ export function isNotFound(err: unknown): boolean {
 export async function readVerifiedObject(src: ObjectSource, oid: string, options: ReadOptions = {}): Promise<VerifiedObject> {
   const then = options.then ?? '';
   const corrupt = (detail: string): CorruptObjectError => new CorruptObjectError(oid, src.name, detail, then);
-  if (!/^[0-9a-f]{40}$/.test(oid)) throw new NfgitError('RuleError', `${JSON.stringify(oid)} in ${src.name} is not an object id (40 hex digits)${then}`);
+  if (!/^[0-9a-f]{40}$/.test(oid)) throw new RuleError(`${JSON.stringify(oid)} in ${src.name} is not an object id (40 hex digits)${then}`);
   let read;
   try {
     read = await git.readObject({ fs, gitdir: src.gitdir, oid, format: 'wrapped', ...(options.cache === undefined ? {} : { cache: options.cache }) });
@@ -100,7 +100,7 @@ export async function readVerifiedObject(src: ObjectSource, oid: string, options
 /** Reads an object of a known type; an object of another type is refused as the signed content never names it so. */
 export async function readVerified(src: ObjectSource, oid: string, type: ObjectType, options: ReadOptions = {}): Promise<Buffer> {
   const obj = await readVerifiedObject(src, oid, options);
-  if (obj.type !== type) throw new NfgitError('RuleError', `object ${oid} in ${src.name} is a ${obj.type}, not a ${type}${options.then ?? ''}`);
+  if (obj.type !== type) throw new RuleError(`object ${oid} in ${src.name} is a ${obj.type}, not a ${type}${options.then ?? ''}`);
   return obj.content;
 }
 
@@ -145,7 +145,7 @@ export function parseCommit(oid: string, raw: Buffer, repository: string): Verif
   }
   const first = (k: string): string | undefined => headers.find(([h]) => h === k)?.[1];
   const tree = first('tree');
-  if (tree === undefined || !/^[0-9a-f]{40}$/.test(tree)) throw new NfgitError('RuleError', `commit ${oid} in ${repository} has no valid tree line`);
+  if (tree === undefined || !/^[0-9a-f]{40}$/.test(tree)) throw new RuleError(`commit ${oid} in ${repository} has no valid tree line`);
   return {
     oid,
     raw,
@@ -174,7 +174,7 @@ export interface TreeEntry {
 /** Parses a tree's content: entries `MODE NAME\0` followed by 20 bytes of id. */
 export function parseTree(oid: string, raw: Buffer, repository: string): TreeEntry[] {
   const entries: TreeEntry[] = [];
-  const malformed = (): NfgitError => new NfgitError('RuleError', `tree ${oid} in ${repository} is malformed`);
+  const malformed = (): NfgitError => new RuleError(`tree ${oid} in ${repository} is malformed`);
   for (let i = 0; i < raw.length; ) {
     const sp = raw.indexOf(0x20, i);
     const nul = sp < 0 ? -1 : raw.indexOf(0, sp);

@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { NfgitError } from '../errors/errors.js';
+import { InternalError, UsageError } from '../errors/errors.js';
 
 /** Server side: a bare repository hosts push to. Client side: a working clone people push from. */
 export type HookSide = 'server' | 'client';
@@ -64,9 +64,7 @@ export function planInstall(files: readonly HookFile[], options: PlanOptions): H
   if (conflicts.length > 0 && !options.force) {
     const [one, ...more] = conflicts;
     const what = more.length === 0 ? `${one} exists and is not nfgit's` : `${conflicts.join(', ')} exist and are not nfgit's`;
-    throw new NfgitError(
-      'UsageError',
-      `${what}; nothing was installed. Merge by hand, or run again with --force to replace (the old file is kept as NAME${BACKUP_SUFFIX})`,
+    throw new UsageError(`${what}; nothing was installed. Merge by hand, or run again with --force to replace (the old file is kept as NAME${BACKUP_SUFFIX})`,
     );
   }
   return files.map((f): HookStep => {
@@ -92,12 +90,12 @@ export interface RepoHooks {
 
 /** Asks stock git where repo's hooks live (`--git-path hooks` follows core.hooksPath) and whether it is bare. */
 export function locateHooks(repo: string): RepoHooks {
-  if (!existsSync(repo)) throw new NfgitError('UsageError', `${repo}: no such directory; give the path of a git repository`);
+  if (!existsSync(repo)) throw new UsageError(`${repo}: no such directory; give the path of a git repository`);
   const r = spawnSync('git', ['rev-parse', '--is-bare-repository', '--git-path', 'hooks'], { cwd: repo, encoding: 'utf8' });
-  if (r.error !== undefined) throw new NfgitError('UsageError', `cannot run git: ${r.error.message}`, { cause: r.error });
-  if (r.status !== 0) throw new NfgitError('UsageError', `${repo} is not a git repository (git rev-parse: ${r.stderr.trim()})`);
+  if (r.error !== undefined) throw new UsageError(`cannot run git: ${r.error.message}`, { cause: r.error });
+  if (r.status !== 0) throw new UsageError(`${repo} is not a git repository (git rev-parse: ${r.stderr.trim()})`);
   const [bare, hooks] = r.stdout.split('\n');
-  if (hooks === undefined || hooks === '') throw new NfgitError('InternalError', `unexpected git rev-parse output: ${JSON.stringify(r.stdout)}`);
+  if (hooks === undefined || hooks === '') throw new InternalError(`unexpected git rev-parse output: ${JSON.stringify(r.stdout)}`);
   return { bare: bare === 'true', hooksDir: path.resolve(repo, hooks) };
 }
 
@@ -137,10 +135,10 @@ export interface InstallOptions {
 /** Runs git config ARGS in repo; returns stdout, or null when git exits 1 or 5 (no such key). */
 function gitConfig(repo: string, args: readonly string[]): string | null {
   const r = spawnSync('git', ['config', ...args], { cwd: repo, encoding: 'utf8' });
-  if (r.error !== undefined) throw new NfgitError('UsageError', `cannot run git: ${r.error.message}`, { cause: r.error });
+  if (r.error !== undefined) throw new UsageError(`cannot run git: ${r.error.message}`, { cause: r.error });
   if (r.status === 0) return r.stdout;
   if (r.status === 1 || r.status === 5) return null;
-  throw new NfgitError('UsageError', `git config ${args.join(' ')} failed in ${repo}: ${r.stderr.trim()}`);
+  throw new UsageError(`git config ${args.join(' ')} failed in ${repo}: ${r.stderr.trim()}`);
 }
 
 /**
@@ -149,7 +147,7 @@ function gitConfig(repo: string, args: readonly string[]): string | null {
  */
 export function recordCommand(repo: string, words: readonly string[]): CommandStep {
   const bad = words.find((w) => w === '' || w.includes('\n'));
-  if (bad !== undefined) throw new NfgitError('UsageError', `cannot record ${JSON.stringify(bad)} in git config nfgit.command: empty, or with a line break`);
+  if (bad !== undefined) throw new UsageError(`cannot record ${JSON.stringify(bad)} in git config nfgit.command: empty, or with a line break`);
   const now = gitConfig(repo, ['--get-all', 'nfgit.command']);
   const previous = now === null ? [] : now.replace(/\n$/, '').split('\n');
   if (previous.length === words.length && previous.every((w, i) => w === words[i])) return { words, action: 'unchanged', previous };
@@ -174,7 +172,7 @@ export function installHooks(repo: string, options: InstallOptions = {}): Instal
   const files: HookFile[] = [...HOOKS_OF[side], HOOK_LIB].map((name) => {
     const content = read(path.join(sourceDir, name));
     if (content === null) {
-      throw new NfgitError('UsageError', `${path.join(sourceDir, name)}: missing; nfgit's hooks folder is incomplete (set NFGIT_HOOKS_DIR to where the hooks are installed)`);
+      throw new UsageError(`${path.join(sourceDir, name)}: missing; nfgit's hooks folder is incomplete (set NFGIT_HOOKS_DIR to where the hooks are installed)`);
     }
     return { name, content, existing: read(path.join(where.hooksDir, name)) };
   });

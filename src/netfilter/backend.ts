@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../errors/errors.js';
+import { SandboxError } from '../errors/errors.js';
 import { TOOL, type Family } from '../compiler/parse-argv.js';
 import { hasRules } from './save-text.js';
 import { runInTarget, type Target } from './target.js';
@@ -67,17 +67,17 @@ export async function detectBackend(target: Target, families: readonly Family[])
   ]);
   const kind = kindOf(main);
   if (kind === undefined) {
-    throw new NfgitError('SandboxError', main === undefined ? 'iptables is not installed or does not run (install the iptables package)' : `cannot tell the backend of iptables from "${main}"`);
+    throw new SandboxError(main === undefined ? 'iptables is not installed or does not run (install the iptables package)' : `cannot tell the backend of iptables from "${main}"`);
   }
   tools.forEach((tool, i) => {
     const v = versions[i];
     if (v === undefined) {
       const hint = tool.startsWith('ip6') ? '; on a host without IPv6, use --ipv4-only' : '';
-      throw new NfgitError('SandboxError', `${tool} is missing or does not run${hint}`);
+      throw new SandboxError(`${tool} is missing or does not run${hint}`);
     }
     const k = kindOf(v);
     if (k !== undefined && k !== kind) {
-      throw new NfgitError('SandboxError', `${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`);
+      throw new SandboxError(`${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`);
     }
   });
   const others = await Promise.all(
@@ -89,9 +89,7 @@ export async function detectBackend(target: Target, families: readonly Family[])
   );
   for (const { family, tool, loaded } of others) {
     if (!loaded) continue;
-    throw new NfgitError(
-      'SandboxError',
-      `both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other(kind)} rules (${TOOL[family]}-${other(kind)} -F; -X; for every table) or switch backends, then retry`,
+    throw new SandboxError(`both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other(kind)} rules (${TOOL[family]}-${other(kind)} -F; -X; for every table) or switch backends, then retry`,
     );
   }
   return { kind, nft: kind === 'nf_tables' ? nft : undefined };

@@ -2,7 +2,7 @@ import { rmSync } from 'node:fs';
 import { mkdtemp, rm, writeFile, chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { NfgitError, NfgitErrors } from '../errors/errors.js';
+import { NfgitErrors, RuleError, SandboxError } from '../errors/errors.js';
 import type { RenderedIpsets } from '../compiler/render-ipset.js';
 import { onExit } from '../util/exit-hooks.js';
 import { runInScratchNetns } from '../util/sandbox.js';
@@ -31,7 +31,7 @@ export async function stageIpsets(ipsets: RenderedIpsets): Promise<void> {
   if (r.code === 0) return;
   const f = parseIpsetRestoreError(r.stderr);
   const trace = f.line === undefined ? [] : (ipsets.sourceMap.get(f.line) ?? []);
-  throw new NfgitErrors([new NfgitError('RuleError', `ipset: ${f.message}`, { trace })]);
+  throw new NfgitErrors([new RuleError(`ipset: ${f.message}`, { trace })]);
 }
 
 /**
@@ -63,6 +63,6 @@ export async function withIpsetFile<T>(ipsets: RenderedIpsets | undefined, fn: (
 export async function savedIpsets(ipsets: RenderedIpsets): Promise<string> {
   if (ipsets.text === '') return '';
   const r = await runInScratchNetns('ipset restore || exit $?; exec ipset save', [], { input: ipsets.text });
-  if (r.code !== 0) throw new NfgitError('SandboxError', `loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`);
+  if (r.code !== 0) throw new SandboxError(`loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`);
   return r.stdout;
 }

@@ -1,4 +1,4 @@
-import { NfgitError, NfgitErrors } from '../errors/errors.js';
+import { NfgitError, NfgitErrors, RuleError, SandboxError } from '../errors/errors.js';
 import { TOOL, type Family } from '../compiler/parse-argv.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import type { RenderedIpsets } from '../compiler/render-ipset.js';
@@ -85,7 +85,7 @@ function loadThenSave(family: Family, lines: readonly string[], pre: string, onS
         return;
       }
       if (code === 0) saveDone(out.slice(STAGED.length));
-      else saveFailed(new NfgitError('SandboxError', `${tool}-save of the staged ruleset failed: ${err.trim()}`, { family }));
+      else saveFailed(new SandboxError(`${tool}-save of the staged ruleset failed: ${err.trim()}`, { family }));
     });
   });
 }
@@ -96,7 +96,7 @@ async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: numbe
   const errors: NfgitError[] = [];
   const fail = (message: string, line: number | undefined): NfgitError => {
     const trace = line === undefined ? undefined : rs.sourceMap.get(line);
-    return new NfgitError('RuleError', `${tool}: ${message}`, { trace: trace ?? [], family });
+    return new RuleError(`${tool}: ${message}`, { trace: trace ?? [], family });
   };
   let first = true;
   while (errors.length < maxErrors) {

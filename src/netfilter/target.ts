@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { NfgitError } from '../errors/errors.js';
+import { UsageError } from '../errors/errors.js';
 import { runProcess, type ProcessResult } from '../util/run-process.js';
 import { toolEnv } from '../util/sandbox.js';
 
@@ -17,7 +17,7 @@ export function describeTarget(target: Target): string {
 export function checkTarget(target: Target): void {
   if (target.netns === undefined) return;
   if (!/^[A-Za-z0-9_.-]+$/.test(target.netns) || !existsSync(`/run/netns/${target.netns}`)) {
-    throw new NfgitError('UsageError', `network namespace "${target.netns}" does not exist (no /run/netns/${target.netns}); create it with "ip netns add ${target.netns}" or check the name`);
+    throw new UsageError(`network namespace "${target.netns}" does not exist (no /run/netns/${target.netns}); create it with "ip netns add ${target.netns}" or check the name`);
   }
 }
 

@@ -1,6 +1,6 @@
 import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, SandboxError } from '../errors/errors.js';
 
 /** How a written file is checked before it replaces the old one. */
 export interface DurableOptions {
@@ -95,7 +95,7 @@ export function isDiskFull(err: unknown): boolean {
 function writeError(file: string, err: unknown): NfgitError {
   if (err instanceof NfgitError) return err;
   const why = isDiskFull(err) ? `the disk holding ${path.dirname(file)} is full` : (err as Error).message;
-  return new NfgitError('SandboxError', `could not write ${file}: ${why}`, { cause: err });
+  return new SandboxError(`could not write ${file}: ${why}`, { cause: err });
 }
 
 /** Removes a file durably (the removal survives a crash). */

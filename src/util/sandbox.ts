@@ -1,4 +1,4 @@
-import { NfgitError } from '../errors/errors.js';
+import { NfgitError, SandboxError, TimeoutError } from '../errors/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { killGroup, runProcess, type ProcessResult } from './run-process.js';
 import { onExit } from './exit-hooks.js';
@@ -38,7 +38,7 @@ export function sandboxFailure(stderr: string): NfgitError | undefined {
   const hint = isRoot()
     ? 'nfgit needs to create network namespaces (unshare --net); check that the kernel has CONFIG_NET_NS'
     : 'as a non-root user nfgit needs unprivileged user namespaces (unshare --user --map-root-user --net); this kernel forbids them (see sysctl kernel.unprivileged_userns_clone or user.max_user_namespaces): run nfgit as root, or enable them';
-  return new NfgitError('SandboxError', `cannot create a scratch network namespace (${why}): ${hint}`);
+  return new SandboxError(`cannot create a scratch network namespace (${why}): ${hint}`);
 }
 
 /** Runs a shell script inside a fresh network namespace, with a time limit; the namespace ends with it. */
@@ -54,7 +54,7 @@ export async function runInScratchNetns(
   });
   const failure = r.code !== 0 ? sandboxFailure(r.stderr) : undefined;
   if (failure !== undefined) throw failure;
-  if (r.timedOut) throw new NfgitError('TimeoutError', `a command in the scratch network namespace did not finish within ${(options.timeoutMs ?? 120_000) / 1000} s`);
+  if (r.timedOut) throw new TimeoutError(`a command in the scratch network namespace did not finish within ${(options.timeoutMs ?? 120_000) / 1000} s`);
   return r;
 }
 

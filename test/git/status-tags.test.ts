@@ -136,7 +136,7 @@ test('push over HTTP with a token, prune beyond keep remotely and locally withou
       // Server down: the tag is written locally, the error names the URL without the token, and the next call pushes it.
       await server.stop();
       const err = await t.throwsAsync(writeStatusTag({ gitdir: agent1, remote, record: record('fw1', commits[4] ?? '', 20), key: fw1, keep: 2 }));
-      t.true(err instanceof NfgitError && err.code === 'SandboxError', String(err));
+      t.true(err instanceof NfgitError && err.code === 'RemoteError', String(err));
       t.true(err?.message.includes(`${server.url}/fw.git`), err?.message);
       t.false(err?.message.includes('s3cret'), err?.message);
       t.deepEqual(await tagsIn(repo.bare, 'refs/tags/nfgit/fw1'), fw1Kept);

@@ -69,7 +69,7 @@ test('a server dripping a byte at a time is cut by the total deadline, an endles
       t.is((dripped as TransportLimitError).limit, 'list-deadline');
       const e1 = remoteError(dripped, context);
       t.true(e1 instanceof NfgitError);
-      t.is(e1.code, 'SandboxError');
+      t.is(e1.code, 'RemoteError');
       t.is(e1.message, `the git server at ${url} sent refs for longer than 0.5 s while listing its branches (a ref listing may take twice repository.timeout); nfgit will retry`);
 
       // The default listing deadline is derived from the idle limit.

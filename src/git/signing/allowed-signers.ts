@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { NfgitError, NfgitErrors } from '../../errors/errors.js';
+import { NfgitError, NfgitErrors, UsageError } from '../../errors/errors.js';
 import { SshFormatError, fingerprintSha256, parsePublicKeyText, type SshPublicKey } from './openssh-key.js';
 import { SK_USER_PRESENCE, SK_USER_VERIFICATION, type SkSignatureDetails } from './sshsig.js';
 
@@ -191,7 +191,7 @@ export function parseAllowedSigners(text: string, source = 'allowed_signers'): A
     const t = raw.replace(/^[ \t\r]+/, '').replace(/[\r\n]+$/, '');
     if (t === '' || t.startsWith('#')) return;
     const parsed = parseLine(t, i + 1);
-    if (typeof parsed === 'string') errors.push(new NfgitError('UsageError', parsed, { trace: [{ file: source, line: i + 1 }] }));
+    if (typeof parsed === 'string') errors.push(new UsageError(parsed, { trace: [{ file: source, line: i + 1 }] }));
     else signers.push(parsed);
   });
   if (errors.length > 0) throw new NfgitErrors(errors);
@@ -204,7 +204,7 @@ export function loadAllowedSigners(file: string): AllowedSigner[] {
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new NfgitError('UsageError', `cannot read the allowed signers file ${file}: ${(err as Error).message}`, { cause: err });
+    throw new UsageError(`cannot read the allowed signers file ${file}: ${(err as Error).message}`, { cause: err });
   }
   return parseAllowedSigners(text, file);
 }

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { NfgitError, NfgitErrors } from '../../errors/errors.js';
+import { NfgitError, NfgitErrors, UsageError } from '../../errors/errors.js';
 import { formatLocation } from '../../errors/source-location.js';
 import { committerEmail, committerTime } from '../commit-time.js';
 import { splitSignedCommit } from '../signed-objects.js';
@@ -79,7 +79,7 @@ export async function loadTrust(cfg: TrustConfig): Promise<LoadedTrust> {
       problems.push(err.message);
     }
   }
-  if (problems.length > 0) throw new NfgitError('UsageError', problems.join('\n'));
+  if (problems.length > 0) throw new UsageError(problems.join('\n'));
   return { requireSignedCommits: cfg.requireSignedCommits, allowedSigners, pgpKeys, matchCommitter: cfg.matchCommitter ?? false };
 }
 

@@ -1,6 +1,6 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { closeSync, fchmodSync, fstatSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { NfgitError } from '../../errors/errors.js';
+import { InternalError, NfgitError, UsageError } from '../../errors/errors.js';
 
 // OpenSSH key encodings: the SSH wire format (RFC 4251), public key blobs and lines, and the
 // `openssh-key-v1` private key file (PROTOCOL.key), for the ed25519 host key nfgit signs with.
@@ -198,7 +198,7 @@ function hostKeyFromSeed(seed: Buffer, pub: Buffer, comment: string): HostKey | 
  * file mode is checked by loadHostKey. Throws NfgitError('UsageError') saying what is wrong.
  */
 export function parseOpenSshPrivateKey(text: string, source = 'the host key'): HostKey {
-  const bad = (why: string): NfgitError => new NfgitError('UsageError', `${source} ${why}`);
+  const bad = (why: string): NfgitError => new UsageError(`${source} ${why}`);
   const trimmed = text.trim();
   if (PUBLIC_LINE.test(trimmed)) {
     throw bad('is a public key: nfgit needs the private key file (the one without .pub)');
@@ -266,7 +266,7 @@ export function parseOpenSshPrivateKey(text: string, source = 'the host key'): H
 export function formatOpenSshPrivateKey(privateKey: KeyObject, comment: string): string {
   const jwk = privateKey.export({ format: 'jwk' });
   if (privateKey.asymmetricKeyType !== 'ed25519' || jwk.d === undefined || jwk.x === undefined) {
-    throw new NfgitError('InternalError', 'internal error: only ed25519 private keys can be written in OpenSSH format');
+    throw new InternalError('internal error: only ed25519 private keys can be written in OpenSSH format');
   }
   const seed = Buffer.from(jwk.d, 'base64url');
   const pub = Buffer.from(jwk.x, 'base64url');
@@ -288,19 +288,17 @@ export function loadHostKey(file: string): HostKey {
     fd = openSync(file, 'r');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT') throw new NfgitError('UsageError', `the host key ${file} does not exist (make one with \`nfgit keygen\`)`, { cause: err });
-    throw new NfgitError('UsageError', `cannot read the host key ${file}: ${(err as Error).message}`, { cause: err });
+    if (code === 'ENOENT') throw new UsageError(`the host key ${file} does not exist (make one with \`nfgit keygen\`)`, { cause: err });
+    throw new UsageError(`cannot read the host key ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new NfgitError('UsageError', `the host key ${file} is not a regular file`);
+    if (!st.isFile()) throw new UsageError(`the host key ${file} is not a regular file`);
     const text = readFileSync(fd, 'utf8');
     const mode = st.mode & 0o777;
     // a public key given by mistake is reported as such, not as too open
     if ((mode & 0o077) !== 0 && !PUBLIC_LINE.test(text.trim())) {
-      throw new NfgitError(
-        'UsageError',
-        `the host key ${file} is accessible to group or others (mode ${mode.toString(8).padStart(4, '0')}): run \`chmod 600 ${file}\` (ssh-keygen refuses such keys too)`,
+      throw new UsageError(`the host key ${file} is accessible to group or others (mode ${mode.toString(8).padStart(4, '0')}): run \`chmod 600 ${file}\` (ssh-keygen refuses such keys too)`,
       );
     }
     return parseOpenSshPrivateKey(text, `the host key ${file}`);
@@ -314,7 +312,7 @@ export function loadHostKey(file: string): HostKey {
  * overwrite an existing file. Returns the public key line (`ssh-ed25519 AAAA… comment`).
  */
 export function generateHostKey(file: string, comment: string): string {
-  if (/[\r\n]/.test(comment)) throw new NfgitError('UsageError', 'a key comment cannot contain a line break');
+  if (/[\r\n]/.test(comment)) throw new UsageError('a key comment cannot contain a line break');
   const { privateKey } = generateKeyPairSync('ed25519');
   const text = formatOpenSshPrivateKey(privateKey, comment);
   let fd: number;
@@ -322,8 +320,8 @@ export function generateHostKey(file: string, comment: string): string {
     fd = openSync(file, 'wx', 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST') throw new NfgitError('UsageError', `${file} already exists: nfgit keygen does not overwrite a key`, { cause: err });
-    throw new NfgitError('UsageError', `cannot create the host key ${file}: ${(err as Error).message}`, { cause: err });
+    if (code === 'EEXIST') throw new UsageError(`${file} already exists: nfgit keygen does not overwrite a key`, { cause: err });
+    throw new UsageError(`cannot create the host key ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     fchmodSync(fd, 0o600); // whatever the umask
@@ -332,7 +330,7 @@ export function generateHostKey(file: string, comment: string): string {
   } catch (err) {
     closeSync(fd);
     rmSync(file, { force: true });
-    throw new NfgitError('UsageError', `cannot write the host key ${file}: ${(err as Error).message}`, { cause: err });
+    throw new UsageError(`cannot write the host key ${file}: ${(err as Error).message}`, { cause: err });
   }
   closeSync(fd);
   const key = parseOpenSshPrivateKey(text, file);

@@ -1,5 +1,5 @@
 import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
-import { NfgitError } from '../../errors/errors.js';
+import { UsageError } from '../../errors/errors.js';
 import {
   ED25519,
   SshFormatError,
@@ -80,7 +80,7 @@ function signedData(namespace: string, hashAlgorithm: string, message: Buffer): 
  * `-----BEGIN SSH SIGNATURE-----` text that `ssh-keygen -Y verify` and `git tag -v` accept.
  */
 export function signSshsig(data: Buffer | Uint8Array | string, key: HostKey, namespace = 'git'): string {
-  if (namespace === '') throw new NfgitError('UsageError', 'an SSH signature needs a namespace');
+  if (namespace === '') throw new UsageError('an SSH signature needs a namespace');
   const hashAlgorithm = 'sha512'; // what ssh-keygen uses
   const raw = sign(null, signedData(namespace, hashAlgorithm, bytesOf(data)), key.privateKey);
   const blob = Buffer.concat([

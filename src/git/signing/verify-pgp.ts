@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { PublicKey, Signature, Subkey } from 'openpgp';
-import { NfgitError } from '../../errors/errors.js';
+import { UsageError } from '../../errors/errors.js';
 import { readProblem } from '../../util/read-problem.js';
 
 /** openpgp, loaded on first use: most hosts trust SSH keys only, and it costs memory and start-up time. */
@@ -47,13 +47,11 @@ function hex(text: string): string {
 export async function parsePgpPublicKeys(text: string, source: string): Promise<PgpTrustedKey[]> {
   const blocks = [...text.matchAll(ARMOR_BLOCK)];
   if (blocks.some((b) => b[1] === 'PRIVATE')) {
-    throw new NfgitError(
-      'UsageError',
-      `${source}: holds an OpenPGP private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT}), and remove the private key from this host`,
+    throw new UsageError(`${source}: holds an OpenPGP private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT}), and remove the private key from this host`,
     );
   }
   if (blocks.length === 0) {
-    throw new NfgitError('UsageError', `${source}: no armored OpenPGP public key found (a -----BEGIN PGP PUBLIC KEY BLOCK----- line): ${EXPORT_HINT}`);
+    throw new UsageError(`${source}: no armored OpenPGP public key found (a -----BEGIN PGP PUBLIC KEY BLOCK----- line): ${EXPORT_HINT}`);
   }
   const keys: PgpTrustedKey[] = [];
   for (const [i, block] of blocks.entries()) {
@@ -62,11 +60,11 @@ export async function parsePgpPublicKeys(text: string, source: string): Promise<
       read = await (await openpgp()).readKeys({ armoredKeys: block[0] });
     } catch (err) {
       const which = blocks.length > 1 ? `public key block ${i + 1}` : 'the public key block';
-      throw new NfgitError('UsageError', `${source}: ${which} is not a valid OpenPGP key (${(err as Error).message}): ${EXPORT_HINT} again`, { cause: err });
+      throw new UsageError(`${source}: ${which} is not a valid OpenPGP key (${(err as Error).message}): ${EXPORT_HINT} again`, { cause: err });
     }
     for (const key of read) {
       if (key.isPrivate()) {
-        throw new NfgitError('UsageError', `${source}: key ${hex(key.getFingerprint())} is a private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT})`);
+        throw new UsageError(`${source}: key ${hex(key.getFingerprint())} is a private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT})`);
       }
       keys.push({ source, key });
     }
@@ -80,7 +78,7 @@ export async function loadPgpKeyFile(file: string): Promise<PgpTrustedKey[]> {
   try {
     text = await readFile(file, 'latin1');
   } catch (err) {
-    throw new NfgitError('UsageError', `${file}: cannot read the OpenPGP key file: ${readProblem(err)}`, { cause: err });
+    throw new UsageError(`${file}: cannot read the OpenPGP key file: ${readProblem(err)}`, { cause: err });
   }
   return parsePgpPublicKeys(text, file);
 }
