@@ -86,7 +86,7 @@ export const LABELS: Record<Key, string> = {
   apply: 'nfgit apply (compile + stage + snapshot + both restores)',
 };
 /** The table's row order. */
-export const ORDER: Key[] = ['floor', 'seed', 'sequential', 'restore', 'compile', 'check', 'apply'];
+const ORDER: Key[] = ['floor', 'seed', 'sequential', 'restore', 'compile', 'check', 'apply'];
 
 /** One measurement at one size: its samples (seconds), or a text in their place. */
 export interface Cell {
@@ -96,7 +96,7 @@ export interface Cell {
 }
 
 /** Median of the samples (the mean of the middle two for an even count). */
-export const median = (xs: number[]): number => {
+const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
   const m = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
@@ -110,7 +110,7 @@ export const cellValue = (c: Cell | undefined): number | undefined =>
 export type Results = Map<number, Map<Key, Cell>>;
 
 /** Seconds as the table shows them: three decimals below 10 s, one below 100 s, none above. */
-export function fmtSeconds(s: number): string {
+function fmtSeconds(s: number): string {
   if (s >= 100) return s.toFixed(0);
   if (s >= 10) return s.toFixed(1);
   return s.toFixed(3);
