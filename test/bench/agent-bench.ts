@@ -12,7 +12,7 @@ import { makeAgentWorld, type AgentWorld } from '../agent/helpers/agent-env.js';
 import type { PollReport } from './agent-poll.js';
 import { followJsonLog, type LogLine } from '../agent/helpers/json-log.js';
 
-/** What bench.ts lends the agent section: its cleanup sets, CPU settling and the rule generator. */
+/** What the bench (measure.ts) lends the agent section: its cleanup sets, CPU settling and the rule generator. */
 export interface AgentBenchContext {
   /** The repository root (holds dist/). */
   readonly root: string;
@@ -60,115 +60,154 @@ const DECISIONS = new Set(['applied', 'refused', 'rolled-back', 'untrusted']);
 /** Measures the agent; every failure becomes a problem and an "error" row, and the rest still runs. */
 export async function benchAgent(ctx: AgentBenchContext): Promise<AgentBenchResult> {
   const result: AgentBenchResult = { title: 'agent (loopback HTTP server, token auth)', rows: [], samples: [], notes: [] };
-  const attempt = async (labels: string[], fn: () => Promise<void>): Promise<void> => {
-    try {
-      await fn();
-    } catch (err) {
-      ctx.problem(`agent, ${labels.join(' / ')}: ${err instanceof Error ? err.message : String(err)}`);
-      for (const l of labels) if (!result.rows.some(([have]) => have === l)) result.rows.push([l, 'error']);
-    }
-  };
-
   ctx.log(`\n== agent: rules repository, git server and host keys in ${join(ctx.dir, 'agent')}`);
   const world = await makeAgentWorld(join(ctx.dir, 'agent'));
   try {
     const base = await world.repo.commit(smallRules(0), { message: `bench: ${SMALL} rules` });
-
-    // 1. One poll, as the daemon does it, in a child process of its own (see agent-poll.ts).
-    const pollRow = async (label: string, url: string, tokenFile: string): Promise<void> => {
-      await attempt([label], async () => {
-        const state = join(world.dir, `poll-${result.rows.length}`);
-        await ctx.settle(label);
-        const script = join(ctx.root, 'dist', 'test', 'bench', 'agent-poll.js');
-        const r = await ctx.run(process.execPath, [script, url, tokenFile, state, String(POLLS), String(WARMUP_POLLS)], { cwd: ctx.root, env: ctx.env, timeoutSeconds: 300 });
-        if (r.timedOut || r.code !== 0) throw new Error(`agent-poll.js ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stderr.trim()}`);
-        const report = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as PollReport;
-        if (report.head !== base) throw new Error(`the polls saw ${report.head}, the branch is at ${base}`);
-        const cpuMs = report.cpuUs / 1000 / POLLS;
-        result.rows.push([label, `${fmtMs(median(report.wallMs))} wall, ${fmtMs(cpuMs)} CPU per poll`]);
-        result.samples.push(`${label}, wall ms per poll: ${report.wallMs.map((x) => x.toFixed(2)).join(', ')}; CPU ${report.cpuUs} µs over ${POLLS} polls`);
-        ctx.log(`  ${label}: median ${fmtMs(median(report.wallMs))}, CPU ${fmtMs(cpuMs)} per poll`);
-      });
-    };
-    await pollRow('idle poll (ls-refs over HTTP)', world.url, world.tokenFile);
-    await pollRow('idle poll (local bare repository)', world.repo.bare, '-');
-
-    // 2. The idle daemon: 1 s polls; memory and CPU time read from /proc after IDLE_POLLS polls.
-    const memLabel = 'idle daemon resident memory';
-    const cpuLabel = 'idle daemon CPU (1 s poll interval)';
-    await attempt([memLabel, cpuLabel], () =>
-      withDaemon(ctx, world, 'bench-idle', { poll: { interval: '1s' } }, async (daemon) => {
-        await daemon.waitFor((l) => l.event === 'applied' && l['commit'] === base);
-        await daemon.waitFor((l) => (l.event === 'tagged' || l.event === 'tag-failed') && l['commit'] === base);
-        const polls0 = pollsServed(world);
-        const ticks0 = cpuTicks(daemon.pid);
-        const t0 = performance.now();
-        while (pollsServed(world) - polls0 < IDLE_POLLS) {
-          if (performance.now() - t0 > IDLE_POLLS * 1000 + 60_000) throw new Error(`only ${pollsServed(world) - polls0} polls reached the server in ${Math.round((performance.now() - t0) / 1000)} s`);
-          if (daemon.exited()) throw new Error(`nfgit run exited: ${daemon.stderr().trim()}`);
-          await sleep(20);
-        }
-        const ticks = cpuTicks(daemon.pid) - ticks0;
-        const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
-        const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-        const rss = kb('VmRSS');
-        const hwm = kb('VmHWM');
-        const cpuMs = (ticks * 1000) / clockTicks() / IDLE_POLLS;
-        result.rows.push([memLabel, `${fmtMiB(rss)} RSS (peak ${fmtMiB(hwm)}) after ${IDLE_POLLS} polls`]);
-        result.rows.push([cpuLabel, `${fmtMs(cpuMs)} CPU per poll`]);
-        result.samples.push(`${memLabel}: VmRSS ${rss} kB, VmHWM ${hwm} kB; CPU ${ticks} clock ticks (${clockTicks()}/s) over ${IDLE_POLLS} polls`);
-        ctx.log(`  ${memLabel}: VmRSS ${fmtMiB(rss)}, VmHWM ${fmtMiB(hwm)}; CPU ${fmtMs(cpuMs)} per poll`);
-      }),
-    );
-
-    // 3. Push to applied: the poll interval is an hour, so only the trigger file starts a pass.
-    const pushLabel = (n: number): string => `push to applied (trigger, ${n} rules)`;
-    await attempt([pushLabel(SMALL), pushLabel(LARGE)], () =>
-      withDaemon(ctx, world, 'bench-push', {}, async (daemon) => {
-        await daemon.waitFor((l) => l.event === 'applied' && l['commit'] === base);
-        await daemon.waitFor((l) => (l.event === 'tagged' || l.event === 'tag-failed') && l['commit'] === base);
-        const push = async (files: Record<string, string | null>, message: string): Promise<number> => {
-          const oid = await world.repo.commit(files, { message });
-          await ctx.settle(message);
-          const t0 = performance.now();
-          writeFileSync(daemon.trigger, '');
-          const decided = await daemon.waitFor((l) => DECISIONS.has(l.event) && l['commit'] === oid);
-          const seconds = (performance.now() - t0) / 1000;
-          if (decided.event !== 'applied') throw new Error(`${message}: the agent logged ${decided.event}: ${decided.message}`);
-          // The status tag is pushed after the applied line: let it go before the next push.
-          await daemon.waitFor((l) => (l.event === 'tagged' || l.event === 'tag-failed') && l['commit'] === oid);
-          return seconds;
-        };
-        for (const n of [SMALL, LARGE]) {
-          const label = pushLabel(n);
-          const files = (k: number): Record<string, string | null> => (n === SMALL ? smallRules(k) : largeRules(ctx, k));
-          // Every timed push changes one rule of a ruleset of the same size; the step from the small
-          // ruleset to the large one is not timed.
-          if (n === LARGE) await push(files(0), `bench: ${n} rules (untimed)`);
-          const samples: number[] = [];
-          for (let k = 1; k <= ctx.runs; k++) {
-            const s = await push(files(k), `bench: ${n} rules, run ${k}`);
-            samples.push(s);
-            ctx.log(`  ${label}: run ${k}/${ctx.runs}: ${s.toFixed(3)} s`);
-          }
-          result.rows.push([label, `${fmtSeconds(median(samples))} s median of ${samples.length}`]);
-          result.samples.push(`${label}, seconds: ${samples.map((s) => s.toFixed(3)).join(', ')}`);
-        }
-      }),
-    );
+    const section: Section = { ctx, world, base, result };
+    await pollRow(section, 'idle poll (ls-refs over HTTP)', world.url, world.tokenFile);
+    await pollRow(section, 'idle poll (local bare repository)', world.repo.bare, '-');
+    await idleDaemon(section);
+    await pushToApplied(section);
   } finally {
     await world.server.stop();
   }
-
-  result.notes.push(
-    `idle poll: what \`nfgit run\` does every poll interval when nothing changed (src/git/follower.ts branchHead): over HTTP an isomorphic-git listServerRefs (protocol v2 ls-refs, prefix refs/heads/main, token by basic authentication, idle time limit) against git http-backend behind the test server on 127.0.0.1; for a local bare repository a resolveRef read in place. ${POLLS} polls after ${WARMUP_POLLS} untimed ones, in a node process of its own (test/bench/agent-poll.ts); wall is the median poll, CPU is that process's user + system time (process.cpuUsage) over the ${POLLS} polls divided by ${POLLS}: the client side only, the server's http-backend processes are not counted.`,
-    `idle daemon: \`node dist/src/cli/main.js run --config … --log-format json\` with poll.interval 1s into a scratch named namespace, after its first pass applied and tagged the ${SMALL}-rule commit; VmRSS and VmHWM from /proc/PID/status once ${IDLE_POLLS} more polls reached the server, and its CPU time (utime + stime from /proc/PID/stat, resolution 1/${clockTicks()} s) over those polls divided by ${IDLE_POLLS}. MiB = 1024 kB.`,
-    `push to applied: the same daemon with poll.interval 1h; each run commits a signed change of one rule with stock git and pushes it to the server, waits for the machine to settle, then times from touching the agent's trigger file (what a post-receive hook does after the push) to the daemon's \`{"event":"applied","commit":…}\` log line: fetch over HTTP, signature verification, compile, stage, apply into the namespace. The ${LARGE}-rule ruleset is the bench generator's; the step from ${SMALL} to ${LARGE} rules is not timed.`,
-  );
+  result.notes.push(...sectionNotes());
   return result;
 }
 
-/** A JSON log line of `nfgit run`. */
+/** What the measurements share: the bench's context, the git world, its first commit and the rows so far. */
+interface Section {
+  readonly ctx: AgentBenchContext;
+  readonly world: AgentWorld;
+  /** The first commit (SMALL rules), which every daemon applies first. */
+  readonly base: string;
+  readonly result: AgentBenchResult;
+}
+
+/** Runs one measurement; a failure becomes a problem and an "error" row for each label it did not fill. */
+async function attempt({ ctx, result }: Section, labels: string[], fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    ctx.problem(`agent, ${labels.join(' / ')}: ${err instanceof Error ? err.message : String(err)}`);
+    for (const l of labels) if (!result.rows.some(([have]) => have === l)) result.rows.push([l, 'error']);
+  }
+}
+
+/** 1. One poll, as the daemon does it, in a child process of its own (see agent-poll.ts). */
+async function pollRow(section: Section, label: string, url: string, tokenFile: string): Promise<void> {
+  const { ctx, world, base, result } = section;
+  await attempt(section, [label], async () => {
+    const state = join(world.dir, `poll-${result.rows.length}`);
+    await ctx.settle(label);
+    const script = join(ctx.root, 'dist', 'test', 'bench', 'agent-poll.js');
+    const r = await ctx.run(process.execPath, [script, url, tokenFile, state, String(POLLS), String(WARMUP_POLLS)], { cwd: ctx.root, env: ctx.env, timeoutSeconds: 300 });
+    if (r.timedOut || r.code !== 0) throw new Error(`agent-poll.js ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stderr.trim()}`);
+    const report = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as PollReport;
+    if (report.head !== base) throw new Error(`the polls saw ${report.head}, the branch is at ${base}`);
+    const cpuMs = report.cpuUs / 1000 / POLLS;
+    result.rows.push([label, `${fmtMs(median(report.wallMs))} wall, ${fmtMs(cpuMs)} CPU per poll`]);
+    result.samples.push(`${label}, wall ms per poll: ${report.wallMs.map((x) => x.toFixed(2)).join(', ')}; CPU ${report.cpuUs} µs over ${POLLS} polls`);
+    ctx.log(`  ${label}: median ${fmtMs(median(report.wallMs))}, CPU ${fmtMs(cpuMs)} per poll`);
+  });
+}
+
+/** 2. The idle daemon: 1 s polls; memory and CPU time read from /proc after IDLE_POLLS polls. */
+async function idleDaemon(section: Section): Promise<void> {
+  const { ctx, world, base, result } = section;
+  const memLabel = 'idle daemon resident memory';
+  const cpuLabel = 'idle daemon CPU (1 s poll interval)';
+  await attempt(section, [memLabel, cpuLabel], () =>
+    withDaemon(ctx, world, 'bench-idle', { poll: { interval: '1s' } }, async (daemon) => {
+      await passDone(daemon, base);
+      const ticks = await idlePollTicks(world, daemon);
+      const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
+      const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+      const rss = kb('VmRSS');
+      const hwm = kb('VmHWM');
+      const cpuMs = (ticks * 1000) / clockTicks() / IDLE_POLLS;
+      result.rows.push([memLabel, `${fmtMiB(rss)} RSS (peak ${fmtMiB(hwm)}) after ${IDLE_POLLS} polls`]);
+      result.rows.push([cpuLabel, `${fmtMs(cpuMs)} CPU per poll`]);
+      result.samples.push(`${memLabel}: VmRSS ${rss} kB, VmHWM ${hwm} kB; CPU ${ticks} clock ticks (${clockTicks()}/s) over ${IDLE_POLLS} polls`);
+      ctx.log(`  ${memLabel}: VmRSS ${fmtMiB(rss)}, VmHWM ${fmtMiB(hwm)}; CPU ${fmtMs(cpuMs)} per poll`);
+    }),
+  );
+}
+
+/** The daemon's CPU time (clock ticks) while IDLE_POLLS more polls reached the server (at its own pace: one a second). */
+async function idlePollTicks(world: AgentWorld, daemon: RunningDaemon): Promise<number> {
+  const polls0 = pollsServed(world);
+  const ticks0 = cpuTicks(daemon.pid);
+  const t0 = performance.now();
+  while (pollsServed(world) - polls0 < IDLE_POLLS) {
+    if (performance.now() - t0 > IDLE_POLLS * 1000 + 60_000) throw new Error(`only ${pollsServed(world) - polls0} polls reached the server in ${Math.round((performance.now() - t0) / 1000)} s`);
+    if (daemon.exited()) throw new Error(`nfgit run exited: ${daemon.stderr().trim()}`);
+    await sleep(20);
+  }
+  return cpuTicks(daemon.pid) - ticks0;
+}
+
+/** 3. Push to applied: the poll interval is an hour, so only the trigger file starts a pass. */
+async function pushToApplied(section: Section): Promise<void> {
+  const { ctx, world, base, result } = section;
+  const pushLabel = (n: number): string => `push to applied (trigger, ${n} rules)`;
+  await attempt(section, [pushLabel(SMALL), pushLabel(LARGE)], () =>
+    withDaemon(ctx, world, 'bench-push', {}, async (daemon) => {
+      await passDone(daemon, base);
+      for (const n of [SMALL, LARGE]) {
+        const label = pushLabel(n);
+        const files = (k: number): Record<string, string | null> => (n === SMALL ? smallRules(k) : largeRules(ctx, k));
+        // Every timed push changes one rule of a ruleset of the same size; the step from the small
+        // ruleset to the large one is not timed.
+        if (n === LARGE) await timedPush(section, daemon, files(0), `bench: ${n} rules (untimed)`);
+        const samples: number[] = [];
+        for (let k = 1; k <= ctx.runs; k++) {
+          const s = await timedPush(section, daemon, files(k), `bench: ${n} rules, run ${k}`);
+          samples.push(s);
+          ctx.log(`  ${label}: run ${k}/${ctx.runs}: ${s.toFixed(3)} s`);
+        }
+        result.rows.push([label, `${fmtSeconds(median(samples))} s median of ${samples.length}`]);
+        result.samples.push(`${label}, seconds: ${samples.map((s) => s.toFixed(3)).join(', ')}`);
+      }
+    }),
+  );
+}
+
+/** Commits and pushes files, then times from touching the trigger file to the daemon's applied line. */
+async function timedPush({ ctx, world }: Section, daemon: RunningDaemon, files: Record<string, string | null>, message: string): Promise<number> {
+  const oid = await world.repo.commit(files, { message });
+  await ctx.settle(message);
+  const t0 = performance.now();
+  writeFileSync(daemon.trigger, '');
+  const decided = await daemon.waitFor((l) => DECISIONS.has(l.event) && l['commit'] === oid);
+  const seconds = (performance.now() - t0) / 1000;
+  if (decided.event !== 'applied') throw new Error(`${message}: the agent logged ${decided.event}: ${decided.message}`);
+  // The status tag is pushed after the applied line: let it go before the next push.
+  await tagDone(daemon, oid);
+  return seconds;
+}
+
+/** Waits for the daemon to apply a commit and push its status tag (or fail to). */
+async function passDone(daemon: RunningDaemon, commit: string): Promise<void> {
+  await daemon.waitFor((l) => l.event === 'applied' && l['commit'] === commit);
+  await tagDone(daemon, commit);
+}
+
+/** Waits for the status tag of a commit (or its failure). */
+async function tagDone(daemon: RunningDaemon, commit: string): Promise<void> {
+  await daemon.waitFor((l) => (l.event === 'tagged' || l.event === 'tag-failed') && l['commit'] === commit);
+}
+
+/** What the section's rows are. */
+function sectionNotes(): string[] {
+  return [
+    `idle poll: what \`nfgit run\` does every poll interval when nothing changed (src/git/follower.ts branchHead): over HTTP an isomorphic-git listServerRefs (protocol v2 ls-refs, prefix refs/heads/main, token by basic authentication, idle time limit) against git http-backend behind the test server on 127.0.0.1; for a local bare repository a resolveRef read in place. ${POLLS} polls after ${WARMUP_POLLS} untimed ones, in a node process of its own (test/bench/agent-poll.ts); wall is the median poll, CPU is that process's user + system time (process.cpuUsage) over the ${POLLS} polls divided by ${POLLS}: the client side only, the server's http-backend processes are not counted.`,
+    `idle daemon: \`node dist/src/cli/main.js run --config … --log-format json\` with poll.interval 1s into a scratch named namespace, after its first pass applied and tagged the ${SMALL}-rule commit; VmRSS and VmHWM from /proc/PID/status once ${IDLE_POLLS} more polls reached the server, and its CPU time (utime + stime from /proc/PID/stat, resolution 1/${clockTicks()} s) over those polls divided by ${IDLE_POLLS}. MiB = 1024 kB.`,
+    `push to applied: the same daemon with poll.interval 1h; each run commits a signed change of one rule with stock git and pushes it to the server, waits for the machine to settle, then times from touching the agent's trigger file (what a post-receive hook does after the push) to the daemon's \`{"event":"applied","commit":…}\` log line: fetch over HTTP, signature verification, compile, stage, apply into the namespace. The ${LARGE}-rule ruleset is the bench generator's; the step from ${SMALL} to ${LARGE} rules is not timed.`,
+  ];
+}
+
 /** A running `nfgit run`. */
 interface RunningDaemon {
   readonly pid: number;

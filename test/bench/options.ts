@@ -1,0 +1,84 @@
+// The bench's command line: `npm run bench -- [options]` (usage below).
+
+import { resolve } from 'node:path';
+import { MIN_RULES } from './generate.js';
+
+/** What the command line asks for. */
+export interface Options {
+  sizes: number[];
+  runs: number;
+  sequentialAll: boolean;
+  timeoutSeconds: number;
+  emit: string | undefined;
+  /** Run the compile/check/apply sections (false with --agent-only). */
+  rules: boolean;
+  /** Run the agent section (false with --no-agent). */
+  agent: boolean;
+}
+
+const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--sequential-all]
+                              [--timeout SECONDS] [--emit DIR] [--agent-only | --no-agent]
+  --sizes N,N,...     rule counts to measure (default 1000,10000,50000)
+  --runs K            runs per measurement; cells are the median (default 3)
+  --sequential-all    run the (quadratic) sequential iptables baseline at every size, not only 1000
+  --timeout SECONDS   limit for one run of one measurement (default 900; sequential: scaled up)
+  --emit DIR          write the generated rule directories to DIR/N and exit
+  --agent-only        only the agent section: idle poll, idle daemon memory, push to applied
+                      (--runs pushes per ruleset size)
+  --no-agent          skip the agent section`;
+
+/** Parses the bench's arguments; a bad one prints the usage and exits 2. */
+export function parseOptions(argv: string[]): Options {
+  const o: Options = { sizes: [1000, 10000, 50000], runs: 3, sequentialAll: false, timeoutSeconds: 900, emit: undefined, rules: true, agent: true };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] ?? '';
+    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = (): string => {
+      const v = inline ?? argv[++i];
+      if (v === undefined || v === '') fail(`${flag} needs a value\n${USAGE}`);
+      return v;
+    };
+    const positiveInt = (v: string): number => {
+      if (!/^\d+$/.test(v) || Number(v) <= 0) fail(`${flag}: not a positive integer: ${v}`);
+      return Number(v);
+    };
+    switch (flag) {
+      case '--sizes':
+        o.sizes = value().split(',').map((s) => positiveInt(s.trim()));
+        break;
+      case '--runs':
+        o.runs = positiveInt(value());
+        break;
+      case '--sequential-all':
+        o.sequentialAll = true;
+        break;
+      case '--timeout':
+        o.timeoutSeconds = positiveInt(value());
+        break;
+      case '--emit':
+        o.emit = resolve(value());
+        break;
+      case '--agent-only':
+        o.rules = false;
+        break;
+      case '--no-agent':
+        o.agent = false;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE + '\n');
+        process.exit(0);
+        break;
+      default:
+        fail(`unknown argument: ${a}\n${USAGE}`);
+    }
+  }
+  if (!o.rules && !o.agent) fail('--agent-only and --no-agent together leave nothing to measure');
+  for (const n of o.sizes) if (n < MIN_RULES) fail(`--sizes: the generator needs at least ${MIN_RULES} rules (got ${n})`);
+  return o;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
