@@ -98,8 +98,8 @@ test.serial('apply, then apply changed rules: the namespace runs the compiled ru
 
           const r2 = await apply(b, ns, state);
           t.is(r2.exitCode, 0, String(r2.stderr));
-          t.regex(String(r2.stdout), /^  IPv4: 4 rule\(s\) in filter, nat, raw; \+3 -4 rules; chains added: filter\/API; chains removed: filter\/WEB$/m);
-          t.regex(String(r2.stdout), /^  IPv6: 1 rule\(s\) in filter, nat; \+1 -3 rules; chains removed: filter\/SSH6; policies changed: filter\/FORWARD$/m);
+          t.regex(String(r2.stdout), /^ {2}IPv4: 4 rule\(s\) in filter, nat, raw; \+3 -4 rules; chains added: filter\/API; chains removed: filter\/WEB$/m);
+          t.regex(String(r2.stdout), /^ {2}IPv6: 1 rule\(s\) in filter, nat; \+1 -3 rules; chains removed: filter\/SSH6; policies changed: filter\/FORWARD$/m);
           const second = await assertRunsCompiled(t, ns, b, state);
           // nat was used by the first rules and not by the second: flushed, in both families.
           t.is(tableBlocks(second.ipv4).get('nat'), EMPTY_NAT);

@@ -32,7 +32,7 @@ test('finishing an interrupted apply (journal marked applied) writes the canonic
   withNamedNetns(1, ([ns]) =>
     withRulesDir({ '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n' }, async (dir) => {
       const state = path.join(dir, '.state');
-      let r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns as string, '--state-dir', state], { reject: false, cwd: ROOT });
+      const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns as string, '--state-dir', state], { reject: false, cwd: ROOT });
       t.is(r.exitCode, 0, r.stderr);
       // As if an apply of other rules was killed after both restores and the journal's applied marker:
       // the kernel runs the new rules, the canonical forms still describe the old ones.

@@ -154,7 +154,7 @@ class Rng {
 // ---------------------------------------------------------------------------------------
 // zsh quoting
 
-const SAFE_WORD = /^[A-Za-z0-9_.\/:,=+@%-]+$/;
+const SAFE_WORD = /^[A-Za-z0-9_./:,=+@%-]+$/;
 
 /** Quote one word for zsh: bare when safe, else single quotes with '\'' for a quote. */
 export function zshQuote(word: string): string {
