@@ -25,6 +25,8 @@ import { historyRefusal, hostFloor } from './history-guard.js';
 import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import { stage } from '../netfilter/stage.js';
+import { describeTarget } from '../netfilter/target.js';
+import { STATE_FILE } from '../util/state-layout.js';
 import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
@@ -89,7 +91,7 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
   const key = loadSigningKey(config.signing.key);
   const trust = await loadTrust(config.trust);
-  const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, 'agent.lock');
+  const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
     return await pass({ config, options, log, repo, key, trust, state, preserve: parsePreserve(config.preserve) });
@@ -208,7 +210,7 @@ async function decide(ctx: PassContext, agent: AgentState, head: string, announc
 
 function applyOptions(ctx: PassContext): ApplyOptions {
   return {
-    target: { netns: ctx.config.netns ?? undefined },
+    target: ctx.config.target,
     stateDir: ctx.config.stateDir,
     ipv4Only: ctx.config.ipv4Only,
     lockWaitMs: ctx.options.lockWaitMs,
@@ -276,7 +278,7 @@ async function conclude(
   const level = result === 'applied' ? 'info' : 'error';
   const headline =
     result === 'applied'
-      ? `applied ${short(head)} to ${config.netns === null ? 'the host' : `network namespace ${config.netns}`}`
+      ? `applied ${short(head)} to ${describeTarget(config.target)}`
       : `${result} ${short(head)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
   log.log(level, result, headline, { commit: head, previous, errors, details: errors });
   const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, ...(changes === undefined ? {} : { changes }), errors, agent: `nfgit ${VERSION}`, time: now };
@@ -304,7 +306,7 @@ async function publish(ctx: PassContext, state: AgentState, record: StatusRecord
 async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'reported'> {
   const { config, log, state } = ctx;
   const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
-  const target = { netns: config.netns ?? undefined };
+  const { target } = config;
   const { preserve } = ctx;
   const details: string[] = [];
   for (const family of families) {
@@ -341,7 +343,7 @@ async function setDrift(ctx: PassContext, families: readonly Family[]): Promise<
   const owned = ctx.state.readLastGood()?.ipsets?.sets ?? [];
   const applied = ctx.state.readCanonicalSets();
   if (owned.length === 0 || applied === undefined) return [];
-  const live = await saveSets({ netns: ctx.config.netns ?? undefined });
+  const live = await saveSets(ctx.config.target);
   const runtime = runtimeFilledSets(applied, families.map((f) => ctx.state.readCanonical(f) ?? ''));
   return describeSetDrift(diffSets(applied, live, owned, runtime));
 }

@@ -2,7 +2,7 @@ import type { CompileResult } from '../compiler/compile.js';
 import { InternalError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
-import { checkTarget, type Target } from '../netfilter/target.js';
+import { checkTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import { NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, type PreserveSpec } from './preserve.js';
 import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
 import { saveFamily } from './transaction.js';
@@ -55,7 +55,7 @@ function previousOwnForm(options: DiffTargetOptions, family: Family, spec: Prese
   try {
     const state = new StateDir(options.stateDir);
     const last = state.readLastGood();
-    if (last === undefined || (last.target.netns ?? undefined) !== options.target.netns) return undefined;
+    if (last === undefined || !sameTarget(targetFromJson(last.target), options.target)) return undefined;
     return trustedOwnForm(state.readCanonical(family), last.families[family]?.text, spec);
   } catch {
     return undefined;
@@ -82,7 +82,7 @@ export async function diffSetsAgainstTarget(result: CompileResult, target: Targe
 export function ownedSetsOf(stateDir: string, target: Target): readonly string[] {
   try {
     const last = new StateDir(stateDir).readLastGood();
-    if (last === undefined || (last.target.netns ?? undefined) !== target.netns) return [];
+    if (last === undefined || !sameTarget(targetFromJson(last.target), target)) return [];
     return last.ipsets?.sets ?? [];
   } catch {
     return [];

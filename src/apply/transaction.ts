@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { InternalError, RollbackError, RuleError, SandboxError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
-import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
+import { describeTarget, runInTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
 import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from './preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
@@ -290,7 +290,7 @@ export async function applyTransaction(
   const record: LastGood = {
     nfgitLastGood: 1,
     appliedAt: new Date().toISOString(),
-    target: { netns: ctx.target.netns ?? null },
+    target: targetToJson(ctx.target),
     ...desired,
   };
   const journal: Journal = {
@@ -298,7 +298,7 @@ export async function applyTransaction(
     id: randomUUID(),
     command: ctx.command,
     started: new Date().toISOString(),
-    target: { netns: ctx.target.netns ?? null },
+    target: targetToJson(ctx.target),
     families: ctx.families,
     snapshot,
     ...(sets === undefined ? {} : { ipsets: sets }),
@@ -318,8 +318,8 @@ export async function applyTransaction(
   const claims: Partial<Record<Family, RollbackClaims>> = {};
   if (preserving) {
     for (const family of ctx.families) {
-      const sameTarget = lastGood !== undefined && (lastGood.target.netns ?? undefined) === ctx.target.netns;
-      const form = sameTarget ? readOrNothing(() => ctx.state.readCanonical(family)) : undefined;
+      const recordedHere = lastGood !== undefined && sameTarget(targetFromJson(lastGood.target), ctx.target);
+      const form = recordedHere ? readOrNothing(() => ctx.state.readCanonical(family)) : undefined;
       previous[family] = trustedOwnForm(form, lastGood?.families[family]?.text, preserve);
       // nfgit's own rules, last applied and new, so that none of them is mistaken for a foreign one (kept twice).
       const own = await canonical[family]?.catch(() => undefined);
@@ -521,8 +521,8 @@ function ownPartAfterInterruptedApply(saved: string, journal: Journal, family: F
   if (preserve.chains.length === 0 && preserve.rules.length === 0) return saved;
   try {
     const last = state.readLastGood();
-    const sameTarget = last !== undefined && (last.target.netns ?? null) === (journal.target.netns ?? null);
-    const previous = sameTarget ? trustedOwnForm(state.readCanonical(family), last.families[family]?.text, preserve) : undefined;
+    const recordedHere = last !== undefined && sameTarget(targetFromJson(last.target), targetFromJson(journal.target));
+    const previous = recordedHere ? trustedOwnForm(state.readCanonical(family), last.families[family]?.text, preserve) : undefined;
     return ownFormAfter(saved, journal.record.families[family]?.text ?? '', journal.snapshot[family] ?? '', preserve, previous);
   } catch {
     // Without the previous record, which rules of a shared chain (DOCKER-USER) are nfgit's is not known:
@@ -553,7 +553,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     return { found: true, action: 'set-aside', message: `${err.message}. It was moved to ${kept} and not replayed: if an apply was interrupted, the families may have been split, and this command now loads a whole ruleset into both` };
   }
   if (journal === undefined) return { found: false };
-  const target: Target = { netns: journal.target.netns ?? undefined };
+  const target = targetFromJson(journal.target);
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
     try {
@@ -570,9 +570,9 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }
-  if (target.netns !== undefined && !existsSync(`/run/netns/${target.netns}`)) {
+  if (!targetExists(target)) {
     ctx.state.removeJournal();
-    return { found: true, action: 'dropped', message: `${when}, but network namespace ${target.netns} no longer exists: nothing to undo` };
+    return { found: true, action: 'dropped', message: `${when}, but ${describeTarget(target)} no longer exists: nothing to undo` };
   }
   const left = await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
   ctx.state.removeJournal();
