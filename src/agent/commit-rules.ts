@@ -6,7 +6,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lockStateDir } from '../apply/state-lock.js';
-import { parsePreserve, reservedChainProblem, preserveHint, type PreserveSpec } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, preserveHint, type PreserveSpec } from '../netfilter/preserve.js';
 import type { CompileOptions } from '../compiler/compile.js';
 import { UsageError } from '../errors/errors.js';
 import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit } from '../git/follower.js';

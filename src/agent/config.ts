@@ -9,7 +9,7 @@ import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSe
 import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
 import { UsageError } from '../errors/errors.js';
 import { netnsNameProblem, targetOf, type Target } from '../netfilter/target.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';

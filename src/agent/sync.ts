@@ -7,14 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
-import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../apply/preserve.js';
+import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../netfilter/preserve.js';
 import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
 import { lockStateDir } from '../apply/state-lock.js';
 import { StateDir } from '../apply/state-files.js';
-import { saveFamily } from '../apply/transaction.js';
-import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../apply/set-diff.js';
-import { saveSets } from '../apply/ipset-apply.js';
+import { saveFamily } from '../netfilter/xtables-driver.js';
+import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../netfilter/set-diff.js';
+import { saveSets } from '../netfilter/ipset-driver.js';
 import { compile, type CompileResult } from '../compiler/compile.js';
 import { InternalError, UsageError, asNfgitErrors } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
@@ -31,7 +31,8 @@ import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
-import { describeDrift, describeSetDrift, findDrift } from './drift.js';
+import { describeDrift, describeSetDrift } from './drift.js';
+import { findDrift } from '../netfilter/compare-saves.js';
 import type { Logger } from './log.js';
 import type { StatusRecord } from '../git/status-message.js';
 
@@ -315,7 +316,7 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
     // nfgit's part of a preserved chain it adds to (DOCKER-USER) is nfgit's: a rule of it gone is drift, a foreign one added is not.
     const own = trustedOwnForm(applied, state.readLastGood()?.families[family]?.text, preserve);
     const claims = own === undefined ? undefined : ownClaims(own);
-    const live = stripPreserved(await saveFamily({ target }, family), preserve, claims);
+    const live = stripPreserved(await saveFamily(target, family), preserve, claims);
     details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve, claims), live)));
   }
   details.push(...(await setDrift(ctx, families)));

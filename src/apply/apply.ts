@@ -5,7 +5,7 @@ import { formatLocation } from '../errors/source-location.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
 import { checkTarget, describeTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import { UsageError } from '../errors/errors.js';
-import type { PreserveSpec } from './preserve.js';
+import type { PreserveSpec } from '../netfilter/preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, lockTarget, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset, type LastGood } from './state-files.js';

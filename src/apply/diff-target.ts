@@ -3,12 +3,12 @@ import { InternalError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
 import { checkTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
-import { NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, type PreserveSpec } from './preserve.js';
-import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
-import { saveFamily } from './transaction.js';
-import { saveSets } from './ipset-apply.js';
+import { NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, type PreserveSpec } from '../netfilter/preserve.js';
+import { diffRulesets, expectedAfterApply, type FamilyDiff } from '../netfilter/ruleset-diff.js';
+import { saveFamily } from '../netfilter/xtables-driver.js';
+import { saveSets } from '../netfilter/ipset-driver.js';
 import { StateDir } from './state-files.js';
-import { diffSets, type SetChange } from './set-diff.js';
+import { diffSets, type SetChange } from '../netfilter/set-diff.js';
 import { savedIpsets } from '../netfilter/stage-ipsets.js';
 
 /** What `nfgit diff` compares against. */
@@ -31,7 +31,7 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
   checkTarget(options.target);
   const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   // The target is saved while staging runs; a rules error still wins, since staging is awaited first.
-  const live = families.map((f) => saveFamily(options, f));
+  const live = families.map((f) => saveFamily(options.target, f));
   for (const p of live) p.catch(() => {});
   const staged = await stage(Object.fromEntries(families.map((f) => [f, result[f]])), { canonical: true, ipsets: result.ipsets });
   const out: Partial<Record<Family, FamilyDiff>> = {};

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CompileOptions } from '../compiler/compile.js';
-import { parsePreserve, reservedChainProblem, preserveHint } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, preserveHint } from '../netfilter/preserve.js';
 
 // The flags every command that compiles rule files takes (compile, check, apply, diff).
 

@@ -1,5 +1,5 @@
 import { kernelServices } from '../netfilter/kernel-services.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 import type { Command } from 'commander';
 import { UsageError, asNfgitErrors } from '../errors/errors.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
@@ -41,10 +41,10 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
         const [{ compile }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget, targetOf, targetToJson }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
           import('../compiler/compile.js'),
           import('../apply/diff-target.js'),
-          import('../apply/ruleset-diff.js'),
+          import('../netfilter/ruleset-diff.js'),
           import('../netfilter/target.js'),
           import('../compiler/parse-argv.js'),
-          import('../apply/set-diff.js'),
+          import('../netfilter/set-diff.js'),
           import('../apply/state-files.js'),
         ]);
         if ((flags.rules === undefined) === (flags.config === undefined)) throw new UsageError('give either --rules DIR or --config FILE (the agent: its branch head)');

@@ -16,7 +16,7 @@ import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
 import { generateHostKey } from '../git/signing/openssh-key.js';
 import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../git/signing/host-identity.js';
 import { VERSION } from '../util/version.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 import { collect, compileOptions, parseSeconds, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';

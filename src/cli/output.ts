@@ -3,7 +3,7 @@ import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
-import { describeSetsOutcome } from '../apply/set-diff.js';
+import { describeSetsOutcome } from '../netfilter/set-diff.js';
 import { describeTarget, type Target } from '../netfilter/target.js';
 
 /** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug (errors.ts classify). */
