@@ -3,9 +3,9 @@ import { rmSync } from 'node:fs';
 import { InternalError, RollbackError, RuleError, SandboxError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { restoreTool, type Backend } from '../netfilter/backend.js';
-import { checkSnapshot, rollbackRestore, restoreFamily, saveFamily } from '../netfilter/xtables-driver.js';
+import { XTABLES_DRIVER } from '../netfilter/xtables-driver.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
-import { diffSaves, type RulesetChange } from '../netfilter/compare-saves.js';
+import type { RulesetChange } from '../netfilter/compare-saves.js';
 import { parseSave, selectTables } from '../netfilter/save-text.js';
 import { describeTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
 import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from '../netfilter/preserve.js';
@@ -16,6 +16,9 @@ import { canonicalSets, countSets, diffSets, type SetCounts } from '../netfilter
 import { CorruptStateFile } from './state-records.js';
 import { isDiskFull } from '../util/durable-file.js';
 import { PreparedLastGood, sealedJournal, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+
+/** How the transaction saves, restores, puts back and compares a family's ruleset (netfilter/driver.ts). */
+const DRIVER = XTABLES_DRIVER;
 
 /** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
 function readOrNothing<T>(read: () => T | undefined): T | undefined {
@@ -111,9 +114,9 @@ export interface RollbackClaims {
  * snapshot.
  */
 async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string, claims?: RollbackClaims): Promise<void> {
-  const current = await saveFamily(ctx.target, family);
+  const current = await DRIVER.save(ctx.target, family);
   const text = claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
-  await rollbackRestore(ctx.target, ctx.backend, family, text, current, ctx.restoreTimeoutMs);
+  await DRIVER.rollbackRestore(ctx.target, ctx.backend, family, text, current, ctx.restoreTimeoutMs);
 }
 
 /**
@@ -166,9 +169,9 @@ export async function applyTransaction(
 ): Promise<TransactionOutcome> {
   const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
-  const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx.target, f)));
+  const snaps = await Promise.all(ctx.families.map((f) => DRIVER.save(ctx.target, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
-  for (const family of ctx.families) await checkSnapshot(ctx.target, ctx.backend, family, snapshot[family] ?? '');
+  for (const family of ctx.families) await DRIVER.checkSnapshot(ctx.target, ctx.backend, family, snapshot[family] ?? '');
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
   const lastGood = readOrNothing(() => ctx.state.readLastGood());
@@ -261,7 +264,7 @@ export async function applyTransaction(
   let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
-    const restoring = text === '' ? undefined : restoreFamily(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs });
+    const restoring = text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs });
     // While the first restore runs, serialize what will be recorded once both are done.
     prepared ??= new PreparedLastGood(record);
     const r = await restoring;
@@ -286,7 +289,7 @@ export async function applyTransaction(
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
-    const live = (): Promise<{ text: string; staged: boolean }> => saveFamily(ctx.target, family).then((text) => ({ text, staged: false }));
+    const live = (): Promise<{ text: string; staged: boolean }> => DRIVER.save(ctx.target, family).then((text) => ({ text, staged: false }));
     const saved = (staged === undefined ? live() : staged.then((text) => ({ text, staged: true }), live)).catch(() => undefined);
     afterSaves.push(saved);
   }
@@ -342,7 +345,7 @@ export async function applyTransaction(
     change:
       after[i] === undefined
         ? undefined
-        : diffSaves(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
+        : DRIVER.compare(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
   }));
   return { families, sets: setsOutcome, warnings };
 }
@@ -404,7 +407,7 @@ async function canonicalFromTarget(target: Target, journal: Journal, state: Stat
   const forms: Record<string, string | undefined> = {};
   const names = journal.record.ipsets?.sets ?? [];
   for (const family of ['ipv4', 'ipv6'] as const) {
-    const saved = journal.families.includes(family) ? await saveFamily(target, family).catch(() => undefined) : undefined;
+    const saved = journal.families.includes(family) ? await DRIVER.save(target, family).catch(() => undefined) : undefined;
     forms[family] = saved === undefined ? undefined : ownPartAfterInterruptedApply(saved, journal, family, state, preserve);
   }
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);

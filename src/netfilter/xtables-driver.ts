@@ -5,7 +5,8 @@ import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
 import { restoreTool, saveTool, type Backend } from './backend.js';
 import { parseRestoreError } from './restore-errors.js';
-import { sameTables } from './compare-saves.js';
+import { diffSaves, sameTables } from './compare-saves.js';
+import type { RestoreRun, RulesetDriver } from './driver.js';
 import { isEmptyTable, parseSave } from './save-text.js';
 import { describeTarget, runInTarget, type Target } from './target.js';
 
@@ -17,18 +18,11 @@ import { describeTarget, runInTarget, type Target } from './target.js';
  */
 export const DEFAULT_RESTORE_TIMEOUT_MS = 60_000;
 
-/** A restore tool's run: its exit status and error output, and whether it hung (then why it was killed). */
-export interface RestoreRun {
-  readonly code: number | null;
-  readonly stderr: string;
-  readonly hung: string | undefined;
-}
-
 /**
  * Loads restore input into one family of the target within the time limit (`counters`: with the
  * counters the input holds, as a rollback puts them back); a run that hit the limit says so.
  */
-export async function restoreFamily(target: Target, family: Family, input: string, options: { counters?: boolean; timeoutMs?: number } = {}): Promise<RestoreRun> {
+export async function restoreFamily(target: Target, family: Family, input: string, options: { counters?: boolean; timeoutMs?: number | undefined } = {}): Promise<RestoreRun> {
   const limit = options.timeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
   const argv = options.counters === true ? [restoreTool(family), '-c'] : [restoreTool(family)];
   const r = await runInTarget(target, argv, { input, timeoutMs: limit });
@@ -124,3 +118,6 @@ export async function rollbackRestore(target: Target, backend: Backend, family: 
     throw new SandboxError(`after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
   }
 }
+
+/** The iptables tools as the transaction's driver. */
+export const XTABLES_DRIVER: RulesetDriver = { save: saveFamily, checkSnapshot, restore: restoreFamily, rollbackRestore, compare: diffSaves };
