@@ -6,7 +6,7 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSet } from '../apply/probes.js';
-import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
+import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
 import { UsageError } from '../errors/errors.js';
 import { netnsNameProblem, targetOf, type Target } from '../netfilter/target.js';
 import { parsePreserve } from '../netfilter/preserve.js';

@@ -9,7 +9,6 @@ import { checkStateDir, readStateFile, tightenFiles } from './state-security.js'
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */
-export { DEFAULT_STATE_DIR } from './state-dir-default.js';
 
 /** One family of a ruleset to apply: nfgit's restore input and what it holds. */
 export interface FamilyRuleset {

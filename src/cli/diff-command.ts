@@ -45,7 +45,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           import('../netfilter/target.js'),
           import('../compiler/parse-argv.js'),
           import('../netfilter/set-diff.js'),
-          import('../apply/state-files.js'),
+          import('../util/state-layout.js'),
         ]);
         if ((flags.rules === undefined) === (flags.config === undefined)) throw new UsageError('give either --rules DIR or --config FILE (the agent: its branch head)');
         if (flags.commit !== undefined && flags.config === undefined) throw new UsageError('--commit needs --config');

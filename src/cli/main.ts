@@ -12,7 +12,7 @@ import { stage } from '../netfilter/stage.js';
 import { targetOf } from '../netfilter/target.js';
 import { printApply, printRecovery, reportFailure, summarize } from './output.js';
 import type { ApplyOptions } from '../apply/apply.js';
-import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
+import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
 import { generateHostKey } from '../git/signing/openssh-key.js';
 import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../git/signing/host-identity.js';
 import { VERSION } from '../util/version.js';

@@ -1,8 +1,11 @@
-/**
- * Every file name of the state directory (/var/lib/nfgit by default), once: the apply's records, the
- * agent's memory and clone, the locks. Renaming one here renames it everywhere; the names are part of
- * what an installed nfgit finds on disk, so a rename needs a migration.
- */
+// The state directory's layout, once: its default place and every file name in it (the apply's
+// records, the agent's memory and clone, the locks). Renaming one here renames it everywhere; the names
+// are part of what an installed nfgit finds on disk, so a rename needs a migration.
+
+/** Where nfgit keeps its state by default; here (no state code, no zod) so the command line can name it cheaply. */
+export const DEFAULT_STATE_DIR = '/var/lib/nfgit';
+
+/** The files in it, by what they hold. */
 export const STATE_FILE = {
   /** flock of apply and restore-last (state-lock.ts). */
   lock: 'lock',
