@@ -68,7 +68,7 @@ export interface AgentConfig {
   readonly tags: { readonly keep: number };
   /** Compile and apply IPv4 only (hosts without IPv6 or ip6tables). */
   readonly ipv4Only: boolean;
-  /** Chain patterns and presets of other software whose chains nfgit leaves alone (see apply/preserve.ts). */
+  /** Chain patterns and presets of other software whose chains nfgit leaves alone (see netfilter/preserve.ts). */
   readonly preserve: readonly string[];
   /** Checks after each apply of a new commit; if one fails before the deadline, the apply is rolled back. */
   readonly probes: ProbeSet | null;

@@ -11,7 +11,7 @@ export interface CompileFlags {
   var: Record<string, string>;
   timeout: number;
   json?: boolean;
-  /** `--preserve PATTERN`, repeatable: chains of other software (see apply/preserve.ts). */
+  /** `--preserve PATTERN`, repeatable: chains of other software (see netfilter/preserve.ts). */
   preserve: string[];
   /** `--arg VALUE`, repeatable: the rule files' positional arguments. */
   arg: string[];
