@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeDurable } from '../util/durable-file.js';
+import { STATE_FILE } from '../util/state-layout.js';
 import type { LastGood } from '../apply/state-files.js';
 import { NfgitError, UsageError } from '../errors/errors.js';
 import { readProblem } from '../util/read-problem.js';
@@ -34,7 +35,7 @@ const EMPTY: AgentState = { nfgitAgent: 1, applied: null, decided: null };
 export const GIT_SOURCE = 'git:';
 
 function file(stateDir: string): string {
-  return path.join(stateDir, 'agent.json');
+  return path.join(stateDir, STATE_FILE.agent);
 }
 
 const OID = /^[0-9a-f]{40}$/;

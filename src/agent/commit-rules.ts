@@ -6,12 +6,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { lockStateDir } from '../apply/state-lock.js';
-import { parsePreserve, reservedChainProblem, preserveHint, type PreserveSpec } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, preserveHint, type PreserveSpec } from '../netfilter/preserve.js';
 import type { CompileOptions } from '../compiler/compile.js';
 import { UsageError } from '../errors/errors.js';
 import { branchHead, ensureCommit, extractRules, openRepository, readRawCommit } from '../git/follower.js';
 import { describeVerdict, loadTrust, verifyCommit } from '../git/signing/commit-trust.js';
 import { onExit } from '../util/exit-hooks.js';
+import { STATE_FILE } from '../util/state-layout.js';
 import type { AgentConfig } from './config.js';
 
 /** How the agent compiles a commit's rules extracted to rulesDir: its host, vars and preserved chains; files named by their repository path. */
@@ -42,7 +43,7 @@ export interface CommitRules {
  */
 export async function commitRules(config: AgentConfig, commit: string | undefined, lockWaitMs: number): Promise<CommitRules> {
   const trust = await loadTrust(config.trust);
-  const lock = await lockStateDir(config.stateDir, 'nfgit diff', lockWaitMs, 'agent.lock');
+  const lock = await lockStateDir(config.stateDir, 'nfgit diff', lockWaitMs, STATE_FILE.agentLock);
   let dir: string | undefined;
   const dropExit = onExit(() => {
     if (dir !== undefined) void rm(dir, { recursive: true, force: true });

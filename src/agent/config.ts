@@ -6,9 +6,10 @@ import path from 'node:path';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSet } from '../apply/probes.js';
-import { DEFAULT_STATE_DIR } from '../apply/state-files.js';
+import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
 import { UsageError } from '../errors/errors.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { netnsNameProblem, targetOf, type Target } from '../netfilter/target.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';
@@ -32,8 +33,8 @@ export interface AgentConfig {
   };
   /** Names this host in status tags (`nfgit/<host>/…`) and is NFGIT_HOST for the rule files. */
   readonly host: string;
-  /** Apply inside this named network namespace instead of the host's own; null for the host. */
-  readonly netns: string | null;
+  /** Where to apply: the host's own network namespace, or the one the `netns` setting names. */
+  readonly target: Target;
   readonly stateDir: string;
   /**
    * The file whose appearance asks `nfgit run` for a pass now (the post-receive hook creates it). Its
@@ -67,7 +68,7 @@ export interface AgentConfig {
   readonly tags: { readonly keep: number };
   /** Compile and apply IPv4 only (hosts without IPv6 or ip6tables). */
   readonly ipv4Only: boolean;
-  /** Chain patterns and presets of other software whose chains nfgit leaves alone (see apply/preserve.ts). */
+  /** Chain patterns and presets of other software whose chains nfgit leaves alone (see netfilter/preserve.ts). */
   readonly preserve: readonly string[];
   /** Checks after each apply of a new commit; if one fails before the deadline, the apply is rolled back. */
   readonly probes: ProbeSet | null;
@@ -113,7 +114,11 @@ export function parseConfig(text: string, file: string, defaults: ConfigDefaults
   }
   // An empty file is an empty mapping, so that the message says which setting is missing.
   const result = configSchema(defaults).safeParse(data ?? {}, { error: genericMessage });
-  if (result.success) return result.data;
+  if (result.success) {
+    // The setting names the target; the rest of nfgit only sees the target (built here, once).
+    const { netns, ...settings } = result.data;
+    return { ...settings, target: targetOf(netns, 'netns') };
+  }
   throw new UsageError(problemLines(result.error.issues).map((l) => `${file}: ${l}`).join('\n'));
 }
 
@@ -238,7 +243,7 @@ function configSchema(defaults: ConfigDefaults) {
           }
           return host;
         }),
-      netns: z.string().superRefine(check(safeNameProblem)).nullable().default(null),
+      netns: z.string().superRefine(check(netnsNameProblem)).nullable().default(null),
       stateDir: absolutePath().default(DEFAULT_STATE_DIR),
       trigger: absolutePath()
         .superRefine(check((p) => (p.endsWith('/') ? `must name a file, not a directory: ${describe(p)}` : undefined)))
@@ -372,7 +377,7 @@ function safeNameProblem(name: string): string | undefined {
   return isSafeName(name) ? undefined : `must be ${SAFE_NAME_RULE}, not ${describe(name)}`;
 }
 
-/** Whether a name is safe as one component of a tag name (`nfgit/<host>/…`) and as a network namespace name. */
+/** Whether a name is safe as one component of a tag name (`nfgit/<host>/…`). */
 function isSafeName(name: string): boolean {
   // Beyond the pattern, git check-ref-format refuses ".." anywhere and a component ending in ".lock".
   return SAFE_NAME.test(name) && !name.includes('..') && !name.endsWith('.lock');

@@ -7,6 +7,7 @@ import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { asNfgitErrors } from '../errors/errors.js';
 import type { AgentConfig } from './config.js';
+import { targetToJson } from '../netfilter/target.js';
 import type { Logger } from './log.js';
 import { nextDelay } from './backoff.js';
 import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
@@ -117,7 +118,7 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
 
   log.log('info', 'started', `nfgit run: following ${config.repository.branch} of ${config.repository.url} every ${Math.round(config.poll.intervalMs / 1000)} s, reconcile "${config.reconcile.schedule}" (${config.reconcile.mode}), host ${config.host}`, {
     host: config.host,
-    netns: config.netns,
+    netns: targetToJson(config.target).netns,
   });
   takeTrigger();
   trigger('start');

@@ -7,14 +7,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
-import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../apply/preserve.js';
+import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../netfilter/preserve.js';
 import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
 import { lockStateDir } from '../apply/state-lock.js';
 import { StateDir } from '../apply/state-files.js';
-import { saveFamily } from '../apply/transaction.js';
-import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../apply/set-diff.js';
-import { saveSets } from '../apply/ipset-apply.js';
+import { saveFamily } from '../netfilter/xtables-driver.js';
+import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../netfilter/set-diff.js';
+import { saveSets } from '../netfilter/ipset-driver.js';
 import { compile, type CompileResult } from '../compiler/compile.js';
 import { InternalError, UsageError, asNfgitErrors } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
@@ -25,11 +25,14 @@ import { historyRefusal, hostFloor } from './history-guard.js';
 import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import { stage } from '../netfilter/stage.js';
+import { describeTarget } from '../netfilter/target.js';
+import { STATE_FILE } from '../util/state-layout.js';
 import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
-import { describeDrift, describeSetDrift, findDrift } from './drift.js';
+import { describeDrift, describeSetDrift } from './drift.js';
+import { findDrift } from '../netfilter/compare-saves.js';
 import type { Logger } from './log.js';
 import type { StatusRecord } from '../git/status-message.js';
 
@@ -89,7 +92,7 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
   const key = loadSigningKey(config.signing.key);
   const trust = await loadTrust(config.trust);
-  const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, 'agent.lock');
+  const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
     return await pass({ config, options, log, repo, key, trust, state, preserve: parsePreserve(config.preserve) });
@@ -208,7 +211,7 @@ async function decide(ctx: PassContext, agent: AgentState, head: string, announc
 
 function applyOptions(ctx: PassContext): ApplyOptions {
   return {
-    target: { netns: ctx.config.netns ?? undefined },
+    target: ctx.config.target,
     stateDir: ctx.config.stateDir,
     ipv4Only: ctx.config.ipv4Only,
     lockWaitMs: ctx.options.lockWaitMs,
@@ -276,7 +279,7 @@ async function conclude(
   const level = result === 'applied' ? 'info' : 'error';
   const headline =
     result === 'applied'
-      ? `applied ${short(head)} to ${config.netns === null ? 'the host' : `network namespace ${config.netns}`}`
+      ? `applied ${short(head)} to ${describeTarget(config.target)}`
       : `${result} ${short(head)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
   log.log(level, result, headline, { commit: head, previous, errors, details: errors });
   const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, ...(changes === undefined ? {} : { changes }), errors, agent: `nfgit ${VERSION}`, time: now };
@@ -304,7 +307,7 @@ async function publish(ctx: PassContext, state: AgentState, record: StatusRecord
 async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'reported'> {
   const { config, log, state } = ctx;
   const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
-  const target = { netns: config.netns ?? undefined };
+  const { target } = config;
   const { preserve } = ctx;
   const details: string[] = [];
   for (const family of families) {
@@ -313,7 +316,7 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
     // nfgit's part of a preserved chain it adds to (DOCKER-USER) is nfgit's: a rule of it gone is drift, a foreign one added is not.
     const own = trustedOwnForm(applied, state.readLastGood()?.families[family]?.text, preserve);
     const claims = own === undefined ? undefined : ownClaims(own);
-    const live = stripPreserved(await saveFamily({ target }, family), preserve, claims);
+    const live = stripPreserved(await saveFamily(target, family), preserve, claims);
     details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve, claims), live)));
   }
   details.push(...(await setDrift(ctx, families)));
@@ -341,7 +344,7 @@ async function setDrift(ctx: PassContext, families: readonly Family[]): Promise<
   const owned = ctx.state.readLastGood()?.ipsets?.sets ?? [];
   const applied = ctx.state.readCanonicalSets();
   if (owned.length === 0 || applied === undefined) return [];
-  const live = await saveSets({ netns: ctx.config.netns ?? undefined });
+  const live = await saveSets(ctx.config.target);
   const runtime = runtimeFilledSets(applied, families.map((f) => ctx.state.readCanonical(f) ?? ''));
   return describeSetDrift(diffSets(applied, live, owned, runtime));
 }

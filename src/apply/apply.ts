@@ -3,9 +3,9 @@ import type { Family } from '../compiler/parse-argv.js';
 import { buildPlan, digestOf } from '../compiler/plan.js';
 import { formatLocation } from '../errors/source-location.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
-import { checkTarget, describeTarget, type Target } from '../netfilter/target.js';
+import { checkTarget, describeTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import { UsageError } from '../errors/errors.js';
-import type { PreserveSpec } from './preserve.js';
+import type { PreserveSpec } from '../netfilter/preserve.js';
 import { runHostCommands, type HostCommandFailure } from './host-commands.js';
 import { lockStateDir, lockTarget, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset, type LastGood } from './state-files.js';
@@ -194,7 +194,7 @@ export interface RestoreTarget {
  */
 export function restoreTargetOf(recorded: Target, options: Pick<ApplyOptions, 'target' | 'stateDir'>, how: RestoreTarget): Target {
   if (how.recorded) return recorded;
-  if (recorded.netns === options.target.netns || how.force) return options.target;
+  if (sameTarget(recorded, options.target) || how.force) return options.target;
   throw new UsageError(`the last good ruleset in ${options.stateDir} was applied to ${describeTarget(recorded)}, not ${describeTarget(options.target)}: loading it there could lock that target out. Run restore-last without --netns to load it where it was applied, or add --force to load it into ${describeTarget(options.target)} all the same`,
   );
 }
@@ -214,9 +214,9 @@ export async function restoreLast(options: ApplyOptions, how: RestoreTarget = { 
     const pending = locked.recovery.found && locked.recovery.action === 'kept' ? locked.state.readJournal() : undefined;
     const last = pending?.record ?? locked.state.readLastGood();
     if (last === undefined) return { restored: false, recovery: locked.recovery };
-    const target = restoreTargetOf({ netns: last.target.netns ?? undefined }, options, how);
+    const target = restoreTargetOf(targetFromJson(last.target), options, how);
     checkTarget(target);
-    if (target.netns === lockOptions.target.netns) return load(locked, last, target, locked.backend, pending !== undefined);
+    if (sameTarget(target, lockOptions.target)) return load(locked, last, target, locked.backend, pending !== undefined);
     // The record changed under the lock (recovery recorded an apply to another target): lock that one too.
     const lock = await lockTarget(target, options.command, options.lockWaitMs);
     try {
@@ -239,7 +239,7 @@ export async function restoreLast(options: ApplyOptions, how: RestoreTarget = { 
 function peekRecordedTarget(stateDir: string): Target | undefined {
   try {
     const last = new StateDir(stateDir).readLastGood();
-    return last === undefined ? undefined : { netns: last.target.netns ?? undefined };
+    return last === undefined ? undefined : targetFromJson(last.target);
   } catch {
     return undefined;
   }

@@ -2,13 +2,13 @@ import type { CompileResult } from '../compiler/compile.js';
 import { InternalError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { stage } from '../netfilter/stage.js';
-import { checkTarget, type Target } from '../netfilter/target.js';
-import { NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, type PreserveSpec } from './preserve.js';
-import { diffRulesets, expectedAfterApply, type FamilyDiff } from './ruleset-diff.js';
-import { saveFamily } from './transaction.js';
-import { saveSets } from './ipset-apply.js';
+import { checkTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
+import { NO_PRESERVE, ownClaims, stripPreserved, trustedOwnForm, type PreserveSpec } from '../netfilter/preserve.js';
+import { diffRulesets, expectedAfterApply, type FamilyDiff } from '../netfilter/ruleset-diff.js';
+import { saveFamily } from '../netfilter/xtables-driver.js';
+import { saveSets } from '../netfilter/ipset-driver.js';
 import { StateDir } from './state-files.js';
-import { diffSets, type SetChange } from './set-diff.js';
+import { diffSets, type SetChange } from '../netfilter/set-diff.js';
 import { savedIpsets } from '../netfilter/stage-ipsets.js';
 
 /** What `nfgit diff` compares against. */
@@ -31,7 +31,7 @@ export async function diffAgainstTarget(result: CompileResult, options: DiffTarg
   checkTarget(options.target);
   const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
   // The target is saved while staging runs; a rules error still wins, since staging is awaited first.
-  const live = families.map((f) => saveFamily(options, f));
+  const live = families.map((f) => saveFamily(options.target, f));
   for (const p of live) p.catch(() => {});
   const staged = await stage(Object.fromEntries(families.map((f) => [f, result[f]])), { canonical: true, ipsets: result.ipsets });
   const out: Partial<Record<Family, FamilyDiff>> = {};
@@ -55,7 +55,7 @@ function previousOwnForm(options: DiffTargetOptions, family: Family, spec: Prese
   try {
     const state = new StateDir(options.stateDir);
     const last = state.readLastGood();
-    if (last === undefined || (last.target.netns ?? undefined) !== options.target.netns) return undefined;
+    if (last === undefined || !sameTarget(targetFromJson(last.target), options.target)) return undefined;
     return trustedOwnForm(state.readCanonical(family), last.families[family]?.text, spec);
   } catch {
     return undefined;
@@ -82,7 +82,7 @@ export async function diffSetsAgainstTarget(result: CompileResult, target: Targe
 export function ownedSetsOf(stateDir: string, target: Target): readonly string[] {
   try {
     const last = new StateDir(stateDir).readLastGood();
-    if (last === undefined || (last.target.netns ?? undefined) !== target.netns) return [];
+    if (last === undefined || !sameTarget(targetFromJson(last.target), target)) return [];
     return last.ipsets?.sets ?? [];
   } catch {
     return [];

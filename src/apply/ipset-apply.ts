@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { SandboxError } from '../errors/errors.js';
-import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import { parseIpsetRestoreError } from '../netfilter/stage-ipsets.js';
+import { describeTarget, type Target } from '../netfilter/target.js';
+import { destroySet, parseIpsetSave, restoreSets, saveSets, type SavedSet } from '../netfilter/ipset-driver.js';
 
 /** The sets of a ruleset to apply: ipset restore input (`create`/`add` lines) and the names it owns. */
 export interface IpsetsRuleset {
@@ -22,34 +22,6 @@ export interface IpsetsJournal {
    * Absent from journals of older versions.
    */
   readonly owned?: readonly string[];
-}
-
-/** One set of an `ipset save` or of nfgit's rendering: its create words after the name, and its add lines' words. */
-export interface SavedSet {
-  readonly name: string;
-  readonly type: string;
-  readonly family: string | undefined;
-  /** `TYPE options…` as written (quoted words kept as they are). */
-  readonly create: string;
-  readonly adds: readonly string[];
-}
-
-/** Parses `ipset save` output (and nfgit's own restore input, which has the same form), in order. */
-export function parseIpsetSave(text: string): SavedSet[] {
-  const sets = new Map<string, { name: string; type: string; family: string | undefined; create: string; adds: string[] }>();
-  for (const line of text.split('\n')) {
-    const m = /^(create|add) (\S+) (.*)$/.exec(line.trim());
-    if (m === null) continue;
-    const [, kind, name, rest] = m as unknown as [string, string, string, string];
-    if (kind === 'create') {
-      const words = rest.split(' ');
-      const fi = words.indexOf('family');
-      sets.set(name, { name, type: words[0] ?? '', family: fi >= 0 ? words[fi + 1] : undefined, create: rest, adds: [] });
-    } else {
-      sets.get(name)?.adds.push(rest);
-    }
-  }
-  return [...sets.values()];
 }
 
 /** A temporary set name unique to this run, within the kernel's 31 characters. */
@@ -83,19 +55,6 @@ export function swapScript(sets: readonly SavedSet[], live: ReadonlyMap<string, 
   return out.length === 0 ? '' : out.join('\n') + '\n';
 }
 
-/** `ipset save` of the target. */
-export async function saveSets(target: Target): Promise<string> {
-  const r = await runInTarget(target, ['ipset', 'save']);
-  if (r.code !== 0) throw new SandboxError(`ipset save failed in ${describeTarget(target)}: ${r.stderr.trim() || `exit status ${r.code}`}`);
-  return r.stdout;
-}
-
-async function restoreSets(target: Target, script: string, what: string): Promise<void> {
-  if (script === '') return;
-  const r = await runInTarget(target, ['ipset', 'restore'], { input: script });
-  if (r.code !== 0) throw new SandboxError(`ipset restore failed while ${what} in ${describeTarget(target)}: ${parseIpsetRestoreError(r.stderr).message}`);
-}
-
 /** Snapshots the target's sets before an apply that has sets or had some; undefined when neither. */
 export async function snapshotSets(target: Target, desired: IpsetsRuleset | undefined, ownedBefore: readonly string[]): Promise<IpsetsJournal | undefined> {
   if (desired === undefined && ownedBefore.length === 0) return undefined;
@@ -117,9 +76,8 @@ export async function destroyStaleSets(target: Target, desired: IpsetsRuleset | 
   const left: string[] = [];
   for (const name of ownedBefore) {
     if (keep.has(name) || !live.has(name)) continue;
-    const r = await runInTarget(target, ['ipset', 'destroy', name]);
     // Still used by a rule nfgit does not own (a preserved chain): leave it.
-    if (r.code !== 0) left.push(name);
+    if (!(await destroySet(target, name)).ok) left.push(name);
   }
   return left;
 }
@@ -128,7 +86,7 @@ export async function destroyStaleSets(target: Target, desired: IpsetsRuleset | 
 export async function rollbackSetContents(target: Target, journal: IpsetsJournal): Promise<void> {
   const now = parseIpsetSave(await saveSets(target));
   // Temporary sets of an interrupted swap.
-  for (const s of now) if (TEMP_NAME.test(s.name)) await runInTarget(target, ['ipset', 'destroy', s.name]);
+  for (const s of now) if (TEMP_NAME.test(s.name)) await destroySet(target, s.name);
   const live = new Map(now.filter((s) => !TEMP_NAME.test(s.name)).map((s) => [s.name, s]));
   await restoreSets(target, swapScript(parseIpsetSave(journal.snapshot), live), 'putting the previous sets back');
 }
@@ -144,8 +102,8 @@ export async function destroyCreatedSets(target: Target, journal: IpsetsJournal)
   const inUse: string[] = [];
   for (const name of journal.created) {
     if (!live.has(name)) continue;
-    const r = await runInTarget(target, ['ipset', 'destroy', name]);
-    if (r.code === 0) continue;
+    const r = await destroySet(target, name);
+    if (r.ok) continue;
     if (/in use by a kernel component/.test(r.stderr)) inUse.push(name);
     else failed.push(`${name} (${r.stderr.trim()})`);
   }

@@ -1,13 +1,14 @@
 import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
+import type { TargetJson } from '../netfilter/target.js';
+import { APPLY_FILES, confirmFileName, damagedJournalName, STATE_FILE } from '../util/state-layout.js';
 import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
 import { appliedMarkerSchema, checkFamilyDigests, CorruptStateFile, fileDigest, journalSchema, lastGoodSchema, parseRecord, probationMarkerSchema, sealJson } from './state-records.js';
 import { checkStateDir, readStateFile, tightenFiles } from './state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */
-export { DEFAULT_STATE_DIR } from './state-dir-default.js';
 
 /** One family of a ruleset to apply: nfgit's restore input and what it holds. */
 export interface FamilyRuleset {
@@ -34,7 +35,7 @@ export interface AppliedRuleset {
 export interface LastGood extends AppliedRuleset {
   readonly nfgitLastGood: 1;
   readonly appliedAt: string;
-  readonly target: { readonly netns: string | null };
+  readonly target: TargetJson;
   /** sha256 (`sha256:…`) of the files written beside it, by name (absent in files of an older nfgit). */
   readonly files?: Readonly<Record<string, string>>;
 }
@@ -45,7 +46,7 @@ export interface Journal {
   readonly id: string;
   readonly command: string;
   readonly started: string;
-  readonly target: { readonly netns: string | null };
+  readonly target: TargetJson;
   readonly families: readonly Family[];
   /** iptables-save -c of each family before the apply. */
   readonly snapshot: Partial<Record<Family, string>>;
@@ -81,12 +82,9 @@ export interface CanonicalForms {
   readonly ipsets?: string | undefined;
 }
 
-/** Every file nfgit's apply and restore-last keep in the state directory (agent.json is the agent's). */
-const STATE_FILES = ['lock', 'journal.json', 'journal.applied', 'journal.probation', 'last-good.json', 'plan.json', 'rules.v4', 'rules.v6', 'canonical.v4', 'canonical.v6', 'canonical.ipsets'];
-
 /** The files written beside last-good.json, whose sha256 it records. */
-const CANONICAL_FILE = { ipv4: 'canonical.v4', ipv6: 'canonical.v6', ipsets: 'canonical.ipsets' } as const;
-const RULES_COPY = { ipv4: 'rules.v4', ipv6: 'rules.v6' } as const;
+const CANONICAL_FILE = STATE_FILE.canonical;
+const RULES_COPY = STATE_FILE.rulesCopy;
 
 /**
  * Paths and durable reads and writes of the state directory. Every file read is checked (owner, mode,
@@ -102,7 +100,7 @@ export class StateDir {
     ensureDir(this.dir);
     checkStateDir(this.dir);
     // Files of an older nfgit were 0644 (copies for people): the rulesets are nobody else's business.
-    tightenFiles(this.dir, STATE_FILES);
+    tightenFiles(this.dir, APPLY_FILES);
   }
 
   private file(name: string): string {
@@ -111,12 +109,12 @@ export class StateDir {
 
   /** The journal, if an apply is in progress or was interrupted; throws (naming the file) if it is damaged. */
   readJournal(): Journal | undefined {
-    const file = this.file('journal.json');
+    const file = this.file(STATE_FILE.journal);
     const read = readStateFile(file);
     if (!read.exists) return undefined;
     const journal = parseRecord(file, read.text, journalSchema, 'journal') as unknown as Journal;
     checkFamilyDigests(file, journal.record);
-    const appliedFile = this.file('journal.applied');
+    const appliedFile = this.file(STATE_FILE.journalApplied);
     const applied = readStateFile(appliedFile);
     if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema, 'applied mark').id === journal.id) return { ...journal, step: 'applied' };
     return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
@@ -124,56 +122,56 @@ export class StateDir {
 
   /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */
   writeJournal(journal: Journal, sealed = sealedJournal(journal)): void {
-    removeDurable(this.file('journal.applied'));
-    removeDurable(this.file('journal.probation'));
-    writeDurable(this.file('journal.json'), sealed, 0o600, { json: true });
+    removeDurable(this.file(STATE_FILE.journalApplied));
+    removeDurable(this.file(STATE_FILE.journalProbation));
+    writeDurable(this.file(STATE_FILE.journal), sealed, 0o600, { json: true });
   }
 
   /** Marks the journal's apply as restored in both families but awaiting probes or a confirmation (durably). */
   markJournalProbation(marker: ProbationMarker): void {
-    writeDurable(this.file('journal.probation'), sealJson(JSON.stringify(marker)), 0o600, { json: true });
+    writeDurable(this.file(STATE_FILE.journalProbation), sealJson(JSON.stringify(marker)), 0o600, { json: true });
   }
 
   /** The probation marker, if an apply is (or was, before a crash) on probation. */
   readProbation(): ProbationMarker | undefined {
-    const file = this.file('journal.probation');
+    const file = this.file(STATE_FILE.journalProbation);
     const read = readStateFile(file);
     return read.exists ? parseRecord(file, read.text, probationMarkerSchema, 'probation mark') : undefined;
   }
 
   /** The file `nfgit confirm` creates for the apply whose journal has this id. */
   confirmFile(id: string): string {
-    return this.file(`confirm-${id}`);
+    return this.file(confirmFileName(id));
   }
 
   /** Marks the journal's apply as complete in both families (durably). */
   markJournalApplied(journal: Journal): void {
-    writeDurable(this.file('journal.applied'), sealJson(JSON.stringify({ id: journal.id })), 0o600, { json: true });
+    writeDurable(this.file(STATE_FILE.journalApplied), sealJson(JSON.stringify({ id: journal.id })), 0o600, { json: true });
   }
 
   /** Takes the applied mark back (a removal needs no space on the disk): the journal is undone, not finished. */
   unmarkJournalApplied(): void {
-    removeDurable(this.file('journal.applied'));
+    removeDurable(this.file(STATE_FILE.journalApplied));
   }
 
   /** Moves a damaged journal out of the way (kept for a post-mortem); returns its new name. */
   setJournalAside(): string {
-    const kept = this.file(`journal.json.damaged-${new Date().toISOString().replace(/[:.]/g, '-')}`);
-    renameSync(this.file('journal.json'), kept);
-    removeDurable(this.file('journal.applied'));
-    removeDurable(this.file('journal.probation'));
+    const kept = this.file(damagedJournalName(new Date()));
+    renameSync(this.file(STATE_FILE.journal), kept);
+    removeDurable(this.file(STATE_FILE.journalApplied));
+    removeDurable(this.file(STATE_FILE.journalProbation));
     return kept;
   }
 
   removeJournal(): void {
-    removeDurable(this.file('journal.json'));
-    removeDurable(this.file('journal.applied'));
-    removeDurable(this.file('journal.probation'));
+    removeDurable(this.file(STATE_FILE.journal));
+    removeDurable(this.file(STATE_FILE.journalApplied));
+    removeDurable(this.file(STATE_FILE.journalProbation));
   }
 
   /** The last good ruleset, if any; throws (naming the file) if it is damaged. */
   readLastGood(): LastGood | undefined {
-    const file = this.file('last-good.json');
+    const file = this.file(STATE_FILE.lastGood);
     const read = readStateFile(file);
     if (!read.exists) return undefined;
     if (this.lastGoodCache?.text === read.text) return this.lastGoodCache.value;
@@ -204,15 +202,15 @@ export class StateDir {
         staged.push(stageFile(this.file(name), text, 0o600, { noSync: true }));
         files[name] = p.digests[name] ?? fileDigest(text);
       };
-      if (p.plan !== undefined) put('plan.json', p.plan);
-      else if (!this.keepPlan(p, files)) removed.push(this.file('plan.json'));
+      if (p.plan !== undefined) put(STATE_FILE.plan, p.plan);
+      else if (!this.keepPlan(p, files)) removed.push(this.file(STATE_FILE.plan));
       for (const family of ['ipv4', 'ipv6'] as const) {
         put(RULES_COPY[family], p.families[family]);
         put(CANONICAL_FILE[family], canonical[family]);
       }
       put(CANONICAL_FILE.ipsets, canonical.ipsets);
       const record = `${p.record.slice(0, -1)},"files":${JSON.stringify(files)}}`;
-      writeDurable(this.file('last-good.json'), sealJson(record), 0o600, { json: true });
+      writeDurable(this.file(STATE_FILE.lastGood), sealJson(record), 0o600, { json: true });
     } catch (err) {
       for (const s of staged) s.discard();
       throw err;
@@ -230,14 +228,14 @@ export class StateDir {
    * another ruleset.
    */
   private keepPlan(p: PreparedLastGood, files: Record<string, string>): boolean {
-    const file = this.file('plan.json');
+    const file = this.file(STATE_FILE.plan);
     try {
       const prev = this.readLastGood();
-      const want = prev?.files?.['plan.json'];
+      const want = prev?.files?.[STATE_FILE.plan];
       const same = (['ipv4', 'ipv6'] as const).every((f) => prev?.families[f]?.digest === p.digests[RULES_COPY[f]]);
       const read = readStateFile(file);
       if (same && want !== undefined && read.exists && fileDigest(read.text) === want) {
-        files['plan.json'] = want;
+        files[STATE_FILE.plan] = want;
         return true;
       }
     } catch {
@@ -254,7 +252,7 @@ export class StateDir {
   damagedCopies(): string[] {
     const files = this.readLastGood()?.files ?? {};
     const damaged: string[] = [];
-    for (const name of ['plan.json', RULES_COPY.ipv4, RULES_COPY.ipv6]) {
+    for (const name of [STATE_FILE.plan, RULES_COPY.ipv4, RULES_COPY.ipv6]) {
       const want = files[name];
       if (want === undefined) continue;
       const file = this.file(name);
@@ -316,7 +314,7 @@ export class PreparedLastGood {
     this.plan = plan === undefined ? undefined : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
     const digests: Record<string, string> = {};
-    if (this.plan !== undefined) digests['plan.json'] = fileDigest(this.plan);
+    if (this.plan !== undefined) digests[STATE_FILE.plan] = fileDigest(this.plan);
     // The compiler's digest of each family is the digest of the very text written to rules.v4/rules.v6.
     for (const f of ['ipv4', 'ipv6'] as const) {
       const family = last.families[f];

@@ -4,7 +4,8 @@ import path from 'node:path';
 import { SandboxError } from '../errors/errors.js';
 import { SAFE_PATH } from '../util/sandbox.js';
 import { onExit } from '../util/exit-hooks.js';
-import { describeTarget, type Target } from '../netfilter/target.js';
+import { STATE_FILE } from '../util/state-layout.js';
+import { describeTarget, namespaceFile, type Target } from '../netfilter/target.js';
 
 /** Who holds the state directory, written into the lock file once it is held (for messages). */
 interface Holder {
@@ -52,7 +53,7 @@ export interface StateLock {
  * ever both take over a stale lock. A live holder is waited for up to `waitMs`, then the call fails
  * naming it.
  */
-export function lockStateDir(stateDir: string, command: string, waitMs: number, name = 'lock'): Promise<StateLock> {
+export function lockStateDir(stateDir: string, command: string, waitMs: number, name: string = STATE_FILE.lock): Promise<StateLock> {
   return lockFile(path.join(stateDir, name), command, waitMs, `the state directory ${stateDir}`);
 }
 
@@ -66,8 +67,7 @@ export function lockStateDir(stateDir: string, command: string, waitMs: number, 
  * order (no deadlock).
  */
 export function lockTarget(target: Target, command: string, waitMs: number): Promise<StateLock> {
-  const file = target.netns === undefined ? '/proc/self/ns/net' : `/run/netns/${target.netns}`;
-  return lockFile(file, command, waitMs, describeTarget(target), false);
+  return lockFile(namespaceFile(target), command, waitMs, describeTarget(target), false);
 }
 
 /**

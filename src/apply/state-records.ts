@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { isTargetJsonName } from '../netfilter/target.js';
 import { NfgitError } from '../errors/errors.js';
 import { digestOf } from '../compiler/plan.js';
 
@@ -70,7 +71,7 @@ const family = z.object({
 });
 
 const ipsets = z.object({ text: z.string(), digest: z.string(), sets: z.array(z.string()) });
-const target = z.object({ netns: z.string().regex(/^[A-Za-z0-9_.-]+$/).nullable() });
+const target = z.object({ netns: z.string().nullable().refine(isTargetJsonName, 'not a network namespace name') });
 
 /** last-good.json, without the plan (kept as plan.json). */
 export const lastGoodSchema = z.looseObject({

@@ -1,19 +1,24 @@
 import { randomUUID } from 'node:crypto';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { InternalError, RollbackError, RuleError, SandboxError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
-import { BUILTIN_CHAINS } from '../compiler/tables.js';
-import { restoreTool, saveTool, type Backend } from '../netfilter/backend.js';
+import { restoreTool, type Backend } from '../netfilter/backend.js';
+import { XTABLES_DRIVER } from '../netfilter/xtables-driver.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
-import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
-import { describeTarget, runInTarget, type Target } from '../netfilter/target.js';
-import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from './preserve.js';
+import type { RulesetChange } from '../netfilter/compare-saves.js';
+import { parseSave, selectTables } from '../netfilter/save-text.js';
+import { describeTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
+import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from '../netfilter/preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
-import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, saveSets, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
-import { canonicalSets, countSets, diffSets, type SetCounts } from './set-diff.js';
+import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
+import { saveSets } from '../netfilter/ipset-driver.js';
+import { canonicalSets, countSets, diffSets, type SetCounts } from '../netfilter/set-diff.js';
 import { CorruptStateFile } from './state-records.js';
 import { isDiskFull } from '../util/durable-file.js';
 import { PreparedLastGood, sealedJournal, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+
+/** How the transaction saves, restores, puts back and compares a family's ruleset (netfilter/driver.ts). */
+const DRIVER = XTABLES_DRIVER;
 
 /** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
 function readOrNothing<T>(read: () => T | undefined): T | undefined {
@@ -80,71 +85,6 @@ function dropJournal(ctx: TransactionContext): void {
   if (ctx.pendingJournal !== true) ctx.state.removeJournal();
 }
 
-/**
- * How long one restore may take. A restore of tens of thousands of rules takes seconds; one that runs
- * longer has hung (a stuck nf_tables transaction, a tool waiting on the xtables lock), and while it
- * hangs the other family already runs the new ruleset: the families are split until it is killed
- * and both are put back.
- */
-export const DEFAULT_RESTORE_TIMEOUT_MS = 60_000;
-
-/** Runs a restore tool in the target within the time limit; a run that hit the limit says so. */
-async function runRestore(ctx: Pick<TransactionContext, 'target' | 'restoreTimeoutMs'>, argv: readonly string[], input: string): Promise<{ code: number | null; stderr: string; hung: string | undefined }> {
-  const limit = ctx.restoreTimeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
-  const r = await runInTarget(ctx.target, argv, { input, timeoutMs: limit });
-  const hung = r.timedOut ? `${argv[0]} hung: no answer within ${limit / 1000} s (--restore-timeout), so it was killed` : undefined;
-  return { code: r.code, stderr: r.stderr, hung };
-}
-
-/** The message of a failed restore: the tool's own, or that it hung. */
-function restoreFailure(r: { stderr: string; hung: string | undefined }): string {
-  return r.hung ?? parseRestoreError(r.stderr).message;
-}
-
-/** Saves one family of the target (with counters, so a rollback puts them back too). */
-export async function saveFamily(ctx: Pick<TransactionContext, 'target'>, family: Family): Promise<string> {
-  const r = await runInTarget(ctx.target, [saveTool(family), '-c']);
-  if (r.code !== 0) {
-    const hint = family === 'ipv6' ? ' If this host has IPv6 disabled, manage IPv4 only with --ipv4-only.' : '';
-    throw new SandboxError(`${saveTool(family)} failed in ${describeTarget(ctx.target)}: ${r.stderr.trim() || `exit status ${r.code}`}.${hint}`, { family });
-  }
-  return r.stdout;
-}
-
-/** The tables iptables(-nft) itself makes: other nft tables (firewalld, nft scripts) are not in its saves. */
-const XTABLES = new Set(['filter', 'nat', 'mangle', 'raw', 'security']);
-
-/** The iptables tables the kernel holds for a family, asked without the save tool; undefined when it cannot be told. */
-async function kernelTables(ctx: Pick<TransactionContext, 'target' | 'backend'>, family: Family): Promise<string[] | undefined> {
-  if (ctx.backend.kind === 'nf_tables') {
-    if (ctx.backend.nft === undefined) return undefined;
-    const r = await runInTarget(ctx.target, [ctx.backend.nft, 'list', 'tables', family === 'ipv4' ? 'ip' : 'ip6']).catch(() => undefined);
-    if (r === undefined || r.code !== 0) return undefined;
-    return [...r.stdout.matchAll(/^table ip6? (\S+)$/gm)].map((m) => m[1] as string).filter((t) => XTABLES.has(t));
-  }
-  // Legacy: the kernel lists the tables loaded in this namespace (read from inside it).
-  const r = await runInTarget(ctx.target, ['cat', `/proc/net/${family === 'ipv4' ? 'ip' : 'ip6'}_tables_names`]).catch(() => undefined);
-  if (r === undefined || r.code !== 0) return undefined;
-  return r.stdout.split('\n').filter((t) => XTABLES.has(t.trim()));
-}
-
-/**
- * A snapshot is what a rollback puts back: an empty one would empty the family. A save tool that printed
- * nothing (or no table at all) while the kernel holds iptables tables is broken, not a sign of an empty
- * ruleset: stop before the kernel is touched. Anything that parses is taken as it is (drift is legal).
- */
-async function checkSnapshot(ctx: Pick<TransactionContext, 'target' | 'backend'>, family: Family, snap: string): Promise<void> {
-  if (parseSave(snap).size > 0) return;
-  const tool = saveTool(family);
-  const garbage = snap.split('\n').some((l) => l.trim() !== '' && !l.startsWith('#'));
-  const tables = garbage ? undefined : await kernelTables(ctx, family);
-  if (!garbage && (tables === undefined || tables.length === 0)) return;
-  const why = garbage ? 'printed no table block (output that is not a ruleset)' : `printed no table while the kernel holds the ${FAMILY_NAME[family]} ${tables?.join(', ')} table${tables?.length === 1 ? '' : 's'}`;
-  throw new SandboxError(`${tool} -c ${why} in ${describeTarget(ctx.target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
-    { family },
-  );
-}
-
 /** The table whose block holds a line of restore input. */
 function tableAtLine(text: string, line: number | undefined): string | undefined {
   if (line === undefined) return undefined;
@@ -155,10 +95,6 @@ function tableAtLine(text: string, line: number | undefined): string | undefined
     if (l.startsWith('*')) table = l.slice(1);
   }
   return table;
-}
-
-function emptyBlock(table: string): string {
-  return [`*${table}`, ...(BUILTIN_CHAINS[table] ?? []).map((c) => `:${c} ACCEPT [0:0]`), 'COMMIT', ''].join('\n');
 }
 
 /**
@@ -178,43 +114,9 @@ export interface RollbackClaims {
  * snapshot.
  */
 async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string, claims?: RollbackClaims): Promise<void> {
-  const current = await saveFamily(ctx, family);
+  const current = await DRIVER.save(ctx.target, family);
   const text = claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
-  const before = parseSave(text);
-  if (before.size > 0) {
-    const r = await runRestore(ctx, [restoreTool(family), '-c'], text);
-    if (r.code !== 0) {
-      throw new SandboxError(`${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
-    }
-  }
-  const flushedOnly: string[] = [];
-  for (const table of parseSave(current).keys()) {
-    if (before.has(table)) continue;
-    const nftFamily = family === 'ipv4' ? 'ip' : 'ip6';
-    const removed = ctx.backend.nft !== undefined && (await runInTarget(ctx.target, [ctx.backend.nft, 'delete', 'table', nftFamily, table])).code === 0;
-    if (removed) continue;
-    const r = await runRestore(ctx, [restoreTool(family)], emptyBlock(table));
-    if (r.code !== 0) throw new SandboxError(`could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`, { family });
-    flushedOnly.push(table);
-  }
-  // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
-  // they could not be removed count as empty).
-  const now = parseSave(await saveFamily(ctx, family));
-  for (const t of flushedOnly) if (isEmptyTable(now.get(t))) now.delete(t);
-  if (!sameTables(before, now)) {
-    throw new SandboxError(`after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
-  }
-}
-
-/** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
-function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
-  if (a.size !== b.size) return false;
-  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
-  for (const [name, ta] of a) {
-    const tb = b.get(name);
-    if (tb === undefined || byChain(ta) !== byChain(tb)) return false;
-  }
-  return true;
+  await DRIVER.rollbackRestore(ctx.target, ctx.backend, family, text, current, ctx.restoreTimeoutMs);
 }
 
 /**
@@ -267,9 +169,9 @@ export async function applyTransaction(
 ): Promise<TransactionOutcome> {
   const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
-  const snaps = await Promise.all(ctx.families.map((f) => saveFamily(ctx, f)));
+  const snaps = await Promise.all(ctx.families.map((f) => DRIVER.save(ctx.target, f)));
   ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
-  for (const family of ctx.families) await checkSnapshot(ctx, family, snapshot[family] ?? '');
+  for (const family of ctx.families) await DRIVER.checkSnapshot(ctx.target, ctx.backend, family, snapshot[family] ?? '');
   // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
   const lastGood = readOrNothing(() => ctx.state.readLastGood());
@@ -290,7 +192,7 @@ export async function applyTransaction(
   const record: LastGood = {
     nfgitLastGood: 1,
     appliedAt: new Date().toISOString(),
-    target: { netns: ctx.target.netns ?? null },
+    target: targetToJson(ctx.target),
     ...desired,
   };
   const journal: Journal = {
@@ -298,7 +200,7 @@ export async function applyTransaction(
     id: randomUUID(),
     command: ctx.command,
     started: new Date().toISOString(),
-    target: { netns: ctx.target.netns ?? null },
+    target: targetToJson(ctx.target),
     families: ctx.families,
     snapshot,
     ...(sets === undefined ? {} : { ipsets: sets }),
@@ -318,8 +220,8 @@ export async function applyTransaction(
   const claims: Partial<Record<Family, RollbackClaims>> = {};
   if (preserving) {
     for (const family of ctx.families) {
-      const sameTarget = lastGood !== undefined && (lastGood.target.netns ?? undefined) === ctx.target.netns;
-      const form = sameTarget ? readOrNothing(() => ctx.state.readCanonical(family)) : undefined;
+      const recordedHere = lastGood !== undefined && sameTarget(targetFromJson(lastGood.target), ctx.target);
+      const form = recordedHere ? readOrNothing(() => ctx.state.readCanonical(family)) : undefined;
       previous[family] = trustedOwnForm(form, lastGood?.families[family]?.text, preserve);
       // nfgit's own rules, last applied and new, so that none of them is mistaken for a foreign one (kept twice).
       const own = await canonical[family]?.catch(() => undefined);
@@ -362,7 +264,7 @@ export async function applyTransaction(
   let prepared: PreparedLastGood | undefined;
   for (const family of ctx.families) {
     const text = next[family] ?? '';
-    const restoring = text === '' ? undefined : runRestore(ctx, [restoreTool(family)], text);
+    const restoring = text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs });
     // While the first restore runs, serialize what will be recorded once both are done.
     prepared ??= new PreparedLastGood(record);
     const r = await restoring;
@@ -387,7 +289,7 @@ export async function applyTransaction(
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
-    const live = (): Promise<{ text: string; staged: boolean }> => saveFamily(ctx, family).then((text) => ({ text, staged: false }));
+    const live = (): Promise<{ text: string; staged: boolean }> => DRIVER.save(ctx.target, family).then((text) => ({ text, staged: false }));
     const saved = (staged === undefined ? live() : staged.then((text) => ({ text, staged: true }), live)).catch(() => undefined);
     afterSaves.push(saved);
   }
@@ -443,7 +345,7 @@ export async function applyTransaction(
     change:
       after[i] === undefined
         ? undefined
-        : diffSaves(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
+        : DRIVER.compare(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
   }));
   return { families, sets: setsOutcome, warnings };
 }
@@ -505,7 +407,7 @@ async function canonicalFromTarget(target: Target, journal: Journal, state: Stat
   const forms: Record<string, string | undefined> = {};
   const names = journal.record.ipsets?.sets ?? [];
   for (const family of ['ipv4', 'ipv6'] as const) {
-    const saved = journal.families.includes(family) ? await saveFamily({ target }, family).catch(() => undefined) : undefined;
+    const saved = journal.families.includes(family) ? await DRIVER.save(target, family).catch(() => undefined) : undefined;
     forms[family] = saved === undefined ? undefined : ownPartAfterInterruptedApply(saved, journal, family, state, preserve);
   }
   const sets = names.length === 0 ? undefined : await saveSets(target).catch(() => undefined);
@@ -521,8 +423,8 @@ function ownPartAfterInterruptedApply(saved: string, journal: Journal, family: F
   if (preserve.chains.length === 0 && preserve.rules.length === 0) return saved;
   try {
     const last = state.readLastGood();
-    const sameTarget = last !== undefined && (last.target.netns ?? null) === (journal.target.netns ?? null);
-    const previous = sameTarget ? trustedOwnForm(state.readCanonical(family), last.families[family]?.text, preserve) : undefined;
+    const recordedHere = last !== undefined && sameTarget(targetFromJson(last.target), targetFromJson(journal.target));
+    const previous = recordedHere ? trustedOwnForm(state.readCanonical(family), last.families[family]?.text, preserve) : undefined;
     return ownFormAfter(saved, journal.record.families[family]?.text ?? '', journal.snapshot[family] ?? '', preserve, previous);
   } catch {
     // Without the previous record, which rules of a shared chain (DOCKER-USER) are nfgit's is not known:
@@ -553,7 +455,7 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     return { found: true, action: 'set-aside', message: `${err.message}. It was moved to ${kept} and not replayed: if an apply was interrupted, the families may have been split, and this command now loads a whole ruleset into both` };
   }
   if (journal === undefined) return { found: false };
-  const target: Target = { netns: journal.target.netns ?? undefined };
+  const target = targetFromJson(journal.target);
   const when = `an apply started ${journal.started} ("${journal.command}") was interrupted`;
   if (journal.step === 'applied') {
     try {
@@ -570,9 +472,9 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }
-  if (target.netns !== undefined && !existsSync(`/run/netns/${target.netns}`)) {
+  if (!targetExists(target)) {
     ctx.state.removeJournal();
-    return { found: true, action: 'dropped', message: `${when}, but network namespace ${target.netns} no longer exists: nothing to undo` };
+    return { found: true, action: 'dropped', message: `${when}, but ${describeTarget(target)} no longer exists: nothing to undo` };
   }
   const left = await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
   ctx.state.removeJournal();

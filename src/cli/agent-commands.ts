@@ -8,7 +8,7 @@ import type { SyncOptions } from '../agent/sync.js';
 import { asNfgitErrors } from '../errors/errors.js';
 import { exitCodeFor } from './output.js';
 import { collect } from './compile-flags.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 
 interface AgentFlags {
   config: string;

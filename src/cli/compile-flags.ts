@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CompileOptions } from '../compiler/compile.js';
-import { parsePreserve, reservedChainProblem, preserveHint } from '../apply/preserve.js';
+import { parsePreserve, reservedChainProblem, preserveHint } from '../netfilter/preserve.js';
 
 // The flags every command that compiles rule files takes (compile, check, apply, diff).
 
@@ -11,7 +11,7 @@ export interface CompileFlags {
   var: Record<string, string>;
   timeout: number;
   json?: boolean;
-  /** `--preserve PATTERN`, repeatable: chains of other software (see apply/preserve.ts). */
+  /** `--preserve PATTERN`, repeatable: chains of other software (see netfilter/preserve.ts). */
   preserve: string[];
   /** `--arg VALUE`, repeatable: the rule files' positional arguments. */
   arg: string[];

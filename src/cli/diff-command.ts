@@ -1,5 +1,5 @@
 import { kernelServices } from '../netfilter/kernel-services.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 import type { Command } from 'commander';
 import { UsageError, asNfgitErrors } from '../errors/errors.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
@@ -38,18 +38,18 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
     .option('--state-dir <dir>', "with --rules: the state directory whose last-good.json names the sets nfgit owns on the target (default /var/lib/nfgit); with --config, the configuration's")
     .action(async (flags: DiffFlags) => {
       try {
-        const [{ compile }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
+        const [{ compile }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget, targetOf, targetToJson }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
           import('../compiler/compile.js'),
           import('../apply/diff-target.js'),
-          import('../apply/ruleset-diff.js'),
+          import('../netfilter/ruleset-diff.js'),
           import('../netfilter/target.js'),
           import('../compiler/parse-argv.js'),
-          import('../apply/set-diff.js'),
-          import('../apply/state-files.js'),
+          import('../netfilter/set-diff.js'),
+          import('../util/state-layout.js'),
         ]);
         if ((flags.rules === undefined) === (flags.config === undefined)) throw new UsageError('give either --rules DIR or --config FILE (the agent: its branch head)');
         if (flags.commit !== undefined && flags.config === undefined) throw new UsageError('--commit needs --config');
-        let target = { netns: flags.netns };
+        let target = targetOf(flags.netns);
         let ipv4Only = flags.ipv4Only === true;
         let preserve = parsePreserve(flags.preserve, '--preserve');
         let stateDir = flags.stateDir ?? DEFAULT_STATE_DIR;
@@ -58,7 +58,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           const { loadConfig } = await import('../agent/config.js');
           const { commitRules } = await import('../agent/commit-rules.js');
           const config = await loadConfig(flags.config);
-          target = { netns: flags.netns ?? config.netns ?? undefined };
+          if (flags.netns === undefined) target = config.target;
           ipv4Only ||= config.ipv4Only;
           stateDir = config.stateDir;
           preserve = parsePreserve([...config.preserve, ...flags.preserve], '--preserve');
@@ -93,7 +93,7 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
             setMembersAdded: setCounts.membersAdded,
             setMembersRemoved: setCounts.membersRemoved,
           };
-          process.stdout.write(JSON.stringify({ ok: true, changed, target: { netns: target.netns ?? null }, families: Object.fromEntries(families), sets: sets ?? [], counts }) + '\n');
+          process.stdout.write(JSON.stringify({ ok: true, changed, target: targetToJson(target), families: Object.fromEntries(families), sets: sets ?? [], counts }) + '\n');
         } else {
           const lines = families.flatMap(([f, d]) => renderFamilyDiff(FAMILY_NAME[f], d));
           if (sets !== undefined && sets.length === 0) lines.push('ipsets: no change');

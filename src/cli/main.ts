@@ -9,13 +9,14 @@ import { compile } from '../compiler/compile.js';
 import { NfgitError } from '../errors/errors.js';
 import { buildPlan } from '../compiler/plan.js';
 import { stage } from '../netfilter/stage.js';
+import { targetOf } from '../netfilter/target.js';
 import { printApply, printRecovery, reportFailure, summarize } from './output.js';
 import type { ApplyOptions } from '../apply/apply.js';
-import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
+import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
 import { generateHostKey } from '../git/signing/openssh-key.js';
 import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../git/signing/host-identity.js';
 import { VERSION } from '../util/version.js';
-import { parsePreserve } from '../apply/preserve.js';
+import { parsePreserve } from '../netfilter/preserve.js';
 import { collect, compileOptions, parseSeconds, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { registerAgent } from './agent-commands.js';
 import { registerStatus } from './status-command.js';
@@ -38,7 +39,7 @@ interface ApplyFlags {
 function applyOptions(flags: ApplyFlags, argv: string[]): ApplyOptions {
   return {
     preserve: parsePreserve(flags.preserve ?? [], '--preserve'),
-    target: { netns: flags.netns },
+    target: targetOf(flags.netns),
     stateDir: flags.stateDir,
     ipv4Only: flags.ipv4Only === true,
     lockWaitMs: flags.lockTimeout * 1000,
@@ -135,7 +136,7 @@ async function run(argv: string[]): Promise<number> {
       const probation = probationOf(flags);
       const options = { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) };
       const report = await applyRuleset(ruleset, options, staging.then((s) => s.canonical));
-      printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
+      printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, { json: flags.json, target: options.target });
     } catch (err) {
       code = reportFailure(err, flags.json === true);
     }
@@ -159,7 +160,7 @@ async function run(argv: string[]): Promise<number> {
         else process.stdout.write(`no last good ruleset in ${flags.stateDir}: nothing to restore\n`);
         return;
       }
-      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, { ...flags, netns: report.target.netns });
+      printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, { json: flags.json, target: report.target });
     } catch (err) {
       code = reportFailure(err, flags.json === true);
     }

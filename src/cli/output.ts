@@ -3,7 +3,8 @@ import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
-import { describeSetsOutcome } from '../apply/set-diff.js';
+import { describeSetsOutcome } from '../netfilter/set-diff.js';
+import { describeTarget, type Target } from '../netfilter/target.js';
 
 /** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug (errors.ts classify). */
 export function exitCodeFor(errors: readonly NfgitError[]): number {
@@ -35,14 +36,13 @@ export function printRecovery(recovery: Recovery, json: boolean): void {
 }
 
 /** Prints the summary of an apply: per family, tables, rules, what changed, time; warnings for host commands. */
-export function printApply(report: ApplyReport, headline: string, flags: { json?: boolean; netns?: string | undefined }): void {
+export function printApply(report: ApplyReport, headline: string, flags: { json?: boolean | undefined; target: Target }): void {
   if (flags.json === true) {
     process.stdout.write(JSON.stringify({ ok: true, ...report }) + '\n');
     return;
   }
   printRecovery(report.recovery, false);
-  const where = flags.netns === undefined ? 'the host' : `network namespace ${flags.netns}`;
-  const lines = [`${headline} to ${where} in ${(report.durationMs / 1000).toFixed(2)} s`];
+  const lines = [`${headline} to ${describeTarget(flags.target)} in ${(report.durationMs / 1000).toFixed(2)} s`];
   for (const f of report.families) {
     const c = f.change;
     const parts = c === undefined ? ['(could not read the new ruleset back to compare)'] : [`+${c.rulesAdded} -${c.rulesRemoved} rules`];

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { confirmApply, type Probation } from '../apply/probation.js';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck } from '../apply/probes.js';
-import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
+import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
 import { reportFailure } from './output.js';
 
 /** The flags added by withProbeFlags. */

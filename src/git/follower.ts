@@ -8,6 +8,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { InternalError, NfgitError, NfgitErrors, RemoteError, RuleError, UsageError } from '../errors/errors.js';
+import { STATE_FILE } from '../util/state-layout.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits, type TransportLimits } from './transport.js';
 import { isAncestor, isNotFound, readVerified, readVerifiedCommit, readVerifiedTree, type TreeEntry, type VerifiedCommit } from './verified-objects.js';
 
@@ -62,7 +63,7 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
   }
   const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
   const remote: Remote = { url: spec.url, http: httpWithTimeout(transportLimits(spec, idleTimeoutMs)), auth: authCallbacks(credentials) };
-  const gitdir = path.join(stateDir, 'repo.git');
+  const gitdir = path.join(stateDir, STATE_FILE.repo);
   if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
   if (!existsSync(path.join(gitdir, 'HEAD'))) {
     await mkdir(gitdir, { recursive: true, mode: 0o700 });

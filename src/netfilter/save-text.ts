@@ -38,52 +38,6 @@ export function hasRules(text: string): boolean {
   return [...parseSave(text).values()].some((t) => !isEmptyTable(t));
 }
 
-/** What changed between two saved rulesets: counts and the chain names, per table. */
-export interface RulesetChange {
-  readonly chainsAdded: readonly string[];
-  readonly chainsRemoved: readonly string[];
-  readonly rulesAdded: number;
-  readonly rulesRemoved: number;
-  readonly policiesChanged: readonly string[];
-}
-
-/** Compares two iptables-save outputs (rules as multisets per chain, so a move counts as remove + add). */
-export function diffSaves(before: string, after: string): RulesetChange {
-  const a = parseSave(before);
-  const b = parseSave(after);
-  const chainsAdded: string[] = [];
-  const chainsRemoved: string[] = [];
-  const policiesChanged: string[] = [];
-  let rulesAdded = 0;
-  let rulesRemoved = 0;
-  for (const name of new Set([...a.keys(), ...b.keys()])) {
-    const ta = a.get(name);
-    const tb = b.get(name);
-    const declA = new Map((ta?.chains ?? []).map((c) => splitDecl(c)));
-    const declB = new Map((tb?.chains ?? []).map((c) => splitDecl(c)));
-    for (const [chain, policy] of declB) {
-      if (!declA.has(chain)) {
-        if (policy === '-') chainsAdded.push(`${name}/${chain}`);
-      } else if (declA.get(chain) !== policy) policiesChanged.push(`${name}/${chain}`);
-    }
-    for (const [chain, policy] of declA) if (!declB.has(chain) && policy === '-') chainsRemoved.push(`${name}/${chain}`);
-    const count = new Map<string, number>();
-    for (const r of ta?.rules ?? []) count.set(r, (count.get(r) ?? 0) + 1);
-    for (const r of tb?.rules ?? []) {
-      const n = count.get(r) ?? 0;
-      if (n > 0) count.set(r, n - 1);
-      else rulesAdded++;
-    }
-    for (const n of count.values()) rulesRemoved += n;
-  }
-  return { chainsAdded, chainsRemoved, rulesAdded, rulesRemoved, policiesChanged };
-}
-
-function splitDecl(decl: string): [string, string] {
-  const [chain = '', policy = ''] = decl.slice(1).split(' ');
-  return [chain, policy];
-}
-
 /** Keeps only the blocks of the given tables from restore input rendered by nfgit. */
 export function selectTables(restoreText: string, keep: ReadonlySet<string>): string {
   const out: string[] = [];

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig, parseConfig, type AgentConfig } from '../../src/agent/config.js';
 import { NfgitError } from '../../src/errors/errors.js';
+import { HOST } from '../../src/netfilter/target.js';
 import YAML from 'yaml';
 import { ROOT } from '../helpers/paths.js';
 
@@ -43,7 +44,7 @@ vars: { ROLE: edge }          # exported to rule files, beside NFGIT_HOST
 const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   repository: { url: 'https://git.example.net/net/firewall.git', branch: 'main', path: 'rules', tokenFile: '/etc/nfgit/token', timeoutMs: 30_000, fetchTimeoutMs: 300_000, maxFetchMiB: 1024 },
   host: 'fw1',
-  netns: null,
+  target: HOST,
   stateDir: '/var/lib/nfgit',
   trigger: '/run/nfgit/trigger',
   poll: { intervalMs: 30_000 },
@@ -72,7 +73,7 @@ test('a minimal file gets every default', (t) => {
   t.deepEqual(parseConfig(text, FILE, DEFAULTS), {
     repository: { url: '/srv/git/firewall.git', branch: 'main', path: 'rules', tokenFile: null, timeoutMs: 30_000, fetchTimeoutMs: 300_000, maxFetchMiB: 1024 },
     host: 'machine',
-    netns: null,
+    target: HOST,
     stateDir: '/var/lib/nfgit',
     trigger: '/run/nfgit/trigger',
     poll: { intervalMs: 30_000 },
@@ -110,7 +111,7 @@ test('JSON is read as YAML', (t) => {
   t.deepEqual(parseConfig(json, FILE, DEFAULTS), {
     repository: { url: 'http://127.0.0.1:8080/firewall.git', branch: 'main', path: 'rules/edge', tokenFile: null, timeoutMs: 30_000, fetchTimeoutMs: 600_000, maxFetchMiB: 64 },
     host: 'fw2',
-    netns: 'fw2-staging',
+    target: { netns: 'fw2-staging' },
     stateDir: '/var/lib/nfgit',
     trigger: '/run/nfgit/trigger',
     poll: { intervalMs: 90_000 },

@@ -9,7 +9,7 @@ import { withRulesDir } from '../helpers/rules-dir.js';
 import { StateDir, type Journal } from '../../src/apply/state-files.js';
 import { recoverJournal } from '../../src/apply/transaction.js';
 import { detectBackend } from '../../src/netfilter/backend.js';
-import { findDrift } from '../../src/agent/drift.js';
+import { findDrift } from '../../src/netfilter/compare-saves.js';
 
 // Drift detection (the agent) compares the live ruleset with the canonical form kept in the state
 // directory: it must be what the target really runs, up to empty tables.

@@ -5,7 +5,8 @@
 import test from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseIpsetSave, swapScript } from '../../src/apply/ipset-apply.js';
+import { swapScript } from '../../src/apply/ipset-apply.js';
+import { parseIpsetSave } from '../../src/netfilter/ipset-driver.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { apply, BODY, inNs, restoreLast, saveNs, withNetns, withStandIns, withTempDir } from './helpers/netns-apply.js';
 

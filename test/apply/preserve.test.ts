@@ -4,8 +4,8 @@
  * out of drift and diff. Everything in scratch namespaces.
  */
 import test from 'ava';
-import { findDrift } from '../../src/agent/drift.js';
-import { stripPreserved, parsePreserve } from '../../src/apply/preserve.js';
+import { findDrift } from '../../src/netfilter/compare-saves.js';
+import { stripPreserved, parsePreserve } from '../../src/netfilter/preserve.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { apply, BODY, inNs, nfgit, saveNs, withNetns, withStandIns, withTempDir, type Saves } from './helpers/netns-apply.js';
 import { DOCKER_27, DOCKER_28, FAIL2BAN, KUBE_PROXY, type Calls } from './helpers/foreign-rules.js';

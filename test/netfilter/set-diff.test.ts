@@ -1,5 +1,5 @@
 import test from 'ava';
-import { canonicalSets, countSets, describeSetsOutcome, diffSets, parseSets, renderSetDiff, runtimeFilledSets } from '../../src/apply/set-diff.js';
+import { canonicalSets, countSets, describeSetsOutcome, diffSets, parseSets, renderSetDiff, runtimeFilledSets } from '../../src/netfilter/set-diff.js';
 
 // Real `ipset save` output (ipset 7), with the random initval, counters and a remaining timeout.
 const SAVE = `create web hash:ip family inet hashsize 1024 maxelem 65536 bucketsize 12 initval 0xce82bb5a

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { mergePreserved, ownClaims, ownFormAfter, parsePreserve, reservedChainProblem, stripPreserved, trustedOwnForm, withoutForeign } from '../../src/apply/preserve.js';
+import { mergePreserved, ownClaims, ownFormAfter, parsePreserve, reservedChainProblem, stripPreserved, trustedOwnForm, withoutForeign } from '../../src/netfilter/preserve.js';
 
 const LIVE = `*filter
 :INPUT DROP [10:100]

@@ -3,8 +3,8 @@
  * counts equal to diffSaves' (what `apply` reports), and the text rendering.
  */
 import test from 'ava';
-import { diffRules, diffRulesets, expectedAfterApply, renderFamilyDiff } from '../../src/apply/ruleset-diff.js';
-import { diffSaves } from '../../src/netfilter/save-text.js';
+import { diffRules, diffRulesets, expectedAfterApply, renderFamilyDiff } from '../../src/netfilter/ruleset-diff.js';
+import { diffSaves } from '../../src/netfilter/compare-saves.js';
 
 const block = (table: string, chains: string[], rules: string[] = []): string => [`*${table}`, ...chains.map((c) => `${c} [0:0]`), ...rules, 'COMMIT', ''].join('\n');
 const FILTER = (policy: string, extra: string[], rules: string[]): string => block('filter', [`:INPUT ${policy}`, ':FORWARD ACCEPT', ':OUTPUT ACCEPT', ...extra], rules);

@@ -5,7 +5,7 @@
 
 import { InternalError, UsageError } from '../errors/errors.js';
 import { BUILTIN_CHAINS } from '../compiler/tables.js';
-import { parseSave } from '../netfilter/save-text.js';
+import { parseSave } from './save-text.js';
 
 /** One chain name pattern: a glob (`*`, `?`), for one table or for all. */
 export interface ChainPattern {

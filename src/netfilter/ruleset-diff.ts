@@ -6,7 +6,8 @@
 // prints, so `diff` and `apply` agree).
 
 import { TABLE_ORDER } from '../compiler/tables.js';
-import { diffSaves, isEmptyTable, parseSave, selectTables, type RulesetChange, type SavedTable } from '../netfilter/save-text.js';
+import { diffSaves, type RulesetChange } from './compare-saves.js';
+import { isEmptyTable, parseSave, selectTables, type SavedTable } from './save-text.js';
 
 /** One line of a chain's diff: a rule removed (-), added (+), or unchanged context around a change. */
 export interface RuleLine {

@@ -1,3 +1,5 @@
+import { parseIpsetSave } from './ipset-driver.js';
+
 // What differs between two `ipset save` outputs, for the sets nfgit owns or is about to load. Pure: no
 // I/O. Compared set by set: the header (type and options) and the members as sets of lines. What the
 // kernel changes by itself is left out: the random `initval` of hash sets, `hashsize` (ipset(8): only
@@ -45,16 +47,10 @@ function normalizeMember(rest: string): string {
 /** Parses `ipset save` output into the sets named (all when `names` is undefined), by name. */
 export function parseSets(save: string, names?: readonly string[]): Map<string, ComparedSet> {
   const want = names === undefined ? undefined : new Set(names);
-  const sets = new Map<string, { name: string; header: string; members: string[] }>();
-  for (const line of save.split('\n')) {
-    const m = /^(create|add) (\S+) (.*)$/.exec(line.trim());
-    if (m === null) continue;
-    const [, kind, name, rest] = m as unknown as [string, string, string, string];
-    if (want !== undefined && !want.has(name)) continue;
-    if (kind === 'create') sets.set(name, { name, header: normalizeHeader(rest), members: [] });
-    else sets.get(name)?.members.push(normalizeMember(rest));
+  const sets = new Map<string, ComparedSet>();
+  for (const s of parseIpsetSave(save)) {
+    if (want === undefined || want.has(s.name)) sets.set(s.name, { name: s.name, header: normalizeHeader(s.create), members: s.adds.map(normalizeMember).sort() });
   }
-  for (const s of sets.values()) s.members.sort();
   return sets;
 }
 

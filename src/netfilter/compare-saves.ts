@@ -1,0 +1,103 @@
+// The one place that compares saved rulesets (iptables-save text, counters ignored): what an apply
+// changed (diffSaves), whether a rollback put a family back (sameTables), and drift of the live ruleset
+// from the applied one (findDrift). The line-by-line diff of `nfgit diff` is ruleset-diff.ts, built on
+// the same parse. Rules are compared as multisets per table or chain, so a move is a remove and an add.
+
+import { isEmptyTable, parseSave, type SavedTable } from './save-text.js';
+
+/** What changed between two saved rulesets: counts and the chain names, per table. */
+export interface RulesetChange {
+  readonly chainsAdded: readonly string[];
+  readonly chainsRemoved: readonly string[];
+  readonly rulesAdded: number;
+  readonly rulesRemoved: number;
+  readonly policiesChanged: readonly string[];
+}
+
+/** Compares two iptables-save outputs (rules as multisets per chain, so a move counts as remove + add). */
+export function diffSaves(before: string, after: string): RulesetChange {
+  const a = parseSave(before);
+  const b = parseSave(after);
+  const chainsAdded: string[] = [];
+  const chainsRemoved: string[] = [];
+  const policiesChanged: string[] = [];
+  let rulesAdded = 0;
+  let rulesRemoved = 0;
+  for (const name of new Set([...a.keys(), ...b.keys()])) {
+    const ta = a.get(name);
+    const tb = b.get(name);
+    const declA = new Map((ta?.chains ?? []).map((c) => splitDecl(c)));
+    const declB = new Map((tb?.chains ?? []).map((c) => splitDecl(c)));
+    for (const [chain, policy] of declB) {
+      if (!declA.has(chain)) {
+        if (policy === '-') chainsAdded.push(`${name}/${chain}`);
+      } else if (declA.get(chain) !== policy) policiesChanged.push(`${name}/${chain}`);
+    }
+    for (const [chain, policy] of declA) if (!declB.has(chain) && policy === '-') chainsRemoved.push(`${name}/${chain}`);
+    rulesAdded += multisetMinus(tb?.rules ?? [], ta?.rules ?? []).length;
+    rulesRemoved += multisetMinus(ta?.rules ?? [], tb?.rules ?? []).length;
+  }
+  return { chainsAdded, chainsRemoved, rulesAdded, rulesRemoved, policiesChanged };
+}
+
+function splitDecl(decl: string): [string, string] {
+  const [chain = '', policy = ''] = decl.slice(1).split(' ');
+  return [chain, policy];
+}
+
+/** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
+export function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
+  if (a.size !== b.size) return false;
+  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
+  for (const [name, ta] of a) {
+    const tb = b.get(name);
+    if (tb === undefined || byChain(ta) !== byChain(tb)) return false;
+  }
+  return true;
+}
+
+/** What differs in one table: declarations and rules missing from the live ruleset, or extra in it. */
+export interface TableDrift {
+  readonly table: string;
+  /** Lines (`:CHAIN POLICY` or `-A CHAIN …`) that the applied ruleset has and the live one lacks. */
+  readonly missing: readonly string[];
+  /** Lines the live ruleset has and the applied one does not. */
+  readonly extra: readonly string[];
+  /** Same rules in both, in another order. */
+  readonly reordered: boolean;
+}
+
+/** The tables that differ; empty when the live ruleset is the applied one. */
+export function findDrift(applied: string, live: string): TableDrift[] {
+  const want = nonEmpty(parseSave(applied));
+  const have = nonEmpty(parseSave(live));
+  const drift: TableDrift[] = [];
+  for (const table of [...new Set([...want.keys(), ...have.keys()])].sort()) {
+    const a = want.get(table);
+    const b = have.get(table);
+    const linesA = [...[...(a?.chains ?? [])].sort(), ...(a?.rules ?? [])];
+    const linesB = [...[...(b?.chains ?? [])].sort(), ...(b?.rules ?? [])];
+    const missing = multisetMinus(linesA, linesB);
+    const extra = multisetMinus(linesB, linesA);
+    const reordered = missing.length === 0 && extra.length === 0 && linesA.join('\n') !== linesB.join('\n');
+    if (missing.length > 0 || extra.length > 0 || reordered) drift.push({ table, missing, extra, reordered });
+  }
+  return drift;
+}
+
+function nonEmpty(tables: Map<string, SavedTable>): Map<string, SavedTable> {
+  return new Map([...tables].filter(([, t]) => !isEmptyTable(t)));
+}
+
+/** Elements of a not matched one for one by elements of b, in a's order. */
+function multisetMinus(a: readonly string[], b: readonly string[]): string[] {
+  const count = new Map<string, number>();
+  for (const x of b) count.set(x, (count.get(x) ?? 0) + 1);
+  const out: string[] = [];
+  for (const x of a) {
+    const n = count.get(x) ?? 0;
+    if (n > 0) count.set(x, n - 1);
+    else out.push(x);
+  }
+  return out;
+}
