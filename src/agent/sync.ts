@@ -2,11 +2,11 @@
 // to a new commit, verify, compile, stage, apply and tag it; otherwise compare the live ruleset with
 // the one applied and repair or report drift.
 
-import { kernelServices } from '../netfilter/kernel-services.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
+import { restoreLast, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
+import { deploy, managedFamilies, managedRulesets } from '../apply/deploy.js';
 import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../apply/preserve.js';
 import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
@@ -15,7 +15,7 @@ import { StateDir } from '../apply/state-files.js';
 import { saveFamily } from '../apply/transaction.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../apply/set-diff.js';
 import { saveSets } from '../apply/ipset-apply.js';
-import { compile, type CompileResult } from '../compiler/compile.js';
+import type { CompileResult } from '../compiler/compile.js';
 import { InternalError, UsageError, asNfgitErrors } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
@@ -24,7 +24,6 @@ import { branchHead, ensureCommit, extractRules, openRepository, readCommit, com
 import { historyRefusal, hostFloor } from './history-guard.js';
 import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
-import { stage } from '../netfilter/stage.js';
 import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
@@ -173,24 +172,19 @@ async function decide(ctx: PassContext, agent: AgentState, head: string, announc
   const work = await mkdtemp(path.join(tmpdir(), 'nfgit-sync-'));
   try {
     const rulesDir = path.join(work, 'rules');
-    let result: CompileResult;
     try {
       await extractRules(repo, head, config.repository.path, rulesDir);
-      result = await compile({ ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs }, kernelServices);
     } catch (err) {
       // Messages about the directory itself (no rule files in it…) name it as the repository does.
       return refusedOrThrow(ctx, agent, head, err, {}, (text) => text.split(rulesDir).join(config.repository.path));
     }
-    const rules = countsOf(result, config.ipv4Only);
-    const families = config.ipv4Only ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 };
-    const staging = stage(families, { canonical: true, ipsets: result.ipsets });
-    const stagingFailed = staging.then(() => false, () => true);
-    const ruleset = { ...rulesetOf(result, config.ipv4Only), source: `${GIT_SOURCE}${head}` };
-    let report: ApplyReport;
-    try {
-      report = await applyRuleset(ruleset, applyOptions(ctx), staging.then((s) => s.canonical));
-    } catch (err) {
-      if (await stagingFailed) return refusedOrThrow(ctx, agent, head, err, rules);
+    const compileOptions = { ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs };
+    const deployed = await deploy(compileOptions, { ...applyOptions(ctx), source: `${GIT_SOURCE}${head}` });
+    const rules = deployed.result === undefined ? {} : countsOf(deployed.result, config.ipv4Only);
+    if (!deployed.ok) {
+      const err = deployed.error;
+      if (deployed.step === 'compile') return refusedOrThrow(ctx, agent, head, err, {}, (text) => text.split(rulesDir).join(config.repository.path));
+      if (deployed.step === 'stage') return refusedOrThrow(ctx, agent, head, err, rules);
       const errors = asNfgitErrors(err);
       // A restore the kernel refused, or a probe that failed after the apply, rolled back: the commit cannot be applied here.
       if (errors.every((e) => e.code === 'RuleError' || e.code === 'ProbeError')) {
@@ -198,6 +192,7 @@ async function decide(ctx: PassContext, agent: AgentState, head: string, announc
       }
       throw err;
     }
+    const report = deployed.report;
     logApply(ctx, report, head);
     const changes = Object.fromEntries(report.families.flatMap((f) => (f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]])));
     return conclude(ctx, agent, head, 'applied', [], rules, changes);
@@ -228,8 +223,7 @@ async function refusedOrThrow(ctx: PassContext, agent: AgentState, head: string,
 }
 
 function countsOf(result: CompileResult, ipv4Only: boolean): StatusRecord['rules'] {
-  const fam = (rs: CompileResult['ipv4']) => ({ rules: rs.ruleCount, digest: digestOf(rs.text) });
-  return ipv4Only ? { ipv4: fam(result.ipv4) } : { ipv4: fam(result.ipv4), ipv6: fam(result.ipv6) };
+  return Object.fromEntries(Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [f, { rules: rs.ruleCount, digest: digestOf(rs.text) }]));
 }
 
 function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
@@ -303,7 +297,7 @@ async function publish(ctx: PassContext, state: AgentState, record: StatusRecord
 /** Compares the live ruleset of each family with the applied one; repairs or reports. */
 async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'reported'> {
   const { config, log, state } = ctx;
-  const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
+  const families = managedFamilies(config.ipv4Only);
   const target = { netns: config.netns ?? undefined };
   const { preserve } = ctx;
   const details: string[] = [];

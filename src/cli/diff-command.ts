@@ -1,4 +1,3 @@
-import { kernelServices } from '../netfilter/kernel-services.js';
 import { parsePreserve } from '../apply/preserve.js';
 import type { Command } from 'commander';
 import { UsageError, asNfgitErrors } from '../errors/errors.js';
@@ -38,8 +37,8 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
     .option('--state-dir <dir>', "with --rules: the state directory whose last-good.json names the sets nfgit owns on the target (default /var/lib/nfgit); with --config, the configuration's")
     .action(async (flags: DiffFlags) => {
       try {
-        const [{ compile }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
-          import('../compiler/compile.js'),
+        const [{ compileRules }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
+          import('../apply/deploy.js'),
           import('../apply/diff-target.js'),
           import('../apply/ruleset-diff.js'),
           import('../netfilter/target.js'),
@@ -65,14 +64,14 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           checkTarget(target);
           const rules = await commitRules(config, flags.commit, 60_000);
           try {
-            result = await compile({ ...rules.compile, timeoutMs: flags.timeout * 1000 }, kernelServices);
+            result = await compileRules({ ...rules.compile, timeoutMs: flags.timeout * 1000 });
           } finally {
             await rules.remove();
           }
           if (flags.json !== true) process.stdout.write(`commit ${rules.commit} of ${config.repository.branch}:\n`);
         } else {
           checkTarget(target);
-          result = await compile(compileOptions({ ...flags, rules: flags.rules ?? '' }), kernelServices);
+          result = await compileRules(compileOptions({ ...flags, rules: flags.rules ?? '' }));
         }
         const diffs = await diffAgainstTarget(result, { target, ipv4Only, preserve, stateDir });
         const families = (['ipv4', 'ipv6'] as const).flatMap((f) => (diffs[f] === undefined ? [] : [[f, diffs[f]] as const]));

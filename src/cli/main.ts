@@ -1,14 +1,12 @@
 #!/usr/bin/env node
-import { kernelServices } from '../netfilter/kernel-services.js';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Command } from 'commander';
-import { compile } from '../compiler/compile.js';
+import { checkRules, compileRules, deploy } from '../apply/deploy.js';
 import { NfgitError } from '../errors/errors.js';
 import { buildPlan } from '../compiler/plan.js';
-import { stage } from '../netfilter/stage.js';
 import { printApply, printRecovery, reportFailure, summarize } from './output.js';
 import type { ApplyOptions } from '../apply/apply.js';
 import { DEFAULT_STATE_DIR } from '../apply/state-dir-default.js';
@@ -71,7 +69,7 @@ async function run(argv: string[]): Promise<number> {
       .requiredOption('--out <dir>', 'directory to write rules.v4, rules.v6 and plan.json into'),
   ).action(async (flags: CompileFlags & { out: string }) => {
     try {
-      const result = await compile(compileOptions(flags), kernelServices);
+      const result = await compileRules(compileOptions(flags));
       const plan = buildPlan(result);
       await mkdir(flags.out, { recursive: true });
       await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
@@ -96,8 +94,7 @@ async function run(argv: string[]): Promise<number> {
     .option('--ipv4-only', 'validate IPv4 only (for hosts with IPv6 disabled)')
     .action(async (flags: CompileFlags & { ipv4Only?: boolean }) => {
       try {
-        const result = await compile(compileOptions(flags), kernelServices);
-        await stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { ipsets: result.ipsets });
+        const result = await checkRules(compileOptions(flags), flags.ipv4Only === true);
         if (flags.json === true) {
           process.stdout.write(JSON.stringify({ ok: true, ipv4: result.ipv4.ruleCount, ipv6: result.ipv6.ruleCount }) + '\n');
         } else {
@@ -124,18 +121,10 @@ async function run(argv: string[]): Promise<number> {
     ),
   ).action(async (flags: CompileFlags & ApplyFlags & ProbeFlags) => {
     try {
-      // Loaded when used (while the rules compile): the state code and zod would add a tenth of a
-      // second to every command's start.
-      const loading = import('../apply/apply.js');
-      const result = await compile(compileOptions(flags), kernelServices);
-      const { applyRuleset, rulesetOf } = await loading;
-      // Staging runs in its own namespaces while nfgit prepares the apply; nothing changes before it passes.
-      const staging = stage(flags.ipv4Only === true ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 }, { canonical: true, ipsets: result.ipsets });
-      const ruleset = rulesetOf(result, flags.ipv4Only === true);
       const probation = probationOf(flags);
-      const options = { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) };
-      const report = await applyRuleset(ruleset, options, staging.then((s) => s.canonical));
-      printApply(report, `applied ${result.rulesDir} (${result.files.length} files)`, flags);
+      const deployed = await deploy(compileOptions(flags), { ...applyOptions(flags, argv), ...(probation === undefined ? {} : { probation }) });
+      if (!deployed.ok) throw deployed.error;
+      printApply(deployed.report, `applied ${deployed.result.rulesDir} (${deployed.result.files.length} files)`, flags);
     } catch (err) {
       code = reportFailure(err, flags.json === true);
     }
