@@ -235,6 +235,7 @@ function applyOptions(ctx: PassContext): ApplyOptions {
   return {
     target: { netns: ctx.config.netns ?? undefined },
     stateDir: ctx.config.stateDir,
+    state: ctx.state,
     ipv4Only: ctx.config.ipv4Only,
     lockWaitMs: ctx.options.lockWaitMs,
     hostCommandTimeoutMs: ctx.options.hostCommandTimeoutMs,

@@ -15,6 +15,8 @@ import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery, ty
 export interface ApplyOptions {
   readonly target: Target;
   readonly stateDir: string;
+  /** stateDir as the caller opened it already (the agent's pass), so that one pass has one StateDir. */
+  readonly state?: StateDir;
   /** Manage IPv4 only (hosts with IPv6 disabled). */
   readonly ipv4Only: boolean;
   readonly lockWaitMs: number;
@@ -59,7 +61,7 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
   staging.catch(() => {});
   checkTarget(options.target);
   const families = managedFamilies(options.ipv4Only);
-  const state = new StateDir(options.stateDir);
+  const state = options.state ?? new StateDir(options.stateDir);
   state.ensure();
   const locking = lockStateDir(options.stateDir, options.command, options.lockWaitMs);
   locking.catch(() => {});
