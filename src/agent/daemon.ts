@@ -5,7 +5,7 @@
 import { chmodSync, existsSync, mkdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
-import { asNfgitErrors } from '../errors/errors.js';
+import { asNfgitErrors, classify } from '../errors/errors.js';
 import type { AgentConfig } from './config.js';
 import { targetToJson } from '../netfilter/target.js';
 import type { Logger } from './log.js';
@@ -59,7 +59,7 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     } catch (err) {
       const errors = asNfgitErrors(err);
       failures++;
-      const transient = errors.every((e) => e.errorClass === 'transient');
+      const transient = classify(errors).errorClass === 'transient';
       const wait = nextDelay(config.poll.intervalMs, failures);
       log.log('error', 'pass-failed', `${reason} pass failed: ${errors.map((e) => e.format()).join('; ')}; ${transient ? '' : 'check the configuration; '}next attempt in ${Math.round(wait / 1000)} s`, {
         reason,

@@ -1,12 +1,11 @@
-// One pass of the agent (`nfgit sync`, and each tick of `nfgit run`): look at the branch; if it moved
-// to a new commit, verify, compile, stage, apply and tag it; otherwise compare the live ruleset with
-// the one applied and repair or report drift.
+// One pass of the agent (`nfgit sync`, and each tick of `nfgit run`): look at the branch (poll);
+// decide (decide.ts, pure) whether a commit is to be decided; if so guard history → verify → extract
+// (git/commit-rules.ts) → deploy (apply/deploy.ts); otherwise compare the live ruleset with the one
+// applied and repair or report drift (reconcile). One always-run block reports: agent.json, then
+// every status sink.
 
-import { kernelServices } from '../netfilter/kernel-services.js';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { applyRuleset, restoreLast, rulesetOf, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
+import { restoreLast, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
+import { deploy, managedFamilies, managedRulesets } from '../apply/deploy.js';
 import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../netfilter/preserve.js';
 import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
@@ -15,24 +14,24 @@ import { StateDir } from '../apply/state-files.js';
 import { saveFamily } from '../netfilter/xtables-driver.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../netfilter/set-diff.js';
 import { saveSets } from '../netfilter/ipset-driver.js';
-import { compile, type CompileResult } from '../compiler/compile.js';
-import { InternalError, UsageError, asNfgitErrors } from '../errors/errors.js';
+import type { CompileResult } from '../compiler/compile.js';
+import { InternalError, UsageError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../util/version.js';
-import { branchHead, ensureCommit, extractRules, openRepository, readCommit, commitInfo, type Repository } from '../git/follower.js';
+import { fetchVerifyExtract } from '../git/commit-rules.js';
+import { branchHead, openRepository, commitInfo, type Repository } from '../git/follower.js';
 import { historyRefusal, hostFloor } from './history-guard.js';
-import { CorruptObjectError, type VerifiedCommit } from '../git/verified-objects.js';
 import { writeStatusTag } from '../git/status-tags.js';
-import { stage } from '../netfilter/stage.js';
-import { describeTarget } from '../netfilter/target.js';
-import { STATE_FILE } from '../util/state-layout.js';
 import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
-import { describeVerdict, loadTrust, verifyCommit, type LoadedTrust } from '../git/signing/commit-trust.js';
+import { describeVerdict, loadTrust, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
+import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';
 import { describeDrift, describeSetDrift } from './drift.js';
 import { findDrift } from '../netfilter/compare-saves.js';
+import { describeTarget } from '../netfilter/target.js';
+import { STATE_FILE } from '../util/state-layout.js';
 import type { Logger } from './log.js';
 import type { StatusRecord } from '../git/status-message.js';
 
@@ -83,6 +82,7 @@ interface PassContext {
   readonly state: StateDir;
   /** config.preserve, read once per pass. */
   readonly preserve: PreserveSpec;
+  readonly sinks: readonly StatusSink[];
 }
 
 /** Runs one pass under the agent's lock (so a cron sync and the daemon never interleave). */
@@ -95,7 +95,7 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
-    return await pass({ config, options, log, repo, key, trust, state, preserve: parsePreserve(config.preserve) });
+    return await pass({ config, options, log, repo, key, trust, state, preserve: parsePreserve(config.preserve), sinks: statusSinks(config, repo, key, log) });
   } finally {
     lock.release();
   }
@@ -111,101 +111,126 @@ function loadSigningKey(file: string): HostKey {
   }
 }
 
+/** What the always-run block of a pass records: a decision taken now, or one whose status is still to publish. */
+type Report =
+  | { readonly kind: 'decision'; readonly commit: string; readonly result: Decision; readonly errors: readonly string[]; readonly rules: StatusRecord['rules']; readonly changes?: StatusRecord['changes'] }
+  | { readonly kind: 'republish' };
+
+/**
+ * One pass as a list of steps: poll (the branch head), decide (pure), then either guard history →
+ * verify → extract → deploy for a commit to decide, or reconcile for the running one. Whatever the
+ * steps end with, the one always-run block below records it: agent.json and every status sink.
+ */
 async function pass(ctx: PassContext): Promise<SyncOutcome> {
   const { repo, log, config } = ctx;
+  // poll
   const lastGood = ctx.state.readLastGood();
   const agent = readAgentState(config.stateDir, lastGood);
   const head = await branchHead(repo);
   const applied = agent.applied?.commit ?? null;
-  // Someone ran `nfgit apply --rules …` (or restore-last of such an apply) on this host: the repository wins.
-  if (head === applied && ctx.options.reconcile && lastGood !== undefined && !lastGood.source.startsWith(GIT_SOURCE)) {
-    const what = `the host runs rules applied by hand (${lastGood.source}, ${lastGood.appliedAt}), not commit ${short(head)} of ${repo.branch}`;
-    if (config.reconcile.mode === 'report') {
-      log.log('warn', 'not-from-git', `${what} (reconcile.mode is report: left as it is)`, { commit: head, source: lastGood.source });
-      return { kind: 'current', commit: head, applied, drift: 'reported' };
+  const plan = decide(head, agent, lastGood, { reconcile: ctx.options.reconcile, retry: ctx.options.retry, allowRewrite: ctx.options.allowRewrite, reconcileMode: config.reconcile.mode });
+  let report: Report | null = null;
+  let outcome: SyncOutcome | undefined;
+  try {
+    switch (plan.kind) {
+      case 'report-not-from-git': {
+        const source = lastGood?.source ?? '';
+        log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)} (reconcile.mode is report: left as it is)`, { commit: head, source });
+        outcome = { kind: 'current', commit: head, applied, drift: 'reported' };
+        break;
+      }
+      case 'current': {
+        if (plan.held && agent.decided !== null) {
+          log.log('info', 'held', `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`, { commit: head, result: agent.decided.result });
+        } else {
+          log.log('debug', 'current', `${repo.branch} is at ${short(head)}, already applied`, { commit: head });
+        }
+        // A status tag the server could not take earlier (it exists locally): pushed by the report block.
+        if (plan.republish) report = { kind: 'republish' };
+        const drift = plan.reconcile === null ? 'not-checked' : await reconcile(ctx, plan.reconcile);
+        outcome = { kind: 'current', commit: head, applied, drift };
+        break;
+      }
+      case 'deploy': {
+        if (plan.notFromGit) log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)}: applying ${short(head)} again`, { commit: head, source: lastGood?.source });
+        report = await deployCommit(ctx, agent, plan);
+        outcome = { kind: 'decided', commit: head, result: report.result, errors: report.errors, tag: null };
+        break;
+      }
     }
-    log.log('warn', 'not-from-git', `${what}: applying ${short(head)} again`, { commit: head, source: lastGood.source });
-    await ensureCommit(repo, head);
-    return decide(ctx, agent, head, false);
+  } finally {
+    // report: the one block every pass ends with, whatever its steps did (a transient failure, thrown, records nothing: the next pass decides again).
+    if (report !== null) {
+      const tag = await record(ctx, agent, report);
+      if (outcome?.kind === 'decided') outcome = { ...outcome, tag };
+    }
   }
-  if (head === applied || (head === agent.decided?.commit && !ctx.options.retry)) {
-    if (head !== applied && agent.decided !== null) {
-      log.log('info', 'held', `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`, { commit: head, result: agent.decided.result });
-    } else {
-      log.log('debug', 'current', `${repo.branch} is at ${short(head)}, already applied`, { commit: head });
-    }
-    const decided = agent.decided;
-    if (decided !== null && decided.published === false) {
-      // A status tag the server could not take earlier (it exists locally): push it now.
-      const record: StatusRecord = { result: decided.result, host: config.host, commit: decided.commit, previous: null, rules: {}, errors: decided.errors, agent: `nfgit ${VERSION}`, time: new Date(decided.at) };
-      await publish(ctx, agent, record, false);
-    }
-    const drift = ctx.options.reconcile && applied !== null ? await reconcile(ctx) : 'not-checked';
-    return { kind: 'current', commit: head, applied, drift };
-  }
-  await ensureCommit(repo, head);
-  return decide(ctx, agent, head, true);
+  if (outcome === undefined) throw new InternalError('internal error: a pass ended without an outcome');
+  return outcome;
 }
 
-/** Decides a new commit (announcing it in the log first when announce): history, signature, rules, apply; then the tag and the agent state. */
-async function decide(ctx: PassContext, agent: AgentState, head: string, announce: boolean): Promise<SyncOutcome> {
+function notFromGit(ctx: PassContext, head: string, lastGood: LastGoodFacts | undefined): string {
+  return `the host runs rules applied by hand (${lastGood?.source}, ${lastGood?.appliedAt}), not commit ${short(head)} of ${ctx.repo.branch}`;
+}
+
+/** guard history → verify → extract → deploy for the commit the plan names; what to record of it. */
+async function deployCommit(ctx: PassContext, agent: AgentState, plan: Extract<PassPlan, { kind: 'deploy' }>): Promise<Extract<Report, { kind: 'decision' }>> {
   const { repo, config } = ctx;
+  const head = plan.commit;
   const applied = agent.applied?.commit ?? null;
-  let commit: VerifiedCommit;
-  try {
-    commit = await readCommit(repo, head);
-    if (announce) {
-      const info = commitInfo(commit);
-      ctx.log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
-    }
-    if (!ctx.options.allowRewrite) {
+  const decision = (result: Decision, errors: readonly string[], rules: StatusRecord['rules'], changes?: StatusRecord['changes']) =>
+    ({ kind: 'decision', commit: head, result, errors, rules, ...(changes === undefined ? {} : { changes }) }) as const;
+  /** A failed step's errors become the commit's decision, or are thrown for a retry (resultOf). */
+  const failed = (step: PassStep, err: unknown, rules: StatusRecord['rules'], show: (e: NfgitError) => string = (e) => e.format()) => {
+    const errors = asNfgitErrors(err);
+    const result = resultOf(step, errors);
+    if (result === 'retry') throw err;
+    return decision(result, errors.map(show), rules);
+  };
+  const fetched = await fetchVerifyExtract(repo, head, {
+    trust: ctx.trust,
+    rulesPath: config.repository.path,
+    tempPrefix: 'nfgit-sync-',
+    guard: async (commit) => {
+      if (plan.announce) {
+        const info = commitInfo(commit);
+        ctx.log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
+      }
+      if (!plan.guardHistory) return null;
       // Without agent.json's memory (a reinstall), the host's own status tags in the remote are fetched for the floor.
       const floor = await hostFloor(repo, config.host, ctx.key, applied === null);
-      const why = await historyRefusal({ repo, head: commit, running: applied, floor });
-      if (why !== null) return conclude(ctx, agent, head, 'refused', [why], {});
-    }
-  } catch (err) {
-    // Objects that do not hash to their ids: the commit is refused (nothing built on them is used).
-    if (err instanceof CorruptObjectError) return conclude(ctx, agent, head, 'refused', [err.message], {});
-    throw err;
+      return historyRefusal({ repo, head: commit, running: applied, floor });
+    },
+  });
+  switch (fetched.kind) {
+    case 'refused':
+      return decision(resultOf('guard'), [fetched.why], {});
+    case 'untrusted':
+      return decision(resultOf('verify'), [describeVerdict(head, fetched.verdict)], {});
+    case 'unextractable':
+      ctx.log.log('info', 'verified', describeVerdict(head, fetched.verdict), { commit: head });
+      return failed('extract', fetched.error, {});
+    case 'extracted':
+      break;
   }
-  const verdict = await verifyCommit(commit.raw, ctx.trust);
-  if (!verdict.trusted) return conclude(ctx, agent, head, 'untrusted', [describeVerdict(head, verdict)], {});
-  ctx.log.log('info', 'verified', describeVerdict(head, verdict), { commit: head });
-
-  const work = await mkdtemp(path.join(tmpdir(), 'nfgit-sync-'));
+  ctx.log.log('info', 'verified', describeVerdict(head, fetched.verdict), { commit: head });
+  const rulesDir = fetched.rules.dir;
   try {
-    const rulesDir = path.join(work, 'rules');
-    let result: CompileResult;
-    try {
-      await extractRules(repo, head, config.repository.path, rulesDir);
-      result = await compile({ ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs }, kernelServices);
-    } catch (err) {
+    const compileOptions = { ...agentCompileOptions(config, rulesDir, ctx.preserve), timeoutMs: ctx.options.compileTimeoutMs };
+    const deployed = await deploy(compileOptions, { ...applyOptions(ctx), source: `${GIT_SOURCE}${head}` });
+    const rules = deployed.result === undefined ? {} : countsOf(deployed.result, config.ipv4Only);
+    if (!deployed.ok) {
       // Messages about the directory itself (no rule files in it…) name it as the repository does.
-      return refusedOrThrow(ctx, agent, head, err, {}, (text) => text.split(rulesDir).join(config.repository.path));
+      const show = (e: NfgitError) => e.format().split(rulesDir).join(config.repository.path);
+      // A probe that failed after the apply (rolled back) records what failed, as the status tag says it.
+      const apply = (e: NfgitError) => (e instanceof ProbeError ? e.failure : e.format());
+      return failed(deployed.step, deployed.error, rules, deployed.step === 'compile' ? show : deployed.step === 'apply' ? apply : undefined);
     }
-    const rules = countsOf(result, config.ipv4Only);
-    const families = config.ipv4Only ? { ipv4: result.ipv4 } : { ipv4: result.ipv4, ipv6: result.ipv6 };
-    const staging = stage(families, { canonical: true, ipsets: result.ipsets });
-    const stagingFailed = staging.then(() => false, () => true);
-    const ruleset = { ...rulesetOf(result, config.ipv4Only), source: `${GIT_SOURCE}${head}` };
-    let report: ApplyReport;
-    try {
-      report = await applyRuleset(ruleset, applyOptions(ctx), staging.then((s) => s.canonical));
-    } catch (err) {
-      if (await stagingFailed) return refusedOrThrow(ctx, agent, head, err, rules);
-      const errors = asNfgitErrors(err);
-      // A restore the kernel refused, or a probe that failed after the apply, rolled back: the commit cannot be applied here.
-      if (errors.every((e) => e.code === 'RuleError' || e.code === 'ProbeError')) {
-        return conclude(ctx, agent, head, 'rolled-back', errors.map((e) => (e instanceof ProbeError ? e.failure : e.format())), rules);
-      }
-      throw err;
-    }
-    logApply(ctx, report, head);
-    const changes = Object.fromEntries(report.families.flatMap((f) => (f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]])));
-    return conclude(ctx, agent, head, 'applied', [], rules, changes);
+    logApply(ctx, deployed.report, head);
+    const changes = Object.fromEntries(deployed.report.families.flatMap((f) => (f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]])));
+    return decision('applied', [], rules, changes);
   } finally {
-    await rm(work, { recursive: true, force: true });
+    await fetched.rules.remove();
   }
 }
 
@@ -213,6 +238,7 @@ function applyOptions(ctx: PassContext): ApplyOptions {
   return {
     target: ctx.config.target,
     stateDir: ctx.config.stateDir,
+    state: ctx.state,
     ipv4Only: ctx.config.ipv4Only,
     lockWaitMs: ctx.options.lockWaitMs,
     hostCommandTimeoutMs: ctx.options.hostCommandTimeoutMs,
@@ -223,16 +249,8 @@ function applyOptions(ctx: PassContext): ApplyOptions {
   };
 }
 
-/** A commit's rules problem becomes a refusal; an environment problem (transient) is thrown for a retry. */
-async function refusedOrThrow(ctx: PassContext, agent: AgentState, head: string, err: unknown, rules: StatusRecord['rules'], show: (text: string) => string = (t) => t): Promise<SyncOutcome> {
-  const errors = asNfgitErrors(err);
-  if (errors.some((e) => e.errorClass !== 'stalled')) throw err;
-  return conclude(ctx, agent, head, 'refused', errors.map((e) => show(e.format())), rules);
-}
-
 function countsOf(result: CompileResult, ipv4Only: boolean): StatusRecord['rules'] {
-  const fam = (rs: CompileResult['ipv4']) => ({ rules: rs.ruleCount, digest: digestOf(rs.text) });
-  return ipv4Only ? { ipv4: fam(result.ipv4) } : { ipv4: fam(result.ipv4), ipv6: fam(result.ipv6) };
+  return Object.fromEntries(Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [f, { rules: rs.ruleCount, digest: digestOf(rs.text) }]));
 }
 
 function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
@@ -256,57 +274,76 @@ function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
   }
 }
 
-/** Records a decision: agent.json, then the status tag (signed, pushed), then agent.json again with the tag. */
-async function conclude(
-  ctx: PassContext,
-  agent: AgentState,
-  head: string,
-  result: Decision,
-  errors: readonly string[],
-  rules: StatusRecord['rules'],
-  changes?: StatusRecord['changes'],
-): Promise<SyncOutcome> {
-  const { config, log } = ctx;
-  const now = new Date();
-  const previous = agent.applied?.commit ?? null;
-  const decided = { commit: head, result, at: now.toISOString(), errors };
-  const next: AgentState = {
-    nfgitAgent: 1,
-    applied: result === 'applied' ? { commit: head, at: now.toISOString() } : agent.applied,
-    decided: { ...decided, published: false },
-  };
-  writeAgentState(config.stateDir, next);
-  const level = result === 'applied' ? 'info' : 'error';
-  const headline =
-    result === 'applied'
-      ? `applied ${short(head)} to ${describeTarget(config.target)}`
-      : `${result} ${short(head)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
-  log.log(level, result, headline, { commit: head, previous, errors, details: errors });
-  const record: StatusRecord = { result, host: config.host, commit: head, previous, rules, ...(changes === undefined ? {} : { changes }), errors, agent: `nfgit ${VERSION}`, time: now };
-  // A commit decided before (sync --retry, or moved back to) gets a new tag beside its old one: tags never move.
-  const tag = await publish(ctx, next, record, true);
-  return { kind: 'decided', commit: head, result, errors, tag };
+/** A place the status of a decided commit is published: today the status tag; metrics or a second sink go beside it. */
+interface StatusSink {
+  /** Publishes a record (again: for a commit decided before, so beside its earlier status); the name it is known by (the tag), or null when it failed (logged; a later pass publishes it). */
+  publish(record: StatusRecord, again: boolean): Promise<string | null>;
 }
 
-/** Writes (or pushes a pending) status tag and notes in agent.json that it is published; failures are logged, not thrown. */
-async function publish(ctx: PassContext, state: AgentState, record: StatusRecord, again: boolean): Promise<string | null> {
-  const { repo, log, config } = ctx;
-  try {
-    const written = await writeStatusTag({ gitdir: repo.gitdir, remote: repo.remote, record, key: ctx.key, keep: config.tags.keep, again });
-    const how = written.pushed ? ' pushed' : repo.remote === null ? ' written' : '';
-    log.log('info', 'tagged', `status tag ${written.name}${how}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`, { tag: written.name, commit: record.commit });
-    if (state.decided !== null) writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag: written.name, published: true } });
-    return written.name;
-  } catch (err) {
-    log.log('warn', 'tag-failed', `could not publish the status tag for ${short(record.commit)}: ${(err as Error).message}; it is kept and pushed at a later pass`, { commit: record.commit });
-    return null;
+/** Every status sink of a pass. */
+function statusSinks(config: AgentConfig, repo: Repository, key: HostKey, log: Logger): readonly StatusSink[] {
+  const tag: StatusSink = {
+    async publish(record, again) {
+      try {
+        const written = await writeStatusTag({ gitdir: repo.gitdir, remote: repo.remote, record, key, keep: config.tags.keep, again });
+        const how = written.pushed ? ' pushed' : repo.remote === null ? ' written' : '';
+        log.log('info', 'tagged', `status tag ${written.name}${how}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`, { tag: written.name, commit: record.commit });
+        return written.name;
+      } catch (err) {
+        log.log('warn', 'tag-failed', `could not publish the status tag for ${short(record.commit)}: ${(err as Error).message}; it is kept and pushed at a later pass`, { commit: record.commit });
+        return null;
+      }
+    },
+  };
+  return [tag];
+}
+
+/**
+ * The report step: a decision goes to agent.json first (so it is not taken again), then the log and
+ * every status sink, then agent.json again once they all took it; a pending status is published again.
+ * Returns the status tag's name (the first sink's), or null.
+ */
+async function record(ctx: PassContext, agent: AgentState, report: Report): Promise<string | null> {
+  const { config, log } = ctx;
+  let state = agent;
+  let status: StatusRecord;
+  let again: boolean;
+  if (report.kind === 'decision') {
+    const { commit, result, errors } = report;
+    const now = new Date();
+    const previous = agent.applied?.commit ?? null;
+    state = {
+      nfgitAgent: 1,
+      applied: result === 'applied' ? { commit, at: now.toISOString() } : agent.applied,
+      decided: { commit, result, at: now.toISOString(), errors, published: false },
+    };
+    writeAgentState(config.stateDir, state);
+    const level = result === 'applied' ? 'info' : 'error';
+    const headline =
+      result === 'applied'
+        ? `applied ${short(commit)} to ${describeTarget(config.target)}`
+        : `${result} ${short(commit)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
+    log.log(level, result, headline, { commit, previous, errors, details: errors });
+    status = { result, host: config.host, commit, previous, rules: report.rules, ...(report.changes === undefined ? {} : { changes: report.changes }), errors, agent: `nfgit ${VERSION}`, time: now };
+    // A commit decided before (sync --retry, or moved back to) gets a new tag beside its old one: tags never move.
+    again = true;
+  } else {
+    const decided = agent.decided;
+    if (decided === null) return null;
+    status = { result: decided.result, host: config.host, commit: decided.commit, previous: null, rules: {}, errors: decided.errors, agent: `nfgit ${VERSION}`, time: new Date(decided.at) };
+    again = false;
   }
+  const names = [];
+  for (const sink of ctx.sinks) names.push(await sink.publish(status, again));
+  const tag = names[0] ?? null;
+  if (tag !== null && names.every((n) => n !== null) && state.decided !== null) writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag, published: true } });
+  return tag;
 }
 
 /** Compares the live ruleset of each family with the applied one; repairs or reports. */
-async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'reported'> {
+async function reconcile(ctx: PassContext, mode: 'repair' | 'report'): Promise<'none' | 'repaired' | 'reported'> {
   const { config, log, state } = ctx;
-  const families: Family[] = config.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
+  const families = managedFamilies(config.ipv4Only);
   const { target } = config;
   const { preserve } = ctx;
   const details: string[] = [];
@@ -320,11 +357,12 @@ async function reconcile(ctx: PassContext): Promise<'none' | 'repaired' | 'repor
     details.push(...describeDrift(FAMILY_NAME[family], findDrift(stripPreserved(applied, preserve, claims), live)));
   }
   details.push(...(await setDrift(ctx, families)));
-  if (details.length === 0) {
+  const action = driftAction(mode, details);
+  if (action === 'none') {
     log.log('debug', 'no-drift', 'the live ruleset is the applied one');
     return 'none';
   }
-  if (config.reconcile.mode === 'report') {
+  if (action === 'report') {
     log.log('warn', 'drift', 'the live ruleset differs from the applied one (reconcile.mode is report: left as it is)', { details });
     return 'reported';
   }

@@ -1,7 +1,4 @@
-import type { CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
-import { buildPlan, digestOf } from '../compiler/plan.js';
-import { formatLocation } from '../errors/source-location.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
 import { checkTarget, describeTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import { UsageError } from '../errors/errors.js';
@@ -11,12 +8,15 @@ import { lockStateDir, lockTarget, type StateLock } from './state-lock.js';
 import { StateDir, type AppliedRuleset, type LastGood } from './state-files.js';
 import { CorruptStateFile } from './state-records.js';
 import type { Probation } from './probation.js';
+import { managedFamilies } from './deploy.js';
 import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery, type SetsOutcome } from './transaction.js';
 
 /** Options shared by apply and restore-last. */
 export interface ApplyOptions {
   readonly target: Target;
   readonly stateDir: string;
+  /** stateDir as the caller opened it already (the agent's pass), so that one pass has one StateDir. */
+  readonly state?: StateDir;
   /** Manage IPv4 only (hosts with IPv6 disabled). */
   readonly ipv4Only: boolean;
   readonly lockWaitMs: number;
@@ -43,18 +43,6 @@ export interface ApplyReport {
   readonly durationMs: number;
 }
 
-/** The ruleset to apply, from a compile result. */
-export function rulesetOf(result: CompileResult, ipv4Only: boolean): AppliedRuleset {
-  const fam = (rs: CompileResult['ipv4']) => ({ text: rs.text, usedTables: rs.usedTables, rules: rs.ruleCount, digest: digestOf(rs.text) });
-  return {
-    families: ipv4Only ? { ipv4: fam(result.ipv4) } : { ipv4: fam(result.ipv4), ipv6: fam(result.ipv6) },
-    hostCommands: result.hostCommands.map((c) => ({ argv: c.argv, at: c.trace[0] === undefined ? '' : formatLocation(c.trace[0]) })),
-    ...(result.ipsets.sets.length === 0 ? {} : { ipsets: { text: result.ipsets.text, digest: digestOf(result.ipsets.text), sets: result.ipsets.sets.map((s) => s.name) } }),
-    source: result.rulesDir,
-    plan: buildPlan(result),
-  };
-}
-
 /** What the locked part of apply and restore-last works with. */
 interface Locked {
   readonly state: StateDir;
@@ -72,8 +60,8 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
   // First: whatever refuses the command below, a later staging failure must not go unhandled.
   staging.catch(() => {});
   checkTarget(options.target);
-  const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
-  const state = new StateDir(options.stateDir);
+  const families = managedFamilies(options.ipv4Only);
+  const state = options.state ?? new StateDir(options.stateDir);
   state.ensure();
   const locking = lockStateDir(options.stateDir, options.command, options.lockWaitMs);
   locking.catch(() => {});

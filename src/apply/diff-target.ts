@@ -10,6 +10,7 @@ import { saveSets } from '../netfilter/ipset-driver.js';
 import { StateDir } from './state-files.js';
 import { diffSets, type SetChange } from '../netfilter/set-diff.js';
 import { savedIpsets } from '../netfilter/stage-ipsets.js';
+import { managedFamilies, managedRulesets } from './deploy.js';
 
 /** What `nfgit diff` compares against. */
 export interface DiffTargetOptions {
@@ -29,11 +30,11 @@ export interface DiffTargetOptions {
  */
 export async function diffAgainstTarget(result: CompileResult, options: DiffTargetOptions): Promise<Partial<Record<Family, FamilyDiff>>> {
   checkTarget(options.target);
-  const families: Family[] = options.ipv4Only ? ['ipv4'] : ['ipv4', 'ipv6'];
+  const families = managedFamilies(options.ipv4Only);
   // The target is saved while staging runs; a rules error still wins, since staging is awaited first.
   const live = families.map((f) => saveFamily(options.target, f));
   for (const p of live) p.catch(() => {});
-  const staged = await stage(Object.fromEntries(families.map((f) => [f, result[f]])), { canonical: true, ipsets: result.ipsets });
+  const staged = await stage(managedRulesets(result, options.ipv4Only), { canonical: true, ipsets: result.ipsets });
   const out: Partial<Record<Family, FamilyDiff>> = {};
   for (const [i, family] of families.entries()) {
     const canonical = staged.canonical[family];

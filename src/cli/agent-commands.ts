@@ -5,8 +5,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultFormat, streamLogger, type LogFormat, type Logger } from '../agent/log.js';
 import type { SyncOptions } from '../agent/sync.js';
-import { asNfgitErrors } from '../errors/errors.js';
-import { exitCodeFor } from './output.js';
+import type { NfgitError } from '../errors/errors.js';
+import { failsWith } from './failure.js';
 import { collect } from './compile-flags.js';
 import { parsePreserve } from '../netfilter/preserve.js';
 
@@ -32,7 +32,8 @@ const parseSeconds = (value: string): number => {
 };
 
 function withAgentFlags(cmd: Command): Command {
-  return cmd
+  // A failure that ends the command is logged, as everything the agent says.
+  return failsWith(cmd, (flags) => ({ print: (errors) => logFailure(loggerFor(flags as unknown as AgentFlags), errors) }))
     .requiredOption('--config <file>', 'the agent configuration (YAML)')
     .option('--log-format <format>', 'json (one object per line) or text (default: text on a terminal, else json)', parseFormat)
     .option('--allow-rewrite', 'accept a branch head that does not descend from the running commit (force-pushed history)')
@@ -56,11 +57,9 @@ function withPreserve<C extends { readonly preserve: readonly string[] }>(config
   return { ...config, preserve: [...config.preserve, ...extra] };
 }
 
-/** Logs an error that ended a command and returns its exit code (2 configuration, 3 transient, 70 bug). */
-function failed(log: Logger, err: unknown): number {
-  const errors = asNfgitErrors(err);
+/** Logs the errors that ended a command (its exit code: 2 configuration, 3 transient, 70 bug). */
+function logFailure(log: Logger, errors: readonly NfgitError[]): void {
   for (const e of errors) log.log('error', 'failed', e.format(), { code: e.code });
-  return exitCodeFor(errors);
 }
 
 /** Adds `sync` and `run` to the program; setCode sets the exit code. */
@@ -73,15 +72,11 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     .option('--no-reconcile', 'do not compare the live ruleset with the applied one')
     .action(async (flags: AgentFlags) => {
       const log = loggerFor(flags);
-      try {
-        const { loadConfig } = await import('../agent/config.js');
-        const { exitCodeOf, SYNC_DEFAULTS, syncOnce } = await import('../agent/sync.js');
-        const config = withPreserve(await loadConfig(flags.config), flags.preserve);
-        const outcome = await syncOnce(config, syncOptions(flags, SYNC_DEFAULTS), log);
-        setCode(exitCodeOf(outcome));
-      } catch (err) {
-        setCode(failed(log, err));
-      }
+      const { loadConfig } = await import('../agent/config.js');
+      const { exitCodeOf, SYNC_DEFAULTS, syncOnce } = await import('../agent/sync.js');
+      const config = withPreserve(await loadConfig(flags.config), flags.preserve);
+      const outcome = await syncOnce(config, syncOptions(flags, SYNC_DEFAULTS), log);
+      setCode(exitCodeOf(outcome));
     });
 
   withAgentFlags(
@@ -91,13 +86,7 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     const { loadConfig } = await import('../agent/config.js');
     const { startDaemon } = await import('../agent/daemon.js');
     const { SYNC_DEFAULTS } = await import('../agent/sync.js');
-    let config;
-    try {
-      config = withPreserve(await loadConfig(flags.config), flags.preserve);
-    } catch (err) {
-      setCode(failed(log, err));
-      return;
-    }
+    const config = withPreserve(await loadConfig(flags.config), flags.preserve);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
     const daemon = startDaemon(config, log, { sync: { ...syncOptions(flags, SYNC_DEFAULTS), reconcile: false } });
     let signals = 0;

@@ -3,7 +3,6 @@
 import { realpathSync } from 'node:fs';
 import type { Command } from 'commander';
 import { installHooks, type CommandStep, type HookStep } from '../hooks/install.js';
-import { reportFailure } from './output.js';
 
 /** Flags of `nfgit hooks install`. */
 interface InstallFlags {
@@ -34,8 +33,8 @@ function describeCommand(step: CommandStep): string {
   return `recorded how to run nfgit in git config nfgit.command: ${shown}${was}`;
 }
 
-/** Registers `nfgit hooks install [--bare] [--force] REPO`; setCode receives the exit code. */
-export function registerHooks(program: Command, setCode: (n: number) => void): void {
+/** Registers `nfgit hooks install [--bare] [--force] REPO`. */
+export function registerHooks(program: Command): void {
   const hooks = program.command('hooks').description("git hooks for rules repositories (see the README's \"Push-to-deploy hooks\")");
   hooks
     .command('install')
@@ -48,15 +47,11 @@ export function registerHooks(program: Command, setCode: (n: number) => void): v
     .option('--bare', 'install the server-side hooks (pre-receive, post-receive) even though the repository has a work tree')
     .option('--force', 'replace existing hooks with other content, keeping each as NAME.nfgit-backup')
     .action((repo: string, flags: InstallFlags) => {
-      try {
-        const report = installHooks(repo, { bare: flags.bare === true, force: flags.force === true, command: thisCommand() });
-        const side = report.side === 'server' ? 'server-side hooks (pushes are checked here, then the local agent is triggered)' : 'client-side hook (pushes are checked before they leave)';
-        const lines = [`nfgit ${side} in ${report.hooksDir}:`, ...report.steps.map((s) => '  ' + describe(s, report.hooksDir))];
-        if (report.command !== undefined) lines.push('  ' + describeCommand(report.command));
-        if (report.steps.every((s) => s.action === 'unchanged') && (report.command === undefined || report.command.action === 'unchanged')) lines.push('  nothing to do');
-        process.stdout.write(lines.join('\n') + '\n');
-      } catch (err) {
-        setCode(reportFailure(err, false));
-      }
+      const report = installHooks(repo, { bare: flags.bare === true, force: flags.force === true, command: thisCommand() });
+      const side = report.side === 'server' ? 'server-side hooks (pushes are checked here, then the local agent is triggered)' : 'client-side hook (pushes are checked before they leave)';
+      const lines = [`nfgit ${side} in ${report.hooksDir}:`, ...report.steps.map((s) => '  ' + describe(s, report.hooksDir))];
+      if (report.command !== undefined) lines.push('  ' + describeCommand(report.command));
+      if (report.steps.every((s) => s.action === 'unchanged') && (report.command === undefined || report.command.action === 'unchanged')) lines.push('  nothing to do');
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -1,4 +1,4 @@
-import { asNfgitErrors, classify, type NfgitError } from '../errors/errors.js';
+import type { NfgitError } from '../errors/errors.js';
 import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
@@ -6,17 +6,10 @@ import type { Recovery } from '../apply/transaction.js';
 import { describeSetsOutcome } from '../netfilter/set-diff.js';
 import { describeTarget, type Target } from '../netfilter/target.js';
 
-/** Exit codes: 0 success, 1 the rules (or input) are wrong, 2 usage, 3 the environment failed (retry), 70 a bug (errors.ts classify). */
-export function exitCodeFor(errors: readonly NfgitError[]): number {
-  return classify(errors).exitCode;
-}
-
-/** Prints errors (FILE:LINE: message lines, or JSON) and returns the exit code. */
-export function reportFailure(err: unknown, json: boolean): number {
-  const errors = asNfgitErrors(err);
+/** Prints errors: FILE:LINE: message lines on stderr, or JSON on stdout. */
+export function printErrors(errors: readonly NfgitError[], json: boolean): void {
   if (json) process.stdout.write(JSON.stringify({ ok: false, errors: errors.map((e) => e.toJSON()) }, null, 2) + '\n');
   else for (const e of errors) process.stderr.write(e.format() + '\n');
-  return exitCodeFor(errors);
 }
 
 /** One line per family: rules, user chains, tables used. */

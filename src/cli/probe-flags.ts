@@ -5,7 +5,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { confirmApply, type Probation } from '../apply/probation.js';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck } from '../apply/probes.js';
 import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
-import { reportFailure } from './output.js';
+import { failsWith } from './failure.js';
 
 /** The flags added by withProbeFlags. */
 export interface ProbeFlags {
@@ -64,22 +64,16 @@ export function probationOf(flags: ProbeFlags): Probation | undefined {
   };
 }
 
-/** Adds `nfgit confirm`; setCode sets the exit code. */
-export function registerConfirm(program: Command, setCode: (code: number) => void): void {
-  program
-    .command('confirm')
+/** Adds `nfgit confirm`. */
+export function registerConfirm(program: Command): void {
+  // Nothing (or nothing alive) to confirm is exit 1, not 2: the command line itself was right.
+  failsWith(program.command('confirm'), () => ({ exitCode: (code) => (code === 2 ? 1 : code) }))
     .description('keep the ruleset of an "nfgit apply --confirm SECONDS" that is waiting in the state directory (else it rolls back when the time is up)')
     .option('--state-dir <dir>', 'the state directory of the waiting apply', DEFAULT_STATE_DIR)
     .action(async (flags: { stateDir: string }) => {
-      try {
         const { StateDir } = await import('../apply/state-files.js');
         const r = await confirmApply(new StateDir(flags.stateDir));
         if (r.kept) process.stdout.write(`confirmed: "${r.command}" keeps the new ruleset\n`);
         else process.stdout.write(`confirmed "${r.command}"; it has not finished yet (its host commands may still run)\n`);
-      } catch (err) {
-        // Nothing (or nothing alive) to confirm is exit 1, not 2: the command line itself was right.
-        const code = reportFailure(err, false);
-        setCode(code === 2 ? 1 : code);
-      }
     });
 }

@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { reportFailure } from './output.js';
 import type { StatusFlags } from './status-run.js';
 
 /** Adds `nfgit status`: the fleet view from status tags, with signatures verified. */
@@ -13,11 +12,7 @@ export function registerStatus(program: Command, setCode: (n: number) => void): 
     .option('--allowed-signers <file>', "allowed_signers file with the hosts' keys (default: the repository's gpg.ssh.allowedSignersFile; without either, signatures are not checked)")
     .option('--token-file <file>', 'token (or USER:TOKEN) for an https --repo')
     .action(async (flags: StatusFlags) => {
-      try {
-        const { status } = await import('./status-run.js');
-        setCode(await status(flags));
-      } catch (err) {
-        setCode(reportFailure(err, flags.json === true));
-      }
+      const { status } = await import('./status-run.js');
+      setCode(await status(flags));
     });
 }

@@ -6,7 +6,6 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { UsageError } from '../errors/errors.js';
 import type { TrustConfig } from '../git/signing/commit-trust.js';
-import { reportFailure } from './output.js';
 
 /** Flags of `nfgit verify-commits`. */
 interface VerifyFlags {
@@ -51,25 +50,21 @@ export function registerVerifyCommits(program: Command, setCode: (n: number) => 
     .option('--config <file>', "an agent configuration file: its trust: section (allowedSigners, pgpKeys, requireSignedCommits) is the trust list")
     .option('--git-dir <dir>', 'the repository (default: the one git finds from the environment and the current directory, as in a hook)')
     .action(async (args: string[], flags: VerifyFlags) => {
-      try {
-        const trust = await trustOf(flags);
-        const names = commitNames(args);
-        const [{ loadTrust, verifyCommit, describeVerdict }, { readRawCommits }] = await Promise.all([import('../git/signing/commit-trust.js'), import('../git/cat-file.js')]);
-        const loaded = await loadTrust(trust);
-        const commits = await readRawCommits(names, flags.gitDir);
-        let refused = 0;
-        for (const c of commits) {
-          const verdict = await verifyCommit(c.content, loaded);
-          const line = describeVerdict(c.oid, verdict) + '\n';
-          if (verdict.trusted) process.stdout.write(line);
-          else {
-            process.stderr.write(line);
-            refused++;
-          }
+      const trust = await trustOf(flags);
+      const names = commitNames(args);
+      const [{ loadTrust, verifyCommit, describeVerdict }, { readRawCommits }] = await Promise.all([import('../git/signing/commit-trust.js'), import('../git/cat-file.js')]);
+      const loaded = await loadTrust(trust);
+      const commits = await readRawCommits(names, flags.gitDir);
+      let refused = 0;
+      for (const c of commits) {
+        const verdict = await verifyCommit(c.content, loaded);
+        const line = describeVerdict(c.oid, verdict) + '\n';
+        if (verdict.trusted) process.stdout.write(line);
+        else {
+          process.stderr.write(line);
+          refused++;
         }
-        setCode(refused > 0 ? 1 : 0);
-      } catch (err) {
-        setCode(reportFailure(err, false));
       }
+      setCode(refused > 0 ? 1 : 0);
     });
 }

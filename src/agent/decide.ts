@@ -1,0 +1,103 @@
+// What a pass of the agent does, as pure functions of what it read: no git, no kernel, no clock.
+// decide() plans the pass from the branch head, agent.json and last-good.json; resultOf() says how a
+// failed step ends the commit (a decision written to git, or a retry); driftAction() what drift
+// found by reconcile leads to. sync.ts runs the steps these name; decide.test.ts is their table.
+
+import { classify, type NfgitError } from '../errors/errors.js';
+import { GIT_SOURCE, type AgentState, type Decision } from './agent-state.js';
+
+/** The options of a pass that decide() reads. */
+export interface DecideOptions {
+  /** Compare the live ruleset with the applied one when the branch has not moved. */
+  readonly reconcile: boolean;
+  /** Decide a head refused before again (sync --retry). */
+  readonly retry: boolean;
+  /** Accept a head that is not a descendant of the running commit (--allow-rewrite). */
+  readonly allowRewrite: boolean;
+  /** reconcile.mode: put the applied ruleset back, or only report. */
+  readonly reconcileMode: 'repair' | 'report';
+}
+
+/** What last-good.json says of the ruleset on the target (undefined: none applied yet). */
+export interface LastGoodFacts {
+  readonly source: string;
+  readonly appliedAt: string;
+}
+
+/** What one pass does. */
+export type PassPlan =
+  /**
+   * Run the commit through guard history → verify → extract → deploy → report. `announce`: it is new
+   * on the branch (logged as such); `guardHistory`: refuse it unless it descends from the running commit.
+   */
+  | { readonly kind: 'deploy'; readonly commit: string; readonly announce: boolean; readonly guardHistory: boolean; readonly notFromGit: boolean }
+  /** The target runs rules applied by hand and reconcile.mode is report: leave them, say so. */
+  | { readonly kind: 'report-not-from-git'; readonly commit: string }
+  /**
+   * Nothing new to decide. `held`: the head was decided (refused…) earlier and is not retried;
+   * `republish`: its status was not published yet; `reconcile`: compare the live ruleset, then repair or report.
+   */
+  | {
+      readonly kind: 'current';
+      readonly commit: string;
+      readonly held: boolean;
+      readonly republish: boolean;
+      readonly reconcile: 'repair' | 'report' | null;
+    };
+
+/**
+ * Plans a pass. Someone running `nfgit apply --rules …` on a host the agent manages is drift too:
+ * the repository wins (repair) or it is reported. A head decided before is not decided again unless
+ * asked (--retry), so a refused commit does not flood git with status tags.
+ */
+export function decide(head: string, agent: AgentState, lastGood: LastGoodFacts | undefined, options: DecideOptions): PassPlan {
+  const applied = agent.applied?.commit ?? null;
+  const guardHistory = !options.allowRewrite;
+  if (head === applied && options.reconcile && lastGood !== undefined && !lastGood.source.startsWith(GIT_SOURCE)) {
+    if (options.reconcileMode === 'report') return { kind: 'report-not-from-git', commit: head };
+    return { kind: 'deploy', commit: head, announce: false, guardHistory, notFromGit: true };
+  }
+  if (head === applied || (head === agent.decided?.commit && !options.retry)) {
+    return {
+      kind: 'current',
+      commit: head,
+      held: head !== applied && agent.decided !== null,
+      republish: agent.decided !== null && agent.decided.published === false,
+      reconcile: options.reconcile && applied !== null ? options.reconcileMode : null,
+    };
+  }
+  return { kind: 'deploy', commit: head, announce: true, guardHistory, notFromGit: false };
+}
+
+/** The steps of a deploy pass that can fail for the commit's sake. */
+export type PassStep = 'guard' | 'verify' | 'extract' | 'compile' | 'stage' | 'apply';
+
+/**
+ * How a failed step ends the commit: the decision its status records, or 'retry' when the failure is
+ * not the commit's (the network, the sandbox, a bug: nothing is recorded, the next pass tries again).
+ * A history refusal or corrupt objects are `refused`, a bad signature `untrusted`, rules that do not
+ * compile or stage `refused`, and a restore the kernel refused or a probe that failed after the apply
+ * (both rolled back) `rolled-back`.
+ */
+export function resultOf(step: 'guard' | 'verify'): Decision;
+export function resultOf(step: PassStep, errors: readonly NfgitError[]): Decision | 'retry';
+export function resultOf(step: PassStep, errors: readonly NfgitError[] = []): Decision | 'retry' {
+  switch (step) {
+    case 'guard':
+      return 'refused';
+    case 'verify':
+      return 'untrusted';
+    case 'extract':
+    case 'compile':
+    case 'stage':
+      return classify(errors).errorClass === 'stalled' ? 'refused' : 'retry';
+    case 'apply':
+      return errors.length > 0 && errors.every((e) => e.code === 'RuleError' || e.code === 'ProbeError') ? 'rolled-back' : 'retry';
+  }
+}
+
+/** What drift found by reconcile leads to: nothing, the applied ruleset put back, or a warning. */
+export function driftAction(mode: 'repair' | 'report', details: readonly string[]): 'none' | 'repair' | 'report' {
+  if (details.length === 0) return 'none';
+  return mode;
+}

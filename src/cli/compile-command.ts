@@ -1,0 +1,41 @@
+// `nfgit compile`: the rule files into rules.v4, rules.v6, ipsets and plan.json, nothing loaded.
+
+import { rename, rm, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { compileRules } from '../apply/deploy.js';
+import { buildPlan } from '../compiler/plan.js';
+import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
+import { summarize } from './output.js';
+
+/** Writes a file atomically: a temporary name in the same directory, then rename. */
+async function writeAtomic(file: string, text: string): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}`;
+  await writeFile(tmp, text);
+  await rename(tmp, file);
+}
+
+/** Adds `nfgit compile`. */
+export function registerCompile(program: Command): void {
+  withCompileFlags(
+    program
+      .command('compile')
+      .description('run the rule files with iptables/ip6tables intercepted and write rules.v4, rules.v6 and plan.json')
+      .requiredOption('--out <dir>', 'directory to write rules.v4, rules.v6 and plan.json into'),
+  ).action(async (flags: CompileFlags & { out: string }) => {
+    const result = await compileRules(compileOptions(flags));
+    const plan = buildPlan(result);
+    await mkdir(flags.out, { recursive: true });
+    await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
+    await writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text);
+    // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.
+    if (result.ipsets.sets.length > 0) await writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text);
+    else await rm(path.join(flags.out, 'ipsets'), { force: true });
+    await writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
+    if (flags.json === true) {
+      process.stdout.write(JSON.stringify({ ok: true, out: flags.out, ipv4: plan.families.ipv4.rules, ipv6: plan.families.ipv6.rules, digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest } }) + '\n');
+    } else {
+      process.stdout.write(`compiled ${result.rulesDir} (${result.files.length} files) into ${flags.out}\n  ${summarize(result).join('\n  ')}\n`);
+    }
+  });
+}
