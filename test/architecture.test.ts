@@ -42,13 +42,25 @@ const folder = (file: string): string => file.split(path.sep)[0] as string;
 
 test('every folder of src/ is a layer', (t) => {
   const folders = readdirSync(path.join(ROOT, 'src')).filter((n) => statSync(path.join(ROOT, 'src', n)).isDirectory());
-  t.deepEqual(folders.filter((f) => !LAYERS.includes(f)), [], 'a folder that is not in LAYERS: place it');
+  t.deepEqual(
+    folders.filter((f) => !LAYERS.includes(f)),
+    [],
+    'a folder that is not in LAYERS: place it',
+  );
 });
 
 test('no import runs up a layer (and so no folder cycle)', (t) => {
   const upward = imports()
     .filter((e) => LAYERS.indexOf(folder(e.to)) > LAYERS.indexOf(folder(e.from)))
     .map((e) => `${e.from} -> ${e.to}`);
-  t.deepEqual(upward.filter((e) => !NOT_YET.includes(e)), [], 'imports that run up a layer');
-  t.deepEqual(NOT_YET.filter((e) => !upward.includes(e)), [], 'NOT_YET entries that are no longer needed: remove them');
+  t.deepEqual(
+    upward.filter((e) => !NOT_YET.includes(e)),
+    [],
+    'imports that run up a layer',
+  );
+  t.deepEqual(
+    NOT_YET.filter((e) => !upward.includes(e)),
+    [],
+    'NOT_YET entries that are no longer needed: remove them',
+  );
 });

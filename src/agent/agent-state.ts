@@ -48,7 +48,8 @@ function shapeProblem(v: unknown): string | null {
   for (const k of ['applied', 'decided'] as const) {
     const e = o[k];
     if (e === null) continue;
-    if (typeof e !== 'object' || e === undefined || !OID.test(String((e as Record<string, unknown>)['commit']))) return `its "${k}" is not null or an object with a full commit id`;
+    if (typeof e !== 'object' || e === undefined || !OID.test(String((e as Record<string, unknown>)['commit'])))
+      return `its "${k}" is not null or an object with a full commit id`;
   }
   return null;
 }
@@ -64,7 +65,8 @@ export function readAgentState(stateDir: string, lastGood: LastGood | undefined)
   let state = EMPTY;
   const f = file(stateDir);
   const hold = (why: string, cause?: unknown): NfgitError =>
-    new UsageError(`${f} cannot be used (${why}): nfgit does not know which commit this host runs, so it decides nothing until this is fixed. ` +
+    new UsageError(
+      `${f} cannot be used (${why}): nfgit does not know which commit this host runs, so it decides nothing until this is fixed. ` +
         `Restore the file from a backup, or move it away to start afresh (the host's newest signed status tag in the repository then keeps nfgit from going backwards)`,
       { cause },
     );
@@ -91,7 +93,8 @@ export function readAgentState(stateDir: string, lastGood: LastGood | undefined)
     if (state.applied?.commit !== commit) {
       const at = lastGood?.appliedAt ?? new Date().toISOString();
       state = { ...state, applied: { commit, at } };
-      if (state.decided === null || state.decided.commit !== commit) state = { ...state, decided: { commit, result: 'applied', at, errors: [] } };
+      if (state.decided === null || state.decided.commit !== commit)
+        state = { ...state, decided: { commit, result: 'applied', at, errors: [] } };
     }
   }
   return state;

@@ -10,4 +10,3 @@ export function nextDelay(intervalMs: number, failures: number, random: () => nu
   const base = Math.min(MAX_BACKOFF_MS, Math.max(intervalMs, 1000) * 2 ** Math.min(failures, 20));
   return Math.round(base * (0.75 + random() * 0.5));
 }
-

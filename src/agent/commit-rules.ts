@@ -50,7 +50,11 @@ export async function commitRules(config: AgentConfig, commit: string | undefine
     const outcome = await fetchVerifyExtract(repo, oid, { trust, rulesPath: config.repository.path, tempPrefix: 'nfgit-diff-' });
     switch (outcome.kind) {
       case 'extracted':
-        return { commit: oid, compile: agentCompileOptions(config, outcome.rules.dir, parsePreserve(config.preserve)), remove: outcome.rules.remove };
+        return {
+          commit: oid,
+          compile: agentCompileOptions(config, outcome.rules.dir, parsePreserve(config.preserve)),
+          remove: outcome.rules.remove,
+        };
       case 'untrusted':
         throw new UsageError(`${describeVerdict(oid, outcome.verdict)}: nfgit does not compile it`);
       case 'refused':

@@ -119,7 +119,11 @@ export function parseConfig(text: string, file: string, defaults: ConfigDefaults
     const { netns, ...settings } = result.data;
     return { ...settings, target: targetOf(netns, 'netns') };
   }
-  throw new UsageError(problemLines(result.error.issues).map((l) => `${file}: ${l}`).join('\n'));
+  throw new UsageError(
+    problemLines(result.error.issues)
+      .map((l) => `${file}: ${l}`)
+      .join('\n'),
+  );
 }
 
 /** setTimeout fires at once, with a warning, when asked to wait longer than this (a signed 32-bit count of ms). */
@@ -139,7 +143,9 @@ const repositorySchema = section({
   url: z.string({ error: (iss) => (iss.input === undefined ? URL_REQUIRED : undefined) }).superRefine(check(urlProblem)),
   branch: z.string().superRefine(check(branchProblem)).default('main'),
   path: z.string().superRefine(check(rulesPathProblem)).transform(normalizeRulesPath).default('rules'),
-  tokenFile: absolutePath().nullish().transform((v) => v ?? null),
+  tokenFile: absolutePath()
+    .nullish()
+    .transform((v) => v ?? null),
   timeout: duration('30s'),
   fetchTimeout: duration('5m'),
   maxFetchMiB: z
@@ -151,7 +157,11 @@ const repositorySchema = section({
 const pollSchema = section({ interval: duration('30s') }).transform(({ interval }) => ({ intervalMs: interval }));
 
 const reconcileSchema = section({
-  schedule: z.string().superRefine(check(cronProblem)).transform((s) => s.trim()).default('*/10 * * * *'),
+  schedule: z
+    .string()
+    .superRefine(check(cronProblem))
+    .transform((s) => s.trim())
+    .default('*/10 * * * *'),
   mode: z.enum(['repair', 'report']).default('repair'),
 });
 
@@ -159,7 +169,9 @@ const signingSchema = section({ key: absolutePath().default('/etc/nfgit/signing_
 
 const trustSchema = section({
   requireSignedCommits: z.boolean().default(true),
-  allowedSigners: absolutePath().nullish().transform((v) => v ?? null),
+  allowedSigners: absolutePath()
+    .nullish()
+    .transform((v) => v ?? null),
   pgpKeys: z.array(absolutePath()).default([]),
   matchCommitter: z.boolean().default(false),
 }).superRefine(
@@ -170,7 +182,8 @@ const trustSchema = section({
       ctx.addIssue({
         code: 'custom',
         path: ['allowedSigners'],
-        message: 'is required when trust.requireSignedCommits is true: give the allowed_signers file of SSH keys that may sign commits, or list OpenPGP keys in trust.pgpKeys',
+        message:
+          'is required when trust.requireSignedCommits is true: give the allowed_signers file of SSH keys that may sign commits, or list OpenPGP keys in trust.pgpKeys',
       });
     }
   },
@@ -204,7 +217,8 @@ const probeCheckSchema = z.unknown().transform((given, ctx): ProbeCheck => {
     ctx.addIssue({ code: 'custom', message, path: at });
     return z.NEVER as never;
   };
-  if (!isMapping(given) || Object.keys(given).length !== 1) return problem(`must be a mapping with one key, ${PROBE_FORMS}, not ${describe(given)}`);
+  if (!isMapping(given) || Object.keys(given).length !== 1)
+    return problem(`must be a mapping with one key, ${PROBE_FORMS}, not ${describe(given)}`);
   const [kind, value] = Object.entries(given)[0] as [string, unknown];
   if (kind === 'tcp') {
     if (typeof value !== 'string') return problem(`must be "HOST:PORT" in quotes, not ${describe(value)}`, [kind]);
@@ -217,13 +231,18 @@ const probeCheckSchema = z.unknown().transform((given, ctx): ProbeCheck => {
     const given = Array.isArray(value) && value.length === 0 ? 'an empty list' : describe(value);
     return problem(`must be a non-empty list of words (the command and its arguments, run without a shell), not ${given}`, [kind]);
   }
-  if (kind === 'git') return value === true ? { kind: 'git' } : problem(`must be true (probe that the repository is reachable), not ${describe(value)}`, [kind]);
+  if (kind === 'git')
+    return value === true
+      ? { kind: 'git' }
+      : problem(`must be true (probe that the repository is reachable), not ${describe(value)}`, [kind]);
   return problem(`is not a kind of probe; the kinds are ${PROBE_FORMS}`, [kind]);
 });
 
 const probesSchema = section({
   deadline: duration(formatDuration(DEFAULT_PROBE_DEADLINE_MS)),
-  checks: z.array(probeCheckSchema).superRefine(check((c) => (c.length === 0 ? `must list at least one probe (${PROBE_FORMS})` : undefined))),
+  checks: z
+    .array(probeCheckSchema)
+    .superRefine(check((c) => (c.length === 0 ? `must list at least one probe (${PROBE_FORMS})` : undefined))),
 }).transform(({ deadline, checks }): ProbeSet => ({ deadlineMs: deadline, checks }));
 
 /** The whole file; built per call because the default host name comes from the machine. */
@@ -253,9 +272,7 @@ function configSchema(defaults: ConfigDefaults) {
       signing: orEmpty(signingSchema),
       trust: orEmpty(trustSchema),
       vars: orEmpty(varsSchema),
-      args: z
-        .array(z.string().superRefine(check((v) => (v.includes('\0') ? 'must not contain a NUL character' : undefined))))
-        .default([]),
+      args: z.array(z.string().superRefine(check((v) => (v.includes('\0') ? 'must not contain a NUL character' : undefined)))).default([]),
       tags: orEmpty(tagsSchema),
       ipv4Only: z.boolean().default(false),
       preserve: z
@@ -282,7 +299,8 @@ function section<Shape extends z.ZodRawShape>(shape: Shape, notMapping?: string)
   return z.strictObject(shape, {
     error: (iss) => {
       if (iss.code === 'unrecognized_keys') return `is not a known key; the keys here are: ${known}`;
-      if (iss.code === 'invalid_type' && iss.input !== undefined && notMapping !== undefined) return `${notMapping}, not ${describe(iss.input)}`;
+      if (iss.code === 'invalid_type' && iss.input !== undefined && notMapping !== undefined)
+        return `${notMapping}, not ${describe(iss.input)}`;
       return undefined;
     },
   });
@@ -396,10 +414,14 @@ function genericMessage(iss: z.core.$ZodRawIssue): string | undefined {
     if (iss.input === undefined) return 'is required';
     const expected = EXPECTED[iss.expected] ?? iss.expected;
     // YAML reads `host: 1` or `PORT: 22` as a number.
-    const hint = iss.expected === 'string' && (typeof iss.input === 'number' || typeof iss.input === 'boolean') ? ' (put it in quotes to make it text)' : '';
+    const hint =
+      iss.expected === 'string' && (typeof iss.input === 'number' || typeof iss.input === 'boolean')
+        ? ' (put it in quotes to make it text)'
+        : '';
     return `must be ${expected}, not ${describe(iss.input)}${hint}`;
   }
-  if (iss.code === 'invalid_value') return `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}, not ${describe(iss.input)}`;
+  if (iss.code === 'invalid_value')
+    return `must be one of ${iss.values.map((v) => JSON.stringify(v)).join(', ')}, not ${describe(iss.input)}`;
   return undefined;
 }
 
@@ -430,7 +452,6 @@ function problemLine(at: readonly PropertyKey[], message: string): string {
   const where = at.map((seg, i) => (typeof seg === 'number' ? `[${seg}]` : `${i === 0 ? '' : '.'}${String(seg)}`)).join('');
   return where === '' ? message : `${where}: ${message}`;
 }
-
 
 function isMapping(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

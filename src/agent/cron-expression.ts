@@ -13,7 +13,12 @@ const CRON_FIELDS: readonly CronField[] = [
   { name: 'minute', min: 0, max: 59 },
   { name: 'hour', min: 0, max: 23 },
   { name: 'day of month', min: 1, max: 31 },
-  { name: 'month', min: 1, max: 12, names: ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'] },
+  {
+    name: 'month',
+    min: 1,
+    max: 12,
+    names: ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'],
+  },
   // 0 and 7 are both Sunday, as in crontab(5).
   { name: 'day of week', min: 0, max: 7, names: ['sunday', 'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday'] },
 ];
@@ -58,4 +63,3 @@ function cronValue(value: string, spec: CronField): number | undefined {
   const index = spec.names?.findIndex((n) => n === lower || n.slice(0, 3) === lower) ?? -1;
   return index < 0 ? undefined : index + spec.min;
 }
-

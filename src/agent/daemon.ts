@@ -61,11 +61,16 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
       failures++;
       const transient = classify(errors).errorClass === 'transient';
       const wait = nextDelay(config.poll.intervalMs, failures);
-      log.log('error', 'pass-failed', `${reason} pass failed: ${errors.map((e) => e.format()).join('; ')}; ${transient ? '' : 'check the configuration; '}next attempt in ${Math.round(wait / 1000)} s`, {
-        reason,
-        failures,
-        codes: errors.map((e) => e.code),
-      });
+      log.log(
+        'error',
+        'pass-failed',
+        `${reason} pass failed: ${errors.map((e) => e.format()).join('; ')}; ${transient ? '' : 'check the configuration; '}next attempt in ${Math.round(wait / 1000)} s`,
+        {
+          reason,
+          failures,
+          codes: errors.map((e) => e.code),
+        },
+      );
       options.onPass?.(reason, err instanceof Error ? err : new Error(String(err)));
     }
   };
@@ -87,7 +92,10 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     });
   };
 
-  const task: ScheduledTask = cron.schedule(config.reconcile.schedule, () => trigger('reconcile'), { name: 'nfgit-reconcile', noOverlap: true });
+  const task: ScheduledTask = cron.schedule(config.reconcile.schedule, () => trigger('reconcile'), {
+    name: 'nfgit-reconcile',
+    noOverlap: true,
+  });
 
   let watcher: FSWatcher | undefined;
   // The trigger's directory is not the state directory: that one is root's alone, and the user that
@@ -113,13 +121,22 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     });
     watcher.on('error', () => {});
   } catch (err) {
-    log.log('warn', 'no-trigger-watch', `cannot watch ${triggerDir} for the trigger file (trigger: ${triggerFile}): ${(err as Error).message}; use SIGHUP`);
+    log.log(
+      'warn',
+      'no-trigger-watch',
+      `cannot watch ${triggerDir} for the trigger file (trigger: ${triggerFile}): ${(err as Error).message}; use SIGHUP`,
+    );
   }
 
-  log.log('info', 'started', `nfgit run: following ${config.repository.branch} of ${config.repository.url} every ${Math.round(config.poll.intervalMs / 1000)} s, reconcile "${config.reconcile.schedule}" (${config.reconcile.mode}), host ${config.host}`, {
-    host: config.host,
-    netns: targetToJson(config.target).netns,
-  });
+  log.log(
+    'info',
+    'started',
+    `nfgit run: following ${config.repository.branch} of ${config.repository.url} every ${Math.round(config.poll.intervalMs / 1000)} s, reconcile "${config.reconcile.schedule}" (${config.reconcile.mode}), host ${config.host}`,
+    {
+      host: config.host,
+      netns: targetToJson(config.target).netns,
+    },
+  );
   takeTrigger();
   trigger('start');
 

@@ -30,7 +30,13 @@ export type PassPlan =
    * Run the commit through guard history → verify → extract → deploy → report. `announce`: it is new
    * on the branch (logged as such); `guardHistory`: refuse it unless it descends from the running commit.
    */
-  | { readonly kind: 'deploy'; readonly commit: string; readonly announce: boolean; readonly guardHistory: boolean; readonly notFromGit: boolean }
+  | {
+      readonly kind: 'deploy';
+      readonly commit: string;
+      readonly announce: boolean;
+      readonly guardHistory: boolean;
+      readonly notFromGit: boolean;
+    }
   /** The target runs rules applied by hand and reconcile.mode is report: leave them, say so. */
   | { readonly kind: 'report-not-from-git'; readonly commit: string }
   /**

@@ -9,7 +9,9 @@ import type { TableDrift } from '../netfilter/compare-saves.js';
 export function describeDrift(family: string, drift: readonly TableDrift[], maxLines = 20): string[] {
   const lines: string[] = [];
   for (const d of drift) {
-    lines.push(`${family} table ${d.table}: ${d.missing.length} line(s) missing, ${d.extra.length} extra${d.reordered ? ', rules reordered' : ''}`);
+    lines.push(
+      `${family} table ${d.table}: ${d.missing.length} line(s) missing, ${d.extra.length} extra${d.reordered ? ', rules reordered' : ''}`,
+    );
     for (const m of d.missing) lines.push(`  - ${m}`);
     for (const x of d.extra) lines.push(`  + ${x}`);
   }
@@ -34,7 +36,8 @@ export function describeSetDrift(drift: readonly SetChange[], maxLines = 20): st
       continue;
     }
     if (d.header !== null) lines.push(`ipset ${d.set}: type or options changed: ${d.header.before ?? ''} → ${d.header.after ?? ''}`);
-    if (d.removed.length > 0 || d.added.length > 0) lines.push(`ipset ${d.set}: ${d.removed.length} member(s) missing, ${d.added.length} extra`);
+    if (d.removed.length > 0 || d.added.length > 0)
+      lines.push(`ipset ${d.set}: ${d.removed.length} member(s) missing, ${d.added.length} extra`);
     for (const m of d.removed) lines.push(`  - ${m}`);
     for (const x of d.added) lines.push(`  + ${x}`);
   }

@@ -68,7 +68,8 @@ export function fleetStatus(tags: readonly StatusTag[], head: string | null, bra
     const ignored: IgnoredTag[] = [];
     const decisions: Decision[] = [];
     for (const t of byHost.get(host) ?? []) {
-      if (isSignatureFailure(t.signature, checked)) ignored.push({ tag: t.name, reason: `signature ${t.signature}: ${t.signatureDetail}`, signature: t.signature });
+      if (isSignatureFailure(t.signature, checked))
+        ignored.push({ tag: t.name, reason: `signature ${t.signature}: ${t.signatureDetail}`, signature: t.signature });
       else if ('error' in t.record) ignored.push({ tag: t.name, reason: t.record.error, signature: t.signature });
       else decisions.push(decision(t, t.record));
     }
@@ -81,7 +82,11 @@ export function fleetStatus(tags: readonly StatusTag[], head: string | null, bra
 
 /** Whether any tag's checked signature failed (the exit status of `nfgit status`). */
 export function hasSignatureFailures(fleet: FleetStatus): boolean {
-  return fleet.hosts.some((h) => h.ignored.some((i) => isSignatureFailure(i.signature, fleet.checked)) || [h.running, h.last].some((d) => d !== null && isSignatureFailure(d.signature, fleet.checked)));
+  return fleet.hosts.some(
+    (h) =>
+      h.ignored.some((i) => isSignatureFailure(i.signature, fleet.checked)) ||
+      [h.running, h.last].some((d) => d !== null && isSignatureFailure(d.signature, fleet.checked)),
+  );
 }
 
 /** `2025-03-01 12:34 UTC`. */
@@ -93,7 +98,12 @@ function when(d: Date): string {
 function columns(rows: readonly string[][]): string[] {
   const widths: number[] = [];
   for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0))).join('  ').trimEnd());
+  return rows.map((row) =>
+    row
+      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd(),
+  );
 }
 
 /** The fleet view as a text table, then one line per ignored tag. */
@@ -102,7 +112,10 @@ export function renderFleetTable(fleet: FleetStatus): string {
   if (fleet.hosts.length === 0) return `${head}\nno status tags (nfgit/*): fetch them with \`git fetch --tags\`\n`;
   const rows = [['HOST', 'RUNS', 'SINCE', 'HEAD', 'SIGNATURE', 'LAST DECISION']];
   for (const h of fleet.hosts) {
-    const last = h.last === null ? '-' : `${h.last.result} ${h.last.commit.slice(0, 12)} ${when(h.last.time)}${h.last.firstError === null ? '' : `: ${h.last.firstError}`}`;
+    const last =
+      h.last === null
+        ? '-'
+        : `${h.last.result} ${h.last.commit.slice(0, 12)} ${when(h.last.time)}${h.last.firstError === null ? '' : `: ${h.last.firstError}`}`;
     const sig = [...new Set([h.running, h.last].filter((d): d is Decision => d !== null).map((d) => d.signature))].join(',') || '-';
     rows.push([
       h.host,
@@ -125,6 +138,12 @@ export function fleetStatusJson(fleet: FleetStatus): unknown {
     branch: fleet.branch,
     head: fleet.head,
     signaturesChecked: fleet.checked,
-    hosts: fleet.hosts.map((h) => ({ host: h.host, running: d(h.running), last: d(h.last), headApplied: h.headApplied, ignored: h.ignored })),
+    hosts: fleet.hosts.map((h) => ({
+      host: h.host,
+      running: d(h.running),
+      last: d(h.last),
+      headApplied: h.headApplied,
+      ignored: h.ignored,
+    })),
   };
 }

@@ -65,7 +65,8 @@ function olderThan(head: VerifiedCommit, other: VerifiedCommit, label: string): 
   const mine = head.committer?.time;
   const theirs = other.committer?.time;
   if (theirs === undefined) return null;
-  if (mine === undefined) return `commit ${short(head.oid)} has no valid committer date, so nfgit cannot tell it is newer than ${label}; commit it again`;
+  if (mine === undefined)
+    return `commit ${short(head.oid)} has no valid committer date, so nfgit cannot tell it is newer than ${label}; commit it again`;
   if (mine.getTime() >= theirs.getTime()) return null;
   return (
     `commit ${short(head.oid)} is dated ${mine.toISOString()} (its committer date), before ${label}, dated ${theirs.toISOString()}: ` +

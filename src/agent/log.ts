@@ -27,9 +27,19 @@ export function streamLogger(stream: NodeJS.WritableStream, format: LogFormat, n
       const details = Array.isArray(fields['details']) ? (fields['details'] as unknown[]).map(String) : [];
       // The details (and the errors they repeat) go on indented lines of their own, not in the field list.
       const extra = Object.entries(fields)
-        .filter(([k, v]) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0) && k !== 'details' && !(k === 'errors' && details.length > 0))
+        .filter(
+          ([k, v]) =>
+            v !== undefined &&
+            v !== null &&
+            !(Array.isArray(v) && v.length === 0) &&
+            k !== 'details' &&
+            !(k === 'errors' && details.length > 0),
+        )
         .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`);
-      const body = details.flatMap((d) => d.split('\n')).map((l) => `\n    ${l}`).join('');
+      const body = details
+        .flatMap((d) => d.split('\n'))
+        .map((l) => `\n    ${l}`)
+        .join('');
       stream.write(`${time} ${level.padEnd(5)} ${message}${extra.length > 0 ? `  (${extra.join(' ')})` : ''}${body}\n`);
     },
   };

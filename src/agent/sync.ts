@@ -62,8 +62,19 @@ export const SYNC_DEFAULTS: SyncOptions = {
 
 /** What a pass ended with. */
 export type SyncOutcome =
-  | { readonly kind: 'decided'; readonly commit: string; readonly result: Decision; readonly errors: readonly string[]; readonly tag: string | null }
-  | { readonly kind: 'current'; readonly commit: string; readonly applied: string | null; readonly drift: 'none' | 'repaired' | 'reported' | 'not-checked' };
+  | {
+      readonly kind: 'decided';
+      readonly commit: string;
+      readonly result: Decision;
+      readonly errors: readonly string[];
+      readonly tag: string | null;
+    }
+  | {
+      readonly kind: 'current';
+      readonly commit: string;
+      readonly applied: string | null;
+      readonly drift: 'none' | 'repaired' | 'reported' | 'not-checked';
+    };
 
 /** Exit code of `nfgit sync` for an outcome: 0 applied or nothing to do, 1 a commit refused this pass. */
 export function exitCodeOf(outcome: SyncOutcome): number {
@@ -95,7 +106,17 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
-    return await pass({ config, options, log, repo, key, trust, state, preserve: parsePreserve(config.preserve), sinks: statusSinks(config, repo, key, log) });
+    return await pass({
+      config,
+      options,
+      log,
+      repo,
+      key,
+      trust,
+      state,
+      preserve: parsePreserve(config.preserve),
+      sinks: statusSinks(config, repo, key, log),
+    });
   } finally {
     lock.release();
   }
@@ -106,14 +127,23 @@ function loadSigningKey(file: string): HostKey {
     return loadHostKey(file);
   } catch (err) {
     const e = asNfgitErrors(err)[0];
-    const why = e?.code === 'InternalError' ? (err as Error).message : e?.message ?? String(err);
-    throw new UsageError(`cannot load the signing key ${file} (signing.key): ${why}. Make one with: nfgit keygen --key ${file}`, { cause: err });
+    const why = e?.code === 'InternalError' ? (err as Error).message : (e?.message ?? String(err));
+    throw new UsageError(`cannot load the signing key ${file} (signing.key): ${why}. Make one with: nfgit keygen --key ${file}`, {
+      cause: err,
+    });
   }
 }
 
 /** What the always-run block of a pass records: a decision taken now, or one whose status is still to publish. */
 type Report =
-  | { readonly kind: 'decision'; readonly commit: string; readonly result: Decision; readonly errors: readonly string[]; readonly rules: StatusRecord['rules']; readonly changes?: StatusRecord['changes'] }
+  | {
+      readonly kind: 'decision';
+      readonly commit: string;
+      readonly result: Decision;
+      readonly errors: readonly string[];
+      readonly rules: StatusRecord['rules'];
+      readonly changes?: StatusRecord['changes'];
+    }
   | { readonly kind: 'republish' };
 
 /**
@@ -128,20 +158,33 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
   const agent = readAgentState(config.stateDir, lastGood);
   const head = await branchHead(repo);
   const applied = agent.applied?.commit ?? null;
-  const plan = decide(head, agent, lastGood, { reconcile: ctx.options.reconcile, retry: ctx.options.retry, allowRewrite: ctx.options.allowRewrite, reconcileMode: config.reconcile.mode });
+  const plan = decide(head, agent, lastGood, {
+    reconcile: ctx.options.reconcile,
+    retry: ctx.options.retry,
+    allowRewrite: ctx.options.allowRewrite,
+    reconcileMode: config.reconcile.mode,
+  });
   let report: Report | null = null;
   let outcome: SyncOutcome | undefined;
   try {
     switch (plan.kind) {
       case 'report-not-from-git': {
         const source = lastGood?.source ?? '';
-        log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)} (reconcile.mode is report: left as it is)`, { commit: head, source });
+        log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)} (reconcile.mode is report: left as it is)`, {
+          commit: head,
+          source,
+        });
         outcome = { kind: 'current', commit: head, applied, drift: 'reported' };
         break;
       }
       case 'current': {
         if (plan.held && agent.decided !== null) {
-          log.log('info', 'held', `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`, { commit: head, result: agent.decided.result });
+          log.log(
+            'info',
+            'held',
+            `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`,
+            { commit: head, result: agent.decided.result },
+          );
         } else {
           log.log('debug', 'current', `${repo.branch} is at ${short(head)}, already applied`, { commit: head });
         }
@@ -152,7 +195,11 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
         break;
       }
       case 'deploy': {
-        if (plan.notFromGit) log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)}: applying ${short(head)} again`, { commit: head, source: lastGood?.source });
+        if (plan.notFromGit)
+          log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)}: applying ${short(head)} again`, {
+            commit: head,
+            source: lastGood?.source,
+          });
         report = await deployCommit(ctx, agent, plan);
         outcome = { kind: 'decided', commit: head, result: report.result, errors: report.errors, tag: null };
         break;
@@ -174,7 +221,11 @@ function notFromGit(ctx: PassContext, head: string, lastGood: LastGoodFacts | un
 }
 
 /** guard history → verify → extract → deploy for the commit the plan names; what to record of it. */
-async function deployCommit(ctx: PassContext, agent: AgentState, plan: Extract<PassPlan, { kind: 'deploy' }>): Promise<Extract<Report, { kind: 'decision' }>> {
+async function deployCommit(
+  ctx: PassContext,
+  agent: AgentState,
+  plan: Extract<PassPlan, { kind: 'deploy' }>,
+): Promise<Extract<Report, { kind: 'decision' }>> {
   const { repo, config } = ctx;
   const head = plan.commit;
   const applied = agent.applied?.commit ?? null;
@@ -194,7 +245,11 @@ async function deployCommit(ctx: PassContext, agent: AgentState, plan: Extract<P
     guard: async (commit) => {
       if (plan.announce) {
         const info = commitInfo(commit);
-        ctx.log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, { commit: head, author: info.author, previous: applied });
+        ctx.log.log('info', 'new-commit', `${repo.branch} moved to ${short(head)}: ${info.subject}`, {
+          commit: head,
+          author: info.author,
+          previous: applied,
+        });
       }
       if (!plan.guardHistory) return null;
       // Without agent.json's memory (a reinstall), the host's own status tags in the remote are fetched for the floor.
@@ -224,10 +279,19 @@ async function deployCommit(ctx: PassContext, agent: AgentState, plan: Extract<P
       const show = (e: NfgitError) => e.format().split(rulesDir).join(config.repository.path);
       // A probe that failed after the apply (rolled back) records what failed, as the status tag says it.
       const apply = (e: NfgitError) => (e instanceof ProbeError ? e.failure : e.format());
-      return failed(deployed.step, deployed.error, rules, deployed.step === 'compile' ? show : deployed.step === 'apply' ? apply : undefined);
+      return failed(
+        deployed.step,
+        deployed.error,
+        rules,
+        deployed.step === 'compile' ? show : deployed.step === 'apply' ? apply : undefined,
+      );
     }
     logApply(ctx, deployed.report, head);
-    const changes = Object.fromEntries(deployed.report.families.flatMap((f) => (f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]])));
+    const changes = Object.fromEntries(
+      deployed.report.families.flatMap((f) =>
+        f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]],
+      ),
+    );
     return decision('applied', [], rules, changes);
   } finally {
     await fetched.rules.remove();
@@ -250,27 +314,44 @@ function applyOptions(ctx: PassContext): ApplyOptions {
 }
 
 function countsOf(result: CompileResult, ipv4Only: boolean): StatusRecord['rules'] {
-  return Object.fromEntries(Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [f, { rules: rs.ruleCount, digest: digestOf(rs.text) }]));
+  return Object.fromEntries(
+    Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [f, { rules: rs.ruleCount, digest: digestOf(rs.text) }]),
+  );
 }
 
 function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
   if (report.recovery.found) ctx.log.log('warn', 'recovered', report.recovery.message);
   for (const f of report.families) {
     const c = f.change;
-    ctx.log.log('info', 'family-applied', `${FAMILY_NAME[f.family]}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}${c === undefined ? '' : `; +${c.rulesAdded} -${c.rulesRemoved} rules`}`, {
-      commit: head,
-      family: f.family,
-      rules: f.rules,
-      added: c?.rulesAdded,
-      removed: c?.rulesRemoved,
-    });
+    ctx.log.log(
+      'info',
+      'family-applied',
+      `${FAMILY_NAME[f.family]}: ${f.rules} rule(s) in ${f.tables.join(', ') || '(no table)'}${c === undefined ? '' : `; +${c.rulesAdded} -${c.rulesRemoved} rules`}`,
+      {
+        commit: head,
+        family: f.family,
+        rules: f.rules,
+        added: c?.rulesAdded,
+        removed: c?.rulesRemoved,
+      },
+    );
   }
   if (report.sets !== undefined) {
     const c = report.sets.change;
-    ctx.log.log('info', 'sets-applied', describeSetsOutcome(report.sets), { commit: head, sets: report.sets.sets, added: c?.membersAdded, removed: c?.membersRemoved });
+    ctx.log.log('info', 'sets-applied', describeSetsOutcome(report.sets), {
+      commit: head,
+      sets: report.sets.sets,
+      added: c?.membersAdded,
+      removed: c?.membersRemoved,
+    });
   }
   for (const w of report.hostCommandFailures) {
-    ctx.log.log('warn', 'host-command-failed', `host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied`, { commit: head });
+    ctx.log.log(
+      'warn',
+      'host-command-failed',
+      `host command "${w.argv.join(' ')}" (${w.at}) failed: ${w.message}; the ruleset stays applied`,
+      { commit: head },
+    );
   }
 }
 
@@ -287,10 +368,20 @@ function statusSinks(config: AgentConfig, repo: Repository, key: HostKey, log: L
       try {
         const written = await writeStatusTag({ gitdir: repo.gitdir, remote: repo.remote, record, key, keep: config.tags.keep, again });
         const how = written.pushed ? ' pushed' : repo.remote === null ? ' written' : '';
-        log.log('info', 'tagged', `status tag ${written.name}${how}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`, { tag: written.name, commit: record.commit });
+        log.log(
+          'info',
+          'tagged',
+          `status tag ${written.name}${how}${written.pruned.length > 0 ? `; pruned ${written.pruned.length} old tag(s)` : ''}`,
+          { tag: written.name, commit: record.commit },
+        );
         return written.name;
       } catch (err) {
-        log.log('warn', 'tag-failed', `could not publish the status tag for ${short(record.commit)}: ${(err as Error).message}; it is kept and pushed at a later pass`, { commit: record.commit });
+        log.log(
+          'warn',
+          'tag-failed',
+          `could not publish the status tag for ${short(record.commit)}: ${(err as Error).message}; it is kept and pushed at a later pass`,
+          { commit: record.commit },
+        );
         return null;
       }
     },
@@ -324,19 +415,39 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
         ? `applied ${short(commit)} to ${describeTarget(config.target)}`
         : `${result} ${short(commit)}; still running ${previous === null ? 'what was there before' : short(previous)}`;
     log.log(level, result, headline, { commit, previous, errors, details: errors });
-    status = { result, host: config.host, commit, previous, rules: report.rules, ...(report.changes === undefined ? {} : { changes: report.changes }), errors, agent: `nfgit ${VERSION}`, time: now };
+    status = {
+      result,
+      host: config.host,
+      commit,
+      previous,
+      rules: report.rules,
+      ...(report.changes === undefined ? {} : { changes: report.changes }),
+      errors,
+      agent: `nfgit ${VERSION}`,
+      time: now,
+    };
     // A commit decided before (sync --retry, or moved back to) gets a new tag beside its old one: tags never move.
     again = true;
   } else {
     const decided = agent.decided;
     if (decided === null) return null;
-    status = { result: decided.result, host: config.host, commit: decided.commit, previous: null, rules: {}, errors: decided.errors, agent: `nfgit ${VERSION}`, time: new Date(decided.at) };
+    status = {
+      result: decided.result,
+      host: config.host,
+      commit: decided.commit,
+      previous: null,
+      rules: {},
+      errors: decided.errors,
+      agent: `nfgit ${VERSION}`,
+      time: new Date(decided.at),
+    };
     again = false;
   }
   const names = [];
   for (const sink of ctx.sinks) names.push(await sink.publish(status, again));
   const tag = names[0] ?? null;
-  if (tag !== null && names.every((n) => n !== null) && state.decided !== null) writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag, published: true } });
+  if (tag !== null && names.every((n) => n !== null) && state.decided !== null)
+    writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag, published: true } });
   return tag;
 }
 
@@ -383,7 +494,10 @@ async function setDrift(ctx: PassContext, families: readonly Family[]): Promise<
   const applied = ctx.state.readCanonicalSets();
   if (owned.length === 0 || applied === undefined) return [];
   const live = await saveSets(ctx.config.target);
-  const runtime = runtimeFilledSets(applied, families.map((f) => ctx.state.readCanonical(f) ?? ''));
+  const runtime = runtimeFilledSets(
+    applied,
+    families.map((f) => ctx.state.readCanonical(f) ?? ''),
+  );
   return describeSetDrift(diffSets(applied, live, owned, runtime));
 }
 

@@ -56,7 +56,12 @@ interface Locked {
  * then runs `body` before releasing the lock: one lock for the whole command, so no other nfgit can
  * slip in between recovering and applying.
  */
-async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, body: (locked: Locked) => Promise<T>, reloading = false): Promise<T> {
+async function underLock<T>(
+  options: ApplyOptions,
+  staging: Promise<unknown>,
+  body: (locked: Locked) => Promise<T>,
+  reloading = false,
+): Promise<T> {
   // First: whatever refuses the command below, a later staging failure must not go unhandled.
   staging.catch(() => {});
   checkTarget(options.target);
@@ -87,7 +92,11 @@ async function underLock<T>(options: ApplyOptions, staging: Promise<unknown>, bo
   } finally {
     targetLock?.release();
     if (lock !== undefined) lock.release();
-    else void locking.then((l) => l.release(), () => {});
+    else
+      void locking.then(
+        (l) => l.release(),
+        () => {},
+      );
   }
 }
 
@@ -132,7 +141,14 @@ async function applyLocked(
     probation,
   );
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
-  return { recovery, families: outcome.families, ...(outcome.sets === undefined ? {} : { sets: outcome.sets }), hostCommandFailures, warnings: [...warnings, ...outcome.warnings], durationMs: Date.now() - started };
+  return {
+    recovery,
+    families: outcome.families,
+    ...(outcome.sets === undefined ? {} : { sets: outcome.sets }),
+    hostCommandFailures,
+    warnings: [...warnings, ...outcome.warnings],
+    durationMs: Date.now() - started,
+  };
 }
 
 /**
@@ -183,7 +199,8 @@ export interface RestoreTarget {
 export function restoreTargetOf(recorded: Target, options: Pick<ApplyOptions, 'target' | 'stateDir'>, how: RestoreTarget): Target {
   if (how.recorded) return recorded;
   if (sameTarget(recorded, options.target) || how.force) return options.target;
-  throw new UsageError(`the last good ruleset in ${options.stateDir} was applied to ${describeTarget(recorded)}, not ${describeTarget(options.target)}: loading it there could lock that target out. Run restore-last without --netns to load it where it was applied, or add --force to load it into ${describeTarget(options.target)} all the same`,
+  throw new UsageError(
+    `the last good ruleset in ${options.stateDir} was applied to ${describeTarget(recorded)}, not ${describeTarget(options.target)}: loading it there could lock that target out. Run restore-last without --netns to load it where it was applied, or add --force to load it into ${describeTarget(options.target)} all the same`,
   );
 }
 
@@ -191,34 +208,57 @@ export function restoreTargetOf(recorded: Target, options: Pick<ApplyOptions, 't
  * Loads the last good ruleset from the state directory with the same transaction (boot: no git, no
  * network), into the target it was recorded for unless `how` says otherwise.
  */
-export async function restoreLast(options: ApplyOptions, how: RestoreTarget = { recorded: false, force: false }): Promise<RestoreLastReport> {
+export async function restoreLast(
+  options: ApplyOptions,
+  how: RestoreTarget = { recorded: false, force: false },
+): Promise<RestoreLastReport> {
   const started = Date.now();
   // The lock and the backend are for the recorded target: read it first (read again under the lock).
   const peek = how.recorded ? peekRecordedTarget(options.stateDir) : undefined;
   const lockOptions = peek === undefined ? options : { ...options, target: peek };
-  return underLock(lockOptions, Promise.resolve(), async (locked): Promise<RestoreLastReport> => {
-    // Read after recovery, which may just have recorded an interrupted apply as the last good one, or
-    // (a full disk) kept its journal: then its ruleset is the last good one, not yet recorded.
-    const pending = locked.recovery.found && locked.recovery.action === 'kept' ? locked.state.readJournal() : undefined;
-    const last = pending?.record ?? locked.state.readLastGood();
-    if (last === undefined) return { restored: false, recovery: locked.recovery };
-    const target = restoreTargetOf(targetFromJson(last.target), options, how);
-    checkTarget(target);
-    if (sameTarget(target, lockOptions.target)) return load(locked, last, target, locked.backend, pending !== undefined);
-    // The record changed under the lock (recovery recorded an apply to another target): lock that one too.
-    const lock = await lockTarget(target, options.command, options.lockWaitMs);
-    try {
-      return await load(locked, last, target, await detectBackend(target, locked.families), pending !== undefined);
-    } finally {
-      lock.release();
-    }
-  }, true);
+  return underLock(
+    lockOptions,
+    Promise.resolve(),
+    async (locked): Promise<RestoreLastReport> => {
+      // Read after recovery, which may just have recorded an interrupted apply as the last good one, or
+      // (a full disk) kept its journal: then its ruleset is the last good one, not yet recorded.
+      const pending = locked.recovery.found && locked.recovery.action === 'kept' ? locked.state.readJournal() : undefined;
+      const last = pending?.record ?? locked.state.readLastGood();
+      if (last === undefined) return { restored: false, recovery: locked.recovery };
+      const target = restoreTargetOf(targetFromJson(last.target), options, how);
+      checkTarget(target);
+      if (sameTarget(target, lockOptions.target)) return load(locked, last, target, locked.backend, pending !== undefined);
+      // The record changed under the lock (recovery recorded an apply to another target): lock that one too.
+      const lock = await lockTarget(target, options.command, options.lockWaitMs);
+      try {
+        return await load(locked, last, target, await detectBackend(target, locked.families), pending !== undefined);
+      } finally {
+        lock.release();
+      }
+    },
+    true,
+  );
 
   async function load(locked: Locked, last: LastGood, target: Target, backend: Backend, pending: boolean): Promise<RestoreLastReport> {
     const warnings = pending ? [] : locked.state.damagedCopies().map((d) => `${d}; rewritten from last-good.json`);
     const families = locked.families.filter((f) => last.families[f] !== undefined);
-    const ruleset: AppliedRuleset = { families: Object.fromEntries(families.map((f) => [f, last.families[f]])), hostCommands: last.hostCommands, ...(last.ipsets === undefined ? {} : { ipsets: last.ipsets }), source: last.source };
-    const report = await applyLocked({ ...locked, backend }, families, ruleset, { ...options, target }, Promise.resolve({}), started, undefined, warnings, pending ? 'pending' : true);
+    const ruleset: AppliedRuleset = {
+      families: Object.fromEntries(families.map((f) => [f, last.families[f]])),
+      hostCommands: last.hostCommands,
+      ...(last.ipsets === undefined ? {} : { ipsets: last.ipsets }),
+      source: last.source,
+    };
+    const report = await applyLocked(
+      { ...locked, backend },
+      families,
+      ruleset,
+      { ...options, target },
+      Promise.resolve({}),
+      started,
+      undefined,
+      warnings,
+      pending ? 'pending' : true,
+    );
     return { restored: true, source: last.source, appliedAt: last.appliedAt, target, ...report };
   }
 }

@@ -37,12 +37,17 @@ export async function checkRules(options: CompileOptions, ipv4Only: boolean): Pr
 /** The ruleset to apply, from a compile result; `source` is what last-good.json records it came from. */
 export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: string = result.rulesDir): AppliedRuleset {
   const families = Object.fromEntries(
-    Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [f, { text: rs.text, usedTables: rs.usedTables, rules: rs.ruleCount, digest: digestOf(rs.text) }]),
+    Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [
+      f,
+      { text: rs.text, usedTables: rs.usedTables, rules: rs.ruleCount, digest: digestOf(rs.text) },
+    ]),
   ) as AppliedRuleset['families'];
   return {
     families,
     hostCommands: result.hostCommands.map((c) => ({ argv: c.argv, at: c.trace[0] === undefined ? '' : formatLocation(c.trace[0]) })),
-    ...(result.ipsets.sets.length === 0 ? {} : { ipsets: { text: result.ipsets.text, digest: digestOf(result.ipsets.text), sets: result.ipsets.sets.map((s) => s.name) } }),
+    ...(result.ipsets.sets.length === 0
+      ? {}
+      : { ipsets: { text: result.ipsets.text, digest: digestOf(result.ipsets.text), sets: result.ipsets.sets.map((s) => s.name) } }),
     source,
     plan: buildPlan(result),
   };
@@ -84,7 +89,11 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   );
   try {
     const { applyRuleset } = await loading;
-    const report = await applyRuleset(rulesetOf(result, options.ipv4Only, options.source), options, staging.then((s) => s.canonical));
+    const report = await applyRuleset(
+      rulesetOf(result, options.ipv4Only, options.source),
+      options,
+      staging.then((s) => s.canonical),
+    );
     return { ok: true, result, report };
   } catch (error) {
     // applyRuleset ends with staging's error when staging refused the rules (it waits for staging before changing anything).

@@ -69,7 +69,11 @@ function previousOwnForm(options: DiffTargetOptions, family: Family, spec: Prese
  * have), live against the kernel's form of the new ones. Undefined when there are neither. Run after
  * diffAgainstTarget, whose staging reports bad sets at their line.
  */
-export async function diffSetsAgainstTarget(result: CompileResult, target: Target, owned: readonly string[]): Promise<SetChange[] | undefined> {
+export async function diffSetsAgainstTarget(
+  result: CompileResult,
+  target: Target,
+  owned: readonly string[],
+): Promise<SetChange[] | undefined> {
   const names = [...result.ipsets.sets.map((s) => s.name), ...owned];
   if (names.length === 0) return undefined;
   const [live, after] = await Promise.all([saveSets(target), savedIpsets(result.ipsets)]);

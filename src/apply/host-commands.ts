@@ -24,7 +24,8 @@ export async function runHostCommands(
       // then; a process that left the group runs on, on the host, as a daemon the command started.
       const r = await runInTarget(target, c.argv, { timeoutMs, untilExit: true });
       if (r.timedOut) failures.push({ ...c, message: `did not finish within ${timeoutMs / 1000} s and was killed` });
-      else if (r.code !== 0) failures.push({ ...c, message: `exit status ${r.code ?? r.signal}: ${(r.stderr + r.stdout).trim().slice(0, 2000)}` });
+      else if (r.code !== 0)
+        failures.push({ ...c, message: `exit status ${r.code ?? r.signal}: ${(r.stderr + r.stdout).trim().slice(0, 2000)}` });
     } catch (err) {
       failures.push({ ...c, message: (err as Error).message });
     }

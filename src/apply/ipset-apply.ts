@@ -56,7 +56,11 @@ export function swapScript(sets: readonly SavedSet[], live: ReadonlyMap<string, 
 }
 
 /** Snapshots the target's sets before an apply that has sets or had some; undefined when neither. */
-export async function snapshotSets(target: Target, desired: IpsetsRuleset | undefined, ownedBefore: readonly string[]): Promise<IpsetsJournal | undefined> {
+export async function snapshotSets(
+  target: Target,
+  desired: IpsetsRuleset | undefined,
+  ownedBefore: readonly string[],
+): Promise<IpsetsJournal | undefined> {
   if (desired === undefined && ownedBefore.length === 0) return undefined;
   const snapshot = await saveSets(target);
   const had = new Set(parseIpsetSave(snapshot).map((s) => s.name));
@@ -70,7 +74,12 @@ export async function applySets(target: Target, desired: IpsetsRuleset, journal:
 }
 
 /** Destroys sets nfgit owned before that the new ruleset no longer has (after the rules stopped using them). */
-export async function destroyStaleSets(target: Target, desired: IpsetsRuleset | undefined, ownedBefore: readonly string[], journal: IpsetsJournal): Promise<string[]> {
+export async function destroyStaleSets(
+  target: Target,
+  desired: IpsetsRuleset | undefined,
+  ownedBefore: readonly string[],
+  journal: IpsetsJournal,
+): Promise<string[]> {
   const keep = new Set(desired?.sets ?? []);
   const live = new Set(parseIpsetSave(journal.snapshot).map((s) => s.name));
   const left: string[] = [];
@@ -107,7 +116,8 @@ export async function destroyCreatedSets(target: Target, journal: IpsetsJournal)
     if (/in use by a kernel component/.test(r.stderr)) inUse.push(name);
     else failed.push(`${name} (${r.stderr.trim()})`);
   }
-  if (failed.length > 0) throw new SandboxError(`could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
+  if (failed.length > 0)
+    throw new SandboxError(`could not destroy the sets the failed apply created in ${describeTarget(target)}: ${failed.join(', ')}`);
   return inUse.map(
     (name) =>
       `set ${name}, which the undone apply was to create, stays in ${describeTarget(target)}: the rules put back use it (so it was there before, though the snapshot did not list it); check its members, or run restore-last to load the last good sets`,

@@ -48,8 +48,14 @@ const CONFIRM_POLL_MS = 100;
  * Marks the journal `probation`, runs the probes, then waits for the confirmation; resolves with
  * undefined when the new ruleset may stay, else with why it must go (the caller rolls back).
  */
-export async function holdProbation(p: Probation, env: ProbeEnv, state: StateDir, journal: { readonly id: string; readonly appliedAt: string }): Promise<string | undefined> {
-  const mark = (confirmBy: string | null): void => state.markJournalProbation({ id: journal.id, pid: process.pid, confirmBy, appliedAt: journal.appliedAt });
+export async function holdProbation(
+  p: Probation,
+  env: ProbeEnv,
+  state: StateDir,
+  journal: { readonly id: string; readonly appliedAt: string },
+): Promise<string | undefined> {
+  const mark = (confirmBy: string | null): void =>
+    state.markJournalProbation({ id: journal.id, pid: process.pid, confirmBy, appliedAt: journal.appliedAt });
   if (p.probes !== undefined && p.probes.checks.length > 0) {
     mark(null);
     const failure = await runProbes(p.probes, { ...env, ...(p.git === undefined ? {} : { git: p.git }) });
@@ -92,7 +98,9 @@ export async function confirmApply(state: StateDir, waitMs = 10_000): Promise<Co
     throw new UsageError(`no apply is waiting for confirmation in ${state.dir}: nothing to confirm`);
   }
   if (!isAlive(marker.pid)) {
-    throw new UsageError(`the apply that waited for confirmation ("${journal.command}", pid ${marker.pid}) is gone; the next nfgit command (apply, restore-last) undoes it`);
+    throw new UsageError(
+      `the apply that waited for confirmation ("${journal.command}", pid ${marker.pid}) is gone; the next nfgit command (apply, restore-last) undoes it`,
+    );
   }
   if (Date.now() > Date.parse(marker.confirmBy)) {
     throw new UsageError(`too late: "${journal.command}" waited for confirmation until ${marker.confirmBy} and is rolling back`);

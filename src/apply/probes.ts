@@ -109,7 +109,7 @@ async function tcpAttempt(target: Target, host: string, port: number, ms: number
   const r = await runInTarget(target, [process.execPath, '-e', CONNECT_SCRIPT, host, String(port), String(ms)], { timeoutMs: ms + 5000 });
   if (r.code === 0) return undefined;
   const why = r.stdout.trim();
-  return ERRNO_WORDS[why] ?? (why !== '' ? why : r.stderr.trim().split('\n')[0] ?? `exit status ${r.code}`);
+  return ERRNO_WORDS[why] ?? (why !== '' ? why : (r.stderr.trim().split('\n')[0] ?? `exit status ${r.code}`));
 }
 
 function connectHere(host: string, port: number, ms: number): Promise<string | undefined> {

@@ -4,7 +4,17 @@ import type { Family } from '../compiler/parse-argv.js';
 import type { TargetJson } from '../netfilter/target.js';
 import { APPLY_FILES, confirmFileName, damagedJournalName, STATE_FILE } from '../util/state-layout.js';
 import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
-import { appliedMarkerSchema, checkFamilyDigests, CorruptStateFile, fileDigest, journalSchema, lastGoodSchema, parseRecord, probationMarkerSchema, sealJson } from './state-records.js';
+import {
+  appliedMarkerSchema,
+  checkFamilyDigests,
+  CorruptStateFile,
+  fileDigest,
+  journalSchema,
+  lastGoodSchema,
+  parseRecord,
+  probationMarkerSchema,
+  sealJson,
+} from './state-records.js';
 import { checkStateDir, readStateFile, tightenFiles } from './state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
@@ -116,7 +126,8 @@ export class StateDir {
     checkFamilyDigests(file, journal.record);
     const appliedFile = this.file(STATE_FILE.journalApplied);
     const applied = readStateFile(appliedFile);
-    if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema, 'applied mark').id === journal.id) return { ...journal, step: 'applied' };
+    if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema, 'applied mark').id === journal.id)
+      return { ...journal, step: 'applied' };
     return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
   }
 
@@ -290,7 +301,8 @@ export class StateDir {
       if (want !== undefined) throw new CorruptStateFile(file, 'it is missing, though last-good.json records it');
       return undefined;
     }
-    if (want !== undefined && fileDigest(read.text) !== want) throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${want})`);
+    if (want !== undefined && fileDigest(read.text) !== want)
+      throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${want})`);
     return read.text;
   }
 }

@@ -76,22 +76,33 @@ export function lockTarget(target: Target, command: string, waitMs: number): Pro
  */
 async function lockFile(file: string, command: string, waitMs: number, what: string, holder = true): Promise<StateLock> {
   if (holder) closeSync(openSync(file, 'a', 0o600));
-  const child = spawn('flock', ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { PATH: SAFE_PATH, LC_ALL: 'C' },
-  });
+  const child = spawn(
+    'flock',
+    ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { PATH: SAFE_PATH, LC_ALL: 'C' },
+    },
+  );
   const got = await new Promise<boolean>((resolve, reject) => {
     let out = '';
     child.stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('locked')) resolve(true);
     });
-    child.on('error', (err) => reject(new SandboxError(`cannot lock ${what}: flock (util-linux) does not run: ${err.message}`, { cause: err })));
+    child.on('error', (err) =>
+      reject(new SandboxError(`cannot lock ${what}: flock (util-linux) does not run: ${err.message}`, { cause: err })),
+    );
     child.on('exit', () => resolve(false));
   });
   if (!got) {
     const held = holder ? readHolder(file) : undefined;
-    const who = held !== undefined ? `"${held.command}" (pid ${held.pid}, since ${held.since})` : holder ? 'another process' : 'another nfgit (with another state directory)';
+    const who =
+      held !== undefined
+        ? `"${held.command}" (pid ${held.pid}, since ${held.since})`
+        : holder
+          ? 'another process'
+          : 'another nfgit (with another state directory)';
     throw new SandboxError(`${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
   child.stdout.removeAllListeners('data');

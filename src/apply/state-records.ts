@@ -78,7 +78,9 @@ export const lastGoodSchema = z.looseObject({
   nfgitLastGood: z.literal(1),
   appliedAt: z.string(),
   target,
-  families: z.object({ ipv4: family.optional(), ipv6: family.optional() }).refine((f) => f.ipv4 !== undefined || f.ipv6 !== undefined, 'no family at all'),
+  families: z
+    .object({ ipv4: family.optional(), ipv6: family.optional() })
+    .refine((f) => f.ipv4 !== undefined || f.ipv6 !== undefined, 'no family at all'),
   hostCommands: z.array(z.object({ argv: z.array(z.string()).min(1), at: z.string() })),
   ipsets: ipsets.optional(),
   source: z.string(),
@@ -104,7 +106,12 @@ export const journalSchema = z.looseObject({
 export const appliedMarkerSchema = z.object({ id: z.string().min(1) });
 
 /** journal.probation. */
-export const probationMarkerSchema = z.object({ id: z.string().min(1), pid: z.number().int(), confirmBy: z.string().nullable(), appliedAt: z.string() });
+export const probationMarkerSchema = z.object({
+  id: z.string().min(1),
+  pid: z.number().int(),
+  confirmBy: z.string().nullable(),
+  appliedAt: z.string(),
+});
 
 /**
  * The rulesets inside a record must be the ones their digests name: a ruleset text damaged on disk is
@@ -112,10 +119,15 @@ export const probationMarkerSchema = z.object({ id: z.string().min(1), pid: z.nu
  */
 export function checkFamilyDigests(
   file: string,
-  record: { readonly families: { readonly [f: string]: { readonly text: string; readonly digest: string } | undefined }; readonly ipsets?: { readonly text: string; readonly digest: string } | undefined },
+  record: {
+    readonly families: { readonly [f: string]: { readonly text: string; readonly digest: string } | undefined };
+    readonly ipsets?: { readonly text: string; readonly digest: string } | undefined;
+  },
 ): void {
   for (const [name, f] of Object.entries(record.families)) {
-    if (f !== undefined && digestOf(f.text) !== f.digest) throw new CorruptStateFile(file, `its ${name} ruleset does not match its digest ${f.digest}`);
+    if (f !== undefined && digestOf(f.text) !== f.digest)
+      throw new CorruptStateFile(file, `its ${name} ruleset does not match its digest ${f.digest}`);
   }
-  if (record.ipsets !== undefined && digestOf(record.ipsets.text) !== record.ipsets.digest) throw new CorruptStateFile(file, `its ipsets do not match their digest ${record.ipsets.digest}`);
+  if (record.ipsets !== undefined && digestOf(record.ipsets.text) !== record.ipsets.digest)
+    throw new CorruptStateFile(file, `its ipsets do not match their digest ${record.ipsets.digest}`);
 }

@@ -77,12 +77,17 @@ export function readStateFile(file: string): StateRead {
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'ENOENT') return { exists: false };
-    if (code === 'ELOOP') throw new CorruptStateFile(file, `it is a symbolic link, where nfgit writes a regular file. Move it away (mv ${file} ${file}.bad)`);
+    if (code === 'ELOOP')
+      throw new CorruptStateFile(file, `it is a symbolic link, where nfgit writes a regular file. Move it away (mv ${file} ${file}.bad)`);
     throw new SandboxError(`cannot read the state file ${file}: ${(err as Error).message}`, { cause: err });
   }
   try {
     const st = fstatSync(fd);
-    if (!st.isFile()) throw new CorruptStateFile(file, `it is not a regular file (a ${st.isDirectory() ? 'directory' : 'special file'} is in its place). Move it away (mv ${file} ${file}.bad)`);
+    if (!st.isFile())
+      throw new CorruptStateFile(
+        file,
+        `it is not a regular file (a ${st.isDirectory() ? 'directory' : 'special file'} is in its place). Move it away (mv ${file} ${file}.bad)`,
+      );
     const why = problem(file, st, 'state');
     if (why !== undefined) throw new SandboxError(`refusing the state file: ${why}`);
     const buf = Buffer.alloc(st.size);

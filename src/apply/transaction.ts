@@ -8,14 +8,34 @@ import { parseRestoreError } from '../netfilter/restore-errors.js';
 import type { RulesetChange } from '../netfilter/compare-saves.js';
 import { parseSave, selectTables } from '../netfilter/save-text.js';
 import { describeTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
-import { mergePreserved, NO_PRESERVE, ownClaims, ownFormAfter, stripPreserved, trustedOwnForm, withCurrentForeign, withoutForeign, type ForeignLines, type OwnClaims, type PreserveSpec } from '../netfilter/preserve.js';
+import {
+  mergePreserved,
+  NO_PRESERVE,
+  ownClaims,
+  ownFormAfter,
+  stripPreserved,
+  trustedOwnForm,
+  withCurrentForeign,
+  withoutForeign,
+  type ForeignLines,
+  type OwnClaims,
+  type PreserveSpec,
+} from '../netfilter/preserve.js';
 import { hasProbation, holdProbation, ProbeError, type Probation } from './probation.js';
 import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, snapshotSets, type IpsetsJournal } from './ipset-apply.js';
 import { saveSets } from '../netfilter/ipset-driver.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from '../netfilter/set-diff.js';
 import { CorruptStateFile } from './state-records.js';
 import { isDiskFull } from '../util/durable-file.js';
-import { PreparedLastGood, sealedJournal, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+import {
+  PreparedLastGood,
+  sealedJournal,
+  type AppliedRuleset,
+  type CanonicalForms,
+  type Journal,
+  type LastGood,
+  type StateDir,
+} from './state-files.js';
 
 /** How the transaction saves, restores, puts back and compares a family's ruleset (netfilter/driver.ts). */
 const DRIVER = XTABLES_DRIVER;
@@ -115,7 +135,8 @@ export interface RollbackClaims {
  */
 async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string, claims?: RollbackClaims): Promise<void> {
   const current = await DRIVER.save(ctx.target, family);
-  const text = claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
+  const text =
+    claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
   await DRIVER.rollbackRestore(ctx.target, ctx.backend, family, text, current, ctx.restoreTimeoutMs);
 }
 
@@ -123,7 +144,12 @@ async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot:
  * Puts every family of the journal back on its snapshot; throws (keeping the journal) if any cannot be.
  * Returns warnings: what was left as it is (a created set the rules put back use).
  */
-export async function rollback(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets?: IpsetsJournal, claims: Partial<Record<Family, RollbackClaims>> = {}): Promise<string[]> {
+export async function rollback(
+  ctx: TransactionContext,
+  snapshot: Partial<Record<Family, string>>,
+  sets?: IpsetsJournal,
+  claims: Partial<Record<Family, RollbackClaims>> = {},
+): Promise<string[]> {
   const failures: string[] = [];
   let warnings: string[] = [];
   // ipsets: the old members first (swapped in, so the old rules find them), the new sets once no rule uses them.
@@ -241,7 +267,10 @@ export async function applyTransaction(
       warnings.push(`${(err as Error).message}: loading the last good ruleset without a journal (if interrupted, run restore-last again)`);
     } else {
       // Without a journal a crash half-way could leave the families split: the kernel is not touched.
-      throw new SandboxError(`${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`, { cause: err });
+      throw new SandboxError(
+        `${(err as Error).message}. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`,
+        { cause: err },
+      );
     }
   }
   if (desired.ipsets !== undefined && sets !== undefined) {
@@ -255,7 +284,9 @@ export async function applyTransaction(
         throw new RollbackError(`${(err as Error).message}. Then: ${(e as Error).message}`, { cause: e });
       }
       dropJournal(ctx);
-      throw new RuleError(withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left));
+      throw new RuleError(
+        withWarnings(`${(err as Error).message}. Nothing was changed: the sets and both families are back as they were`, left),
+      );
     }
   }
 
@@ -289,7 +320,8 @@ export async function applyTransaction(
     }
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
-    const live = (): Promise<{ text: string; staged: boolean }> => DRIVER.save(ctx.target, family).then((text) => ({ text, staged: false }));
+    const live = (): Promise<{ text: string; staged: boolean }> =>
+      DRIVER.save(ctx.target, family).then((text) => ({ text, staged: false }));
     const saved = (staged === undefined ? live() : staged.then((text) => ({ text, staged: true }), live)).catch(() => undefined);
     afterSaves.push(saved);
   }
@@ -303,7 +335,9 @@ export async function applyTransaction(
   const afterForms = await Promise.all(afterSaves);
   const after = afterForms.map((a) => a?.text);
   // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
-  const own = afterForms.map((a, i) => (a === undefined || a.staged ? a?.text : withoutForeign(a.text, foreign[ctx.families[i] as Family] ?? new Map())));
+  const own = afterForms.map((a, i) =>
+    a === undefined || a.staged ? a?.text : withoutForeign(a.text, foreign[ctx.families[i] as Family] ?? new Map()),
+  );
   const names = desired.ipsets?.sets ?? [];
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
@@ -320,7 +354,10 @@ export async function applyTransaction(
   } catch (err) {
     // restore-last loaded what is recorded already (or what its kept journal records): it stays.
     if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
-      const kept = ctx.pendingJournal === true ? 'the journal is kept, to record it once there is space' : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
+      const kept =
+        ctx.pendingJournal === true
+          ? 'the journal is kept, to record it once there is space'
+          : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
       warnings.push(`${(err as Error).message}: ${kept}`);
     } else await takeBackUnrecorded(ctx, snapshot, sets, err, claims);
   }
@@ -345,7 +382,10 @@ export async function applyTransaction(
     change:
       after[i] === undefined
         ? undefined
-        : DRIVER.compare(stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])), stripPreserved(after[i] as string, preserve, ownClaims(own[i]))),
+        : DRIVER.compare(
+            stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])),
+            stripPreserved(after[i] as string, preserve, ownClaims(own[i])),
+          ),
   }));
   return { families, sets: setsOutcome, warnings };
 }
@@ -355,16 +395,25 @@ export async function applyTransaction(
  * directory is full): put both snapshots back and say so. The journal's applied mark goes first
  * (removing needs no space), so that if the rollback fails the next command undoes it, never records it.
  */
-async function takeBackUnrecorded(ctx: TransactionContext, snapshot: Partial<Record<Family, string>>, sets: IpsetsJournal | undefined, err: unknown, claims: Partial<Record<Family, RollbackClaims>>): Promise<never> {
+async function takeBackUnrecorded(
+  ctx: TransactionContext,
+  snapshot: Partial<Record<Family, string>>,
+  sets: IpsetsJournal | undefined,
+  err: unknown,
+  claims: Partial<Record<Family, RollbackClaims>>,
+): Promise<never> {
   const why = (err as Error).message;
   ctx.state.unmarkJournalApplied();
   try {
     await rollback(ctx, snapshot, sets, claims);
   } catch (e) {
-    throw new RollbackError(`${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, { cause: e });
+    throw new RollbackError(`${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, {
+      cause: e,
+    });
   }
   dropJournal(ctx);
-  throw new SandboxError(`${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
+  throw new SandboxError(
+    `${why}: the new ruleset could not be recorded as the last good one, so it was taken back. Nothing was changed: both families are back on their previous ruleset, and restore-last still loads the previous last good one. Free space there, then apply again`,
     { cause: err },
   );
 }
@@ -395,7 +444,10 @@ async function keepOrRollBack(
     throw new RollbackError(`${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
   dropJournal(ctx);
-  throw new ProbeError(failure, `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`);
+  throw new ProbeError(
+    failure,
+    `rolled back: ${failure}. Both families are back on their previous ruleset; the last good ruleset is unchanged`,
+  );
 }
 
 /**
@@ -436,7 +488,12 @@ function ownPartAfterInterruptedApply(saved: string, journal: Journal, family: F
 /** What looking for an unfinished journal found and did. */
 export type Recovery =
   | { readonly found: false }
-  | { readonly found: true; readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside'; readonly message: string; readonly warnings?: readonly string[] };
+  | {
+      readonly found: true;
+      readonly action: 'finished' | 'kept' | 'undone' | 'dropped' | 'set-aside';
+      readonly message: string;
+      readonly warnings?: readonly string[];
+    };
 
 /**
  * Finishes or undoes an apply that was interrupted (killed, crashed), so both families end on the same
@@ -452,7 +509,11 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     // Its snapshot cannot be trusted, so nothing can be undone; the command that runs next (apply,
     // restore-last) loads a whole ruleset into both families, which ends any split it left.
     const kept = ctx.state.setJournalAside();
-    return { found: true, action: 'set-aside', message: `${err.message}. It was moved to ${kept} and not replayed: if an apply was interrupted, the families may have been split, and this command now loads a whole ruleset into both` };
+    return {
+      found: true,
+      action: 'set-aside',
+      message: `${err.message}. It was moved to ${kept} and not replayed: if an apply was interrupted, the families may have been split, and this command now loads a whole ruleset into both`,
+    };
   }
   if (journal === undefined) return { found: false };
   const target = targetFromJson(journal.target);
@@ -463,12 +524,17 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     } catch (err) {
       // At boot on a full disk: restore-last loads the journal's ruleset (pendingJournal) rather than none.
       if (ctx.reloadingLastGood !== true || !isDiskFull((err as Error).cause)) throw err;
-      return { found: true, action: 'kept', message: `${when} after both families were applied, but ${(err as Error).message}: its ruleset is loaded as the last good one, and the journal kept to record it once there is space` };
+      return {
+        found: true,
+        action: 'kept',
+        message: `${when} after both families were applied, but ${(err as Error).message}: its ruleset is loaded as the last good one, and the journal kept to record it once there is space`,
+      };
     }
     // The apply may have died before destroying the sets it made stale: no record names them any more,
     // so this is their last chance (the journal goes only after; a set already gone is no matter).
     // Best effort, as in the apply: a set that cannot go must not keep every later command from running.
-    if (journal.ipsets !== undefined) await destroyStaleSets(target, journal.record.ipsets, journal.ipsets.owned ?? [], journal.ipsets).catch(() => undefined);
+    if (journal.ipsets !== undefined)
+      await destroyStaleSets(target, journal.record.ipsets, journal.ipsets.owned ?? [], journal.ipsets).catch(() => undefined);
     ctx.state.removeJournal();
     return { found: true, action: 'finished', message: `${when} after both families were applied: recorded it as the last good ruleset` };
   }
@@ -481,7 +547,17 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
   const warnings = left.length === 0 ? {} : { warnings: left };
   if (journal.step === 'probation') {
     rmSync(ctx.state.confirmFile(journal.id), { force: true });
-    return { found: true, action: 'undone', message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it`, ...warnings };
+    return {
+      found: true,
+      action: 'undone',
+      message: `${when} on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it`,
+      ...warnings,
+    };
   }
-  return { found: true, action: 'undone', message: `${when} before both families were applied: put both back on the ruleset they had before it`, ...warnings };
+  return {
+    found: true,
+    action: 'undone',
+    message: `${when} before both families were applied: put both back on the ruleset they had before it`,
+    ...warnings,
+  };
 }

@@ -39,7 +39,12 @@ function withAgentFlags(cmd: Command): Command {
     .option('--allow-rewrite', 'accept a branch head that does not descend from the running commit (force-pushed history)')
     .option('--retry', 'decide the branch head again even if it was refused before')
     .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 600)
-    .option('--preserve <pattern>', 'chains of other software to leave alone, added to the configuration\'s preserve: DOCKER*, nat:DOCKER, @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)', collect, []);
+    .option(
+      '--preserve <pattern>',
+      "chains of other software to leave alone, added to the configuration's preserve: DOCKER*, nat:DOCKER, @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)",
+      collect,
+      [],
+    );
 }
 
 function loggerFor(flags: AgentFlags): Logger {
@@ -47,7 +52,13 @@ function loggerFor(flags: AgentFlags): Logger {
 }
 
 function syncOptions(flags: AgentFlags, defaults: SyncOptions): SyncOptions {
-  return { ...defaults, retry: flags.retry === true, allowRewrite: flags.allowRewrite === true, reconcile: flags.reconcile !== false, lockWaitMs: flags.lockTimeout * 1000 };
+  return {
+    ...defaults,
+    retry: flags.retry === true,
+    allowRewrite: flags.allowRewrite === true,
+    reconcile: flags.reconcile !== false,
+    lockWaitMs: flags.lockTimeout * 1000,
+  };
 }
 
 /** The configuration with the --preserve patterns added (checked: a bad one is a usage error). */
@@ -67,7 +78,9 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
   withAgentFlags(
     program
       .command('sync')
-      .description('one pass of the agent: if the branch moved, verify, compile, stage, apply and tag the new commit; else check for drift. Exit 0 ok, 1 a commit refused, 2 configuration, 3 temporary failure (retry)'),
+      .description(
+        'one pass of the agent: if the branch moved, verify, compile, stage, apply and tag the new commit; else check for drift. Exit 0 ok, 1 a commit refused, 2 configuration, 3 temporary failure (retry)',
+      ),
   )
     .option('--no-reconcile', 'do not compare the live ruleset with the applied one')
     .action(async (flags: AgentFlags) => {
@@ -80,7 +93,11 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     });
 
   withAgentFlags(
-    program.command('run').description('the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or creating the trigger file (config trigger:, default /run/nfgit/trigger) syncs now; SIGTERM stops after the pass in flight'),
+    program
+      .command('run')
+      .description(
+        'the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or creating the trigger file (config trigger:, default /run/nfgit/trigger) syncs now; SIGTERM stops after the pass in flight',
+      ),
   ).action(async (flags: AgentFlags) => {
     const log = loggerFor(flags);
     const { loadConfig } = await import('../agent/config.js');

@@ -11,13 +11,22 @@ import { probationOf, withProbeFlags, type ProbeFlags } from './probe-flags.js';
 export function registerApply(program: Command, argv: readonly string[]): void {
   withProbeFlags(
     withApplyFlags(
-      withCompileFlags(program.command('apply').description('compile, stage, then apply both families to the host (or --netns) as one transaction and record the result as the last good ruleset')),
+      withCompileFlags(
+        program
+          .command('apply')
+          .description(
+            'compile, stage, then apply both families to the host (or --netns) as one transaction and record the result as the last good ruleset',
+          ),
+      ),
     ),
   ).action(async (flags: CompileFlags & ApplyFlags & ProbeFlags) => {
     const probation = probationOf(flags);
     const options = applyOptions(flags, argv);
     const deployed = await deploy(compileOptions(flags), { ...options, ...(probation === undefined ? {} : { probation }) });
     if (!deployed.ok) throw deployed.error;
-    printApply(deployed.report, `applied ${deployed.result.rulesDir} (${deployed.result.files.length} files)`, { json: flags.json, target: options.target });
+    printApply(deployed.report, `applied ${deployed.result.rulesDir} (${deployed.result.files.length} files)`, {
+      json: flags.json,
+      target: options.target,
+    });
   });
 }

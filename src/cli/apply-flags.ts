@@ -42,5 +42,10 @@ export function withApplyFlags(cmd: Command): Command {
     .option('--ipv4-only', 'manage IPv4 only (for hosts with IPv6 disabled)')
     .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 60)
     .option('--host-command-timeout <seconds>', 'time limit of each main host command', parseSeconds, 30)
-    .option('--restore-timeout <seconds>', 'time limit of each iptables-restore/ip6tables-restore run; one that hangs is killed and both families put back', parseSeconds, 60);
+    .option(
+      '--restore-timeout <seconds>',
+      'time limit of each iptables-restore/ip6tables-restore run; one that hangs is killed and both families put back',
+      parseSeconds,
+      60,
+    );
 }

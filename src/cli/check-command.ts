@@ -7,7 +7,11 @@ import { summarize } from './output.js';
 
 /** Adds `nfgit check`. */
 export function registerCheck(program: Command): void {
-  withCompileFlags(program.command('check').description('compile the rule files and load both families into a throwaway network namespace to validate them'))
+  withCompileFlags(
+    program
+      .command('check')
+      .description('compile the rule files and load both families into a throwaway network namespace to validate them'),
+  )
     .option('--ipv4-only', 'validate IPv4 only (for hosts with IPv6 disabled)')
     .action(async (flags: CompileFlags & { ipv4Only?: boolean }) => {
       const result = await checkRules(compileOptions(flags), flags.ipv4Only === true);

@@ -33,9 +33,19 @@ export function registerCompile(program: Command): void {
     else await rm(path.join(flags.out, 'ipsets'), { force: true });
     await writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
     if (flags.json === true) {
-      process.stdout.write(JSON.stringify({ ok: true, out: flags.out, ipv4: plan.families.ipv4.rules, ipv6: plan.families.ipv6.rules, digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest } }) + '\n');
+      process.stdout.write(
+        JSON.stringify({
+          ok: true,
+          out: flags.out,
+          ipv4: plan.families.ipv4.rules,
+          ipv6: plan.families.ipv6.rules,
+          digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest },
+        }) + '\n',
+      );
     } else {
-      process.stdout.write(`compiled ${result.rulesDir} (${result.files.length} files) into ${flags.out}\n  ${summarize(result).join('\n  ')}\n`);
+      process.stdout.write(
+        `compiled ${result.rulesDir} (${result.files.length} files) into ${flags.out}\n  ${summarize(result).join('\n  ')}\n`,
+      );
     }
   });
 }

@@ -52,11 +52,23 @@ export function compileOptions(flags: CompileFlags): CompileOptions {
 
 /** Adds --rules, --host, --var, --timeout, --preserve and --json to a command. */
 export function withCompileFlags(cmd: Command, rulesRequired = true): Command {
-  return (rulesRequired ? cmd.requiredOption('--rules <dir>', 'directory of rule files') : cmd.option('--rules <dir>', 'directory of rule files'))
+  return (
+    rulesRequired ? cmd.requiredOption('--rules <dir>', 'directory of rule files') : cmd.option('--rules <dir>', 'directory of rule files')
+  )
     .option('--host <name>', 'value of NFGIT_HOST for the rule files (default: this host name)')
     .option('--var <name=value>', 'export a variable to the rule files (repeatable)', parseVar, {})
-    .option('--arg <value>', 'a positional argument of every rule file, $1, $2… in order (repeatable; for scripts called as "firewall.sh start")', collect, [])
+    .option(
+      '--arg <value>',
+      'a positional argument of every rule file, $1, $2… in order (repeatable; for scripts called as "firewall.sh start")',
+      collect,
+      [],
+    )
     .option('--timeout <seconds>', 'wall-clock limit for running the rule files', parseSeconds, 60)
-    .option('--preserve <pattern>', 'chains of other software to leave alone: DOCKER*, nat:DOCKER, or a preset @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)', collect, [])
+    .option(
+      '--preserve <pattern>',
+      'chains of other software to leave alone: DOCKER*, nat:DOCKER, or a preset @docker, @fail2ban, @kube-proxy, @crowdsec (repeatable)',
+      collect,
+      [],
+    )
     .option('--json', 'print the result as JSON on stdout');
 }

@@ -18,17 +18,32 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
   // diff(1)'s and `flux diff`'s exit codes: 0 nothing would change, 1 something would, 2 trouble
   // (usage, wrong rules), 3 the environment failed, 70 a bug.
   withCompileFlags(
-    failsWith(program.command('diff'), () => ({ exitCode: (code) => (code === 1 ? 2 : code) }))
-      .description('show what applying the rules (--rules DIR, or the branch head of the agent with --config FILE) would change on the host (or --netns), per family, table and chain; exit 0 if nothing, 1 if something would change, 2 on error'),
+    failsWith(program.command('diff'), () => ({ exitCode: (code) => (code === 1 ? 2 : code) })).description(
+      'show what applying the rules (--rules DIR, or the branch head of the agent with --config FILE) would change on the host (or --netns), per family, table and chain; exit 0 if nothing, 1 if something would change, 2 on error',
+    ),
     false,
   )
-    .option('--config <file>', "instead of --rules: the agent's configuration; diff the branch head (or --commit) against the host or namespace it manages")
+    .option(
+      '--config <file>',
+      "instead of --rules: the agent's configuration; diff the branch head (or --commit) against the host or namespace it manages",
+    )
     .option('--commit <id>', 'with --config: a full commit id instead of the branch head')
     .option('--netns <name>', 'compare with this named network namespace (ip netns) instead of the host')
     .option('--ipv4-only', 'compare IPv4 only (for hosts with IPv6 disabled)')
-    .option('--state-dir <dir>', "with --rules: the state directory whose last-good.json names the sets nfgit owns on the target (default /var/lib/nfgit); with --config, the configuration's")
+    .option(
+      '--state-dir <dir>',
+      "with --rules: the state directory whose last-good.json names the sets nfgit owns on the target (default /var/lib/nfgit); with --config, the configuration's",
+    )
     .action(async (flags: DiffFlags) => {
-      const [{ compileRules }, { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf }, { renderFamilyDiff }, { checkTarget, targetOf, targetToJson }, { FAMILY_NAME }, { countSets, renderSetDiff }, { DEFAULT_STATE_DIR }] = await Promise.all([
+      const [
+        { compileRules },
+        { diffAgainstTarget, diffSetsAgainstTarget, ownedSetsOf },
+        { renderFamilyDiff },
+        { checkTarget, targetOf, targetToJson },
+        { FAMILY_NAME },
+        { countSets, renderSetDiff },
+        { DEFAULT_STATE_DIR },
+      ] = await Promise.all([
         import('../apply/deploy.js'),
         import('../apply/diff-target.js'),
         import('../netfilter/ruleset-diff.js'),
@@ -37,7 +52,8 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
         import('../netfilter/set-diff.js'),
         import('../util/state-layout.js'),
       ]);
-      if ((flags.rules === undefined) === (flags.config === undefined)) throw new UsageError('give either --rules DIR or --config FILE (the agent: its branch head)');
+      if ((flags.rules === undefined) === (flags.config === undefined))
+        throw new UsageError('give either --rules DIR or --config FILE (the agent: its branch head)');
       if (flags.commit !== undefined && flags.config === undefined) throw new UsageError('--commit needs --config');
       let target = targetOf(flags.netns);
       let ipv4Only = flags.ipv4Only === true;
@@ -71,7 +87,8 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
       const setCounts = countSets(sets ?? []);
       const changed = families.some(([, d]) => d.changed) || (sets?.length ?? 0) > 0;
       if (flags.json === true) {
-        const sum = (pick: (c: (typeof families)[number][1]['change']) => number): number => families.reduce((n, [, d]) => n + pick(d.change), 0);
+        const sum = (pick: (c: (typeof families)[number][1]['change']) => number): number =>
+          families.reduce((n, [, d]) => n + pick(d.change), 0);
         const counts = {
           rulesAdded: sum((c) => c.rulesAdded),
           rulesRemoved: sum((c) => c.rulesRemoved),
@@ -83,7 +100,16 @@ export function registerDiff(program: Command, setCode: (n: number) => void): vo
           setMembersAdded: setCounts.membersAdded,
           setMembersRemoved: setCounts.membersRemoved,
         };
-        process.stdout.write(JSON.stringify({ ok: true, changed, target: targetToJson(target), families: Object.fromEntries(families), sets: sets ?? [], counts }) + '\n');
+        process.stdout.write(
+          JSON.stringify({
+            ok: true,
+            changed,
+            target: targetToJson(target),
+            families: Object.fromEntries(families),
+            sets: sets ?? [],
+            counts,
+          }) + '\n',
+        );
       } else {
         const lines = families.flatMap(([f, d]) => renderFamilyDiff(FAMILY_NAME[f], d));
         if (sets !== undefined && sets.length === 0) lines.push('ipsets: no change');

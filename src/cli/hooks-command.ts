@@ -35,7 +35,7 @@ function describeCommand(step: CommandStep): string {
 
 /** Registers `nfgit hooks install [--bare] [--force] REPO`. */
 export function registerHooks(program: Command): void {
-  const hooks = program.command('hooks').description("git hooks for rules repositories (see the README's \"Push-to-deploy hooks\")");
+  const hooks = program.command('hooks').description('git hooks for rules repositories (see the README\'s "Push-to-deploy hooks")');
   hooks
     .command('install')
     .description(
@@ -48,10 +48,14 @@ export function registerHooks(program: Command): void {
     .option('--force', 'replace existing hooks with other content, keeping each as NAME.nfgit-backup')
     .action((repo: string, flags: InstallFlags) => {
       const report = installHooks(repo, { bare: flags.bare === true, force: flags.force === true, command: thisCommand() });
-      const side = report.side === 'server' ? 'server-side hooks (pushes are checked here, then the local agent is triggered)' : 'client-side hook (pushes are checked before they leave)';
+      const side =
+        report.side === 'server'
+          ? 'server-side hooks (pushes are checked here, then the local agent is triggered)'
+          : 'client-side hook (pushes are checked before they leave)';
       const lines = [`nfgit ${side} in ${report.hooksDir}:`, ...report.steps.map((s) => '  ' + describe(s, report.hooksDir))];
       if (report.command !== undefined) lines.push('  ' + describeCommand(report.command));
-      if (report.steps.every((s) => s.action === 'unchanged') && (report.command === undefined || report.command.action === 'unchanged')) lines.push('  nothing to do');
+      if (report.steps.every((s) => s.action === 'unchanged') && (report.command === undefined || report.command.action === 'unchanged'))
+        lines.push('  nothing to do');
       process.stdout.write(lines.join('\n') + '\n');
     });
 }

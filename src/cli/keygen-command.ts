@@ -21,7 +21,9 @@ export function registerKeygen(program: Command): void {
       const publicKey = generateHostKey(flags.key, principal);
       writeFileSync(`${flags.key}.pub`, publicKey + '\n', { mode: 0o644 });
       const line = allowedSignersLine(host, publicKey);
-      process.stderr.write(`wrote ${flags.key} (private, mode 0600) and ${flags.key}.pub; add this line to the allowed_signers file that verifies status tags:\n`);
+      process.stderr.write(
+        `wrote ${flags.key} (private, mode 0600) and ${flags.key}.pub; add this line to the allowed_signers file that verifies status tags:\n`,
+      );
       process.stdout.write(line + '\n');
     });
 }

@@ -37,10 +37,29 @@ const parseSeconds = (value: string): number => {
 /** Adds --probe-tcp, --probe-command, --probe-deadline and --confirm. */
 export function withProbeFlags(cmd: Command): Command {
   return cmd
-    .option('--probe-tcp <host:port>', 'after applying, connect to HOST:PORT from the target ([IPv6]:PORT); roll back unless it connects (repeatable)', parseTcp, [])
-    .option('--probe-command <command>', 'after applying, run this command (split at blanks, no shell) in the target; roll back unless it exits 0 (repeatable)', parseCommand, [])
-    .option('--probe-deadline <seconds>', 'how long the probes are retried before the apply is rolled back', parseSeconds, DEFAULT_PROBE_DEADLINE_MS / 1000)
-    .option('--confirm <seconds>', 'after applying (and probing), wait this long for "nfgit confirm" from another shell; roll back without it', parseSeconds);
+    .option(
+      '--probe-tcp <host:port>',
+      'after applying, connect to HOST:PORT from the target ([IPv6]:PORT); roll back unless it connects (repeatable)',
+      parseTcp,
+      [],
+    )
+    .option(
+      '--probe-command <command>',
+      'after applying, run this command (split at blanks, no shell) in the target; roll back unless it exits 0 (repeatable)',
+      parseCommand,
+      [],
+    )
+    .option(
+      '--probe-deadline <seconds>',
+      'how long the probes are retried before the apply is rolled back',
+      parseSeconds,
+      DEFAULT_PROBE_DEADLINE_MS / 1000,
+    )
+    .option(
+      '--confirm <seconds>',
+      'after applying (and probing), wait this long for "nfgit confirm" from another shell; roll back without it',
+      parseSeconds,
+    );
 }
 
 /** The probation asked for by the flags, or undefined (the plain apply). */
@@ -68,12 +87,14 @@ export function probationOf(flags: ProbeFlags): Probation | undefined {
 export function registerConfirm(program: Command): void {
   // Nothing (or nothing alive) to confirm is exit 1, not 2: the command line itself was right.
   failsWith(program.command('confirm'), () => ({ exitCode: (code) => (code === 2 ? 1 : code) }))
-    .description('keep the ruleset of an "nfgit apply --confirm SECONDS" that is waiting in the state directory (else it rolls back when the time is up)')
+    .description(
+      'keep the ruleset of an "nfgit apply --confirm SECONDS" that is waiting in the state directory (else it rolls back when the time is up)',
+    )
     .option('--state-dir <dir>', 'the state directory of the waiting apply', DEFAULT_STATE_DIR)
     .action(async (flags: { stateDir: string }) => {
-        const { StateDir } = await import('../apply/state-files.js');
-        const r = await confirmApply(new StateDir(flags.stateDir));
-        if (r.kept) process.stdout.write(`confirmed: "${r.command}" keeps the new ruleset\n`);
-        else process.stdout.write(`confirmed "${r.command}"; it has not finished yet (its host commands may still run)\n`);
+      const { StateDir } = await import('../apply/state-files.js');
+      const r = await confirmApply(new StateDir(flags.stateDir));
+      if (r.kept) process.stdout.write(`confirmed: "${r.command}" keeps the new ruleset\n`);
+      else process.stdout.write(`confirmed "${r.command}"; it has not finished yet (its host commands may still run)\n`);
     });
 }

@@ -18,13 +18,19 @@ export function registerRestoreLast(program: Command, argv: readonly string[]): 
     // Loaded when used: the state code and zod would add a tenth of a second to every command's start.
     // Without --netns: the target recorded with the last good ruleset (the boot unit names none).
     const { restoreLast } = await import('../apply/apply.js');
-    const report = await restoreLast(applyOptions(flags, argv), { recorded: flags.netns === undefined && flags.force !== true, force: flags.force === true });
+    const report = await restoreLast(applyOptions(flags, argv), {
+      recorded: flags.netns === undefined && flags.force !== true,
+      force: flags.force === true,
+    });
     if (!report.restored) {
       printRecovery(report.recovery, flags.json === true);
       if (flags.json === true) process.stdout.write(JSON.stringify({ ok: true, restored: false, recovery: report.recovery }) + '\n');
       else process.stdout.write(`no last good ruleset in ${flags.stateDir}: nothing to restore\n`);
       return;
     }
-    printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, { json: flags.json, target: report.target });
+    printApply(report, `restored the last good ruleset (${report.source}, applied ${report.appliedAt})`, {
+      json: flags.json,
+      target: report.target,
+    });
   });
 }

@@ -110,13 +110,16 @@ export async function status(flags: StatusFlags): Promise<number> {
       await fetchInto(tmp, repo, flags.branch, flags.tokenFile);
       gitdir = tmp;
     } else if (repo !== undefined) {
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo)) throw new UsageError(`--repo ${redactUrl(repo)}: only http(s) URLs and local paths are supported`);
+      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo))
+        throw new UsageError(`--repo ${redactUrl(repo)}: only http(s) URLs and local paths are supported`);
       const found = fs.existsSync(repo) ? gitDirAt(repo) : null;
-      if (found === null) throw new UsageError(`--repo ${repo} is not a git repository (give a clone, a bare repository or an https:// URL)`);
+      if (found === null)
+        throw new UsageError(`--repo ${repo} is not a git repository (give a clone, a bare repository or an https:// URL)`);
       gitdir = found;
     } else {
       const found = findGitDir(process.cwd());
-      if (found === null) throw new UsageError('not inside a git repository: run nfgit status in a clone of the rules repository, or give --repo');
+      if (found === null)
+        throw new UsageError('not inside a git repository: run nfgit status in a clone of the rules repository, or give --repo');
       gitdir = found;
     }
     const signers = await signersFor(tmp === null ? gitdir : null, flags.allowedSigners);
@@ -130,4 +133,3 @@ export async function status(flags: StatusFlags): Promise<number> {
     if (tmp !== null) await rm(tmp, { recursive: true, force: true });
   }
 }
-

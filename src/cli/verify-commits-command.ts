@@ -24,7 +24,8 @@ async function trustOf(flags: VerifyFlags): Promise<TrustConfig> {
     const { loadConfig } = await import('../agent/config.js');
     return (await loadConfig(flags.config)).trust;
   }
-  throw new UsageError('no trust list: give --allowed-signers FILE (an allowed_signers file, as trust.allowedSigners) or --config FILE (an agent configuration: its trust: section is used)',
+  throw new UsageError(
+    'no trust list: give --allowed-signers FILE (an allowed_signers file, as trust.allowedSigners) or --config FILE (an agent configuration: its trust: section is used)',
   );
 }
 
@@ -46,13 +47,22 @@ export function registerVerifyCommits(program: Command, setCode: (n: number) => 
         '1 when one is not, 2 on usage errors. What the pre-receive hook runs on every pushed commit before checking its rules',
     )
     .argument('[commit...]', 'commits (ids, or names git rev-parse takes); without any, read one per line from stdin')
-    .option('--allowed-signers <file>', "an allowed_signers file (git's gpg.ssh.allowedSignersFile format): commits must be signed by one of its SSH keys")
-    .option('--config <file>', "an agent configuration file: its trust: section (allowedSigners, pgpKeys, requireSignedCommits) is the trust list")
+    .option(
+      '--allowed-signers <file>',
+      "an allowed_signers file (git's gpg.ssh.allowedSignersFile format): commits must be signed by one of its SSH keys",
+    )
+    .option(
+      '--config <file>',
+      'an agent configuration file: its trust: section (allowedSigners, pgpKeys, requireSignedCommits) is the trust list',
+    )
     .option('--git-dir <dir>', 'the repository (default: the one git finds from the environment and the current directory, as in a hook)')
     .action(async (args: string[], flags: VerifyFlags) => {
       const trust = await trustOf(flags);
       const names = commitNames(args);
-      const [{ loadTrust, verifyCommit, describeVerdict }, { readRawCommits }] = await Promise.all([import('../git/signing/commit-trust.js'), import('../git/cat-file.js')]);
+      const [{ loadTrust, verifyCommit, describeVerdict }, { readRawCommits }] = await Promise.all([
+        import('../git/signing/commit-trust.js'),
+        import('../git/cat-file.js'),
+      ]);
       const loaded = await loadTrust(trust);
       const commits = await readRawCommits(names, flags.gitDir);
       let refused = 0;

@@ -66,7 +66,12 @@ export async function compile(options: CompileOptions, services: KernelServices)
   const absDir = path.resolve(rulesDir);
   const files = await listRuleFiles(rulesDir);
   const choice = chooseShell(await Promise.all(files.map(async (f) => ({ name: f, firstLine: await firstLine(f) }))));
-  if (!choice.ok) throw new NfgitErrors([new ScriptError(choice.message, { trace: [{ file: path.join(options.displayDir ?? rulesDir, path.relative(rulesDir, choice.file)), line: 1 }] })]);
+  if (!choice.ok)
+    throw new NfgitErrors([
+      new ScriptError(choice.message, {
+        trace: [{ file: path.join(options.displayDir ?? rulesDir, path.relative(rulesDir, choice.file)), line: 1 }],
+      }),
+    ]);
   const shell = choice.shell === 'zsh' ? ({ name: 'zsh' } as const) : ({ name: 'bash', modes: choice.modes } as const);
   const host = options.host ?? os.hostname();
   const extra = await services.targets();
@@ -87,7 +92,8 @@ export async function compile(options: CompileOptions, services: KernelServices)
     return d;
   };
   // An eval adds a frame at the line of the eval itself, which repeats the call site: keep one.
-  const toTrace = (raw: readonly string[]): SourceTrace => raw.filter((e, i) => i === 0 || e !== raw[i - 1]).map((e) => parseTraceElement(e, display));
+  const toTrace = (raw: readonly string[]): SourceTrace =>
+    raw.filter((e, i) => i === 0 || e !== raw[i - 1]).map((e) => parseTraceElement(e, display));
 
   const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: JAIL_RULES_DIR };
   const runOptions = {
@@ -110,18 +116,25 @@ export async function compile(options: CompileOptions, services: KernelServices)
   let mode: RunMode = shell.name === 'zsh' ? 'fast' : 'exact';
   let run: RunState | RunMode;
   for (;;) {
-    run = await runOnce({ ...runOptions, mode }, {
-      toTrace,
-      display,
-      extraTargets: extra,
-      canonical,
-      chains: { reserved, hint: options.foreignChainHint ?? (() => undefined) },
-      tables: () => tablesProbe,
-      query: services.query,
-    });
+    run = await runOnce(
+      { ...runOptions, mode },
+      {
+        toTrace,
+        display,
+        extraTargets: extra,
+        canonical,
+        chains: { reserved, hint: options.foreignChainHint ?? (() => undefined) },
+        tables: () => tablesProbe,
+        query: services.query,
+      },
+    );
     if (typeof run !== 'string' && mode === 'diagnose') {
       // A run that stopped early must not pass because the next one, run to find where, did not.
-      throw new NfgitErrors([new ScriptError('a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)')]);
+      throw new NfgitErrors([
+        new ScriptError(
+          'a rule file stopped before its end in one run of the rule files and not in the next; nfgit refuses rules whose run is not repeatable (do they depend on time, randomness or the environment?)',
+        ),
+      ]);
     }
     if (typeof run !== 'string') break;
     if (run === 'fast' || mode === 'diagnose' || (mode === 'exact' && run === 'exact')) {
@@ -152,7 +165,11 @@ interface RunState {
 }
 /** One run of the rule files in the given mode: the models it built, or the mode to run them again in. */
 async function runOnce(runOptions: RunRulesOptions, deps: Omit<InterpreterDeps, 'mode' | 'isHereDocument'>): Promise<RunState | RunMode> {
-  const interpreter = createInterpreter({ ...deps, mode: runOptions.mode, isHereDocument: (raw) => hereDocument(raw, runOptions.rulesDir) });
+  const interpreter = createInterpreter({
+    ...deps,
+    mode: runOptions.mode,
+    isHereDocument: (raw) => hereDocument(raw, runOptions.rulesDir),
+  });
   const exit = await runRuleFiles(runOptions, interpreter.handle);
   const state = interpreter.state();
   const again = runOutcome(state, exit, runOptions.mode, runOptions.timeoutMs, deps.display);

@@ -40,7 +40,8 @@ export function expandAddressLists(cmd: Command): Expansion {
   const { src, dst, negated } = lists(cmd.spec);
   if (src === undefined && dst === undefined) return { ok: true, commands: [cmd] };
   if (negated) return { ok: false, message: '"!" cannot be used with a list of addresses (-s/-d with commas); write one rule per address' };
-  if (cmd.op === 'replace') return { ok: false, message: '-R needs a rule with a single source and destination address, not a comma-separated list' };
+  if (cmd.op === 'replace')
+    return { ok: false, message: '-R needs a rule with a single source and destination address, not a comma-separated list' };
   const commands: Command[] = [];
   for (const s of src ?? [undefined]) {
     for (const d of dst ?? [undefined]) {

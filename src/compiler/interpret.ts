@@ -32,7 +32,10 @@ export interface InterpreterDeps {
   readonly display: (file: string) => string;
   readonly extraTargets: ReadonlySet<string>;
   readonly canonical: CanonicalMatcher;
-  readonly chains: { readonly reserved: (table: string, chain: string) => string | undefined; readonly hint: (table: string, chain: string) => string | undefined };
+  readonly chains: {
+    readonly reserved: (table: string, chain: string) => string | undefined;
+    readonly hint: (table: string, chain: string) => string | undefined;
+  };
   readonly tables: () => Promise<Readonly<Record<Family, readonly string[]>>>;
   readonly query: KernelServices['query'];
   /** Whether a call (its raw `FILE:LINE`) reads a here-document that starts on the next line. */
@@ -66,12 +69,17 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
   const reservedChain = deps.chains.reserved;
   const queryKernel = deps.query;
   const foreign: ForeignChains = { isForeign: (table, chain) => reservedChain(table, chain) !== undefined, hint: deps.chains.hint };
-  const models: Record<Family, RulesetModel> = { ipv4: new RulesetModel('ipv4', deps.extraTargets, foreign), ipv6: new RulesetModel('ipv6', deps.extraTargets, foreign) };
+  const models: Record<Family, RulesetModel> = {
+    ipv4: new RulesetModel('ipv4', deps.extraTargets, foreign),
+    ipv6: new RulesetModel('ipv6', deps.extraTargets, foreign),
+  };
   const sets = new IpsetModel();
   // How many rules of both families refer to a set now (asked only by ipset destroy and rename).
   const ruleRefs = (name: string): number => {
     let n = 0;
-    for (const m of Object.values(models)) for (const t of m.tables.values()) for (const c of t.chains.values()) for (const r of c.rules) if (setReferences(r.spec).includes(name)) n++;
+    for (const m of Object.values(models))
+      for (const t of m.tables.values())
+        for (const c of t.chains.values()) for (const r of c.rules) if (setReferences(r.spec).includes(name)) n++;
     return n;
   };
   const hostCommands: HostCommand[] = [];
@@ -93,7 +101,8 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
       if (t !== undefined && !t.chains.has(listed)) models[family].foreignChain(t, listed);
     }
     const ipsets = renderIpsets(sets).text;
-    const restore = family === undefined ? undefined : { tool: TOOL[family], text: renderRestore(models[family], (await tables())[family]).text };
+    const restore =
+      family === undefined ? undefined : { tool: TOOL[family], text: renderRestore(models[family], (await tables())[family]).text };
     const r = await queryKernel({ ipsets, restore }, argv);
     return { answer: `${r.code}:${r.stderr}\x1f${r.stdout}` };
   };
@@ -104,7 +113,9 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
   const precheck = (family: Family, table: string, cmd: Command): { message: string; reserved: boolean } | undefined => {
     const defined = cmd.op === 'new-chain' ? cmd.chain : cmd.op === 'rename' ? cmd.newName : undefined;
     const owned = cmd.op === 'rename' || (cmd.op === 'delete-chain' && cmd.chain !== undefined) ? cmd.chain : undefined;
-    const reserved = (defined === undefined ? undefined : reservedChain(table, defined)) ?? (owned === undefined ? undefined : reservedChain(table, owned));
+    const reserved =
+      (defined === undefined ? undefined : reservedChain(table, defined)) ??
+      (owned === undefined ? undefined : reservedChain(table, owned));
     if (reserved !== undefined) return { message: reserved, reserved: true };
     if (cmd.op !== 'append' && cmd.op !== 'insert' && cmd.op !== 'replace') return undefined;
     for (const name of setReferences(cmd.spec)) {
@@ -115,12 +126,20 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
   };
   // Errors in the input of a bulk load: at the line of the here-document it comes from, or at the call
   // (with the line of the input) when it was read from a file.
-  const inputErrors = (tool: string, rawTrace: readonly string[], family?: Family): { traceOf: (line: number) => SourceTrace; stop: (line: number, message: string) => RecordVerdict } => {
+  const inputErrors = (
+    tool: string,
+    rawTrace: readonly string[],
+    family?: Family,
+  ): { traceOf: (line: number) => SourceTrace; stop: (line: number, message: string) => RecordVerdict } => {
     const trace = toTrace(rawTrace);
     const at = deps.isHereDocument(rawTrace[0]);
-    const traceOf = (line: number): SourceTrace => (at === undefined || trace[0] === undefined ? trace : [{ file: trace[0].file, line: trace[0].line + line }, ...trace.slice(1)]);
+    const traceOf = (line: number): SourceTrace =>
+      at === undefined || trace[0] === undefined ? trace : [{ file: trace[0].file, line: trace[0].line + line }, ...trace.slice(1)];
     const stop = (line: number, message: string): RecordVerdict => ({
-      stop: new RuleError(`${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, { trace: traceOf(line), ...(family === undefined ? {} : { family }) }),
+      stop: new RuleError(`${tool}: ${message}${at === undefined && line > 0 ? ` (line ${line} of its input)` : ''}`, {
+        trace: traceOf(line),
+        ...(family === undefined ? {} : { family }),
+      }),
     });
     return { traceOf, stop };
   };
@@ -141,7 +160,13 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
   };
   // A bulk load (`iptables-restore <<EOF`): its blocks applied to the model as iptables-restore loads
   // them, each error at the line of the here-document it comes from (or at the call, for a file).
-  const bulkLoad = async (family: Family, tool: string, input: string, opts: readonly string[], rawTrace: readonly string[]): Promise<RecordVerdict> => {
+  const bulkLoad = async (
+    family: Family,
+    tool: string,
+    input: string,
+    opts: readonly string[],
+    rawTrace: readonly string[],
+  ): Promise<RecordVerdict> => {
     const { traceOf, stop } = inputErrors(tool, rawTrace, family);
     let noflush = false;
     let test = false;
@@ -152,7 +177,8 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
       else if (o === '-t' || o === '--test') test = true;
       else if (o === '-T' || o === '--table') only = opts[++i];
       else if (o === '-M' || o === '--modprobe' || o === '-W' || o === '--wait-interval') i++;
-      else if (!['-c', '--counters', '-v', '--verbose', '-w', '--wait'].includes(o) && !o.startsWith('--wait=')) return stop(0, `unknown option "${o}"`);
+      else if (!['-c', '--counters', '-v', '--verbose', '-w', '--wait'].includes(o) && !o.startsWith('--wait='))
+        return stop(0, `unknown option "${o}"`);
     }
     const parsed = parseRestore(input);
     if (!parsed.ok) return stop(parsed.line, parsed.message);
@@ -176,7 +202,11 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
       if (test) continue;
       // Without --noflush the block replaces the table: rules flushed, user chains deleted, policies ACCEPT.
       if (!noflush) {
-        for (const cmd of [{ op: 'flush', chain: undefined }, { op: 'delete-chain', chain: undefined }, ...builtins.map((c) => ({ op: 'policy', chain: c, target: 'ACCEPT' }))] as Command[]) {
+        for (const cmd of [
+          { op: 'flush', chain: undefined },
+          { op: 'delete-chain', chain: undefined },
+          ...builtins.map((c) => ({ op: 'policy', chain: c, target: 'ACCEPT' })),
+        ] as Command[]) {
           const why = await run(cmd, block.line);
           if (why !== undefined) return stop(block.line, why);
         }
@@ -185,7 +215,13 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
         const builtin = builtins.includes(c.name);
         // A preserved chain exists on the host: its line flushes nfgit's part, as for an existing chain.
         const exists = model.table(block.table)?.chains.has(c.name) === true || reservedChain(block.table, c.name) !== undefined;
-        const cmd: Command | undefined = builtin ? (c.policy === '-' ? undefined : { op: 'policy', chain: c.name, target: c.policy }) : exists ? { op: 'flush', chain: c.name } : { op: 'new-chain', chain: c.name };
+        const cmd: Command | undefined = builtin
+          ? c.policy === '-'
+            ? undefined
+            : { op: 'policy', chain: c.name, target: c.policy }
+          : exists
+            ? { op: 'flush', chain: c.name }
+            : { op: 'new-chain', chain: c.name };
         if (cmd === undefined) continue;
         const why = await run(cmd, c.line);
         if (why !== undefined) return stop(c.line, why);
@@ -251,7 +287,8 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
             return canonical(family, r.table, r.chain, spec).then((index) => {
               if (index >= 0 && cmd.op === 'delete-spec') model.deleteAt(r.table, r.chain, index);
               else if (index < 0 && cmd.op === 'check') return refuse('Bad rule (does a matching rule exist in that chain?).', 1);
-              else if (index < 0) return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
+              else if (index < 0)
+                return refuse(`no rule matches the one to delete from chain ${r.chain.name} (table ${r.table.name}): ${spec.join(' ')}`, 1);
               return applyFrom(i + 1);
             });
           }
@@ -276,7 +313,8 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
         const call = parsed.call;
         if (call.op === 'save' || call.op === 'list') return alias ? { restart: true } : query(undefined, ['ipset', ...rec.args]);
         // The prelude sends a restore with its input (QI); the fast mode's alias cannot read it.
-        if (call.op === 'restore') return alias ? { restart: true } : refuse('internal error: ipset restore without its input', 70, false, true);
+        if (call.op === 'restore')
+          return alias ? { restart: true } : refuse('internal error: ipset restore without its input', 70, false, true);
         if (alias && call.op === 'test') return { restart: true };
         const r = sets.apply(call, trace, ruleRefs);
         if (!r.ok) return refuse(r.message, r.status, call.quiet);
@@ -300,7 +338,12 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
       }
       case 'M':
       case 'AM':
-        if (rec.args.length === 0) return { stop: new RuleError('main needs a command to run on the host, as in: main sysctl -w net.ipv4.ip_forward=1', { trace: toTrace(rec.trace) }) };
+        if (rec.args.length === 0)
+          return {
+            stop: new RuleError('main needs a command to run on the host, as in: main sysctl -w net.ipv4.ip_forward=1', {
+              trace: toTrace(rec.trace),
+            }),
+          };
         hostCommands.push({ argv: rec.args, trace: toTrace(rec.trace) });
         return undefined;
       case 'E':
@@ -326,7 +369,8 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
       case 'F': {
         const tool = rec.args[0] ?? 'this tool';
         return {
-          stop: new RuleError(`${tool} cannot be used in a rule file: rule files only describe rules with iptables/ip6tables calls, and nfgit compiles them and does the iptables-save/iptables-restore itself`,
+          stop: new RuleError(
+            `${tool} cannot be used in a rule file: rule files only describe rules with iptables/ip6tables calls, and nfgit compiles them and does the iptables-save/iptables-restore itself`,
             { trace: toTrace(rec.trace) },
           ),
         };
@@ -334,7 +378,8 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
       case 'N': {
         const tool = rec.args[0] ?? 'this tool';
         return {
-          stop: new RuleError(`${tool} is not supported yet: nfgit compiles iptables, ip6tables and ipset calls only; keep these rules out of the rule files for now (a host command runs them after each apply: main ${tool} …)`,
+          stop: new RuleError(
+            `${tool} is not supported yet: nfgit compiles iptables, ip6tables and ipset calls only; keep these rules out of the rule files for now (a host command runs them after each apply: main ${tool} …)`,
             { trace: toTrace(rec.trace) },
           ),
         };
@@ -346,7 +391,18 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
         return { stop: new InternalError(`internal error: unknown record kind ${JSON.stringify(rec.kind)} from the zsh prelude`) };
     }
   };
-  const state = (): InterpreterState => ({ models, sets, hostCommands, lastFailure, lastRefusal, bypass, failures, finished, currentFile, early });
+  const state = (): InterpreterState => ({
+    models,
+    sets,
+    hostCommands,
+    lastFailure,
+    lastRefusal,
+    bypass,
+    failures,
+    finished,
+    currentFile,
+    early,
+  });
   return { handle, state };
 }
 

@@ -32,24 +32,59 @@ export interface IpSet {
 }
 
 /** What ipset would answer: success (with a message for `test`), or its error and exit status. */
-export type IpsetResult = { readonly ok: true; readonly message?: string } | { readonly ok: false; readonly message: string; readonly status: number };
+export type IpsetResult =
+  | { readonly ok: true; readonly message?: string }
+  | { readonly ok: false; readonly message: string; readonly status: number };
 
 const OK: IpsetResult = { ok: true };
 
 /** Every set type of ipset 7; only the ones listed in ELEMENT_KINDS get their elements compared by value. */
 /** The type names of ipset 4, which ipset 7 still accepts (each type's `alias` in ipset's lib/ipset_*.c). */
 const OLD_TYPE_NAMES: Readonly<Record<string, string>> = {
-  iphash: 'hash:ip', nethash: 'hash:net', ipporthash: 'hash:ip,port', ipportiphash: 'hash:ip,port,ip',
-  ipportnethash: 'hash:ip,port,net', ipmap: 'bitmap:ip', macipmap: 'bitmap:ip,mac', portmap: 'bitmap:port', setlist: 'list:set',
+  iphash: 'hash:ip',
+  nethash: 'hash:net',
+  ipporthash: 'hash:ip,port',
+  ipportiphash: 'hash:ip,port,ip',
+  ipportnethash: 'hash:ip,port,net',
+  ipmap: 'bitmap:ip',
+  macipmap: 'bitmap:ip,mac',
+  portmap: 'bitmap:port',
+  setlist: 'list:set',
 };
 
 const TYPES = new Set([
-  'hash:ip', 'hash:net', 'hash:ip,port', 'hash:net,port', 'hash:ip,port,ip', 'hash:ip,port,net', 'hash:net,port,net',
-  'hash:net,net', 'hash:ip,mark', 'hash:net,iface', 'hash:mac', 'hash:ip,mac', 'bitmap:ip', 'bitmap:ip,mac', 'bitmap:port', 'list:set',
+  'hash:ip',
+  'hash:net',
+  'hash:ip,port',
+  'hash:net,port',
+  'hash:ip,port,ip',
+  'hash:ip,port,net',
+  'hash:net,port,net',
+  'hash:net,net',
+  'hash:ip,mark',
+  'hash:net,iface',
+  'hash:mac',
+  'hash:ip,mac',
+  'bitmap:ip',
+  'bitmap:ip,mac',
+  'bitmap:port',
+  'list:set',
 ]);
 
 /** Create options that take a value, and those that are flags (ipset.8, "CREATE OPTIONS"). */
-const CREATE_WITH_VALUE = new Set(['family', 'hashsize', 'maxelem', 'timeout', 'netmask', 'bitmask', 'range', 'size', 'markmask', 'bucketsize', 'initval']);
+const CREATE_WITH_VALUE = new Set([
+  'family',
+  'hashsize',
+  'maxelem',
+  'timeout',
+  'netmask',
+  'bitmask',
+  'range',
+  'size',
+  'markmask',
+  'bucketsize',
+  'initval',
+]);
 const CREATE_FLAGS = new Set(['counters', 'comment', 'skbinfo', 'forceadd']);
 /** Add options that take a value, and flags. */
 const ADD_WITH_VALUE = new Set(['timeout', 'packets', 'bytes', 'comment', 'skbmark', 'skbprio', 'skbqueue', 'before', 'after']);
@@ -92,12 +127,17 @@ export class IpsetModel {
         if (a.length > 1) return fail(`too many arguments to destroy: ${a.slice(1).join(' ')}`, 1);
         const name = a[0];
         if (name === undefined) {
-          for (const s of this.sets.values()) if (this.inUse(s.name, ruleRefs)) return fail('Set cannot be destroyed: it is in use by a kernel component', 1);
+          for (const s of this.sets.values())
+            if (this.inUse(s.name, ruleRefs)) return fail('Set cannot be destroyed: it is in use by a kernel component', 1);
           this.sets.clear();
           return OK;
         }
         if (!this.sets.has(name)) return noSuchSet(name);
-        if (this.inUse(name, ruleRefs)) return fail(`Set cannot be destroyed: it is in use by a kernel component (set ${name} is referred to by ${this.useOf(name, ruleRefs)})`, 1);
+        if (this.inUse(name, ruleRefs))
+          return fail(
+            `Set cannot be destroyed: it is in use by a kernel component (set ${name} is referred to by ${this.useOf(name, ruleRefs)})`,
+            1,
+          );
         this.sets.delete(name);
         return OK;
       }
@@ -132,7 +172,8 @@ export class IpsetModel {
         if (sx === undefined) return noSuchSet(x);
         const sy = this.sets.get(y);
         if (sy === undefined) return fail('The second set does not exist', 1);
-        if (sx.content.type !== sy.content.type || sx.content.family !== sy.content.family) return fail('The sets cannot be swapped: their type does not match', 1);
+        if (sx.content.type !== sy.content.type || sx.content.family !== sy.content.family)
+          return fail('The sets cannot be swapped: their type does not match', 1);
         const c = sx.content;
         sx.content = sy.content;
         sy.content = c;
@@ -141,12 +182,19 @@ export class IpsetModel {
       case 'list': {
         // Only as an existence check (`ipset list NAME >/dev/null 2>&1 || ipset create …`): nothing is printed.
         const name = a[0];
-        if (name === undefined) return fail('cannot list all sets in a rule file: rule files are compiled, not run against a live firewall (ipset list NAME only tells whether the set exists)', 2);
+        if (name === undefined)
+          return fail(
+            'cannot list all sets in a rule file: rule files are compiled, not run against a live firewall (ipset list NAME only tells whether the set exists)',
+            2,
+          );
         return this.sets.has(name) ? OK : noSuchSet(name);
       }
       case 'save':
       case 'restore':
-        return fail(`cannot ${call.op} sets in a rule file: rule files are compiled, and nfgit does the ipset save/restore itself; call ipset create and add instead`, 2);
+        return fail(
+          `cannot ${call.op} sets in a rule file: rule files are compiled, and nfgit does the ipset save/restore itself; call ipset create and add instead`,
+          2,
+        );
       case 'version':
       case 'help':
         return OK;
@@ -189,7 +237,13 @@ export class IpsetModel {
     for (let i = 0; i < rest.length; i++) {
       const o = rest[i] as string;
       // ipset 4's `--from A --to B` for the bitmap types, still read by ipset 7 as `range A-B`.
-      if (o === '--from' && type.startsWith('bitmap:') && rest[i + 2] === '--to' && rest[i + 1] !== undefined && rest[i + 3] !== undefined) {
+      if (
+        o === '--from' &&
+        type.startsWith('bitmap:') &&
+        rest[i + 2] === '--to' &&
+        rest[i + 1] !== undefined &&
+        rest[i + 3] !== undefined
+      ) {
         options.push('range', `${rest[i + 1]}-${rest[i + 3]}`);
         i += 3;
         continue;
@@ -207,14 +261,16 @@ export class IpsetModel {
       if (v === undefined) return fail(`Syntax error: argument '${o}' needs a value`, 1);
       if (o === 'family') {
         if (v !== 'inet' && v !== 'inet6') return fail(`Syntax error: unknown family '${v}': use inet or inet6`, 1);
-        if (type === 'bitmap:port' || type === 'list:set' || ((type === 'bitmap:ip' || type === 'bitmap:ip,mac') && v === 'inet6')) return fail(`Syntax error: family ${v} is not supported by ${type}`, 1);
+        if (type === 'bitmap:port' || type === 'list:set' || ((type === 'bitmap:ip' || type === 'bitmap:ip,mac') && v === 'inet6'))
+          return fail(`Syntax error: family ${v} is not supported by ${type}`, 1);
         family = v;
         continue;
       }
-      if (o !== 'range' && !/^(0x[0-9a-fA-F]+|\d+)$/.test(v) && o !== 'netmask' && o !== 'bitmask') return fail(`Syntax error: '${v}' is not a number (for ${o})`, 1);
+      if (o !== 'range' && !/^(0x[0-9a-fA-F]+|\d+)$/.test(v) && o !== 'netmask' && o !== 'bitmask')
+        return fail(`Syntax error: '${v}' is not a number (for ${o})`, 1);
       options.push(o, v);
     }
-    if ((type.startsWith('bitmap:')) && !options.includes('range')) return fail(`Syntax error: ${type} needs the mandatory option range`, 1);
+    if (type.startsWith('bitmap:') && !options.includes('range')) return fail(`Syntax error: ${type} needs the mandatory option range`, 1);
     const existing = this.sets.get(name);
     if (existing !== undefined) {
       const c = existing.content;
@@ -240,9 +296,12 @@ export class IpsetModel {
       if (!ADD_WITH_VALUE.has(o)) return fail(`Syntax error: unknown argument '${o}'`, 1);
       const v = rest[++i];
       if (v === undefined) return fail(`Syntax error: argument '${o}' needs a value`, 1);
-      if (o === 'comment' && !set.content.options.includes('comment')) return fail(`Syntax error: set ${name} was created without the comment option, so its elements cannot have comments`, 1);
-      if (o === 'timeout' && !set.content.options.includes('timeout')) return fail(`Syntax error: set ${name} was created without the timeout option, so its elements cannot have a timeout`, 1);
-      if ((o === 'packets' || o === 'bytes') && !set.content.options.includes('counters')) return fail(`Syntax error: set ${name} was created without the counters option`, 1);
+      if (o === 'comment' && !set.content.options.includes('comment'))
+        return fail(`Syntax error: set ${name} was created without the comment option, so its elements cannot have comments`, 1);
+      if (o === 'timeout' && !set.content.options.includes('timeout'))
+        return fail(`Syntax error: set ${name} was created without the timeout option, so its elements cannot have a timeout`, 1);
+      if ((o === 'packets' || o === 'bytes') && !set.content.options.includes('counters'))
+        return fail(`Syntax error: set ${name} was created without the counters option`, 1);
       options.push(o, v);
     }
     const elements = this.elements(set, entry);
@@ -272,7 +331,8 @@ export class IpsetModel {
     if (type === 'list:set') {
       const member = this.sets.get(entry);
       if (member === undefined) return 'Set to be added/deleted/tested as element does not exist.';
-      if (member.content.type === 'list:set') return `Syntax error: set ${entry} is a list:set, which cannot be a member of another list:set`;
+      if (member.content.type === 'list:set')
+        return `Syntax error: set ${entry} is a list:set, which cannot be a member of another list:set`;
       return [{ key: entry, entry }];
     }
     if (type === 'bitmap:port') {
@@ -380,7 +440,8 @@ function expandAddresses(s: string, bits: number): string[] | string | undefined
     to = from;
   }
   if (from === undefined || to === undefined) return undefined;
-  if (to - from >= BigInt(MAX_EXPANSION)) return `Syntax error: ${s} holds more than ${MAX_EXPANSION} addresses; use a hash:net set for networks`;
+  if (to - from >= BigInt(MAX_EXPANSION))
+    return `Syntax error: ${s} holds more than ${MAX_EXPANSION} addresses; use a hash:net set for networks`;
   const out: string[] = [];
   for (let n = from; n <= to; n++) out.push(formatAddr(n, bits));
   return out;

@@ -48,7 +48,9 @@ export function jailFstab(shimTargets: readonly string[], existing: (dir: string
     'nfgit-run /run tmpfs mode=755,size=1m,nosuid,nodev 0 0',
     `/proc/self/cwd ${JAIL_DIR} none bind,ro,X-mount.mkdir 0 0`,
     ...shimTargets.map((t) => `${JAIL_DIR}/bypass-shim ${fstabPath(t)} none bind 0 0`),
-    ...['/tmp', '/var/tmp', '/dev/shm'].filter((d) => d === '/tmp' || existing(d)).map((d) => `nfgit-tmp ${d} tmpfs mode=1777,size=64m,nosuid,nodev 0 0`),
+    ...['/tmp', '/var/tmp', '/dev/shm']
+      .filter((d) => d === '/tmp' || existing(d))
+      .map((d) => `nfgit-tmp ${d} tmpfs mode=1777,size=64m,nosuid,nodev 0 0`),
     'nfgit-proc /proc proc nosuid,nodev,noexec 0 0',
     '/proc/sys /proc/sys none bind,ro 0 0',
   ];
@@ -76,6 +78,7 @@ exec prlimit $limits -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;
 export function jailFailure(output: string): NfgitError | undefined {
   if (!/unshare failed|unshare: |setpriv: /.test(output)) return undefined;
   const why = output.trim().split('\n')[0] ?? '';
-  return new SandboxError(`cannot create the compile jail (${why}): nfgit runs rule files as an unprivileged user in user, PID, mount and network namespaces, and this kernel forbids that; allow user namespaces for unprivileged users (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)`,
+  return new SandboxError(
+    `cannot create the compile jail (${why}): nfgit runs rule files as an unprivileged user in user, PID, mount and network namespaces, and this kernel forbids that; allow user namespaces for unprivileged users (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)`,
   );
 }

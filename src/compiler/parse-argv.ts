@@ -40,12 +40,34 @@ export type ParseResult = { readonly ok: true; readonly call: ParsedCall } | { r
 type CommandLetter = 'A' | 'D' | 'C' | 'I' | 'R' | 'L' | 'S' | 'F' | 'Z' | 'N' | 'X' | 'E' | 'P';
 
 const LONG_COMMANDS: Readonly<Record<string, CommandLetter>> = {
-  append: 'A', delete: 'D', check: 'C', insert: 'I', replace: 'R', list: 'L', 'list-rules': 'S',
-  flush: 'F', zero: 'Z', 'new-chain': 'N', 'delete-chain': 'X', 'rename-chain': 'E', policy: 'P',
+  append: 'A',
+  delete: 'D',
+  check: 'C',
+  insert: 'I',
+  replace: 'R',
+  list: 'L',
+  'list-rules': 'S',
+  flush: 'F',
+  zero: 'Z',
+  'new-chain': 'N',
+  'delete-chain': 'X',
+  'rename-chain': 'E',
+  policy: 'P',
 };
 const LONG_NAME: Readonly<Record<CommandLetter, string>> = {
-  A: 'append', D: 'delete', C: 'check', I: 'insert', R: 'replace', L: 'list', S: 'list-rules',
-  F: 'flush', Z: 'zero', N: 'new-chain', X: 'delete-chain', E: 'rename-chain', P: 'policy',
+  A: 'append',
+  D: 'delete',
+  C: 'check',
+  I: 'insert',
+  R: 'replace',
+  L: 'list',
+  S: 'list-rules',
+  F: 'flush',
+  Z: 'zero',
+  N: 'new-chain',
+  X: 'delete-chain',
+  E: 'rename-chain',
+  P: 'policy',
 };
 /** Commands whose chain argument is optional (`-F`, `-X` … alone address every chain). */
 const OPTIONAL_CHAIN = new Set<CommandLetter>(['L', 'S', 'F', 'Z', 'X']);
@@ -60,8 +82,19 @@ const SPEC_WITH_ARG = new Set(['p', 's', 'd', 'i', 'o', 'j', 'g', 'm']);
  */
 const WHOLE_WORD_VALUE = new Set(['p', 's', 'd', 'i', 'o', 'j']);
 const LONG_SPEC: Readonly<Record<string, string>> = {
-  protocol: 'p', source: 's', src: 's', destination: 'd', dst: 'd', 'in-interface': 'i',
-  'out-interface': 'o', jump: 'j', goto: 'g', match: 'm', fragment: 'f', fragments: 'f', 'set-counters': 'c',
+  protocol: 'p',
+  source: 's',
+  src: 's',
+  destination: 'd',
+  dst: 'd',
+  'in-interface': 'i',
+  'out-interface': 'o',
+  jump: 'j',
+  goto: 'g',
+  match: 'm',
+  fragment: 'f',
+  fragments: 'f',
+  'set-counters': 'c',
 };
 /** Options without effect on the resulting ruleset (output format, locking). */
 const IGNORED_LONG_FLAGS = new Set(['verbose', 'numeric', 'exact', 'line-numbers']);

@@ -61,7 +61,11 @@ export function parseIpsetRestore(input: string, exist: boolean, quiet: boolean)
     const call = parsed.call;
     if (INVALID_IN_RESTORE.has(call.op)) return { ok: false, line, message: `Command \`${call.op}' is invalid in restore mode.` };
     if (call.op === 'list' || call.op === 'save') {
-      return { ok: false, line, message: `${call.op} inside restore input is not supported in a rule file; call ipset ${call.op} after the restore` };
+      return {
+        ok: false,
+        line,
+        message: `${call.op} inside restore input is not supported in a rule file; call ipset ${call.op} after the restore`,
+      };
     }
     commands.push({ call: { ...call, exist: call.exist || exist, quiet: call.quiet || quiet }, line });
   }

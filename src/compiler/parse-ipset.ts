@@ -5,7 +5,20 @@
  */
 
 /** The ipset commands nfgit knows. */
-export type IpsetOp = 'create' | 'add' | 'del' | 'test' | 'destroy' | 'flush' | 'rename' | 'swap' | 'list' | 'save' | 'restore' | 'version' | 'help';
+export type IpsetOp =
+  | 'create'
+  | 'add'
+  | 'del'
+  | 'test'
+  | 'destroy'
+  | 'flush'
+  | 'rename'
+  | 'swap'
+  | 'list'
+  | 'save'
+  | 'restore'
+  | 'version'
+  | 'help';
 
 /** A parsed ipset call. */
 export interface IpsetCall {
@@ -19,19 +32,46 @@ export interface IpsetCall {
 }
 
 const COMMANDS: Readonly<Record<string, IpsetOp>> = {
-  create: 'create', n: 'create', '-N': 'create', '-c': 'create',
-  add: 'add', a: 'add', '-A': 'add',
-  del: 'del', d: 'del', '-D': 'del',
-  test: 'test', t: 'test', '-T': 'test',
-  destroy: 'destroy', x: 'destroy', '-X': 'destroy',
-  flush: 'flush', f: 'flush', '-F': 'flush',
-  rename: 'rename', e: 'rename', '-E': 'rename',
-  swap: 'swap', w: 'swap', '-W': 'swap',
-  list: 'list', l: 'list', '-L': 'list',
-  save: 'save', s: 'save', '-S': 'save',
-  restore: 'restore', r: 'restore', '-R': 'restore',
-  version: 'version', '-V': 'version', '-v': 'version',
-  help: 'help', '-h': 'help', '-H': 'help',
+  create: 'create',
+  n: 'create',
+  '-N': 'create',
+  '-c': 'create',
+  add: 'add',
+  a: 'add',
+  '-A': 'add',
+  del: 'del',
+  d: 'del',
+  '-D': 'del',
+  test: 'test',
+  t: 'test',
+  '-T': 'test',
+  destroy: 'destroy',
+  x: 'destroy',
+  '-X': 'destroy',
+  flush: 'flush',
+  f: 'flush',
+  '-F': 'flush',
+  rename: 'rename',
+  e: 'rename',
+  '-E': 'rename',
+  swap: 'swap',
+  w: 'swap',
+  '-W': 'swap',
+  list: 'list',
+  l: 'list',
+  '-L': 'list',
+  save: 'save',
+  s: 'save',
+  '-S': 'save',
+  restore: 'restore',
+  r: 'restore',
+  '-R': 'restore',
+  version: 'version',
+  '-V': 'version',
+  '-v': 'version',
+  help: 'help',
+  '-h': 'help',
+  '-H': 'help',
 };
 
 /** Flags that only change how ipset prints (list, save); accepted and ignored. */
@@ -61,10 +101,18 @@ export function parseIpset(argv: readonly string[]): IpsetParseResult {
       i++;
       continue;
     }
-    if (a === '-f' || a === '-file') return { ok: false, message: 'the -file option writes the output of list or save to a file: in a rule file, redirect it instead (ipset save > FILE)' };
+    if (a === '-f' || a === '-file')
+      return {
+        ok: false,
+        message: 'the -file option writes the output of list or save to a file: in a rule file, redirect it instead (ipset save > FILE)',
+      };
     if (op === undefined) {
       const c = COMMANDS[a];
-      if (c === undefined) return { ok: false, message: `unknown command or option "${a}"; the commands are create, add, del, test, destroy, flush, rename and swap` };
+      if (c === undefined)
+        return {
+          ok: false,
+          message: `unknown command or option "${a}"; the commands are create, add, del, test, destroy, flush, rename and swap`,
+        };
       op = c;
       continue;
     }

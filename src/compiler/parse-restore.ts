@@ -21,7 +21,9 @@ export interface RestoreBlock {
 }
 
 /** The blocks, or where and why the input is not restore input (as iptables-restore words it). */
-export type ParsedRestore = { readonly ok: true; readonly blocks: readonly RestoreBlock[] } | { readonly ok: false; readonly line: number; readonly message: string };
+export type ParsedRestore =
+  | { readonly ok: true; readonly blocks: readonly RestoreBlock[] }
+  | { readonly ok: false; readonly line: number; readonly message: string };
 
 /** Splits one line into words as iptables-restore does. */
 export function restoreWords(text: string): { ok: true; words: string[] } | { ok: false; message: string } {

@@ -25,7 +25,10 @@ export function quoteRestoreArg(arg: string): { ok: true; text: string } | { ok:
     return { ok: false, message: `argument ${JSON.stringify(arg)} contains a newline or NUL, which iptables-restore cannot read` };
   }
   if (Buffer.byteLength(arg, 'utf8') > MAX_PARAM_LENGTH) {
-    return { ok: false, message: `argument of ${Buffer.byteLength(arg, 'utf8')} bytes is longer than the ${MAX_PARAM_LENGTH} bytes iptables-restore accepts in one parameter` };
+    return {
+      ok: false,
+      message: `argument of ${Buffer.byteLength(arg, 'utf8')} bytes is longer than the ${MAX_PARAM_LENGTH} bytes iptables-restore accepts in one parameter`,
+    };
   }
   if (arg !== '' && !/[ \t"\\']/.test(arg)) return { ok: true, text: arg };
   return { ok: true, text: `"${arg.replace(/[\\"]/g, '\\$&')}"` };

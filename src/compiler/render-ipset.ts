@@ -26,7 +26,11 @@ export interface RenderedIpsets {
 /** Quotes a word for ipset restore: plain when it can be, else in double quotes (ipset's own comment form). */
 function quoteWord(word: string): { ok: true; text: string } | { ok: false; message: string } {
   if (word !== '' && !/[\s"'\\#]/.test(word)) return { ok: true, text: word };
-  if (/["\n\r]/.test(word)) return { ok: false, message: `ipset cannot load the text ${JSON.stringify(word)}: double quotes and line breaks are not allowed in a comment` };
+  if (/["\n\r]/.test(word))
+    return {
+      ok: false,
+      message: `ipset cannot load the text ${JSON.stringify(word)}: double quotes and line breaks are not allowed in a comment`,
+    };
   return { ok: true, text: `"${word}"` };
 }
 

@@ -36,7 +36,10 @@ export function renderRuleLine(chain: string, spec: readonly string[]): { ok: tr
   }
   const text = parts.join(' ');
   if (text.length * 3 >= MAX_LINE_LENGTH && Buffer.byteLength(text, 'utf8') >= MAX_LINE_LENGTH) {
-    return { ok: false, message: `rule line is ${Buffer.byteLength(text, 'utf8')} bytes long; iptables-restore reads at most ${MAX_LINE_LENGTH - 1}` };
+    return {
+      ok: false,
+      message: `rule line is ${Buffer.byteLength(text, 'utf8')} bytes long; iptables-restore reads at most ${MAX_LINE_LENGTH - 1}`,
+    };
   }
   return { ok: true, text };
 }

@@ -76,7 +76,9 @@ export async function listRuleFiles(dir: string): Promise<string[]> {
     if (st.isFile()) files.push(path.join(abs, name));
   }
   if (files.length === 0) {
-    throw new UsageError(`no rule files in ${dir}: rule files are regular files named with letters, digits, ".", "_" and "-" (not starting with "."), and not named in ${IGNORE_FILE}`);
+    throw new UsageError(
+      `no rule files in ${dir}: rule files are regular files named with letters, digits, ".", "_" and "-" (not starting with "."), and not named in ${IGNORE_FILE}`,
+    );
   }
   return files;
 }

@@ -19,7 +19,11 @@ const SHELLS: Readonly<Record<string, NamedShell>> = { zsh: 'zsh', bash: 'bash',
 /** Reads the interpreter of a `#!` line: the program, or for `/usr/bin/env [-S] NAME`, NAME. */
 export function shebang(firstLine: string): Shebang {
   if (!firstLine.startsWith('#!')) return { shell: undefined };
-  const words = firstLine.slice(2).trim().split(/\s+/).filter((w) => w !== '');
+  const words = firstLine
+    .slice(2)
+    .trim()
+    .split(/\s+/)
+    .filter((w) => w !== '');
   let program = words[0] ?? '';
   if (program.endsWith('/env') || program === 'env') {
     const rest = words.slice(1).filter((w) => !w.startsWith('-'));
@@ -41,7 +45,11 @@ export function chooseShell(files: ReadonlyArray<{ readonly name: string; readon
   const named = files.map((f) => ({ name: f.name, said: shebang(f.firstLine) }));
   for (const f of named) {
     if ('other' in f.said) {
-      return { ok: false, file: f.name, message: `this rule file is for ${f.said.other} (its first line): nfgit sources rule files into zsh, bash or sh; write it for one of them, or keep it out of the rules (.nfgitignore)` };
+      return {
+        ok: false,
+        file: f.name,
+        message: `this rule file is for ${f.said.other} (its first line): nfgit sources rule files into zsh, bash or sh; write it for one of them, or keep it out of the rules (.nfgitignore)`,
+      };
     }
   }
   const first = (shell: NamedShell): string | undefined => named.find((f) => 'shell' in f.said && f.said.shell === shell)?.name;
@@ -56,5 +64,11 @@ export function chooseShell(files: ReadonlyArray<{ readonly name: string; readon
   }
   if (zsh !== undefined || (bash === undefined && first('sh') === undefined)) return { ok: true, shell: 'zsh' };
   const fallback: 'bash' | 'sh' = bash === undefined ? 'sh' : 'bash';
-  return { ok: true, shell: 'bash', modes: named.map((f) => ('shell' in f.said && f.said.shell === 'sh' ? 'sh' : 'shell' in f.said && f.said.shell === 'bash' ? 'bash' : fallback)) };
+  return {
+    ok: true,
+    shell: 'bash',
+    modes: named.map((f) =>
+      'shell' in f.said && f.said.shell === 'sh' ? 'sh' : 'shell' in f.said && f.said.shell === 'bash' ? 'bash' : fallback,
+    ),
+  };
 }

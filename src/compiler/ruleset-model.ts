@@ -92,7 +92,8 @@ export function looseKey(spec: readonly string[]): string {
   const matches: string[] = [];
   for (let i = 0; i < spec.length; i++) {
     const t = spec[i] as string;
-    if (t === '-j' || t === '--jump' || t === '-g' || t === '--goto') target = `${t.startsWith('-g') || t === '--goto' ? 'g' : 'j'} ${spec[++i] ?? ''}`;
+    if (t === '-j' || t === '--jump' || t === '-g' || t === '--goto')
+      target = `${t.startsWith('-g') || t === '--goto' ? 'g' : 'j'} ${spec[++i] ?? ''}`;
     else if (t === '-m' || t === '--match') {
       const m = (spec[++i] ?? '').toLowerCase();
       if (!PROTOCOL_MATCHES.has(m)) matches.push(m);
@@ -159,12 +160,18 @@ export class RulesetModel {
           chain.rules.push(rule);
         } else if (cmd.op === 'insert') {
           if (cmd.index < 1 || cmd.index > chain.rules.length + 1) {
-            return this.fail(`insert position ${cmd.index} is out of range: chain ${chain.name} has ${chain.rules.length} rule(s), so use 1 to ${chain.rules.length + 1}`, 1);
+            return this.fail(
+              `insert position ${cmd.index} is out of range: chain ${chain.name} has ${chain.rules.length} rule(s), so use 1 to ${chain.rules.length + 1}`,
+              1,
+            );
           }
           chain.rules.splice(cmd.index - 1, 0, rule);
         } else {
           if (cmd.index < 1 || cmd.index > chain.rules.length) {
-            return this.fail(`rule number ${cmd.index} to replace is out of range: chain ${chain.name} has ${chain.rules.length} rule(s)`, 1);
+            return this.fail(
+              `rule number ${cmd.index} to replace is out of range: chain ${chain.name} has ${chain.rules.length} rule(s)`,
+              1,
+            );
           }
           this.unref(table, chain.rules[cmd.index - 1] as Rule);
           chain.rules[cmd.index - 1] = rule;
@@ -205,7 +212,14 @@ export class RulesetModel {
         const bad = this.badChainName(cmd.chain);
         if (bad !== undefined) return this.fail(bad, 2);
         if (table.chains.has(cmd.chain)) return this.fail(`chain "${cmd.chain}" already exists in table ${table.name}`, 1);
-        table.chains.set(cmd.chain, { name: cmd.chain, builtin: false, policy: undefined, policyTrace: undefined, declTrace: trace, rules: [] });
+        table.chains.set(cmd.chain, {
+          name: cmd.chain,
+          builtin: false,
+          policy: undefined,
+          policyTrace: undefined,
+          declTrace: trace,
+          rules: [],
+        });
         return OK;
       }
       case 'delete-chain': {
@@ -249,17 +263,26 @@ export class RulesetModel {
         if (chain.builtin) return this.fail(`chain ${chain.name} is a built-in chain of table ${table.name} and cannot be renamed`, 1);
         const bad = this.badChainName(cmd.newName);
         if (bad !== undefined) return this.fail(bad, 2);
-        if (table.chains.has(cmd.newName)) return this.fail(`cannot rename ${chain.name}: chain "${cmd.newName}" already exists in table ${table.name}`, 1);
+        if (table.chains.has(cmd.newName))
+          return this.fail(`cannot rename ${chain.name}: chain "${cmd.newName}" already exists in table ${table.name}`, 1);
         this.renameChain(table, chain, cmd.newName);
         return OK;
       }
       case 'policy': {
         const chain = this.existing(table, cmd.chain);
         if (typeof chain === 'string') return this.fail(chain, 1);
-        if (!chain.builtin) return this.fail(`cannot set a policy on ${chain.name}: policies are for built-in chains only (${table.name} has ${(BUILTIN_CHAINS[table.name] ?? []).join(', ')})`, 1);
-        if (cmd.target !== 'ACCEPT' && cmd.target !== 'DROP') return this.fail(`bad policy "${cmd.target}" for chain ${chain.name}: a policy must be ACCEPT or DROP`, 1);
+        if (!chain.builtin)
+          return this.fail(
+            `cannot set a policy on ${chain.name}: policies are for built-in chains only (${table.name} has ${(BUILTIN_CHAINS[table.name] ?? []).join(', ')})`,
+            1,
+          );
+        if (cmd.target !== 'ACCEPT' && cmd.target !== 'DROP')
+          return this.fail(`bad policy "${cmd.target}" for chain ${chain.name}: a policy must be ACCEPT or DROP`, 1);
         if (table.name === 'nat' && cmd.target === 'DROP') {
-          return this.fail(`the nat table is not for filtering, so iptables refuses a DROP policy on ${chain.name}: filter in the filter table instead`, 2);
+          return this.fail(
+            `the nat table is not for filtering, so iptables refuses a DROP policy on ${chain.name}: filter in the filter table instead`,
+            2,
+          );
         }
         chain.policy = cmd.target;
         chain.policyTrace = trace;
@@ -291,7 +314,15 @@ export class RulesetModel {
    */
   foreignChain(table: Table, name: string): Chain | undefined {
     if (!this.foreign.isForeign(table.name, name)) return undefined;
-    const chain: Chain = { name, builtin: false, policy: undefined, policyTrace: undefined, declTrace: undefined, rules: [], foreign: true };
+    const chain: Chain = {
+      name,
+      builtin: false,
+      policy: undefined,
+      policyTrace: undefined,
+      declTrace: undefined,
+      rules: [],
+      foreign: true,
+    };
     table.chains.set(name, chain);
     return chain;
   }
@@ -301,15 +332,17 @@ export class RulesetModel {
     if (name === '') return 'the chain name is empty';
     if (name.startsWith('-')) return `chain name "${name}" must not start with "-"`;
     if (/[\s]/.test(name)) return `chain name "${name}" must not contain spaces`;
-    if (name === '!' ) return 'chain name "!" is not allowed';
-    if (STANDARD_TARGETS.has(name) || this.targets.has(name)) return `chain name "${name}" clashes with the target of the same name; choose another name`;
+    if (name === '!') return 'chain name "!" is not allowed';
+    if (STANDARD_TARGETS.has(name) || this.targets.has(name))
+      return `chain name "${name}" clashes with the target of the same name; choose another name`;
     return undefined;
   }
 
   private checkTarget(table: Table, rule: Rule): string | undefined {
     if (rule.targetIndex < 0) return undefined;
     const t = rule.spec[rule.targetIndex] as string;
-    if (table.chains.has(t) || STANDARD_TARGETS.has(t) || this.targets.has(t) || this.foreignChain(table, t) !== undefined) return undefined;
+    if (table.chains.has(t) || STANDARD_TARGETS.has(t) || this.targets.has(t) || this.foreignChain(table, t) !== undefined)
+      return undefined;
     const hint = this.foreign.hint(table.name, t);
     return `jump to chain "${t}", which does not exist in table ${table.name} at this point; ${hint ?? 'create it with -N first (or check the spelling of the target)'}`;
   }

@@ -6,7 +6,6 @@ import { JAIL_RULES_DIR } from './jail.js';
 import type { RunMode, RunRulesExit } from './run-rules.js';
 import type { InterpreterState } from './interpret.js';
 
-
 /**
  * A line of `set -x` output from nfgit's own functions and traps (zsh's PS4 is `+%N:%i> `): never what
  * a rule file said, so never quoted in a message.
@@ -48,17 +47,25 @@ function sameLocation(a: SourceTrace, b: SourceTrace): boolean {
  * `exit`). The files after it did not run, so nothing of the run may be used.
  */
 function earlyStopError(early: EarlyStop, output: string, display: (file: string) => string): NfgitError {
-  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '');
+  const lines = output
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '');
   const refused = 'nfgit refuses a rule file that does not run to its end, since its later rules would be silently missing';
   const stopped = `the rule file stopped here, so its later lines did not run; ${refused}`;
   const said = zshError(lines, display);
   // zsh names the file and line of a parse or expansion error in a rule file: that is where it stopped.
-  if (said !== undefined && said.trace[0] !== undefined && (early.trace.length === 0 || said.trace[0].file === early.trace[0]?.file || said.trace[0].file === early.file)) {
+  if (
+    said !== undefined &&
+    said.trace[0] !== undefined &&
+    (early.trace.length === 0 || said.trace[0].file === early.trace[0]?.file || said.trace[0].file === early.file)
+  ) {
     return new ScriptError(`${said.message}; ${stopped}`, { trace: said.trace });
   }
   if (early.exit !== undefined) {
     const where = early.exit.inFunction === undefined ? 'before the last line of the rule file' : `in function ${early.exit.inFunction}`;
-    return new ScriptError(`"exit" ${where}: rule files are sourced into one shell, so in a real shell it would end the whole run here and skip the rest; nfgit accepts an exit only as a file's last command${early.exit.inFunction === undefined ? '' : ' (return from the function instead)'}, or put the lines to skip under an "if"`,
+    return new ScriptError(
+      `"exit" ${where}: rule files are sourced into one shell, so in a real shell it would end the whole run here and skip the rest; nfgit accepts an exit only as a file's last command${early.exit.inFunction === undefined ? '' : ' (return from the function instead)'}, or put the lines to skip under an "if"`,
       { trace: early.exit.trace },
     );
   }
@@ -71,13 +78,17 @@ function earlyStopError(early: EarlyStop, output: string, display: (file: string
   }
   const exit = /(?:^|[\s;&|({])(exit(?:\s+[^\s;&|)}]+)?)\s*(?:$|[;&|)}])/.exec(command);
   if (early.how === 'exit' || exit !== null) {
-    return new ScriptError(`"${exit?.[1] ?? 'exit'}" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run; remove the exit, or put the lines to skip under an "if"`,
+    return new ScriptError(
+      `"${exit?.[1] ?? 'exit'}" ends the whole run here: rule files are sourced into one shell, so the rest of this file and the files after it did not run; remove the exit, or put the lines to skip under an "if"`,
       { trace },
     );
   }
   const ret = /(?:^|[\s;&|({])(return(?:\s+[^\s;&|)}]+)?)\s*(?:$|[;&|)}])/.exec(command);
   if (ret !== null) {
-    return new ScriptError(`"${ret[1]}" at the top level ends the rule file here, so its later lines did not run; ${refused}: put the lines to skip under an "if" instead`, { trace });
+    return new ScriptError(
+      `"${ret[1]}" at the top level ends the rule file here, so its later lines did not run; ${refused}: put the lines to skip under an "if" instead`,
+      { trace },
+    );
   }
   return new ScriptError(`${command === '' ? '' : `after "${command}", `}${stopped}`, { trace });
 }
@@ -92,32 +103,45 @@ function scriptFailure(
   currentFile: string,
   display: (file: string) => string,
 ): NfgitError {
-  const lines = output.split('\n').map((l) => l.trimEnd()).filter((l) => l !== '' && !NFGIT_XTRACE.test(l));
+  const lines = output
+    .split('\n')
+    .map((l) => l.trimEnd())
+    .filter((l) => l !== '' && !NFGIT_XTRACE.test(l));
   const zshSaid = zshError(lines, display);
   if (zshSaid !== undefined && (lastFailure === undefined || lastFailure.trace.length === 0)) return zshSaid;
   if (lastFailure !== undefined && lastFailure.trace.length > 0 && code !== 0) {
     const at = lastFailure.trace[0];
     const refusalAt = lastRefusal?.trace[0];
-    if (lastRefusal !== undefined && at !== undefined && refusalAt !== undefined && at.file === refusalAt.file && at.line === refusalAt.line) {
+    if (
+      lastRefusal !== undefined &&
+      at !== undefined &&
+      refusalAt !== undefined &&
+      at.file === refusalAt.file &&
+      at.line === refusalAt.line
+    ) {
       return new RuleError(lastRefusal.message, { trace: lastRefusal.trace });
     }
     // The jail's paths of rule files, as the user named them.
     const lastLine = lines.at(-1);
     const said = lastLine?.replace(new RegExp(`${JAIL_RULES_DIR}/[^\\s:'"]+`, 'g'), (p) => display(p));
     const host = said === undefined ? undefined : hostOnlyHint(said);
-    return new ScriptError(host !== undefined
+    return new ScriptError(
+      host !== undefined
         ? `a command failed with exit status ${lastFailure.status} (it said: ${said}): ${host}`
         : `a command failed with exit status ${lastFailure.status}${said ? ` (it said: ${said})` : ''}; rule files run with errexit, so the compile stopped here (append "|| true" if the failure is expected)`,
       { trace: lastFailure.trace },
     );
   }
   if (code === 0) {
-    return new ScriptError('the run of the rule files ended in this file without an error (an "exec", or "setopt noexec"?), so the rest of it and the files after it did not run; nfgit refuses rules that do not run to their end',
+    return new ScriptError(
+      'the run of the rule files ended in this file without an error (an "exec", or "setopt noexec"?), so the rest of it and the files after it did not run; nfgit refuses rules that do not run to their end',
       { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] },
     );
   }
   const why = signal !== null ? `was killed by ${signal}` : `exited with status ${code}`;
-  return new ScriptError(`the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] });
+  return new ScriptError(`the rule files ${why}${lines.length > 0 ? `: ${lines.slice(-3).join(' / ')}` : ''}`, {
+    trace: currentFile ? [{ file: currentFile, line: 0 }] : [],
+  });
 }
 
 /**
@@ -149,41 +173,62 @@ function zshError(lines: readonly string[], display: (file: string) => string): 
     const trace = [{ file: display(m[1] as string), line: Number(m[2]) }];
     const own = /^defining function based on alias `(.+)'$/.exec(m[3] as string);
     if (own !== null) {
-      return new ScriptError(`rule files must not define a function named "${own[1]}": nfgit provides it to record the calls (name a wrapper differently)`, { trace });
+      return new ScriptError(
+        `rule files must not define a function named "${own[1]}": nfgit provides it to record the calls (name a wrapper differently)`,
+        { trace },
+      );
     }
     return new ScriptError(`zsh: ${m[3]}`, { trace });
   }
   return undefined;
 }
 
-
 /**
  * The end of one run: undefined when the rules ran to their end (the models are the result), the mode
  * to run the files again in, or the errors that explain the stop (thrown as NfgitErrors).
  */
-export function runOutcome(state: InterpreterState, exit: RunRulesExit, mode: RunMode, timeoutMs: number, display: (file: string) => string): RunMode | undefined {
+export function runOutcome(
+  state: InterpreterState,
+  exit: RunRulesExit,
+  mode: RunMode,
+  timeoutMs: number,
+  display: (file: string) => string,
+): RunMode | undefined {
   const { lastFailure, lastRefusal, bypass, failures, finished, currentFile, early } = state;
   if (exit.stoppedBy !== undefined) throw new NfgitErrors([exit.stoppedBy]);
   if (exit.restart) return 'exact';
   if (exit.timedOut) {
     throw new NfgitErrors([
-      new TimeoutError(`the rule files were still running after ${timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`, { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] }),
+      new TimeoutError(
+        `the rule files were still running after ${timeoutMs / 1000} s (the last file started was ${currentFile}) and were stopped: a loop that never ends, or a command that waits (sleep, read, a network call)?`,
+        { trace: currentFile ? [{ file: currentFile, line: 0 }] : [] },
+      ),
     ]);
   }
   if (bypass !== undefined) {
-    const at = lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace.length > 0 ? lastFailure.trace : [{ file: bypass.file, line: 0 }];
+    const at =
+      lastFailure !== undefined && failures > bypass.failureAfter && lastFailure.trace.length > 0
+        ? lastFailure.trace
+        : [{ file: bypass.file, line: 0 }];
     throw new NfgitErrors([
-      new RuleError(`runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name or path, without "command" or "builtin", so nfgit can compile the rule`, { trace: at }),
+      new RuleError(
+        `runs iptables directly ("${bypass.command.trim()}"), bypassing nfgit: call iptables/ip6tables by name or path, without "command" or "builtin", so nfgit can compile the rule`,
+        { trace: at },
+      ),
     ]);
   }
   // A failed command (errexit) explains the end of the run by itself; an exit does not say where it was.
-  const failedAtEnd = lastFailure !== undefined && lastFailure.trace.length > 0 && (early === undefined || failures > early.failuresBefore || sameLocation(early.trace, lastFailure.trace));
+  const failedAtEnd =
+    lastFailure !== undefined &&
+    lastFailure.trace.length > 0 &&
+    (early === undefined || failures > early.failuresBefore || sameLocation(early.trace, lastFailure.trace));
   const zshSaid = zshError(exit.output.split('\n'), display);
   const unexplained = !failedAtEnd && (exit.code === 0 || zshSaid === undefined);
   // zsh's message locates a parse or expansion error by itself; other stops need the diagnose run.
   const located = early?.exit !== undefined || zshSaid !== undefined;
   if (!finished && mode !== 'diagnose' && (unexplained || (early !== undefined && !failedAtEnd && !located))) return 'diagnose';
   if (early !== undefined && !failedAtEnd) throw new NfgitErrors([earlyStopError(early, exit.output, display)]);
-  if (exit.code !== 0 || !finished) throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
+  if (exit.code !== 0 || !finished)
+    throw new NfgitErrors([scriptFailure(exit.code, exit.signal, exit.output, lastFailure, lastRefusal, currentFile, display)]);
   return undefined;
 }

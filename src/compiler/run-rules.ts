@@ -61,8 +61,19 @@ export interface RunRulesExit {
 }
 
 const BYPASS_TOOLS = [
-  'iptables', 'ip6tables', 'iptables-nft', 'ip6tables-nft', 'iptables-legacy', 'ip6tables-legacy',
-  'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'xtables-nft-multi', 'xtables-legacy-multi', 'ipset',
+  'iptables',
+  'ip6tables',
+  'iptables-nft',
+  'ip6tables-nft',
+  'iptables-legacy',
+  'ip6tables-legacy',
+  'iptables-save',
+  'iptables-restore',
+  'ip6tables-save',
+  'ip6tables-restore',
+  'xtables-nft-multi',
+  'xtables-legacy-multi',
+  'ipset',
 ];
 
 /** The real binaries behind iptables and friends, which the sandbox covers with the bypass shim. */
@@ -131,7 +142,8 @@ export async function runRuleFiles(
     const lastLines: number[] = [];
     for (const [i, file] of options.files.entries()) {
       const relative = path.relative(rulesDir, file);
-      if (relative.startsWith('..') || path.isAbsolute(relative)) throw new InternalError(`internal error: rule file ${file} is not in ${rulesDir}`);
+      if (relative.startsWith('..') || path.isAbsolute(relative))
+        throw new InternalError(`internal error: rule file ${file} is not in ${rulesDir}`);
       const text = await readFile(file);
       lastLines.push(lastCommandLine(text));
       await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1));
@@ -143,7 +155,20 @@ export async function runRuleFiles(
     await chmod(path.join(dir, 'fstab'), 0o644);
     const mode = shell.name === 'bash' && options.mode === 'fast' ? 'exact' : options.mode;
     const fileArgs = shell.name === 'zsh' ? files : files.flatMap((f, i) => [shell.modes[i] ?? 'bash', f]);
-    const jail = jailCommand(['/bin/sh', '-c', JAIL_LAUNCHER, 'nfgit-compile', options.host ?? '', shell.name, mode, String(lastLines.length), ...lastLines.map(String), String(options.args?.length ?? 0), ...(options.args ?? []), ...fileArgs]);
+    const jail = jailCommand([
+      '/bin/sh',
+      '-c',
+      JAIL_LAUNCHER,
+      'nfgit-compile',
+      options.host ?? '',
+      shell.name,
+      mode,
+      String(lastLines.length),
+      ...lastLines.map(String),
+      String(options.args?.length ?? 0),
+      ...(options.args ?? []),
+      ...fileArgs,
+    ]);
     return await drive(jail, dir, options, onRecord, path.join(dir, 'records'), `${JAIL_DIR}/${prelude}`, shell.name === 'bash');
   } finally {
     dropCleanup();
@@ -309,7 +334,11 @@ async function follow(
       if (n === 0) return;
       offset += n;
       if (offset > options.maxRecordBytes) {
-        stop(new ScriptError(`the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`));
+        stop(
+          new ScriptError(
+            `the rule files recorded more than ${options.maxRecordBytes >> 20} MiB of iptables calls; is a loop running away?`,
+          ),
+        );
         return;
       }
       try {

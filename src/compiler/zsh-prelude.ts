@@ -18,7 +18,9 @@ export const ZSH_PRELUDE: string =
 
 /** The bash prelude (prelude.bash): runs bash and sh rule files with the same records and answers. */
 export const BASH_PRELUDE: string =
-  typeof NFGIT_BUNDLED_BASH_PRELUDE === 'string' ? NFGIT_BUNDLED_BASH_PRELUDE : readFileSync(new URL('./prelude.bash', import.meta.url), 'utf8');
+  typeof NFGIT_BUNDLED_BASH_PRELUDE === 'string'
+    ? NFGIT_BUNDLED_BASH_PRELUDE
+    : readFileSync(new URL('./prelude.bash', import.meta.url), 'utf8');
 
 /**
  * Stand-in for the real iptables binaries inside the compile sandbox (bind-mounted over them), so a

@@ -49,7 +49,8 @@ export async function readRawCommits(names: readonly string[], gitDir: string | 
       continue;
     }
     const hashed = gitObjectId('commit', content, oid.length === 64 ? 'sha256' : 'sha1');
-    if (hashed !== oid) throw new UsageError(`${name}: the object stored as ${oid} hashes to ${hashed}: the repository is corrupt (git fsck)`);
+    if (hashed !== oid)
+      throw new UsageError(`${name}: the object stored as ${oid} hashes to ${hashed}: the repository is corrupt (git fsck)`);
     commits.push({ oid, name, content: Buffer.from(content) });
   }
   if (problems.length > 0) throw new UsageError(problems.join('\n'));

@@ -10,7 +10,15 @@ import git, { type HttpClient } from 'isomorphic-git';
 import { InternalError, NfgitError, NfgitErrors, RemoteError, RuleError, UsageError } from '../errors/errors.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits, type TransportLimits } from './transport.js';
-import { isAncestor, isNotFound, readVerified, readVerifiedCommit, readVerifiedTree, type TreeEntry, type VerifiedCommit } from './verified-objects.js';
+import {
+  isAncestor,
+  isNotFound,
+  readVerified,
+  readVerifiedCommit,
+  readVerifiedTree,
+  type TreeEntry,
+  type VerifiedCommit,
+} from './verified-objects.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
 export interface RepositorySpec {
@@ -57,7 +65,9 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
     const dotGit = path.join(spec.url, '.git');
     const gitdir = existsSync(dotGit) && statSync(dotGit).isDirectory() ? dotGit : spec.url;
     if (!existsSync(path.join(gitdir, 'objects')) || !existsSync(path.join(gitdir, 'HEAD'))) {
-      throw new UsageError(`${spec.url} is not a git repository (repository.url): give the path of the bare repository hosts push to, or an https:// URL`);
+      throw new UsageError(
+        `${spec.url} is not a git repository (repository.url): give the path of the bare repository hosts push to, or an https:// URL`,
+      );
     }
     return { gitdir, remote: null, branch: spec.branch, name: spec.url };
   }
@@ -93,7 +103,12 @@ export function packCount(gitdir: string): number {
 
 /** An NfgitError for a failed request to the repository's server, saying what to fix or that nfgit retries. */
 function failure(err: unknown, repo: Repository, doing: string): NfgitError {
-  return remoteError(err, { url: repo.remote?.url ?? repo.name, doing, authHint: 'check the token in repository.tokenFile', then: '; nfgit will retry' });
+  return remoteError(err, {
+    url: repo.remote?.url ?? repo.name,
+    doing,
+    authHint: 'check the token in repository.tokenFile',
+    then: '; nfgit will retry',
+  });
 }
 
 /** The commit the branch points to now: one small ref listing for a remote, a ref read for a local repository. */
@@ -116,7 +131,10 @@ export async function branchHead(repo: Repository): Promise<string> {
   const head = refs.find((r) => r.ref === ref);
   if (head === undefined) {
     // An aborted listing can come back empty: only a listing that shows other refs proves the branch is missing.
-    if (refs.length === 0) throw new RemoteError(`${repo.name} listed no refs for ${ref} (the server may have cut the answer short, or the branch does not exist yet); nfgit will retry`);
+    if (refs.length === 0)
+      throw new RemoteError(
+        `${repo.name} listed no refs for ${ref} (the server may have cut the answer short, or the branch does not exist yet); nfgit will retry`,
+      );
     throw new UsageError(`${repo.name} has no branch ${repo.branch} (repository.branch)`);
   }
   return head.oid;
@@ -138,7 +156,9 @@ export async function ensureCommit(repo: Repository, oid: string): Promise<void>
   if (repo.remote === null) throw new InternalError(`commit ${oid} is missing from ${repo.name}`);
   const { url, http, auth } = repo.remote;
   try {
-    await withLimits(http, () => git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth }));
+    await withLimits(http, () =>
+      git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth }),
+    );
   } catch (err) {
     throw failure(err, repo, `fetching ${repo.branch}`);
   }
@@ -155,7 +175,9 @@ export type Relation = 'same' | 'ahead' | 'behind' | 'diverged';
  * remote (which nothing repairs by itself) how to fetch it afresh.
  */
 export function nothingApplied(repo: Repository): string {
-  return repo.remote === null ? '; nothing was applied' : `; nothing was applied (the agent's copy: remove ${repo.gitdir} and run nfgit sync --retry to fetch it afresh)`;
+  return repo.remote === null
+    ? '; nothing was applied'
+    : `; nothing was applied (the agent's copy: remove ${repo.gitdir} and run nfgit sync --retry to fetch it afresh)`;
 }
 
 /** Compares the branch head with the applied commit (both in the repository), every commit walked verified. */
@@ -186,7 +208,11 @@ export async function readRawCommit(repo: Repository, oid: string): Promise<Uint
 /** The author-facing facts of a commit, for logs and tags. */
 export function commitInfo(commit: VerifiedCommit): { subject: string; author: string; time: Date | null } {
   const a = commit.author;
-  return { subject: commit.message.split('\n')[0] ?? '', author: a === null ? '(no author)' : `${a.name} <${a.email}>`, time: commit.committer?.time ?? null };
+  return {
+    subject: commit.message.split('\n')[0] ?? '',
+    author: a === null ? '(no author)' : `${a.name} <${a.email}>`,
+    time: commit.committer?.time ?? null,
+  };
 }
 
 /**
@@ -198,7 +224,10 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
   const display = rulesPath === '.' ? '' : rulesPath;
   const options = { then: nothingApplied(repo), cache: {} };
   const noDirectory = (cause?: unknown): NfgitError =>
-    new RuleError(`commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, { cause, trace: [{ file: rulesPath, line: 0 }] });
+    new RuleError(`commit ${oid.slice(0, 12)} has no directory ${rulesPath}/ (repository.path): the rule files must be in it`, {
+      cause,
+      trace: [{ file: rulesPath, line: 0 }],
+    });
   const commit = await readCommit(repo, oid);
   let root = await readVerifiedTree(repo, commit.tree, options);
   for (const part of display.split('/').filter((p) => p !== '' && p !== '.')) {
@@ -218,9 +247,19 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
       const shown = path.posix.join(display, rel, entry.path);
       const trace = [{ file: shown, line: 0 }];
       if (entry.mode === '120000') {
-        problems.push(new RuleError('is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself', { trace }));
+        problems.push(
+          new RuleError(
+            'is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself',
+            { trace },
+          ),
+        );
       } else if (entry.type === 'commit') {
-        problems.push(new RuleError('is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in', { trace }));
+        problems.push(
+          new RuleError(
+            'is a git submodule: nfgit refuses submodules in the rules directory (their content is not in this commit); copy the files in',
+            { trace },
+          ),
+        );
       } else if (entry.type === 'tree') {
         await mkdir(path.join(destDir, rel, entry.path), { recursive: true });
         await walkTree(await readVerifiedTree(repo, entry.oid, options), path.posix.join(rel, entry.path));

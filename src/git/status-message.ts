@@ -54,7 +54,9 @@ export function isValidHostName(host: string): boolean {
 /** The status tag name of host for commit: `nfgit/HOST/` and the first 12 digits of the commit. */
 export function statusTagName(host: string, commit: string): string {
   if (!isValidHostName(host)) {
-    throw new UsageError(`"${host}" cannot name a status tag: a host name may hold letters, digits, ".", "_" and "-", and must not start with "." or "-"`);
+    throw new UsageError(
+      `"${host}" cannot name a status tag: a host name may hold letters, digits, ".", "_" and "-", and must not start with "." or "-"`,
+    );
   }
   if (!OID.test(commit)) throw new InternalError(`"${commit}" is not a full commit id`);
   return `nfgit/${host}/${commit.slice(0, 12)}`;
@@ -109,7 +111,10 @@ export function formatStatusMessage(r: StatusRecord): string {
 
 /** Splits the last paragraph of a message into trailers, unfolding continuation lines; a message when it is not a trailer block. */
 function parseTrailers(message: string): Array<[string, string]> | string {
-  const paragraphs = message.replace(/\r\n?/g, '\n').replace(/\n+$/, '').split(/\n[ \t]*\n/);
+  const paragraphs = message
+    .replace(/\r\n?/g, '\n')
+    .replace(/\n+$/, '')
+    .split(/\n[ \t]*\n/);
   if (paragraphs.length < 2) return 'the message has no trailer block (a blank line, then Key: value lines)';
   const block = paragraphs[paragraphs.length - 1] ?? '';
   const out: Array<[string, string]> = [];
@@ -152,14 +157,18 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     fields[key] = v;
   }
   const { Result: result = '', Host: host = '', Commit: commit = '', Previous: previous = '', Agent: agent = '', Time: time = '' } = fields;
-  if (!STATUS_RESULTS.includes(result as StatusResult)) return { error: `unknown Result "${result}" (expected ${STATUS_RESULTS.join(', ')})` };
+  if (!STATUS_RESULTS.includes(result as StatusResult))
+    return { error: `unknown Result "${result}" (expected ${STATUS_RESULTS.join(', ')})` };
   if (!isValidHostName(host)) return { error: `Host "${host}" is not a valid host name` };
   if (!OID.test(commit)) return { error: `Commit "${commit}" is not a full commit id` };
   if (previous !== 'none' && !OID.test(previous)) return { error: `Previous "${previous}" is neither a full commit id nor "none"` };
   const when = new Date(time);
   if (!/^\d{4}-\d{2}-\d{2}T/.test(time) || Number.isNaN(when.getTime())) return { error: `Time "${time}" is not an ISO 8601 time` };
   const rules: { ipv4?: FamilyCount; ipv6?: FamilyCount } = {};
-  for (const [key, family] of [['Rules-IPv4', 'ipv4'], ['Rules-IPv6', 'ipv6']] as const) {
+  for (const [key, family] of [
+    ['Rules-IPv4', 'ipv4'],
+    ['Rules-IPv6', 'ipv6'],
+  ] as const) {
     const v = single.get(key.toLowerCase());
     if (v === undefined) continue;
     const f = parseFamily(key, v);
@@ -167,7 +176,10 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     rules[family] = f;
   }
   const changes: { ipv4?: ChangeCount; ipv6?: ChangeCount } = {};
-  for (const [key, family] of [['Change-IPv4', 'ipv4'], ['Change-IPv6', 'ipv6']] as const) {
+  for (const [key, family] of [
+    ['Change-IPv4', 'ipv4'],
+    ['Change-IPv6', 'ipv6'],
+  ] as const) {
     const v = single.get(key.toLowerCase());
     if (v === undefined) continue;
     const m = /^\+(\d+) -(\d+)$/.exec(v);

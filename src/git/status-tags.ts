@@ -134,14 +134,21 @@ const PUSH_AUTH_HINT = 'check the token file, and that the token may push tags';
 
 /** How a failure to publish a status tag is told: the tag stays local and goes out at a later sync. */
 function publishing(remote: StatusRemote, name: string, gitdir: string): RemoteContext {
-  return { url: remote.url, doing: `publishing status tag ${name}`, authHint: PUSH_AUTH_HINT, then: ` (the tag stays in ${gitdir} and is pushed on the next sync)` };
+  return {
+    url: remote.url,
+    doing: `publishing status tag ${name}`,
+    authHint: PUSH_AUTH_HINT,
+    then: ` (the tag stays in ${gitdir} and is pushed on the next sync)`,
+  };
 }
 
 /** The remote's refs under `refs/tags/nfgit/HOST/` (ref → oid); an error when the server cannot be reached. */
 async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<string, string>> {
   // An aborted discovery can resolve with nothing, and the host's prefix may legitimately be empty:
   // list every ref (the branch at least is there) and filter.
-  const refs = await withLimits(remote.http, () => git.listServerRefs({ http: remote.http, url: remote.url, protocolVersion: 2, prefix: 'refs/', ...remote.auth }));
+  const refs = await withLimits(remote.http, () =>
+    git.listServerRefs({ http: remote.http, url: remote.url, protocolVersion: 2, prefix: 'refs/', ...remote.auth }),
+  );
   if (refs.length === 0) throw new Error('the server listed no refs at all (not the rules repository, or the answer was cut short)');
   const prefix = `${TAGS}nfgit/${host}/`;
   return new Map(refs.filter((r) => r.ref.startsWith(prefix)).map((r) => [r.ref, r.oid]));
@@ -153,7 +160,12 @@ async function remoteHostTags(remote: StatusRemote, host: string): Promise<Map<s
  * Returns how many were fetched. Network failures throw a RemoteError.
  */
 export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: string): Promise<number> {
-  const context = { url: remote.url, doing: `fetching the status tags of ${host}`, authHint: 'check the token in repository.tokenFile', then: '; nfgit will retry' };
+  const context = {
+    url: remote.url,
+    doing: `fetching the status tags of ${host}`,
+    authHint: 'check the token in repository.tokenFile',
+    then: '; nfgit will retry',
+  };
   let wanted: Map<string, string>;
   try {
     wanted = await remoteHostTags(remote, host);
@@ -165,7 +177,19 @@ export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: 
     if ((await localRef(gitdir, ref)) === oid) continue;
     try {
       // singleBranch with tags: the one tag is wanted, and written under its own name (refs/tags/…).
-      await withLimits(remote.http, () => git.fetch({ fs, http: remote.http, gitdir, url: remote.url, remote: 'origin', remoteRef: ref, singleBranch: true, tags: true, ...remote.auth }));
+      await withLimits(remote.http, () =>
+        git.fetch({
+          fs,
+          http: remote.http,
+          gitdir,
+          url: remote.url,
+          remote: 'origin',
+          remoteRef: ref,
+          singleBranch: true,
+          tags: true,
+          ...remote.auth,
+        }),
+      );
     } catch (err) {
       throw remoteError(err, context);
     }
@@ -177,20 +201,24 @@ export async function fetchHostTags(gitdir: string, remote: StatusRemote, host: 
 
 /** Pushes one ref (or deletes it remotely when del) and fails unless the server accepted it. */
 async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: false | { oid: string }): Promise<void> {
-  const result = await withLimits(remote.http, () => git.push({
-    fs,
-    http: remote.http,
-    gitdir,
-    url: remote.url,
-    // isomorphic-git expands ref locally even for a delete: a full oid always expands to itself
-    ref: del === false ? ref : del.oid,
-    remoteRef: ref,
-    ...(del === false ? {} : { delete: true }),
-    ...remote.auth,
-  }));
+  const result = await withLimits(remote.http, () =>
+    git.push({
+      fs,
+      http: remote.http,
+      gitdir,
+      url: remote.url,
+      // isomorphic-git expands ref locally even for a delete: a full oid always expands to itself
+      ref: del === false ? ref : del.oid,
+      remoteRef: ref,
+      ...(del === false ? {} : { delete: true }),
+      ...remote.auth,
+    }),
+  );
   const r = result.refs[ref];
   if (!result.ok || (r !== undefined && !r.ok)) {
-    throw new RemoteError(`the server at ${redactUrl(remote.url)} refused ${del === false ? 'the push of' : 'deleting'} ${ref}: ${r?.error ?? result.error ?? 'no reason given'}`);
+    throw new RemoteError(
+      `the server at ${redactUrl(remote.url)} refused ${del === false ? 'the push of' : 'deleting'} ${ref}: ${r?.error ?? result.error ?? 'no reason given'}`,
+    );
   }
 }
 
@@ -201,7 +229,8 @@ async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: f
  */
 export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<WriteStatusTagResult> {
   const { gitdir, remote, record, key } = opts;
-  if (!Number.isInteger(opts.keep) || opts.keep < 1) throw new UsageError(`status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
+  if (!Number.isInteger(opts.keep) || opts.keep < 1)
+    throw new UsageError(`status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
   let name = statusTagName(record.host, record.commit);
   let ref = TAGS + name;
   // The tag is written locally even when the remote cannot be reached, so a later call publishes it.
@@ -229,7 +258,12 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
       gitdir,
       ref,
       object: record.commit,
-      tagger: { name: 'nfgit', email: signerPrincipal(record.host), timestamp: Math.floor(record.time.getTime() / 1000), timezoneOffset: 0 },
+      tagger: {
+        name: 'nfgit',
+        email: signerPrincipal(record.host),
+        timestamp: Math.floor(record.time.getTime() / 1000),
+        timezoneOffset: 0,
+      },
       message: formatStatusMessage(record),
       signingKey: 'ssh',
       onSign: ({ payload }) => ({ signature: signSshsig(payload, key, 'git') }),
@@ -276,7 +310,11 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
       try {
         await pushRef(gitdir, remote, t.ref, { oid: t.oid });
       } catch (err) {
-        throw remoteError(err, { url: remote.url, doing: `deleting the old status tag ${t.ref.slice(TAGS.length)}`, authHint: PUSH_AUTH_HINT });
+        throw remoteError(err, {
+          url: remote.url,
+          doing: `deleting the old status tag ${t.ref.slice(TAGS.length)}`,
+          authHint: PUSH_AUTH_HINT,
+        });
       }
     }
     if (local.has(t.ref)) await git.deleteRef({ fs, gitdir, ref: t.ref });
@@ -286,16 +324,29 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
 }
 
 /** Checks a raw tag's signature against signers, and that the key may sign as the host the tag names. */
-function checkSignature(raw: RawTag, host: string, signers: readonly AllowedSigner[] | null, when: Date): { signature: SignatureState; signatureDetail: string } {
+function checkSignature(
+  raw: RawTag,
+  host: string,
+  signers: readonly AllowedSigner[] | null,
+  when: Date,
+): { signature: SignatureState; signatureDetail: string } {
   const { split } = raw;
   if (split.kind === 'none' || split.signature === null) return { signature: 'unsigned', signatureDetail: 'the tag is not signed' };
-  if (signers === null) return { signature: 'not-checked', signatureDetail: 'no allowed signers given (--allowed-signers or gpg.ssh.allowedSignersFile)' };
-  if (split.kind !== 'ssh') return { signature: 'untrusted', signatureDetail: `signed with ${split.kind === 'pgp' ? 'OpenPGP' : 'an unknown format'}; nfgit hosts sign with SSH keys` };
+  if (signers === null)
+    return { signature: 'not-checked', signatureDetail: 'no allowed signers given (--allowed-signers or gpg.ssh.allowedSignersFile)' };
+  if (split.kind !== 'ssh')
+    return {
+      signature: 'untrusted',
+      signatureDetail: `signed with ${split.kind === 'pgp' ? 'OpenPGP' : 'an unknown format'}; nfgit hosts sign with SSH keys`,
+    };
   const v = verifySshSignature(split.payload, split.signature, signers, when);
   if (!v.ok) return { signature: v.failure === 'untrusted-key' ? 'untrusted' : 'bad', signatureDetail: v.reason };
   const principal = signerPrincipal(host);
   if (!matchPatternList(principal, v.principals)) {
-    return { signature: 'wrong-host', signatureDetail: `signed by ${v.key.fingerprint}, which allowed_signers lists for ${v.principals.join(', ')}, not ${principal}` };
+    return {
+      signature: 'wrong-host',
+      signatureDetail: `signed by ${v.key.fingerprint}, which allowed_signers lists for ${v.principals.join(', ')}, not ${principal}`,
+    };
   }
   return { signature: 'good', signatureDetail: `signed by ${v.key.fingerprint} (${principal})` };
 }
@@ -307,7 +358,8 @@ function recordOf(raw: RawTag, name: string, host: string): StatusRecord | { err
   if (record.host !== host) return { error: `the tag is named for host ${host} but its message is for ${record.host}` };
   if (record.commit !== raw.target) return { error: `the tag points at ${raw.target} but its message is about commit ${record.commit}` };
   const expected = statusTagName(record.host, record.commit);
-  if (name !== expected && !(name.startsWith(`${expected}.`) && /^[0-9]+$/.test(name.slice(expected.length + 1)))) return { error: `the tag name should be ${expected} (or ${expected}.N for a later decision)` };
+  if (name !== expected && !(name.startsWith(`${expected}.`) && /^[0-9]+$/.test(name.slice(expected.length + 1))))
+    return { error: `the tag name should be ${expected} (or ${expected}.N for a later decision)` };
   return record;
 }
 
@@ -329,19 +381,50 @@ export async function readStatusTags(opts: ReadStatusTagsOptions): Promise<Statu
       raw = await readRawTag(opts.gitdir, oid);
     } catch (err) {
       if (err instanceof CorruptObjectError) {
-        out.push({ name, host, target: '', record: { error: err.message }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with' });
+        out.push({
+          name,
+          host,
+          target: '',
+          record: { error: err.message },
+          taggerTime: null,
+          signature: 'bad',
+          signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with',
+        });
         continue;
       }
       if (!(err instanceof Errors.NotFoundError)) throw err;
-      out.push({ name, host, target: '', record: { error: `the tag object ${oid} is missing (fetch the tags again)` }, taggerTime: null, signature: 'bad', signatureDetail: 'the tag object is missing' });
+      out.push({
+        name,
+        host,
+        target: '',
+        record: { error: `the tag object ${oid} is missing (fetch the tags again)` },
+        taggerTime: null,
+        signature: 'bad',
+        signatureDetail: 'the tag object is missing',
+      });
       continue;
     }
     if (raw === null) {
-      out.push({ name, host, target: oid, record: { error: 'a lightweight tag, not an annotated status tag' }, taggerTime: null, signature: 'unsigned', signatureDetail: 'a lightweight tag cannot be signed' });
+      out.push({
+        name,
+        host,
+        target: oid,
+        record: { error: 'a lightweight tag, not an annotated status tag' },
+        taggerTime: null,
+        signature: 'unsigned',
+        signatureDetail: 'a lightweight tag cannot be signed',
+      });
       continue;
     }
     const taggerTime = taggerTimeOf(raw.headers);
-    out.push({ name, host, target: raw.target, record: recordOf(raw, name, host), taggerTime, ...checkSignature(raw, host, opts.signers, taggerTime ?? new Date()) });
+    out.push({
+      name,
+      host,
+      target: raw.target,
+      record: recordOf(raw, name, host),
+      taggerTime,
+      ...checkSignature(raw, host, opts.signers, taggerTime ?? new Date()),
+    });
   }
   return out;
 }

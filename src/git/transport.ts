@@ -52,7 +52,10 @@ const LIMIT_SETTING: Record<TransportLimit, string> = {
 
 /** Thrown (as the cause of a transient NfgitError) when a request is abandoned for silence. */
 export class StalledRequestError extends Error {
-  constructor(readonly url: string, readonly idleMs: number) {
+  constructor(
+    readonly url: string,
+    readonly idleMs: number,
+  ) {
     super(`no answer from ${redactUrl(url)} for ${Math.round(idleMs / 1000)} s`);
   }
 }
@@ -63,7 +66,11 @@ export class StalledRequestError extends Error {
  */
 export class TransportLimitError extends Error {
   /** detail: what the server did, as in "sent more than 16 MiB of refs" (the URL is in the message). */
-  constructor(readonly url: string, readonly limit: TransportLimit, readonly detail: string) {
+  constructor(
+    readonly url: string,
+    readonly limit: TransportLimit,
+    readonly detail: string,
+  ) {
     super(`the git server at ${redactUrl(url)} ${detail}`);
   }
 }
@@ -148,7 +155,17 @@ export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, 
       // reading (it leaves an advertisement's body unfinished) cuts nothing that matters.
       const cut = (): unknown => (state.reason ??= controller.signal.reason);
       let timer: NodeJS.Timeout | undefined;
-      const deadline = setTimeout(() => controller.abort(new TransportLimitError(req.url, listing ? 'list-deadline' : 'fetch-deadline', `sent ${what} for longer than ${formatMs(deadlineMs)}`)), deadlineMs);
+      const deadline = setTimeout(
+        () =>
+          controller.abort(
+            new TransportLimitError(
+              req.url,
+              listing ? 'list-deadline' : 'fetch-deadline',
+              `sent ${what} for longer than ${formatMs(deadlineMs)}`,
+            ),
+          ),
+        deadlineMs,
+      );
       deadline.unref();
       const arm = (): void => {
         if (timer !== undefined) clearTimeout(timer);
@@ -185,7 +202,10 @@ export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, 
               return r;
             }
             received += r.value.byteLength;
-            if (received > maxBytes) controller.abort(new TransportLimitError(req.url, listing ? 'refs-size' : 'pack-size', `sent more than ${formatBytes(maxBytes)} of ${what}`));
+            if (received > maxBytes)
+              controller.abort(
+                new TransportLimitError(req.url, listing ? 'refs-size' : 'pack-size', `sent more than ${formatBytes(maxBytes)} of ${what}`),
+              );
             if (controller.signal.aborted) throw cut();
             arm();
             return r;
@@ -248,7 +268,10 @@ export function readTokenFile(file: string): Credentials {
     const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
     throw new UsageError(`cannot read the token file ${file} (repository.tokenFile): ${why}`, { cause: err });
   }
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   if (lines.length !== 1) {
     throw new UsageError(`${file} (repository.tokenFile) must hold one line, the token (or USER:TOKEN); it has ${lines.length}`);
   }
@@ -305,6 +328,7 @@ export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
   if (err instanceof StalledRequestError) {
     return new RemoteError(`${name} stopped answering while ${ctx.doing} (${err.message})${then}`, { cause: err });
   }
-  const what = status !== undefined ? `HTTP ${status}` : e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : (e.message ?? String(err));
+  const what =
+    status !== undefined ? `HTTP ${status}` : e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : (e.message ?? String(err));
   return new RemoteError(`cannot reach ${name} while ${ctx.doing}: ${what}${then}`, { cause: err });
 }

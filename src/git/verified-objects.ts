@@ -29,7 +29,10 @@ export class CorruptObjectError extends NfgitError {
   readonly oid: string;
   readonly repository: string;
   constructor(oid: string, repository: string, detail: string, then: string) {
-    super('RuleError', `object ${oid} in ${repository} does not hash to its id${detail}: the repository is corrupt or was tampered with${then}`);
+    super(
+      'RuleError',
+      `object ${oid} in ${repository} does not hash to its id${detail}: the repository is corrupt or was tampered with${then}`,
+    );
     this.oid = oid;
     this.repository = repository;
   }
@@ -67,7 +70,13 @@ export async function readVerifiedObject(src: ObjectSource, oid: string, options
   if (!/^[0-9a-f]{40}$/.test(oid)) throw new RuleError(`${JSON.stringify(oid)} in ${src.name} is not an object id (40 hex digits)${then}`);
   let read;
   try {
-    read = await git.readObject({ fs, gitdir: src.gitdir, oid, format: 'wrapped', ...(options.cache === undefined ? {} : { cache: options.cache }) });
+    read = await git.readObject({
+      fs,
+      gitdir: src.gitdir,
+      oid,
+      format: 'wrapped',
+      ...(options.cache === undefined ? {} : { cache: options.cache }),
+    });
   } catch (err) {
     // Missing, or the file system failing (errno codes), is not corruption; anything else thrown while
     // reading (a loose object that does not inflate, a broken pack entry) is.

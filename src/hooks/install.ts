@@ -60,11 +60,14 @@ export interface PlanOptions {
  * naming every conflicting file.
  */
 export function planInstall(files: readonly HookFile[], options: PlanOptions): HookStep[] {
-  const conflicts = files.filter((f) => f.existing !== null && !f.existing.equals(f.content)).map((f) => path.join(options.hooksDir, f.name));
+  const conflicts = files
+    .filter((f) => f.existing !== null && !f.existing.equals(f.content))
+    .map((f) => path.join(options.hooksDir, f.name));
   if (conflicts.length > 0 && !options.force) {
     const [one, ...more] = conflicts;
     const what = more.length === 0 ? `${one} exists and is not nfgit's` : `${conflicts.join(', ')} exist and are not nfgit's`;
-    throw new UsageError(`${what}; nothing was installed. Merge by hand, or run again with --force to replace (the old file is kept as NAME${BACKUP_SUFFIX})`,
+    throw new UsageError(
+      `${what}; nothing was installed. Merge by hand, or run again with --force to replace (the old file is kept as NAME${BACKUP_SUFFIX})`,
     );
   }
   return files.map((f): HookStep => {
@@ -147,7 +150,8 @@ function gitConfig(repo: string, args: readonly string[]): string | null {
  */
 export function recordCommand(repo: string, words: readonly string[]): CommandStep {
   const bad = words.find((w) => w === '' || w.includes('\n'));
-  if (bad !== undefined) throw new UsageError(`cannot record ${JSON.stringify(bad)} in git config nfgit.command: empty, or with a line break`);
+  if (bad !== undefined)
+    throw new UsageError(`cannot record ${JSON.stringify(bad)} in git config nfgit.command: empty, or with a line break`);
   const now = gitConfig(repo, ['--get-all', 'nfgit.command']);
   const previous = now === null ? [] : now.replace(/\n$/, '').split('\n');
   if (previous.length === words.length && previous.every((w, i) => w === words[i])) return { words, action: 'unchanged', previous };
@@ -172,11 +176,17 @@ export function installHooks(repo: string, options: InstallOptions = {}): Instal
   const files: HookFile[] = [...HOOKS_OF[side], HOOK_LIB].map((name) => {
     const content = read(path.join(sourceDir, name));
     if (content === null) {
-      throw new UsageError(`${path.join(sourceDir, name)}: missing; nfgit's hooks folder is incomplete (set NFGIT_HOOKS_DIR to where the hooks are installed)`);
+      throw new UsageError(
+        `${path.join(sourceDir, name)}: missing; nfgit's hooks folder is incomplete (set NFGIT_HOOKS_DIR to where the hooks are installed)`,
+      );
     }
     return { name, content, existing: read(path.join(where.hooksDir, name)) };
   });
-  const steps = planInstall(files, { force: options.force === true, hooksDir: where.hooksDir, taken: (f) => existsSync(path.join(where.hooksDir, f)) });
+  const steps = planInstall(files, {
+    force: options.force === true,
+    hooksDir: where.hooksDir,
+    taken: (f) => existsSync(path.join(where.hooksDir, f)),
+  });
 
   mkdirSync(where.hooksDir, { recursive: true });
   for (const step of steps) {

@@ -67,7 +67,11 @@ export async function detectBackend(target: Target, families: readonly Family[])
   ]);
   const kind = kindOf(main);
   if (kind === undefined) {
-    throw new SandboxError(main === undefined ? 'iptables is not installed or does not run (install the iptables package)' : `cannot tell the backend of iptables from "${main}"`);
+    throw new SandboxError(
+      main === undefined
+        ? 'iptables is not installed or does not run (install the iptables package)'
+        : `cannot tell the backend of iptables from "${main}"`,
+    );
   }
   tools.forEach((tool, i) => {
     const v = versions[i];
@@ -77,7 +81,9 @@ export async function detectBackend(target: Target, families: readonly Family[])
     }
     const k = kindOf(v);
     if (k !== undefined && k !== kind) {
-      throw new SandboxError(`${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`);
+      throw new SandboxError(
+        `${tool} is the ${k} backend but iptables is ${kind}: point both at the same backend (update-alternatives --config iptables)`,
+      );
     }
   });
   const others = await Promise.all(
@@ -89,7 +95,8 @@ export async function detectBackend(target: Target, families: readonly Family[])
   );
   for (const { family, tool, loaded } of others) {
     if (!loaded) continue;
-    throw new SandboxError(`both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other(kind)} rules (${TOOL[family]}-${other(kind)} -F; -X; for every table) or switch backends, then retry`,
+    throw new SandboxError(
+      `both iptables backends have rules loaded (${kind} is the one in use, but ${tool} shows rules too): packets pass both rulesets, and nfgit manages only the ${kind} one. Flush the ${other(kind)} rules (${TOOL[family]}-${other(kind)} -F; -X; for every table) or switch backends, then retry`,
     );
   }
   return { kind, nft: kind === 'nf_tables' ? nft : undefined };

@@ -48,7 +48,10 @@ function splitDecl(decl: string): [string, string] {
 /** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
 export function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
   if (a.size !== b.size) return false;
-  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
+  const byChain = (t: SavedTable): string =>
+    [...t.chains].sort().join('\n') +
+    '\n' +
+    [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
   for (const [name, ta] of a) {
     const tb = b.get(name);
     if (tb === undefined || byChain(ta) !== byChain(tb)) return false;

@@ -22,9 +22,21 @@ export interface RulesetDriver {
   /** Throws when a snapshot is not one a rollback could put back (a broken save tool). */
   checkSnapshot(target: Target, backend: Backend, family: Family, snapshot: string): Promise<void>;
   /** Loads input into the family (replacing the tables it names); `counters` with the counters it holds. */
-  restore(target: Target, family: Family, input: string, options?: { counters?: boolean; timeoutMs?: number | undefined }): Promise<RestoreRun>;
+  restore(
+    target: Target,
+    family: Family,
+    input: string,
+    options?: { counters?: boolean; timeoutMs?: number | undefined },
+  ): Promise<RestoreRun>;
   /** Puts the family back on a snapshot (`current`: its save just before), and checks that it holds it. */
-  rollbackRestore(target: Target, backend: Backend, family: Family, snapshot: string, current: string, timeoutMs: number | undefined): Promise<void>;
+  rollbackRestore(
+    target: Target,
+    backend: Backend,
+    family: Family,
+    snapshot: string,
+    current: string,
+    timeoutMs: number | undefined,
+  ): Promise<void>;
   /** What changed from one save to another. */
   compare(before: string, after: string): RulesetChange;
 }

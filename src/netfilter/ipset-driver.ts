@@ -44,7 +44,8 @@ export async function saveSets(target: Target): Promise<string> {
 export async function restoreSets(target: Target, script: string, what: string): Promise<void> {
   if (script === '') return;
   const r = await runInTarget(target, ['ipset', 'restore'], { input: script });
-  if (r.code !== 0) throw new SandboxError(`ipset restore failed while ${what} in ${describeTarget(target)}: ${parseIpsetRestoreError(r.stderr).message}`);
+  if (r.code !== 0)
+    throw new SandboxError(`ipset restore failed while ${what} in ${describeTarget(target)}: ${parseIpsetRestoreError(r.stderr).message}`);
 }
 
 /** Destroys one set of the target; the tool's error output when it could not (a set in use, say). */

@@ -42,7 +42,9 @@ const DOCKER_IF = String.raw`(?:docker0|br-[0-9a-f]{12})`;
  * in FORWARD) and 28 on (DOCKER-FORWARD, DOCKER-BRIDGE, DOCKER-CT, DOCKER-INTERNAL); both put the
  * MASQUERADE rule of each bridge network straight into nat POSTROUTING.
  */
-export const PRESETS: Readonly<Record<string, { readonly chains: readonly string[]; readonly rules: ReadonlyArray<{ table: string; test: RegExp }> }>> = {
+export const PRESETS: Readonly<
+  Record<string, { readonly chains: readonly string[]; readonly rules: ReadonlyArray<{ table: string; test: RegExp }> }>
+> = {
   docker: {
     chains: ['DOCKER', 'DOCKER-*'],
     rules: [
@@ -76,7 +78,11 @@ export function parsePreserve(patterns: readonly string[], where = 'preserve'): 
     if (p.startsWith('@')) {
       const preset = PRESETS[p.slice(1)];
       if (preset === undefined) {
-        problems.push(`${where}: unknown preset "${p}"; the presets are ${Object.keys(PRESETS).map((n) => `@${n}`).join(', ')}`);
+        problems.push(
+          `${where}: unknown preset "${p}"; the presets are ${Object.keys(PRESETS)
+            .map((n) => `@${n}`)
+            .join(', ')}`,
+        );
         continue;
       }
       for (const glob of preset.chains) chains.push({ table: null, glob, source: p });
@@ -87,13 +93,19 @@ export function parsePreserve(patterns: readonly string[], where = 'preserve'): 
     const table = colon < 0 ? null : p.slice(0, colon);
     const glob = colon < 0 ? p : p.slice(colon + 1);
     if (table !== null && !TABLES.includes(table)) {
-      problems.push(`${where}: "${p}": unknown table "${table}"; write TABLE:PATTERN with one of ${TABLES.join(', ')}, or PATTERN for every table`);
+      problems.push(
+        `${where}: "${p}": unknown table "${table}"; write TABLE:PATTERN with one of ${TABLES.join(', ')}, or PATTERN for every table`,
+      );
     } else if (!GLOB.test(glob)) {
       problems.push(`${where}: "${p}" is not a chain name pattern (letters, digits, "_", "-", "." and the wildcards * and ?)`);
     } else if (glob.replace(/[*?]/g, '') === '') {
-      problems.push(`${where}: "${p}" would preserve every chain, leaving nothing for nfgit; name the chains of the other software (for example DOCKER*)`);
+      problems.push(
+        `${where}: "${p}" would preserve every chain, leaving nothing for nfgit; name the chains of the other software (for example DOCKER*)`,
+      );
     } else if (isBuiltinName(glob)) {
-      problems.push(`${where}: "${p}" matches a built-in chain; built-in chains are shared: nfgit keeps only the rules that jump to preserved chains in them`);
+      problems.push(
+        `${where}: "${p}" matches a built-in chain; built-in chains are shared: nfgit keeps only the rules that jump to preserved chains in them`,
+      );
     } else {
       chains.push({ table, glob, source: p });
     }
@@ -112,7 +124,12 @@ const regexCache = new Map<string, RegExp>();
 function globToRegExp(glob: string): RegExp {
   let re = regexCache.get(glob);
   if (re === undefined) {
-    re = new RegExp(`^${glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    re = new RegExp(
+      `^${glob
+        .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+        .replace(/\*/g, '.*')
+        .replace(/\?/g, '.')}$`,
+    );
     regexCache.set(glob, re);
   }
   return re;
@@ -271,8 +288,14 @@ export function withoutForeign(saveText: string, foreign: ForeignLines): string 
  * last apply and in the new ruleset) does not account for, such as Docker's trailing RETURN. Tables of
  * the restore input without preserved parts are left as they are.
  */
-export function mergePreserved(restoreText: string, snapshot: string, spec: PreserveSpec, claims?: OwnClaims): { text: string; summary: PreservedSummary; foreign: ForeignLines } {
-  if (spec.chains.length === 0 && spec.rules.length === 0) return { text: restoreText, summary: { chains: [], rules: 0 }, foreign: new Map() };
+export function mergePreserved(
+  restoreText: string,
+  snapshot: string,
+  spec: PreserveSpec,
+  claims?: OwnClaims,
+): { text: string; summary: PreservedSummary; foreign: ForeignLines } {
+  if (spec.chains.length === 0 && spec.rules.length === 0)
+    return { text: restoreText, summary: { chains: [], rules: 0 }, foreign: new Map() };
   const live = parseSave(snapshot);
   const out: string[] = [];
   const keptChains: string[] = [];
@@ -294,13 +317,21 @@ export function mergePreserved(restoreText: string, snapshot: string, spec: Pres
     const decls = block.filter((l) => l.startsWith(':'));
     const rules = block.filter((l) => withoutCounters(l).startsWith('-A '));
     // Preserved chains nfgit's rules add to: declared by nfgit's restore input, so not declared again.
-    const shared = new Set(decls.map((d) => d.slice(1).split(' ')[0] ?? '').filter((name) => preservingPattern(spec, table, name) !== undefined));
-    const foreignDecls = (saved?.chains ?? []).filter((d) => d.endsWith(' -') && isPreservedLine(spec, table, d) && !shared.has(d.slice(1, -2)));
+    const shared = new Set(
+      decls.map((d) => d.slice(1).split(' ')[0] ?? '').filter((name) => preservingPattern(spec, table, name) !== undefined),
+    );
+    const foreignDecls = (saved?.chains ?? []).filter(
+      (d) => d.endsWith(' -') && isPreservedLine(spec, table, d) && !shared.has(d.slice(1, -2)),
+    );
     // Rules a preset would claim, jumps to preserved chains and rules of shared chains that nfgit's own ruleset has too are nfgit's: one each, matched one for one.
     const mine = claimCounter(claims, table);
-    const foreignChainRules = (saved?.rules ?? []).filter((r) => preservingPattern(spec, table, chainOf(r)) !== undefined && !(shared.has(chainOf(r)) && take(mine, r)));
+    const foreignChainRules = (saved?.rules ?? []).filter(
+      (r) => preservingPattern(spec, table, chainOf(r)) !== undefined && !(shared.has(chainOf(r)) && take(mine, r)),
+    );
     const merged: string[] = [];
-    const flags = (saved?.rules ?? []).map((r) => (BUILTIN_CHAINS[table] ?? []).includes(chainOf(r)) && isForeignRule(spec, table, r) && !take(mine, r));
+    const flags = (saved?.rules ?? []).map(
+      (r) => (BUILTIN_CHAINS[table] ?? []).includes(chainOf(r)) && isForeignRule(spec, table, r) && !take(mine, r),
+    );
     for (const chain of BUILTIN_CHAINS[table] ?? []) {
       const own = rules.filter((r) => chainOf(r) === chain);
       const before = (saved?.rules ?? []).map((r, k) => ({ r, foreign: flags[k] === true })).filter((x) => chainOf(x.r) === chain);
@@ -391,6 +422,12 @@ export function withCurrentForeign(snapshot: string, current: string, spec: Pres
  * spec, previous)` made: the save less what that merge carried over (for an interrupted apply, whose
  * merge is done again from its journal).
  */
-export function ownFormAfter(saved: string, restoreText: string, snapshot: string, spec: PreserveSpec, previous: string | undefined): string {
+export function ownFormAfter(
+  saved: string,
+  restoreText: string,
+  snapshot: string,
+  spec: PreserveSpec,
+  previous: string | undefined,
+): string {
   return withoutForeign(saved, mergePreserved(restoreText, snapshot, spec, ownClaims(previous)).foreign);
 }

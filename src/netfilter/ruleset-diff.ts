@@ -148,7 +148,10 @@ export function diffRules(before: readonly string[], after: readonly string[]): 
     left[e.op].set(e.rule, n - 1);
     return { ...e, moved: true };
   });
-  return marked.filter((e, i) => e.op !== ' ' || marked[i - 1]?.op === '-' || marked[i - 1]?.op === '+' || marked[i + 1]?.op === '-' || marked[i + 1]?.op === '+');
+  return marked.filter(
+    (e, i) =>
+      e.op !== ' ' || marked[i - 1]?.op === '-' || marked[i - 1]?.op === '+' || marked[i + 1]?.op === '-' || marked[i + 1]?.op === '+',
+  );
 }
 
 /** Beyond this many edits a chain's middle is shown as all removed, then all added (time and memory stay bounded). */
@@ -186,7 +189,10 @@ function myers(a: readonly string[], b: readonly string[]): Op[] | undefined {
   for (let d = 0; d <= Math.min(max, MAX_EDITS); d++) {
     trace.push(v.slice(off - d - 1, off + d + 2));
     for (let k = -d; k <= d; k += 2) {
-      let x = k === -d || (k !== d && (v[off + k - 1] as number) < (v[off + k + 1] as number)) ? (v[off + k + 1] as number) : (v[off + k - 1] as number) + 1;
+      let x =
+        k === -d || (k !== d && (v[off + k - 1] as number) < (v[off + k + 1] as number))
+          ? (v[off + k + 1] as number)
+          : (v[off + k - 1] as number) + 1;
       let y = x - k;
       while (x < n && y < m && a[x] === b[y]) {
         x++;
@@ -240,7 +246,9 @@ export function renderFamilyDiff(familyName: string, diff: FamilyDiff): string[]
     for (const ch of t.chains) {
       if (ch.policy !== null) {
         const { before, after } = ch.policy;
-        out.push(`  chain ${ch.chain} (policy ${before === null || before === after ? (after ?? 'ACCEPT') : `${before} → ${after ?? 'ACCEPT'}`})`);
+        out.push(
+          `  chain ${ch.chain} (policy ${before === null || before === after ? (after ?? 'ACCEPT') : `${before} → ${after ?? 'ACCEPT'}`})`,
+        );
       } else if (ch.status === 'added') out.push(`  + chain ${ch.chain} (new)`);
       else if (ch.status === 'removed') out.push(`  - chain ${ch.chain} (removed)`);
       else out.push(`  chain ${ch.chain}`);

@@ -49,7 +49,8 @@ export function parseSets(save: string, names?: readonly string[]): Map<string, 
   const want = names === undefined ? undefined : new Set(names);
   const sets = new Map<string, ComparedSet>();
   for (const s of parseIpsetSave(save)) {
-    if (want === undefined || want.has(s.name)) sets.set(s.name, { name: s.name, header: normalizeHeader(s.create), members: s.adds.map(normalizeMember).sort() });
+    if (want === undefined || want.has(s.name))
+      sets.set(s.name, { name: s.name, header: normalizeHeader(s.create), members: s.adds.map(normalizeMember).sort() });
   }
   return sets;
 }
@@ -78,7 +79,12 @@ function minus(a: readonly string[], b: readonly string[]): string[] {
  * on both sides is left out. `ignoreMembers` names sets whose members are not compared (filled at
  * run time: a default timeout, or a rule's `-j SET --add-set`).
  */
-export function diffSets(before: string, after: string, names: readonly string[], ignoreMembers: ReadonlySet<string> = new Set()): SetChange[] {
+export function diffSets(
+  before: string,
+  after: string,
+  names: readonly string[],
+  ignoreMembers: ReadonlySet<string> = new Set(),
+): SetChange[] {
   const a = parseSets(before, names);
   const b = parseSets(after, names);
   const out: SetChange[] = [];
@@ -128,7 +134,14 @@ export function runtimeFilledSets(sets: string, rules: readonly string[]): Set<s
 export function renderSetDiff(changes: readonly SetChange[], maxMembers = 20): string[] {
   const out: string[] = [];
   for (const c of changes) {
-    const what = c.status === 'added' ? ` (new: ${c.header?.after ?? ''})` : c.status === 'removed' ? ' (removed)' : c.header !== null ? ` (${c.header.before ?? ''} → ${c.header.after ?? ''})` : '';
+    const what =
+      c.status === 'added'
+        ? ` (new: ${c.header?.after ?? ''})`
+        : c.status === 'removed'
+          ? ' (removed)'
+          : c.header !== null
+            ? ` (${c.header.before ?? ''} → ${c.header.after ?? ''})`
+            : '';
     out.push(`ipset ${c.set}${what}: +${c.added.length} -${c.removed.length} members`);
     const lines = [...c.removed.map((m) => `  - ${m}`), ...c.added.map((m) => `  + ${m}`)];
     out.push(...lines.slice(0, maxMembers));

@@ -63,6 +63,9 @@ export async function withIpsetFile<T>(ipsets: RenderedIpsets | undefined, fn: (
 export async function savedIpsets(ipsets: RenderedIpsets): Promise<string> {
   if (ipsets.text === '') return '';
   const r = await runInScratchNetns('ipset restore || exit $?; exec ipset save', [], { input: ipsets.text });
-  if (r.code !== 0) throw new SandboxError(`loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`);
+  if (r.code !== 0)
+    throw new SandboxError(
+      `loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`,
+    );
   return r.stdout;
 }

@@ -31,13 +31,24 @@ export interface StageResult {
  * source map. Reports several independent errors: a failing rule is commented out (line numbers
  * stay) and the load retried. Throws NfgitErrors; the namespaces end with their processes.
  */
-export async function stage(rulesets: Readonly<Partial<Record<Family, RenderedRuleset>>>, options: StageOptions = {}): Promise<StageResult> {
+export async function stage(
+  rulesets: Readonly<Partial<Record<Family, RenderedRuleset>>>,
+  options: StageOptions = {},
+): Promise<StageResult> {
   const families = (['ipv4', 'ipv6'] as const).filter((f) => rulesets[f] !== undefined);
   const canonical: Partial<Record<Family, Promise<string>>> = {};
   // Sets live in the network namespace: each staging namespace gets them before its rules (`pre`).
   return withIpsetFile(options.ipsets, async (pre) => {
     const results = await Promise.all(
-      families.map((f) => stageFamily(f, rulesets[f] as RenderedRuleset, options.maxErrors ?? 20, pre, options.canonical === true ? (p) => (canonical[f] = p) : undefined)),
+      families.map((f) =>
+        stageFamily(
+          f,
+          rulesets[f] as RenderedRuleset,
+          options.maxErrors ?? 20,
+          pre,
+          options.canonical === true ? (p) => (canonical[f] = p) : undefined,
+        ),
+      ),
     );
     const errors = results.flat();
     if (errors.length > 0) throw new NfgitErrors(errors);
@@ -53,9 +64,17 @@ async function load(family: Family, lines: readonly string[], pre: string): Prom
 const STAGED = 'nfgit-staged\n';
 
 /** Loads like load(), and once loaded saves the namespace back; the save is delivered through `onSave`. */
-function loadThenSave(family: Family, lines: readonly string[], pre: string, onSave: (save: Promise<string>) => void): Promise<{ ok: boolean; stderr: string }> {
+function loadThenSave(
+  family: Family,
+  lines: readonly string[],
+  pre: string,
+  onSave: (save: Promise<string>) => void,
+): Promise<{ ok: boolean; stderr: string }> {
   const tool = TOOL[family];
-  const child = spawnInScratchNetns(`${pre}${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec nice -n 10 ${tool}-save`, lines.join('\n'));
+  const child = spawnInScratchNetns(
+    `${pre}${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec nice -n 10 ${tool}-save`,
+    lines.join('\n'),
+  );
   let out = '';
   let err = '';
   let staged = false;
@@ -90,7 +109,13 @@ function loadThenSave(family: Family, lines: readonly string[], pre: string, onS
   });
 }
 
-async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number, pre: string, onSave?: (save: Promise<string>) => void): Promise<NfgitError[]> {
+async function stageFamily(
+  family: Family,
+  rs: RenderedRuleset,
+  maxErrors: number,
+  pre: string,
+  onSave?: (save: Promise<string>) => void,
+): Promise<NfgitError[]> {
   const tool = TOOL[family];
   const lines = rs.text.split('\n');
   const errors: NfgitError[] = [];
@@ -137,7 +162,13 @@ function probe(lines: readonly string[], rs: RenderedRuleset, line: number): str
 }
 
 /** Binary search for the first rule line of the failing table whose addition makes the load fail. */
-async function bisect(family: Family, lines: readonly string[], rs: RenderedRuleset, blamed: number, pre: string): Promise<number | undefined> {
+async function bisect(
+  family: Family,
+  lines: readonly string[],
+  rs: RenderedRuleset,
+  blamed: number,
+  pre: string,
+): Promise<number | undefined> {
   const t = [...rs.tableLines.values()].find((x) => x.header <= blamed && blamed <= x.commit);
   if (t === undefined) return undefined;
   const rules: number[] = [];
@@ -145,7 +176,9 @@ async function bisect(family: Family, lines: readonly string[], rs: RenderedRule
   if (rules.length === 0) return undefined;
   const failsWith = async (k: number): Promise<boolean> => {
     const keep = new Set(rules.slice(0, k));
-    const text = lines.slice(0, t.commit).map((l, i) => (i + 1 > t.header && i + 1 < t.commit && isRuleLine(l) && !keep.has(i + 1) ? '#' : l));
+    const text = lines
+      .slice(0, t.commit)
+      .map((l, i) => (i + 1 > t.header && i + 1 < t.commit && isRuleLine(l) && !keep.has(i + 1) ? '#' : l));
     return !(await load(family, text, pre)).ok;
   };
   if (await failsWith(0)) return undefined;

@@ -89,14 +89,20 @@ export function checkTarget(target: Target): void {
   if (problem !== undefined) throw new UsageError(`network namespace ${problem}`);
   if (targetExists(target)) return;
   const name = target.netns;
-  throw new UsageError(`network namespace "${name}" does not exist (no /run/netns/${name}); create it with "ip netns add ${name}" or check the name`);
+  throw new UsageError(
+    `network namespace "${name}" does not exist (no /run/netns/${name}); create it with "ip netns add ${name}" or check the name`,
+  );
 }
 
 /**
  * Runs a tool against the target. The tools are found on PATH (so a host's own or a test's
  * failing stand-in is used), inside the namespace through `ip netns exec` when one is named.
  */
-export function runInTarget(target: Target, argv: readonly string[], options: { input?: string; timeoutMs?: number; untilExit?: boolean } = {}): Promise<ProcessResult> {
+export function runInTarget(
+  target: Target,
+  argv: readonly string[],
+  options: { input?: string; timeoutMs?: number; untilExit?: boolean } = {},
+): Promise<ProcessResult> {
   const [file, ...args] = target.netns === undefined ? argv : ['ip', 'netns', 'exec', target.netns, ...argv];
   return runProcess(file as string, args, { ...options, env: toolEnv(), timeoutMs: options.timeoutMs ?? 300_000 });
 }

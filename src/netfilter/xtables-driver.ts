@@ -22,11 +22,18 @@ export const DEFAULT_RESTORE_TIMEOUT_MS = 60_000;
  * Loads restore input into one family of the target within the time limit (`counters`: with the
  * counters the input holds, as a rollback puts them back); a run that hit the limit says so.
  */
-export async function restoreFamily(target: Target, family: Family, input: string, options: { counters?: boolean; timeoutMs?: number | undefined } = {}): Promise<RestoreRun> {
+export async function restoreFamily(
+  target: Target,
+  family: Family,
+  input: string,
+  options: { counters?: boolean; timeoutMs?: number | undefined } = {},
+): Promise<RestoreRun> {
   const limit = options.timeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
   const argv = options.counters === true ? [restoreTool(family), '-c'] : [restoreTool(family)];
   const r = await runInTarget(target, argv, { input, timeoutMs: limit });
-  const hung = r.timedOut ? `${restoreTool(family)} hung: no answer within ${limit / 1000} s (--restore-timeout), so it was killed` : undefined;
+  const hung = r.timedOut
+    ? `${restoreTool(family)} hung: no answer within ${limit / 1000} s (--restore-timeout), so it was killed`
+    : undefined;
   return { code: r.code, stderr: r.stderr, hung };
 }
 
@@ -40,7 +47,10 @@ export async function saveFamily(target: Target, family: Family): Promise<string
   const r = await runInTarget(target, [saveTool(family), '-c']);
   if (r.code !== 0) {
     const hint = family === 'ipv6' ? ' If this host has IPv6 disabled, manage IPv4 only with --ipv4-only.' : '';
-    throw new SandboxError(`${saveTool(family)} failed in ${describeTarget(target)}: ${r.stderr.trim() || `exit status ${r.code}`}.${hint}`, { family });
+    throw new SandboxError(
+      `${saveTool(family)} failed in ${describeTarget(target)}: ${r.stderr.trim() || `exit status ${r.code}`}.${hint}`,
+      { family },
+    );
   }
   return r.stdout;
 }
@@ -78,8 +88,11 @@ export async function checkSnapshot(target: Target, backend: Backend, family: Fa
   const garbage = snap.split('\n').some((l) => l.trim() !== '' && !l.startsWith('#'));
   const tables = garbage ? undefined : await kernelTables(target, backend, family);
   if (!garbage && (tables === undefined || tables.length === 0)) return;
-  const why = garbage ? 'printed no table block (output that is not a ruleset)' : `printed no table while the kernel holds the ${FAMILY_NAME[family]} ${tables?.join(', ')} table${tables?.length === 1 ? '' : 's'}`;
-  throw new SandboxError(`${tool} -c ${why} in ${describeTarget(target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
+  const why = garbage
+    ? 'printed no table block (output that is not a ruleset)'
+    : `printed no table while the kernel holds the ${FAMILY_NAME[family]} ${tables?.join(', ')} table${tables?.length === 1 ? '' : 's'}`;
+  throw new SandboxError(
+    `${tool} -c ${why} in ${describeTarget(target)}: the snapshot a rollback would put back cannot be trusted, so nothing was changed. Check that ${tool} on PATH is the real one and works (run ${tool} there), then retry`,
     { family },
   );
 }
@@ -93,21 +106,36 @@ function emptyBlock(table: string): string {
  * removes the tables of `current` (the family's save just before) that it does not have (with nft;
  * where nft cannot, they are flushed instead), then checks that the family holds exactly `text`.
  */
-export async function rollbackRestore(target: Target, backend: Backend, family: Family, text: string, current: string, timeoutMs: number | undefined): Promise<void> {
+export async function rollbackRestore(
+  target: Target,
+  backend: Backend,
+  family: Family,
+  text: string,
+  current: string,
+  timeoutMs: number | undefined,
+): Promise<void> {
   const before = parseSave(text);
   if (before.size > 0) {
     const r = await restoreFamily(target, family, text, { counters: true, timeoutMs });
     if (r.code !== 0) {
-      throw new SandboxError(`${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`, { family });
+      throw new SandboxError(
+        `${restoreTool(family)} could not load the previous ${FAMILY_NAME[family]} ruleset back: ${restoreFailure(r)}`,
+        { family },
+      );
     }
   }
   const flushedOnly: string[] = [];
   for (const table of parseSave(current).keys()) {
     if (before.has(table)) continue;
-    const removed = backend.nft !== undefined && (await runInTarget(target, [backend.nft, 'delete', 'table', nftFamily(family), table])).code === 0;
+    const removed =
+      backend.nft !== undefined && (await runInTarget(target, [backend.nft, 'delete', 'table', nftFamily(family), table])).code === 0;
     if (removed) continue;
     const r = await restoreFamily(target, family, emptyBlock(table), { timeoutMs });
-    if (r.code !== 0) throw new SandboxError(`could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`, { family });
+    if (r.code !== 0)
+      throw new SandboxError(
+        `could not flush the ${FAMILY_NAME[family]} ${table} table that the failed apply created: ${restoreFailure(r)}`,
+        { family },
+      );
     flushedOnly.push(table);
   }
   // Trust no exit status: the family must now hold exactly the snapshot (tables only flushed where
@@ -115,9 +143,18 @@ export async function rollbackRestore(target: Target, backend: Backend, family: 
   const now = parseSave(await saveFamily(target, family));
   for (const t of flushedOnly) if (isEmptyTable(now.get(t))) now.delete(t);
   if (!sameTables(before, now)) {
-    throw new SandboxError(`after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`, { family });
+    throw new SandboxError(
+      `after putting the previous ${FAMILY_NAME[family]} ruleset back, ${saveTool(family)} still shows a different ruleset`,
+      { family },
+    );
   }
 }
 
 /** The iptables tools as the transaction's driver. */
-export const XTABLES_DRIVER: RulesetDriver = { save: saveFamily, checkSnapshot, restore: restoreFamily, rollbackRestore, compare: diffSaves };
+export const XTABLES_DRIVER: RulesetDriver = {
+  save: saveFamily,
+  checkSnapshot,
+  restore: restoreFamily,
+  rollbackRestore,
+  compare: diffSaves,
+};

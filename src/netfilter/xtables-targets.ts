@@ -1,6 +1,12 @@
 import { readdir } from 'node:fs/promises';
 
-const XTABLES_DIRS = ['/usr/lib/x86_64-linux-gnu/xtables', '/usr/lib/aarch64-linux-gnu/xtables', '/usr/lib/xtables', '/usr/lib64/xtables', '/usr/local/lib/xtables'];
+const XTABLES_DIRS = [
+  '/usr/lib/x86_64-linux-gnu/xtables',
+  '/usr/lib/aarch64-linux-gnu/xtables',
+  '/usr/lib/xtables',
+  '/usr/lib64/xtables',
+  '/usr/local/lib/xtables',
+];
 
 /**
  * Target extensions installed on this host (`libxt_NAME.so`, `libipt_`, `libip6t_`, upper-case names),

@@ -54,7 +54,8 @@ export async function runInScratchNetns(
   });
   const failure = r.code !== 0 ? sandboxFailure(r.stderr) : undefined;
   if (failure !== undefined) throw failure;
-  if (r.timedOut) throw new TimeoutError(`a command in the scratch network namespace did not finish within ${(options.timeoutMs ?? 120_000) / 1000} s`);
+  if (r.timedOut)
+    throw new TimeoutError(`a command in the scratch network namespace did not finish within ${(options.timeoutMs ?? 120_000) / 1000} s`);
   return r;
 }
 

@@ -42,7 +42,15 @@ vars: { ROLE: edge }          # exported to rule files, beside NFGIT_HOST
 `;
 
 const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
-  repository: { url: 'https://git.example.net/net/firewall.git', branch: 'main', path: 'rules', tokenFile: '/etc/nfgit/token', timeoutMs: 30_000, fetchTimeoutMs: 300_000, maxFetchMiB: 1024 },
+  repository: {
+    url: 'https://git.example.net/net/firewall.git',
+    branch: 'main',
+    path: 'rules',
+    tokenFile: '/etc/nfgit/token',
+    timeoutMs: 30_000,
+    fetchTimeoutMs: 300_000,
+    maxFetchMiB: 1024,
+  },
   host: 'fw1',
   target: HOST,
   stateDir: '/var/lib/nfgit',
@@ -71,7 +79,15 @@ test('the commented example for the README loads', async (t) => {
 test('a minimal file gets every default', (t) => {
   const text = 'repository: { url: /srv/git/firewall.git }\ntrust: { allowedSigners: /etc/nfgit/allowed_signers }\n';
   t.deepEqual(parseConfig(text, FILE, DEFAULTS), {
-    repository: { url: '/srv/git/firewall.git', branch: 'main', path: 'rules', tokenFile: null, timeoutMs: 30_000, fetchTimeoutMs: 300_000, maxFetchMiB: 1024 },
+    repository: {
+      url: '/srv/git/firewall.git',
+      branch: 'main',
+      path: 'rules',
+      tokenFile: null,
+      timeoutMs: 30_000,
+      fetchTimeoutMs: 300_000,
+      maxFetchMiB: 1024,
+    },
     host: 'machine',
     target: HOST,
     stateDir: '/var/lib/nfgit',
@@ -109,7 +125,15 @@ test('JSON is read as YAML', (t) => {
     ipv4Only: true,
   });
   t.deepEqual(parseConfig(json, FILE, DEFAULTS), {
-    repository: { url: 'http://127.0.0.1:8080/firewall.git', branch: 'main', path: 'rules/edge', tokenFile: null, timeoutMs: 30_000, fetchTimeoutMs: 600_000, maxFetchMiB: 64 },
+    repository: {
+      url: 'http://127.0.0.1:8080/firewall.git',
+      branch: 'main',
+      path: 'rules/edge',
+      tokenFile: null,
+      timeoutMs: 30_000,
+      fetchTimeoutMs: 600_000,
+      maxFetchMiB: 64,
+    },
     host: 'fw2',
     target: { netns: 'fw2-staging' },
     stateDir: '/var/lib/nfgit',
@@ -174,7 +198,9 @@ test('allowedSigners is not needed when OpenPGP keys are listed or signatures ar
 });
 
 test('an inline token is refused with a pointer to tokenFile, and its value is not repeated', (t) => {
-  const message = problems('repository:\n  url: https://git.example.net/firewall.git\n  token: s3cret\ntrust: { requireSignedCommits: false }\n');
+  const message = problems(
+    'repository:\n  url: https://git.example.net/firewall.git\n  token: s3cret\ntrust: { requireSignedCommits: false }\n',
+  );
   t.is(
     message,
     `${FILE}: repository.token: tokens are never written in the configuration: put the token in a file only root can read and set repository.tokenFile to its path`,
@@ -182,7 +208,9 @@ test('an inline token is refused with a pointer to tokenFile, and its value is n
 });
 
 test('credentials in the URL are refused, and the URL is not repeated', (t) => {
-  const message = problems('repository:\n  url: https://nfgit:s3cret@git.example.net/firewall.git\ntrust: { requireSignedCommits: false }\n');
+  const message = problems(
+    'repository:\n  url: https://nfgit:s3cret@git.example.net/firewall.git\ntrust: { requireSignedCommits: false }\n',
+  );
   t.is(
     message,
     `${FILE}: repository.url: must not hold credentials; tokens are never written in the configuration: put the token in a file only root can read and set repository.tokenFile to its path`,
@@ -191,7 +219,9 @@ test('credentials in the URL are refused, and the URL is not repeated', (t) => {
 
 test('an unknown key deep inside a section names its full path and the keys it could be', (t) => {
   t.is(
-    problems('repository: { url: /srv/git/firewall.git }\ntrust:\n  allowedSigners: /etc/nfgit/allowed_signers\n  allowed_signers: /etc/nfgit/other\n'),
+    problems(
+      'repository: { url: /srv/git/firewall.git }\ntrust:\n  allowedSigners: /etc/nfgit/allowed_signers\n  allowed_signers: /etc/nfgit/other\n',
+    ),
     `${FILE}: trust.allowed_signers: is not a known key; the keys here are: requireSignedCommits, allowedSigners, pgpKeys, matchCommitter`,
   );
 });
@@ -272,36 +302,116 @@ const accepts = test.macro({
   title: (_provided, yaml: string) => `accepts: ${yaml}`,
 });
 
-test(refuses, 'repository: { branch: refs/heads/main }', 'repository.branch: must be a branch name without "refs/heads/", such as "main", not "refs/heads/main"');
-test(refuses, 'repository: { branch: "feature..x" }', 'repository.branch: is not a valid branch name (see git check-ref-format), not "feature..x"');
+test(
+  refuses,
+  'repository: { branch: refs/heads/main }',
+  'repository.branch: must be a branch name without "refs/heads/", such as "main", not "refs/heads/main"',
+);
+test(
+  refuses,
+  'repository: { branch: "feature..x" }',
+  'repository.branch: is not a valid branch name (see git check-ref-format), not "feature..x"',
+);
 test(refuses, 'repository: { branch: "-main" }', 'repository.branch: is not a valid branch name (see git check-ref-format), not "-main"');
-test(refuses, "preserve: [\"DOCKER*\", \"@dokcer\"]", 'preserve[1]: unknown preset "@dokcer"; the presets are @docker, @fail2ban, @kube-proxy, @crowdsec');
-test(refuses, 'repository: { path: /rules }', 'repository.path: must be relative to the top of the repository, not start with "/": "/rules"');
-test(refuses, 'repository: { path: rules/../../etc }', 'repository.path: must stay inside the repository: ".." is not allowed in "rules/../../etc"');
+test(
+  refuses,
+  'preserve: ["DOCKER*", "@dokcer"]',
+  'preserve[1]: unknown preset "@dokcer"; the presets are @docker, @fail2ban, @kube-proxy, @crowdsec',
+);
+test(
+  refuses,
+  'repository: { path: /rules }',
+  'repository.path: must be relative to the top of the repository, not start with "/": "/rules"',
+);
+test(
+  refuses,
+  'repository: { path: rules/../../etc }',
+  'repository.path: must stay inside the repository: ".." is not allowed in "rules/../../etc"',
+);
 test(refuses, 'repository: { path: "" }', 'repository.path: must not be empty; use "." for the top of the repository');
 test(refuses, 'repository: { tokenFile: token }', 'repository.tokenFile: must be an absolute path, not "token"');
-test(refuses, 'repository: { url: file:///srv/git/firewall.git }', 'repository.url: is a file:// URL; give the absolute path of the repository instead');
-test(refuses, 'repository: { url: ssh://git@git.example.net/firewall.git }', 'repository.url: SSH and git:// remotes are not supported; use an https:// or http:// URL, or the absolute path of a local repository (with repository.tokenFile for credentials)');
-test(refuses, 'repository: { url: https:// }', 'repository.url: is not a valid URL; use an https:// or http:// URL, or the absolute path of a local repository');
-test(refuses, 'repository: { fetchTimeout: 300 }', 'repository.fetchTimeout: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 300');
+test(
+  refuses,
+  'repository: { url: file:///srv/git/firewall.git }',
+  'repository.url: is a file:// URL; give the absolute path of the repository instead',
+);
+test(
+  refuses,
+  'repository: { url: ssh://git@git.example.net/firewall.git }',
+  'repository.url: SSH and git:// remotes are not supported; use an https:// or http:// URL, or the absolute path of a local repository (with repository.tokenFile for credentials)',
+);
+test(
+  refuses,
+  'repository: { url: https:// }',
+  'repository.url: is not a valid URL; use an https:// or http:// URL, or the absolute path of a local repository',
+);
+test(
+  refuses,
+  'repository: { fetchTimeout: 300 }',
+  'repository.fetchTimeout: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 300',
+);
 test(refuses, 'repository: { maxFetchMiB: 0.5 }', 'repository.maxFetchMiB: must be a whole number of MiB, at least 1, not 0.5');
 test(refuses, 'repository: { maxFetchMiB: 1GiB }', 'repository.maxFetchMiB: must be a number, not "1GiB"');
 test(refuses, 'host: 42', 'host: must be a string, not the number 42 (put it in quotes to make it text)');
-test(refuses, 'host: .hidden', 'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not ".hidden"');
-test(refuses, 'host: fw1.lock', 'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw1.lock"');
-test(refuses, 'netns: "a b"', 'netns: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "a b"');
+test(
+  refuses,
+  'host: .hidden',
+  'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not ".hidden"',
+);
+test(
+  refuses,
+  'host: fw1.lock',
+  'host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw1.lock"',
+);
+test(
+  refuses,
+  'netns: "a b"',
+  'netns: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "a b"',
+);
 test(refuses, 'stateDir: var/lib/nfgit', 'stateDir: must be an absolute path, not "var/lib/nfgit"');
 test(refuses, 'trigger: run/nfgit/trigger', 'trigger: must be an absolute path, not "run/nfgit/trigger"');
 test(refuses, 'trigger: /run/nfgit/', 'trigger: must name a file, not a directory: "/run/nfgit/"');
-test(refuses, 'poll: { interval: "30" }', 'poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not "30"');
-test(refuses, 'poll: { interval: 0s }', 'poll.interval: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "0s"');
-test(refuses, 'poll: { interval: 30d }', 'poll.interval: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "30d"');
+test(
+  refuses,
+  'poll: { interval: "30" }',
+  'poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not "30"',
+);
+test(
+  refuses,
+  'poll: { interval: 0s }',
+  'poll.interval: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "0s"',
+);
+test(
+  refuses,
+  'poll: { interval: 30d }',
+  'poll.interval: must be longer than 0s and at most 24d20h31m23s647ms (the longest wait of a Node.js timer), not "30d"',
+);
 test(refuses, 'poll: 30s', 'poll: must be a mapping, not "30s"');
-test(refuses, 'reconcile: { schedule: "*/10 * * *" }', 'reconcile.schedule: must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, not "*/10 * * *"');
-test(refuses, 'reconcile: { schedule: "0 24 * * *" }', 'reconcile.schedule: is not a valid cron expression: the hour "24" is not a number from 0 to 23, in "0 24 * * *"');
-test(refuses, 'reconcile: { schedule: "0 3 * * funday" }', 'reconcile.schedule: is not a valid cron expression: the day of week "funday" is not a name or a number from 0 to 7, in "0 3 * * funday"');
-test(refuses, 'reconcile: { schedule: "*/0 * * * *" }', 'reconcile.schedule: is not a valid cron expression: the minute step must be at least 1, in "*/0 * * * *"');
-test(refuses, 'reconcile: { schedule: "@daily" }', 'reconcile.schedule: must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, not "@daily"');
+test(
+  refuses,
+  'reconcile: { schedule: "*/10 * * *" }',
+  'reconcile.schedule: must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, not "*/10 * * *"',
+);
+test(
+  refuses,
+  'reconcile: { schedule: "0 24 * * *" }',
+  'reconcile.schedule: is not a valid cron expression: the hour "24" is not a number from 0 to 23, in "0 24 * * *"',
+);
+test(
+  refuses,
+  'reconcile: { schedule: "0 3 * * funday" }',
+  'reconcile.schedule: is not a valid cron expression: the day of week "funday" is not a name or a number from 0 to 7, in "0 3 * * funday"',
+);
+test(
+  refuses,
+  'reconcile: { schedule: "*/0 * * * *" }',
+  'reconcile.schedule: is not a valid cron expression: the minute step must be at least 1, in "*/0 * * * *"',
+);
+test(
+  refuses,
+  'reconcile: { schedule: "@daily" }',
+  'reconcile.schedule: must be a cron expression of 5 fields (minute hour day-of-month month day-of-week), or 6 with seconds first, not "@daily"',
+);
 test(refuses, 'reconcile: { mode: Repair }', 'reconcile.mode: must be one of "repair", "report", not "Repair"');
 test(refuses, 'signing: { key: signing_key }', 'signing.key: must be an absolute path, not "signing_key"');
 test(refuses, 'trust: { requireSignedCommits: yes }', 'trust.requireSignedCommits: must be true or false, not "yes"');
@@ -315,12 +425,36 @@ test(refuses, 'vars: [ROLE=edge]', 'vars: must be a mapping, not a list');
 test(refuses, 'tags: { keep: 2.5 }', 'tags.keep: must be a whole number of at least 1, not 2.5');
 test(refuses, 'tags: { keep: "10" }', 'tags.keep: must be a number, not "10"');
 test(refuses, 'probes: { checks: [] }', 'probes.checks: must list at least one probe (tcp: "HOST:PORT", command: [ARGV…] or git: true)');
-test(refuses, 'probes: { checks: [{ tcp: "10.0.0.1" }] }', 'probes.checks[0].tcp: must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1"');
-test(refuses, 'probes: { checks: [{ command: "ping -c1 10.0.0.1" }] }', 'probes.checks[0].command: must be a non-empty list of words (the command and its arguments, run without a shell), not "ping -c1 10.0.0.1"');
-test(refuses, 'probes: { checks: [{ git: yes }] }', 'probes.checks[0].git: must be true (probe that the repository is reachable), not "yes"');
-test(refuses, 'probes: { checks: [{ http: "x" }] }', 'probes.checks[0].http: is not a kind of probe; the kinds are tcp: "HOST:PORT", command: [ARGV…] or git: true');
-test(refuses, 'probes: { checks: [{ tcp: "10.0.0.1:22", git: true }] }', 'probes.checks[0]: must be a mapping with one key, tcp: "HOST:PORT", command: [ARGV…] or git: true, not a mapping');
-test(refuses, 'probes: { deadline: 30, checks: [{ git: true }] }', 'probes.deadline: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30');
+test(
+  refuses,
+  'probes: { checks: [{ tcp: "10.0.0.1" }] }',
+  'probes.checks[0].tcp: must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1"',
+);
+test(
+  refuses,
+  'probes: { checks: [{ command: "ping -c1 10.0.0.1" }] }',
+  'probes.checks[0].command: must be a non-empty list of words (the command and its arguments, run without a shell), not "ping -c1 10.0.0.1"',
+);
+test(
+  refuses,
+  'probes: { checks: [{ git: yes }] }',
+  'probes.checks[0].git: must be true (probe that the repository is reachable), not "yes"',
+);
+test(
+  refuses,
+  'probes: { checks: [{ http: "x" }] }',
+  'probes.checks[0].http: is not a kind of probe; the kinds are tcp: "HOST:PORT", command: [ARGV…] or git: true',
+);
+test(
+  refuses,
+  'probes: { checks: [{ tcp: "10.0.0.1:22", git: true }] }',
+  'probes.checks[0]: must be a mapping with one key, tcp: "HOST:PORT", command: [ARGV…] or git: true, not a mapping',
+);
+test(
+  refuses,
+  'probes: { deadline: 30, checks: [{ git: true }] }',
+  'probes.deadline: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30',
+);
 
 test('every probe problem is reported at once', (t) => {
   t.is(

@@ -1,5 +1,13 @@
 import test from 'ava';
-import { decide, driftAction, resultOf, type DecideOptions, type LastGoodFacts, type PassPlan, type PassStep } from '../../src/agent/decide.js';
+import {
+  decide,
+  driftAction,
+  resultOf,
+  type DecideOptions,
+  type LastGoodFacts,
+  type PassPlan,
+  type PassStep,
+} from '../../src/agent/decide.js';
 import type { AgentState, Decision } from '../../src/agent/agent-state.js';
 import { ProbeError } from '../../src/apply/probation.js';
 import { RemoteError, RuleError, SandboxError, TimeoutError, UsageError, type NfgitError } from '../../src/errors/errors.js';
@@ -12,7 +20,11 @@ const B = 'b'.repeat(40);
 const AT = '2026-01-01T00:00:00.000Z';
 
 const fresh: AgentState = { nfgitAgent: 1, applied: null, decided: null };
-const running = (commit: string): AgentState => ({ nfgitAgent: 1, applied: { commit, at: AT }, decided: { commit, result: 'applied', at: AT, errors: [], tag: 't', published: true } });
+const running = (commit: string): AgentState => ({
+  nfgitAgent: 1,
+  applied: { commit, at: AT },
+  decided: { commit, result: 'applied', at: AT, errors: [], tag: 't', published: true },
+});
 const refusedEarlier = (commit: string, applied: string | null): AgentState => ({
   nfgitAgent: 1,
   applied: applied === null ? null : { commit: applied, at: AT },
@@ -22,8 +34,20 @@ const fromGit = (commit: string): LastGoodFacts => ({ source: `git:${commit}`, a
 const byHand: LastGoodFacts = { source: '/etc/nfgit/rules', appliedAt: AT };
 const OPTIONS: DecideOptions = { reconcile: true, retry: false, allowRewrite: false, reconcileMode: 'repair' };
 
-const deployNew = (commit: string, guardHistory = true): PassPlan => ({ kind: 'deploy', commit, announce: true, guardHistory, notFromGit: false });
-const current = (commit: string, reconcile: 'repair' | 'report' | null = 'repair', held = false, republish = false): PassPlan => ({ kind: 'current', commit, held, republish, reconcile });
+const deployNew = (commit: string, guardHistory = true): PassPlan => ({
+  kind: 'deploy',
+  commit,
+  announce: true,
+  guardHistory,
+  notFromGit: false,
+});
+const current = (commit: string, reconcile: 'repair' | 'report' | null = 'repair', held = false, republish = false): PassPlan => ({
+  kind: 'current',
+  commit,
+  held,
+  republish,
+  reconcile,
+});
 
 const decides = test.macro({
   exec(t, head: string, agent: AgentState, lastGood: LastGoodFacts | undefined, options: Partial<DecideOptions>, expected: PassPlan) {
@@ -32,20 +56,84 @@ const decides = test.macro({
   title: (name = '') => `decide: ${name}`,
 });
 
-test('first commit: deploy it, announced, history guarded (the host\'s own tags give the floor)', decides, A, fresh, undefined, {}, deployNew(A));
+test(
+  "first commit: deploy it, announced, history guarded (the host's own tags give the floor)",
+  decides,
+  A,
+  fresh,
+  undefined,
+  {},
+  deployNew(A),
+);
 test('same head as applied: nothing to decide; reconcile', decides, A, running(A), fromGit(A), {}, current(A));
-test('same head, reconcile off (the daemon\'s ticks between reconciles)', decides, A, running(A), fromGit(A), { reconcile: false }, current(A, null));
+test(
+  "same head, reconcile off (the daemon's ticks between reconciles)",
+  decides,
+  A,
+  running(A),
+  fromGit(A),
+  { reconcile: false },
+  current(A, null),
+);
 test('new signed commit: deploy it', decides, B, running(A), fromGit(A), {}, deployNew(B));
-test('refused earlier: held, not decided again; the running commit reconciled', decides, B, refusedEarlier(B, A), fromGit(A), {}, current(B, 'repair', true));
-test('refused earlier, nothing running: held, nothing to reconcile', decides, B, refusedEarlier(B, null), undefined, {}, current(B, null, true));
+test(
+  'refused earlier: held, not decided again; the running commit reconciled',
+  decides,
+  B,
+  refusedEarlier(B, A),
+  fromGit(A),
+  {},
+  current(B, 'repair', true),
+);
+test(
+  'refused earlier, nothing running: held, nothing to reconcile',
+  decides,
+  B,
+  refusedEarlier(B, null),
+  undefined,
+  {},
+  current(B, null, true),
+);
 test('refused earlier, --retry: decided again', decides, B, refusedEarlier(B, A), fromGit(A), { retry: true }, deployNew(B));
-test('a status not published yet: published again', decides, A, { ...running(A), decided: { ...running(A).decided!, published: false } }, fromGit(A), {}, current(A, 'repair', false, true));
-test('rewrite without --allow-rewrite: the history guard runs (and refuses a head that does not descend)', decides, B, running(A), fromGit(A), {}, deployNew(B, true));
+test(
+  'a status not published yet: published again',
+  decides,
+  A,
+  { ...running(A), decided: { ...running(A).decided!, published: false } },
+  fromGit(A),
+  {},
+  current(A, 'repair', false, true),
+);
+test(
+  'rewrite without --allow-rewrite: the history guard runs (and refuses a head that does not descend)',
+  decides,
+  B,
+  running(A),
+  fromGit(A),
+  {},
+  deployNew(B, true),
+);
 test('rewrite with --allow-rewrite: no history guard', decides, B, running(A), fromGit(A), { allowRewrite: true }, deployNew(B, false));
 test('drift in repair mode: reconcile repairs', decides, A, running(A), fromGit(A), { reconcileMode: 'repair' }, current(A, 'repair'));
 test('drift in report mode: reconcile reports', decides, A, running(A), fromGit(A), { reconcileMode: 'report' }, current(A, 'report'));
-test('not-from-git in repair mode: the head is applied again, not announced', decides, A, running(A), byHand, {}, { kind: 'deploy', commit: A, announce: false, guardHistory: true, notFromGit: true });
-test('not-from-git in report mode: left as it is, reported', decides, A, running(A), byHand, { reconcileMode: 'report' }, { kind: 'report-not-from-git', commit: A });
+test(
+  'not-from-git in repair mode: the head is applied again, not announced',
+  decides,
+  A,
+  running(A),
+  byHand,
+  {},
+  { kind: 'deploy', commit: A, announce: false, guardHistory: true, notFromGit: true },
+);
+test(
+  'not-from-git in report mode: left as it is, reported',
+  decides,
+  A,
+  running(A),
+  byHand,
+  { reconcileMode: 'report' },
+  { kind: 'report-not-from-git', commit: A },
+);
 test('not-from-git but reconcile off: nothing done', decides, A, running(A), byHand, { reconcile: false }, current(A, null));
 
 const ends = test.macro({
@@ -61,9 +149,27 @@ test('rewrite refused by the history guard (or corrupt objects)', ends, 'guard',
 test('rules that do not compile: refused', ends, 'compile', [new RuleError('bad', { trace })], 'refused');
 test('a rule file that runs too long: refused', ends, 'compile', [new TimeoutError('slow')], 'refused');
 test('a symlink in the rules directory: refused', ends, 'extract', [new RuleError('link', { trace })], 'refused');
-test('rules the kernel refuses in staging: refused', ends, 'stage', [new RuleError('bad', { trace }), new RuleError('worse', { trace })], 'refused');
-test('staging\'s sandbox failed: retried, nothing recorded', ends, 'stage', [new RuleError('bad', { trace }), new SandboxError('no netns')], 'retry');
-test('probes failed after the apply: rolled back', ends, 'apply', [new ProbeError('probe tcp 10.0.0.1:22 failed', 'probe failed')], 'rolled-back');
+test(
+  'rules the kernel refuses in staging: refused',
+  ends,
+  'stage',
+  [new RuleError('bad', { trace }), new RuleError('worse', { trace })],
+  'refused',
+);
+test(
+  "staging's sandbox failed: retried, nothing recorded",
+  ends,
+  'stage',
+  [new RuleError('bad', { trace }), new SandboxError('no netns')],
+  'retry',
+);
+test(
+  'probes failed after the apply: rolled back',
+  ends,
+  'apply',
+  [new ProbeError('probe tcp 10.0.0.1:22 failed', 'probe failed')],
+  'rolled-back',
+);
 test('a restore the kernel refused on the target: rolled back', ends, 'apply', [new RuleError('bad', { trace })], 'rolled-back');
 test('the network failed during the apply: retried', ends, 'apply', [new RemoteError('gone')], 'retry');
 test('a usage problem in the apply (a missing namespace): retried', ends, 'apply', [new UsageError('no such netns')], 'retry');

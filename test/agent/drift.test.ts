@@ -20,30 +20,58 @@ COMMIT
 `;
 
 test('no drift: same rules, counters and empty tables ignored', (t) => {
-  const live = APPLIED.replace(/\[0:0\]/g, '[12:3400]').replace('*raw\n:PREROUTING ACCEPT [12:3400]\n:OUTPUT ACCEPT [12:3400]\nCOMMIT\n', '') + '*mangle\n:PREROUTING ACCEPT [1:2]\nCOMMIT\n';
+  const live =
+    APPLIED.replace(/\[0:0\]/g, '[12:3400]').replace('*raw\n:PREROUTING ACCEPT [12:3400]\n:OUTPUT ACCEPT [12:3400]\nCOMMIT\n', '') +
+    '*mangle\n:PREROUTING ACCEPT [1:2]\nCOMMIT\n';
   t.deepEqual(findDrift(APPLIED, live), []);
 });
 
 test('flushed, added, reordered and policy changes are found and described', (t) => {
   const flushed = APPLIED.replace(/-A INPUT.*\n/g, '');
   const d = findDrift(APPLIED, flushed);
-  t.deepEqual(d, [{ table: 'filter', missing: ['-A INPUT -i lo -j ACCEPT', '-A INPUT -p tcp -m tcp --dport 22 -j SSH'], extra: [], reordered: false }]);
-  t.deepEqual(describeDrift('IPv4', d), ['IPv4 table filter: 2 line(s) missing, 0 extra', '  - -A INPUT -i lo -j ACCEPT', '  - -A INPUT -p tcp -m tcp --dport 22 -j SSH']);
+  t.deepEqual(d, [
+    { table: 'filter', missing: ['-A INPUT -i lo -j ACCEPT', '-A INPUT -p tcp -m tcp --dport 22 -j SSH'], extra: [], reordered: false },
+  ]);
+  t.deepEqual(describeDrift('IPv4', d), [
+    'IPv4 table filter: 2 line(s) missing, 0 extra',
+    '  - -A INPUT -i lo -j ACCEPT',
+    '  - -A INPUT -p tcp -m tcp --dport 22 -j SSH',
+  ]);
   const policy = APPLIED.replace(':INPUT DROP', ':INPUT ACCEPT');
   t.deepEqual(findDrift(APPLIED, policy)[0]?.missing, [':INPUT DROP']);
-  const swapped = APPLIED.replace('-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j SSH\n', '-A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A INPUT -i lo -j ACCEPT\n');
+  const swapped = APPLIED.replace(
+    '-A INPUT -i lo -j ACCEPT\n-A INPUT -p tcp -m tcp --dport 22 -j SSH\n',
+    '-A INPUT -p tcp -m tcp --dport 22 -j SSH\n-A INPUT -i lo -j ACCEPT\n',
+  );
   t.like(findDrift(APPLIED, swapped)[0], { reordered: true, missing: [], extra: [] });
   const natAdded = APPLIED + '*nat\n:PREROUTING ACCEPT [0:0]\n-A PREROUTING -p tcp -j REDIRECT --to-ports 8080\nCOMMIT\n';
-  t.deepEqual(findDrift(APPLIED, natAdded), [{ table: 'nat', missing: [], extra: [':PREROUTING ACCEPT', '-A PREROUTING -p tcp -j REDIRECT --to-ports 8080'], reordered: false }]);
+  t.deepEqual(findDrift(APPLIED, natAdded), [
+    { table: 'nat', missing: [], extra: [':PREROUTING ACCEPT', '-A PREROUTING -p tcp -j REDIRECT --to-ports 8080'], reordered: false },
+  ]);
 });
 
 test('poll backoff: the interval when healthy, exponential with jitter after failures, capped', (t) => {
   t.is(nextDelay(30_000, 0), 30_000);
-  t.is(nextDelay(30_000, 1, () => 0.5), 60_000);
-  t.is(nextDelay(30_000, 2, () => 0.5), 120_000);
-  t.is(nextDelay(30_000, 30, () => 0.5), 600_000);
-  t.is(nextDelay(30_000, 1, () => 0), 45_000);
-  t.is(nextDelay(30_000, 1, () => 1), 75_000);
+  t.is(
+    nextDelay(30_000, 1, () => 0.5),
+    60_000,
+  );
+  t.is(
+    nextDelay(30_000, 2, () => 0.5),
+    120_000,
+  );
+  t.is(
+    nextDelay(30_000, 30, () => 0.5),
+    600_000,
+  );
+  t.is(
+    nextDelay(30_000, 1, () => 0),
+    45_000,
+  );
+  t.is(
+    nextDelay(30_000, 1, () => 1),
+    75_000,
+  );
 });
 
 test('set drift: a set missing, members missing and extra, options changed; capped', (t) => {

@@ -6,7 +6,13 @@ import type { StatusTag } from '../../src/git/status-tags.js';
 const A = 'a'.repeat(40);
 const B = 'b'.repeat(40);
 
-function tag(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}, signature: StatusTag['signature'] = 'good'): StatusTag {
+function tag(
+  host: string,
+  commit: string,
+  minute: number,
+  extra: Partial<StatusRecord> = {},
+  signature: StatusTag['signature'] = 'good',
+): StatusTag {
   const time = new Date(Date.UTC(2025, 2, 1, 12, minute));
   return {
     name: `nfgit/${host}/${commit.slice(0, 12)}`,
@@ -15,7 +21,8 @@ function tag(host: string, commit: string, minute: number, extra: Partial<Status
     record: { result: 'applied', host, commit, previous: null, rules: {}, errors: [], agent: 'nfgit 0.1.0', time, ...extra },
     taggerTime: time,
     signature,
-    signatureDetail: signature === 'good' ? 'signed by SHA256:x' : 'signed by SHA256:y, which allowed_signers lists for fw1@nfgit, not fw3@nfgit',
+    signatureDetail:
+      signature === 'good' ? 'signed by SHA256:x' : 'signed by SHA256:y, which allowed_signers lists for fw1@nfgit, not fw3@nfgit',
   };
 }
 
@@ -28,10 +35,13 @@ const tags = [
 
 test('per host: the newest applied commit, the newest decision with its first error line, whether the head runs there', (t) => {
   const fleet = fleetStatus(tags, B, 'main', true);
-  t.deepEqual(fleet.hosts.map((h) => [h.host, h.running?.commit, h.last?.result, h.last?.firstError, h.headApplied]), [
-    ['fw1', B, 'applied', null, true],
-    ['fw2', A, 'refused', 'rules/30-web:14: unknown option "--dporrt"', false],
-  ]);
+  t.deepEqual(
+    fleet.hosts.map((h) => [h.host, h.running?.commit, h.last?.result, h.last?.firstError, h.headApplied]),
+    [
+      ['fw1', B, 'applied', null, true],
+      ['fw2', A, 'refused', 'rules/30-web:14: unknown option "--dporrt"', false],
+    ],
+  );
   t.false(hasSignatureFailures(fleet));
   t.is(
     renderFleetTable(fleet),
@@ -52,9 +62,15 @@ test('a tag with a failed signature is not believed: listed as ignored, and the 
   const fleet = fleetStatus([...tags, forged], B, 'main', true);
   const fw3 = fleet.hosts.find((h) => h.host === 'fw3');
   t.is(fw3?.running, null);
-  t.deepEqual(fw3?.ignored.map((i) => i.tag), [forged.name]);
+  t.deepEqual(
+    fw3?.ignored.map((i) => i.tag),
+    [forged.name],
+  );
   t.true(hasSignatureFailures(fleet));
-  t.regex(renderFleetTable(fleet), /fw3: ignored nfgit\/fw3\/bbbbbbbbbbbb: signature wrong-host: signed by SHA256:y, which allowed_signers lists for fw1@nfgit, not fw3@nfgit/);
+  t.regex(
+    renderFleetTable(fleet),
+    /fw3: ignored nfgit\/fw3\/bbbbbbbbbbbb: signature wrong-host: signed by SHA256:y, which allowed_signers lists for fw1@nfgit, not fw3@nfgit/,
+  );
   // not checked: believed, no failure
   const unchecked = fleetStatus([...tags, tag('fw3', B, 5, {}, 'not-checked')], null, 'main', false);
   t.is(unchecked.hosts.find((h) => h.host === 'fw3')?.running?.commit, B);

@@ -13,7 +13,8 @@ interface JsonHost {
 
 const RULES = {
   '10-base': 'iptables -P INPUT DROP\niptables -A INPUT -i lo -j ACCEPT\n',
-  '20-role': 'if [[ $NFGIT_HOST == fw1 ]]; then\n  iptables -A INPUT -p tcp --dport 80 -j ACCEPT\nelse\n  iptables -A INPUT -p tcp --dport 25 -j ACCEPT\nfi\n',
+  '20-role':
+    'if [[ $NFGIT_HOST == fw1 ]]; then\n  iptables -A INPUT -p tcp --dport 80 -j ACCEPT\nelse\n  iptables -A INPUT -p tcp --dport 25 -j ACCEPT\nfi\n',
 };
 
 test('two agents on one repository (HTTP): per-host rules and tags, no collisions, nfgit status shows both with good signatures', async (t) => {
@@ -36,7 +37,16 @@ test('two agents on one repository (HTTP): per-host rules and tags, no collision
         t.is(s1.exitCode, 0, s1.stdout);
         t.is(s2.exitCode, 1, s2.stdout);
 
-        const st = await nfgit(['status', '--json', '--repo', world.url, '--token-file', world.tokenFile, '--allowed-signers', world.tagSigners]);
+        const st = await nfgit([
+          'status',
+          '--json',
+          '--repo',
+          world.url,
+          '--token-file',
+          world.tokenFile,
+          '--allowed-signers',
+          world.tagSigners,
+        ]);
         t.is(st.exitCode, 0, st.stderr + st.stdout);
         const fleet = JSON.parse(st.stdout) as { head: string; hosts: JsonHost[] };
         t.is(fleet.head, c2);
@@ -49,7 +59,15 @@ test('two agents on one repository (HTTP): per-host rules and tags, no collision
         );
         t.regex(fleet.hosts[1]?.last?.firstError ?? '', /^rules\/20-role:4: /);
         const names = (await mustRun('git', ['--git-dir', world.repo.bare, 'tag', '-l', 'nfgit/*'])).trim().split('\n').sort();
-        t.deepEqual(names, [`nfgit/fw1/${c1.slice(0, 12)}`, `nfgit/fw1/${c2.slice(0, 12)}`, `nfgit/fw2/${c1.slice(0, 12)}`, `nfgit/fw2/${c2.slice(0, 12)}`].sort());
+        t.deepEqual(
+          names,
+          [
+            `nfgit/fw1/${c1.slice(0, 12)}`,
+            `nfgit/fw1/${c2.slice(0, 12)}`,
+            `nfgit/fw2/${c1.slice(0, 12)}`,
+            `nfgit/fw2/${c2.slice(0, 12)}`,
+          ].sort(),
+        );
         const table = await nfgit(['status', '--repo', world.repo.bare, '--allowed-signers', world.tagSigners]);
         t.is(table.exitCode, 0, table.stderr);
         t.regex(table.stdout, /fw1/);
@@ -69,7 +87,10 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         const fw = await world.addHost('edge', ns as string);
         // Signed by a key the host does not trust yet.
         const other = `${dir}/other_signers`;
-        writeFileSync(other, 'nobody@example.net namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqbF0P3cVMvfvsb7/VZqNc3cAeZNHVPCyhGQ9Tz5Y2u\n');
+        writeFileSync(
+          other,
+          'nobody@example.net namespaces="git" ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGqbF0P3cVMvfvsb7/VZqNc3cAeZNHVPCyhGQ9Tz5Y2u\n',
+        );
         const config = JSON.parse(readFileSync(fw.config, 'utf8')) as { trust: { allowedSigners: string }; reconcile: { mode: string } };
         config.trust.allowedSigners = other;
         writeFileSync(fw.config, JSON.stringify(config));
@@ -131,7 +152,10 @@ test('a local bare repository read in place: tags written into it; sync --retry 
         t.is(manual.exitCode, 0, manual.stderr);
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.true(logEntries(r.stdout).some((e) => e.event === 'not-from-git'), r.stdout);
+        t.true(
+          logEntries(r.stdout).some((e) => e.event === 'not-from-git'),
+          r.stdout,
+        );
         const back = (await savesOf(ns as string)).ipv4;
         t.regex(back, /--dport 8443/);
         t.notRegex(back, /--dport 9 /);

@@ -20,7 +20,7 @@ const record = (commit: string, result: StatusRecord['result'], minute: number):
   time: new Date(Date.UTC(2025, 2, 1, 12, minute, 0)),
 });
 
-test('the floor is the newest applied tag signed by the host\'s own key; ancestors of it and commits dated before it are refused', async (t) => {
+test("the floor is the newest applied tag signed by the host's own key; ancestors of it and commits dated before it are refused", async (t) => {
   await withTempDir('history-floor', async (dir) => {
     const repo = await makeRulesRepo(dir);
     const dated = (iso: string) => ({ env: { GIT_COMMITTER_DATE: iso, GIT_AUTHOR_DATE: iso } });
@@ -55,7 +55,10 @@ test('the floor is the newest applied tag signed by the host\'s own key; ancesto
     t.deepEqual(floor, { commit: c2, tag });
 
     const refusal = async (oid: string) => historyRefusal({ repo: r, head: await readCommit(r, oid), running: null, floor });
-    t.is(await refusal(c1), `main moved back to ${c1.slice(0, 12)}, an ancestor of ${c2.slice(0, 12)}, which this host's signed status tag ${tag} says it applied: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`);
+    t.is(
+      await refusal(c1),
+      `main moved back to ${c1.slice(0, 12)}, an ancestor of ${c2.slice(0, 12)}, which this host's signed status tag ${tag} says it applied: nfgit never goes backwards (revert with a new commit, or run nfgit sync --allow-rewrite)`,
+    );
     t.is(
       await refusal(early),
       `commit ${early.slice(0, 12)} is dated 2029-06-01T00:00:00.000Z (its committer date), before commit ${c2.slice(0, 12)}, which this host's signed status tag ${tag} says it applied, dated 2030-01-01T00:00:00.000Z: ` +
@@ -66,7 +69,10 @@ test('the floor is the newest applied tag signed by the host\'s own key; ancesto
     t.is(await refusal(c3), null);
     t.is(await refusal(c2), null);
     // With agent.json's running commit, the same history rules hold first.
-    t.regex((await historyRefusal({ repo: r, head: await readCommit(r, c2), running: c3, floor })) ?? '', /^main moved back to .*an ancestor of the running commit/);
+    t.regex(
+      (await historyRefusal({ repo: r, head: await readCommit(r, c2), running: c3, floor })) ?? '',
+      /^main moved back to .*an ancestor of the running commit/,
+    );
     t.regex((await historyRefusal({ repo: r, head: await readCommit(r, late), running: c3, floor })) ?? '', /^main was rewritten/);
   });
 });

@@ -13,7 +13,14 @@ const NOW = () => new Date('2026-11-29T10:00:00Z');
 test('JSON lines carry time, level, event, message and the fields', (t) => {
   const c = capture();
   streamLogger(c.stream, 'json', NOW).log('info', 'applied', 'applied abc', { commit: 'abc', errors: [] });
-  t.deepEqual(JSON.parse(c.text()), { time: '2026-11-29T10:00:00.000Z', level: 'info', event: 'applied', message: 'applied abc', commit: 'abc', errors: [] });
+  t.deepEqual(JSON.parse(c.text()), {
+    time: '2026-11-29T10:00:00.000Z',
+    level: 'info',
+    event: 'applied',
+    message: 'applied abc',
+    commit: 'abc',
+    errors: [],
+  });
 });
 
 test('text: fields after the message, details (multi-line errors) indented on their own lines', (t) => {

@@ -24,7 +24,10 @@ test('the agent leaves preserved chains alone: no drift for them, and a drift re
         // fail2ban from the configuration, Docker from the command line: neither is drift.
         r = await fw.sync('--preserve', '@docker');
         t.is(r.exitCode, 0, r.stdout);
-        t.false(logEntries(r.stdout).some((e) => e.event === 'drift'), r.stdout);
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'drift'),
+          r.stdout,
+        );
         t.deepEqual(await savesOf(ns as string), withForeign);
 
         // Someone deletes one of nfgit's rules: repaired, and the foreign chains are still there, in place.
@@ -32,7 +35,10 @@ test('the agent leaves preserved chains alone: no drift for them, and a drift re
         r = await fw.sync('--preserve', '@docker');
         t.is(r.exitCode, 0, r.stdout);
         const drift = logEntries(r.stdout).find((e) => e.event === 'drift');
-        t.deepEqual(drift?.['details'], ['IPv4 table filter: 1 line(s) missing, 0 extra', '  - -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT']);
+        t.deepEqual(drift?.['details'], [
+          'IPv4 table filter: 1 line(s) missing, 0 extra',
+          '  - -A INPUT -p tcp -m tcp --dport 22 -j ACCEPT',
+        ]);
         t.deepEqual(await savesOf(ns as string), withForeign);
 
         const bad = await fw.sync('--preserve', '@dokcer');
@@ -61,27 +67,37 @@ test("the agent's drift check counts nfgit's part of DOCKER-USER: a deleted rule
         let r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
         const part = ['-A DOCKER-USER -i eth0 -p tcp -m tcp --dport 25 -j DROP', '-A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT'];
-        const dockerUser = async (): Promise<string[]> => (await savesOf(ns as string)).ipv4.split('\n').filter((l) => l.startsWith('-A DOCKER-USER '));
+        const dockerUser = async (): Promise<string[]> =>
+          (await savesOf(ns as string)).ipv4.split('\n').filter((l) => l.startsWith('-A DOCKER-USER '));
         t.deepEqual(await dockerUser(), [...part, '-A DOCKER-USER -j RETURN']);
 
         // Someone else adds a rule to DOCKER-USER: not nfgit's, not drift.
         await inNetns(ns as string, ['iptables', '-I', 'DOCKER-USER', '-s', '203.0.113.9', '-j', 'DROP']);
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.false(logEntries(r.stdout).some((e) => e.event === 'drift'), r.stdout);
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'drift'),
+          r.stdout,
+        );
 
         // One of nfgit's DOCKER-USER rules deleted by hand: drift, repaired; the other rules stay (after nfgit's part).
         await inNetns(ns as string, ['iptables', '-D', 'DOCKER-USER', '-s', '10.0.0.0/8', '-j', 'ACCEPT']);
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.deepEqual(logEntries(r.stdout).find((e) => e.event === 'drift')?.['details'], ['IPv4 table filter: 1 line(s) missing, 0 extra', '  - -A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT']);
+        t.deepEqual(logEntries(r.stdout).find((e) => e.event === 'drift')?.['details'], [
+          'IPv4 table filter: 1 line(s) missing, 0 extra',
+          '  - -A DOCKER-USER -s 10.0.0.0/8 -j ACCEPT',
+        ]);
         t.deepEqual(await dockerUser(), [...part, '-A DOCKER-USER -s 203.0.113.9/32 -j DROP', '-A DOCKER-USER -j RETURN']);
 
         // The repair recorded nfgit's part only: the other rule going away later is not drift either.
         await inNetns(ns as string, ['iptables', '-D', 'DOCKER-USER', '-s', '203.0.113.9', '-j', 'DROP']);
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.false(logEntries(r.stdout).some((e) => e.event === 'drift'), r.stdout);
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'drift'),
+          r.stdout,
+        );
         t.deepEqual(await dockerUser(), [...part, '-A DOCKER-USER -j RETURN']);
       });
     } finally {

@@ -22,7 +22,8 @@ test('a commit that fails its probes is rolled back, tagged rolled-back with the
       await withPair(async ({ host, peer }) => {
         await listen(peer, PORT);
         const fw = await world.addHost('fw1', host, { probes: { deadline: '2s', checks: [{ tcp: `${PEER4}:${PORT}` }, { git: true }] } });
-        const tag = (commit: string) => mustRun('git', ['--git-dir', world.repo.bare, 'tag', '-l', '--format=%(contents)', `nfgit/fw1/${commit.slice(0, 12)}`]);
+        const tag = (commit: string) =>
+          mustRun('git', ['--git-dir', world.repo.bare, 'tag', '-l', '--format=%(contents)', `nfgit/fw1/${commit.slice(0, 12)}`]);
 
         const good = await world.repo.commit(HARMLESS, { message: 'drop 7102' });
         let r = await fw.sync();
@@ -45,7 +46,10 @@ test('a commit that fails its probes is rolled back, tagged rolled-back with the
         // Not retried until a newer commit arrives.
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout + r.stderr);
-        t.true(logEntries(r.stdout).some((e) => e.event === 'held'), r.stdout);
+        t.true(
+          logEntries(r.stdout).some((e) => e.event === 'held'),
+          r.stdout,
+        );
         t.deepEqual(await savesOf(host), applied);
       });
     } finally {

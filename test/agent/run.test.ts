@@ -11,10 +11,19 @@ import { followJsonLog, type LogLine } from './helpers/json-log.js';
 
 /** `nfgit run` as a child, and its JSON log as it comes. */
 function startRun(config: string) {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', config, '--log-format', 'json'], { env: { PATH: SYSTEM_PATH, LC_ALL: 'C' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, 'run', '--config', config, '--log-format', 'json'], {
+    env: { PATH: SYSTEM_PATH, LC_ALL: 'C' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const log = followJsonLog(child);
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, lines: log.lines, stderr: log.stderr, exited, waitFor: (pred: (l: LogLine) => boolean, ms = 60_000) => log.waitFor(pred, ms) };
+  return {
+    child,
+    lines: log.lines,
+    stderr: log.stderr,
+    exited,
+    waitFor: (pred: (l: LogLine) => boolean, ms = 60_000) => log.waitFor(pred, ms),
+  };
 }
 
 test('nfgit run: first pass at start, the trigger file (by hand and from a push through the post-receive hook) and SIGHUP sync at once, SIGTERM stops cleanly', async (t) => {

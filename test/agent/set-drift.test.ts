@@ -21,7 +21,10 @@ const RULES = {
 /** Members of one set in the namespace, sorted. */
 async function membersOf(ns: string, set: string): Promise<string[]> {
   const out = await inNetns(ns, ['ipset', 'list', set, '-o', 'save']);
-  return out.split('\n').flatMap((l) => (l.startsWith(`add ${set} `) ? [l.slice(`add ${set} `.length)] : [])).sort();
+  return out
+    .split('\n')
+    .flatMap((l) => (l.startsWith(`add ${set} `) ? [l.slice(`add ${set} `.length)] : []))
+    .sort();
 }
 
 test('the agent finds drift in the sets it owns (flushed, a member deleted or added) and repairs it; sets it does not own are ignored', async (t) => {
@@ -34,7 +37,10 @@ test('the agent finds drift in the sets it owns (flushed, a member deleted or ad
         await world.repo.commit(RULES);
         let r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.is(logEntries(r.stdout).find((e) => e.event === 'sets-applied')?.message, 'ipsets: 2 set(s), +3 -0 members; sets added: web, admin');
+        t.is(
+          logEntries(r.stdout).find((e) => e.event === 'sets-applied')?.message,
+          'ipsets: 2 set(s), +3 -0 members; sets added: web, admin',
+        );
         t.is(
           readFileSync(path.join(fw.stateDir, 'canonical.ipsets'), 'utf8'),
           'create admin hash:net family inet maxelem 65536 bucketsize 12\nadd admin 10.0.0.0/8\ncreate web hash:ip family inet maxelem 65536 bucketsize 12\nadd web 192.0.2.1\nadd web 192.0.2.2\n',
@@ -45,14 +51,24 @@ test('the agent finds drift in the sets it owns (flushed, a member deleted or ad
         await inNetns(ns, ['ipset', 'add', 'mine', '198.51.100.7']);
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.false(logEntries(r.stdout).some((e) => e.event === 'drift'), r.stdout);
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'drift'),
+          r.stdout,
+        );
 
         // Flushed by hand: drift, repaired at the same pass.
         await inNetns(ns, ['ipset', 'flush', 'web']);
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.deepEqual(logEntries(r.stdout).find((e) => e.event === 'drift')?.['details'], ['ipset web: 2 member(s) missing, 0 extra', '  - 192.0.2.1', '  - 192.0.2.2']);
-        t.true(logEntries(r.stdout).some((e) => e.event === 'repaired'), r.stdout);
+        t.deepEqual(logEntries(r.stdout).find((e) => e.event === 'drift')?.['details'], [
+          'ipset web: 2 member(s) missing, 0 extra',
+          '  - 192.0.2.1',
+          '  - 192.0.2.2',
+        ]);
+        t.true(
+          logEntries(r.stdout).some((e) => e.event === 'repaired'),
+          r.stdout,
+        );
         t.deepEqual(await membersOf(ns, 'web'), ['192.0.2.1', '192.0.2.2']);
 
         // One member deleted, one added.
@@ -72,7 +88,10 @@ test('the agent finds drift in the sets it owns (flushed, a member deleted or ad
         // Repaired: the next pass finds nothing, and the hand-made set is still there as it was.
         r = await fw.sync();
         t.is(r.exitCode, 0, r.stdout);
-        t.false(logEntries(r.stdout).some((e) => e.event === 'drift'), r.stdout);
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'drift'),
+          r.stdout,
+        );
         t.deepEqual(await membersOf(ns, 'mine'), ['198.51.100.7']);
       });
     } finally {

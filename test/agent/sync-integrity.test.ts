@@ -18,15 +18,29 @@ const running = (host: AgentHost): string | undefined =>
   (JSON.parse(readFileSync(path.join(host.stateDir, 'agent.json'), 'utf8')) as { applied?: { commit: string } }).applied?.commit;
 
 /** Checks that a pass over a commit whose blob was swapped refuses it, names the object and applies nothing. */
-async function refusesSwap(t: import('ava').ExecutionContext, world: AgentWorld, fw1: AgentHost, ns: string, good: string, blob: string, where: string, hint = ''): Promise<void> {
+async function refusesSwap(
+  t: import('ava').ExecutionContext,
+  world: AgentWorld,
+  fw1: AgentHost,
+  ns: string,
+  good: string,
+  blob: string,
+  where: string,
+  hint = '',
+): Promise<void> {
   const before = await savesOf(ns);
   const r = await fw1.sync();
   t.is(r.exitCode, 1, r.stdout + r.stderr);
   const entries = logEntries(r.stdout);
   // The commit itself is genuine (its signature verifies); the tree it names is what cannot be read.
-  t.true(entries.some((e) => e.event === 'verified'), r.stdout);
+  t.true(
+    entries.some((e) => e.event === 'verified'),
+    r.stdout,
+  );
   const refused = entries.find((e) => e.event === 'refused');
-  t.deepEqual(refused?.['errors'], [`nfgit: object ${blob} in ${where} does not hash to its id (its blob content hashes to ${(await mustRun('git', ['hash-object', '--stdin'], { input: SWAPPED })).trim()}): the repository is corrupt or was tampered with; nothing was applied${hint}`]);
+  t.deepEqual(refused?.['errors'], [
+    `nfgit: object ${blob} in ${where} does not hash to its id (its blob content hashes to ${(await mustRun('git', ['hash-object', '--stdin'], { input: SWAPPED })).trim()}): the repository is corrupt or was tampered with; nothing was applied${hint}`,
+  ]);
   t.deepEqual(await savesOf(ns), before);
   t.is(running(fw1), good);
   void world;
@@ -53,7 +67,7 @@ test('a signed commit whose blob is swapped by a forged pack in the shared bare 
   });
 });
 
-test('a forged pack in the agent\'s own copy of an HTTPS remote (STATE/repo.git) is refused the same way', async (t) => {
+test("a forged pack in the agent's own copy of an HTTPS remote (STATE/repo.git) is refused the same way", async (t) => {
   await withTempDir('sync-swap-fetched', async (dir) => {
     const world = await makeAgentWorld(dir);
     try {
@@ -69,7 +83,16 @@ test('a forged pack in the agent\'s own copy of an HTTPS remote (STATE/repo.git)
         await mustRun('git', ['--git-dir', copy, '-c', 'transfer.unpackLimit=100000', 'fetch', '-q', world.repo.bare, 'main']);
         removeLoose(copy, blob);
         writeForgedPack(copy, blob, 'blob', SWAPPED);
-        await refusesSwap(t, world, fw1, ns as string, good, blob, world.url, ` (the agent's copy: remove ${copy} and run nfgit sync --retry to fetch it afresh)`);
+        await refusesSwap(
+          t,
+          world,
+          fw1,
+          ns as string,
+          good,
+          blob,
+          world.url,
+          ` (the agent's copy: remove ${copy} and run nfgit sync --retry to fetch it afresh)`,
+        );
         // What the message says to do: the genuine commit is fetched afresh and applied.
         rmSync(copy, { recursive: true });
         const r = await fw1.sync('--retry');
@@ -100,7 +123,9 @@ test('a key retired with valid-before cannot sign a backdated commit: a commit d
         writeFileSync(path.join(world.repo.work, 'rules/30-open'), SWAPPED);
         await world.repo.git(['add', '-A']);
         const date = '2019-06-01T12:00:00Z';
-        await world.repo.git(['-c', `user.signingkey=${bob.file}`, 'commit', '-q', '-S', '-m', 'open up'], { env: { GIT_COMMITTER_DATE: date, GIT_AUTHOR_DATE: date } });
+        await world.repo.git(['-c', `user.signingkey=${bob.file}`, 'commit', '-q', '-S', '-m', 'open up'], {
+          env: { GIT_COMMITTER_DATE: date, GIT_AUTHOR_DATE: date },
+        });
         await world.repo.git(['push', '-q', 'origin', 'HEAD:refs/heads/main']);
         const backdated = (await world.repo.git(['rev-parse', 'HEAD'])).trim();
         // git itself accepts the signature: the key was valid at the (claimed) committer date.
@@ -123,7 +148,7 @@ test('a key retired with valid-before cannot sign a backdated commit: a commit d
   });
 });
 
-test('with the state directory lost, the host\'s newest signed status tag is the floor: an older commit is refused (fetched from the remote)', async (t) => {
+test("with the state directory lost, the host's newest signed status tag is the floor: an older commit is refused (fetched from the remote)", async (t) => {
   await withTempDir('sync-floor', async (dir) => {
     const world = await makeAgentWorld(dir);
     try {
@@ -180,13 +205,23 @@ test('an agent.json that exists but cannot be parsed holds the agent, naming the
         await world.repo.git(['push', '-q', '-f', 'origin', `${old}:refs/heads/main`]);
         const r = await fw1.sync();
         t.is(r.exitCode, 2, r.stdout + r.stderr);
-        t.regex(r.stdout + r.stderr, new RegExp(`${file.replace(/[.]/g, '\\.')} cannot be used \\(it is not valid JSON: .*\\): nfgit does not know which commit this host runs, so it decides nothing until this is fixed\\. Restore the file from a backup, or move it away to start afresh`));
+        t.regex(
+          r.stdout + r.stderr,
+          new RegExp(
+            `${file.replace(/[.]/g, '\\.')} cannot be used \\(it is not valid JSON: .*\\): nfgit does not know which commit this host runs, so it decides nothing until this is fixed\\. Restore the file from a backup, or move it away to start afresh`,
+          ),
+        );
         t.deepEqual(await savesOf(ns as string), before);
         // Moved away: the status tags keep it from going back.
         rmSync(file);
         const r2 = await fw1.sync();
         t.is(r2.exitCode, 1, r2.stdout + r2.stderr);
-        t.regex(r2.stdout, new RegExp(`an ancestor of ${newer.slice(0, 12)}, which this host's signed status tag nfgit/fw1/${newer.slice(0, 12)} says it applied`));
+        t.regex(
+          r2.stdout,
+          new RegExp(
+            `an ancestor of ${newer.slice(0, 12)}, which this host's signed status tag nfgit/fw1/${newer.slice(0, 12)} says it applied`,
+          ),
+        );
         t.deepEqual(await savesOf(ns as string), before);
       });
     } finally {

@@ -19,7 +19,8 @@ test('a git server that drips, advertises refs without end or sends too large a 
         const fw1 = await world.addHost('fw1', ns as string, { repository });
         const settings = JSON.parse(readFileSync(fw1.config, 'utf8')) as Record<string, unknown>;
         /** Sets the repository limits of the next sync (the others at their defaults). */
-        const limits = (given: Record<string, unknown>): void => writeFileSync(fw1.config, JSON.stringify({ ...settings, repository: { ...repository, ...given } }));
+        const limits = (given: Record<string, unknown>): void =>
+          writeFileSync(fw1.config, JSON.stringify({ ...settings, repository: { ...repository, ...given } }));
         await world.repo.commit(RULES, { message: 'base' });
         let r = await fw1.sync();
         t.is(r.exitCode, 0, r.stdout + r.stderr);
@@ -29,14 +30,20 @@ test('a git server that drips, advertises refs without end or sends too large a 
         await world.repo.commit({ 'notes.txt': randomBytes(3 * 1024 * 1024).toString('base64') }, { dir: 'docs', message: 'big notes' });
         const failed = (message: RegExp, what: string): void => {
           t.is(r.exitCode, 3, `${what}: ${r.stdout}${r.stderr}`);
-          t.true(logEntries(r.stdout).some((e) => e.level === 'error' && message.test(e.message)), `${what}: ${r.stdout}`);
+          t.true(
+            logEntries(r.stdout).some((e) => e.level === 'error' && message.test(e.message)),
+            `${what}: ${r.stdout}`,
+          );
         };
 
         // The ref listing drips (a byte every 100 ms, within the idle limit): cut at twice repository.timeout.
         limits({ timeout: '1s' });
         world.server.setMode('drip');
         r = await fw1.sync();
-        failed(/^nfgit: the git server at http:\/\/127\.0\.0\.1:\d+\/fw\.git sent refs for longer than 2 s while listing its branches \(a ref listing may take twice repository\.timeout\); nfgit will retry/, 'drip');
+        failed(
+          /^nfgit: the git server at http:\/\/127\.0\.0\.1:\d+\/fw\.git sent refs for longer than 2 s while listing its branches \(a ref listing may take twice repository\.timeout\); nfgit will retry/,
+          'drip',
+        );
 
         // An endless ref advertisement: cut at the refs cap (16 MiB); the listing deadline (twice 30 s)
         // is far enough that only the cap can end it, however loaded the machine.
@@ -49,13 +56,19 @@ test('a git server that drips, advertises refs without end or sends too large a 
         limits({ fetchTimeout: '5s' });
         world.server.setMode('drip-pack');
         r = await fw1.sync();
-        failed(/^nfgit: the git server at \S+ sent objects for longer than 5 s while fetching main \(repository\.fetchTimeout\); nfgit will retry/, 'drip pack');
+        failed(
+          /^nfgit: the git server at \S+ sent objects for longer than 5 s while fetching main \(repository\.fetchTimeout\); nfgit will retry/,
+          'drip pack',
+        );
 
         // The pack is larger than repository.maxFetchMiB.
         limits({ maxFetchMiB: 1 });
         world.server.setMode('ok');
         r = await fw1.sync();
-        failed(/^nfgit: the git server at \S+ sent more than 1 MiB of objects while fetching main \(repository\.maxFetchMiB\); nfgit will retry/, 'big pack');
+        failed(
+          /^nfgit: the git server at \S+ sent more than 1 MiB of objects while fetching main \(repository\.maxFetchMiB\); nfgit will retry/,
+          'big pack',
+        );
         t.deepEqual(await savesOf(ns as string), applied);
 
         // Within the limits, the same commit is fetched (nothing in the rules changed: the host stays as it was).

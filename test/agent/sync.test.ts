@@ -16,7 +16,8 @@ async function tags(world: AgentWorld): Promise<Map<string, string>> {
   const out = await mustRun('git', ['--git-dir', world.repo.bare, 'for-each-ref', '--format=%(refname:short)', 'refs/tags/nfgit/']);
   const names = out.split('\n').filter((l) => l !== '');
   const result = new Map<string, string>();
-  for (const name of names) result.set(name, await mustRun('git', ['--git-dir', world.repo.bare, 'tag', '-l', '--format=%(contents)', name]));
+  for (const name of names)
+    result.set(name, await mustRun('git', ['--git-dir', world.repo.bare, 'tag', '-l', '--format=%(contents)', name]));
   return result;
 }
 
@@ -50,7 +51,15 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         let all = await tags(world);
         const goodTag = `nfgit/fw1/${good.slice(0, 12)}`;
         t.true(all.has(goodTag), [...all.keys()].join(','));
-        const tv = await runTool('git', ['--git-dir', world.repo.bare, '-c', `gpg.ssh.allowedSignersFile=${world.tagSigners}`, 'tag', '-v', goodTag]);
+        const tv = await runTool('git', [
+          '--git-dir',
+          world.repo.bare,
+          '-c',
+          `gpg.ssh.allowedSignersFile=${world.tagSigners}`,
+          'tag',
+          '-v',
+          goodTag,
+        ]);
         t.is(tv.code, 0, tv.stderr);
         t.regex(tv.stderr, /Good "git" signature for fw1@nfgit/);
         const tr = await trailers(all.get(goodTag) ?? '');
@@ -85,7 +94,10 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         t.true(logEntries(r.stdout).some((e) => e.event === 'held'));
 
         // 4. An unsigned commit (that fixes the rules) is not applied.
-        const unsigned = await world.repo.commit({ '30-web': 'iptables -A INPUT -p tcp --dport 443 -j ACCEPT\n' }, { sign: false, message: 'unsigned fix' });
+        const unsigned = await world.repo.commit(
+          { '30-web': 'iptables -A INPUT -p tcp --dport 443 -j ACCEPT\n' },
+          { sign: false, message: 'unsigned fix' },
+        );
         r = await fw1.sync();
         t.is(r.exitCode, 1, r.stdout + r.stderr);
         t.deepEqual(await savesOf(ns as string), applied);
@@ -119,8 +131,14 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         r = await fw1.sync();
         t.is(r.exitCode, 0, r.stdout + r.stderr);
         const entries = logEntries(r.stdout);
-        t.true(entries.some((e) => e.event === 'drift'), r.stdout);
-        t.true(entries.some((e) => e.event === 'repaired'), r.stdout);
+        t.true(
+          entries.some((e) => e.event === 'drift'),
+          r.stdout,
+        );
+        t.true(
+          entries.some((e) => e.event === 'repaired'),
+          r.stdout,
+        );
         t.deepEqual(await savesOf(ns as string), withWeb);
 
         // 7. The server takes no pushes for a while: the commit is applied all the same, its tag waits
@@ -129,7 +147,10 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         const next = await world.repo.commit({ '40-dns': 'both -A INPUT -p udp --dport 53 -j ACCEPT\n' }, { message: 'dns' });
         r = await fw1.sync();
         t.is(r.exitCode, 0, r.stdout + r.stderr);
-        t.true(logEntries(r.stdout).some((e) => e.event === 'tag-failed'), r.stdout);
+        t.true(
+          logEntries(r.stdout).some((e) => e.event === 'tag-failed'),
+          r.stdout,
+        );
         t.false((await tags(world)).has(`nfgit/fw1/${next.slice(0, 12)}`));
         world.server.setMode('ok');
         r = await fw1.sync();

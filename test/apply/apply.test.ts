@@ -51,7 +51,14 @@ ip6tables -P FORWARD DROP
 ip6tables -A INPUT -p ipv6-icmp -j ACCEPT
 `;
 
-const EMPTY_NAT = ['*nat', ':PREROUTING ACCEPT [0:0]', ':INPUT ACCEPT [0:0]', ':OUTPUT ACCEPT [0:0]', ':POSTROUTING ACCEPT [0:0]', 'COMMIT'].join('\n');
+const EMPTY_NAT = [
+  '*nat',
+  ':PREROUTING ACCEPT [0:0]',
+  ':INPUT ACCEPT [0:0]',
+  ':OUTPUT ACCEPT [0:0]',
+  ':POSTROUTING ACCEPT [0:0]',
+  'COMMIT',
+].join('\n');
 
 /** Whether a table block holds anything (a rule, a user chain, a policy other than ACCEPT). */
 function blockHasContent(block: string): boolean {
@@ -76,7 +83,8 @@ async function assertRunsCompiled(t: import('ava').ExecutionContext, ns: string,
       if (blockHasContent(block)) t.is(gotBlocks.get(table), block, `${family} ${table}: byte for byte`);
     }
     for (const [table, block] of gotBlocks) {
-      if (!blockHasContent(block)) t.is(block as string | undefined, wantBlocks.get(table), `${family} ${table}: an empty table is the compiled empty table`);
+      if (!blockHasContent(block))
+        t.is(block as string | undefined, wantBlocks.get(table), `${family} ${table}: an empty table is the compiled empty table`);
     }
     // The state directory's copy is the compiled restore input.
     t.is(readFileSync(path.join(state, family === 'ipv4' ? 'rules.v4' : 'rules.v6'), 'utf8'), compiled[family]);
@@ -98,8 +106,14 @@ test.serial('apply, then apply changed rules: the namespace runs the compiled ru
 
           const r2 = await apply(b, ns, state);
           t.is(r2.exitCode, 0, String(r2.stderr));
-          t.regex(String(r2.stdout), /^ {2}IPv4: 4 rule\(s\) in filter, nat, raw; \+3 -4 rules; chains added: filter\/API; chains removed: filter\/WEB$/m);
-          t.regex(String(r2.stdout), /^ {2}IPv6: 1 rule\(s\) in filter, nat; \+1 -3 rules; chains removed: filter\/SSH6; policies changed: filter\/FORWARD$/m);
+          t.regex(
+            String(r2.stdout),
+            /^ {2}IPv4: 4 rule\(s\) in filter, nat, raw; \+3 -4 rules; chains added: filter\/API; chains removed: filter\/WEB$/m,
+          );
+          t.regex(
+            String(r2.stdout),
+            /^ {2}IPv6: 1 rule\(s\) in filter, nat; \+1 -3 rules; chains removed: filter\/SSH6; policies changed: filter\/FORWARD$/m,
+          );
           const second = await assertRunsCompiled(t, ns, b, state);
           // nat was used by the first rules and not by the second: flushed, in both families.
           t.is(tableBlocks(second.ipv4).get('nat'), EMPTY_NAT);
@@ -176,7 +190,10 @@ test.serial('a --netns that does not exist is refused with a clear message, and 
 
       const r = await apply(rules, missing, state);
       t.is(r.exitCode, 2);
-      t.is(String(r.stderr), `nfgit: network namespace "${missing}" does not exist (no /run/netns/${missing}); create it with "ip netns add ${missing}" or check the name`);
+      t.is(
+        String(r.stderr),
+        `nfgit: network namespace "${missing}" does not exist (no /run/netns/${missing}); create it with "ip netns add ${missing}" or check the name`,
+      );
       t.is(String(r.stdout), '');
       t.false(existsSync(state), 'the state directory is not even created');
 
@@ -220,7 +237,13 @@ test.serial('a failing host command leaves the ruleset applied, exits 0, and war
         const warning = `warning: host command "false" (${dir}/10-rules:${falseLine}) failed: exit status 1`;
         t.true(String(r.stderr).startsWith(warning), String(r.stderr));
         t.regex(String(r.stderr), /the ruleset stays applied\n?$/);
-        t.is(String(r.stderr).split('\n').filter((l) => l !== '').length, 1, 'one warning, nothing else');
+        t.is(
+          String(r.stderr)
+            .split('\n')
+            .filter((l) => l !== '').length,
+          1,
+          'one warning, nothing else',
+        );
         // The ruleset is applied and recorded.
         const saves = await saveNs(ns);
         t.regex(saves.ipv4, /^-A WEB -p tcp -m tcp --dport 80 -j ACCEPT$/m);

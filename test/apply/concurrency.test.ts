@@ -84,10 +84,17 @@ test.serial('two applies started together both succeed, one after the other, and
           t.deepEqual(order, [`${first} begin`, `${first} end`, `${second} begin`, `${second} end`]);
 
           // The second one's snapshot was the first one's ruleset: its report removes the first's rules.
-          const reports = { ALPHA: JSON.parse(a.stdout), BETA: JSON.parse(b.stdout) } as Record<string, { families: Array<{ family: string; rules: number; change: { rulesAdded: number; rulesRemoved: number } }> }>;
+          const reports = { ALPHA: JSON.parse(a.stdout), BETA: JSON.parse(b.stdout) } as Record<
+            string,
+            { families: Array<{ family: string; rules: number; change: { rulesAdded: number; rulesRemoved: number } }> }
+          >;
           for (const family of [0, 1]) {
             t.is(reports[first]?.families[family]?.change.rulesRemoved, 0, `${first} applied to an empty namespace`);
-            t.is(reports[second]?.families[family]?.change.rulesRemoved, reports[first]?.families[family]?.rules, `${second} replaced ${first}'s rules`);
+            t.is(
+              reports[second]?.families[family]?.change.rulesRemoved,
+              reports[first]?.families[family]?.rules,
+              `${second} replaced ${first}'s rules`,
+            );
           }
 
           // Both families hold the second one's ruleset, whole.
@@ -139,7 +146,7 @@ test.serial('an apply that cannot get the lock in --lock-timeout fails naming th
 
           const done = await slow;
           t.is(done.exitCode, 0, String(done.stderr));
-          t.deepEqual(await savesOf(ns), expected, 'the namespace runs the slow apply\'s ruleset, nothing of the refused one');
+          t.deepEqual(await savesOf(ns), expected, "the namespace runs the slow apply's ruleset, nothing of the refused one");
           t.is((await readFile(log, 'utf8')).trim(), 'SLOW begin\nSLOW end');
           t.deepEqual(await leftovers(state), []);
         });
@@ -191,7 +198,9 @@ test.serial('many processes racing for a lock left by a killed holder take it on
       await holder;
       const at = String(Date.now() + 1500);
       const results = await Promise.all(
-        Array.from({ length: contenders }, () => execa(process.execPath, ['--input-type=module', '-e', CONTENDER, module, dir, at], { reject: false })),
+        Array.from({ length: contenders }, () =>
+          execa(process.execPath, ['--input-type=module', '-e', CONTENDER, module, dir, at], { reject: false }),
+        ),
       );
       t.deepEqual(
         results.map((r) => (r.exitCode === 0 ? r.stdout.trim() : `exit ${r.exitCode}: ${r.stderr}`)),
@@ -204,34 +213,37 @@ test.serial('many processes racing for a lock left by a killed holder take it on
   }
 });
 
-test.serial('two state directories applying to one namespace at once take turns (the target lock): one whole ruleset, in order', async (t) => {
-  const work = await mkdtemp(path.join(tmpdir(), 'nfgit-conc-'));
-  const log = path.join(work, 'order.log');
-  try {
-    await withRulesDir(ruleSet('ALPHA', 1111, log), (alpha) =>
-      withRulesDir(ruleSet('BETA', 2222, log), async (beta) => {
-        const expected = { ALPHA: await appliedAlone(alpha), BETA: await appliedAlone(beta) };
-        await rm(log, { force: true });
-        await withNamedNetns(1, async ([ns = '']) => {
-          const [a, b] = await Promise.all([
-            apply(['--rules', alpha, '--netns', ns, '--state-dir', path.join(work, 'state-a')]),
-            apply(['--rules', beta, '--netns', ns, '--state-dir', path.join(work, 'state-b')]),
-          ]);
-          t.is(a.exitCode, 0, a.stderr);
-          t.is(b.exitCode, 0, b.stderr);
-          // The host commands run under the locks: one apply finished before the other began.
-          const order = (await readFile(log, 'utf8')).trim().split('\n');
-          const first = order[0]?.startsWith('ALPHA') === true ? 'ALPHA' : 'BETA';
-          const second = first === 'ALPHA' ? 'BETA' : 'ALPHA';
-          t.deepEqual(order, [`${first} begin`, `${first} end`, `${second} begin`, `${second} end`]);
-          t.deepEqual(await savesOf(ns), expected[second]);
-        });
-      }),
-    );
-  } finally {
-    await rm(work, { recursive: true, force: true });
-  }
-});
+test.serial(
+  'two state directories applying to one namespace at once take turns (the target lock): one whole ruleset, in order',
+  async (t) => {
+    const work = await mkdtemp(path.join(tmpdir(), 'nfgit-conc-'));
+    const log = path.join(work, 'order.log');
+    try {
+      await withRulesDir(ruleSet('ALPHA', 1111, log), (alpha) =>
+        withRulesDir(ruleSet('BETA', 2222, log), async (beta) => {
+          const expected = { ALPHA: await appliedAlone(alpha), BETA: await appliedAlone(beta) };
+          await rm(log, { force: true });
+          await withNamedNetns(1, async ([ns = '']) => {
+            const [a, b] = await Promise.all([
+              apply(['--rules', alpha, '--netns', ns, '--state-dir', path.join(work, 'state-a')]),
+              apply(['--rules', beta, '--netns', ns, '--state-dir', path.join(work, 'state-b')]),
+            ]);
+            t.is(a.exitCode, 0, a.stderr);
+            t.is(b.exitCode, 0, b.stderr);
+            // The host commands run under the locks: one apply finished before the other began.
+            const order = (await readFile(log, 'utf8')).trim().split('\n');
+            const first = order[0]?.startsWith('ALPHA') === true ? 'ALPHA' : 'BETA';
+            const second = first === 'ALPHA' ? 'BETA' : 'ALPHA';
+            t.deepEqual(order, [`${first} begin`, `${first} end`, `${second} begin`, `${second} end`]);
+            t.deepEqual(await savesOf(ns), expected[second]);
+          });
+        }),
+      );
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  },
+);
 
 test.serial('an apply whose target another state directory holds fails naming the target, and changes nothing', async (t) => {
   const work = await mkdtemp(path.join(tmpdir(), 'nfgit-conc-'));
@@ -244,7 +256,10 @@ test.serial('an apply whose target another state directory holds fails naming th
           const before = await savesOf(ns);
           const r = await apply(['--rules', fastDir, '--netns', ns, '--state-dir', path.join(work, 'state'), '--lock-timeout', '1']);
           t.is(r.exitCode, 3);
-          t.is(r.stderr, `nfgit: network namespace ${ns} is in use by another nfgit (with another state directory); waited 1 s. Try again when it has finished`);
+          t.is(
+            r.stderr,
+            `nfgit: network namespace ${ns} is in use by another nfgit (with another state directory); waited 1 s. Try again when it has finished`,
+          );
           t.deepEqual(await savesOf(ns), before);
         } finally {
           held.release();

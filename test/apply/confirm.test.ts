@@ -72,7 +72,10 @@ test('apply --confirm 60 confirmed from another shell: kept and recorded', (t) =
     t.true(await waitingForConfirm(state), 'the apply waits for confirmation');
     const c = await nfgit(['confirm', '--state-dir', state]);
     t.is(c.exitCode, 0, String(c.stderr));
-    t.is(String(c.stdout), `confirmed: "nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state} --confirm 60" keeps the new ruleset`);
+    t.is(
+      String(c.stdout),
+      `confirmed: "nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state} --confirm 60" keeps the new ruleset`,
+    );
     const r = await running;
     t.is(r.exitCode, 0, String(r.stderr));
     t.regex(String(r.stdout), /^applied /);
@@ -96,7 +99,10 @@ test('SIGKILL while waiting for confirmation: nfgit confirm says the apply is go
     t.is((await running).signal, 'SIGKILL');
     const c = await nfgit(['confirm', '--state-dir', state]);
     t.is(c.exitCode, 1);
-    t.regex(String(c.stderr), /^nfgit: the apply that waited for confirmation \("nfgit apply .* --confirm 60", pid \d+\) is gone; the next nfgit command \(apply, restore-last\) undoes it$/);
+    t.regex(
+      String(c.stderr),
+      /^nfgit: the apply that waited for confirmation \("nfgit apply .* --confirm 60", pid \d+\) is gone; the next nfgit command \(apply, restore-last\) undoes it$/,
+    );
     const r = await restoreLast(ns, state);
     t.is(r.exitCode, 0, String(r.stderr));
     t.regex(String(r.stderr), /was interrupted on probation \(its probes or confirmation had not passed\): put both families back/);

@@ -125,7 +125,9 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old'): void {
               } else {
                 const cmd = `nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state}`;
                 t.true(
-                  String(r.stderr).includes(`("${cmd}") was interrupted before both families were applied: put both back on the ruleset they had before it`),
+                  String(r.stderr).includes(
+                    `("${cmd}") was interrupted before both families were applied: put both back on the ruleset they had before it`,
+                  ),
                   `stderr tells about the interrupted apply:\n${String(r.stderr)}`,
                 );
               }
@@ -145,45 +147,47 @@ for (const point of ['journal', 'ipv4', 'ipv6', 'last-good'] as const) {
   crashTest(point, 'apply old');
 }
 
-test.serial('SIGKILL during the recovery itself (after its snapshot restore of IPv4), then restore-last: both families run the old ruleset', (t) =>
-  withNetns((ns) =>
-    withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
-      withRulesDir({ '10-rules': NEW_RULES }, (newRules) =>
-        withTempDir('nfgit-state-', async (state) => {
-          const ref = REF as { old: Saves; new: Saves };
-          const journalFile = path.join(state, 'journal.json');
-          t.is((await apply(oldRules, ns, state)).exitCode, 0);
-          // Killed after both families were loaded, before the journal said so.
-          await withStandIns(ns, { 'ip6tables-restore': BODY.killParent('after') }, async (s) => {
-            await s.arm();
-            const killed = await apply(newRules, ns, state, { standIns: s.dir });
-            t.is(killed.signal, 'SIGKILL');
-          });
-          t.deepEqual(await saveNs(ns), ref.new);
-          // The recovery's rollback is killed after the real snapshot restore of IPv4: split again.
-          await withStandIns(ns, { 'iptables-restore': BODY.killParent('after', '[ "$1" = "-c" ]') }, async (s) => {
-            await s.arm();
-            let pid: number | undefined;
-            const killed = await restoreLast(ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
-            t.is(killed.signal, 'SIGKILL');
-            t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1);
-          });
-          const mid = await saveNs(ns);
-          // IPv4 holds the old filter and nat tables again (its new mangle table is not deleted yet); IPv6 is new.
-          t.regex(mid.ipv4, /REDIRECT --to-ports 80/);
-          t.not(which('ipv4', mid), 'new');
-          t.is(which('ipv6', mid), 'new');
-          t.true(existsSync(journalFile), 'the journal survives an interrupted recovery');
-          // The next command finishes the recovery.
-          const r = await restoreLast(ns, state);
-          t.is(r.exitCode, 0, String(r.stderr));
-          t.regex(String(r.stderr), /was interrupted before both families were applied: put both back/);
-          t.deepEqual(await saveNs(ns), ref.old);
-          t.false(existsSync(journalFile));
-        }),
+test.serial(
+  'SIGKILL during the recovery itself (after its snapshot restore of IPv4), then restore-last: both families run the old ruleset',
+  (t) =>
+    withNetns((ns) =>
+      withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+        withRulesDir({ '10-rules': NEW_RULES }, (newRules) =>
+          withTempDir('nfgit-state-', async (state) => {
+            const ref = REF as { old: Saves; new: Saves };
+            const journalFile = path.join(state, 'journal.json');
+            t.is((await apply(oldRules, ns, state)).exitCode, 0);
+            // Killed after both families were loaded, before the journal said so.
+            await withStandIns(ns, { 'ip6tables-restore': BODY.killParent('after') }, async (s) => {
+              await s.arm();
+              const killed = await apply(newRules, ns, state, { standIns: s.dir });
+              t.is(killed.signal, 'SIGKILL');
+            });
+            t.deepEqual(await saveNs(ns), ref.new);
+            // The recovery's rollback is killed after the real snapshot restore of IPv4: split again.
+            await withStandIns(ns, { 'iptables-restore': BODY.killParent('after', '[ "$1" = "-c" ]') }, async (s) => {
+              await s.arm();
+              let pid: number | undefined;
+              const killed = await restoreLast(ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
+              t.is(killed.signal, 'SIGKILL');
+              t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1);
+            });
+            const mid = await saveNs(ns);
+            // IPv4 holds the old filter and nat tables again (its new mangle table is not deleted yet); IPv6 is new.
+            t.regex(mid.ipv4, /REDIRECT --to-ports 80/);
+            t.not(which('ipv4', mid), 'new');
+            t.is(which('ipv6', mid), 'new');
+            t.true(existsSync(journalFile), 'the journal survives an interrupted recovery');
+            // The next command finishes the recovery.
+            const r = await restoreLast(ns, state);
+            t.is(r.exitCode, 0, String(r.stderr));
+            t.regex(String(r.stderr), /was interrupted before both families were applied: put both back/);
+            t.deepEqual(await saveNs(ns), ref.old);
+            t.false(existsSync(journalFile));
+          }),
+        ),
       ),
     ),
-  ),
 );
 
 /** Whether nobody holds the state directory's flock. */

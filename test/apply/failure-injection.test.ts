@@ -10,7 +10,19 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { ROOT } from '../helpers/paths.js';
-import { apply, BODY, nfgit, restoreLast, saveNs, SYSTEM_PATH, tableBlocks, withNetns, withStandIns, withTempDir, type Saves } from './helpers/netns-apply.js';
+import {
+  apply,
+  BODY,
+  nfgit,
+  restoreLast,
+  saveNs,
+  SYSTEM_PATH,
+  tableBlocks,
+  withNetns,
+  withStandIns,
+  withTempDir,
+  type Saves,
+} from './helpers/netns-apply.js';
 import { NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
 
 /** A namespace running OLD_RULES (applied by nfgit), its saves, and a directory holding NEW_RULES. */
@@ -51,7 +63,10 @@ test.serial('a. ip6tables-restore fails after iptables-restore succeeded: both f
       t.false(tableBlocks(after.ipv4).has('mangle'), 'the mangle table the failed apply created is gone');
       t.false(existsSync(path.join(state, 'journal.json')), 'the journal is removed after a complete rollback');
       t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood, 'the last good ruleset is unchanged');
-      t.true((await execa('flock', ['--nonblock', path.join(state, 'lock'), 'true'], { reject: false })).exitCode === 0, 'the lock is free');
+      t.true(
+        (await execa('flock', ['--nonblock', path.join(state, 'lock'), 'true'], { reject: false })).exitCode === 0,
+        'the lock is free',
+      );
     }),
   ),
 );
@@ -197,7 +212,11 @@ test.serial('a, run as `npx nfgit` would be: an unrelated `nft` first on PATH do
       t.not(r.exitCode, 0);
       const after = await saveNs(ns);
       if (/both families are back on their previous ruleset/.test(String(r.stderr))) {
-        t.is(after.ipv4, before.ipv4, 'nfgit said both families are back, so IPv4 must be what it was (no mangle table left by the failed apply)');
+        t.is(
+          after.ipv4,
+          before.ipv4,
+          'nfgit said both families are back, so IPv4 must be what it was (no mangle table left by the failed apply)',
+        );
       } else {
         t.regex(String(r.stderr), /COULD NOT PUT THE PREVIOUS RULESET BACK/);
       }
@@ -231,10 +250,15 @@ test.serial('h. ip6tables-restore hangs: killed after --restore-timeout, both fa
   withOldApplied(({ ns, state, before, lastGood, newRules }) =>
     withStandIns(ns, { 'ip6tables-restore': '  if [ $# -eq 0 ]; then touch "$dir/fired"; exec sleep 600; fi' }, async (s) => {
       await s.arm();
-      const r = await nfgit(['apply', '--rules', newRules, '--netns', ns, '--state-dir', state, '--restore-timeout', '2'], { standIns: s.dir });
+      const r = await nfgit(['apply', '--rules', newRules, '--netns', ns, '--state-dir', state, '--restore-timeout', '2'], {
+        standIns: s.dir,
+      });
       t.true(s.has('fired'), 'the stand-in hung the IPv6 restore');
       t.is(r.exitCode, 3, String(r.stderr));
-      t.is(String(r.stderr), 'nfgit: IPv6 restore failed: ip6tables-restore hung: no answer within 2 s (--restore-timeout), so it was killed. Nothing was changed: both families are back on their previous ruleset');
+      t.is(
+        String(r.stderr),
+        'nfgit: IPv6 restore failed: ip6tables-restore hung: no answer within 2 s (--restore-timeout), so it was killed. Nothing was changed: both families are back on their previous ruleset',
+      );
       t.deepEqual(await saveNs(ns), before);
       t.false(existsSync(path.join(state, 'journal.json')));
       t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
@@ -242,28 +266,30 @@ test.serial('h. ip6tables-restore hangs: killed after --restore-timeout, both fa
   ),
 );
 
-test.serial('s. iptables-save prints nothing and exits 0: the apply stops before the kernel is touched (exit 3, names the tool), nothing is emptied', (t) =>
-  withOldApplied(({ ns, state, before, lastGood, newRules }) =>
-    withStandIns(
-      ns,
-      {
-        'iptables-save': '  if [ "$1" = "-c" ]; then touch "$dir/fired"; exit 0; fi',
-        // Had the apply gone on, this failure would have rolled IPv4 back onto the empty snapshot.
-        'ip6tables-restore': BODY.failRestore('ip6tables-restore'),
-      },
-      async (s) => {
-        await s.arm();
-        const r = await apply(newRules, ns, state, { standIns: s.dir });
-        t.true(s.has('fired'), 'the stand-in answered the snapshot with nothing');
-        t.is(r.exitCode, 3, String(r.stderr));
-        t.regex(String(r.stderr), /iptables-save -c printed no table while the kernel holds the IPv4 filter, nat tables/);
-        t.regex(String(r.stderr), /nothing was changed/);
-        t.deepEqual(await saveNs(ns), before, 'both families still run the previous ruleset');
-        t.false(existsSync(path.join(state, 'journal.json')));
-        t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
-      },
+test.serial(
+  's. iptables-save prints nothing and exits 0: the apply stops before the kernel is touched (exit 3, names the tool), nothing is emptied',
+  (t) =>
+    withOldApplied(({ ns, state, before, lastGood, newRules }) =>
+      withStandIns(
+        ns,
+        {
+          'iptables-save': '  if [ "$1" = "-c" ]; then touch "$dir/fired"; exit 0; fi',
+          // Had the apply gone on, this failure would have rolled IPv4 back onto the empty snapshot.
+          'ip6tables-restore': BODY.failRestore('ip6tables-restore'),
+        },
+        async (s) => {
+          await s.arm();
+          const r = await apply(newRules, ns, state, { standIns: s.dir });
+          t.true(s.has('fired'), 'the stand-in answered the snapshot with nothing');
+          t.is(r.exitCode, 3, String(r.stderr));
+          t.regex(String(r.stderr), /iptables-save -c printed no table while the kernel holds the IPv4 filter, nat tables/);
+          t.regex(String(r.stderr), /nothing was changed/);
+          t.deepEqual(await saveNs(ns), before, 'both families still run the previous ruleset');
+          t.false(existsSync(path.join(state, 'journal.json')));
+          t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+        },
+      ),
     ),
-  ),
 );
 
 test.serial('s2. a save that is not a ruleset (no table block) is refused the same way; an empty namespace still applies', (t) =>

@@ -21,12 +21,17 @@ test('a host command that leaves a process behind does not hold the apply; its p
         const r = await apply(dir, ns, path.join(tmp, 'state'));
         t.is(r.exitCode, 0, String(r.stderr));
         t.is(String(r.stderr), '', 'no warning: both host commands succeeded');
-        t.deepEqual(readFileSync(marker, 'utf8').split('\n').filter((l) => l !== ''), ['ran', ns], 'both ran, in the namespace');
+        t.deepEqual(
+          readFileSync(marker, 'utf8')
+            .split('\n')
+            .filter((l) => l !== ''),
+          ['ran', ns],
+          'both ran, in the namespace',
+        );
         t.deepEqual(await leftovers('sleep 4152'), [], 'the background child in its group is gone');
         const daemons = await leftovers('sleep 4151');
         t.is(daemons.length, 1, 'the setsid one runs on, as a daemon would');
         for (const d of daemons) process.kill(Number(d.split(' ')[0]), 'SIGKILL');
       });
     }),
-  ),
-);
+  ));

@@ -43,13 +43,21 @@ async function members(ns: string, set: string): Promise<string[] | undefined> {
 }
 
 async function setNames(ns: string): Promise<string[]> {
-  return String((await inNs(ns, ['ipset', 'list', '-n'])).stdout).split('\n').filter((l) => l !== '').sort();
+  return String((await inNs(ns, ['ipset', 'list', '-n'])).stdout)
+    .split('\n')
+    .filter((l) => l !== '')
+    .sort();
 }
 
 test('swapScript fills a temporary set and swaps it in; a new set is created empty first; a type change is destroy and create', (t) => {
   const want = parseIpsetSave('create a hash:ip family inet\nadd a 1.2.3.4\ncreate b hash:ip family inet\ncreate c hash:net family inet\n');
-  const live = new Map(parseIpsetSave('create a hash:ip family inet hashsize 1024\nadd a 9.9.9.9\ncreate c hash:ip family inet\n').map((s) => [s.name, s]));
-  const lines = swapScript(want, live).trim().split('\n').map((l) => l.replace(/nfgit-[0-9a-f]{8}-/g, 'TMP'));
+  const live = new Map(
+    parseIpsetSave('create a hash:ip family inet hashsize 1024\nadd a 9.9.9.9\ncreate c hash:ip family inet\n').map((s) => [s.name, s]),
+  );
+  const lines = swapScript(want, live)
+    .trim()
+    .split('\n')
+    .map((l) => l.replace(/nfgit-[0-9a-f]{8}-/g, 'TMP'));
   t.deepEqual(lines, [
     'create TMP0 hash:ip family inet',
     'add TMP0 1.2.3.4',
@@ -62,7 +70,11 @@ test('swapScript fills a temporary set and swaps it in; a new set is created emp
     'destroy c',
     'create c hash:net family inet',
   ]);
-  t.true(swapScript(want, live).split('\n').every((l) => (l.split(' ')[1] ?? '').length <= 31));
+  t.true(
+    swapScript(want, live)
+      .split('\n')
+      .every((l) => (l.split(' ')[1] ?? '').length <= 31),
+  );
 });
 
 test.serial('apply, re-apply with other members (swapped, the rule keeps matching), stale set destroyed, restore-last', (t) =>
@@ -82,7 +94,11 @@ test.serial('apply, re-apply with other members (swapped, the rule keeps matchin
           t.deepEqual(await members(ns, 'web'), ['192.0.2.3']);
           t.deepEqual(await members(ns, 'web6'), ['2001:db8::2']);
           t.deepEqual(await members(ns, 'fresh'), ['192.0.2.9,udp:53']);
-          t.deepEqual(await setNames(ns), ['fresh', 'web', 'web6'], 'the set nfgit owned and no longer has is gone; no temporary set is left');
+          t.deepEqual(
+            await setNames(ns),
+            ['fresh', 'web', 'web6'],
+            'the set nfgit owned and no longer has is gone; no temporary set is left',
+          );
           const second = await saveNs(ns);
           t.true(second.ipv4.includes('--match-set web src -j ACCEPT'));
           const last = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')) as { ipsets?: { sets: string[] } };
@@ -132,71 +148,80 @@ test.serial('a failed apply (ip6tables-restore fails) puts the old set members b
   ),
 );
 
-test.serial('SIGKILL after both families and the record, before the stale set was destroyed: the next command finishes the journal and destroys it', (t) =>
-  withRulesDir({ '10-sets': V1 }, (v1) =>
-    withRulesDir({ '10-sets': V2 }, (v2) =>
-      withNetns((ns) =>
-        withTempDir('nfgit-state-', async (state) => {
-          const r1 = await apply(v1, ns, state);
-          t.is(r1.exitCode, 0, String(r1.stderr));
-          // `ipset destroy` (argv, not restore input) is only how an apply destroys stale sets.
-          await withStandIns(ns, { ipset: BODY.killParent('before', '[ "$1" = "destroy" ]') }, async (s) => {
-            await s.arm();
-            let pid: number | undefined;
-            const killed = await apply(v2, ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
-            t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
-            t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1);
-          });
-          t.deepEqual(await setNames(ns), ['fresh', 'old', 'web', 'web6'], 'killed before the stale set "old" was destroyed');
-          t.true(existsSync(path.join(state, 'journal.json')));
+test.serial(
+  'SIGKILL after both families and the record, before the stale set was destroyed: the next command finishes the journal and destroys it',
+  (t) =>
+    withRulesDir({ '10-sets': V1 }, (v1) =>
+      withRulesDir({ '10-sets': V2 }, (v2) =>
+        withNetns((ns) =>
+          withTempDir('nfgit-state-', async (state) => {
+            const r1 = await apply(v1, ns, state);
+            t.is(r1.exitCode, 0, String(r1.stderr));
+            // `ipset destroy` (argv, not restore input) is only how an apply destroys stale sets.
+            await withStandIns(ns, { ipset: BODY.killParent('before', '[ "$1" = "destroy" ]') }, async (s) => {
+              await s.arm();
+              let pid: number | undefined;
+              const killed = await apply(v2, ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
+              t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
+              t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1);
+            });
+            t.deepEqual(await setNames(ns), ['fresh', 'old', 'web', 'web6'], 'killed before the stale set "old" was destroyed');
+            t.true(existsSync(path.join(state, 'journal.json')));
 
-          const r = await restoreLast(ns, state);
-          t.is(r.exitCode, 0, String(r.stderr));
-          t.regex(String(r.stderr), /was interrupted after both families were applied: recorded it as the last good ruleset/);
-          t.deepEqual(await setNames(ns), ['fresh', 'web', 'web6'], 'the set nfgit owned and the new ruleset no longer has is gone');
-          t.deepEqual(await members(ns, 'fresh'), ['192.0.2.9,udp:53']);
-          t.false(existsSync(path.join(state, 'journal.json')));
-          const last = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')) as { source: string };
-          t.is(last.source, v2);
-        }),
+            const r = await restoreLast(ns, state);
+            t.is(r.exitCode, 0, String(r.stderr));
+            t.regex(String(r.stderr), /was interrupted after both families were applied: recorded it as the last good ruleset/);
+            t.deepEqual(await setNames(ns), ['fresh', 'web', 'web6'], 'the set nfgit owned and the new ruleset no longer has is gone');
+            t.deepEqual(await members(ns, 'fresh'), ['192.0.2.9,udp:53']);
+            t.false(existsSync(path.join(state, 'journal.json')));
+            const last = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')) as { source: string };
+            t.is(last.source, v2);
+          }),
+        ),
       ),
     ),
-  ),
 );
 
-test.serial('a journal naming a set it cannot destroy (the rules put back use it) does not wedge: restore-last finishes it with a warning', (t) =>
-  withRulesDir({ '10-sets': V1 }, (v1) =>
-    withRulesDir({ '10-sets': V2 }, (v2) =>
-      withNetns((ns) =>
-        withTempDir('nfgit-state-', async (state) => {
-          const r1 = await apply(v1, ns, state);
-          t.is(r1.exitCode, 0, String(r1.stderr));
-          const before = await saveNs(ns);
-          // The sets' snapshot comes back empty (so the journal names web and web6, which the old rules
-          // use, as sets the apply creates), then the apply is killed as it loads the sets.
-          const body = `  if [ "$1" = "save" ] && [ ! -e "$dir/saved" ]; then touch "$dir/saved"; exit 0; fi\n${BODY.killParent('before', '[ "$1" = "restore" ]')}`;
-          await withStandIns(ns, { ipset: body }, async (s) => {
-            await s.arm();
-            const killed = await apply(v2, ns, state, { standIns: s.dir });
-            t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
-          });
-          const journal = JSON.parse(readFileSync(path.join(state, 'journal.json'), 'utf8')) as { ipsets: { created: string[] } };
-          t.deepEqual(journal.ipsets.created, ['web', 'fresh', 'web6']);
+test.serial(
+  'a journal naming a set it cannot destroy (the rules put back use it) does not wedge: restore-last finishes it with a warning',
+  (t) =>
+    withRulesDir({ '10-sets': V1 }, (v1) =>
+      withRulesDir({ '10-sets': V2 }, (v2) =>
+        withNetns((ns) =>
+          withTempDir('nfgit-state-', async (state) => {
+            const r1 = await apply(v1, ns, state);
+            t.is(r1.exitCode, 0, String(r1.stderr));
+            const before = await saveNs(ns);
+            // The sets' snapshot comes back empty (so the journal names web and web6, which the old rules
+            // use, as sets the apply creates), then the apply is killed as it loads the sets.
+            const body = `  if [ "$1" = "save" ] && [ ! -e "$dir/saved" ]; then touch "$dir/saved"; exit 0; fi\n${BODY.killParent('before', '[ "$1" = "restore" ]')}`;
+            await withStandIns(ns, { ipset: body }, async (s) => {
+              await s.arm();
+              const killed = await apply(v2, ns, state, { standIns: s.dir });
+              t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
+            });
+            const journal = JSON.parse(readFileSync(path.join(state, 'journal.json'), 'utf8')) as { ipsets: { created: string[] } };
+            t.deepEqual(journal.ipsets.created, ['web', 'fresh', 'web6']);
 
-          const r = await restoreLast(ns, state);
-          t.is(r.exitCode, 0, String(r.stderr));
-          t.regex(String(r.stderr), /was interrupted before both families were applied: put both back/);
-          t.regex(String(r.stderr), new RegExp(`warning: set web, which the undone apply was to create, stays in network namespace ${ns}: the rules put back use it`));
-          t.regex(String(r.stderr), /warning: set web6, which/);
-          t.false(existsSync(path.join(state, 'journal.json')), 'the journal is finished');
-          t.deepEqual(await saveNs(ns), before);
-          t.deepEqual(await setNames(ns), ['old', 'web', 'web6']);
-          t.deepEqual(await members(ns, 'web'), ['192.0.2.1', '192.0.2.2'], 'restore-last loaded the last good members');
-          const again = await apply(v2, ns, state);
-          t.is(again.exitCode, 0, String(again.stderr));
-          t.notRegex(String(again.stderr), /interrupted/);
-        }),
+            const r = await restoreLast(ns, state);
+            t.is(r.exitCode, 0, String(r.stderr));
+            t.regex(String(r.stderr), /was interrupted before both families were applied: put both back/);
+            t.regex(
+              String(r.stderr),
+              new RegExp(
+                `warning: set web, which the undone apply was to create, stays in network namespace ${ns}: the rules put back use it`,
+              ),
+            );
+            t.regex(String(r.stderr), /warning: set web6, which/);
+            t.false(existsSync(path.join(state, 'journal.json')), 'the journal is finished');
+            t.deepEqual(await saveNs(ns), before);
+            t.deepEqual(await setNames(ns), ['old', 'web', 'web6']);
+            t.deepEqual(await members(ns, 'web'), ['192.0.2.1', '192.0.2.2'], 'restore-last loaded the last good members');
+            const again = await apply(v2, ns, state);
+            t.is(again.exitCode, 0, String(again.stderr));
+            t.notRegex(String(again.stderr), /interrupted/);
+          }),
+        ),
       ),
     ),
-  ),
 );

@@ -85,7 +85,10 @@ for (const [name, tools] of [
               // Jumps the tools inserted at the top are still first; the ones they appended still follow nfgit's rules.
               const forward = chainRules(after.ipv4, 'filter', 'FORWARD');
               if (tools.includes(DOCKER_27)) {
-                t.deepEqual(forward.slice(0, 2), ['-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD', '-A FORWARD -j DOCKER-USER']);
+                t.deepEqual(forward.slice(0, 2), [
+                  '-A FORWARD -m comment --comment "kubernetes forwarding rules" -j KUBE-FORWARD',
+                  '-A FORWARD -j DOCKER-USER',
+                ]);
                 t.is(chainRules(after.ipv4, 'filter', 'INPUT')[2], '-A INPUT -p tcp -m multiport --dports 22 -j f2b-sshd');
                 t.deepEqual(chainRules(after.ipv4, 'nat', 'POSTROUTING').slice(-2), [
                   '-A POSTROUTING -s 192.168.10.0/24 -o eth0 -j MASQUERADE',
@@ -140,5 +143,4 @@ test('a rule file that defines a preserved chain is refused at its line', (t) =>
     t.is(bad.exitCode, 2);
     t.regex(String(bad.stderr), /unknown table "nosuch"/);
     t.regex(String(bad.stderr), /unknown preset "@dockr"/);
-  }),
-);
+  }));

@@ -63,7 +63,14 @@ test('rules that do not block the probes are applied and recorded; a failing com
         withRulesDir({ '10-rules': `${HARMLESS}${NEW_RULES}` }, async (newRules) => {
           t.is((await applyWith(oldRules, host, state, [])).exitCode, 0);
           const old = await savesOf(host);
-          const ok = await applyWith(newRules, host, state, ['--probe-tcp', `${PEER4}:${PORT}`, '--probe-command', 'true', '--probe-deadline', '5']);
+          const ok = await applyWith(newRules, host, state, [
+            '--probe-tcp',
+            `${PEER4}:${PORT}`,
+            '--probe-command',
+            'true',
+            '--probe-deadline',
+            '5',
+          ]);
           t.is(ok.exitCode, 0, String(ok.stderr));
           const applied = await savesOf(host);
           t.regex(applied.ipv4, /--dport 7102 -j DROP/);
@@ -72,7 +79,10 @@ test('rules that do not block the probes are applied and recorded; a failing com
           // Back to the old rules, with a probe that never passes.
           const bad = await applyWith(oldRules, host, state, ['--probe-command', `test -e ${state}/never`, '--probe-deadline', '1']);
           t.is(bad.exitCode, 1);
-          t.regex(String(bad.stderr), new RegExp(`^nfgit: rolled back: probe command test -e ${state}/never failed \\(exit status 1; \\d+ tries within 1 s\\)\\.`));
+          t.regex(
+            String(bad.stderr),
+            new RegExp(`^nfgit: rolled back: probe command test -e ${state}/never failed \\(exit status 1; \\d+ tries within 1 s\\)\\.`),
+          );
           t.deepEqual(await savesOf(host), applied);
           t.notDeepEqual(applied, old);
           t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, newRules);
@@ -107,11 +117,17 @@ test('SIGKILL during probation, then restore-last: both families are back on the
           const r = await restoreLast(ns, state);
           t.is(r.exitCode, 0, String(r.stderr));
           t.true(
-            String(r.stderr).includes(`("nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state} --probe-command sleep 30 --probe-deadline 60") was interrupted on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it`),
+            String(r.stderr).includes(
+              `("nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state} --probe-command sleep 30 --probe-deadline 60") was interrupted on probation (its probes or confirmation had not passed): put both families back on the ruleset they had before it`,
+            ),
             String(r.stderr),
           );
           t.deepEqual(await savesOf(ns), old, 'both families run the old ruleset');
-          t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, oldRules, 'the last good ruleset is still the old one');
+          t.is(
+            JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source,
+            oldRules,
+            'the last good ruleset is still the old one',
+          );
           for (const f of JOURNAL_FILES) t.false(existsSync(path.join(state, f)), `${f} is gone`);
         }),
       ),
@@ -124,9 +140,24 @@ const tcpCase = test.macro((t, text: string, expected: ReturnType<typeof parseTc
 test('tcp probe 10.0.0.1:22', tcpCase, '10.0.0.1:22', { host: '10.0.0.1', port: 22 });
 test('tcp probe [fd00::1]:443', tcpCase, '[fd00::1]:443', { host: 'fd00::1', port: 443 });
 test('tcp probe gw.example:8080', tcpCase, 'gw.example:8080', { host: 'gw.example', port: 8080 });
-test('tcp probe without a port', tcpCase, '10.0.0.1', 'must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1"');
-test('tcp probe with port 0', tcpCase, '10.0.0.1:0', 'must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1:0"');
-test('tcp probe IPv6 without brackets', tcpCase, 'fd00::1:22', 'must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "fd00::1:22"');
+test(
+  'tcp probe without a port',
+  tcpCase,
+  '10.0.0.1',
+  'must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1"',
+);
+test(
+  'tcp probe with port 0',
+  tcpCase,
+  '10.0.0.1:0',
+  'must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "10.0.0.1:0"',
+);
+test(
+  'tcp probe IPv6 without brackets',
+  tcpCase,
+  'fd00::1:22',
+  'must be HOST:PORT (an IPv6 address in brackets: [fd00::1]:22) with a port from 1 to 65535, not "fd00::1:22"',
+);
 
 test('probes are named in messages as written', (t) => {
   t.is(describeProbe({ kind: 'tcp', host: 'fd00::1', port: 22 }), 'tcp [fd00::1]:22');
@@ -144,6 +175,12 @@ test('a git probe is retried until the deadline, and passes once the repository 
   const down = async (): Promise<void> => {
     throw new Error('cannot reach origin: ECONNREFUSED');
   };
-  t.regex((await runProbes({ deadlineMs: 700, checks: [{ kind: 'git' }] }, { target: { netns: undefined }, git: down })) ?? '', /^probe git failed \(cannot reach origin: ECONNREFUSED; [23] tries within 0\.7 s\)$/);
-  t.regex((await runProbes({ deadlineMs: 300, checks: [{ kind: 'git' }] }, { target: { netns: undefined } })) ?? '', /^probe git failed \(no git repository to reach here/);
+  t.regex(
+    (await runProbes({ deadlineMs: 700, checks: [{ kind: 'git' }] }, { target: { netns: undefined }, git: down })) ?? '',
+    /^probe git failed \(cannot reach origin: ECONNREFUSED; [23] tries within 0\.7 s\)$/,
+  );
+  t.regex(
+    (await runProbes({ deadlineMs: 300, checks: [{ kind: 'git' }] }, { target: { netns: undefined } })) ?? '',
+    /^probe git failed \(no git repository to reach here/,
+  );
 });

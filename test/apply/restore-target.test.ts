@@ -17,9 +17,18 @@ import { OLD_RULES } from './helpers/rulesets.js';
 
 /** restore-last without --netns, only once the state directory records `ns` (a scratch namespace) as the target. */
 async function restoreLastRecorded(state: string, ns: string): Promise<Awaited<ReturnType<typeof nfgit>>> {
-  const recorded = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8').replace(/,"sha256":"[0-9a-f]{64}"\}$/, '}')) as { target: { netns: string | null } };
-  if (recorded.target.netns !== ns || !ns.startsWith('nfgit-t-')) throw new Error(`test bug: the record names ${String(recorded.target.netns)}, not the scratch namespace ${ns}`);
-  return execa(process.execPath, [CLI, 'restore-last', '--state-dir', state], { reject: false, cwd: ROOT, env: { PATH: SYSTEM_PATH }, extendEnv: false, timeout: 180_000 });
+  const recorded = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8').replace(/,"sha256":"[0-9a-f]{64}"\}$/, '}')) as {
+    target: { netns: string | null };
+  };
+  if (recorded.target.netns !== ns || !ns.startsWith('nfgit-t-'))
+    throw new Error(`test bug: the record names ${String(recorded.target.netns)}, not the scratch namespace ${ns}`);
+  return execa(process.execPath, [CLI, 'restore-last', '--state-dir', state], {
+    reject: false,
+    cwd: ROOT,
+    env: { PATH: SYSTEM_PATH },
+    extendEnv: false,
+    timeout: 180_000,
+  });
 }
 
 test.serial('restore-last without --netns loads into the recorded namespace, never the host', (t) =>

@@ -80,14 +80,16 @@ test('a directory in place of last-good.json', corruption, {
     mkdirSync(lastGood(s));
   },
   exitCode: 3,
-  stderr: /^nfgit: the state file STATE\/last-good\.json is damaged: it is not a regular file \(a directory is in its place\)\. Move it away \(mv STATE\/last-good\.json STATE\/last-good\.json\.bad\)$/,
+  stderr:
+    /^nfgit: the state file STATE\/last-good\.json is damaged: it is not a regular file \(a directory is in its place\)\. Move it away \(mv STATE\/last-good\.json STATE\/last-good\.json\.bad\)$/,
   loads: false,
 });
 
 test('a changed ruleset text in last-good.json (its seal no longer matches)', corruption, {
   damage: (s) => edit(lastGood(s), (x) => x.replace('-A INPUT -i lo -j ACCEPT', '-A INPUT -j ACCEPT')),
   exitCode: 3,
-  stderr: /^nfgit: the state file STATE\/last-good\.json is damaged: its content does not match its sha256 \(recorded [0-9a-f]{64}, found [0-9a-f]{64}\)$/,
+  stderr:
+    /^nfgit: the state file STATE\/last-good\.json is damaged: its content does not match its sha256 \(recorded [0-9a-f]{64}, found [0-9a-f]{64}\)$/,
   loads: false,
 });
 
@@ -108,7 +110,8 @@ test('a resealed record whose family digest is wrong', corruption, {
 test('journal.json cut off: set aside, the last good ruleset loaded', corruption, {
   damage: (s) => writeFileSync(path.join(s, 'journal.json'), '{"nfgitJournal":1,"id":"x","comm'),
   exitCode: 0,
-  stderr: /^nfgit: the state file STATE\/journal\.json is damaged: it is not valid JSON \(.*\)\. It was moved to STATE\/journal\.json\.damaged-[0-9TZ-]+ and not replayed/,
+  stderr:
+    /^nfgit: the state file STATE\/journal\.json is damaged: it is not valid JSON \(.*\)\. It was moved to STATE\/journal\.json\.damaged-[0-9TZ-]+ and not replayed/,
   loads: true,
 });
 
@@ -129,10 +132,13 @@ test('rules.v4 (a copy for people) changed: loaded, with a warning naming it', c
 test('a group-writable state directory with a forged last-good.json is refused before it is read', corruption, {
   damage: (s) => {
     chmodSync(s, 0o770);
-    edit(lastGood(s), (x) => sealJson(unsealed(x).replace('"hostCommands":[]', '"hostCommands":[{"argv":["touch","/tmp/nfgit-forged"],"at":"x:1"}]')));
+    edit(lastGood(s), (x) =>
+      sealJson(unsealed(x).replace('"hostCommands":[]', '"hostCommands":[{"argv":["touch","/tmp/nfgit-forged"],"at":"x:1"}]')),
+    );
   },
   exitCode: 3,
-  stderr: /^nfgit: refusing the state directory: STATE is writable by its group \(mode 0770\): they could make nfgit load any ruleset and run any command as root\. Run: chmod go-w STATE$/,
+  stderr:
+    /^nfgit: refusing the state directory: STATE is writable by its group \(mode 0770\): they could make nfgit load any ruleset and run any command as root\. Run: chmod go-w STATE$/,
   loads: false,
 });
 
@@ -144,14 +150,23 @@ test('a damaged canonical form is an error naming it for drift detection; restor
         const file = path.join(state, 'canonical.v4');
         const good = readFileSync(file, 'utf8');
         writeFileSync(file, good.replace('-A INPUT -i lo -j ACCEPT', '-A INPUT -j ACCEPT'));
-        t.throws(() => new StateDir(state).readCanonical('ipv4'), { message: new RegExp(`^the state file ${esc(file)} is damaged: it does not match the sha256 recorded in last-good\\.json \\(sha256:[0-9a-f]{64}\\)$`) });
+        t.throws(() => new StateDir(state).readCanonical('ipv4'), {
+          message: new RegExp(
+            `^the state file ${esc(file)} is damaged: it does not match the sha256 recorded in last-good\\.json \\(sha256:[0-9a-f]{64}\\)$`,
+          ),
+        });
         rmSync(file);
-        t.throws(() => new StateDir(state).readCanonical('ipv4'), { message: `the state file ${file} is damaged: it is missing, though last-good.json records it` });
+        t.throws(() => new StateDir(state).readCanonical('ipv4'), {
+          message: `the state file ${file} is damaged: it is missing, though last-good.json records it`,
+        });
         const r = await restoreLast(ns, state);
         t.is(r.exitCode, 0, String(r.stderr));
         // Read back from the target, and recorded again: no error, and the hand edit is gone.
         t.regex(new StateDir(state).readCanonical('ipv4') ?? '', /^(\[\d+:\d+\] )?-A INPUT -i lo -j ACCEPT$/m);
-        t.deepEqual(readdirSync(state).filter((f) => f.includes('.tmp-')), []);
+        t.deepEqual(
+          readdirSync(state).filter((f) => f.includes('.tmp-')),
+          [],
+        );
       }),
     ),
   ));

@@ -46,7 +46,15 @@ test('a lock file left by a dead process does not block (the kernel freed its fl
 test('the lock dies with its holder, even on SIGKILL', (t) =>
   withDir(async (dir) => {
     const { execa } = await import('execa');
-    const holder = execa('node', ['--input-type=module', '-e', `import { lockStateDir } from ${JSON.stringify(new URL('../../src/apply/state-lock.js', import.meta.url).href)}; await lockStateDir(${JSON.stringify(dir)}, 'holder', 1000); console.log('held'); setInterval(() => {}, 1000);`], { reject: false });
+    const holder = execa(
+      'node',
+      [
+        '--input-type=module',
+        '-e',
+        `import { lockStateDir } from ${JSON.stringify(new URL('../../src/apply/state-lock.js', import.meta.url).href)}; await lockStateDir(${JSON.stringify(dir)}, 'holder', 1000); console.log('held'); setInterval(() => {}, 1000);`,
+      ],
+      { reject: false },
+    );
     await new Promise<void>((resolve) => holder.stdout?.on('data', (b: Buffer) => b.toString().includes('held') && resolve()));
     await t.throwsAsync(lockStateDir(dir, 'me', 200), { message: /in use by "holder"/ });
     holder.kill('SIGKILL');

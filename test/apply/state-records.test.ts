@@ -18,7 +18,12 @@ const damaged = test.macro((t, text: string, problem: RegExp) => {
   t.regex(err?.message ?? '', new RegExp(`^the state file /var/lib/nfgit/last-good\\.json is damaged: ${problem.source}$`));
 });
 
-test('a changed value', damaged, sealJson('{"a":1}').replace('1', '2'), /its content does not match its sha256 \(recorded [0-9a-f]{64}, found [0-9a-f]{64}\)/);
+test(
+  'a changed value',
+  damaged,
+  sealJson('{"a":1}').replace('1', '2'),
+  /its content does not match its sha256 \(recorded [0-9a-f]{64}, found [0-9a-f]{64}\)/,
+);
 test('cut off', damaged, sealJson('{"a":"long text"}').slice(0, 10), /it is not valid JSON \(.*; cut off\?\)/);
 test('empty', damaged, '', /it is empty/);
 

@@ -35,7 +35,9 @@ test('a parent directory writable by others without the sticky bit is refused; /
     const state = path.join(parent, 'state');
     mkdirSync(state, { recursive: true, mode: 0o700 });
     chmodSync(parent, 0o777);
-    t.throws(() => checkStateDir(state), { message: new RegExp(`^refusing the state directory: ${parent} is writable by group and others \\(mode 0777\\)`) });
+    t.throws(() => checkStateDir(state), {
+      message: new RegExp(`^refusing the state directory: ${parent} is writable by group and others \\(mode 0777\\)`),
+    });
     chmodSync(parent, 0o1777);
     t.notThrows(() => checkStateDir(state));
   }));
@@ -58,7 +60,9 @@ test('a state file writable by its group, or owned by another user, is refused n
     const file = path.join(dir, 'last-good.json');
     writeFileSync(file, '{}');
     chmodSync(file, 0o664);
-    t.throws(() => readStateFile(file), { message: `refusing the state file: ${file} is writable by its group (mode 0664): they could make nfgit load any ruleset and run any command as root. Run: chmod go-w ${file}` });
+    t.throws(() => readStateFile(file), {
+      message: `refusing the state file: ${file} is writable by its group (mode 0664): they could make nfgit load any ruleset and run any command as root. Run: chmod go-w ${file}`,
+    });
     chmodSync(file, 0o600);
     chownSync(file, 4242, 4242);
     t.throws(() => readStateFile(file), { message: new RegExp(`^refusing the state file: ${file} is owned by uid 4242`) });

@@ -98,14 +98,21 @@ test('after apply an allowed port connects and a blocked one does not, for IPv4 
 
       // The bad rules would open port B in both families, but ip6tables refuses a misspelt option
       // (a kernel-side error: staging catches it), so nothing is applied.
-      const bad = { '10-base': BASE, '20-open': `open_port ${PORT_A}\nopen_port ${PORT_B}\nip6tables -A INPUT -p tcp --dporrt 7003 -j ACCEPT\n` };
+      const bad = {
+        '10-base': BASE,
+        '20-open': `open_port ${PORT_A}\nopen_port ${PORT_B}\nip6tables -A INPUT -p tcp --dporrt 7003 -j ACCEPT\n`,
+      };
       await withRulesDir(bad, async (dir) => {
         const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', srv, '--state-dir', state], { reject: false, cwd: ROOT });
         t.is(r.exitCode, 1);
         t.is(r.stderr, `${dir}/20-open:3: ip6tables: unknown option "--dporrt"`);
       });
       t.deepEqual(await savesOf(srv), applied, 'the refused apply left both families as they were');
-      t.deepEqual(await probe(cli), expectAll('open', 'timeout'), 'after the refused apply: port A still connects, port B is still dropped');
+      t.deepEqual(
+        await probe(cli),
+        expectAll('open', 'timeout'),
+        'after the refused apply: port A still connects, port B is still dropped',
+      );
       t.is(await readFile(path.join(state, 'last-good.json'), 'utf8'), lastGood, 'the last good ruleset is still the applied one');
     } finally {
       server?.kill('SIGKILL');

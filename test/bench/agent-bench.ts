@@ -31,7 +31,11 @@ export interface AgentBenchContext {
   /** Waits for the machine to be quiet before the named measurement; returns how busy it still was. */
   readonly settle: (what: string) => Promise<number>;
   /** Runs a command to its end (tracked in children, killed at the time limit). */
-  readonly run: (cmd: string, args: string[], opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutSeconds: number }) => Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>;
+  readonly run: (
+    cmd: string,
+    args: string[],
+    opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutSeconds: number },
+  ) => Promise<{ code: number | null; stdout: string; stderr: string; timedOut: boolean }>;
   /** Rule files (name → text) holding exactly n rule-adding calls (n >= 200). */
   readonly rules: (n: number) => Array<[name: string, text: string]>;
   readonly log: (s: string) => void;
@@ -102,13 +106,19 @@ async function pollRow(section: Section, label: string, url: string, tokenFile: 
     const state = join(world.dir, `poll-${result.rows.length}`);
     await ctx.settle(label);
     const script = join(ctx.root, 'dist', 'test', 'bench', 'agent-poll.js');
-    const r = await ctx.run(process.execPath, [script, url, tokenFile, state, String(POLLS), String(WARMUP_POLLS)], { cwd: ctx.root, env: ctx.env, timeoutSeconds: 300 });
+    const r = await ctx.run(process.execPath, [script, url, tokenFile, state, String(POLLS), String(WARMUP_POLLS)], {
+      cwd: ctx.root,
+      env: ctx.env,
+      timeoutSeconds: 300,
+    });
     if (r.timedOut || r.code !== 0) throw new Error(`agent-poll.js ${r.timedOut ? 'timed out' : `exit ${r.code}`}: ${r.stderr.trim()}`);
     const report = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as PollReport;
     if (report.head !== base) throw new Error(`the polls saw ${report.head}, the branch is at ${base}`);
     const cpuMs = report.cpuUs / 1000 / POLLS;
     result.rows.push([label, `${fmtMs(median(report.wallMs))} wall, ${fmtMs(cpuMs)} CPU per poll`]);
-    result.samples.push(`${label}, wall ms per poll: ${report.wallMs.map((x) => x.toFixed(2)).join(', ')}; CPU ${report.cpuUs} µs over ${POLLS} polls`);
+    result.samples.push(
+      `${label}, wall ms per poll: ${report.wallMs.map((x) => x.toFixed(2)).join(', ')}; CPU ${report.cpuUs} µs over ${POLLS} polls`,
+    );
     ctx.log(`  ${label}: median ${fmtMs(median(report.wallMs))}, CPU ${fmtMs(cpuMs)} per poll`);
   });
 }
@@ -129,7 +139,9 @@ async function idleDaemon(section: Section): Promise<void> {
       const cpuMs = (ticks * 1000) / clockTicks() / IDLE_POLLS;
       result.rows.push([memLabel, `${fmtMiB(rss)} RSS (peak ${fmtMiB(hwm)}) after ${IDLE_POLLS} polls`]);
       result.rows.push([cpuLabel, `${fmtMs(cpuMs)} CPU per poll`]);
-      result.samples.push(`${memLabel}: VmRSS ${rss} kB, VmHWM ${hwm} kB; CPU ${ticks} clock ticks (${clockTicks()}/s) over ${IDLE_POLLS} polls`);
+      result.samples.push(
+        `${memLabel}: VmRSS ${rss} kB, VmHWM ${hwm} kB; CPU ${ticks} clock ticks (${clockTicks()}/s) over ${IDLE_POLLS} polls`,
+      );
       ctx.log(`  ${memLabel}: VmRSS ${fmtMiB(rss)}, VmHWM ${fmtMiB(hwm)}; CPU ${fmtMs(cpuMs)} per poll`);
     }),
   );
@@ -141,7 +153,8 @@ async function idlePollTicks(world: AgentWorld, daemon: RunningDaemon): Promise<
   const ticks0 = cpuTicks(daemon.pid);
   const t0 = performance.now();
   while (pollsServed(world) - polls0 < IDLE_POLLS) {
-    if (performance.now() - t0 > IDLE_POLLS * 1000 + 60_000) throw new Error(`only ${pollsServed(world) - polls0} polls reached the server in ${Math.round((performance.now() - t0) / 1000)} s`);
+    if (performance.now() - t0 > IDLE_POLLS * 1000 + 60_000)
+      throw new Error(`only ${pollsServed(world) - polls0} polls reached the server in ${Math.round((performance.now() - t0) / 1000)} s`);
     if (daemon.exited()) throw new Error(`nfgit run exited: ${daemon.stderr().trim()}`);
     await sleep(20);
   }
@@ -175,7 +188,12 @@ async function pushToApplied(section: Section): Promise<void> {
 }
 
 /** Commits and pushes files, then times from touching the trigger file to the daemon's applied line. */
-async function timedPush({ ctx, world }: Section, daemon: RunningDaemon, files: Record<string, string | null>, message: string): Promise<number> {
+async function timedPush(
+  { ctx, world }: Section,
+  daemon: RunningDaemon,
+  files: Record<string, string | null>,
+  message: string,
+): Promise<number> {
   const oid = await world.repo.commit(files, { message });
   await ctx.settle(message);
   const t0 = performance.now();
@@ -285,7 +303,9 @@ function killGroup(child: ChildProcess): void {
 
 /** Polls that reached the server: protocol v2 starts each ls-refs with GET info/refs?service=git-upload-pack. */
 function pollsServed(world: AgentWorld): number {
-  return world.server.requests.filter((r) => r.method === 'GET' && r.path.includes('/info/refs') && r.path.includes('service=git-upload-pack')).length;
+  return world.server.requests.filter(
+    (r) => r.method === 'GET' && r.path.includes('/info/refs') && r.path.includes('service=git-upload-pack'),
+  ).length;
 }
 
 /** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15 of /proc/PID/stat). */
@@ -318,7 +338,8 @@ function smallRules(k: number): Record<string, string | null> {
 function largeRules(ctx: AgentBenchContext, k: number): Record<string, string | null> {
   const files: Record<string, string | null> = { '10-bench': null };
   for (const [name, text] of ctx.rules(LARGE - 1)) files[name] = text;
-  files['95-bench'] = `# one rule that changes every run (nfgit bench, run ${k})\niptables -A INPUT -p tcp --dport ${30000 + k} -j ACCEPT\n`;
+  files['95-bench'] =
+    `# one rule that changes every run (nfgit bench, run ${k})\niptables -A INPUT -p tcp --dport ${30000 + k} -j ACCEPT\n`;
   return files;
 }
 

@@ -25,7 +25,11 @@ async function main(): Promise<void> {
   if (url === undefined || tokenFile === undefined || stateDir === undefined || polls === undefined || warmup === undefined) {
     throw new Error('usage: agent-poll.js URL TOKEN_FILE|- STATE_DIR POLLS WARMUP');
   }
-  const repo = await openRepository({ url, branch: 'main', tokenFile: tokenFile === '-' ? null : tokenFile }, stateDir, DEFAULT_IDLE_TIMEOUT_MS);
+  const repo = await openRepository(
+    { url, branch: 'main', tokenFile: tokenFile === '-' ? null : tokenFile },
+    stateDir,
+    DEFAULT_IDLE_TIMEOUT_MS,
+  );
   const heads = new Set<string>();
   // Untimed polls first: module loading, JIT and the first connection are start-up costs, not a poll's.
   for (let i = 0; i < Number(warmup); i++) heads.add(await branchHead(repo));

@@ -106,20 +106,62 @@ function varsFile(p: Plan): string {
     'db_ports=(5432 3306)\nmon_ports=(9100 9090)\ndns_protos=(udp tcp)\n' +
     'mon_net4=10.250.0.0/16\nsnat_addr4=198.51.100.1\nmail_backend4=10.128.255.25\n' +
     'dmz_net6=2001:db8:ffff::/64\n\n' +
-    zshArray('admin_nets4', range(p.ssh4).map((i) => `${ip4('10.200.0.0', i * 256)}/24`)) +
-    zshArray('web_clients4', range(p.web4).map((i) => ip4('172.16.0.1', i))) +
-    zshArray('mail_peers4', range(p.mail4).map((i) => ip4('198.18.0.1', i))) +
-    zshArray('dns_clients4', range(p.dns4).map((i) => ip4('10.64.0.1', i))) +
-    zshArray('db_clients4', range(p.db4).map((i) => ip4('10.96.0.1', i))) +
-    zshArray('mon_hosts4', range(p.mon4).map((i) => ip4('10.250.0.1', i))) +
-    zshArray('pub_addrs4', range(p.dmz4).map((i) => ip4('100.100.0.1', i))) +
-    zshArray('backends4', range(p.dmz4).map((i) => ip4('10.128.0.1', i))) +
-    zshArray('lan_nets4', range(p.lan4).map((i) => `${ip4('10.0.0.0', i * 256)}/24`)) +
-    zshArray('blocklist4', range(p.block4).map((i) => `${ip4('100.64.0.0', i * 16)}/28`)) +
-    zshArray('web_clients6', range(p.web6).map((i) => ip6host('2001:db8:10', i))) +
-    zshArray('admin_nets6', range(p.ssh6).map((i) => ip6net('2001:db8', 0x200, i))) +
-    zshArray('lan_nets6', range(p.lan6).map((i) => ip6net('2001:db8', 0x300, i))) +
-    zshArray('blocklist6', range(p.block6).map((i) => ip6net('2001:db8', 0x8000, i)))
+    zshArray(
+      'admin_nets4',
+      range(p.ssh4).map((i) => `${ip4('10.200.0.0', i * 256)}/24`),
+    ) +
+    zshArray(
+      'web_clients4',
+      range(p.web4).map((i) => ip4('172.16.0.1', i)),
+    ) +
+    zshArray(
+      'mail_peers4',
+      range(p.mail4).map((i) => ip4('198.18.0.1', i)),
+    ) +
+    zshArray(
+      'dns_clients4',
+      range(p.dns4).map((i) => ip4('10.64.0.1', i)),
+    ) +
+    zshArray(
+      'db_clients4',
+      range(p.db4).map((i) => ip4('10.96.0.1', i)),
+    ) +
+    zshArray(
+      'mon_hosts4',
+      range(p.mon4).map((i) => ip4('10.250.0.1', i)),
+    ) +
+    zshArray(
+      'pub_addrs4',
+      range(p.dmz4).map((i) => ip4('100.100.0.1', i)),
+    ) +
+    zshArray(
+      'backends4',
+      range(p.dmz4).map((i) => ip4('10.128.0.1', i)),
+    ) +
+    zshArray(
+      'lan_nets4',
+      range(p.lan4).map((i) => `${ip4('10.0.0.0', i * 256)}/24`),
+    ) +
+    zshArray(
+      'blocklist4',
+      range(p.block4).map((i) => `${ip4('100.64.0.0', i * 16)}/28`),
+    ) +
+    zshArray(
+      'web_clients6',
+      range(p.web6).map((i) => ip6host('2001:db8:10', i)),
+    ) +
+    zshArray(
+      'admin_nets6',
+      range(p.ssh6).map((i) => ip6net('2001:db8', 0x200, i)),
+    ) +
+    zshArray(
+      'lan_nets6',
+      range(p.lan6).map((i) => ip6net('2001:db8', 0x300, i)),
+    ) +
+    zshArray(
+      'blocklist6',
+      range(p.block6).map((i) => ip6net('2001:db8', 0x8000, i)),
+    )
   );
 }
 
@@ -247,11 +289,7 @@ const FIXED_FILES: Array<[name: string, what: string, body: string]> = [
       '  done\n' +
       'done\n',
   ],
-  [
-    '55-ssh',
-    'administration networks',
-    'for net in $admin_nets4; do\n  allow_in iptables SSH_IN tcp 22 $net\ndone\n',
-  ],
+  ['55-ssh', 'administration networks', 'for net in $admin_nets4; do\n  allow_in iptables SSH_IN tcp 22 $net\ndone\n'],
   [
     '60-dmz',
     'published web backends: DNAT and forwarding',
@@ -276,9 +314,7 @@ const FIXED_FILES: Array<[name: string, what: string, body: string]> = [
   [
     '70-blocklist',
     'blocked networks',
-    'for net in $blocklist4; do\n' +
-      '  iptables -A BLOCKLIST -s $net -m comment --comment "blocklist $net" -j DROP\n' +
-      'done\n',
+    'for net in $blocklist4; do\n' + '  iptables -A BLOCKLIST -s $net -m comment --comment "blocklist $net" -j DROP\n' + 'done\n',
   ],
   [
     '80-ipv6',

@@ -40,7 +40,8 @@ function addNetns(): string {
  * so the kernel's asynchronous teardown of 50k rules does not run into the next measurement.
  */
 function delNetns(name: string): void {
-  const empty = "printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | iptables-restore; printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | ip6tables-restore";
+  const empty =
+    "printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | iptables-restore; printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | ip6tables-restore";
   spawnSync('ip', ['netns', 'exec', name, 'sh', '-c', empty], { stdio: 'ignore' });
   spawnSync('ip', ['netns', 'del', name], { stdio: 'ignore' });
   namespaces.delete(name);
@@ -235,7 +236,6 @@ function estimateSequential(n: number, measured1k: number | undefined): number {
   return measured1k !== undefined ? (measured1k * f(n)) / f(1000) : f(n);
 }
 
-
 /** What every step shares: the options, where things are, the results so far and what went wrong. */
 export interface Bench {
   readonly opts: Options;
@@ -341,10 +341,16 @@ export async function prepareSize(bench: Bench, n: number): Promise<Size> {
   bench.log(`\n== ${n} rules (${g.v4} IPv4, ${g.v6} IPv6) in ${rules}`);
 
   // Check the generator: a zsh run of the files counting rule-adding calls (touches nothing).
-  const counted = await run('zsh', ['-f', join(bench.benchDir, 'count.zsh'), rules], { cwd: bench.root, env: bench.env, timeoutSeconds: bench.opts.timeoutSeconds });
+  const counted = await run('zsh', ['-f', join(bench.benchDir, 'count.zsh'), rules], {
+    cwd: bench.root,
+    env: bench.env,
+    timeoutSeconds: bench.opts.timeoutSeconds,
+  });
   const [c4, c6] = counted.stdout.trim().split(' ').map(Number);
   if (counted.code !== 0 || c4 !== g.v4 || c6 !== g.v6) {
-    throw new Error(`generator: expected ${g.v4}+${g.v6} rule-adding calls, zsh counted "${counted.stdout.trim()}" (exit ${counted.code}): ${counted.stderr}`);
+    throw new Error(
+      `generator: expected ${g.v4}+${g.v6} rule-adding calls, zsh counted "${counted.stdout.trim()}" (exit ${counted.code}): ${counted.stderr}`,
+    );
   }
   return { bench, n, cells, dir, rules, cliBuilt: existsSync(bench.cli), saves: new Map() };
 }
@@ -501,7 +507,9 @@ export async function measureRestore(size: Size, compiledOut: string | undefined
     files = [join(compiledOut, 'rules.v4'), join(compiledOut, 'rules.v6')];
   } else if (existsSync(join(size.dir, 'seed.v4'))) {
     files = [join(size.dir, 'seed.v4'), join(size.dir, 'seed.v6')];
-    size.bench.notes.push(`${size.n} rules: bare iptables-restore loaded the seed script's ruleset (iptables-save of it), nfgit's output being unavailable.`);
+    size.bench.notes.push(
+      `${size.n} rules: bare iptables-restore loaded the seed script's ruleset (iptables-save of it), nfgit's output being unavailable.`,
+    );
   }
   if (files === undefined) {
     size.cells.set('restore', { samples: [], text: 'n/a' });
@@ -550,7 +558,9 @@ function compileOutputOk(size: Size, out: string, r: RunResult, k: number): bool
   const { n } = size;
   const missing = ['rules.v4', 'rules.v6', 'plan.json'].filter((f) => !existsSync(join(out, f)));
   if (missing.length > 0) {
-    size.bench.problem(`${n} rules, nfgit compile exited 0 but did not write ${missing.join(', ')} in --out\n    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`);
+    size.bench.problem(
+      `${n} rules, nfgit compile exited 0 but did not write ${missing.join(', ')} in --out\n    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`,
+    );
     return false;
   }
   if (k === 0) {
@@ -565,7 +575,11 @@ function compileOutputOk(size: Size, out: string, r: RunResult, k: number): bool
 /** 6. nfgit check. */
 export async function measureCheck(size: Size): Promise<void> {
   if (!size.cliBuilt) return; // already n/a (measureCompile)
-  await measureCell(size, 'check', () => ({ cmd: process.execPath, args: [size.bench.cli, 'check', '--rules', size.rules], nsLoad: false }));
+  await measureCell(size, 'check', () => ({
+    cmd: process.execPath,
+    args: [size.bench.cli, 'check', '--rules', size.rules],
+    nsLoad: false,
+  }));
 }
 
 /**

@@ -29,10 +29,19 @@ const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--
 
 /** Parses the bench's arguments; a bad one prints the usage and exits 2. */
 export function parseOptions(argv: string[]): Options {
-  const o: Options = { sizes: [1000, 10000, 50000], runs: 3, sequentialAll: false, timeoutSeconds: 900, emit: undefined, rules: true, agent: true };
+  const o: Options = {
+    sizes: [1000, 10000, 50000],
+    runs: 3,
+    sequentialAll: false,
+    timeoutSeconds: 900,
+    emit: undefined,
+    rules: true,
+    agent: true,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
-    const [flag, inline] = a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const [flag, inline] =
+      a.startsWith('--') && a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined || v === '') fail(`${flag} needs a value\n${USAGE}`);
@@ -44,7 +53,9 @@ export function parseOptions(argv: string[]): Options {
     };
     switch (flag) {
       case '--sizes':
-        o.sizes = value().split(',').map((s) => positiveInt(s.trim()));
+        o.sizes = value()
+          .split(',')
+          .map((s) => positiveInt(s.trim()));
         break;
       case '--runs':
         o.runs = positiveInt(value());

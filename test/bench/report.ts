@@ -78,7 +78,7 @@ export type Key = 'floor' | 'seed' | 'sequential' | 'restore' | 'compile' | 'che
 /** Each row's label, in the table, the log and the problems. */
 export const LABELS: Record<Key, string> = {
   floor: 'zsh no-op floor (zsh -f, no-op functions)',
-  seed: "seed interception script (build + load)",
+  seed: 'seed interception script (build + load)',
   sequential: 'sequential iptables (one call a rule)',
   restore: 'bare iptables-restore (rules.v4 + rules.v6)',
   compile: 'nfgit compile',
@@ -175,8 +175,22 @@ interface Target {
 
 const TARGETS: Target[] = [
   { label: 'compile within 1.25x of the zsh no-op floor at 50000 rules', n: 50000, a: 'compile', b: 'floor', limit: 1.25, strict: false },
-  { label: 'check of 10000 rules faster than the seed script building and loading them', n: 10000, a: 'check', b: 'seed', limit: 1, strict: true },
-  { label: "at 50k rules, nfgit's full check+apply within 1.0x of the seed script's time", n: 50000, a: 'apply', b: 'seed', limit: 1, strict: false },
+  {
+    label: 'check of 10000 rules faster than the seed script building and loading them',
+    n: 10000,
+    a: 'check',
+    b: 'seed',
+    limit: 1,
+    strict: true,
+  },
+  {
+    label: "at 50k rules, nfgit's full check+apply within 1.0x of the seed script's time",
+    n: 50000,
+    a: 'apply',
+    b: 'seed',
+    limit: 1,
+    strict: false,
+  },
 ];
 
 /** One target line: MET or NOT MET with both times, or why it was not measured. */
@@ -196,7 +210,8 @@ function sampleLines(results: Results, sizes: number[]): string[] {
   for (const n of sizes) {
     for (const k of ORDER) {
       const c = results.get(n)?.get(k);
-      if (c !== undefined && c.samples.length > 0) samples.push(`- ${n} rules, ${LABELS[k]}: ${c.samples.map((s) => s.toFixed(3)).join(', ')}`);
+      if (c !== undefined && c.samples.length > 0)
+        samples.push(`- ${n} rules, ${LABELS[k]}: ${c.samples.map((s) => s.toFixed(3)).join(', ')}`);
     }
   }
   return samples;
@@ -236,7 +251,7 @@ function environmentLines(startedAt: Date, rules: boolean, runs: number): string
 
 const DEFAULT_NOTES = [
   'zsh no-op floor: the rule files sourced in one `zsh -f` (emulate -R zsh, errexit) with iptables, ip6tables and main as no-op functions, in `unshare --net`.',
-  'seed interception script: test/bench/seed.zsh, the seed article\'s first method restored (see its header for the changes), run in a fresh namespace: builds the restore input and loads it.',
+  "seed interception script: test/bench/seed.zsh, the seed article's first method restored (see its header for the changes), run in a fresh namespace: builds the restore input and loads it.",
   'sequential iptables: the rule files run with the real binaries, one process a rule, in a fresh namespace.',
   'bare iptables-restore: `iptables-restore < rules.v4 && ip6tables-restore < rules.v6` into a fresh namespace.',
   'nfgit compile / check: `node dist/src/cli/main.js compile --rules DIR --out DIR` / `... check --rules DIR`, whole process.',

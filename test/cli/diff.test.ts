@@ -124,12 +124,28 @@ test('--json: the counts are those apply then reports as its change', (t) =>
     withStateDir((state) =>
       withRulesDir({ '10-base': RULES }, async (dir) => {
         t.is((await nfgit(['apply', '--rules', dir, '--netns', ns as string, '--state-dir', state])).exitCode, 0);
-        await writeFile(path.join(dir, '10-base'), RULES.replace('iptables -A SSH_LIMIT', 'iptables -A INPUT -s 192.0.2.1 -j DROP\niptables -A SSH_LIMIT').replace('-P INPUT DROP', '-P INPUT ACCEPT') + 'ip6tables -N WEB6\nip6tables -A WEB6 -p tcp --dport 443 -j ACCEPT\n');
+        await writeFile(
+          path.join(dir, '10-base'),
+          RULES.replace('iptables -A SSH_LIMIT', 'iptables -A INPUT -s 192.0.2.1 -j DROP\niptables -A SSH_LIMIT').replace(
+            '-P INPUT DROP',
+            '-P INPUT ACCEPT',
+          ) + 'ip6tables -N WEB6\nip6tables -A WEB6 -p tcp --dport 443 -j ACCEPT\n',
+        );
         const r = await nfgit(['diff', '--rules', dir, '--netns', ns as string, '--json']);
         t.is(r.exitCode, 1, r.stderr);
         const diff = JSON.parse(r.stdout);
         t.true(diff.changed);
-        t.deepEqual(diff.counts, { rulesAdded: 2, rulesRemoved: 0, chainsAdded: 1, chainsRemoved: 0, policiesChanged: 1, setsAdded: 0, setsRemoved: 0, setMembersAdded: 0, setMembersRemoved: 0 });
+        t.deepEqual(diff.counts, {
+          rulesAdded: 2,
+          rulesRemoved: 0,
+          chainsAdded: 1,
+          chainsRemoved: 0,
+          policiesChanged: 1,
+          setsAdded: 0,
+          setsRemoved: 0,
+          setMembersAdded: 0,
+          setMembersRemoved: 0,
+        });
         t.deepEqual(diff.sets, []);
         t.deepEqual(diff.families.ipv4.tables[0].chains[0].policy, { before: 'DROP', after: 'ACCEPT' });
 
@@ -165,15 +181,24 @@ test('rules errors exit 2 with FILE:LINE; a missing namespace exits 2; --ipv4-on
   ));
 
 test('the environment failing (ip6tables-save broken) exits 3', (t) =>
-  withToolDir({ 'ip6tables-save': 'echo "ip6tables-save: Could not fetch rule set generation id: Address family not supported by protocol" >&2\nexit 1\n' }, (bin) =>
-    withNamedNetns(1, ([ns]) =>
-      withRulesDir({ '10-base': RULES }, async (dir) => {
-        const r = await execa('node', [CLI, 'diff', '--rules', dir, '--netns', ns as string], { reject: false, cwd: ROOT, env: { PATH: `${bin}:${process.env['PATH']}` } });
-        t.is(r.exitCode, 3, r.stderr);
-        t.regex(r.stderr, /ip6tables-save/);
-        t.is(r.stdout, '');
-      }),
-    ),
+  withToolDir(
+    {
+      'ip6tables-save':
+        'echo "ip6tables-save: Could not fetch rule set generation id: Address family not supported by protocol" >&2\nexit 1\n',
+    },
+    (bin) =>
+      withNamedNetns(1, ([ns]) =>
+        withRulesDir({ '10-base': RULES }, async (dir) => {
+          const r = await execa('node', [CLI, 'diff', '--rules', dir, '--netns', ns as string], {
+            reject: false,
+            cwd: ROOT,
+            env: { PATH: `${bin}:${process.env['PATH']}` },
+          });
+          t.is(r.exitCode, 3, r.stderr);
+          t.regex(r.stderr, /ip6tables-save/);
+          t.is(r.stdout, '');
+        }),
+      ),
   ));
 
 const SETS_V1 = `ipset create web hash:ip
@@ -225,19 +250,29 @@ test('sets: apply reports them; after it no change (exit 0); members, a new and 
         // Without the state directory, nfgit does not know it owns "old": only the rules' sets are compared.
         const unowned = await nfgit(['diff', '--rules', dir, '--netns', ns as string, '--state-dir', path.join(state, 'none'), '--json']);
         t.is(unowned.exitCode, 1, unowned.stderr);
-        const json = JSON.parse(unowned.stdout) as { changed: boolean; sets: Array<{ set: string; added: string[]; removed: string[] }>; counts: Record<string, number> };
+        const json = JSON.parse(unowned.stdout) as {
+          changed: boolean;
+          sets: Array<{ set: string; added: string[]; removed: string[] }>;
+          counts: Record<string, number>;
+        };
         t.true(json.changed);
-        t.deepEqual(json.sets.map((s) => [s.set, s.added, s.removed]), [
-          ['web', ['192.0.2.3'], ['192.0.2.1']],
-          ['fresh', ['198.51.100.1'], []],
-        ]);
+        t.deepEqual(
+          json.sets.map((s) => [s.set, s.added, s.removed]),
+          [
+            ['web', ['192.0.2.3'], ['192.0.2.1']],
+            ['fresh', ['198.51.100.1'], []],
+          ],
+        );
         t.like(json.counts, { rulesAdded: 0, rulesRemoved: 0, setsAdded: 1, setsRemoved: 0, setMembersAdded: 2, setMembersRemoved: 1 });
         t.deepEqual(await savesOf(ns as string), before);
         t.is(await inNetns(ns as string, ['ipset', 'save']), setsBefore);
 
         const reapplied = await nfgit(['apply', '--rules', dir, '--netns', ns as string, '--state-dir', state, '--json']);
         t.is(reapplied.exitCode, 0, reapplied.stderr);
-        t.deepEqual((JSON.parse(reapplied.stdout) as { sets: unknown }).sets, { sets: 2, change: { setsAdded: ['fresh'], setsRemoved: ['old'], membersAdded: 2, membersRemoved: 2 } });
+        t.deepEqual((JSON.parse(reapplied.stdout) as { sets: unknown }).sets, {
+          sets: 2,
+          change: { setsAdded: ['fresh'], setsRemoved: ['old'], membersAdded: 2, membersRemoved: 2 },
+        });
       }),
     ),
   ));

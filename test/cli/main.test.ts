@@ -10,23 +10,26 @@ const nfgit = (args: string[], options: { cwd?: string } = {}) =>
   execa('node', [CLI, ...args], { reject: false, cwd: options.cwd ?? ROOT });
 
 test('compile writes rules.v4, rules.v6 and plan.json', (t) =>
-  withRulesDir({ '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\nip6tables -P INPUT DROP\nmain sysctl -w net.ipv4.ip_forward=1\n' }, async (dir) => {
-    const out = await mkdtemp(path.join(tmpdir(), 'nfgit-out-'));
-    try {
-      const r = await nfgit(['compile', '--rules', dir, '--out', out]);
-      t.is(r.exitCode, 0, r.stderr);
-      t.regex(r.stdout, /IPv4: 1 rule\(s\)/);
-      t.true((await readFile(path.join(out, 'rules.v4'), 'utf8')).includes('-A INPUT -p tcp --dport 22 -j ACCEPT\n'));
-      t.true((await readFile(path.join(out, 'rules.v6'), 'utf8')).includes(':INPUT DROP [0:0]\n'));
-      const plan = JSON.parse(await readFile(path.join(out, 'plan.json'), 'utf8'));
-      t.is(plan.families.ipv4.rules, 1);
-      t.regex(plan.families.ipv4.digest, /^sha256:[0-9a-f]{64}$/);
-      t.deepEqual(plan.hostCommands, [{ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], at: `${dir}/10-a:3`, calledFrom: [] }]);
-      t.deepEqual(plan.families.ipv4.sourceMap, [[5, `${dir}/10-a:1`]]);
-    } finally {
-      await rm(out, { recursive: true, force: true });
-    }
-  }));
+  withRulesDir(
+    { '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\nip6tables -P INPUT DROP\nmain sysctl -w net.ipv4.ip_forward=1\n' },
+    async (dir) => {
+      const out = await mkdtemp(path.join(tmpdir(), 'nfgit-out-'));
+      try {
+        const r = await nfgit(['compile', '--rules', dir, '--out', out]);
+        t.is(r.exitCode, 0, r.stderr);
+        t.regex(r.stdout, /IPv4: 1 rule\(s\)/);
+        t.true((await readFile(path.join(out, 'rules.v4'), 'utf8')).includes('-A INPUT -p tcp --dport 22 -j ACCEPT\n'));
+        t.true((await readFile(path.join(out, 'rules.v6'), 'utf8')).includes(':INPUT DROP [0:0]\n'));
+        const plan = JSON.parse(await readFile(path.join(out, 'plan.json'), 'utf8'));
+        t.is(plan.families.ipv4.rules, 1);
+        t.regex(plan.families.ipv4.digest, /^sha256:[0-9a-f]{64}$/);
+        t.deepEqual(plan.hostCommands, [{ argv: ['sysctl', '-w', 'net.ipv4.ip_forward=1'], at: `${dir}/10-a:3`, calledFrom: [] }]);
+        t.deepEqual(plan.families.ipv4.sourceMap, [[5, `${dir}/10-a:1`]]);
+      } finally {
+        await rm(out, { recursive: true, force: true });
+      }
+    },
+  ));
 
 test('check accepts the bundled example', async (t) => {
   const r = await nfgit(['check', '--rules', 'rules']);
@@ -73,12 +76,21 @@ test('usage errors exit 2', async (t) => {
 });
 
 test('check works for a user who is not root, through a user namespace', (t) =>
-  withRulesDir({ '10-a': 'iptables -N WEB\niptables -A INPUT -p tcp --dport 80 -j WEB\niptables -D INPUT -p tcp -m tcp --dport 80 -j WEB\nip6tables -A INPUT -p ipv6-icmp -j ACCEPT\n' }, async (dir) => {
-    await chmod(dir, 0o755);
-    const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', CLI, 'check', '--rules', dir], { reject: false, cwd: '/' });
-    t.is(r.exitCode, 0, r.stderr);
-    t.regex(r.stdout, /OK/);
-  }));
+  withRulesDir(
+    {
+      '10-a':
+        'iptables -N WEB\niptables -A INPUT -p tcp --dport 80 -j WEB\niptables -D INPUT -p tcp -m tcp --dport 80 -j WEB\nip6tables -A INPUT -p ipv6-icmp -j ACCEPT\n',
+    },
+    async (dir) => {
+      await chmod(dir, 0o755);
+      const r = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', 'node', CLI, 'check', '--rules', dir], {
+        reject: false,
+        cwd: '/',
+      });
+      t.is(r.exitCode, 0, r.stderr);
+      t.regex(r.stdout, /OK/);
+    },
+  ));
 
 test('--version and --help', async (t) => {
   const v = await nfgit(['--version']);
@@ -120,7 +132,11 @@ test('keygen makes a host key and prints an allowed_signers line that ssh-keygen
     await writeFile(path.join(dir, 'allowed_signers'), r.stdout + '\n');
     await writeFile(path.join(dir, 'data'), 'status tag payload\n');
     await execa('ssh-keygen', ['-Y', 'sign', '-n', 'git', '-f', key, path.join(dir, 'data')]);
-    const v = await execa('ssh-keygen', ['-Y', 'verify', '-f', path.join(dir, 'allowed_signers'), '-I', 'fw1@nfgit', '-n', 'git', '-s', path.join(dir, 'data.sig')], { inputFile: path.join(dir, 'data'), reject: false });
+    const v = await execa(
+      'ssh-keygen',
+      ['-Y', 'verify', '-f', path.join(dir, 'allowed_signers'), '-I', 'fw1@nfgit', '-n', 'git', '-s', path.join(dir, 'data.sig')],
+      { inputFile: path.join(dir, 'data'), reject: false },
+    );
     t.is(v.exitCode, 0, v.stderr);
     const again = await nfgit(['keygen', '--key', key, '--host', 'fw1']);
     t.is(again.exitCode, 2);

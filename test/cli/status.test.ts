@@ -10,10 +10,21 @@ import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, withTempDir } from '../git/signing/tools.js';
 import { hostKey } from '../helpers/host-key.js';
 
-const nfgit = (args: string[], cwd: string) => execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null' } });
+const nfgit = (args: string[], cwd: string) =>
+  execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null' } });
 
 function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
-  return { result: 'applied', host, commit, previous: null, rules: {}, errors: [], agent: 'nfgit 0.1.0', time: new Date(Date.UTC(2025, 2, 1, 12, minute)), ...extra };
+  return {
+    result: 'applied',
+    host,
+    commit,
+    previous: null,
+    rules: {},
+    errors: [],
+    agent: 'nfgit 0.1.0',
+    time: new Date(Date.UTC(2025, 2, 1, 12, minute)),
+    ...extra,
+  };
 }
 
 interface JsonHost {
@@ -36,7 +47,13 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
     await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0), key: fw1, keep: 5 });
     await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c2, 2), key: fw1, keep: 5 });
     await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw2', c1, 1), key: fw2, keep: 5 });
-    await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw2', c2, 3, { result: 'refused', errors: ['rules/10-base:1: bad policy'] }), key: fw2, keep: 5 });
+    await writeStatusTag({
+      gitdir: repo.bare,
+      remote: null,
+      record: record('fw2', c2, 3, { result: 'refused', errors: ['rules/10-base:1: bad policy'] }),
+      key: fw2,
+      keep: 5,
+    });
     const token = path.join(dir, 'token');
     writeFileSync(token, 's3cret\n');
     const server = await startGitServer({ root: dir, token: 's3cret' });
@@ -64,7 +81,10 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
       writeFileSync(wrong, 'not-the-token\n');
       const badToken = await nfgit(['status', '--repo', url, '--token-file', wrong], dir);
       t.is(badToken.exitCode, 2, badToken.stderr);
-      t.regex(badToken.stderr, /refused the credentials while fetching status tags \(HTTP 401\): give a token that may read the repository with --token-file/);
+      t.regex(
+        badToken.stderr,
+        /refused the credentials while fetching status tags \(HTTP 401\): give a token that may read the repository with --token-file/,
+      );
       await server.stop();
       const down = await nfgit(['status', '--repo', url, '--token-file', token], dir);
       t.is(down.exitCode, 3, down.stderr);
@@ -78,7 +98,10 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
     const table = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signers], dir);
     t.is(table.exitCode, 0, table.stderr);
     t.regex(table.stdout, /^fw1 +[0-9a-f]{12} +2025-03-01 12:02 UTC +yes +good +applied/m);
-    t.regex(table.stdout, /^fw2 +[0-9a-f]{12} +2025-03-01 12:01 UTC +no +good +refused [0-9a-f]{12} 2025-03-01 12:03 UTC: rules\/10-base:1: bad policy$/m);
+    t.regex(
+      table.stdout,
+      /^fw2 +[0-9a-f]{12} +2025-03-01 12:01 UTC +no +good +refused [0-9a-f]{12} 2025-03-01 12:03 UTC: rules\/10-base:1: bad policy$/m,
+    );
 
     // A clone with the tags fetched, allowed signers from its git config; fw1's key writing for fw2 fails the status.
     const c3 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
@@ -93,7 +116,10 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
     t.is(fo.head, c3);
     const h2 = fo.hosts.find((h) => h.host === 'fw2');
     t.is(h2?.running?.commit, c1, 'the forged tag is not believed');
-    t.deepEqual(h2?.ignored.map((i) => i.signature), ['wrong-host']);
+    t.deepEqual(
+      h2?.ignored.map((i) => i.signature),
+      ['wrong-host'],
+    );
 
     // Not a repository; bad flags.
     const none = await nfgit(['status'], '/');

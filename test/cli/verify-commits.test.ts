@@ -10,7 +10,11 @@ import { makeRulesRepo, type RulesRepo } from '../helpers/rules-repo.js';
 import { sshFingerprint, withTempDir } from '../git/signing/tools.js';
 
 const verify = (args: string[], options: { cwd?: string; input?: string } = {}) =>
-  execa('node', [CLI, 'verify-commits', ...args], { reject: false, ...options, env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' } });
+  execa('node', [CLI, 'verify-commits', ...args], {
+    reject: false,
+    ...options,
+    env: { GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' },
+  });
 
 /** A repository with a signed commit and an unsigned one on top. */
 function withCommits(fn: (repo: RulesRepo, signed: string, unsigned: string) => Promise<void>): Promise<void> {
@@ -67,11 +71,28 @@ const usage = test.macro(async (t, args: (repo: RulesRepo) => string[], message:
   }),
 );
 
-test('no trust list is a usage error', usage, () => ['HEAD'], () =>
-  'nfgit: no trust list: give --allowed-signers FILE (an allowed_signers file, as trust.allowedSigners) or --config FILE (an agent configuration: its trust: section is used)');
-test('two trust lists are a usage error', usage, (r) => ['--allowed-signers', r.allowedSigners, '--config', '/etc/nfgit/config.yaml', 'HEAD'], () =>
-  'nfgit: give --allowed-signers FILE or --config FILE, not both: the trust list must be one, as on the hosts');
-test('a name that is not a commit is a usage error', usage, (r) => ['--allowed-signers', r.allowedSigners, 'HEAD^{tree}', 'nosuch'], () =>
-  'nfgit: HEAD^{tree}: is a tree, not a commit\nnosuch: no such commit in the repository (git cat-file: nosuch missing)');
-test('an unreadable allowed_signers file is a usage error', usage, () => ['--allowed-signers', '/nonexistent/allowed_signers', 'HEAD'], () =>
-  'nfgit: /nonexistent/allowed_signers: cannot read the allowed signers file (trust.allowedSigners): it does not exist');
+test(
+  'no trust list is a usage error',
+  usage,
+  () => ['HEAD'],
+  () =>
+    'nfgit: no trust list: give --allowed-signers FILE (an allowed_signers file, as trust.allowedSigners) or --config FILE (an agent configuration: its trust: section is used)',
+);
+test(
+  'two trust lists are a usage error',
+  usage,
+  (r) => ['--allowed-signers', r.allowedSigners, '--config', '/etc/nfgit/config.yaml', 'HEAD'],
+  () => 'nfgit: give --allowed-signers FILE or --config FILE, not both: the trust list must be one, as on the hosts',
+);
+test(
+  'a name that is not a commit is a usage error',
+  usage,
+  (r) => ['--allowed-signers', r.allowedSigners, 'HEAD^{tree}', 'nosuch'],
+  () => 'nfgit: HEAD^{tree}: is a tree, not a commit\nnosuch: no such commit in the repository (git cat-file: nosuch missing)',
+);
+test(
+  'an unreadable allowed_signers file is a usage error',
+  usage,
+  () => ['--allowed-signers', '/nonexistent/allowed_signers', 'HEAD'],
+  () => 'nfgit: /nonexistent/allowed_signers: cannot read the allowed signers file (trust.allowedSigners): it does not exist',
+);

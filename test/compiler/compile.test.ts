@@ -21,10 +21,19 @@ test('files run in bytewise order in one shell; odd names, dot files and directo
       await mkdir(path.join(dir, '20-subdir'));
       await symlink('/etc/passwd', path.join(dir, '30-link'));
       const r = await compile({ rulesDir: dir });
-      t.deepEqual(r.files.map((f) => path.basename(f)), ['00-vars', '10-a', 'B-upper', 'a-lower', 'x.swp']);
+      t.deepEqual(
+        r.files.map((f) => path.basename(f)),
+        ['00-vars', '10-a', 'B-upper', 'a-lower', 'x.swp'],
+      );
       t.deepEqual(
         r.ipv4.text.split('\n').filter((l) => l.startsWith('-A')),
-        ['-A INPUT -p tcp --dport 22 -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT', '-A INPUT -m comment --comment B -j ACCEPT', '-A INPUT -m comment --comment a -j ACCEPT', '-A INPUT -m comment --comment swp-is-a-valid-name -j ACCEPT'],
+        [
+          '-A INPUT -p tcp --dport 22 -j ACCEPT',
+          '-A INPUT -p tcp --dport 80 -j ACCEPT',
+          '-A INPUT -m comment --comment B -j ACCEPT',
+          '-A INPUT -m comment --comment a -j ACCEPT',
+          '-A INPUT -m comment --comment swp-is-a-valid-name -j ACCEPT',
+        ],
       );
     },
   ));
@@ -52,7 +61,13 @@ test('rule files run in an empty network namespace', (t) =>
 test('main records host commands without running them', (t) =>
   withRulesDir({ '10-host': 'main touch /tmp/nfgit-main-must-not-run\nmain sysctl -w net.ipv4.ip_forward=1\n' }, async (dir) => {
     const r = await compile({ rulesDir: dir });
-    t.deepEqual(r.hostCommands.map((c) => c.argv), [['touch', '/tmp/nfgit-main-must-not-run'], ['sysctl', '-w', 'net.ipv4.ip_forward=1']]);
+    t.deepEqual(
+      r.hostCommands.map((c) => c.argv),
+      [
+        ['touch', '/tmp/nfgit-main-must-not-run'],
+        ['sysctl', '-w', 'net.ipv4.ip_forward=1'],
+      ],
+    );
     t.is(r.hostCommands[1]?.trace[0]?.line, 2);
     await t.throwsAsync(readFile('/tmp/nfgit-main-must-not-run'));
   }));
@@ -91,7 +106,10 @@ test('output of the rule files is captured up to the cap', (t) =>
 
 test('-C answers from the recorded rules, so check-or-append is idempotent', (t) =>
   withRulesDir(
-    { '10-c': 'for i in 1 2 3; do iptables -C INPUT -p tcp --dport 22 -j ACCEPT 2>/dev/null || iptables -A INPUT -p tcp --dport 22 -j ACCEPT; done\n' },
+    {
+      '10-c':
+        'for i in 1 2 3; do iptables -C INPUT -p tcp --dport 22 -j ACCEPT 2>/dev/null || iptables -A INPUT -p tcp --dport 22 -j ACCEPT; done\n',
+    },
     async (dir) => {
       const r = await compile({ rulesDir: dir });
       t.is(r.ipv4.ruleCount, 1);
@@ -99,16 +117,22 @@ test('-C answers from the recorded rules, so check-or-append is idempotent', (t)
   ));
 
 test('a failing state command can be tolerated with || true, as with the real tool', (t) =>
-  withRulesDir({ '10-x': 'iptables -F CUSTOM 2>/dev/null || true\niptables -X CUSTOM 2>/dev/null || true\niptables -N CUSTOM\n' }, async (dir) => {
-    const r = await compile({ rulesDir: dir });
-    t.is(r.ipv4.chainCount, 1);
-  }));
+  withRulesDir(
+    { '10-x': 'iptables -F CUSTOM 2>/dev/null || true\niptables -X CUSTOM 2>/dev/null || true\niptables -N CUSTOM\n' },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.is(r.ipv4.chainCount, 1);
+    },
+  ));
 
 test('-D matches the kernel canonical form', (t) =>
-  withRulesDir({ '10-d': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\niptables -D INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n' }, async (dir) => {
-    const r = await compile({ rulesDir: dir });
-    t.is(r.ipv4.ruleCount, 0);
-  }));
+  withRulesDir(
+    { '10-d': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\niptables -D INPUT -p tcp -m tcp --dport 80 -j ACCEPT\n' },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.is(r.ipv4.ruleCount, 0);
+    },
+  ));
 
 test('an argument with a newline is refused at its line', (t) =>
   withRulesDir({ '10-nl': 'iptables -A INPUT -j ACCEPT\niptables -A INPUT -m comment --comment "a\nb" -j ACCEPT\n' }, async (dir) => {
@@ -116,19 +140,27 @@ test('an argument with a newline is refused at its line', (t) =>
     t.regex(msg, /10-nl:2: iptables: argument "a\\nb" contains a newline/);
   }));
 
-test('exit (status 0) as a file\'s last command ends that file, and the files after it run', (t) =>
+test("exit (status 0) as a file's last command ends that file, and the files after it run", (t) =>
   withRulesDir(
-    { '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexit 0\n', '20-b': 'iptables -A INPUT -j DROP\nexit # end\n\n# a comment\n', '30-c': 'true\nexit\n' },
+    {
+      '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexit 0\n',
+      '20-b': 'iptables -A INPUT -j DROP\nexit # end\n\n# a comment\n',
+      '30-c': 'true\nexit\n',
+    },
     async (dir) => {
       const r = await compile({ rulesDir: dir });
       t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -i lo -j ACCEPT', '-A INPUT -j DROP']);
     },
   ));
 
-test('exit before a file\'s last command, in a function, or with a failure status is refused at its line', async (t) => {
-  const mid = await withRulesDir({ '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexit 0\niptables -A INPUT -j DROP\n' }, (dir) => firstError(compile({ rulesDir: dir })));
+test("exit before a file's last command, in a function, or with a failure status is refused at its line", async (t) => {
+  const mid = await withRulesDir({ '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nexit 0\niptables -A INPUT -j DROP\n' }, (dir) =>
+    firstError(compile({ rulesDir: dir })),
+  );
   t.regex(mid, /10-a:2: "exit" before the last line of the rule file/);
-  const fn = await withRulesDir({ '10-a': 'done_here() { exit 0 }\ndone_here\niptables -A INPUT -j DROP\n' }, (dir) => firstError(compile({ rulesDir: dir })));
+  const fn = await withRulesDir({ '10-a': 'done_here() { exit 0 }\ndone_here\niptables -A INPUT -j DROP\n' }, (dir) =>
+    firstError(compile({ rulesDir: dir })),
+  );
   t.regex(fn, /10-a:1: "exit" in function done_here/);
   const failed = await withRulesDir({ '10-a': 'iptables -A INPUT -j DROP\nexit 3\n' }, (dir) => firstError(compile({ rulesDir: dir })));
   t.regex(failed, /10-a:2: a command failed with exit status 3/);
@@ -166,10 +198,16 @@ test('a rule file may not redefine iptables', (t) =>
 const ruleLines = (text: string): string[] => text.split('\n').filter((l) => l.startsWith('-A'));
 
 test('a file whose last command is a false && list ran to its end, as the shell running it would', (t) =>
-  withRulesDir({ '10-a': 'iptables -A INPUT -i lo -j ACCEPT\n[ -n "" ] && iptables -A INPUT -j DROP\n', '20-b': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n' }, async (dir) => {
-    const r = await compile({ rulesDir: dir });
-    t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -i lo -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT']);
-  }));
+  withRulesDir(
+    {
+      '10-a': 'iptables -A INPUT -i lo -j ACCEPT\n[ -n "" ] && iptables -A INPUT -j DROP\n',
+      '20-b': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n',
+    },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -i lo -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT']);
+    },
+  ));
 
 test('a sourced library may return early at its top level (a load guard); files without a final newline, empty files and non-UTF-8 bytes run as written', (t) =>
   withRulesDir(
@@ -183,15 +221,26 @@ test('a sourced library may return early at its top level (a load guard); files 
       // A Latin-1 comment: the copy the sandbox sources must keep the bytes, not decode them.
       await writeFile(path.join(dir, '30-latin1'), Buffer.concat([Buffer.from('# caf'), Buffer.from([0xe9]), Buffer.from('\nallow 443')]));
       const r = await compile({ rulesDir: dir });
-      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -p tcp --dport 22 -j ACCEPT', '-A INPUT -p tcp --dport 80 -j ACCEPT', '-A INPUT -p tcp --dport 443 -j ACCEPT']);
-      t.deepEqual([...r.ipv4.sourceMap.values()].map((trace) => trace[0]?.line).filter((l) => l !== undefined).slice(-3), [3, 3, 3]);
+      t.deepEqual(ruleLines(r.ipv4.text), [
+        '-A INPUT -p tcp --dport 22 -j ACCEPT',
+        '-A INPUT -p tcp --dport 80 -j ACCEPT',
+        '-A INPUT -p tcp --dport 443 -j ACCEPT',
+      ]);
+      t.deepEqual(
+        [...r.ipv4.sourceMap.values()]
+          .map((trace) => trace[0]?.line)
+          .filter((l) => l !== undefined)
+          .slice(-3),
+        [3, 3, 3],
+      );
     },
   ));
 
-test('a rule file that stops early is refused by check, with the FILE:LINE of the stop and zsh\'s message', (t) =>
+test("a rule file that stops early is refused by check, with the FILE:LINE of the stop and zsh's message", (t) =>
   withRulesDir(
     {
-      '10-base': 'iptables -P INPUT DROP\nname=SSH_PORT\nif [ "${!name}" != 0 ]; then iptables -A INPUT -p tcp --dport 22 -j ACCEPT; fi\niptables -A INPUT -i lo -j ACCEPT\n',
+      '10-base':
+        'iptables -P INPUT DROP\nname=SSH_PORT\nif [ "${!name}" != 0 ]; then iptables -A INPUT -p tcp --dport 22 -j ACCEPT; fi\niptables -A INPUT -i lo -j ACCEPT\n',
       '20-web': 'iptables -A INPUT -p tcp --dport 80 -j ACCEPT\n',
     },
     async (dir) => {
@@ -204,7 +253,8 @@ test('options a rule file sets (emulate sh, ksh_arrays, sh_word_split) do not br
   withRulesDir(
     {
       '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nemulate sh\nsetopt ksh_arrays sh_word_split\n',
-      '20-b': 'f() { iptables -A INPUT -p tcp --dport "$1" -j ACCEPT; }\nf 80\nipt=iptables\n$ipt -A INPUT -j DROP\niptables -C INPUT -j DROP\n',
+      '20-b':
+        'f() { iptables -A INPUT -p tcp --dport "$1" -j ACCEPT; }\nf 80\nipt=iptables\n$ipt -A INPUT -j DROP\niptables -C INPUT -j DROP\n',
     },
     async (dir) => {
       const r = await compile({ rulesDir: dir });
@@ -223,26 +273,36 @@ test('files named in .nfgitignore stay beside the rule files, readable, but are 
     {
       '.nfgitignore': '# lists read by 20-block\n*.list\nREADME\n',
       'blocked.list': '192.0.2.1\n198.51.100.0/24\n',
-      'README': 'these are not shell commands\n',
+      README: 'these are not shell commands\n',
       '20-block': 'for net in $(<$NFGIT_RULES_DIR/blocked.list); do iptables -A INPUT -s $net -j DROP; done\n',
     },
     async (dir) => {
       const r = await compile({ rulesDir: dir });
-      t.deepEqual(r.files.map((f) => path.basename(f)), ['20-block']);
+      t.deepEqual(
+        r.files.map((f) => path.basename(f)),
+        ['20-block'],
+      );
       t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -s 192.0.2.1 -j DROP', '-A INPUT -s 198.51.100.0/24 -j DROP']);
     },
   ));
 
 test('--arg: every rule file gets the positional arguments, as an init script called "firewall.sh start"', (t) =>
   withRulesDir(
-    { '10-init': 'case "$1" in\n  (start) iptables -A INPUT -m comment --comment "started $# $2" -j ACCEPT ;;\n  (*) print -r -- "usage: $0 start" >&2; exit 1 ;;\nesac\n', '20-b': 'iptables -A INPUT -m comment --comment "also $1" -j ACCEPT\n' },
+    {
+      '10-init':
+        'case "$1" in\n  (start) iptables -A INPUT -m comment --comment "started $# $2" -j ACCEPT ;;\n  (*) print -r -- "usage: $0 start" >&2; exit 1 ;;\nesac\n',
+      '20-b': 'iptables -A INPUT -m comment --comment "also $1" -j ACCEPT\n',
+    },
     async (dir) => {
       const r = await compile({ rulesDir: dir, args: ['start', 'two words'] });
-      t.deepEqual(ruleLines(r.ipv4.text), ['-A INPUT -m comment --comment "started 2 two words" -j ACCEPT', '-A INPUT -m comment --comment "also start" -j ACCEPT']);
+      t.deepEqual(ruleLines(r.ipv4.text), [
+        '-A INPUT -m comment --comment "started 2 two words" -j ACCEPT',
+        '-A INPUT -m comment --comment "also start" -j ACCEPT',
+      ]);
     },
   ));
 
-test('set -x in a rule file: a failure quotes the rule file\'s command, never nfgit\'s own functions', (t) =>
+test("set -x in a rule file: a failure quotes the rule file's command, never nfgit's own functions", (t) =>
   withRulesDir({ '10-x': 'set -x\nIPT=$(which iptables)\n$IPT -A INPUT -i lo -j ACCEPT\ngrep -q nothing /dev/null\n' }, async (dir) => {
     const msg = await firstError(compile({ rulesDir: dir }));
     t.regex(msg, /10-x:4: a command failed with exit status 1 \(it said: \+.*10-x:4> grep -q nothing \/dev\/null\)/);

@@ -3,7 +3,12 @@ import { expandAddressLists } from '../../src/compiler/expand-addresses.js';
 
 test('sources outer, destinations inner', (t) => {
   const r = expandAddressLists({ op: 'append', chain: 'INPUT', spec: ['-s', 'a,b', '-d', 'c,d', '-j', 'ACCEPT'] });
-  t.deepEqual(r.ok && r.commands.map((c) => ('spec' in c ? c.spec.join(' ') : '')), ['-s a -d c -j ACCEPT', '-s a -d d -j ACCEPT', '-s b -d c -j ACCEPT', '-s b -d d -j ACCEPT']);
+  t.deepEqual(r.ok && r.commands.map((c) => ('spec' in c ? c.spec.join(' ') : '')), [
+    '-s a -d c -j ACCEPT',
+    '-s a -d d -j ACCEPT',
+    '-s b -d c -j ACCEPT',
+    '-s b -d d -j ACCEPT',
+  ]);
 });
 
 test('a single address is left alone', (t) => {

@@ -21,7 +21,10 @@ async function output(files: Record<string, string>, host = 'jailhost'): Promise
 }
 
 test('rule files run as nobody (root only inside their user namespace), with the --host name, seeing only their own processes', async (t) => {
-  const out = await output({ '10-who': 'print -r -- "uid=$(id -u) map=${$(</proc/self/uid_map)//[[:space:]]##/ } host=$(hostname) uname=$(uname -n) procs=$(ls /proc | grep -c "^[0-9]")"\n' });
+  const out = await output({
+    '10-who':
+      'print -r -- "uid=$(id -u) map=${$(</proc/self/uid_map)//[[:space:]]##/ } host=$(hostname) uname=$(uname -n) procs=$(ls /proc | grep -c "^[0-9]")"\n',
+  });
   const m = /uid=(\d+) map=(.*) host=(\S+) uname=(\S+) procs=(\d+)/.exec(out);
   t.truthy(m, out);
   if (m === null) return;
@@ -94,18 +97,21 @@ test('rule files cannot reach the host network namespace: nsenter and a host-onl
 });
 
 test('a process a rule file leaves behind (setsid, a subshell) is killed when the rule files end, and does not hold the compile', async (t) => {
-  const out = await output({ '10-bg': 'setsid sleep 4141 >/dev/null 2>&1 &\n( sleep 4142 & )\nsetsid sh -c "sleep 4143" &\niptables -A INPUT -j ACCEPT\nprint done\n' });
+  const out = await output({
+    '10-bg':
+      'setsid sleep 4141 >/dev/null 2>&1 &\n( sleep 4142 & )\nsetsid sh -c "sleep 4143" &\niptables -A INPUT -j ACCEPT\nprint done\n',
+  });
   t.regex(out, /done/);
   t.deepEqual(await leftovers('sleep 414[123]'), []);
 });
 
-test('a rule file writing a sysctl outside main is an error at its line (the jail\'s /proc/sys is read-only)', (t) =>
+test("a rule file writing a sysctl outside main is an error at its line (the jail's /proc/sys is read-only)", (t) =>
   withRulesDir({ '10-fwd': 'iptables -A FORWARD -j ACCEPT\necho 1 > /proc/sys/net/ipv4/ip_forward\n' }, async (dir) => {
     const msg = await firstError(compile({ rulesDir: dir }));
     t.regex(msg, /10-fwd:2: .*read-only file system: \/proc\/sys\/net\/ipv4\/ip_forward/);
   }));
 
-test('data files beside the rule files are readable whatever their mode; NFGIT_RULES_DIR names the jail\'s copy', async (t) => {
+test("data files beside the rule files are readable whatever their mode; NFGIT_RULES_DIR names the jail's copy", async (t) => {
   const out = await withRulesDir({ '10-read': 'print -r -- "$NFGIT_RULES_DIR $(cat $NFGIT_RULES_DIR/lists/blocked)"\n' }, async (dir) => {
     await mkdir(path.join(dir, 'lists'), { mode: 0o700 });
     await writeFile(path.join(dir, 'lists', 'blocked'), '192.0.2.1\n', { mode: 0o600 });
@@ -130,9 +136,11 @@ test('host-only lines outside main (a sysctl, a write to /proc/sys, modprobe) fa
     ['main echo 1 > /proc/sys/net/ipv4/ip_forward', /main sh -c 'echo 1 > \/proc\/sys\/net\/ipv4\/ip_forward'/],
     ['modprobe nf_conntrack_ftp', /main modprobe nf_conntrack_ftp/],
   ] as const) {
-    const msg = await withRulesDir({ '10-host': `iptables -A INPUT -j ACCEPT\n${line}\n` }, (dir) => firstError(compile({ rulesDir: dir })));
+    const msg = await withRulesDir({ '10-host': `iptables -A INPUT -j ACCEPT\n${line}\n` }, (dir) =>
+      firstError(compile({ rulesDir: dir })),
+    );
     t.regex(msg, /10-host:2: a command failed with exit status \d+ \(it said: [^)]*\): /, line);
     t.regex(msg, hint, line);
-    t.notRegex(msg, /\/run\/nfgit/, 'the jail\'s paths are not shown');
+    t.notRegex(msg, /\/run\/nfgit/, "the jail's paths are not shown");
   }
 });

@@ -19,22 +19,89 @@ test('-A', parses, 'ipv4', ['-A', 'INPUT', ...spec], 'filter', { op: 'append', c
 test('--append', parses, 'ipv4', ['--append', 'INPUT', ...spec], 'filter', { op: 'append', chain: 'INPUT', spec });
 test('--append=', parses, 'ipv4', ['--append=INPUT', ...spec], 'filter', { op: 'append', chain: 'INPUT', spec });
 test('-AINPUT', parses, 'ipv4', ['-AINPUT', ...spec], 'filter', { op: 'append', chain: 'INPUT', spec });
-test('-t after the spec', parses, 'ipv4', ['-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE', '-t', 'nat'], 'nat', { op: 'append', chain: 'POSTROUTING', spec: ['-o', 'eth0', '-j', 'MASQUERADE'] });
+test('-t after the spec', parses, 'ipv4', ['-A', 'POSTROUTING', '-o', 'eth0', '-j', 'MASQUERADE', '-t', 'nat'], 'nat', {
+  op: 'append',
+  chain: 'POSTROUTING',
+  spec: ['-o', 'eth0', '-j', 'MASQUERADE'],
+});
 test('-tnat', parses, 'ipv4', ['-tnat', '-A', 'OUTPUT', '-j', 'ACCEPT'], 'nat', { op: 'append', chain: 'OUTPUT', spec: ['-j', 'ACCEPT'] });
-test('--table=raw', parses, 'ipv4', ['--table=raw', '-A', 'OUTPUT', '-j', 'ACCEPT'], 'raw', { op: 'append', chain: 'OUTPUT', spec: ['-j', 'ACCEPT'] });
-test('command in the middle', parses, 'ipv4', ['-p', 'tcp', '-A', 'INPUT', '--dport', '22'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', 'tcp', '--dport', '22'] });
-test('-w, -w 5, -W 100 are dropped', parses, 'ipv4', ['-w', '-A', 'INPUT', '-w', '5', '-W', '100', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
-test('--wait=3 is dropped', parses, 'ipv4', ['--wait=3', '-A', 'INPUT', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
-test('-4 in iptables is ignored', parses, 'ipv4', ['-4', '-A', 'INPUT', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
-test('-6 in ip6tables is ignored', parses, 'ipv6', ['-6', '-A', 'INPUT', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-j', 'DROP'] });
-test('long core options become short', parses, 'ipv4', ['-A', 'INPUT', '--protocol', 'tcp', '--source', '10.0.0.0/8', '--goto=X', '--match=tcp'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', 'tcp', '-s', '10.0.0.0/8', '-g', 'X', '-m', 'tcp'] });
+test('--table=raw', parses, 'ipv4', ['--table=raw', '-A', 'OUTPUT', '-j', 'ACCEPT'], 'raw', {
+  op: 'append',
+  chain: 'OUTPUT',
+  spec: ['-j', 'ACCEPT'],
+});
+test('command in the middle', parses, 'ipv4', ['-p', 'tcp', '-A', 'INPUT', '--dport', '22'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['-p', 'tcp', '--dport', '22'],
+});
+test('-w, -w 5, -W 100 are dropped', parses, 'ipv4', ['-w', '-A', 'INPUT', '-w', '5', '-W', '100', '-j', 'DROP'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['-j', 'DROP'],
+});
+test('--wait=3 is dropped', parses, 'ipv4', ['--wait=3', '-A', 'INPUT', '-j', 'DROP'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['-j', 'DROP'],
+});
+test('-4 in iptables is ignored', parses, 'ipv4', ['-4', '-A', 'INPUT', '-j', 'DROP'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['-j', 'DROP'],
+});
+test('-6 in ip6tables is ignored', parses, 'ipv6', ['-6', '-A', 'INPUT', '-j', 'DROP'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['-j', 'DROP'],
+});
+test(
+  'long core options become short',
+  parses,
+  'ipv4',
+  ['-A', 'INPUT', '--protocol', 'tcp', '--source', '10.0.0.0/8', '--goto=X', '--match=tcp'],
+  'filter',
+  { op: 'append', chain: 'INPUT', spec: ['-p', 'tcp', '-s', '10.0.0.0/8', '-g', 'X', '-m', 'tcp'] },
+);
 // iptables 1.8 reads -p, -s, -d, -i, -o and -j from argv[optind - 1]: attached, the value is the whole word.
-test('attached -ptcp and --source= take the whole word, as iptables does', parses, 'ipv4', ['-A', 'INPUT', '-ptcp', '--source=10.0.0.0/8', '-jACCEPT'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-p', '-ptcp', '-s', '--source=10.0.0.0/8', '-j', '-jACCEPT'] });
-test('attached -gX and -mtcp take the rest of the word', parses, 'ipv4', ['-A', 'INPUT', '-mtcp', '-gX'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-m', 'tcp', '-g', 'X'] });
-test('negation is kept', parses, 'ipv4', ['-A', 'INPUT', '!', '-s', '10.0.0.0/8', '-j', 'DROP'], 'filter', { op: 'append', chain: 'INPUT', spec: ['!', '-s', '10.0.0.0/8', '-j', 'DROP'] });
-test('a comment that looks like a command', parses, 'ipv4', ['-A', 'INPUT', '-m', 'comment', '--comment', '-A fake', '-j', 'ACCEPT'], 'filter', { op: 'append', chain: 'INPUT', spec: ['-m', 'comment', '--comment', '-A fake', '-j', 'ACCEPT'] });
-test('-I without number', parses, 'ipv4', ['-I', 'INPUT', '-j', 'DROP'], 'filter', { op: 'insert', chain: 'INPUT', index: 1, spec: ['-j', 'DROP'] });
-test('-I with number', parses, 'ipv4', ['-I', 'INPUT', '3', '-j', 'DROP'], 'filter', { op: 'insert', chain: 'INPUT', index: 3, spec: ['-j', 'DROP'] });
+test(
+  'attached -ptcp and --source= take the whole word, as iptables does',
+  parses,
+  'ipv4',
+  ['-A', 'INPUT', '-ptcp', '--source=10.0.0.0/8', '-jACCEPT'],
+  'filter',
+  { op: 'append', chain: 'INPUT', spec: ['-p', '-ptcp', '-s', '--source=10.0.0.0/8', '-j', '-jACCEPT'] },
+);
+test('attached -gX and -mtcp take the rest of the word', parses, 'ipv4', ['-A', 'INPUT', '-mtcp', '-gX'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['-m', 'tcp', '-g', 'X'],
+});
+test('negation is kept', parses, 'ipv4', ['-A', 'INPUT', '!', '-s', '10.0.0.0/8', '-j', 'DROP'], 'filter', {
+  op: 'append',
+  chain: 'INPUT',
+  spec: ['!', '-s', '10.0.0.0/8', '-j', 'DROP'],
+});
+test(
+  'a comment that looks like a command',
+  parses,
+  'ipv4',
+  ['-A', 'INPUT', '-m', 'comment', '--comment', '-A fake', '-j', 'ACCEPT'],
+  'filter',
+  { op: 'append', chain: 'INPUT', spec: ['-m', 'comment', '--comment', '-A fake', '-j', 'ACCEPT'] },
+);
+test('-I without number', parses, 'ipv4', ['-I', 'INPUT', '-j', 'DROP'], 'filter', {
+  op: 'insert',
+  chain: 'INPUT',
+  index: 1,
+  spec: ['-j', 'DROP'],
+});
+test('-I with number', parses, 'ipv4', ['-I', 'INPUT', '3', '-j', 'DROP'], 'filter', {
+  op: 'insert',
+  chain: 'INPUT',
+  index: 3,
+  spec: ['-j', 'DROP'],
+});
 test('-D by number', parses, 'ipv4', ['-D', 'INPUT', '2'], 'filter', { op: 'delete', chain: 'INPUT', index: 2 });
 test('-D by spec', parses, 'ipv4', ['-D', 'INPUT', '-j', 'DROP'], 'filter', { op: 'delete-spec', chain: 'INPUT', spec: ['-j', 'DROP'] });
 test('-R', parses, 'ipv4', ['-R', 'INPUT', '1', '-j', 'DROP'], 'filter', { op: 'replace', chain: 'INPUT', index: 1, spec: ['-j', 'DROP'] });

@@ -2,7 +2,10 @@ import test from 'ava';
 import { parseRestore, restoreWords } from '../../src/compiler/parse-restore.js';
 
 test('words are split as iptables-restore splits them: double quotes group, backslash escapes, single quotes are plain', (t) => {
-  t.deepEqual(restoreWords('-A INPUT -m comment --comment "a b" -j ACCEPT'), { ok: true, words: ['-A', 'INPUT', '-m', 'comment', '--comment', 'a b', '-j', 'ACCEPT'] });
+  t.deepEqual(restoreWords('-A INPUT -m comment --comment "a b" -j ACCEPT'), {
+    ok: true,
+    words: ['-A', 'INPUT', '-m', 'comment', '--comment', 'a b', '-j', 'ACCEPT'],
+  });
   t.deepEqual(restoreWords('--comment "x\\"y" --log-prefix \'z\''), { ok: true, words: ['--comment', 'x"y', '--log-prefix', "'z'"] });
   t.deepEqual(restoreWords('-A  X\t-j  Y'), { ok: true, words: ['-A', 'X', '-j', 'Y'] });
   t.like(restoreWords('--comment "open'), { ok: false });
@@ -13,7 +16,15 @@ test('blocks: declarations and commands with their lines; comments and blank lin
   t.deepEqual(r, {
     ok: true,
     blocks: [
-      { table: 'filter', line: 2, chains: [{ name: 'INPUT', policy: 'DROP', line: 3 }, { name: 'WEB', policy: '-', line: 4 }], commands: [{ argv: ['-A', 'WEB', '-j', 'ACCEPT'], line: 6 }] },
+      {
+        table: 'filter',
+        line: 2,
+        chains: [
+          { name: 'INPUT', policy: 'DROP', line: 3 },
+          { name: 'WEB', policy: '-', line: 4 },
+        ],
+        commands: [{ argv: ['-A', 'WEB', '-j', 'ACCEPT'], line: 6 }],
+      },
       { table: 'nat', line: 8, chains: [], commands: [] },
     ],
   });

@@ -26,7 +26,10 @@ test('records split across chunks anywhere, including inside UTF-8', (t) => {
 test('an alias record is complete only at the next marker or the end', (t) => {
   const s = new RecordStream(MARK);
   t.deepEqual(s.push(encode(MARK, 'A4', '/r:1', '0', '-A', 'INPUT')), []);
-  t.deepEqual(s.push(encode(MARK, 'Z', '0', '0')), [{ kind: 'A4', trace: ['/r:1'], args: ['-A', 'INPUT'] }, { kind: 'Z', trace: [], args: [] }]);
+  t.deepEqual(s.push(encode(MARK, 'Z', '0', '0')), [
+    { kind: 'A4', trace: ['/r:1'], args: ['-A', 'INPUT'] },
+    { kind: 'Z', trace: [], args: [] },
+  ]);
 });
 
 test('empty arguments survive', (t) => {

@@ -44,7 +44,8 @@ test('classify: a bug wins, then anything a retry can fix, then usage alone, els
     [[new ProbeError('probe failed', 'rolled back')], 'stalled', 1],
     [[new TimeoutError('slow')], 'stalled', 1],
   ];
-  for (const [errors, errorClass, exitCode] of cases) t.deepEqual(classify(errors), { errorClass, exitCode }, errors.map((e) => e.code).join(','));
+  for (const [errors, errorClass, exitCode] of cases)
+    t.deepEqual(classify(errors), { errorClass, exitCode }, errors.map((e) => e.code).join(','));
 });
 
 test('a rollback that failed is its own code, not a network failure', (t) => {

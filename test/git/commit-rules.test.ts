@@ -52,6 +52,9 @@ test('a rules directory with a symlink is unextractable, its temporary directory
     const out = await fetchVerifyExtract(r, head, { trust, rulesPath: 'rules', tempPrefix: prefix });
     if (out.kind !== 'unextractable') return t.fail(out.kind);
     t.regex((out.error as Error).message, /symbolic link/);
-    t.deepEqual(readdirSync(tmpdir()).filter((n) => n.startsWith(prefix)), []);
+    t.deepEqual(
+      readdirSync(tmpdir()).filter((n) => n.startsWith(prefix)),
+      [],
+    );
   });
 });

@@ -25,7 +25,10 @@ test('a local bare repository is read in place: head, ancestry, the rules tree w
     t.deepEqual(readdirSync(out).sort(), ['10-base', '20-more', 'lib']);
     t.is(readFileSync(path.join(out, 'lib/helpers'), 'utf8'), 'x() { :; }\n');
     // Nothing was written into the shared repository (no index, no worktree files).
-    t.deepEqual(readdirSync(repo.bare).filter((n) => n === 'index'), []);
+    t.deepEqual(
+      readdirSync(repo.bare).filter((n) => n === 'index'),
+      [],
+    );
     const missing = await t.throwsAsync(extractRules(r, second, 'firewall', path.join(dir, 'out2')));
     t.regex(missing?.message ?? '', /has no directory firewall\//);
     await t.throwsAsync(openRepository(spec(path.join(dir, 'nothing')), dir, 1000), { message: /is not a git repository/ });

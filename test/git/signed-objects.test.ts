@@ -8,14 +8,19 @@ import { verifySshSignature } from '../../src/git/signing/verify-ssh.js';
 import { mustRun, runTool, sshKeygen, withTempDir, type ToolOptions } from './signing/tools.js';
 
 /** A repository with an SSH signing key configured the way an administrator would for git. */
-async function sshRepo(dir: string): Promise<{ repo: string; key: string; pub: string; gitc: (args: string[], o?: ToolOptions) => Promise<string> }> {
+async function sshRepo(
+  dir: string,
+): Promise<{ repo: string; key: string; pub: string; gitc: (args: string[], o?: ToolOptions) => Promise<string> }> {
   const { file, pub } = await sshKeygen(dir, 'admin', 'ed25519');
   const repo = path.join(dir, 'repo');
   await mustRun('git', ['init', '-q', '-b', 'main', repo]);
   const signers = path.join(dir, 'allowed_signers');
   writeFileSync(signers, `alice@example.net ${pub}\n`);
   const gitc = (args: string[], o: ToolOptions = {}): Promise<string> =>
-    mustRun('git', ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${file}`, '-c', `gpg.ssh.allowedSignersFile=${signers}`, ...args], { cwd: repo, ...o });
+    mustRun('git', ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${file}`, '-c', `gpg.ssh.allowedSignersFile=${signers}`, ...args], {
+      cwd: repo,
+      ...o,
+    });
   return { repo, key: file, pub, gitc };
 }
 
@@ -70,7 +75,9 @@ test('an annotated tag signed by stock git with -s splits and verifies', async (
     const { repo, pub, gitc } = await sshRepo(dir);
     await gitc(['commit', '-q', '--allow-empty', '-m', 'rules']);
     await gitc(['tag', '-s', '-m', 'Release\n\nResult: applied', 'v1']);
-    const v = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${path.join(dir, 'allowed_signers')}`, 'tag', '-v', 'v1'], { cwd: repo });
+    const v = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${path.join(dir, 'allowed_signers')}`, 'tag', '-v', 'v1'], {
+      cwd: repo,
+    });
     t.is(v.code, 0, v.stderr);
     const raw = await catFile(repo, 'tag', 'v1');
     const split = splitSignedTag(raw);
@@ -114,7 +121,22 @@ test('OpenPGP-signed commits and tags from stock git split into what gpg verifie
     fs.mkdirSync(home, { mode: 0o700 });
     const env = { GNUPGHOME: home };
     try {
-      await mustRun('gpg', ['--batch', '--pinentry-mode', 'loopback', '--passphrase', '', '--quick-gen-key', 'PGP Admin <pgp@example.net>', 'ed25519', 'sign', 'never'], { env });
+      await mustRun(
+        'gpg',
+        [
+          '--batch',
+          '--pinentry-mode',
+          'loopback',
+          '--passphrase',
+          '',
+          '--quick-gen-key',
+          'PGP Admin <pgp@example.net>',
+          'ed25519',
+          'sign',
+          'never',
+        ],
+        { env },
+      );
       const repo = path.join(dir, 'repo');
       await mustRun('git', ['init', '-q', '-b', 'main', repo], { env });
       const gitc = (args: string[]): Promise<string> =>
@@ -123,7 +145,10 @@ test('OpenPGP-signed commits and tags from stock git split into what gpg verifie
       await gitc(['tag', '-s', '-m', 'pgp tag', 'p1']);
       const commit = splitSignedCommit(await catFile(repo, 'commit', 'HEAD'));
       const tag = splitSignedTag(await catFile(repo, 'tag', 'p1'));
-      for (const [name, split] of [['commit', commit], ['tag', tag]] as const) {
+      for (const [name, split] of [
+        ['commit', commit],
+        ['tag', tag],
+      ] as const) {
         t.is(split.kind, 'pgp', name);
         t.regex(split.signature ?? '', /^-----BEGIN PGP SIGNATURE-----\n/);
         writeFileSync(path.join(dir, `${name}.payload`), split.payload);
@@ -168,12 +193,16 @@ test('git rules on synthetic objects: other signature headers, last marker in a 
   t.like(splitSignedCommit(onlyOther), { kind: 'none', signature: null });
   t.is(splitSignedCommit(onlyOther).payload.toString(), onlyOther);
   // non-UTF-8 bytes in the message survive
-  const latin = Buffer.concat([Buffer.from('tree x\ngpgsig -----BEGIN PGP SIGNATURE-----\n X\n -----END PGP SIGNATURE-----\n\n'), Buffer.from([0xe9, 0x0a])]);
+  const latin = Buffer.concat([
+    Buffer.from('tree x\ngpgsig -----BEGIN PGP SIGNATURE-----\n X\n -----END PGP SIGNATURE-----\n\n'),
+    Buffer.from([0xe9, 0x0a]),
+  ]);
   const l = splitSignedCommit(latin);
   t.is(l.kind, 'pgp');
   t.true(l.payload.equals(Buffer.concat([Buffer.from('tree x\n\n'), Buffer.from([0xe9, 0x0a])])));
 
-  const tag = 'object x\ntype commit\ntag t\ntagger A <a@x> 1 +0000\n\nquote:\n-----BEGIN PGP SIGNATURE-----\nfake\n-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n';
+  const tag =
+    'object x\ntype commit\ntag t\ntagger A <a@x> 1 +0000\n\nquote:\n-----BEGIN PGP SIGNATURE-----\nfake\n-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n';
   const ts = splitSignedTag(tag);
   t.is(ts.kind, 'ssh');
   t.is(ts.signature, '-----BEGIN SSH SIGNATURE-----\nAAAA\n-----END SSH SIGNATURE-----\n');

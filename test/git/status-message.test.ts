@@ -82,8 +82,16 @@ const roundTrip = test.macro((t, r: StatusRecord) => {
 });
 test('round trip: applied', roundTrip, applied);
 test('round trip: refused with multi-line errors', roundTrip, refused);
-test('round trip: rolled-back with one family', roundTrip, { ...applied, result: 'rolled-back', rules: { ipv4: { rules: 0, digest: 'sha256:0' } }, errors: ['ip6tables-restore: line 3 failed'] });
-test('round trip: applied with change counts', roundTrip, { ...applied, changes: { ipv4: { added: 3, removed: 1 }, ipv6: { added: 0, removed: 0 } } });
+test('round trip: rolled-back with one family', roundTrip, {
+  ...applied,
+  result: 'rolled-back',
+  rules: { ipv4: { rules: 0, digest: 'sha256:0' } },
+  errors: ['ip6tables-restore: line 3 failed'],
+});
+test('round trip: applied with change counts', roundTrip, {
+  ...applied,
+  changes: { ipv4: { added: 3, removed: 1 }, ipv6: { added: 0, removed: 0 } },
+});
 test('round trip: untrusted, error starting with a dot', roundTrip, { ...refused, result: 'untrusted', errors: ['.', '...'] });
 
 const bad = test.macro((t, message: string, error: RegExp) => {
@@ -93,11 +101,26 @@ const bad = test.macro((t, message: string, error: RegExp) => {
 });
 test('parse error: no trailers', bad, 'just a message', /no trailer block/);
 test('parse error: missing Host', bad, formatStatusMessage(applied).replace(/^Host: .*\n/m, ''), /the Host trailer is missing/);
-test('parse error: unknown result', bad, formatStatusMessage(applied).replace('Result: applied', 'Result: maybe'), /unknown Result "maybe"/);
-test('parse error: short commit', bad, formatStatusMessage(applied).replace(`Commit: ${C1}`, 'Commit: 1a2b'), /Commit "1a2b" is not a full commit id/);
+test(
+  'parse error: unknown result',
+  bad,
+  formatStatusMessage(applied).replace('Result: applied', 'Result: maybe'),
+  /unknown Result "maybe"/,
+);
+test(
+  'parse error: short commit',
+  bad,
+  formatStatusMessage(applied).replace(`Commit: ${C1}`, 'Commit: 1a2b'),
+  /Commit "1a2b" is not a full commit id/,
+);
 test('parse error: bad time', bad, formatStatusMessage(applied).replace(/^Time: .*$/m, 'Time: yesterday'), /Time "yesterday"/);
 test('parse error: duplicate', bad, formatStatusMessage(applied) + '\nHost: fw2', /Host trailer appears twice/);
-test('parse error: bad family', bad, formatStatusMessage(applied).replace(/^Rules-IPv4: .*$/m, 'Rules-IPv4: many'), /Rules-IPv4 must be "COUNT DIGEST"/);
+test(
+  'parse error: bad family',
+  bad,
+  formatStatusMessage(applied).replace(/^Rules-IPv4: .*$/m, 'Rules-IPv4: many'),
+  /Rules-IPv4 must be "COUNT DIGEST"/,
+);
 
 test('stock git interpret-trailers --parse reads the trailers, multi-line errors unfolded', async (t) => {
   await withTempDir('trailers', async (dir) => {

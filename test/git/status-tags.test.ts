@@ -42,13 +42,27 @@ test('a status tag in a local bare repository: stock git tag -v accepts it, a se
     const first = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0), key, keep: 5 });
     t.deepEqual(first, { name: `nfgit/fw1/${c1.slice(0, 12)}`, created: true, pushed: false, pruned: [] });
     t.deepEqual(await tagsIn(repo.bare), [first.name]);
-    const verified = await runTool('git', ['--git-dir', repo.bare, '-c', `gpg.ssh.allowedSignersFile=${signersFile}`, 'tag', '-v', first.name]);
+    const verified = await runTool('git', [
+      '--git-dir',
+      repo.bare,
+      '-c',
+      `gpg.ssh.allowedSignersFile=${signersFile}`,
+      'tag',
+      '-v',
+      first.name,
+    ]);
     t.is(verified.code, 0, verified.stderr);
     t.regex(verified.stderr, /Good "git" signature for fw1@nfgit with ED25519 key/);
     t.regex(verified.stdout.toString(), /^fw1: applied [0-9a-f]{12}\n\nResult: applied\n/m);
     const before = await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', first.name]);
 
-    const second = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 5, { result: 'rolled-back' }), key, keep: 5 });
+    const second = await writeStatusTag({
+      gitdir: repo.bare,
+      remote: null,
+      record: record('fw1', c1, 5, { result: 'rolled-back' }),
+      key,
+      keep: 5,
+    });
     t.deepEqual(second, { name: first.name, created: false, pushed: false, pruned: [] });
     t.is(await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', first.name]), before);
 
@@ -58,11 +72,13 @@ test('a status tag in a local bare repository: stock git tag -v accepts it, a se
     t.deepEqual(read[0]?.taggerTime, new Date(Date.UTC(2025, 2, 1, 12, 0, 0)));
     const unchecked = await readStatusTags({ gitdir: repo.bare, signers: null });
     t.is(unchecked[0]?.signature, 'not-checked');
-    await t.throwsAsync(writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0), key, keep: 0 }), { message: /at least 1/ });
+    await t.throwsAsync(writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0), key, keep: 0 }), {
+      message: /at least 1/,
+    });
   });
 });
 
-test('a host cannot write status for another: a tag naming fw2 signed with fw1\'s key is wrong-host; unknown keys are untrusted; unsigned tags are unsigned; a message changed after signing is bad', async (t) => {
+test("a host cannot write status for another: a tag naming fw2 signed with fw1's key is wrong-host; unknown keys are untrusted; unsigned tags are unsigned; a message changed after signing is bad", async (t) => {
   await withTempDir('status-identity', async (dir) => {
     const repo = await makeRulesRepo(dir);
     const c1 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
@@ -75,9 +91,19 @@ test('a host cannot write status for another: a tag naming fw2 signed with fw1\'
     await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw3', c1, 0), key: stranger, keep: 5 });
     await mustRun('git', ['--git-dir', repo.bare, 'tag', '-a', '-m', 'fw4: applied', `nfgit/fw4/${c1.slice(0, 12)}`, c1]);
     // fw1's own tag with its message changed after signing
-    const own = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0, { result: 'refused' }), key: fw1, keep: 5 });
+    const own = await writeStatusTag({
+      gitdir: repo.bare,
+      remote: null,
+      record: record('fw1', c1, 0, { result: 'refused' }),
+      key: fw1,
+      keep: 5,
+    });
     const raw = await mustRun('git', ['--git-dir', repo.bare, 'cat-file', 'tag', own.name]);
-    const tampered = (await mustRun('git', ['--git-dir', repo.bare, 'hash-object', '-t', 'tag', '-w', '--stdin'], { input: raw.replace(/refused/g, 'applied') })).trim();
+    const tampered = (
+      await mustRun('git', ['--git-dir', repo.bare, 'hash-object', '-t', 'tag', '-w', '--stdin'], {
+        input: raw.replace(/refused/g, 'applied'),
+      })
+    ).trim();
     await mustRun('git', ['--git-dir', repo.bare, 'update-ref', `refs/tags/${own.name}`, tampered]);
     const read = await readStatusTags({ gitdir: repo.bare, signers: loadAllowedSigners(signersFile) });
     t.deepEqual(
@@ -94,7 +120,10 @@ test('a host cannot write status for another: a tag naming fw2 signed with fw1\'
     t.regex(read[2]?.signatureDetail ?? '', /not in allowed_signers/);
     t.like(read[3]?.record, { error: 'the message has no trailer block (a blank line, then Key: value lines)' });
     // only the prefix asked for
-    t.deepEqual((await readStatusTags({ gitdir: repo.bare, signers: null, prefix: 'nfgit/fw3/' })).map((r) => r.host), ['fw3']);
+    t.deepEqual(
+      (await readStatusTags({ gitdir: repo.bare, signers: null, prefix: 'nfgit/fw3/' })).map((r) => r.host),
+      ['fw3'],
+    );
   });
 });
 
@@ -135,7 +164,9 @@ test('push over HTTP with a token, prune beyond keep remotely and locally withou
 
       // Server down: the tag is written locally, the error names the URL without the token, and the next call pushes it.
       await server.stop();
-      const err = await t.throwsAsync(writeStatusTag({ gitdir: agent1, remote, record: record('fw1', commits[4] ?? '', 20), key: fw1, keep: 2 }));
+      const err = await t.throwsAsync(
+        writeStatusTag({ gitdir: agent1, remote, record: record('fw1', commits[4] ?? '', 20), key: fw1, keep: 2 }),
+      );
       t.true(err instanceof NfgitError && err.code === 'RemoteError', String(err));
       t.true(err?.message.includes(`${server.url}/fw.git`), err?.message);
       t.false(err?.message.includes('s3cret'), err?.message);
@@ -147,7 +178,15 @@ test('push over HTTP with a token, prune beyond keep remotely and locally withou
       const after = [`nfgit/fw1/${short(commits[3])}`, `nfgit/fw1/${short(commits[4])}`].sort();
       t.deepEqual(await tagsIn(repo.bare), [...after, ...fw2Tags].sort());
       t.deepEqual(await tagsIn(agent1), after);
-      const verified = await runTool('git', ['--git-dir', repo.bare, '-c', `gpg.ssh.allowedSignersFile=${signersFile}`, 'tag', '-v', `nfgit/fw1/${short(commits[4])}`]);
+      const verified = await runTool('git', [
+        '--git-dir',
+        repo.bare,
+        '-c',
+        `gpg.ssh.allowedSignersFile=${signersFile}`,
+        'tag',
+        '-v',
+        `nfgit/fw1/${short(commits[4])}`,
+      ]);
       t.is(verified.code, 0, verified.stderr);
     } finally {
       await server.stop();
@@ -162,7 +201,13 @@ test('a status tag whose object was swapped for another signed tag of the host i
     const signersFile = path.join(dir, 'allowed_signers');
     writeFileSync(signersFile, '');
     const key = hostKey(dir, 'fw1', signersFile);
-    const refused = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0, { result: 'refused', errors: ['rules/10-base:1: bad'] }), key, keep: 5 });
+    const refused = await writeStatusTag({
+      gitdir: repo.bare,
+      remote: null,
+      record: record('fw1', c1, 0, { result: 'refused', errors: ['rules/10-base:1: bad'] }),
+      key,
+      keep: 5,
+    });
     const retried = await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 5), key, keep: 5, again: true });
     t.is(retried.name, `${refused.name}.2`);
     // The refused tag's id now maps to the applied tag's (genuinely signed) content.
@@ -175,7 +220,9 @@ test('a status tag whose object was swapped for another signed tag of the host i
       name: refused.name,
       signature: 'bad',
       signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with',
-      record: { error: `object ${oid} in ${repo.bare} does not hash to its id (its tag content hashes to ${(await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', retried.name])).trim()}): the repository is corrupt or was tampered with; the status tag is not trusted` },
+      record: {
+        error: `object ${oid} in ${repo.bare} does not hash to its id (its tag content hashes to ${(await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', retried.name])).trim()}): the repository is corrupt or was tampered with; the status tag is not trusted`,
+      },
     });
     t.like(read[1], { name: retried.name, signature: 'good', record: { result: 'applied' } });
     // nfgit status says so and fails.

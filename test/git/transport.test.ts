@@ -5,7 +5,16 @@ import git from 'isomorphic-git';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { NfgitError } from '../../src/errors/errors.js';
-import { StalledRequestError, TransportLimitError, authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../../src/git/transport.js';
+import {
+  StalledRequestError,
+  TransportLimitError,
+  authCallbacks,
+  httpWithTimeout,
+  readTokenFile,
+  redactUrl,
+  remoteError,
+  withLimits,
+} from '../../src/git/transport.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { withTempDir } from './signing/tools.js';
@@ -20,7 +29,10 @@ test('the test server serves a token-protected repository to isomorphic-git; sta
       const http = httpWithTimeout(1500);
       const auth = authCallbacks({ username: 'nfgit', password: 's3cret' });
       const refs = await git.listServerRefs({ http, url, prefix: 'refs/heads/main', protocolVersion: 2, ...auth });
-      t.deepEqual(refs.map((r) => [r.ref, r.oid]), [['refs/heads/main', oid]]);
+      t.deepEqual(
+        refs.map((r) => [r.ref, r.oid]),
+        [['refs/heads/main', oid]],
+      );
 
       // A wrong token is refused, not asked again forever.
       const bad = authCallbacks({ username: 'nfgit', password: 'wrong' });
@@ -55,11 +67,17 @@ test('a server dripping a byte at a time is cut by the total deadline, an endles
     const server = await startGitServer({ root: dir, dripIntervalMs: 50 });
     const url = `${server.url}/fw.git`;
     const context = { url, doing: 'listing its branches', authHint: 'check the token', then: '; nfgit will retry' };
-    const list = (http: ReturnType<typeof httpWithTimeout>) => withLimits(http, () => git.listServerRefs({ http, url, prefix: 'refs/heads/main', protocolVersion: 2 }));
+    const list = (http: ReturnType<typeof httpWithTimeout>) =>
+      withLimits(http, () => git.listServerRefs({ http, url, prefix: 'refs/heads/main', protocolVersion: 2 }));
     const fetchInto = (http: ReturnType<typeof httpWithTimeout>, name: string) => {
       const gitdir = path.join(dir, name);
       mkdirSync(gitdir);
-      return git.init({ fs, gitdir, bare: true }).then(() => git.addRemote({ fs, gitdir, remote: 'origin', url })).then(() => withLimits(http, () => git.fetch({ fs, http, gitdir, url, remote: 'origin', ref: 'main', singleBranch: true, tags: false })));
+      return git
+        .init({ fs, gitdir, bare: true })
+        .then(() => git.addRemote({ fs, gitdir, remote: 'origin', url }))
+        .then(() =>
+          withLimits(http, () => git.fetch({ fs, http, gitdir, url, remote: 'origin', ref: 'main', singleBranch: true, tags: false })),
+        );
     };
     try {
       // Listing: twice the idle limit unless given.
@@ -70,7 +88,10 @@ test('a server dripping a byte at a time is cut by the total deadline, an endles
       const e1 = remoteError(dripped, context);
       t.true(e1 instanceof NfgitError);
       t.is(e1.code, 'RemoteError');
-      t.is(e1.message, `the git server at ${url} sent refs for longer than 0.5 s while listing its branches (a ref listing may take twice repository.timeout); nfgit will retry`);
+      t.is(
+        e1.message,
+        `the git server at ${url} sent refs for longer than 0.5 s while listing its branches (a ref listing may take twice repository.timeout); nfgit will retry`,
+      );
 
       // The default listing deadline is derived from the idle limit.
       const derived = await t.throwsAsync(list(httpWithTimeout({ idleMs: 400 })));
@@ -81,8 +102,13 @@ test('a server dripping a byte at a time is cut by the total deadline, an endles
       server.setMode('endless-refs');
       const endless = await t.throwsAsync(list(httpWithTimeout({ idleMs: 2000, listDeadlineMs: 120_000, maxRefsBytes: 1024 * 1024 })));
       t.is((endless as TransportLimitError).limit, 'refs-size', String(endless));
-      t.regex(remoteError(endless, context).message, /^the git server at \S+ sent more than 1 MiB of refs while listing its branches; nfgit will retry$/);
-      const endlessFetch = await t.throwsAsync(fetchInto(httpWithTimeout({ idleMs: 2000, listDeadlineMs: 120_000, maxRefsBytes: 1024 * 1024 }), 'endless.git'));
+      t.regex(
+        remoteError(endless, context).message,
+        /^the git server at \S+ sent more than 1 MiB of refs while listing its branches; nfgit will retry$/,
+      );
+      const endlessFetch = await t.throwsAsync(
+        fetchInto(httpWithTimeout({ idleMs: 2000, listDeadlineMs: 120_000, maxRefsBytes: 1024 * 1024 }), 'endless.git'),
+      );
       t.is((endlessFetch as TransportLimitError).limit, 'refs-size', String(endlessFetch));
 
       // A pack that drips: the listing is served, the pack is cut by the fetch deadline.
@@ -91,13 +117,19 @@ test('a server dripping a byte at a time is cut by the total deadline, an endles
       t.is(refs[0]?.oid, oid);
       const slowPack = await t.throwsAsync(fetchInto(httpWithTimeout({ idleMs: 2000, fetchDeadlineMs: 700 }), 'drip.git'));
       t.is((slowPack as TransportLimitError).limit, 'fetch-deadline', String(slowPack));
-      t.regex(remoteError(slowPack, { ...context, doing: 'fetching main' }).message, /sent objects for longer than 0.7 s while fetching main \(repository.fetchTimeout\); nfgit will retry$/);
+      t.regex(
+        remoteError(slowPack, { ...context, doing: 'fetching main' }).message,
+        /sent objects for longer than 0.7 s while fetching main \(repository.fetchTimeout\); nfgit will retry$/,
+      );
 
       // A pack larger than the cap.
       server.setMode('ok');
       const big = await t.throwsAsync(fetchInto(httpWithTimeout({ idleMs: 2000, maxPackBytes: 1024 * 1024 }), 'big.git'));
       t.is((big as TransportLimitError).limit, 'pack-size', String(big));
-      t.regex(remoteError(big, { ...context, doing: 'fetching main' }).message, /sent more than 1 MiB of objects while fetching main \(repository.maxFetchMiB\)/);
+      t.regex(
+        remoteError(big, { ...context, doing: 'fetching main' }).message,
+        /sent more than 1 MiB of objects while fetching main \(repository.maxFetchMiB\)/,
+      );
       // Within the limits, the same fetch succeeds.
       await fetchInto(httpWithTimeout({ idleMs: 2000 }), 'ok.git');
       t.true(await git.readObject({ fs, gitdir: path.join(dir, 'ok.git'), oid }).then(() => true));

@@ -3,7 +3,14 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } 
 import path from 'node:path';
 import { NfgitError } from '../../src/errors/errors.js';
 import { ensureCommit, extractRules, openRepository, readRawCommit, relation } from '../../src/git/follower.js';
-import { CorruptObjectError, isAncestor, parseTree, readVerified, readVerifiedCommit, readVerifiedObject } from '../../src/git/verified-objects.js';
+import {
+  CorruptObjectError,
+  isAncestor,
+  parseTree,
+  readVerified,
+  readVerifiedCommit,
+  readVerifiedObject,
+} from '../../src/git/verified-objects.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, runTool, withTempDir } from './signing/tools.js';
@@ -11,7 +18,9 @@ import { removeLoose, writeForgedPack } from './helpers/forge-pack.js';
 
 const spec = (url: string) => ({ url, branch: 'main', tokenFile: null });
 const corrupt = (oid: string, repo: string, then = '; nothing was applied') =>
-  new RegExp(`^object ${oid} in ${repo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not hash to its id \\(.*\\): the repository is corrupt or was tampered with${then}$`);
+  new RegExp(
+    `^object ${oid} in ${repo.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} does not hash to its id \\(.*\\): the repository is corrupt or was tampered with${then}$`,
+  );
 
 test('objects are read loose and packed, hashed: content, type and parsed commits agree with stock git', async (t) => {
   await withTempDir('verified-read', async (dir) => {
@@ -30,17 +39,23 @@ test('objects are read loose and packed, hashed: content, type and parsed commit
       t.regex(commit.committer?.email ?? '', /@/);
       const rulesTree = (await mustRun('git', ['--git-dir', repo.bare, 'rev-parse', `${head}:rules`])).trim();
       const entries = parseTree(rulesTree, await readVerified(src, rulesTree, 'tree'), repo.bare);
-      t.deepEqual(entries.map((e) => `${e.mode} ${e.type} ${e.path}`), ['100644 blob 10-base', '100644 blob 20-more', '40000 tree lib']);
+      t.deepEqual(
+        entries.map((e) => `${e.mode} ${e.type} ${e.path}`),
+        ['100644 blob 10-base', '100644 blob 20-more', '40000 tree lib'],
+      );
       const blob = entries[0]?.oid ?? '';
       t.deepEqual(await readVerifiedObject(src, blob), { type: 'blob', content: Buffer.from('iptables -P INPUT DROP\n') });
-      await t.throwsAsync(readVerified(src, blob, 'tree'), { instanceOf: NfgitError, message: `object ${blob} in ${repo.bare} is a blob, not a tree` });
+      await t.throwsAsync(readVerified(src, blob, 'tree'), {
+        instanceOf: NfgitError,
+        message: `object ${blob} in ${repo.bare} is a blob, not a tree`,
+      });
       t.true(await isAncestor(src, first, head));
       t.false(await isAncestor(src, head, first));
     }
   });
 });
 
-test('a signed commit\'s blob swapped by a forged pack in a local repository: extracting it is refused, nothing is written', async (t) => {
+test("a signed commit's blob swapped by a forged pack in a local repository: extracting it is refused, nothing is written", async (t) => {
   await withTempDir('verified-blob', async (dir) => {
     const repo = await makeRulesRepo(dir);
     const head = await repo.commit({ '10-base': 'iptables -P INPUT DROP\n' });
@@ -69,7 +84,10 @@ test('a swapped tree, a swapped commit and a swapped ancestor are refused too', 
     const firstTree = (await runTool('git', ['--git-dir', repo.bare, 'cat-file', 'tree', `${first}:rules`])).stdout;
     removeLoose(repo.bare, rulesTree);
     writeForgedPack(repo.bare, rulesTree, 'tree', firstTree);
-    await t.throwsAsync(extractRules(r, head, 'rules', path.join(dir, 'out')), { instanceOf: CorruptObjectError, message: corrupt(rulesTree, repo.bare) });
+    await t.throwsAsync(extractRules(r, head, 'rules', path.join(dir, 'out')), {
+      instanceOf: CorruptObjectError,
+      message: corrupt(rulesTree, repo.bare),
+    });
     // The middle commit swapped for one without parents: ancestry is not invented or hidden.
     const orphan = await mustRun('git', ['--git-dir', repo.bare, 'cat-file', 'commit', middle]);
     removeLoose(repo.bare, middle);
@@ -83,7 +101,7 @@ test('a swapped tree, a swapped commit and a swapped ancestor are refused too', 
   });
 });
 
-test('the agent\'s fetched copy (STATE/repo.git) is checked the same way', async (t) => {
+test("the agent's fetched copy (STATE/repo.git) is checked the same way", async (t) => {
   await withTempDir('verified-fetched', async (dir) => {
     const repo = await makeRulesRepo(dir);
     const head = await repo.commit({ '10-base': 'iptables -P INPUT DROP\n' });
@@ -103,7 +121,14 @@ test('the agent\'s fetched copy (STATE/repo.git) is checked the same way', async
       await mustRun('git', ['--git-dir', r.gitdir, 'unpack-objects', '-q'], { input: readFileSync(path.join(dir, 'fetched.pack')) });
       removeLoose(r.gitdir, blob);
       writeForgedPack(r.gitdir, blob, 'blob', 'iptables -P INPUT ACCEPT\n');
-      await t.throwsAsync(extractRules(r, head, 'rules', path.join(dir, 'out')), { instanceOf: CorruptObjectError, message: corrupt(blob, r.name, `; nothing was applied \\(the agent's copy: remove ${r.gitdir} and run nfgit sync --retry to fetch it afresh\\)`) });
+      await t.throwsAsync(extractRules(r, head, 'rules', path.join(dir, 'out')), {
+        instanceOf: CorruptObjectError,
+        message: corrupt(
+          blob,
+          r.name,
+          `; nothing was applied \\(the agent's copy: remove ${r.gitdir} and run nfgit sync --retry to fetch it afresh\\)`,
+        ),
+      });
     } finally {
       await server.stop();
     }

@@ -121,7 +121,10 @@ function pkt(data: string): string {
 
 /** Answers 200 and then one byte per interval, inside a pkt-line that announces 65516 bytes: never finishes. */
 function drip(res: http.ServerResponse, service: string, advertisement: boolean, intervalMs: number): void {
-  res.writeHead(200, { 'Content-Type': `application/x-${service}-${advertisement ? 'advertisement' : 'result'}`, 'Cache-Control': 'no-cache' });
+  res.writeHead(200, {
+    'Content-Type': `application/x-${service}-${advertisement ? 'advertisement' : 'result'}`,
+    'Cache-Control': 'no-cache',
+  });
   res.write('fff0');
   const timer = setInterval(() => res.write('a'), intervalMs);
   res.on('close', () => clearInterval(timer));
@@ -155,7 +158,14 @@ function authorized(header: string | undefined, token: string): boolean {
 }
 
 /** Runs git http-backend for one request and relays its CGI answer. */
-function cgi(root: string, req: http.IncomingMessage, url: URL, method: string, setStatus: (s: number) => void, res: http.ServerResponse): void {
+function cgi(
+  root: string,
+  req: http.IncomingMessage,
+  url: URL,
+  method: string,
+  setStatus: (s: number) => void,
+  res: http.ServerResponse,
+): void {
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     GIT_PROJECT_ROOT: root,

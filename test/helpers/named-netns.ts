@@ -22,7 +22,10 @@ export async function withNamedNetns<T>(count: number, fn: (names: string[]) => 
 
 /** Runs a command inside a named namespace; throws with its stderr when it fails. */
 export async function inNetns(netns: string, argv: readonly string[], options: { input?: string } = {}): Promise<string> {
-  const r = await execa('ip', ['netns', 'exec', netns, ...argv], { reject: false, ...(options.input === undefined ? {} : { input: options.input }) });
+  const r = await execa('ip', ['netns', 'exec', netns, ...argv], {
+    reject: false,
+    ...(options.input === undefined ? {} : { input: options.input }),
+  });
   if (r.exitCode !== 0) throw new Error(`ip netns exec ${netns} ${argv.join(' ')} failed (${r.exitCode}): ${r.stderr}`);
   return r.stdout;
 }

@@ -22,7 +22,12 @@ export async function realRun(absDir: string, host = 'testhost'): Promise<SavedR
   const files = await listRuleFiles(absDir);
   const choice = chooseShell(files.map((f) => ({ name: f, firstLine: readFileSync(f, 'latin1').split('\n')[0] ?? '' })));
   if (!choice.ok) throw new Error(`no shell for ${absDir}: ${choice.message}`);
-  if (choice.shell === 'bash') return realBashRun(absDir, host, files.map((f, i) => [choice.modes[i] ?? 'bash', path.resolve(f)]));
+  if (choice.shell === 'bash')
+    return realBashRun(
+      absDir,
+      host,
+      files.map((f, i) => [choice.modes[i] ?? 'bash', path.resolve(f)]),
+    );
   const script = `cd "$1" && env -i LC_ALL=C PATH="$PATH" HOME=/nonexistent NFGIT_HOST="$2" NFGIT_RULES_DIR="$1" zsh -fc '
 emulate -R zsh; setopt errexit
 main() { : }

@@ -21,7 +21,10 @@ export interface RulesRepo {
    * Replaces the rules directory with files (name → text; a null text deletes), commits (signed unless
    * sign is false) and pushes to the bare repository; returns the new commit id.
    */
-  commit(files: Record<string, string | null>, options?: { sign?: boolean; message?: string; dir?: string; push?: boolean }): Promise<string>;
+  commit(
+    files: Record<string, string | null>,
+    options?: { sign?: boolean; message?: string; dir?: string; push?: boolean },
+  ): Promise<string>;
 }
 
 /** Makes `root/name.git` (bare) and `root/name-work` (clone), with an admin key in `root/keys`. */
@@ -36,7 +39,11 @@ export async function makeRulesRepo(root: string, name = 'fw'): Promise<RulesRep
   await mustRun('git', ['init', '-q', '--bare', '-b', 'main', bare]);
   await mustRun('git', ['init', '-q', '-b', 'main', work]);
   const git = (args: readonly string[], options: ToolOptions = {}): Promise<string> =>
-    mustRun('git', ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${file}`, '-c', `gpg.ssh.allowedSignersFile=${allowedSigners}`, ...args], { cwd: work, ...options });
+    mustRun(
+      'git',
+      ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${file}`, '-c', `gpg.ssh.allowedSignersFile=${allowedSigners}`, ...args],
+      { cwd: work, ...options },
+    );
   await git(['remote', 'add', 'origin', bare]);
   return {
     bare,

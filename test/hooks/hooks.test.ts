@@ -88,12 +88,18 @@ test.serial('a push whose rules fail nfgit check is refused with FILE:LINE in gi
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(r.code, 0);
     t.true(r.stderr.includes(`remote: ${BAD_LINE}`), r.stderr);
-    t.true(r.stderr.includes(`remote: nfgit: push refused: the rules of refs/heads/main (${bad.slice(0, 7)}) do not pass nfgit check (fix the lines above and push again)`), r.stderr);
+    t.true(
+      r.stderr.includes(
+        `remote: nfgit: push refused: the rules of refs/heads/main (${bad.slice(0, 7)}) do not pass nfgit check (fix the lines above and push again)`,
+      ),
+      r.stderr,
+    );
     t.regex(r.stderr, /\[remote rejected\] HEAD -> main \(pre-receive hook declined\)/);
     t.is(await s.ref('refs/heads/main'), before);
     t.false(existsSync(s.trigger), 'post-receive does not run for a refused push');
     t.deepEqual(readdirSync(s.tmp), [], 'the hook removed its temporary directory');
-  }));
+  }),
+);
 
 test.serial('a good push signed by a trusted key is accepted and creates the trigger file of nfgit.trigger', (t) =>
   withServer(async (s) => {
@@ -106,7 +112,8 @@ test.serial('a good push signed by a trusted key is accepted and creates the tri
     t.true(r.stderr.includes(`remote: nfgit: asked the local nfgit agent to sync refs/heads/main now (created ${s.trigger})`), r.stderr);
     t.true(existsSync(s.trigger));
     t.deepEqual(readdirSync(s.tmp), []);
-  }));
+  }),
+);
 
 test.serial('post-receive says why it cannot trigger the agent, and the push still succeeds', (t) =>
   withServer(async (s) => {
@@ -115,8 +122,14 @@ test.serial('post-receive says why it cannot trigger the agent, and the push sti
     await s.repo.commit(SSH, { push: false });
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.is(r.code, 0, r.stderr);
-    t.true(r.stderr.includes(`remote: nfgit: no agent trigger directory ${missing} here (git config nfgit.trigger): hosts apply refs/heads/main at their next poll`), r.stderr);
-  }));
+    t.true(
+      r.stderr.includes(
+        `remote: nfgit: no agent trigger directory ${missing} here (git config nfgit.trigger): hosts apply refs/heads/main at their next poll`,
+      ),
+      r.stderr,
+    );
+  }),
+);
 
 test.serial('a push of two branches, one bad, is refused naming the bad one; neither moves', (t) =>
   withServer(async (s) => {
@@ -127,10 +140,14 @@ test.serial('a push of two branches, one bad, is refused naming the bad one; nei
     t.not(r.code, 0);
     t.true(r.stderr.includes(`remote: nfgit: refs/heads/main (${good.slice(0, 7)}): the rules pass nfgit check`), r.stderr);
     t.true(r.stderr.includes(`remote: ${BAD_LINE}`), r.stderr);
-    t.true(r.stderr.includes(`remote: nfgit: push refused: the rules of refs/heads/next (${bad.slice(0, 7)}) do not pass nfgit check`), r.stderr);
+    t.true(
+      r.stderr.includes(`remote: nfgit: push refused: the rules of refs/heads/next (${bad.slice(0, 7)}) do not pass nfgit check`),
+      r.stderr,
+    );
     t.is(await s.ref('refs/heads/main'), before);
     t.is(await s.ref('refs/heads/next'), null);
-  }));
+  }),
+);
 
 test.serial('a symbolic link in the rules directory is refused as the agent refuses it', (t) =>
   withServer(async (s) => {
@@ -139,11 +156,14 @@ test.serial('a symbolic link in the rules directory is refused as the agent refu
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(r.code, 0);
     t.true(
-      r.stderr.includes('remote: rules/99-link: is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself'),
+      r.stderr.includes(
+        'remote: rules/99-link: is a symbolic link: nfgit refuses symlinks in the rules directory (they could reach files outside it); commit the file itself',
+      ),
       r.stderr,
     );
     t.regex(r.stderr, /remote: nfgit: push refused: the rules of refs\/heads\/main \([0-9a-f]{7}\)/);
-  }));
+  }),
+);
 
 test.serial('tags, branch deletions and unwatched branches pass without a check', (t) =>
   withServer(async (s) => {
@@ -166,45 +186,61 @@ test.serial('tags, branch deletions and unwatched branches pass without a check'
     t.false(existsSync(s.trigger));
     const main = await s.push(['origin', 'HEAD:refs/heads/main'], refuse);
     t.not(main.code, 0, 'main is watched, so it is checked');
-  }));
+  }),
+);
 
 test.serial('with nfgit.hosts, the rules are checked once per host and messages name the host', (t) =>
   withServer(async (s) => {
     await s.config('nfgit.hosts', 'gw1 gw2');
-    await s.repo.commit({ '30-web': '# gw2 only\nif [[ $NFGIT_HOST == gw2 ]]; then\n  iptables -A INPUT -p tcp --dporrt 80 -j ACCEPT\nfi\n' }, { push: false });
+    await s.repo.commit(
+      { '30-web': '# gw2 only\nif [[ $NFGIT_HOST == gw2 ]]; then\n  iptables -A INPUT -p tcp --dporrt 80 -j ACCEPT\nfi\n' },
+      { push: false },
+    );
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(r.code, 0);
     t.true(r.stderr.includes(`remote: gw2: ${BAD_LINE}`), r.stderr);
     t.false(r.stderr.includes('gw1: rules/'), r.stderr);
-  }));
+  }),
+);
 
 test.serial('when nfgit check cannot run (exit 3) the push is refused, unless nfgit.allowUnchecked', (t) =>
   withServer(async (s) => {
     const fake = path.join(s.tmp, '..', 'no-netns-nfgit');
     // The real nfgit verifies the signatures; only its check cannot run.
-    writeFileSync(fake, `#!/bin/sh\n[ "$1" != verify-commits ] || exec node ${CLI} "$@"\necho "nfgit: cannot create a network namespace" >&2\nexit 3\n`, { mode: 0o755 });
+    writeFileSync(
+      fake,
+      `#!/bin/sh\n[ "$1" != verify-commits ] || exec node ${CLI} "$@"\necho "nfgit: cannot create a network namespace" >&2\nexit 3\n`,
+      { mode: 0o755 },
+    );
     await s.repo.commit(SSH, { push: false });
     const refused = await s.push(['origin', 'HEAD:refs/heads/main'], { NFGIT: fake });
     t.not(refused.code, 0);
     t.true(refused.stderr.includes('remote: nfgit: cannot create a network namespace'), refused.stderr);
-    t.regex(refused.stderr, /remote: nfgit: push refused: the rules of refs\/heads\/main \([0-9a-f]{7}\) could not be checked here \(git config nfgit.allowUnchecked true accepts such pushes\)/);
+    t.regex(
+      refused.stderr,
+      /remote: nfgit: push refused: the rules of refs\/heads\/main \([0-9a-f]{7}\) could not be checked here \(git config nfgit.allowUnchecked true accepts such pushes\)/,
+    );
     await s.config('nfgit.allowUnchecked', 'true');
     const accepted = await s.push(['origin', 'HEAD:refs/heads/main'], { NFGIT: fake });
     t.is(accepted.code, 0, accepted.stderr);
     t.regex(accepted.stderr, /remote: nfgit: warning: refs\/heads\/main \([0-9a-f]{7}\) accepted without a check/);
-  }));
+  }),
+);
 
-test.serial('hooks install records the nfgit that installed it (node and the checkout\'s script): pushes use it without NFGIT or PATH', (t) =>
-  withServer(async (s) => {
-    const recorded = await mustRun('git', ['--git-dir', s.repo.bare, 'config', '--get-all', 'nfgit.command']);
-    t.is(recorded, `${process.execPath}\n${CLI}\n`);
-    await s.repo.commit({ '30-web': BAD_WEB }, { push: false });
-    // No NFGIT and no nfgit on the system's PATH: only the recorded command can run it.
-    t.not(spawnSync('sh', ['-c', 'command -v nfgit'], { env: { PATH: SYSTEM_PATH } }).status, 0, 'nfgit is not on PATH');
-    const r = await s.push(['origin', 'HEAD:refs/heads/main'], { NFGIT: '', PATH: SYSTEM_PATH });
-    t.not(r.code, 0);
-    t.true(r.stderr.includes(`remote: ${BAD_LINE}`), r.stderr);
-  }));
+test.serial(
+  "hooks install records the nfgit that installed it (node and the checkout's script): pushes use it without NFGIT or PATH",
+  (t) =>
+    withServer(async (s) => {
+      const recorded = await mustRun('git', ['--git-dir', s.repo.bare, 'config', '--get-all', 'nfgit.command']);
+      t.is(recorded, `${process.execPath}\n${CLI}\n`);
+      await s.repo.commit({ '30-web': BAD_WEB }, { push: false });
+      // No NFGIT and no nfgit on the system's PATH: only the recorded command can run it.
+      t.not(spawnSync('sh', ['-c', 'command -v nfgit'], { env: { PATH: SYSTEM_PATH } }).status, 0, 'nfgit is not on PATH');
+      const r = await s.push(['origin', 'HEAD:refs/heads/main'], { NFGIT: '', PATH: SYSTEM_PATH });
+      t.not(r.code, 0);
+      t.true(r.stderr.includes(`remote: ${BAD_LINE}`), r.stderr);
+    }),
+);
 
 test.serial('nfgit.command holds one word per value, so paths with blanks work; a single value is split at blanks', (t) =>
   withServer(async (s) => {
@@ -223,7 +259,8 @@ test.serial('nfgit.command holds one word per value, so paths with blanks work; 
     await s.config('nfgit.command', `node ${CLI}`);
     const split = await s.push(['origin', 'HEAD:refs/heads/main'], { NFGIT: '' });
     t.true(split.stderr.includes(`remote: ${BAD_LINE}`), split.stderr);
-  }));
+  }),
+);
 
 test.serial('an unsigned push is refused before anything of it runs, naming the commit', (t) =>
   withServer(async (s) => {
@@ -231,7 +268,10 @@ test.serial('an unsigned push is refused before anything of it runs, naming the 
     const unsigned = await s.repo.commit({ ...SSH, ...WHOAMI }, { sign: false, push: false, message: 'unsigned' });
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(r.code, 0);
-    t.true(r.stderr.includes(`remote: nfgit: commit ${unsigned.slice(0, 7)} is not signed, and trust.requireSignedCommits is true`), r.stderr);
+    t.true(
+      r.stderr.includes(`remote: nfgit: commit ${unsigned.slice(0, 7)} is not signed, and trust.requireSignedCommits is true`),
+      r.stderr,
+    );
     t.true(
       r.stderr.includes(
         `remote: nfgit: push refused: refs/heads/main (${unsigned.slice(0, 7)}) brings commits that are not signed by a trusted key (above), so nothing of it was run or checked;`,
@@ -243,7 +283,8 @@ test.serial('an unsigned push is refused before anything of it runs, naming the 
     t.is(await s.ref('refs/heads/main'), before);
     t.false(existsSync(s.trigger));
     t.deepEqual(readdirSync(s.tmp), []);
-  }));
+  }),
+);
 
 test.serial('every new commit is verified, not only the tip: an unsigned commit under a signed one is refused', (t) =>
   withServer(async (s) => {
@@ -251,10 +292,14 @@ test.serial('every new commit is verified, not only the tip: an unsigned commit 
     const tip = await s.repo.commit({ '90-whoami': null }, { push: false, message: 'signed on top' });
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(r.code, 0);
-    t.true(r.stderr.includes(`remote: nfgit: commit ${unsigned.slice(0, 7)} is not signed, and trust.requireSignedCommits is true`), r.stderr);
+    t.true(
+      r.stderr.includes(`remote: nfgit: commit ${unsigned.slice(0, 7)} is not signed, and trust.requireSignedCommits is true`),
+      r.stderr,
+    );
     t.false(r.stderr.includes(`commit ${tip.slice(0, 7)} is`), 'the signed tip is not named');
     t.regex(r.stderr, /pre-receive hook declined/);
-  }));
+  }),
+);
 
 test.serial('a long unsigned history is named commit by commit up to 20, then summed up', (t) =>
   withServer(async (s) => {
@@ -263,7 +308,8 @@ test.serial('a long unsigned history is named commit by commit up to 20, then su
     t.not(r.code, 0);
     t.is(r.stderr.split('\n').filter((l) => / is not signed, and trust.requireSignedCommits is true/.test(l)).length, 20, r.stderr);
     t.true(r.stderr.includes('remote: nfgit: … and 2 more'), r.stderr);
-  }));
+  }),
+);
 
 test.serial('a push signed by a key that is not in the trust list is refused', (t) =>
   withServer(async (s) => {
@@ -276,7 +322,8 @@ test.serial('a push signed by a key that is not in the trust list is refused', (
     t.regex(r.stderr, new RegExp(`remote: nfgit: commit ${oid.slice(0, 7)} has an untrusted SSH signature: `), r.stderr);
     t.false(r.stderr.includes(NOT_RUN), 'the rule files did not run');
     t.regex(r.stderr, /pre-receive hook declined/);
-  }));
+  }),
+);
 
 test.serial('without a trust list (nfgit.allowedSigners or nfgit.config) every checked push is refused, saying how to set one', (t) =>
   withServer(async (s) => {
@@ -284,23 +331,35 @@ test.serial('without a trust list (nfgit.allowedSigners or nfgit.config) every c
     await s.repo.commit(WHOAMI, { push: false });
     const r = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(r.code, 0);
-    t.true(r.stderr.includes("remote: nfgit: push refused: this repository has no trust list, and nfgit runs nothing pushed that is not signed by a trusted key."), r.stderr);
+    t.true(
+      r.stderr.includes(
+        'remote: nfgit: push refused: this repository has no trust list, and nfgit runs nothing pushed that is not signed by a trusted key.',
+      ),
+      r.stderr,
+    );
     t.true(r.stderr.includes('remote: nfgit:   git config nfgit.allowedSigners /etc/nfgit/allowed_signers'), r.stderr);
     t.true(r.stderr.includes('remote: nfgit:   git config nfgit.config /etc/nfgit/config.yaml'), r.stderr);
     t.false(r.stderr.includes(NOT_RUN));
-  }));
+  }),
+);
 
-test.serial("nfgit.config takes the trust: section of an agent configuration, requireSignedCommits included", (t) =>
+test.serial('nfgit.config takes the trust: section of an agent configuration, requireSignedCommits included', (t) =>
   withServer(async (s) => {
     const config = path.join(path.dirname(s.tmp), 'agent.yaml');
     const write = (require: boolean): void =>
-      writeFileSync(config, `repository: { url: ${s.repo.bare} }\ntrust:\n  requireSignedCommits: ${require}\n  allowedSigners: ${s.repo.allowedSigners}\n`);
+      writeFileSync(
+        config,
+        `repository: { url: ${s.repo.bare} }\ntrust:\n  requireSignedCommits: ${require}\n  allowedSigners: ${s.repo.allowedSigners}\n`,
+      );
     write(true);
     await s.unset('nfgit.allowedSigners');
     await s.config('nfgit.config', config);
     const unsigned = await s.repo.commit(SSH, { sign: false, push: false });
     const refused = await s.push(['origin', 'HEAD:refs/heads/main']);
-    t.true(refused.stderr.includes(`remote: nfgit: commit ${unsigned.slice(0, 7)} is not signed, and trust.requireSignedCommits is true`), refused.stderr);
+    t.true(
+      refused.stderr.includes(`remote: nfgit: commit ${unsigned.slice(0, 7)} is not signed, and trust.requireSignedCommits is true`),
+      refused.stderr,
+    );
     write(false);
     const accepted = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.is(accepted.code, 0, accepted.stderr);
@@ -310,7 +369,8 @@ test.serial("nfgit.config takes the trust: section of an agent configuration, re
     const both = await s.push(['origin', 'HEAD:refs/heads/main']);
     t.not(both.code, 0);
     t.true(both.stderr.includes('remote: nfgit: give --allowed-signers FILE or --config FILE, not both'), both.stderr);
-  }));
+  }),
+);
 
 test.serial('run as root, the hook runs nfgit check as nobody: a signed rule file sees an unprivileged user outside its namespace', (t) =>
   withServer(async (s) => {
@@ -321,10 +381,16 @@ test.serial('run as root, the hook runs nfgit check as nobody: a signed rule fil
     t.true(r.stderr.includes('remote: rules/90-whoami:2: a command failed with exit status 1 (it said: outer uid: 65534)'), r.stderr);
     await s.config('nfgit.checkUser', 'root');
     const root = await s.push(['origin', 'HEAD:refs/heads/main']);
-    t.true(root.stderr.includes("remote: nfgit: nfgit.checkUser 'root' is root: name an unprivileged user; pushed rule files are never run as root"), root.stderr);
+    t.true(
+      root.stderr.includes(
+        "remote: nfgit: nfgit.checkUser 'root' is root: name an unprivileged user; pushed rule files are never run as root",
+      ),
+      root.stderr,
+    );
     t.false(root.stderr.includes(NOT_RUN), root.stderr);
     t.deepEqual(readdirSync(s.tmp), []);
-  }));
+  }),
+);
 
 test.serial('pre-push in the working clone refuses a bad commit before anything is sent', (t) =>
   withServer(async (s) => {
@@ -341,7 +407,8 @@ test.serial('pre-push in the working clone refuses a bad commit before anything 
     t.deepEqual(readdirSync(s.tmp), []);
     const skipped = await s.push(['--no-verify', 'origin', 'HEAD:refs/heads/main']);
     t.true(skipped.stderr.includes(`remote: ${BAD_LINE}`), 'the server still refuses it');
-  }));
+  }),
+);
 
 const HOOK_FILES = ['pre-receive', 'post-receive', 'pre-push', 'nfgit-hook-lib.sh'].map((f) => path.join(ROOT, 'hooks', f));
 const hasShellcheck = spawnSync('shellcheck', ['--version']).status === 0;

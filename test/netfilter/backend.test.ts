@@ -39,7 +39,10 @@ test('rules loaded in both backends are refused, and nothing changes', (t) =>
       withRulesDir(RULES, async (dir) => {
         await execa('ip', ['netns', 'exec', ns, 'iptables-nft', '-A', 'OUTPUT', '-j', 'ACCEPT']);
         const env = { PATH: `${bin}:${process.env['PATH']}` };
-        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], { env, reject: false });
+        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], {
+          env,
+          reject: false,
+        });
         t.is(r.exitCode, 3);
         t.regex(r.stderr, /both iptables backends have rules loaded \(legacy is the one in use, but iptables-nft-save shows rules too\)/);
         const legacy = await execa('ip', ['netns', 'exec', ns, 'iptables-legacy-save']);
@@ -55,7 +58,10 @@ test('save and restore tools of another backend than iptables are refused', (t) 
         // iptables itself stays nft; only the save/restore names point at legacy.
         await rm(path.join(bin, 'iptables'));
         const env = { PATH: `${bin}:${process.env['PATH']}` };
-        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], { env, reject: false });
+        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], {
+          env,
+          reject: false,
+        });
         t.not(r.exitCode, 0);
         t.regex(r.stderr, /is the legacy backend but iptables is nf_tables/);
       }),

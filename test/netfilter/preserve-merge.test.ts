@@ -1,5 +1,14 @@
 import test from 'ava';
-import { mergePreserved, ownClaims, ownFormAfter, parsePreserve, reservedChainProblem, stripPreserved, trustedOwnForm, withoutForeign } from '../../src/netfilter/preserve.js';
+import {
+  mergePreserved,
+  ownClaims,
+  ownFormAfter,
+  parsePreserve,
+  reservedChainProblem,
+  stripPreserved,
+  trustedOwnForm,
+  withoutForeign,
+} from '../../src/netfilter/preserve.js';
 
 const LIVE = `*filter
 :INPUT DROP [10:100]
@@ -168,12 +177,23 @@ test("a preserved chain nfgit's rules add to: nfgit's new part first, then the l
 COMMIT
 `,
   );
-  t.deepEqual(foreign.get('filter'), [':DOCKER -', '-A DOCKER-USER -s 203.0.113.9/32 -j DROP', '-A DOCKER-USER -j RETURN', '-A FORWARD -j DOCKER-USER', '-A FORWARD -o docker0 -j DOCKER']);
+  t.deepEqual(foreign.get('filter'), [
+    ':DOCKER -',
+    '-A DOCKER-USER -s 203.0.113.9/32 -j DROP',
+    '-A DOCKER-USER -j RETURN',
+    '-A FORWARD -j DOCKER-USER',
+    '-A FORWARD -o docker0 -j DOCKER',
+  ]);
   // What the target runs after it, less what the merge carried over, is nfgit's part: what the record keeps.
   const afterSave = text.replace('--dport 25', '-m tcp --dport 25').replace(':DOCKER - [0:0]', ':DOCKER - [0:0]');
   t.is(withoutForeign(afterSave, foreign), DOCKER_NEW.replace('--dport 25', '-m tcp --dport 25'));
   // Without a record (first apply), the whole live chain is foreign; the new part is still not doubled.
-  const first = mergePreserved(DOCKER_NEW, DOCKER_LIVE.replace('-p tcp -m tcp --dport 25', '-p tcp --dport 25'), spec, ownClaims(undefined, DOCKER_NEW));
+  const first = mergePreserved(
+    DOCKER_NEW,
+    DOCKER_LIVE.replace('-p tcp -m tcp --dport 25', '-p tcp --dport 25'),
+    spec,
+    ownClaims(undefined, DOCKER_NEW),
+  );
   t.is(first.text.split('\n').filter((l) => l.includes('--dport 25')).length, 1);
 });
 
@@ -194,14 +214,14 @@ COMMIT
   t.is(stripPreserved(DOCKER_PREVIOUS, spec, claims), DOCKER_PREVIOUS);
 });
 
-test('a record saved from the live target with the other software in it is not trusted to say what is nfgit\'s', (t) => {
+test("a record saved from the live target with the other software in it is not trusted to say what is nfgit's", (t) => {
   const spec = parsePreserve(['@docker']);
   t.is(trustedOwnForm(DOCKER_PREVIOUS, DOCKER_NEW, spec), DOCKER_PREVIOUS);
   t.is(trustedOwnForm(DOCKER_LIVE, DOCKER_NEW, spec), undefined);
   t.is(trustedOwnForm(DOCKER_PREVIOUS, undefined, spec), undefined);
 });
 
-test('after an interrupted apply, the merge done again from its journal tells nfgit\'s part of the target\'s save', (t) => {
+test("after an interrupted apply, the merge done again from its journal tells nfgit's part of the target's save", (t) => {
   const spec = parsePreserve(['@docker']);
   const { text } = mergePreserved(DOCKER_NEW, DOCKER_LIVE, spec, ownClaims(DOCKER_PREVIOUS));
   const saved = text.replace('--dport 25', '-m tcp --dport 25');

@@ -57,6 +57,12 @@ test('hasRules: empty tables with ACCEPT policies hold nothing', (t) => {
 });
 
 test('selectTables keeps whole blocks', (t) => {
-  t.is(selectTables(after, new Set(['nat'])), ':PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n'.replace(/^/, '*nat\n'));
+  t.is(
+    selectTables(after, new Set(['nat'])),
+    ':PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n-A POSTROUTING -j MASQUERADE\nCOMMIT\n'.replace(
+      /^/,
+      '*nat\n',
+    ),
+  );
   t.is(selectTables(after, new Set()), '');
 });

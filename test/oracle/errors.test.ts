@@ -40,13 +40,22 @@ for (const name of cases) {
         caught = err;
       }
       t.truthy(caught, 'the rules were accepted');
-      t.is(compiled, expect.command === 'check', expect.command === 'check' ? 'expected compile to pass and staging to fail' : 'expected the compiler itself to refuse');
+      t.is(
+        compiled,
+        expect.command === 'check',
+        expect.command === 'check' ? 'expected compile to pass and staging to fail' : 'expected the compiler itself to refuse',
+      );
       const [first] = asNfgitErrors(caught);
       t.truthy(first);
       if (first === undefined) return;
       const [at, ...callers] = first.trace;
       t.is(at === undefined ? '' : formatLocation(at), path.join(dir, expect.at), first.format());
-      t.deepEqual(callers.map(formatLocation), (expect.calledFrom ?? []).map((c) => path.join(dir, c)), first.format());
-      if (expect.messageIncludes !== undefined) t.true(first.message.includes(expect.messageIncludes), `message "${first.message}" lacks "${expect.messageIncludes}"`);
+      t.deepEqual(
+        callers.map(formatLocation),
+        (expect.calledFrom ?? []).map((c) => path.join(dir, c)),
+        first.format(),
+      );
+      if (expect.messageIncludes !== undefined)
+        t.true(first.message.includes(expect.messageIncludes), `message "${first.message}" lacks "${expect.messageIncludes}"`);
     }));
 }

@@ -58,8 +58,25 @@ const IN_OK = new Set(['PREROUTING', 'INPUT', 'FORWARD']);
 const OUT_OK = new Set(['FORWARD', 'OUTPUT', 'POSTROUTING']);
 
 const CHAIN_WORDS = [
-  'SSH', 'WEB', 'MAIL', 'DNS', 'LAN', 'WAN', 'DMZ', 'ADMIN', 'BLOCK', 'ALLOW', 'LOGDROP',
-  'RATE', 'VPN', 'MGMT', 'NTP', 'zone_a', 'zone-b', 'Mixed_Case', 'x',
+  'SSH',
+  'WEB',
+  'MAIL',
+  'DNS',
+  'LAN',
+  'WAN',
+  'DMZ',
+  'ADMIN',
+  'BLOCK',
+  'ALLOW',
+  'LOGDROP',
+  'RATE',
+  'VPN',
+  'MGMT',
+  'NTP',
+  'zone_a',
+  'zone-b',
+  'Mixed_Case',
+  'x',
 ];
 
 const COMMENTS = [
@@ -77,7 +94,7 @@ const COMMENTS = [
   ' ',
   '  padded  ',
   'glob * ? [a-z] {x,y}',
-  "mixed 'single' and \"double\"",
+  'mixed \'single\' and "double"',
   'tab\there',
   'COMMIT',
   '*filter',
@@ -241,9 +258,18 @@ const ICMP_NAMES: Record<string, string> = { 'echo-request': '8', 'echo-reply': 
 const ICMP6_NAMES: Record<string, string> = { 'echo-request': '128', 'neighbour-solicitation': '135', 'packet-too-big': '2' };
 const LOG_LEVELS: Record<string, string> = { warning: '4', info: '6', debug: '7' };
 const ALIASES: Record<string, string> = {
-  '--source': '-s', '--src': '-s', '--destination': '-d', '--dst': '-d',
-  '--in-interface': '-i', '--out-interface': '-o', '--protocol': '-p', '--match': '-m',
-  '--destination-port': '--dport', '--source-port': '--sport', '--jump': '-j', '--goto': '-g',
+  '--source': '-s',
+  '--src': '-s',
+  '--destination': '-d',
+  '--dst': '-d',
+  '--in-interface': '-i',
+  '--out-interface': '-o',
+  '--protocol': '-p',
+  '--match': '-m',
+  '--destination-port': '--dport',
+  '--source-port': '--sport',
+  '--jump': '-j',
+  '--goto': '-g',
 };
 
 /**
@@ -472,8 +498,7 @@ class Generator {
         if (rng.chance(0.6)) m.push('--icmp-type', rng.pick(['echo-request', 'echo-reply', '8', '3/4', 'time-exceeded']));
       } else {
         m.push('-p', rng.pick(['ipv6-icmp', 'icmpv6']));
-        if (rng.chance(0.6))
-          m.push('--icmpv6-type', rng.pick(['echo-request', 'neighbour-solicitation', '135', 'packet-too-big', '1/4']));
+        if (rng.chance(0.6)) m.push('--icmpv6-type', rng.pick(['echo-request', 'neighbour-solicitation', '135', 'packet-too-big', '1/4']));
       }
     }
     if (rng.chance(0.3)) {
@@ -505,7 +530,12 @@ class Generator {
         (): Target => {
           const opts: string[] = [];
           if (rng.chance(0.5))
-            opts.push('--reject-with', fam === 4 ? rng.pick(['icmp-port-unreachable', 'icmp-host-prohibited', 'icmp-admin-prohibited']) : rng.pick(['icmp6-port-unreachable', 'icmp6-adm-prohibited', 'icmp6-no-route']));
+            opts.push(
+              '--reject-with',
+              fam === 4
+                ? rng.pick(['icmp-port-unreachable', 'icmp-host-prohibited', 'icmp-admin-prohibited'])
+                : rng.pick(['icmp6-port-unreachable', 'icmp6-adm-prohibited', 'icmp6-no-route']),
+            );
           return { kind: 'reject', name: 'REJECT', opts };
         },
       ]);
@@ -672,8 +702,7 @@ class Generator {
         const c = chainOf(t, from);
         t.chains.delete(from);
         t.chains.set(to, c);
-        for (const ch of t.chains.values())
-          for (const r of ch.rules) if (refersTo(r, from)) r.target = { ...r.target, name: to };
+        for (const ch of t.chains.values()) for (const r of ch.rules) if (refersTo(r, from)) r.target = { ...r.target, name: to };
         break;
       }
       case 'flushChain': {
@@ -726,7 +755,10 @@ class Generator {
         const exists = c.rules.some((x) => canonKey(fam, x) === key);
         const tool = fam === 4 ? 'iptables' : 'ip6tables';
         const tw = tname === 'filter' ? [] : ['-t', tname];
-        const other: Rule = { matches: ['-m', 'comment', '--comment', exists ? 'was present' : 'was missing'], target: { kind: 'verdict', name: 'ACCEPT', opts: [] } };
+        const other: Rule = {
+          matches: ['-m', 'comment', '--comment', exists ? 'was present' : 'was missing'],
+          target: { kind: 'verdict', name: 'ACCEPT', opts: [] },
+        };
         this.emit(`if ${cmdline([tool, ...tw, '-C', chain, ...ruleWords(r)])}; then`);
         if (exists) {
           this.emit(`  ${cmdline([tool, ...tw, '-A', chain, ...ruleWords(other)])}`);
@@ -763,7 +795,13 @@ class Generator {
         break;
       }
       case 'host': {
-        this.emit(rng.pick(['main sysctl -w net.ipv4.ip_forward=1', 'main sysctl -w net.ipv6.conf.all.forwarding=1', 'main ip link set dev eth1 up']));
+        this.emit(
+          rng.pick([
+            'main sysctl -w net.ipv4.ip_forward=1',
+            'main sysctl -w net.ipv6.conf.all.forwarding=1',
+            'main ip link set dev eth1 up',
+          ]),
+        );
         break;
       }
     }

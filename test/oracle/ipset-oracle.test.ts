@@ -68,7 +68,11 @@ async function oursLoaded(dir: string): Promise<Saved> {
     await writeFile(path.join(tmp, 'ipsets'), c.ipsets.text);
     await writeFile(path.join(tmp, 'v4'), c.ipv4.text);
     await writeFile(path.join(tmp, 'v6'), c.ipv6.text);
-    const r = await runInScratchNetns(`ipset restore -file "$1/ipsets" && iptables-restore "$1/v4" && ip6tables-restore "$1/v6" && ${SAVE_ALL}`, [tmp], { timeoutMs: 120_000 });
+    const r = await runInScratchNetns(
+      `ipset restore -file "$1/ipsets" && iptables-restore "$1/v4" && ip6tables-restore "$1/v6" && ${SAVE_ALL}`,
+      [tmp],
+      { timeoutMs: 120_000 },
+    );
     if (r.code !== 0) throw new Error(`loading nfgit's output failed (${r.code}): ${r.stderr.slice(-2000)}`);
     return split(r.stdout);
   } finally {
@@ -100,7 +104,11 @@ for (const name of errorCases) {
   test(`ipset error: ${name}`, (t) =>
     limit(async () => {
       const dir = path.relative(process.cwd(), path.join(errorsDir, name)) || '.';
-      const expect = JSON.parse(readFileSync(path.join(errorsDir, name, '.expect.json'), 'utf8')) as { command: 'compile' | 'check'; at: string; message: string };
+      const expect = JSON.parse(readFileSync(path.join(errorsDir, name, '.expect.json'), 'utf8')) as {
+        command: 'compile' | 'check';
+        at: string;
+        message: string;
+      };
       let caught: unknown;
       let compiled = false;
       try {

@@ -57,7 +57,8 @@ if (existsSync(generator)) {
         const { generateCase } = (await import(generator)) as { generateCase: (seed: number) => Record<string, string> };
         const dir = await mkdtemp(path.join(tmpdir(), `nfgit-gen-bash-${seed}-`));
         try {
-          for (const [i, [name, text]] of Object.entries(generateCase(seed)).entries()) await writeFile(path.join(dir, name), i === 0 ? `#!/bin/bash\n${text}` : text);
+          for (const [i, [name, text]] of Object.entries(generateCase(seed)).entries())
+            await writeFile(path.join(dir, name), i === 0 ? `#!/bin/bash\n${text}` : text);
           await assertSameAsReal(t, dir);
         } finally {
           await rm(dir, { recursive: true, force: true });

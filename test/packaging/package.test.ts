@@ -25,7 +25,10 @@ let built: Built | undefined;
 const scratch: string[] = [];
 
 const dpkgRoot = (root: string, args: string[]) =>
-  execa('dpkg', [`--root=${root}`, '--force-depends', '--force-not-root', '--force-script-chrootless', ...args], { reject: false, all: true });
+  execa('dpkg', [`--root=${root}`, '--force-depends', '--force-not-root', '--force-script-chrootless', ...args], {
+    reject: false,
+    all: true,
+  });
 
 test.before(async () => {
   const r = await execa('npm', ['run', '-s', 'package'], { cwd: ROOT, reject: false, all: true });
@@ -72,43 +75,54 @@ test.serial('lintian reports no errors', async (t) => {
   t.deepEqual(errors, [], r.all);
 });
 
-test.serial('dpkg installs the files with their modes; postinst makes the state directory, the key, and enables only the boot unit', async (t) => {
-  const { root, installOutput } = get();
-  const expected: Array<[string, string]> = [
-    ['usr/bin/nfgit', '0755'],
-    ['usr/lib/nfgit/nfgit.mjs', '0644'],
-    ['lib/systemd/system/nfgit.service', '0644'],
-    ['lib/systemd/system/nfgit-restore.service', '0644'],
-    ['etc/nfgit/config.yaml', '0644'],
-    ['usr/share/nfgit/hooks', '0755'],
-    ['usr/share/doc/nfgit/copyright', '0644'],
-    ['usr/share/doc/nfgit/changelog.Debian.gz', '0644'],
-    ['var/lib/nfgit', '0700'],
-    ['etc/nfgit/signing_key', '0600'],
-    ['etc/nfgit/signing_key.pub', '0644'],
-  ];
-  for (const [file, m] of expected) t.is(mode(path.join(root, file)), m, file);
-  t.is(
-    await readFile(path.join(root, 'usr/bin/nfgit'), 'utf8'),
-    '#!/bin/sh\n# nfgit is one bundled ES module run by Node.js; `nfgit hooks install` takes its hooks from here.\n' +
-      'NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}\nexport NFGIT_HOOKS_DIR\nexec node /usr/lib/nfgit/nfgit.mjs "$@"\n',
-  );
-  // Every hook in the tree at build time is shipped, executable ones executable.
-  const hooks = existsSync(path.join(ROOT, 'hooks')) ? readdirSync(path.join(ROOT, 'hooks')).sort() : [];
-  t.deepEqual(readdirSync(path.join(root, 'usr/share/nfgit/hooks')).sort(), hooks);
-  for (const h of hooks) t.is(mode(path.join(root, 'usr/share/nfgit/hooks', h)), (statSync(path.join(ROOT, 'hooks', h)).mode & 0o111) !== 0 ? '0755' : '0644', h);
-  // The printed allowed_signers line is the key's.
-  const pub = (await readFile(path.join(root, 'etc/nfgit/signing_key.pub'), 'utf8')).trim().split(' ');
-  t.true(installOutput.includes(`  ${pub[2]} namespaces="git" ${pub[0]} ${pub[1]}\n`), installOutput);
-  t.regex(installOutput, /systemctl enable --now nfgit/);
-  // deb-systemd-helper's links are absolute, as they will be seen from the installed system.
-  t.is(readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit-restore.service')), '/lib/systemd/system/nfgit-restore.service');
-  t.false(present(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit.service')));
-  // The default configuration is valid as shipped.
-  const config = await loadConfig(path.join(root, 'etc/nfgit/config.yaml'));
-  t.true(config.trust.requireSignedCommits);
-  t.is(config.stateDir, '/var/lib/nfgit');
-});
+test.serial(
+  'dpkg installs the files with their modes; postinst makes the state directory, the key, and enables only the boot unit',
+  async (t) => {
+    const { root, installOutput } = get();
+    const expected: Array<[string, string]> = [
+      ['usr/bin/nfgit', '0755'],
+      ['usr/lib/nfgit/nfgit.mjs', '0644'],
+      ['lib/systemd/system/nfgit.service', '0644'],
+      ['lib/systemd/system/nfgit-restore.service', '0644'],
+      ['etc/nfgit/config.yaml', '0644'],
+      ['usr/share/nfgit/hooks', '0755'],
+      ['usr/share/doc/nfgit/copyright', '0644'],
+      ['usr/share/doc/nfgit/changelog.Debian.gz', '0644'],
+      ['var/lib/nfgit', '0700'],
+      ['etc/nfgit/signing_key', '0600'],
+      ['etc/nfgit/signing_key.pub', '0644'],
+    ];
+    for (const [file, m] of expected) t.is(mode(path.join(root, file)), m, file);
+    t.is(
+      await readFile(path.join(root, 'usr/bin/nfgit'), 'utf8'),
+      '#!/bin/sh\n# nfgit is one bundled ES module run by Node.js; `nfgit hooks install` takes its hooks from here.\n' +
+        'NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}\nexport NFGIT_HOOKS_DIR\nexec node /usr/lib/nfgit/nfgit.mjs "$@"\n',
+    );
+    // Every hook in the tree at build time is shipped, executable ones executable.
+    const hooks = existsSync(path.join(ROOT, 'hooks')) ? readdirSync(path.join(ROOT, 'hooks')).sort() : [];
+    t.deepEqual(readdirSync(path.join(root, 'usr/share/nfgit/hooks')).sort(), hooks);
+    for (const h of hooks)
+      t.is(
+        mode(path.join(root, 'usr/share/nfgit/hooks', h)),
+        (statSync(path.join(ROOT, 'hooks', h)).mode & 0o111) !== 0 ? '0755' : '0644',
+        h,
+      );
+    // The printed allowed_signers line is the key's.
+    const pub = (await readFile(path.join(root, 'etc/nfgit/signing_key.pub'), 'utf8')).trim().split(' ');
+    t.true(installOutput.includes(`  ${pub[2]} namespaces="git" ${pub[0]} ${pub[1]}\n`), installOutput);
+    t.regex(installOutput, /systemctl enable --now nfgit/);
+    // deb-systemd-helper's links are absolute, as they will be seen from the installed system.
+    t.is(
+      readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit-restore.service')),
+      '/lib/systemd/system/nfgit-restore.service',
+    );
+    t.false(present(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit.service')));
+    // The default configuration is valid as shipped.
+    const config = await loadConfig(path.join(root, 'etc/nfgit/config.yaml'));
+    t.true(config.trust.requireSignedCommits);
+    t.is(config.stateDir, '/var/lib/nfgit');
+  },
+);
 
 /** Runs the installed bundle from a directory with no node_modules above it, and no NODE_PATH. */
 async function bundled(args: string[]) {
@@ -122,7 +136,7 @@ async function bundled(args: string[]) {
   return execa('node', [bundle, ...args], { cwd: '/', env: { NODE_PATH: '' }, reject: false });
 }
 
-test.serial('the bundled nfgit --version prints package.json\'s version without node_modules', async (t) => {
+test.serial("the bundled nfgit --version prints package.json's version without node_modules", async (t) => {
   const version = (JSON.parse(await readFile(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
   const r = await bundled(['--version']);
   t.is(r.exitCode, 0, r.stderr);

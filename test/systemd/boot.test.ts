@@ -30,7 +30,11 @@ test('a Debian 12 container boots with systemd and its own network; a reboot kee
     t.is(osRelease(c.root), 'bookworm');
     t.is((await c.run(['cat', '/proc/1/comm'])).stdout.trim(), 'systemd');
     const links = (await c.run(['ip', '-o', 'link'])).stdout.trim().split('\n');
-    t.deepEqual(links.map((l) => l.split(':')[1]?.trim()), ['lo'], 'only a loopback: a network of its own');
+    t.deepEqual(
+      links.map((l) => l.split(':')[1]?.trim()),
+      ['lo'],
+      'only a loopback: a network of its own',
+    );
     t.is((await c.run(['iptables', '-P', 'INPUT', 'DROP'])).code, 0);
     t.regex((await c.run(['iptables', '-S', 'INPUT'])).stdout, /^-P INPUT DROP$/m);
     t.is((await execa('iptables', ['-S', 'INPUT'])).stdout, hostPolicy, "this machine's own firewall is untouched");

@@ -12,7 +12,20 @@ import { execa } from 'execa';
 export const ROOTFS = process.env['NFGIT_TEST_ROOTFS'] ?? '/var/cache/nfgit-test/bookworm-v1';
 
 /** Debian 12's own packages the tests need inside: systemd, the netfilter tools, zsh, git, Debian's nodejs. */
-const PACKAGES = ['systemd', 'systemd-sysv', 'dbus', 'iptables', 'iproute2', 'ipset', 'nftables', 'zsh', 'git', 'ca-certificates', 'nodejs', 'procps'];
+const PACKAGES = [
+  'systemd',
+  'systemd-sysv',
+  'dbus',
+  'iptables',
+  'iproute2',
+  'ipset',
+  'nftables',
+  'zsh',
+  'git',
+  'ca-certificates',
+  'nodejs',
+  'procps',
+];
 
 /** Why this machine cannot boot a container, or undefined when it can try. */
 export async function cannotBoot(): Promise<string | undefined> {
@@ -29,11 +42,15 @@ export async function ensureRootfs(): Promise<void> {
   if (existsSync(path.join(ROOTFS, 'usr/lib/systemd/systemd'))) return;
   const partial = `${ROOTFS}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
-  const r = await execa('debootstrap', ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', partial, 'http://deb.debian.org/debian'], {
-    reject: false,
-    all: true,
-    timeout: 20 * 60_000,
-  });
+  const r = await execa(
+    'debootstrap',
+    ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', partial, 'http://deb.debian.org/debian'],
+    {
+      reject: false,
+      all: true,
+      timeout: 20 * 60_000,
+    },
+  );
   if (r.exitCode !== 0) {
     rmSync(partial, { recursive: true, force: true });
     throw new Error(`debootstrap failed (${r.exitCode}): ${String(r.all).split('\n').slice(-5).join(' / ')}`);
@@ -44,7 +61,10 @@ export async function ensureRootfs(): Promise<void> {
 /** A booted container: run commands inside, power it off, boot it again. */
 export interface Container {
   /** Runs a command inside (all of PID 1's namespaces), with a time limit. */
-  readonly run: (argv: readonly string[], options?: { input?: string; timeoutMs?: number }) => Promise<{ code: number; stdout: string; stderr: string }>;
+  readonly run: (
+    argv: readonly string[],
+    options?: { input?: string; timeoutMs?: number },
+  ) => Promise<{ code: number; stdout: string; stderr: string }>;
   /** Powers the container off and boots it again on the same overlay (what a reboot keeps, it keeps). */
   readonly reboot: () => Promise<void>;
   /** The container's file system, as this machine sees it (the overlay's merged view). */
@@ -78,7 +98,10 @@ async function pid1Of(nspawn: number, deadline: number): Promise<number> {
  */
 export async function withContainer<T>(name: string, body: (c: Container) => Promise<T>): Promise<T> {
   // nspawn keeps propagation mounts under /run/systemd/nspawn and refuses to clean them on a /run that is not tmpfs.
-  await execa('sh', ['-c', 'mkdir -p /run/systemd/nspawn && (mountpoint -q /run/systemd/nspawn || mount -t tmpfs nfgit-nspawn /run/systemd/nspawn)']);
+  await execa('sh', [
+    '-c',
+    'mkdir -p /run/systemd/nspawn && (mountpoint -q /run/systemd/nspawn || mount -t tmpfs nfgit-nspawn /run/systemd/nspawn)',
+  ]);
   const dir = mkdtempSync(path.join(tmpdir(), `nfgit-systemd-${name}-`));
   const [upper, work, merged] = ['upper', 'work', 'merged'].map((d) => path.join(dir, d)) as [string, string, string];
   await execa('mkdir', ['-p', upper, work, merged]);
@@ -87,9 +110,13 @@ export async function withContainer<T>(name: string, body: (c: Container) => Pro
   let booted: Booted | undefined;
   const machine = `nfgit-${name}-${process.pid}`.slice(0, 60);
   const boot = async (): Promise<Booted> => {
-    const child = spawn('systemd-nspawn', ['-q', '-D', merged, '-M', machine, '--private-network', '--register=no', '--keep-unit', '-b', '--console=pipe'], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      'systemd-nspawn',
+      ['-q', '-D', merged, '-M', machine, '--private-network', '--register=no', '--keep-unit', '-b', '--console=pipe'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (out += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -144,7 +171,7 @@ export async function waitBooted(c: Container): Promise<string> {
     // Until systemd listens on its private socket, systemctl cannot ask it anything (empty answer).
     const r = await c.run(['systemctl', 'is-system-running', '--wait'], { timeoutMs: 180_000 });
     const state = r.stdout.trim();
-    if (state !== '' && state !== 'offline' || Date.now() > deadline) return state;
+    if ((state !== '' && state !== 'offline') || Date.now() > deadline) return state;
     await new Promise((resolve) => setTimeout(resolve, 500));
   }
 }

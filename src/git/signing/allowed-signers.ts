@@ -58,7 +58,8 @@ function takeOptions(text: string): { options: string; rest: string } | string {
 
 /** Reads a double-quoted option value at the start of text; returns it and what follows the closing quote. */
 function dequote(name: string, text: string): { value: string; rest: string } | string {
-  if (!text.startsWith('"')) return `the value of ${name} must be in double quotes, for example ${name}="…" (ssh-keygen ignores the line otherwise)`;
+  if (!text.startsWith('"'))
+    return `the value of ${name} must be in double quotes, for example ${name}="…" (ssh-keygen ignores the line otherwise)`;
   let value = '';
   let i = 1;
   for (; i < text.length && text[i] !== '"'; i++) {
@@ -76,7 +77,14 @@ function dequote(name: string, text: string): { value: string; rest: string } | 
 export function parseSignerTime(text: string): Date | undefined {
   const m = /^(\d{4})(\d{2})(\d{2})(?:(\d{2})(\d{2})(\d{2})?)?(Z|UTC)?$/i.exec(text);
   if (m === null) return undefined;
-  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? '0')) as [number, number, number, number, number, number];
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6]].map((v) => Number(v ?? '0')) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ];
   const date = m[7] !== undefined ? new Date(Date.UTC(y, mo - 1, d, h, mi, s)) : new Date(y, mo - 1, d, h, mi, s);
   const utc = m[7] !== undefined;
   const back = utc
@@ -110,7 +118,7 @@ function parseOptions(text: string): Options | string {
   while (rest !== '') {
     const lower = rest.toLowerCase();
     if (lower.startsWith('cert-authority')) {
-      return 'cert-authority (SSH certificates) is not supported by nfgit: list each signer\'s own key instead';
+      return "cert-authority (SSH certificates) is not supported by nfgit: list each signer's own key instead";
     }
     const flag = FLAG_OPTIONS.find((n) => lower === n || lower.startsWith(`${n},`));
     if (flag !== undefined) {
@@ -275,7 +283,13 @@ function lineRefusal(s: AllowedSigner, namespace: string, when: Date, sk: SkSign
  * is not listed, or every line listing it excludes the namespace, the time, or (for a security key,
  * sk being its signature's authenticator data) the touch or verification the signature lacks.
  */
-export function matchSigner(signers: readonly AllowedSigner[], publicKey: Buffer, namespace: string, when: Date, sk?: SkSignatureDetails): SignerMatch {
+export function matchSigner(
+  signers: readonly AllowedSigner[],
+  publicKey: Buffer,
+  namespace: string,
+  when: Date,
+  sk?: SkSignatureDetails,
+): SignerMatch {
   const lines = signers.filter((s) => s.key.blob.equals(publicKey));
   if (lines.length === 0) return { ok: false, reason: `signed by a key not in allowed_signers (${fingerprintSha256(publicKey)})` };
   const principals = new Set<string>();
@@ -290,7 +304,13 @@ export function matchSigner(signers: readonly AllowedSigner[], publicKey: Buffer
 }
 
 /** The principals allowed to sign with a key (its blob) in a namespace at a time; empty when none. */
-export function findPrincipals(signers: readonly AllowedSigner[], publicKey: Buffer, namespace: string, when: Date, sk?: SkSignatureDetails): string[] {
+export function findPrincipals(
+  signers: readonly AllowedSigner[],
+  publicKey: Buffer,
+  namespace: string,
+  when: Date,
+  sk?: SkSignatureDetails,
+): string[] {
   const m = matchSigner(signers, publicKey, namespace, when, sk);
   return m.ok ? [...m.principals] : [];
 }

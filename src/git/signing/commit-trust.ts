@@ -46,7 +46,11 @@ async function readAllowedSigners(file: string): Promise<{ signers: AllowedSigne
     return { problems: [`${file}: cannot read the allowed signers file (trust.allowedSigners): ${readProblem(err)}`] };
   }
   if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(text)) {
-    return { problems: [`${file}: is a private key, not an allowed_signers file (trust.allowedSigners): list public keys as "principals keytype base64key" lines, and remove the private key from this host`] };
+    return {
+      problems: [
+        `${file}: is a private key, not an allowed_signers file (trust.allowedSigners): list public keys as "principals keytype base64key" lines, and remove the private key from this host`,
+      ],
+    };
   }
   let signers: AllowedSigner[];
   try {
@@ -56,7 +60,11 @@ async function readAllowedSigners(file: string): Promise<{ signers: AllowedSigne
     return { problems: err.errors.map((e) => `${e.trace[0] === undefined ? file : formatLocation(e.trace[0])}: ${e.message}`) };
   }
   if (signers.length === 0) {
-    return { problems: [`${file}: holds no keys (trust.allowedSigners): add a line "principals keytype base64key" for each signer: their email and their SSH public key`] };
+    return {
+      problems: [
+        `${file}: holds no keys (trust.allowedSigners): add a line "principals keytype base64key" for each signer: their email and their SSH public key`,
+      ],
+    };
   }
   return { signers };
 }
@@ -91,7 +99,12 @@ type Refusal = Extract<CommitVerdict, { trusted: false }>;
  */
 function refuse(trust: LoadedTrust, refusal: Refusal): CommitVerdict {
   if (trust.requireSignedCommits || refusal.reason === 'bad-signature') return refusal;
-  return { trusted: true, kind: 'unsigned-allowed', signer: null, detail: `${refusal.detail} (accepted as unsigned: trust.requireSignedCommits is false)` };
+  return {
+    trusted: true,
+    kind: 'unsigned-allowed',
+    signer: null,
+    detail: `${refusal.detail} (accepted as unsigned: trust.requireSignedCommits is false)`,
+  };
 }
 
 /**
@@ -100,13 +113,18 @@ function refuse(trust: LoadedTrust, refusal: Refusal): CommitVerdict {
  */
 function committerMismatch(detail: string, email: string | undefined): CommitVerdict {
   const who = email === undefined ? 'has no valid committer line' : `names the committer ${email}, which is not an identity of that key`;
-  return { trusted: false, reason: 'untrusted', detail: `${detail}, but ${who} (trust.matchCommitter is true: commit as one of the key's identities)` };
+  return {
+    trusted: false,
+    reason: 'untrusted',
+    detail: `${detail}, but ${who} (trust.matchCommitter is true: commit as one of the key's identities)`,
+  };
 }
 
 /** The verdict on an SSH-signed commit; the committer time is the signature time, as git uses it. */
 function verifySshCommit(payload: Buffer, signature: string, trust: LoadedTrust): CommitVerdict {
   const when = committerTime(payload);
-  if (when === undefined) return { trusted: false, reason: 'bad-signature', detail: 'has an SSH signature but no valid committer line to date it' };
+  if (when === undefined)
+    return { trusted: false, reason: 'bad-signature', detail: 'has an SSH signature but no valid committer line to date it' };
   const r = verifySshSignature(payload, signature, trust.allowedSigners ?? [], when);
   if (r.ok) {
     const signer = r.principals.join(',');
@@ -163,10 +181,20 @@ export async function verifyCommit(raw: Uint8Array, trust: LoadedTrust, now: Dat
   const split = splitSignedCommit(raw);
   switch (split.kind) {
     case 'none':
-      if (trust.requireSignedCommits) return { trusted: false, reason: 'unsigned', detail: 'is not signed, and trust.requireSignedCommits is true' };
-      return { trusted: true, kind: 'unsigned-allowed', signer: null, detail: 'is not signed (allowed: trust.requireSignedCommits is false)' };
+      if (trust.requireSignedCommits)
+        return { trusted: false, reason: 'unsigned', detail: 'is not signed, and trust.requireSignedCommits is true' };
+      return {
+        trusted: true,
+        kind: 'unsigned-allowed',
+        signer: null,
+        detail: 'is not signed (allowed: trust.requireSignedCommits is false)',
+      };
     case 'other':
-      return refuse(trust, { trusted: false, reason: 'unsupported', detail: 'is signed in a format nfgit cannot check (X.509?): sign commits with SSH or OpenPGP keys' });
+      return refuse(trust, {
+        trusted: false,
+        reason: 'unsupported',
+        detail: 'is signed in a format nfgit cannot check (X.509?): sign commits with SSH or OpenPGP keys',
+      });
     case 'ssh':
       return verifySshCommit(split.payload, split.signature ?? '', trust);
     case 'pgp':

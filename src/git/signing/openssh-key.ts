@@ -150,7 +150,8 @@ export function parsePublicKeyBlob(blob: Buffer): SshPublicKey {
   const values: Buffer[] = [];
   for (let i = 0; i < fields; i++) values.push(r.string());
   r.end('the public key');
-  if ((type === ED25519 || type === 'sk-ssh-ed25519@openssh.com') && values[0]?.length !== 32) throw new SshFormatError('an ed25519 public key must be 32 bytes');
+  if ((type === ED25519 || type === 'sk-ssh-ed25519@openssh.com') && values[0]?.length !== 32)
+    throw new SshFormatError('an ed25519 public key must be 32 bytes');
   if (type === 'sk-ecdsa-sha2-nistp256@openssh.com' && values[0]?.toString('latin1') !== 'nistp256') {
     throw new SshFormatError(`the curve inside the key does not match its type ${type}`);
   }
@@ -186,7 +187,10 @@ function ed25519Blob(pub: Buffer): Buffer {
 
 /** An ed25519 host key from its 32-byte seed, checked against the public half stored beside it. */
 function hostKeyFromSeed(seed: Buffer, pub: Buffer, comment: string): HostKey | undefined {
-  const privateKey = createPrivateKey({ key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: pub.toString('base64url') }, format: 'jwk' });
+  const privateKey = createPrivateKey({
+    key: { kty: 'OKP', crv: 'Ed25519', d: seed.toString('base64url'), x: pub.toString('base64url') },
+    format: 'jwk',
+  });
   const derived = createPublicKey(privateKey).export({ format: 'jwk' }).x;
   if (derived !== pub.toString('base64url')) return undefined;
   const blob = ed25519Blob(pub);
@@ -207,7 +211,9 @@ export function parseOpenSshPrivateKey(text: string, source = 'the host key'): H
   if (begin < 0) {
     const other = /-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----/.exec(trimmed);
     if (other !== null) {
-      throw bad(`is a PEM "${other[1] ?? ''}" file: nfgit needs an OpenSSH ed25519 private key (make one with \`nfgit keygen\` or \`ssh-keygen -t ed25519\`)`);
+      throw bad(
+        `is a PEM "${other[1] ?? ''}" file: nfgit needs an OpenSSH ed25519 private key (make one with \`nfgit keygen\` or \`ssh-keygen -t ed25519\`)`,
+      );
     }
     throw bad('is not an OpenSSH private key (no "-----BEGIN OPENSSH PRIVATE KEY-----" line)');
   }
@@ -224,14 +230,18 @@ export function parseOpenSshPrivateKey(text: string, source = 'the host key'): H
     const kdf = r.text();
     r.string(); // kdf options
     if (cipher !== 'none' || kdf !== 'none') {
-      throw bad(`is encrypted with a passphrase (${cipher}/${kdf}): nfgit needs an unencrypted host key (remove the passphrase with \`ssh-keygen -p -N "" -f FILE\` or make a new key with \`nfgit keygen\`)`);
+      throw bad(
+        `is encrypted with a passphrase (${cipher}/${kdf}): nfgit needs an unencrypted host key (remove the passphrase with \`ssh-keygen -p -N "" -f FILE\` or make a new key with \`nfgit keygen\`)`,
+      );
     }
     const count = r.uint32();
     if (count !== 1) throw bad(`is malformed: it holds ${count} keys, nfgit expects exactly one`);
     const outerBlob = r.string();
     const outerType = new SshReader(outerBlob).text();
     if (outerType !== ED25519) {
-      throw bad(`holds an ${outerType} key: nfgit signs with ed25519 keys only (make one with \`nfgit keygen\` or \`ssh-keygen -t ed25519\`)`);
+      throw bad(
+        `holds an ${outerType} key: nfgit signs with ed25519 keys only (make one with \`nfgit keygen\` or \`ssh-keygen -t ed25519\`)`,
+      );
     }
     const section = r.string();
     r.end('the key file');
@@ -298,7 +308,8 @@ export function loadHostKey(file: string): HostKey {
     const mode = st.mode & 0o777;
     // a public key given by mistake is reported as such, not as too open
     if ((mode & 0o077) !== 0 && !PUBLIC_LINE.test(text.trim())) {
-      throw new UsageError(`the host key ${file} is accessible to group or others (mode ${mode.toString(8).padStart(4, '0')}): run \`chmod 600 ${file}\` (ssh-keygen refuses such keys too)`,
+      throw new UsageError(
+        `the host key ${file} is accessible to group or others (mode ${mode.toString(8).padStart(4, '0')}): run \`chmod 600 ${file}\` (ssh-keygen refuses such keys too)`,
       );
     }
     return parseOpenSshPrivateKey(text, `the host key ${file}`);

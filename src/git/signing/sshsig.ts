@@ -57,7 +57,9 @@ export const SK_USER_VERIFICATION = 0x04;
 export type SshsigFailure = 'malformed' | 'unsupported' | 'wrong-namespace' | 'bad-signature';
 
 /** parseSshsig's answer. */
-export type ParsedSshsig = { readonly ok: true; readonly signature: SshSignature } | { readonly ok: false; readonly failure: 'malformed' | 'unsupported'; readonly reason: string };
+export type ParsedSshsig =
+  | { readonly ok: true; readonly signature: SshSignature }
+  | { readonly ok: false; readonly failure: 'malformed' | 'unsupported'; readonly reason: string };
 
 /** verifySshsig's answer: the signer's key, or why not (with the key when the signature could be read). */
 export type SshsigVerification =
@@ -105,7 +107,8 @@ export function parseSshsig(armored: string): ParsedSshsig {
     const r = new SshReader(blob);
     if (!r.bytes(MAGIC.length).equals(MAGIC)) return malformed('it does not start with "SSHSIG"');
     const version = r.uint32();
-    if (version !== 1) return { ok: false, failure: 'unsupported', reason: `SSH signature version ${version} is not supported (only version 1)` };
+    if (version !== 1)
+      return { ok: false, failure: 'unsupported', reason: `SSH signature version ${version} is not supported (only version 1)` };
     const keyBlob = r.string();
     const namespace = r.text();
     r.string(); // reserved
@@ -117,7 +120,8 @@ export function parseSshsig(armored: string): ParsedSshsig {
     try {
       publicKey = parsePublicKeyBlob(keyBlob);
     } catch (err) {
-      if (err instanceof SshFormatError) return { ok: false, failure: 'unsupported', reason: `the signing key cannot be read: ${err.message}` };
+      if (err instanceof SshFormatError)
+        return { ok: false, failure: 'unsupported', reason: `the signing key cannot be read: ${err.message}` };
       throw err;
     }
     return { ok: true, signature: { publicKey, namespace, hashAlgorithm, signatureType, signatureBlob } };
@@ -155,7 +159,12 @@ type RawCheck = { readonly match: boolean; readonly sk?: SkSignatureDetails } | 
 function ecdsaKey(point: Buffer, curve: { readonly crv: string; readonly size: number }): KeyObject | undefined {
   if (point.length !== 1 + 2 * curve.size || point[0] !== 4) return undefined;
   return createPublicKey({
-    key: { kty: 'EC', crv: curve.crv, x: point.subarray(1, 1 + curve.size).toString('base64url'), y: point.subarray(1 + curve.size).toString('base64url') },
+    key: {
+      kty: 'EC',
+      crv: curve.crv,
+      x: point.subarray(1, 1 + curve.size).toString('base64url'),
+      y: point.subarray(1 + curve.size).toString('base64url'),
+    },
     format: 'jwk',
   });
 }
@@ -231,12 +240,17 @@ function verifyRaw(key: SshPublicKey, signatureBlob: Buffer, data: Buffer): RawC
   if (key.type === 'ssh-rsa') {
     const hash = sigType === 'rsa-sha2-512' ? 'sha512' : sigType === 'rsa-sha2-256' ? 'sha256' : undefined;
     if (hash === undefined) {
-      return { unsupported: `RSA signatures of type ${sigType} are refused (SHA-1); ssh-keygen and git accept only rsa-sha2-256 and rsa-sha2-512` };
+      return {
+        unsupported: `RSA signatures of type ${sigType} are refused (SHA-1); ssh-keygen and git accept only rsa-sha2-256 and rsa-sha2-512`,
+      };
     }
     const e = unsigned(k.string());
     const n = unsigned(k.string());
     if (n.length * 8 < 1024) return { unsupported: 'RSA keys shorter than 1024 bits are refused (as OpenSSH does)' };
-    const publicKey: KeyObject = createPublicKey({ key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') }, format: 'jwk' });
+    const publicKey: KeyObject = createPublicKey({
+      key: { kty: 'RSA', n: n.toString('base64url'), e: e.toString('base64url') },
+      format: 'jwk',
+    });
     const padded = unsignedFixed(sig, n.length);
     return { match: padded !== undefined && verify(hash, data, publicKey, padded) };
   }
@@ -261,20 +275,32 @@ export function verifySshsig(data: Buffer | Uint8Array | string, armored: string
   const sig = parsed.signature;
   const key = sig.publicKey;
   if (sig.namespace !== namespace) {
-    return { ok: false, failure: 'wrong-namespace', reason: `the signature was made for namespace "${sig.namespace}", not "${namespace}"`, key };
+    return {
+      ok: false,
+      failure: 'wrong-namespace',
+      reason: `the signature was made for namespace "${sig.namespace}", not "${namespace}"`,
+      key,
+    };
   }
   if (!HASHES.has(sig.hashAlgorithm)) {
-    return { ok: false, failure: 'unsupported', reason: `the signature uses hash "${sig.hashAlgorithm}" (only sha256 and sha512 are allowed)`, key };
+    return {
+      ok: false,
+      failure: 'unsupported',
+      reason: `the signature uses hash "${sig.hashAlgorithm}" (only sha256 and sha512 are allowed)`,
+      key,
+    };
   }
   let result: RawCheck;
   try {
     result = verifyRaw(key, sig.signatureBlob, signedData(namespace, sig.hashAlgorithm, bytesOf(data)));
   } catch (err) {
-    if (err instanceof SshFormatError) return { ok: false, failure: 'malformed', reason: `the SSH signature is malformed: ${err.message}`, key };
+    if (err instanceof SshFormatError)
+      return { ok: false, failure: 'malformed', reason: `the SSH signature is malformed: ${err.message}`, key };
     // node:crypto rejects keys it cannot load (a point not on the curve, an absurd RSA modulus)
     return { ok: false, failure: 'malformed', reason: `the SSH signature's key cannot be used: ${(err as Error).message}`, key };
   }
   if ('unsupported' in result) return { ok: false, failure: 'unsupported', reason: result.unsupported, key };
-  if (!result.match) return { ok: false, failure: 'bad-signature', reason: `signature does not match the data (key ${key.fingerprint})`, key };
+  if (!result.match)
+    return { ok: false, failure: 'bad-signature', reason: `signature does not match the data (key ${key.fingerprint})`, key };
   return result.sk === undefined ? { ok: true, key, signature: sig } : { ok: true, key, signature: sig, sk: result.sk };
 }

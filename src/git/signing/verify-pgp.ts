@@ -47,7 +47,8 @@ function hex(text: string): string {
 export async function parsePgpPublicKeys(text: string, source: string): Promise<PgpTrustedKey[]> {
   const blocks = [...text.matchAll(ARMOR_BLOCK)];
   if (blocks.some((b) => b[1] === 'PRIVATE')) {
-    throw new UsageError(`${source}: holds an OpenPGP private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT}), and remove the private key from this host`,
+    throw new UsageError(
+      `${source}: holds an OpenPGP private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT}), and remove the private key from this host`,
     );
   }
   if (blocks.length === 0) {
@@ -60,11 +61,15 @@ export async function parsePgpPublicKeys(text: string, source: string): Promise<
       read = await (await openpgp()).readKeys({ armoredKeys: block[0] });
     } catch (err) {
       const which = blocks.length > 1 ? `public key block ${i + 1}` : 'the public key block';
-      throw new UsageError(`${source}: ${which} is not a valid OpenPGP key (${(err as Error).message}): ${EXPORT_HINT} again`, { cause: err });
+      throw new UsageError(`${source}: ${which} is not a valid OpenPGP key (${(err as Error).message}): ${EXPORT_HINT} again`, {
+        cause: err,
+      });
     }
     for (const key of read) {
       if (key.isPrivate()) {
-        throw new UsageError(`${source}: key ${hex(key.getFingerprint())} is a private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT})`);
+        throw new UsageError(
+          `${source}: key ${hex(key.getFingerprint())} is a private key, which nfgit refuses to read: give the public key instead (${EXPORT_HINT})`,
+        );
       }
       keys.push({ source, key });
     }
@@ -93,7 +98,12 @@ async function describeKey(key: PublicKey, when: Date): Promise<{ signer: string
 }
 
 /** Why a key that verified the signature is not valid at `when`: expired or revoked; undefined when it is valid. */
-async function keyRefusal(trusted: PgpTrustedKey, signing: PublicKey | Subkey, label: string, when: Date): Promise<{ failure: PgpVerifyFailure; reason: string } | undefined> {
+async function keyRefusal(
+  trusted: PgpTrustedKey,
+  signing: PublicKey | Subkey,
+  label: string,
+  when: Date,
+): Promise<{ failure: PgpVerifyFailure; reason: string } | undefined> {
   try {
     await trusted.key.getSigningKey(signing.getKeyID(), when);
     return undefined;
@@ -108,7 +118,10 @@ async function keyRefusal(trusted: PgpTrustedKey, signing: PublicKey | Subkey, l
         reason: `OpenPGP ${what} expired at ${expired.toISOString()}, before ${when.toISOString()}: extend it (gpg --quick-set-expire) and update ${trusted.source}`,
       };
     }
-    return { failure: 'untrusted-key', reason: `OpenPGP key ${label} from ${trusted.source} cannot sign at ${when.toISOString()}: ${(err as Error).message}` };
+    return {
+      failure: 'untrusted-key',
+      reason: `OpenPGP key ${label} from ${trusted.source} cannot sign at ${when.toISOString()}: ${(err as Error).message}`,
+    };
   }
 }
 
@@ -117,9 +130,16 @@ function verifyFailure(err: unknown, label: string, sigCreated: Date | null, whe
   const message = (err as Error).message;
   if (/in the future/i.test(message)) {
     const at = sigCreated === null ? 'a later time' : sigCreated.toISOString();
-    return { failure: 'bad-signature', reason: `the signature by key ${label} is dated ${at}, after ${when.toISOString()} (is this host's clock behind?)` };
+    return {
+      failure: 'bad-signature',
+      reason: `the signature by key ${label} is dated ${at}, after ${when.toISOString()} (is this host's clock behind?)`,
+    };
   }
-  if (/expired/i.test(message)) return { failure: 'expired-key', reason: `the signature by key ${label} was made while the key or its signature had expired: ${message}` };
+  if (/expired/i.test(message))
+    return {
+      failure: 'expired-key',
+      reason: `the signature by key ${label} was made while the key or its signature had expired: ${message}`,
+    };
   if (/revoked/i.test(message)) return { failure: 'untrusted-key', reason: `key ${label} is revoked: ${message}` };
   if (/digest did not match|signature did not verify|invalid signature/i.test(message)) {
     return { failure: 'bad-signature', reason: `signature does not match the data (key ${label})` };
@@ -133,7 +153,12 @@ function verifyFailure(err: unknown, label: string, sigCreated: Date | null, whe
  * key must have been valid when it signed and still be at `when` (not expired or revoked), as gpg does.
  * Reasons are for administrators and name keys by fingerprint.
  */
-export async function verifyPgpSignature(payload: Buffer | Uint8Array, armored: string, keys: readonly PgpTrustedKey[], when: Date): Promise<PgpVerifyResult> {
+export async function verifyPgpSignature(
+  payload: Buffer | Uint8Array,
+  armored: string,
+  keys: readonly PgpTrustedKey[],
+  when: Date,
+): Promise<PgpVerifyResult> {
   let signature: Signature;
   try {
     signature = await (await openpgp()).readSignature({ armoredSignature: armored });
@@ -142,20 +167,41 @@ export async function verifyPgpSignature(payload: Buffer | Uint8Array, armored: 
   }
   const packets = [...signature.packets];
   if (packets.length === 0) return { ok: false, failure: 'malformed', reason: 'the OpenPGP signature holds no signature packet' };
-  const trustedFor = (packet: (typeof packets)[number]): PgpTrustedKey | undefined => keys.find((k) => k.key.getKeys(packet.issuerKeyID).length > 0);
-  const verificationKeys = [...new Set(packets.map(trustedFor).filter((k) => k !== undefined).map((k) => k.key))];
+  const trustedFor = (packet: (typeof packets)[number]): PgpTrustedKey | undefined =>
+    keys.find((k) => k.key.getKeys(packet.issuerKeyID).length > 0);
+  const verificationKeys = [
+    ...new Set(
+      packets
+        .map(trustedFor)
+        .filter((k) => k !== undefined)
+        .map((k) => k.key),
+    ),
+  ];
   const message = await (await openpgp()).createMessage({ binary: Uint8Array.from(payload) });
   // One result per signature packet, in order; every `verified` promise is awaited so none rejects unhandled.
-  const results = verificationKeys.length === 0 ? [] : (await (await openpgp()).verify({ message, signature, verificationKeys, date: when })).signatures;
+  const results =
+    verificationKeys.length === 0 ? [] : (await (await openpgp()).verify({ message, signature, verificationKeys, date: when })).signatures;
   for (const r of results) r.signature.catch(() => undefined);
   let failure: { failure: PgpVerifyFailure; reason: string } | undefined;
   for (const [i, packet] of packets.entries()) {
-    const outcome = results[i] === undefined ? undefined : await results[i].verified.then(() => null, (err: unknown) => err);
+    const outcome =
+      results[i] === undefined
+        ? undefined
+        : await results[i].verified.then(
+            () => null,
+            (err: unknown) => err,
+          );
     const trusted = trustedFor(packet);
     const signing = trusted?.key.getKeys(packet.issuerKeyID)[0];
     if (trusted === undefined || signing === undefined) {
-      const issuer = packet.issuerFingerprint === null ? `ID ${hex(packet.issuerKeyID.toHex())}` : hex(Buffer.from(packet.issuerFingerprint).toString('hex'));
-      failure ??= { failure: 'untrusted-key', reason: `signed by OpenPGP key ${issuer}, which is not among the trusted keys (trust.pgpKeys)` };
+      const issuer =
+        packet.issuerFingerprint === null
+          ? `ID ${hex(packet.issuerKeyID.toHex())}`
+          : hex(Buffer.from(packet.issuerFingerprint).toString('hex'));
+      failure ??= {
+        failure: 'untrusted-key',
+        reason: `signed by OpenPGP key ${issuer}, which is not among the trusted keys (trust.pgpKeys)`,
+      };
       continue;
     }
     const { signer, label } = await describeKey(trusted.key, when);

@@ -94,7 +94,14 @@ export async function makeAgentWorld(dir: string, options: { token?: string; loc
         ...extra,
       };
       writeFileSync(config, JSON.stringify(settings, null, 2));
-      return { host, netns, config, stateDir, trigger, sync: (...args: string[]) => nfgit(['sync', '--config', config, '--log-format', 'json', ...args]) };
+      return {
+        host,
+        netns,
+        config,
+        stateDir,
+        trigger,
+        sync: (...args: string[]) => nfgit(['sync', '--config', config, '--log-format', 'json', ...args]),
+      };
     },
   };
 }

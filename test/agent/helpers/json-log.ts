@@ -63,7 +63,10 @@ export function followJsonLog(child: ChildProcess): FollowedLog {
       if (gone) return Promise.reject(new Error(`nfgit run has exited; ${events()}`));
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
-          waiters.splice(waiters.findIndex((w) => w.resolve === done), 1);
+          waiters.splice(
+            waiters.findIndex((w) => w.resolve === done),
+            1,
+          );
           reject(new Error(`no such log line from nfgit run in ${ms / 1000} s; ${events()}`));
         }, ms);
         const done = (l: LogLine): void => {

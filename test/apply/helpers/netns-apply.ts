@@ -46,7 +46,9 @@ export async function saveNs(ns: string): Promise<Saves> {
 
 /** The host's own rulesets (read only), comment lines stripped. */
 export async function saveHost(): Promise<Saves> {
-  const [v4, v6] = await Promise.all(['iptables-save', 'ip6tables-save'].map((tool) => execa(path.join(SBIN, tool), [], { env: { LC_ALL: 'C' } })));
+  const [v4, v6] = await Promise.all(
+    ['iptables-save', 'ip6tables-save'].map((tool) => execa(path.join(SBIN, tool), [], { env: { LC_ALL: 'C' } })),
+  );
   return { ipv4: stripComments(String((v4 as Result).stdout)), ipv6: stripComments(String((v6 as Result).stdout)) };
 }
 
@@ -64,7 +66,9 @@ export function freshNsName(): string {
 /** Kills whatever is left in the namespace (stand-ins, host commands), then deletes it. */
 async function destroyNs(ns: string): Promise<void> {
   const pids = await execa(IP, ['netns', 'pids', ns], { reject: false });
-  for (const p of String(pids.stdout).split(/\s+/).filter((x) => /^\d+$/.test(x))) {
+  for (const p of String(pids.stdout)
+    .split(/\s+/)
+    .filter((x) => /^\d+$/.test(x))) {
     try {
       process.kill(Number(p), 'SIGKILL');
     } catch {
@@ -116,7 +120,13 @@ export async function nfgit(args: readonly string[], options: RunOptions = {}): 
   }
   const base = options.path ?? SYSTEM_PATH;
   const PATH = options.standIns === undefined ? base : `${options.standIns}:${base}`;
-  const child = execa(process.execPath, [CLI, ...args], { reject: false, cwd: ROOT, env: { PATH }, extendEnv: false, timeout: options.timeoutMs ?? 180_000 });
+  const child = execa(process.execPath, [CLI, ...args], {
+    reject: false,
+    cwd: ROOT,
+    env: { PATH },
+    extendEnv: false,
+    timeout: options.timeoutMs ?? 180_000,
+  });
   options.onSpawn?.(child.pid);
   return child;
 }

@@ -18,7 +18,8 @@ export async function withSmallDisk<T>(sizeKiB: number, fn: (dir: string) => Pro
     mounted = true;
     return await fn(dir);
   } finally {
-    if (mounted) await execa('umount', [dir], { reject: false }).then((r) => (r.exitCode === 0 ? r : execa('umount', ['-l', dir], { reject: false })));
+    if (mounted)
+      await execa('umount', [dir], { reject: false }).then((r) => (r.exitCode === 0 ? r : execa('umount', ['-l', dir], { reject: false })));
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -52,7 +52,9 @@ for (const port of ports) {
 /** Starts a TCP listener on every port given in a namespace; resolves once it listens (it dies with the namespace). */
 export function listen(netns: string, ...ports: number[]): Promise<ChildProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(IP, ['netns', 'exec', netns, process.execPath, '-e', SERVER, ...ports.map(String)], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(IP, ['netns', 'exec', netns, process.execPath, '-e', SERVER, ...ports.map(String)], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     let err = '';
     const timer = setTimeout(() => {

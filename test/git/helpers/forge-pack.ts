@@ -43,7 +43,15 @@ export function writeForgedPack(gitdir: string, oid: string, type: keyof typeof 
   const pack = Buffer.concat([unsigned, packSum]);
   const first = Number.parseInt(oid.slice(0, 2), 16);
   const fanout = Buffer.concat(Array.from({ length: 256 }, (_, i) => u32(i >= first ? 1 : 0)));
-  const idxBody = Buffer.concat([Buffer.from([0xff, 0x74, 0x4f, 0x63]), u32(2), fanout, Buffer.from(oid, 'hex'), u32(crc32(entry)), u32(12), packSum]);
+  const idxBody = Buffer.concat([
+    Buffer.from([0xff, 0x74, 0x4f, 0x63]),
+    u32(2),
+    fanout,
+    Buffer.from(oid, 'hex'),
+    u32(crc32(entry)),
+    u32(12),
+    packSum,
+  ]);
   const idx = Buffer.concat([idxBody, sha1(idxBody)]);
   const base = path.join(gitdir, 'objects', 'pack', `pack-${packSum.toString('hex')}`);
   writeFileSync(`${base}.pack`, pack);

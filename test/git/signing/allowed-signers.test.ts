@@ -2,7 +2,13 @@ import test from 'ava';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitErrors } from '../../../src/errors/errors.js';
-import { findPrincipals, loadAllowedSigners, matchPatternList, parseAllowedSigners, parseSignerTime } from '../../../src/git/signing/allowed-signers.js';
+import {
+  findPrincipals,
+  loadAllowedSigners,
+  matchPatternList,
+  parseAllowedSigners,
+  parseSignerTime,
+} from '../../../src/git/signing/allowed-signers.js';
 import { generateHostKey, loadHostKey } from '../../../src/git/signing/openssh-key.js';
 import { signSshsig } from '../../../src/git/signing/sshsig.js';
 import { verifySshSignature } from '../../../src/git/signing/verify-ssh.js';
@@ -140,7 +146,15 @@ test('nfgit agrees with ssh-keygen -Y verify on options, patterns and verify tim
     writeFileSync(sigFile, armored);
     const signersFile = path.join(dir, 'allowed_signers');
     const cases: Array<{ lines: string[]; principal: string; time: string }> = [];
-    const times = ['20231231235959Z', '20240101000000Z', '20240101045959Z', '20240101050000Z', '20240131235959Z', '20240201000000Z', '20240615120000'];
+    const times = [
+      '20231231235959Z',
+      '20240101000000Z',
+      '20240101045959Z',
+      '20240101050000Z',
+      '20240131235959Z',
+      '20240201000000Z',
+      '20240615120000',
+    ];
     const variants = [
       'alice@example.net',
       'alice@example.net namespaces="git"',
@@ -159,16 +173,28 @@ test('nfgit agrees with ssh-keygen -Y verify on options, patterns and verify tim
     ];
     for (const v of variants) for (const time of times) cases.push({ lines: [`${v} ${pub}`], principal: 'alice@example.net', time });
     // the first line excludes the namespace, a later one allows it
-    cases.push({ lines: [`alice@example.net namespaces="file" ${pub}`, `alice@example.net ${pub}`], principal: 'alice@example.net', time: '20240101Z' });
+    cases.push({
+      lines: [`alice@example.net namespaces="file" ${pub}`, `alice@example.net ${pub}`],
+      principal: 'alice@example.net',
+      time: '20240101Z',
+    });
     let accepted = 0;
     for (const c of cases) {
       writeFileSync(signersFile, `${c.lines.join('\n')}\n`);
-      const r = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signersFile, '-I', c.principal, '-n', 'git', '-s', sigFile, `-Overify-time=${c.time}`], { input: 'payload\n' });
+      const r = await runTool(
+        'ssh-keygen',
+        ['-Y', 'verify', '-f', signersFile, '-I', c.principal, '-n', 'git', '-s', sigFile, `-Overify-time=${c.time}`],
+        { input: 'payload\n' },
+      );
       const when = parseSignerTime(c.time);
       if (when === undefined) throw new Error(`bad test time ${c.time}`);
       const ours = verifySshSignature('payload\n', armored, parseAllowedSigners(c.lines.join('\n')), when);
       if (r.code === 0) accepted++;
-      t.is(ours.ok, r.code === 0, `${c.lines.join(' | ')} at ${c.time}: ssh-keygen ${r.code === 0 ? 'accepts' : 'refuses'}, nfgit says ${ours.ok ? 'ok' : ours.reason}`);
+      t.is(
+        ours.ok,
+        r.code === 0,
+        `${c.lines.join(' | ')} at ${c.time}: ssh-keygen ${r.code === 0 ? 'accepts' : 'refuses'}, nfgit says ${ours.ok ? 'ok' : ours.reason}`,
+      );
     }
     // both answers occur often enough for the comparison to mean something
     t.true(accepted > 20 && cases.length - accepted > 20, `${accepted} of ${cases.length} accepted`);

@@ -16,7 +16,10 @@ async function makeRepo(dir: string, home: GpgHome): Promise<Repo> {
   const repo = path.join(dir, 'repo');
   await mustRun('git', ['init', '-q', '-b', 'main', repo]);
   const commit = async (config: string[], message: string, sign: boolean): Promise<Buffer> => {
-    await mustRun('git', [...config, 'commit', '-q', '--allow-empty', ...(sign ? ['-S'] : []), '-m', message], { cwd: repo, env: home.env });
+    await mustRun('git', [...config, 'commit', '-q', '--allow-empty', ...(sign ? ['-S'] : []), '-m', message], {
+      cwd: repo,
+      env: home.env,
+    });
     // `git cat-file commit` prints exactly the object content, as isomorphic-git's readObject gives it
     return Buffer.from(await mustRun('git', ['cat-file', 'commit', 'HEAD'], { cwd: repo }), 'utf8');
   };
@@ -96,7 +99,10 @@ test('commits signed by stock git with gpg and SSH keys, unsigned and tampered c
         detail: `has an untrusted SSH signature: signed by a key not in allowed_signers (${mallorySshFp})`,
       };
       t.deepEqual(await verifyCommit(byMallorySsh, trust), untrustedSsh);
-      t.is(describeVerdict('fedcba9876543210', untrustedSsh), `commit fedcba9 has an untrusted SSH signature: signed by a key not in allowed_signers (${mallorySshFp})`);
+      t.is(
+        describeVerdict('fedcba9876543210', untrustedSsh),
+        `commit fedcba9 has an untrusted SSH signature: signed by a key not in allowed_signers (${mallorySshFp})`,
+      );
       t.deepEqual(await verifyCommit(byMallorySsh, optional), {
         trusted: true,
         kind: 'unsigned-allowed',
@@ -104,7 +110,11 @@ test('commits signed by stock git with gpg and SSH keys, unsigned and tampered c
         detail: `has an untrusted SSH signature: signed by a key not in allowed_signers (${mallorySshFp}) (accepted as unsigned: trust.requireSignedCommits is false)`,
       });
       const tamperedSsh = Buffer.from(bySsh.toString('utf8').replace('Allow dns', 'Allow any'));
-      t.like(await verifyCommit(tamperedSsh, optional), { trusted: false, reason: 'bad-signature', detail: `has a bad SSH signature: signature does not match the data (key ${aliceSshFp})` });
+      t.like(await verifyCommit(tamperedSsh, optional), {
+        trusted: false,
+        reason: 'bad-signature',
+        detail: `has a bad SSH signature: signature does not match the data (key ${aliceSshFp})`,
+      });
       t.deepEqual(await verifyCommit(bySsh, { ...trust, allowedSigners: null }), {
         trusted: false,
         reason: 'untrusted',
@@ -133,12 +143,20 @@ test('SSH signatures are dated by the committer time for valid-after/valid-befor
       const repo = path.join(dir, 'repo');
       await mustRun('git', ['init', '-q', '-b', 'main', repo]);
       const at2021 = { ...home.env, GIT_COMMITTER_DATE: '2021-06-01T00:00:00Z', GIT_AUTHOR_DATE: '2021-06-01T00:00:00Z' };
-      await mustRun('git', ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key.file}`, 'commit', '-q', '--allow-empty', '-S', '-m', 'old'], { cwd: repo, env: at2021 });
+      await mustRun(
+        'git',
+        ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${key.file}`, 'commit', '-q', '--allow-empty', '-S', '-m', 'old'],
+        { cwd: repo, env: at2021 },
+      );
       const sshRaw = Buffer.from(await mustRun('git', ['cat-file', 'commit', 'HEAD'], { cwd: repo }));
       const signers = path.join(dir, 'allowed_signers');
       writeFileSync(signers, `alice@example.net valid-before="20220101Z" ${key.pub}\n`);
       const trust = await loadTrust({ ...REQUIRED, allowedSigners: signers, pgpKeys: [] });
-      t.like(await verifyCommit(sshRaw, trust), { trusted: true, kind: 'ssh' }, 'committed in 2021, key valid until 2022: good, though now is later');
+      t.like(
+        await verifyCommit(sshRaw, trust),
+        { trusted: true, kind: 'ssh' },
+        'committed in 2021, key valid until 2022: good, though now is later',
+      );
       writeFileSync(signers, `alice@example.net valid-before="20210101Z" ${key.pub}\n`);
       const expired = await verifyCommit(sshRaw, await loadTrust({ ...REQUIRED, allowedSigners: signers, pgpKeys: [] }));
       t.like(expired, { trusted: false, reason: 'untrusted' });
@@ -150,12 +168,20 @@ test('SSH signatures are dated by the committer time for valid-after/valid-befor
       const wrapper = path.join(dir, 'gpg-2020');
       writeFileSync(wrapper, `#!/bin/sh\nexec gpg ${faked.join(' ')} "$@"\n`, { mode: 0o755 });
       const at2020 = { ...home.env, GIT_COMMITTER_DATE: '2020-01-01T12:00:00Z', GIT_AUTHOR_DATE: '2020-01-01T12:00:00Z' };
-      await mustRun('git', ['-c', `gpg.program=${wrapper}`, '-c', `user.signingkey=${old}`, 'commit', '-q', '--allow-empty', '-S', '-m', 'older'], { cwd: repo, env: at2020 });
+      await mustRun(
+        'git',
+        ['-c', `gpg.program=${wrapper}`, '-c', `user.signingkey=${old}`, 'commit', '-q', '--allow-empty', '-S', '-m', 'older'],
+        { cwd: repo, env: at2020 },
+      );
       const pgpRaw = Buffer.from(await mustRun('git', ['cat-file', 'commit', 'HEAD'], { cwd: repo }));
       const keyFile = path.join(dir, 'old.asc');
       writeFileSync(keyFile, await home.gpg(['--armor', '--export', old]));
       const pgpTrust = await loadTrust({ ...REQUIRED, allowedSigners: null, pgpKeys: [keyFile] });
-      t.like(await verifyCommit(pgpRaw, pgpTrust, new Date('2020-01-01T13:00:00Z')), { trusted: true, kind: 'pgp', signer: 'Old <old@example.net>' });
+      t.like(await verifyCommit(pgpRaw, pgpTrust, new Date('2020-01-01T13:00:00Z')), {
+        trusted: true,
+        kind: 'pgp',
+        signer: 'Old <old@example.net>',
+      });
       const later = await verifyCommit(pgpRaw, pgpTrust, new Date('2024-01-01T00:00:00Z'));
       t.like(later, { trusted: false, reason: 'untrusted' });
       t.is(
@@ -211,7 +237,9 @@ test('loadTrust names every file with a problem at once: missing, garbage, priva
           `${secretKey}: holds an OpenPGP private key, which nfgit refuses to read: give the public key instead (export it with \`gpg --armor --export FINGERPRINT\`), and remove the private key from this host`,
         ].join('\n'),
       });
-      const garbage = await t.throwsAsync(loadTrust({ ...REQUIRED, allowedSigners: garbageSigners, pgpKeys: [] }), { instanceOf: NfgitError });
+      const garbage = await t.throwsAsync(loadTrust({ ...REQUIRED, allowedSigners: garbageSigners, pgpKeys: [] }), {
+        instanceOf: NfgitError,
+      });
       t.is(garbage?.code, 'UsageError');
       t.regex(garbage?.message ?? '', new RegExp(`^${garbageSigners}:2: `));
       await t.throwsAsync(loadTrust({ ...REQUIRED, allowedSigners: sshKey.file, pgpKeys: [] }), {
@@ -219,7 +247,9 @@ test('loadTrust names every file with a problem at once: missing, garbage, priva
       });
       const empty = path.join(dir, 'empty_signers');
       writeFileSync(empty, '# nobody yet\n');
-      await t.throwsAsync(loadTrust({ ...REQUIRED, allowedSigners: empty, pgpKeys: [] }), { message: /empty_signers: holds no keys \(trust\.allowedSigners\)/ });
+      await t.throwsAsync(loadTrust({ ...REQUIRED, allowedSigners: empty, pgpKeys: [] }), {
+        message: /empty_signers: holds no keys \(trust\.allowedSigners\)/,
+      });
       const none = await loadTrust({ requireSignedCommits: false, allowedSigners: null, pgpKeys: [] });
       t.deepEqual(none, { requireSignedCommits: false, allowedSigners: null, pgpKeys: [], matchCommitter: false });
     }),
@@ -235,7 +265,10 @@ test('trust.matchCommitter: the committer e-mail must be a principal (SSH) or a 
       const repo = path.join(dir, 'repo');
       await mustRun('git', ['init', '-q', '-b', 'main', repo]);
       const commit = async (config: string[], email: string): Promise<Buffer> => {
-        await mustRun('git', [...config, 'commit', '-q', '--allow-empty', '-S', '-m', 'x'], { cwd: repo, env: { ...home.env, GIT_COMMITTER_EMAIL: email } });
+        await mustRun('git', [...config, 'commit', '-q', '--allow-empty', '-S', '-m', 'x'], {
+          cwd: repo,
+          env: { ...home.env, GIT_COMMITTER_EMAIL: email },
+        });
         return Buffer.from(await mustRun('git', ['cat-file', 'commit', 'HEAD'], { cwd: repo }), 'utf8');
       };
       const ssh = ['-c', 'gpg.format=ssh', '-c', `user.signingkey=${aliceSsh.file}`];
@@ -253,7 +286,11 @@ test('trust.matchCommitter: the committer e-mail must be a principal (SSH) or a 
       t.false(off.matchCommitter);
       for (const raw of [sshOwn, sshOther, pgpOwn, pgpOther]) t.like(await verifyCommit(raw, off), { trusted: true });
       t.like(await verifyCommit(sshOwn, on), { trusted: true, kind: 'ssh' });
-      t.like(await verifyCommit(await commit(ssh, 'carol@ops.example.net'), on), { trusted: true, kind: 'ssh' }, 'a principal pattern matches');
+      t.like(
+        await verifyCommit(await commit(ssh, 'carol@ops.example.net'), on),
+        { trusted: true, kind: 'ssh' },
+        'a principal pattern matches',
+      );
       t.like(await verifyCommit(pgpOwn, on), { trusted: true, kind: 'pgp' }, 'e-mails compare without case');
       t.deepEqual(await verifyCommit(sshOther, on), {
         trusted: false,
@@ -262,7 +299,10 @@ test('trust.matchCommitter: the committer e-mail must be a principal (SSH) or a 
       });
       const refused = await verifyCommit(pgpOther, on);
       t.like(refused, { trusted: false, reason: 'untrusted' });
-      t.regex(refused.detail, /^is signed by Alice <Alice@example\.net> with OpenPGP key [0-9A-F]{40}, but names the committer bob@example\.net, which is not an identity of that key/);
+      t.regex(
+        refused.detail,
+        /^is signed by Alice <Alice@example\.net> with OpenPGP key [0-9A-F]{40}, but names the committer bob@example\.net, which is not an identity of that key/,
+      );
       // Not waved through as unsigned when signatures are optional: the commit misstates who made it.
       t.like(await verifyCommit(sshOther, { ...on, requireSignedCommits: false }), { trusted: false });
     }),

@@ -73,7 +73,9 @@ export function skSshsig(key: SkTestKey, data: Buffer | string, options: SkSignO
   head[0] = flags;
   head.writeUInt32BE(counter, 1);
   const signed = Buffer.concat([
-    createHash('sha256').update(options.signedApplication ?? key.application).digest(),
+    createHash('sha256')
+      .update(options.signedApplication ?? key.application)
+      .digest(),
     head,
     createHash('sha256').update(message).digest(),
   ]);

@@ -21,9 +21,13 @@ test('a signature nfgit makes passes ssh-keygen -Y verify, and fails on other da
     const ok = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', 'nfgit@fw1', '-n', 'git', '-s', sig], { input: DATA });
     t.is(ok.code, 0, ok.stderr);
     t.is(ok.stdout.toString().trim(), `Good "git" signature for nfgit@fw1 with ED25519 key ${await sshFingerprint(keyFile)}`);
-    const tampered = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', 'nfgit@fw1', '-n', 'git', '-s', sig], { input: `${DATA}x` });
+    const tampered = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', 'nfgit@fw1', '-n', 'git', '-s', sig], {
+      input: `${DATA}x`,
+    });
     t.not(tampered.code, 0);
-    const otherNs = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', 'nfgit@fw1', '-n', 'file', '-s', sig], { input: DATA });
+    const otherNs = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signers, '-I', 'nfgit@fw1', '-n', 'file', '-s', sig], {
+      input: DATA,
+    });
     t.not(otherNs.code, 0);
     // binary data and another namespace
     const bin = Buffer.from([0, 1, 2, 255, 10, 13]);
@@ -83,7 +87,11 @@ test('wrong namespace, tampered data and damaged signatures are told apart', asy
     const gitSig = await mustRun('ssh-keygen', ['-Y', 'sign', '-n', 'git', '-f', file], { input: DATA });
     const fileSig = await mustRun('ssh-keygen', ['-Y', 'sign', '-n', 'file', '-f', file], { input: DATA });
     t.like(verifySshsig(DATA, gitSig, 'git'), { ok: true });
-    t.like(verifySshsig(DATA, fileSig, 'git'), { ok: false, failure: 'wrong-namespace', reason: 'the signature was made for namespace "file", not "git"' });
+    t.like(verifySshsig(DATA, fileSig, 'git'), {
+      ok: false,
+      failure: 'wrong-namespace',
+      reason: 'the signature was made for namespace "file", not "git"',
+    });
     const tampered = verifySshsig(DATA.replace('applied', 'failed'), gitSig, 'git');
     t.like(tampered, { ok: false, failure: 'bad-signature', reason: `signature does not match the data (key ${fp})` });
     // a flipped bit in the raw signature (the last bytes of the blob)
@@ -95,7 +103,12 @@ test('wrong namespace, tampered data and damaged signatures are told apart', asy
     const damaged = `-----BEGIN SSH SIGNATURE-----\n${blob.toString('base64')}\n-----END SSH SIGNATURE-----\n`;
     t.like(verifySshsig(DATA, damaged, 'git'), { ok: false, failure: 'bad-signature' });
     // unreadable ones
-    for (const text of ['', 'hello', '-----BEGIN SSH SIGNATURE-----\nAAAA\n', '-----BEGIN SSH SIGNATURE-----\n!!!!\n-----END SSH SIGNATURE-----\n']) {
+    for (const text of [
+      '',
+      'hello',
+      '-----BEGIN SSH SIGNATURE-----\nAAAA\n',
+      '-----BEGIN SSH SIGNATURE-----\n!!!!\n-----END SSH SIGNATURE-----\n',
+    ]) {
       t.like(verifySshsig(DATA, text, 'git'), { ok: false, failure: 'malformed' }, JSON.stringify(text));
     }
     const truncated = `-----BEGIN SSH SIGNATURE-----\n${blob.subarray(0, 40).toString('base64')}\n-----END SSH SIGNATURE-----\n`;
@@ -121,12 +134,16 @@ test('a tag nfgit signs passes stock git tag -v with gpg.ssh.allowedSignersFile'
     await mustRun('git', ['update-ref', `refs/tags/nfgit/fw1/${head.slice(0, 7)}`, tag], { cwd: repo });
     const signers = path.join(dir, 'allowed_signers');
     writeFileSync(signers, `nfgit@fw1 ${line}\n`);
-    const v = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'tag', '-v', `nfgit/fw1/${head.slice(0, 7)}`], { cwd: repo });
+    const v = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'tag', '-v', `nfgit/fw1/${head.slice(0, 7)}`], {
+      cwd: repo,
+    });
     t.is(v.code, 0, v.stderr);
     t.regex(v.stderr, /Good "git" signature for nfgit@fw1 with ED25519 key SHA256:/);
     // the tag is reported as not trusted when the key is not listed
     writeFileSync(signers, '');
-    const untrusted = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'tag', '-v', `nfgit/fw1/${head.slice(0, 7)}`], { cwd: repo });
+    const untrusted = await runTool('git', ['-c', `gpg.ssh.allowedSignersFile=${signers}`, 'tag', '-v', `nfgit/fw1/${head.slice(0, 7)}`], {
+      cwd: repo,
+    });
     t.not(untrusted.code, 0);
   });
 });

@@ -77,7 +77,12 @@ export async function mustRun(file: string, args: readonly string[], options: To
 }
 
 /** Makes a key with ssh-keygen (no passphrase unless given) and returns its path and `TYPE BASE64` public key. */
-export async function sshKeygen(dir: string, name: string, type: string, extra: readonly string[] = []): Promise<{ file: string; pub: string }> {
+export async function sshKeygen(
+  dir: string,
+  name: string,
+  type: string,
+  extra: readonly string[] = [],
+): Promise<{ file: string; pub: string }> {
   const file = path.join(dir, name);
   await mustRun('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `${name}@test`, ...extra, '-f', file]);
   const pub = (await mustRun('ssh-keygen', ['-y', '-f', file])).split(' ').slice(0, 2).join(' ');

@@ -5,7 +5,8 @@ import { NfgitError } from '../../../src/errors/errors.js';
 import { loadPgpKeyFile, parsePgpPublicKeys, verifyPgpSignature } from '../../../src/git/signing/verify-pgp.js';
 import { gpgKeygen, withGpgHome, withTempDir, type GpgHome } from './tools.js';
 
-const DATA = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
+const DATA =
+  'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
 
 /** A detached binary signature, armored, as git makes it (`gpg -bsau KEY`). */
 function sign(home: GpgHome, key: string, data = DATA, extra: readonly string[] = []): Promise<string> {
@@ -76,7 +77,10 @@ test('an expired key: trusted while it was valid, expired-key afterwards', async
       t.like(await verifyPgpSignature(Buffer.from(DATA), sig, keys, new Date('2020-01-01T13:00:00Z')), { ok: true, fingerprint: old });
       const r = await verifyPgpSignature(Buffer.from(DATA), sig, keys, new Date('2024-01-01T00:00:00Z'));
       t.like(r, { ok: false, failure: 'expired-key' });
-      t.regex(r.ok ? '' : r.reason, new RegExp(`^OpenPGP key ${old} \\(Old <old@example.net>\\) expired at 2020-01-02T12:00:00.000Z, before 2024-01-01T00:00:00.000Z`));
+      t.regex(
+        r.ok ? '' : r.reason,
+        new RegExp(`^OpenPGP key ${old} \\(Old <old@example.net>\\) expired at 2020-01-02T12:00:00.000Z, before 2024-01-01T00:00:00.000Z`),
+      );
     }),
   );
 });
@@ -92,7 +96,10 @@ test('key files: several keys in one block or several blocks; missing, empty, ga
       t.is((await parsePgpPublicKeys(concatenated, 'cat.asc')).length, 2);
 
       const missing = path.join(dir, 'missing.asc');
-      await t.throwsAsync(loadPgpKeyFile(missing), { instanceOf: NfgitError, message: `${missing}: cannot read the OpenPGP key file: it does not exist` });
+      await t.throwsAsync(loadPgpKeyFile(missing), {
+        instanceOf: NfgitError,
+        message: `${missing}: cannot read the OpenPGP key file: it does not exist`,
+      });
       const empty = path.join(dir, 'empty.asc');
       writeFileSync(empty, '');
       await t.throwsAsync(loadPgpKeyFile(empty), {

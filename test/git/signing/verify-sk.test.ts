@@ -13,28 +13,44 @@ import { mustRun, runTool, withTempDir } from './tools.js';
 // Security-key (FIDO) SSH signatures, as YubiKeys make them: vectors made with node:crypto in the
 // authenticator's place, each checked against stock `ssh-keygen -Y verify` and nfgit's verifier.
 
-const DATA = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
+const DATA =
+  'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
 const NOW = new Date('2024-06-01T00:00:00Z');
 const KINDS: readonly SkKind[] = ['ed25519', 'ecdsa'];
 
 /** What ssh-keygen -Y verify says of a signature over data with an allowed_signers text: its fingerprint when Good, else its complaint. */
-async function sshKeygenVerify(dir: string, signers: string, armored: string, data: string, namespace = 'git'): Promise<{ good: boolean; out: string }> {
+async function sshKeygenVerify(
+  dir: string,
+  signers: string,
+  armored: string,
+  data: string,
+  namespace = 'git',
+): Promise<{ good: boolean; out: string }> {
   const signersFile = path.join(dir, 'allowed_signers');
   const sigFile = path.join(dir, 'data.sig');
   writeFileSync(signersFile, signers);
   writeFileSync(sigFile, armored);
-  const r = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signersFile, '-I', 'alice@example.net', '-n', namespace, '-s', sigFile], { input: data, cwd: dir });
+  const r = await runTool('ssh-keygen', ['-Y', 'verify', '-f', signersFile, '-I', 'alice@example.net', '-n', namespace, '-s', sigFile], {
+    input: data,
+    cwd: dir,
+  });
   return { good: r.code === 0, out: `${r.stdout.toString('utf8')}${r.stderr}` };
 }
 
 /** The fingerprint ssh-keygen printed for a Good signature. */
 function goodFingerprint(out: string): string {
-  return /Good "git" signature for alice@example\.net with (?:ED25519|ECDSA)-SK key (SHA256:\S+)/.exec(out)?.[1] ?? `no Good line in: ${out}`;
+  return (
+    /Good "git" signature for alice@example\.net with (?:ED25519|ECDSA)-SK key (SHA256:\S+)/.exec(out)?.[1] ?? `no Good line in: ${out}`
+  );
 }
 
 /** Armors an SSHSIG around a key blob and an inner signature blob, for forgeries sk-keys.ts cannot make. */
 function armor(keyBlob: Buffer, inner: Buffer, namespace = 'git'): string {
-  const blob = Buffer.concat([Buffer.from('SSHSIG', 'latin1'), sshUint32(1), sshString(keyBlob, namespace, Buffer.alloc(0), 'sha512', inner)]);
+  const blob = Buffer.concat([
+    Buffer.from('SSHSIG', 'latin1'),
+    sshUint32(1),
+    sshString(keyBlob, namespace, Buffer.alloc(0), 'sha512', inner),
+  ]);
   return `${SSHSIG_BEGIN}\n${wrapBase64(blob)}${SSHSIG_END}\n`;
 }
 
@@ -105,8 +121,13 @@ for (const kind of KINDS) {
       await bothRefuse('a counter changed after signing', armor(key.blob, counterChanged));
 
       // the signature names the plain key type, or the key is presented as a plain key
-      await bothRefuse('a signature naming another key type', skSshsig(key, DATA, { signatureType: kind === 'ed25519' ? 'ssh-ed25519' : 'ecdsa-sha2-nistp256' }));
-      const asOtherSk = skSshsig(key, DATA, { signatureType: kind === 'ed25519' ? 'sk-ecdsa-sha2-nistp256@openssh.com' : 'sk-ssh-ed25519@openssh.com' });
+      await bothRefuse(
+        'a signature naming another key type',
+        skSshsig(key, DATA, { signatureType: kind === 'ed25519' ? 'ssh-ed25519' : 'ecdsa-sha2-nistp256' }),
+      );
+      const asOtherSk = skSshsig(key, DATA, {
+        signatureType: kind === 'ed25519' ? 'sk-ecdsa-sha2-nistp256@openssh.com' : 'sk-ssh-ed25519@openssh.com',
+      });
       await bothRefuse('a signature naming the other security-key type', asOtherSk);
 
       // trailing bytes after the counter, and a truncated counter
@@ -126,7 +147,10 @@ for (const kind of KINDS) {
       t.true((await sshKeygenVerify(dir, line, untouched, DATA)).good, 'ssh-keygen is expected to ignore the flags');
       const refused = verifySshSignature(DATA, untouched, parseAllowedSigners(line), NOW);
       t.like(refused, { ok: false, failure: 'untrusted-key' });
-      t.regex(refused.ok ? '' : refused.reason, /^security key SHA256:\S+ \(alice@example\.net, line 1\) signed without user presence \(the key was not touched\); add no-touch-required/);
+      t.regex(
+        refused.ok ? '' : refused.reason,
+        /^security key SHA256:\S+ \(alice@example\.net, line 1\) signed without user presence \(the key was not touched\); add no-touch-required/,
+      );
 
       const noTouch = `alice@example.net no-touch-required ${key.pub}\n`;
       t.like(verifySshSignature(DATA, untouched, parseAllowedSigners(noTouch), NOW), { ok: true, principals: ['alice@example.net'] });
@@ -137,13 +161,22 @@ for (const kind of KINDS) {
 
       const verify = `alice@example.net verify-required ${key.pub}\n`;
       const touchedOnly = verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x01 }), parseAllowedSigners(verify), NOW);
-      t.regex(touchedOnly.ok ? '' : touchedOnly.reason, /signed without user verification \(PIN or biometric\), which the line's verify-required demands/);
+      t.regex(
+        touchedOnly.ok ? '' : touchedOnly.reason,
+        /signed without user verification \(PIN or biometric\), which the line's verify-required demands/,
+      );
       t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x05 }), parseAllowedSigners(verify), NOW), { ok: true });
       // verify-required does not waive touch; both options together accept a PIN without a touch
-      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x04 }), parseAllowedSigners(verify), NOW), { ok: false, failure: 'untrusted-key' });
+      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x04 }), parseAllowedSigners(verify), NOW), {
+        ok: false,
+        failure: 'untrusted-key',
+      });
       const both = `alice@example.net namespaces="git",no-touch-required,verify-required ${key.pub}\n`;
       t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x04 }), parseAllowedSigners(both), NOW), { ok: true });
-      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x01 }), parseAllowedSigners(both), NOW), { ok: false, failure: 'untrusted-key' });
+      t.like(verifySshSignature(DATA, skSshsig(key, DATA, { flags: 0x01 }), parseAllowedSigners(both), NOW), {
+        ok: false,
+        failure: 'untrusted-key',
+      });
 
       // another line for the same key that allows the signature wins, as with namespaces and times
       const twoLines = `alice@example.net ${key.pub}\nci@example.net no-touch-required ${key.pub}\n`;
@@ -159,9 +192,15 @@ test('allowed_signers: the security-key options are read, and refused on other k
   const [opts] = parseAllowedSigners(`a@x No-Touch-Required,valid-after="20240101Z",VERIFY-REQUIRED ${sk.pub}\n`);
   t.like(opts, { touchRequired: false, verifyRequired: true, validAfter: new Date('2024-01-01T00:00:00Z') });
   const ed = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGb0pl1jo1lG2vTl9c9uRS0eIzHGzEjtYZ2oWMS0V0hq';
-  const err = t.throws(() => parseAllowedSigners(`a@x no-touch-required ${ed}\na@x verify-required ${ed}\na@x no-touch-required, ${sk.pub}\na@x no-touch-requiredx ${sk.pub}\n`), {
-    instanceOf: NfgitErrors,
-  });
+  const err = t.throws(
+    () =>
+      parseAllowedSigners(
+        `a@x no-touch-required ${ed}\na@x verify-required ${ed}\na@x no-touch-required, ${sk.pub}\na@x no-touch-requiredx ${sk.pub}\n`,
+      ),
+    {
+      instanceOf: NfgitErrors,
+    },
+  );
   t.deepEqual(
     err?.errors.map((e) => e.message),
     [
@@ -179,9 +218,18 @@ test('WebAuthn security-key signatures are refused as unsupported', (t) => {
   const webauthnType = 'webauthn-sk-ecdsa-sha2-nistp256@openssh.com';
   // the same signature, flags and counter, followed by WebAuthn's origin, client data and extensions
   const typeLen = inner.readUInt32BE(0);
-  const webauthn = Buffer.concat([sshString(webauthnType), inner.subarray(4 + typeLen), sshString('https://example.com'), sshString(''), sshString('')]);
-  t.like(verifySshsig(DATA, armor(key.blob, webauthn)), { ok: false, failure: 'unsupported', reason: `web-browser (WebAuthn) security-key signatures (${webauthnType}) are not supported; sign with ssh-keygen or git` });
-
+  const webauthn = Buffer.concat([
+    sshString(webauthnType),
+    inner.subarray(4 + typeLen),
+    sshString('https://example.com'),
+    sshString(''),
+    sshString(''),
+  ]);
+  t.like(verifySshsig(DATA, armor(key.blob, webauthn)), {
+    ok: false,
+    failure: 'unsupported',
+    reason: `web-browser (WebAuthn) security-key signatures (${webauthnType}) are not supported; sign with ssh-keygen or git`,
+  });
 });
 
 test('a security key whose application holds a NUL byte is refused, by ssh-keygen too', async (t) => {
@@ -241,7 +289,12 @@ test('a commit signed with a security key: git verify-commit and nfgit trust it;
       const git = await gitVerify(signed);
       t.is(git.code, 0, git.out);
       const fp = goodFingerprint(git.out);
-      t.deepEqual(await verifyCommit(signed, trust), { trusted: true, kind: 'ssh', signer: 'alice@example.net', detail: `is signed by alice@example.net with SSH key ${fp}` });
+      t.deepEqual(await verifyCommit(signed, trust), {
+        trusted: true,
+        kind: 'ssh',
+        signer: 'alice@example.net',
+        detail: `is signed by alice@example.net with SSH key ${fp}`,
+      });
 
       const tampered = Buffer.from(signed.toString('utf8').replace('Allow ssh', 'Allow all'), 'utf8');
       t.not((await gitVerify(tampered)).code, 0);
@@ -252,8 +305,14 @@ test('a commit signed with a security key: git verify-commit and nfgit trust it;
       t.is((await gitVerify(untouched)).code, 0);
       const refused = await verifyCommit(untouched, trust);
       t.like(refused, { trusted: false, reason: 'untrusted' });
-      t.regex(refused.detail, /^has an untrusted SSH signature: security key SHA256:\S+ \(alice@example\.net, line 1\) signed without user presence/);
-      t.like(await verifyCommit(untouched, await trustOf(`alice@example.net no-touch-required ${key.pub}\n`)), { trusted: true, signer: 'alice@example.net' });
+      t.regex(
+        refused.detail,
+        /^has an untrusted SSH signature: security key SHA256:\S+ \(alice@example\.net, line 1\) signed without user presence/,
+      );
+      t.like(await verifyCommit(untouched, await trustOf(`alice@example.net no-touch-required ${key.pub}\n`)), {
+        trusted: true,
+        signer: 'alice@example.net',
+      });
     }
   });
 });

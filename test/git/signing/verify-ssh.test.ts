@@ -5,7 +5,8 @@ import { parseAllowedSigners } from '../../../src/git/signing/allowed-signers.js
 import { verifySshSignature } from '../../../src/git/signing/verify-ssh.js';
 import { mustRun, sshFingerprint, sshKeygen, withTempDir } from './tools.js';
 
-const DATA = 'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
+const DATA =
+  'tree 4b825dc642cb6eb9a060e54bf8d69288fbee4904\nauthor A <a@x> 1700000000 +0000\ncommitter A <a@x> 1700000000 +0000\n\nrules\n';
 const NOW = new Date('2024-06-01T00:00:00Z');
 
 test('signatures from ssh-keygen: trusted, unknown key, restricted namespace, expired, tampered, other namespace', async (t) => {
@@ -16,7 +17,8 @@ test('signatures from ssh-keygen: trusted, unknown key, restricted namespace, ex
     const malloryFp = await sshFingerprint(mallory.file);
     const data = path.join(dir, 'data');
     writeFileSync(data, DATA);
-    const sign = (file: string, ns = 'git'): Promise<string> => mustRun('ssh-keygen', ['-Y', 'sign', '-n', ns, '-f', file], { input: DATA });
+    const sign = (file: string, ns = 'git'): Promise<string> =>
+      mustRun('ssh-keygen', ['-Y', 'sign', '-n', ns, '-f', file], { input: DATA });
     const aliceSig = await sign(alice.file);
     const signers = parseAllowedSigners(`alice@example.net,admins@example.net ${alice.pub}\n`);
 
@@ -39,11 +41,17 @@ test('signatures from ssh-keygen: trusted, unknown key, restricted namespace, ex
     const nsOnly = parseAllowedSigners(`alice@example.net namespaces="file" ${alice.pub}\n`);
     const ns = verifySshSignature(DATA, aliceSig, nsOnly, NOW);
     t.like(ns, { ok: false, failure: 'untrusted-key' });
-    t.regex(ns.ok ? '' : ns.reason, new RegExp(`^key ${aliceFp.replace(/[+/]/g, '\\$&')} \\(alice@example.net, line 1\\) is not valid for namespace git`));
+    t.regex(
+      ns.ok ? '' : ns.reason,
+      new RegExp(`^key ${aliceFp.replace(/[+/]/g, '\\$&')} \\(alice@example.net, line 1\\) is not valid for namespace git`),
+    );
 
     const expired = parseAllowedSigners(`alice@example.net valid-before="20240101Z" ${alice.pub}\n`);
     const exp = verifySshSignature(DATA, aliceSig, expired, NOW);
-    t.regex(exp.ok ? '' : exp.reason, /expired at 2024-01-01T00:00:00.000Z \(valid-before\), the signature is from 2024-06-01T00:00:00.000Z/);
+    t.regex(
+      exp.ok ? '' : exp.reason,
+      /expired at 2024-01-01T00:00:00.000Z \(valid-before\), the signature is from 2024-06-01T00:00:00.000Z/,
+    );
     const early = parseAllowedSigners(`alice@example.net valid-after="20250101Z" ${alice.pub}\n`);
     const ea = verifySshSignature(DATA, aliceSig, early, NOW);
     t.regex(ea.ok ? '' : ea.reason, /is not valid before 2025-01-01T00:00:00.000Z \(valid-after\)/);
