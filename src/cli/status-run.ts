@@ -7,7 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import git, { Errors } from 'isomorphic-git';
 import { UsageError } from '../errors/errors.js';
-import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../agent/fleet-status.js';
+import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../git/fleet-status.js';
 import { readStatusTags } from '../git/status-tags.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../git/transport.js';
 import { loadAllowedSigners, type AllowedSigner } from '../git/signing/allowed-signers.js';

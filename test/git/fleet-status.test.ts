@@ -1,5 +1,5 @@
 import test from 'ava';
-import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../../src/agent/fleet-status.js';
+import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../../src/git/fleet-status.js';
 import type { StatusRecord } from '../../src/git/status-message.js';
 import type { StatusTag } from '../../src/git/status-tags.js';
 

@@ -1,5 +1,5 @@
-import type { StatusRecord, StatusResult } from '../git/status-message.js';
-import type { SignatureState, StatusTag } from '../git/status-tags.js';
+import type { StatusRecord, StatusResult } from './status-message.js';
+import type { SignatureState, StatusTag } from './status-tags.js';
 
 // The fleet view of `nfgit status`: per host, what it runs and what it last decided, from its status
 // tags. Pure: the tags and the branch head are read by the caller.
