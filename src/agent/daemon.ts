@@ -2,7 +2,7 @@
 // (node-cron), immediate passes on SIGHUP or a trigger file, and a clean stop on SIGTERM that lets a
 // transaction in flight finish (or be undone) instead of cutting it.
 
-import { chmodSync, existsSync, mkdirSync, rmSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, existsSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import cron, { type ScheduledTask } from 'node-cron';
 import { asNfgitErrors, classify } from '../errors/errors.js';
@@ -11,6 +11,7 @@ import { targetToJson } from '../netfilter/target.js';
 import type { Logger } from './log.js';
 import { nextDelay } from './backoff.js';
 import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 
 /** Why a pass runs. */
 export type PassReason = 'poll' | 'reconcile' | 'trigger' | 'signal' | 'start';
@@ -113,7 +114,7 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     if (!existsSync(triggerDir)) {
       // Group-writable, so that adding the git user to its group (chgrp) is all the hook needs;
       // chmod because mkdir's mode is cut by the umask (nfgit.service runs with UMask=0077).
-      mkdirSync(triggerDir, { recursive: true, mode: 0o770 });
+      makeDirsSync(triggerDir, 0o770);
       chmodSync(triggerDir, 0o770);
     }
     watcher = watch(triggerDir, (_event, name) => {

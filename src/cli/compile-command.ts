@@ -1,12 +1,13 @@
 // `nfgit compile`: the rule files into rules.v4, rules.v6, ipsets and plan.json, nothing loaded.
 
-import { rename, rm, mkdir, writeFile } from 'node:fs/promises';
+import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { compileRules } from '../apply/deploy.js';
 import { buildPlan } from '../compiler/plan.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { summarize } from './output.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 /** Writes a file atomically: a temporary name in the same directory, then rename. */
 async function writeAtomic(file: string, text: string): Promise<void> {
@@ -25,7 +26,7 @@ export function registerCompile(program: Command): void {
   ).action(async (flags: CompileFlags & { out: string }) => {
     const result = await compileRules(compileOptions(flags));
     const plan = buildPlan(result);
-    await mkdir(flags.out, { recursive: true });
+    await makeDirs(flags.out);
     await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
     await writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text);
     // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.

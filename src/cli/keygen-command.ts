@@ -1,11 +1,13 @@
 // `nfgit keygen`: the host's signing key for status tags, and its allowed_signers line.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { generateHostKey } from '../git/signing/openssh-key.js';
 import { allowedSignersLine, DEFAULT_SIGNING_KEY, signerPrincipal } from '../git/signing/host-identity.js';
+import { makeDirsSync } from '../util/make-dirs.js';
+import { UsageError } from '../errors/errors.js';
 
 /** Adds `nfgit keygen`. */
 export function registerKeygen(program: Command): void {
@@ -17,7 +19,11 @@ export function registerKeygen(program: Command): void {
     .action((flags: { key: string; host?: string }) => {
       const host = flags.host ?? os.hostname();
       const principal = signerPrincipal(host);
-      mkdirSync(path.dirname(flags.key), { recursive: true, mode: 0o700 });
+      try {
+        makeDirsSync(path.dirname(flags.key), 0o700);
+      } catch (err) {
+        throw new UsageError(`cannot make the directory of ${flags.key}: ${(err as Error).message}`, { cause: err });
+      }
       const publicKey = generateHostKey(flags.key, principal);
       writeFileSync(`${flags.key}.pub`, publicKey + '\n', { mode: 0o644 });
       const line = allowedSignersLine(host, publicKey);

@@ -4,7 +4,7 @@
 // object that decides or is extracted is read through verified-objects.ts: hashed before use.
 
 import fs, { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { InternalError, NfgitError, NfgitErrors, RemoteError, RuleError, UsageError } from '../errors/errors.js';
@@ -19,6 +19,7 @@ import {
   type TreeEntry,
   type VerifiedCommit,
 } from './verified-objects.js';
+import { makeDirs } from '../util/make-dirs.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
 export interface RepositorySpec {
@@ -76,7 +77,7 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
   const gitdir = path.join(stateDir, STATE_FILE.repo);
   if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
   if (!existsSync(path.join(gitdir, 'HEAD'))) {
-    await mkdir(gitdir, { recursive: true, mode: 0o700 });
+    await makeDirs(gitdir, 0o700);
     await git.init({ fs, gitdir, bare: true, defaultBranch: spec.branch });
   }
   await git.addRemote({ fs, gitdir, remote: 'origin', url: spec.url, force: true });
@@ -261,7 +262,7 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
           ),
         );
       } else if (entry.type === 'tree') {
-        await mkdir(path.join(destDir, rel, entry.path), { recursive: true });
+        await makeDirs(path.join(destDir, rel, entry.path));
         await walkTree(await readVerifiedTree(repo, entry.oid, options), path.posix.join(rel, entry.path));
       } else if (entry.type === 'blob') {
         const blob = await readVerified(repo, entry.oid, 'blob', options);
@@ -270,7 +271,7 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
       }
     }
   };
-  await mkdir(destDir, { recursive: true });
+  await makeDirs(destDir);
   await walkTree(root, '');
   if (problems.length === 1) throw problems[0];
   if (problems.length > 1) throw new NfgitErrors(problems);

@@ -2,10 +2,11 @@
 // pure), then written (installHooks). An existing hook is never replaced silently.
 
 import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { InternalError, UsageError } from '../errors/errors.js';
+import { makeDirsSync } from '../util/make-dirs.js';
 
 /** Server side: a bare repository hosts push to. Client side: a working clone people push from. */
 export type HookSide = 'server' | 'client';
@@ -188,7 +189,7 @@ export function installHooks(repo: string, options: InstallOptions = {}): Instal
     taken: (f) => existsSync(path.join(where.hooksDir, f)),
   });
 
-  mkdirSync(where.hooksDir, { recursive: true });
+  makeDirsSync(where.hooksDir);
   for (const step of steps) {
     const target = path.join(where.hooksDir, step.name);
     const content = files.find((f) => f.name === step.name)?.content ?? Buffer.alloc(0);

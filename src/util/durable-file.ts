@@ -1,6 +1,7 @@
-import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { NfgitError, SandboxError } from '../errors/errors.js';
+import { makeDirsSync } from './make-dirs.js';
 
 /** How a written file is checked before it replaces the old one. */
 export interface DurableOptions {
@@ -111,7 +112,7 @@ export function removeDurable(file: string): void {
 
 /** Creates a directory (and parents) readable by root only. */
 export function ensureDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirsSync(dir, 0o700);
 }
 
 function syncDir(dir: string): void {
