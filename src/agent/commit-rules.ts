@@ -3,7 +3,7 @@
 // --config` (what the branch head would change on this host) without applying anything.
 
 import { lockStateDir } from '../apply/state-lock.js';
-import { parsePreserve, reservedChainProblem, preserveHint, type PreserveSpec } from '../netfilter/preserve.js';
+import { parsePreserve, preserveCompileOptions, type PreserveSpec } from '../netfilter/preserve.js';
 import type { CompileOptions } from '../compiler/compile.js';
 import { UsageError } from '../errors/errors.js';
 import { fetchVerifyExtract } from '../git/commit-rules.js';
@@ -20,8 +20,7 @@ export function agentCompileOptions(config: AgentConfig, rulesDir: string, prese
     host: config.host,
     vars: config.vars,
     args: config.args,
-    reservedChain: (table, chain) => reservedChainProblem(preserve, table, chain),
-    foreignChainHint: preserveHint,
+    ...preserveCompileOptions(preserve),
   };
 }
 

@@ -1,6 +1,6 @@
 import { type Command, InvalidArgumentError } from 'commander';
 import type { CompileOptions } from '../compiler/compile.js';
-import { parsePreserve, reservedChainProblem, preserveHint } from '../netfilter/preserve.js';
+import { parsePreserve, preserveCompileOptions } from '../netfilter/preserve.js';
 
 // The flags every command that compiles rule files takes (compile, check, apply, diff).
 
@@ -40,8 +40,7 @@ export const parseSeconds = (value: string): number => {
 export function compileOptions(flags: CompileFlags): CompileOptions {
   const spec = parsePreserve(flags.preserve, '--preserve');
   return {
-    reservedChain: (table, chain) => reservedChainProblem(spec, table, chain),
-    foreignChainHint: preserveHint,
+    ...preserveCompileOptions(spec),
     rulesDir: flags.rules,
     vars: flags.var,
     args: flags.arg,

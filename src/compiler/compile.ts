@@ -107,12 +107,11 @@ export async function compile(options: CompileOptions, services: KernelServices)
     maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
     shell,
   };
-  // The fast run records through aliases and cannot answer; the first call whose answer matters
-  // (-C, or a state command that fails) makes nfgit run the files again in exact mode.
   const reserved = options.reservedChain ?? (() => undefined);
-  // A rule file that stopped before its end makes nfgit run them again in diagnose mode, which
-  // locates the stop (a DEBUG trap costs too much to run every time).
-  // bash has no fast mode (prelude.bash): it starts exact.
+  // The fast run records through aliases and cannot answer; the first call whose answer matters
+  // (-C, or a state command that fails) makes nfgit run the files again in exact mode. bash has no
+  // fast mode (prelude.bash): it starts exact. A rule file that stopped before its end makes nfgit
+  // run them again in diagnose mode, which locates the stop (a DEBUG trap costs too much every time).
   let mode: RunMode = shell.name === 'zsh' ? 'fast' : 'exact';
   let run: RunState | RunMode;
   for (;;) {

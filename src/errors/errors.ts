@@ -85,72 +85,53 @@ export class NfgitError extends Error {
   }
 }
 
-/** A rule file is wrong at a given line: the model or staging rejected it. */
-export class RuleError extends NfgitError {
-  static readonly code = 'RuleError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('RuleError', message, options);
-  }
+/**
+ * The class of one code: `new RuleError(message, { trace })`, `err instanceof RuleError`, `RuleError.code`.
+ * Made by one function, since the classes differ only by their code.
+ */
+function classOf<C extends ErrorCode>(code: C) {
+  return class extends NfgitError {
+    static readonly code: C = code;
+    constructor(message: string, options: ErrorOptions = {}) {
+      super(code, message, options);
+    }
+  };
 }
+
+/** A rule file is wrong at a given line: the model or staging rejected it. */
+export const RuleError = classOf('RuleError');
+export type RuleError = InstanceType<typeof RuleError>;
 
 /** A shell command in a rule file failed, or the script misbehaved (stopped early, ran iptables directly). */
-export class ScriptError extends NfgitError {
-  static readonly code = 'ScriptError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('ScriptError', message, options);
-  }
-}
+export const ScriptError = classOf('ScriptError');
+export type ScriptError = InstanceType<typeof ScriptError>;
 
 /** The rule files ran past their time limit. */
-export class TimeoutError extends NfgitError {
-  static readonly code = 'TimeoutError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('TimeoutError', message, options);
-  }
-}
+export const TimeoutError = classOf('TimeoutError');
+export type TimeoutError = InstanceType<typeof TimeoutError>;
 
 /** Bad command-line use, configuration or input (keys, trust lists, a rules directory that is not there). */
-export class UsageError extends NfgitError {
-  static readonly code = 'UsageError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('UsageError', message, options);
-  }
-}
+export const UsageError = classOf('UsageError');
+export type UsageError = InstanceType<typeof UsageError>;
 
 /** The host could not do the work: a tool missing or failing, a namespace, the state directory, a full disk. */
-export class SandboxError extends NfgitError {
-  static readonly code = 'SandboxError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('SandboxError', message, options);
-  }
-}
+export const SandboxError = classOf('SandboxError');
+export type SandboxError = InstanceType<typeof SandboxError>;
 
 /** The git server could not be reached, stalled, or failed (transport.ts remoteError decides which). */
-export class RemoteError extends NfgitError {
-  static readonly code = 'RemoteError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('RemoteError', message, options);
-  }
-}
+export const RemoteError = classOf('RemoteError');
+export type RemoteError = InstanceType<typeof RemoteError>;
 
 /**
  * The previous ruleset could not be put back after a failed apply or probe: one family may run the new
  * rules and the other the old, so the message says so and what to run. The journal is kept.
  */
-export class RollbackError extends NfgitError {
-  static readonly code = 'RollbackError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('RollbackError', message, options);
-  }
-}
+export const RollbackError = classOf('RollbackError');
+export type RollbackError = InstanceType<typeof RollbackError>;
 
 /** A bug in nfgit. */
-export class InternalError extends NfgitError {
-  static readonly code = 'InternalError';
-  constructor(message: string, options: ErrorOptions = {}) {
-    super('InternalError', message, options);
-  }
-}
+export const InternalError = classOf('InternalError');
+export type InternalError = InstanceType<typeof InternalError>;
 
 /** Several errors found in one pass (for example several bad rules found while staging). */
 export class NfgitErrors extends Error {

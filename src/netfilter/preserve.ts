@@ -378,6 +378,18 @@ function placeForeign(own: readonly string[], before: ReadonlyArray<{ r: string;
  * For a chain a rule file names that does not exist: if it is one of the chains a preset preserves
  * (DOCKER-USER, f2b-sshd…), how to add rules to it. Undefined for other names.
  */
+/**
+ * What the compiler needs to know of the preserved chains: which names belong to other software
+ * (rule files add to them, never define them), and the hint for a known software's chain that is not
+ * preserved. The CLI, the agent and the tests compile with these.
+ */
+export function preserveCompileOptions(spec: PreserveSpec): {
+  readonly reservedChain: (table: string, chain: string) => string | undefined;
+  readonly foreignChainHint: (table: string, chain: string) => string | undefined;
+} {
+  return { reservedChain: (table, chain) => reservedChainProblem(spec, table, chain), foreignChainHint: preserveHint };
+}
+
 export function preserveHint(table: string, chain: string): string | undefined {
   if ((BUILTIN_CHAINS[table] ?? []).includes(chain)) return undefined;
   for (const [name, preset] of Object.entries(PRESETS)) {

@@ -48,11 +48,6 @@ test('classify: a bug wins, then anything a retry can fix, then usage alone, els
     t.deepEqual(classify(errors), { errorClass, exitCode }, errors.map((e) => e.code).join(','));
 });
 
-test('a rollback that failed is its own code, not a network failure', (t) => {
-  t.not(RECOVERY.RollbackError, undefined);
-  t.not(new RollbackError('x').code, new RemoteError('x').code);
-});
-
 test('anything thrown becomes an InternalError, nfgit errors stay as they are', (t) => {
   const [e] = asNfgitErrors(new TypeError('oops'));
   t.true(e instanceof InternalError);
