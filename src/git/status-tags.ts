@@ -13,6 +13,7 @@ import type { HostKey } from './signing/openssh-key.js';
 import { signSshsig } from './signing/sshsig.js';
 import { verifySshSignature } from './signing/verify-ssh.js';
 import { splitSignedTag } from './signed-objects.js';
+import { sharedRepositoryFs } from './shared-repository-fs.js';
 import { redactUrl, remoteError, withLimits, type authCallbacks, type RemoteContext } from './transport.js';
 import { CorruptObjectError, readVerifiedObject } from './verified-objects.js';
 
@@ -233,6 +234,9 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
     throw new UsageError(`status tags to keep must be a whole number of at least 1, not ${opts.keep}`);
   let name = statusTagName(record.host, record.commit);
   let ref = TAGS + name;
+  // A local repository is the one its users serve: what is written there must be theirs to read and
+  // write (core.sharedRepository), not nfgit's alone under its umask.
+  const wfs = remote === null ? await sharedRepositoryFs(gitdir) : fs;
   // The tag is written locally even when the remote cannot be reached, so a later call publishes it.
   let remoteTags: Map<string, string> | null = null;
   let unreachable: unknown;
@@ -254,7 +258,7 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
   }
   if (!(await taken(ref))) {
     await git.annotatedTag({
-      fs,
+      fs: wfs,
       gitdir,
       ref,
       object: record.commit,
@@ -317,7 +321,7 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
         });
       }
     }
-    if (local.has(t.ref)) await git.deleteRef({ fs, gitdir, ref: t.ref });
+    if (local.has(t.ref)) await git.deleteRef({ fs: wfs, gitdir, ref: t.ref });
     pruned.push(t.ref.slice(TAGS.length));
   }
   return { name, created, pushed, pruned };

@@ -1,0 +1,90 @@
+// Writing into a local repository that other users serve (a bare repository of a `git` user, shared
+// with a group): what nfgit writes there (status tag objects and refs) must be readable and writable
+// by them as if they had written it, whatever nfgit's own umask (077 under systemd). Otherwise the
+// root-only files break their `git clone` and their next push into a root-owned objects/xx/.
+//
+// isomorphic-git takes the file system as a parameter, so its writes go through this one: every file
+// is made under a temporary name with O_EXCL|O_NOFOLLOW, given its owner and mode through the open
+// descriptor, then renamed into place, and every directory is fixed through a descriptor opened with
+// O_NOFOLLOW. The users who own the repository can change it at any time: a path-based chown or chmod
+// by root could be sent through a symbolic or hard link they planted to a file of root's.
+
+import { randomBytes } from 'node:crypto';
+import fs, { constants } from 'node:fs';
+import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import path from 'node:path';
+import git, { type PromiseFsClient } from 'isomorphic-git';
+import { UsageError } from '../errors/errors.js';
+import { parseSharedRepository, sharedWrites, type SharedWrites } from './shared-perm.js';
+
+/** How nfgit writes into the repository at gitdir: from its core.sharedRepository and its objects/ directory. */
+export async function repositoryWrites(gitdir: string): Promise<SharedWrites> {
+  const value = (await git.getConfig({ fs, gitdir, path: 'core.sharedRepository' })) as unknown;
+  const perm = parseSharedRepository(typeof value === 'string' || typeof value === 'boolean' ? value : null);
+  if (typeof perm !== 'number') throw new UsageError(`${path.join(gitdir, 'config')}: ${perm.problem}: fix it with git config`);
+  const objects = await stat(path.join(gitdir, 'objects'));
+  return sharedWrites(perm, objects);
+}
+
+/** Whether nfgit may give files away (only root may chown to another user). */
+const mayChown = (): boolean => process.getuid?.() === 0;
+
+/** Gives an open file or directory its owner and mode. */
+async function settle(handle: FileHandle, writes: SharedWrites, mode: number): Promise<void> {
+  if (mayChown()) await handle.chown(writes.uid, writes.gid);
+  // After the chown: it clears the set-group-ID bit.
+  await handle.chmod(mode);
+}
+
+/** Whether a path in the repository is a loose object (git makes them read-only). */
+function isLooseObject(file: string): boolean {
+  return /(^|\/)objects\/[0-9a-f]{2}\/[0-9a-f]{38,62}$/.test(file);
+}
+
+type WriteData = string | Uint8Array;
+type WriteOptions = { encoding?: BufferEncoding | null; mode?: number } | BufferEncoding | undefined;
+
+/** Writes file as described on top: a temporary file settled through its descriptor, then renamed over the name. */
+async function writeShared(writes: SharedWrites, file: string, data: WriteData, options: WriteOptions): Promise<void> {
+  const tmp = path.join(path.dirname(file), `.nfgit-tmp-${randomBytes(8).toString('hex')}`);
+  const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  try {
+    try {
+      await settle(handle, writes, writes.fileMode(isLooseObject(file)));
+      const encoding = typeof options === 'string' ? options : (options?.encoding ?? 'utf8');
+      await handle.writeFile(data, typeof data === 'string' ? { encoding } : {});
+    } finally {
+      await handle.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Makes one directory (as isomorphic-git asks, one level at a time) and settles it. */
+async function mkdirShared(writes: SharedWrites, dir: string): Promise<void> {
+  await mkdir(dir, 0o700);
+  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  try {
+    await settle(handle, writes, writes.dirMode);
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * A file system for isomorphic-git's writes into the repository at gitdir that gives what it makes
+ * the owner, group and mode the repository's users expect (see repositoryWrites).
+ */
+export async function sharedRepositoryFs(gitdir: string): Promise<PromiseFsClient> {
+  const writes = await repositoryWrites(gitdir);
+  const promises = {
+    ...fs.promises,
+    writeFile: (file: string, data: WriteData, options?: WriteOptions) => writeShared(writes, file, data, options),
+    mkdir: (dir: string) => mkdirShared(writes, dir),
+  };
+  // isomorphic-git takes a client's promises only when the property is enumerable.
+  return { promises } as unknown as PromiseFsClient;
+}
