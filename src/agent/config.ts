@@ -119,9 +119,21 @@ export function parseConfig(text: string, file: string, defaults: ConfigDefaults
     const { netns, ...settings } = result.data;
     return { ...settings, target: targetOf(netns, 'netns') };
   }
+  // Each problem at the line of the setting (or, for a missing one, of the section that lacks it).
+  const lineOf = (at: readonly PropertyKey[]): number | undefined => {
+    for (let n = at.length; n >= 0; n--) {
+      const node: unknown = n === 0 ? doc.contents : doc.getIn(at.slice(0, n), true);
+      const range = (node as { range?: [number, number, number] } | null | undefined)?.range;
+      if (range !== undefined) return lineCounter.linePos(range[0]).line;
+    }
+    return undefined;
+  };
   throw new UsageError(
     problemLines(result.error.issues)
-      .map((l) => `${file}: ${l}`)
+      .map(({ at, text }) => {
+        const line = lineOf(at);
+        return `${file}${line === undefined ? '' : `:${line}`}: ${text}`;
+      })
       .join('\n'),
   );
 }
@@ -435,14 +447,17 @@ const EXPECTED: Partial<Record<string, string>> = {
 };
 
 /** `path.to.key: message` for each problem, in zod's order (the schema's order of keys, then unknown keys as written). */
-function problemLines(issues: readonly z.core.$ZodIssue[]): string[] {
-  const lines: string[] = [];
+function problemLines(issues: readonly z.core.$ZodIssue[]): Array<{ at: readonly PropertyKey[]; text: string }> {
+  const lines: Array<{ at: readonly PropertyKey[]; text: string }> = [];
   for (const issue of issues) {
     if (issue.code === 'unrecognized_keys') {
       // One line per key, so that each reads like the others.
-      for (const key of issue.keys) lines.push(problemLine([...issue.path, key], key === 'token' ? INLINE_TOKEN : issue.message));
+      for (const key of issue.keys) {
+        const at = [...issue.path, key];
+        lines.push({ at, text: problemLine(at, key === 'token' ? INLINE_TOKEN : issue.message) });
+      }
     } else {
-      lines.push(problemLine(issue.path, issue.message));
+      lines.push({ at: issue.path, text: problemLine(issue.path, issue.message) });
     }
   }
   return lines;

@@ -24,6 +24,8 @@ export interface Daemon {
   stop(): Promise<void>;
   /** Resolves when stopped. */
   readonly done: Promise<void>;
+  /** When the pass in flight started (performance.now()), or null between passes: the watchdog's measure of a hung pass. */
+  busySince(): number | null;
 }
 
 /** Options of the daemon beside those of each pass. */
@@ -37,6 +39,7 @@ export interface DaemonOptions {
 export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOptions): Daemon {
   let stopping = false;
   let running: Promise<void> | null = null;
+  let runningSince: number | null = null;
   let pending: PassReason | null = null;
   let failures = 0;
   let timer: NodeJS.Timeout | undefined;
@@ -84,8 +87,10 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
       return;
     }
     if (timer !== undefined) clearTimeout(timer);
+    runningSince = performance.now();
     running = runPass(reason).finally(() => {
       running = null;
+      runningSince = null;
       const next = pending;
       pending = null;
       if (next !== null && !stopping) trigger(next);
@@ -155,5 +160,5 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     resolveDone();
     return done;
   };
-  return { trigger, stop, done };
+  return { trigger, stop, done, busySince: () => runningSince };
 }

@@ -15,7 +15,7 @@ import { saveFamily } from '../netfilter/xtables-driver.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../netfilter/set-diff.js';
 import { saveSets } from '../netfilter/ipset-driver.js';
 import type { CompileResult } from '../compiler/compile.js';
-import { InternalError, UsageError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
+import { InternalError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../util/version.js';
@@ -23,8 +23,9 @@ import { fetchVerifyExtract } from '../git/commit-rules.js';
 import { branchHead, openRepository, commitInfo, type Repository } from '../git/follower.js';
 import { historyRefusal, hostFloor } from './history-guard.js';
 import { writeStatusTag } from '../git/status-tags.js';
-import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
-import { describeVerdict, loadTrust, type LoadedTrust } from '../git/signing/commit-trust.js';
+import type { HostKey } from '../git/signing/openssh-key.js';
+import { describeVerdict, type LoadedTrust } from '../git/signing/commit-trust.js';
+import { loadSigningKey, loadTrustFiles } from './config-files.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
 import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';
@@ -102,7 +103,7 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   state.ensure();
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
   const key = loadSigningKey(config.signing.key);
-  const trust = await loadTrust(config.trust);
+  const trust = await loadTrustFiles(config.trust);
   const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
@@ -119,18 +120,6 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
     });
   } finally {
     lock.release();
-  }
-}
-
-function loadSigningKey(file: string): HostKey {
-  try {
-    return loadHostKey(file);
-  } catch (err) {
-    const e = asNfgitErrors(err)[0];
-    const why = e?.code === 'InternalError' ? (err as Error).message : (e?.message ?? String(err));
-    throw new UsageError(`cannot load the signing key ${file} (signing.key): ${why}. Make one with: nfgit keygen --key ${file}`, {
-      cause: err,
-    });
   }
 }
 

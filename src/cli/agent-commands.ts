@@ -103,9 +103,23 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     const { loadConfig } = await import('../agent/config.js');
     const { startDaemon } = await import('../agent/daemon.js');
     const { SYNC_DEFAULTS } = await import('../agent/sync.js');
+    const { passBoundMs, passStatus, systemdNotifier, withinBound } = await import('../agent/notify.js');
     const config = withPreserve(await loadConfig(flags.config), flags.preserve);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
-    const daemon = startDaemon(config, log, { sync: { ...syncOptions(flags, SYNC_DEFAULTS), reconcile: false } });
+    // Under systemd (Type=notify): ready once the configuration is loaded and the first pass scheduled.
+    const notifier = systemdNotifier(log);
+    let lastStatus = '';
+    const sync = { ...syncOptions(flags, SYNC_DEFAULTS), reconcile: false };
+    const daemon = startDaemon(config, log, {
+      sync,
+      onPass: (_reason, outcome) => {
+        const status = passStatus(outcome);
+        if (status !== lastStatus) void notifier.status((lastStatus = status));
+      },
+    });
+    void notifier.ready(`following ${config.repository.branch} of ${config.repository.url}; first pass running`);
+    const bound = passBoundMs(config, sync);
+    const stopWatchdog = notifier.watchdog(() => withinBound(daemon.busySince(), performance.now(), bound));
     let signals = 0;
     const onStop = (sig: NodeJS.Signals): void => {
       signals++;
@@ -114,6 +128,7 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
         process.exit(143);
       }
       log.log('info', 'signal', `${sig}: stopping after the pass in flight (send it again to exit at once)`);
+      void notifier.stopping('stopping after the pass in flight');
       void daemon.stop();
     };
     process.on('SIGTERM', onStop);
@@ -123,6 +138,9 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
       daemon.trigger('signal');
     });
     await daemon.done;
+    stopWatchdog();
+    // The last messages reach the manager before nfgit exits.
+    await notifier.status('stopped');
     setCode(0);
   });
 }

@@ -7,6 +7,7 @@ import { registerAgent } from './agent-commands.js';
 import { registerApply } from './apply-command.js';
 import { registerCheck } from './check-command.js';
 import { registerCompile } from './compile-command.js';
+import { registerConfig } from './config-command.js';
 import { registerDiff } from './diff-command.js';
 import { exitForFailure } from './failure.js';
 import { registerHooks } from './hooks-command.js';
@@ -40,6 +41,7 @@ async function run(argv: string[]): Promise<number> {
   registerDiff(program, setCode);
   registerVerifyCommits(program, setCode);
   registerConfirm(program);
+  registerConfig(program);
 
   let running: Command | undefined;
   program.hook('preAction', (_program, actionCommand) => {

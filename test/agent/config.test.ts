@@ -16,11 +16,36 @@ function problems(text: string, defaults = DEFAULTS): string {
   try {
     parseConfig(text, FILE, defaults);
   } catch (err) {
-    if (err instanceof NfgitError && err.code === 'UsageError') return err.message;
+    // The line of each problem is tested once below; the other tests look at the words.
+    if (err instanceof NfgitError && err.code === 'UsageError') return err.message.replace(/^(\/etc\/nfgit\/config\.yaml):\d+: /gm, '$1: ');
     throw err;
   }
   throw new Error('expected a UsageError');
 }
+
+test('each problem names the line of the setting, or of the section a required setting is missing from', (t) => {
+  const text = [
+    'repository:',
+    '  branch: main',
+    'trust:',
+    '  allowedSigners: /etc/nfgit/allowed_signers',
+    'poll:',
+    '  interval: 30',
+    'colour: blue',
+    '',
+  ].join('\n');
+  let message = '';
+  try {
+    parseConfig(text, FILE, DEFAULTS);
+  } catch (err) {
+    message = (err as Error).message;
+  }
+  t.deepEqual(message.split('\n'), [
+    `${FILE}:2: repository.url: is required: the https:// URL of the rules repository, or the absolute path of a local one`,
+    `${FILE}:6: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
+    `${FILE}:7: colour: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
+  ]);
+});
 
 // The example of the issue, as written there.
 const ISSUE_EXAMPLE = `repository:

@@ -1,0 +1,99 @@
+import test from 'ava';
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { withTempDir } from '../git/signing/tools.js';
+import { nfgit } from '../agent/helpers/agent-env.js';
+
+/** A host's key and an allowed_signers file in dir, as an admin makes them. */
+async function keys(dir: string): Promise<{ key: string; signers: string }> {
+  const key = path.join(dir, 'signing_key');
+  const kg = await nfgit(['keygen', '--key', key, '--host', 'fw1']);
+  if (kg.exitCode !== 0) throw new Error(kg.stderr);
+  const signers = path.join(dir, 'allowed_signers');
+  writeFileSync(signers, `alice@example.org ${kg.stdout.trim().split(' ').slice(2).join(' ')}\n`);
+  return { key, signers };
+}
+
+test('config check: a good configuration and its files say config OK with a summary, exit 0', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const { key, signers } = await keys(dir);
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(
+      config,
+      [
+        'repository:',
+        `  url: ${dir}`,
+        'host: fw1',
+        'poll: { interval: 30s }',
+        `signing: { key: ${key} }`,
+        `trust: { allowedSigners: ${signers} }`,
+        '',
+      ].join('\n'),
+    );
+    const r = await nfgit(['config', 'check', '--config', config]);
+    t.is(r.exitCode, 0, r.stderr);
+    t.is(
+      r.stdout,
+      `config OK: ${config}: host fw1 follows main of ${dir} (rules in rules), applies to the host, polls every 30s, reconciles "*/10 * * * *" (repair); signing key ${key}; signed commits required, trusting 1 allowed signer(s)`,
+    );
+  });
+});
+
+test('config check: every problem of the file at once, each at its line, exit 2', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(config, ['repository:', '  url: ssh://git@example.org/fw.git', 'poll:', '  interval: 30', 'colour: blue', ''].join('\n'));
+    const r = await nfgit(['config', 'check', '--config', config]);
+    t.is(r.exitCode, 2);
+    t.is(r.stdout, '');
+    const lines = r.stderr.trim().split('\n');
+    t.regex(lines[0] ?? '', new RegExp(`^nfgit: ${config}:2: repository\\.url: SSH and git:// remotes are not supported`));
+    t.true(
+      lines.includes(
+        `${config}:4: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
+      ),
+      r.stderr,
+    );
+    t.true(
+      lines.some((l) => l.startsWith(`${config}:1: trust.allowedSigners: is required`)),
+      r.stderr,
+    );
+    t.true(
+      lines.some((l) => l.startsWith(`${config}:5: colour: is not a known key`)),
+      r.stderr,
+    );
+  });
+});
+
+test('config check: the files it names are read: a missing key, trust file and token file are all reported, exit 2', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const config = path.join(dir, 'config.yaml');
+    const missing = (name: string) => path.join(dir, 'nowhere', name);
+    writeFileSync(
+      config,
+      JSON.stringify({
+        repository: { url: 'https://git.example.org/fw.git', tokenFile: missing('token') },
+        signing: { key: missing('signing_key') },
+        trust: { allowedSigners: missing('allowed_signers') },
+      }),
+    );
+    const r = await nfgit(['config', 'check', '--config', config]);
+    t.is(r.exitCode, 2, r.stderr);
+    t.regex(
+      r.stderr,
+      new RegExp(`cannot load the signing key ${missing('signing_key')} \\(signing\\.key\\): .*Make one with: nfgit keygen`),
+    );
+    t.regex(r.stderr, new RegExp(`${missing('allowed_signers')}`));
+    t.regex(r.stderr, new RegExp(`cannot read the token file ${missing('token')} \\(repository\\.tokenFile\\)`));
+    // Nothing about the network: the check does not contact the server.
+    t.notRegex(r.stderr, /git\.example\.org/);
+  });
+});
+
+test('config check: a configuration file that cannot be read, exit 2', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const r = await nfgit(['config', 'check', '--config', path.join(dir, 'none.yaml')]);
+    t.is(r.exitCode, 2);
+    t.regex(r.stderr, /cannot read the configuration file .*none\.yaml: it does not exist/);
+  });
+});
