@@ -65,7 +65,7 @@ test.serial('npm run package prints the .deb path on its last line, with the fie
   t.is(path.basename(deb), `nfgit_${version}-1_all.deb`);
   t.true(existsSync(deb));
   const fields = await execa('dpkg-deb', ['-f', deb, 'Package', 'Architecture', 'Depends', 'Recommends']);
-  t.is(fields.stdout, 'Package: nfgit\nArchitecture: all\nDepends: nodejs (>= 20), zsh, iptables, iproute2, git\nRecommends: nftables');
+  t.is(fields.stdout, 'Package: nfgit\nArchitecture: all\nDepends: nodejs (>= 18.19), zsh, iptables, iproute2, git\nRecommends: nftables');
   t.is((await execa('dpkg-deb', ['-I', deb, 'conffiles'])).stdout.trim(), '/etc/nfgit/config.yaml');
 });
 
@@ -82,8 +82,8 @@ test.serial(
     const expected: Array<[string, string]> = [
       ['usr/bin/nfgit', '0755'],
       ['usr/lib/nfgit/nfgit.mjs', '0644'],
-      ['lib/systemd/system/nfgit.service', '0644'],
-      ['lib/systemd/system/nfgit-restore.service', '0644'],
+      ['usr/lib/systemd/system/nfgit.service', '0644'],
+      ['usr/lib/systemd/system/nfgit-restore.service', '0644'],
       ['etc/nfgit/config.yaml', '0644'],
       ['usr/share/nfgit/hooks', '0755'],
       ['usr/share/doc/nfgit/copyright', '0644'],
@@ -95,8 +95,9 @@ test.serial(
     for (const [file, m] of expected) t.is(mode(path.join(root, file)), m, file);
     t.is(
       await readFile(path.join(root, 'usr/bin/nfgit'), 'utf8'),
-      '#!/bin/sh\n# nfgit is one bundled ES module run by Node.js; `nfgit hooks install` takes its hooks from here.\n' +
-        'NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}\nexport NFGIT_HOOKS_DIR\nexec node /usr/lib/nfgit/nfgit.mjs "$@"\n',
+      "#!/bin/sh\n# nfgit is one bundled ES module run by Debian's Node.js (the package's nodejs dependency), never\n" +
+        '# whatever `node` comes first on PATH; `nfgit hooks install` takes its hooks from here.\n' +
+        'NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}\nexport NFGIT_HOOKS_DIR\nexec /usr/bin/node /usr/lib/nfgit/nfgit.mjs "$@"\n',
     );
     // Every hook in the tree at build time is shipped, executable ones executable.
     const hooks = existsSync(path.join(ROOT, 'hooks')) ? readdirSync(path.join(ROOT, 'hooks')).sort() : [];
@@ -114,7 +115,7 @@ test.serial(
     // deb-systemd-helper's links are absolute, as they will be seen from the installed system.
     t.is(
       readlinkSync(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit-restore.service')),
-      '/lib/systemd/system/nfgit-restore.service',
+      '/usr/lib/systemd/system/nfgit-restore.service',
     );
     t.false(present(path.join(root, 'etc/systemd/system/multi-user.target.wants/nfgit.service')));
     // The default configuration is valid as shipped.
@@ -156,7 +157,7 @@ test.serial('systemd-analyze verify accepts both units', async (t) => {
   scratch.push(dir);
   const units = ['nfgit.service', 'nfgit-restore.service'];
   for (const u of units) {
-    const text = await readFile(path.join(root, 'lib/systemd/system', u), 'utf8');
+    const text = await readFile(path.join(root, 'usr/lib/systemd/system', u), 'utf8');
     t.true(text.includes('/usr/bin/nfgit '), u);
     await writeFile(path.join(dir, u), text.replaceAll('/usr/bin/nfgit ', `${root}/usr/bin/nfgit `));
   }
