@@ -38,7 +38,8 @@ exec /usr/bin/node /usr/lib/nfgit/nfgit.mjs "$@"
 WRAPPER
 chmod 0755 "$stage/usr/bin/nfgit"
 
-install -m 0644 packaging/systemd/nfgit.service packaging/systemd/nfgit-restore.service "$stage/usr/lib/systemd/system/"
+install -m 0644 packaging/systemd/nfgit.service packaging/systemd/nfgit-restore.service packaging/systemd/nfgit-keygen.service \
+	"$stage/usr/lib/systemd/system/"
 install -m 0644 packaging/config.yaml "$stage/etc/nfgit/config.yaml"
 
 # Whatever git hooks the tree has (hooks/ may not exist yet): executables stay executable.
