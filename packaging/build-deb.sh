@@ -18,7 +18,7 @@ export SOURCE_DATE_EPOCH
 
 rm -rf "$stage" "$deb"
 umask 022
-mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/usr/lib/nfgit" "$stage/lib/systemd/system" \
+mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/usr/lib/nfgit" "$stage/usr/lib/systemd/system" \
 	"$stage/etc/nfgit" "$stage/usr/share/nfgit/hooks" "$stage/usr/share/doc/nfgit" \
 	"$stage/usr/share/lintian/overrides"
 
@@ -30,14 +30,16 @@ chmod 0644 "$stage/usr/lib/nfgit/nfgit.mjs"
 
 cat >"$stage/usr/bin/nfgit" <<'WRAPPER'
 #!/bin/sh
-# nfgit is one bundled ES module run by Node.js; `nfgit hooks install` takes its hooks from here.
+# nfgit is one bundled ES module run by Debian's Node.js (the package's nodejs dependency), never
+# whatever `node` comes first on PATH; `nfgit hooks install` takes its hooks from here.
 NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}
 export NFGIT_HOOKS_DIR
-exec node /usr/lib/nfgit/nfgit.mjs "$@"
+exec /usr/bin/node /usr/lib/nfgit/nfgit.mjs "$@"
 WRAPPER
 chmod 0755 "$stage/usr/bin/nfgit"
 
-install -m 0644 packaging/systemd/nfgit.service packaging/systemd/nfgit-restore.service "$stage/lib/systemd/system/"
+install -m 0644 packaging/systemd/nfgit.service packaging/systemd/nfgit-restore.service packaging/systemd/nfgit-keygen.service \
+	"$stage/usr/lib/systemd/system/"
 install -m 0644 packaging/config.yaml "$stage/etc/nfgit/config.yaml"
 
 # Whatever git hooks the tree has (hooks/ may not exist yet): executables stay executable.

@@ -1,5 +1,7 @@
-// Bundles nfgit (src/cli/main.ts and every dependency) into one ES module for Node.js 20, so a
-// host needs Node.js but no node_modules:  node packaging/bundle.mjs OUT_FILE
+// Bundles nfgit (src/cli/main.ts and every dependency) into one ES module for Node.js 18.19 and later
+// (Debian 12's nodejs; the package depends on nodejs (>= 18.19), and test/packaging/debian-node.test.ts
+// runs the bundle there), so a host needs Node.js but no node_modules:
+//   node packaging/bundle.mjs OUT_FILE
 //
 // The two files the tsc build reads beside its modules at run time (package.json for the version,
 // src/compiler/prelude.zsh for the rule-file runner) are inlined with `define`; see
@@ -26,11 +28,13 @@ await build({
   outfile: path.resolve(out),
   bundle: true,
   platform: 'node',
-  target: 'node20',
+  target: 'node18.19',
   format: 'esm',
   // Some dependencies are CommonJS and call require() for Node's built-ins; an ES module has no
   // require, so give the bundle one (esbuild's documented work-around for ESM output).
-  banner: { js: "import { createRequire as __nfgitCreateRequire } from 'node:module'; const require = __nfgitCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __nfgitCreateRequire } from 'node:module'; const require = __nfgitCreateRequire(import.meta.url);",
+  },
   define: {
     NFGIT_BUNDLED_VERSION: JSON.stringify(pkg.version),
     NFGIT_BUNDLED_PRELUDE: JSON.stringify(prelude),

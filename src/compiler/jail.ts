@@ -46,13 +46,17 @@ function fstabPath(p: string): string {
 export function jailFstab(shimTargets: readonly string[], existing: (dir: string) => boolean): string {
   const lines = [
     'nfgit-run /run tmpfs mode=755,size=1m,nosuid,nodev 0 0',
-    `/proc/self/cwd ${JAIL_DIR} none bind,ro,X-mount.mkdir 0 0`,
+    // nosuid,nodev (noexec for /proc/sys) on the read-only remounts: in the jail's user namespace the
+    // flags of the mounts it was copied from are locked, and a remount that drops one is refused. A
+    // /tmp mounted nosuid,nodev (Debian 13's tmpfs, systemd-nspawn, PrivateTmp= on one) made every
+    // compile fail with "cannot mount the jail's file systems".
+    `/proc/self/cwd ${JAIL_DIR} none bind,ro,nosuid,nodev,X-mount.mkdir 0 0`,
     ...shimTargets.map((t) => `${JAIL_DIR}/bypass-shim ${fstabPath(t)} none bind 0 0`),
     ...['/tmp', '/var/tmp', '/dev/shm']
       .filter((d) => d === '/tmp' || existing(d))
       .map((d) => `nfgit-tmp ${d} tmpfs mode=1777,size=64m,nosuid,nodev 0 0`),
     'nfgit-proc /proc proc nosuid,nodev,noexec 0 0',
-    '/proc/sys /proc/sys none bind,ro 0 0',
+    '/proc/sys /proc/sys none bind,ro,nosuid,nodev,noexec 0 0',
   ];
   return lines.join('\n') + '\n';
 }

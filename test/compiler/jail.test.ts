@@ -9,6 +9,9 @@ import { compile } from '../helpers/compile.js';
 import { firstError } from '../helpers/first-error.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { leftovers } from '../helpers/processes.js';
+import { CLI, ROOT } from '../helpers/paths.js';
+import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
+import { execa } from 'execa';
 
 // Issue 11, item 6 and 7 (BRIEF invariant 5): rule files are code from the repository. Each test
 // tries an escape from the compile jail (src/compiler/jail.ts) and checks that it fails.
@@ -143,4 +146,35 @@ test('host-only lines outside main (a sysctl, a write to /proc/sys, modprobe) fa
     t.regex(msg, hint, line);
     t.notRegex(msg, /\/run\/nfgit/, "the jail's paths are not shown");
   }
+});
+
+test('the jail works when the temporary directory is a nosuid,nodev tmpfs (Debian 13, systemd-nspawn, PrivateTmp)', async (t) => {
+  // In the jail's user namespace, the flags of the mount holding the compile directory are locked: a
+  // read-only remount that left out nosuid,nodev was refused and every compile failed (issue 13,
+  // found in a Debian 12 container). A private mount namespace keeps the tmpfs from this machine.
+  if (!root) {
+    t.pass('needs root (a mount namespace)');
+    return;
+  }
+  const rules = path.join(ROOT, 'rules');
+  const r = await execa(
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      'sh',
+      '-c',
+      'd=$(mktemp -d) && mount -t tmpfs -o nosuid,nodev nfgit-tmp "$d" && TMPDIR=$d exec "$@"',
+      'sh',
+      process.execPath,
+      CLI,
+      'check',
+      '--rules',
+      rules,
+    ],
+    { reject: false, env: { PATH: SYSTEM_PATH }, extendEnv: false },
+  );
+  t.is(r.exitCode, 0, r.stderr);
+  t.regex(r.stdout, /OK, both families load in a scratch namespace/);
 });
