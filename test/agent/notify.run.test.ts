@@ -26,6 +26,8 @@ test('nfgit run under Type=notify: READY=1 with a STATUS once running, WATCHDOG=
         try {
           const ready = await socket.waitFor('READY=1');
           t.regex(socket.messages[ready] ?? '', /^STATUS=following main of .*fw\.git; first pass running$/m);
+          // In the name of the main process (systemd-notify sends its parent's pid), so NotifyAccess=main holds.
+          t.is(socket.senders[ready], child.pid);
           await log.waitFor((l) => l.event === 'applied' && l['commit'] === first, 60_000);
           await socket.waitFor(`STATUS=applied ${first.slice(0, 12)}`);
           // Heartbeats keep coming while the daemon idles between polls (the poll interval is an hour).
@@ -33,7 +35,9 @@ test('nfgit run under Type=notify: READY=1 with a STATUS once running, WATCHDOG=
           await socket.waitFor('WATCHDOG=1', 60_000, beat + 1);
           child.kill('SIGTERM');
           t.is(await exited, 0, log.stderr());
-          await socket.waitFor('STOPPING=1', 60_000, ready);
+          const stopping = await socket.waitFor('STOPPING=1', 60_000, ready);
+          t.is(socket.senders[beat], child.pid);
+          t.is(socket.senders[stopping], child.pid);
           t.is(log.stderr(), '');
           t.false(
             log.lines.some((l) => l.event === 'notify-failed'),

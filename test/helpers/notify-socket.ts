@@ -6,25 +6,31 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 
 const RECEIVER = `
-import array, json, os, socket, sys
+import array, json, os, socket, struct, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
 s.bind(sys.argv[1])
 print(json.dumps("listening"), flush=True)
 while True:
-    data, anc, _flags, _addr = s.recvmsg(65536, socket.CMSG_SPACE(64 * 4))
+    data, anc, _flags, _addr = s.recvmsg(65536, socket.CMSG_SPACE(64 * 4) + socket.CMSG_SPACE(12))
+    pid = 0
     for level, kind, cdata in anc:
+        if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+            pid = struct.unpack("i", cdata[:4])[0]
         if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
             fds = array.array("i")
             fds.frombytes(cdata[: len(cdata) - len(cdata) % fds.itemsize])
             for fd in fds:
                 os.close(fd)
-    print(json.dumps(data.decode()), flush=True)
+    print(json.dumps([data.decode(), pid]), flush=True)
 `;
 
 /** A notify socket receiving messages: each is the datagram's text (newline-separated assignments). */
 export interface NotifySocket {
   readonly path: string;
   readonly messages: string[];
+  /** The process each message came from, as the kernel vouches (SCM_CREDENTIALS): what NotifyAccess= checks. */
+  readonly senders: number[];
   /** Resolves with the first message (seen or to come) holding the assignment; rejects after ms. */
   waitFor(assignment: string, ms?: number, after?: number): Promise<number>;
   close(): void;
@@ -35,6 +41,7 @@ export async function openNotifySocket(dir: string): Promise<NotifySocket> {
   const socketPath = path.join(dir, 'notify.sock');
   const child = spawn('python3', ['-c', RECEIVER, socketPath], { stdio: ['ignore', 'pipe', 'pipe'] });
   const messages: string[] = [];
+  const senders: number[] = [];
   const waiters: Array<() => void> = [];
   let stderr = '';
   let buf = '';
@@ -45,10 +52,13 @@ export async function openNotifySocket(dir: string): Promise<NotifySocket> {
       buf += s;
       let nl;
       while ((nl = buf.indexOf('\n')) >= 0) {
-        const text = JSON.parse(buf.slice(0, nl)) as string;
+        const line = JSON.parse(buf.slice(0, nl)) as string | [string, number];
         buf = buf.slice(nl + 1);
-        if (text === 'listening' && messages.length === 0) resolve();
-        else messages.push(text);
+        if (line === 'listening') resolve();
+        else if (Array.isArray(line)) {
+          messages.push(line[0]);
+          senders.push(line[1]);
+        }
         for (const w of [...waiters]) w();
       }
     });
@@ -58,6 +68,7 @@ export async function openNotifySocket(dir: string): Promise<NotifySocket> {
   return {
     path: socketPath,
     messages,
+    senders,
     waitFor(assignment, ms = 60_000, after = 0) {
       return new Promise((resolve, reject) => {
         const check = (): boolean => {
