@@ -16,11 +16,12 @@ deb="$out/nfgit_${version}_all.deb"
 SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export SOURCE_DATE_EPOCH
 
-rm -rf "$stage" "$deb"
+rm -rf "$stage" "$deb" "$out/doc"
 umask 022
 mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/usr/lib/nfgit" "$stage/usr/lib/systemd/system" \
 	"$stage/etc/nfgit" "$stage/usr/share/nfgit/hooks" "$stage/usr/share/doc/nfgit" \
-	"$stage/usr/share/lintian/overrides"
+	"$stage/usr/share/lintian/overrides" "$stage/usr/share/man/man8" "$stage/usr/share/man/man5" \
+	"$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions"
 
 # The bundle: not executable, run by /usr/bin/nfgit (so no shebang line, which would name
 # /usr/bin/env).
@@ -41,6 +42,15 @@ chmod 0755 "$stage/usr/bin/nfgit"
 install -m 0644 packaging/systemd/nfgit.service packaging/systemd/nfgit-restore.service packaging/systemd/nfgit-keygen.service \
 	"$stage/usr/lib/systemd/system/"
 install -m 0644 packaging/config.yaml "$stage/etc/nfgit/config.yaml"
+
+# Manual pages and completion, generated from the program's own command definitions and the
+# README's configuration table (packaging/man.mjs), so that they cannot drift from --help.
+node packaging/man.mjs "$out/doc"
+gzip -9n -c "$out/doc/nfgit.8" >"$stage/usr/share/man/man8/nfgit.8.gz"
+gzip -9n -c "$out/doc/nfgit.yaml.5" >"$stage/usr/share/man/man5/nfgit.yaml.5.gz"
+chmod 0644 "$stage/usr/share/man/man8/nfgit.8.gz" "$stage/usr/share/man/man5/nfgit.yaml.5.gz"
+install -m 0644 "$out/doc/nfgit.bash" "$stage/usr/share/bash-completion/completions/nfgit"
+install -m 0644 "$out/doc/_nfgit" "$stage/usr/share/zsh/vendor-completions/_nfgit"
 
 # Whatever git hooks the tree has (hooks/ may not exist yet): executables stay executable.
 if [ -d hooks ]; then

@@ -3,14 +3,13 @@
 // runs the bundle there), so a host needs Node.js but no node_modules:
 //   node packaging/bundle.mjs OUT_FILE
 //
-// The two files the tsc build reads beside its modules at run time (package.json for the version,
-// src/compiler/prelude.zsh for the rule-file runner) are inlined with `define`; see
-// src/util/version.ts and src/compiler/zsh-prelude.ts.
+// The files the tsc build reads beside its modules at run time are inlined with `define`
+// (packaging/bundle-options.mjs).
 
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
+import { bundleDefines } from './bundle-options.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const out = process.argv[2];
@@ -18,10 +17,6 @@ if (out === undefined) {
   process.stderr.write('usage: node packaging/bundle.mjs OUT_FILE\n');
   process.exit(2);
 }
-
-const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
-const prelude = readFileSync(path.join(root, 'src/compiler/prelude.zsh'), 'utf8');
-const bashPrelude = readFileSync(path.join(root, 'src/compiler/prelude.bash'), 'utf8');
 
 await build({
   entryPoints: [path.join(root, 'src/cli/main.ts')],
@@ -35,11 +30,7 @@ await build({
   banner: {
     js: "import { createRequire as __nfgitCreateRequire } from 'node:module'; const require = __nfgitCreateRequire(import.meta.url);",
   },
-  define: {
-    NFGIT_BUNDLED_VERSION: JSON.stringify(pkg.version),
-    NFGIT_BUNDLED_PRELUDE: JSON.stringify(prelude),
-    NFGIT_BUNDLED_BASH_PRELUDE: JSON.stringify(bashPrelude),
-  },
+  define: bundleDefines(root),
   legalComments: 'eof',
   // Half the size, and about 0.1 s less to start (hooks run `nfgit check` on every push).
   minify: true,

@@ -1,6 +1,6 @@
 // `nfgit keygen`: the host's signing key for status tags, and its allowed_signers line.
 
-import { existsSync, lstatSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Command } from 'commander';
@@ -25,10 +25,16 @@ function keepExisting(key: string, host: string | undefined): void {
   const name = host ?? hostOfComment(existing.comment) ?? os.hostname();
   if (!existsSync(`${key}.pub`)) {
     const comment = existing.comment === '' ? '' : ` ${existing.comment}`;
-    writeFileSync(`${key}.pub`, `${existing.publicKey}${comment}\n`, { mode: 0o644 });
+    writePublicKey(`${key}.pub`, `${existing.publicKey}${comment}\n`);
   }
   process.stderr.write(`${key} exists: kept (--if-missing); its allowed_signers line:\n`);
   process.stdout.write(allowedSignersLine(name, existing.publicKey) + '\n');
+}
+
+/** Writes the public key file, mode 0644 whatever the umask (nfgit-keygen.service runs with UMask=0077). */
+function writePublicKey(file: string, text: string): void {
+  writeFileSync(file, text, { mode: 0o644 });
+  chmodSync(file, 0o644);
 }
 
 /** Adds `nfgit keygen`. */
@@ -56,7 +62,7 @@ export function registerKeygen(program: Command): void {
         throw new UsageError(`cannot make the directory of ${flags.key}: ${(err as Error).message}`, { cause: err });
       }
       const publicKey = generateHostKey(flags.key, principal);
-      writeFileSync(`${flags.key}.pub`, publicKey + '\n', { mode: 0o644 });
+      writePublicKey(`${flags.key}.pub`, publicKey + '\n');
       const line = allowedSignersLine(host, publicKey);
       process.stderr.write(
         `wrote ${flags.key} (private, mode 0600) and ${flags.key}.pub; add this line to the allowed_signers file that verifies status tags:\n`,

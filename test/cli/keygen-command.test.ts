@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -67,4 +67,15 @@ test('keygen --if-missing does not follow a dangling symbolic link to make a key
     const r = await nfgit(['keygen', '--if-missing', '--key', key]);
     t.not(r.exitCode, 0);
     t.false(existsSync(elsewhere));
+  }));
+
+test('keygen writes the .pub readable by all (0644) under a umask of 077, as in nfgit-keygen.service', (t) =>
+  withDir(async (dir) => {
+    const key = path.join(dir, 'signing_key');
+    const r = await execa('sh', ['-c', 'umask 077 && exec "$@"', 'sh', 'node', CLI, 'keygen', '--if-missing', '--key', key], {
+      reject: false,
+    });
+    t.is(r.exitCode, 0, r.stderr);
+    t.is((await stat(key)).mode & 0o777, 0o600);
+    t.is((await stat(`${key}.pub`)).mode & 0o777, 0o644);
   }));

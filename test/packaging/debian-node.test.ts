@@ -119,7 +119,7 @@ test.serial("Debian 12's node is older than 20, and runs the bundle's --version"
   t.is(version, (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 });
 
-test.serial('check and apply of a rules directory under Debian 12 (compile jail, staging, the transaction)', async (t) => {
+test.serial('check, apply and restore-last of a rules directory under Debian 12 (compile jail, staging, the transaction)', async (t) => {
   const d = get(t);
   if (d === undefined) return;
   const check = await d.sh('node /t/nfgit.mjs check --rules /t/rules');
@@ -133,6 +133,10 @@ test.serial('check and apply of a rules directory under Debian 12 (compile jail,
   t.regex(apply.stdout, /^-P INPUT DROP$/m, 'the rules landed in the scratch network namespace');
   t.regex(apply.stdout, /^-A INPUT .*-j SSH_LIMIT$/m);
   t.true(statSync(path.join(d.dir, 'files/apply-state')).isDirectory());
+  // A fresh network namespace is a host after a reboot: restore-last loads the recorded ruleset.
+  const restore = await d.sh('node /t/nfgit.mjs restore-last --state-dir /t/apply-state && iptables -S INPUT');
+  t.is(restore.exitCode, 0, restore.stderr);
+  t.regex(restore.stdout, /^-P INPUT DROP$/m);
 });
 
 test.serial('keygen, sync of a signed commit from a local bare repository, and status under Debian 12', async (t) => {

@@ -69,10 +69,14 @@ test.serial('npm run package prints the .deb path on its last line, with the fie
   t.is((await execa('dpkg-deb', ['-I', deb, 'conffiles'])).stdout.trim(), '/etc/nfgit/config.yaml');
 });
 
-test.serial('lintian reports no errors', async (t) => {
-  const r = await execa('lintian', [get().deb], { reject: false, all: true });
-  const errors = (r.all ?? '').split('\n').filter((l) => l.startsWith('E:'));
-  t.deepEqual(errors, [], r.all);
+test.serial('lintian --pedantic reports nothing (what it would, packaging/debian/lintian-overrides justifies)', async (t) => {
+  if ((await execa('sh', ['-c', 'command -v lintian'], { reject: false })).exitCode !== 0) {
+    t.pass('lintian is not installed');
+    return;
+  }
+  const r = await execa('lintian', ['--pedantic', '-I', '-E', get().deb], { reject: false, all: true });
+  const tags = (r.all ?? '').split('\n').filter((l) => /^[EWIPXO]: /.test(l));
+  t.deepEqual(tags, [], r.all);
 });
 
 test.serial('dpkg installs the files with their modes; postinst makes the state directory and the key, and enables no unit', async (t) => {
@@ -83,6 +87,10 @@ test.serial('dpkg installs the files with their modes; postinst makes the state 
     ['usr/lib/systemd/system/nfgit.service', '0644'],
     ['usr/lib/systemd/system/nfgit-restore.service', '0644'],
     ['usr/lib/systemd/system/nfgit-keygen.service', '0644'],
+    ['usr/share/man/man8/nfgit.8.gz', '0644'],
+    ['usr/share/man/man5/nfgit.yaml.5.gz', '0644'],
+    ['usr/share/bash-completion/completions/nfgit', '0644'],
+    ['usr/share/zsh/vendor-completions/_nfgit', '0644'],
     ['etc/nfgit/config.yaml', '0644'],
     ['usr/share/nfgit/hooks', '0755'],
     ['usr/share/doc/nfgit/copyright', '0644'],
