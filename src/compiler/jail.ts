@@ -46,7 +46,10 @@ function fstabPath(p: string): string {
 export function jailFstab(shimTargets: readonly string[], existing: (dir: string) => boolean): string {
   const lines = [
     'nfgit-run /run tmpfs mode=755,size=1m,nosuid,nodev 0 0',
-    `/proc/self/cwd ${JAIL_DIR} none bind,ro,X-mount.mkdir 0 0`,
+    // nosuid,nodev: the compile directory's own mount (a tmpfs /tmp, every mount of a systemd unit with
+    // ProtectSystem) may carry them, and in the user namespace they are locked: the read-only remount
+    // of the bind must keep them or it fails (mount of util-linux 2.38, Debian 12: "Unknown error 5005").
+    `/proc/self/cwd ${JAIL_DIR} none bind,ro,nosuid,nodev,X-mount.mkdir 0 0`,
     ...shimTargets.map((t) => `${JAIL_DIR}/bypass-shim ${fstabPath(t)} none bind 0 0`),
     ...['/tmp', '/var/tmp', '/dev/shm']
       .filter((d) => d === '/tmp' || existing(d))

@@ -9,6 +9,8 @@ import { compile } from '../helpers/compile.js';
 import { firstError } from '../helpers/first-error.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { leftovers } from '../helpers/processes.js';
+import { CLI } from '../helpers/paths.js';
+import { execa } from 'execa';
 
 // Issue 11, item 6 and 7 (BRIEF invariant 5): rule files are code from the repository. Each test
 // tries an escape from the compile jail (src/compiler/jail.ts) and checks that it fails.
@@ -142,5 +144,29 @@ test('host-only lines outside main (a sysctl, a write to /proc/sys, modprobe) fa
     t.regex(msg, /10-host:2: a command failed with exit status \d+ \(it said: [^)]*\): /, line);
     t.regex(msg, hint, line);
     t.notRegex(msg, /\/run\/nfgit/, "the jail's paths are not shown");
+  }
+});
+
+// Found under systemd (issue 13): nfgit.service's mounts are all nosuid (and a tmpfs /tmp is nosuid,nodev,
+// as in a container or on Debian 13). Inside the jail's user namespace those flags are locked: the bind
+// of the compile directory must keep them when it is made read-only, or mount(8) of util-linux 2.38
+// (Debian 12) fails with "filesystem was mounted, but any subsequent operation failed" and no rule
+// file can be compiled at all.
+test.serial('the jail works when the compile directory is on a nosuid,nodev file system (a tmpfs /tmp, systemd units)', async (t) => {
+  if (!root) {
+    t.pass('mounting a tmpfs needs root');
+    return;
+  }
+  const tmp = await mkdtemp(path.join(tmpdir(), 'nfgit-t-nosuid-'));
+  await execa('mount', ['-t', 'tmpfs', '-o', 'nosuid,nodev,size=32m,mode=1777', 'nfgit-t-nosuid', tmp]);
+  try {
+    const r = await withRulesDir({ '10-a': 'iptables -A INPUT -p tcp --dport 22 -j ACCEPT\n' }, (dir) =>
+      execa('node', [CLI, 'check', '--rules', dir], { env: { TMPDIR: tmp }, reject: false, all: true }),
+    );
+    t.is(r.exitCode, 0, r.all);
+    t.regex(r.stdout, /OK/);
+  } finally {
+    await execa('umount', [tmp], { reject: false });
+    await rm(tmp, { recursive: true, force: true });
   }
 });
