@@ -181,6 +181,14 @@ export async function property(c: Container, unit: string, name: string): Promis
   return (await must(c, ['systemctl', 'show', '-p', name, '--value', unit])).trim();
 }
 
+/** A systemd time span as systemctl shows it (`10s`, `1min 30s`, `100ms`), in milliseconds. */
+export function timespanMs(text: string): number {
+  const unit: Record<string, number> = { h: 3_600_000, min: 60_000, s: 1000, ms: 1, us: 0.001 };
+  let ms = 0;
+  for (const m of text.matchAll(/(\d+(?:\.\d+)?)(h|min|ms|us|s)\b/g)) ms += Number(m[1]) * (unit[m[2] ?? 's'] ?? 1000);
+  return ms;
+}
+
 /** Whether the steps that wait for another branch run (NFGIT_SYSTEMD_PENDING=journal,ops,bug4 to try them). */
 export const pending = (branch: string): boolean => (process.env['NFGIT_SYSTEMD_PENDING'] ?? '').split(',').includes(branch);
 
