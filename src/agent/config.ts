@@ -74,7 +74,7 @@ export interface AgentConfig {
   readonly probes: ProbeSet | null;
 }
 
-/** The default trigger file: in the agent's runtime directory (nfgit.service's RuntimeDirectory=nfgit). */
+/** The default trigger file: in the agent's runtime directory (/run/nfgit, made group nfgit by nfgit.service). */
 export const DEFAULT_TRIGGER = '/run/nfgit/trigger';
 
 /** What parseConfig cannot know from the file alone. */

@@ -78,11 +78,19 @@ limits="--nproc=${JAIL_LIMITS.processes} --as=${JAIL_LIMITS.addressSpaceBytes}"
 [ "$shell" = bash ] && exec prlimit $limits -- bash --norc --noprofile ${JAIL_DIR}/prelude.bash "$@"
 exec prlimit $limits -- zsh -f ${JAIL_DIR}/prelude.zsh "$@"`;
 
-/** Turns a failure to create the jail's namespaces (unshare's or setpriv's message) into what to do. */
-export function jailFailure(output: string): NfgitError | undefined {
+/**
+ * Turns a failure to create the jail's namespaces (unshare's or setpriv's message) into what to do.
+ * Under a systemd unit (INVOCATION_ID is set) the usual cause is the unit's sandbox, not the kernel:
+ * a CapabilityBoundingSet= without CAP_SETUID/CAP_SETGID (setpriv) or a RestrictNamespaces= without
+ * user and pid (unshare), as the nfgit.service of 0.1.0 had.
+ */
+export function jailFailure(output: string, underSystemd = process.env['INVOCATION_ID'] !== undefined): NfgitError | undefined {
   if (!/unshare failed|unshare: |setpriv: /.test(output)) return undefined;
   const why = output.trim().split('\n')[0] ?? '';
+  const unit = underSystemd
+    ? '; under systemd, the unit must allow it too: CapabilityBoundingSet= with CAP_SETUID CAP_SETGID and RestrictNamespaces= with user pid uts ipc (as the packaged nfgit.service has; check `systemctl cat nfgit` for a drop-in that narrows them)'
+    : '';
   return new SandboxError(
-    `cannot create the compile jail (${why}): nfgit runs rule files as an unprivileged user in user, PID, mount and network namespaces, and this kernel forbids that; allow user namespaces for unprivileged users (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)`,
+    `cannot create the compile jail (${why}): nfgit runs rule files as an unprivileged user in user, PID, mount and network namespaces, and this kernel forbids that; allow user namespaces for unprivileged users (sysctl kernel.unprivileged_userns_clone=1, user.max_user_namespaces > 0, and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0)${unit}`,
   );
 }

@@ -12,6 +12,7 @@ import { leftovers } from '../helpers/processes.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
 import { execa } from 'execa';
+import { jailFailure } from '../../src/compiler/jail.js';
 
 // Issue 11, item 6 and 7 (BRIEF invariant 5): rule files are code from the repository. Each test
 // tries an escape from the compile jail (src/compiler/jail.ts) and checks that it fails.
@@ -177,4 +178,17 @@ test('the jail works when the temporary directory is a nosuid,nodev tmpfs (Debia
   );
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /OK, both families load in a scratch namespace/);
+});
+
+// Found under systemd (issue 13): a unit without CAP_SETUID (or without user namespaces in
+// RestrictNamespaces=) makes setpriv or unshare fail, and the message blamed the kernel alone.
+test('a jail that cannot be created under a systemd unit names the unit settings as well as the kernel ones', (t) => {
+  const setpriv = 'setpriv: setresuid failed: Operation not permitted\n';
+  t.regex(
+    jailFailure(setpriv, true)?.message ?? '',
+    /CapabilityBoundingSet= with CAP_SETUID CAP_SETGID and RestrictNamespaces= with user pid/,
+  );
+  t.regex(jailFailure(setpriv, true)?.message ?? '', /kernel\.unprivileged_userns_clone/);
+  t.notRegex(jailFailure(setpriv, false)?.message ?? '', /CapabilityBoundingSet/);
+  t.is(jailFailure('zsh: something else\n', true), undefined);
 });

@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../src/agent/config.js';
 import { ROOT } from '../helpers/paths.js';
+import { buildDeb } from '../helpers/deb.js';
 
 interface Built {
   deb: string;
@@ -31,9 +32,8 @@ const dpkgRoot = (root: string, args: string[]) =>
   });
 
 test.before(async () => {
-  const r = await execa('npm', ['run', '-s', 'package'], { cwd: ROOT, reject: false, all: true });
-  if (r.exitCode !== 0) throw new Error(`npm run package failed:\n${r.all}`);
-  const deb = r.stdout.trim().split('\n').at(-1) ?? '';
+  const deb = await buildDeb();
+  scratch.push(path.dirname(deb));
   const root = await mkdtemp(path.join(tmpdir(), 'nfgit-t-pkgroot-'));
   scratch.push(root);
   // The minimal dpkg database dpkg --root needs.

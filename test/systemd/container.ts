@@ -3,7 +3,7 @@
 // namespace (--private-network, so nothing it does reaches this machine's firewall) on an overlay, so
 // every test starts from the same system and a reboot keeps what the test changed.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { execa } from 'execa';
@@ -37,25 +37,31 @@ export async function cannotBoot(): Promise<string | undefined> {
   return undefined;
 }
 
-/** Makes the cached root file system if it is not there yet (debootstrap, a few minutes, ~450 MB). */
+/**
+ * Makes the cached root file system if it is not there yet (debootstrap, a few minutes, ~450 MB). Test
+ * files run in parallel: a lock beside the cache makes one of them build it while the others wait,
+ * then find it made.
+ */
 export async function ensureRootfs(): Promise<void> {
   if (existsSync(path.join(ROOTFS, 'usr/lib/systemd/systemd'))) return;
+  mkdirSync(path.dirname(ROOTFS), { recursive: true });
   const partial = `${ROOTFS}.partial-${process.pid}`;
-  rmSync(partial, { recursive: true, force: true });
-  const r = await execa(
-    'debootstrap',
-    ['--variant=minbase', `--include=${PACKAGES.join(',')}`, 'bookworm', partial, 'http://deb.debian.org/debian'],
-    {
-      reject: false,
-      all: true,
-      timeout: 20 * 60_000,
-    },
-  );
+  const script = [
+    'set -e',
+    '[ ! -e "$1/usr/lib/systemd/systemd" ] || exit 0',
+    'rm -rf "$2"',
+    'debootstrap --variant=minbase --include="$3" bookworm "$2" http://deb.debian.org/debian || { rm -rf "$2"; exit 1; }',
+    'mv "$2" "$1"',
+  ].join('\n');
+  const r = await execa('flock', [`${ROOTFS}.lock`, 'sh', '-c', script, 'sh', ROOTFS, partial, PACKAGES.join(',')], {
+    reject: false,
+    all: true,
+    timeout: 20 * 60_000,
+  });
   if (r.exitCode !== 0) {
     rmSync(partial, { recursive: true, force: true });
     throw new Error(`debootstrap failed (${r.exitCode}): ${String(r.all).split('\n').slice(-5).join(' / ')}`);
   }
-  renameSync(partial, ROOTFS);
 }
 
 /** A booted container: run commands inside, power it off, boot it again. */
