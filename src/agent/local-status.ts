@@ -127,7 +127,7 @@ export function renderLocalStatus(st: LocalStatus, now: Date): string {
     'last pass',
     st.lastPass === null
       ? 'none yet'
-      : `${when(st.lastPass.at)}: ${st.lastPass.result}, ${st.lastPass.summary}, ${(st.lastPass.durationMs / 1000).toFixed(2)} s`,
+      : `${when(st.lastPass.at)}: ${st.lastPass.result}${st.lastPass.summary === st.lastPass.result ? '' : `, ${st.lastPass.summary}`}, ${(st.lastPass.durationMs / 1000).toFixed(2)} s`,
   ]);
   rows.push(['last error', st.lastError === null ? 'none' : `${st.lastError.at}: ${st.lastError.message.split('\n')[0]}`]);
   rows.push([
