@@ -42,6 +42,7 @@ export interface PassRecord {
   readonly counters: { readonly driftRepairs: number; readonly passes: number; readonly failedPasses: number };
 }
 
+/** The record of a state directory no pass has written to yet. */
 export const EMPTY_PASS_RECORD: PassRecord = {
   nfgitAgentStatus: 1,
   lastPass: null,

@@ -50,12 +50,30 @@ function writableStateDir(stateDir: string, command: string): void {
 
 /**
  * Waits for a pass in flight (the agent's lock), so that once `nfgit pause` returns no pass applies
- * or repairs anything: the next one reads the pause.
+ * or repairs anything: the next one reads the pause. Says so when it has to wait; a pass that holds
+ * the lock past the limit (a stalled server) is a warning, not a failure: the pause is in place.
  */
 async function waitForPass(stateDir: string): Promise<void> {
-  const lock = await lockStateDir(stateDir, 'nfgit pause', 600_000, STATE_FILE.agentLock);
+  const take = (waitMs: number) => lockStateDir(stateDir, 'nfgit pause', waitMs, STATE_FILE.agentLock);
+  let lock;
+  try {
+    lock = await take(0);
+  } catch (err) {
+    if (!(err instanceof SandboxError)) throw err;
+    process.stderr.write('nfgit: waiting for the pass in flight to finish (the next one reads the pause; --no-wait to skip)\n');
+    try {
+      lock = await take(PASS_WAIT_MS);
+    } catch (again) {
+      if (!(again instanceof SandboxError)) throw again;
+      process.stderr.write(`warning: ${again.message}; the pass in flight may still apply or repair, the ones after it will not\n`);
+      return;
+    }
+  }
   lock.release();
 }
+
+/** How long `pause` waits for a pass in flight: as long as `sync --lock-timeout` by default. */
+const PASS_WAIT_MS = 600_000;
 
 /** Adds `pause` and `resume`. */
 export function registerPause(program: Command): void {

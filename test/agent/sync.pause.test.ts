@@ -1,5 +1,6 @@
 import test from 'ava';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withNamedNetns, inNetns, savesOf } from '../helpers/named-netns.js';
 import { mustRun, runTool, withTempDir } from '../git/signing/tools.js';
@@ -67,11 +68,7 @@ test('pause: nothing applied or repaired while paused, reported in the log, stat
         t.truthy(metric(text, 'nfgit_pass_duration_seconds'));
         t.regex(metric(text, 'nfgit_running_commit_timestamp_seconds') ?? '', /^\d{10}$/);
         t.regex(text, new RegExp(`^nfgit_info\\{version="[^"]+",host="fw1",commit="${first}"\\} 1$`, 'm'));
-        t.deepEqual(
-          (await import('node:fs')).readdirSync(path.dirname(prom)),
-          ['nfgit.prom'],
-          'no temporary file left beside the textfile',
-        );
+        t.deepEqual(readdirSync(path.dirname(prom)), ['nfgit.prom'], 'no temporary file left beside the textfile');
         let local = await localStatus(fw.stateDir);
         t.is(local.running?.commit, first);
         t.deepEqual(local.branchHead, { ...local.branchHead, commit: first, running: true });
@@ -315,6 +312,42 @@ test('liveness: an idle agent refreshes its report hourly with one heartbeat tag
       });
     } finally {
       await world.server.stop();
+    }
+  });
+});
+
+test('pause waits for a pass in flight (the agent lock) before it returns, and says so', async (t) => {
+  await withTempDir('agent-pause-wait', async (dir) => {
+    const lockFile = path.join(dir, 'agent.lock');
+    writeFileSync(lockFile, '');
+    // A pass in flight: flock holds agent.lock until its stdin closes.
+    const holder = spawn('flock', ['--exclusive', lockFile, '-c', 'echo locked; exec cat >/dev/null'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    try {
+      await new Promise<void>((resolve) => holder.stdout.once('data', () => resolve()));
+      const child = spawn(process.execPath, [CLI, 'pause', '--state-dir', dir, '--reason', 'incident'], {
+        env: { PATH: SYSTEM_PATH, LC_ALL: 'C' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stderr = '';
+      let stdout = '';
+      child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      await new Promise<void>((resolve) =>
+        child.stderr.on('data', (b: Buffer) => {
+          stderr += b.toString();
+          if (stderr.includes('waiting for the pass in flight')) resolve();
+        }),
+      );
+      // The pause is written before the wait, and the command has not returned.
+      t.true(existsSync(path.join(dir, 'pause.json')));
+      t.is(child.exitCode, null);
+      holder.stdin.end();
+      t.is(await exited, 0, stderr);
+      t.regex(stdout, /paused by \S+ at .*: incident/);
+    } finally {
+      holder.kill();
     }
   });
 });
