@@ -126,15 +126,17 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   const started = new Date();
   const previous = readPassRecord(config.stateDir);
   const facts: PassFacts = {};
+  // One StateDir for the pass and its record: it keeps the parsed last-good.json.
+  const state = new StateDir(config.stateDir);
   let outcome: SyncOutcome | undefined;
   try {
-    outcome = await lockedPass(config, options, log, previous, facts);
+    outcome = await lockedPass(config, options, log, previous, facts, state);
     return outcome;
   } catch (err) {
-    finishPass(config, log, started, previous, facts, undefined, err);
+    finishPass(config, log, state, started, previous, facts, undefined, err);
     throw err;
   } finally {
-    if (outcome !== undefined) finishPass(config, log, started, previous, facts, outcome, undefined);
+    if (outcome !== undefined) finishPass(config, log, state, started, previous, facts, outcome, undefined);
   }
 }
 
@@ -144,8 +146,8 @@ async function lockedPass(
   log: Logger,
   previous: PassRecord,
   facts: PassFacts,
+  state: StateDir,
 ): Promise<SyncOutcome> {
-  const state = new StateDir(config.stateDir);
   state.ensure();
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
   const key = loadSigningKey(config.signing.key);
@@ -266,9 +268,9 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
     }
   }
   if (outcome === undefined) throw new InternalError('internal error: a pass ended without an outcome');
-  const now = readAgentState(config.stateDir, ctx.state.readLastGood());
-  if (report === null && now.applied !== null) await heartbeat(ctx, now.applied.commit, pause);
-  await runningCommit(ctx, now.applied?.commit ?? null);
+  const running = outcome.kind === 'decided' && outcome.result === 'applied' ? outcome.commit : applied;
+  if (report === null && running !== null) await heartbeat(ctx, running, pause);
+  await runningCommit(ctx, running);
   return outcome;
 }
 
@@ -404,6 +406,7 @@ async function runningCommit(ctx: PassContext, running: string | null): Promise<
 function finishPass(
   config: AgentConfig,
   log: Logger,
+  state: StateDir,
   started: Date,
   previous: PassRecord,
   facts: PassFacts,
@@ -443,7 +446,7 @@ function finishPass(
   }
   if (config.metrics.textfile === null) return;
   try {
-    const lastGood = new StateDir(config.stateDir).readLastGood();
+    const lastGood = state.readLastGood();
     const paused = pauseState(readPause(config.stateDir), new Date()) === 'active';
     const text = renderMetrics({
       version: VERSION,
