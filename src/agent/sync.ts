@@ -284,7 +284,10 @@ async function planPass(
   const head = await branchHead(repo);
   ctx.facts.headSeen = head;
   const pause = currentPause(ctx);
-  const pin = config.pin === null ? null : await resolvePin(repo, config.pin, head);
+  // Resolved again only when the branch head or the pin changed: the walk from the head to the pin is not free.
+  const known = ctx.previous.pin;
+  const same = known !== null && config.pin !== null && known.commit.startsWith(config.pin) && (known.ahead ?? known.commit) === head;
+  const pin = config.pin === null ? null : same ? known.commit : await resolvePin(repo, config.pin, head);
   ctx.facts.pin = pin === null ? null : { commit: pin, ahead: pin === head ? null : head };
   const plan = decide(head, agent, lastGood, {
     reconcile: ctx.options.reconcile,
