@@ -84,7 +84,7 @@ export function registerPause(program: Command): void {
         'stop the agent on this host from applying or repairing anything (it keeps polling and reports "paused") until nfgit resume or the end of --for',
       )
       .option('--for <duration>', `end the pause by itself after this long (${DURATION_FORMS})`, parseFor)
-      .option('--reason <text>', 'why (shown by status --local, the log, the status tag and the metrics)')
+      .option('--reason <text>', 'why (shown by status --local, the log and the status tag)')
       .option('--no-wait', 'return at once instead of waiting for a pass in flight to finish'),
   ).action(async (flags: PauseFlags) => {
     const { stateDir } = await resolveStateDir(flags);

@@ -24,7 +24,7 @@ export function registerStatus(program: Command, setCode: (n: number) => void): 
       )
       .option(
         '--stale-after <duration>',
-        `mark a host stale when its newest status tag is older than this (${DURATION_FORMS})`,
+        `mark a host stale when its newest status tag (a decision or an hourly heartbeat) is older than this (${DURATION_FORMS}; default 3h)`,
         parseStaleAfter,
       ),
   )
@@ -33,7 +33,7 @@ export function registerStatus(program: Command, setCode: (n: number) => void): 
       'rules repository: an http(s) URL (fetched into a temporary directory) or a local clone or bare repository (default: the repository containing the current directory)',
     )
     .option('--branch <name>', 'the branch the hosts follow', 'main')
-    .option('--json', 'print the fleet view as JSON on stdout')
+    .option('--json', "print the fleet view (with --local, this host's status) as JSON on stdout")
     .option(
       '--allowed-signers <file>',
       "allowed_signers file with the hosts' keys (default: the repository's gpg.ssh.allowedSignersFile; without either, signatures are not checked)",
