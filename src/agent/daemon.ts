@@ -179,6 +179,12 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
       log.log('info', 'stopping', 'stopping: waiting for the pass in flight to finish');
       await running;
     }
+    try {
+      // No poll is due any more: status --local says none is scheduled rather than one overdue.
+      updatePassRecord(config.stateDir, (r) => ({ ...r, nextPass: null }));
+    } catch {
+      // Informational only.
+    }
     log.log('info', 'stopped', 'nfgit run stopped');
     resolveDone();
     return done;

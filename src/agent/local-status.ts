@@ -133,7 +133,7 @@ export function renderLocalStatus(st: LocalStatus, now: Date): string {
   rows.push([
     'next pass',
     st.nextPass === null
-      ? 'not scheduled (no nfgit run has recorded one)'
+      ? 'not scheduled (nfgit run is not running)'
       : `${when(st.nextPass.at)}${st.nextPass.backoff ? ' (backing off after failures)' : ''}`,
   ]);
   rows.push(['failures', `${st.failures} in a row`]);

@@ -87,6 +87,9 @@ test('nfgit run records its next poll (interval plus jitter, or backoff after a 
           await world.server.start();
           child.kill('SIGTERM');
           t.is(await exited, 0, log.stderr());
+          // Stopped: no poll is due.
+          const stopped = await nfgit(['status', '--local', '--json', '--state-dir', fw.stateDir]);
+          t.is((JSON.parse(stopped.stdout) as Record).nextPass, null);
         } finally {
           if (child.exitCode === null) child.kill('SIGKILL');
         }
