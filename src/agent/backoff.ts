@@ -10,3 +10,11 @@ export function nextDelay(intervalMs: number, failures: number, random: () => nu
   const base = Math.min(MAX_BACKOFF_MS, Math.max(intervalMs, 1000) * 2 ** Math.min(failures, 20));
   return Math.round(base * (0.75 + random() * 0.5));
 }
+
+/**
+ * A delay spread by poll.jitter: the delay plus a random part of jitterMs, so that hosts started
+ * together (a fleet rebooted, a cron reconcile at :00) do not all reach the git server in the same second.
+ */
+export function withJitter(delayMs: number, jitterMs: number, random: () => number = Math.random): number {
+  return delayMs + Math.floor(Math.max(0, jitterMs) * random());
+}

@@ -42,7 +42,11 @@ export interface AgentConfig {
    * must be able to write here.
    */
   readonly trigger: string;
-  readonly poll: { readonly intervalMs: number };
+  readonly poll: {
+    readonly intervalMs: number;
+    /** The longest random delay added to each poll and scheduled reconcile, so that a fleet does not hit the git server at once. */
+    readonly jitterMs: number;
+  };
   readonly reconcile: {
     /** A cron expression: 5 fields, or 6 with seconds first. */
     readonly schedule: string;
@@ -72,6 +76,13 @@ export interface AgentConfig {
   readonly preserve: readonly string[];
   /** Checks after each apply of a new commit; if one fails before the deadline, the apply is rolled back. */
   readonly probes: ProbeSet | null;
+  /**
+   * Holds the host on a commit (a full or abbreviated id, resolved against the branch at each pass): the
+   * agent runs it and goes no further, whatever the branch brings.
+   */
+  readonly pin: string | null;
+  /** A node_exporter textfile (`*.prom`) the agent rewrites after every pass; null: none. */
+  readonly metrics: { readonly textfile: string | null };
 }
 
 /** The default trigger file: in the agent's runtime directory (/run/nfgit, made group nfgit by nfgit.service). */
@@ -166,7 +177,49 @@ const repositorySchema = section({
     .default(1024),
 }).transform(({ timeout, fetchTimeout, ...rest }) => ({ ...rest, timeoutMs: timeout, fetchTimeoutMs: fetchTimeout }));
 
-const pollSchema = section({ interval: duration('30s') }).transform(({ interval }) => ({ intervalMs: interval }));
+/** The default poll.jitter: a tenth of the interval. */
+export const DEFAULT_JITTER_FRACTION = 0.1;
+
+const JITTER_FORMS = `a duration (${DURATION_FORMS}), or a fraction of the interval such as 10% or 0.1`;
+
+/** poll.jitter: a duration (ms), or a fraction of the interval ({fraction}). */
+const jitterSchema = z
+  .unknown()
+  .transform((given, ctx): number | { fraction: number } => {
+    if (typeof given === 'number' || (typeof given === 'string' && /^\d+(\.\d+)?%$/.test(given.trim()))) {
+      const fraction = typeof given === 'number' ? given : Number(given.trim().slice(0, -1)) / 100;
+      if (Number.isFinite(fraction) && fraction >= 0 && fraction <= 1) return { fraction };
+      ctx.addIssue({ code: 'custom', message: `must be a fraction of the interval from 0 to 1 (0% to 100%), not ${describe(given)}` });
+      return z.NEVER;
+    }
+    const ms = typeof given === 'string' ? parseDuration(given) : undefined;
+    if (ms === undefined || ms > MAX_TIMER_MS) {
+      ctx.addIssue({ code: 'custom', message: `must be ${JITTER_FORMS}, not ${describe(given)}` });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .prefault(DEFAULT_JITTER_FRACTION);
+
+const pollSchema = section({ interval: duration('30s'), jitter: jitterSchema }).transform(({ interval, jitter }) => ({
+  intervalMs: interval,
+  jitterMs: typeof jitter === 'number' ? jitter : Math.round(interval * jitter.fraction),
+}));
+
+const PIN_FORM = 'a commit id of the branch: its 40 hex digits, or an abbreviation of at least 7 that names one commit';
+
+const metricsSchema = section({
+  textfile: absolutePath()
+    .superRefine(
+      check((p) =>
+        p.endsWith('.prom')
+          ? undefined
+          : `must name a file ending in .prom (node_exporter's textfile collector reads only those), not ${describe(p)}`,
+      ),
+    )
+    .nullish()
+    .transform((v) => v ?? null),
+});
 
 const reconcileSchema = section({
   schedule: z
@@ -300,6 +353,13 @@ function configSchema(defaults: ConfigDefaults) {
           });
         }),
       probes: probesSchema.nullable().default(null),
+      pin: z
+        .string()
+        .transform((p) => p.trim().toLowerCase())
+        .superRefine(check((p) => (/^[0-9a-f]{7,40}$/.test(p) ? undefined : `must be ${PIN_FORM}, not ${describe(p)}`)))
+        .nullable()
+        .default(null),
+      metrics: orEmpty(metricsSchema),
     },
     'the file must hold a mapping of settings (repository:, host:, …)',
   );

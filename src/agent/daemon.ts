@@ -9,7 +9,8 @@ import { asNfgitErrors, classify } from '../errors/errors.js';
 import type { AgentConfig } from './config.js';
 import { targetToJson } from '../netfilter/target.js';
 import type { Logger } from './log.js';
-import { nextDelay } from './backoff.js';
+import { nextDelay, withJitter } from './backoff.js';
+import { updatePassRecord } from './pass-record.js';
 import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
 import { makeDirsSync } from '../util/make-dirs.js';
 
@@ -49,9 +50,21 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
   const schedulePoll = (): void => {
     if (timer !== undefined) clearTimeout(timer);
     if (stopping) return;
-    const delay = nextDelay(config.poll.intervalMs, failures);
+    // After failures the backoff has its own jitter; otherwise poll.jitter spreads the fleet's polls.
+    const delay = failures > 0 ? nextDelay(config.poll.intervalMs, failures) : withJitter(config.poll.intervalMs, config.poll.jitterMs);
     timer = setTimeout(() => trigger('poll'), delay);
+    try {
+      // For `nfgit status --local`: when the next poll is due.
+      updatePassRecord(config.stateDir, (r) => ({
+        ...r,
+        nextPass: { at: new Date(Date.now() + delay).toISOString(), backoff: failures > 0 },
+      }));
+    } catch {
+      // Informational only; the pass that wrote the rest of the record has already said why it could not.
+    }
   };
+  /** Scheduled reconciles waiting out their jitter. */
+  const delayed = new Set<NodeJS.Timeout>();
 
   const runPass = async (reason: PassReason): Promise<void> => {
     // Polls look at the branch; a reconcile (and the first pass) also compares the live ruleset.
@@ -98,10 +111,24 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     });
   };
 
-  const task: ScheduledTask = cron.schedule(config.reconcile.schedule, () => trigger('reconcile'), {
-    name: 'nfgit-reconcile',
-    noOverlap: true,
-  });
+  const task: ScheduledTask = cron.schedule(
+    config.reconcile.schedule,
+    () => {
+      // Every host's cron fires at the same second: a random part of poll.jitter spreads them.
+      const t = setTimeout(
+        () => {
+          delayed.delete(t);
+          trigger('reconcile');
+        },
+        withJitter(0, config.poll.jitterMs),
+      );
+      delayed.add(t);
+    },
+    {
+      name: 'nfgit-reconcile',
+      noOverlap: true,
+    },
+  );
 
   let watcher: FSWatcher | undefined;
   // The trigger's directory is not the state directory: that one is root's alone, and the user that
@@ -150,11 +177,18 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     if (stopping) return done;
     stopping = true;
     if (timer !== undefined) clearTimeout(timer);
+    for (const t of delayed) clearTimeout(t);
     watcher?.close();
     await task.destroy();
     if (running !== null) {
       log.log('info', 'stopping', 'stopping: waiting for the pass in flight to finish');
       await running;
+    }
+    try {
+      // No poll is due any more: status --local says none is scheduled rather than one overdue.
+      updatePassRecord(config.stateDir, (r) => ({ ...r, nextPass: null }));
+    } catch {
+      // Informational only.
     }
     log.log('info', 'stopped', 'nfgit run stopped');
     resolveDone();

@@ -16,6 +16,10 @@ export interface DecideOptions {
   readonly allowRewrite: boolean;
   /** reconcile.mode: put the applied ruleset back, or only report. */
   readonly reconcileMode: 'repair' | 'report';
+  /** An admin paused the agent (pause.json holds): apply nothing, repair nothing. */
+  readonly paused: boolean;
+  /** The config's pin, resolved to a full commit id reachable from the branch: the host goes to it and no further. */
+  readonly pin: string | null;
 }
 
 /** What last-good.json says of the ruleset on the target (undefined: none applied yet). */
@@ -24,7 +28,10 @@ export interface LastGoodFacts {
   readonly appliedAt: string;
 }
 
-/** What one pass does. */
+/**
+ * What one pass does. With a pin, `commit` is the pinned commit, and `ahead` the branch head when it
+ * is beyond the pin (absent when there is no pin or the head is the pin).
+ */
 export type PassPlan =
   /**
    * Run the commit through guard history → verify → extract → deploy → report. `announce`: it is new
@@ -36,9 +43,22 @@ export type PassPlan =
       readonly announce: boolean;
       readonly guardHistory: boolean;
       readonly notFromGit: boolean;
+      readonly ahead?: string;
     }
   /** The target runs rules applied by hand and reconcile.mode is report: leave them, say so. */
-  | { readonly kind: 'report-not-from-git'; readonly commit: string }
+  | { readonly kind: 'report-not-from-git'; readonly commit: string; readonly ahead?: string }
+  /**
+   * Paused by an admin: nothing applied, no drift repaired, the branch still watched. `pending`: the
+   * commit the host would go to is not the one it runs; `republish`: a status not published yet goes out
+   * (publishing is not applying).
+   */
+  | {
+      readonly kind: 'paused';
+      readonly commit: string;
+      readonly pending: boolean;
+      readonly republish: boolean;
+      readonly ahead?: string;
+    }
   /**
    * Nothing new to decide. `held`: the head was decided (refused…) earlier and is not retried;
    * `republish`: its status was not published yet; `reconcile`: compare the live ruleset, then repair or report.
@@ -49,30 +69,39 @@ export type PassPlan =
       readonly held: boolean;
       readonly republish: boolean;
       readonly reconcile: 'repair' | 'report' | null;
+      readonly ahead?: string;
     };
 
 /**
  * Plans a pass. Someone running `nfgit apply --rules …` on a host the agent manages is drift too:
  * the repository wins (repair) or it is reported. A head decided before is not decided again unless
- * asked (--retry), so a refused commit does not flood git with status tags.
+ * asked (--retry), so a refused commit does not flood git with status tags. A pause wins over all:
+ * an admin blocking an address by hand must not see the agent revert it. A pin replaces the branch head
+ * as the commit to run; being the admin's own choice on the host, it is not held to descend from the
+ * running commit (the history guard is for what the branch brings).
  */
 export function decide(head: string, agent: AgentState, lastGood: LastGoodFacts | undefined, options: DecideOptions): PassPlan {
+  const target = options.pin ?? head;
+  const ahead = target === head ? {} : { ahead: head };
   const applied = agent.applied?.commit ?? null;
-  const guardHistory = !options.allowRewrite;
-  if (head === applied && options.reconcile && lastGood !== undefined && !lastGood.source.startsWith(GIT_SOURCE)) {
-    if (options.reconcileMode === 'report') return { kind: 'report-not-from-git', commit: head };
-    return { kind: 'deploy', commit: head, announce: false, guardHistory, notFromGit: true };
+  const republish = agent.decided !== null && agent.decided.published === false;
+  if (options.paused) return { kind: 'paused', commit: target, pending: target !== applied, republish, ...ahead };
+  const guardHistory = !options.allowRewrite && options.pin === null;
+  if (target === applied && options.reconcile && lastGood !== undefined && !lastGood.source.startsWith(GIT_SOURCE)) {
+    if (options.reconcileMode === 'report') return { kind: 'report-not-from-git', commit: target, ...ahead };
+    return { kind: 'deploy', commit: target, announce: false, guardHistory, notFromGit: true, ...ahead };
   }
-  if (head === applied || (head === agent.decided?.commit && !options.retry)) {
+  if (target === applied || (target === agent.decided?.commit && !options.retry)) {
     return {
       kind: 'current',
-      commit: head,
-      held: head !== applied && agent.decided !== null,
-      republish: agent.decided !== null && agent.decided.published === false,
+      commit: target,
+      held: target !== applied && agent.decided !== null,
+      republish,
       reconcile: options.reconcile && applied !== null ? options.reconcileMode : null,
+      ...ahead,
     };
   }
-  return { kind: 'deploy', commit: head, announce: true, guardHistory, notFromGit: false };
+  return { kind: 'deploy', commit: target, announce: true, guardHistory, notFromGit: false, ...ahead };
 }
 
 /** The steps of a deploy pass that can fail for the commit's sake. */

@@ -20,7 +20,7 @@ import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../util/version.js';
 import { fetchVerifyExtract } from '../git/commit-rules.js';
-import { branchHead, openRepository, commitInfo, type Repository } from '../git/follower.js';
+import { branchHead, openRepository, commitInfo, readCommit, resolvePin, type Repository } from '../git/follower.js';
 import { historyRefusal, hostFloor } from './history-guard.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import type { HostKey } from '../git/signing/openssh-key.js';
@@ -34,7 +34,11 @@ import { findDrift } from '../netfilter/compare-saves.js';
 import { describeTarget } from '../netfilter/target.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import type { Logger } from './log.js';
-import type { StatusRecord } from '../git/status-message.js';
+import type { PauseInfo, StatusRecord } from '../git/status-message.js';
+import { describePause, pauseState, readPause, removePause, type Pause } from './pause.js';
+import { readPassRecord, writePassRecord, type DriftState, type PassRecord } from './pass-record.js';
+import { renderMetrics } from './metrics.js';
+import { writeDurable } from '../util/durable-file.js';
 
 /** Choices of one pass beside the configuration. */
 export interface SyncOptions {
@@ -95,11 +99,56 @@ interface PassContext {
   /** config.preserve, read once per pass. */
   readonly preserve: PreserveSpec;
   readonly sinks: readonly StatusSink[];
+  /** What agent-status.json said before this pass. */
+  readonly previous: PassRecord;
+  /** What this pass found, for agent-status.json and the metrics (filled in as it goes). */
+  readonly facts: PassFacts;
 }
 
-/** Runs one pass under the agent's lock (so a cron sync and the daemon never interleave). */
+/** What a pass found beside its outcome, for agent-status.json and the metrics. */
+interface PassFacts {
+  headSeen?: string;
+  pin?: { commit: string; ahead: string | null } | null;
+  paused?: boolean;
+  drift?: DriftState;
+  applyMs?: number;
+  reported?: PassRecord['reported'];
+  running?: PassRecord['running'];
+}
+
+/** How often an idle agent tells the fleet it is alive: a heartbeat status tag for the running commit (see README, Liveness). */
+export const HEARTBEAT_MS = 3_600_000;
+
+/**
+ * Runs one pass under the agent's lock (so a cron sync and the daemon never interleave), then records
+ * what it did in agent-status.json and, when configured, the metrics textfile, whether it failed or not.
+ */
 export async function syncOnce(config: AgentConfig, options: SyncOptions, log: Logger): Promise<SyncOutcome> {
+  const started = new Date();
+  const previous = readPassRecord(config.stateDir);
+  const facts: PassFacts = {};
+  // One StateDir for the pass and its record: it keeps the parsed last-good.json.
   const state = new StateDir(config.stateDir);
+  let outcome: SyncOutcome | undefined;
+  try {
+    outcome = await lockedPass(config, options, log, previous, facts, state);
+    return outcome;
+  } catch (err) {
+    finishPass(config, log, state, started, previous, facts, undefined, err);
+    throw err;
+  } finally {
+    if (outcome !== undefined) finishPass(config, log, state, started, previous, facts, outcome, undefined);
+  }
+}
+
+async function lockedPass(
+  config: AgentConfig,
+  options: SyncOptions,
+  log: Logger,
+  previous: PassRecord,
+  facts: PassFacts,
+  state: StateDir,
+): Promise<SyncOutcome> {
   state.ensure();
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
   const key = loadSigningKey(config.signing.key);
@@ -117,6 +166,8 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
       state,
       preserve: parsePreserve(config.preserve),
       sinks: statusSinks(config, repo, key, log),
+      previous,
+      facts,
     });
   } finally {
     lock.release();
@@ -145,24 +196,27 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
   // poll
   const lastGood = ctx.state.readLastGood();
   const agent = readAgentState(config.stateDir, lastGood);
-  const head = await branchHead(repo);
   const applied = agent.applied?.commit ?? null;
-  const plan = decide(head, agent, lastGood, {
-    reconcile: ctx.options.reconcile,
-    retry: ctx.options.retry,
-    allowRewrite: ctx.options.allowRewrite,
-    reconcileMode: config.reconcile.mode,
-  });
+  const { plan, pause } = await planPass(ctx, agent, lastGood);
+  // The commit the pass is about: the branch head, or the pin.
+  const head = plan.commit;
   let report: Report | null = null;
   let outcome: SyncOutcome | undefined;
   try {
     switch (plan.kind) {
+      case 'paused': {
+        logPaused(ctx, plan, pause as Pause, applied);
+        if (plan.republish) report = { kind: 'republish' };
+        outcome = { kind: 'current', commit: plan.commit, applied, drift: 'not-checked' };
+        break;
+      }
       case 'report-not-from-git': {
         const source = lastGood?.source ?? '';
         log.log('warn', 'not-from-git', `${notFromGit(ctx, head, lastGood)} (reconcile.mode is report: left as it is)`, {
           commit: head,
           source,
         });
+        ctx.facts.drift = 'not-from-git';
         outcome = { kind: 'current', commit: head, applied, drift: 'reported' };
         break;
       }
@@ -180,6 +234,7 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
         // A status tag the server could not take earlier (it exists locally): pushed by the report block.
         if (plan.republish) report = { kind: 'republish' };
         const drift = plan.reconcile === null ? 'not-checked' : await reconcile(ctx, plan.reconcile);
+        if (drift !== 'not-checked') ctx.facts.drift = drift;
         outcome = { kind: 'current', commit: head, applied, drift };
         break;
       }
@@ -202,7 +257,222 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
     }
   }
   if (outcome === undefined) throw new InternalError('internal error: a pass ended without an outcome');
+  const running = outcome.kind === 'decided' && outcome.result === 'applied' ? outcome.commit : applied;
+  if (report === null && running !== null) await heartbeat(ctx, running, pause);
+  await runningCommit(ctx, running);
   return outcome;
+}
+
+/** poll and decide: the branch head, the pause, the pin resolved on the branch, then the plan (decide.ts). */
+async function planPass(
+  ctx: PassContext,
+  agent: AgentState,
+  lastGood: LastGoodFacts | undefined,
+): Promise<{ plan: PassPlan; pause: Pause | undefined }> {
+  const { repo, config } = ctx;
+  const head = await branchHead(repo);
+  ctx.facts.headSeen = head;
+  const pause = currentPause(ctx);
+  // Resolved again only when the branch head or the pin changed: the walk from the head to the pin is not free.
+  const known = ctx.previous.pin;
+  const same = known !== null && config.pin !== null && known.commit.startsWith(config.pin) && (known.ahead ?? known.commit) === head;
+  const pin = config.pin === null ? null : same ? known.commit : await resolvePin(repo, config.pin, head);
+  ctx.facts.pin = pin === null ? null : { commit: pin, ahead: pin === head ? null : head };
+  const plan = decide(head, agent, lastGood, {
+    reconcile: ctx.options.reconcile,
+    retry: ctx.options.retry,
+    allowRewrite: ctx.options.allowRewrite,
+    reconcileMode: config.reconcile.mode,
+    paused: pause !== undefined,
+    pin,
+  });
+  if (plan.ahead !== undefined && plan.kind !== 'paused') {
+    // Said when the head moves beyond the pin, then at debug.
+    const level = ctx.previous.pin?.ahead === plan.ahead ? 'debug' : 'info';
+    ctx.log.log(
+      level,
+      'pinned',
+      `pinned to ${short(plan.commit)} (pin): ${repo.branch} is at ${short(plan.ahead)}, beyond it; not moving`,
+      {
+        commit: plan.commit,
+        head: plan.ahead,
+      },
+    );
+  }
+  return { plan, pause };
+}
+
+/** The log of a paused pass: said when the pass finds the agent paused, then at debug (every poll would flood the log). */
+function logPaused(ctx: PassContext, plan: Extract<PassPlan, { kind: 'paused' }>, pause: Pause, applied: string | null): void {
+  const level = ctx.previous.lastPass?.summary === 'paused' ? 'debug' : 'warn';
+  const waiting = plan.pending ? `; ${short(plan.commit)} waits to be applied` : '';
+  ctx.log.log(level, 'paused', `${describePause(pause)}: applying and repairing nothing${waiting} (nfgit resume ends it)`, {
+    commit: plan.commit,
+    running: applied,
+    by: pause.by,
+    until: pause.until,
+    reason: pause.reason,
+  });
+}
+
+/** pause.json, unless absent or ended by its time limit (then removed, and said). */
+function currentPause(ctx: PassContext): Pause | undefined {
+  const pause = readPause(ctx.config.stateDir);
+  const state = pauseState(pause, new Date());
+  ctx.facts.paused = state === 'active';
+  if (state === 'active') return pause;
+  if (state === 'expired' && pause !== undefined) {
+    removePause(ctx.config.stateDir);
+    ctx.log.log(
+      'info',
+      'pause-ended',
+      `the pause by ${pause.by} ended at ${pause.until ?? '?'} (--for): the agent applies and repairs again`,
+      {
+        by: pause.by,
+        until: pause.until,
+        reason: pause.reason,
+      },
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Tells the fleet this host is alive and what it runs when no decision did this pass: a heartbeat
+ * status tag for the running commit, when the last report is older than HEARTBEAT_MS, was about
+ * another commit, or said paused when the agent is not (or the reverse). One tag push an hour at most
+ * while idle; the heartbeat replaces the host's earlier one (status-tags.ts).
+ */
+async function heartbeat(ctx: PassContext, running: string, pause: Pause | undefined): Promise<void> {
+  const last = ctx.previous.reported;
+  const now = new Date();
+  const due =
+    last === null ||
+    last.commit !== running ||
+    last.paused !== (pause !== undefined) ||
+    now.getTime() - new Date(last.at).getTime() >= HEARTBEAT_MS;
+  if (!due) return;
+  const lastGood = ctx.state.readLastGood();
+  const rules = Object.fromEntries(
+    Object.entries(lastGood?.families ?? {}).map(([f, rs]) => [f, { rules: rs.rules, digest: rs.digest }]),
+  ) as StatusRecord['rules'];
+  const paused: PauseInfo | undefined =
+    pause === undefined ? undefined : { by: pause.by, until: pause.until === null ? null : new Date(pause.until), reason: pause.reason };
+  const status: StatusRecord = {
+    result: 'applied',
+    host: ctx.config.host,
+    commit: running,
+    previous: null,
+    rules,
+    errors: [],
+    agent: `nfgit ${VERSION}`,
+    time: now,
+    heartbeat: true,
+    ...(paused === undefined ? {} : { paused }),
+  };
+  const names = [];
+  for (const sink of ctx.sinks) names.push(await sink.publish(status, true));
+  if (names.every((n) => n !== null)) ctx.facts.reported = { at: now.toISOString(), commit: running, paused: pause !== undefined };
+}
+
+/** The running commit's committer time, read once per commit (for the metrics). */
+async function runningCommit(ctx: PassContext, running: string | null): Promise<void> {
+  if (running === null) {
+    ctx.facts.running = null;
+    return;
+  }
+  if (ctx.previous.running?.commit === running) return;
+  let committedAt: string | null = null;
+  try {
+    committedAt = commitInfo(await readCommit(ctx.repo, running)).time?.toISOString() ?? null;
+  } catch {
+    // Not in the agent's copy (applied before a re-clone): the metric is left out until it is.
+  }
+  ctx.facts.running = { commit: running, committedAt };
+}
+
+/**
+ * Records a pass in agent-status.json and writes the metrics textfile. Never throws: a pass's own
+ * outcome or error is what its caller must see; a failure here is logged.
+ */
+function finishPass(
+  config: AgentConfig,
+  log: Logger,
+  state: StateDir,
+  started: Date,
+  previous: PassRecord,
+  facts: PassFacts,
+  outcome: SyncOutcome | undefined,
+  error: unknown,
+): void {
+  const durationMs = Date.now() - started.getTime();
+  const at = started.toISOString();
+  const failed = outcome === undefined;
+  const message = failed
+    ? asNfgitErrors(error)
+        .map((e) => e.format())
+        .join('; ')
+    : null;
+  const repaired = outcome?.kind === 'current' && outcome.drift === 'repaired';
+  const record: PassRecord = {
+    ...previous,
+    lastPass: { at, durationMs, result: failed ? 'failed' : 'ok', summary: summaryOf(outcome, facts) },
+    lastError: message === null ? previous.lastError : { at, message },
+    failures: failed ? previous.failures + 1 : 0,
+    headSeen: facts.headSeen === undefined ? previous.headSeen : { commit: facts.headSeen, at },
+    drift: facts.drift === undefined ? previous.drift : { state: facts.drift, at },
+    running: facts.running === undefined ? previous.running : facts.running,
+    pin: facts.pin === undefined ? (config.pin === null ? null : previous.pin) : facts.pin,
+    reported: facts.reported ?? previous.reported,
+    lastApplyMs: facts.applyMs ?? previous.lastApplyMs,
+    counters: {
+      driftRepairs: previous.counters.driftRepairs + (repaired ? 1 : 0),
+      passes: previous.counters.passes + 1,
+      failedPasses: previous.counters.failedPasses + (failed ? 1 : 0),
+    },
+  };
+  try {
+    writePassRecord(config.stateDir, record);
+  } catch (err) {
+    log.log('warn', 'status-not-recorded', `could not record the pass in ${config.stateDir}: ${(err as Error).message}`);
+  }
+  if (config.metrics.textfile === null) return;
+  try {
+    const lastGood = state.readLastGood();
+    const paused = pauseState(readPause(config.stateDir), new Date()) === 'active';
+    const text = renderMetrics({
+      version: VERSION,
+      host: config.host,
+      commit: record.running?.commit ?? null,
+      runningCommitTime: record.running?.committedAt == null ? null : new Date(record.running.committedAt),
+      lastPassAt: started,
+      lastPassSuccess: !failed,
+      consecutiveFailures: record.failures,
+      driftRepairsTotal: record.counters.driftRepairs,
+      rules: Object.fromEntries(Object.entries(lastGood?.families ?? {}).map(([f, rs]) => [f, rs.rules])),
+      passDurationMs: durationMs,
+      applyDurationMs: record.lastApplyMs,
+      paused,
+    });
+    // Temporary file and rename in the textfile's own directory, so node_exporter never reads half a file.
+    writeDurable(config.metrics.textfile, text, 0o644, { noSync: true });
+  } catch (err) {
+    log.log(
+      'warn',
+      'metrics-not-written',
+      `could not write the metrics to ${config.metrics.textfile} (metrics.textfile): ${(err as Error).message}`,
+    );
+  }
+}
+
+/** A few words on what a pass did. */
+function summaryOf(outcome: SyncOutcome | undefined, facts: PassFacts): string {
+  if (outcome === undefined) return 'failed';
+  if (outcome.kind === 'decided') return `${outcome.result} ${short(outcome.commit)}`;
+  if (facts.paused === true) return 'paused';
+  if (outcome.drift === 'repaired') return 'drift repaired';
+  if (outcome.drift === 'reported') return 'drift reported';
+  return 'current';
 }
 
 function notFromGit(ctx: PassContext, head: string, lastGood: LastGoodFacts | undefined): string {
@@ -275,6 +545,7 @@ async function deployCommit(
         deployed.step === 'compile' ? show : deployed.step === 'apply' ? apply : undefined,
       );
     }
+    ctx.facts.applyMs = deployed.report.durationMs;
     logApply(ctx, deployed.report, head);
     const changes = Object.fromEntries(
       deployed.report.families.flatMap((f) =>
@@ -435,8 +706,12 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
   const names = [];
   for (const sink of ctx.sinks) names.push(await sink.publish(status, again));
   const tag = names[0] ?? null;
-  if (tag !== null && names.every((n) => n !== null) && state.decided !== null)
+  if (tag !== null && names.every((n) => n !== null) && state.decided !== null) {
     writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag, published: true } });
+    // A decision taken now tells the fleet the host is alive (a republished one is old news).
+    if (report.kind === 'decision' && state.applied !== null)
+      ctx.facts.reported = { at: status.time.toISOString(), commit: state.applied.commit, paused: false };
+  }
   return tag;
 }
 
@@ -469,6 +744,7 @@ async function reconcile(ctx: PassContext, mode: 'repair' | 'report'): Promise<'
   log.log('warn', 'drift', 'the live ruleset differs from the applied one: putting the applied ruleset back', { details });
   const report = await restoreLast(applyOptions(ctx));
   if (!report.restored) throw new InternalError('internal error: drift found but no last good ruleset to restore');
+  ctx.facts.applyMs = report.durationMs;
   log.log('info', 'repaired', `drift repaired: the applied ruleset (${report.source}) is back`, { source: report.source });
   return 'repaired';
 }

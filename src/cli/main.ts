@@ -12,6 +12,7 @@ import { registerDiff } from './diff-command.js';
 import { exitForFailure } from './failure.js';
 import { registerHooks } from './hooks-command.js';
 import { registerKeygen } from './keygen-command.js';
+import { registerPause } from './pause-command.js';
 import { registerConfirm } from './probe-flags.js';
 import { registerRestoreLast } from './restore-last-command.js';
 import { registerStatus } from './status-command.js';
@@ -37,6 +38,7 @@ async function run(argv: string[]): Promise<number> {
   registerKeygen(program);
   registerAgent(program, setCode);
   registerStatus(program, setCode);
+  registerPause(program);
   registerHooks(program);
   registerDiff(program, setCode);
   registerVerifyCommits(program, setCode);

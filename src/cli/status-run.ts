@@ -20,7 +20,12 @@ export interface StatusFlags {
   json?: boolean;
   allowedSigners?: string;
   tokenFile?: string;
+  /** How old a host's newest status tag may be before it is marked stale (ms). */
+  staleAfter?: number;
 }
+
+/** The default of --stale-after: three missed hourly heartbeats (sync.ts HEARTBEAT_MS). */
+export const DEFAULT_STALE_AFTER_MS = 3 * 3_600_000;
 
 /** Whether dir looks like a git directory (bare repository or `.git`): HEAD, objects/ and refs/. */
 function isGitDir(dir: string): boolean {
@@ -124,7 +129,8 @@ export async function status(flags: StatusFlags): Promise<number> {
     }
     const signers = await signersFor(tmp === null ? gitdir : null, flags.allowedSigners);
     const tags = await readStatusTags({ gitdir, signers });
-    const fleet = fleetStatus(tags, await branchHead(gitdir, flags.branch), flags.branch, signers !== null);
+    const liveness = { now: new Date(), staleAfterMs: flags.staleAfter ?? DEFAULT_STALE_AFTER_MS };
+    const fleet = fleetStatus(tags, await branchHead(gitdir, flags.branch), flags.branch, signers !== null, liveness);
     if (flags.json === true) process.stdout.write(JSON.stringify(fleetStatusJson(fleet), null, 2) + '\n');
     else process.stdout.write(renderFleetTable(fleet));
     return hasSignatureFailures(fleet) ? 1 : 0;

@@ -1,4 +1,4 @@
-import type { StatusRecord, StatusResult } from './status-message.js';
+import type { PauseInfo, StatusRecord, StatusResult } from './status-message.js';
 import type { SignatureState, StatusTag } from './status-tags.js';
 
 // The fleet view of `nfgit status`: per host, what it runs and what it last decided, from its status
@@ -32,6 +32,18 @@ export interface HostStatus {
   /** Whether the host runs the branch head; null when the head is unknown. */
   readonly headApplied: boolean | null;
   readonly ignored: readonly IgnoredTag[];
+  /** The time of its newest report, a decision or a heartbeat (null: none). */
+  readonly lastSeen: Date | null;
+  /** Whether that is older than the stale limit (null: not judged, no limit given). */
+  readonly stale: boolean | null;
+  /** The pause its newest report says, or null. */
+  readonly paused: PauseInfo | null;
+}
+
+/** How old a host's newest report may be before the fleet view calls it stale. */
+export interface Liveness {
+  readonly now: Date;
+  readonly staleAfterMs: number;
 }
 
 /** The fleet view: the branch, its head, and each host sorted by name. */
@@ -60,22 +72,45 @@ function decision(tag: StatusTag, r: StatusRecord): Decision {
  * Builds the fleet view. When checked, tags whose signature is bad, untrusted, by another host or
  * missing are not believed: they are listed as ignored, never taken as what a host runs.
  */
-export function fleetStatus(tags: readonly StatusTag[], head: string | null, branch: string, checked: boolean): FleetStatus {
+export function fleetStatus(
+  tags: readonly StatusTag[],
+  head: string | null,
+  branch: string,
+  checked: boolean,
+  liveness: Liveness | null = null,
+): FleetStatus {
   const byHost = new Map<string, StatusTag[]>();
   for (const t of tags) byHost.set(t.host, [...(byHost.get(t.host) ?? []), t]);
   const hosts: HostStatus[] = [];
   for (const host of [...byHost.keys()].sort()) {
     const ignored: IgnoredTag[] = [];
     const decisions: Decision[] = [];
+    // Every believed report, heartbeats too: the newest says when the host was last heard of, and whether it was paused.
+    const reports: StatusRecord[] = [];
     for (const t of byHost.get(host) ?? []) {
       if (isSignatureFailure(t.signature, checked))
         ignored.push({ tag: t.name, reason: `signature ${t.signature}: ${t.signatureDetail}`, signature: t.signature });
       else if ('error' in t.record) ignored.push({ tag: t.name, reason: t.record.error, signature: t.signature });
-      else decisions.push(decision(t, t.record));
+      else {
+        reports.push(t.record);
+        if (t.record.heartbeat !== true) decisions.push(decision(t, t.record));
+      }
     }
     decisions.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.tag < b.tag ? 1 : -1));
+    reports.sort((a, b) => b.time.getTime() - a.time.getTime());
     const running = decisions.find((d) => d.result === 'applied') ?? null;
-    hosts.push({ host, running, last: decisions[0] ?? null, headApplied: head === null ? null : running?.commit === head, ignored });
+    const newest = reports[0] ?? null;
+    const lastSeen = newest?.time ?? null;
+    hosts.push({
+      host,
+      running,
+      last: decisions[0] ?? null,
+      headApplied: head === null ? null : running?.commit === head,
+      ignored,
+      lastSeen,
+      stale: liveness === null || lastSeen === null ? null : liveness.now.getTime() - lastSeen.getTime() > liveness.staleAfterMs,
+      paused: newest?.paused ?? null,
+    });
   }
   return { branch, head, checked, hosts };
 }
@@ -127,6 +162,16 @@ export function renderFleetTable(fleet: FleetStatus): string {
     ]);
   }
   const lines = [head, ...columns(rows)];
+  for (const h of fleet.hosts) {
+    if (h.paused !== null)
+      lines.push(
+        `${h.host}: paused by ${h.paused.by}${h.paused.until === null ? '' : ` until ${when(h.paused.until)}`}${h.paused.reason === null ? '' : `: ${h.paused.reason}`}`,
+      );
+    if (h.stale === true && h.lastSeen !== null)
+      lines.push(
+        `${h.host}: stale: its newest report is from ${when(h.lastSeen)}; is its agent running? (nfgit status --local on the host)`,
+      );
+  }
   for (const h of fleet.hosts) for (const i of h.ignored) lines.push(`${h.host}: ignored ${i.tag}: ${i.reason}`);
   return lines.join('\n') + '\n';
 }
@@ -144,6 +189,9 @@ export function fleetStatusJson(fleet: FleetStatus): unknown {
       last: d(h.last),
       headApplied: h.headApplied,
       ignored: h.ignored,
+      lastSeen: h.lastSeen?.toISOString() ?? null,
+      stale: h.stale,
+      paused: h.paused === null ? null : { ...h.paused, until: h.paused.until?.toISOString() ?? null },
     })),
   };
 }

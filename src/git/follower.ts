@@ -277,3 +277,39 @@ export async function extractRules(repo: Repository, oid: string, rulesPath: str
   if (problems.length > 1) throw new NfgitErrors(problems);
   return files;
 }
+
+/**
+ * The config's pin as a full commit id: a full id, or an abbreviation that names exactly one object,
+ * which must be a commit on the branch (the head or one of its ancestors). The branch is fetched
+ * first when its head is new, so that a pin on a commit just pushed is found.
+ */
+export async function resolvePin(repo: Repository, pin: string, head: string): Promise<string> {
+  await ensureCommit(repo, head);
+  const fix = `; set pin (in the configuration) to a commit of ${repo.branch}, or remove it`;
+  let full = pin;
+  if (pin.length < 40) {
+    try {
+      full = await git.expandOid({ fs, gitdir: repo.gitdir, oid: pin });
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      if (code === 'AmbiguousError')
+        throw new UsageError(`pin ${pin} names more than one object in ${repo.name}: give more digits of the commit id${fix}`, {
+          cause: err,
+        });
+      throw new UsageError(`pin ${pin}: no commit of ${repo.branch} in ${repo.name} starts with it${fix}`, { cause: err });
+    }
+  }
+  let type: string;
+  try {
+    type = (await git.readObject({ fs, gitdir: repo.gitdir, oid: full, format: 'content' })).type;
+  } catch (err) {
+    throw new UsageError(`pin ${pin}: no commit of ${repo.branch} in ${repo.name} has this id${fix}`, { cause: err });
+  }
+  if (type !== 'commit') throw new UsageError(`pin ${pin} names a ${type}, not a commit${fix}`);
+  const rel = await relation(repo, full, head);
+  if (rel !== 'same' && rel !== 'ahead')
+    throw new UsageError(
+      `pin ${pin}: commit ${full.slice(0, 12)} is not on ${repo.branch} (its head ${head.slice(0, 12)} does not descend from it)${fix}`,
+    );
+  return full;
+}

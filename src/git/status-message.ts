@@ -39,6 +39,20 @@ export interface StatusRecord {
   /** `nfgit VERSION`. */
   readonly agent: string;
   readonly time: Date;
+  /**
+   * Not a decision but the host saying it still runs the commit (`Heartbeat: yes`): written at most
+   * hourly when nothing else is, and when a pause starts or ends, so the fleet view can tell a silent host.
+   */
+  readonly heartbeat?: boolean;
+  /** The agent was paused by an admin when it wrote this (`Paused-By`, `Paused-Until`, `Paused-Reason`). */
+  readonly paused?: PauseInfo;
+}
+
+/** A pause as a status tag tells it. */
+export interface PauseInfo {
+  readonly by: string;
+  readonly until: Date | null;
+  readonly reason: string | null;
 }
 
 const OID = /^(?:[0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -82,7 +96,8 @@ function trailer(key: string, value: string): string {
 
 /** The summary line: `HOST: RESULT SHORT` and, when there is one, `: ` and the first line of the first error. */
 function summary(r: StatusRecord): string {
-  const head = `${r.host}: ${r.result} ${r.commit.slice(0, 12)}`;
+  const state = r.paused !== undefined ? ' (paused)' : r.heartbeat === true ? ' (heartbeat)' : '';
+  const head = `${r.host}: ${r.result} ${r.commit.slice(0, 12)}${state}`;
   const first = r.errors[0]?.split(/\r?\n/)[0]?.trim();
   if (first === undefined || first === '') return head;
   return `${head}: ${first.length > SUMMARY_ERROR_MAX ? `${first.slice(0, SUMMARY_ERROR_MAX - 1)}…` : first}`;
@@ -105,6 +120,11 @@ export function formatStatusMessage(r: StatusRecord): string {
   if (r.changes?.ipv4 !== undefined) lines.push(trailer('Change-IPv4', `+${r.changes.ipv4.added} -${r.changes.ipv4.removed}`));
   if (r.changes?.ipv6 !== undefined) lines.push(trailer('Change-IPv6', `+${r.changes.ipv6.added} -${r.changes.ipv6.removed}`));
   for (const e of r.errors) lines.push(trailer('Error', e));
+  if (r.heartbeat === true) lines.push(trailer('Heartbeat', 'yes'));
+  if (r.paused !== undefined) {
+    lines.push(trailer('Paused-By', r.paused.by), trailer('Paused-Until', r.paused.until?.toISOString() ?? 'resume'));
+    if (r.paused.reason !== null) lines.push(trailer('Paused-Reason', r.paused.reason));
+  }
   lines.push(trailer('Agent', r.agent), trailer('Time', r.time.toISOString()));
   return `${summary(r)}\n\n${lines.join('\n')}`;
 }
@@ -186,6 +206,18 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     if (m === null) return { error: `${key} must be "+ADDED -REMOVED", not "${v}"` };
     changes[family] = { added: Number(m[1]), removed: Number(m[2]) };
   }
+  // Tags of an nfgit before heartbeats and pauses have neither trailer: a decision, not paused.
+  const heartbeat = single.get('heartbeat');
+  if (heartbeat !== undefined && heartbeat !== 'yes') return { error: `Heartbeat must be "yes", not "${heartbeat}"` };
+  let paused: PauseInfo | undefined;
+  const by = single.get('paused-by');
+  if (by !== undefined) {
+    const until = single.get('paused-until') ?? 'resume';
+    const untilTime = new Date(until);
+    if (until !== 'resume' && Number.isNaN(untilTime.getTime()))
+      return { error: `Paused-Until must be an ISO 8601 time or "resume", not "${until}"` };
+    paused = { by, until: until === 'resume' ? null : untilTime, reason: single.get('paused-reason') ?? null };
+  }
   return {
     result: result as StatusResult,
     host,
@@ -196,5 +228,7 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     errors,
     agent,
     time: when,
+    ...(heartbeat === 'yes' ? { heartbeat: true } : {}),
+    ...(paused === undefined ? {} : { paused }),
   };
 }

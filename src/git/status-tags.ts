@@ -34,7 +34,7 @@ export interface WriteStatusTagOptions {
   /** How many of this host's status tags to keep (at least 1). */
   readonly keep: number;
   /**
-   * A new decision about a commit that already has a tag (sync --retry): written under the next free
+   * A new decision about a commit that already has a tag (sync --retry), or a heartbeat: written under the next free
    * name `nfgit/HOST/SHORT.N` instead of leaving the old tag to speak for it (tags are never moved).
    */
   readonly again?: boolean;
@@ -281,7 +281,7 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
   // This host's tags, newest first by tagger time; the one just decided on is always kept.
   const local = await localHostTags(gitdir, record.host);
   const known = new Map([...(remoteTags ?? []), ...local]);
-  const dated: Array<{ ref: string; oid: string; time: number }> = [];
+  const dated: Array<{ ref: string; oid: string; time: number; heartbeat: boolean }> = [];
   for (const [r, oid] of known) {
     let raw: RawTag | null = null;
     try {
@@ -290,11 +290,20 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
       // A remote tag not fetched here, or a corrupt one (not dated by content nobody can trust): left alone.
       if (!(err instanceof Errors.NotFoundError) && !(err instanceof CorruptObjectError)) throw err;
     }
-    if (raw !== null) dated.push({ ref: r, oid, time: taggerTimeOf(raw.headers)?.getTime() ?? 0 });
+    if (raw === null) continue;
+    const parsed = parseStatusMessage(raw.message);
+    dated.push({
+      ref: r,
+      oid,
+      time: taggerTimeOf(raw.headers)?.getTime() ?? 0,
+      heartbeat: !('error' in parsed) && parsed.heartbeat === true,
+    });
   }
   dated.sort((a, b) => (a.ref === ref ? -1 : b.ref === ref ? 1 : b.time - a.time || (a.ref < b.ref ? 1 : -1)));
-  const kept = dated.slice(0, opts.keep);
-  const dropped = dated.slice(opts.keep).reverse();
+  // A new heartbeat replaces the host's earlier ones: an idle host keeps one, and its decisions are not pruned by hourly reports.
+  const superseded = (t: (typeof dated)[number]): boolean => record.heartbeat === true && t.heartbeat && t.ref !== ref;
+  const kept = dated.filter((t) => !superseded(t)).slice(0, opts.keep);
+  const dropped = dated.filter((t) => !kept.includes(t)).reverse();
 
   let pushed = false;
   if (remote !== null && remoteTags !== null) {

@@ -13,6 +13,10 @@ export const STATE_FILE = {
   agentLock: 'agent.lock',
   /** The agent's memory: what it applied and decided (agent-state.ts). */
   agent: 'agent.json',
+  /** An admin's pause of the agent (`nfgit pause`): who, when, until when, why (agent/pause.ts). */
+  pause: 'pause.json',
+  /** What the agent's passes did, for `nfgit status --local` and metrics: last pass, failures, next pass, counters (agent/pass-record.ts). */
+  passes: 'agent-status.json',
   /** The agent's clone of the rules repository. */
   repo: 'repo.git',
   /** An apply in progress: enough to finish or undo it after a crash. */

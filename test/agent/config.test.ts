@@ -80,7 +80,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   target: HOST,
   stateDir: '/var/lib/nfgit',
   trigger: '/run/nfgit/trigger',
-  poll: { intervalMs: 30_000 },
+  poll: { intervalMs: 30_000, jitterMs: 3000 },
   reconcile: { schedule: '*/10 * * * *', mode: 'repair' },
   signing: { key: '/etc/nfgit/signing_key' },
   trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
@@ -90,6 +90,8 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   ipv4Only: false,
   preserve: [],
   probes: null,
+  pin: null,
+  metrics: { textfile: null },
 };
 
 test('the example of the issue parses to the full configuration', (t) => {
@@ -117,7 +119,7 @@ test('a minimal file gets every default', (t) => {
     target: HOST,
     stateDir: '/var/lib/nfgit',
     trigger: '/run/nfgit/trigger',
-    poll: { intervalMs: 30_000 },
+    poll: { intervalMs: 30_000, jitterMs: 3000 },
     reconcile: { schedule: '*/10 * * * *', mode: 'repair' },
     signing: { key: '/etc/nfgit/signing_key' },
     trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
@@ -127,6 +129,8 @@ test('a minimal file gets every default', (t) => {
     ipv4Only: false,
     preserve: [],
     probes: null,
+    pin: null,
+    metrics: { textfile: null },
   });
 });
 
@@ -163,7 +167,7 @@ test('JSON is read as YAML', (t) => {
     target: { netns: 'fw2-staging' },
     stateDir: '/var/lib/nfgit',
     trigger: '/run/nfgit/trigger',
-    poll: { intervalMs: 90_000 },
+    poll: { intervalMs: 90_000, jitterMs: 9000 },
     reconcile: { schedule: '0 */5 * * * *', mode: 'report' },
     signing: { key: '/etc/nfgit/signing_key' },
     trust: { requireSignedCommits: false, allowedSigners: null, pgpKeys: [], matchCommitter: false },
@@ -173,6 +177,8 @@ test('JSON is read as YAML', (t) => {
     ipv4Only: true,
     preserve: [],
     probes: null,
+    pin: null,
+    metrics: { textfile: null },
   });
 });
 
@@ -255,8 +261,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics`,
     ].join('\n'),
   );
 });
@@ -560,3 +566,30 @@ test('loadConfig reports a YAML syntax error with the file and line', async (t) 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+// Day-two settings: poll.jitter, pin, metrics.textfile.
+test(accepts, 'poll: { interval: 10m }', (c: AgentConfig) => c.poll, { intervalMs: 600_000, jitterMs: 60_000 });
+test(accepts, 'poll: { interval: 10m, jitter: 25% }', (c: AgentConfig) => c.poll.jitterMs, 150_000);
+test(accepts, 'poll: { interval: 10m, jitter: 0.5 }', (c: AgentConfig) => c.poll.jitterMs, 300_000);
+test(accepts, 'poll: { interval: 10m, jitter: 45s }', (c: AgentConfig) => c.poll.jitterMs, 45_000);
+test(accepts, 'poll: { jitter: 0 }', (c: AgentConfig) => c.poll.jitterMs, 0);
+test(refuses, 'poll: { jitter: 150% }', 'poll.jitter: must be a fraction of the interval from 0 to 1 (0% to 100%), not "150%"');
+test(
+  refuses,
+  'poll: { jitter: soon }',
+  'poll.jitter: must be a duration (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), or a fraction of the interval such as 10% or 0.1, not "soon"',
+);
+test(accepts, 'pin: 1A2B3C4D5E6F', (c: AgentConfig) => c.pin, '1a2b3c4d5e6f');
+test(
+  refuses,
+  'pin: main~2',
+  'pin: must be a commit id of the branch: its 40 hex digits, or an abbreviation of at least 7 that names one commit, not "main~2"',
+);
+test(accepts, 'metrics: { textfile: /var/lib/node_exporter/nfgit.prom }', (c: AgentConfig) => c.metrics, {
+  textfile: '/var/lib/node_exporter/nfgit.prom',
+});
+test(
+  refuses,
+  'metrics: { textfile: /var/lib/node_exporter/nfgit.txt }',
+  'metrics.textfile: must name a file ending in .prom (node_exporter\'s textfile collector reads only those), not "/var/lib/node_exporter/nfgit.txt"',
+);

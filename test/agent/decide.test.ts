@@ -32,7 +32,8 @@ const refusedEarlier = (commit: string, applied: string | null): AgentState => (
 });
 const fromGit = (commit: string): LastGoodFacts => ({ source: `git:${commit}`, appliedAt: AT });
 const byHand: LastGoodFacts = { source: '/etc/nfgit/rules', appliedAt: AT };
-const OPTIONS: DecideOptions = { reconcile: true, retry: false, allowRewrite: false, reconcileMode: 'repair' };
+const OPTIONS: DecideOptions = { reconcile: true, retry: false, allowRewrite: false, reconcileMode: 'repair', paused: false, pin: null };
+const C = 'c'.repeat(40);
 
 const deployNew = (commit: string, guardHistory = true): PassPlan => ({
   kind: 'deploy',
@@ -135,6 +136,98 @@ test(
   { kind: 'report-not-from-git', commit: A },
 );
 test('not-from-git but reconcile off: nothing done', decides, A, running(A), byHand, { reconcile: false }, current(A, null));
+
+// Paused by an admin (nfgit pause): nothing applied, nothing repaired, whatever the branch, the drift or the pin.
+const paused = (commit: string, pending: boolean, republish = false, ahead?: string): PassPlan => ({
+  kind: 'paused',
+  commit,
+  pending,
+  republish,
+  ...(ahead === undefined ? {} : { ahead }),
+});
+test('paused, a new signed commit: not deployed, pending', decides, B, running(A), fromGit(A), { paused: true }, paused(B, true));
+test('paused, same head (drift would be repaired): no reconcile', decides, A, running(A), fromGit(A), { paused: true }, paused(A, false));
+test(
+  'paused, report mode: no reconcile either',
+  decides,
+  A,
+  running(A),
+  fromGit(A),
+  { paused: true, reconcileMode: 'report' },
+  paused(A, false),
+);
+test('paused, rules applied by hand (not-from-git): left alone', decides, A, running(A), byHand, { paused: true }, paused(A, false));
+test('paused, first commit on a fresh host: nothing applied', decides, A, fresh, undefined, { paused: true }, paused(A, true));
+test(
+  'paused, --retry: still nothing decided',
+  decides,
+  B,
+  refusedEarlier(B, A),
+  fromGit(A),
+  { paused: true, retry: true },
+  paused(B, true),
+);
+test(
+  'paused, a status not published yet: published (publishing is not applying)',
+  decides,
+  A,
+  { ...running(A), decided: { ...running(A).decided!, published: false } },
+  fromGit(A),
+  { paused: true },
+  paused(A, false, true),
+);
+test('paused and pinned: the pin is what waits', decides, C, running(A), fromGit(A), { paused: true, pin: B }, paused(B, true, false, C));
+
+// Pinned (pin: COMMIT in the config, resolved on the branch): the host goes to the pin and no further.
+test(
+  'pinned, the pin not running: deploy the pin, not the head; no history guard (the admin chose it); the head is ahead',
+  decides,
+  C,
+  running(A),
+  fromGit(A),
+  { pin: B },
+  { kind: 'deploy', commit: B, announce: true, guardHistory: false, notFromGit: false, ahead: C },
+);
+test(
+  'pinned, the pin running, the head beyond it: current, reconciled, head reported ahead',
+  decides,
+  C,
+  running(B),
+  fromGit(B),
+  { pin: B },
+  {
+    ...current(B),
+    ahead: C,
+  },
+);
+test('pinned on the head itself: as without a pin, no "ahead"', decides, B, running(B), fromGit(B), { pin: B }, current(B));
+test(
+  'pinned to an older commit than the running one (rolling back on purpose): deployed',
+  decides,
+  B,
+  running(B),
+  fromGit(B),
+  { pin: A },
+  { kind: 'deploy', commit: A, announce: true, guardHistory: false, notFromGit: false, ahead: B },
+);
+test(
+  'pinned to a commit refused earlier: held, not decided again',
+  decides,
+  C,
+  refusedEarlier(B, A),
+  fromGit(A),
+  { pin: B },
+  { ...current(B, 'repair', true), ahead: C },
+);
+test(
+  'pinned, rules applied by hand in report mode: reported, the head ahead',
+  decides,
+  C,
+  running(B),
+  byHand,
+  { pin: B, reconcileMode: 'report' },
+  { kind: 'report-not-from-git', commit: B, ahead: C },
+);
 
 const ends = test.macro({
   exec(t, step: PassStep, errors: readonly NfgitError[], expected: Decision | 'retry') {

@@ -77,3 +77,32 @@ test('a tag with a failed signature is not believed: listed as ignored, and the 
   t.is(unchecked.hosts[0]?.headApplied, null);
   t.false(hasSignatureFailures(unchecked));
 });
+
+test('liveness: a host whose newest report (a heartbeat counts) is older than the limit is stale; a paused heartbeat shows; heartbeats are not decisions', (t) => {
+  const beat = { ...tag('fw1', B, 30, { heartbeat: true }), name: `nfgit/fw1/${B.slice(0, 12)}.2` };
+  const pausedBeat = {
+    ...tag('fw2', A, 40, { heartbeat: true, paused: { by: 'alice', until: null, reason: 'incident 7' } }),
+    name: `nfgit/fw2/${A.slice(0, 12)}.2`,
+  };
+  const now = new Date(Date.UTC(2025, 2, 1, 12, 45));
+  const fleet = fleetStatus([...tags, beat, pausedBeat], B, 'main', true, { now, staleAfterMs: 10 * 60_000 });
+  t.deepEqual(
+    fleet.hosts.map((h) => [h.host, h.lastSeen?.toISOString(), h.stale, h.paused?.reason ?? null, h.last?.tag, h.running?.commit]),
+    [
+      ['fw1', '2025-03-01T12:30:00.000Z', true, null, `nfgit/fw1/${B.slice(0, 12)}`, B],
+      ['fw2', '2025-03-01T12:40:00.000Z', false, 'incident 7', `nfgit/fw2/${B.slice(0, 12)}`, A],
+    ],
+  );
+  const text = renderFleetTable(fleet);
+  t.regex(text, /^fw1: stale: its newest report is from 2025-03-01 12:30 UTC; is its agent running\?/m);
+  t.regex(text, /^fw2: paused by alice: incident 7$/m);
+  t.notRegex(text, /^fw2: stale/m);
+  // The running commit's SINCE is its decision's time, not the heartbeat's.
+  t.regex(text, /^fw1 +bbbbbbbbbbbb +2025-03-01 12:03 UTC /m);
+  const json = JSON.parse(JSON.stringify(fleetStatusJson(fleet))) as {
+    hosts: Array<{ stale: boolean; lastSeen: string; paused: unknown }>;
+  };
+  t.deepEqual(json.hosts[1]?.paused, { by: 'alice', until: null, reason: 'incident 7' });
+  // Without a limit (the library's default), nothing is judged.
+  t.is(fleetStatus(tags, B, 'main', true).hosts[0]?.stale, null);
+});

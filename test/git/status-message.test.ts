@@ -143,3 +143,42 @@ test('stock git interpret-trailers --parse reads the trailers, multi-line errors
     t.is(plain.split('\n').filter((l) => l !== '').length, 8);
   });
 });
+
+// Heartbeats and pauses (issue 13): new trailers that an older message simply lacks.
+const heartbeat: StatusRecord = { ...applied, previous: null, heartbeat: true, time: new Date('2025-03-01T13:34:56.000Z') };
+const pausedBeat: StatusRecord = {
+  ...heartbeat,
+  paused: { by: 'alice', until: new Date('2025-03-01T15:00:00.000Z'), reason: 'blocking 203.0.113.7\nsee ticket 42' },
+};
+
+test('a heartbeat and a paused heartbeat: their trailers, the summary says so, and they read back unchanged', (t) => {
+  const text = formatStatusMessage(pausedBeat);
+  t.regex(text, /^fw1: applied 1a2b3c4d5e6f \(paused\)\n/);
+  t.regex(
+    text,
+    /\nHeartbeat: yes\nPaused-By: alice\nPaused-Until: 2025-03-01T15:00:00.000Z\nPaused-Reason: blocking 203.0.113.7\n see ticket 42\nAgent: /,
+  );
+  t.deepEqual(parseStatusMessage(text), pausedBeat);
+  t.regex(formatStatusMessage(heartbeat), /^fw1: applied 1a2b3c4d5e6f \(heartbeat\)\n/);
+  t.deepEqual(parseStatusMessage(formatStatusMessage(heartbeat)), heartbeat);
+  const forever = { ...pausedBeat, paused: { by: 'bob', until: null, reason: null } };
+  t.regex(formatStatusMessage(forever), /\nPaused-Until: resume\nAgent: /);
+  t.deepEqual(parseStatusMessage(formatStatusMessage(forever)), forever);
+});
+
+test('a message of an nfgit before heartbeats still parses, as a decision that is not paused', (t) => {
+  const old = formatStatusMessage(applied);
+  t.false(old.includes('Heartbeat'));
+  const back = parseStatusMessage(old);
+  t.false('error' in back);
+  t.false('heartbeat' in back);
+  t.false('paused' in back);
+});
+
+test('bad heartbeat or pause trailers are refused', (t) => {
+  const text = formatStatusMessage(pausedBeat);
+  t.deepEqual(parseStatusMessage(text.replace('Heartbeat: yes', 'Heartbeat: no')), { error: 'Heartbeat must be "yes", not "no"' });
+  t.deepEqual(parseStatusMessage(text.replace(/Paused-Until: \S+/, 'Paused-Until: tomorrow')), {
+    error: 'Paused-Until must be an ISO 8601 time or "resume", not "tomorrow"',
+  });
+});
