@@ -13,6 +13,7 @@ import { parsePreserve } from '../netfilter/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';
+import type { LogLevel } from './log.js';
 
 /** The validated configuration of `nfgit sync` and `nfgit run`, every default filled in. */
 export interface AgentConfig {
@@ -72,6 +73,8 @@ export interface AgentConfig {
   readonly preserve: readonly string[];
   /** Checks after each apply of a new commit; if one fails before the deadline, the apply is rolled back. */
   readonly probes: ProbeSet | null;
+  /** The least severe log entries written (`--log-level` overrides). */
+  readonly log: { readonly level: LogLevel };
 }
 
 /** The default trigger file: in the agent's runtime directory (nfgit.service's RuntimeDirectory=nfgit). */
@@ -221,6 +224,8 @@ const tagsSchema = section({
     .default(50),
 });
 
+const logSchema = section({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') });
+
 const PROBE_FORMS = 'tcp: "HOST:PORT", command: [ARGV…] or git: true';
 
 /** One probe: a mapping with exactly one key, its kind. */
@@ -300,6 +305,7 @@ function configSchema(defaults: ConfigDefaults) {
           });
         }),
       probes: probesSchema.nullable().default(null),
+      log: orEmpty(logSchema),
     },
     'the file must hold a mapping of settings (repository:, host:, …)',
   );

