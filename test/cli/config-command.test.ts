@@ -1,8 +1,9 @@
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withTempDir } from '../git/signing/tools.js';
 import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { nfgit } from '../agent/helpers/agent-env.js';
 import { CLI } from '../helpers/paths.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
@@ -126,5 +127,35 @@ test('config check under systemd: a key or trust file under /root that cannot be
       ),
     );
     t.regex(r.stderr, new RegExp(`ProtectHome=yes, which hides /root and /home from it: move ${hidden}/allowed_signers to /etc/nfgit`));
+  });
+});
+
+test('config check under journald (ExecStartPre): every line of the problems is an error entry (<3>), so journalctl -p err shows them', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(config, 'poll: { interval: 30 }\n');
+    const errFile = path.join(dir, 'stderr');
+    const fd = openSync(errFile, 'w');
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      const child = spawn(process.execPath, [CLI, 'config', 'check', '--config', config], {
+        env: { PATH: SYSTEM_PATH, LC_ALL: 'C', JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+        stdio: ['ignore', 'ignore', fd],
+      });
+      const r = { exitCode: await new Promise<number | null>((resolve) => child.on('exit', resolve)) };
+      t.is(r.exitCode, 2);
+    } finally {
+      closeSync(fd);
+    }
+    const lines = readFileSync(errFile, 'utf8').trim().split('\n');
+    t.is(lines.length, 3, lines.join('\n'));
+    t.true(
+      lines.every((l) => l.startsWith(`<3>`)),
+      lines.join('\n'),
+    );
+    t.is(
+      lines[0],
+      `<3>nfgit: ${config}:1: repository.url: is required: the https:// URL of the rules repository, or the absolute path of a local one`,
+    );
   });
 });
