@@ -13,6 +13,7 @@ import { parsePreserve } from '../netfilter/preserve.js';
 import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';
+import type { LogLevel } from './log.js';
 
 /** The validated configuration of `nfgit sync` and `nfgit run`, every default filled in. */
 export interface AgentConfig {
@@ -83,6 +84,8 @@ export interface AgentConfig {
   readonly pin: string | null;
   /** A node_exporter textfile (`*.prom`) the agent rewrites after every pass; null: none. */
   readonly metrics: { readonly textfile: string | null };
+  /** The least severe log entries written (`--log-level` overrides). */
+  readonly log: { readonly level: LogLevel };
 }
 
 /** The default trigger file: in the agent's runtime directory (/run/nfgit, made group nfgit by nfgit.service). */
@@ -274,6 +277,8 @@ const tagsSchema = section({
     .default(50),
 });
 
+const logSchema = section({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') });
+
 const PROBE_FORMS = 'tcp: "HOST:PORT", command: [ARGV…] or git: true';
 
 /** One probe: a mapping with exactly one key, its kind. */
@@ -360,6 +365,7 @@ function configSchema(defaults: ConfigDefaults) {
         .nullable()
         .default(null),
       metrics: orEmpty(metricsSchema),
+      log: orEmpty(logSchema),
     },
     'the file must hold a mapping of settings (repository:, host:, …)',
   );

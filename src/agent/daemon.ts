@@ -67,8 +67,10 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
   const delayed = new Set<NodeJS.Timeout>();
 
   const runPass = async (reason: PassReason): Promise<void> => {
-    // Polls look at the branch; a reconcile (and the first pass) also compares the live ruleset.
-    const reconcile = reason === 'reconcile' || reason === 'start';
+    // Polls look at the branch; every other pass (the first, a reconcile, and what an admin or a push
+    // asks for: SIGHUP, which `systemctl reload` sends, or the trigger file) also compares the live
+    // ruleset: "do everything now".
+    const reconcile = reason !== 'poll';
     try {
       const outcome = await syncOnce(config, { ...options.sync, reconcile }, log);
       failures = 0;
@@ -95,8 +97,8 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
   const trigger = (reason: PassReason): void => {
     if (stopping) return;
     if (running !== null) {
-      // One pass waits at most; a reconcile request wins over a poll.
-      if (pending === null || reason === 'reconcile') pending = reason;
+      // One pass waits at most; any other request wins over a poll (which does less).
+      if (pending === null || reason !== 'poll') pending = reason;
       return;
     }
     if (timer !== undefined) clearTimeout(timer);

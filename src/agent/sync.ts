@@ -222,8 +222,9 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
       }
       case 'current': {
         if (plan.held && agent.decided !== null) {
+          // At info when the pass also checks drift (a start, a reconcile, `nfgit sync`), not at every poll.
           log.log(
-            'info',
+            ctx.options.reconcile ? 'info' : 'debug',
             'held',
             `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`,
             { commit: head, result: agent.decided.result },

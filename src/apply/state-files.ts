@@ -3,6 +3,8 @@ import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
 import type { TargetJson } from '../netfilter/target.js';
 import { APPLY_FILES, confirmFileName, damagedJournalName, STATE_FILE } from '../util/state-layout.js';
+import { SandboxError } from '../errors/errors.js';
+import { errnoCode, writeHint } from '../util/sandbox-hints.js';
 import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
 import {
   appliedMarkerSchema,
@@ -107,8 +109,19 @@ export class StateDir {
 
   /** Creates the directory if needed, and refuses it when others could write it (state-security.ts). */
   ensure(): void {
-    ensureDir(this.dir);
-    checkStateDir(this.dir);
+    try {
+      ensureDir(this.dir);
+      checkStateDir(this.dir);
+    } catch (err) {
+      // Not a bug: nfgit runs without the rights it needs (not root), or in a sandbox that hides the directory.
+      const code = errnoCode(err);
+      if (code !== 'EACCES' && code !== 'EPERM' && code !== 'EROFS') throw err;
+      const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+      const who = uid === 0 ? '' : `; run nfgit as root (this process runs as uid ${uid})`;
+      throw new SandboxError(`cannot use the state directory ${this.dir}: ${(err as Error).message}${who}${writeHint(this.dir, code)}`, {
+        cause: err,
+      });
+    }
     // Files of an older nfgit were 0644 (copies for people): the rulesets are nobody else's business.
     tightenFiles(this.dir, APPLY_FILES);
   }

@@ -3,7 +3,7 @@
 // every push) starts as fast as before.
 
 import { InvalidArgumentError, type Command } from 'commander';
-import { defaultFormat, streamLogger, type LogFormat, type Logger } from '../agent/log.js';
+import { defaultFormat, LOG_FORMATS, LOG_LEVELS, streamLogger, type LogFormat, type Logger, type LogLevel } from '../agent/log.js';
 import type { SyncOptions } from '../agent/sync.js';
 import type { NfgitError } from '../errors/errors.js';
 import { failsWith } from './failure.js';
@@ -13,6 +13,7 @@ import { parsePreserve } from '../netfilter/preserve.js';
 interface AgentFlags {
   config: string;
   logFormat?: LogFormat;
+  logLevel?: LogLevel;
   retry?: boolean;
   allowRewrite?: boolean;
   reconcile?: boolean;
@@ -21,8 +22,15 @@ interface AgentFlags {
 }
 
 const parseFormat = (value: string): LogFormat => {
-  if (value !== 'json' && value !== 'text') throw new InvalidArgumentError('expected json or text');
-  return value;
+  const format = LOG_FORMATS.find((f) => f === value);
+  if (format === undefined) throw new InvalidArgumentError(`expected ${LOG_FORMATS.join(', ')}`);
+  return format;
+};
+
+const parseLevel = (value: string): LogLevel => {
+  const level = LOG_LEVELS.find((l) => l === value);
+  if (level === undefined) throw new InvalidArgumentError(`expected ${LOG_LEVELS.join(', ')}`);
+  return level;
 };
 
 const parseSeconds = (value: string): number => {
@@ -35,7 +43,16 @@ function withAgentFlags(cmd: Command): Command {
   // A failure that ends the command is logged, as everything the agent says.
   return failsWith(cmd, (flags) => ({ print: (errors) => logFailure(loggerFor(flags as unknown as AgentFlags), errors) }))
     .requiredOption('--config <file>', 'the agent configuration (YAML)')
-    .option('--log-format <format>', 'json (one object per line) or text (default: text on a terminal, else json)', parseFormat)
+    .option(
+      '--log-format <format>',
+      "json (one object per line), text, or journal (text with <N> priority prefixes; default: journal when stdout is journald's (JOURNAL_STREAM), text on a terminal, else json)",
+      parseFormat,
+    )
+    .option(
+      '--log-level <level>',
+      'the least severe entries written: debug, info, warn or error (default: log.level of the configuration, info)',
+      parseLevel,
+    )
     .option('--allow-rewrite', 'accept a branch head that does not descend from the running commit (force-pushed history)')
     .option('--retry', 'decide the branch head again even if it was refused before')
     .option('--lock-timeout <seconds>', 'how long to wait for another nfgit using the state directory', parseSeconds, 600)
@@ -47,8 +64,9 @@ function withAgentFlags(cmd: Command): Command {
     );
 }
 
-function loggerFor(flags: AgentFlags): Logger {
-  return streamLogger(process.stdout, flags.logFormat ?? defaultFormat(process.stdout));
+/** The logger of a command: --log-level, else the configuration's log.level, else info. */
+function loggerFor(flags: AgentFlags, configured: LogLevel = 'info'): Logger {
+  return streamLogger(process.stdout, flags.logFormat ?? defaultFormat(process.stdout), undefined, flags.logLevel ?? configured);
 }
 
 function syncOptions(flags: AgentFlags, defaults: SyncOptions): SyncOptions {
@@ -84,10 +102,10 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
   )
     .option('--no-reconcile', 'do not compare the live ruleset with the applied one')
     .action(async (flags: AgentFlags) => {
-      const log = loggerFor(flags);
       const { loadConfig } = await import('../agent/config.js');
       const { exitCodeOf, SYNC_DEFAULTS, syncOnce } = await import('../agent/sync.js');
       const config = withPreserve(await loadConfig(flags.config), flags.preserve);
+      const log = loggerFor(flags, config.log.level);
       const outcome = await syncOnce(config, syncOptions(flags, SYNC_DEFAULTS), log);
       setCode(exitCodeOf(outcome));
     });
@@ -99,12 +117,12 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
         'the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or creating the trigger file (config trigger:, default /run/nfgit/trigger) syncs now; SIGTERM stops after the pass in flight',
       ),
   ).action(async (flags: AgentFlags) => {
-    const log = loggerFor(flags);
     const { loadConfig } = await import('../agent/config.js');
     const { startDaemon } = await import('../agent/daemon.js');
     const { SYNC_DEFAULTS } = await import('../agent/sync.js');
     const { passBoundMs, passStatus, systemdNotifier, withinBound } = await import('../agent/notify.js');
     const config = withPreserve(await loadConfig(flags.config), flags.preserve);
+    const log = loggerFor(flags, config.log.level);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
     // Under systemd (Type=notify): ready once the configuration is loaded and the first pass scheduled.
     const notifier = systemdNotifier(log);

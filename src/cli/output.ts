@@ -5,11 +5,17 @@ import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
 import { describeSetsOutcome } from '../netfilter/set-diff.js';
 import { describeTarget, type Target } from '../netfilter/target.js';
+import { isJournalStream } from '../agent/log.js';
 
 /** Prints errors: FILE:LINE: message lines on stderr, or JSON on stdout. */
 export function printErrors(errors: readonly NfgitError[], json: boolean): void {
   if (json) process.stdout.write(JSON.stringify({ ok: false, errors: errors.map((e) => e.toJSON()) }, null, 2) + '\n');
-  else for (const e of errors) process.stderr.write(e.format() + '\n');
+  else {
+    // Under journald (a unit's ExecStartPre=nfgit config check, the boot unit's restore-last), each
+    // line is an error entry, so that `journalctl -p err` shows it.
+    const prefix = isJournalStream(2) ? '<3>' : '';
+    for (const e of errors) process.stderr.write(prefix + e.format().split('\n').join(`\n${prefix}`) + '\n');
+  }
 }
 
 /** One line per family: rules, user chains, tables used. */

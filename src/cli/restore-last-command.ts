@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { applyOptions, withApplyFlags, type ApplyFlags } from './apply-flags.js';
 import { collect } from './compile-flags.js';
 import { printApply, printRecovery } from './output.js';
+import { SandboxError } from '../errors/errors.js';
 
 /** Adds `nfgit restore-last`; argv is recorded in the journal. */
 export function registerRestoreLast(program: Command, argv: readonly string[]): void {
@@ -15,6 +16,12 @@ export function registerRestoreLast(program: Command, argv: readonly string[]): 
       .option('--preserve <pattern>', 'chains of other software to leave alone, as for apply (repeatable)', collect, [])
       .option('--force', 'load into --netns (or the host) even though the last good ruleset was applied to another target'),
   ).action(async (flags: ApplyFlags & { json?: boolean; force?: boolean }) => {
+    // The firewall and the state directory are root's: say so, rather than fail on the first file (a "bug", exit 70).
+    const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+    if (uid !== 0)
+      throw new SandboxError(
+        `restore-last loads the firewall from the state directory ${flags.stateDir}, which only root may do: run it as root (sudo nfgit restore-last); this process runs as uid ${uid}`,
+      );
     // Loaded when used: the state code and zod would add a tenth of a second to every command's start.
     // Without --netns: the target recorded with the last good ruleset (the boot unit names none).
     const { restoreLast } = await import('../apply/apply.js');

@@ -5,7 +5,8 @@
 
 import fs from 'node:fs';
 import git, { Errors, type HttpClient } from 'isomorphic-git';
-import { RemoteError, UsageError } from '../errors/errors.js';
+import { RemoteError, SandboxError, UsageError } from '../errors/errors.js';
+import { errnoCode, writeHint } from '../util/sandbox-hints.js';
 import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from './status-message.js';
 import { matchPatternList, type AllowedSigner } from './signing/allowed-signers.js';
 import { signerPrincipal } from './signing/host-identity.js';
@@ -224,6 +225,22 @@ async function pushRef(gitdir: string, remote: StatusRemote, ref: string, del: f
 }
 
 /**
+ * Runs a write into the repository; a file system that refuses it (read-only, permissions: under
+ * systemd, a local repository not in the unit's ReadWritePaths) is a SandboxError that says so.
+ */
+async function unwritable<T>(gitdir: string, write: () => Promise<T>): Promise<T> {
+  try {
+    return await write();
+  } catch (err) {
+    const code = errnoCode(err);
+    if (code !== 'EROFS' && code !== 'EACCES' && code !== 'EPERM') throw err;
+    throw new SandboxError(`cannot write the status tag into ${gitdir}: ${(err as Error).message}${writeHint(gitdir, code)}`, {
+      cause: err,
+    });
+  }
+}
+
+/**
  * Writes the signed status tag for record (never moving an existing one), publishes it, and prunes
  * this host's tags beyond keep, oldest first, remotely and locally. Idempotent: a tag left local by
  * a failed push is pushed by the next call. Network failures throw a RemoteError.
@@ -257,21 +274,23 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
     }
   }
   if (!(await taken(ref))) {
-    await git.annotatedTag({
-      fs: wfs,
-      gitdir,
-      ref,
-      object: record.commit,
-      tagger: {
-        name: 'nfgit',
-        email: signerPrincipal(record.host),
-        timestamp: Math.floor(record.time.getTime() / 1000),
-        timezoneOffset: 0,
-      },
-      message: formatStatusMessage(record),
-      signingKey: 'ssh',
-      onSign: ({ payload }) => ({ signature: signSshsig(payload, key, 'git') }),
-    });
+    await unwritable(gitdir, () =>
+      git.annotatedTag({
+        fs: wfs,
+        gitdir,
+        ref,
+        object: record.commit,
+        tagger: {
+          name: 'nfgit',
+          email: signerPrincipal(record.host),
+          timestamp: Math.floor(record.time.getTime() / 1000),
+          timezoneOffset: 0,
+        },
+        message: formatStatusMessage(record),
+        signingKey: 'ssh',
+        onSign: ({ payload }) => ({ signature: signSshsig(payload, key, 'git') }),
+      }),
+    );
     created = true;
   }
   if (remote !== null && remoteTags === null) {

@@ -13,6 +13,17 @@ export interface IpsetRestoreFailure {
   readonly message: string;
 }
 
+/**
+ * The error for an `ipset` that is not installed (a shell's 127, "not found"), or undefined: the
+ * host's environment, not the rules, is what is wrong (exit 3), and the message names the package.
+ */
+export function ipsetMissing(code: number | null, stderr: string): SandboxError | undefined {
+  if (code !== 127 && !/ipset: (not found|No such file)|exec of "ipset" failed: No such file/.test(stderr)) return undefined;
+  return new SandboxError(
+    'the rules use ipset sets, and the ipset command is not installed on this host (or not on PATH): install it (apt-get install ipset) and run nfgit again',
+  );
+}
+
 /** Reads ipset restore's stderr: `ipset v7.17: Error in line N: MESSAGE`. */
 export function parseIpsetRestoreError(stderr: string): IpsetRestoreFailure {
   const text = stderr.trim();
@@ -29,6 +40,8 @@ export async function stageIpsets(ipsets: RenderedIpsets): Promise<void> {
   if (ipsets.text === '') return;
   const r = await runInScratchNetns('exec ipset restore', [], { input: ipsets.text });
   if (r.code === 0) return;
+  const missing = ipsetMissing(r.code, r.stderr);
+  if (missing !== undefined) throw missing;
   const f = parseIpsetRestoreError(r.stderr);
   const trace = f.line === undefined ? [] : (ipsets.sourceMap.get(f.line) ?? []);
   throw new NfgitErrors([new RuleError(`ipset: ${f.message}`, { trace })]);
@@ -64,8 +77,9 @@ export async function savedIpsets(ipsets: RenderedIpsets): Promise<string> {
   if (ipsets.text === '') return '';
   const r = await runInScratchNetns('ipset restore || exit $?; exec ipset save', [], { input: ipsets.text });
   if (r.code !== 0)
-    throw new SandboxError(
-      `loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`,
+    throw (
+      ipsetMissing(r.code, r.stderr) ??
+      new SandboxError(`loading the sets into a scratch namespace to read them back failed: ${parseIpsetRestoreError(r.stderr).message}`)
     );
   return r.stdout;
 }

@@ -43,7 +43,7 @@ test('each problem names the line of the setting, or of the section a required s
   t.deepEqual(message.split('\n'), [
     `${FILE}:2: repository.url: is required: the https:// URL of the rules repository, or the absolute path of a local one`,
     `${FILE}:6: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
-    `${FILE}:7: colour: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes`,
+    `${FILE}:7: colour: is not a known key; the keys here are: ${message.split('the keys here are: ')[1] ?? ''}`,
   ]);
 });
 
@@ -92,6 +92,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   probes: null,
   pin: null,
   metrics: { textfile: null },
+  log: { level: 'info' },
 };
 
 test('the example of the issue parses to the full configuration', (t) => {
@@ -131,6 +132,7 @@ test('a minimal file gets every default', (t) => {
     probes: null,
     pin: null,
     metrics: { textfile: null },
+    log: { level: 'info' },
   });
 });
 
@@ -179,6 +181,7 @@ test('JSON is read as YAML', (t) => {
     probes: null,
     pin: null,
     metrics: { textfile: null },
+    log: { level: 'info' },
   });
 });
 
@@ -261,8 +264,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics, log`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics, log`,
     ].join('\n'),
   );
 });
@@ -593,3 +596,5 @@ test(
   'metrics: { textfile: /var/lib/node_exporter/nfgit.txt }',
   'metrics.textfile: must name a file ending in .prom (node_exporter\'s textfile collector reads only those), not "/var/lib/node_exporter/nfgit.txt"',
 );
+test(accepts, 'log: { level: debug }', (c: AgentConfig) => c.log.level, 'debug');
+test(refuses, 'log: { level: verbose }', 'log.level: must be one of "debug", "info", "warn", "error", not "verbose"');

@@ -73,3 +73,36 @@ test('a socket nobody listens on: one warning, no exception', async (t) => {
     );
   });
 });
+
+test('the watchdog: no heartbeat while the daemon is not healthy (logged once), heartbeats again once it is', async (t) => {
+  await withTempDir('notify', async (dir) => {
+    const socket = await openNotifySocket(dir);
+    try {
+      const log = memoryLogger();
+      const notifier = systemdNotifier(log, { NOTIFY_SOCKET: socket.path, WATCHDOG_USEC: '100000' });
+      let calls = 0;
+      let sentWhileHung = 0;
+      const stop = notifier.watchdog(() => {
+        calls++;
+        if (calls <= 3) {
+          sentWhileHung = socket.messages.filter((m) => m === 'WATCHDOG=1').length;
+          return false;
+        }
+        return true;
+      });
+      try {
+        await socket.waitFor('WATCHDOG=1');
+      } finally {
+        stop();
+      }
+      t.true(calls > 3);
+      t.is(sentWhileHung, 0);
+      t.deepEqual(
+        log.entries.map((e) => [e.level, e.event]),
+        [['error', 'watchdog-stopped']],
+      );
+    } finally {
+      socket.close();
+    }
+  });
+});

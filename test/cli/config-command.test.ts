@@ -1,8 +1,12 @@
 import test from 'ava';
-import { writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withTempDir } from '../git/signing/tools.js';
+import { execa } from 'execa';
+import { spawn } from 'node:child_process';
 import { nfgit } from '../agent/helpers/agent-env.js';
+import { CLI } from '../helpers/paths.js';
+import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
 
 /** A host's key and an allowed_signers file in dir, as an admin makes them. */
 async function keys(dir: string): Promise<{ key: string; signers: string }> {
@@ -95,5 +99,63 @@ test('config check: a configuration file that cannot be read, exit 2', async (t)
     const r = await nfgit(['config', 'check', '--config', path.join(dir, 'none.yaml')]);
     t.is(r.exitCode, 2);
     t.regex(r.stderr, /cannot read the configuration file .*none\.yaml: it does not exist/);
+  });
+});
+
+test('config check under systemd: a key or trust file under /root that cannot be read is said to be hidden by ProtectHome', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const config = path.join(dir, 'config.yaml');
+    const hidden = `/root/nfgit-test-absent-${path.basename(dir)}`;
+    writeFileSync(
+      config,
+      JSON.stringify({
+        repository: { url: dir },
+        signing: { key: `${hidden}/signing_key` },
+        trust: { allowedSigners: `${hidden}/allowed_signers` },
+      }),
+    );
+    const r = await execa(process.execPath, [CLI, 'config', 'check', '--config', config], {
+      env: { PATH: SYSTEM_PATH, LC_ALL: 'C', INVOCATION_ID: '0b3c5e0d6f8a4a8e9c1d2e3f4a5b6c7d' },
+      extendEnv: false,
+      reject: false,
+    });
+    t.is(r.exitCode, 2, r.stderr);
+    t.regex(
+      r.stderr,
+      new RegExp(
+        `cannot load the signing key ${hidden}/signing_key .*ProtectHome=yes, which hides /root and /home from it: move ${hidden}/signing_key to /etc/nfgit`,
+      ),
+    );
+    t.regex(r.stderr, new RegExp(`ProtectHome=yes, which hides /root and /home from it: move ${hidden}/allowed_signers to /etc/nfgit`));
+  });
+});
+
+test('config check under journald (ExecStartPre): every line of the problems is an error entry (<3>), so journalctl -p err shows them', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const config = path.join(dir, 'config.yaml');
+    writeFileSync(config, 'poll: { interval: 30 }\n');
+    const errFile = path.join(dir, 'stderr');
+    const fd = openSync(errFile, 'w');
+    try {
+      const st = fstatSync(fd, { bigint: true });
+      const child = spawn(process.execPath, [CLI, 'config', 'check', '--config', config], {
+        env: { PATH: SYSTEM_PATH, LC_ALL: 'C', JOURNAL_STREAM: `${st.dev}:${st.ino}` },
+        stdio: ['ignore', 'ignore', fd],
+      });
+      const r = { exitCode: await new Promise<number | null>((resolve) => child.on('exit', resolve)) };
+      t.is(r.exitCode, 2);
+    } finally {
+      closeSync(fd);
+    }
+    const lines = readFileSync(errFile, 'utf8').trim().split('\n');
+    t.is(lines.length, 3, lines.join('\n'));
+    t.true(
+      lines.every((l) => l.startsWith(`<3>`)),
+      lines.join('\n'),
+    );
+    t.is(
+      lines[0],
+      `<3>nfgit: ${config}:1: repository.url: is required: the https:// URL of the rules repository, or the absolute path of a local one`,
+    );
   });
 });
