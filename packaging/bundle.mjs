@@ -36,6 +36,9 @@ await build({
     NFGIT_BUNDLED_PRELUDE: JSON.stringify(prelude),
     NFGIT_BUNDLED_BASH_PRELUDE: JSON.stringify(bashPrelude),
   },
+  // debug (of https-proxy-agent) tries require('supports-color') for colours and does without when
+  // it fails; left out, so that the bundle holds only what package.json's dependencies bring.
+  external: ['supports-color'],
   legalComments: 'eof',
   // Half the size, and about 0.1 s less to start (hooks run `nfgit check` on every push).
   minify: true,
