@@ -46,7 +46,11 @@ export function describeProxy(choice: ProxyChoice): string {
 
 /** An http.Agent that tunnels every request through the proxy with CONNECT, and throws ProxyError when the proxy fails. */
 export class TunnelAgent extends HttpsProxyAgent<string> {
-  constructor(readonly choice: ProxyChoice) {
+  /** idleMs: how long the proxy may take to answer CONNECT (repository.timeout). */
+  constructor(
+    readonly choice: ProxyChoice,
+    readonly idleMs: number,
+  ) {
     super(choice.url);
   }
 
@@ -58,12 +62,26 @@ export class TunnelAgent extends HttpsProxyAgent<string> {
       status = connect.statusCode;
     };
     req.once('proxyConnect', onConnect);
+    // A proxy that never answers CONNECT would hold its connection open for good (https-proxy-agent
+    // waits for the answer without a limit, and an abandoned request does not close it): it is closed
+    // after the idle limit. super.connect opens that connection before its first await, so the signal
+    // given here goes to this request's connection only; it is never aborted once the tunnel is up.
+    const silent = new AbortController();
+    const timer = setTimeout(() => silent.abort(new Error(`no answer to CONNECT for ${Math.round(this.idleMs / 1000)} s`)), this.idleMs);
+    timer.unref();
+    const shared = this.connectOpts;
     let socket: Socket;
     try {
-      socket = await super.connect(req, opts);
+      this.connectOpts = { ...shared, signal: silent.signal };
+      const connecting = super.connect(req, opts);
+      this.connectOpts = shared;
+      socket = await connecting;
     } catch (err) {
-      throw new ProxyError(proxy, this.choice.variable, target, null, { cause: err });
+      const cause: unknown = silent.signal.aborted ? silent.signal.reason : err;
+      throw new ProxyError(proxy, this.choice.variable, target, null, { cause });
     } finally {
+      clearTimeout(timer);
+      this.connectOpts = shared;
       req.off('proxyConnect', onConnect);
     }
     if (status !== 200) {

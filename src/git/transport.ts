@@ -143,7 +143,10 @@ function formatBytes(n: number): string {
 }
 
 /** How a request reaches its URL: the tunnel of the proxy the environment names (one agent per proxy), and the CAs. */
-function router(given: TransportRoute): (url: string) => { agent?: Agent; via: string | null; fetchOptions?: { ca: readonly string[] } } {
+function router(
+  given: TransportRoute,
+  idleMs: number,
+): (url: string) => { agent?: Agent; via: string | null; fetchOptions?: { ca: readonly string[] } } {
   const env = given.env ?? process.env;
   const fetchOptions = given.ca === undefined ? {} : { fetchOptions: { ca: given.ca } };
   const agents = new Map<string, Agent>();
@@ -152,7 +155,7 @@ function router(given: TransportRoute): (url: string) => { agent?: Agent; via: s
     if (choice === null) return { via: null, ...fetchOptions };
     let agent = agents.get(choice.url.href);
     if (agent === undefined) {
-      agent = new TunnelAgent(choice);
+      agent = new TunnelAgent(choice, idleMs);
       agents.set(choice.url.href, agent);
     }
     return { agent, via: describeProxy(choice), ...fetchOptions };
@@ -171,8 +174,8 @@ export function httpWithTimeout(
   base: HttpClient = nodeHttp,
 ): HttpClient {
   const given: Partial<TransportLimits> & TransportRoute = typeof limits === 'number' ? { idleMs: limits } : limits;
-  const route = router(given);
   const idleMs = given.idleMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const route = router(given, idleMs);
   const fetchDeadlineMs = given.fetchDeadlineMs ?? DEFAULT_FETCH_DEADLINE_MS;
   const listDeadlineMs = given.listDeadlineMs ?? Math.min(2 * idleMs, fetchDeadlineMs);
   const maxRefsBytes = given.maxRefsBytes ?? MAX_REFS_BYTES;

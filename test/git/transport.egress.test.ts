@@ -185,6 +185,15 @@ test.serial(
           );
         });
         t.is(hung.connects.length, 1);
+        // The abandoned request's connection to the proxy is closed, not left waiting for an answer
+        // (a generous bound, so that a leak fails here instead of hanging the suite).
+        let bound: NodeJS.Timeout | undefined;
+        const closed = await Promise.race([
+          hung.idle().then(() => true),
+          new Promise<boolean>((resolve) => (bound = setTimeout(() => resolve(false), 30_000))),
+        ]);
+        clearTimeout(bound);
+        t.true(closed, 'the connection to the hung proxy was closed');
       } finally {
         await hung.stop();
       }

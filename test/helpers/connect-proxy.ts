@@ -12,6 +12,8 @@ export interface ConnectProxy {
   readonly connects: Array<{ target: string; status: number; authorization: string | undefined }>;
   /** How many tunnels were opened (answered 200 and connected). */
   tunnels(): number;
+  /** Resolves once no client connection is open (every client has closed its end). */
+  idle(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -29,6 +31,8 @@ export interface ConnectProxyOptions {
 export async function startConnectProxy(options: ConnectProxyOptions = {}): Promise<ConnectProxy> {
   const connects: ConnectProxy['connects'] = [];
   const sockets = new Set<net.Socket>();
+  const clients = new Set<net.Socket>();
+  const waiting: Array<() => void> = [];
   let opened = 0;
   const server = http.createServer((_req, res) => {
     res.writeHead(405, { 'Content-Type': 'text/plain' });
@@ -36,7 +40,12 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
   });
   server.on('connect', (req: http.IncomingMessage, client: net.Socket, head: Buffer) => {
     sockets.add(client);
-    client.on('close', () => sockets.delete(client));
+    clients.add(client);
+    client.on('close', () => {
+      sockets.delete(client);
+      clients.delete(client);
+      if (clients.size === 0) for (const w of waiting.splice(0)) w();
+    });
     client.on('error', () => {});
     const target = req.url ?? '';
     const authorization = req.headers['proxy-authorization'];
@@ -50,6 +59,8 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
     }
     if (options.stall === true) {
       connects.push({ target, status: 0, authorization });
+      // An http.Server's sockets allow half-open connections: close this end when the client closes its own.
+      client.once('end', () => client.destroy());
       return;
     }
     if (options.refuse !== undefined) {
@@ -81,6 +92,7 @@ export async function startConnectProxy(options: ConnectProxyOptions = {}): Prom
     port,
     connects,
     tunnels: () => opened,
+    idle: () => new Promise<void>((resolve) => (clients.size === 0 ? resolve() : waiting.push(resolve))),
     stop() {
       for (const s of sockets) s.destroy();
       return new Promise((resolve) => {
