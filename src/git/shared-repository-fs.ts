@@ -44,9 +44,13 @@ function isLooseObject(file: string): boolean {
 type WriteData = string | Uint8Array;
 type WriteOptions = { encoding?: BufferEncoding | null; mode?: number } | BufferEncoding | undefined;
 
-/** Writes file as described on top: a temporary file settled through its descriptor, then renamed over the name. */
-async function writeShared(writes: SharedWrites, file: string, data: WriteData, options: WriteOptions): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.nfgit-tmp-${randomBytes(8).toString('hex')}`);
+/**
+ * Writes file as described on top: a temporary file settled through its descriptor, then renamed over
+ * the name. The temporary file is at the top of gitdir (the same file system), where git ignores what
+ * it does not know: one left by a crash inside refs/ would read as a ref.
+ */
+async function writeShared(writes: SharedWrites, gitdir: string, file: string, data: WriteData, options: WriteOptions): Promise<void> {
+  const tmp = path.join(gitdir, `nfgit-tmp-${randomBytes(8).toString('hex')}`);
   const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     try {
@@ -82,7 +86,7 @@ export async function sharedRepositoryFs(gitdir: string): Promise<PromiseFsClien
   const writes = await repositoryWrites(gitdir);
   const promises = {
     ...fs.promises,
-    writeFile: (file: string, data: WriteData, options?: WriteOptions) => writeShared(writes, file, data, options),
+    writeFile: (file: string, data: WriteData, options?: WriteOptions) => writeShared(writes, gitdir, file, data, options),
     mkdir: (dir: string) => mkdirShared(writes, dir),
   };
   // isomorphic-git takes a client's promises only when the property is enumerable.

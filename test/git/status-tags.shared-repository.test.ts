@@ -108,6 +108,11 @@ test.serial(
         t.is(clone.tags, name);
         const made = added(bare, before);
         t.true(made.length >= 4, 'a tag object, its directory, the tag ref and its directories');
+        t.deepEqual(
+          made.filter(([p]) => p.includes('nfgit-tmp')),
+          [],
+          'no temporary file is left',
+        );
         for (const [p, st] of made) {
           const rel = path.relative(bare, p);
           t.is(st.gid, user.gid, `${rel} belongs to the repository's group`);
