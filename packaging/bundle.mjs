@@ -31,6 +31,9 @@ await build({
     js: "import { createRequire as __nfgitCreateRequire } from 'node:module'; const require = __nfgitCreateRequire(import.meta.url);",
   },
   define: bundleDefines(root),
+  // debug (of https-proxy-agent) tries require('supports-color') for colours and does without when
+  // it fails; left out, so that the bundle holds only what package.json's dependencies bring.
+  external: ['supports-color'],
   legalComments: 'eof',
   // Half the size, and about 0.1 s less to start (hooks run `nfgit check` on every push).
   minify: true,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { DEFAULT_PROBE_DEADLINE_MS, parseTcpProbe, type ProbeCheck, type ProbeSet } from '../apply/probes.js';
 import { DEFAULT_STATE_DIR } from '../util/state-layout.js';
 import { UsageError } from '../errors/errors.js';
+import { caFileProblem } from '../git/ca-file.js';
 import { netnsNameProblem, targetOf, type Target } from '../netfilter/target.js';
 import { parsePreserve } from '../netfilter/preserve.js';
 import { cronProblem } from './cron-expression.js';
@@ -25,6 +26,8 @@ export interface AgentConfig {
     readonly path: string;
     /** A file holding the HTTPS token; tokens are never written in the configuration itself. */
     readonly tokenFile: string | null;
+    /** A PEM bundle of CAs trusted for the HTTPS remote, beside the usual ones (see git/ca-file.ts). */
+    readonly caFile: string | null;
     /** How long the git server may stay silent during a request before nfgit gives up (and retries later). */
     readonly timeoutMs: number;
     /** How long one request that transfers objects may take in all (a fetch's pack), however steadily it moves. */
@@ -95,6 +98,8 @@ export const DEFAULT_TRIGGER = '/run/nfgit/trigger';
 export interface ConfigDefaults {
   /** The machine's host name: the default of `host`. */
   readonly hostname: string;
+  /** What is wrong with repository.caFile's file (unreadable, no certificate), undefined when usable; not checked when left out. */
+  readonly caFileProblem?: (file: string) => string | undefined;
 }
 
 /** Reads and validates a configuration file; a UsageError names the file and every problem in it. */
@@ -105,7 +110,7 @@ export async function loadConfig(file: string): Promise<AgentConfig> {
   } catch (err) {
     throw new UsageError(`cannot read the configuration file ${file}: ${readProblem(err)}`, { cause: err });
   }
-  return parseConfig(text, file, { hostname: hostname() });
+  return parseConfig(text, file, { hostname: hostname(), caFileProblem });
 }
 
 /** Parses and validates configuration text (YAML or JSON); throws one UsageError with a `FILE: path: message` line per problem. */
@@ -165,20 +170,26 @@ const INLINE_TOKEN =
 
 const URL_REQUIRED = 'is required: the https:// URL of the rules repository, or the absolute path of a local one';
 
-const repositorySchema = section({
-  url: z.string({ error: (iss) => (iss.input === undefined ? URL_REQUIRED : undefined) }).superRefine(check(urlProblem)),
-  branch: z.string().superRefine(check(branchProblem)).default('main'),
-  path: z.string().superRefine(check(rulesPathProblem)).transform(normalizeRulesPath).default('rules'),
-  tokenFile: absolutePath()
-    .nullish()
-    .transform((v) => v ?? null),
-  timeout: duration('30s'),
-  fetchTimeout: duration('5m'),
-  maxFetchMiB: z
-    .number()
-    .superRefine(check((n) => (Number.isInteger(n) && n >= 1 ? undefined : `must be a whole number of MiB, at least 1, not ${n}`)))
-    .default(1024),
-}).transform(({ timeout, fetchTimeout, ...rest }) => ({ ...rest, timeoutMs: timeout, fetchTimeoutMs: fetchTimeout }));
+function repositorySchema(defaults: ConfigDefaults) {
+  return section({
+    url: z.string({ error: (iss) => (iss.input === undefined ? URL_REQUIRED : undefined) }).superRefine(check(urlProblem)),
+    branch: z.string().superRefine(check(branchProblem)).default('main'),
+    path: z.string().superRefine(check(rulesPathProblem)).transform(normalizeRulesPath).default('rules'),
+    tokenFile: absolutePath()
+      .nullish()
+      .transform((v) => v ?? null),
+    caFile: absolutePath()
+      .superRefine(check((f) => (path.posix.isAbsolute(f) ? defaults.caFileProblem?.(f) : undefined)))
+      .nullish()
+      .transform((v) => v ?? null),
+    timeout: duration('30s'),
+    fetchTimeout: duration('5m'),
+    maxFetchMiB: z
+      .number()
+      .superRefine(check((n) => (Number.isInteger(n) && n >= 1 ? undefined : `must be a whole number of MiB, at least 1, not ${n}`)))
+      .default(1024),
+  }).transform(({ timeout, fetchTimeout, ...rest }) => ({ ...rest, timeoutMs: timeout, fetchTimeoutMs: fetchTimeout }));
+}
 
 /** The default poll.jitter: a tenth of the interval. */
 export const DEFAULT_JITTER_FRACTION = 0.1;
@@ -319,7 +330,7 @@ const probesSchema = section({
 function configSchema(defaults: ConfigDefaults) {
   return section(
     {
-      repository: orEmpty(repositorySchema),
+      repository: orEmpty(repositorySchema(defaults)),
       host: z
         .string()
         .optional()

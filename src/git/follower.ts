@@ -20,6 +20,7 @@ import {
   type VerifiedCommit,
 } from './verified-objects.js';
 import { makeDirs } from '../util/make-dirs.js';
+import { trustedCas } from './ca-file.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
 export interface RepositorySpec {
@@ -27,6 +28,8 @@ export interface RepositorySpec {
   readonly url: string;
   readonly branch: string;
   readonly tokenFile: string | null;
+  /** A PEM bundle of CAs to trust beside the usual ones (see ca-file.ts). */
+  readonly caFile?: string | null;
   /** Total time limit of a request that transfers objects (transport.ts's default when left out). */
   readonly fetchTimeoutMs?: number;
   /** The largest pack accepted, in MiB (transport.ts's default when left out). */
@@ -73,7 +76,12 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
     return { gitdir, remote: null, branch: spec.branch, name: spec.url };
   }
   const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
-  const remote: Remote = { url: spec.url, http: httpWithTimeout(transportLimits(spec, idleTimeoutMs)), auth: authCallbacks(credentials) };
+  const route = spec.caFile === undefined || spec.caFile === null ? {} : { ca: trustedCas(spec.caFile) };
+  const remote: Remote = {
+    url: spec.url,
+    http: httpWithTimeout({ ...transportLimits(spec, idleTimeoutMs), ...route }),
+    auth: authCallbacks(credentials),
+  };
   const gitdir = path.join(stateDir, STATE_FILE.repo);
   if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
   if (!existsSync(path.join(gitdir, 'HEAD'))) {

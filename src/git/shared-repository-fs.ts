@@ -11,10 +11,10 @@
 
 import { randomBytes } from 'node:crypto';
 import fs, { constants } from 'node:fs';
-import { mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
-import { UsageError } from '../errors/errors.js';
+import { SandboxError, UsageError } from '../errors/errors.js';
 import { parseSharedRepository, sharedWrites, type SharedWrites } from './shared-perm.js';
 
 /** How nfgit writes into the repository at gitdir: from its core.sharedRepository and its objects/ directory. */
@@ -26,14 +26,36 @@ export async function repositoryWrites(gitdir: string): Promise<SharedWrites> {
   return sharedWrites(perm, objects);
 }
 
-/** Whether nfgit may give files away (only root may chown to another user). */
-const mayChown = (): boolean => process.getuid?.() === 0;
+/**
+ * What to do when the kernel will not let nfgit give a file the repository's owner, group or mode:
+ * under nfgit.service (no CAP_CHOWN, CAP_FOWNER or CAP_FSETID) root may only give its files a group it
+ * is in, and keeps a set-group-ID bit only for such a group.
+ */
+function notTheirs(file: string, writes: SharedWrites, what: string, cause?: unknown): SandboxError {
+  return new SandboxError(
+    `cannot give ${file} ${what} of the repository's objects/ directory (user ${writes.uid}, group ${writes.gid}): nfgit must be in that group ` +
+      `(systemctl edit nfgit: SupplementaryGroups=, with the repository made group-writable: git init --bare --shared=group, chgrp -R)`,
+    { cause },
+  );
+}
 
-/** Gives an open file or directory its owner and mode. */
-async function settle(handle: FileHandle, writes: SharedWrites, mode: number): Promise<void> {
-  if (mayChown()) await handle.chown(writes.uid, writes.gid);
-  // After the chown: it clears the set-group-ID bit.
+/** Gives an open file or directory its owner and mode; each changed only when it differs (a no-op change may be refused too). */
+async function settle(handle: FileHandle, writes: SharedWrites, mode: number, file: string): Promise<void> {
+  let st = await handle.stat();
+  if (st.uid !== writes.uid || st.gid !== writes.gid) {
+    try {
+      await handle.chown(writes.uid, writes.gid);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPERM') throw notTheirs(file, writes, 'the owner and group', err);
+      throw err;
+    }
+    st = await handle.stat();
+  }
+  // After the chown, which clears the set-group-ID bit.
+  if ((st.mode & 0o7777) === mode) return;
   await handle.chmod(mode);
+  // The kernel drops a set-group-ID bit it does not allow without a word.
+  if (((await handle.stat()).mode & 0o7777) !== mode) throw notTheirs(file, writes, `the mode ${mode.toString(8)} like the rest`);
 }
 
 /** Whether a path in the repository is a loose object (git makes them read-only). */
@@ -44,13 +66,17 @@ function isLooseObject(file: string): boolean {
 type WriteData = string | Uint8Array;
 type WriteOptions = { encoding?: BufferEncoding | null; mode?: number } | BufferEncoding | undefined;
 
-/** Writes file as described on top: a temporary file settled through its descriptor, then renamed over the name. */
-async function writeShared(writes: SharedWrites, file: string, data: WriteData, options: WriteOptions): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.nfgit-tmp-${randomBytes(8).toString('hex')}`);
+/**
+ * Writes file as described on top: a temporary file settled through its descriptor, then renamed over
+ * the name. The temporary file is at the top of gitdir (the same file system), where git ignores what
+ * it does not know: one left by a crash inside refs/ would read as a ref.
+ */
+async function writeShared(writes: SharedWrites, gitdir: string, file: string, data: WriteData, options: WriteOptions): Promise<void> {
+  const tmp = path.join(gitdir, `nfgit-tmp-${randomBytes(8).toString('hex')}`);
   const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     try {
-      await settle(handle, writes, writes.fileMode(isLooseObject(file)));
+      await settle(handle, writes, writes.fileMode(isLooseObject(file)), file);
       const encoding = typeof options === 'string' ? options : (options?.encoding ?? 'utf8');
       await handle.writeFile(data, typeof data === 'string' ? { encoding } : {});
     } finally {
@@ -66,11 +92,17 @@ async function writeShared(writes: SharedWrites, file: string, data: WriteData, 
 /** Makes one directory (as isomorphic-git asks, one level at a time) and settles it. */
 async function mkdirShared(writes: SharedWrites, dir: string): Promise<void> {
   await mkdir(dir, 0o700);
-  const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
   try {
-    await settle(handle, writes, writes.dirMode);
-  } finally {
-    await handle.close();
+    const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+    try {
+      await settle(handle, writes, writes.dirMode, dir);
+    } finally {
+      await handle.close();
+    }
+  } catch (err) {
+    // Not left half made: the next write would take it as it is.
+    await rmdir(dir).catch(() => undefined);
+    throw err;
   }
 }
 
@@ -82,7 +114,7 @@ export async function sharedRepositoryFs(gitdir: string): Promise<PromiseFsClien
   const writes = await repositoryWrites(gitdir);
   const promises = {
     ...fs.promises,
-    writeFile: (file: string, data: WriteData, options?: WriteOptions) => writeShared(writes, file, data, options),
+    writeFile: (file: string, data: WriteData, options?: WriteOptions) => writeShared(writes, gitdir, file, data, options),
     mkdir: (dir: string) => mkdirShared(writes, dir),
   };
   // isomorphic-git takes a client's promises only when the property is enumerable.

@@ -4,9 +4,12 @@
 // configuration or the URL.
 
 import { readFileSync } from 'node:fs';
+import type { Agent } from 'node:http';
 import type { GitAuth, HttpClient, GitHttpRequest, GitHttpResponse } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { NfgitError, RemoteError, UsageError } from '../errors/errors.js';
+import { proxyFor, type ProxyChoice } from './proxy-env.js';
+import { ProxyError, TunnelAgent, describeProxy } from './proxy-tunnel.js';
 
 /** How long a request may go without the server sending anything before it is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -39,6 +42,14 @@ export interface TransportLimits {
   readonly maxPackBytes: number;
 }
 
+/** How requests reach the server, beside their limits. */
+export interface TransportRoute {
+  /** The CAs to trust for HTTPS (see ca-file.ts); Node's default store when left out. */
+  readonly ca?: readonly string[];
+  /** Where https_proxy, no_proxy and the like are read (see proxy-env.ts): process.env unless given. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
 /** Which limit cut a request. */
 export type TransportLimit = 'list-deadline' | 'fetch-deadline' | 'refs-size' | 'pack-size';
 
@@ -52,11 +63,13 @@ const LIMIT_SETTING: Record<TransportLimit, string> = {
 
 /** Thrown (as the cause of a transient NfgitError) when a request is abandoned for silence. */
 export class StalledRequestError extends Error {
+  /** via: the proxy the request went through, as describeProxy tells it. */
   constructor(
     readonly url: string,
     readonly idleMs: number,
+    readonly via: string | null = null,
   ) {
-    super(`no answer from ${redactUrl(url)} for ${Math.round(idleMs / 1000)} s`);
+    super(`no answer from ${redactUrl(url)} for ${Math.round(idleMs / 1000)} s${via === null ? '' : ` through the proxy ${via}`}`);
   }
 }
 
@@ -129,6 +142,26 @@ function formatBytes(n: number): string {
   return `${Math.round((n / (1024 * 1024)) * 100) / 100} MiB`;
 }
 
+/** How a request reaches its URL: the tunnel of the proxy the environment names (one agent per proxy), and the CAs. */
+function router(
+  given: TransportRoute,
+  idleMs: number,
+): (url: string) => { agent?: Agent; via: string | null; fetchOptions?: { ca: readonly string[] } } {
+  const env = given.env ?? process.env;
+  const fetchOptions = given.ca === undefined ? {} : { fetchOptions: { ca: given.ca } };
+  const agents = new Map<string, Agent>();
+  return (url) => {
+    const choice: ProxyChoice | null = proxyFor(url, env);
+    if (choice === null) return { via: null, ...fetchOptions };
+    let agent = agents.get(choice.url.href);
+    if (agent === undefined) {
+      agent = new TunnelAgent(choice, idleMs);
+      agents.set(choice.url.href, agent);
+    }
+    return { agent, via: describeProxy(choice), ...fetchOptions };
+  };
+}
+
 /**
  * An isomorphic-git HTTP client whose requests are abandoned when the server stays silent for the idle
  * limit (a slow but moving transfer is not cut by that), when a request goes on past its total deadline
@@ -136,9 +169,13 @@ function formatBytes(n: number): string {
  * an answer grows past its cap (an endless advertisement would otherwise fill the memory). A number
  * stands for the idle limit, the other limits at their defaults.
  */
-export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, base: HttpClient = nodeHttp): HttpClient {
-  const given = typeof limits === 'number' ? { idleMs: limits } : limits;
+export function httpWithTimeout(
+  limits: number | (Partial<TransportLimits> & TransportRoute) = {},
+  base: HttpClient = nodeHttp,
+): HttpClient {
+  const given: Partial<TransportLimits> & TransportRoute = typeof limits === 'number' ? { idleMs: limits } : limits;
   const idleMs = given.idleMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  const route = router(given, idleMs);
   const fetchDeadlineMs = given.fetchDeadlineMs ?? DEFAULT_FETCH_DEADLINE_MS;
   const listDeadlineMs = given.listDeadlineMs ?? Math.min(2 * idleMs, fetchDeadlineMs);
   const maxRefsBytes = given.maxRefsBytes ?? MAX_REFS_BYTES;
@@ -150,6 +187,7 @@ export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, 
       const deadlineMs = listing ? listDeadlineMs : fetchDeadlineMs;
       const maxBytes = listing ? maxRefsBytes : maxPackBytes;
       const what = listing ? 'refs' : 'objects';
+      const { via, ...through } = route(req.url);
       const controller = new AbortController();
       // Recorded only when thrown at isomorphic-git: a limit that fires on a request it has stopped
       // reading (it leaves an advertisement's body unfinished) cuts nothing that matters.
@@ -169,7 +207,7 @@ export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, 
       deadline.unref();
       const arm = (): void => {
         if (timer !== undefined) clearTimeout(timer);
-        timer = setTimeout(() => controller.abort(new StalledRequestError(req.url, idleMs)), idleMs);
+        timer = setTimeout(() => controller.abort(new StalledRequestError(req.url, idleMs, via)), idleMs);
         timer.unref();
       };
       const disarm = (): void => {
@@ -180,7 +218,7 @@ export function httpWithTimeout(limits: number | Partial<TransportLimits> = {}, 
       arm();
       let res: GitHttpResponse;
       try {
-        res = await raceAbort(base.request({ ...req, signal: controller.signal }), controller.signal);
+        res = await raceAbort(base.request({ ...req, ...through, signal: controller.signal }), controller.signal);
       } catch (err) {
         disarm();
         throw controller.signal.aborted ? cut() : err;
@@ -326,9 +364,61 @@ export function remoteError(err: unknown, ctx: RemoteContext): NfgitError {
     return new RemoteError(`the git server at ${name} ${err.detail} while ${ctx.doing}${LIMIT_SETTING[err.limit]}${then}`, { cause: err });
   }
   if (err instanceof StalledRequestError) {
-    return new RemoteError(`${name} stopped answering while ${ctx.doing} (${err.message})${then}`, { cause: err });
+    const fix = err.via === null ? '' : `; check that the proxy can reach the server, or list its host in no_proxy`;
+    return new RemoteError(`${name} stopped answering while ${ctx.doing} (${err.message})${fix}${then}`, { cause: err });
+  }
+  if (err instanceof ProxyError) return proxyError(err, name, ctx);
+  const tls = certificateProblem(e.code);
+  if (tls !== undefined) {
+    return new UsageError(`the certificate of ${name} is not accepted while ${ctx.doing} (${e.code}: ${e.message ?? ''}): ${tls}`, {
+      cause: err,
+    });
   }
   const what =
     status !== undefined ? `HTTP ${status}` : e.code !== undefined && /^E[A-Z]+$/.test(e.code) ? e.code : (e.message ?? String(err));
   return new RemoteError(`cannot reach ${name} while ${ctx.doing}: ${what}${then}`, { cause: err });
+}
+
+/** What to do about a certificate error of Node's TLS (its code), or undefined when the code is not one. */
+function certificateProblem(code: string | undefined): string | undefined {
+  switch (code) {
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'UNABLE_TO_GET_ISSUER_CERT':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_UNTRUSTED':
+      return 'if the server has a certificate of a private CA, set repository.caFile to a PEM file of that CA';
+    case 'CERT_HAS_EXPIRED':
+    case 'CERT_NOT_YET_VALID':
+      return "the server's certificate is outside its validity dates: renew it on the server, or check this host's clock";
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
+      return "the server's certificate is for another name: use the name it was issued for in repository.url";
+    default:
+      return undefined;
+  }
+}
+
+/** A proxy's failure: unreachable or 5xx are transient, a demand for credentials (407) is the configuration's. */
+function proxyError(err: ProxyError, name: string, ctx: RemoteContext): NfgitError {
+  const then = ctx.then ?? '';
+  const where = `the proxy ${err.proxy} (${err.variable})`;
+  if (err.status === 407) {
+    return new UsageError(
+      `${where} wants credentials (HTTP 407) for ${name} while ${ctx.doing}: put them in ${err.variable} as http://USER:PASSWORD@HOST:PORT (systemctl edit nfgit: Environment=)`,
+      { cause: err },
+    );
+  }
+  if (err.status !== null) {
+    return new RemoteError(
+      `${where} refused the tunnel to ${err.target} (HTTP ${err.status}) for ${name} while ${ctx.doing}: allow that host and port on the proxy, or list the host in no_proxy${then}`,
+      { cause: err },
+    );
+  }
+  const c = err.cause as { code?: string; message?: string } | undefined;
+  const why = c?.code !== undefined && /^E[A-Z]+$/.test(c.code) ? c.code : (c?.message ?? 'the connection failed');
+  return new RemoteError(
+    `cannot reach ${where} for ${name} while ${ctx.doing}: ${why}; check ${err.variable} in nfgit's environment (systemctl edit nfgit: Environment=), or list the host in no_proxy${then}`,
+    { cause: err },
+  );
 }

@@ -7,6 +7,7 @@ import { NfgitError } from '../../src/errors/errors.js';
 import { HOST } from '../../src/netfilter/target.js';
 import YAML from 'yaml';
 import { ROOT } from '../helpers/paths.js';
+import { makeTestCa } from '../helpers/test-ca.js';
 
 const FILE = '/etc/nfgit/config.yaml';
 const DEFAULTS = { hostname: 'machine' };
@@ -72,6 +73,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
     branch: 'main',
     path: 'rules',
     tokenFile: '/etc/nfgit/token',
+    caFile: null,
     timeoutMs: 30_000,
     fetchTimeoutMs: 300_000,
     maxFetchMiB: 1024,
@@ -112,6 +114,7 @@ test('a minimal file gets every default', (t) => {
       branch: 'main',
       path: 'rules',
       tokenFile: null,
+      caFile: null,
       timeoutMs: 30_000,
       fetchTimeoutMs: 300_000,
       maxFetchMiB: 1024,
@@ -161,6 +164,7 @@ test('JSON is read as YAML', (t) => {
       branch: 'main',
       path: 'rules/edge',
       tokenFile: null,
+      caFile: null,
       timeoutMs: 30_000,
       fetchTimeoutMs: 600_000,
       maxFetchMiB: 64,
@@ -206,7 +210,7 @@ trust: { allowedSigners: /etc/nfgit/allowed_signers }
     problems(text),
     [
       `${FILE}: repository.url: SSH and git:// remotes are not supported; use an https:// or http:// URL, or the absolute path of a local repository (with repository.tokenFile for credentials)`,
-      `${FILE}: repository.brnach: is not a known key; the keys here are: url, branch, path, tokenFile, timeout, fetchTimeout, maxFetchMiB`,
+      `${FILE}: repository.brnach: is not a known key; the keys here are: url, branch, path, tokenFile, caFile, timeout, fetchTimeout, maxFetchMiB`,
       `${FILE}: host: must be a name of letters, digits, ".", "_" and "-" that starts with a letter or digit (no "..", not ending in ".lock"), not "fw/1"`,
       `${FILE}: poll.interval: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s), not the number 30`,
       `${FILE}: reconcile.mode: must be one of "repair", "report", not "fix"`,
@@ -223,6 +227,43 @@ test('the cross-field rule is reported with the other problems', (t) => {
       `${FILE}: tags.keep: must be a whole number of at least 1, not 0`,
     ].join('\n'),
   );
+});
+
+test('repository.caFile is checked at load: unreadable, or without a certificate, listed with the other problems; a PEM CA loads', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'nfgit-cafile-'));
+  try {
+    const file = path.join(dir, 'config.yaml');
+    const load = async (caFile: string, extra = ''): Promise<string> => {
+      await writeFile(
+        file,
+        `repository: { url: https://git.example.net/fw.git, caFile: ${caFile}${extra} }\ntrust: { requireSignedCommits: false }\n`,
+      );
+      try {
+        return (await loadConfig(file)).repository.caFile ?? 'null';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    };
+    t.is(
+      await load(path.join(dir, 'missing.pem'), ', branch: "-main"'),
+      [
+        `${file}: repository.branch: is not a valid branch name (see git check-ref-format), not "-main"`,
+        `${file}: repository.caFile: cannot read ${dir}/missing.pem: no such file`,
+      ].join('\n'),
+    );
+    await writeFile(path.join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n');
+    t.is(
+      await load(path.join(dir, 'key.pem')),
+      `${file}: repository.caFile: ${dir}/key.pem holds no certificate (a PEM file with -----BEGIN CERTIFICATE----- blocks is expected)`,
+    );
+    await writeFile(path.join(dir, 'bad.pem'), '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
+    t.regex(await load(path.join(dir, 'bad.pem')), /repository\.caFile: certificate 1 in .*bad\.pem cannot be read: /);
+    t.is(await load('ca.pem'), `${file}: repository.caFile: must be an absolute path, not "ca.pem"`);
+    const ca = await makeTestCa(dir);
+    t.is(await load(ca.caFile), ca.caFile);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('allowedSigners is not needed when OpenPGP keys are listed or signatures are not required', (t) => {

@@ -2,14 +2,15 @@
 // repository that a `git` user serves were root's alone, and that user's `git clone` failed. Real
 // users, real git, the umask of the service.
 import test from 'ava';
-import { chmodSync, lstatSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import type { StatusRecord } from '../../src/git/status-message.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
 import { hostKey } from '../helpers/host-key.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { withSystemUser, type SystemUser } from '../helpers/system-user.js';
-import { mustRun, withTempDir } from './signing/tools.js';
+import { mustRun, runTool, withTempDir } from './signing/tools.js';
 
 function record(commit: string): StatusRecord {
   return {
@@ -108,6 +109,11 @@ test.serial(
         t.is(clone.tags, name);
         const made = added(bare, before);
         t.true(made.length >= 4, 'a tag object, its directory, the tag ref and its directories');
+        t.deepEqual(
+          made.filter(([p]) => p.includes('nfgit-tmp')),
+          [],
+          'no temporary file is left',
+        );
         for (const [p, st] of made) {
           const rel = path.relative(bare, p);
           t.is(st.gid, user.gid, `${rel} belongs to the repository's group`);
@@ -179,3 +185,76 @@ test.serial('a core.sharedRepository that git refuses is refused with the file t
     t.deepEqual(added(repo.bare, before), []);
   });
 });
+
+/** The capabilities nfgit.service keeps (CapabilityBoundingSet=): no CAP_CHOWN, CAP_FOWNER, CAP_FSETID or CAP_DAC_OVERRIDE. */
+const SERVICE_CAPS = '-all,+net_admin,+net_raw,+sys_admin';
+const WRITER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'write-status-tag.js');
+
+/** Writes fw1's status tag as root with only nfgit.service's capabilities, in the groups given (SupplementaryGroups=). */
+async function writeAsHardenedService(
+  dir: string,
+  bare: string,
+  commit: string,
+  groups: readonly number[],
+): Promise<{ name?: string; code?: string; message?: string }> {
+  const key = path.join(dir, 'fw1.key');
+  if (!existsSync(key)) {
+    const signers = path.join(dir, 'allowed_signers');
+    writeFileSync(signers, '');
+    hostKey(dir, 'fw1', signers);
+  }
+  const r = await runTool('setpriv', [
+    `--bounding-set=${SERVICE_CAPS}`,
+    '--inh-caps=-all',
+    groups.length === 0 ? '--clear-groups' : `--groups=${groups.join(',')}`,
+    '--',
+    process.execPath,
+    WRITER,
+    bare,
+    key,
+    commit,
+  ]);
+  if (r.code !== 0) throw new Error(`the writer failed: ${r.stderr}`);
+  return JSON.parse(r.stdout.toString()) as { name?: string; code?: string; message?: string };
+}
+
+test.serial(
+  'under nfgit.service’s capabilities (no CAP_CHOWN, CAP_FSETID, CAP_DAC_OVERRIDE): in the repository’s group, the tag is the group’s; outside it, a clear error',
+  async (t) => {
+    await withTempDir('shared-service', async (dir) => {
+      chmodSync(dir, 0o755);
+      await withSystemUser('nfgit-svc', async (user) => {
+        const repo = await makeRulesRepo(dir);
+        const commit = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
+        // Others get nothing here (umask 007): only the group can read, so the group is what must be right.
+        const bare = path.join(dir, 'team.git');
+        await mustRun('sh', ['-c', 'umask 007 && exec git init -q --bare --shared=group -b main "$0"', bare]);
+        await repo.git(['push', '-q', bare, 'HEAD:refs/heads/main']);
+        await mustRun('chgrp', ['-R', String(user.gid), bare]);
+        const before = walk(bare);
+
+        const outside = await writeAsHardenedService(dir, bare, commit, []);
+        t.is(outside.code, 'SandboxError');
+        t.regex(outside.message ?? '', /nfgit must be in that group \(systemctl edit nfgit: SupplementaryGroups=/);
+        t.deepEqual(
+          added(bare, before).map(([p]) => path.relative(bare, p)),
+          [],
+          'nothing half made is left',
+        );
+
+        const written = await writeAsHardenedService(dir, bare, commit, [user.gid]);
+        t.is(written.code, undefined, written.message);
+        const clone = await cloneAs(user, dir, bare);
+        t.is(clone.code, 0, clone.stderr);
+        t.is(clone.tags, written.name ?? '');
+        for (const [p, st] of added(bare, before)) {
+          const rel = path.relative(bare, p);
+          t.is(st.gid, user.gid, `${rel} belongs to the repository's group`);
+          if (st.isDirectory()) t.is(octal(st.mode), '2770', `${rel}: group rwx and set-group-ID`);
+        }
+        const gc = await user.run('git', ['--git-dir', bare, 'gc', '-q', '--prune=now'], { cwd: bare, ...safeConfig(dir) });
+        t.is(gc.code, 0, gc.stderr);
+      });
+    });
+  },
+);

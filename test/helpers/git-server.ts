@@ -1,10 +1,11 @@
-// A real smart-HTTP git server for tests: git's own `http-backend` (CGI) behind a small Node HTTP
-// server, protected by a token (basic authentication), with failure injection: the server can be
+// A real smart-HTTP git server for tests: git's own `http-backend` (CGI) behind a small Node HTTP (or
+// HTTPS) server, protected by a token (basic authentication), with failure injection: the server can be
 // stopped (connection refused) or made to stall (requests accepted, never answered), to drip (one
 // byte per interval, never finishing) or to advertise refs without end.
 
 import { spawn } from 'node:child_process';
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -40,6 +41,10 @@ export interface GitServerOptions {
   readonly port?: number;
   /** The time between two bytes in the 'drip' modes (default 100 ms). */
   readonly dripIntervalMs?: number;
+  /** Serve HTTPS with this key and certificate (PEM; see test-ca.ts) instead of HTTP. */
+  readonly tls?: { readonly key: string; readonly cert: string };
+  /** The host name in url (default 127.0.0.1; the server listens on 127.0.0.1 whatever it is). */
+  readonly hostname?: string;
 }
 
 /** Starts the server on 127.0.0.1 (a random port unless given). Call stop() when done. */
@@ -47,7 +52,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
   let mode: ServerMode = 'ok';
   const held = new Set<http.ServerResponse>();
   const requests: GitServer['requests'] = [];
-  const server = http.createServer((req, res) => {
+  const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const entry = { method: req.method ?? 'GET', path: url.pathname + url.search, status: 0 };
     requests.push(entry);
@@ -82,7 +87,8 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       return;
     }
     cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res);
-  });
+  };
+  const server = options.tls === undefined ? http.createServer(handler) : https.createServer({ ...options.tls }, handler);
   server.keepAliveTimeout = 1000;
   const listen = (port: number): Promise<number> =>
     new Promise((resolve, reject) => {
@@ -94,7 +100,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     });
   const port = await listen(options.port ?? 0);
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'http' : 'https'}://${options.hostname ?? '127.0.0.1'}:${port}`,
     port,
     requests,
     setMode(m) {
