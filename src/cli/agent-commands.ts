@@ -121,7 +121,12 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     const { startDaemon } = await import('../agent/daemon.js');
     const { SYNC_DEFAULTS } = await import('../agent/sync.js');
     const { passBoundMs, passStatus, systemdNotifier, withinBound } = await import('../agent/notify.js');
+    const { checkConfigFiles } = await import('../agent/config-files.js');
     const config = withPreserve(await loadConfig(flags.config), flags.preserve);
+    // What the configuration names is checked before anything starts, as `config check` does: a bad
+    // one ends run with exit 2, which nfgit.service does not restart (RestartPreventExitStatus=2
+    // looks at the main process only, so run itself must fail, not just the ExecStartPre check).
+    await checkConfigFiles(config);
     const log = loggerFor(flags, config.log.level);
     for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
     // Under systemd (Type=notify): ready once the configuration is loaded and the first pass scheduled.

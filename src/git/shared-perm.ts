@@ -80,8 +80,13 @@ export interface SharedWrites {
   readonly dirMode: number;
   /** The mode of a new file: a loose object (read-only, as git makes them) or any other (a ref, packed-refs). */
   fileMode(object: boolean): number;
-  /** The owner and group of everything written: those of the objects/ directory. */
-  readonly uid: number;
+  /**
+   * The owner of everything written: that of the objects/ directory, or null when the group may write
+   * (a shared repository: any member writes there, as git's own users do, and the owner stays nfgit's,
+   * which under nfgit.service, without CAP_CHOWN, is all it can be).
+   */
+  readonly uid: number | null;
+  /** The group of everything written: that of the objects/ directory. */
   readonly gid: number;
 }
 
@@ -101,7 +106,7 @@ export function sharedWrites(
   return {
     dirMode,
     fileMode: (object) => sharedMode(perm, (object ? 0o444 : 0o666) & ~umask, false),
-    uid: objects.uid,
+    uid: (dirMode & 0o020) !== 0 ? null : objects.uid,
     gid: objects.gid,
   };
 }

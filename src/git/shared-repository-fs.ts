@@ -10,8 +10,8 @@
 // by root could be sent through a symbolic or hard link they planted to a file of root's.
 
 import { randomBytes } from 'node:crypto';
-import fs, { constants } from 'node:fs';
-import { mkdir, open, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
+import fs, { constants, mkdirSync } from 'node:fs';
+import { open, rename, rmdir, stat, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type PromiseFsClient } from 'isomorphic-git';
 import { SandboxError, UsageError } from '../errors/errors.js';
@@ -33,7 +33,7 @@ export async function repositoryWrites(gitdir: string): Promise<SharedWrites> {
  */
 function notTheirs(file: string, writes: SharedWrites, what: string, cause?: unknown): SandboxError {
   return new SandboxError(
-    `cannot give ${file} ${what} of the repository's objects/ directory (user ${writes.uid}, group ${writes.gid}): nfgit must be in that group ` +
+    `cannot give ${file} ${what} of the repository's objects/ directory (${writes.uid === null ? '' : `user ${writes.uid}, `}group ${writes.gid}): nfgit must be in that group ` +
       `(systemctl edit nfgit: SupplementaryGroups=, with the repository made group-writable: git init --bare --shared=group, chgrp -R)`,
     { cause },
   );
@@ -42,9 +42,10 @@ function notTheirs(file: string, writes: SharedWrites, what: string, cause?: unk
 /** Gives an open file or directory its owner and mode; each changed only when it differs (a no-op change may be refused too). */
 async function settle(handle: FileHandle, writes: SharedWrites, mode: number, file: string): Promise<void> {
   let st = await handle.stat();
-  if (st.uid !== writes.uid || st.gid !== writes.gid) {
+  const uid = writes.uid ?? st.uid;
+  if (st.uid !== uid || st.gid !== writes.gid) {
     try {
-      await handle.chown(writes.uid, writes.gid);
+      await handle.chown(uid, writes.gid);
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'EPERM') throw notTheirs(file, writes, 'the owner and group', err);
       throw err;
@@ -53,7 +54,13 @@ async function settle(handle: FileHandle, writes: SharedWrites, mode: number, fi
   }
   // After the chown, which clears the set-group-ID bit.
   if ((st.mode & 0o7777) === mode) return;
-  await handle.chmod(mode);
+  try {
+    await handle.chmod(mode);
+  } catch (err) {
+    // RestrictSUIDSGID=yes (nfgit.service) refuses a chmod that names the set-group-ID bit.
+    if ((err as NodeJS.ErrnoException).code === 'EPERM') throw notTheirs(file, writes, `the mode ${mode.toString(8)} like the rest`, err);
+    throw err;
+  }
   // The kernel drops a set-group-ID bit it does not allow without a word.
   if (((await handle.stat()).mode & 0o7777) !== mode) throw notTheirs(file, writes, `the mode ${mode.toString(8)} like the rest`);
 }
@@ -91,7 +98,16 @@ async function writeShared(writes: SharedWrites, gitdir: string, file: string, d
 
 /** Makes one directory (as isomorphic-git asks, one level at a time) and settles it. */
 async function mkdirShared(writes: SharedWrites, dir: string): Promise<void> {
-  await mkdir(dir, 0o700);
+  // Made with its final permission bits under a matching umask, so that no chmod is needed: the
+  // set-group-ID bit comes from the parent (git's shared directories have it), and under
+  // nfgit.service (RestrictSUIDSGID=yes) a chmod that names that bit is refused (EPERM). The umask is
+  // the process's: it is set and put back with no await in between, so nothing else runs under it.
+  const old = process.umask(~writes.dirMode & 0o777);
+  try {
+    mkdirSync(dir, writes.dirMode & 0o777);
+  } finally {
+    process.umask(old);
+  }
   try {
     const handle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
     try {

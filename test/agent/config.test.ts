@@ -247,18 +247,18 @@ test('repository.caFile is checked at load: unreadable, or without a certificate
     t.is(
       await load(path.join(dir, 'missing.pem'), ', branch: "-main"'),
       [
-        `${file}: repository.branch: is not a valid branch name (see git check-ref-format), not "-main"`,
-        `${file}: repository.caFile: cannot read ${dir}/missing.pem: no such file`,
+        `${file}:1: repository.branch: is not a valid branch name (see git check-ref-format), not "-main"`,
+        `${file}:1: repository.caFile: cannot read ${dir}/missing.pem: no such file`,
       ].join('\n'),
     );
     await writeFile(path.join(dir, 'key.pem'), '-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIA==\n-----END PRIVATE KEY-----\n');
     t.is(
       await load(path.join(dir, 'key.pem')),
-      `${file}: repository.caFile: ${dir}/key.pem holds no certificate (a PEM file with -----BEGIN CERTIFICATE----- blocks is expected)`,
+      `${file}:1: repository.caFile: ${dir}/key.pem holds no certificate (a PEM file with -----BEGIN CERTIFICATE----- blocks is expected)`,
     );
     await writeFile(path.join(dir, 'bad.pem'), '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n');
     t.regex(await load(path.join(dir, 'bad.pem')), /repository\.caFile: certificate 1 in .*bad\.pem cannot be read: /);
-    t.is(await load('ca.pem'), `${file}: repository.caFile: must be an absolute path, not "ca.pem"`);
+    t.is(await load('ca.pem'), `${file}:1: repository.caFile: must be an absolute path, not "ca.pem"`);
     const ca = await makeTestCa(dir);
     t.is(await load(ca.caFile), ca.caFile);
   } finally {

@@ -2,7 +2,7 @@
 // repository that a `git` user serves were root's alone, and that user's `git clone` failed. Real
 // users, real git, the umask of the service.
 import test from 'ava';
-import { chmodSync, existsSync, lstatSync, readdirSync, writeFileSync, type Stats } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { StatusRecord } from '../../src/git/status-message.js';
@@ -233,7 +233,18 @@ test.serial(
         await mustRun('chgrp', ['-R', String(user.gid), bare]);
         const before = walk(bare);
 
+        // Outside the group, with set-group-ID directories: what nfgit makes inherits the group (the owner
+        // may stay nfgit's: the group may write), so the tag is the group's.
+        const inherited = await writeAsHardenedService(dir, bare, commit, []);
+        t.is(inherited.code, undefined, inherited.message);
+        for (const [p, st] of added(bare, before)) t.is(st.gid, user.gid, `${path.relative(bare, p)} inherits the repository's group`);
+        for (const [p] of added(bare, before).reverse()) rmSync(p, { recursive: true, force: true });
+
+        // Without the set-group-ID bits (a repository chmod'ed by hand), nfgit must give the group itself,
+        // which outside it the kernel refuses: a clear error, and nothing half made.
+        await mustRun('sh', ['-c', 'find "$0" -type d -exec chmod g-s {} +', bare]);
         const outside = await writeAsHardenedService(dir, bare, commit, []);
+        await mustRun('sh', ['-c', 'find "$0" -type d -exec chmod g+s {} +', bare]);
         t.is(outside.code, 'SandboxError');
         t.regex(outside.message ?? '', /nfgit must be in that group \(systemctl edit nfgit: SupplementaryGroups=/);
         t.deepEqual(

@@ -132,7 +132,7 @@ test('the bash completion loads and completes commands, sub-commands and options
       '-c',
       `source ${path.join(dir, 'nfgit.bash')} && complete -p nfgit && COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}) && COMP_CWORD=${words.length - 1} && _nfgit && echo "\${COMPREPLY[*]}"`,
     ]).then((r) => r.stdout);
-  t.regex(await complete(['nfgit', 're']), /^complete -F _nfgit nfgit\nrestore-last$/);
+  t.regex(await complete(['nfgit', 'rest']), /^complete -F _nfgit nfgit\nrestore-last$/);
   t.regex(await complete(['nfgit', 'hooks', '']), /\ninstall --help -h$/);
   t.regex(await complete(['nfgit', 'sync', '--config', 'x', '--ret']), /\n--retry$/);
   if ((await execa('sh', ['-c', 'command -v zsh'], { reject: false })).exitCode === 0) {

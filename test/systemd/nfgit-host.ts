@@ -176,12 +176,5 @@ export function timespanMs(text: string): number {
   return ms;
 }
 
-/** Whether the steps that wait for other work run: landed work always, else NFGIT_SYSTEMD_PENDING=ops to try them. */
-export const pending = (branch: string): boolean =>
-  LANDED.includes(branch) || (process.env['NFGIT_SYSTEMD_PENDING'] ?? '').split(',').includes(branch);
-
-/** The work the `later` steps waited for that is on main now: those steps run by default. */
-const LANDED = ['journal', 'bug4'];
-
 /** This machine's own iptables ruleset, to check that nothing the container does reaches it. */
 export const hostRuleset = async (): Promise<string> => (await execa('iptables', ['-S'])).stdout;
