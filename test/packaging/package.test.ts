@@ -65,7 +65,10 @@ test.serial('npm run package prints the .deb path on its last line, with the fie
   t.is(path.basename(deb), `nfgit_${version}-1_all.deb`);
   t.true(existsSync(deb));
   const fields = await execa('dpkg-deb', ['-f', deb, 'Package', 'Architecture', 'Depends', 'Recommends']);
-  t.is(fields.stdout, 'Package: nfgit\nArchitecture: all\nDepends: nodejs (>= 18.19), zsh, iptables, iproute2, git\nRecommends: nftables, ipset');
+  t.is(
+    fields.stdout,
+    'Package: nfgit\nArchitecture: all\nDepends: nodejs (>= 18.19), zsh, iptables, iproute2, git\nRecommends: nftables, ipset',
+  );
   t.is((await execa('dpkg-deb', ['-I', deb, 'conffiles'])).stdout.trim(), '/etc/nfgit/config.yaml');
 });
 
