@@ -440,7 +440,8 @@ function finishPass(
   if (config.metrics.textfile === null) return;
   try {
     const lastGood = state.readLastGood();
-    const paused = pauseState(readPause(config.stateDir), new Date()) === 'active';
+    // As the pass found it; read here only when the pass failed before it looked.
+    const paused = facts.paused ?? pauseState(readPause(config.stateDir), new Date()) === 'active';
     const text = renderMetrics({
       version: VERSION,
       host: config.host,

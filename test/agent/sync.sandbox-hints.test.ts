@@ -1,5 +1,5 @@
 import test from 'ava';
-import { execa } from 'execa';
+import { inPrivateMounts } from '../helpers/private-mounts.js';
 import { CLI } from '../helpers/paths.js';
 import { withNamedNetns } from '../helpers/named-netns.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
@@ -17,27 +17,11 @@ test('under systemd, a local repository on a read-only path: the status tag fail
         // here in a mount namespace of its own; INVOCATION_ID is what systemd sets for a unit.
         const bare = world.repo.bare;
         const script = `mount --bind "$1" "$1" && mount -o remount,ro,bind "$1" && shift && exec "$@"`;
-        const r = await execa(
-          'unshare',
-          [
-            '--mount',
-            '--propagation',
-            'private',
-            'sh',
-            '-c',
-            script,
-            'sh',
-            bare,
-            process.execPath,
-            CLI,
-            'sync',
-            '--config',
-            fw.config,
-            '--log-format',
-            'json',
-          ],
-          { env: { PATH: SYSTEM_PATH, LC_ALL: 'C', INVOCATION_ID: '0b3c5e0d6f8a4a8e9c1d2e3f4a5b6c7d' }, extendEnv: false, reject: false },
-        );
+        const r = await inPrivateMounts(script, [bare, process.execPath, CLI, 'sync', '--config', fw.config, '--log-format', 'json'], {
+          PATH: SYSTEM_PATH,
+          LC_ALL: 'C',
+          INVOCATION_ID: '0b3c5e0d6f8a4a8e9c1d2e3f4a5b6c7d',
+        });
         const entries = logEntries(String(r.stdout));
         t.true(
           entries.some((e) => e.event === 'applied' && e['commit'] === first),

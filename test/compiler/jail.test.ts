@@ -11,7 +11,7 @@ import { withRulesDir } from '../helpers/rules-dir.js';
 import { leftovers } from '../helpers/processes.js';
 import { CLI, ROOT } from '../helpers/paths.js';
 import { SYSTEM_PATH } from '../apply/helpers/netns-apply.js';
-import { execa } from 'execa';
+import { inPrivateMounts } from '../helpers/private-mounts.js';
 import { jailFailure } from '../../src/compiler/jail.js';
 
 // Issue 11, item 6 and 7 (BRIEF invariant 5): rule files are code from the repository. Each test
@@ -158,23 +158,10 @@ test('the jail works when the temporary directory is a nosuid,nodev tmpfs (Debia
     return;
   }
   const rules = path.join(ROOT, 'rules');
-  const r = await execa(
-    'unshare',
-    [
-      '--mount',
-      '--propagation',
-      'private',
-      'sh',
-      '-c',
-      'd=$(mktemp -d) && mount -t tmpfs -o nosuid,nodev nfgit-tmp "$d" && TMPDIR=$d exec "$@"',
-      'sh',
-      process.execPath,
-      CLI,
-      'check',
-      '--rules',
-      rules,
-    ],
-    { reject: false, env: { PATH: SYSTEM_PATH }, extendEnv: false },
+  const r = await inPrivateMounts(
+    'd=$(mktemp -d) && mount -t tmpfs -o nosuid,nodev nfgit-tmp "$d" && TMPDIR=$d exec "$@"',
+    [process.execPath, CLI, 'check', '--rules', rules],
+    { PATH: SYSTEM_PATH },
   );
   t.is(r.exitCode, 0, r.stderr);
   t.regex(r.stdout, /OK, both families load in a scratch namespace/);

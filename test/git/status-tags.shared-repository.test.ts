@@ -5,25 +5,12 @@ import test from 'ava';
 import { chmodSync, existsSync, lstatSync, readdirSync, rmSync, writeFileSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { StatusRecord } from '../../src/git/status-message.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
 import { hostKey } from '../helpers/host-key.js';
+import { appliedRecord } from './helpers/status-record.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { withSystemUser, type SystemUser } from '../helpers/system-user.js';
 import { mustRun, runTool, withTempDir } from './signing/tools.js';
-
-function record(commit: string): StatusRecord {
-  return {
-    result: 'applied',
-    host: 'fw1',
-    commit,
-    previous: null,
-    rules: { ipv4: { rules: 1, digest: 'sha256:' + '1'.repeat(64) }, ipv6: { rules: 0, digest: 'sha256:' + '2'.repeat(64) } },
-    errors: [],
-    agent: 'nfgit 0.1.0',
-    time: new Date(Date.UTC(2025, 2, 1, 12, 0, 0)),
-  };
-}
 
 /** Every path under dir with its lstat, dir first. */
 function walk(dir: string): Array<[string, Stats]> {
@@ -63,7 +50,7 @@ async function writeAsService(dir: string, bare: string, commit: string): Promis
   const key = hostKey(dir, 'fw1', signers);
   const old = process.umask(0o077);
   try {
-    return (await writeStatusTag({ gitdir: bare, remote: null, record: record(commit), key, keep: 1 })).name;
+    return (await writeStatusTag({ gitdir: bare, remote: null, record: appliedRecord(commit), key, keep: 1 })).name;
   } finally {
     process.umask(old);
   }
