@@ -4,11 +4,20 @@ import { InternalError, UsageError } from '../errors/errors.js';
 // trailers (git-interpret-trailers(1)) that `git interpret-trailers --parse` and nfgit both read.
 // Pure: no I/O, no clock.
 
-/** What a host decided about a commit. */
-export type StatusResult = 'applied' | 'refused' | 'rolled-back' | 'untrusted';
+/**
+ * What a host decided about a commit. `held` is not a decision but a report: a staged rollout keeps the
+ * host on its running commit (`Previous`) until the earlier ring is healthy on this one (`Held:` says why).
+ */
+export type StatusResult = 'applied' | 'refused' | 'rolled-back' | 'untrusted' | 'held';
 
 /** Every StatusResult, in the order the documentation lists them. */
-export const STATUS_RESULTS: readonly StatusResult[] = ['applied', 'refused', 'rolled-back', 'untrusted'];
+export const STATUS_RESULTS: readonly StatusResult[] = ['applied', 'refused', 'rolled-back', 'untrusted', 'held'];
+
+/** A status tag named by another: its name (`nfgit/HOST/COMMIT[.N]`) and the tag object's id. */
+export interface TagLink {
+  readonly name: string;
+  readonly oid: string;
+}
 
 /** One address family of a compiled ruleset: its rule count and digest (`sha256:…`). */
 export interface FamilyCount {
@@ -46,6 +55,15 @@ export interface StatusRecord {
   readonly heartbeat?: boolean;
   /** The agent was paused by an admin when it wrote this (`Paused-By`, `Paused-Until`, `Paused-Reason`). */
   readonly paused?: PauseInfo;
+  /** The host's rollout ring (`Ring: canary`), when the configuration gives one. */
+  readonly ring?: string;
+  /** Why a `held` report holds the commit (`Held: waiting for canary fw1, fw2`). */
+  readonly held?: string;
+  /**
+   * The host's newest decision tag before this report (`Previous-Tag: NAME OID`): a host's history is
+   * walked from its current status ref through these, without listing its tags.
+   */
+  readonly previousTag?: TagLink;
 }
 
 /** A pause as a status tag tells it. */
@@ -98,7 +116,7 @@ function trailer(key: string, value: string): string {
 function summary(r: StatusRecord): string {
   const state = r.paused !== undefined ? ' (paused)' : r.heartbeat === true ? ' (heartbeat)' : '';
   const head = `${r.host}: ${r.result} ${r.commit.slice(0, 12)}${state}`;
-  const first = r.errors[0]?.split(/\r?\n/)[0]?.trim();
+  const first = (r.held ?? r.errors[0])?.split(/\r?\n/)[0]?.trim();
   if (first === undefined || first === '') return head;
   return `${head}: ${first.length > SUMMARY_ERROR_MAX ? `${first.slice(0, SUMMARY_ERROR_MAX - 1)}…` : first}`;
 }
@@ -121,6 +139,9 @@ export function formatStatusMessage(r: StatusRecord): string {
   if (r.changes?.ipv6 !== undefined) lines.push(trailer('Change-IPv6', `+${r.changes.ipv6.added} -${r.changes.ipv6.removed}`));
   for (const e of r.errors) lines.push(trailer('Error', e));
   if (r.heartbeat === true) lines.push(trailer('Heartbeat', 'yes'));
+  if (r.held !== undefined) lines.push(trailer('Held', r.held));
+  if (r.ring !== undefined) lines.push(trailer('Ring', r.ring));
+  if (r.previousTag !== undefined) lines.push(trailer('Previous-Tag', `${r.previousTag.name} ${r.previousTag.oid}`));
   if (r.paused !== undefined) {
     lines.push(trailer('Paused-By', r.paused.by), trailer('Paused-Until', r.paused.until?.toISOString() ?? 'resume'));
     if (r.paused.reason !== null) lines.push(trailer('Paused-Reason', r.paused.reason));
@@ -218,6 +239,17 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
       return { error: `Paused-Until must be an ISO 8601 time or "resume", not "${until}"` };
     paused = { by, until: until === 'resume' ? null : untilTime, reason: single.get('paused-reason') ?? null };
   }
+  const held = single.get('held');
+  if (result === 'held' && held === undefined) return { error: 'a held report must say why (the Held trailer is missing)' };
+  const ring = single.get('ring');
+  if (ring !== undefined && !isValidRingName(ring)) return { error: `Ring "${ring}" is not a valid ring name` };
+  let previousTag: TagLink | undefined;
+  const link = single.get('previous-tag');
+  if (link !== undefined) {
+    const m = /^(nfgit\/\S+) ([0-9a-f]{40}|[0-9a-f]{64})$/.exec(link);
+    if (m === null) return { error: `Previous-Tag must be "nfgit/HOST/COMMIT TAG-ID", not "${link}"` };
+    previousTag = { name: m[1] ?? '', oid: m[2] ?? '' };
+  }
   return {
     result: result as StatusResult,
     host,
@@ -230,5 +262,22 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     time: when,
     ...(heartbeat === 'yes' ? { heartbeat: true } : {}),
     ...(paused === undefined ? {} : { paused }),
+    ...(ring === undefined ? {} : { ring }),
+    ...(held === undefined ? {} : { held }),
+    ...(previousTag === undefined ? {} : { previousTag }),
   };
 }
+
+/** Whether name can name a rollout ring: `canary`, `1`, `eu-west`… (letters, digits, `.`, `_`, `-`; at most 63). */
+export function isValidRingName(name: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(name);
+}
+
+/** The ref that always points at a host's newest status tag object (a decision, heartbeat or held report). */
+export function hostStatusRef(host: string): string {
+  if (!isValidHostName(host)) throw new InternalError(`"${host}" is not a valid host name`);
+  return `${HOST_STATUS_REFS}${host}`;
+}
+
+/** The prefix of every host's current status ref. */
+export const HOST_STATUS_REFS = 'refs/nfgit/hosts/';
