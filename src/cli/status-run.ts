@@ -1,4 +1,6 @@
-// `nfgit status`: find or fetch the repository, read and verify the status tags, print the fleet view.
+// `nfgit status`: find the repository (or reach the server), read and verify every host's current
+// status (refs/nfgit/hosts/*), filter, print the fleet view; or one host's history. A repository
+// without current refs is read from its status tags, as before issue 14, with a hint.
 // Loaded only when the command runs (isomorphic-git takes a while to load).
 
 import fs from 'node:fs';
@@ -7,8 +9,25 @@ import os from 'node:os';
 import path from 'node:path';
 import git, { Errors } from 'isomorphic-git';
 import { UsageError } from '../errors/errors.js';
-import { fleetStatus, fleetStatusJson, hasSignatureFailures, renderFleetTable } from '../git/fleet-status.js';
+import {
+  currentFleetStatus,
+  filterFleet,
+  fleetStatus,
+  fleetStatusJson,
+  hasSignatureFailures,
+  hostMatcher,
+  isGlob,
+  isSignatureFailure,
+  reportJson,
+  type FleetStatus,
+} from '../git/fleet-status.js';
+import { DEFAULT_WIDTH, renderFleetTable, renderHistory, type TableLayout } from '../git/fleet-table.js';
+import { fetchCurrentStatuses, localLookup, statusesFrom, type CurrentStatus } from '../git/current-status.js';
+import { readLocalRefs } from '../git/local-refs.js';
+import { HOST_STATUS_REFS, isValidHostName } from '../git/status-message.js';
+import { fetchHostHistory, readLocalHostHistory, type HistoryEntry } from '../git/status-history.js';
 import { readStatusTags } from '../git/status-tags.js';
+import { isoRemote, isoWire } from '../git/wire-adapter.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../git/transport.js';
 import { loadAllowedSigners, type AllowedSigner } from '../git/signing/allowed-signers.js';
 import { onExit } from '../util/exit-hooks.js';
@@ -22,7 +41,19 @@ export interface StatusFlags {
   tokenFile?: string;
   /** How old a host's newest status tag may be before it is marked stale (ms). */
   staleAfter?: number;
+  /** Only the hosts whose names match this glob (`web*`; several separated by commas). */
+  host?: string;
+  /** Only hosts whose report is a failure or whose signature fails. */
+  failed?: boolean;
+  /** Only hosts whose newest report is older than this (ms). */
+  stale?: number;
+  /** With --host naming one host: its reports, newest first. */
+  history?: boolean;
 }
+
+/** What a clone lacking the current refs is told: git clone and `git fetch` take refs/heads and refs/tags only. */
+export const FETCH_CURRENT_HINT =
+  "hint: this repository has status tags but no current status refs (refs/nfgit/hosts/*): its agents predate them, or this clone did not fetch them; read from the tags (slower). In a clone, fetch them with: git fetch origin '+refs/nfgit/*:refs/nfgit/*' (or once: git config --add remote.origin.fetch '+refs/nfgit/*:refs/nfgit/*')";
 
 /** The default of --stale-after: three missed hourly heartbeats (sync.ts HEARTBEAT_MS). */
 export const DEFAULT_STALE_AFTER_MS = 3 * 3_600_000;
@@ -99,43 +130,142 @@ async function fetchInto(tmp: string, url: string, branch: string, tokenFile: st
   }
 }
 
-/** Reads, verifies and prints the fleet view; returns the exit code. */
-export async function status(flags: StatusFlags): Promise<number> {
-  const repo = flags.repo;
-  let tmp: string | null = null;
-  // main.ts ends the process on signals with process.exit, which skips finally blocks.
-  const cleanupTmp = (): void => {
-    if (tmp !== null) fs.rmSync(tmp, { recursive: true, force: true });
-  };
-  const dropExit = onExit(cleanupTmp);
-  try {
-    let gitdir: string;
-    if (repo !== undefined && /^https?:\/\//i.test(repo)) {
-      tmp = await mkdtemp(path.join(os.tmpdir(), 'nfgit-status-'));
-      await fetchInto(tmp, repo, flags.branch, flags.tokenFile);
-      gitdir = tmp;
-    } else if (repo !== undefined) {
-      if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo))
-        throw new UsageError(`--repo ${redactUrl(repo)}: only http(s) URLs and local paths are supported`);
-      const found = fs.existsSync(repo) ? gitDirAt(repo) : null;
-      if (found === null)
-        throw new UsageError(`--repo ${repo} is not a git repository (give a clone, a bare repository or an https:// URL)`);
-      gitdir = found;
-    } else {
-      const found = findGitDir(process.cwd());
-      if (found === null)
-        throw new UsageError('not inside a git repository: run nfgit status in a clone of the rules repository, or give --repo');
-      gitdir = found;
+/** The table's width: the terminal's, else $COLUMNS, else DEFAULT_WIDTH. */
+function tableWidth(): number {
+  if (process.stdout.isTTY && process.stdout.columns > 0) return process.stdout.columns;
+  const env = Number(process.env['COLUMNS']);
+  return Number.isInteger(env) && env > 0 ? env : DEFAULT_WIDTH;
+}
+
+/** Where the reports are read: a local git directory in place, or a server over HTTP(S). */
+type Where = { readonly gitdir: string } | { readonly url: string; readonly tokenFile: string | undefined };
+
+function where(repo: string | undefined, tokenFile: string | undefined): Where {
+  if (repo !== undefined && /^https?:\/\//i.test(repo)) return { url: repo, tokenFile };
+  if (repo !== undefined) {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(repo))
+      throw new UsageError(`--repo ${redactUrl(repo)}: only http(s) URLs and local paths are supported`);
+    const found = fs.existsSync(repo) ? gitDirAt(repo) : null;
+    if (found === null) throw new UsageError(`--repo ${repo} is not a git repository (give a clone, a bare repository or an https:// URL)`);
+    return { gitdir: found };
+  }
+  const found = findGitDir(process.cwd());
+  if (found === null)
+    throw new UsageError('not inside a git repository: run nfgit status in a clone of the rules repository, or give --repo');
+  return { gitdir: found };
+}
+
+/** The server, as the (temporary) wire adapter reaches it. */
+function serverOf(url: string, tokenFile: string | undefined): { remote: ReturnType<typeof isoRemote>; wire: typeof isoWire; url: string } {
+  const auth = authCallbacks(tokenFile === undefined ? null : readTokenFile(tokenFile));
+  return { remote: isoRemote(url, httpWithTimeout(), auth), wire: isoWire, url };
+}
+
+const reading = (url: string, doing: string) => (err: unknown) =>
+  Promise.reject(
+    err instanceof UsageError
+      ? err
+      : remoteError(err, { url, doing, authHint: 'give a token that may read the repository with --token-file' }),
+  );
+
+/** Prints one host's history (--history); returns the exit code. */
+async function history(flags: StatusFlags, at: Where, signers: AllowedSigner[] | null): Promise<number> {
+  const host = flags.host;
+  if (host === undefined || isGlob(host) || !isValidHostName(host))
+    throw new UsageError('--history shows one host: name it with --host HOST (a host name, not a pattern)');
+  const entries: HistoryEntry[] =
+    'gitdir' in at
+      ? await readLocalHostHistory(at.gitdir, host, signers)
+      : await fetchHostHistory(serverOf(at.url, at.tokenFile), host, signers).catch(reading(at.url, `reading the history of ${host}`));
+  if (flags.json === true) {
+    const history = entries.map((e) => ({
+      via: e.via,
+      ...('error' in e.record
+        ? { tag: e.name, oid: e.oid, error: e.record.error, signature: e.signature, signatureDetail: e.signatureDetail }
+        : (reportJson(e.name ?? e.ref, e.oid, e.record, e.signature, e.signatureDetail) as object)),
+    }));
+    process.stdout.write(JSON.stringify({ host, signaturesChecked: signers !== null, history }, null, 2) + '\n');
+  } else process.stdout.write(renderHistory(host, entries));
+  return entries.some((e) => isSignatureFailure(e.signature, signers !== null)) ? 1 : 0;
+}
+
+/** The fleet view from the status tags: a repository or server without current refs (before issue 14). */
+async function fromTags(
+  gitdir: string,
+  head: string | null,
+  flags: StatusFlags,
+  signers: AllowedSigner[] | null,
+  liveness: { now: Date; staleAfterMs: number },
+): Promise<FleetStatus> {
+  const match = flags.host === undefined ? null : hostMatcher(flags.host);
+  const tags = (await readStatusTags({ gitdir, signers })).filter((t) => match === null || match(t.host));
+  return fleetStatus(tags, head, flags.branch, signers !== null, liveness);
+}
+
+/** Reads the fleet view: the current refs, or the status tags when there are none. */
+async function fleet(
+  flags: StatusFlags,
+  at: Where,
+  signers: AllowedSigner[] | null,
+  liveness: { now: Date; staleAfterMs: number },
+  tmp: { dir: string | null },
+): Promise<FleetStatus> {
+  const opts = { signers, ...(flags.host === undefined ? {} : { hosts: hostMatcher(flags.host) }) };
+  const checked = signers !== null;
+  if ('gitdir' in at) {
+    const head = await branchHead(at.gitdir, flags.branch);
+    const listing = await readLocalRefs(at.gitdir, HOST_STATUS_REFS);
+    if (listing.size === 0) {
+      if ((await readLocalRefs(at.gitdir, 'refs/tags/nfgit/')).size > 0) process.stderr.write(`${FETCH_CURRENT_HINT}\n`);
+      return fromTags(at.gitdir, head, flags, signers, liveness);
     }
-    const signers = await signersFor(tmp === null ? gitdir : null, flags.allowedSigners);
-    const tags = await readStatusTags({ gitdir, signers });
-    const liveness = { now: new Date(), staleAfterMs: flags.staleAfter ?? DEFAULT_STALE_AFTER_MS };
-    const fleet = fleetStatus(tags, await branchHead(gitdir, flags.branch), flags.branch, signers !== null, liveness);
-    if (flags.json === true) process.stdout.write(JSON.stringify(fleetStatusJson(fleet), null, 2) + '\n');
-    else process.stdout.write(renderFleetTable(fleet));
-    return hasSignatureFailures(fleet) ? 1 : 0;
+    const statuses: CurrentStatus[] = await statusesFrom(listing, localLookup(at.gitdir), opts);
+    return currentFleetStatus(statuses, head, flags.branch, checked, liveness);
+  }
+  const server = serverOf(at.url, at.tokenFile);
+  const branchRef = `refs/heads/${flags.branch}`;
+  const listing = await server.wire.listRefs(server.remote, [HOST_STATUS_REFS, branchRef]).catch(reading(at.url, 'listing status refs'));
+  const head = listing.get(branchRef) ?? null;
+  if (head === null)
+    throw new UsageError(`${redactUrl(at.url)} has no branch ${flags.branch}: name the branch the hosts follow with --branch`);
+  if (![...listing.keys()].some((r) => r.startsWith(HOST_STATUS_REFS))) {
+    // Agents from before issue 14: every tag is fetched, as nfgit status did then.
+    process.stderr.write(`hint: ${redactUrl(at.url)} has no current status refs (refs/nfgit/hosts/*): reading every status tag (slow)\n`);
+    tmp.dir = await mkdtemp(path.join(os.tmpdir(), 'nfgit-status-'));
+    await fetchInto(tmp.dir, at.url, flags.branch, at.tokenFile);
+    return fromTags(tmp.dir, head, flags, signers, liveness);
+  }
+  const statuses = await fetchCurrentStatuses(server, listing, opts).catch(reading(at.url, 'fetching status refs'));
+  return currentFleetStatus(statuses, head, flags.branch, checked, liveness);
+}
+
+/** Reads, verifies and prints the fleet view (or one host's history); returns the exit code. */
+export async function status(flags: StatusFlags): Promise<number> {
+  const tmp: { dir: string | null } = { dir: null };
+  // main.ts ends the process on signals with process.exit, which skips finally blocks.
+  const dropExit = onExit(() => {
+    if (tmp.dir !== null) fs.rmSync(tmp.dir, { recursive: true, force: true });
+  });
+  try {
+    if (flags.history === true && (flags.failed === true || flags.stale !== undefined))
+      throw new UsageError('--history shows every report of one host: it does not go with --failed or --stale');
+    const at = where(flags.repo, flags.tokenFile);
+    const signers = await signersFor('gitdir' in at ? at.gitdir : null, flags.allowedSigners);
+    if (flags.history === true) return await history(flags, at, signers);
+    const now = new Date();
+    const all = await fleet(flags, at, signers, { now, staleAfterMs: flags.staleAfter ?? DEFAULT_STALE_AFTER_MS }, tmp);
+    const view = filterFleet(all, {
+      ...(flags.failed === true ? { failed: true } : {}),
+      ...(flags.stale === undefined ? {} : { staleMs: flags.stale }),
+      now,
+    });
+    const layout: TableLayout = { width: tableWidth(), truncate: flags.host === undefined };
+    if (flags.json === true) process.stdout.write(JSON.stringify(fleetStatusJson(view), null, 2) + '\n');
+    else process.stdout.write(renderFleetTable(view, layout));
+    // The exit status covers every host read (a filter hides lines, not a forgery).
+    return hasSignatureFailures(all) ? 1 : 0;
   } finally {
     dropExit();
-    if (tmp !== null) await rm(tmp, { recursive: true, force: true });
+    if (tmp.dir !== null) await rm(tmp.dir, { recursive: true, force: true });
   }
 }

@@ -1,10 +1,12 @@
-import type { PauseInfo, StatusRecord, StatusResult } from './status-message.js';
+import type { CurrentStatus } from './current-status.js';
+import type { PauseInfo, StatusRecord, StatusResult, TagLink } from './status-message.js';
 import type { SignatureState, StatusTag } from './status-tags.js';
 
-// The fleet view of `nfgit status`: per host, what it runs and what it last decided, from its status
-// tags. Pure: the tags and the branch head are read by the caller.
+// The fleet view of `nfgit status`: per host, what it runs and what it last reported, from its current
+// status ref (refs/nfgit/hosts/HOST, one report a host) or, in a repository without those refs, from
+// its status tags. Pure: the reports and the branch head are read by the caller.
 
-/** A decision taken from one status tag. */
+/** A decision (or, from current refs, a report) taken from one status tag. */
 export interface Decision {
   readonly tag: string;
   readonly result: StatusResult;
@@ -22,12 +24,30 @@ export interface IgnoredTag {
   readonly signature: SignatureState;
 }
 
+/** The report a host's line is about: its current one (from refs), or its newest decision (from tags). */
+export interface Report {
+  /** The status tag's name (`nfgit/HOST/COMMIT12[.N]`). */
+  readonly tag: string;
+  /** The tag object's id, when read from a current ref. */
+  readonly oid: string | null;
+  readonly record: StatusRecord;
+  readonly signature: SignatureState;
+  readonly signatureDetail: string;
+}
+
+/**
+ * Where a host stands, one of these a host: its report's failure (refused, rolled back, untrusted),
+ * held by a rollout, else whether it runs the head (running: the head is unknown); unreadable when
+ * its report cannot be read or parsed; none when its only reports fail their signatures.
+ */
+export type HostCategory = 'at-head' | 'behind' | 'refused' | 'rolled-back' | 'untrusted' | 'held' | 'running' | 'unreadable' | 'none';
+
 /** One host's line of the fleet view. */
 export interface HostStatus {
   readonly host: string;
-  /** The newest `applied` decision: the commit the host runs. */
+  /** The applied decision of the commit the host runs (from current refs: the report that says so). */
   readonly running: Decision | null;
-  /** The newest decision of any result. */
+  /** The newest decision (from current refs: the current report, heartbeat or held included). */
   readonly last: Decision | null;
   /** Whether the host runs the branch head; null when the head is unknown. */
   readonly headApplied: boolean | null;
@@ -38,6 +58,12 @@ export interface HostStatus {
   readonly stale: boolean | null;
   /** The pause its newest report says, or null. */
   readonly paused: PauseInfo | null;
+  /** The commit it runs (null: none, or unknown). */
+  readonly runs: string | null;
+  readonly report: Report | null;
+  readonly category: HostCategory;
+  /** Whether one of its reports failed a checked signature. */
+  readonly signatureFailure: boolean;
 }
 
 /** How old a host's newest report may be before the fleet view calls it stale. */
@@ -52,6 +78,8 @@ export interface FleetStatus {
   readonly head: string | null;
   /** Whether signatures were checked against allowed signers. */
   readonly checked: boolean;
+  /** Read from the current status refs, or from the status tags (a repository without those refs). */
+  readonly source: 'current' | 'tags';
   readonly hosts: readonly HostStatus[];
 }
 
@@ -63,14 +91,31 @@ export function isSignatureFailure(state: SignatureState, checked: boolean): boo
   return checked && UNTRUSTED.has(state);
 }
 
-function decision(tag: StatusTag, r: StatusRecord): Decision {
+/** What a host runs from one report: an applied record (a heartbeat too) its commit, any other the commit before. */
+export function runningCommit(r: StatusRecord): string | null {
+  return r.result === 'applied' ? r.commit : r.previous;
+}
+
+function decision(tag: string, r: StatusRecord, signature: SignatureState): Decision {
   const first = r.errors[0]?.split('\n')[0] ?? null;
-  return { tag: tag.name, result: r.result, commit: r.commit, time: r.time, firstError: first, signature: tag.signature };
+  return { tag, result: r.result, commit: r.commit, time: r.time, firstError: first, signature };
+}
+
+function categoryOf(r: StatusRecord | null, runs: string | null, head: string | null, unreadable: boolean): HostCategory {
+  if (r === null) return unreadable ? 'unreadable' : 'none';
+  if (r.result === 'refused' || r.result === 'rolled-back' || r.result === 'untrusted' || r.result === 'held') return r.result;
+  if (head === null) return 'running';
+  return runs === head ? 'at-head' : 'behind';
+}
+
+function staleness(liveness: Liveness | null, lastSeen: Date | null): boolean | null {
+  return liveness === null || lastSeen === null ? null : liveness.now.getTime() - lastSeen.getTime() > liveness.staleAfterMs;
 }
 
 /**
- * Builds the fleet view. When checked, tags whose signature is bad, untrusted, by another host or
- * missing are not believed: they are listed as ignored, never taken as what a host runs.
+ * Builds the fleet view from status tags (a repository without current refs). When checked, tags
+ * whose signature is bad, untrusted, by another host or missing are not believed: they are listed as
+ * ignored, never taken as what a host runs.
  */
 export function fleetStatus(
   tags: readonly StatusTag[],
@@ -84,114 +129,251 @@ export function fleetStatus(
   const hosts: HostStatus[] = [];
   for (const host of [...byHost.keys()].sort()) {
     const ignored: IgnoredTag[] = [];
-    const decisions: Decision[] = [];
+    const decisions: Report[] = [];
     // Every believed report, heartbeats too: the newest says when the host was last heard of, and whether it was paused.
-    const reports: StatusRecord[] = [];
+    const reports: Report[] = [];
     for (const t of byHost.get(host) ?? []) {
       if (isSignatureFailure(t.signature, checked))
         ignored.push({ tag: t.name, reason: `signature ${t.signature}: ${t.signatureDetail}`, signature: t.signature });
       else if ('error' in t.record) ignored.push({ tag: t.name, reason: t.record.error, signature: t.signature });
       else {
-        reports.push(t.record);
-        if (t.record.heartbeat !== true) decisions.push(decision(t, t.record));
+        const rep = { tag: t.name, oid: null, record: t.record, signature: t.signature, signatureDetail: t.signatureDetail };
+        reports.push(rep);
+        if (t.record.heartbeat !== true) decisions.push(rep);
       }
     }
-    decisions.sort((a, b) => b.time.getTime() - a.time.getTime() || (a.tag < b.tag ? 1 : -1));
-    reports.sort((a, b) => b.time.getTime() - a.time.getTime());
-    const running = decisions.find((d) => d.result === 'applied') ?? null;
+    const newestFirst = (a: Report, b: Report): number =>
+      b.record.time.getTime() - a.record.time.getTime() || (a.tag < b.tag ? 1 : a.tag > b.tag ? -1 : 0);
+    decisions.sort(newestFirst);
+    reports.sort(newestFirst);
+    const applied = decisions.find((d) => d.record.result === 'applied') ?? null;
+    const running = applied === null ? null : decision(applied.tag, applied.record, applied.signature);
     const newest = reports[0] ?? null;
-    const lastSeen = newest?.time ?? null;
+    const report = decisions[0] ?? newest;
+    const lastSeen = newest?.record.time ?? null;
+    const runs = running?.commit ?? null;
     hosts.push({
       host,
       running,
-      last: decisions[0] ?? null,
-      headApplied: head === null ? null : running?.commit === head,
+      last: decisions[0] === undefined ? null : decision(decisions[0].tag, decisions[0].record, decisions[0].signature),
+      headApplied: head === null ? null : runs === head,
       ignored,
       lastSeen,
-      stale: liveness === null || lastSeen === null ? null : liveness.now.getTime() - lastSeen.getTime() > liveness.staleAfterMs,
-      paused: newest?.paused ?? null,
+      stale: staleness(liveness, lastSeen),
+      paused: newest?.record.paused ?? null,
+      runs,
+      report,
+      category: categoryOf(
+        report?.record ?? null,
+        runs,
+        head,
+        ignored.some((i) => !isSignatureFailure(i.signature, checked)),
+      ),
+      signatureFailure: ignored.some((i) => isSignatureFailure(i.signature, checked)),
     });
   }
-  return { branch, head, checked, hosts };
+  return { branch, head, checked, source: 'tags', hosts };
+}
+
+/** One host's line from its current status: the report its ref names says what it runs (see runningCommit). */
+function currentHost(s: CurrentStatus, head: string | null, checked: boolean, liveness: Liveness | null): HostStatus {
+  const name = s.name ?? s.ref;
+  const failed = isSignatureFailure(s.signature, checked);
+  if (failed || 'error' in s.record) {
+    const reason = failed ? `signature ${s.signature}: ${s.signatureDetail}` : (s.record as { error: string }).error;
+    return {
+      host: s.host,
+      running: null,
+      last: null,
+      headApplied: head === null ? null : false,
+      ignored: [{ tag: name, reason, signature: s.signature }],
+      lastSeen: null,
+      stale: null,
+      paused: null,
+      runs: null,
+      report: null,
+      category: failed ? 'none' : 'unreadable',
+      signatureFailure: failed,
+    };
+  }
+  const r = s.record;
+  const runs = runningCommit(r);
+  // The decision that put the running commit there: this report when it is that decision, else the one it follows.
+  const applyingTag = r.result === 'applied' && r.heartbeat !== true ? name : (r.previousTag?.name ?? name);
+  return {
+    host: s.host,
+    running:
+      runs === null ? null : { tag: applyingTag, result: 'applied', commit: runs, time: r.time, firstError: null, signature: s.signature },
+    last: decision(name, r, s.signature),
+    headApplied: head === null ? null : runs === head,
+    ignored: [],
+    lastSeen: r.time,
+    stale: staleness(liveness, r.time),
+    paused: r.paused ?? null,
+    runs,
+    report: { tag: name, oid: s.oid, record: r, signature: s.signature, signatureDetail: s.signatureDetail },
+    category: categoryOf(r, runs, head, false),
+    signatureFailure: false,
+  };
+}
+
+/** Builds the fleet view from every host's current status (readCurrentStatuses). */
+export function currentFleetStatus(
+  statuses: readonly CurrentStatus[],
+  head: string | null,
+  branch: string,
+  checked: boolean,
+  liveness: Liveness | null = null,
+): FleetStatus {
+  const hosts = [...statuses]
+    .sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))
+    .map((s) => currentHost(s, head, checked, liveness));
+  return { branch, head, checked, source: 'current', hosts };
 }
 
 /** Whether any tag's checked signature failed (the exit status of `nfgit status`). */
 export function hasSignatureFailures(fleet: FleetStatus): boolean {
   return fleet.hosts.some(
     (h) =>
+      h.signatureFailure ||
       h.ignored.some((i) => isSignatureFailure(i.signature, fleet.checked)) ||
       [h.running, h.last].some((d) => d !== null && isSignatureFailure(d.signature, fleet.checked)),
   );
 }
 
-/** `2025-03-01 12:34 UTC`. */
-function when(d: Date): string {
-  return `${d.toISOString().slice(0, 16).replace('T', ' ')} UTC`;
+/** The counts of the summary line: each host once among the categories, and paused, stale, signature failures on top. */
+export type FleetSummary = { readonly hosts: number } & Readonly<Record<Exclude<HostCategory, 'none'>, number>> & {
+    readonly paused: number;
+    readonly stale: number;
+    readonly signatureFailures: number;
+  };
+
+/** Counts the hosts of a fleet view. */
+export function summarize(fleet: FleetStatus): FleetSummary {
+  const counts = {
+    hosts: fleet.hosts.length,
+    'at-head': 0,
+    behind: 0,
+    refused: 0,
+    'rolled-back': 0,
+    untrusted: 0,
+    held: 0,
+    running: 0,
+    unreadable: 0,
+    paused: 0,
+    stale: 0,
+    signatureFailures: 0,
+  };
+  for (const h of fleet.hosts) {
+    if (h.category !== 'none') counts[h.category]++;
+    if (h.paused !== null) counts.paused++;
+    if (h.stale === true) counts.stale++;
+    if (h.signatureFailure) counts.signatureFailures++;
+  }
+  return counts;
 }
 
-/** Left-aligned columns separated by two spaces, without trailing spaces. */
-function columns(rows: readonly string[][]): string[] {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((cell, i) => (widths[i] = Math.max(widths[i] ?? 0, cell.length)));
-  return rows.map((row) =>
-    row
-      .map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd(),
-  );
+/** What `--failed`, `--stale` keep (the host pattern is applied before reading, see hostMatcher). */
+export interface FleetFilter {
+  /** Only hosts whose report is a failure (refused, rolled back, untrusted), unreadable, or failed its signature. */
+  readonly failed?: boolean;
+  /** Only hosts whose newest believed report is older than this (ms) at now, or that have none. */
+  readonly staleMs?: number;
+  readonly now?: Date;
 }
 
-/** The fleet view as a text table, then one line per ignored tag. */
-export function renderFleetTable(fleet: FleetStatus): string {
-  const head = fleet.head === null ? `${fleet.branch}: no such branch here` : `${fleet.branch} is at ${fleet.head.slice(0, 12)}`;
-  if (fleet.hosts.length === 0) return `${head}\nno status tags (nfgit/*): fetch them with \`git fetch --tags\`\n`;
-  const rows = [['HOST', 'RUNS', 'SINCE', 'HEAD', 'SIGNATURE', 'LAST DECISION']];
-  for (const h of fleet.hosts) {
-    const last =
-      h.last === null
-        ? '-'
-        : `${h.last.result} ${h.last.commit.slice(0, 12)} ${when(h.last.time)}${h.last.firstError === null ? '' : `: ${h.last.firstError}`}`;
-    const sig = [...new Set([h.running, h.last].filter((d): d is Decision => d !== null).map((d) => d.signature))].join(',') || '-';
-    rows.push([
-      h.host,
-      h.running?.commit.slice(0, 12) ?? '(none)',
-      h.running === null ? '-' : when(h.running.time),
-      h.headApplied === null ? '?' : h.headApplied ? 'yes' : 'no',
-      sig,
-      last,
-    ]);
-  }
-  const lines = [head, ...columns(rows)];
-  for (const h of fleet.hosts) {
-    if (h.paused !== null)
-      lines.push(
-        `${h.host}: paused by ${h.paused.by}${h.paused.until === null ? '' : ` until ${when(h.paused.until)}`}${h.paused.reason === null ? '' : `: ${h.paused.reason}`}`,
-      );
-    if (h.stale === true && h.lastSeen !== null)
-      lines.push(
-        `${h.host}: stale: its newest report is from ${when(h.lastSeen)}; is its agent running? (nfgit status --local on the host)`,
-      );
-  }
-  for (const h of fleet.hosts) for (const i of h.ignored) lines.push(`${h.host}: ignored ${i.tag}: ${i.reason}`);
-  return lines.join('\n') + '\n';
+const FAILED: ReadonlySet<HostCategory> = new Set(['refused', 'rolled-back', 'untrusted', 'unreadable']);
+
+/** The hosts of a fleet view that pass the filter (all when it is empty). */
+export function filterFleet(fleet: FleetStatus, filter: FleetFilter): FleetStatus {
+  const now = (filter.now ?? new Date()).getTime();
+  const keep = (h: HostStatus): boolean =>
+    (filter.failed !== true || FAILED.has(h.category) || h.signatureFailure) &&
+    (filter.staleMs === undefined || h.lastSeen === null || now - h.lastSeen.getTime() > filter.staleMs);
+  return { ...fleet, hosts: fleet.hosts.filter(keep) };
+}
+
+/**
+ * A host-name glob (`web*`, `fw?`, `db[12]`, several separated by commas) as a predicate. Host names
+ * hold no `/`, so `*` is any run of characters.
+ */
+export function hostMatcher(pattern: string): (host: string) => boolean {
+  const res = pattern
+    .split(',')
+    .filter((p) => p !== '')
+    .map((p) => {
+      let re = '';
+      for (let i = 0; i < p.length; i++) {
+        const c = p[i] as string;
+        if (c === '*') re += '.*';
+        else if (c === '?') re += '.';
+        else if (c === '[') {
+          const end = p.indexOf(']', i + 2);
+          if (end < 0) re += '\\[';
+          else {
+            const body = p.slice(i + 1, end).replace(/\\/g, '\\\\');
+            re += `[${body.startsWith('!') ? `^${body.slice(1)}` : body}]`;
+            i = end;
+          }
+        } else re += c.replace(/[.+^${}()|\\\]]/g, '\\$&');
+      }
+      return new RegExp(`^${re}$`);
+    });
+  return (host) => res.some((r) => r.test(host));
+}
+
+/** Whether pattern is a glob (names hosts by pattern) rather than one host's name. */
+export function isGlob(pattern: string): boolean {
+  return /[*?[,]/.test(pattern);
+}
+
+const iso = (d: Date | null | undefined): string | null => d?.toISOString() ?? null;
+
+/** A report as JSON: the whole record (every error whole), its tag, its signature. */
+export function reportJson(tag: string, oid: string | null, r: StatusRecord, signature: SignatureState, signatureDetail: string): unknown {
+  const link = (l: TagLink | undefined): TagLink | null => l ?? null;
+  return {
+    tag,
+    oid,
+    result: r.result,
+    commit: r.commit,
+    previous: r.previous,
+    time: r.time.toISOString(),
+    heartbeat: r.heartbeat === true,
+    held: r.held ?? null,
+    ring: r.ring ?? null,
+    errors: r.errors,
+    previousTag: link(r.previousTag),
+    agent: r.agent,
+    signature,
+    signatureDetail,
+  };
 }
 
 /** The fleet view as plain JSON data (times as ISO 8601 strings). */
 export function fleetStatusJson(fleet: FleetStatus): unknown {
   const d = (x: Decision | null): unknown => (x === null ? null : { ...x, time: x.time.toISOString() });
+  const { hosts, ...summary } = summarize(fleet);
   return {
     branch: fleet.branch,
     head: fleet.head,
     signaturesChecked: fleet.checked,
+    source: fleet.source,
+    summary: { hosts, ...summary },
     hosts: fleet.hosts.map((h) => ({
       host: h.host,
       running: d(h.running),
       last: d(h.last),
       headApplied: h.headApplied,
       ignored: h.ignored,
-      lastSeen: h.lastSeen?.toISOString() ?? null,
+      lastSeen: iso(h.lastSeen),
       stale: h.stale,
-      paused: h.paused === null ? null : { ...h.paused, until: h.paused.until?.toISOString() ?? null },
+      paused: h.paused === null ? null : { ...h.paused, until: iso(h.paused.until) },
+      runs: h.runs,
+      category: h.category,
+      signatureFailure: h.signatureFailure,
+      report:
+        h.report === null ? null : reportJson(h.report.tag, h.report.oid, h.report.record, h.report.signature, h.report.signatureDetail),
     })),
   };
 }

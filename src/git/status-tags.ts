@@ -8,15 +8,18 @@ import git, { Errors, type HttpClient } from 'isomorphic-git';
 import { RemoteError, SandboxError, UsageError } from '../errors/errors.js';
 import { errnoCode, writeHint } from '../util/sandbox-hints.js';
 import { formatStatusMessage, parseStatusMessage, statusTagName, type StatusRecord } from './status-message.js';
-import { matchPatternList, type AllowedSigner } from './signing/allowed-signers.js';
+import type { AllowedSigner } from './signing/allowed-signers.js';
 import { signerPrincipal } from './signing/host-identity.js';
 import type { HostKey } from './signing/openssh-key.js';
 import { signSshsig } from './signing/sshsig.js';
-import { verifySshSignature } from './signing/verify-ssh.js';
 import { splitSignedTag } from './signed-objects.js';
 import { sharedRepositoryFs } from './shared-repository-fs.js';
 import { redactUrl, remoteError, withLimits, type authCallbacks, type RemoteContext } from './transport.js';
 import { CorruptObjectError, readVerifiedObject } from './verified-objects.js';
+import { readLocalRefs } from './local-refs.js';
+import { checkTagSignature, parseTagObject, statusRecordOf, type SignatureState } from './status-tag-object.js';
+
+export type { SignatureState } from './status-tag-object.js';
 
 /** Where status tags are published: the repository URL, the HTTP client and the credentials. */
 export interface StatusRemote {
@@ -48,9 +51,6 @@ export interface WriteStatusTagResult {
   readonly pushed: boolean;
   readonly pruned: string[];
 }
-
-/** A status tag's signature: verified and by the host it names, by another host, or why not trusted. */
-export type SignatureState = 'good' | 'bad' | 'untrusted' | 'unsigned' | 'not-checked' | 'wrong-host';
 
 /** One status tag as read back. */
 export interface StatusTag {
@@ -355,108 +355,55 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
   return { name, created, pushed, pruned };
 }
 
-/** Checks a raw tag's signature against signers, and that the key may sign as the host the tag names. */
-function checkSignature(
-  raw: RawTag,
-  host: string,
-  signers: readonly AllowedSigner[] | null,
-  when: Date,
-): { signature: SignatureState; signatureDetail: string } {
-  const { split } = raw;
-  if (split.kind === 'none' || split.signature === null) return { signature: 'unsigned', signatureDetail: 'the tag is not signed' };
-  if (signers === null)
-    return { signature: 'not-checked', signatureDetail: 'no allowed signers given (--allowed-signers or gpg.ssh.allowedSignersFile)' };
-  if (split.kind !== 'ssh')
-    return {
-      signature: 'untrusted',
-      signatureDetail: `signed with ${split.kind === 'pgp' ? 'OpenPGP' : 'an unknown format'}; nfgit hosts sign with SSH keys`,
-    };
-  const v = verifySshSignature(split.payload, split.signature, signers, when);
-  if (!v.ok) return { signature: v.failure === 'untrusted-key' ? 'untrusted' : 'bad', signatureDetail: v.reason };
-  const principal = signerPrincipal(host);
-  if (!matchPatternList(principal, v.principals)) {
-    return {
-      signature: 'wrong-host',
-      signatureDetail: `signed by ${v.key.fingerprint}, which allowed_signers lists for ${v.principals.join(', ')}, not ${principal}`,
-    };
+/** One tag of readStatusTags: unreadable (missing, corrupt, lightweight) or checked. */
+async function readOneStatusTag(opts: ReadStatusTagsOptions, name: string, oid: string, cache: object): Promise<StatusTag> {
+  const host = name.split('/')[1] ?? '';
+  const unreadable = (target: string, error: string, signature: SignatureState, signatureDetail: string): StatusTag => ({
+    name,
+    host,
+    target,
+    record: { error },
+    taggerTime: null,
+    signature,
+    signatureDetail,
+  });
+  let obj;
+  try {
+    obj = await readVerifiedObject({ gitdir: opts.gitdir, name: opts.gitdir }, oid, { then: NOT_TRUSTED, cache });
+  } catch (err) {
+    if (err instanceof CorruptObjectError)
+      return unreadable('', err.message, 'bad', 'the tag object does not hash to its id: the repository is corrupt or was tampered with');
+    if (!(err instanceof Errors.NotFoundError)) throw err;
+    return unreadable('', `the tag object ${oid} is missing (fetch the tags again)`, 'bad', 'the tag object is missing');
   }
-  return { signature: 'good', signatureDetail: `signed by ${v.key.fingerprint} (${principal})` };
-}
-
-/** The record of a tag, or why it does not describe what its name and target say. */
-function recordOf(raw: RawTag, name: string, host: string): StatusRecord | { error: string } {
-  const record = parseStatusMessage(raw.message);
-  if ('error' in record) return record;
-  if (record.host !== host) return { error: `the tag is named for host ${host} but its message is for ${record.host}` };
-  if (record.commit !== raw.target) return { error: `the tag points at ${raw.target} but its message is about commit ${record.commit}` };
-  const expected = statusTagName(record.host, record.commit);
-  if (name !== expected && !(name.startsWith(`${expected}.`) && /^[0-9]+$/.test(name.slice(expected.length + 1))))
-    return { error: `the tag name should be ${expected} (or ${expected}.N for a later decision)` };
-  return record;
+  if (obj.type !== 'tag')
+    return unreadable(oid, 'a lightweight tag, not an annotated status tag', 'unsigned', 'a lightweight tag cannot be signed');
+  const tag = parseTagObject(obj.content);
+  return {
+    name,
+    host,
+    target: tag.target,
+    record: statusRecordOf(tag, name, host),
+    taggerTime: tag.taggerTime,
+    ...checkTagSignature(tag, host, opts.signers, tag.taggerTime ?? new Date()),
+  };
 }
 
 /**
  * Reads the status tags under prefix (`nfgit/` by default), parsing each message and checking each
  * signature: good only when an allowed key signed it and that key may sign as `HOST@nfgit` for the
- * host the tag names. Sorted by name.
+ * host the tag names. Sorted by name. The refs are listed once and the packs indexed once (one
+ * isomorphic-git cache for all reads): per-tag lookups made this quadratic in the fleet (issue 14).
  */
 export async function readStatusTags(opts: ReadStatusTagsOptions): Promise<StatusTag[]> {
   const prefix = opts.prefix ?? 'nfgit/';
-  const names = (await git.listTags({ fs, gitdir: opts.gitdir })).filter((n) => n.startsWith(prefix) && n.startsWith('nfgit/')).sort();
+  if (!prefix.startsWith('nfgit/')) return [];
+  const refs = await readLocalRefs(opts.gitdir, `${TAGS}nfgit/`);
+  const cache = {};
   const out: StatusTag[] = [];
-  for (const name of names) {
-    const host = name.split('/')[1] ?? '';
-    const oid = await localRef(opts.gitdir, TAGS + name);
-    if (oid === null) continue;
-    let raw: RawTag | null;
-    try {
-      raw = await readRawTag(opts.gitdir, oid);
-    } catch (err) {
-      if (err instanceof CorruptObjectError) {
-        out.push({
-          name,
-          host,
-          target: '',
-          record: { error: err.message },
-          taggerTime: null,
-          signature: 'bad',
-          signatureDetail: 'the tag object does not hash to its id: the repository is corrupt or was tampered with',
-        });
-        continue;
-      }
-      if (!(err instanceof Errors.NotFoundError)) throw err;
-      out.push({
-        name,
-        host,
-        target: '',
-        record: { error: `the tag object ${oid} is missing (fetch the tags again)` },
-        taggerTime: null,
-        signature: 'bad',
-        signatureDetail: 'the tag object is missing',
-      });
-      continue;
-    }
-    if (raw === null) {
-      out.push({
-        name,
-        host,
-        target: oid,
-        record: { error: 'a lightweight tag, not an annotated status tag' },
-        taggerTime: null,
-        signature: 'unsigned',
-        signatureDetail: 'a lightweight tag cannot be signed',
-      });
-      continue;
-    }
-    const taggerTime = taggerTimeOf(raw.headers);
-    out.push({
-      name,
-      host,
-      target: raw.target,
-      record: recordOf(raw, name, host),
-      taggerTime,
-      ...checkSignature(raw, host, opts.signers, taggerTime ?? new Date()),
-    });
+  for (const [ref, oid] of refs) {
+    const name = ref.slice(TAGS.length);
+    if (name.startsWith(prefix)) out.push(await readOneStatusTag(opts, name, oid, cache));
   }
   return out;
 }

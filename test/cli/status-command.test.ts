@@ -11,7 +11,7 @@ import { mustRun, withTempDir } from '../git/signing/tools.js';
 import { hostKey } from '../helpers/host-key.js';
 
 const nfgit = (args: string[], cwd: string) =>
-  execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null' } });
+  execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null', COLUMNS: '200' } });
 
 function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
   return {
@@ -50,7 +50,7 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
     await writeStatusTag({
       gitdir: repo.bare,
       remote: null,
-      record: record('fw2', c2, 3, { result: 'refused', errors: ['rules/10-base:1: bad policy'] }),
+      record: record('fw2', c2, 3, { result: 'refused', previous: c1, errors: ['rules/10-base:1: bad policy'] }),
       key: fw2,
       keep: 5,
     });
@@ -83,12 +83,12 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
       t.is(badToken.exitCode, 2, badToken.stderr);
       t.regex(
         badToken.stderr,
-        /refused the credentials while fetching status tags \(HTTP 401\): give a token that may read the repository with --token-file/,
+        /refused the credentials while listing status refs \(HTTP 401\): give a token that may read the repository with --token-file/,
       );
       await server.stop();
       const down = await nfgit(['status', '--repo', url, '--token-file', token], dir);
       t.is(down.exitCode, 3, down.stderr);
-      t.regex(down.stderr, new RegExp(`cannot reach ${url.replace(/[.]/g, '\\.')} while fetching status tags: ECONNREFUSED`));
+      t.regex(down.stderr, new RegExp(`cannot reach ${url.replace(/[.]/g, '\\.')} while listing status refs: ECONNREFUSED`));
       await server.start();
     } finally {
       await server.stop();
@@ -97,11 +97,11 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
     // A local bare repository, read in place; the table shows both hosts.
     const table = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signers], dir);
     t.is(table.exitCode, 0, table.stderr);
-    t.regex(table.stdout, /^fw1 +[0-9a-f]{12} +2025-03-01 12:02 UTC +yes +good +applied/m);
-    t.regex(
-      table.stdout,
-      /^fw2 +[0-9a-f]{12} +2025-03-01 12:01 UTC +no +good +refused [0-9a-f]{12} 2025-03-01 12:03 UTC: rules\/10-base:1: bad policy$/m,
-    );
+    t.regex(table.stdout, /^fw1 +[0-9a-f]{12} +yes +applied +2025-03-01 12:02 UTC +good +stale: is its agent running\?$/m);
+    t.regex(table.stdout, /^fw2 +[0-9a-f]{12} +no +refused [0-9a-f]{12} +2025-03-01 12:03 UTC +good +rules\/10-base:1: bad policy; stale/m);
+    t.regex(table.stdout, /^2 hosts: 1 at head, 1 refused, 2 stale$/m);
+    // Tags but no current refs (agents from before them): read from the tags, and told how to fetch the refs.
+    t.regex(table.stderr, /git fetch origin '\+refs\/nfgit\/\*:refs\/nfgit\/\*'/);
 
     // A clone with the tags fetched, allowed signers from its git config; fw1's key writing for fw2 fails the status.
     const c3 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
