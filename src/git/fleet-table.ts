@@ -106,14 +106,14 @@ export function renderFleetTable(fleet: FleetStatus, layout: TableLayout = { wid
     const none = fleet.source === 'current' ? 'no host matches' : 'no status tags (nfgit/*): fetch them with `git fetch --tags`';
     return `${head}\n${none}\n`;
   }
-  const rows = [['HOST', 'RUNS', 'HEAD', 'REPORT', 'SEEN', 'SIGNATURE', 'DETAIL']];
+  const rows = [['HOST', 'RUNS', 'HEAD', 'REPORT', 'SEEN (UTC)', 'SIGNATURE', 'DETAIL']];
   for (const h of fleet.hosts) {
     rows.push([
       h.host,
       h.runs?.slice(0, 12) ?? '(none)',
       h.headApplied === null ? '?' : h.headApplied ? 'yes' : 'no',
       reportCell(h),
-      h.lastSeen === null ? '-' : when(h.lastSeen),
+      h.lastSeen === null ? '-' : when(h.lastSeen).slice(0, -4),
       h.report?.signature ?? h.ignored[0]?.signature ?? '-',
       detailCell(h),
     ]);

@@ -49,6 +49,9 @@ export const isoWire: StatusWire<IsoRemote> = {
     const tmp = await mkdtemp(path.join(os.tmpdir(), 'nfgit-status-'));
     try {
       await git.init({ fs, gitdir: tmp, bare: true });
+      // isomorphic-git writes what it fetched under a remote's refspec: any ref, kept apart.
+      await git.setConfig({ fs, gitdir: tmp, path: 'remote.origin.url', value: remote.url });
+      await git.setConfig({ fs, gitdir: tmp, path: 'remote.origin.fetch', value: '+refs/*:refs/fetched/*' });
       const out = new Map<string, FetchedObject>();
       // One at a time: isomorphic-git writes the same shallow and ref files for each fetch.
       await mapConcurrent(opts.wants, 1, async (oid) => {
@@ -59,9 +62,8 @@ export const isoWire: StatusWire<IsoRemote> = {
             fs,
             http: remote.http,
             gitdir: tmp,
-            url: remote.url,
+            remote: 'origin',
             remoteRef: ref,
-            ref: `refs/fetched/${oid}`,
             singleBranch: true,
             tags: false,
             ...(opts.depth === undefined ? {} : { depth: opts.depth }),
