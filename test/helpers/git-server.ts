@@ -14,9 +14,10 @@ import type { AddressInfo } from 'node:net';
  * line) and then gets one byte per dripIntervalMs, never finishing; 'drip-pack': only the answers that
  * carry a pack (protocol v1 upload-pack POSTs, which is how isomorphic-git fetches) drip, ref
  * listings are served; 'endless-refs': every ref advertisement goes on naming new branches forever,
- * as fast as the client reads.
+ * as fast as the client reads; 'truncate': every POST is answered with the first half of git's answer
+ * (what a proxy or a server that gives up leaves).
  */
-export type ServerMode = 'ok' | 'stall' | 'no-push' | 'drip' | 'drip-pack' | 'endless-refs';
+export type ServerMode = 'ok' | 'stall' | 'no-push' | 'drip' | 'drip-pack' | 'endless-refs' | 'truncate';
 
 /** A running test git server. */
 export interface GitServer {
@@ -86,7 +87,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       res.end('authentication required\n');
       return;
     }
-    cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res);
+    cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res, mode === 'truncate' && req.method === 'POST');
   };
   const server = options.tls === undefined ? http.createServer(handler) : https.createServer({ ...options.tls }, handler);
   server.keepAliveTimeout = 1000;
@@ -171,7 +172,13 @@ function cgi(
   method: string,
   setStatus: (s: number) => void,
   res: http.ServerResponse,
+  truncate = false,
 ): void {
+  const held: Buffer[] = [];
+  const write = (b: Buffer): void => {
+    if (truncate) held.push(b);
+    else res.write(b);
+  };
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     GIT_PROJECT_ROOT: root,
@@ -199,7 +206,7 @@ function cgi(
   let headerDone = false;
   child.stdout.on('data', (chunk: Buffer) => {
     if (headerDone) {
-      res.write(chunk);
+      write(chunk);
       return;
     }
     head = Buffer.concat([head, chunk]);
@@ -223,14 +230,15 @@ function cgi(
     }
     setStatus(status);
     res.writeHead(status, headers);
-    res.write(head.subarray(end + sepLen));
+    write(head.subarray(end + sepLen));
   });
   child.stdout.on('end', () => {
     if (!headerDone) {
       setStatus(502);
       res.writeHead(502);
     }
-    res.end();
+    const all = Buffer.concat(held);
+    res.end(all.subarray(0, Math.floor(all.length / 2)));
   });
   res.on('close', () => {
     if (child.exitCode === null) child.kill();
