@@ -182,6 +182,7 @@ test('JSON is read as YAML', (t) => {
     vars: { ROLE: 'core', ZONE: '' },
     args: [],
     tags: { keep: 3 },
+    status: { heartbeatMs: 3_600_000 },
     ipv4Only: true,
     preserve: [],
     probes: null,
@@ -307,8 +308,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics, log`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics, log`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log`,
     ].join('\n'),
   );
 });

@@ -102,6 +102,12 @@ async function post(remote: WireRemote, service: 'git-upload-pack' | 'git-receiv
   }
   const answer = Buffer.concat(chunks);
   if (res.statusCode !== 200) throw new HttpStatusError(url, res.statusCode, res.statusMessage, answer.toString('utf8').trim());
+  if (answer.length === 0) {
+    // git http-backend answers an empty 200 to a request body over GIT_HTTP_MAX_REQUEST_BUFFER (10 MiB).
+    throw new ProtocolError(
+      `${redactUrl(url)} sent an empty answer to a request of ${body.length} bytes (a git http-backend refuses requests over 10 MiB unless GIT_HTTP_MAX_REQUEST_BUFFER allows them)`,
+    );
+  }
   const type = res.headers?.['content-type'] ?? '';
   if (!type.startsWith(`application/x-${service}-result`)) {
     throw new ProtocolError(`${redactUrl(url)} answered with "${type}", not a git ${service} result: is it a git smart-HTTP server?`);

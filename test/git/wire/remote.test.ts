@@ -148,3 +148,20 @@ test('an answer cut short is an error, never a shorter answer', async (t) => {
     }
   });
 });
+
+test('a request git http-backend refuses for its size (over 10 MiB) is an error, never an empty answer', async (t) => {
+  await withTempDir('wire-big', async (dir) => {
+    const repo = await makeRulesRepo(dir);
+    const head = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
+    const server = await startGitServer({ root: dir });
+    try {
+      const remote = wireRemote(`${server.url}/fw.git`);
+      // 230,000 wants of 50 bytes: 11.5 MB of request body.
+      const wants = [head, ...Array.from({ length: 230_000 }, (_, i) => i.toString(16).padStart(40, 'a'))];
+      const err = await t.throwsAsync(fetchObjects(remote, { wants }), { instanceOf: ProtocolError });
+      t.regex(err?.message ?? '', /empty answer to a request of \d+ bytes/);
+    } finally {
+      await server.stop();
+    }
+  });
+});
