@@ -319,6 +319,12 @@ export async function writeStatusTag(opts: WriteStatusTagOptions): Promise<Write
       let result;
       try {
         result = await pushRefs(wire, updates, [...objects.values()]);
+        // Many hosts pruning at once contend for the server's packed-refs lock (git waits one second
+        // for it): a refusal for a lock is tried once more after a short random pause.
+        if ([...result.values()].some((r) => !r.ok && /lock/i.test(r.reason))) {
+          await new Promise((resolve) => setTimeout(resolve, 200 + Math.random() * 1800));
+          result = await pushRefs(wire, updates, [...objects.values()]);
+        }
       } catch (err) {
         throw remoteError(err, publishing(remote, shown, gitdir));
       }
