@@ -106,3 +106,51 @@ test('a fleet of 3,000 other hosts: each status push lists and sends only this h
     }
   });
 });
+
+test('eight hosts publishing and pruning at once against packed refs: every push lands', async (t) => {
+  await withTempDir('status-write-many', async (dir) => {
+    const repo = await makeRulesRepo(dir);
+    const commits: string[] = [];
+    for (let i = 0; i < 4; i++) commits.push(await repo.commit({ '10-base': `iptables -A INPUT -p tcp --dport ${100 + i} -j ACCEPT\n` }));
+    const signersFile = path.join(dir, 'allowed_signers');
+    writeFileSync(signersFile, '');
+    const hosts = Array.from({ length: 8 }, (_, i) => `fw${i}`);
+    const keys = new Map(hosts.map((h) => [h, hostKey(dir, h, signersFile)]));
+    const server = await startGitServer({ root: dir });
+    try {
+      const url = `${server.url}/fw.git`;
+      const gitdirs = new Map<string, string>();
+      for (const h of hosts) {
+        const gitdir = path.join(dir, `${h}.git`);
+        await mustRun('git', ['clone', '-q', '--bare', '--single-branch', '--no-tags', repo.bare, gitdir]);
+        gitdirs.set(h, gitdir);
+      }
+      const publish = (h: string, i: number): Promise<unknown> => {
+        const http = httpWithTimeout(30_000);
+        const remote: StatusRemote = { url, http, auth: authCallbacks(null) };
+        const c = commits[i] ?? '';
+        return writeStatusTag({
+          gitdir: gitdirs.get(h) ?? '',
+          remote,
+          record: { ...record(c, i), host: h },
+          key: keys.get(h) ?? (undefined as never),
+          keep: 2,
+        });
+      };
+      for (let i = 0; i < 2; i++) await Promise.all(hosts.map((h) => publish(h, i)));
+      // Every tag packed: deleting one now rewrites packed-refs, under its lock.
+      await mustRun('git', ['--git-dir', repo.bare, 'pack-refs', '--all']);
+      for (let i = 2; i < 4; i++) {
+        const results = await Promise.allSettled(hosts.map((h) => publish(h, i)));
+        t.deepEqual(
+          results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)),
+          [],
+        );
+      }
+      for (const h of hosts) t.is((await refsIn(repo.bare, `refs/tags/nfgit/${h}/`)).length, 2, h);
+      t.is((await refsIn(repo.bare, 'refs/nfgit/hosts')).length, 8);
+    } finally {
+      await server.stop();
+    }
+  });
+});
