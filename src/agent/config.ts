@@ -72,8 +72,10 @@ export interface AgentConfig {
   readonly vars: Readonly<Record<string, string>>;
   /** Positional arguments of every rule file ($1…), as for an init script called with `start`. */
   readonly args: readonly string[];
-  /** How many of this host's own status tags to keep; older ones are pruned. */
+  /** How many of this host's own decision tags to keep; older ones are pruned. */
   readonly tags: { readonly keep: number };
+  /** The longest an idle host goes without refreshing its current status ref (a heartbeat report). */
+  readonly status: { readonly heartbeatMs: number };
   /** Compile and apply IPv4 only (hosts without IPv6 or ip6tables). */
   readonly ipv4Only: boolean;
   /** Chain patterns and presets of other software whose chains nfgit leaves alone (see netfilter/preserve.ts). */
@@ -285,8 +287,10 @@ const tagsSchema = section({
   keep: z
     .number()
     .superRefine(check((n) => (Number.isInteger(n) && n >= 1 ? undefined : `must be a whole number of at least 1, not ${n}`)))
-    .default(50),
+    .default(5),
 });
+
+const statusSchema = section({ heartbeat: duration('1h') }).transform(({ heartbeat }) => ({ heartbeatMs: heartbeat }));
 
 const logSchema = section({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') });
 
@@ -355,6 +359,7 @@ function configSchema(defaults: ConfigDefaults) {
       vars: orEmpty(varsSchema),
       args: z.array(z.string().superRefine(check((v) => (v.includes('\0') ? 'must not contain a NUL character' : undefined)))).default([]),
       tags: orEmpty(tagsSchema),
+      status: orEmpty(statusSchema),
       ipv4Only: z.boolean().default(false),
       preserve: z
         .array(z.string())

@@ -116,7 +116,7 @@ interface PassFacts {
   running?: PassRecord['running'];
 }
 
-/** How often an idle agent tells the fleet it is alive: a heartbeat status tag for the running commit (see README, Liveness). */
+/** The default of status.heartbeat: how often an idle agent tells the fleet it is alive (see README, Liveness). */
 export const HEARTBEAT_MS = 3_600_000;
 
 /**
@@ -351,7 +351,7 @@ async function heartbeat(ctx: PassContext, running: string, pause: Pause | undef
     last === null ||
     last.commit !== running ||
     last.paused !== (pause !== undefined) ||
-    now.getTime() - new Date(last.at).getTime() >= HEARTBEAT_MS;
+    now.getTime() - new Date(last.at).getTime() >= ctx.config.status.heartbeatMs;
   if (!due) return;
   const lastGood = ctx.state.readLastGood();
   const rules = Object.fromEntries(

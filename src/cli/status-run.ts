@@ -27,7 +27,7 @@ import { readLocalRefs } from '../git/local-refs.js';
 import { HOST_STATUS_REFS, isValidHostName } from '../git/status-message.js';
 import { fetchHostHistory, readLocalHostHistory, type HistoryEntry } from '../git/status-history.js';
 import { readStatusTags } from '../git/status-tags.js';
-import { isoRemote, isoWire } from '../git/wire-adapter.js';
+import * as wire from '../git/wire/remote.js';
 import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits } from '../git/transport.js';
 import { loadAllowedSigners, type AllowedSigner } from '../git/signing/allowed-signers.js';
 import { onExit } from '../util/exit-hooks.js';
@@ -155,10 +155,9 @@ function where(repo: string | undefined, tokenFile: string | undefined): Where {
   return { gitdir: found };
 }
 
-/** The server, as the (temporary) wire adapter reaches it. */
-function serverOf(url: string, tokenFile: string | undefined): { remote: ReturnType<typeof isoRemote>; wire: typeof isoWire; url: string } {
-  const auth = authCallbacks(tokenFile === undefined ? null : readTokenFile(tokenFile));
-  return { remote: isoRemote(url, httpWithTimeout(), auth), wire: isoWire, url };
+/** The server, reached by nfgit's wire client (one listing, one fetch). */
+function serverOf(url: string, tokenFile: string | undefined): { remote: wire.WireRemote; wire: typeof wire; url: string } {
+  return { remote: wire.wireRemote(url, { credentials: tokenFile === undefined ? null : readTokenFile(tokenFile) }), wire, url };
 }
 
 const reading = (url: string, doing: string) => (err: unknown) =>

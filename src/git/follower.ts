@@ -9,7 +9,9 @@ import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { InternalError, NfgitError, NfgitErrors, RemoteError, RuleError, UsageError } from '../errors/errors.js';
 import { STATE_FILE } from '../util/state-layout.js';
-import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, withLimits, type TransportLimits } from './transport.js';
+import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, type TransportLimits } from './transport.js';
+import { fetchInto, listRefs, wireRemote, type WireRemote } from './wire/remote.js';
+import { readLocalRefs } from './local-refs.js';
 import {
   isAncestor,
   isNotFound,
@@ -41,6 +43,8 @@ export interface Remote {
   readonly url: string;
   readonly http: HttpClient;
   readonly auth: ReturnType<typeof authCallbacks>;
+  /** nfgit's own protocol v2 client over the same HTTP client (listing, fetch, push). */
+  readonly wire: WireRemote;
 }
 
 /** An opened repository: where objects are read, and the remote they come from (null: read in place). */
@@ -77,10 +81,12 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
   }
   const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
   const route = spec.caFile === undefined || spec.caFile === null ? {} : { ca: trustedCas(spec.caFile) };
+  const http = httpWithTimeout({ ...transportLimits(spec, idleTimeoutMs), ...route });
   const remote: Remote = {
     url: spec.url,
-    http: httpWithTimeout({ ...transportLimits(spec, idleTimeoutMs), ...route }),
+    http,
     auth: authCallbacks(credentials),
+    wire: wireRemote(spec.url, { http, credentials }),
   };
   const gitdir = path.join(stateDir, STATE_FILE.repo);
   if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
@@ -130,23 +136,18 @@ export async function branchHead(repo: Repository): Promise<string> {
       throw new UsageError(`${repo.name} has no branch ${repo.branch} (repository.branch)`, { cause: err });
     }
   }
-  const { url, http, auth } = repo.remote;
-  let refs;
+  let refs: Map<string, string>;
   try {
-    refs = await withLimits(http, () => git.listServerRefs({ http, url, prefix: ref, protocolVersion: 2, ...auth }));
+    refs = await listRefs(repo.remote.wire, [ref]);
   } catch (err) {
     throw failure(err, repo, 'listing its branches');
   }
-  const head = refs.find((r) => r.ref === ref);
+  const head = refs.get(ref);
   if (head === undefined) {
-    // An aborted listing can come back empty: only a listing that shows other refs proves the branch is missing.
-    if (refs.length === 0)
-      throw new RemoteError(
-        `${repo.name} listed no refs for ${ref} (the server may have cut the answer short, or the branch does not exist yet); nfgit will retry`,
-      );
+    // The listing ended with its flush (wire/remote.ts checks): the branch is not there.
     throw new UsageError(`${repo.name} has no branch ${repo.branch} (repository.branch)`);
   }
-  return head.oid;
+  return head;
 }
 
 /** Whether the repository already holds an object. */
@@ -163,14 +164,16 @@ export async function hasObject(repo: Repository, oid: string): Promise<boolean>
 export async function ensureCommit(repo: Repository, oid: string): Promise<void> {
   if (await hasObject(repo, oid)) return;
   if (repo.remote === null) throw new InternalError(`commit ${oid} is missing from ${repo.name}`);
-  const { url, http, auth } = repo.remote;
+  // What this copy has (the branch as last fetched): the server sends only what is new since.
+  const tracking = `refs/remotes/origin/${repo.branch}`;
+  const haves: string[] = [];
+  for (const have of (await readLocalRefs(repo.gitdir, 'refs/remotes/origin/')).values()) if (await hasObject(repo, have)) haves.push(have);
   try {
-    await withLimits(http, () =>
-      git.fetch({ fs, http, gitdir: repo.gitdir, url, remote: 'origin', ref: repo.branch, singleBranch: true, tags: false, ...auth }),
-    );
+    await fetchInto(repo.remote.wire, repo.gitdir, { wants: [oid], haves });
   } catch (err) {
     throw failure(err, repo, `fetching ${repo.branch}`);
   }
+  if (await hasObject(repo, oid)) await git.writeRef({ fs, gitdir: repo.gitdir, ref: tracking, value: oid, force: true });
   if (!(await hasObject(repo, oid))) {
     throw new RemoteError(`${repo.name} moved ${repo.branch} again while nfgit fetched ${oid.slice(0, 12)}; nfgit will retry`);
   }

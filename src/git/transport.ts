@@ -146,13 +146,17 @@ function formatBytes(n: number): string {
 function router(
   given: TransportRoute,
   idleMs: number,
-): (url: string) => { agent?: Agent; via: string | null; fetchOptions?: { ca: readonly string[] } } {
+): (url: string) => { agent?: Agent | false; via: string | null; fetchOptions?: { ca: readonly string[] } } {
   const env = given.env ?? process.env;
   const fetchOptions = given.ca === undefined ? {} : { fetchOptions: { ca: given.ca } };
   const agents = new Map<string, Agent>();
+  // Never Node's global agent: in Node 20 it keeps idle connections alive with a 5 s socket timeout,
+  // and a server that closes its idle connections (git servers behind most proxies do) races the next
+  // request onto a dead socket. `agent: false` is a fresh agent of Node's defaults (no keep-alive)
+  // for each request, whatever its scheme after a redirect: one connection per request, a few per pass.
   return (url) => {
     const choice: ProxyChoice | null = proxyFor(url, env);
-    if (choice === null) return { via: null, ...fetchOptions };
+    if (choice === null) return { agent: false, via: null, ...fetchOptions };
     let agent = agents.get(choice.url.href);
     if (agent === undefined) {
       agent = new TunnelAgent(choice, idleMs);

@@ -88,7 +88,8 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
   vars: { ROLE: 'edge' },
   args: [],
-  tags: { keep: 50 },
+  tags: { keep: 5 },
+  status: { heartbeatMs: 3_600_000 },
   ipv4Only: false,
   preserve: [],
   probes: null,
@@ -129,7 +130,8 @@ test('a minimal file gets every default', (t) => {
     trust: { requireSignedCommits: true, allowedSigners: '/etc/nfgit/allowed_signers', pgpKeys: [], matchCommitter: false },
     vars: {},
     args: [],
-    tags: { keep: 50 },
+    tags: { keep: 5 },
+    status: { heartbeatMs: 3_600_000 },
     ipv4Only: false,
     preserve: [],
     probes: null,
@@ -180,6 +182,7 @@ test('JSON is read as YAML', (t) => {
     vars: { ROLE: 'core', ZONE: '' },
     args: [],
     tags: { keep: 3 },
+    status: { heartbeatMs: 3_600_000 },
     ipv4Only: true,
     preserve: [],
     probes: null,
@@ -305,8 +308,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics, log`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, ipv4Only, preserve, probes, pin, metrics, log`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log`,
     ].join('\n'),
   );
 });

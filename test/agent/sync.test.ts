@@ -39,7 +39,8 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
     const world = await makeAgentWorld(dir);
     try {
       await withNamedNetns(1, async ([ns]) => {
-        const fw1 = await world.addHost('fw1', ns as string);
+        // More decisions than the default tags.keep: step 8 looks for the first one.
+        const fw1 = await world.addHost('fw1', ns as string, { tags: { keep: 50 } });
 
         // 1. A good signed commit is applied and tagged; stock git verifies the tag.
         const good = await world.repo.commit(GOOD, { message: 'ssh for everyone' });

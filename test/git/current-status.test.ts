@@ -3,12 +3,11 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fetchCurrentStatuses, readCurrentStatuses } from '../../src/git/current-status.js';
 import { readLocalHostHistory, fetchHostHistory } from '../../src/git/status-history.js';
-import type { StatusRecord } from '../../src/git/status-message.js';
+import { statusTagName, type StatusRecord } from '../../src/git/status-message.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
 import { loadAllowedSigners } from '../../src/git/signing/allowed-signers.js';
 import type { HostKey } from '../../src/git/signing/openssh-key.js';
-import { authCallbacks, httpWithTimeout } from '../../src/git/transport.js';
-import { isoRemote, isoWire } from '../../src/git/wire-adapter.js';
+import * as wire from '../../src/git/wire/remote.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { hostKey } from '../helpers/host-key.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
@@ -28,21 +27,20 @@ function record(host: string, commit: string, minute: number, extra: Partial<Sta
   };
 }
 
-/** Writes a signed status tag into the bare repository; returns its name and tag object id. */
-async function tag(gitdir: string, r: StatusRecord, key: HostKey, again = false): Promise<{ name: string; oid: string }> {
-  const { name } = await writeStatusTag({ gitdir, remote: null, record: r, key, keep: 50, again });
+/** Writes a decision's signed status tag into the bare repository (its current ref moves to it); returns its name and id. */
+async function tag(gitdir: string, r: StatusRecord, key: HostKey): Promise<{ name: string; oid: string }> {
+  const { name } = await writeStatusTag({ gitdir, remote: null, record: r, key, keep: 50 });
   return { name, oid: (await mustRun('git', ['--git-dir', gitdir, 'rev-parse', `refs/tags/${name}`])).trim() };
 }
 
-/** A report no refs/tags/ names (a heartbeat or held report): written as a tag, then its tag ref deleted. */
+/** A report no refs/tags/ names (a heartbeat or held report): the current ref alone moves to it. */
 async function report(gitdir: string, r: StatusRecord, key: HostKey): Promise<{ name: string; oid: string }> {
-  const t = await tag(gitdir, r, key, true);
-  await mustRun('git', ['--git-dir', gitdir, 'update-ref', '-d', `refs/tags/${t.name}`]);
-  return t;
+  await writeStatusTag({ gitdir, remote: null, record: r, key, keep: 50 });
+  return {
+    name: statusTagName(r.host, r.commit),
+    oid: (await mustRun('git', ['--git-dir', gitdir, 'rev-parse', `refs/nfgit/hosts/${r.host}`])).trim(),
+  };
 }
-
-const point = (gitdir: string, host: string, oid: string): Promise<string> =>
-  mustRun('git', ['--git-dir', gitdir, 'update-ref', `refs/nfgit/hosts/${host}`, oid]);
 
 test('current statuses from a local repository: each host ref read, verified against HOST@nfgit; a forged host, a missing object, a filter; stock git tag -v still verifies the decision tags', async (t) => {
   await withTempDir('current-status', async (dir) => {
@@ -56,13 +54,10 @@ test('current statuses from a local repository: each host ref read, verified aga
     const signers = loadAllowedSigners(signersFile);
 
     const d1 = await tag(repo.bare, record('fw1', c1, 0), fw1);
-    const hb = await report(repo.bare, record('fw1', c1, 60, { heartbeat: true, previousTag: d1 }), fw1);
-    await point(repo.bare, 'fw1', hb.oid);
+    const hb = await report(repo.bare, record('fw1', c1, 60, { heartbeat: true }), fw1);
     const r2 = await tag(repo.bare, record('fw2', c2, 3, { result: 'refused', previous: c1, errors: ['rules/10-base:1: bad'] }), fw2);
-    await point(repo.bare, 'fw2', r2.oid);
     // fw1's key speaking for fw3; fw4's ref names an object that is not there.
     const forged = await tag(repo.bare, record('fw3', c2, 4), fw1);
-    await point(repo.bare, 'fw3', forged.oid);
     await mustRun('git', ['--git-dir', repo.bare, 'pack-refs', '--all']);
     const gone = 'e'.repeat(40);
     // A loose ref next to the packed ones (git update-ref refuses an object that is not there).
@@ -107,16 +102,12 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
     const fw1 = hostKey(dir, 'fw1', signersFile);
     const signers = loadAllowedSigners(signersFile);
 
-    // Before links existed: one tag, no Previous-Tag.
+    // The first decision links to none; each later one to the one before (the writer adds Previous-Tag).
     const d0 = await tag(repo.bare, record('fw1', c0, 0), fw1);
-    const d1 = await tag(repo.bare, record('fw1', c1, 10, { previous: c0, previousTag: d0 }), fw1);
-    const d2 = await tag(
-      repo.bare,
-      record('fw1', c2, 20, { result: 'rolled-back', previous: c1, previousTag: d1, errors: ['lost the link\ncheck'] }),
-      fw1,
-    );
-    const hb = await report(repo.bare, record('fw1', c1, 80, { heartbeat: true, previousTag: d2 }), fw1);
-    await point(repo.bare, 'fw1', hb.oid);
+    const d1 = await tag(repo.bare, record('fw1', c1, 10, { previous: c0 }), fw1);
+    const d2 = await tag(repo.bare, record('fw1', c2, 20, { result: 'rolled-back', previous: c1, errors: ['lost the link\ncheck'] }), fw1);
+    const hb = await report(repo.bare, record('fw1', c1, 80, { heartbeat: true }), fw1);
+    t.like((await readCurrentStatuses({ gitdir: repo.bare }, { signers }))[0], { oid: hb.oid, record: { previousTag: d2 } });
     // Another host's tags are not in fw1's history.
     await tag(repo.bare, record('fw10', c1, 30), hostKey(dir, 'fw10', signersFile));
     // d1 pruned: its tag ref is gone, its object stays in this repository.
@@ -137,7 +128,7 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
     const server = await startGitServer({ root: dir });
     try {
       const url = `${server.url}/fw.git`;
-      const source = { remote: isoRemote(url, httpWithTimeout(), authCallbacks(null)), wire: isoWire, url };
+      const source = { remote: wire.wireRemote(url), wire, url };
       const remote = await fetchHostHistory(source, 'fw1', signers);
       t.deepEqual(
         remote.map((e) => [e.name, e.via]),
@@ -147,9 +138,9 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
           [d0.name, 'tag'],
         ],
       );
-      const listing = await isoWire.listRefs(source.remote, ['refs/nfgit/hosts/', 'refs/heads/main']);
-      t.deepEqual([...listing.keys()].sort(), ['refs/heads/main', 'refs/nfgit/hosts/fw1']);
-      const current = await fetchCurrentStatuses(source, listing, { signers });
+      const listing = await wire.listRefs(source.remote, ['refs/nfgit/hosts/', 'refs/heads/main']);
+      t.deepEqual([...listing.keys()].sort(), ['refs/heads/main', 'refs/nfgit/hosts/fw1', 'refs/nfgit/hosts/fw10']);
+      const current = await fetchCurrentStatuses(source, listing, { signers, hosts: (h) => h !== 'fw10' });
       t.deepEqual(
         current.map((s) => [s.host, s.oid, s.signature]),
         [['fw1', hb.oid, 'good']],

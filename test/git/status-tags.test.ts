@@ -225,8 +225,8 @@ test('a status tag whose object was swapped for another signed tag of the host i
       },
     });
     t.like(read[1], { name: retried.name, signature: 'good', record: { result: 'applied' } });
-    // nfgit status says so and fails.
-    const status = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signersFile]);
+    // nfgit status reads the current report (the retried one); the host's history reaches the swapped tag, says so and fails.
+    const status = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signersFile, '--host', 'fw1', '--history']);
     t.is(status.exitCode, 1, status.stdout + status.stderr);
     t.regex(status.stdout + status.stderr, /does not hash to its id/);
   });

@@ -181,7 +181,7 @@ test.serial(
           t.true(err instanceof NfgitError && err.code === 'RemoteError', String(err));
           t.is(
             err?.message,
-            `${s.url} stopped answering while listing its branches (no answer from ${s.url}/info/refs?service=git-upload-pack for 1 s through the proxy ${hung.url}/ (https_proxy)); check that the proxy can reach the server, or list its host in no_proxy; nfgit will retry`,
+            `${s.url} stopped answering while listing its branches (no answer from ${s.url}/git-upload-pack for 1 s through the proxy ${hung.url}/ (https_proxy)); check that the proxy can reach the server, or list its host in no_proxy; nfgit will retry`,
           );
         });
         t.is(hung.connects.length, 1);

@@ -12,11 +12,12 @@ import type { AddressInfo } from 'node:net';
  * How the server answers: normally; by holding every request open without a byte; refusing pushes
  * (503); 'drip': every answer starts (200, the right content type, a pkt-line header announcing a long
  * line) and then gets one byte per dripIntervalMs, never finishing; 'drip-pack': only the answers that
- * carry a pack (protocol v1 upload-pack POSTs, which is how isomorphic-git fetches) drip, ref
- * listings are served; 'endless-refs': every ref advertisement goes on naming new branches forever,
- * as fast as the client reads.
+ * carry a pack (protocol v2 fetches, and v1 upload-pack POSTs as isomorphic-git fetches) drip, ref
+ * listings are served; 'endless-refs': every ref listing (v1 advertisement, v2 ls-refs) goes on naming new branches forever,
+ * as fast as the client reads; 'truncate': every POST is answered with the first half of git's answer
+ * (what a proxy or a server that gives up leaves).
  */
-export type ServerMode = 'ok' | 'stall' | 'no-push' | 'drip' | 'drip-pack' | 'endless-refs';
+export type ServerMode = 'ok' | 'stall' | 'no-push' | 'drip' | 'drip-pack' | 'endless-refs' | 'truncate';
 
 /** A running test git server. */
 export interface GitServer {
@@ -63,6 +64,23 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     }
     const service = url.searchParams.get('service') ?? url.pathname.replace(/^.*\//, '');
     const v2 = String(req.headers['git-protocol'] ?? '').includes('version=2');
+    // A protocol v2 POST is a listing or a fetch by its first line: read it before choosing.
+    if ((mode === 'drip-pack' || mode === 'endless-refs') && req.method === 'POST' && service === 'git-upload-pack' && v2) {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const listing = body.includes('command=ls-refs');
+        if (mode === 'drip-pack' && !listing) {
+          entry.status = 200;
+          drip(res, service, false, options.dripIntervalMs ?? 100);
+        } else if (mode === 'endless-refs' && listing) {
+          entry.status = 200;
+          endlessRefs(res, service, true);
+        } else cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res, false, body);
+      });
+      return;
+    }
     if (mode === 'drip' || (mode === 'drip-pack' && req.method === 'POST' && service === 'git-upload-pack' && !v2)) {
       entry.status = 200;
       req.resume();
@@ -86,7 +104,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
       res.end('authentication required\n');
       return;
     }
-    cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res);
+    cgi(options.root, req, url, entry.method, (status) => (entry.status = status), res, mode === 'truncate' && req.method === 'POST');
   };
   const server = options.tls === undefined ? http.createServer(handler) : https.createServer({ ...options.tls }, handler);
   server.keepAliveTimeout = 1000;
@@ -136,11 +154,11 @@ function drip(res: http.ServerResponse, service: string, advertisement: boolean,
   res.on('close', () => clearInterval(timer));
 }
 
-/** A well-formed protocol v1 ref advertisement that never ends: new branches as fast as the client reads. */
-function endlessRefs(res: http.ServerResponse, service: string): void {
-  res.writeHead(200, { 'Content-Type': `application/x-${service}-advertisement`, 'Cache-Control': 'no-cache' });
+/** A well-formed ref listing that never ends (a protocol v1 advertisement, or a v2 ls-refs answer): new branches as fast as the client reads. */
+function endlessRefs(res: http.ServerResponse, service: string, v2 = false): void {
+  res.writeHead(200, { 'Content-Type': `application/x-${service}-${v2 ? 'result' : 'advertisement'}`, 'Cache-Control': 'no-cache' });
   const oid = '1'.repeat(40);
-  res.write(pkt(`# service=${service}\n`) + '0000' + pkt(`${oid} HEAD\0side-band-64k ofs-delta agent=git/test\n`));
+  if (!v2) res.write(pkt(`# service=${service}\n`) + '0000' + pkt(`${oid} HEAD\0side-band-64k ofs-delta agent=git/test\n`));
   let n = 0;
   let closed = false;
   res.on('close', () => (closed = true));
@@ -171,7 +189,14 @@ function cgi(
   method: string,
   setStatus: (s: number) => void,
   res: http.ServerResponse,
+  truncate = false,
+  body?: Buffer,
 ): void {
+  const held: Buffer[] = [];
+  const write = (b: Buffer): void => {
+    if (truncate) held.push(b);
+    else res.write(b);
+  };
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '/usr/bin:/bin',
     GIT_PROJECT_ROOT: root,
@@ -192,14 +217,15 @@ function cgi(
     if (typeof v === 'string') env[`HTTP_${k.toUpperCase().replace(/-/g, '_')}`] = v;
   }
   const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-  req.pipe(child.stdin);
+  if (body === undefined) req.pipe(child.stdin);
+  else child.stdin.end(body);
   child.stdin.on('error', () => {});
   child.stderr.resume();
   let head = Buffer.alloc(0);
   let headerDone = false;
   child.stdout.on('data', (chunk: Buffer) => {
     if (headerDone) {
-      res.write(chunk);
+      write(chunk);
       return;
     }
     head = Buffer.concat([head, chunk]);
@@ -223,14 +249,15 @@ function cgi(
     }
     setStatus(status);
     res.writeHead(status, headers);
-    res.write(head.subarray(end + sepLen));
+    write(head.subarray(end + sepLen));
   });
   child.stdout.on('end', () => {
     if (!headerDone) {
       setStatus(502);
       res.writeHead(502);
     }
-    res.end();
+    const all = Buffer.concat(held);
+    res.end(all.subarray(0, Math.floor(all.length / 2)));
   });
   res.on('close', () => {
     if (child.exitCode === null) child.kill();
