@@ -22,7 +22,7 @@ import {
   type FleetStatus,
 } from '../git/fleet-status.js';
 import { DEFAULT_WIDTH, renderFleetTable, renderHistory, type TableLayout } from '../git/fleet-table.js';
-import { fetchCurrentStatuses, localLookup, statusesFrom, type CurrentStatus } from '../git/current-status.js';
+import { fetchCurrentStatuses, localCurrentStatuses, type CurrentStatus } from '../git/current-status.js';
 import { readLocalRefs } from '../git/local-refs.js';
 import { HOST_STATUS_REFS, isValidHostName } from '../git/status-message.js';
 import { fetchHostHistory, readLocalHostHistory, type HistoryEntry } from '../git/status-history.js';
@@ -218,7 +218,7 @@ async function fleet(
       if ((await readLocalRefs(at.gitdir, 'refs/tags/nfgit/')).size > 0) process.stderr.write(`${FETCH_CURRENT_HINT}\n`);
       return fromTags(at.gitdir, head, flags, signers, liveness);
     }
-    const statuses: CurrentStatus[] = await statusesFrom(listing, localLookup(at.gitdir), opts);
+    const statuses: CurrentStatus[] = await localCurrentStatuses(at.gitdir, listing, opts);
     return currentFleetStatus(statuses, head, flags.branch, checked, liveness);
   }
   const server = serverOf(at.url, at.tokenFile);

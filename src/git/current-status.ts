@@ -7,7 +7,7 @@ import { Errors } from 'isomorphic-git';
 import { RemoteError } from '../errors/errors.js';
 import { readLocalRefs } from './local-refs.js';
 import type { AllowedSigner } from './signing/allowed-signers.js';
-import { HOST_STATUS_REFS, isValidHostName, type StatusRecord } from './status-message.js';
+import { HOST_STATUS_REFS, isValidHostName, statusTagName, type StatusRecord, type TagLink } from './status-message.js';
 import { checkTagSignature, parseTagObject, statusRecordOf, type SignatureState } from './status-tag-object.js';
 import { gitObjectId } from './object-id.js';
 import { CorruptObjectError, readVerifiedObject, type ObjectType } from './verified-objects.js';
@@ -26,6 +26,12 @@ export interface CurrentStatus {
   readonly taggerTime: Date | null;
   readonly signature: SignatureState;
   readonly signatureDetail: string;
+  /**
+   * For a heartbeat whose Previous-Tag names a decision about another commit than the one it runs: that
+   * decision (it did not apply its commit: refused, rolled back, untrusted), read so that a failure stays
+   * in view after the next heartbeat. Absent when there is none or it could not be read.
+   */
+  readonly followed?: CurrentStatus;
 }
 
 /** What is checked: the allowed signers (null: not checked), and which hosts to read (all unless given). */
@@ -151,6 +157,39 @@ export async function statusesFrom(
   );
 }
 
+/** The decision a heartbeat follows when it is about another commit than the heartbeat's (see CurrentStatus.followed). */
+export function failedLink(s: CurrentStatus): TagLink | null {
+  if ('error' in s.record || s.record.heartbeat !== true || s.record.previousTag === undefined) return null;
+  const own = statusTagName(s.host, s.record.commit);
+  const link = s.record.previousTag;
+  return link.name === own || link.name.startsWith(`${own}.`) ? null : link;
+}
+
+/** Reads the decisions heartbeats follow (failedLink) through lookup; one that cannot be read is left out. */
+export async function followDecisions(
+  statuses: readonly CurrentStatus[],
+  lookup: ObjectLookup,
+  signers: readonly AllowedSigner[] | null,
+): Promise<CurrentStatus[]> {
+  return mapConcurrent(statuses, READ_CONCURRENCY, async (s) => {
+    const link = failedLink(s);
+    if (link === null) return s;
+    const obj = await lookup(link.oid);
+    if ('missing' in obj && obj.corrupt !== true) return s;
+    return { ...s, followed: statusFromObject(s.host, `refs/tags/${link.name}`, link.oid, obj, signers, link.name) };
+  });
+}
+
+/** Every selected host's current status in a local repository, from a listing of its current refs. */
+export async function localCurrentStatuses(
+  gitdir: string,
+  listing: ReadonlyMap<string, string>,
+  opts: CurrentStatusOptions,
+): Promise<CurrentStatus[]> {
+  const lookup = localLookup(gitdir);
+  return followDecisions(await statusesFrom(listing, lookup, opts), lookup, opts.signers);
+}
+
 /** Reads objects of a local repository, hashed to their ids; one pack-index cache for the whole read. */
 export function localLookup(gitdir: string): ObjectLookup {
   const cache = {};
@@ -201,7 +240,18 @@ export async function fetchCurrentStatuses<R>(
   // depth 1: the tag objects and what they point at, not the history behind them.
   const objects =
     wants.length === 0 ? new Map<string, FetchedObject>() : await source.wire.fetchObjects(source.remote, { wants, depth: 1 });
-  return statusesFrom(listing, fetchedLookup(objects, source.url), opts);
+  const statuses = await statusesFrom(listing, fetchedLookup(objects, source.url), opts);
+  // A second request, for the few hosts whose heartbeat follows a failed decision. Best effort: a
+  // decision tag pruned since cannot be fetched, and the hosts keep what their heartbeat says.
+  const links = [...new Set(statuses.map((s) => failedLink(s)?.oid).filter((o): o is string => o !== undefined))];
+  if (links.length === 0) return statuses;
+  const decisions = await source.wire.fetchObjects(source.remote, { wants: links, depth: 1 }).catch(() => new Map<string, FetchedObject>());
+  const fetched = fetchedLookup(decisions, source.url);
+  return followDecisions(
+    statuses,
+    (oid) => (decisions.has(oid) ? fetched(oid) : Promise.resolve({ missing: `the tag object ${oid} is no longer on the server` })),
+    opts.signers,
+  );
 }
 
 /**
@@ -211,6 +261,6 @@ export async function fetchCurrentStatuses<R>(
  * repository has no current-status refs (a fleet from before them, or a clone that did not fetch them).
  */
 export async function readCurrentStatuses<R>(source: CurrentStatusSource<R>, opts: CurrentStatusOptions): Promise<CurrentStatus[]> {
-  if ('gitdir' in source) return statusesFrom(await readLocalRefs(source.gitdir, HOST_STATUS_REFS), localLookup(source.gitdir), opts);
+  if ('gitdir' in source) return localCurrentStatuses(source.gitdir, await readLocalRefs(source.gitdir, HOST_STATUS_REFS), opts);
   return fetchCurrentStatuses(source, await listRemoteStatusRefs(source), opts);
 }

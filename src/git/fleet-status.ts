@@ -61,6 +61,11 @@ export interface HostStatus {
   /** The commit it runs (null: none, or unknown). */
   readonly runs: string | null;
   readonly report: Report | null;
+  /**
+   * From current refs, when the report is a heartbeat that follows a failed decision about another commit
+   * (CurrentStatus.followed): that decision, which then gives the category, `last` and the detail.
+   */
+  readonly followed: Report | null;
   readonly category: HostCategory;
   /** Whether one of its reports failed a checked signature. */
   readonly signatureFailure: boolean;
@@ -163,6 +168,7 @@ export function fleetStatus(
       paused: newest?.record.paused ?? null,
       runs,
       report,
+      followed: null,
       category: categoryOf(
         report?.record ?? null,
         runs,
@@ -192,19 +198,26 @@ function currentHost(s: CurrentStatus, head: string | null, checked: boolean, li
       paused: null,
       runs: null,
       report: null,
+      followed: null,
       category: failed ? 'none' : 'unreadable',
       signatureFailure: failed,
     };
   }
   const r = s.record;
   const runs = runningCommit(r);
+  // A heartbeat after a failed decision: the failure stays what the host's line is about.
+  const f = s.followed;
+  const followed: Report | null =
+    f !== undefined && !('error' in f.record) && !isSignatureFailure(f.signature, checked) && f.record.result !== 'applied'
+      ? { tag: f.name ?? f.ref, oid: f.oid, record: f.record, signature: f.signature, signatureDetail: f.signatureDetail }
+      : null;
   // The decision that put the running commit there: this report when it is that decision, else the one it follows.
   const applyingTag = r.result === 'applied' && r.heartbeat !== true ? name : (r.previousTag?.name ?? name);
   return {
     host: s.host,
     running:
       runs === null ? null : { tag: applyingTag, result: 'applied', commit: runs, time: r.time, firstError: null, signature: s.signature },
-    last: decision(name, r, s.signature),
+    last: followed === null ? decision(name, r, s.signature) : decision(followed.tag, followed.record, followed.signature),
     headApplied: head === null ? null : runs === head,
     ignored: [],
     lastSeen: r.time,
@@ -212,7 +225,8 @@ function currentHost(s: CurrentStatus, head: string | null, checked: boolean, li
     paused: r.paused ?? null,
     runs,
     report: { tag: name, oid: s.oid, record: r, signature: s.signature, signatureDetail: s.signatureDetail },
-    category: categoryOf(r, runs, head, false),
+    followed,
+    category: categoryOf(followed?.record ?? r, runs, head, false),
     signatureFailure: false,
   };
 }
@@ -374,6 +388,10 @@ export function fleetStatusJson(fleet: FleetStatus): unknown {
       signatureFailure: h.signatureFailure,
       report:
         h.report === null ? null : reportJson(h.report.tag, h.report.oid, h.report.record, h.report.signature, h.report.signatureDetail),
+      followed:
+        h.followed === null
+          ? null
+          : reportJson(h.followed.tag, h.followed.oid, h.followed.record, h.followed.signature, h.followed.signatureDetail),
     })),
   };
 }

@@ -83,6 +83,9 @@ function reportCell(h: HostStatus): string {
 /** The DETAIL cell: why (first error line, held reason, ignored tag), paused, stale. */
 function detailCell(h: HostStatus): string {
   const parts: string[] = [];
+  const f = h.followed?.record;
+  if (f !== undefined)
+    parts.push(`after ${f.result} ${f.commit.slice(0, 12)}${f.errors[0] === undefined ? '' : `: ${f.errors[0].split('\n')[0]}`}`);
   const r = h.report?.record;
   if (r?.held !== undefined) parts.push(r.held.split('\n')[0] ?? '');
   else if (r !== undefined && r.errors.length > 0) parts.push(r.errors[0]?.split('\n')[0] ?? '');
@@ -123,8 +126,8 @@ export function renderFleetTable(fleet: FleetStatus, layout: TableLayout = { wid
   for (const h of fleet.hosts) for (const i of h.ignored) lines.push(`${h.host}: ignored ${i.tag}: ${i.reason}`);
   if (!layout.truncate)
     for (const h of fleet.hosts) {
-      const r = h.report?.record;
-      for (const e of r?.errors ?? []) if (e.includes('\n')) lines.push(`${h.host}: error: ${e.replace(/\n/g, '\n  ')}`);
+      const errors = [...(h.followed?.record.errors ?? []), ...(h.report?.record.errors ?? [])];
+      for (const e of errors) if (e.includes('\n')) lines.push(`${h.host}: error: ${e.replace(/\n/g, '\n  ')}`);
     }
   lines.push(summaryLine(fleet));
   return lines.join('\n') + '\n';

@@ -107,7 +107,13 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
     const d1 = await tag(repo.bare, record('fw1', c1, 10, { previous: c0 }), fw1);
     const d2 = await tag(repo.bare, record('fw1', c2, 20, { result: 'rolled-back', previous: c1, errors: ['lost the link\ncheck'] }), fw1);
     const hb = await report(repo.bare, record('fw1', c1, 80, { heartbeat: true }), fw1);
-    t.like((await readCurrentStatuses({ gitdir: repo.bare }, { signers }))[0], { oid: hb.oid, record: { previousTag: d2 } });
+    // The heartbeat follows the rolled-back decision (about another commit): that decision is read with it.
+    const now = (await readCurrentStatuses({ gitdir: repo.bare }, { signers }))[0];
+    t.like(now, {
+      oid: hb.oid,
+      record: { previousTag: d2 },
+      followed: { oid: d2.oid, name: d2.name, signature: 'good', record: { result: 'rolled-back' } },
+    });
     // Another host's tags are not in fw1's history.
     await tag(repo.bare, record('fw10', c1, 30), hostKey(dir, 'fw10', signersFile));
     // d1 pruned: its tag ref is gone, its object stays in this repository.
@@ -142,8 +148,8 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
       t.deepEqual([...listing.keys()].sort(), ['refs/heads/main', 'refs/nfgit/hosts/fw1', 'refs/nfgit/hosts/fw10']);
       const current = await fetchCurrentStatuses(source, listing, { signers, hosts: (h) => h !== 'fw10' });
       t.deepEqual(
-        current.map((s) => [s.host, s.oid, s.signature]),
-        [['fw1', hb.oid, 'good']],
+        current.map((s) => [s.host, s.oid, s.signature, s.followed?.oid]),
+        [['fw1', hb.oid, 'good', d2.oid]],
       );
     } finally {
       await server.stop();

@@ -90,6 +90,20 @@ test('an unreadable report', category, { ...current('fw1'), record: { error: 'th
   'unreadable',
 ]);
 
+test("a heartbeat after a failed decision about another commit: the failure stays the host's category and detail", (t) => {
+  const hb = current('fw1', { commit: A, previous: null, heartbeat: true });
+  const refused = current('fw1', { result: 'refused', errors: ['rules/30-web:14: unknown option\n  called from x'] });
+  const fleet = view([{ ...hb, followed: refused }]);
+  t.like(fleet.hosts[0], { category: 'refused', runs: A, last: { result: 'refused', commit: B } });
+  t.regex(
+    renderFleetTable(fleet, { width: 200, truncate: true }),
+    /^fw1 +a{12} +no +heartbeat +\S+ \S+ +good +after refused b{12}: rules\/30-web:14: unknown option$/m,
+  );
+  t.deepEqual(filterFleet(fleet, { failed: true, now: NOW }).hosts.length, 1);
+  // A followed decision that fails its signature is not believed: the heartbeat speaks alone.
+  t.like(view([{ ...hb, followed: { ...refused, signature: 'bad' } }]).hosts[0], { category: 'behind', followed: null });
+});
+
 test('summary line: each non-zero count, thousands separated; paused, stale and signature failures on top of the categories', (t) => {
   const many = Array.from({ length: 4212 }, (_, i) => current(`web${i}`));
   const fleet = view([
