@@ -24,13 +24,13 @@ export function registerStatus(program: Command, setCode: (n: number) => void): 
       )
       .option(
         '--stale-after <duration>',
-        `mark a host stale when its newest status tag (a decision or an hourly heartbeat) is older than this (${DURATION_FORMS}; default 3h)`,
+        `mark a host stale when its newest report (a decision or a heartbeat) is older than this (${DURATION_FORMS}; default 3h)`,
         parseDurationFlag,
       ),
   )
     .option(
       '--repo <url|path>',
-      'rules repository: an http(s) URL (fetched into a temporary directory) or a local clone or bare repository (default: the repository containing the current directory)',
+      'rules repository: an http(s) URL (its current status refs listed and fetched) or a local clone or bare repository, read in place (default: the repository containing the current directory)',
     )
     .option('--branch <name>', 'the branch the hosts follow', 'main')
     .option('--json', "print the fleet view (with --local, this host's status) as JSON on stdout")

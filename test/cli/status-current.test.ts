@@ -37,25 +37,31 @@ async function report(gitdir: string, r: StatusRecord, key: HostKey): Promise<{ 
   return { name, oid: (await mustRun('git', ['--git-dir', gitdir, 'rev-parse', `refs/tags/${name}`])).trim() };
 }
 
-test('nfgit status from current refs: summary, --host, --failed, --stale, --history, --json; a forged report fails the status; over HTTP and in a clone', async (t) => {
-  await withTempDir('status-current', async (dir) => {
-    const repo = await makeRulesRepo(dir);
-    const c1 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
-    const c2 = await repo.commit({ '10-base': 'iptables -P INPUT DROP\n' });
-    const signers = path.join(dir, 'allowed_signers');
-    writeFileSync(signers, '');
-    const keys = Object.fromEntries(['web1', 'web2', 'db1'].map((h) => [h, hostKey(dir, h, signers)]));
-    await report(repo.bare, record('web1', c1, 0), keys['web1'] as HostKey);
-    await report(repo.bare, record('web1', c2, 5, { previous: c1 }), keys['web1'] as HostKey);
-    const long = `rules/10-base:1: ${'a very long explanation '.repeat(8)}`;
-    const w2 = await report(repo.bare, record('web2', c1, 1), keys['web2'] as HostKey);
-    await report(
-      repo.bare,
-      record('web2', c2, 6, { result: 'refused', previous: c1, errors: [`${long}\n  called from rules/00-init:2`] }),
-      keys['web2'] as HostKey,
-    );
-    await report(repo.bare, record('db1', c1, 2), keys['db1'] as HostKey);
+/** Three hosts on a bare repository: web1 at the head, web2 refused it (a long, multi-line error), db1 behind. */
+async function fleet(dir: string) {
+  const repo = await makeRulesRepo(dir);
+  const c1 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
+  const c2 = await repo.commit({ '10-base': 'iptables -P INPUT DROP\n' });
+  const signers = path.join(dir, 'allowed_signers');
+  writeFileSync(signers, '');
+  const keys = Object.fromEntries(['web1', 'web2', 'db1'].map((h) => [h, hostKey(dir, h, signers)]));
+  await report(repo.bare, record('web1', c1, 0), keys['web1'] as HostKey);
+  await report(repo.bare, record('web1', c2, 5, { previous: c1 }), keys['web1'] as HostKey);
+  const long = `rules/10-base:1: ${'a very long explanation '.repeat(8)}`;
+  const w2 = await report(repo.bare, record('web2', c1, 1), keys['web2'] as HostKey);
+  await report(
+    repo.bare,
+    record('web2', c2, 6, { result: 'refused', previous: c1, errors: [`${long}\n  called from rules/00-init:2`] }),
+    keys['web2'] as HostKey,
+  );
+  await report(repo.bare, record('db1', c1, 2), keys['db1'] as HostKey);
 
+  return { repo, c1, c2, signers, keys, long, w2 };
+}
+
+test('nfgit status from current refs: summary line, columns, --host, --failed, --stale, --json, --history', async (t) => {
+  await withTempDir('status-current', async (dir) => {
+    const { repo, c1, signers, long, w2 } = await fleet(dir);
     const all = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signers, '--stale-after', '100000d'], dir, '120');
     t.is(all.exitCode, 0, all.stderr);
     t.is(all.stderr, '');
@@ -107,6 +113,25 @@ test('nfgit status from current refs: summary, --host, --failed, --stale, --hist
     t.is(badHist.exitCode, 2);
     t.regex(badHist.stderr, /--history shows one host: name it with --host HOST/);
 
+    const histJson = JSON.parse((await nfgit(['status', '--repo', repo.bare, '--host', 'web2', '--history', '--json'], dir)).stdout) as {
+      host: string;
+      history: Array<{ via: string; tag: string; result: string }>;
+    };
+    t.like(histJson, { host: 'web2' });
+    t.deepEqual(
+      histJson.history.map((e) => [e.via, e.result]),
+      [
+        ['current', 'refused'],
+        ['link', 'applied'],
+      ],
+    );
+    t.is(histJson.history[1]?.tag, w2.name);
+  });
+});
+
+test('nfgit status from current refs: a forged report fails the status; over HTTP; a clone told to fetch the refs', async (t) => {
+  await withTempDir('status-current-forged', async (dir) => {
+    const { repo, c1, signers, keys } = await fleet(dir);
     // db1's key speaking for web1: not believed, exit 1 for the hosts read (--host chooses those; --failed, --stale only hide lines).
     const c3 = await repo.commit({ '10-base': 'iptables -P OUTPUT DROP\n' });
     await report(repo.bare, record('web1', c3, 9), keys['db1'] as HostKey);
