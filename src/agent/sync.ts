@@ -357,7 +357,14 @@ async function checkRollout(ctx: PassContext, commit: string, running: string | 
   const after = config.rollout.after;
   if (ctx.ringReader === null || after === null) throw new InternalError('internal error: the rollout gate without rollout.after');
   const reports = await ctx.ringReader();
-  const base = { commit, self: config.host, after, reports, staleAfterMs: ROLLOUT_STALE_MS, now: new Date() };
+  const base = {
+    commit,
+    self: config.host,
+    after,
+    reports,
+    staleAfterMs: ROLLOUT_STALE_HEARTBEATS * config.status.heartbeatMs,
+    now: new Date(),
+  };
   const descendants = new Set<string>();
   const cache = {};
   for (const c of commitsToRelate(base)) {
@@ -377,14 +384,14 @@ async function checkRollout(ctx: PassContext, commit: string, running: string | 
 }
 
 /**
- * How old the newest report of a host of the earlier ring may be before the gate calls it silent (and
- * waits for it): three heartbeats missed.
+ * How old the newest report of a host of the earlier ring may be, in status.heartbeat periods (this
+ * host's: a fleet shares one), before the gate calls it silent and waits for it: three heartbeats missed.
  */
-export const ROLLOUT_STALE_MS = 3 * HEARTBEAT_MS;
+export const ROLLOUT_STALE_HEARTBEATS = 3;
 
 /**
  * A held pass: said (log, agent-status.json) and reported (a `held` status record) when the commit or
- * what it waits for changes, then at debug, with the report again at least every HEARTBEAT_MS as the
+ * what it waits for changes, then at debug, with the report again at least every status.heartbeat as the
  * host's liveness. What it waits for is the gate's state and hosts, not its words: "healthy in 4m"
  * changes at every poll and must not push a report each time.
  */
@@ -399,7 +406,7 @@ async function reportHeld(ctx: PassContext, plan: Extract<PassPlan, { kind: 'rol
   const now = new Date();
   const same = prev !== null && prev.commit === plan.commit && prev.key === key;
   const last = ctx.previous.reported;
-  const due = !same || !prev.reported || last === null || now.getTime() - new Date(last.at).getTime() >= HEARTBEAT_MS;
+  const due = !same || !prev.reported || last === null || now.getTime() - new Date(last.at).getTime() >= config.status.heartbeatMs;
   ctx.facts.held = {
     commit: plan.commit,
     why: plan.held,
