@@ -24,10 +24,11 @@ export interface HostReport {
 }
 
 /**
- * Reads every host's current status record. The agent's reader for a local repository is in
- * ring-reader.ts; the fleet reader of `nfgit status` (git/current-status.ts) takes its place.
+ * Reads every host's current status record, for a gate about commit (which a reader may send as a
+ * "have": the agent holds it). The agent's reader is ring-reader.ts, until the fleet reader of
+ * `nfgit status` (git/current-status.ts) takes its place.
  */
-export type RingReader = () => Promise<readonly HostReport[]>;
+export type RingReader = (commit: string) => Promise<readonly HostReport[]>;
 
 /** What the gate needs beside the reports. */
 export interface GateInput {

@@ -40,7 +40,7 @@ import { readPassRecord, writePassRecord, type DriftState, type PassRecord } fro
 import { renderMetrics } from './metrics.js';
 import { writeDurable } from '../util/durable-file.js';
 import { commitsToRelate, gate, type GateVerdict, type RingReader } from './rollout.js';
-import { localRingReader } from './ring-reader.js';
+import { ringReader } from './ring-reader.js';
 import { loadAllowedSigners } from '../git/signing/allowed-signers.js';
 import { isAncestor } from '../git/verified-objects.js';
 
@@ -180,7 +180,7 @@ async function lockedPass(
       sinks: statusSinks(config, repo, key, log),
       previous,
       facts,
-      ringReader: tagSigners === null ? null : localRingReader(repo, tagSigners),
+      ringReader: tagSigners === null ? null : ringReader(repo, tagSigners),
     });
   } finally {
     lock.release();
@@ -356,7 +356,7 @@ async function checkRollout(ctx: PassContext, commit: string, running: string | 
   const { config, repo } = ctx;
   const after = config.rollout.after;
   if (ctx.ringReader === null || after === null) throw new InternalError('internal error: the rollout gate without rollout.after');
-  const reports = await ctx.ringReader();
+  const reports = await ctx.ringReader(commit);
   const base = {
     commit,
     self: config.host,

@@ -188,3 +188,40 @@ test('rings: a canary report whose signature does not verify is not believed', a
     }
   });
 });
+
+test("rings over HTTP: ring 1 lists the hosts' current status refs and fetches their tags from the server", async (t) => {
+  await withTempDir('agent-rollout-http', async (dir) => {
+    const world = await makeAgentWorld(dir);
+    try {
+      await withNamedNetns(2, async ([canaryNs, ringNs]) => {
+        const canary = await world.addHost('fw1', canaryNs as string, { rollout: { ring: 'canary' } });
+        const web = await world.addHost('web1', ringNs as string, {
+          rollout: { ring: '1', after: { ring: 'canary', healthyFor: '0s' }, allowedSigners: world.tagSigners },
+        });
+        const c1 = await world.repo.commit(rules(22), { message: 'ssh' });
+        let r = await canary.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        r = await web.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.is(await runningSource(web), c1, r.stdout);
+
+        const c2 = await world.repo.commit(rules(443), { message: 'https' });
+        r = await web.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.is(
+          logEntries(r.stdout).find((e) => e.event === 'rollout-held')?.message,
+          `held: waiting for canary fw1 (runs ${c1.slice(0, 12)}); running ${c1.slice(0, 12)}, not ${c2.slice(0, 12)}`,
+          r.stdout,
+        );
+        t.regex(await current(world, 'web1'), /^Result: held$/m, 'the held report is pushed as the current status');
+        r = await canary.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        r = await web.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.is(await runningSource(web), c2, r.stdout);
+      });
+    } finally {
+      await world.server.stop();
+    }
+  });
+});
