@@ -36,7 +36,13 @@ export interface PassRecord {
   /** The pin as resolved at the last pass, and the branch head when it was beyond it. */
   readonly pin: { readonly commit: string; readonly ahead: string | null } | null;
   /** The last status tag written (a decision or a heartbeat), and whether it said paused. */
-  readonly reported: { readonly at: string; readonly commit: string; readonly paused: boolean } | null;
+  readonly reported: {
+    readonly at: string;
+    readonly commit: string;
+    readonly paused: boolean;
+    /** The `Ring:` it said (absent in files of an nfgit before rings: none). */
+    readonly ring?: string | null;
+  } | null;
   /**
    * Staged rollout: the new commit the host holds, why (the `Held:` text), what it waits for (the
    * gate's state and hosts: a change is said and reported), since when, and whether the held report

@@ -449,7 +449,7 @@ async function reportHeld(ctx: PassContext, plan: Extract<PassPlan, { kind: 'rol
   for (const sink of ctx.sinks) names.push(await sink.publish(status, true));
   if (names.every((n) => n !== null)) {
     ctx.facts.held = { ...ctx.facts.held, reported: true };
-    if (running !== null) ctx.facts.reported = { at: now.toISOString(), commit: running, paused: false };
+    if (running !== null) ctx.facts.reported = { at: now.toISOString(), commit: running, paused: false, ring: config.rollout.ring };
   }
 }
 
@@ -506,6 +506,8 @@ async function heartbeat(ctx: PassContext, running: string, pause: Pause | undef
     last === null ||
     last.commit !== running ||
     last.paused !== (pause !== undefined) ||
+    // A ring given or changed in the configuration is said at once: later rings find the host by it.
+    (last.ring ?? null) !== ctx.config.rollout.ring ||
     now.getTime() - new Date(last.at).getTime() >= ctx.config.status.heartbeatMs;
   if (!due) return;
   const lastGood = ctx.state.readLastGood();
@@ -529,7 +531,8 @@ async function heartbeat(ctx: PassContext, running: string, pause: Pause | undef
   };
   const names = [];
   for (const sink of ctx.sinks) names.push(await sink.publish(status, true));
-  if (names.every((n) => n !== null)) ctx.facts.reported = { at: now.toISOString(), commit: running, paused: pause !== undefined };
+  if (names.every((n) => n !== null))
+    ctx.facts.reported = { at: now.toISOString(), commit: running, paused: pause !== undefined, ring: ctx.config.rollout.ring };
 }
 
 /** The running commit's committer time, read once per commit (for the metrics). */
@@ -873,7 +876,7 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
     writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag, published: true } });
     // A decision taken now tells the fleet the host is alive (a republished one is old news).
     if (report.kind === 'decision' && state.applied !== null)
-      ctx.facts.reported = { at: status.time.toISOString(), commit: state.applied.commit, paused: false };
+      ctx.facts.reported = { at: status.time.toISOString(), commit: state.applied.commit, paused: false, ring: config.rollout.ring };
   }
   return tag;
 }

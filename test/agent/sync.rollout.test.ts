@@ -6,7 +6,7 @@
  * stops ring 1 until a newer commit.
  */
 import test from 'ava';
-import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { savesOf, withNamedNetns } from '../helpers/named-netns.js';
 import { mustRun, withTempDir } from '../git/signing/tools.js';
@@ -219,6 +219,35 @@ test("rings over HTTP: ring 1 lists the hosts' current status refs and fetches t
         r = await web.sync();
         t.is(r.exitCode, 0, r.stdout + r.stderr);
         t.is(await runningSource(web), c2, r.stdout);
+      });
+    } finally {
+      await world.server.stop();
+    }
+  });
+});
+
+test('rings: a ring given to a running host is said at its next pass (a heartbeat), not an hour later', async (t) => {
+  await withTempDir('agent-rollout-ring', async (dir) => {
+    const world = await makeAgentWorld(dir, { local: true });
+    try {
+      await withNamedNetns(1, async ([ns]) => {
+        const canary = await world.addHost('fw1', ns as string);
+        await world.repo.commit(rules(22), { message: 'ssh' });
+        let r = await canary.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        t.notRegex(await current(world, 'fw1'), /^Ring:/m);
+        r = await canary.sync();
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'tagged'),
+          'nothing to report',
+        );
+        const config = JSON.parse(readFileSync(canary.config, 'utf8')) as Record<string, unknown>;
+        writeFileSync(canary.config, JSON.stringify({ ...config, rollout: { ring: 'canary' } }));
+        r = await canary.sync();
+        t.is(r.exitCode, 0, r.stdout + r.stderr);
+        const message = await current(world, 'fw1');
+        t.regex(message, /^Heartbeat: yes$/m);
+        t.regex(message, /^Ring: canary$/m);
       });
     } finally {
       await world.server.stop();
