@@ -391,7 +391,7 @@ export const ROLLOUT_STALE_HEARTBEATS = 3;
 
 /**
  * A held pass: said (log, agent-status.json) and reported (a `held` status record) when the commit or
- * what it waits for changes, then at debug, with the report again at least every status.heartbeat as the
+ * what it waits for changes, then at debug on polls (at info on passes that check drift), with the report again at least every status.heartbeat as the
  * host's liveness. What it waits for is the gate's state and hosts, not its words: "healthy in 4m"
  * changes at every poll and must not push a report each time.
  */
@@ -416,7 +416,8 @@ async function reportHeld(ctx: PassContext, plan: Extract<PassPlan, { kind: 'rol
   };
   const ring = config.rollout.after?.ring ?? '';
   ctx.log.log(
-    same ? 'debug' : verdict !== undefined && !verdict.open && verdict.state === 'stopped' ? 'warn' : 'info',
+    // Said when it changes, and when the pass also checks drift (a start, a reconcile, `nfgit sync`), not at every poll.
+    same && !ctx.options.reconcile ? 'debug' : verdict !== undefined && !verdict.open && verdict.state === 'stopped' ? 'warn' : 'info',
     'rollout-held',
     `held: ${plan.held}; running ${running === null ? 'nothing from git' : short(running)}, not ${short(plan.commit)}`,
     {

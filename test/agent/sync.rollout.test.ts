@@ -94,9 +94,15 @@ test('rings: the canary applies, ring 1 holds until the canary reports applied, 
           'a held report is not a decision: no tag for c2',
         );
 
-        // Held again at the next poll: said at debug, not reported again.
-        r = await web.sync();
+        // Held again at the next poll: said at debug, not reported again; `nfgit sync` (which checks drift) says it at info.
+        r = await web.sync('--no-reconcile');
         t.is(logEntries(r.stdout).find((e) => e.event === 'rollout-held')?.level, undefined, 'debug entries are not logged at info');
+        t.false(
+          logEntries(r.stdout).some((e) => e.event === 'tagged'),
+          r.stdout,
+        );
+        r = await web.sync();
+        t.is(logEntries(r.stdout).find((e) => e.event === 'rollout-held')?.level, 'info', r.stdout);
         t.false(
           logEntries(r.stdout).some((e) => e.event === 'tagged'),
           r.stdout,
