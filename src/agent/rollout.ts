@@ -185,6 +185,16 @@ export function gate(input: GateInput): GateVerdict {
   };
 }
 
+/**
+ * What a hold waits for, as a key that changes when it is worth saying and reporting again: the state,
+ * and each host with what it is at (`fw1 runs 0a1b2c3d4e5f`, `fw2 healthy`, `fw3 silent`), without the
+ * countdowns ("healthy in 4m" changes at every poll).
+ */
+export function holdKey(verdict: Extract<GateVerdict, { open: false }>): string {
+  const waiting = verdict.waiting.map((w) => `${w.host} ${w.why.replace(/ (in|for) \d.*$/, '')}`);
+  return `${verdict.state}: ${[...waiting, ...verdict.stopped.map((s) => `${s.host} ${s.result}`)].join(', ')}`;
+}
+
 /** Why a host of the earlier ring that does not run the commit yet does not: paused, held itself, or what it runs. */
 function notYet(r: StatusRecord): string {
   if (r.paused !== undefined) return `paused by ${r.paused.by}`;

@@ -39,7 +39,7 @@ import { describePause, pauseState, readPause, removePause, type Pause } from '.
 import { readPassRecord, writePassRecord, type DriftState, type PassRecord } from './pass-record.js';
 import { renderMetrics } from './metrics.js';
 import { writeDurable } from '../util/durable-file.js';
-import { commitsToRelate, gate, type GateVerdict, type RingReader } from './rollout.js';
+import { commitsToRelate, gate, holdKey, type GateVerdict, type RingReader } from './rollout.js';
 import { ringReader } from './ring-reader.js';
 import { loadAllowedSigners } from '../git/signing/allowed-signers.js';
 import { isAncestor } from '../git/verified-objects.js';
@@ -392,16 +392,13 @@ export const ROLLOUT_STALE_HEARTBEATS = 3;
 /**
  * A held pass: said (log, agent-status.json) and reported (a `held` status record) when the commit or
  * what it waits for changes, then at debug on polls (at info on passes that check drift), with the report again at least every status.heartbeat as the
- * host's liveness. What it waits for is the gate's state and hosts, not its words: "healthy in 4m"
- * changes at every poll and must not push a report each time.
+ * host's liveness. What it waits for is the gate's state, hosts and what each is at (`fw1 runs …`,
+ * `fw1 healthy`), not its words: "healthy in 4m" changes at every poll and must not push a report each time.
  */
 async function reportHeld(ctx: PassContext, plan: Extract<PassPlan, { kind: 'rollout-held' }>, running: string | null): Promise<void> {
   const { config } = ctx;
   const verdict = ctx.facts.gate;
-  const key =
-    verdict === undefined || verdict.open
-      ? plan.held
-      : `${verdict.state}: ${[...verdict.waiting, ...verdict.stopped].map((h) => h.host).join(', ')}`;
+  const key = verdict === undefined || verdict.open ? plan.held : holdKey(verdict);
   const prev = ctx.previous.held;
   const now = new Date();
   const same = prev !== null && prev.commit === plan.commit && prev.key === key;

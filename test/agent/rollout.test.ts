@@ -1,5 +1,5 @@
 import test from 'ava';
-import { commitsToRelate, gate, type GateInput, type HostReport } from '../../src/agent/rollout.js';
+import { commitsToRelate, gate, holdKey, type GateInput, type HostReport } from '../../src/agent/rollout.js';
 import type { StatusRecord, StatusResult } from '../../src/git/status-message.js';
 
 // The staged rollout gate as a table: what a host of ring 1 (after canary) does with commit C for
@@ -194,4 +194,21 @@ test('the commits to relate are those the believed hosts of the ring run, other 
   ];
   const { descends: _ignored, ...rest } = input(reports);
   t.deepEqual(commitsToRelate(rest).sort(), [NEWER, OLD].sort());
+});
+
+test('the key of a hold changes when a host moves on, not when a countdown does', (t) => {
+  const key = (reports: HostReport[]): string => {
+    const v = gate(input(reports));
+    if (v.open) throw new Error('expected a hold');
+    return holdKey(v);
+  };
+  const runsOld = key([report('fw1', 'applied', OLD), report('fw2', 'applied', OLD)]);
+  t.is(runsOld, `waiting: fw1 runs ${OLD.slice(0, 12)}, fw2 runs ${OLD.slice(0, 12)}`);
+  const fresh = key([report('fw1', 'applied', C, { ageMs: 1 * MIN }), report('fw2', 'applied', OLD)]);
+  t.is(fresh, `waiting: fw1 healthy, fw2 runs ${OLD.slice(0, 12)}`);
+  t.is(key([report('fw1', 'applied', C, { ageMs: 5 * MIN }), report('fw2', 'applied', OLD)]), fresh);
+  t.is(key([report('fw1', 'applied', C, { ageMs: 200 * MIN })]), 'waiting: fw1 silent');
+  t.is(key([report('fw1', 'held', C)]), 'waiting: fw1 held: waiting for canary fw0');
+  t.is(key([report('fw1', 'rolled-back', C)]), 'stopped: fw1 rolled-back');
+  t.is(key([]), 'no-hosts: ');
 });
