@@ -6,6 +6,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { asNfgitErrors, NfgitErrors, UsageError, type NfgitError } from '../errors/errors.js';
 import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { loadTrust, type LoadedTrust } from '../git/signing/commit-trust.js';
+import { loadAllowedSigners } from '../git/signing/allowed-signers.js';
 import { readTokenFile } from '../git/transport.js';
 import { errnoCode, readHint } from '../util/sandbox-hints.js';
 import type { AgentConfig } from './config.js';
@@ -50,6 +51,17 @@ export async function checkConfigFiles(config: AgentConfig): Promise<{ key: Host
   };
   const key = await attempt(() => loadSigningKey(config.signing.key));
   const trust = await attempt(() => loadTrustFiles(config.trust));
+  const rolloutSigners = config.rollout.allowedSigners;
+  if (rolloutSigners !== null) {
+    await attempt(() => {
+      try {
+        return loadAllowedSigners(rolloutSigners);
+      } catch (err) {
+        const hint = readHint(rolloutSigners, unreadable(rolloutSigners));
+        throw new UsageError(`${(err as Error).message} (rollout.allowedSigners)${hint}`, { cause: err });
+      }
+    });
+  }
   const tokenFile = config.repository.tokenFile;
   if (tokenFile !== null) {
     await attempt(() => {

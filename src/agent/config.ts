@@ -15,6 +15,8 @@ import { cronProblem } from './cron-expression.js';
 import { describe } from './describe-value.js';
 import { DURATION_FORMS, formatDuration, parseDuration } from './duration.js';
 import type { LogLevel } from './log.js';
+import { isValidRingName } from '../git/status-message.js';
+import type { RolloutAfter } from './rollout.js';
 
 /** The validated configuration of `nfgit sync` and `nfgit run`, every default filled in. */
 export interface AgentConfig {
@@ -91,7 +93,19 @@ export interface AgentConfig {
   readonly metrics: { readonly textfile: string | null };
   /** The least severe log entries written (`--log-level` overrides). */
   readonly log: { readonly level: LogLevel };
+  /** Staged rollout (see rollout.ts): this host's ring, and the ring whose hosts must run a commit before this one applies it. */
+  readonly rollout: {
+    /** Written as `Ring:` in every status report of this host; null: no ring. */
+    readonly ring: string | null;
+    /** null: new commits are applied as they come (a canary, or no rollout). */
+    readonly after: RolloutAfter | null;
+    /** The allowed_signers file of the hosts' status tag keys: the earlier ring's reports are believed only when signed by their host's key in it. */
+    readonly allowedSigners: string | null;
+  };
 }
+
+/** rollout.after.healthyFor when left out: how long the earlier ring must have run a commit before the next applies it. */
+export const DEFAULT_HEALTHY_FOR = '10m';
 
 /** The default trigger file: in the agent's runtime directory (/run/nfgit, made group nfgit by nfgit.service). */
 export const DEFAULT_TRIGGER = '/run/nfgit/trigger';
@@ -292,6 +306,64 @@ const tagsSchema = section({
 
 const statusSchema = section({ heartbeat: duration('1h') }).transform(({ heartbeat }) => ({ heartbeatMs: heartbeat }));
 
+const RING_RULE = 'a ring name: canary, 1, 2, eu-west… (letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63)';
+
+/** A ring name; YAML reads `ring: 1` as a number, which names ring "1". */
+const ringName = z.unknown().transform((given, ctx): string => {
+  const name = typeof given === 'number' && Number.isSafeInteger(given) && given >= 0 ? String(given) : given;
+  if (typeof name === 'string' && isValidRingName(name)) return name;
+  ctx.addIssue({ code: 'custom', message: `must be ${RING_RULE}, not ${describe(given)}` });
+  return z.NEVER;
+});
+
+const afterSchema = section({
+  ring: ringName,
+  healthyFor: z
+    .unknown()
+    .transform((given, ctx): number => {
+      // 0s is allowed here: the next ring follows as soon as the earlier one reports the commit applied.
+      const ms = typeof given === 'string' ? parseDuration(given) : undefined;
+      if (ms === undefined || ms > MAX_TIMER_MS) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be a duration with a unit (${DURATION_FORMS}; 0s to follow at once), not ${describe(given)}`,
+        });
+        return z.NEVER;
+      }
+      return ms;
+    })
+    .prefault(DEFAULT_HEALTHY_FOR),
+}).transform(({ ring, healthyFor }): RolloutAfter => ({ ring, healthyForMs: healthyFor }));
+
+const rolloutSchema = section({
+  ring: ringName.nullable().default(null),
+  after: afterSchema.nullable().default(null),
+  allowedSigners: absolutePath()
+    .nullish()
+    .transform((v) => v ?? null),
+}).superRefine(
+  (rollout, ctx) => {
+    // Read defensively: this runs even when a field is wrong, so that the rule is reported with the others.
+    const after: unknown = rollout.after;
+    if (isMapping(after) && rollout.allowedSigners === null) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['allowedSigners'],
+        message:
+          "is required when rollout.after is set: give the allowed_signers file of the hosts' status tag keys (the lines nfgit keygen prints), so that the earlier ring's reports are believed only when their host signed them",
+      });
+    }
+    if (isMapping(after) && typeof rollout.ring === 'string' && after['ring'] === rollout.ring) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['after', 'ring'],
+        message: `must name an earlier ring, not this host's own ring ${describe(rollout.ring)} (a ring waiting for itself never moves)`,
+      });
+    }
+  },
+  { when: (payload) => isMapping(payload.value) },
+);
+
 const logSchema = section({ level: z.enum(['debug', 'info', 'warn', 'error']).default('info') });
 
 const PROBE_FORMS = 'tcp: "HOST:PORT", command: [ARGV…] or git: true';
@@ -382,6 +454,7 @@ function configSchema(defaults: ConfigDefaults) {
         .default(null),
       metrics: orEmpty(metricsSchema),
       log: orEmpty(logSchema),
+      rollout: orEmpty(rolloutSchema),
     },
     'the file must hold a mapping of settings (repository:, host:, …)',
   );

@@ -20,6 +20,11 @@ export interface DecideOptions {
   readonly paused: boolean;
   /** The config's pin, resolved to a full commit id reachable from the branch: the host goes to it and no further. */
   readonly pin: string | null;
+  /**
+   * rollout.after is set: a new commit is applied only once the earlier ring runs it (rollout.ts).
+   * `verdict`: the gate's answer for a commit, once sync.ts read it (null: not read yet); `held` says why it holds.
+   */
+  readonly rollout?: { readonly verdict: { readonly commit: string; readonly held: string | null } | null };
 }
 
 /** What last-good.json says of the ruleset on the target (undefined: none applied yet). */
@@ -63,6 +68,19 @@ export type PassPlan =
    * Nothing new to decide. `held`: the head was decided (refused…) earlier and is not retried;
    * `republish`: its status was not published yet; `reconcile`: compare the live ruleset, then repair or report.
    */
+  /** A new commit waits for the rollout gate: read the earlier ring's current reports, then decide again with the verdict. */
+  | { readonly kind: 'rollout-check'; readonly commit: string }
+  /**
+   * Staged rollout: the earlier ring does not run the commit (healthy) yet, or stopped it; the host keeps
+   * its running commit and reports `held` with why. Drift is still checked (`reconcile`), like 'current'.
+   */
+  | {
+      readonly kind: 'rollout-held';
+      readonly commit: string;
+      readonly held: string;
+      readonly republish: boolean;
+      readonly reconcile: 'repair' | 'report' | null;
+    }
   | {
       readonly kind: 'current';
       readonly commit: string;
@@ -78,7 +96,9 @@ export type PassPlan =
  * asked (--retry), so a refused commit does not flood git with status tags. A pause wins over all:
  * an admin blocking an address by hand must not see the agent revert it. A pin replaces the branch head
  * as the commit to run; being the admin's own choice on the host, it is not held to descend from the
- * running commit (the history guard is for what the branch brings).
+ * running commit (the history guard is for what the branch brings), nor to the rollout gate. A new
+ * commit waits for the gate when rollout.after is set; a paused host, a commit decided before, drift
+ * and a re-apply over rules applied by hand do not (the gate is about new commits only).
  */
 export function decide(head: string, agent: AgentState, lastGood: LastGoodFacts | undefined, options: DecideOptions): PassPlan {
   const target = options.pin ?? head;
@@ -100,6 +120,18 @@ export function decide(head: string, agent: AgentState, lastGood: LastGoodFacts 
       reconcile: options.reconcile && applied !== null ? options.reconcileMode : null,
       ...ahead,
     };
+  }
+  if (options.rollout !== undefined && options.pin === null) {
+    const verdict = options.rollout.verdict;
+    if (verdict === null || verdict.commit !== target) return { kind: 'rollout-check', commit: target };
+    if (verdict.held !== null)
+      return {
+        kind: 'rollout-held',
+        commit: target,
+        held: verdict.held,
+        republish,
+        reconcile: options.reconcile && applied !== null ? options.reconcileMode : null,
+      };
   }
   return { kind: 'deploy', commit: target, announce: true, guardHistory, notFromGit: false, ...ahead };
 }

@@ -28,6 +28,8 @@ export interface LocalStatus {
   readonly paused: { readonly by: string; readonly at: string; readonly until: string | null; readonly reason: string | null } | null;
   readonly pin: { readonly configured: string; readonly commit: string | null; readonly ahead: string | null } | null;
   readonly lastReport: PassRecord['reported'];
+  /** Staged rollout: the new commit the agent holds and why (`waiting for canary fw1 (runs 0a1b2c3d4e5f)`); null when not held. */
+  readonly held: { readonly commit: string; readonly why: string; readonly since: string } | null;
   readonly counters: PassRecord['counters'];
 }
 
@@ -84,6 +86,7 @@ export function localStatus(f: LocalFacts): LocalStatus {
     paused: pause === undefined ? null : { by: pause.by, at: pause.at, until: pause.until, reason: pause.reason },
     pin: configured === null ? null : { configured, commit: pinCommit, ahead: record.pin?.ahead ?? null },
     lastReport: record.reported,
+    held: record.held === null ? null : { commit: record.held.commit, why: record.held.why, since: record.held.since },
     counters: record.counters,
   };
 }
@@ -149,6 +152,7 @@ export function renderLocalStatus(st: LocalStatus, now: Date): string {
       'pin',
       `${st.pin.commit === null ? st.pin.configured : short(st.pin.commit)}${st.pin.ahead === null ? '' : `; the branch head ${short(st.pin.ahead)} is beyond it`}`,
     ]);
+  if (st.held !== null) rows.push(['rollout', `holding ${short(st.held.commit)} since ${when(st.held.since)}: ${st.held.why}`]);
   rows.push(['last report', st.lastReport === null ? 'none' : `status tag at ${when(st.lastReport.at)}`]);
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `${k.padEnd(width)}  ${v}`).join('\n') + '\n';

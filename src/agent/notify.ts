@@ -150,5 +150,7 @@ export function passStatus(outcome: SyncOutcome | Error): string {
   if (outcome.kind === 'decided') return `${outcome.result} ${outcome.commit.slice(0, 12)}`;
   const running = outcome.applied === null ? 'nothing from git' : outcome.applied.slice(0, 12);
   const drift = outcome.drift === 'repaired' ? '; drift repaired' : outcome.drift === 'reported' ? '; drift reported' : '';
+  if (outcome.held !== undefined)
+    return `running ${running}, holding ${outcome.commit.slice(0, 12)}: ${outcome.held.split('\n')[0] ?? ''}${drift}`;
   return `running ${running}${outcome.applied === outcome.commit ? ' (the branch head)' : `, branch head ${outcome.commit.slice(0, 12)}`}${drift}`;
 }

@@ -36,7 +36,25 @@ export interface PassRecord {
   /** The pin as resolved at the last pass, and the branch head when it was beyond it. */
   readonly pin: { readonly commit: string; readonly ahead: string | null } | null;
   /** The last status tag written (a decision or a heartbeat), and whether it said paused. */
-  readonly reported: { readonly at: string; readonly commit: string; readonly paused: boolean } | null;
+  readonly reported: {
+    readonly at: string;
+    readonly commit: string;
+    readonly paused: boolean;
+    /** The `Ring:` it said (absent in files of an nfgit before rings: none). */
+    readonly ring?: string | null;
+  } | null;
+  /**
+   * Staged rollout: the new commit the host holds, why (the `Held:` text), what it waits for (the
+   * gate's state and hosts: a change is said and reported), since when, and whether the held report
+   * was published. null when the last pass did not hold.
+   */
+  readonly held: {
+    readonly commit: string;
+    readonly why: string;
+    readonly key: string;
+    readonly since: string;
+    readonly reported: boolean;
+  } | null;
   /** How long the last apply (a deploy or a drift repair) took. */
   readonly lastApplyMs: number | null;
   readonly counters: { readonly driftRepairs: number; readonly passes: number; readonly failedPasses: number };
@@ -54,6 +72,7 @@ export const EMPTY_PASS_RECORD: PassRecord = {
   running: null,
   pin: null,
   reported: null,
+  held: null,
   lastApplyMs: null,
   counters: { driftRepairs: 0, passes: 0, failedPasses: 0 },
 };

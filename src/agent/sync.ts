@@ -15,7 +15,7 @@ import { saveFamily } from '../netfilter/xtables-driver.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../netfilter/set-diff.js';
 import { saveSets } from '../netfilter/ipset-driver.js';
 import type { CompileResult } from '../compiler/compile.js';
-import { InternalError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
+import { InternalError, UsageError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../util/version.js';
@@ -39,6 +39,10 @@ import { describePause, pauseState, readPause, removePause, type Pause } from '.
 import { readPassRecord, writePassRecord, type DriftState, type PassRecord } from './pass-record.js';
 import { renderMetrics } from './metrics.js';
 import { writeDurable } from '../util/durable-file.js';
+import { commitsToRelate, gate, holdKey, type GateVerdict, type RingReader } from './rollout.js';
+import { ringReader } from './ring-reader.js';
+import { loadAllowedSigners } from '../git/signing/allowed-signers.js';
+import { isAncestor } from '../git/verified-objects.js';
 
 /** Choices of one pass beside the configuration. */
 export interface SyncOptions {
@@ -79,6 +83,8 @@ export type SyncOutcome =
       readonly commit: string;
       readonly applied: string | null;
       readonly drift: 'none' | 'repaired' | 'reported' | 'not-checked';
+      /** Staged rollout: why the commit waits (the earlier ring does not run it yet, or stopped it). */
+      readonly held?: string;
     };
 
 /** Exit code of `nfgit sync` for an outcome: 0 applied or nothing to do, 1 a commit refused this pass. */
@@ -103,6 +109,8 @@ interface PassContext {
   readonly previous: PassRecord;
   /** What this pass found, for agent-status.json and the metrics (filled in as it goes). */
   readonly facts: PassFacts;
+  /** Reads every host's current status, for the rollout gate; null when rollout.after is not set. */
+  readonly ringReader: RingReader | null;
 }
 
 /** What a pass found beside its outcome, for agent-status.json and the metrics. */
@@ -114,6 +122,9 @@ interface PassFacts {
   applyMs?: number;
   reported?: PassRecord['reported'];
   running?: PassRecord['running'];
+  /** The rollout gate's verdict, when it was read. */
+  gate?: GateVerdict;
+  held?: PassRecord['held'];
 }
 
 /** The default of status.heartbeat: how often an idle agent tells the fleet it is alive (see README, Liveness). */
@@ -153,6 +164,7 @@ async function lockedPass(
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
   const key = loadSigningKey(config.signing.key);
   const trust = await loadTrustFiles(config.trust);
+  const tagSigners = config.rollout.after === null ? null : loadRolloutSigners(config.rollout.allowedSigners);
   const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
@@ -168,9 +180,20 @@ async function lockedPass(
       sinks: statusSinks(config, repo, key, log),
       previous,
       facts,
+      ringReader: tagSigners === null ? null : ringReader(repo, tagSigners),
     });
   } finally {
     lock.release();
+  }
+}
+
+/** rollout.allowedSigners, read at the start of a pass with the other files the configuration names. */
+function loadRolloutSigners(file: string | null) {
+  if (file === null) throw new InternalError('internal error: rollout.after is set without rollout.allowedSigners');
+  try {
+    return loadAllowedSigners(file);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (rollout.allowedSigners)`, { cause: err });
   }
 }
 
@@ -208,6 +231,17 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
         logPaused(ctx, plan, pause as Pause, applied);
         if (plan.republish) report = { kind: 'republish' };
         outcome = { kind: 'current', commit: plan.commit, applied, drift: 'not-checked' };
+        break;
+      }
+      case 'rollout-check':
+        throw new InternalError('internal error: the rollout gate was not read');
+      case 'rollout-held': {
+        // An earlier decision still to publish goes first: the held report is the host's newest.
+        if (plan.republish) await record(ctx, agent, { kind: 'republish' });
+        await reportHeld(ctx, plan, applied);
+        const drift = plan.reconcile === null ? 'not-checked' : await reconcile(ctx, plan.reconcile);
+        if (drift !== 'not-checked') ctx.facts.drift = drift;
+        outcome = { kind: 'current', commit: head, applied, drift, held: plan.held };
         break;
       }
       case 'report-not-from-git': {
@@ -259,7 +293,8 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
   }
   if (outcome === undefined) throw new InternalError('internal error: a pass ended without an outcome');
   const running = outcome.kind === 'decided' && outcome.result === 'applied' ? outcome.commit : applied;
-  if (report === null && running !== null) await heartbeat(ctx, running, pause);
+  // A held report is the host's liveness while it waits (reportHeld writes one at least hourly).
+  if (report === null && running !== null && plan.kind !== 'rollout-held') await heartbeat(ctx, running, pause);
   await runningCommit(ctx, running);
   return outcome;
 }
@@ -279,15 +314,24 @@ async function planPass(
   const same = known !== null && config.pin !== null && known.commit.startsWith(config.pin) && (known.ahead ?? known.commit) === head;
   const pin = config.pin === null ? null : same ? known.commit : await resolvePin(repo, config.pin, head);
   ctx.facts.pin = pin === null ? null : { commit: pin, ahead: pin === head ? null : head };
-  const plan = decide(head, agent, lastGood, {
+  const options = {
     reconcile: ctx.options.reconcile,
     retry: ctx.options.retry,
     allowRewrite: ctx.options.allowRewrite,
     reconcileMode: config.reconcile.mode,
     paused: pause !== undefined,
     pin,
-  });
-  if (plan.ahead !== undefined && plan.kind !== 'paused') {
+  };
+  const gated = ctx.ringReader === null ? {} : { rollout: { verdict: null } };
+  let plan = decide(head, agent, lastGood, { ...options, ...gated });
+  if (plan.kind === 'rollout-check') {
+    const verdict = await checkRollout(ctx, plan.commit, agent.applied?.commit ?? null);
+    plan = decide(head, agent, lastGood, {
+      ...options,
+      rollout: { verdict: { commit: verdict.commit, held: verdict.open ? null : verdict.why } },
+    });
+  }
+  if ('ahead' in plan && plan.ahead !== undefined && plan.kind !== 'paused') {
     // Said when the head moves beyond the pin, then at debug.
     const level = ctx.previous.pin?.ahead === plan.ahead ? 'debug' : 'info';
     ctx.log.log(
@@ -301,6 +345,115 @@ async function planPass(
     );
   }
   return { plan, pause };
+}
+
+/**
+ * The rollout gate for a new commit: every host's current status read (ringReader), the ancestry of
+ * the commits the earlier ring runs read from the agent's copy, then judged (rollout.ts). An open gate
+ * is said once, as the commit then deploys; a held one is said by reportHeld.
+ */
+async function checkRollout(ctx: PassContext, commit: string, running: string | null): Promise<GateVerdict> {
+  const { config, repo } = ctx;
+  const after = config.rollout.after;
+  if (ctx.ringReader === null || after === null) throw new InternalError('internal error: the rollout gate without rollout.after');
+  const reports = await ctx.ringReader(commit);
+  const base = {
+    commit,
+    self: config.host,
+    after,
+    reports,
+    staleAfterMs: ROLLOUT_STALE_HEARTBEATS * config.status.heartbeatMs,
+    now: new Date(),
+  };
+  const descendants = new Set<string>();
+  const cache = {};
+  for (const c of commitsToRelate(base)) {
+    // The commit this host runs is older than the new one: not walked (a walk that finds nothing reads the whole history).
+    if (c === running) continue;
+    if (await isAncestor({ gitdir: repo.gitdir, name: repo.name }, commit, c, { cache })) descendants.add(c);
+  }
+  const verdict = gate({ ...base, descends: (c) => descendants.has(c) });
+  ctx.facts.gate = verdict;
+  if (verdict.open)
+    ctx.log.log('info', 'rollout-open', `rollout: ${verdict.why}: applying ${short(commit)}`, {
+      commit,
+      ring: after.ring,
+      hosts: verdict.hosts,
+    });
+  return verdict;
+}
+
+/**
+ * How old the newest report of a host of the earlier ring may be, in status.heartbeat periods (this
+ * host's: a fleet shares one), before the gate calls it silent and waits for it: three heartbeats missed.
+ */
+export const ROLLOUT_STALE_HEARTBEATS = 3;
+
+/**
+ * A held pass: said (log, agent-status.json) and reported (a `held` status record) when the commit or
+ * what it waits for changes, then at debug on polls (at info on passes that check drift), with the report again at least every status.heartbeat as the
+ * host's liveness. What it waits for is the gate's state, hosts and what each is at (`fw1 runs …`,
+ * `fw1 healthy`), not its words: "healthy in 4m" changes at every poll and must not push a report each time.
+ */
+async function reportHeld(ctx: PassContext, plan: Extract<PassPlan, { kind: 'rollout-held' }>, running: string | null): Promise<void> {
+  const { config } = ctx;
+  const verdict = ctx.facts.gate;
+  const key = verdict === undefined || verdict.open ? plan.held : holdKey(verdict);
+  const prev = ctx.previous.held;
+  const now = new Date();
+  const same = prev !== null && prev.commit === plan.commit && prev.key === key;
+  const last = ctx.previous.reported;
+  const due = !same || !prev.reported || last === null || now.getTime() - new Date(last.at).getTime() >= config.status.heartbeatMs;
+  ctx.facts.held = {
+    commit: plan.commit,
+    why: plan.held,
+    key,
+    since: same ? prev.since : now.toISOString(),
+    reported: same && prev.reported,
+  };
+  const ring = config.rollout.after?.ring ?? '';
+  ctx.log.log(
+    // Said when it changes, and when the pass also checks drift (a start, a reconcile, `nfgit sync`), not at every poll.
+    same && !ctx.options.reconcile ? 'debug' : verdict !== undefined && !verdict.open && verdict.state === 'stopped' ? 'warn' : 'info',
+    'rollout-held',
+    `held: ${plan.held}; running ${running === null ? 'nothing from git' : short(running)}, not ${short(plan.commit)}`,
+    {
+      commit: plan.commit,
+      running,
+      ring,
+      held: plan.held,
+      ...(verdict === undefined || verdict.open
+        ? {}
+        : { state: verdict.state, waiting: verdict.waiting, stopped: verdict.stopped, ignored: verdict.ignored }),
+    },
+  );
+  if (!due) return;
+  const lastGood = ctx.state.readLastGood();
+  const status: StatusRecord = {
+    result: 'held',
+    host: config.host,
+    commit: plan.commit,
+    previous: running,
+    rules: Object.fromEntries(
+      Object.entries(lastGood?.families ?? {}).map(([f, rs]) => [f, { rules: rs.rules, digest: rs.digest }]),
+    ) as StatusRecord['rules'],
+    errors: [],
+    agent: `nfgit ${VERSION}`,
+    time: now,
+    held: plan.held,
+    ...ringOf(config),
+  };
+  const names = [];
+  for (const sink of ctx.sinks) names.push(await sink.publish(status, true));
+  if (names.every((n) => n !== null)) {
+    ctx.facts.held = { ...ctx.facts.held, reported: true };
+    if (running !== null) ctx.facts.reported = { at: now.toISOString(), commit: running, paused: false, ring: config.rollout.ring };
+  }
+}
+
+/** The `Ring:` of every report of this host, when the configuration gives one. */
+function ringOf(config: AgentConfig): { ring?: string } {
+  return config.rollout.ring === null ? {} : { ring: config.rollout.ring };
 }
 
 /** The log of a paused pass: said when the pass finds the agent paused, then at debug (every poll would flood the log). */
@@ -351,6 +504,8 @@ async function heartbeat(ctx: PassContext, running: string, pause: Pause | undef
     last === null ||
     last.commit !== running ||
     last.paused !== (pause !== undefined) ||
+    // A ring given or changed in the configuration is said at once: later rings find the host by it.
+    (last.ring ?? null) !== ctx.config.rollout.ring ||
     now.getTime() - new Date(last.at).getTime() >= ctx.config.status.heartbeatMs;
   if (!due) return;
   const lastGood = ctx.state.readLastGood();
@@ -370,10 +525,12 @@ async function heartbeat(ctx: PassContext, running: string, pause: Pause | undef
     time: now,
     heartbeat: true,
     ...(paused === undefined ? {} : { paused }),
+    ...ringOf(ctx.config),
   };
   const names = [];
   for (const sink of ctx.sinks) names.push(await sink.publish(status, true));
-  if (names.every((n) => n !== null)) ctx.facts.reported = { at: now.toISOString(), commit: running, paused: pause !== undefined };
+  if (names.every((n) => n !== null))
+    ctx.facts.reported = { at: now.toISOString(), commit: running, paused: pause !== undefined, ring: ctx.config.rollout.ring };
 }
 
 /** The running commit's committer time, read once per commit (for the metrics). */
@@ -425,6 +582,8 @@ function finishPass(
     running: facts.running === undefined ? previous.running : facts.running,
     pin: facts.pin === undefined ? (config.pin === null ? null : previous.pin) : facts.pin,
     reported: facts.reported ?? previous.reported,
+    // Cleared by a pass that is not held; kept by one that failed before it knew.
+    held: facts.held !== undefined ? facts.held : failed ? previous.held : null,
     lastApplyMs: facts.applyMs ?? previous.lastApplyMs,
     counters: {
       driftRepairs: previous.counters.driftRepairs + (repaired ? 1 : 0),
@@ -472,6 +631,7 @@ function summaryOf(outcome: SyncOutcome | undefined, facts: PassFacts): string {
   if (outcome === undefined) return 'failed';
   if (outcome.kind === 'decided') return `${outcome.result} ${short(outcome.commit)}`;
   if (facts.paused === true) return 'paused';
+  if (outcome.held !== undefined) return `held ${short(outcome.commit)}`;
   if (outcome.drift === 'repaired') return 'drift repaired';
   if (outcome.drift === 'reported') return 'drift reported';
   return 'current';
@@ -687,6 +847,7 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
       errors,
       agent: `nfgit ${VERSION}`,
       time: now,
+      ...ringOf(config),
     };
     // A commit decided before (sync --retry, or moved back to) gets a new tag beside its old one: tags never move.
     again = true;
@@ -702,6 +863,7 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
       errors: decided.errors,
       agent: `nfgit ${VERSION}`,
       time: new Date(decided.at),
+      ...ringOf(config),
     };
     again = false;
   }
@@ -712,7 +874,7 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
     writeAgentState(config.stateDir, { ...state, decided: { ...state.decided, tag, published: true } });
     // A decision taken now tells the fleet the host is alive (a republished one is old news).
     if (report.kind === 'decision' && state.applied !== null)
-      ctx.facts.reported = { at: status.time.toISOString(), commit: state.applied.commit, paused: false };
+      ctx.facts.reported = { at: status.time.toISOString(), commit: state.applied.commit, paused: false, ring: config.rollout.ring };
   }
   return tag;
 }

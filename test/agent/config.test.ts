@@ -96,6 +96,7 @@ const ISSUE_EXAMPLE_CONFIG: AgentConfig = {
   pin: null,
   metrics: { textfile: null },
   log: { level: 'info' },
+  rollout: { ring: null, after: null, allowedSigners: null },
 };
 
 test('the example of the issue parses to the full configuration', (t) => {
@@ -138,6 +139,7 @@ test('a minimal file gets every default', (t) => {
     pin: null,
     metrics: { textfile: null },
     log: { level: 'info' },
+    rollout: { ring: null, after: null, allowedSigners: null },
   });
 });
 
@@ -189,6 +191,7 @@ test('JSON is read as YAML', (t) => {
     pin: null,
     metrics: { textfile: null },
     log: { level: 'info' },
+    rollout: { ring: null, after: null, allowedSigners: null },
   });
 });
 
@@ -308,8 +311,8 @@ test('unknown keys at the top are reported after the others, one line each', (t)
   t.is(
     problems('hots: fw1\nrepository: { url: /srv/git/firewall.git }\ntrust: { requireSignedCommits: false }\nipv6Only: true\n'),
     [
-      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log`,
-      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log`,
+      `${FILE}: hots: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log, rollout`,
+      `${FILE}: ipv6Only: is not a known key; the keys here are: repository, host, netns, stateDir, trigger, poll, reconcile, signing, trust, vars, args, tags, status, ipv4Only, preserve, probes, pin, metrics, log, rollout`,
     ].join('\n'),
   );
 });
@@ -642,3 +645,78 @@ test(
 );
 test(accepts, 'log: { level: debug }', (c: AgentConfig) => c.log.level, 'debug');
 test(refuses, 'log: { level: verbose }', 'log.level: must be one of "debug", "info", "warn", "error", not "verbose"');
+
+// Staged rollout: rollout.ring, rollout.after and the allowed_signers of the hosts' tag keys.
+test(accepts, 'rollout: { ring: canary }', (c: AgentConfig) => c.rollout, { ring: 'canary', after: null, allowedSigners: null });
+test(accepts, 'rollout: { ring: 1, after: { ring: canary }, allowedSigners: /etc/nfgit/host_signers }', (c: AgentConfig) => c.rollout, {
+  ring: '1',
+  after: { ring: 'canary', healthyForMs: 600_000 },
+  allowedSigners: '/etc/nfgit/host_signers',
+});
+test(
+  accepts,
+  'rollout: { ring: 2, after: { ring: 1, healthyFor: 0s }, allowedSigners: /etc/nfgit/host_signers }',
+  (c: AgentConfig) => c.rollout.after,
+  { ring: '1', healthyForMs: 0 },
+);
+test(accepts, 'rollout: { after: { ring: canary, healthyFor: 1h30m }, allowedSigners: /a }', (c: AgentConfig) => c.rollout.after, {
+  ring: 'canary',
+  healthyForMs: 5_400_000,
+});
+test(
+  refuses,
+  'rollout: { ring: "eu west" }',
+  'rollout.ring: must be a ring name: canary, 1, 2, eu-west… (letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63), not "eu west"',
+);
+test(
+  refuses,
+  'rollout: { ring: 1.5 }',
+  'rollout.ring: must be a ring name: canary, 1, 2, eu-west… (letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63), not the number 1.5',
+);
+test(
+  refuses,
+  'rollout: { after: { ring: canary, healthyFor: 10 }, allowedSigners: /a }',
+  'rollout.after.healthyFor: must be a duration with a unit (500ms, 30s, 5m, 2h, 1d, or a combination such as 1m30s; 0s to follow at once), not the number 10',
+);
+test(
+  refuses,
+  'rollout: { after: { ring: canary, healty: 10m }, allowedSigners: /a }',
+  'rollout.after.healty: is not a known key; the keys here are: ring, healthyFor',
+);
+test(
+  refuses,
+  'rollout: { after: { healthyFor: 10m }, allowedSigners: /a }',
+  'rollout.after.ring: must be a ring name: canary, 1, 2, eu-west… (letters, digits, ".", "_" and "-", starting with a letter or digit, at most 63), not undefined',
+);
+test(
+  refuses,
+  'rollout: { ring: canary, after: { ring: canary }, allowedSigners: /a }',
+  `rollout.after.ring: must name an earlier ring, not this host's own ring "canary" (a ring waiting for itself never moves)`,
+);
+test(
+  refuses,
+  'rollout: { after: { ring: canary }, allowedSigners: host_signers }',
+  'rollout.allowedSigners: must be an absolute path, not "host_signers"',
+);
+
+test('rollout.after without rollout.allowedSigners is an error at the line of the rollout section', (t) => {
+  const text = [
+    'repository: { url: /srv/git/firewall.git }',
+    'trust: { allowedSigners: /etc/nfgit/allowed_signers }',
+    'rollout:',
+    '  ring: 1',
+    '  after: { ring: canary, healthyFor: 10m }',
+    '',
+  ].join('\n');
+  t.is(
+    (() => {
+      try {
+        parseConfig(text, FILE, DEFAULTS);
+        return '';
+      } catch (err) {
+        return (err as Error).message;
+      }
+    })(),
+    `${FILE}:4: rollout.allowedSigners: is required when rollout.after is set: give the allowed_signers file of the hosts' status tag keys (the lines nfgit keygen prints), so that the earlier ring's reports are believed only when their host signed them`,
+  );
+});

@@ -229,6 +229,94 @@ test(
   { kind: 'report-not-from-git', commit: B, ahead: C },
 );
 
+// Staged rollout: with rollout.after, a new commit waits for the gate (rollout.ts): decide asks for
+// it (rollout-check), then holds or deploys on its verdict for that commit.
+const gated = (verdict: { commit: string; held: string | null } | null): Partial<DecideOptions> => ({ rollout: { verdict } });
+const rolloutHeld = (commit: string, held: string, reconcile: 'repair' | 'report' | null = 'repair', republish = false): PassPlan => ({
+  kind: 'rollout-held',
+  commit,
+  held,
+  republish,
+  reconcile,
+});
+test('gated, new commit, gate not read yet: read it', decides, B, running(A), fromGit(A), gated(null), {
+  kind: 'rollout-check',
+  commit: B,
+});
+test(
+  'gated, the verdict is for another commit (the branch moved): read it again',
+  decides,
+  C,
+  running(A),
+  fromGit(A),
+  gated({ commit: B, held: null }),
+  { kind: 'rollout-check', commit: C },
+);
+test('gated, the gate is open: deploy it', decides, B, running(A), fromGit(A), gated({ commit: B, held: null }), deployNew(B));
+test(
+  'gated, the gate holds: held with why, drift still checked',
+  decides,
+  B,
+  running(A),
+  fromGit(A),
+  gated({ commit: B, held: 'waiting for canary fw1 (runs aaaaaaaaaaaa)' }),
+  rolloutHeld(B, 'waiting for canary fw1 (runs aaaaaaaaaaaa)'),
+);
+test(
+  'gated, a fresh host held: nothing to reconcile',
+  decides,
+  B,
+  fresh,
+  undefined,
+  gated({ commit: B, held: 'no host of ring canary has reported' }),
+  rolloutHeld(B, 'no host of ring canary has reported', null),
+);
+test(
+  'gated and held, an earlier decision still to publish: republished',
+  decides,
+  B,
+  { ...refusedEarlier(C, A), decided: { commit: C, result: 'refused', at: AT, errors: ['no'], published: false } },
+  fromGit(A),
+  gated({ commit: B, held: 'why' }),
+  rolloutHeld(B, 'why', 'repair', true),
+);
+test('gated, same head as applied: no gate, reconcile', decides, A, running(A), fromGit(A), gated(null), current(A));
+test(
+  'gated, a head refused earlier: held as before, no gate',
+  decides,
+  B,
+  refusedEarlier(B, A),
+  fromGit(A),
+  gated(null),
+  current(B, 'repair', true),
+);
+test(
+  'gated, a head refused earlier and --retry: the gate decides',
+  decides,
+  B,
+  refusedEarlier(B, A),
+  fromGit(A),
+  { retry: true, ...gated(null) },
+  { kind: 'rollout-check', commit: B },
+);
+test('gated and paused: the pause wins, no gate', decides, B, running(A), fromGit(A), { paused: true, ...gated(null) }, paused(B, true));
+test(
+  "gated and pinned: the pin is the admin's choice for this host, no gate",
+  decides,
+  C,
+  running(A),
+  fromGit(A),
+  { pin: B, ...gated(null) },
+  { kind: 'deploy', commit: B, announce: true, guardHistory: false, notFromGit: false, ahead: C },
+);
+test('gated, rules applied by hand: put back without the gate (not a new commit)', decides, A, running(A), byHand, gated(null), {
+  kind: 'deploy',
+  commit: A,
+  announce: false,
+  guardHistory: true,
+  notFromGit: true,
+});
+
 const ends = test.macro({
   exec(t, step: PassStep, errors: readonly NfgitError[], expected: Decision | 'retry') {
     t.is(resultOf(step, errors), expected);

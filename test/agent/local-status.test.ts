@@ -69,6 +69,7 @@ test('the JSON: every fact, null where not known', (t) => {
     'paused',
     'pin',
     'lastReport',
+    'held',
     'counters',
   ]);
   // A pause that ran out (not yet removed by a pass) is not shown as one.
@@ -105,4 +106,21 @@ test('the text for people', (t) => {
       '',
     ].join('\n'),
   );
+});
+
+test('a host held by the staged rollout says what it holds, since when and why', (t) => {
+  const held = {
+    commit: B,
+    why: 'waiting for canary fw2 (runs aaaaaaaaaaaa)',
+    key: 'waiting: fw2',
+    since: '2026-11-30T11:50:00.000Z',
+    reported: true,
+  };
+  const st = localStatus({ ...FACTS, record: { ...FACTS.record, held } });
+  t.deepEqual(st.held, { commit: B, why: 'waiting for canary fw2 (runs aaaaaaaaaaaa)', since: '2026-11-30T11:50:00.000Z' });
+  t.regex(
+    renderLocalStatus(st, NOW),
+    /^rollout {8}holding bbbbbbbbbbbb since 2026-11-30T11:50:00.000Z \(10 min ago\): waiting for canary fw2 \(runs aaaaaaaaaaaa\)$/m,
+  );
+  t.is(localStatus(FACTS).held, null);
 });

@@ -38,6 +38,10 @@ test('STATUS after a pass: what runs, and the failure of the last pass', (t) => 
   );
   t.is(passStatus({ kind: 'decided', commit: b, result: 'refused', errors: [], tag: null }), `refused ${b.slice(0, 12)}`);
   t.is(passStatus(new Error('nfgit: the server is down\nmore')), 'last pass failed: nfgit: the server is down');
+  t.is(
+    passStatus({ kind: 'current', commit: b, applied: a, drift: 'none', held: 'waiting for canary fw1 (healthy in 4m)' }),
+    `running ${a.slice(0, 12)}, holding ${b.slice(0, 12)}: waiting for canary fw1 (healthy in 4m)`,
+  );
 });
 
 test('without NOTIFY_SOCKET nothing is sent; with one, messages reach the socket in order', async (t) => {

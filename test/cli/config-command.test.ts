@@ -159,3 +159,27 @@ test('config check under journald (ExecStartPre): every line of the problems is 
     );
   });
 });
+
+test('config check: rollout.allowedSigners is read: a missing file is reported with its key, exit 2', async (t) => {
+  await withTempDir('config-check', async (dir) => {
+    const { key, signers } = await keys(dir);
+    const config = path.join(dir, 'config.yaml');
+    const hostSigners = path.join(dir, 'nowhere', 'host_signers');
+    writeFileSync(
+      config,
+      [
+        'repository:',
+        `  url: ${dir}`,
+        'host: web1',
+        `signing: { key: ${key} }`,
+        `trust: { allowedSigners: ${signers} }`,
+        `rollout: { ring: 1, after: { ring: canary }, allowedSigners: ${hostSigners} }`,
+        '',
+      ].join('\n'),
+    );
+    const r = await nfgit(['config', 'check', '--config', config]);
+    t.is(r.exitCode, 2, r.stdout + r.stderr);
+    t.true(r.stderr.includes(hostSigners), r.stderr);
+    t.regex(r.stderr, /\(rollout\.allowedSigners\)/);
+  });
+});

@@ -165,3 +165,28 @@ test('a request git http-backend refuses for its size (over 10 MiB) is an error,
     }
   });
 });
+
+test("every request has a connection of its own: never Node's global keep-alive agent, whose reused sockets race a server closing idle ones", async (t) => {
+  const { createServer } = await import('node:http');
+  let connections = 0;
+  const oid = 'a'.repeat(40);
+  const server = createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/x-git-upload-pack-result' });
+      const line = `${oid} refs/heads/main\n`;
+      res.end(`${(line.length + 4).toString(16).padStart(4, '0')}${line}0000`);
+    });
+  });
+  server.on('connection', () => connections++);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  try {
+    const { port } = server.address() as { port: number };
+    const remote = wireRemote(`http://127.0.0.1:${port}/fw.git`);
+    for (let i = 0; i < 3; i++) t.is((await listRefs(remote, ['refs/heads/main'])).get('refs/heads/main'), oid);
+    t.is(connections, 3);
+  } finally {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
