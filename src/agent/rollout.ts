@@ -25,8 +25,8 @@ export interface HostReport {
 
 /**
  * Reads every host's current status record, for a gate about commit (which a reader may send as a
- * "have": the agent holds it). The agent's reader is ring-reader.ts, until the fleet reader of
- * `nfgit status` (git/current-status.ts) takes its place.
+ * "have": the agent holds it). The agent's reader is ring-reader.ts, which judges each report as
+ * `nfgit status` does (git/current-status.ts).
  */
 export type RingReader = (commit: string) => Promise<readonly HostReport[]>;
 
