@@ -7,7 +7,7 @@
 // repository: time, failed passes, failed pushes, and the server's CPU time per poll. Measures
 // whatever the commands of the checkout do; numbers are reported, never asserted.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -64,6 +64,8 @@ export interface FleetAgentsRow {
   readonly failedPasses: string;
   readonly failedPushes: string;
   readonly cpuPerPoll: string;
+  /** Bytes both ways per idle poll, over the idle window. */
+  readonly bytesPerPoll: string;
   readonly cpuPerAgentPass: string;
 }
 
@@ -169,6 +171,7 @@ async function statusRun(
   samples: string[],
 ): Promise<{ status: string; rss: string; bytes: string }> {
   const timeFile = join(world.dir, 'status.time');
+  const jsonFile = join(world.dir, 'status.json');
   const before = world.server.requests.length;
   await ctx.settle(`fleet ${n}: nfgit status`);
   const t0 = performance.now();
@@ -179,6 +182,11 @@ async function statusRun(
       '%e %M',
       '-o',
       timeFile,
+      // stdout to a file: run() keeps only the first 256 KiB, and the JSON of 1,000 hosts is larger.
+      'sh',
+      '-c',
+      'exec "$@" > "$0"',
+      jsonFile,
       process.execPath,
       ctx.cli,
       'status',
@@ -198,12 +206,15 @@ async function statusRun(
   samples.push(
     `fleet ${n}, nfgit status: ${r.timedOut ? 'timed out' : `exit ${r.code}`}, ${wall.toFixed(2)} s; requests: ${describe(served)}`,
   );
-  if (r.timedOut) return { status: `timed out after ${ctx.timeoutSeconds} s`, rss: 'n/a', bytes };
+  if (r.timedOut) {
+    ctx.log(`  nfgit status --json: timed out after ${ctx.timeoutSeconds} s (${bytes} served by then)`);
+    return { status: `timed out after ${ctx.timeoutSeconds} s`, rss: 'n/a', bytes };
+  }
   const [, kb] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)?.split(' ') ?? [];
   const rss = fmtMiB(Number(kb));
   let seen = 'no JSON';
   try {
-    const json = JSON.parse(r.stdout) as { hosts?: unknown[] };
+    const json = JSON.parse(readFileSync(jsonFile, 'utf8')) as { hosts?: unknown[] };
     seen = `${json.hosts?.length ?? '?'} hosts`;
   } catch {
     /* reported below */
@@ -315,14 +326,7 @@ async function measureAgents(ctx: FleetBenchContext, k: number, samples: string[
     const initial = failures(daemons, 0);
     samples.push(`fleet, ${k} agents: first passes: ${initial.passes} failed passes, ${initial.pushes} failed pushes`);
 
-    // Idle: every agent polls every AGENTS_POLL; the server's CPU is its reaped children's (http-backend and what it runs).
-    const polls0 = polls(world);
-    const cpu0 = childrenCpuMs();
-    await sleep(IDLE_WINDOW_MS);
-    const idlePolls = polls(world) - polls0;
-    const idleCpu = childrenCpuMs() - cpu0;
-    const cpuPerPoll = idlePolls > 0 ? idleCpu / idlePolls : NaN;
-    samples.push(`fleet, ${k} agents: idle ${IDLE_WINDOW_MS / 1000} s: ${idlePolls} polls, server children CPU ${idleCpu.toFixed(0)} ms`);
+    const idle = await idleWindow(world, daemons, base, k, samples);
 
     const marks = daemons.map((d) => d.log.lines.length);
     const requests0 = world.server.requests.length;
@@ -345,7 +349,7 @@ async function measureAgents(ctx: FleetBenchContext, k: number, samples: string[
     const served = world.server.requests.slice(requests0);
     samples.push(
       `fleet, ${k} agents: converge: applied after ${appliedAt.map((ms) => (ms / 1000).toFixed(1)).join(', ')} s; ` +
-        `${served.length} requests, ${fmtBytes(total(served))}, server children CPU ${convergeCpu.toFixed(0)} ms; ` +
+        `${served.length} requests (${kinds(served)}), ${fmtBytes(total(served))}, server children CPU ${convergeCpu.toFixed(0)} ms; ` +
         `failed passes ${failed.passes}, failed pushes ${failed.pushes}${failed.reasons.length > 0 ? `: ${failed.reasons.join(' | ')}` : ''}`,
     );
     const row: FleetAgentsRow = {
@@ -355,7 +359,8 @@ async function measureAgents(ctx: FleetBenchContext, k: number, samples: string[
       tagged: `${fmtSeconds(Math.max(...taggedAt) / 1000)} s`,
       failedPasses: `${failed.passes}${initial.passes > 0 ? ` (first passes: ${initial.passes})` : ''}`,
       failedPushes: `${failed.pushes}${initial.pushes > 0 ? ` (first passes: ${initial.pushes})` : ''}`,
-      cpuPerPoll: Number.isNaN(cpuPerPoll) ? 'n/a' : `${cpuPerPoll.toFixed(1)} ms`,
+      cpuPerPoll: idle.cpuPerPoll,
+      bytesPerPoll: idle.bytesPerPoll,
       cpuPerAgentPass: `${(convergeCpu / k).toFixed(0)} ms`,
     };
     ctx.log(
@@ -367,6 +372,32 @@ async function measureAgents(ctx: FleetBenchContext, k: number, samples: string[
     for (const netns of netnses) ctx.delNetns(netns);
     await world.server.stop();
   }
+}
+
+/**
+ * The idle window: once every agent's tag of base is out (a push that failed in a first pass is
+ * retried at the agent's next pass), IDLE_WINDOW_MS of polls every AGENTS_POLL; the server's CPU is
+ * its reaped children's (http-backend and what it runs).
+ */
+async function idleWindow(
+  world: AgentWorld,
+  daemons: readonly Daemon[],
+  base: string,
+  k: number,
+  samples: string[],
+): Promise<{ cpuPerPoll: string; bytesPerPoll: string }> {
+  await Promise.all(daemons.map((d) => d.log.waitFor((l) => l.event === 'tagged' && l['commit'] === base, WAIT_MS)));
+  const idle0 = world.server.requests.length;
+  const cpu0 = childrenCpuMs();
+  await sleep(IDLE_WINDOW_MS);
+  const idleCpu = childrenCpuMs() - cpu0;
+  const idleServed = world.server.requests.slice(idle0);
+  const idlePolls = idleServed.filter((r) => r.command === 'ls-refs').length;
+  samples.push(
+    `fleet, ${k} agents: idle ${IDLE_WINDOW_MS / 1000} s: ${idlePolls} polls, ${idleServed.length} requests (${kinds(idleServed)}), ${fmtBytes(total(idleServed))}, server children CPU ${idleCpu.toFixed(0)} ms`,
+  );
+  if (idlePolls === 0) return { cpuPerPoll: 'n/a', bytesPerPoll: 'n/a' };
+  return { cpuPerPoll: `${(idleCpu / idlePolls).toFixed(1)} ms`, bytesPerPoll: fmtBytes(Math.round(total(idleServed) / idlePolls)) };
 }
 
 /** Waits for a daemon's decision on commit and its tag line (or tag failure). */
@@ -413,11 +444,6 @@ function killGroup(child: ChildProcess): void {
   }
 }
 
-/** Polls the server answered: protocol v2 ls-refs requests (an idle agent lists its branch, nothing else). */
-function polls(world: AgentWorld): number {
-  return world.server.requests.filter((r) => r.command === 'ls-refs').length;
-}
-
 /**
  * CPU time (ms) of this process's children that have exited and been reaped (cutime + cstime of
  * /proc/self/stat): the test server's http-backend processes and what they ran; the agents are
@@ -426,7 +452,17 @@ function polls(world: AgentWorld): number {
 function childrenCpuMs(): number {
   const stat = readFileSync('/proc/self/stat', 'utf8');
   const after = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(after[13]) + Number(after[14])) * 1000) / 100;
+  return ((Number(after[13]) + Number(after[14])) * 1000) / clockTicks();
+}
+
+let clkTck: number | undefined;
+/** Clock ticks per second (getconf CLK_TCK; 100 on Linux in practice). */
+function clockTicks(): number {
+  if (clkTck === undefined) {
+    const n = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout?.trim());
+    clkTck = Number.isInteger(n) && n > 0 ? n : 100;
+  }
+  return clkTck;
 }
 
 /** Body bytes both ways of some requests. */
@@ -445,6 +481,17 @@ function tagPush(served: readonly ServedRequest[]): number | null {
   });
   if (last < 0) return null;
   return total(served.slice(last + 1));
+}
+
+/** Requests counted by kind: `12× GET info/refs?service=git-upload-pack 200, 12× POST git-upload-pack ls-refs 200`. */
+function kinds(served: readonly ServedRequest[]): string {
+  const counts = new Map<string, number>();
+  for (const r of served) {
+    const v1 = r.method === 'POST' && r.path.endsWith('/git-upload-pack') ? ' fetch (protocol v1)' : '';
+    const key = `${r.method} ${r.path.replace(/^\/[^/]+\.git\//, '')}${r.command === undefined ? v1 : ` ${r.command}`} ${r.status}`;
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+  }
+  return [...counts].map(([key, n]) => `${n}× ${key}`).join(', ');
 }
 
 /** The requests, one short entry each: `GET info/refs?service=… 0 B in, 1.2 kB out`. */
@@ -467,7 +514,7 @@ function sectionNotes(): string[] {
     `nfgit status: \`nfgit status --repo URL --token-file F --allowed-signers F --json\`, wall time and peak RSS (maximum resident set size from /usr/bin/time; MiB = 1024 kB).`,
     `Bytes: request and answer body bytes as the test server's handler saw them (after chunked decoding, HTTP headers not counted), summed over the requests of the step; kB = 1000 B. Raw per-request samples below.`,
     `agent pass: \`nfgit sync\` of a host (its own key, default repository.timeout and tags.keep) into a scratch named namespace, after a first untimed pass applied the head and tagged it, with one new signed commit pushed: fetch, verification, compile, apply and the status tag push; time from spawn to exit. status tag push: the requests after the pass's last fetch (the tag writer's listing, if any, and receive-pack). idle pass: \`nfgit sync\` again with nothing new.`,
-    `concurrent agents: K \`nfgit run\` daemons (poll.interval ${AGENTS_POLL}, default jitter), each its own host, key, state directory and scratch namespace, against the ${AGENTS_HOSTS}-host repository; after each applied and tagged the head, ${IDLE_WINDOW_MS / 1000} s of idle polls, then one new commit is pushed. converge: from the push to the last agent's applied line (it includes up to one poll interval); tagged: to the last tagged or tag-failed line. failed passes: pass-failed lines, failed pushes: tag-failed lines, during convergence (first passes in parentheses when any). server CPU: user + system time of the test server's exited children (git http-backend and the git it runs), from /proc/self/stat cutime + cstime, per idle poll (ls-refs request) and per agent during convergence.`,
+    `concurrent agents: K \`nfgit run\` daemons (poll.interval ${AGENTS_POLL}, default jitter), each its own host, key, state directory and scratch namespace, against the ${AGENTS_HOSTS}-host repository; after each applied and tagged the head, ${IDLE_WINDOW_MS / 1000} s of idle polls, then one new commit is pushed. converge: from the push to the last agent's applied line (it includes up to one poll interval); tagged: to the last tagged or tag-failed line. failed passes: pass-failed lines, failed pushes: tag-failed lines, during convergence (first passes in parentheses when any). server CPU: user + system time of the test server's exited children (git http-backend and the git it runs), from /proc/self/stat cutime + cstime, per idle poll (an ls-refs request: polls are the only requests of an idle agent) and per agent during convergence; bytes per idle poll: every request of the idle window over the polls.`,
     `Targets (issue 14), reported, not asserted: nfgit status at 5,000 hosts under 5 s and 200 MiB; bytes per agent pass within 2x between 100 and 5,000 hosts; 0 failed pushes with 10 and 30 concurrent agents.`,
   ];
 }

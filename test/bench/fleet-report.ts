@@ -34,11 +34,11 @@ function sizesTable(rows: readonly FleetSizeRow[]): string {
 
 function agentsTable(result: FleetBenchResult): string {
   return [
-    '| agents | hosts in repository | push → all applied | → all tagged | failed passes | failed pushes | server CPU per idle poll | server CPU per agent pass |',
-    '|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| agents | hosts in repository | push → all applied | → all tagged | failed passes | failed pushes | server CPU per idle poll | bytes per idle poll | server CPU per agent pass |',
+    '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...result.agents.map(
       (r) =>
-        `| ${r.agents} | ${r.hosts.toLocaleString('en-US')} | ${r.converge} | ${r.tagged} | ${r.failedPasses} | ${r.failedPushes} | ${r.cpuPerPoll} | ${r.cpuPerAgentPass} |`,
+        `| ${r.agents} | ${r.hosts.toLocaleString('en-US')} | ${r.converge} | ${r.tagged} | ${r.failedPasses} | ${r.failedPushes} | ${r.cpuPerPoll} | ${r.bytesPerPoll} | ${r.cpuPerAgentPass} |`,
     ),
   ].join('\n');
 }
