@@ -8,13 +8,12 @@
 // whatever the commands of the checkout do; numbers are reported, never asserted.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { makeAgentWorld, type AgentWorld } from '../agent/helpers/agent-env.js';
 import { followJsonLog, type FollowedLog, type LogLine } from '../agent/helpers/json-log.js';
 import type { ServedRequest } from '../helpers/git-server.js';
-import { generateFleetStatus } from './fleet-generate.js';
 
 /** What the bench (measure.ts) lends the fleet section: its cleanup sets, run() and settling. */
 export interface FleetBenchContext {
@@ -108,22 +107,46 @@ export async function benchFleet(ctx: FleetBenchContext): Promise<FleetBenchResu
   return result;
 }
 
+/** What the generator wrote (fleet-generate-cli.ts's JSON line). */
+interface Generated {
+  readonly tags: number;
+  readonly seconds: number;
+}
+
+const GENERATE_SECONDS = 300;
+
 /** A world (rules repository, server, token) with COMMITS signed commits and the status of n hosts. */
-async function fleetWorld(
-  ctx: FleetBenchContext,
-  name: string,
-  n: number,
-): Promise<{ world: AgentWorld; generated: ReturnType<typeof generateFleetStatus> }> {
+async function fleetWorld(ctx: FleetBenchContext, name: string, n: number): Promise<{ world: AgentWorld; generated: Generated }> {
   const world = await makeAgentWorld(join(ctx.dir, name));
   try {
     const commits: string[] = [];
     for (let k = 0; k < COMMITS; k++) commits.push(await world.repo.commit(rules(k), { message: `fleet bench: rules ${k}` }));
-    const generated = generateFleetStatus({ bare: world.repo.bare, commits, hosts: n, allowedSigners: world.tagSigners });
+    const generated = await generate(ctx, world, n, commits);
     ctx.log(`  ${name}: ${generated.tags} status tags of ${n} hosts written in ${generated.seconds.toFixed(1)} s`);
     return { world, generated };
   } catch (err) {
     await world.server.stop();
     throw err;
+  }
+}
+
+/**
+ * Runs the generator in a child under a time limit, once more if it timed out (see fleet-generate-cli.ts:
+ * it once stopped for good); a second attempt writes into the same repository only if the first wrote
+ * nothing (the pack and packed-refs come last, the allowed_signers lines after them).
+ */
+async function generate(ctx: FleetBenchContext, world: AgentWorld, n: number, commits: readonly string[]): Promise<Generated> {
+  const script = join(ctx.root, 'dist', 'test', 'bench', 'fleet-generate-cli.js');
+  for (let attempt = 1; ; attempt++) {
+    const r = await ctx.run(process.execPath, [script, world.repo.bare, String(n), world.tagSigners, ...commits], {
+      cwd: world.dir,
+      env: ctx.env,
+      timeoutSeconds: GENERATE_SECONDS,
+    });
+    if (r.code === 0) return JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as Generated;
+    const why = r.timedOut ? `timed out after ${GENERATE_SECONDS} s` : `exit ${r.code}: ${firstLine(r.stderr)}`;
+    if (!r.timedOut || attempt === 2 || existsSync(join(world.repo.bare, 'packed-refs'))) throw new Error(`generating ${n} hosts: ${why}`);
+    ctx.problem(`fleet: generating ${n} hosts ${why}; trying once more`);
   }
 }
 
