@@ -8,6 +8,7 @@
 //   npm run bench -- --sequential-all               also run sequential iptables beyond 1k (slow)
 //   node dist/test/bench/bench.js --emit DIR        only write the generated rule directories
 //   npm run bench -- --agent-only                   only the agent section (test/bench/agent-bench.ts)
+//   npm run bench -- --fleet                        only the fleet section (test/bench/fleet-bench.ts, .bench/fleet.md)
 //
 // This file is the order of the steps; the work is in options.ts (the command line), generate.ts
 // (the rule directories), measure.ts (processes, namespaces, the timed steps) and report.ts (the
@@ -25,6 +26,7 @@ import {
   measureApply,
   measureCheck,
   measureCompile,
+  measureFleet,
   measureFloor,
   measureRestore,
   measureSeed,
@@ -35,6 +37,7 @@ import {
 } from './measure.js';
 import { parseOptions } from './options.js';
 import { writeReport } from './report.js';
+import { writeFleetReport } from './fleet-report.js';
 
 /** One size: generate the rules, the baselines and nfgit's commands, then compare what each loaded. */
 async function measureSize(bench: Bench, n: number): Promise<void> {
@@ -58,6 +61,19 @@ async function main(): Promise<void> {
     return;
   }
   const bench = startBench(opts);
+  if (opts.fleet) {
+    const result = await measureFleet(bench);
+    finishNotes(bench);
+    if (result !== undefined)
+      writeFleetReport({
+        result,
+        startedAt: bench.startedAt,
+        notes: bench.notes,
+        problems: bench.problems,
+        outDir: join(bench.root, '.bench'),
+      });
+    return;
+  }
   for (const n of opts.rules ? opts.sizes : []) await measureSize(bench, n);
   const agent = opts.agent ? await measureAgent(bench) : undefined;
   finishNotes(bench);

@@ -15,6 +15,7 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { benchAgent, type AgentBenchResult } from './agent-bench.js';
+import { benchFleet, type FleetBenchResult } from './fleet-bench.js';
 import { generateRules, writeRules } from './generate.js';
 import type { Options } from './options.js';
 import { cellValue, countRules, firstDifference, firstLines, LABELS, normalizeSave, type Cell, type Key, type Results } from './report.js';
@@ -290,9 +291,12 @@ export function startBench(opts: Options): Bench {
       log(`  PROBLEM: ${s.split('\n')[0] ?? ''}`);
     },
   };
-  log(
-    `bench: ${opts.rules ? `sizes ${opts.sizes.join(', ')}` : 'agent only'}${opts.rules && opts.agent ? ' and the agent' : ''}; ${opts.runs} run(s) each; temp ${tmp}`,
-  );
+  if (opts.fleet)
+    log(`bench: the fleet: ${opts.fleetSizes.join(', ')} hosts; ${opts.agents.join(', ') || 'no'} concurrent agents; temp ${tmp}`);
+  else
+    log(
+      `bench: ${opts.rules ? `sizes ${opts.sizes.join(', ')}` : 'agent only'}${opts.rules && opts.agent ? ' and the agent' : ''}; ${opts.runs} run(s) each; temp ${tmp}`,
+    );
   return bench;
 }
 
@@ -652,6 +656,36 @@ export async function measureAgent(bench: Bench): Promise<AgentBenchResult | und
     },
     run,
     rules: (n) => generateRules(n).files,
+    log: bench.log,
+    problem: bench.problem,
+  });
+}
+
+/** The fleet section (test/bench/fleet-bench.ts), lent this file's cleanup sets, settling and run(). */
+export async function measureFleet(bench: Bench): Promise<FleetBenchResult | undefined> {
+  if (!existsSync(bench.cli)) {
+    bench.problem(`nfgit CLI not built (${bench.cli} missing): the fleet section is skipped.`);
+    return undefined;
+  }
+  const dir = join(bench.tmp, 'fleet');
+  mkdirSync(dir);
+  return benchFleet({
+    root: bench.root,
+    cli: bench.cli,
+    dir,
+    env: bench.env,
+    sizes: bench.opts.fleetSizes,
+    agents: bench.opts.agents,
+    timeoutSeconds: bench.opts.timeoutSeconds,
+    children: active,
+    addNetns,
+    delNetns,
+    settle: async (what) => {
+      const busy = await settle();
+      if (busy > SETTLE_BUSY) bench.busyRuns.push(`${what}: ${(busy * 100).toFixed(0)}% CPU busy`);
+      return busy;
+    },
+    run,
     log: bench.log,
     problem: bench.problem,
   });

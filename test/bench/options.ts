@@ -14,10 +14,17 @@ export interface Options {
   rules: boolean;
   /** Run the agent section (false with --no-agent). */
   agent: boolean;
+  /** Run the fleet section instead (--fleet, --fleet-sizes, --agents: test/bench/fleet-bench.ts). */
+  fleet: boolean;
+  /** Fleet sizes (hosts) to measure. */
+  fleetSizes: number[];
+  /** Numbers of concurrent agents to measure against the 1,000-host repository. */
+  agents: number[];
 }
 
 const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--sequential-all]
                               [--timeout SECONDS] [--emit DIR] [--agent-only | --no-agent]
+       npm run bench -- --fleet [--fleet-sizes 100,1000,5000] [--agents 10,30] [--timeout SECONDS]
   --sizes N,N,...     rule counts to measure (default 1000,10000,50000)
   --runs K            runs per measurement; cells are the median (default 3)
   --sequential-all    run the (quadratic) sequential iptables baseline at every size, not only 1000
@@ -25,7 +32,11 @@ const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--
   --emit DIR          write the generated rule directories to DIR/N and exit
   --agent-only        only the agent section: idle poll, idle daemon memory, push to applied
                       (--runs pushes per ruleset size)
-  --no-agent          skip the agent section`;
+  --no-agent          skip the agent section
+  --fleet             only the fleet section (.bench/fleet.md): nfgit status, agent passes and
+                      concurrent agents against repositories holding the status of many hosts
+  --fleet-sizes N,... host counts of the fleet section (default 100,1000,5000; 0 skips them; implies --fleet)
+  --agents K,...      concurrent agents of the fleet section (default 10,30; 0 skips them; implies --fleet)`;
 
 /** Parses the bench's arguments; a bad one prints the usage and exits 2. */
 export function parseOptions(argv: string[]): Options {
@@ -37,6 +48,9 @@ export function parseOptions(argv: string[]): Options {
     emit: undefined,
     rules: true,
     agent: true,
+    fleet: false,
+    fleetSizes: [100, 1000, 5000],
+    agents: [10, 30],
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] ?? '';
@@ -75,6 +89,21 @@ export function parseOptions(argv: string[]): Options {
       case '--no-agent':
         o.agent = false;
         break;
+      case '--fleet':
+        o.fleet = true;
+        break;
+      case '--fleet-sizes': {
+        o.fleet = true;
+        const v = value();
+        o.fleetSizes = v === '0' ? [] : v.split(',').map((s) => positiveInt(s.trim()));
+        break;
+      }
+      case '--agents': {
+        o.fleet = true;
+        const v = value();
+        o.agents = v === '0' ? [] : v.split(',').map((s) => positiveInt(s.trim()));
+        break;
+      }
       case '-h':
       case '--help':
         process.stdout.write(USAGE + '\n');

@@ -24,13 +24,31 @@ export interface GitServer {
   /** Base URL; a repository `ROOT/fw.git` is at `${url}/fw.git`. */
   readonly url: string;
   readonly port: number;
-  /** Requests received so far (all modes), with their method and path. */
-  readonly requests: Array<{ method: string; path: string; status: number }>;
+  /** Requests received so far (all modes), with their method and path and the bytes they moved. */
+  readonly requests: ServedRequest[];
   setMode(mode: ServerMode): void;
   /** Stops listening (clients get connection refused) and drops held requests. */
   stop(): Promise<void>;
   /** Listens again on the same port. */
   start(): Promise<void>;
+}
+
+/** One request as the server saw it. */
+export interface ServedRequest {
+  readonly method: string;
+  /** Path and query, for example `/fw.git/info/refs?service=git-upload-pack`. */
+  readonly path: string;
+  status: number;
+  /**
+   * Body bytes received and sent (as on the wire after chunked decoding; headers not counted), for the
+   * fleet bench's bytes per pass; bytesOut is complete once the answer ended.
+   */
+  bytesIn: number;
+  bytesOut: number;
+  /** A protocol v2 POST's command (`ls-refs`, `fetch`), read from the start of its body; undefined otherwise. */
+  command?: string;
+  /** A v2 ls-refs request's `ref-prefix` arguments. */
+  refPrefixes?: string[];
 }
 
 /** Options of startGitServer. */
@@ -55,8 +73,9 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
   const requests: GitServer['requests'] = [];
   const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://localhost');
-    const entry = { method: req.method ?? 'GET', path: url.pathname + url.search, status: 0 };
+    const entry: ServedRequest = { method: req.method ?? 'GET', path: url.pathname + url.search, status: 0, bytesIn: 0, bytesOut: 0 };
     requests.push(entry);
+    countBytes(req, res, entry);
     if (mode === 'stall') {
       held.add(res);
       res.on('close', () => held.delete(res));
@@ -262,4 +281,56 @@ function cgi(
   res.on('close', () => {
     if (child.exitCode === null) child.kill();
   });
+}
+
+/**
+ * Counts the body bytes of a request and its answer into entry, and reads a protocol v2 command (and
+ * ls-refs prefixes) from the first 64 KiB of a POST body. Listens beside whatever consumes the request.
+ */
+function countBytes(req: http.IncomingMessage, res: http.ServerResponse, entry: ServedRequest): void {
+  let head = Buffer.alloc(0);
+  req.on('data', (chunk: Buffer) => {
+    entry.bytesIn += chunk.length;
+    if (req.method === 'POST' && head.length < 65536) {
+      head = Buffer.concat([head, chunk]);
+      const { command, refPrefixes } = v2Request(head);
+      if (command !== undefined) entry.command = command;
+      if (refPrefixes.length > 0) entry.refPrefixes = refPrefixes;
+    }
+  });
+  const write = res.write.bind(res) as (chunk: unknown, ...rest: unknown[]) => boolean;
+  const end = res.end.bind(res) as (...args: unknown[]) => http.ServerResponse;
+  const size = (chunk: unknown): number =>
+    typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk instanceof Uint8Array ? chunk.byteLength : 0;
+  res.write = ((chunk: unknown, ...rest: unknown[]) => {
+    entry.bytesOut += size(chunk);
+    return write(chunk, ...rest);
+  }) as typeof res.write;
+  res.end = ((...args: unknown[]) => {
+    if (typeof args[0] !== 'function') entry.bytesOut += size(args[0]);
+    return end(...args);
+  }) as typeof res.end;
+}
+
+/** The command and ref-prefix arguments of a protocol v2 request body (pkt-lines), as far as head holds them. */
+function v2Request(head: Buffer): { command: string | undefined; refPrefixes: string[] } {
+  let command: string | undefined;
+  const refPrefixes: string[] = [];
+  for (let at = 0; at + 4 <= head.length; ) {
+    const len = Number.parseInt(head.subarray(at, at + 4).toString('latin1'), 16);
+    if (Number.isNaN(len)) break;
+    if (len < 4) {
+      at += 4;
+      continue;
+    }
+    if (at + len > head.length) break;
+    const line = head
+      .subarray(at + 4, at + len)
+      .toString('utf8')
+      .replace(/\n$/, '');
+    if (line.startsWith('command=')) command = line.slice('command='.length);
+    else if (line.startsWith('ref-prefix ')) refPrefixes.push(line.slice('ref-prefix '.length));
+    at += len;
+  }
+  return { command, refPrefixes };
 }
