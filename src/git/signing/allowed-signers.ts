@@ -278,6 +278,22 @@ function lineRefusal(s: AllowedSigner, namespace: string, when: Date, sk: SkSign
   return undefined;
 }
 
+/** The lines of each key (by its blob), built once per list: a fleet's file names thousands of keys, checked once per host. */
+const keyIndexes = new WeakMap<readonly AllowedSigner[], Map<string, AllowedSigner[]>>();
+
+function byKey(signers: readonly AllowedSigner[]): Map<string, AllowedSigner[]> {
+  let index = keyIndexes.get(signers);
+  if (index === undefined) {
+    index = new Map();
+    for (const s of signers) {
+      const k = s.key.blob.toString('base64');
+      index.set(k, [...(index.get(k) ?? []), s]);
+    }
+    keyIndexes.set(signers, index);
+  }
+  return index;
+}
+
 /**
  * Finds who may sign with a key (its blob) in a namespace at a time, or says why nobody may: the key
  * is not listed, or every line listing it excludes the namespace, the time, or (for a security key,
@@ -290,7 +306,7 @@ export function matchSigner(
   when: Date,
   sk?: SkSignatureDetails,
 ): SignerMatch {
-  const lines = signers.filter((s) => s.key.blob.equals(publicKey));
+  const lines = byKey(signers).get(publicKey.toString('base64')) ?? [];
   if (lines.length === 0) return { ok: false, reason: `signed by a key not in allowed_signers (${fingerprintSha256(publicKey)})` };
   const principals = new Set<string>();
   let reason: string | undefined;
