@@ -301,11 +301,9 @@ function killGroup(child: ChildProcess): void {
   }
 }
 
-/** Polls that reached the server: protocol v2 starts each ls-refs with GET info/refs?service=git-upload-pack. */
+/** Polls that reached the server: each is one protocol v2 ls-refs POST (nfgit's wire client sends no discovery GET). */
 function pollsServed(world: AgentWorld): number {
-  return world.server.requests.filter(
-    (r) => r.method === 'GET' && r.path.includes('/info/refs') && r.path.includes('service=git-upload-pack'),
-  ).length;
+  return world.server.requests.filter((r) => r.method === 'POST' && r.path.endsWith('/git-upload-pack') && r.command === 'ls-refs').length;
 }
 
 /** utime + stime of a process, in clock ticks (proc(5): fields 14 and 15 of /proc/PID/stat). */
