@@ -151,7 +151,7 @@ export async function branchHead(repo: Repository): Promise<string> {
 }
 
 /** Whether the repository already holds an object. */
-export async function hasObject(repo: Repository, oid: string): Promise<boolean> {
+export async function hasObject(repo: Pick<Repository, 'gitdir'>, oid: string): Promise<boolean> {
   try {
     await git.readObject({ fs, gitdir: repo.gitdir, oid, format: 'deflated' });
     return true;

@@ -22,7 +22,8 @@ import {
 import { signerPrincipal } from './signing/host-identity.js';
 import type { HostKey } from './signing/openssh-key.js';
 import { signSshsig } from './signing/sshsig.js';
-import { splitSignedTag } from './signed-objects.js';
+import { parseTagObject } from './status-tag-object.js';
+import { hasObject } from './follower.js';
 import { sharedRepositoryFs } from './shared-repository-fs.js';
 import { readLocalRefs } from './local-refs.js';
 import { redactUrl, remoteError, type authCallbacks, type RemoteContext } from './transport.js';
@@ -113,20 +114,9 @@ async function readTag(gitdir: string, oid: string): Promise<{ content: Buffer; 
     throw err;
   }
   if (obj.type !== 'tag') return null;
-  const text = splitSignedTag(obj.content).payload.toString('utf8');
-  const blank = text.indexOf('\n\n');
-  const m = /^tagger .*> (\d+) [+-]\d{4}$/m.exec(blank < 0 ? text : text.slice(0, blank));
-  const parsed = parseStatusMessage(blank < 0 ? '' : text.slice(blank + 2));
-  return { content: obj.content, time: m === null ? 0 : Number(m[1]) * 1000, heartbeat: !('error' in parsed) && parsed.heartbeat === true };
-}
-
-async function hasObject(gitdir: string, oid: string): Promise<boolean> {
-  try {
-    await git.readObject({ fs, gitdir, oid, format: 'deflated' });
-    return true;
-  } catch {
-    return false;
-  }
+  const tag = parseTagObject(obj.content);
+  const parsed = parseStatusMessage(tag.message);
+  return { content: obj.content, time: tag.taggerTime?.getTime() ?? 0, heartbeat: !('error' in parsed) && parsed.heartbeat === true };
 }
 
 /** This host's own refs on the remote (its tags and its current status ref), from one prefixed listing. */
@@ -149,7 +139,7 @@ async function fetchOwn(
   writeRefs: boolean,
 ): Promise<number> {
   const missing: string[] = [];
-  for (const oid of new Set(own.values())) if (!(await hasObject(gitdir, oid))) missing.push(oid);
+  for (const oid of new Set(own.values())) if (!(await hasObject({ gitdir }, oid))) missing.push(oid);
   if (missing.length > 0) await fetchInto(wire, gitdir, { wants: missing, haves });
   if (!writeRefs) return 0;
   const local = await readLocalRefs(gitdir, TAGS);

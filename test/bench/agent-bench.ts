@@ -278,8 +278,8 @@ async function withDaemon(
   }
 }
 
-/** SIGTERM (the daemon finishes a pass in flight), then SIGKILL to the process group after 30 s. */
-async function stopChild(ctx: AgentBenchContext, child: ChildProcess): Promise<void> {
+/** SIGTERM (the daemon finishes a pass in flight), then SIGKILL to the process group after 30 s; untracked once gone. */
+export async function stopChild(ctx: { readonly children: Set<ChildProcess> }, child: ChildProcess): Promise<void> {
   if (child.exitCode === null && child.signalCode === null) {
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');

@@ -14,6 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { makeAgentWorld, type AgentWorld } from '../agent/helpers/agent-env.js';
 import { followJsonLog, type FollowedLog, type LogLine } from '../agent/helpers/json-log.js';
 import type { ServedRequest } from '../helpers/git-server.js';
+import { stopChild } from './agent-bench.js';
 
 /** What the bench (measure.ts) lends the fleet section: its cleanup sets, run() and settling. */
 export interface FleetBenchContext {
@@ -443,28 +444,6 @@ function failures(daemons: readonly Daemon[], marks: readonly number[] | 0): { p
     }
   });
   return { passes, pushes, reasons };
-}
-
-/** SIGTERM, then SIGKILL to the process group after 30 s; untracked once gone. */
-async function stopChild(ctx: FleetBenchContext, child: ChildProcess): Promise<void> {
-  if (child.exitCode === null && child.signalCode === null) {
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => killGroup(child), 30_000);
-    await exited;
-    clearTimeout(timer);
-  }
-  killGroup(child);
-  ctx.children.delete(child);
-}
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
 }
 
 /**

@@ -12,11 +12,12 @@ import { execFileSync } from 'node:child_process';
 import { createHash, generateKeyPairSync } from 'node:crypto';
 import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { deflateSync } from 'node:zlib';
-import { formatStatusMessage, HOST_STATUS_REFS, statusTagName, type StatusRecord, type TagLink } from '../../src/git/status-message.js';
-import { allowedSignersLine, signerPrincipal } from '../../src/git/signing/host-identity.js';
+import { HOST_STATUS_REFS, statusTagName, type StatusRecord, type TagLink } from '../../src/git/status-message.js';
+import { allowedSignersLine } from '../../src/git/signing/host-identity.js';
 import { ED25519, sshString, type HostKey } from '../../src/git/signing/openssh-key.js';
-import { signSshsig } from '../../src/git/signing/sshsig.js';
+import { signedTagObject } from '../../src/git/status-write.js';
+import { objectId } from '../../src/git/wire/pack-read.js';
+import { writePack } from '../../src/git/wire/pack-write.js';
 
 /** Options of generateFleetStatus. */
 export interface FleetStatusOptions {
@@ -59,47 +60,6 @@ function hostKey(host: string): HostKey {
   const raw = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
   const publicKeyBlob = sshString(ED25519, raw);
   return { privateKey, publicKeyBlob, publicKey: `${ED25519} ${publicKeyBlob.toString('base64')}`, comment: host };
-}
-
-/** A tag object's text: headers, blank line, message and the SSH signature over everything before it (what git signs). */
-function signedTag(name: string, record: StatusRecord, key: HostKey): Buffer {
-  const seconds = Math.floor(record.time.getTime() / 1000);
-  const payload =
-    `object ${record.commit}\ntype commit\ntag ${name}\n` +
-    `tagger nfgit <${signerPrincipal(record.host)}> ${seconds} +0000\n\n${formatStatusMessage(record)}\n`;
-  return Buffer.from(payload + signSshsig(payload, key, 'git'), 'utf8');
-}
-
-/** A pack of objects (pack version 2, undeltified): header, each object's type and size then its zlib data, SHA-1 trailer. */
-function packOf(objects: readonly Buffer[], type: number): Buffer {
-  const header = Buffer.alloc(12);
-  header.write('PACK', 0, 'latin1');
-  header.writeUInt32BE(2, 4);
-  header.writeUInt32BE(objects.length, 8);
-  const parts: Buffer[] = [header];
-  for (const content of objects) {
-    // Type and size: the low 4 bits of the size in the first byte, then 7 bits a byte, high bit = more.
-    const bytes: number[] = [];
-    let size = content.length;
-    let b = (type << 4) | (size & 0x0f);
-    size >>>= 4;
-    while (size > 0) {
-      bytes.push(b | 0x80);
-      b = size & 0x7f;
-      size >>>= 7;
-    }
-    bytes.push(b);
-    parts.push(Buffer.from(bytes), deflateSync(content, { level: 1 }));
-  }
-  const body = Buffer.concat(parts);
-  return Buffer.concat([body, createHash('sha1').update(body).digest()]);
-}
-
-const OBJ_TAG = 4;
-
-/** The object id of a tag's content. */
-function tagOid(content: Buffer): string {
-  return createHash('sha1').update(`tag ${content.length}\0`).update(content).digest('hex');
 }
 
 /**
@@ -154,8 +114,8 @@ export function generateFleetStatus(opts: FleetStatusOptions): FleetStatus {
         time: new Date(now.getTime() - (keep - 1 - j) * 600_000 - (i % 600) * 1000),
         ...(previousTag === undefined ? {} : { previousTag }),
       };
-      const content = signedTag(name, record, key);
-      const oid = tagOid(content);
+      const content = signedTagObject(record, name, key);
+      const oid = objectId('tag', content);
       objects.push(content);
       refs.set(`refs/tags/${name}`, { oid, peeled: commit });
       previousTag = { name, oid };
@@ -164,15 +124,16 @@ export function generateFleetStatus(opts: FleetStatusOptions): FleetStatus {
     }
     if (newest !== undefined) refs.set(`${HOST_STATUS_REFS}${host}`, { oid: newest.oid, peeled: newest.commit });
   }
-  writePack(opts.bare, objects);
+  writePackInto(opts.bare, objects);
   writePackedRefs(opts.bare, refs);
   appendFileSync(opts.allowedSigners, signers.map((l) => l + '\n').join(''));
   return { hosts, tags: opts.hosts * keep, refused, seconds: (performance.now() - t0) / 1000 };
 }
 
 /** Writes the objects as one pack into bare and indexes it with git index-pack. */
-function writePack(bare: string, objects: readonly Buffer[]): void {
-  const pack = packOf(objects, OBJ_TAG);
+function writePackInto(bare: string, objects: readonly Buffer[]): void {
+  // The status writer's own tag objects and pack format: what the bench reads is what agents write.
+  const pack = writePack(objects.map((content) => ({ type: 'tag' as const, content })));
   const dir = join(bare, 'objects', 'pack');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `pack-${pack.subarray(pack.length - 20).toString('hex')}.pack`);

@@ -2,7 +2,7 @@ import test from 'ava';
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { StatusRecord } from '../../src/git/status-message.js';
+import { statusRecord } from '../git/helpers/status-record.js';
 import { writeStatusTag } from '../../src/git/status-tags.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { CLI } from '../helpers/paths.js';
@@ -12,20 +12,6 @@ import { hostKey } from '../helpers/host-key.js';
 
 const nfgit = (args: string[], cwd: string) =>
   execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null', COLUMNS: '200' } });
-
-function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
-  return {
-    result: 'applied',
-    host,
-    commit,
-    previous: null,
-    rules: {},
-    errors: [],
-    agent: 'nfgit 0.1.0',
-    time: new Date(Date.UTC(2025, 2, 1, 12, minute)),
-    ...extra,
-  };
-}
 
 interface JsonHost {
   host: string;
@@ -44,13 +30,13 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
     writeFileSync(signers, '');
     const fw1 = hostKey(dir, 'fw1', signers);
     const fw2 = hostKey(dir, 'fw2', signers);
-    await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c1, 0), key: fw1, keep: 5 });
-    await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw1', c2, 2), key: fw1, keep: 5 });
-    await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw2', c1, 1), key: fw2, keep: 5 });
+    await writeStatusTag({ gitdir: repo.bare, remote: null, record: statusRecord('fw1', c1, 0), key: fw1, keep: 5 });
+    await writeStatusTag({ gitdir: repo.bare, remote: null, record: statusRecord('fw1', c2, 2), key: fw1, keep: 5 });
+    await writeStatusTag({ gitdir: repo.bare, remote: null, record: statusRecord('fw2', c1, 1), key: fw2, keep: 5 });
     await writeStatusTag({
       gitdir: repo.bare,
       remote: null,
-      record: record('fw2', c2, 3, { result: 'refused', previous: c1, errors: ['rules/10-base:1: bad policy'] }),
+      record: statusRecord('fw2', c2, 3, { result: 'refused', previous: c1, errors: ['rules/10-base:1: bad policy'] }),
       key: fw2,
       keep: 5,
     });
@@ -103,7 +89,7 @@ test('nfgit status over HTTP (token), in a local bare repository and in a clone;
 
     // A clone with the tags fetched, allowed signers from its git config; fw1's key writing for fw2 fails the status.
     const c3 = await repo.commit({ '10-base': 'iptables -P INPUT ACCEPT\n' });
-    await writeStatusTag({ gitdir: repo.bare, remote: null, record: record('fw2', c3, 9), key: fw1, keep: 5 });
+    await writeStatusTag({ gitdir: repo.bare, remote: null, record: statusRecord('fw2', c3, 9), key: fw1, keep: 5 });
     const clone = path.join(dir, 'clone');
     await mustRun('git', ['clone', '-q', repo.bare, clone]);
     await mustRun('git', ['-C', clone, 'config', 'gpg.ssh.allowedSignersFile', signers]);

@@ -2,8 +2,8 @@ import test from 'ava';
 import { execa } from 'execa';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import type { StatusRecord } from '../../src/git/status-message.js';
-import { writeStatusTag } from '../../src/git/status-tags.js';
+import { writeDecision } from '../git/helpers/write-decision.js';
+import { statusRecord } from '../git/helpers/status-record.js';
 import type { HostKey } from '../../src/git/signing/openssh-key.js';
 import { startGitServer } from '../helpers/git-server.js';
 import { CLI } from '../helpers/paths.js';
@@ -17,26 +17,6 @@ import { hostKey } from '../helpers/host-key.js';
 const nfgit = (args: string[], cwd: string, columns = '100') =>
   execa('node', [CLI, ...args], { reject: false, cwd, env: { HOME: cwd, GIT_CONFIG_GLOBAL: '/dev/null', COLUMNS: columns } });
 
-function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
-  return {
-    result: 'applied',
-    host,
-    commit,
-    previous: null,
-    rules: {},
-    errors: [],
-    agent: 'nfgit 0.1.0',
-    time: new Date(Date.UTC(2025, 2, 1, 12, minute)),
-    ...extra,
-  };
-}
-
-/** Writes host's signed status tag (its current ref moves to it); returns the tag's name and id. */
-async function report(gitdir: string, r: StatusRecord, key: HostKey): Promise<{ name: string; oid: string }> {
-  const { name } = await writeStatusTag({ gitdir, remote: null, record: r, key, keep: 50 });
-  return { name, oid: (await mustRun('git', ['--git-dir', gitdir, 'rev-parse', `refs/tags/${name}`])).trim() };
-}
-
 /** Three hosts on a bare repository: web1 at the head, web2 refused it (a long, multi-line error), db1 behind. */
 async function fleet(dir: string) {
   const repo = await makeRulesRepo(dir);
@@ -45,16 +25,16 @@ async function fleet(dir: string) {
   const signers = path.join(dir, 'allowed_signers');
   writeFileSync(signers, '');
   const keys = Object.fromEntries(['web1', 'web2', 'db1'].map((h) => [h, hostKey(dir, h, signers)]));
-  await report(repo.bare, record('web1', c1, 0), keys['web1'] as HostKey);
-  await report(repo.bare, record('web1', c2, 5, { previous: c1 }), keys['web1'] as HostKey);
+  await writeDecision(repo.bare, statusRecord('web1', c1, 0), keys['web1'] as HostKey);
+  await writeDecision(repo.bare, statusRecord('web1', c2, 5, { previous: c1 }), keys['web1'] as HostKey);
   const long = `rules/10-base:1: ${'a very long explanation '.repeat(8)}`;
-  const w2 = await report(repo.bare, record('web2', c1, 1), keys['web2'] as HostKey);
-  await report(
+  const w2 = await writeDecision(repo.bare, statusRecord('web2', c1, 1), keys['web2'] as HostKey);
+  await writeDecision(
     repo.bare,
-    record('web2', c2, 6, { result: 'refused', previous: c1, errors: [`${long}\n  called from rules/00-init:2`] }),
+    statusRecord('web2', c2, 6, { result: 'refused', previous: c1, errors: [`${long}\n  called from rules/00-init:2`] }),
     keys['web2'] as HostKey,
   );
-  await report(repo.bare, record('db1', c1, 2), keys['db1'] as HostKey);
+  await writeDecision(repo.bare, statusRecord('db1', c1, 2), keys['db1'] as HostKey);
 
   return { repo, c1, c2, signers, keys, long, w2 };
 }
@@ -134,7 +114,7 @@ test('nfgit status from current refs: a forged report fails the status; over HTT
     const { repo, c1, signers, keys } = await fleet(dir);
     // db1's key speaking for web1: not believed, exit 1 for the hosts read (--host chooses those; --failed, --stale only hide lines).
     const c3 = await repo.commit({ '10-base': 'iptables -P OUTPUT DROP\n' });
-    await report(repo.bare, record('web1', c3, 9), keys['db1'] as HostKey);
+    await writeDecision(repo.bare, statusRecord('web1', c3, 9), keys['db1'] as HostKey);
     const forged = await nfgit(['status', '--repo', repo.bare, '--allowed-signers', signers, '--stale', '100000d'], dir);
     t.is(forged.exitCode, 1, forged.stderr);
     t.regex(forged.stdout, /^web1 /m);

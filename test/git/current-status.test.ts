@@ -4,7 +4,9 @@ import path from 'node:path';
 import { fetchCurrentStatuses, readCurrentStatuses } from '../../src/git/current-status.js';
 import { readLocalHostHistory, fetchHostHistory } from '../../src/git/status-history.js';
 import { statusTagName, type StatusRecord } from '../../src/git/status-message.js';
-import { writeStatusTag } from '../../src/git/status-tags.js';
+import { writeDecision } from './helpers/write-decision.js';
+import { writeStatusTag } from '../../src/git/status-write.js';
+import { statusRecord } from './helpers/status-record.js';
 import { loadAllowedSigners } from '../../src/git/signing/allowed-signers.js';
 import type { HostKey } from '../../src/git/signing/openssh-key.js';
 import * as wire from '../../src/git/wire/remote.js';
@@ -12,26 +14,6 @@ import { startGitServer } from '../helpers/git-server.js';
 import { hostKey } from '../helpers/host-key.js';
 import { makeRulesRepo } from '../helpers/rules-repo.js';
 import { mustRun, runTool, withTempDir } from './signing/tools.js';
-
-function record(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
-  return {
-    result: 'applied',
-    host,
-    commit,
-    previous: null,
-    rules: {},
-    errors: [],
-    agent: 'nfgit 0.1.0',
-    time: new Date(Date.UTC(2025, 2, 1, 12, minute)),
-    ...extra,
-  };
-}
-
-/** Writes a decision's signed status tag into the bare repository (its current ref moves to it); returns its name and id. */
-async function tag(gitdir: string, r: StatusRecord, key: HostKey): Promise<{ name: string; oid: string }> {
-  const { name } = await writeStatusTag({ gitdir, remote: null, record: r, key, keep: 50 });
-  return { name, oid: (await mustRun('git', ['--git-dir', gitdir, 'rev-parse', `refs/tags/${name}`])).trim() };
-}
 
 /** A report no refs/tags/ names (a heartbeat or held report): the current ref alone moves to it. */
 async function report(gitdir: string, r: StatusRecord, key: HostKey): Promise<{ name: string; oid: string }> {
@@ -53,11 +35,15 @@ test('current statuses from a local repository: each host ref read, verified aga
     const fw2 = hostKey(dir, 'fw2', signersFile);
     const signers = loadAllowedSigners(signersFile);
 
-    const d1 = await tag(repo.bare, record('fw1', c1, 0), fw1);
-    const hb = await report(repo.bare, record('fw1', c1, 60, { heartbeat: true }), fw1);
-    const r2 = await tag(repo.bare, record('fw2', c2, 3, { result: 'refused', previous: c1, errors: ['rules/10-base:1: bad'] }), fw2);
+    const d1 = await writeDecision(repo.bare, statusRecord('fw1', c1, 0), fw1);
+    const hb = await report(repo.bare, statusRecord('fw1', c1, 60, { heartbeat: true }), fw1);
+    const r2 = await writeDecision(
+      repo.bare,
+      statusRecord('fw2', c2, 3, { result: 'refused', previous: c1, errors: ['rules/10-base:1: bad'] }),
+      fw2,
+    );
     // fw1's key speaking for fw3; fw4's ref names an object that is not there.
-    const forged = await tag(repo.bare, record('fw3', c2, 4), fw1);
+    const forged = await writeDecision(repo.bare, statusRecord('fw3', c2, 4), fw1);
     await mustRun('git', ['--git-dir', repo.bare, 'pack-refs', '--all']);
     const gone = 'e'.repeat(40);
     // A loose ref next to the packed ones (git update-ref refuses an object that is not there).
@@ -103,10 +89,14 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
     const signers = loadAllowedSigners(signersFile);
 
     // The first decision links to none; each later one to the one before (the writer adds Previous-Tag).
-    const d0 = await tag(repo.bare, record('fw1', c0, 0), fw1);
-    const d1 = await tag(repo.bare, record('fw1', c1, 10, { previous: c0 }), fw1);
-    const d2 = await tag(repo.bare, record('fw1', c2, 20, { result: 'rolled-back', previous: c1, errors: ['lost the link\ncheck'] }), fw1);
-    const hb = await report(repo.bare, record('fw1', c1, 80, { heartbeat: true }), fw1);
+    const d0 = await writeDecision(repo.bare, statusRecord('fw1', c0, 0), fw1);
+    const d1 = await writeDecision(repo.bare, statusRecord('fw1', c1, 10, { previous: c0 }), fw1);
+    const d2 = await writeDecision(
+      repo.bare,
+      statusRecord('fw1', c2, 20, { result: 'rolled-back', previous: c1, errors: ['lost the link\ncheck'] }),
+      fw1,
+    );
+    const hb = await report(repo.bare, statusRecord('fw1', c1, 80, { heartbeat: true }), fw1);
     // The heartbeat follows the rolled-back decision (about another commit): that decision is read with it.
     const now = (await readCurrentStatuses({ gitdir: repo.bare }, { signers }))[0];
     t.like(now, {
@@ -115,7 +105,7 @@ test("a host's history: from its current ref through Previous-Tag links (a prune
       followed: { oid: d2.oid, name: d2.name, signature: 'good', record: { result: 'rolled-back' } },
     });
     // Another host's tags are not in fw1's history.
-    await tag(repo.bare, record('fw10', c1, 30), hostKey(dir, 'fw10', signersFile));
+    await writeDecision(repo.bare, statusRecord('fw10', c1, 30), hostKey(dir, 'fw10', signersFile));
     // d1 pruned: its tag ref is gone, its object stays in this repository.
     await mustRun('git', ['--git-dir', repo.bare, 'update-ref', '-d', `refs/tags/${d1.name}`]);
 

@@ -10,7 +10,6 @@ import fs from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
-import { RemoteError } from '../../errors/errors.js';
 import { httpWithTimeout, redactUrl, type Credentials, type TransportLimits, type TransportRoute } from '../transport.js';
 import { DELIM, FLUSH, PktLineError, pktLine, pktText, readPkts, type Pkt } from './pkt-line.js';
 import { PackError, readPack, type WireObject } from './pack-read.js';
@@ -310,13 +309,4 @@ export async function pushRefs(remote: WireRemote, updates: readonly RefUpdate[]
   const missing = updates.filter((u) => !result.has(u.ref));
   if (missing.length > 0) throw new ProtocolError(`the server did not report on ${missing.map((u) => u.ref).join(', ')}`);
   return result;
-}
-
-/** A RemoteError for refs the server refused. */
-export function refusedRefs(remote: WireRemote, result: PushResult): RemoteError | null {
-  const bad = [...result].filter(([, r]) => !r.ok);
-  if (bad.length === 0) return null;
-  return new RemoteError(
-    `the server at ${redactUrl(remote.url)} refused ${bad.map(([ref, r]) => `${ref} (${r.ok ? '' : r.reason})`).join(', ')}`,
-  );
 }

@@ -15,3 +15,18 @@ export function appliedRecord(commit: string): StatusRecord {
     time: new Date(Date.UTC(2025, 2, 1, 12, 0, 0)),
   };
 }
+
+/** A host's record of commit at 12:MINUTE on 2025-03-01, applied unless extra says otherwise; no rules. */
+export function statusRecord(host: string, commit: string, minute: number, extra: Partial<StatusRecord> = {}): StatusRecord {
+  return {
+    result: 'applied',
+    host,
+    commit,
+    previous: null,
+    rules: {},
+    errors: [],
+    agent: 'nfgit 0.1.0',
+    time: new Date(Date.UTC(2025, 2, 1, 12, minute)),
+    ...extra,
+  };
+}
