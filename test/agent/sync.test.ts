@@ -71,6 +71,7 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         // The same change counts as apply prints and diff shows.
         t.deepEqual(tr['Change-IPv4'], ['+3 -0']);
         t.deepEqual(tr['Change-IPv6'], ['+3 -0']);
+        t.deepEqual(tr['Apply-Path'], ['full: no earlier apply is recorded']);
 
         // 2. Nothing new: no push, no new tag.
         const pushesBefore = world.server.requests.filter((q) => q.path.includes('receive-pack')).length;
@@ -126,6 +127,10 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         const withWeb = await savesOf(ns as string);
         t.regex(withWeb.ipv4, /--dport 443 -j ACCEPT/);
         t.true((await tags(world)).has(`nfgit/fw1/${fixed.slice(0, 12)}`));
+        // Only the difference was applied, and the log and the tag say so.
+        t.like(logEntries(r.stdout).find((e) => e.event === 'apply-path'), { path: 'incremental' });
+        const fixedTr = await trailers((await tags(world)).get(`nfgit/fw1/${fixed.slice(0, 12)}`) ?? '');
+        t.regex((fixedTr['Apply-Path'] ?? [])[0] ?? '', /^incremental \d+$/);
 
         // 6. Drift: someone flushes INPUT by hand; the next sync puts the rules back.
         await inNetns(ns as string, ['iptables', '-F', 'INPUT']);

@@ -182,3 +182,12 @@ test('bad heartbeat or pause trailers are refused', (t) => {
     error: 'Paused-Until must be an ISO 8601 time or "resume", not "tomorrow"',
   });
 });
+
+test('Apply-Path: how an applied commit was loaded reads back as written; tags without it read as before', (t) => {
+  for (const applyPath of ['incremental 3', 'full: the live ruleset differs from the last apply (drift)']) {
+    const message = formatStatusMessage({ ...applied, applyPath });
+    t.true(message.includes(`\nApply-Path: ${applyPath}\n`), message);
+    t.deepEqual(parseStatusMessage(message), { ...applied, applyPath });
+  }
+  t.false('applyPath' in parseStatusMessage(formatStatusMessage(applied)));
+});
