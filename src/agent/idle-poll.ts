@@ -11,6 +11,7 @@
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
 import type { StateDir } from '../apply/state-files.js';
+import { checkStateDir } from '../apply/state-security.js';
 import { branchHead, isRemoteUrl, openRepository, remoteRepository } from '../git/follower.js';
 import { readAgentState, type AgentState } from './agent-state.js';
 import { decide, type PassPlan } from './decide.js';
@@ -52,6 +53,8 @@ async function look(
   facts: PassFacts,
   state: StateDir,
 ): Promise<SyncOutcome | undefined> {
+  // As the pass's state.ensure(): a state directory others could write is refused (by the full pass, which says why).
+  checkStateDir(config.stateDir);
   const lastGood = state.readLastGood();
   const agent = readAgentState(config.stateDir, lastGood);
   const pause = readPause(config.stateDir);
