@@ -6,7 +6,8 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { asNfgitErrors, NfgitErrors, UsageError, type NfgitError } from '../errors/errors.js';
 import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { loadTrust, type LoadedTrust } from '../git/signing/commit-trust.js';
-import { loadAllowedSigners } from '../git/signing/allowed-signers.js';
+import { loadAllowedSigners, type AllowedSigner } from '../git/signing/allowed-signers.js';
+import { InternalError } from '../errors/errors.js';
 import { readTokenFile } from '../git/transport.js';
 import { errnoCode, readHint } from '../util/sandbox-hints.js';
 import type { AgentConfig } from './config.js';
@@ -35,6 +36,29 @@ export async function loadTrustFiles(trust: AgentConfig['trust']): Promise<Loade
     const hints = files.map((f) => readHint(f, unreadable(f))).filter((h) => h !== '');
     if (hints.length === 0 || !(err instanceof UsageError)) throw err;
     throw new UsageError(`${err.message}${hints.join('')}`, { cause: err });
+  }
+}
+
+/**
+ * What a pass reads before anything else (so that a bad key or trust file changes nothing): the signing
+ * key, the trust files and, with rollout.after, rollout.allowedSigners.
+ */
+export async function loadPassFiles(
+  config: AgentConfig,
+): Promise<{ key: HostKey; trust: LoadedTrust; tagSigners: AllowedSigner[] | null }> {
+  const key = loadSigningKey(config.signing.key);
+  const trust = await loadTrustFiles(config.trust);
+  const tagSigners = config.rollout.after === null ? null : loadRolloutSigners(config.rollout.allowedSigners);
+  return { key, trust, tagSigners };
+}
+
+/** rollout.allowedSigners, read at the start of a pass with the other files the configuration names. */
+function loadRolloutSigners(file: string | null): AllowedSigner[] {
+  if (file === null) throw new InternalError('internal error: rollout.after is set without rollout.allowedSigners');
+  try {
+    return loadAllowedSigners(file);
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message} (rollout.allowedSigners)`, { cause: err });
   }
 }
 

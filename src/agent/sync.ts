@@ -16,7 +16,7 @@ import { saveFamily } from '../netfilter/xtables-driver.js';
 import { describeSetsOutcome, diffSets, runtimeFilledSets } from '../netfilter/set-diff.js';
 import { saveSets } from '../netfilter/ipset-driver.js';
 import type { CompileResult } from '../compiler/compile.js';
-import { InternalError, UsageError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
+import { InternalError, asNfgitErrors, type NfgitError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
 import { digestOf } from '../compiler/plan.js';
 import { VERSION } from '../util/version.js';
@@ -26,7 +26,8 @@ import { historyRefusal, hostFloor } from './history-guard.js';
 import { writeStatusTag } from '../git/status-tags.js';
 import type { HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, type LoadedTrust } from '../git/signing/commit-trust.js';
-import { loadSigningKey, loadTrustFiles } from './config-files.js';
+import { loadPassFiles } from './config-files.js';
+import { heartbeatDue, idlePoll, logCurrent, logPaused, logPinned } from './idle-poll.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
 import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';
@@ -36,13 +37,12 @@ import { describeTarget } from '../netfilter/target.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import type { Logger } from './log.js';
 import type { PauseInfo, StatusRecord } from '../git/status-message.js';
-import { describePause, pauseState, readPause, removePause, type Pause } from './pause.js';
+import { pauseState, readPause, removePause, type Pause } from './pause.js';
 import { readPassRecord, writePassRecord, type DriftState, type PassRecord } from './pass-record.js';
 import { renderMetrics } from './metrics.js';
 import { writeDurable } from '../util/durable-file.js';
 import { commitsToRelate, gate, holdKey, type GateVerdict, type RingReader } from './rollout.js';
 import { ringReader } from './ring-reader.js';
-import { loadAllowedSigners } from '../git/signing/allowed-signers.js';
 import { isAncestor } from '../git/verified-objects.js';
 
 /** Choices of one pass beside the configuration. */
@@ -115,7 +115,7 @@ interface PassContext {
 }
 
 /** What a pass found beside its outcome, for agent-status.json and the metrics. */
-interface PassFacts {
+export interface PassFacts {
   headSeen?: string;
   pin?: { commit: string; ahead: string | null } | null;
   paused?: boolean;
@@ -134,6 +134,7 @@ export const HEARTBEAT_MS = 3_600_000;
 /**
  * Runs one pass under the agent's lock (so a cron sync and the daemon never interleave), then records
  * what it did in agent-status.json and, when configured, the metrics textfile, whether it failed or not.
+ * A poll that finds nothing to do (idle-poll.ts) is answered without the lock: no process is spawned.
  */
 export async function syncOnce(config: AgentConfig, options: SyncOptions, log: Logger): Promise<SyncOutcome> {
   const started = new Date();
@@ -143,7 +144,8 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   const state = new StateDir(config.stateDir);
   let outcome: SyncOutcome | undefined;
   try {
-    outcome = await lockedPass(config, options, log, previous, facts, state);
+    outcome =
+      (await idlePoll(config, options, log, previous, facts, state)) ?? (await lockedPass(config, options, log, previous, facts, state));
     return outcome;
   } catch (err) {
     finishPass(config, log, state, started, previous, facts, undefined, err);
@@ -163,9 +165,7 @@ async function lockedPass(
 ): Promise<SyncOutcome> {
   state.ensure();
   // Everything the configuration points to is read before anything else: a bad key or trust file changes nothing.
-  const key = loadSigningKey(config.signing.key);
-  const trust = await loadTrustFiles(config.trust);
-  const tagSigners = config.rollout.after === null ? null : loadRolloutSigners(config.rollout.allowedSigners);
+  const { key, trust, tagSigners } = await loadPassFiles(config);
   const lock = await lockStateDir(config.stateDir, 'nfgit sync', options.lockWaitMs, STATE_FILE.agentLock);
   try {
     const repo = await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
@@ -185,16 +185,6 @@ async function lockedPass(
     });
   } finally {
     lock.release();
-  }
-}
-
-/** rollout.allowedSigners, read at the start of a pass with the other files the configuration names. */
-function loadRolloutSigners(file: string | null) {
-  if (file === null) throw new InternalError('internal error: rollout.after is set without rollout.allowedSigners');
-  try {
-    return loadAllowedSigners(file);
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message} (rollout.allowedSigners)`, { cause: err });
   }
 }
 
@@ -230,7 +220,7 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
   try {
     switch (plan.kind) {
       case 'paused': {
-        logPaused(ctx, plan, pause as Pause, applied);
+        logPaused(log, ctx.previous, plan, pause as Pause, applied);
         if (plan.republish) report = { kind: 'republish' };
         outcome = { kind: 'current', commit: plan.commit, applied, drift: 'not-checked' };
         break;
@@ -257,17 +247,7 @@ async function pass(ctx: PassContext): Promise<SyncOutcome> {
         break;
       }
       case 'current': {
-        if (plan.held && agent.decided !== null) {
-          // At info when the pass also checks drift (a start, a reconcile, `nfgit sync`), not at every poll.
-          log.log(
-            ctx.options.reconcile ? 'info' : 'debug',
-            'held',
-            `${short(head)} on ${repo.branch} was ${agent.decided.result} earlier; running ${applied === null ? 'nothing from git' : short(applied)} (sync --retry decides it again)`,
-            { commit: head, result: agent.decided.result },
-          );
-        } else {
-          log.log('debug', 'current', `${repo.branch} is at ${short(head)}, already applied`, { commit: head });
-        }
+        logCurrent(log, ctx.options.reconcile, repo.branch, plan, agent);
         // A status tag the server could not take earlier (it exists locally): pushed by the report block.
         if (plan.republish) report = { kind: 'republish' };
         const drift = plan.reconcile === null ? 'not-checked' : await reconcile(ctx, plan.reconcile);
@@ -333,19 +313,7 @@ async function planPass(
       rollout: { verdict: { commit: verdict.commit, held: verdict.open ? null : verdict.why } },
     });
   }
-  if ('ahead' in plan && plan.ahead !== undefined && plan.kind !== 'paused') {
-    // Said when the head moves beyond the pin, then at debug.
-    const level = ctx.previous.pin?.ahead === plan.ahead ? 'debug' : 'info';
-    ctx.log.log(
-      level,
-      'pinned',
-      `pinned to ${short(plan.commit)} (pin): ${repo.branch} is at ${short(plan.ahead)}, beyond it; not moving`,
-      {
-        commit: plan.commit,
-        head: plan.ahead,
-      },
-    );
-  }
+  logPinned(ctx.log, ctx.previous, repo.branch, plan);
   return { plan, pause };
 }
 
@@ -458,19 +426,6 @@ function ringOf(config: AgentConfig): { ring?: string } {
   return config.rollout.ring === null ? {} : { ring: config.rollout.ring };
 }
 
-/** The log of a paused pass: said when the pass finds the agent paused, then at debug (every poll would flood the log). */
-function logPaused(ctx: PassContext, plan: Extract<PassPlan, { kind: 'paused' }>, pause: Pause, applied: string | null): void {
-  const level = ctx.previous.lastPass?.summary === 'paused' ? 'debug' : 'warn';
-  const waiting = plan.pending ? `; ${short(plan.commit)} waits to be applied` : '';
-  ctx.log.log(level, 'paused', `${describePause(pause)}: applying and repairing nothing${waiting} (nfgit resume ends it)`, {
-    commit: plan.commit,
-    running: applied,
-    by: pause.by,
-    until: pause.until,
-    reason: pause.reason,
-  });
-}
-
 /** pause.json, unless absent or ended by its time limit (then removed, and said). */
 function currentPause(ctx: PassContext): Pause | undefined {
   const pause = readPause(ctx.config.stateDir);
@@ -500,16 +455,8 @@ function currentPause(ctx: PassContext): Pause | undefined {
  * while idle; the heartbeat replaces the host's earlier one (status-tags.ts).
  */
 async function heartbeat(ctx: PassContext, running: string, pause: Pause | undefined): Promise<void> {
-  const last = ctx.previous.reported;
   const now = new Date();
-  const due =
-    last === null ||
-    last.commit !== running ||
-    last.paused !== (pause !== undefined) ||
-    // A ring given or changed in the configuration is said at once: later rings find the host by it.
-    (last.ring ?? null) !== ctx.config.rollout.ring ||
-    now.getTime() - new Date(last.at).getTime() >= ctx.config.status.heartbeatMs;
-  if (!due) return;
+  if (!heartbeatDue(ctx.previous.reported, running, pause !== undefined, ctx.config, now)) return;
   const lastGood = ctx.state.readLastGood();
   const rules = Object.fromEntries(
     Object.entries(lastGood?.families ?? {}).map(([f, rs]) => [f, { rules: rs.rules, digest: rs.digest }]),

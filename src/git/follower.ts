@@ -79,6 +79,22 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
     }
     return { gitdir, remote: null, branch: spec.branch, name: spec.url };
   }
+  const { gitdir, remote, branch, name } = remoteRepository(spec, stateDir, idleTimeoutMs);
+  if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
+  if (!existsSync(path.join(gitdir, 'HEAD'))) {
+    await makeDirs(gitdir, 0o700);
+    await git.init({ fs, gitdir, bare: true, defaultBranch: spec.branch });
+  }
+  await git.addRemote({ fs, gitdir, remote: 'origin', url: spec.url, force: true });
+  return { gitdir, remote, branch, name };
+}
+
+/**
+ * The handle of a remote repository without touching the agent's copy (openRepository prepares that
+ * copy, which only a holder of the agent's lock may do): good for branchHead, the lock-free look of an
+ * idle poll (agent/idle-poll.ts).
+ */
+export function remoteRepository(spec: RepositorySpec, stateDir: string, idleTimeoutMs: number): Repository & { remote: Remote } {
   const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
   const route = spec.caFile === undefined || spec.caFile === null ? {} : { ca: trustedCas(spec.caFile) };
   const http = httpWithTimeout({ ...transportLimits(spec, idleTimeoutMs), ...route });
@@ -88,14 +104,7 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
     auth: authCallbacks(credentials),
     wire: wireRemote(spec.url, { http, credentials }),
   };
-  const gitdir = path.join(stateDir, STATE_FILE.repo);
-  if (existsSync(gitdir) && packCount(gitdir) > MAX_PACKS) rmSync(gitdir, { recursive: true, force: true });
-  if (!existsSync(path.join(gitdir, 'HEAD'))) {
-    await makeDirs(gitdir, 0o700);
-    await git.init({ fs, gitdir, bare: true, defaultBranch: spec.branch });
-  }
-  await git.addRemote({ fs, gitdir, remote: 'origin', url: spec.url, force: true });
-  return { gitdir, remote, branch: spec.branch, name: redactUrl(spec.url) };
+  return { gitdir: path.join(stateDir, STATE_FILE.repo), remote, branch: spec.branch, name: redactUrl(spec.url) };
 }
 
 /** The limits of every request to the repository's server (see transport.ts). */

@@ -54,7 +54,7 @@ export interface AgentBenchResult {
 
 const POLLS = 50;
 const WARMUP_POLLS = 5;
-const IDLE_POLLS = 20;
+const IDLE_POLLS = 100;
 const SMALL = 20;
 const LARGE = 1000;
 const WAIT_MS = 180_000;
