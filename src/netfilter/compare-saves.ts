@@ -48,10 +48,7 @@ function splitDecl(decl: string): [string, string] {
 /** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
 export function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
   if (a.size !== b.size) return false;
-  const byChain = (t: SavedTable): string =>
-    [...t.chains].sort().join('\n') +
-    '\n' +
-    [...t.rules].sort((x, y) => (x.split(' ', 2)[1] ?? '').localeCompare(y.split(' ', 2)[1] ?? '')).join('\n');
+  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + inChainOrder(t.rules).join('\n');
   for (const [name, ta] of a) {
     const tb = b.get(name);
     if (tb === undefined || byChain(ta) !== byChain(tb)) return false;
@@ -80,8 +77,8 @@ export function findDrift(applied: string, live: string): TableDrift[] {
     const b = have.get(table);
     // Chains in name order, each with its rules in order: the order in which a save lists the chains
     // (creation order on some backends) does not matter to a packet, the order within a chain does.
-    const linesA = [...[...(a?.chains ?? [])].sort(), ...byChain(a?.rules ?? [])];
-    const linesB = [...[...(b?.chains ?? [])].sort(), ...byChain(b?.rules ?? [])];
+    const linesA = [...[...(a?.chains ?? [])].sort(), ...inChainOrder(a?.rules ?? [])];
+    const linesB = [...[...(b?.chains ?? [])].sort(), ...inChainOrder(b?.rules ?? [])];
     // The common case, cheaply: the same lines in the same order.
     if (linesA.length === linesB.length && linesA.every((l, i) => l === linesB[i])) continue;
     const missing = multisetMinus(linesA, linesB);
@@ -93,7 +90,7 @@ export function findDrift(applied: string, live: string): TableDrift[] {
 }
 
 /** Rules grouped by chain, chains in name order, each chain's rules in their order (a stable sort). */
-function byChain(rules: readonly string[]): string[] {
+function inChainOrder(rules: readonly string[]): string[] {
   const chain = (r: string): string => r.split(' ', 2)[1] ?? '';
   return rules
     .map((r, i) => ({ r, c: chain(r), i }))
