@@ -134,7 +134,7 @@ async function applyLocked(
   warnings: readonly string[] = [],
   /** restore-last: the ruleset is the recorded last good one (or, 'pending', the one a kept journal records). */
   reloading: boolean | 'pending' = false,
-  path?: TransactionPath,
+  path?: TransactionPath | Promise<TransactionPath>,
 ): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
   const outcome = await applyTransaction(
@@ -180,7 +180,7 @@ export function applyRuleset(
    */
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
   /** The difference (staging then holds the skeletons of the changed rules), or the whole ruleset and why. */
-  path: TransactionPath = { full: 'no earlier apply was looked for' },
+  path: TransactionPath | Promise<TransactionPath> = { full: 'no earlier apply was looked for' },
 ): Promise<ApplyReport> {
   const started = Date.now();
   return underLock(options, staging, (locked) => {

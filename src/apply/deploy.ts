@@ -92,36 +92,48 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   let staging: Promise<StageResult> | undefined;
   try {
     const [{ applyRuleset }, { planPath }, { StateDir }] = await loading;
-    const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
     // One StateDir for the plan and the apply: the last good ruleset read for the plan is not parsed again.
     const state = options.state ?? new StateDir(options.stateDir);
-    const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, options);
-    let path: TransactionPath;
-    if ('full' in planned) {
-      staging = stageWhole();
-      path = planned;
-    } else {
-      const skeletons = Object.fromEntries(
-        Object.entries(rulesets).map(([f, rs]) => [f, { ...rs, text: planned.increment.plans[f as Family]?.skeleton ?? rs.text }]),
-      );
-      // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
-      // reported: the skeleton must never refuse what the whole ruleset loads.
-      let refused = false;
-      staging = stage(skeletons, { canonical: true, ipsets: result.ipsets }).catch(() => ((refused = true), stageWhole()));
-      path = {
-        increment: {
-          ...planned.increment,
-          stageWhole: () => stageWhole().then((s) => s.canonical),
-          skeletonRefused: () => refused,
-        },
-      };
-    }
-    const report = await applyRuleset(
+    // The apply starts first, so that its lock is taken while the plan is made (on a large ruleset the
+    // plan reads hundreds of thousands of lines); it changes nothing before staging has passed.
+    let choose!: (c: { staging: Promise<StageResult>; path: TransactionPath }) => void;
+    const chosen = new Promise<{ staging: Promise<StageResult>; path: TransactionPath }>((resolve) => (choose = resolve));
+    const applying = applyRuleset(
       rulesetOf(result, options.ipv4Only, options.source),
       { ...options, state },
-      staging.then((s) => s.canonical),
-      path,
+      chosen.then((c) => c.staging).then((s) => s.canonical),
+      chosen.then((c) => c.path),
     );
+    let path: TransactionPath;
+    try {
+      const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
+      const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, options);
+      if ('full' in planned) {
+        staging = stageWhole();
+        path = planned;
+      } else {
+        const skeletons = Object.fromEntries(
+          Object.entries(rulesets).map(([f, rs]) => [f, { ...rs, text: planned.increment.plans[f as Family]?.skeleton ?? rs.text }]),
+        );
+        // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
+        // reported: the skeleton must never refuse what the whole ruleset loads.
+        let refused = false;
+        staging = stage(skeletons, { canonical: true, ipsets: result.ipsets }).catch(() => ((refused = true), stageWhole()));
+        path = {
+          increment: {
+            ...planned.increment,
+            stageWhole: () => stageWhole().then((s) => s.canonical),
+            skeletonRefused: () => refused,
+          },
+        };
+      }
+    } catch (err) {
+      // Not a refusal of the rules: the apply ends with this error, having changed nothing.
+      staging = Promise.reject(err);
+      path = { full: 'no plan' };
+    }
+    choose({ staging, path });
+    const report = await applying;
     return { ok: true, result, report };
   } catch (error) {
     // applyRuleset ends with staging's error when staging refused the rules (it waits for staging before changing anything).

@@ -199,8 +199,8 @@ export async function applyTransaction(
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
   /** Probes and confirmation to pass before the new ruleset is kept; undefined: kept at once. */
   probation?: Probation,
-  /** The difference (staging then holds the skeletons of the changed rules), or the whole ruleset. */
-  path: TransactionPath = { full: 'restore-last loads the whole ruleset' },
+  /** The difference (staging then holds the skeletons of the changed rules), or the whole ruleset; known once staging is. */
+  path: TransactionPath | Promise<TransactionPath> = { full: 'restore-last loads the whole ruleset' },
 ): Promise<TransactionOutcome> {
   const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
@@ -245,7 +245,7 @@ export async function applyTransaction(
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   const serialized = sealedJournal(journal);
-  const chosen = await choosePath(ctx, path, await staging, lastGood, snapshot);
+  const chosen = await choosePath(ctx, await staging.then(async (forms) => ({ forms, path: await path })), lastGood, snapshot);
   const canonical = chosen.forms;
   const scripts = chosen.scripts;
   for (const family of ctx.families) if (scripts !== undefined) next[family] = scripts[family]?.script ?? '';
@@ -418,8 +418,7 @@ export async function applyTransaction(
  */
 async function choosePath(
   ctx: TransactionContext,
-  path: TransactionPath,
-  staged: StagedForms,
+  { path, forms: staged }: { path: TransactionPath; forms: StagedForms },
   lastGood: LastGood | undefined,
   snapshot: Partial<Record<Family, string>>,
 ): Promise<{ forms: StagedForms; scripts?: Partial<Record<Family, FamilyScript>>; path: ApplyPath }> {

@@ -75,18 +75,24 @@ export function findDrift(applied: string, live: string): TableDrift[] {
   for (const table of [...new Set([...want.keys(), ...have.keys()])].sort()) {
     const a = want.get(table);
     const b = have.get(table);
+    // The common case, cheaply: both list the same chains and the same rules in the same order.
+    if (a !== undefined && b !== undefined && sameLines(a.rules, b.rules) && sameLines([...a.chains].sort(), [...b.chains].sort()))
+      continue;
     // Chains in name order, each with its rules in order: the order in which a save lists the chains
     // (creation order on some backends) does not matter to a packet, the order within a chain does.
     const linesA = [...[...(a?.chains ?? [])].sort(), ...inChainOrder(a?.rules ?? [])];
     const linesB = [...[...(b?.chains ?? [])].sort(), ...inChainOrder(b?.rules ?? [])];
-    // The common case, cheaply: the same lines in the same order.
-    if (linesA.length === linesB.length && linesA.every((l, i) => l === linesB[i])) continue;
+    if (sameLines(linesA, linesB)) continue;
     const missing = multisetMinus(linesA, linesB);
     const extra = multisetMinus(linesB, linesA);
     const reordered = missing.length === 0 && extra.length === 0 && linesA.join('\n') !== linesB.join('\n');
     if (missing.length > 0 || extra.length > 0 || reordered) drift.push({ table, missing, extra, reordered });
   }
   return drift;
+}
+
+function sameLines(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((l, i) => l === b[i]);
 }
 
 /** Rules grouped by chain, chains in name order, each chain's rules in their order (a stable sort). */
