@@ -33,3 +33,17 @@ export function quoteRestoreArg(arg: string): { ok: true; text: string } | { ok:
   if (arg !== '' && !/[ \t"\\']/.test(arg)) return { ok: true, text: arg };
   return { ok: true, text: `"${arg.replace(/[\\"]/g, '\\$&')}"` };
 }
+
+/** A rule spec as restore input: its quoted words joined by spaces, or why one cannot be carried. */
+export type QuotedSpec = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly message: string };
+
+/** Quotes every word of a rule spec (the part of its restore line after `-A CHAIN`). */
+export function quoteSpec(spec: readonly string[]): QuotedSpec {
+  let text = '';
+  for (let i = 0; i < spec.length; i++) {
+    const q = quoteRestoreArg(spec[i] as string);
+    if (!q.ok) return q;
+    text = i === 0 ? q.text : `${text} ${q.text}`;
+  }
+  return { ok: true, text };
+}
