@@ -39,11 +39,13 @@ export type QuotedSpec = { readonly ok: true; readonly text: string } | { readon
 
 /** Quotes every word of a rule spec (the part of its restore line after `-A CHAIN`). */
 export function quoteSpec(spec: readonly string[]): QuotedSpec {
-  let text = '';
-  for (let i = 0; i < spec.length; i++) {
-    const q = quoteRestoreArg(spec[i] as string);
+  // Joined, not concatenated: a rule keeps this text until the end, and a chain of concatenations
+  // would keep one string object a word.
+  const words: string[] = [];
+  for (const arg of spec) {
+    const q = quoteRestoreArg(arg);
     if (!q.ok) return q;
-    text = i === 0 ? q.text : `${text} ${q.text}`;
+    words.push(q.text);
   }
-  return { ok: true, text };
+  return { ok: true, text: words.join(' ') };
 }
