@@ -155,9 +155,14 @@ if [[ $__nfgit_mode == fast ]]; then
   # an fstat and a close a call, and every word of "$@" goes through zsh's expansion machinery; the
   # arguments joined in one quoted word, and the trace (read once, to the next marker) cost half of that.
   # Quoted and with [@], the word is the same under sh_word_split, ksh_arrays and glob_subst.
-  zmodload zsh/system
-  iptables() { syswrite -o 3 "$__nfgit_m"$'\0U4\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
-  ip6tables() { syswrite -o 3 "$__nfgit_m"$'\0U6\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+  # A zsh built without zsh/system writes the same records with print.
+  if zmodload zsh/system 2>/dev/null; then
+    iptables() { syswrite -o 3 "$__nfgit_m"$'\0U4\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+    ip6tables() { syswrite -o 3 "$__nfgit_m"$'\0U6\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+  else
+    iptables() { print -u3 -rN -- "$__nfgit_m" U4 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
+    ip6tables() { print -u3 -rN -- "$__nfgit_m" U6 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
+  fi
   alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
   alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
   alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
