@@ -3,7 +3,7 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { InternalError, NfgitErrors, RuleError, ScriptError } from '../errors/errors.js';
-import { parseTraceElement, type SourceTrace } from '../errors/source-location.js';
+import { parseTraceElement, type SourceLocation, type SourceTrace } from '../errors/source-location.js';
 import type { Family } from './parse-argv.js';
 import type { RulesetModel } from './ruleset-model.js';
 import type { IpsetModel } from './ipset-model.js';
@@ -91,9 +91,7 @@ export async function compile(options: CompileOptions, services: KernelServices)
     }
     return d;
   };
-  // An eval adds a frame at the line of the eval itself, which repeats the call site: keep one.
-  const toTrace = (raw: readonly string[]): SourceTrace =>
-    raw.filter((e, i) => i === 0 || e !== raw[i - 1]).map((e) => parseTraceElement(e, display));
+  const toTrace = traceParser(display);
 
   const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: JAIL_RULES_DIR };
   const runOptions = {
@@ -154,6 +152,29 @@ export async function compile(options: CompileOptions, services: KernelServices)
   ];
   if (problems.length > 0) throw new NfgitErrors(problems);
   return { rulesDir, files: files.map(display), host, ipv4, ipv6, ipsets, hostCommands, output };
+}
+
+/**
+ * Turns a raw `$funcfiletrace` into a trace. An eval adds a frame at the line of the eval itself, which
+ * repeats the call site: one is kept. Calls share most of their frames (a helper's line, a loop's call
+ * site): each is parsed once, and shared, so the plan formats each once (plan.ts).
+ */
+function traceParser(display: (file: string) => string): (raw: readonly string[]) => SourceTrace {
+  const locations = new Map<string, SourceLocation>();
+  return (raw) => {
+    const trace: SourceLocation[] = [];
+    for (let i = 0; i < raw.length; i++) {
+      const e = raw[i] as string;
+      if (i > 0 && e === raw[i - 1]) continue;
+      let loc = locations.get(e);
+      if (loc === undefined) {
+        loc = parseTraceElement(e, display);
+        locations.set(e, loc);
+      }
+      trace.push(loc);
+    }
+    return trace;
+  };
 }
 
 interface RunState {

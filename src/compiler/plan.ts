@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { formatLocation } from '../errors/source-location.js';
+import { formatLocation, type SourceLocation, type SourceTrace } from '../errors/source-location.js';
 import type { CompileResult } from './compile.js';
 import type { RenderedRuleset } from './render-restore.js';
 import type { RenderedIpsets } from './render-ipset.js';
@@ -44,6 +44,22 @@ export function digestOf(text: string): string {
   return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
+/** A source map as the plan writes it; locations shared by many lines (compile.ts) are formatted once. */
+function planSourceMap(map: ReadonlyMap<number, SourceTrace>): Array<readonly [number, ...string[]]> {
+  const formatted = new Map<SourceLocation, string>();
+  const format = (loc: SourceLocation): string => {
+    let s = formatted.get(loc);
+    if (s === undefined) {
+      s = formatLocation(loc);
+      formatted.set(loc, s);
+    }
+    return s;
+  };
+  const out: Array<readonly [number, ...string[]]> = [];
+  for (const [line, trace] of map) out.push([line, ...trace.map(format)]);
+  return out;
+}
+
 function familyPlan(file: string, rs: RenderedRuleset): FamilyPlan {
   return {
     file,
@@ -51,7 +67,7 @@ function familyPlan(file: string, rs: RenderedRuleset): FamilyPlan {
     rules: rs.ruleCount,
     userChains: rs.chainCount,
     usedTables: rs.usedTables,
-    sourceMap: [...rs.sourceMap.entries()].map(([line, trace]) => [line, ...trace.map(formatLocation)] as const),
+    sourceMap: planSourceMap(rs.sourceMap),
   };
 }
 
@@ -61,7 +77,7 @@ function ipsetsPlan(rs: RenderedIpsets): IpsetsPlan {
     digest: digestOf(rs.text),
     sets: rs.sets.map((s) => s.name),
     members: rs.memberCount,
-    sourceMap: [...rs.sourceMap.entries()].map(([line, trace]) => [line, ...trace.map(formatLocation)] as const),
+    sourceMap: planSourceMap(rs.sourceMap),
   };
 }
 

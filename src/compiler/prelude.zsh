@@ -1,7 +1,8 @@
 # nfgit's zsh prelude: runs the rule files given as arguments after the mode.
 # Every record written to fd 3 starts with the per-run marker $NFGIT_RECORD_MARK, then a kind:
 #   A4 A6 AM   from the aliases (fast mode): location, #trace, trace…, then the arguments up to the next marker
-#   U4 U6      from the functions in fast mode (calls through a variable): #trace, trace…, #args, args…
+#   U4 U6      from the functions in fast mode (calls through a variable): #args, the arguments (one
+#              empty field when there are none), then the trace up to the next marker
 #   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
 #   Q4 Q6      calls that poke fd 5 and wait for the compiler's "STATUS:MESSAGE" answer on fd 4
 #   QS AS      ipset calls: waiting for the answer (function), or recorded by the alias in fast mode
@@ -150,8 +151,18 @@ if [[ $__nfgit_mode == fast ]]; then
   # A rule file that sets ksh_arrays or sh_word_split (emulate sh) puts these records out of step:
   # the compiler then runs the files again in exact mode, whose functions quote everything.
   # Calls through a variable ($cmd -A …) cannot use the aliases: lighter functions that never wait.
-  iptables() { print -u3 -rN -- $__nfgit_m U4 $#funcfiletrace $funcfiletrace $# "$@" }
-  ip6tables() { print -u3 -rN -- $__nfgit_m U6 $#funcfiletrace $funcfiletrace $# "$@" }
+  # Each writes its record as one word with one write (syswrite): `print -u3` costs a dup, an fdopen,
+  # an fstat and a close a call, and every word of "$@" goes through zsh's expansion machinery; the
+  # arguments joined in one quoted word, and the trace (read once, to the next marker) cost half of that.
+  # Quoted and with [@], the word is the same under sh_word_split, ksh_arrays and glob_subst.
+  # A zsh built without zsh/system writes the same records with print.
+  if zmodload zsh/system 2>/dev/null; then
+    iptables() { syswrite -o 3 "$__nfgit_m"$'\0U4\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+    ip6tables() { syswrite -o 3 "$__nfgit_m"$'\0U6\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+  else
+    iptables() { print -u3 -rN -- "$__nfgit_m" U4 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
+    ip6tables() { print -u3 -rN -- "$__nfgit_m" U6 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
+  fi
   alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
   alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
   alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'

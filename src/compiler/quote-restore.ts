@@ -33,3 +33,19 @@ export function quoteRestoreArg(arg: string): { ok: true; text: string } | { ok:
   if (arg !== '' && !/[ \t"\\']/.test(arg)) return { ok: true, text: arg };
   return { ok: true, text: `"${arg.replace(/[\\"]/g, '\\$&')}"` };
 }
+
+/** A rule spec as restore input: its quoted words joined by spaces, or why one cannot be carried. */
+export type QuotedSpec = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly message: string };
+
+/** Quotes every word of a rule spec (the part of its restore line after `-A CHAIN`). */
+export function quoteSpec(spec: readonly string[]): QuotedSpec {
+  // Joined, not concatenated: a rule keeps this text until the end, and a chain of concatenations
+  // would keep one string object a word.
+  const words: string[] = [];
+  for (const arg of spec) {
+    const q = quoteRestoreArg(arg);
+    if (!q.ok) return q;
+    words.push(q.text);
+  }
+  return { ok: true, text: words.join(' ') };
+}

@@ -12,9 +12,10 @@ export interface RawRecord {
  * Splits the NUL-separated record stream incrementally (chunks may end anywhere, even inside a
  * UTF-8 character). Every record starts with the run's marker. Counted records are
  * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`) are `MARK KIND LOC NTRACE TRACE… ARGS…`
- * whose arguments run up to the next marker, since an alias cannot count the words that follow it.
+ * whose arguments run up to the next marker, since an alias cannot count the words that follow it;
+ * the fast mode's functions (`U…`) write `MARK KIND NARGS ARGS… TRACE…`, the arguments as one word
+ * (one empty field when there are none) and the trace up to the next marker (prelude.zsh says why).
  */
-
 /**
  * The location of an alias record, from the prompt expansion `%x:%I:%N`. Inside an `eval` (`%N` is
  * `(eval)`), zsh's `%I` is the eval's line plus the line within the eval string, one too many: the
@@ -35,22 +36,23 @@ function count(field: string | undefined): number {
 
 export class RecordStream {
   private readonly decoder = new StringDecoder('utf8');
-  private partial = '';
-  private fields: string[] = [];
+  /** Decoded text not yet consumed from `pos` on (records are read from it in place, not split first). */
+  private buf = '';
   private pos = 0;
+  /** A record's start (`MARK\0`) and the start of the next one after a field's NUL. */
+  private readonly head: string;
+  private readonly next: string;
 
-  constructor(private readonly mark: string) {}
+  constructor(mark: string) {
+    this.head = mark + '\0';
+    this.next = '\0' + mark + '\0';
+  }
 
   /** Feeds a chunk; returns the records completed by it. */
   push(chunk: Buffer): RawRecord[] {
-    const parts = this.decoder.write(chunk).split('\0');
-    parts[0] = this.partial + (parts[0] as string);
-    this.partial = parts.pop() as string;
-    if (this.pos > 0) {
-      this.fields = this.fields.slice(this.pos);
-      this.pos = 0;
-    }
-    for (const p of parts) this.fields.push(p);
+    const text = this.decoder.write(chunk);
+    this.buf = this.pos === 0 ? this.buf + text : this.buf.slice(this.pos) + text;
+    this.pos = 0;
     return this.drain(false);
   }
 
@@ -61,47 +63,105 @@ export class RecordStream {
 
   /** Whether bytes of an unfinished record remain (the writer died mid-record). */
   get pending(): boolean {
-    return this.partial !== '' || this.pos < this.fields.length;
+    return this.pos < this.buf.length;
   }
 
   private drain(atEnd: boolean): RawRecord[] {
     const out: RawRecord[] = [];
-    const f = this.fields;
-    const mark = this.mark;
+    const buf = this.buf;
+    const head = this.head;
     for (;;) {
-      let p = this.pos;
-      if (p >= f.length) break;
-      if (f[p] !== mark) throw new Error(`record stream out of step at ${JSON.stringify(f[p])}`);
-      p++;
-      if (p + 2 > f.length) break;
-      const kind = f[p++] as string;
-      if (kind.charCodeAt(0) === 65 /* A */) {
-        if (p + 2 > f.length) break;
-        const loc = aliasLocation(f[p++] as string);
-        const nTrace = count(f[p++]);
-        if (p + nTrace > f.length) break;
-        const trace = [loc];
-        for (let i = 0; i < nTrace; i++) trace.push(f[p + i] as string);
-        p += nTrace;
-        let q = p;
-        while (q < f.length && f[q] !== mark) q++;
-        if (q === f.length && !atEnd) break;
-        out.push({ kind, trace, args: f.slice(p, q) });
-        this.pos = q;
-        continue;
+      const start = this.pos;
+      if (start >= buf.length) break;
+      if (!buf.startsWith(head, start)) {
+        if (head.startsWith(buf.slice(start))) break;
+        const nul = buf.indexOf('\0', start);
+        throw new Error(`record stream out of step at ${JSON.stringify(buf.slice(start, nul < 0 ? start + 40 : nul))}`);
       }
-      if (p + 1 > f.length) break;
-      const nTrace = count(f[p++]);
-      if (p + nTrace + 1 > f.length) break;
-      const trace = f.slice(p, p + nTrace);
-      p += nTrace;
-      const nArgs = count(f[p++]);
-      if (p + nArgs > f.length) break;
-      const args = f.slice(p, p + nArgs);
-      p += nArgs;
-      this.pos = p;
-      out.push({ kind, trace, args });
+      const p = start + head.length;
+      const e = buf.indexOf('\0', p);
+      if (e < 0) break;
+      const kind = buf.slice(p, e);
+      const c0 = kind.charCodeAt(0);
+      const r = c0 === 65 /* A */ || c0 === 85 /* U */ ? this.open(buf, e + 1, kind, atEnd) : counted(buf, e + 1, kind);
+      if (r === undefined) break;
+      out.push(r.record);
+      this.pos = r.end;
     }
     return out;
   }
+
+  /** An alias (A) or function (U) record from after its kind: its fields up to the next marker (or the end). */
+  private open(buf: string, from: number, kind: string, atEnd: boolean): Parsed | undefined {
+    let p = from;
+    let e: number;
+    let trace: string[];
+    let nArgs = 0;
+    if (kind.charCodeAt(0) === 65) {
+      e = buf.indexOf('\0', p);
+      if (e < 0) return undefined;
+      const loc = aliasLocation(buf.slice(p, e));
+      p = e + 1;
+      e = buf.indexOf('\0', p);
+      if (e < 0) return undefined;
+      const nTrace = count(buf.slice(p, e));
+      p = e + 1;
+      trace = [loc];
+      for (let i = 0; i < nTrace; i++) {
+        e = buf.indexOf('\0', p);
+        if (e < 0) return undefined;
+        trace.push(buf.slice(p, e));
+        p = e + 1;
+      }
+    } else {
+      e = buf.indexOf('\0', p);
+      if (e < 0) return undefined;
+      nArgs = count(buf.slice(p, e));
+      p = e + 1;
+      trace = [];
+    }
+    // The NUL that ends the last field before the next marker (p - 1 when there is none).
+    let q = buf.indexOf(this.next, p - 1);
+    if (q < 0) {
+      if (!atEnd) return undefined;
+      q = buf.lastIndexOf('\0');
+    }
+    const rest = q < p ? [] : buf.slice(p, q).split('\0');
+    if (kind.charCodeAt(0) === 65) return { record: { kind, trace, args: rest }, end: q + 1 };
+    const fields = Math.max(nArgs, 1);
+    if (rest.length < fields) throw new Error(`record stream out of step in a ${kind} record of ${nArgs} arguments`);
+    return { record: { kind, trace: rest.slice(fields), args: nArgs === 0 ? [] : rest.slice(0, nArgs) }, end: q + 1 };
+  }
+}
+
+interface Parsed {
+  readonly record: RawRecord;
+  /** Where the next record starts. */
+  readonly end: number;
+}
+
+/** Reads `count` NUL-ended fields from `p`; undefined when the buffer ends first. */
+function fields(buf: string, p: number, n: number): { values: string[]; end: number } | undefined {
+  const values: string[] = [];
+  let at = p;
+  for (let i = 0; i < n; i++) {
+    const e = buf.indexOf('\0', at);
+    if (e < 0) return undefined;
+    values.push(buf.slice(at, e));
+    at = e + 1;
+  }
+  return { values, end: at };
+}
+
+/** A counted record from after its kind: NTRACE TRACE… NARGS ARGS…. */
+function counted(buf: string, from: number, kind: string): Parsed | undefined {
+  let e = buf.indexOf('\0', from);
+  if (e < 0) return undefined;
+  const trace = fields(buf, e + 1, count(buf.slice(from, e)));
+  if (trace === undefined) return undefined;
+  e = buf.indexOf('\0', trace.end);
+  if (e < 0) return undefined;
+  const args = fields(buf, e + 1, count(buf.slice(trace.end, e)));
+  if (args === undefined) return undefined;
+  return { record: { kind, trace: trace.values, args: args.values }, end: args.end };
 }

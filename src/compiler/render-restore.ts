@@ -1,5 +1,5 @@
 import { BUILTIN_CHAINS, TABLE_ORDER } from './tables.js';
-import { MAX_ARGS, MAX_LINE_LENGTH, quoteRestoreArg } from './quote-restore.js';
+import { MAX_ARGS, MAX_LINE_LENGTH, quoteSpec, type QuotedSpec } from './quote-restore.js';
 import type { RulesetModel, Table, Chain } from './ruleset-model.js';
 import type { SourceTrace } from '../errors/source-location.js';
 
@@ -23,18 +23,17 @@ export interface RenderedRuleset {
   readonly problems: readonly RenderProblem[];
 }
 
-/** Renders the restore line of one rule (`-A CHAIN spec…`). */
-export function renderRuleLine(chain: string, spec: readonly string[]): { ok: true; text: string } | { ok: false; message: string } {
+/** Renders the restore line of one rule (`-A CHAIN spec…`), from its spec quoted beforehand when given. */
+export function renderRuleLine(
+  chain: string,
+  spec: readonly string[],
+  quoted: QuotedSpec = quoteSpec(spec),
+): { ok: true; text: string } | { ok: false; message: string } {
   if (spec.length + 2 > MAX_ARGS) {
     return { ok: false, message: `rule has ${spec.length + 2} arguments; iptables-restore accepts at most ${MAX_ARGS} in one rule` };
   }
-  const parts = ['-A', chain];
-  for (const a of spec) {
-    const q = quoteRestoreArg(a);
-    if (!q.ok) return q;
-    parts.push(q.text);
-  }
-  const text = parts.join(' ');
+  if (!quoted.ok) return quoted;
+  const text = spec.length === 0 ? `-A ${chain}` : `-A ${chain} ${quoted.text}`;
   if (text.length * 3 >= MAX_LINE_LENGTH && Buffer.byteLength(text, 'utf8') >= MAX_LINE_LENGTH) {
     return {
       ok: false,
@@ -78,7 +77,7 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
     }
     for (const c of chains) {
       for (const r of c.rules) {
-        const line = renderRuleLine(c.name, r.spec);
+        const line = renderRuleLine(c.name, r.spec, r.quoted);
         if (!line.ok) {
           problems.push({ message: line.message, trace: r.trace });
           continue;

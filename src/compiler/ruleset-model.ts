@@ -1,6 +1,7 @@
 import { BUILTIN_CHAINS, KNOWN_TARGETS, MAX_CHAIN_NAME, STANDARD_TARGETS } from './tables.js';
 import type { Command, Family } from './parse-argv.js';
 import type { SourceTrace } from '../errors/source-location.js';
+import { quoteSpec, type QuotedSpec } from './quote-restore.js';
 
 /** One rule as written: its specification (without command and chain) and where it came from. */
 export interface Rule {
@@ -10,6 +11,8 @@ export interface Rule {
   /** Index in `spec` of the `-j`/`-g` argument, or -1. */
   readonly targetIndex: number;
   readonly trace: SourceTrace;
+  /** The spec quoted for restore input, when made with the rule (see makeRule). */
+  readonly quoted?: QuotedSpec;
 }
 
 /** A rule whose key is computed on first use: most rules are never compared. */
@@ -19,6 +22,7 @@ class LazyRule implements Rule {
     readonly spec: readonly string[],
     readonly targetIndex: number,
     readonly trace: SourceTrace,
+    readonly quoted: QuotedSpec,
   ) {}
   get key(): string {
     return (this.k ??= this.spec.join('\0'));
@@ -102,9 +106,12 @@ export function looseKey(spec: readonly string[]): string {
   return `${target}\u0001${matches.sort().join('\0')}`;
 }
 
-/** Makes a rule value from its spec and source. */
+/**
+ * Makes a rule value from its spec and source. Its restore text is quoted now, while the rule files
+ * still run and nfgit waits for their next records, so that rendering at the end only joins lines.
+ */
 export function makeRule(spec: readonly string[], trace: SourceTrace): Rule {
-  return new LazyRule(spec, findTarget(spec), trace);
+  return new LazyRule(spec, findTarget(spec), trace, quoteSpec(spec));
 }
 
 /**

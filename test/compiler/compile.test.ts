@@ -308,3 +308,42 @@ test("set -x in a rule file: a failure quotes the rule file's command, never nfg
     t.regex(msg, /10-x:4: a command failed with exit status 1 \(it said: \+.*10-x:4> grep -q nothing \/dev\/null\)/);
     t.notRegex(msg, /nfgit-[0-9a-f]{24}|TRAPZERR|print -u3|\/run\/nfgit/);
   }));
+
+// Issue 15: calls through a variable are recorded by the fast mode's functions as one joined word; the
+// arguments must come out exactly as the shell passed them, and the call chain must name every frame.
+test('calls through a variable keep odd arguments as given and their FILE:LINE call chain', (t) =>
+  withRulesDir(
+    {
+      '05-helpers': 'add() {\n  local cmd=$1; shift\n  $cmd -A INPUT "$@"\n}\n',
+      '10-a': [
+        'IPT=iptables',
+        `$IPT -A INPUT -m comment --comment 'tab\tand "quotes" \\0 \\\\ $HOME * ?' -j ACCEPT`,
+        'for ipt in iptables ip6tables; do $ipt -A INPUT -m comment --comment "  both  é " -j ACCEPT; done',
+        '$IPT 2>/dev/null || true',
+        'setopt sh_word_split glob_subst ksh_arrays',
+        'c="a  b*"; add iptables -m comment --comment "$c" -j ACCEPT',
+        '',
+      ].join('\n'),
+    },
+    async (dir) => {
+      const r = await compile({ rulesDir: dir });
+      t.deepEqual(ruleLines(r.ipv4.text), [
+        '-A INPUT -m comment --comment "tab\tand \\"quotes\\" \\\\0 \\\\\\\\ $HOME * ?" -j ACCEPT',
+        '-A INPUT -m comment --comment "  both  é " -j ACCEPT',
+        '-A INPUT -m comment --comment "a  b*" -j ACCEPT',
+      ]);
+      t.deepEqual(ruleLines(r.ipv6.text), ['-A INPUT -m comment --comment "  both  é " -j ACCEPT']);
+    },
+  ));
+
+test('an error in a call through a variable names the helper line and every call site', (t) =>
+  withRulesDir(
+    {
+      '05-helpers': 'add() {\n  local cmd=$1; shift\n  $cmd -A INPUT "$@"\n}\nvia() { add "$@" }\n',
+      '10-a': 'iptables -A INPUT -i lo -j ACCEPT\nfor ipt in iptables ip6tables; do\n  via $ipt -p tcp --dport 22 -j NOPE\ndone\n',
+    },
+    async (dir) => {
+      const msg = await firstError(compile({ rulesDir: dir }));
+      t.regex(msg, /05-helpers:3: iptables: .*NOPE[^\n]*\n {2}called from [^\n]*05-helpers:5\n {2}called from [^\n]*10-a:3(\n|$)/);
+    },
+  ));

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { quoteRestoreArg } from '../../src/compiler/quote-restore.js';
+import { quoteRestoreArg, quoteSpec } from '../../src/compiler/quote-restore.js';
 
 const quotes = test.macro((t, arg: string, expected: string) => {
   const q = quoteRestoreArg(arg);
@@ -26,4 +26,13 @@ test('1024 bytes are refused, 1023 accepted', (t) => {
   const q = quoteRestoreArg('x'.repeat(1024));
   t.false(q.ok);
   if (!q.ok) t.true(q.message.includes('1023'));
+});
+
+test('quoteSpec: the words of a spec quoted and joined, or the first one restore cannot carry', (t) => {
+  t.deepEqual(quoteSpec(['-m', 'comment', '--comment', 'a "b"', '-j', 'ACCEPT']), {
+    ok: true,
+    text: '-m comment --comment "a \\"b\\"" -j ACCEPT',
+  });
+  t.deepEqual(quoteSpec([]), { ok: true, text: '' });
+  t.false(quoteSpec(['--comment', 'a\nb']).ok);
 });

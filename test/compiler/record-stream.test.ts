@@ -10,6 +10,9 @@ test('records split across chunks anywhere, including inside UTF-8', (t) => {
     encode(MARK, 'A4', '/r/10:4', '1', '/p:9', '-A', 'INPUT', '-j', 'ACCEPT'),
     encode(MARK, 'M', '0', '1', 'sysctl'),
     encode(MARK, 'AM', '/r/10:5', '0', 'sysctl', '-w', 'x=1'),
+    encode(MARK, 'U4', '3', '-A', 'INPUT', 'é', '/r/05:3', '/r/10:6'),
+    encode(MARK, 'U6', '0', '', '/r/10:7'),
+    encode(MARK, 'U4', '2', '', '', '/r/10:8'),
   ]);
   for (let cut = 1; cut < whole.length; cut++) {
     const s = new RecordStream(MARK);
@@ -19,6 +22,9 @@ test('records split across chunks anywhere, including inside UTF-8', (t) => {
       { kind: 'A4', trace: ['/r/10:4', '/p:9'], args: ['-A', 'INPUT', '-j', 'ACCEPT'] },
       { kind: 'M', trace: [], args: ['sysctl'] },
       { kind: 'AM', trace: ['/r/10:5'], args: ['sysctl', '-w', 'x=1'] },
+      { kind: 'U4', trace: ['/r/05:3', '/r/10:6'], args: ['-A', 'INPUT', 'é'] },
+      { kind: 'U6', trace: ['/r/10:7'], args: [] },
+      { kind: 'U4', trace: ['/r/10:8'], args: ['', ''] },
     ]);
   }
 });
@@ -30,6 +36,14 @@ test('an alias record is complete only at the next marker or the end', (t) => {
     { kind: 'A4', trace: ['/r:1'], args: ['-A', 'INPUT'] },
     { kind: 'Z', trace: [], args: [] },
   ]);
+});
+
+test('a function record (U) is complete only at the next marker or the end, and cannot have fewer fields than arguments', (t) => {
+  const s = new RecordStream(MARK);
+  t.deepEqual(s.push(encode(MARK, 'U4', '1', '-L', '/r:1')), []);
+  t.deepEqual(s.end(), [{ kind: 'U4', trace: ['/r:1'], args: ['-L'] }]);
+  t.false(s.pending);
+  t.throws(() => new RecordStream(MARK).push(encode(MARK, 'U4', '3', '-A', MARK, 'Z', '0', '0')), { message: /out of step/ });
 });
 
 test('empty arguments survive', (t) => {
