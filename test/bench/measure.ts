@@ -1,7 +1,9 @@
 // The bench's measurements: the processes, scratch namespaces and temp dirs it starts (and removes on
 // every path), timed runs after the machine settles, and the timed steps: at each size the zsh floor,
 // the seed script, sequential iptables and bare iptables-restore as baselines, then nfgit compile,
-// check and apply, and a comparison of what each loader put in the kernel; then the agent section.
+// check, apply --full and the calls rows (compile of literal calls and of calls through variables),
+// and a comparison of what each loader put in the kernel; then the agent section. The incremental
+// apply rows (incremental.ts) use its run(), settling and namespaces.
 //
 // Every baseline that touches netfilter runs in its own fresh `unshare --net` namespace; nfgit apply
 // runs into a fresh named namespace (`ip netns add nfgit-t-bench-…`), created and deleted around
