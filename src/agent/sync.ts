@@ -6,6 +6,7 @@
 
 import { restoreLast, type ApplyOptions, type ApplyReport } from '../apply/apply.js';
 import { deploy, managedFamilies, managedRulesets } from '../apply/deploy.js';
+import { describePath, pathTrailer } from '../apply/apply-path.js';
 import { ownClaims, parsePreserve, stripPreserved, trustedOwnForm, type PreserveSpec } from '../netfilter/preserve.js';
 import { agentCompileOptions } from './commit-rules.js';
 import { ProbeError } from '../apply/probation.js';
@@ -206,6 +207,7 @@ type Report =
       readonly errors: readonly string[];
       readonly rules: StatusRecord['rules'];
       readonly changes?: StatusRecord['changes'];
+      readonly applyPath?: string;
     }
   | { readonly kind: 'republish' };
 
@@ -650,8 +652,22 @@ async function deployCommit(
   const { repo, config } = ctx;
   const head = plan.commit;
   const applied = agent.applied?.commit ?? null;
-  const decision = (result: Decision, errors: readonly string[], rules: StatusRecord['rules'], changes?: StatusRecord['changes']) =>
-    ({ kind: 'decision', commit: head, result, errors, rules, ...(changes === undefined ? {} : { changes }) }) as const;
+  const decision = (
+    result: Decision,
+    errors: readonly string[],
+    rules: StatusRecord['rules'],
+    changes?: StatusRecord['changes'],
+    applyPath?: string,
+  ) =>
+    ({
+      kind: 'decision',
+      commit: head,
+      result,
+      errors,
+      rules,
+      ...(changes === undefined ? {} : { changes }),
+      ...(applyPath === undefined ? {} : { applyPath }),
+    }) as const;
   /** A failed step's errors become the commit's decision, or are thrown for a retry (resultOf). */
   const failed = (step: PassStep, err: unknown, rules: StatusRecord['rules'], show: (e: NfgitError) => string = (e) => e.format()) => {
     const errors = asNfgitErrors(err);
@@ -714,7 +730,7 @@ async function deployCommit(
         f.change === undefined ? [] : [[f.family, { added: f.change.rulesAdded, removed: f.change.rulesRemoved }]],
       ),
     );
-    return decision('applied', [], rules, changes);
+    return decision('applied', [], rules, changes, pathTrailer(deployed.report.path));
   } finally {
     await fetched.rules.remove();
   }
@@ -743,6 +759,11 @@ function countsOf(result: CompileResult, ipv4Only: boolean): StatusRecord['rules
 
 function logApply(ctx: PassContext, report: ApplyReport, head: string): void {
   if (report.recovery.found) ctx.log.log('warn', 'recovered', report.recovery.message);
+  const path =
+    report.path.kind === 'incremental'
+      ? { path: 'incremental', commands: report.path.changes }
+      : { path: 'full', reason: report.path.reason };
+  ctx.log.log('info', 'apply-path', describePath(report.path), { commit: head, ...path });
   for (const f of report.families) {
     const c = f.change;
     ctx.log.log(
@@ -844,6 +865,7 @@ async function record(ctx: PassContext, agent: AgentState, report: Report): Prom
       previous,
       rules: report.rules,
       ...(report.changes === undefined ? {} : { changes: report.changes }),
+      ...(report.applyPath === undefined ? {} : { applyPath: report.applyPath }),
       errors,
       agent: `nfgit ${VERSION}`,
       time: now,

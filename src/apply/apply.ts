@@ -9,7 +9,15 @@ import { StateDir, type AppliedRuleset, type LastGood } from './state-files.js';
 import { CorruptStateFile } from './state-records.js';
 import type { Probation } from './probation.js';
 import { managedFamilies } from './deploy.js';
-import { applyTransaction, recoverJournal, type FamilyOutcome, type Recovery, type SetsOutcome } from './transaction.js';
+import {
+  applyTransaction,
+  recoverJournal,
+  type FamilyOutcome,
+  type Recovery,
+  type SetsOutcome,
+  type TransactionPath,
+} from './transaction.js';
+import type { ApplyPath } from './apply-path.js';
 
 /** Options shared by apply and restore-last. */
 export interface ApplyOptions {
@@ -29,6 +37,8 @@ export interface ApplyOptions {
   readonly preserve?: PreserveSpec;
   /** Probes and confirmation an apply must pass before it is kept (not restore-last: it loads what passed). */
   readonly probation?: Probation;
+  /** Reload the whole ruleset even where applying the difference would do (apply --full). */
+  readonly full?: boolean;
 }
 
 /** What an apply did. */
@@ -41,6 +51,8 @@ export interface ApplyReport {
   /** Problems found in the state directory that did not stop the command (it repaired them). */
   readonly warnings: readonly string[];
   readonly durationMs: number;
+  /** The whole ruleset reloaded (and why), or only the difference from the last apply. */
+  readonly path: ApplyPath;
 }
 
 /** What the locked part of apply and restore-last works with. */
@@ -122,6 +134,7 @@ async function applyLocked(
   warnings: readonly string[] = [],
   /** restore-last: the ruleset is the recorded last good one (or, 'pending', the one a kept journal records). */
   reloading: boolean | 'pending' = false,
+  path?: TransactionPath,
 ): Promise<ApplyReport> {
   const { state, backend, recovery } = locked;
   const outcome = await applyTransaction(
@@ -139,6 +152,7 @@ async function applyLocked(
     ruleset,
     staging,
     probation,
+    path,
   );
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
   return {
@@ -148,6 +162,7 @@ async function applyLocked(
     hostCommandFailures,
     warnings: [...warnings, ...outcome.warnings],
     durationMs: Date.now() - started,
+    path: outcome.path,
   };
 }
 
@@ -164,6 +179,8 @@ export function applyRuleset(
    * `canonical` option).
    */
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
+  /** The difference (staging then holds the skeletons of the changed rules), or the whole ruleset and why. */
+  path: TransactionPath = { full: 'no earlier apply was looked for' },
 ): Promise<ApplyReport> {
   const started = Date.now();
   return underLock(options, staging, (locked) => {
@@ -174,7 +191,7 @@ export function applyRuleset(
       if (!(err instanceof CorruptStateFile)) throw err;
       warnings.push(`${err.message}; this apply replaced it (sets it named are not known to be nfgit's, so none was destroyed)`);
     }
-    return applyLocked(locked, locked.families, ruleset, options, staging, started, options.probation, warnings);
+    return applyLocked(locked, locked.families, ruleset, options, staging, started, options.probation, warnings, false, path);
   });
 }
 

@@ -8,7 +8,8 @@ import { buildPlan, digestOf } from '../compiler/plan.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { formatLocation } from '../errors/source-location.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
-import { stage } from '../netfilter/stage.js';
+import { stage, type StageResult } from '../netfilter/stage.js';
+import type { TransactionPath } from './transaction.js';
 import type { ApplyOptions, ApplyReport } from './apply.js';
 import type { AppliedRuleset } from './state-files.js';
 
@@ -70,11 +71,13 @@ export interface DeployOptions extends ApplyOptions {
 /**
  * Compiles, stages and applies as one transaction. Staging runs in its own namespaces while the apply
  * takes its locks and recovers any interrupted apply; nothing changes on the target before staging passed.
+ * When the last apply is recorded (apply-path.ts), staging loads only the changed rules in their
+ * context, and the apply loads only the difference if the live ruleset is still the recorded one.
  * Never throws: the outcome says which step failed.
  */
 export async function deploy(compileOptions: CompileOptions, options: DeployOptions): Promise<DeployOutcome> {
   // Loaded while the rules compile: the state code and zod would add a tenth of a second to every command's start.
-  const loading = import('./apply.js');
+  const loading = Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js')]);
   loading.catch(() => {});
   let result: CompileResult;
   try {
@@ -82,21 +85,53 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   } catch (error) {
     return { ok: false, step: 'compile', error };
   }
-  const staging = stage(managedRulesets(result, options.ipv4Only), { canonical: true, ipsets: result.ipsets });
-  const stagingFailed = staging.then(
-    () => false,
-    () => true,
-  );
+  const rulesets = managedRulesets(result, options.ipv4Only);
+  // The whole ruleset is staged at most once: at once, when a skeleton is refused, or under the lock.
+  let whole: Promise<StageResult> | undefined;
+  const stageWhole = (): Promise<StageResult> => (whole ??= stage(rulesets, { canonical: true, ipsets: result.ipsets }));
+  let staging: Promise<StageResult> | undefined;
   try {
-    const { applyRuleset } = await loading;
+    const [{ applyRuleset }, { planPath }, { StateDir }] = await loading;
+    const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
+    // One StateDir for the plan and the apply: the last good ruleset read for the plan is not parsed again.
+    const state = options.state ?? new StateDir(options.stateDir);
+    const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, options);
+    let path: TransactionPath;
+    if ('full' in planned) {
+      staging = stageWhole();
+      path = planned;
+    } else {
+      const skeletons = Object.fromEntries(
+        Object.entries(rulesets).map(([f, rs]) => [f, { ...rs, text: planned.increment.plans[f as Family]?.skeleton ?? rs.text }]),
+      );
+      // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
+      // reported: the skeleton must never refuse what the whole ruleset loads.
+      let refused = false;
+      staging = stage(skeletons, { canonical: true, ipsets: result.ipsets }).catch(() => ((refused = true), stageWhole()));
+      path = {
+        increment: {
+          ...planned.increment,
+          stageWhole: () => stageWhole().then((s) => s.canonical),
+          skeletonRefused: () => refused,
+        },
+      };
+    }
     const report = await applyRuleset(
       rulesetOf(result, options.ipv4Only, options.source),
-      options,
+      { ...options, state },
       staging.then((s) => s.canonical),
+      path,
     );
     return { ok: true, result, report };
   } catch (error) {
     // applyRuleset ends with staging's error when staging refused the rules (it waits for staging before changing anything).
-    return { ok: false, step: (await stagingFailed) ? 'stage' : 'apply', error, result };
+    const refused = async (p: Promise<unknown> | undefined): Promise<boolean> =>
+      p === undefined
+        ? false
+        : p.then(
+            () => false,
+            () => true,
+          );
+    return { ok: false, step: (await refused(staging)) || (await refused(whole)) ? 'stage' : 'apply', error, result };
   }
 }

@@ -26,6 +26,8 @@ import { applySets, destroyCreatedSets, destroyStaleSets, rollbackSetContents, s
 import { saveSets } from '../netfilter/ipset-driver.js';
 import { canonicalSets, countSets, diffSets, type SetCounts } from '../netfilter/set-diff.js';
 import { CorruptStateFile } from './state-records.js';
+import { decideIncrement, type ApplyPath, type IncrementRequest, type StagedForms } from './apply-path.js';
+import type { FamilyScript } from '../netfilter/increment.js';
 import { isDiskFull } from '../util/durable-file.js';
 import {
   PreparedLastGood,
@@ -72,7 +74,12 @@ export interface TransactionOutcome {
   readonly sets: SetsOutcome | undefined;
   /** What could not be written to a full disk and did not stop a restore-last. */
   readonly warnings: string[];
+  /** The whole ruleset reloaded, or only the difference. */
+  readonly path: ApplyPath;
 }
+
+/** What an apply is asked to load: the whole ruleset (and why), or the difference if the lock allows. */
+export type TransactionPath = { readonly full: string } | { readonly increment: IncrementRequest };
 
 /** Everything the transaction needs besides the ruleset. */
 export interface TransactionContext {
@@ -192,6 +199,8 @@ export async function applyTransaction(
   staging: Promise<Partial<Record<Family, Promise<string>>>> = Promise.resolve({}),
   /** Probes and confirmation to pass before the new ruleset is kept; undefined: kept at once. */
   probation?: Probation,
+  /** The difference (staging then holds the skeletons of the changed rules), or the whole ruleset. */
+  path: TransactionPath = { full: 'restore-last loads the whole ruleset' },
 ): Promise<TransactionOutcome> {
   const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
@@ -236,7 +245,10 @@ export async function applyTransaction(
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   const serialized = sealedJournal(journal);
-  const canonical = await staging;
+  const chosen = await choosePath(ctx, path, await staging, lastGood, snapshot);
+  const canonical = chosen.forms;
+  const scripts = chosen.scripts;
+  for (const family of ctx.families) if (scripts !== undefined) next[family] = scripts[family]?.script ?? '';
   const preserving = preserve.chains.length > 0 || preserve.rules.length > 0;
   // nfgit's part at the last apply (what it loaded, recorded for this same target), in canonical form.
   const previous: Partial<Record<Family, string>> = {};
@@ -290,23 +302,30 @@ export async function applyTransaction(
     }
   }
 
-  // The after-save of a family (for the summary of what changed) runs while the next family restores.
+  // Both families restore at once: they are independent until both are done (the commit point), and a
+  // failure of either puts both back. The after-save of a family (for the summary) then runs.
   const afterSaves: Array<Promise<{ text: string; staged: boolean } | undefined>> = [];
-  let prepared: PreparedLastGood | undefined;
-  for (const family of ctx.families) {
+  const noflush = scripts !== undefined;
+  const restoring = ctx.families.map((family) => {
     const text = next[family] ?? '';
-    const restoring = text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs });
-    // While the first restore runs, serialize what will be recorded once both are done.
-    prepared ??= new PreparedLastGood(record);
-    const r = await restoring;
+    return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
+  });
+  // While the restores run, serialize what will be recorded once both are done.
+  const prepared = new PreparedLastGood(record);
+  const settled = await Promise.allSettled(restoring);
+  // A tool that could not even be run: the journal stays, and the next command puts both families back.
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  for (const [i, family] of ctx.families.entries()) {
+    const text = next[family] ?? '';
+    const s = settled[i];
+    const r = s?.status === 'fulfilled' ? s.value : undefined;
     if (r !== undefined && r.code !== 0) {
-      await Promise.allSettled(afterSaves);
       const failure = parseRestoreError(r.stderr);
       const table = r.hung === undefined ? tableAtLine(text, failure.line) : undefined;
       const what =
         r.hung !== undefined
           ? `${FAMILY_NAME[family]} restore failed: ${r.hung}`
-          : `${FAMILY_NAME[family]} restore failed${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
+          : `${FAMILY_NAME[family]} restore failed${noflush ? ' (applying the difference)' : ''}${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       let left: string[];
       try {
         left = await rollback(ctx, snapshot, sets, claims);
@@ -318,6 +337,8 @@ export async function applyTransaction(
       const message = withWarnings(`${what}. Nothing was changed: both families are back on their previous ruleset`, left);
       throw r.hung === undefined ? new RuleError(message, { family }) : new SandboxError(message, { family });
     }
+  }
+  for (const family of ctx.families) {
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
     const live = (): Promise<{ text: string; staged: boolean }> =>
@@ -349,7 +370,7 @@ export async function applyTransaction(
   let recorded = false;
   try {
     if (journaled) ctx.state.markJournalApplied(journal);
-    ctx.state.writeLastGood(prepared ?? record, forms);
+    ctx.state.writeLastGood(prepared, forms);
     recorded = true;
   } catch (err) {
     // restore-last loaded what is recorded already (or what its kept journal records): it stays.
@@ -383,11 +404,37 @@ export async function applyTransaction(
       after[i] === undefined
         ? undefined
         : DRIVER.compare(
-            stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])),
-            stripPreserved(after[i] as string, preserve, ownClaims(own[i])),
+            preserving ? stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])) : (snapshot[family] ?? ''),
+            preserving ? stripPreserved(after[i] as string, preserve, ownClaims(own[i])) : (after[i] as string),
           ),
   }));
-  return { families, sets: setsOutcome, warnings };
+  return { families, sets: setsOutcome, warnings, path: chosen.path };
+}
+
+/**
+ * Under the lock, with the families saved: the incremental path if it was asked for and the live
+ * ruleset is still the recorded one (then the scripts, and the canonical forms they leave), else the
+ * whole ruleset, staged now if staging loaded only the skeletons.
+ */
+async function choosePath(
+  ctx: TransactionContext,
+  path: TransactionPath,
+  staged: StagedForms,
+  lastGood: LastGood | undefined,
+  snapshot: Partial<Record<Family, string>>,
+): Promise<{ forms: StagedForms; scripts?: Partial<Record<Family, FamilyScript>>; path: ApplyPath }> {
+  if ('full' in path) return { forms: staged, path: { kind: 'full', reason: path.full } };
+  const decided = await decideIncrement(path.increment, ctx.state, ctx.target, lastGood, snapshot, staged);
+  if ('reason' in decided) return { forms: await path.increment.stageWhole(), path: { kind: 'full', reason: decided.reason } };
+  const forms: StagedForms = {};
+  let changes = 0;
+  for (const family of ctx.families) {
+    const s = decided[family];
+    if (s === undefined) throw new InternalError(`internal error: no ${FAMILY_NAME[family]} increment`);
+    forms[family] = Promise.resolve(s.expected);
+    changes += s.changes;
+  }
+  return { forms, scripts: decided, path: { kind: 'incremental', changes } };
 }
 
 /**

@@ -19,14 +19,16 @@ export function registerApply(program: Command, argv: readonly string[]): void {
           ),
       ),
     ),
-  ).action(async (flags: CompileFlags & ApplyFlags & ProbeFlags) => {
-    const probation = probationOf(flags);
-    const options = applyOptions(flags, argv);
-    const deployed = await deploy(compileOptions(flags), { ...options, ...(probation === undefined ? {} : { probation }) });
-    if (!deployed.ok) throw deployed.error;
-    printApply(deployed.report, `applied ${deployed.result.rulesDir} (${deployed.result.files.length} files)`, {
-      json: flags.json,
-      target: options.target,
+  )
+    .option('--full', 'reload the whole ruleset even where applying only the difference from the last apply would do')
+    .action(async (flags: CompileFlags & ApplyFlags & ProbeFlags & { full?: boolean }) => {
+      const probation = probationOf(flags);
+      const options = { ...applyOptions(flags, argv), full: flags.full === true };
+      const deployed = await deploy(compileOptions(flags), { ...options, ...(probation === undefined ? {} : { probation }) });
+      if (!deployed.ok) throw deployed.error;
+      printApply(deployed.report, `applied ${deployed.result.rulesDir} (${deployed.result.files.length} files)`, {
+        json: flags.json,
+        target: options.target,
+      });
     });
-  });
 }

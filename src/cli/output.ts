@@ -3,6 +3,7 @@ import type { CompileResult } from '../compiler/compile.js';
 import { FAMILY_NAME } from '../compiler/parse-argv.js';
 import type { ApplyReport } from '../apply/apply.js';
 import type { Recovery } from '../apply/transaction.js';
+import { describePath } from '../apply/apply-path.js';
 import { describeSetsOutcome } from '../netfilter/set-diff.js';
 import { describeTarget, type Target } from '../netfilter/target.js';
 import { isJournalStream } from '../agent/log.js';
@@ -41,7 +42,10 @@ export function printApply(report: ApplyReport, headline: string, flags: { json?
     return;
   }
   printRecovery(report.recovery, false);
-  const lines = [`${headline} to ${describeTarget(flags.target)} in ${(report.durationMs / 1000).toFixed(2)} s`];
+  const lines = [
+    `${headline} to ${describeTarget(flags.target)} in ${(report.durationMs / 1000).toFixed(2)} s`,
+    `  ${describePath(report.path)}`,
+  ];
   for (const f of report.families) {
     const c = f.change;
     const parts = c === undefined ? ['(could not read the new ruleset back to compare)'] : [`+${c.rulesAdded} -${c.rulesRemoved} rules`];

@@ -57,6 +57,8 @@ export interface StatusRecord {
   readonly paused?: PauseInfo;
   /** The host's rollout ring (`Ring: canary`), when the configuration gives one. */
   readonly ring?: string;
+  /** How an applied commit was loaded (`Apply-Path: incremental 3` or `full: why`); absent before nfgit had both. */
+  readonly applyPath?: string;
   /** Why a `held` report holds the commit (`Held: waiting for canary fw1, fw2`). */
   readonly held?: string;
   /**
@@ -141,6 +143,7 @@ export function formatStatusMessage(r: StatusRecord): string {
   if (r.heartbeat === true) lines.push(trailer('Heartbeat', 'yes'));
   if (r.held !== undefined) lines.push(trailer('Held', r.held));
   if (r.ring !== undefined) lines.push(trailer('Ring', r.ring));
+  if (r.applyPath !== undefined) lines.push(trailer('Apply-Path', r.applyPath));
   if (r.previousTag !== undefined) lines.push(trailer('Previous-Tag', `${r.previousTag.name} ${r.previousTag.oid}`));
   if (r.paused !== undefined) {
     lines.push(trailer('Paused-By', r.paused.by), trailer('Paused-Until', r.paused.until?.toISOString() ?? 'resume'));
@@ -241,6 +244,7 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
   }
   const held = single.get('held');
   if (result === 'held' && held === undefined) return { error: 'a held report must say why (the Held trailer is missing)' };
+  const applyPath = single.get('apply-path');
   const ring = single.get('ring');
   if (ring !== undefined && !isValidRingName(ring)) return { error: `Ring "${ring}" is not a valid ring name` };
   let previousTag: TagLink | undefined;
@@ -263,6 +267,7 @@ export function parseStatusMessage(message: string): StatusRecord | { error: str
     ...(heartbeat === 'yes' ? { heartbeat: true } : {}),
     ...(paused === undefined ? {} : { paused }),
     ...(ring === undefined ? {} : { ring }),
+    ...(applyPath === undefined ? {} : { applyPath }),
     ...(held === undefined ? {} : { held }),
     ...(previousTag === undefined ? {} : { previousTag }),
   };

@@ -78,14 +78,27 @@ export function findDrift(applied: string, live: string): TableDrift[] {
   for (const table of [...new Set([...want.keys(), ...have.keys()])].sort()) {
     const a = want.get(table);
     const b = have.get(table);
-    const linesA = [...[...(a?.chains ?? [])].sort(), ...(a?.rules ?? [])];
-    const linesB = [...[...(b?.chains ?? [])].sort(), ...(b?.rules ?? [])];
+    // Chains in name order, each with its rules in order: the order in which a save lists the chains
+    // (creation order on some backends) does not matter to a packet, the order within a chain does.
+    const linesA = [...[...(a?.chains ?? [])].sort(), ...byChain(a?.rules ?? [])];
+    const linesB = [...[...(b?.chains ?? [])].sort(), ...byChain(b?.rules ?? [])];
+    // The common case, cheaply: the same lines in the same order.
+    if (linesA.length === linesB.length && linesA.every((l, i) => l === linesB[i])) continue;
     const missing = multisetMinus(linesA, linesB);
     const extra = multisetMinus(linesB, linesA);
     const reordered = missing.length === 0 && extra.length === 0 && linesA.join('\n') !== linesB.join('\n');
     if (missing.length > 0 || extra.length > 0 || reordered) drift.push({ table, missing, extra, reordered });
   }
   return drift;
+}
+
+/** Rules grouped by chain, chains in name order, each chain's rules in their order (a stable sort). */
+function byChain(rules: readonly string[]): string[] {
+  const chain = (r: string): string => r.split(' ', 2)[1] ?? '';
+  return rules
+    .map((r, i) => ({ r, c: chain(r), i }))
+    .sort((x, y) => (x.c < y.c ? -1 : x.c > y.c ? 1 : x.i - y.i))
+    .map((x) => x.r);
 }
 
 function nonEmpty(tables: Map<string, SavedTable>): Map<string, SavedTable> {

@@ -21,12 +21,15 @@ export interface RulesetDriver {
   save(target: Target, family: Family): Promise<string>;
   /** Throws when a snapshot is not one a rollback could put back (a broken save tool). */
   checkSnapshot(target: Target, backend: Backend, family: Family, snapshot: string): Promise<void>;
-  /** Loads input into the family (replacing the tables it names); `counters` with the counters it holds. */
+  /**
+   * Loads input into the family (replacing the tables it names); `counters` with the counters it holds;
+   * `noflush` runs the input's commands on the tables as they are (an incremental apply).
+   */
   restore(
     target: Target,
     family: Family,
     input: string,
-    options?: { counters?: boolean; timeoutMs?: number | undefined },
+    options?: { counters?: boolean; timeoutMs?: number | undefined; noflush?: boolean },
   ): Promise<RestoreRun>;
   /** Puts the family back on a snapshot (`current`: its save just before), and checks that it holds it. */
   rollbackRestore(

@@ -157,16 +157,34 @@ export function diffRules(before: readonly string[], after: readonly string[]): 
 /** Beyond this many edits a chain's middle is shown as all removed, then all added (time and memory stay bounded). */
 const MAX_EDITS = 2000;
 
-/** A shortest edit script (Myers' O((N+M)D) algorithm) after trimming the common head and tail. */
-function editScript(a: readonly string[], b: readonly string[]): RuleLine[] {
+/**
+ * A shortest edit script from `a` to `b` (Myers' O((N+M)D) algorithm, after trimming the common head and
+ * tail): ' ' keeps a line of `a`, '-' removes one, '+' adds one of `b`. Undefined beyond `maxEdits` edits.
+ */
+export function editOps(a: readonly string[], b: readonly string[], maxEdits = MAX_EDITS): EditOp[] | undefined {
+  const { head, tail } = commonEnds(a, b);
+  const midA = a.slice(head, a.length - tail);
+  const midB = b.slice(head, b.length - tail);
+  const mid = myers(midA, midB, maxEdits);
+  if (mid === undefined) return undefined;
+  return [...a.slice(0, head).map((): Op => ' '), ...mid, ...a.slice(a.length - tail).map((): Op => ' ')];
+}
+
+/** How many lines `a` and `b` share at their start and (after that) at their end. */
+function commonEnds(a: readonly string[], b: readonly string[]): { head: number; tail: number } {
   let head = 0;
   while (head < a.length && head < b.length && a[head] === b[head]) head++;
   let tail = 0;
   while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
-  const midA = a.slice(head, a.length - tail);
-  const midB = b.slice(head, b.length - tail);
-  const mid = myers(midA, midB) ?? [...midA.map((): Op => '-'), ...midB.map((): Op => '+')];
-  const ops: Op[] = [...a.slice(0, head).map((): Op => ' '), ...mid, ...a.slice(a.length - tail).map((): Op => ' ')];
+  return { head, tail };
+}
+
+/** One step of an edit script. */
+export type EditOp = ' ' | '-' | '+';
+
+/** A shortest edit script as rule lines; beyond MAX_EDITS the middle is all removed, then all added. */
+function editScript(a: readonly string[], b: readonly string[]): RuleLine[] {
+  const ops = editOps(a, b) ?? bounded(a, b);
   let i = 0;
   let j = 0;
   return ops.map((op): RuleLine => {
@@ -178,15 +196,25 @@ function editScript(a: readonly string[], b: readonly string[]): RuleLine[] {
 
 type Op = RuleLine['op'];
 
-function myers(a: readonly string[], b: readonly string[]): Op[] | undefined {
+/** The script of editScript beyond MAX_EDITS: the common head and tail kept, the middle all removed, then all added. */
+function bounded(a: readonly string[], b: readonly string[]): Op[] {
+  const { head, tail } = commonEnds(a, b);
+  const keep = (n: number): Op[] => Array.from({ length: n }, (): Op => ' ');
+  const fill = (n: number, op: Op): Op[] => Array.from({ length: n }, () => op);
+  return [...keep(head), ...fill(a.length - head - tail, '-'), ...fill(b.length - head - tail, '+'), ...keep(tail)];
+}
+
+function myers(a: readonly string[], b: readonly string[], maxEdits: number): Op[] | undefined {
   const n = a.length;
   const m = b.length;
   const max = n + m;
-  const off = max + 1;
-  const v = new Int32Array(2 * max + 3);
+  // Only diagonals within maxEdits of the start are ever reached: the arrays stay small for a large chain.
+  const width = Math.min(max, maxEdits) + 1;
+  const off = width;
+  const v = new Int32Array(2 * width + 3);
   // trace[d]: v over diagonals -d-1 … d+1 before step d (index k + d + 1).
   const trace: Int32Array[] = [];
-  for (let d = 0; d <= Math.min(max, MAX_EDITS); d++) {
+  for (let d = 0; d <= Math.min(max, maxEdits); d++) {
     trace.push(v.slice(off - d - 1, off + d + 2));
     for (let k = -d; k <= d; k += 2) {
       let x =

@@ -20,16 +20,17 @@ export const DEFAULT_RESTORE_TIMEOUT_MS = 60_000;
 
 /**
  * Loads restore input into one family of the target within the time limit (`counters`: with the
- * counters the input holds, as a rollback puts them back); a run that hit the limit says so.
+ * counters the input holds, as a rollback puts them back; `noflush`: the input's commands run on the
+ * tables as they are, the incremental apply); a run that hit the limit says so.
  */
 export async function restoreFamily(
   target: Target,
   family: Family,
   input: string,
-  options: { counters?: boolean; timeoutMs?: number | undefined } = {},
+  options: { counters?: boolean; timeoutMs?: number | undefined; noflush?: boolean } = {},
 ): Promise<RestoreRun> {
   const limit = options.timeoutMs ?? DEFAULT_RESTORE_TIMEOUT_MS;
-  const argv = options.counters === true ? [restoreTool(family), '-c'] : [restoreTool(family)];
+  const argv = [restoreTool(family), ...(options.counters === true ? ['-c'] : []), ...(options.noflush === true ? ['--noflush'] : [])];
   const r = await runInTarget(target, argv, { input, timeoutMs: limit });
   const hung = r.timedOut
     ? `${restoreTool(family)} hung: no answer within ${limit / 1000} s (--restore-timeout), so it was killed`

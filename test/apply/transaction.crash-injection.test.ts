@@ -3,12 +3,16 @@
  * the next command, and check that both families run the same ruleset, old or new, and that the
  * journal is gone.
  *
- * Kill points, in the order the transaction reaches them:
- * - journal:   iptables-restore stand-in kills nfgit before loading anything (the journal is written);
- * - ipv4:      ip6tables-restore stand-in kills nfgit before loading (IPv4 is applied, IPv6 is not);
- * - ipv6:      ip6tables-restore stand-in loads for real, then kills nfgit (both applied, journal not
- *              yet marked as applied);
+ * Kill points, in the order the transaction reaches them (both families restore at once, so the
+ * stand-ins of the two tools wait for each other through files):
+ * - journal:   iptables-restore stand-in kills nfgit before loading anything (the journal is written),
+ *              once the ip6tables-restore stand-in is holding without loading;
+ * - ipv4:      ip6tables-restore stand-in kills nfgit before loading, once IPv4 loaded for real;
+ * - ipv6:      both load for real, then the ip6tables-restore stand-in kills nfgit once IPv4 is done
+ *              (both applied, journal not yet marked as applied);
  * - last-good: a `main` host command kills nfgit (they run after last-good.json is written).
+ * Each runs on both paths: the whole ruleset (OLD_RULES to NEW_RULES, which adds a table) and the
+ * difference (OLD_RULES to CHANGED_RULES, restored with --noflush).
  * The stand-ins kill their parent: `ip netns exec` execs in place, so that is the node process; each
  * records the pid it killed and refuses to kill anything that is not the nfgit CLI.
  */
@@ -20,14 +24,22 @@ import path from 'node:path';
 import { normalizeSave } from '../helpers/netns.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { apply, BODY, killerScript, restoreLast, saveNs, withNetns, withStandIns, withTempDir, type Saves } from './helpers/netns-apply.js';
-import { NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
+import { CHANGED_RULES, NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
+
+/** The two paths of an apply, and the new rules that take each. */
+type Path = 'full' | 'incremental';
+const NEXT: Record<Path, string> = { full: NEW_RULES, incremental: CHANGED_RULES };
 
 /** The saves of the old and of the new rules, as nfgit leaves them when it applies old, then new. */
-let REF: { old: Saves; new: Saves } | undefined;
+const REFS: Partial<Record<Path, { old: Saves; new: Saves }>> = {};
 
 test.before(async () => {
-  REF = await withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
-    withRulesDir({ '10-rules': NEW_RULES }, (newRules) =>
+  for (const p of ['full', 'incremental'] as const) REFS[p] = await reference(NEXT[p]);
+});
+
+function reference(next: string): Promise<{ old: Saves; new: Saves }> {
+  return withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+    withRulesDir({ '10-rules': next }, (newRules) =>
       withNetns((ns) =>
         withTempDir('nfgit-state-', async (state) => {
           const a = await apply(oldRules, ns, state);
@@ -40,14 +52,14 @@ test.before(async () => {
       ),
     ),
   );
-});
+}
 
 type KillPoint = 'journal' | 'ipv4' | 'ipv6' | 'last-good';
 type Which = 'old' | 'new' | 'neither';
 
 /** Which ruleset a family runs (ignoring comments, counters and empty tables with ACCEPT policies). */
-function which(family: keyof Saves, saves: Saves): Which {
-  const ref = REF as { old: Saves; new: Saves };
+function which(family: keyof Saves, saves: Saves, path: Path = 'full'): Which {
+  const ref = REFS[path] as { old: Saves; new: Saves };
   const n = normalizeSave(saves[family]);
   if (n === normalizeSave(ref.old[family])) return 'old';
   if (n === normalizeSave(ref.new[family])) return 'new';
@@ -55,9 +67,12 @@ function which(family: keyof Saves, saves: Saves): Which {
 }
 
 const STAND_INS: Record<KillPoint, Record<string, string>> = {
-  journal: { 'iptables-restore': BODY.killParent('before') },
-  ipv4: { 'ip6tables-restore': BODY.killParent('before') },
-  ipv6: { 'ip6tables-restore': BODY.killParent('after') },
+  journal: {
+    'iptables-restore': BODY.killParent('before', undefined, 'v6-holding'),
+    'ip6tables-restore': BODY.holdUntilKilled('v6-holding'),
+  },
+  ipv4: { 'iptables-restore': BODY.loadThenMark('v4-done'), 'ip6tables-restore': BODY.killParent('before', undefined, 'v4-done') },
+  ipv6: { 'iptables-restore': BODY.loadThenMark('v4-done'), 'ip6tables-restore': BODY.killParent('after', undefined, 'v4-done') },
   'last-good': {},
 };
 
@@ -69,19 +84,19 @@ const AT_KILL: Record<KillPoint, { ipv4: Which; ipv6: Which }> = {
   'last-good': { ipv4: 'new', ipv6: 'new' },
 };
 
-function crashTest(point: KillPoint, next: 'restore-last' | 'apply old'): void {
+function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Path): void {
   // Where it ends: an interrupted transaction is undone (old) unless it had recorded the last good
   // ruleset; then restore-last loads that (new), and applying the old rules gives old.
   const expected: Which = point === 'last-good' && next === 'restore-last' ? 'new' : 'old';
-  test.serial(`SIGKILL after ${point}, then ${next}: both families run the ${expected} ruleset, the journal is gone`, (t) =>
+  test.serial(`${way} path: SIGKILL after ${point}, then ${next}: both families run the ${expected} ruleset, the journal is gone`, (t) =>
     withNetns((ns) =>
       withStandIns(ns, STAND_INS[point], (s) => {
         const killer = s.file('kill-parent.sh');
-        const newText = point === 'last-good' ? `${NEW_RULES}main sh ${killer}\n` : NEW_RULES;
+        const newText = point === 'last-good' ? `${NEXT[way]}main sh ${killer}\n` : NEXT[way];
         return withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
           withRulesDir({ '10-rules': newText }, (newRules) =>
             withTempDir('nfgit-state-', async (state) => {
-              const ref = REF as { old: Saves; new: Saves };
+              const ref = REFS[way] as { old: Saves; new: Saves };
               const journalFile = path.join(state, 'journal.json');
               const first = await apply(oldRules, ns, state);
               t.is(first.exitCode, 0, String(first.stderr));
@@ -98,7 +113,16 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old'): void {
 
               // The state right after the kill.
               const mid = await saveNs(ns);
-              t.deepEqual({ ipv4: which('ipv4', mid), ipv6: which('ipv6', mid) }, AT_KILL[point], 'the kill happened at the intended step');
+              t.deepEqual(
+                { ipv4: which('ipv4', mid, way), ipv6: which('ipv6', mid, way) },
+                AT_KILL[point],
+                'the kill happened at the intended step',
+              );
+              // The path under test is the one taken (a last-good kill has no stand-in: its record says).
+              if (point !== 'last-good') {
+                const calls = await s.read('calls');
+                t.is(/\|--noflush/.test(calls), way === 'incremental', `restore calls:\n${calls}`);
+              }
               t.true(await lockIsFree(state), 'the dead apply does not hold the lock (the kernel freed its flock)');
               if (point === 'last-good') {
                 t.false(existsSync(journalFile));
@@ -111,8 +135,8 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old'): void {
               const r = next === 'restore-last' ? await restoreLast(ns, state) : await apply(oldRules, ns, state);
               t.is(r.exitCode, 0, String(r.stderr));
               const after = await saveNs(ns);
-              const v4 = which('ipv4', after);
-              const v6 = which('ipv6', after);
+              const v4 = which('ipv4', after, way);
+              const v6 = which('ipv6', after, way);
               t.not(v4, 'neither', `IPv4 runs neither ruleset:\n${after.ipv4}`);
               t.is(v4, v6, 'both families run the same ruleset');
               t.is(v4, expected);
@@ -142,9 +166,11 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old'): void {
   );
 }
 
-for (const point of ['journal', 'ipv4', 'ipv6', 'last-good'] as const) {
-  crashTest(point, 'restore-last');
-  crashTest(point, 'apply old');
+for (const way of ['full', 'incremental'] as const) {
+  for (const point of ['journal', 'ipv4', 'ipv6', 'last-good'] as const) {
+    crashTest(point, 'restore-last', way);
+    crashTest(point, 'apply old', way);
+  }
 }
 
 test.serial(
@@ -154,7 +180,7 @@ test.serial(
       withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
         withRulesDir({ '10-rules': NEW_RULES }, (newRules) =>
           withTempDir('nfgit-state-', async (state) => {
-            const ref = REF as { old: Saves; new: Saves };
+            const ref = REFS.full as { old: Saves; new: Saves };
             const journalFile = path.join(state, 'journal.json');
             t.is((await apply(oldRules, ns, state)).exitCode, 0);
             // Killed after both families were loaded, before the journal said so.

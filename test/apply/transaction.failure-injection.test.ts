@@ -13,6 +13,7 @@ import { ROOT } from '../helpers/paths.js';
 import {
   apply,
   BODY,
+  inNs,
   nfgit,
   restoreLast,
   saveNs,
@@ -23,14 +24,15 @@ import {
   withTempDir,
   type Saves,
 } from './helpers/netns-apply.js';
-import { NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
+import { CHANGED_RULES, NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
 
 /** A namespace running OLD_RULES (applied by nfgit), its saves, and a directory holding NEW_RULES. */
 async function withOldApplied(
   fn: (ctx: { ns: string; state: string; before: Saves; lastGood: string; newRules: string; oldRules: string }) => Promise<void>,
+  next: string = NEW_RULES,
 ): Promise<void> {
   await withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
-    withRulesDir({ '10-rules': NEW_RULES }, (newRules) =>
+    withRulesDir({ '10-rules': next }, (newRules) =>
       withNetns((ns) =>
         withTempDir('nfgit-state-', async (state) => {
           const r = await apply(oldRules, ns, state);
@@ -68,6 +70,48 @@ test.serial('a. ip6tables-restore fails after iptables-restore succeeded: both f
         'the lock is free',
       );
     }),
+  ),
+);
+
+test.serial('a-incremental. ip6tables-restore --noflush fails after IPv4 took the difference: both families are back, counters too', (t) =>
+  withOldApplied(
+    ({ ns, state, lastGood, newRules }) =>
+      withStandIns(ns, { 'ip6tables-restore': BODY.failRestore('ip6tables-restore') }, async (s) => {
+        await inNs(ns, ['iptables', '-R', 'INPUT', '1', '-c', '7', '700', '-i', 'lo', '-j', 'ACCEPT']);
+        const before = await saveNs(ns, true);
+        await s.arm();
+        const r = await apply(newRules, ns, state, { standIns: s.dir });
+        t.true(s.has('fired'), 'the stand-in failed the IPv6 restore');
+        t.regex(await s.read('calls'), /\|--noflush/, 'the apply took the incremental path');
+        t.regex(
+          String(r.stderr),
+          /IPv6 restore failed \(applying the difference\) in table filter \(line \d+\): ip6tables-restore: injected failure/,
+        );
+        t.regex(String(r.stderr), /both families are back on their previous ruleset/);
+        t.deepEqual(await saveNs(ns, true), before, 'both families, counters included, are what they were');
+        t.false(existsSync(path.join(state, 'journal.json')));
+        t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+      }),
+    CHANGED_RULES,
+  ),
+);
+
+test.serial('h-incremental. ip6tables-restore --noflush hangs: killed after --restore-timeout, both families back, exit 3', (t) =>
+  withOldApplied(
+    ({ ns, state, before, lastGood, newRules }) =>
+      withStandIns(ns, { 'ip6tables-restore': '  if [ "$*" = "--noflush" ]; then touch "$dir/fired"; exec sleep 600; fi' }, async (s) => {
+        await s.arm();
+        const r = await nfgit(['apply', '--rules', newRules, '--netns', ns, '--state-dir', state, '--restore-timeout', '2'], {
+          standIns: s.dir,
+        });
+        t.true(s.has('fired'), 'the stand-in hung the IPv6 restore of the difference');
+        t.is(r.exitCode, 3, String(r.stderr));
+        t.regex(String(r.stderr), /ip6tables-restore hung: no answer within 2 s/);
+        t.deepEqual(await saveNs(ns), before);
+        t.false(existsSync(path.join(state, 'journal.json')));
+        t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
+      }),
+    CHANGED_RULES,
   ),
 );
 

@@ -36,10 +36,12 @@ export function stripComments(text: string): string {
     .join('\n');
 }
 
-/** `iptables-save` and `ip6tables-save` of a named namespace, comment lines stripped. */
-export async function saveNs(ns: string): Promise<Saves> {
+/** `iptables-save` and `ip6tables-save` of a named namespace (with `-c` when `counters`), comment lines stripped. */
+export async function saveNs(ns: string, counters = false): Promise<Saves> {
   const [v4, v6] = await Promise.all(
-    ['iptables-save', 'ip6tables-save'].map((tool) => execa(IP, ['netns', 'exec', ns, path.join(SBIN, tool)], { env: { LC_ALL: 'C' } })),
+    ['iptables-save', 'ip6tables-save'].map((tool) =>
+      execa(IP, ['netns', 'exec', ns, path.join(SBIN, tool), ...(counters ? ['-c'] : [])], { env: { LC_ALL: 'C' } }),
+    ),
   );
   return { ipv4: stripComments(String((v4 as Result).stdout)), ipv6: stripComments(String((v6 as Result).stdout)) };
 }
@@ -244,10 +246,13 @@ export async function withStandIns<T>(ns: string, bodies: Record<string, string>
   }
 }
 
+/** The shell test of a stand-in for a restore that applies (plain or --noflush): not a rollback's (-c), not --version. */
+const APPLYING = '{ [ $# -eq 0 ] || [ "$*" = "--noflush" ]; }';
+
 /** Stand-in bodies (sh). `$real`, `$dir` and the arguments are set by the wrapper. */
 export const BODY = {
-  /** Fails an ordinary restore (no arguments) without loading anything, blaming its first rule line. */
-  failRestore: (tool: string): string => `  if [ $# -eq 0 ]; then
+  /** Fails an apply's restore (not a rollback's, -c) without loading anything, blaming its first rule line. */
+  failRestore: (tool: string): string => `  if ${APPLYING}; then
     tmp=$(mktemp); cat > "$tmp"
     n=$(awk '/^-A /{print NR; exit}' "$tmp"); rm -f "$tmp"
     touch "$dir/fired"
@@ -281,8 +286,9 @@ export const BODY = {
    * restore (no arguments) when \`when\` is 'before', or after the real restore succeeded when 'after'.
    * One-shot: disarms itself. Refuses to kill anything that is not the nfgit CLI.
    */
-  killParent: (when: 'before' | 'after', condition = '[ $# -eq 0 ]'): string => `  if ${condition}; then
-    ${when === 'after' ? '"$real" || exit $?' : ''}
+  killParent: (when: 'before' | 'after', condition = APPLYING, waitFor?: string): string => `  if ${condition}; then
+    ${when === 'after' ? '"$real" "$@" || exit $?' : 'cat > /dev/null'}
+    ${waitFor === undefined ? '' : waitForFile(waitFor)}
     p=$PPID
     echo "$p" > "$dir/killed-pid"
     tr '\\0' ' ' < /proc/$p/cmdline > "$dir/killed-cmdline"
@@ -291,7 +297,32 @@ export const BODY = {
     kill -9 "$p"
     exit 1
   fi`,
+  /**
+   * An apply's restore that loads for real, then leaves the file `name` beside the stand-ins: the other
+   * family's stand-in waits for it (both families restore at once).
+   */
+  loadThenMark: (name: string): string => `  if ${APPLYING}; then
+    "$real" "$@" || exit $?
+    touch "$dir/${name}"
+    exit 0
+  fi`,
+  /**
+   * An apply's restore that leaves the file `name`, then loads nothing and waits until nfgit (its parent)
+   * is killed by the other family's stand-in, which waits for `name`.
+   */
+  holdUntilKilled: (name: string): string => `  if ${APPLYING}; then
+    cat > /dev/null
+    p=$PPID
+    touch "$dir/${name}"
+    while kill -0 "$p" 2>/dev/null; do sleep 0.05; done
+    exit 1
+  fi`,
 };
+
+/** Shell lines that wait (at most a minute) for the file `name` beside the stand-ins. */
+function waitForFile(name: string): string {
+  return `i=0; while [ ! -e "$dir/${name}" ]; do sleep 0.05; i=$((i+1)); [ $i -gt 1200 ] && { echo "stand-in: no ${name}" >&2; exit 98; }; done`;
+}
 
 /** A host-command script that SIGKILLs its parent (nfgit) when the marker `armed` is beside it. */
 export function killerScript(dir: string): string {

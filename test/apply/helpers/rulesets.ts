@@ -32,3 +32,23 @@ iptables -t mangle -A PREROUTING -p tcp --dport 22 -j MARK --set-mark 1
 ip6tables -A INPUT -p tcp --dport 443 -j ACCEPT
 ip6tables -t mangle -A PREROUTING -j MARK --set-mark 2
 `;
+
+/**
+ * OLD_RULES changed in the tables it has (no table added or dropped), so that an apply after OLD_RULES
+ * takes the incremental path: in IPv4 a port replaced, a chain and its jump added, a nat rule replaced;
+ * in IPv6 the INPUT policy changed, a rule removed and a port replaced.
+ */
+export const CHANGED_RULES = `# changed: OLD_RULES applied as a difference
+iptables -N WEB
+iptables -N API
+iptables -A WEB -p tcp --dport 8080 -j ACCEPT
+iptables -A API -p tcp --dport 443 -j ACCEPT
+iptables -A INPUT -i lo -j ACCEPT
+iptables -A INPUT -p tcp -j WEB
+iptables -A INPUT -p tcp -j API
+iptables -t nat -A PREROUTING -p tcp --dport 8081 -j REDIRECT --to-ports 80
+ip6tables -P INPUT ACCEPT
+ip6tables -N SSH6
+ip6tables -A SSH6 -p tcp --dport 2222 -j ACCEPT
+ip6tables -A INPUT -j SSH6
+`;

@@ -1,0 +1,333 @@
+// Incremental apply, the pure part. After an apply nfgit knows the restore input it loaded (last-good's
+// text) and the kernel's canonical form of it (canonical.v4/.v6). When the live ruleset is still that
+// canonical form, a new ruleset can be applied as the difference: per table, `-D`/`-I`/`-R`/`-N`/`-X`/
+// `-P`/`-F` commands for one `iptables-restore --noflush`, which leaves every unchanged rule (and its
+// counters) alone.
+//
+// Two steps. planIncrement (before staging) compares the old and new restore input chain by chain and
+// writes the skeleton to stage: the new input with every rule line that staging does not need turned
+// into `#` (line numbers, so FILE:LINE, stay). It keeps the new and changed rules, every jump to a user
+// chain (so each chain is reached from the same hooks as in the whole ruleset: the kernel checks a rule
+// against the hooks its chain is reached from), and every rule of a chain whose jumps changed; all
+// chains are declared and the sets are loaded first, so each kept rule is checked in its context.
+// finishIncrement (under the lock, once staging saved the skeleton back) proves that the live ruleset is
+// the recorded one, maps the old input onto it rule for rule, and writes the script and the canonical
+// form the family will have. Anything it cannot prove is a reason to reload the whole ruleset instead.
+
+import { editOps, type EditOp } from './ruleset-diff.js';
+import { findDrift } from './compare-saves.js';
+import { isEmptyTable, parseSave, type SavedTable } from './save-text.js';
+
+/** One chain of rendered restore input: its policy (`-` for user chains) and rule lines. */
+interface RenderedChain {
+  readonly policy: string;
+  readonly rules: Array<{ readonly line: number; readonly text: string }>;
+}
+
+/** The chains of each table of nfgit's rendered restore input, in declaration order. */
+function parseRendered(text: string): Map<string, Map<string, RenderedChain>> {
+  const tables = new Map<string, Map<string, RenderedChain>>();
+  let cur: Map<string, RenderedChain> | undefined;
+  text.split('\n').forEach((line, i) => {
+    if (line.startsWith('*')) tables.set(line.slice(1), (cur = new Map()));
+    else if (line === 'COMMIT') cur = undefined;
+    else if (cur !== undefined && line.startsWith(':')) {
+      const [name = '', policy = ''] = line.slice(1).split(' ');
+      cur.set(name, { policy, rules: [] });
+    } else if (cur !== undefined && line.startsWith('-A ')) {
+      const chain = line.split(' ', 2)[1] ?? '';
+      let c = cur.get(chain);
+      if (c === undefined) cur.set(chain, (c = { policy: '-', rules: [] }));
+      c.rules.push({ line: i + 1, text: line });
+    }
+  });
+  return tables;
+}
+
+const JUMP = / (?:-j|-g|--jump|--goto) ([^ ]+)/g;
+
+/** The user chain a rule jumps or goes to, if any (`-j NAME`, `-g NAME`). */
+function jumpOf(rule: string, userChains: ReadonlySet<string>): string | undefined {
+  // Most rules end in a verdict: look no further than the words after -j/-g (a rule has one, or none).
+  for (const m of rule.matchAll(JUMP)) if (userChains.has(m[1] as string)) return m[1];
+  return undefined;
+}
+
+/** What changes in one chain. */
+interface ChainPlan {
+  readonly name: string;
+  /** The edit script from the old rules to the new; empty for a removed chain. */
+  readonly ops: readonly EditOp[];
+  /** How many rules the chain had (0 for an added chain). */
+  readonly oldCount: number;
+  /** For each new rule (in chain order): its place among the chain's rules kept in the skeleton, or -1. */
+  readonly keptIndex: readonly number[];
+}
+
+/** What changes in one table. */
+interface TablePlan {
+  readonly name: string;
+  readonly chains: readonly ChainPlan[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+  /** Built-in chains whose policy changes, with the new policy. */
+  readonly policies: ReadonlyArray<readonly [string, string]>;
+  /** User chains of the old input, by name, with their rule counts (checked against the live ruleset). */
+  readonly oldCounts: ReadonlyMap<string, number>;
+}
+
+/** The plan of one family's incremental apply (planIncrement). */
+export interface FamilyIncrement {
+  /** The new restore input with the rule lines staging does not need turned into `#`. */
+  readonly skeleton: string;
+  readonly tables: readonly TablePlan[];
+  /** Commands the script will hold: a measure of the change. */
+  readonly changes: number;
+}
+
+/** Why the whole ruleset is loaded instead of the difference. */
+export interface NoIncrement {
+  readonly reason: string;
+}
+
+/** More commands than this (and more than a quarter of the rules) is a large change: reloading is as cheap. */
+export const LARGE_CHANGE = 200;
+
+/** Per chain, more edits than this is a large change (the edit script's cost grows with its square). */
+const MAX_CHAIN_EDITS = 2000;
+
+/** Plans one family's incremental apply from the restore input applied last (`old`) to the new one (`next`). */
+export function planIncrement(old: string, next: string): FamilyIncrement | NoIncrement {
+  const a = parseRendered(old);
+  const b = parseRendered(next);
+  const tables = [...b.keys()];
+  const plans: TablePlan[] = [];
+  const kept = new Set<number>();
+  let changes = 0;
+  let rules = 0;
+  for (const name of tables) {
+    const ta = a.get(name);
+    const tb = b.get(name);
+    if (ta === undefined || tb === undefined) return { reason: `the ${name} table was not in both rulesets` };
+    const users = new Set([...ta, ...tb].filter(([, c]) => c.policy === '-').map(([n]) => n));
+    const added = [...tb.keys()].filter((c) => !ta.has(c));
+    const removed = [...ta.keys()].filter((c) => !tb.has(c));
+    const policies: Array<[string, string]> = [...tb]
+      .filter(([n, c]) => c.policy !== '-' && ta.get(n)?.policy !== c.policy)
+      .map(([n, c]) => [n, c.policy]);
+    // Chains whose every rule staging must see: added ones, and those reached by a jump that changed.
+    const whole = new Set(added);
+    const chains: Array<{ name: string; ops: EditOp[]; oldCount: number; rules: RenderedChain['rules'] }> = [];
+    for (const [chain, c] of tb) {
+      const before = ta.get(chain)?.rules.map((r) => r.text) ?? [];
+      const ops = editOps(
+        before,
+        c.rules.map((r) => r.text),
+        MAX_CHAIN_EDITS,
+      );
+      if (ops === undefined) return { reason: `chain ${name}/${chain} changed in more than ${MAX_CHAIN_EDITS} places` };
+      chains.push({ name: chain, ops, oldCount: before.length, rules: c.rules });
+      rules += c.rules.length;
+      let i = 0;
+      let j = 0;
+      for (const op of ops) {
+        const rule = op === '+' ? c.rules[j]?.text : before[i];
+        const target = rule === undefined ? undefined : jumpOf(rule, users);
+        if (op !== ' ' && target !== undefined) whole.add(target);
+        if (op !== '+') i++;
+        if (op !== '-') j++;
+      }
+    }
+    for (const chain of removed) {
+      for (const r of ta.get(chain)?.rules ?? []) {
+        const target = jumpOf(r.text, users);
+        if (target !== undefined) whole.add(target);
+      }
+    }
+    // What is reached from a chain staging sees whole is seen whole too.
+    for (const chain of closure(whole, tb, users)) whole.add(chain);
+    const planned: ChainPlan[] = [];
+    for (const c of chains) {
+      const isNew = new Set<number>();
+      let j = 0;
+      for (const op of c.ops) {
+        if (op === '+') isNew.add(j);
+        if (op !== '-') j++;
+      }
+      let k = 0;
+      const keptIndex = c.rules.map((r, idx) => {
+        const keep = whole.has(c.name) || isNew.has(idx) || jumpOf(r.text, users) !== undefined;
+        if (!keep) return -1;
+        kept.add(r.line);
+        return k++;
+      });
+      planned.push({ name: c.name, ops: c.ops, oldCount: c.oldCount, keptIndex });
+      changes += countCommands(c.ops);
+    }
+    changes += added.length + 2 * removed.length + policies.length;
+    const oldCounts = new Map([...ta].map(([n, c]) => [n, c.rules.length]));
+    plans.push({ name, chains: planned, added, removed, policies, oldCounts });
+  }
+  if (changes > LARGE_CHANGE && changes > rules / 4) return { reason: `a large change (${changes} commands for ${rules} rules)` };
+  const lines = next.split('\n');
+  const skeleton = lines.map((l, i) => (l.startsWith('-A ') && !kept.has(i + 1) ? '#' : l)).join('\n');
+  return { skeleton, tables: plans, changes };
+}
+
+/** The user chains reachable by jumps from `from` (in the new table). */
+function closure(from: ReadonlySet<string>, table: ReadonlyMap<string, RenderedChain>, users: ReadonlySet<string>): Set<string> {
+  const seen = new Set(from);
+  const todo = [...from];
+  while (todo.length > 0) {
+    for (const r of table.get(todo.pop() as string)?.rules ?? []) {
+      const target = jumpOf(r.text, users);
+      if (target !== undefined && !seen.has(target)) {
+        seen.add(target);
+        todo.push(target);
+      }
+    }
+  }
+  return seen;
+}
+
+/** Commands of a chain's script: a removal followed by an addition is one `-R`. */
+function countCommands(ops: readonly EditOp[]): number {
+  let n = 0;
+  for (let i = 0; i < ops.length; i++) {
+    if (ops[i] === ' ') continue;
+    n++;
+    if (ops[i] === '-' && ops[i + 1] === '+') i++;
+  }
+  return n;
+}
+
+/** A family's incremental apply, ready: the --noflush input and the canonical form it leaves. */
+export interface FamilyScript {
+  /** `iptables-restore --noflush` input; empty when nothing changes. */
+  readonly script: string;
+  /** The family's canonical form after the script (iptables-save text without counters). */
+  readonly expected: string;
+  readonly changes: number;
+}
+
+/**
+ * Finishes the plan under the lock: `live` is the family's save (the snapshot), `recorded` the canonical
+ * form recorded at the last apply, `skeleton` the save of the staged skeleton. Gives the script, or why
+ * the whole ruleset must be loaded instead.
+ */
+export function finishIncrement(
+  plan: FamilyIncrement,
+  live: string,
+  recorded: string | undefined,
+  skeleton: string,
+): FamilyScript | NoIncrement {
+  if (recorded === undefined) return { reason: 'the canonical form of the last apply is not recorded' };
+  if (findDrift(recorded, live).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
+  const have = parseSave(live);
+  const staged = parseSave(skeleton);
+  const names = new Set(plan.tables.map((t) => t.name));
+  for (const t of have.keys()) if (!names.has(t)) return { reason: `the target has a ${t} table the rules do not load` };
+  const script: string[] = [];
+  const expected: string[] = [];
+  for (const t of plan.tables) {
+    const live = have.get(t.name);
+    const saved = staged.get(t.name);
+    if (saved === undefined) return { reason: `staging did not save the ${t.name} table back` };
+    // A table the target does not have stays so while the rules leave it empty (as a whole reload would).
+    if (live === undefined && isEmptyTable(saved)) continue;
+    if (live === undefined) return { reason: `the rules now use the ${t.name} table, which the target does not have` };
+    const liveRules = rulesByChain(live);
+    const savedRules = rulesByChain(saved);
+    // The live table must be the old input, rule for rule: the same chains with as many rules each.
+    const liveChains = live.chains.map((c) => c.slice(1).split(' ')[0] ?? '');
+    if (liveChains.length !== t.oldCounts.size || liveChains.some((c) => t.oldCounts.get(c) !== (liveRules.get(c)?.length ?? 0))) {
+      return { reason: `the live ${t.name} table does not hold the last applied rules one for one` };
+    }
+    const out = tableScript(t, liveRules, savedRules);
+    if ('reason' in out) return out;
+    if (out.lines.length > 0) script.push(`*${t.name}`, ...out.lines, 'COMMIT');
+    expected.push(`*${t.name}`, ...saved.chains.map((c) => `${c} [0:0]`));
+    for (const c of saved.chains) expected.push(...(out.rules.get(c.slice(1).split(' ')[0] ?? '') ?? []));
+    expected.push('COMMIT');
+  }
+  return {
+    script: script.length === 0 ? '' : script.join('\n') + '\n',
+    expected: expected.join('\n') + '\n',
+    changes: plan.changes,
+  };
+}
+
+function rulesByChain(t: SavedTable): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const rule of t.rules) {
+    const chain = rule.split(' ', 2)[1] ?? '';
+    let list = out.get(chain);
+    if (list === undefined) out.set(chain, (list = []));
+    list.push(rule);
+  }
+  return out;
+}
+
+/** One table's commands, and its rules after them in canonical form, by chain. */
+function tableScript(
+  t: TablePlan,
+  liveRules: ReadonlyMap<string, readonly string[]>,
+  savedRules: ReadonlyMap<string, readonly string[]>,
+): { lines: string[]; rules: Map<string, string[]> } | NoIncrement {
+  const lines: string[] = [...t.added.map((c) => `-N ${c}`), ...t.policies.map(([c, p]) => `-P ${c} ${p}`)];
+  const rules = new Map<string, string[]>();
+  for (const c of t.chains) {
+    const old = liveRules.get(c.name) ?? [];
+    const staged = savedRules.get(c.name) ?? [];
+    if (staged.length !== c.keptIndex.filter((k) => k >= 0).length) {
+      return { reason: `staging saved back another number of rules in ${t.name}/${c.name}` };
+    }
+    const after: string[] = [];
+    let i = 0;
+    let j = 0;
+    // Position of the next rule in the chain as the script has left it so far (1-based).
+    let pos = 1;
+    let length = c.oldCount;
+    for (let s = 0; s < c.ops.length; s++) {
+      const op = c.ops[s];
+      if (op === ' ') {
+        after.push(old[i++] as string);
+        j++;
+        pos++;
+        continue;
+      }
+      if (op === '-' && c.ops[s + 1] === '+') {
+        const rule = staged[c.keptIndex[j] as number] as string;
+        lines.push(`-R ${c.name} ${pos} ${ruleArgs(rule)}`);
+        after.push(rule);
+        i++;
+        j++;
+        pos++;
+        s++;
+        continue;
+      }
+      if (op === '-') {
+        lines.push(`-D ${c.name} ${pos}`);
+        i++;
+        length--;
+        continue;
+      }
+      const rule = staged[c.keptIndex[j] as number] as string;
+      lines.push(pos > length ? rule : `-I ${c.name} ${pos} ${ruleArgs(rule)}`);
+      after.push(rule);
+      j++;
+      pos++;
+      length++;
+    }
+    rules.set(c.name, after);
+  }
+  for (const c of t.removed) lines.push(`-F ${c}`);
+  for (const c of t.removed) lines.push(`-X ${c}`);
+  return { lines, rules };
+}
+
+/** A saved rule's text after `-A CHAIN `. */
+function ruleArgs(rule: string): string {
+  const at = rule.indexOf(' ', 3);
+  return at < 0 ? '' : rule.slice(at + 1);
+}

@@ -1,0 +1,100 @@
+/**
+ * The pure part of the incremental apply: the commands of the --noflush script, the skeleton that
+ * staging loads, and the reasons to reload the whole ruleset. That the script leaves what a whole
+ * reload leaves is proven against the kernel in test/apply/apply.incremental.test.ts.
+ */
+import test from 'ava';
+import { finishIncrement, planIncrement, type FamilyIncrement } from '../../src/netfilter/increment.js';
+
+const OLD = `*filter
+:INPUT ACCEPT [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:WEB - [0:0]
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p tcp -j WEB
+-A WEB -p tcp --dport 80 -j ACCEPT
+-A WEB -p tcp --dport 443 -j ACCEPT
+COMMIT
+`;
+
+/** The kernel's form of OLD (what the save shows after loading it): -m tcp added. */
+const LIVE = OLD.replaceAll('-p tcp --dport', '-p tcp -m tcp --dport');
+
+function plan(next: string): FamilyIncrement {
+  const p = planIncrement(OLD, next);
+  if ('reason' in p) throw new Error(p.reason);
+  return p;
+}
+
+/** What staging saves back from a skeleton: its kept rules in canonical form. */
+function stagedSave(skeleton: string): string {
+  return skeleton
+    .split('\n')
+    .filter((l) => l !== '#')
+    .join('\n')
+    .replaceAll('-p tcp --dport', '-p tcp -m tcp --dport');
+}
+
+test('a replaced rule is one -R at its place; staging loads it and the jumps only', (t) => {
+  const next = OLD.replace('--dport 80 ', '--dport 8080 ');
+  const p = plan(next);
+  t.is(p.changes, 1);
+  t.deepEqual(
+    p.skeleton.split('\n').filter((l) => l.startsWith('-A')),
+    ['-A INPUT -p tcp -j WEB', '-A WEB -p tcp --dport 8080 -j ACCEPT'],
+    'the unchanged ACCEPT rules are left out, the jump to WEB is kept',
+  );
+  t.is(p.skeleton.split('\n').length, next.split('\n').length, 'line numbers (so FILE:LINE) stay');
+  const done = finishIncrement(p, LIVE, LIVE, stagedSave(p.skeleton));
+  if ('reason' in done) return t.fail(done.reason);
+  t.is(done.script, '*filter\n-R WEB 1 -p tcp -m tcp --dport 8080 -j ACCEPT\nCOMMIT\n');
+  t.regex(done.expected, /-A WEB -p tcp -m tcp --dport 8080 -j ACCEPT\n-A WEB -p tcp -m tcp --dport 443 -j ACCEPT/);
+});
+
+test('insert, delete, append at the end, a new chain with its jump, a policy, a removed chain', (t) => {
+  const next = `*filter
+:INPUT DROP [0:0]
+:FORWARD ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:API - [0:0]
+-A INPUT -s 192.0.2.1/32 -j ACCEPT
+-A INPUT -i lo -j ACCEPT
+-A INPUT -p tcp -j API
+-A API -p tcp --dport 443 -j ACCEPT
+COMMIT
+`;
+  const p = plan(next);
+  const done = finishIncrement(p, LIVE, LIVE, stagedSave(p.skeleton));
+  if ('reason' in done) return t.fail(done.reason);
+  t.is(
+    done.script,
+    [
+      '*filter',
+      '-N API',
+      '-P INPUT DROP',
+      '-I INPUT 1 -s 192.0.2.1/32 -j ACCEPT',
+      '-R INPUT 3 -p tcp -j API',
+      '-A API -p tcp -m tcp --dport 443 -j ACCEPT',
+      '-F WEB',
+      '-X WEB',
+      'COMMIT',
+      '',
+    ].join('\n'),
+  );
+});
+
+test('reasons to reload the whole ruleset: drift, no record, a live table the rules lack, a large change', (t) => {
+  const next = OLD.replace('--dport 80 ', '--dport 8080 ');
+  const p = plan(next);
+  const skeleton = stagedSave(p.skeleton);
+  t.regex(JSON.stringify(finishIncrement(p, LIVE.replace('-i lo', '-i eth9'), LIVE, skeleton)), /drift/);
+  t.regex(JSON.stringify(finishIncrement(p, LIVE, undefined, skeleton)), /not recorded/);
+  t.regex(
+    JSON.stringify(finishIncrement(p, `${LIVE}*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n`, LIVE, skeleton)),
+    /raw table/,
+  );
+  const many = Array.from({ length: 300 }, (_, i) => `-A WEB -p udp --dport ${i + 1} -j ACCEPT`).join('\n');
+  const large = planIncrement(OLD, OLD.replace('COMMIT', `${many}\nCOMMIT`));
+  t.regex('reason' in large ? large.reason : '', /large change/);
+});
