@@ -18,7 +18,7 @@ interface Applied {
   readonly seconds: number;
   /** Its durationMs: from after compiling to the end. */
   readonly postSeconds: number;
-  /** "incremental", "full (first apply)"; undefined when the build prints no path. */
+  /** "incremental (3 commands)", "full (first apply)"; undefined when the build prints no path. */
   readonly path: string | undefined;
 }
 
@@ -39,7 +39,7 @@ async function applyJson(
     throw new Error(
       `${what}: ${r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`}\n    command: node ${args.join(' ')}\n    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`,
     );
-  let report: { durationMs?: unknown; path?: { kind?: unknown; reason?: unknown } };
+  let report: { durationMs?: unknown; path?: { kind?: unknown; reason?: unknown; changes?: unknown } };
   try {
     report = JSON.parse(r.stdout.trim()) as typeof report;
   } catch {
@@ -47,7 +47,13 @@ async function applyJson(
   }
   if (typeof report.durationMs !== 'number') throw new Error(`${what}: apply --json has no durationMs`);
   const kind = report.path?.kind;
-  const path = typeof kind !== 'string' ? undefined : kind === 'full' ? `full (${String(report.path?.reason ?? '?')})` : kind;
+  const changes = report.path?.changes;
+  const path =
+    typeof kind !== 'string'
+      ? undefined
+      : kind === 'full'
+        ? `full (${String(report.path?.reason ?? '?')})`
+        : `${kind}${typeof changes === 'number' ? ` (${changes} command${changes === 1 ? '' : 's'})` : ''}`;
   return { seconds: r.seconds, postSeconds: report.durationMs / 1000, path };
 }
 
