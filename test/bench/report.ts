@@ -230,6 +230,8 @@ interface TargetInput {
   readonly incremental: IncrementalResults;
   readonly sizes: number[];
   readonly agent: AgentBenchResult | undefined;
+  /** Whether the rules sections ran (false with --agent-only: only the agent's target is shown). */
+  readonly rules: boolean;
 }
 
 /** A ratio target: X / Y at most (or, strict, below) LIMIT; undefined X or Y says why in WHY. */
@@ -323,6 +325,7 @@ function targetRows(t: TargetInput): TargetRow[] {
     );
   rows.push(countersTarget(t));
   const rss = idleRssMiB(t.agent);
+  if (!t.rules) rows.length = 0;
   rows.push({
     target: 'idle daemon resident memory (agent section): at most 60 MiB',
     measured: rss === undefined ? (t.agent === undefined ? 'agent section not run' : 'no idle daemon row') : `${rss.toFixed(1)} MiB`,
@@ -525,7 +528,7 @@ function markdown(r: ReportInput, tables: string[], targets: string): string {
 
 /** Prints the report on stdout (the targets last) and writes results.md. */
 export function writeReport(r: ReportInput): void {
-  const t: TargetInput = { results: r.results, incremental: r.incremental, sizes: r.opts.sizes, agent: r.agent };
+  const t: TargetInput = { results: r.results, incremental: r.incremental, sizes: r.opts.sizes, agent: r.agent, rules: r.opts.rules };
   const tables = r.opts.rules ? [rulesTable(r.results, r.opts.sizes, r.opts.runs)] : [];
   if (r.incremental.size > 0) tables.push(incrementalTable(t, r.opts.runs));
   const targets = targetsTable(targetRows(t));
