@@ -5,14 +5,16 @@
 //
 //   npm run bench                                   sizes 1000,10000,50000, 3 runs each
 //   npm run bench -- --sizes 1000 --runs 1          quick pass
+//   npm run bench -- --sections calls,incremental   only the calls and incremental apply rows (and the seed script)
 //   npm run bench -- --sequential-all               also run sequential iptables beyond 1k (slow)
 //   node dist/test/bench/bench.js --emit DIR        only write the generated rule directories
 //   npm run bench -- --agent-only                   only the agent section (test/bench/agent-bench.ts)
 //   npm run bench -- --fleet                        only the fleet section (test/bench/fleet-bench.ts, .bench/fleet.md)
 //
 // This file is the order of the steps; the work is in options.ts (the command line), generate.ts
-// (the rule directories), measure.ts (processes, namespaces, the timed steps) and report.ts (the
-// table, ratios, targets and results.md).
+// (the rule directories), changes.ts (the changes the incremental rows apply), measure.ts (processes,
+// namespaces, the timed steps), incremental.ts (the incremental apply rows) and report.ts (the tables,
+// ratios, targets and results.md).
 
 import { join } from 'node:path';
 import { emitRules } from './generate.js';
@@ -24,6 +26,7 @@ import {
   installCleanup,
   measureAgent,
   measureApply,
+  measureCalls,
   measureCheck,
   measureCompile,
   measureFleet,
@@ -35,22 +38,35 @@ import {
   startBench,
   type Bench,
 } from './measure.js';
+import { measureIncremental } from './incremental.js';
 import { parseOptions } from './options.js';
 import { writeReport } from './report.js';
 import { writeFleetReport } from './fleet-report.js';
 
-/** One size: generate the rules, the baselines and nfgit's commands, then compare what each loaded. */
+/**
+ * One size: generate the rules, the baselines and nfgit's commands, then compare what each loaded;
+ * then the calls rows and the incremental apply rows (--sections).
+ */
 async function measureSize(bench: Bench, n: number): Promise<void> {
+  const { sections } = bench.opts;
   const size = await prepareSize(bench, n);
-  await measureFloor(size);
-  await measureSeed(size);
-  await measureSequential(size);
-  // The restore baseline loads nfgit's own output, so it comes after compile.
-  const compiledOut = await measureCompile(size);
-  await measureRestore(size, compiledOut);
-  await measureCheck(size);
-  await measureApply(size);
-  compareLoads(size, compiledOut);
+  let compiledOut: string | undefined;
+  if (sections.has('rules')) {
+    await measureFloor(size);
+    await measureSeed(size);
+    await measureSequential(size);
+    // The restore baseline loads nfgit's own output, so it comes after compile.
+    compiledOut = await measureCompile(size);
+    await measureRestore(size, compiledOut);
+    await measureCheck(size);
+    await measureApply(size);
+    compareLoads(size, compiledOut);
+  } else if (sections.has('incremental')) {
+    // The incremental rows' baseline: the seed script's full reload.
+    await measureSeed(size);
+  }
+  if (sections.has('calls')) await measureCalls(size, compiledOut);
+  if (sections.has('incremental')) await measureIncremental(size);
 }
 
 async function main(): Promise<void> {
@@ -80,6 +96,7 @@ async function main(): Promise<void> {
   writeReport({
     opts,
     results: bench.results,
+    incremental: bench.incremental,
     startedAt: bench.startedAt,
     startup: bundledStartup(bench.root, bench.tmp),
     agent,

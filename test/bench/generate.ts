@@ -3,6 +3,7 @@
 // across the filter and nat tables, with 20 user chains made with -N, ports, addresses, comments,
 // conntrack, multiport, limit, LOG, DNAT, SNAT. About 80% of the rules are IPv4. Exactly N
 // rule-adding calls (-A/-I) in total; -N and -P calls and `main` host commands are not counted.
+// Variants (GenerateOptions) write the same rules with other calls, or change a few of them.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,7 +18,8 @@ export interface Generated {
   v6: number;
 }
 
-function ip4(base: string, offset: number): string {
+/** The address OFFSET after BASE (dotted quad). */
+export function ip4(base: string, offset: number): string {
   const parts = base.split('.').map(Number);
   let x = (((parts[0] ?? 0) << 24) | ((parts[1] ?? 0) << 16) | ((parts[2] ?? 0) << 8) | (parts[3] ?? 0)) >>> 0;
   x = (x + offset) >>> 0;
@@ -98,70 +100,38 @@ function plan(n: number): Plan {
   return { v4, v6, web4, ssh4, mail4, dns4, db4, mon4, dmz4, lan4, block4, web6, ssh6, lan6, block6 };
 }
 
-/** 00-vars: the only file whose text depends on n (the address arrays the loops run over). */
-function varsFile(p: Plan): string {
+/** The address arrays of 00-vars, in order: the only part of the files whose text depends on n. */
+export type Arrays = Array<[name: string, items: string[]]>;
+
+function arrays(p: Plan): Arrays {
+  return [
+    ['admin_nets4', range(p.ssh4).map((i) => `${ip4('10.200.0.0', i * 256)}/24`)],
+    ['web_clients4', range(p.web4).map((i) => ip4('172.16.0.1', i))],
+    ['mail_peers4', range(p.mail4).map((i) => ip4('198.18.0.1', i))],
+    ['dns_clients4', range(p.dns4).map((i) => ip4('10.64.0.1', i))],
+    ['db_clients4', range(p.db4).map((i) => ip4('10.96.0.1', i))],
+    ['mon_hosts4', range(p.mon4).map((i) => ip4('10.250.0.1', i))],
+    ['pub_addrs4', range(p.dmz4).map((i) => ip4('100.100.0.1', i))],
+    ['backends4', range(p.dmz4).map((i) => ip4('10.128.0.1', i))],
+    ['lan_nets4', range(p.lan4).map((i) => `${ip4('10.0.0.0', i * 256)}/24`)],
+    ['blocklist4', range(p.block4).map((i) => `${ip4('100.64.0.0', i * 16)}/28`)],
+    ['web_clients6', range(p.web6).map((i) => ip6host('2001:db8:10', i))],
+    ['admin_nets6', range(p.ssh6).map((i) => ip6net('2001:db8', 0x200, i))],
+    ['lan_nets6', range(p.lan6).map((i) => ip6net('2001:db8', 0x300, i))],
+    ['blocklist6', range(p.block6).map((i) => ip6net('2001:db8', 0x8000, i))],
+  ];
+}
+
+/** 00-vars: interfaces, ports, then the address arrays. */
+function varsFile(a: Arrays, calls: Calls): string {
   return (
     'wan_if=eth0\nlan_if=eth1\ndmz_if=eth2\n' +
     `web_ports=(${WEB_PORTS.join(' ')})\nmail_ports=(${MAIL_PORTS.join(' ')})\n` +
     'db_ports=(5432 3306)\nmon_ports=(9100 9090)\ndns_protos=(udp tcp)\n' +
     'mon_net4=10.250.0.0/16\nsnat_addr4=198.51.100.1\nmail_backend4=10.128.255.25\n' +
     'dmz_net6=2001:db8:ffff::/64\n\n' +
-    zshArray(
-      'admin_nets4',
-      range(p.ssh4).map((i) => `${ip4('10.200.0.0', i * 256)}/24`),
-    ) +
-    zshArray(
-      'web_clients4',
-      range(p.web4).map((i) => ip4('172.16.0.1', i)),
-    ) +
-    zshArray(
-      'mail_peers4',
-      range(p.mail4).map((i) => ip4('198.18.0.1', i)),
-    ) +
-    zshArray(
-      'dns_clients4',
-      range(p.dns4).map((i) => ip4('10.64.0.1', i)),
-    ) +
-    zshArray(
-      'db_clients4',
-      range(p.db4).map((i) => ip4('10.96.0.1', i)),
-    ) +
-    zshArray(
-      'mon_hosts4',
-      range(p.mon4).map((i) => ip4('10.250.0.1', i)),
-    ) +
-    zshArray(
-      'pub_addrs4',
-      range(p.dmz4).map((i) => ip4('100.100.0.1', i)),
-    ) +
-    zshArray(
-      'backends4',
-      range(p.dmz4).map((i) => ip4('10.128.0.1', i)),
-    ) +
-    zshArray(
-      'lan_nets4',
-      range(p.lan4).map((i) => `${ip4('10.0.0.0', i * 256)}/24`),
-    ) +
-    zshArray(
-      'blocklist4',
-      range(p.block4).map((i) => `${ip4('100.64.0.0', i * 16)}/28`),
-    ) +
-    zshArray(
-      'web_clients6',
-      range(p.web6).map((i) => ip6host('2001:db8:10', i)),
-    ) +
-    zshArray(
-      'admin_nets6',
-      range(p.ssh6).map((i) => ip6net('2001:db8', 0x200, i)),
-    ) +
-    zshArray(
-      'lan_nets6',
-      range(p.lan6).map((i) => ip6net('2001:db8', 0x300, i)),
-    ) +
-    zshArray(
-      'blocklist6',
-      range(p.block6).map((i) => ip6net('2001:db8', 0x8000, i)),
-    )
+    (calls === 'variables' ? '# the commands, as many admins name them once\nIPT=iptables\nIP6T=ip6tables\ncmd=iptables\n\n' : '') +
+    a.map(([name, items]) => zshArray(name, items)).join('')
   );
 }
 
@@ -350,14 +320,73 @@ const FIXED_FILES: Array<[name: string, what: string, body: string]> = [
   ],
 ];
 
+/**
+ * How the rule files call iptables and ip6tables. "mixed" (the default, and what every row but the
+ * calls rows measures): literal calls, except the helper (`$cmd -A …`) and 10-base's
+ * `for ipt in iptables ip6tables` loop, so about 60% of the calls go through a variable. "literal":
+ * every call written `iptables …` / `ip6tables …` (the helper branches on its argument, 10-base is
+ * unrolled). "variables": every call through a variable the way admins write them: `$IPT -A …`,
+ * `$IP6T -A …`, `$cmd -t nat -A …` (set once in 00-vars), the helper's `$cmd` and 10-base's `$ipt`.
+ * All three make the same rules in the same order.
+ */
+export type Calls = 'mixed' | 'literal' | 'variables';
+
+/** What generateRules can vary beside n: the calls, and edits for the incremental apply rows. */
+export interface GenerateOptions {
+  calls?: Calls;
+  /** Edits the address arrays in place (test/bench/changes.ts); the counts are the caller's to adjust. */
+  editArrays?: (a: Arrays) => void;
+  /** Rewrites one file's body (after the calls variant). */
+  editBody?: (name: string, body: string) => string;
+}
+
+const LITERAL_HELPER =
+  '# allow_in CMD CHAIN PROTO PORT SOURCE\n' +
+  '#   accept new connections to PROTO/PORT from SOURCE in CHAIN; CMD is iptables or ip6tables\n' +
+  'allow_in() {\n' +
+  '  local cmd=$1 chain=$2 proto=$3 port=$4 src=$5\n' +
+  '  if [[ $cmd == ip6tables ]]; then\n' +
+  '    ip6tables -A $chain -p $proto -s $src --dport $port -m conntrack --ctstate NEW \\\n' +
+  '      -m comment --comment "$chain $proto/$port" -j ACCEPT\n' +
+  '  else\n' +
+  '    iptables -A $chain -p $proto -s $src --dport $port -m conntrack --ctstate NEW \\\n' +
+  '      -m comment --comment "$chain $proto/$port" -j ACCEPT\n' +
+  '  fi\n' +
+  '}\n';
+
+/** A body of FIXED_FILES written with CALLS (the bodies themselves are the mixed variant). */
+function withCalls(name: string, body: string, calls: Calls): string {
+  if (calls === 'mixed') return body;
+  if (calls === 'literal') {
+    if (name === '05-helpers') return LITERAL_HELPER;
+    if (name !== '10-base') return body;
+    // Unroll `for ipt in iptables ip6tables; do $ipt …; done` into the same calls, IPv4 first.
+    const loop = /^for ipt in iptables ip6tables; do\n((?: {2}.*\n)+)done\n/m.exec(body);
+    if (loop === null) throw new Error('generator: 10-base lost its `for ipt` loop');
+    const inner = (loop[1] ?? '').replace(/^ {2}/gm, '');
+    return body.replace(loop[0], inner.replace(/\$ipt /g, 'iptables ') + inner.replace(/\$ipt /g, 'ip6tables '));
+  }
+  // Only calls in command position (a line's first word) change: `allow_in iptables …` passes a name.
+  return body
+    .replace(/^(\s*)iptables -t nat /gm, '$1$cmd -t nat ')
+    .replace(/^(\s*)iptables /gm, '$1$IPT ')
+    .replace(/^(\s*)ip6tables /gm, '$1$IP6T ');
+}
+
 /** Rule files holding exactly n rule-adding calls (n >= MIN_RULES), 80% of them IPv4. */
-export function generateRules(n: number): Generated {
+export function generateRules(n: number, opts: GenerateOptions = {}): Generated {
   if (!Number.isInteger(n) || n < MIN_RULES) throw new Error(`generateRules: need an integer >= ${MIN_RULES}, got ${n}`);
   const p = plan(n);
+  const calls = opts.calls ?? 'mixed';
   const header = (name: string, what: string): string =>
     `# ${name}: ${what}\n# (generated by nfgit's test/bench/bench.ts for a ${n}-rule benchmark)\n\n`;
-  const files: Array<[string, string]> = [['00-vars', header('00-vars', 'interfaces, ports and address lists') + varsFile(p)]];
-  for (const [name, what, body] of FIXED_FILES) files.push([name, header(name, what) + body]);
+  const a = arrays(p);
+  opts.editArrays?.(a);
+  const files: Array<[string, string]> = [['00-vars', header('00-vars', 'interfaces, ports and address lists') + varsFile(a, calls)]];
+  for (const [name, what, body] of FIXED_FILES) {
+    const written = withCalls(name, body, calls);
+    files.push([name, header(name, what) + (opts.editBody?.(name, written) ?? written)]);
+  }
   return { files, v4: p.v4, v6: p.v6 };
 }
 

@@ -1,7 +1,9 @@
 // The bench's measurements: the processes, scratch namespaces and temp dirs it starts (and removes on
 // every path), timed runs after the machine settles, and the timed steps: at each size the zsh floor,
 // the seed script, sequential iptables and bare iptables-restore as baselines, then nfgit compile,
-// check and apply, and a comparison of what each loader put in the kernel; then the agent section.
+// check, apply --full and the calls rows (compile of literal calls and of calls through variables),
+// and a comparison of what each loader put in the kernel; then the agent section. The incremental
+// apply rows (incremental.ts) use its run(), settling and namespaces.
 //
 // Every baseline that touches netfilter runs in its own fresh `unshare --net` namespace; nfgit apply
 // runs into a fresh named namespace (`ip netns add nfgit-t-bench-…`), created and deleted around
@@ -18,7 +20,19 @@ import { benchAgent, type AgentBenchResult } from './agent-bench.js';
 import { benchFleet, type FleetBenchResult } from './fleet-bench.js';
 import { generateRules, writeRules } from './generate.js';
 import type { Options } from './options.js';
-import { cellValue, countRules, firstDifference, firstLines, LABELS, normalizeSave, type Cell, type Key, type Results } from './report.js';
+import { type Calls, type Generated } from './generate.js';
+import {
+  cellValue,
+  countRules,
+  firstDifference,
+  firstLines,
+  LABELS,
+  normalizeSave,
+  type Cell,
+  type IncrementalResults,
+  type Key,
+  type Results,
+} from './report.js';
 
 // ---------------------------------------------------------------------------------------------
 // Processes, temp dirs and cleanup
@@ -28,7 +42,7 @@ const tempDirs = new Set<string>();
 const namespaces = new Set<string>();
 
 /** Creates a fresh named network namespace for one run of nfgit apply. */
-function addNetns(): string {
+export function addNetns(): string {
   const name = `nfgit-t-bench-${randomBytes(4).toString('hex')}`;
   const r = spawnSync('ip', ['netns', 'add', name], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`ip netns add ${name} failed: ${(r.stderr ?? '').trim() || `exit ${r.status}`}`);
@@ -40,7 +54,7 @@ function addNetns(): string {
  * Deletes a namespace made by addNetns. Its tables are emptied first, like the loaders' namespaces,
  * so the kernel's asynchronous teardown of 50k rules does not run into the next measurement.
  */
-function delNetns(name: string): void {
+export function delNetns(name: string): void {
   const empty =
     "printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | iptables-restore; printf '*filter\\nCOMMIT\\n*nat\\nCOMMIT\\n' | ip6tables-restore";
   spawnSync('ip', ['netns', 'exec', name, 'sh', '-c', empty], { stdio: 'ignore' });
@@ -85,7 +99,7 @@ function makeTempRoot(): string {
 }
 
 /** How one run of a command went. */
-interface RunResult {
+export interface RunResult {
   /** seconds from spawn to the marker line (when asked for) or to the process exit */
   seconds: number;
   code: number | null;
@@ -99,7 +113,7 @@ interface RunResult {
 const OUTPUT_LIMIT = 256 * 1024;
 
 /** Runs a command in a process group of its own (killed at the time limit or on exit), timing it. */
-function run(
+export function run(
   cmd: string,
   args: string[],
   opts: { cwd: string; env: NodeJS.ProcessEnv; timeoutSeconds: number; marker?: string },
@@ -188,6 +202,12 @@ async function settle(): Promise<number> {
   return busy;
 }
 
+/** settle(), noting a run that started on a busy machine (WHAT names it in the notes). */
+export async function settleFor(bench: Bench, what: string): Promise<void> {
+  const busy = await settle();
+  if (busy > SETTLE_BUSY) bench.busyRuns.push(`${what}: ${(busy * 100).toFixed(0)}% CPU busy`);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run's context
 
@@ -237,6 +257,13 @@ function estimateSequential(n: number, measured1k: number | undefined): number {
   return measured1k !== undefined ? (measured1k * f(n)) / f(1000) : f(n);
 }
 
+/** Whether this build's `nfgit apply` knows `--full` (the incremental apply's way to force a full reload). */
+function applyKnowsFull(cli: string): boolean {
+  if (!existsSync(cli)) return false;
+  const help = spawnSync(process.execPath, [cli, 'apply', '--help'], { encoding: 'utf8' });
+  return /^\s*--full\b/m.test(help.stdout ?? '');
+}
+
 /** What every step shares: the options, where things are, the results so far and what went wrong. */
 export interface Bench {
   readonly opts: Options;
@@ -252,6 +279,10 @@ export interface Bench {
   readonly env: NodeJS.ProcessEnv;
   readonly startedAt: Date;
   readonly results: Results;
+  /** The incremental apply rows (test/bench/incremental.ts), by size. */
+  readonly incremental: IncrementalResults;
+  /** Whether `nfgit apply --full` exists in this build (without it, every apply is a full reload). */
+  readonly applyFull: boolean;
   readonly problems: string[];
   readonly notes: string[];
   /** Runs that started while the machine was still busy, for a note. */
@@ -282,6 +313,8 @@ export function startBench(opts: Options): Bench {
     env: { ...process.env, TMPDIR: childTmp, LC_ALL: 'C' },
     startedAt: new Date(),
     results: new Map(),
+    incremental: new Map(),
+    applyFull: applyKnowsFull(join(root, 'dist', 'src', 'cli', 'main.js')),
     problems,
     notes: [],
     busyRuns: [],
@@ -341,11 +374,15 @@ export async function prepareSize(bench: Bench, n: number): Promise<Size> {
   const dir = join(bench.tmp, String(n));
   const rules = join(dir, 'rules');
   const g = generateRules(n);
-  writeRules(rules, g);
   bench.log(`\n== ${n} rules (${g.v4} IPv4, ${g.v6} IPv6) in ${rules}`);
+  await writeCheckedRules(bench, rules, g);
+  return { bench, n, cells, dir, rules, cliBuilt: existsSync(bench.cli), saves: new Map() };
+}
 
-  // Check the generator: a zsh run of the files counting rule-adding calls (touches nothing).
-  const counted = await run('zsh', ['-f', join(bench.benchDir, 'count.zsh'), rules], {
+/** Writes a generated rule directory and checks it with a zsh run of the files counting rule-adding calls (touches nothing). */
+export async function writeCheckedRules(bench: Bench, dir: string, g: Generated): Promise<void> {
+  writeRules(dir, g);
+  const counted = await run('zsh', ['-f', join(bench.benchDir, 'count.zsh'), dir], {
     cwd: bench.root,
     env: bench.env,
     timeoutSeconds: bench.opts.timeoutSeconds,
@@ -353,10 +390,9 @@ export async function prepareSize(bench: Bench, n: number): Promise<Size> {
   const [c4, c6] = counted.stdout.trim().split(' ').map(Number);
   if (counted.code !== 0 || c4 !== g.v4 || c6 !== g.v6) {
     throw new Error(
-      `generator: expected ${g.v4}+${g.v6} rule-adding calls, zsh counted "${counted.stdout.trim()}" (exit ${counted.code}): ${counted.stderr}`,
+      `generator: ${dir}: expected ${g.v4}+${g.v6} rule-adding calls, zsh counted "${counted.stdout.trim()}" (exit ${counted.code}): ${counted.stderr}`,
     );
   }
-  return { bench, n, cells, dir, rules, cliBuilt: existsSync(bench.cli), saves: new Map() };
 }
 
 /**
@@ -474,9 +510,9 @@ function recordLoad(size: Size, key: Key, [s4, s6]: [string, string]): void {
  * 1. zsh no-op floor. In `unshare --net` like the loaders (and like nfgit, whose compiler runs the
  *    rule files in an empty namespace); unshare itself costs about a millisecond.
  */
-export async function measureFloor(size: Size): Promise<void> {
+export async function measureFloor(size: Size, key: Key = 'floor', rules: string = size.rules): Promise<void> {
   const script = join(size.bench.benchDir, 'floor.zsh');
-  await measureCell(size, 'floor', () => ({ cmd: 'unshare', args: ['--net', '--', 'zsh', '-f', script, size.rules], nsLoad: false }));
+  await measureCell(size, key, () => ({ cmd: 'unshare', args: ['--net', '--', 'zsh', '-f', script, rules], nsLoad: false }));
 }
 
 /** 2. The seed article's interception script: builds and loads. */
@@ -527,29 +563,29 @@ export async function measureRestore(size: Size, compiledOut: string | undefined
 // ---------------------------------------------------------------------------------------------
 // nfgit
 
-/** 4. nfgit compile. Returns the output directory of a successful run (for the restore baseline). */
-export async function measureCompile(size: Size): Promise<string | undefined> {
+/** 4. nfgit compile (of RULES, into KEY's row). Returns the output directory of a successful run (for the restore baseline). */
+export async function measureCompile(size: Size, key: Key = 'compile', rules: string = size.rules): Promise<string | undefined> {
   const { bench } = size;
   if (!size.cliBuilt) {
-    size.cells.set('compile', { samples: [], text: 'n/a' });
-    size.cells.set('check', { samples: [], text: 'n/a' });
-    bench.log(`  nfgit: ${bench.cli} does not exist (not built yet): compile, check and apply are n/a`);
+    size.cells.set(key, { samples: [], text: 'n/a' });
+    if (key === 'compile') size.cells.set('check', { samples: [], text: 'n/a' });
+    bench.log(`  nfgit: ${bench.cli} does not exist (not built yet): ${LABELS[key]} is n/a`);
     return undefined;
   }
   const outs: string[] = [];
   let compiledOut: string | undefined;
   const cell = await measureCell(
     size,
-    'compile',
+    key,
     (k) => {
-      const out = join(size.dir, `out-${k}`);
+      const out = join(size.dir, `${key}-out-${k}`);
       mkdirSync(out, { recursive: true });
       outs[k] = out;
-      return { cmd: process.execPath, args: [bench.cli, 'compile', '--rules', size.rules, '--out', out], nsLoad: false };
+      return { cmd: process.execPath, args: [bench.cli, 'compile', '--rules', rules, '--out', out], nsLoad: false };
     },
     (r, k) => {
       const out = outs[k] ?? '';
-      if (!compileOutputOk(size, out, r, k)) return false;
+      if (!compileOutputOk(size, key, out, r, k)) return false;
       compiledOut = out;
       return true;
     },
@@ -558,12 +594,12 @@ export async function measureCompile(size: Size): Promise<string | undefined> {
 }
 
 /** Whether a compile run wrote its three files (a problem if not); the first run's rule count is checked. */
-function compileOutputOk(size: Size, out: string, r: RunResult, k: number): boolean {
+function compileOutputOk(size: Size, key: Key, out: string, r: RunResult, k: number): boolean {
   const { n } = size;
   const missing = ['rules.v4', 'rules.v6', 'plan.json'].filter((f) => !existsSync(join(out, f)));
   if (missing.length > 0) {
     size.bench.problem(
-      `${n} rules, nfgit compile exited 0 but did not write ${missing.join(', ')} in --out\n    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`,
+      `${n} rules, ${LABELS[key]} exited 0 but did not write ${missing.join(', ')} in --out\n    stderr:\n${firstLines(r.stderr, 20).replace(/^/gm, '      ')}`,
     );
     return false;
   }
@@ -571,9 +607,44 @@ function compileOutputOk(size: Size, out: string, r: RunResult, k: number): bool
     const v4 = readFileSync(join(out, 'rules.v4'), 'utf8');
     const v6 = readFileSync(join(out, 'rules.v6'), 'utf8');
     const c = countRules(v4) + countRules(v6);
-    if (c !== n) size.bench.problem(`${n} rules, nfgit compile: rules.v4 + rules.v6 hold ${c} -A lines, expected ${n}`);
+    if (c !== n) size.bench.problem(`${n} rules, ${LABELS[key]}: rules.v4 + rules.v6 hold ${c} -A lines, expected ${n}`);
   }
   return true;
+}
+
+/** The calls rows' keys: each variant's floor and compile. */
+const CALLS_KEYS: Record<Exclude<Calls, 'mixed'>, [floor: Key, compile: Key]> = {
+  literal: ['floorLiteral', 'compileLiteral'],
+  variables: ['floorVariables', 'compileVariables'],
+};
+
+/**
+ * 4b. The calls rows: the same rules written with literal calls only, then with calls through
+ *     variables only (generate.ts), each compiled and measured against its own zsh no-op floor. The
+ *     compiled rulesets must equal the mixed one's (REFERENCE, the output of measureCompile) or each other's.
+ */
+export async function measureCalls(size: Size, reference: string | undefined): Promise<void> {
+  let ref = reference;
+  for (const calls of ['literal', 'variables'] as const) {
+    const [floorKey, compileKey] = CALLS_KEYS[calls];
+    const rules = join(size.dir, `rules-${calls}`);
+    await writeCheckedRules(size.bench, rules, generateRules(size.n, { calls }));
+    await measureFloor(size, floorKey, rules);
+    const out = await measureCompile(size, compileKey, rules);
+    if (out === undefined) continue;
+    if (ref === undefined) {
+      ref = out;
+      continue;
+    }
+    for (const f of ['rules.v4', 'rules.v6']) {
+      const a = readFileSync(join(ref, f), 'utf8');
+      const b = readFileSync(join(out, f), 'utf8');
+      if (a !== b)
+        size.bench.problem(
+          `${size.n} rules, ${LABELS[compileKey]}: its ${f} differs from ${join(ref, f)}, first difference at ${firstDifference(a, b)}`,
+        );
+    }
+  }
 }
 
 /** 6. nfgit check. */
@@ -600,7 +671,18 @@ export async function measureApply(size: Size): Promise<void> {
     const netns = addNetns();
     return {
       cmd: process.execPath,
-      args: [size.bench.cli, 'apply', '--rules', size.rules, '--netns', netns, '--state-dir', state],
+      // --full: a fresh namespace and state directory take the full path anyway; the flag says it.
+      args: [
+        size.bench.cli,
+        'apply',
+        '--rules',
+        size.rules,
+        '--netns',
+        netns,
+        '--state-dir',
+        state,
+        ...(size.bench.applyFull ? ['--full'] : []),
+      ],
       nsLoad: false,
       netns,
       after: () => rmSync(state, { recursive: true, force: true }),

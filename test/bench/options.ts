@@ -3,6 +3,10 @@
 import { resolve } from 'node:path';
 import { MIN_RULES } from './generate.js';
 
+/** The parts of the rules section (--sections). */
+export type Section = 'rules' | 'calls' | 'incremental';
+const SECTIONS: readonly Section[] = ['rules', 'calls', 'incremental'];
+
 /** What the command line asks for. */
 export interface Options {
   sizes: number[];
@@ -12,6 +16,8 @@ export interface Options {
   emit: string | undefined;
   /** Run the compile/check/apply sections (false with --agent-only). */
   rules: boolean;
+  /** Which of them (--sections; default all). */
+  sections: Set<Section>;
   /** Run the agent section (false with --no-agent). */
   agent: boolean;
   /** Run the fleet section instead (--fleet, --fleet-sizes, --agents: test/bench/fleet-bench.ts). */
@@ -23,11 +29,18 @@ export interface Options {
 }
 
 const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--sequential-all]
+                              [--sections rules,calls,incremental]
                               [--timeout SECONDS] [--emit DIR] [--agent-only | --no-agent]
        npm run bench -- --fleet [--fleet-sizes 100,1000,5000] [--agents 10,30] [--timeout SECONDS]
   --sizes N,N,...     rule counts to measure (default 1000,10000,50000)
   --runs K            runs per measurement; cells are the median (default 3)
   --sequential-all    run the (quadratic) sequential iptables baseline at every size, not only 1000
+  --sections S,...    which parts of the rules section to run (default all three):
+                        rules        baselines, nfgit compile, check and apply --full (the main table)
+                        calls        compile of literal calls and of calls through variables, each
+                                     against its own zsh no-op floor
+                        incremental  one-rule and 1% changes applied incrementally and with --full,
+                                     against the seed script (measured for it when rules is not asked)
   --timeout SECONDS   limit for one run of one measurement (default 900; sequential: scaled up)
   --emit DIR          write the generated rule directories to DIR/N and exit
   --agent-only        only the agent section: idle poll, idle daemon memory, push to applied
@@ -47,6 +60,7 @@ export function parseOptions(argv: string[]): Options {
     timeoutSeconds: 900,
     emit: undefined,
     rules: true,
+    sections: new Set(SECTIONS),
     agent: true,
     fleet: false,
     fleetSizes: [100, 1000, 5000],
@@ -73,6 +87,9 @@ export function parseOptions(argv: string[]): Options {
         break;
       case '--runs':
         o.runs = positiveInt(value());
+        break;
+      case '--sections':
+        o.sections = parseSections(value());
         break;
       case '--sequential-all':
         o.sequentialAll = true;
@@ -113,9 +130,22 @@ export function parseOptions(argv: string[]): Options {
         fail(`unknown argument: ${a}\n${USAGE}`);
     }
   }
+  return checked(o);
+}
+
+/** The options, once the ones that do not go together are refused. */
+function checked(o: Options): Options {
   if (!o.rules && !o.agent) fail('--agent-only and --no-agent together leave nothing to measure');
   for (const n of o.sizes) if (n < MIN_RULES) fail(`--sizes: the generator needs at least ${MIN_RULES} rules (got ${n})`);
   return o;
+}
+
+/** --sections: a comma-separated list of SECTIONS. */
+function parseSections(v: string): Set<Section> {
+  const names = v.split(',').map((x) => x.trim());
+  const bad = names.filter((x) => !(SECTIONS as readonly string[]).includes(x));
+  if (bad.length > 0) fail(`--sections: unknown section ${bad.join(', ')} (known: ${SECTIONS.join(', ')})`);
+  return new Set(names as Section[]);
 }
 
 function fail(message: string): never {
