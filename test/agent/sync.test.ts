@@ -128,7 +128,10 @@ test('the agent follows a token-protected HTTPS remote: applies signed commits, 
         t.regex(withWeb.ipv4, /--dport 443 -j ACCEPT/);
         t.true((await tags(world)).has(`nfgit/fw1/${fixed.slice(0, 12)}`));
         // Only the difference was applied, and the log and the tag say so.
-        t.like(logEntries(r.stdout).find((e) => e.event === 'apply-path'), { path: 'incremental' });
+        t.like(
+          logEntries(r.stdout).find((e) => e.event === 'apply-path'),
+          { path: 'incremental' },
+        );
         const fixedTr = await trailers((await tags(world)).get(`nfgit/fw1/${fixed.slice(0, 12)}`) ?? '');
         t.regex((fixedTr['Apply-Path'] ?? [])[0] ?? '', /^incremental \d+$/);
 
