@@ -9,6 +9,7 @@
 import type { Family } from '../compiler/parse-argv.js';
 import { finishIncrement, planIncrement, type FamilyIncrement, type FamilyScript } from '../netfilter/increment.js';
 import type { PreserveSpec } from '../netfilter/preserve.js';
+import type { StageResult } from '../netfilter/stage.js';
 import { sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import type { LastGood, StateDir } from './state-files.js';
 
@@ -27,8 +28,8 @@ export function pathTrailer(path: ApplyPath): string {
   return path.kind === 'incremental' ? `incremental ${path.changes}` : `full: ${path.reason.split('\n')[0] ?? ''}`;
 }
 
-/** Canonical forms by family, as staging saves them back (stage.ts). */
-export type StagedForms = Partial<Record<Family, Promise<string>>>;
+/** Canonical forms by family, as staging saves them back. */
+export type StagedForms = StageResult['canonical'];
 
 /** An incremental apply planned before staging: staging loads the skeletons (plans[f].skeleton). */
 export interface IncrementRequest {

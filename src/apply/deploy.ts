@@ -90,6 +90,8 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   let whole: Promise<StageResult> | undefined;
   const stageWhole = (): Promise<StageResult> => (whole ??= stage(rulesets, { canonical: true, ipsets: result.ipsets }));
   let staging: Promise<StageResult> | undefined;
+  // A plan that fails is nfgit's trouble, not a refusal of the rules (the agent would refuse the commit).
+  let planFailed = false;
   try {
     const [{ applyRuleset }, { planPath }, { StateDir }] = await loading;
     // One StateDir for the plan and the apply: the last good ruleset read for the plan is not parsed again.
@@ -128,7 +130,8 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
         };
       }
     } catch (err) {
-      // Not a refusal of the rules: the apply ends with this error, having changed nothing.
+      // The apply ends with this error, having changed nothing.
+      planFailed = true;
       staging = Promise.reject(err);
       path = { full: 'no plan' };
     }
@@ -144,6 +147,7 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
             () => false,
             () => true,
           );
-    return { ok: false, step: (await refused(staging)) || (await refused(whole)) ? 'stage' : 'apply', error, result };
+    const step = !planFailed && ((await refused(staging)) || (await refused(whole))) ? 'stage' : 'apply';
+    return { ok: false, step, error, result };
   }
 }

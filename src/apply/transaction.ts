@@ -245,10 +245,10 @@ export async function applyTransaction(
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   const serialized = sealedJournal(journal);
-  const chosen = await choosePath(ctx, await staging.then(async (forms) => ({ forms, path: await path })), lastGood, snapshot);
+  const chosen = await choosePath(ctx, await path, await staging, lastGood, snapshot);
   const canonical = chosen.forms;
   const scripts = chosen.scripts;
-  for (const family of ctx.families) if (scripts !== undefined) next[family] = scripts[family]?.script ?? '';
+  if (scripts !== undefined) for (const family of ctx.families) next[family] = scripts[family]?.script ?? '';
   const preserving = preserve.chains.length > 0 || preserve.rules.length > 0;
   // nfgit's part at the last apply (what it loaded, recorded for this same target), in canonical form.
   const previous: Partial<Record<Family, string>> = {};
@@ -418,7 +418,8 @@ export async function applyTransaction(
  */
 async function choosePath(
   ctx: TransactionContext,
-  { path, forms: staged }: { path: TransactionPath; forms: StagedForms },
+  path: TransactionPath,
+  staged: StagedForms,
   lastGood: LastGood | undefined,
   snapshot: Partial<Record<Family, string>>,
 ): Promise<{ forms: StagedForms; scripts?: Partial<Record<Family, FamilyScript>>; path: ApplyPath }> {

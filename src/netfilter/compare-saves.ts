@@ -48,7 +48,7 @@ function splitDecl(decl: string): [string, string] {
 /** Same chains and, chain by chain, the same rules in the same order (a merged restore input lists chains in its own order). */
 export function sameTables(a: ReadonlyMap<string, SavedTable>, b: ReadonlyMap<string, SavedTable>): boolean {
   if (a.size !== b.size) return false;
-  const byChain = (t: SavedTable): string => [...t.chains].sort().join('\n') + '\n' + inChainOrder(t.rules).join('\n');
+  const byChain = (t: SavedTable): string => orderedLines(t).join('\n');
   for (const [name, ta] of a) {
     const tb = b.get(name);
     if (tb === undefined || byChain(ta) !== byChain(tb)) return false;
@@ -78,10 +78,8 @@ export function findDrift(applied: string, live: string): TableDrift[] {
     // The common case, cheaply: both list the same chains and the same rules in the same order.
     if (a !== undefined && b !== undefined && sameLines(a.rules, b.rules) && sameLines([...a.chains].sort(), [...b.chains].sort()))
       continue;
-    // Chains in name order, each with its rules in order: the order in which a save lists the chains
-    // (creation order on some backends) does not matter to a packet, the order within a chain does.
-    const linesA = [...[...(a?.chains ?? [])].sort(), ...inChainOrder(a?.rules ?? [])];
-    const linesB = [...[...(b?.chains ?? [])].sort(), ...inChainOrder(b?.rules ?? [])];
+    const linesA = orderedLines(a);
+    const linesB = orderedLines(b);
     if (sameLines(linesA, linesB)) continue;
     const missing = multisetMinus(linesA, linesB);
     const extra = multisetMinus(linesB, linesA);
@@ -93,6 +91,15 @@ export function findDrift(applied: string, live: string): TableDrift[] {
 
 function sameLines(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((l, i) => l === b[i]);
+}
+
+/**
+ * A table's declarations in name order, then its rules grouped by chain, chains in name order, each
+ * chain's rules in their order: the order in which a save lists the chains (creation order on some
+ * backends) does not matter to a packet, the order within a chain does.
+ */
+function orderedLines(t: SavedTable | undefined): string[] {
+  return [...[...(t?.chains ?? [])].sort(), ...inChainOrder(t?.rules ?? [])];
 }
 
 /** Rules grouped by chain, chains in name order, each chain's rules in their order (a stable sort). */

@@ -14,9 +14,9 @@
 // the recorded one, maps the old input onto it rule for rule, and writes the script and the canonical
 // form the family will have. Anything it cannot prove is a reason to reload the whole ruleset instead.
 
-import { editOps, type EditOp } from './ruleset-diff.js';
+import { chainsOf, editOps, type EditOp } from './ruleset-diff.js';
 import { findDrift } from './compare-saves.js';
-import { isEmptyTable, parseSave, type SavedTable } from './save-text.js';
+import { isEmptyTable, parseSave } from './save-text.js';
 
 /** One chain of rendered restore input: its policy (`-` for user chains) and rule lines. */
 interface RenderedChain {
@@ -56,7 +56,7 @@ function jumpOf(rule: string, userChains: ReadonlySet<string>): string | undefin
 /** What changes in one chain. */
 interface ChainPlan {
   readonly name: string;
-  /** The edit script from the old rules to the new; empty for a removed chain. */
+  /** The edit script from the old rules to the new (all additions for an added chain). */
   readonly ops: readonly EditOp[];
   /** How many rules the chain had (0 for an added chain). */
   readonly oldCount: number;
@@ -72,7 +72,7 @@ interface TablePlan {
   readonly removed: readonly string[];
   /** Built-in chains whose policy changes, with the new policy. */
   readonly policies: ReadonlyArray<readonly [string, string]>;
-  /** User chains of the old input, by name, with their rule counts (checked against the live ruleset). */
+  /** The chains of the old input, by name, with their rule counts (checked against the live ruleset). */
   readonly oldCounts: ReadonlyMap<string, number>;
 }
 
@@ -236,18 +236,17 @@ export function finishIncrement(
     // A table the target does not have stays so while the rules leave it empty (as a whole reload would).
     if (live === undefined && isEmptyTable(saved)) continue;
     if (live === undefined) return { reason: `the rules now use the ${t.name} table, which the target does not have` };
-    const liveRules = rulesByChain(live);
-    const savedRules = rulesByChain(saved);
+    const liveChains = chainsOf(live);
+    const savedChains = chainsOf(saved);
     // The live table must be the old input, rule for rule: the same chains with as many rules each.
-    const liveChains = live.chains.map((c) => c.slice(1).split(' ')[0] ?? '');
-    if (liveChains.length !== t.oldCounts.size || liveChains.some((c) => t.oldCounts.get(c) !== (liveRules.get(c)?.length ?? 0))) {
+    if (liveChains.size !== t.oldCounts.size || [...liveChains].some(([c, side]) => t.oldCounts.get(c) !== side.rules.length)) {
       return { reason: `the live ${t.name} table does not hold the last applied rules one for one` };
     }
-    const out = tableScript(t, liveRules, savedRules);
+    const out = tableScript(t, liveChains, savedChains);
     if ('reason' in out) return out;
     if (out.lines.length > 0) script.push(`*${t.name}`, ...out.lines, 'COMMIT');
     expected.push(`*${t.name}`, ...saved.chains.map((c) => `${c} [0:0]`));
-    for (const c of saved.chains) expected.push(...(out.rules.get(c.slice(1).split(' ')[0] ?? '') ?? []));
+    for (const c of savedChains.keys()) expected.push(...(out.rules.get(c) ?? []));
     expected.push('COMMIT');
   }
   return {
@@ -257,28 +256,17 @@ export function finishIncrement(
   };
 }
 
-function rulesByChain(t: SavedTable): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const rule of t.rules) {
-    const chain = rule.split(' ', 2)[1] ?? '';
-    let list = out.get(chain);
-    if (list === undefined) out.set(chain, (list = []));
-    list.push(rule);
-  }
-  return out;
-}
-
 /** One table's commands, and its rules after them in canonical form, by chain. */
 function tableScript(
   t: TablePlan,
-  liveRules: ReadonlyMap<string, readonly string[]>,
-  savedRules: ReadonlyMap<string, readonly string[]>,
+  liveChains: ReturnType<typeof chainsOf>,
+  savedChains: ReturnType<typeof chainsOf>,
 ): { lines: string[]; rules: Map<string, string[]> } | NoIncrement {
   const lines: string[] = [...t.added.map((c) => `-N ${c}`), ...t.policies.map(([c, p]) => `-P ${c} ${p}`)];
   const rules = new Map<string, string[]>();
   for (const c of t.chains) {
-    const old = liveRules.get(c.name) ?? [];
-    const staged = savedRules.get(c.name) ?? [];
+    const old = liveChains.get(c.name)?.rules ?? [];
+    const staged = savedChains.get(c.name)?.rules ?? [];
     if (staged.length !== c.keptIndex.filter((k) => k >= 0).length) {
       return { reason: `staging saved back another number of rules in ${t.name}/${c.name}` };
     }

@@ -86,7 +86,7 @@ interface ChainSide {
 }
 
 /** Chains of a table by name, in declaration order, with their rules. */
-function chainsOf(t: SavedTable | undefined): Map<string, ChainSide> {
+export function chainsOf(t: SavedTable | undefined): Map<string, ChainSide> {
   const chains = new Map<string, ChainSide>();
   for (const decl of t?.chains ?? []) {
     const [chain = '', policy = ''] = decl.slice(1).split(' ');

@@ -9,6 +9,7 @@ import test, { type ExecutionContext } from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { normalizeSave } from '../helpers/netns.js';
+import { mulberry32 } from '../oracle/generate.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
 import { inNs, nfgit, saveNs, withNetns, withTempDir } from './helpers/netns-apply.js';
 
@@ -27,18 +28,6 @@ async function applyJson(rules: string, ns: string, state: string, extra: string
     const json = out === '' ? {} : (JSON.parse(out) as { path?: Outcome['path'] });
     return { exitCode: r.exitCode, stderr: `${String(r.stderr)}${out}`, ...(json.path === undefined ? {} : { path: json.path }) };
   });
-}
-
-/** A small deterministic generator (mulberry32). */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A ruleset as data: user chains with their rules, INPUT's rules (jumps among them), policies, nat rules. */
@@ -173,7 +162,7 @@ async function sameAsWhole(t: ExecutionContext, before: string, after: string, l
 
 test('oracle: random changes (rules added, removed, replaced, moved; chains added and removed; policies) applied as a difference leave what the whole ruleset leaves', async (t) => {
   for (let seed = 1; seed <= 10; seed++) {
-    const r = rng(seed);
+    const r = mulberry32(seed);
     const base = baseModel(r);
     const next = clone(base);
     const edits = 1 + Math.floor(r() * 4);

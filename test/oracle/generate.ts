@@ -127,7 +127,7 @@ const LIMIT_UNITS = ['second', 'minute', 'hour', 'day'];
 // ---------------------------------------------------------------------------------------
 // PRNG
 
-function mulberry32(seed: number): () => number {
+export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
