@@ -16,7 +16,7 @@ function startRun(config: string) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = followJsonLog(child);
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return {
     child,
     lines: log.lines,

@@ -60,7 +60,7 @@ test('nfgit run records its next poll (interval plus jitter, or backoff after a 
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const log = followJsonLog(child);
-        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
         try {
           await log.waitFor((l) => l.event === 'applied', 60_000);
           let r = await waitForRecord(fw.stateDir, (x) => x.nextPass !== null && x.lastPass !== null);

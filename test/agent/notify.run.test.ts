@@ -22,7 +22,7 @@ test('nfgit run under Type=notify: READY=1 with a STATUS once running, WATCHDOG=
           stdio: ['ignore', 'pipe', 'pipe'],
         });
         const log = followJsonLog(child);
-        const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+        const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
         try {
           const ready = await socket.waitFor('READY=1');
           t.regex(socket.messages[ready] ?? '', /^STATUS=following main of .*fw\.git; first pass running$/m);

@@ -345,7 +345,8 @@ test('pause waits for a pass in flight (the agent lock) before it returns, and s
       let stderr = '';
       let stdout = '';
       child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
-      const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+      // 'close', not 'exit': 'exit' can come before the last of stdout has been read.
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
       await new Promise<void>((resolve) =>
         child.stderr.on('data', (b: Buffer) => {
           stderr += b.toString();
