@@ -148,6 +148,8 @@ async function applyLocked(
       ...(options.restoreTimeoutMs === undefined ? {} : { restoreTimeoutMs: options.restoreTimeoutMs }),
       ...(reloading === false ? {} : { reloadingLastGood: true }),
       ...(reloading === 'pending' ? { pendingJournal: true } : {}),
+      // --full and restore-last trust nothing recorded: the snapshot is saved from the target.
+      ...(options.full === true || reloading !== false ? { saveLive: true } : {}),
     },
     ruleset,
     staging,

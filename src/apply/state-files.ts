@@ -2,6 +2,7 @@ import { renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { Family } from '../compiler/parse-argv.js';
 import type { TargetJson } from '../netfilter/target.js';
+import type { Generation } from '../netfilter/generation.js';
 import { APPLY_FILES, confirmFileName, damagedJournalName, STATE_FILE } from '../util/state-layout.js';
 import { SandboxError } from '../errors/errors.js';
 import { errnoCode, writeHint } from '../util/sandbox-hints.js';
@@ -17,7 +18,7 @@ import {
   probationMarkerSchema,
   sealJson,
 } from './state-records.js';
-import { checkStateDir, readStateFile, tightenFiles } from './state-security.js';
+import { checkStateDir, readStampedStateFile, readStateFile, tightenFiles } from './state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */
@@ -50,6 +51,12 @@ export interface LastGood extends AppliedRuleset {
   readonly target: TargetJson;
   /** sha256 (`sha256:…`) of the files written beside it, by name (absent in files of an older nfgit). */
   readonly files?: Readonly<Record<string, string>>;
+  /**
+   * The target's ruleset generation right after this apply (netfilter/generation.ts), when the apply's
+   * own restores made every commit since the snapshot: while the target still reads the same, its live
+   * ruleset is the recorded canonical form, and the next apply needs no save to know it.
+   */
+  readonly generation?: Generation;
 }
 
 /** The journal of an apply in progress: enough to finish or undo it after a crash. */
@@ -62,6 +69,12 @@ export interface Journal {
   readonly families: readonly Family[];
   /** iptables-save -c of each family before the apply. */
   readonly snapshot: Partial<Record<Family, string>>;
+  /**
+   * The snapshot is the recorded canonical form (the generation showed the live ruleset unchanged since
+   * it was recorded), which has no counters: a rollback takes each unchanged rule's counters from the
+   * target as it is then.
+   */
+  readonly snapshotFromRecord?: true;
   /** ipset save of the target before the apply, when sets are involved (a rollback puts them back too). */
   readonly ipsets?: IpsetsJournal;
   /**
@@ -92,6 +105,8 @@ export interface CanonicalForms {
   readonly ipv4?: string | undefined;
   readonly ipv6?: string | undefined;
   readonly ipsets?: string | undefined;
+  /** The target's generation these forms are the live ruleset of (LastGood.generation); undefined: unknown. */
+  readonly generation?: Generation | undefined;
 }
 
 /** The files written beside last-good.json, whose sha256 it records. */
@@ -103,7 +118,9 @@ const RULES_COPY = STATE_FILE.rulesCopy;
  * a regular file), validated (schema, seal, digests) and, when it is damaged, named in the error.
  */
 export class StateDir {
-  private lastGoodCache: { readonly text: string; readonly value: LastGood } | undefined;
+  private lastGoodCache: { readonly stamp: string; readonly value: LastGood } | undefined;
+  /** Recorded files (canonical forms) read and checked against last-good.json, by name: stamp, digest checked, text. */
+  private readonly recordedCache = new Map<string, { readonly stamp: string; readonly want: string | undefined; readonly text: string }>();
 
   constructor(readonly dir: string) {}
 
@@ -196,12 +213,12 @@ export class StateDir {
   /** The last good ruleset, if any; throws (naming the file) if it is damaged. */
   readLastGood(): LastGood | undefined {
     const file = this.file(STATE_FILE.lastGood);
-    const read = readStateFile(file);
+    const read = readStampedStateFile(file, this.lastGoodCache?.stamp);
     if (!read.exists) return undefined;
-    if (this.lastGoodCache?.text === read.text) return this.lastGoodCache.value;
-    const value = parseRecord(file, read.text, lastGoodSchema, 'last good ruleset') as unknown as LastGood;
+    if (read.text === undefined && this.lastGoodCache !== undefined) return this.lastGoodCache.value;
+    const value = parseRecord(file, read.text ?? '', lastGoodSchema, 'last good ruleset') as unknown as LastGood;
     checkFamilyDigests(file, value);
-    this.lastGoodCache = { text: read.text, value };
+    this.lastGoodCache = { stamp: read.stamp, value };
     return value;
   }
 
@@ -233,13 +250,15 @@ export class StateDir {
         put(CANONICAL_FILE[family], canonical[family]);
       }
       put(CANONICAL_FILE.ipsets, canonical.ipsets);
-      const record = `${p.record.slice(0, -1)},"files":${JSON.stringify(files)}}`;
+      const generation = canonical.generation === undefined ? '' : `,"generation":${JSON.stringify(canonical.generation)}`;
+      const record = `${p.record.slice(0, -1)},"files":${JSON.stringify(files)}${generation}}`;
       writeDurable(this.file(STATE_FILE.lastGood), sealJson(record), 0o600, { json: true });
     } catch (err) {
       for (const s of staged) s.discard();
       throw err;
     } finally {
       this.lastGoodCache = undefined;
+      this.recordedCache.clear();
     }
     // Renames and removals need no space: once the record is written, the files beside it follow.
     for (const s of staged) s.commit();
@@ -308,15 +327,21 @@ export class StateDir {
    */
   private readRecorded(name: string): string | undefined {
     const file = this.file(name);
-    const read = readStateFile(file);
+    const cached = this.recordedCache.get(name);
+    const read = readStampedStateFile(file, cached?.stamp);
     const want = this.readLastGood()?.files?.[name];
     if (!read.exists) {
       if (want !== undefined) throw new CorruptStateFile(file, 'it is missing, though last-good.json records it');
       return undefined;
     }
-    if (want !== undefined && fileDigest(read.text) !== want)
+    // The same file as read before, checked against the same record: not read or hashed again.
+    if (read.text === undefined && cached !== undefined && cached.want === want) return cached.text;
+    // Unread only when its stamp was the cached one: the same text, checked again against a new record.
+    const text = read.text ?? cached?.text ?? '';
+    if (want !== undefined && fileDigest(text) !== want)
       throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${want})`);
-    return read.text;
+    this.recordedCache.set(name, { stamp: read.stamp, want, text });
+    return text;
   }
 }
 
@@ -333,8 +358,8 @@ export class PreparedLastGood {
   /** sha256 of the copies (plan.json, rules.v4, rules.v6), by file name, taken ahead of time too. */
   readonly digests: Readonly<Record<string, string>>;
   constructor(last: LastGood) {
-    // `files` describes the files of an earlier write; writeLastGood records them anew.
-    const { plan, files: _files, ...record } = last;
+    // `files` and `generation` describe an earlier write; writeLastGood records them anew.
+    const { plan, files: _files, generation: _generation, ...record } = last;
     this.record = JSON.stringify(record);
     this.plan = plan === undefined ? undefined : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };

@@ -86,6 +86,7 @@ export const lastGoodSchema = z.looseObject({
   source: z.string(),
   /** sha256 of each file written beside it (rules copies, plan.json, canonical forms), by name. */
   files: z.record(z.string(), z.string()).optional(),
+  generation: z.object({ boot: z.string().min(1), netns: z.string().regex(/^\d+$/), gen: z.number().int().nonnegative() }).optional(),
 });
 
 /** journal.json. */
@@ -97,6 +98,7 @@ export const journalSchema = z.looseObject({
   target,
   families: z.array(z.enum(['ipv4', 'ipv6'])).min(1),
   snapshot: z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }),
+  snapshotFromRecord: z.literal(true).optional(),
   ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()), owned: z.array(z.string()).optional() }).optional(),
   step: z.literal('journaled'),
   record: lastGoodSchema,

@@ -65,11 +65,31 @@ export function checkStateDir(dir: string): void {
 export type StateRead = { readonly exists: false } | { readonly exists: true; readonly text: string };
 
 /**
+ * What identifies one write of a state file: nfgit replaces its files by rename, so each write is a new
+ * inode, and an edit in place changes the size or the change time (which only the kernel sets).
+ */
+export function fileStamp(st: Stats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+}
+
+/** A state file read with its stamp (fileStamp); `text` is undefined when the stamp is `known` (it was read before). */
+export type StampedRead = { readonly exists: false } | { readonly exists: true; readonly stamp: string; readonly text: string | undefined };
+
+/**
  * Reads a state file after checking, on the open file itself (no race with a rename), that it is a
  * regular file that root or the running user owns and that group and others cannot write. A
  * directory, a socket or a symbolic link in its place is refused, naming it.
  */
 export function readStateFile(file: string): StateRead {
+  const read = readStampedStateFile(file, undefined);
+  return read.exists ? { exists: true, text: read.text ?? '' } : read;
+}
+
+/**
+ * As readStateFile, with the checks on the open file, but the text is not read when the file is the
+ * very one read before (its stamp is `known`): a large record is read and checked once per command.
+ */
+export function readStampedStateFile(file: string, known: string | undefined): StampedRead {
   let fd: number;
   try {
     // O_NOFOLLOW: a symbolic link is not followed (open(2) fails with ELOOP); O_NONBLOCK: a FIFO does not hang.
@@ -90,6 +110,8 @@ export function readStateFile(file: string): StateRead {
       );
     const why = problem(file, st, 'state');
     if (why !== undefined) throw new SandboxError(`refusing the state file: ${why}`);
+    const stamp = fileStamp(st);
+    if (stamp === known) return { exists: true, stamp, text: undefined };
     const buf = Buffer.alloc(st.size);
     let done = 0;
     while (done < st.size) {
@@ -97,7 +119,7 @@ export function readStateFile(file: string): StateRead {
       if (n === 0) break;
       done += n;
     }
-    return { exists: true, text: buf.subarray(0, done).toString('utf8') };
+    return { exists: true, stamp, text: buf.subarray(0, done).toString('utf8') };
   } finally {
     closeSync(fd);
   }

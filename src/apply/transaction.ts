@@ -6,7 +6,9 @@ import { restoreTool, type Backend } from '../netfilter/backend.js';
 import { XTABLES_DRIVER } from '../netfilter/xtables-driver.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import type { RulesetChange } from '../netfilter/compare-saves.js';
-import { parseSave, selectTables } from '../netfilter/save-text.js';
+import { parseSave, selectTables, tableNames, withoutAbsentEmptyTables } from '../netfilter/save-text.js';
+import { afterOwnCommits, commitsOf, readGeneration, sameGeneration, type Generation } from '../netfilter/generation.js';
+import { withCountersOf } from '../netfilter/carry-counters.js';
 import { describeTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
 import {
   mergePreserved,
@@ -105,6 +107,11 @@ export interface TransactionContext {
    * is recorded.
    */
   readonly pendingJournal?: boolean;
+  /**
+   * Save the snapshot from the target even when its generation shows the recorded canonical form to be
+   * the live ruleset (apply --full, restore-last): the slow way, which also keeps counters in the snapshot.
+   */
+  readonly saveLive?: boolean;
 }
 
 /** Removes the journal, except one that stands for this load until its ruleset is recorded. */
@@ -140,10 +147,17 @@ export interface RollbackClaims {
  * chains preserved and `claims` known, the preserved parts are taken as they are now, not as in the
  * snapshot.
  */
-async function rollbackFamily(ctx: TransactionContext, family: Family, snapshot: string, claims?: RollbackClaims): Promise<void> {
+async function rollbackFamily(
+  ctx: TransactionContext,
+  family: Family,
+  snapshot: string,
+  claims?: RollbackClaims,
+  fromRecord = false,
+): Promise<void> {
   const current = await DRIVER.save(ctx.target, family);
+  const counted = fromRecord ? withCountersOf(snapshot, current) : snapshot;
   const text =
-    claims === undefined ? snapshot : withCurrentForeign(snapshot, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
+    claims === undefined ? counted : withCurrentForeign(counted, current, ctx.preserve ?? NO_PRESERVE, claims.previous, claims.now);
   await DRIVER.rollbackRestore(ctx.target, ctx.backend, family, text, current, ctx.restoreTimeoutMs);
 }
 
@@ -156,6 +170,8 @@ export async function rollback(
   snapshot: Partial<Record<Family, string>>,
   sets?: IpsetsJournal,
   claims: Partial<Record<Family, RollbackClaims>> = {},
+  /** The snapshot is the recorded canonical form, without counters (Journal.snapshotFromRecord). */
+  fromRecord = false,
 ): Promise<string[]> {
   const failures: string[] = [];
   let warnings: string[] = [];
@@ -165,7 +181,7 @@ export async function rollback(
     const snap = snapshot[family];
     if (snap === undefined) continue;
     try {
-      await rollbackFamily(ctx, family, snap, claims[family]);
+      await rollbackFamily(ctx, family, snap, claims[family], fromRecord);
     } catch (err) {
       failures.push((err as Error).message);
     }
@@ -202,14 +218,22 @@ export async function applyTransaction(
   /** The difference (staging then holds the skeletons of the changed rules), or the whole ruleset; known once staging is. */
   path: TransactionPath | Promise<TransactionPath> = { full: 'restore-last loads the whole ruleset' },
 ): Promise<TransactionOutcome> {
-  const snapshot: Partial<Record<Family, string>> = {};
   const preserve = ctx.preserve ?? NO_PRESERVE;
-  const snaps = await Promise.all(ctx.families.map((f) => DRIVER.save(ctx.target, f)));
-  ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
-  for (const family of ctx.families) await DRIVER.checkSnapshot(ctx.target, ctx.backend, family, snapshot[family] ?? '');
-  // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
+  const preserving = preserve.chains.length > 0 || preserve.rules.length > 0;
   // A damaged last-good.json is replaced by this apply; the sets it named are then not known to be nfgit's.
   const lastGood = readOrNothing(() => ctx.state.readLastGood());
+  // Read before the snapshot: the generation recorded after the restores must follow from this one by
+  // the restores' own commits, so that nothing committed by others since is taken as nfgit's.
+  const before = await readGeneration(ctx.target, ctx.backend);
+  // Nothing committed since the last apply recorded its generation: the live ruleset is the recorded one.
+  const unchanged = preserving || ctx.saveLive === true ? undefined : unchangedSinceRecord(ctx, lastGood, before);
+  const snapshot: Partial<Record<Family, string>> = unchanged ?? {};
+  if (unchanged === undefined) {
+    const snaps = await Promise.all(ctx.families.map((f) => DRIVER.save(ctx.target, f)));
+    ctx.families.forEach((f, i) => (snapshot[f] = snaps[i]));
+    for (const family of ctx.families) await DRIVER.checkSnapshot(ctx.target, ctx.backend, family, snapshot[family] ?? '');
+  }
+  // ipsets (see ipset-apply.ts): snapshot, loaded before the families, stale ones destroyed after them.
   const ownedSets = lastGood?.ipsets?.sets ?? [];
   const sets = await snapshotSets(ctx.target, desired.ipsets, ownedSets);
 
@@ -238,6 +262,7 @@ export async function applyTransaction(
     target: targetToJson(ctx.target),
     families: ctx.families,
     snapshot,
+    ...(unchanged === undefined ? {} : { snapshotFromRecord: true as const }),
     ...(sets === undefined ? {} : { ipsets: sets }),
     step: 'journaled',
     // The plan (a source map) is not needed to finish the apply: keep the journal lean.
@@ -249,7 +274,6 @@ export async function applyTransaction(
   const canonical = chosen.forms;
   const scripts = chosen.scripts;
   if (scripts !== undefined) for (const family of ctx.families) next[family] = scripts[family]?.script ?? '';
-  const preserving = preserve.chains.length > 0 || preserve.rules.length > 0;
   // nfgit's part at the last apply (what it loaded, recorded for this same target), in canonical form.
   const previous: Partial<Record<Family, string>> = {};
   // What each merge carried over from the live ruleset: not nfgit's, so not in the record of what it applied.
@@ -291,7 +315,7 @@ export async function applyTransaction(
     } catch (err) {
       let left: string[];
       try {
-        left = await rollback(ctx, snapshot, sets, claims);
+        left = await rollback(ctx, snapshot, sets, claims, unchanged !== undefined);
       } catch (e) {
         throw new RollbackError(`${(err as Error).message}. Then: ${(e as Error).message}`, { cause: e });
       }
@@ -328,7 +352,7 @@ export async function applyTransaction(
           : `${FAMILY_NAME[family]} restore failed${noflush ? ' (applying the difference)' : ''}${table === undefined ? '' : ` in table ${table}`}${failure.line === undefined ? '' : ` (line ${failure.line})`}: ${restoreTool(family)}: ${failure.message}`;
       let left: string[];
       try {
-        left = await rollback(ctx, snapshot, sets, claims);
+        left = await rollback(ctx, snapshot, sets, claims, unchanged !== undefined);
       } catch (err) {
         throw new RollbackError(`${what}. Then: ${(err as Error).message}`, { family, cause: err });
       }
@@ -338,6 +362,10 @@ export async function applyTransaction(
       throw r.hung === undefined ? new RuleError(message, { family }) : new SandboxError(message, { family });
     }
   }
+  // Every commit since `before` was the restores' own (one per table block): the recorded forms are then
+  // the live ruleset at this generation, and the next apply can know it without a save.
+  const commits = ctx.families.reduce((n, f) => n + commitsOf(next[f] ?? ''), 0);
+  const generation = preserving ? undefined : afterOwnCommits(before, await readGeneration(ctx.target, ctx.backend), commits);
   for (const family of ctx.families) {
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
@@ -356,9 +384,12 @@ export async function applyTransaction(
   const afterForms = await Promise.all(afterSaves);
   const after = afterForms.map((a) => a?.text);
   // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
-  const own = afterForms.map((a, i) =>
-    a === undefined || a.staged ? a?.text : withoutForeign(a.text, foreign[ctx.families[i] as Family] ?? new Map()),
-  );
+  const own = afterForms.map((a, i) => {
+    const family = ctx.families[i] as Family;
+    if (a === undefined || !a.staged) return a === undefined ? undefined : withoutForeign(a.text, foreign[family] ?? new Map());
+    // The target holds the tables it had and those just loaded; staging's empty others are not recorded.
+    return withoutAbsentEmptyTables(a.text, new Set([...tableNames(snapshot[family] ?? ''), ...tableNames(next[family] ?? '')]));
+  });
   const names = desired.ipsets?.sets ?? [];
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
@@ -366,6 +397,8 @@ export async function applyTransaction(
     ipv4: own[ctx.families.indexOf('ipv4')],
     ipv6: own[ctx.families.indexOf('ipv6')],
     ipsets: savedSets === undefined || names.length === 0 ? undefined : canonicalSets(savedSets, names),
+    // Only with forms staged or computed for every family: a form saved from the target may lack an empty table.
+    generation: afterForms.every((a) => a?.staged === true) ? generation : undefined,
   };
   let recorded = false;
   try {
@@ -380,7 +413,7 @@ export async function applyTransaction(
           ? 'the journal is kept, to record it once there is space'
           : "the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)";
       warnings.push(`${(err as Error).message}: ${kept}`);
-    } else await takeBackUnrecorded(ctx, snapshot, sets, err, claims);
+    } else await takeBackUnrecorded(ctx, snapshot, sets, err, claims, unchanged !== undefined);
   }
   let setsOutcome: SetsOutcome | undefined;
   if (sets !== undefined) {
@@ -409,6 +442,27 @@ export async function applyTransaction(
           ),
   }));
   return { families, sets: setsOutcome, warnings, path: chosen.path };
+}
+
+/**
+ * The recorded canonical form of each family, when the target's ruleset is still in the generation the
+ * last apply recorded (nothing committed since, by anyone): it is then the live ruleset, and no save is
+ * needed to know it. Undefined when that cannot be shown.
+ */
+function unchangedSinceRecord(
+  ctx: TransactionContext,
+  lastGood: LastGood | undefined,
+  now: Generation | undefined,
+): Partial<Record<Family, string>> | undefined {
+  if (lastGood === undefined || !sameGeneration(lastGood.generation, now)) return undefined;
+  if (!sameTarget(targetFromJson(lastGood.target), ctx.target)) return undefined;
+  const forms: Partial<Record<Family, string>> = {};
+  for (const family of ctx.families) {
+    const form = readOrNothing(() => ctx.state.readCanonical(family));
+    if (form === undefined) return undefined;
+    forms[family] = form;
+  }
+  return forms;
 }
 
 /**
@@ -448,11 +502,12 @@ async function takeBackUnrecorded(
   sets: IpsetsJournal | undefined,
   err: unknown,
   claims: Partial<Record<Family, RollbackClaims>>,
+  fromRecord: boolean,
 ): Promise<never> {
   const why = (err as Error).message;
   ctx.state.unmarkJournalApplied();
   try {
-    await rollback(ctx, snapshot, sets, claims);
+    await rollback(ctx, snapshot, sets, claims, fromRecord);
   } catch (e) {
     throw new RollbackError(`${why}; the new ruleset could not be recorded as the last good one. Then: ${(e as Error).message}`, {
       cause: e,
@@ -486,7 +541,7 @@ async function keepOrRollBack(
   if (failure === undefined) return;
   await Promise.allSettled(afterSaves);
   try {
-    await rollback(ctx, snapshot, journal.ipsets, claims);
+    await rollback(ctx, snapshot, journal.ipsets, claims, journal.snapshotFromRecord === true);
   } catch (err) {
     throw new RollbackError(`${failure}, and then: ${(err as Error).message}`, { cause: err });
   }
@@ -589,7 +644,13 @@ export async function recoverJournal(ctx: Omit<TransactionContext, 'families' | 
     ctx.state.removeJournal();
     return { found: true, action: 'dropped', message: `${when}, but ${describeTarget(target)} no longer exists: nothing to undo` };
   }
-  const left = await rollback({ ...ctx, target, families: journal.families }, journal.snapshot, journal.ipsets);
+  const left = await rollback(
+    { ...ctx, target, families: journal.families },
+    journal.snapshot,
+    journal.ipsets,
+    {},
+    journal.snapshotFromRecord === true,
+  );
   ctx.state.removeJournal();
   const warnings = left.length === 0 ? {} : { warnings: left };
   if (journal.step === 'probation') {

@@ -34,8 +34,10 @@ export function diffSaves(before: string, after: string): RulesetChange {
       } else if (declA.get(chain) !== policy) policiesChanged.push(`${name}/${chain}`);
     }
     for (const [chain, policy] of declA) if (!declB.has(chain) && policy === '-') chainsRemoved.push(`${name}/${chain}`);
-    rulesAdded += multisetMinus(tb?.rules ?? [], ta?.rules ?? []).length;
-    rulesRemoved += multisetMinus(ta?.rules ?? [], tb?.rules ?? []).length;
+    // Rules both have at the same place at either end match one for one: only the middles are counted.
+    const [ra, rb] = middles(ta?.rules ?? [], tb?.rules ?? []);
+    rulesAdded += multisetMinus(rb, ra).length;
+    rulesRemoved += multisetMinus(ra, rb).length;
   }
   return { chainsAdded, chainsRemoved, rulesAdded, rulesRemoved, policiesChanged };
 }
@@ -113,6 +115,15 @@ function inChainOrder(rules: readonly string[]): string[] {
 
 function nonEmpty(tables: Map<string, SavedTable>): Map<string, SavedTable> {
   return new Map([...tables].filter(([, t]) => !isEmptyTable(t)));
+}
+
+/** The parts of a and b between their longest common head and tail. */
+function middles(a: readonly string[], b: readonly string[]): [readonly string[], readonly string[]] {
+  let head = 0;
+  while (head < a.length && head < b.length && a[head] === b[head]) head++;
+  let tail = 0;
+  while (tail < a.length - head && tail < b.length - head && a[a.length - 1 - tail] === b[b.length - 1 - tail]) tail++;
+  return [a.slice(head, a.length - tail), b.slice(head, b.length - tail)];
 }
 
 /** Elements of a not matched one for one by elements of b, in a's order. */

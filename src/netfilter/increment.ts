@@ -222,11 +222,14 @@ export function finishIncrement(
   skeleton: string,
 ): FamilyScript | NoIncrement {
   if (recorded === undefined) return { reason: 'the canonical form of the last apply is not recorded' };
-  if (findDrift(recorded, live).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
+  // The same text: the live ruleset is the recorded one (its generation said so, see netfilter/generation.ts).
+  if (live !== recorded && findDrift(recorded, live).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
   const have = parseSave(live);
   const staged = parseSave(skeleton);
   const names = new Set(plan.tables.map((t) => t.name));
-  for (const t of have.keys()) if (!names.has(t)) return { reason: `the target has a ${t} table the rules do not load` };
+  // An empty table of another (a full reload would flush it, and leave it there, empty) changes nothing.
+  for (const [t, table] of have)
+    if (!names.has(t) && !isEmptyTable(table)) return { reason: `the target has a ${t} table the rules do not load` };
   const script: string[] = [];
   const expected: string[] = [];
   for (const t of plan.tables) {

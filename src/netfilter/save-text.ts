@@ -49,3 +49,27 @@ export function selectTables(restoreText: string, keep: ReadonlySet<string>): st
   }
   return out.length === 0 ? '' : out.join('\n') + '\n';
 }
+
+/**
+ * A save without the empty tables that are not in `present`: staging holds every table the rules
+ * render, the target only those it loaded or had, and an empty table is no rule either way. The
+ * recorded canonical form then lists the target's own tables (netfilter/generation.ts relies on it).
+ */
+export function withoutAbsentEmptyTables(save: string, present: ReadonlySet<string>): string {
+  const tables = parseSave(save);
+  const drop = new Set([...tables].filter(([name, t]) => !present.has(name) && isEmptyTable(t)).map(([name]) => name));
+  if (drop.size === 0) return save;
+  const out: string[] = [];
+  let on = true;
+  for (const line of save.split('\n')) {
+    if (line.startsWith('*')) on = !drop.has(line.slice(1).trimEnd());
+    if (on) out.push(line);
+    if (line.trimEnd() === 'COMMIT') on = true;
+  }
+  return out.join('\n');
+}
+
+/** The names of the tables a save or restore input has blocks for, without parsing its rules. */
+export function tableNames(text: string): string[] {
+  return [...text.matchAll(/^\*(\S+)/gm)].map((m) => m[1] as string);
+}

@@ -13,6 +13,7 @@ import { ROOT } from '../helpers/paths.js';
 import {
   apply,
   BODY,
+  bumpGeneration,
   inNs,
   nfgit,
   restoreLast,
@@ -323,6 +324,8 @@ test.serial(
           'ip6tables-restore': BODY.failRestore('ip6tables-restore'),
         },
         async (s) => {
+          // Another program's commit: the apply cannot know the live ruleset from its record, and saves it.
+          await bumpGeneration(ns);
           await s.arm();
           const r = await apply(newRules, ns, state, { standIns: s.dir });
           t.true(s.has('fired'), 'the stand-in answered the snapshot with nothing');
@@ -340,6 +343,7 @@ test.serial(
 test.serial('s2. a save that is not a ruleset (no table block) is refused the same way; an empty namespace still applies', (t) =>
   withOldApplied(({ ns, state, before, newRules }) =>
     withStandIns(ns, { 'ip6tables-save': '  if [ "$1" = "-c" ]; then echo "Segmentation fault"; exit 0; fi' }, async (s) => {
+      await bumpGeneration(ns);
       await s.arm();
       const r = await apply(newRules, ns, state, { standIns: s.dir });
       t.is(r.exitCode, 3, String(r.stderr));

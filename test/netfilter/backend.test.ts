@@ -1,5 +1,6 @@
 import test from 'ava';
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { CLI } from '../helpers/paths.js';
@@ -29,6 +30,8 @@ test('an iptables-legacy host: apply uses the legacy tools', (t) =>
         t.regex(legacy.stdout, /-A INPUT -p tcp -m tcp --dport 22 -j ACCEPT/);
         const nft = await execa('ip', ['netns', 'exec', ns, 'iptables-nft-save']);
         t.notRegex(nft.stdout, /-A INPUT/);
+        // The legacy tables commit nothing to nf_tables: no generation can vouch for the live ruleset.
+        t.false('generation' in JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')));
       }),
     ),
   ));

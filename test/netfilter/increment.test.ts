@@ -90,10 +90,11 @@ test('reasons to reload the whole ruleset: drift, no record, a live table the ru
   const skeleton = stagedSave(p.skeleton);
   t.regex(JSON.stringify(finishIncrement(p, LIVE.replace('-i lo', '-i eth9'), LIVE, skeleton)), /drift/);
   t.regex(JSON.stringify(finishIncrement(p, LIVE, undefined, skeleton)), /not recorded/);
-  t.regex(
-    JSON.stringify(finishIncrement(p, `${LIVE}*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n`, LIVE, skeleton)),
-    /raw table/,
-  );
+  const raw = (rules: string): string => `${LIVE}*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n${rules}COMMIT\n`;
+  const notrack = raw('-A PREROUTING -j NOTRACK\n');
+  t.regex(JSON.stringify(finishIncrement(p, notrack, notrack, skeleton)), /raw table/);
+  // An empty table the rules lack is no rule: a full reload would leave it empty too.
+  t.false('reason' in finishIncrement(p, raw(''), LIVE, skeleton));
   const many = Array.from({ length: 300 }, (_, i) => `-A WEB -p udp --dport ${i + 1} -j ACCEPT`).join('\n');
   const large = planIncrement(OLD, OLD.replace('COMMIT', `${many}\nCOMMIT`));
   t.regex('reason' in large ? large.reason : '', /large change/);

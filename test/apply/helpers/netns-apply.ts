@@ -60,6 +60,16 @@ export async function inNs(ns: string, argv: readonly string[]): Promise<Result>
   return execa(IP, ['netns', 'exec', ns, path.join(SBIN, cmd as string), ...args]);
 }
 
+/**
+ * Two commits that leave the ruleset as it was (a chain made and removed): the namespace's generation
+ * moves on (netfilter/generation.ts), so the next apply cannot know the live ruleset from its record
+ * and saves it, as after a change by other software.
+ */
+export async function bumpGeneration(ns: string): Promise<void> {
+  await inNs(ns, ['iptables', '-N', 'NFGIT_BUMP']);
+  await inNs(ns, ['iptables', '-X', 'NFGIT_BUMP']);
+}
+
 /** A fresh name that no namespace has. */
 export function freshNsName(): string {
   return `nfgit-t-${randomBytes(5).toString('hex')}`;

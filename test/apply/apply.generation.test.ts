@@ -1,0 +1,134 @@
+/**
+ * The live ruleset known from its generation (netfilter/generation.ts): an apply records the target's
+ * generation when its own restores made every commit since its snapshot, and the next apply, finding
+ * the target still there, takes the recorded canonical form as the live ruleset without saving it.
+ * Anything else saves the live ruleset as before: a commit by other software (and then drift is found),
+ * the namespace made again under the same name and brought to the same generation, --full.
+ */
+import test from 'ava';
+import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { readGeneration } from '../../src/netfilter/generation.js';
+import { withRulesDir } from '../helpers/rules-dir.js';
+import { apply, IP, inNs, nfgit, saveNs, withNetns, withStandIns, withTempDir } from './helpers/netns-apply.js';
+import { CHANGED_RULES, OLD_RULES } from './helpers/rulesets.js';
+
+const SAVES = { 'iptables-save': ':', 'ip6tables-save': ':' };
+
+interface Recorded {
+  readonly generation?: { boot: string; netns: string; gen: number };
+}
+const recorded = (state: string): Recorded => JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')) as Recorded;
+
+/** The saves run in the target namespace (staging saves in namespaces of its own, which have no name). */
+const targetSaves = (calls: string, ns: string): string[] =>
+  calls.split('\n').filter((l) => l.startsWith(`${ns}|`) && l !== `${ns}|--version`);
+
+async function applyJson(rules: string, ns: string, state: string, options: { standIns?: string; extra?: string[] } = {}) {
+  const r = await nfgit(['apply', '--rules', rules, '--netns', ns, '--state-dir', state, '--json', ...(options.extra ?? [])], {
+    ...(options.standIns === undefined ? {} : { standIns: options.standIns }),
+  });
+  const out = JSON.parse(String(r.stdout).trim() || '{}') as { path?: { kind: string; reason?: string } };
+  return { exitCode: r.exitCode, stderr: String(r.stderr), path: out.path };
+}
+
+test.serial(
+  'an apply records the generation; the next one knows the live ruleset from it, saves nothing, and leaves what --full leaves',
+  (t) =>
+    withNetns((ns) =>
+      withNetns((fresh) =>
+        withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+          withRulesDir({ '10-rules': CHANGED_RULES }, (changed) =>
+            withTempDir('nfgit-state-', async (state) => {
+              t.is((await apply(oldRules, ns, state)).exitCode, 0);
+              const first = recorded(state).generation;
+              const now = await readGeneration({ netns: ns }, { kind: 'nf_tables', nft: undefined });
+              t.deepEqual(first, now, 'the record names the namespace as the apply left it');
+              await withStandIns(ns, SAVES, async (s) => {
+                const r = await applyJson(changed, ns, state, { standIns: s.dir });
+                t.is(r.exitCode, 0, r.stderr);
+                t.is(r.path?.kind, 'incremental');
+                t.deepEqual(targetSaves(s.has('calls') ? await s.read('calls') : '', ns), [], 'no save of the target');
+              });
+              const second = recorded(state).generation;
+              t.truthy(second);
+              t.true((second?.gen ?? 0) > (first?.gen ?? 0), 'the incremental apply records the generation it left');
+              // The oracle: the same rules loaded whole into a fresh namespace.
+              await withTempDir('nfgit-state-', async (other) => t.is((await apply(changed, fresh, other, {})).exitCode, 0));
+              t.deepEqual(await saveNs(ns), await saveNs(fresh));
+            }),
+          ),
+        ),
+      ),
+    ),
+);
+
+test.serial('a commit by other software since: the apply saves the live ruleset, finds the drift and reloads the whole ruleset', (t) =>
+  withNetns((ns) =>
+    withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+      withRulesDir({ '10-rules': CHANGED_RULES }, (changed) =>
+        withTempDir('nfgit-state-', async (state) => {
+          t.is((await apply(oldRules, ns, state)).exitCode, 0);
+          await inNs(ns, ['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+          await withStandIns(ns, SAVES, async (s) => {
+            const r = await applyJson(changed, ns, state, { standIns: s.dir });
+            t.is(r.exitCode, 0, r.stderr);
+            t.deepEqual(r.path, { kind: 'full', reason: 'the live ruleset differs from the last apply (drift)' });
+            t.true(targetSaves(await s.read('calls'), ns).length >= 2, 'both families saved');
+          });
+          t.notRegex((await saveNs(ns)).ipv4, /--dport 9 /, 'the whole reload took the stray rule away');
+        }),
+      ),
+    ),
+  ),
+);
+
+test.serial('the namespace made again under the same name and brought to the same generation: its other cookie shows it', (t) =>
+  withNetns((ns) =>
+    withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+      withRulesDir({ '10-rules': CHANGED_RULES }, (changed) =>
+        withTempDir('nfgit-state-', async (state) => {
+          t.is((await apply(oldRules, ns, state)).exitCode, 0);
+          const want = recorded(state).generation;
+          await execa(IP, ['netns', 'del', ns]);
+          await execa(IP, ['netns', 'add', ns]);
+          // Commits up to the recorded generation, with a rule the record does not have.
+          await inNs(ns, ['iptables', '-A', 'INPUT', '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+          for (let step = 0; ; step++) {
+            const g = await readGeneration({ netns: ns }, { kind: 'nf_tables', nft: undefined });
+            if (g === undefined || want === undefined || g.gen >= want.gen) {
+              t.is(g?.gen, want?.gen, 'the same generation as recorded');
+              t.not(g?.netns, want?.netns);
+              break;
+            }
+            // One commit at a time: a chain made, then removed.
+            await inNs(ns, ['iptables', step % 2 === 0 ? '-N' : '-X', 'NFGIT_STEP']);
+          }
+          const r = await applyJson(changed, ns, state);
+          t.is(r.exitCode, 0, r.stderr);
+          t.is(r.path?.kind, 'full', 'the live ruleset was saved and found to differ');
+          t.notRegex((await saveNs(ns)).ipv4, /--dport 9 /);
+        }),
+      ),
+    ),
+  ),
+);
+
+test.serial('--full saves the live ruleset though the generation is unchanged', (t) =>
+  withNetns((ns) =>
+    withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+      withRulesDir({ '10-rules': CHANGED_RULES }, (changed) =>
+        withTempDir('nfgit-state-', async (state) => {
+          t.is((await apply(oldRules, ns, state)).exitCode, 0);
+          await withStandIns(ns, SAVES, async (s) => {
+            const r = await applyJson(changed, ns, state, { standIns: s.dir, extra: ['--full'] });
+            t.is(r.exitCode, 0, r.stderr);
+            t.deepEqual(r.path, { kind: 'full', reason: '--full' });
+            t.true(targetSaves(await s.read('calls'), ns).length >= 2);
+          });
+        }),
+      ),
+    ),
+  ),
+);
