@@ -18,38 +18,61 @@ import { chainsOf, editOps, type EditOp } from './ruleset-diff.js';
 import { findDrift } from './compare-saves.js';
 import { isEmptyTable, parseSave } from './save-text.js';
 
+/** A rule line of rendered restore input: its line number and text, and the words it jumps to (found once). */
+interface RenderedRule {
+  readonly line: number;
+  readonly text: string;
+  targets?: readonly string[];
+}
+
 /** One chain of rendered restore input: its policy (`-` for user chains) and rule lines. */
 interface RenderedChain {
   readonly policy: string;
-  readonly rules: Array<{ readonly line: number; readonly text: string }>;
+  readonly rules: RenderedRule[];
 }
 
 /** The chains of each table of nfgit's rendered restore input, in declaration order. */
 function parseRendered(text: string): Map<string, Map<string, RenderedChain>> {
   const tables = new Map<string, Map<string, RenderedChain>>();
   let cur: Map<string, RenderedChain> | undefined;
-  text.split('\n').forEach((line, i) => {
-    if (line.startsWith('*')) tables.set(line.slice(1), (cur = new Map()));
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string;
+    if (line.startsWith('-A ')) {
+      if (cur === undefined) continue;
+      const end = line.indexOf(' ', 3);
+      const chain = end < 0 ? line.slice(3) : line.slice(3, end);
+      let c = cur.get(chain);
+      if (c === undefined) cur.set(chain, (c = { policy: '-', rules: [] }));
+      c.rules.push({ line: i + 1, text: line });
+    } else if (line.startsWith('*')) tables.set(line.slice(1), (cur = new Map()));
     else if (line === 'COMMIT') cur = undefined;
     else if (cur !== undefined && line.startsWith(':')) {
       const [name = '', policy = ''] = line.slice(1).split(' ');
       cur.set(name, { policy, rules: [] });
-    } else if (cur !== undefined && line.startsWith('-A ')) {
-      const chain = line.split(' ', 2)[1] ?? '';
-      let c = cur.get(chain);
-      if (c === undefined) cur.set(chain, (c = { policy: '-', rules: [] }));
-      c.rules.push({ line: i + 1, text: line });
     }
-  });
+  }
   return tables;
 }
 
-const JUMP = / (?:-j|-g|--jump|--goto) ([^ ]+)/g;
+const JUMPS = [' -j ', ' -g ', ' --jump ', ' --goto '];
+
+/** The words after every -j/-g (--jump/--goto) of a rule: its target, and any look-alike in a quoted string. */
+function targetsOf(rule: string): string[] {
+  const words: string[] = [];
+  for (const flag of JUMPS) {
+    for (let at = rule.indexOf(flag); at >= 0; at = rule.indexOf(flag, at + 1)) {
+      const start = at + flag.length;
+      const end = rule.indexOf(' ', start);
+      words.push(end < 0 ? rule.slice(start) : rule.slice(start, end));
+    }
+  }
+  return words;
+}
 
 /** The user chain a rule jumps or goes to, if any (`-j NAME`, `-g NAME`). */
-function jumpOf(rule: string, userChains: ReadonlySet<string>): string | undefined {
-  // Most rules end in a verdict: look no further than the words after -j/-g (a rule has one, or none).
-  for (const m of rule.matchAll(JUMP)) if (userChains.has(m[1] as string)) return m[1];
+function jumpOf(rule: RenderedRule, userChains: ReadonlySet<string>): string | undefined {
+  for (const t of (rule.targets ??= targetsOf(rule.text))) if (userChains.has(t)) return t;
   return undefined;
 }
 
@@ -131,16 +154,17 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
       let i = 0;
       let j = 0;
       for (const op of ops) {
-        const rule = op === '+' ? c.rules[j]?.text : before[i];
+        // A jump added or removed: staging must see the chain it reaches whole.
+        const rule = op === ' ' ? undefined : op === '+' ? c.rules[j] : ta.get(chain)?.rules[i];
         const target = rule === undefined ? undefined : jumpOf(rule, users);
-        if (op !== ' ' && target !== undefined) whole.add(target);
+        if (target !== undefined) whole.add(target);
         if (op !== '+') i++;
         if (op !== '-') j++;
       }
     }
     for (const chain of removed) {
       for (const r of ta.get(chain)?.rules ?? []) {
-        const target = jumpOf(r.text, users);
+        const target = jumpOf(r, users);
         if (target !== undefined) whole.add(target);
       }
     }
@@ -156,7 +180,7 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
       }
       let k = 0;
       const keptIndex = c.rules.map((r, idx) => {
-        const keep = whole.has(c.name) || isNew.has(idx) || jumpOf(r.text, users) !== undefined;
+        const keep = whole.has(c.name) || isNew.has(idx) || jumpOf(r, users) !== undefined;
         if (!keep) return -1;
         kept.add(r.line);
         return k++;
@@ -180,7 +204,7 @@ function closure(from: ReadonlySet<string>, table: ReadonlyMap<string, RenderedC
   const todo = [...from];
   while (todo.length > 0) {
     for (const r of table.get(todo.pop() as string)?.rules ?? []) {
-      const target = jumpOf(r.text, users);
+      const target = jumpOf(r, users);
       if (target !== undefined && !seen.has(target)) {
         seen.add(target);
         todo.push(target);
