@@ -21,27 +21,49 @@ export function restoreTool(family: Family): string {
   return `${TOOL[family]}-restore`;
 }
 
-async function versionOf(target: Target, tool: string): Promise<string | undefined> {
-  try {
-    const r = await runInTarget(target, [tool, '--version'], { timeoutMs: 30_000 });
-    return r.code === 0 ? r.stdout.trim() : undefined;
-  } catch {
-    return undefined;
-  }
+/** A word for sh, single-quoted. */
+function shellWord(word: string): string {
+  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**
- * The first `nft` on PATH (then /usr/sbin, /sbin) that is nftables' own: npx puts node_modules/.bin
- * first on PATH, where an unrelated program called nft may live.
+ * Runs every probe in one process in the target (each through `ip netns exec` would be a process of
+ * its own, and each spawn from a large nfgit process costs milliseconds of its main thread): for each,
+ * its standard output and exit status, by name; undefined for all when the shell itself cannot run.
  */
-async function findNft(target: Target): Promise<string | undefined> {
-  const dirs = [...new Set([...(process.env['PATH'] ?? '').split(':').filter((d) => d.startsWith('/')), '/usr/sbin', '/sbin'])];
-  for (const dir of dirs) {
-    const file = path.join(dir, 'nft');
-    if (!existsSync(file)) continue;
-    if (/^nftables v\d/.test((await versionOf(target, file)) ?? '')) return file;
+async function probe(
+  target: Target,
+  commands: ReadonlyArray<readonly [name: string, argv: readonly string[]]>,
+): Promise<Map<string, { out: string; code: number }>> {
+  const script = [
+    'probe() { name=$1; shift; printf \'\\n@@nfgit-probe %s\\n\' "$name"; "$@" 2>/dev/null; printf \'\\n@@nfgit-status %s\\n\' "$?"; }',
+    ...commands.map(([name, argv]) => `probe ${shellWord(name)} ${argv.map(shellWord).join(' ')} </dev/null`),
+  ].join('\n');
+  const found = new Map<string, { out: string; code: number }>();
+  let r;
+  try {
+    r = await runInTarget(target, ['sh', '-c', script], { timeoutMs: 60_000 });
+  } catch {
+    return found;
   }
-  return undefined;
+  const re = /\n@@nfgit-probe ([^\n]*)\n([\s\S]*?)\n@@nfgit-status (\d+)\n/g;
+  for (const m of r.stdout.matchAll(re)) found.set(m[1] as string, { out: m[2] as string, code: Number(m[3]) });
+  return found;
+}
+
+/** The version line a probe printed, if it ran and succeeded. */
+function versionIn(found: Map<string, { out: string; code: number }>, name: string): string | undefined {
+  const p = found.get(name);
+  return p === undefined || p.code !== 0 ? undefined : p.out.trim();
+}
+
+/**
+ * The candidates for `nft`, in order: the first that is nftables' own wins (npx puts node_modules/.bin
+ * first on PATH, where an unrelated program called nft may live).
+ */
+function nftCandidates(): string[] {
+  const dirs = [...new Set([...(process.env['PATH'] ?? '').split(':').filter((d) => d.startsWith('/')), '/usr/sbin', '/sbin'])];
+  return dirs.map((dir) => path.join(dir, 'nft')).filter((file) => existsSync(file));
 }
 
 function kindOf(version: string | undefined): 'nf_tables' | 'legacy' | undefined {
@@ -59,12 +81,15 @@ function kindOf(version: string | undefined): 'nf_tables' | 'legacy' | undefined
 export async function detectBackend(target: Target, families: readonly Family[]): Promise<Backend> {
   const other = (kind: string): string => (kind === 'nf_tables' ? 'legacy' : 'nft');
   const tools = families.flatMap((f) => [saveTool(f), restoreTool(f)]);
-  // Every probe at once: each is a process (through ip netns exec), and they do not depend on each other.
-  const [main, nft, ...versions] = await Promise.all([
-    versionOf(target, 'iptables'),
-    findNft(target),
-    ...tools.map((tool) => versionOf(target, tool)),
+  const nfts = nftCandidates();
+  const found = await probe(target, [
+    ['iptables', ['iptables', '--version']],
+    ...nfts.map((file): [string, string[]] => [file, [file, '--version']]),
+    ...tools.map((tool): [string, string[]] => [tool, [tool, '--version']]),
   ]);
+  const main = versionIn(found, 'iptables');
+  const nft = nfts.find((file) => /^nftables v\d/.test(versionIn(found, file) ?? ''));
+  const versions = tools.map((tool) => versionIn(found, tool));
   const kind = kindOf(main);
   if (kind === undefined) {
     throw new SandboxError(
@@ -86,13 +111,16 @@ export async function detectBackend(target: Target, families: readonly Family[])
       );
     }
   });
-  const others = await Promise.all(
-    families.map(async (family) => {
-      const tool = `${TOOL[family]}-${other(kind)}-save`;
-      const r = await runInTarget(target, [tool], { timeoutMs: 60_000 }).catch(() => undefined);
-      return { family, tool, loaded: r !== undefined && r.code === 0 && hasRules(r.stdout) };
-    }),
+  // What the other backend's save tools print (both backends may be installed; each prints its own tables).
+  const otherSaves = families.map((family) => ({ family, tool: `${TOOL[family]}-${other(kind)}-save` }));
+  const saved = await probe(
+    target,
+    otherSaves.map(({ tool }): [string, string[]] => [tool, [tool]]),
   );
+  const others = otherSaves.map(({ family, tool }) => {
+    const r = saved.get(tool);
+    return { family, tool, loaded: r !== undefined && r.code === 0 && hasRules(r.out) };
+  });
   for (const { family, tool, loaded } of others) {
     if (!loaded) continue;
     throw new SandboxError(

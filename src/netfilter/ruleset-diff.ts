@@ -94,7 +94,8 @@ export function chainsOf(t: SavedTable | undefined): Map<string, ChainSide> {
   }
   for (const rule of t?.rules ?? []) {
     // iptables-save prints every rule as `-A CHAIN …`, after the chain's declaration.
-    const chain = rule.split(' ')[1] ?? '';
+    const end = rule.indexOf(' ', 3);
+    const chain = end < 0 ? rule.slice(3) : rule.slice(3, end);
     let side = chains.get(chain);
     if (side === undefined) chains.set(chain, (side = { policy: '-', rules: [] }));
     side.rules.push(rule);

@@ -12,7 +12,8 @@ export function parseSave(text: string): Map<string, SavedTable> {
   const tables = new Map<string, { name: string; chains: string[]; rules: string[] }>();
   let cur: { name: string; chains: string[]; rules: string[] } | undefined;
   for (const raw of text.split('\n')) {
-    const line = raw.trimEnd();
+    // Most lines end without blanks: trimEnd() only where one does.
+    const line = raw !== '' && raw.charCodeAt(raw.length - 1) <= 32 ? raw.trimEnd() : raw;
     if (line === '' || line.startsWith('#')) continue;
     if (line.startsWith('*')) {
       cur = { name: line.slice(1), chains: [], rules: [] };
@@ -22,7 +23,8 @@ export function parseSave(text: string): Map<string, SavedTable> {
     } else if (cur !== undefined && line.startsWith(':')) {
       cur.chains.push(line.replace(/ \[\d+:\d+\]$/, ''));
     } else if (cur !== undefined) {
-      cur.rules.push(line.replace(/^\[\d+:\d+\] /, ''));
+      // `[packets:bytes] ` before the rule with -c.
+      cur.rules.push(line.startsWith('[') ? line.replace(/^\[\d+:\d+\] /, '') : line);
     }
   }
   return tables;

@@ -70,3 +70,20 @@ test('save and restore tools of another backend than iptables are refused', (t) 
       }),
     ),
   ));
+
+test('a save or restore tool that does not run is named, and nothing changes', (t) =>
+  withToolDir({ 'ip6tables-save': { link: '/bin/false' } }, (bin) =>
+    withNetns((ns) =>
+      withRulesDir(RULES, async (dir) => {
+        const env = { PATH: `${bin}:${process.env['PATH']}` };
+        const r = await execa('node', [CLI, 'apply', '--rules', dir, '--netns', ns, '--state-dir', path.join(dir, '.state')], {
+          env,
+          reject: false,
+        });
+        t.is(r.exitCode, 3, r.stderr);
+        t.regex(r.stderr, /ip6tables-save is missing or does not run; on a host without IPv6, use --ipv4-only/);
+        const save = await execa('ip', ['netns', 'exec', ns, 'iptables-save']);
+        t.notRegex(save.stdout, /-A INPUT/);
+      }),
+    ),
+  ));
