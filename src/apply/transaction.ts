@@ -6,7 +6,7 @@ import { restoreTool, type Backend } from '../netfilter/backend.js';
 import { XTABLES_DRIVER } from '../netfilter/xtables-driver.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import type { RulesetChange } from '../netfilter/compare-saves.js';
-import { parseSave, selectTables, tableNames, withoutAbsentEmptyTables } from '../netfilter/save-text.js';
+import { selectTables, tableNames, withoutAbsentEmptyTables } from '../netfilter/save-text.js';
 import { afterOwnCommits, commitsOf, readGeneration, sameGeneration, type Generation } from '../netfilter/generation.js';
 import { withCountersOf } from '../netfilter/carry-counters.js';
 import { describeTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
@@ -243,9 +243,9 @@ export async function applyTransaction(
   for (const family of ctx.families) {
     const want = desired.families[family];
     if (want === undefined) throw new InternalError(`internal error: no ${FAMILY_NAME[family]} ruleset to apply`);
-    const keep = new Set([...want.usedTables, ...parseSave(snapshot[family] ?? '').keys()]);
+    const keep = new Set([...want.usedTables, ...tableNames(snapshot[family] ?? '')]);
     next[family] = selectTables(want.text, keep);
-    tables[family] = [...parseSave(next[family] ?? '').keys()];
+    tables[family] = tableNames(next[family] ?? '');
   }
 
   const record: LastGood = {
