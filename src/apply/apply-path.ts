@@ -9,6 +9,7 @@
 import type { Family } from '../compiler/parse-argv.js';
 import { finishIncrement, planIncrement, type FamilyIncrement, type FamilyScript } from '../netfilter/increment.js';
 import type { PreserveSpec } from '../netfilter/preserve.js';
+import { findDrift } from '../netfilter/compare-saves.js';
 import type { StageResult } from '../netfilter/stage.js';
 import { sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import type { LastGood, StateDir } from './state-files.js';
@@ -34,6 +35,11 @@ export type StagedForms = StageResult['canonical'];
 /** An incremental apply planned before staging: staging loads the skeletons (plans[f].skeleton). */
 export interface IncrementRequest {
   readonly plans: Partial<Record<Family, FamilyIncrement>>;
+  /**
+   * Families whose new restore input is the recorded one, byte for byte: nothing to plan, stage or
+   * restore (the kernel checked these very rules at the apply that recorded them); only drift is looked for.
+   */
+  readonly unchanged?: readonly Family[];
   /** The digest of each family's recorded text the plans start from: the record must still hold it under the lock. */
   readonly from: Partial<Record<Family, string>>;
   /** Stages the whole ruleset, for when the lock shows that the difference cannot be applied. */
@@ -54,7 +60,7 @@ export function planPath(
   target: Target,
   families: readonly Family[],
   next: NewTexts,
-  how: { readonly full?: boolean; readonly preserve?: PreserveSpec },
+  how: { readonly full?: boolean; readonly preserve?: PreserveSpec; readonly stageEvery?: boolean },
 ): PathRequest {
   if (how.full === true) return { full: '--full' };
   if (how.preserve !== undefined && (how.preserve.chains.length > 0 || how.preserve.rules.length > 0)) {
@@ -70,16 +76,21 @@ export function planPath(
   if (!sameTarget(targetFromJson(last.target), target)) return { full: 'the last apply was to another target' };
   const plans: Partial<Record<Family, FamilyIncrement>> = {};
   const from: Partial<Record<Family, string>> = {};
+  const unchanged: Family[] = [];
   for (const family of families) {
     const old = last.families[family];
     const text = next[family];
     if (old === undefined || text === undefined) return { full: `no earlier ${family} apply is recorded` };
+    from[family] = old.digest;
+    if (old.text === text && how.stageEvery !== true) {
+      unchanged.push(family);
+      continue;
+    }
     const plan = planIncrement(old.text, text);
     if ('reason' in plan) return { full: plan.reason };
     plans[family] = plan;
-    from[family] = old.digest;
   }
-  return { increment: { plans, from } };
+  return { increment: { plans, from, unchanged } };
 }
 
 /**
@@ -99,6 +110,21 @@ export async function decideIncrement(
     return { reason: 'the last good ruleset changed while this apply waited for the lock' };
   }
   const scripts: Partial<Record<Family, FamilyScript>> = {};
+  for (const family of request.unchanged ?? []) {
+    if (lastGood.families[family]?.digest !== request.from[family]) {
+      return { reason: 'the last good ruleset changed while this apply waited for the lock' };
+    }
+    let recorded: string | undefined;
+    try {
+      recorded = state.readCanonical(family);
+    } catch (err) {
+      return { reason: (err as Error).message };
+    }
+    if (recorded === undefined) return { reason: 'the canonical form of the last apply is not recorded' };
+    const now = live[family] ?? '';
+    if (now !== recorded && findDrift(recorded, now).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
+    scripts[family] = { script: '', expected: recorded, changes: 0 };
+  }
   for (const [family, plan] of Object.entries(request.plans) as Array<[Family, FamilyIncrement]>) {
     if (lastGood.families[family]?.digest !== request.from[family]) {
       return { reason: 'the last good ruleset changed while this apply waited for the lock' };

@@ -109,13 +109,21 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
     let path: TransactionPath;
     try {
       const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
-      const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, options);
+      const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, {
+        ...options,
+        // Staging checks the sets in every family's namespace: with sets, every family is staged.
+        stageEvery: result.ipsets.sets.length > 0,
+      });
       if ('full' in planned) {
         staging = stageWhole();
         path = planned;
       } else {
+        // A family whose rules are the recorded ones is not staged again (apply-path.ts: unchanged).
+        const skip = planned.increment.unchanged ?? [];
         const skeletons = Object.fromEntries(
-          Object.entries(rulesets).map(([f, rs]) => [f, { ...rs, text: planned.increment.plans[f as Family]?.skeleton ?? rs.text }]),
+          Object.entries(rulesets)
+            .filter(([f]) => !skip.includes(f as Family))
+            .map(([f, rs]) => [f, { ...rs, text: planned.increment.plans[f as Family]?.skeleton ?? rs.text }]),
         );
         // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
         // reported: the skeleton must never refuse what the whole ruleset loads.

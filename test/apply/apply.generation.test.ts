@@ -132,3 +132,33 @@ test.serial('--full saves the live ruleset though the generation is unchanged', 
     ),
   ),
 );
+
+test.serial('a family whose rules did not change is neither staged nor restored; drift in it is still found', (t) =>
+  withNetns((ns) =>
+    withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+      withRulesDir({ '10-rules': OLD_RULES.replace('--dport 80 ', '--dport 8080 ') }, (v4Only) =>
+        withTempDir('nfgit-state-', async (state) => {
+          t.is((await apply(oldRules, ns, state)).exitCode, 0);
+          await withStandIns(ns, { 'ip6tables-restore': ':' }, async (s) => {
+            const r = await applyJson(v4Only, ns, state, { standIns: s.dir });
+            t.is(r.exitCode, 0, r.stderr);
+            t.deepEqual(r.path, { kind: 'incremental', changes: 1 });
+            const calls = s.has('calls') ? await s.read('calls') : '';
+            t.deepEqual(
+              calls.split('\n').filter((l) => l !== '' && !l.endsWith('|--version')),
+              [],
+              'ip6tables-restore ran neither in staging nor in the target',
+            );
+          });
+          t.regex((await saveNs(ns)).ipv4, /--dport 8080 /);
+          // IPv6 changed by hand, IPv4 changed in the rules: the unchanged family's drift is found.
+          await inNs(ns, ['ip6tables', '-A', 'INPUT', '-p', 'udp', '--dport', '9', '-j', 'DROP']);
+          const r = await applyJson(oldRules, ns, state);
+          t.is(r.exitCode, 0, r.stderr);
+          t.deepEqual(r.path, { kind: 'full', reason: 'the live ruleset differs from the last apply (drift)' });
+          t.notRegex((await saveNs(ns)).ipv6, /--dport 9 /);
+        }),
+      ),
+    ),
+  ),
+);
