@@ -23,7 +23,18 @@ import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { normalizeSave } from '../helpers/netns.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
-import { apply, BODY, killerScript, restoreLast, saveNs, withNetns, withStandIns, withTempDir, type Saves } from './helpers/netns-apply.js';
+import {
+  apply,
+  BODY,
+  bumpGeneration,
+  killerScript,
+  restoreLast,
+  saveNs,
+  withNetns,
+  withStandIns,
+  withTempDir,
+  type Saves,
+} from './helpers/netns-apply.js';
 import { CHANGED_RULES, NEW_RULES, OLD_RULES } from './helpers/rulesets.js';
 
 /** The two paths of an apply, and the new rules that take each. */
@@ -84,85 +95,96 @@ const AT_KILL: Record<KillPoint, { ipv4: Which; ipv6: Which }> = {
   'last-good': { ipv4: 'new', ipv6: 'new' },
 };
 
-function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Path): void {
+/**
+ * `saved`: another program commits (and undoes) a change before the killed apply, so that its snapshot
+ * is saved from the target (with counters) rather than taken from the record (netfilter/generation.ts).
+ */
+function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Path, saved = false): void {
   // Where it ends: an interrupted transaction is undone (old) unless it had recorded the last good
   // ruleset; then restore-last loads that (new), and applying the old rules gives old.
   const expected: Which = point === 'last-good' && next === 'restore-last' ? 'new' : 'old';
-  test.serial(`${way} path: SIGKILL after ${point}, then ${next}: both families run the ${expected} ruleset, the journal is gone`, (t) =>
-    withNetns((ns) =>
-      withStandIns(ns, STAND_INS[point], (s) => {
-        const killer = s.file('kill-parent.sh');
-        const newText = point === 'last-good' ? `${NEXT[way]}main sh ${killer}\n` : NEXT[way];
-        return withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
-          withRulesDir({ '10-rules': newText }, (newRules) =>
-            withTempDir('nfgit-state-', async (state) => {
-              const ref = REFS[way] as { old: Saves; new: Saves };
-              const journalFile = path.join(state, 'journal.json');
-              const first = await apply(oldRules, ns, state);
-              t.is(first.exitCode, 0, String(first.stderr));
-              t.deepEqual(await saveNs(ns), ref.old);
+  const snapshot = saved ? ', snapshot saved' : '';
+  test.serial(
+    `${way} path${snapshot}: SIGKILL after ${point}, then ${next}: both families run the ${expected} ruleset, the journal is gone`,
+    (t) =>
+      withNetns((ns) =>
+        withStandIns(ns, STAND_INS[point], (s) => {
+          const killer = s.file('kill-parent.sh');
+          const newText = point === 'last-good' ? `${NEXT[way]}main sh ${killer}\n` : NEXT[way];
+          return withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+            withRulesDir({ '10-rules': newText }, (newRules) =>
+              withTempDir('nfgit-state-', async (state) => {
+                const ref = REFS[way] as { old: Saves; new: Saves };
+                const journalFile = path.join(state, 'journal.json');
+                const first = await apply(oldRules, ns, state);
+                t.is(first.exitCode, 0, String(first.stderr));
+                t.deepEqual(await saveNs(ns), ref.old);
 
-              await writeFile(killer, killerScript(s.dir));
-              await chmod(killer, 0o755);
-              await s.arm();
-              let pid: number | undefined;
-              const killed = await apply(newRules, ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
-              t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
-              t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1, 'what was killed is the nfgit process itself');
-              t.false(s.has('armed'), 'the kill fired (once)');
+                await writeFile(killer, killerScript(s.dir));
+                await chmod(killer, 0o755);
+                if (saved) await bumpGeneration(ns);
+                await s.arm();
+                let pid: number | undefined;
+                const killed = await apply(newRules, ns, state, { standIns: s.dir, onSpawn: (p) => (pid = p) });
+                t.is(killed.signal, 'SIGKILL', `the apply was not killed: ${String(killed.stderr)}`);
+                t.is(Number((await s.read('killed-pid')).trim()), pid ?? -1, 'what was killed is the nfgit process itself');
+                t.false(s.has('armed'), 'the kill fired (once)');
 
-              // The state right after the kill.
-              const mid = await saveNs(ns);
-              t.deepEqual(
-                { ipv4: which('ipv4', mid, way), ipv6: which('ipv6', mid, way) },
-                AT_KILL[point],
-                'the kill happened at the intended step',
-              );
-              // The path under test is the one taken (a last-good kill has no stand-in: its record says).
-              if (point !== 'last-good') {
-                const calls = await s.read('calls');
-                t.is(/\|--noflush/.test(calls), way === 'incremental', `restore calls:\n${calls}`);
-              }
-              t.true(await lockIsFree(state), 'the dead apply does not hold the lock (the kernel freed its flock)');
-              if (point === 'last-good') {
-                t.false(existsSync(journalFile));
-                t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, newRules);
-              } else {
-                t.is(JSON.parse(readFileSync(journalFile, 'utf8')).step, 'journaled');
-              }
-
-              // The next command, with the real tools.
-              const r = next === 'restore-last' ? await restoreLast(ns, state) : await apply(oldRules, ns, state);
-              t.is(r.exitCode, 0, String(r.stderr));
-              const after = await saveNs(ns);
-              const v4 = which('ipv4', after, way);
-              const v6 = which('ipv6', after, way);
-              t.not(v4, 'neither', `IPv4 runs neither ruleset:\n${after.ipv4}`);
-              t.is(v4, v6, 'both families run the same ruleset');
-              t.is(v4, expected);
-              // Exactly (byte for byte) where nothing leaves an empty table behind.
-              if (!(point === 'last-good' && next === 'apply old')) t.deepEqual(after, ref[expected]);
-              t.false(existsSync(journalFile), 'the journal is gone');
-              t.true(await lockIsFree(state), 'the lock is released');
-              if (point === 'last-good') {
-                t.notRegex(String(r.stderr), /interrupted/, 'there was no journal to recover');
-              } else {
-                const cmd = `nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state}`;
-                t.true(
-                  String(r.stderr).includes(
-                    `("${cmd}") was interrupted before both families were applied: put both back on the ruleset they had before it`,
-                  ),
-                  `stderr tells about the interrupted apply:\n${String(r.stderr)}`,
+                // The state right after the kill.
+                const mid = await saveNs(ns);
+                t.deepEqual(
+                  { ipv4: which('ipv4', mid, way), ipv6: which('ipv6', mid, way) },
+                  AT_KILL[point],
+                  'the kill happened at the intended step',
                 );
-              }
-              // The last good ruleset is what both families run.
-              const last = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8'));
-              t.is(last.source, expected === 'new' ? newRules : oldRules);
-            }),
-          ),
-        );
-      }),
-    ),
+                // The path under test is the one taken (a last-good kill has no stand-in: its record says).
+                if (point !== 'last-good') {
+                  const calls = await s.read('calls');
+                  t.is(/\|--noflush/.test(calls), way === 'incremental', `restore calls:\n${calls}`);
+                }
+                t.true(await lockIsFree(state), 'the dead apply does not hold the lock (the kernel freed its flock)');
+                if (point === 'last-good') {
+                  t.false(existsSync(journalFile));
+                  t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, newRules);
+                } else {
+                  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { step: string; snapshotFromRecord?: true };
+                  t.is(journal.step, 'journaled');
+                  // After another program's commit the snapshot is saved from the target; otherwise it is the record.
+                  t.is(journal.snapshotFromRecord === true, !saved, 'where the snapshot came from');
+                }
+
+                // The next command, with the real tools.
+                const r = next === 'restore-last' ? await restoreLast(ns, state) : await apply(oldRules, ns, state);
+                t.is(r.exitCode, 0, String(r.stderr));
+                const after = await saveNs(ns);
+                const v4 = which('ipv4', after, way);
+                const v6 = which('ipv6', after, way);
+                t.not(v4, 'neither', `IPv4 runs neither ruleset:\n${after.ipv4}`);
+                t.is(v4, v6, 'both families run the same ruleset');
+                t.is(v4, expected);
+                // Exactly (byte for byte) where nothing leaves an empty table behind.
+                if (!(point === 'last-good' && next === 'apply old')) t.deepEqual(after, ref[expected]);
+                t.false(existsSync(journalFile), 'the journal is gone');
+                t.true(await lockIsFree(state), 'the lock is released');
+                if (point === 'last-good') {
+                  t.notRegex(String(r.stderr), /interrupted/, 'there was no journal to recover');
+                } else {
+                  const cmd = `nfgit apply --rules ${newRules} --netns ${ns} --state-dir ${state}`;
+                  t.true(
+                    String(r.stderr).includes(
+                      `("${cmd}") was interrupted before both families were applied: put both back on the ruleset they had before it`,
+                    ),
+                    `stderr tells about the interrupted apply:\n${String(r.stderr)}`,
+                  );
+                }
+                // The last good ruleset is what both families run.
+                const last = JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8'));
+                t.is(last.source, expected === 'new' ? newRules : oldRules);
+              }),
+            ),
+          );
+        }),
+      ),
   );
 }
 
@@ -172,6 +194,10 @@ for (const way of ['full', 'incremental'] as const) {
     crashTest(point, 'apply old', way);
   }
 }
+// The snapshot saved from the target: the journal carries it whole (with counters), and the recovery
+// puts it back as it is.
+for (const point of ['journal', 'ipv4', 'ipv6'] as const) crashTest(point, 'apply old', 'full', true);
+crashTest('ipv4', 'restore-last', 'incremental', true);
 
 test.serial(
   'SIGKILL during the recovery itself (after its snapshot restore of IPv4), then restore-last: both families run the old ruleset',
