@@ -5,6 +5,7 @@
 // (agent/pass-process.ts), and idle polls are answered here (agent/idle-poll.ts).
 
 import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { configFromJson } from '../agent/config-json.js';
 import { startDaemon } from '../agent/daemon.js';
@@ -32,7 +33,9 @@ export async function runDaemon(flags: RunFlags): Promise<number> {
     process.removeAllListeners(sig);
     process.on(sig, () => process.exit(sig === 'SIGINT' ? 130 : 143));
   }
-  const command: [string, ...string[]] = [process.execPath, ...process.execArgv, fileURLToPath(new URL('./main.js', import.meta.url))];
+  // The script node runs: dist/src/cli/main.js, or the bundle of the Debian package (where this module has no file of its own).
+  const script = process.argv[1] === undefined ? fileURLToPath(new URL('./main.js', import.meta.url)) : path.resolve(process.argv[1]);
+  const command: [string, ...string[]] = [process.execPath, ...process.execArgv, script];
   const format = flags.logFormat ?? defaultFormat(process.stdout);
   const given = [
     '--config',
