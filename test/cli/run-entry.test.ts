@@ -96,3 +96,16 @@ test('nfgit run: its flags are read without commander; anything else is left to 
   ])
     t.is(parseRunArgs(args), undefined, args.join(' '));
 });
+
+test('nfgit run: a configuration that cannot be used fails it at start as before: the error logged, exit 2', async (t) => {
+  const { execa } = await import('execa');
+  const missing = path.join(ROOT, 'test/agent/fixtures/no-such-config.yaml');
+  const r = await execa(process.execPath, [path.join(DIST, 'cli/main.js'), 'run', '--config', missing, '--log-format', 'json'], {
+    reject: false,
+  });
+  t.is(r.exitCode, 2, r.stderr);
+  const line = JSON.parse(r.stdout.trim()) as { event: string; message: string; code: string };
+  t.is(line.event, 'failed');
+  t.is(line.code, 'UsageError');
+  t.is(line.message, `nfgit: cannot read the configuration file ${missing}: it does not exist`);
+});
