@@ -5,7 +5,6 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultFormat, LOG_FORMATS, LOG_LEVELS, streamLogger, type LogFormat, type Logger, type LogLevel } from '../agent/log.js';
 import { writeSync } from 'node:fs';
-import type { PassRequest } from '../agent/pass-report.js';
 import type { SyncOptions } from '../agent/pass-types.js';
 import type { NfgitError } from '../errors/errors.js';
 import { failsWith } from './failure.js';
@@ -124,7 +123,8 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     setCode(await runDaemon(flags));
   });
 
-  // `nfgit run`'s helpers (run-daemon.ts), not for people: the daemon does not load the modules they need.
+  // `nfgit run`'s helper (run-daemon.ts), not for people: the daemon does not load the modules it needs.
+  // Its other helper, `_run-pass`, is run-pass-command.ts (main.ts goes there without commander).
   withAgentFlags(
     program.command('_run-config', { hidden: true }).description('checks the configuration as `nfgit run` does; its JSON on descriptor 3'),
   ).action(async (flags: AgentFlags) => {
@@ -138,17 +138,4 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
     await checkConfigFiles(config);
     writeSync(3, configToJson(config));
   });
-  program
-    .command('_run-pass', { hidden: true })
-    .description('one pass of `nfgit run` (agent/pass-process.ts): the request on standard input, the report on descriptor 3')
-    .action(async () => {
-      const { configFromJson } = await import('../agent/config-json.js');
-      const { reportedPass } = await import('../agent/pass-report.js');
-      const chunks: Buffer[] = [];
-      for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-      const request = JSON.parse(Buffer.concat(chunks).toString('utf8')) as PassRequest;
-      const log = streamLogger(process.stdout, request.format, undefined, request.level);
-      const report = await reportedPass(configFromJson(request.config), request.options, log);
-      writeSync(3, JSON.stringify(report));
-    });
 }
