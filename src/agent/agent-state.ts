@@ -61,7 +61,7 @@ function shapeProblem(v: unknown): string | null {
  * tags then keep nfgit from going backwards); a file that exists but cannot be read or parsed is a
  * UsageError: nfgit would not know which commit the host runs, so it decides nothing until fixed.
  */
-export function readAgentState(stateDir: string, lastGood: LastGood | undefined): AgentState {
+export function readAgentState(stateDir: string, lastGood: Pick<LastGood, 'source' | 'appliedAt'> | undefined): AgentState {
   let state = EMPTY;
   const f = file(stateDir);
   const hold = (why: string, cause?: unknown): NfgitError =>

@@ -8,7 +8,7 @@ import { loadHostKey, type HostKey } from '../git/signing/openssh-key.js';
 import { loadTrust, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { loadAllowedSigners, type AllowedSigner } from '../git/signing/allowed-signers.js';
 import { InternalError } from '../errors/errors.js';
-import { readTokenFile } from '../git/transport.js';
+import { readTokenFile } from '../git/token-file.js';
 import { errnoCode, readHint } from '../util/sandbox-hints.js';
 import type { AgentConfig } from './config.js';
 

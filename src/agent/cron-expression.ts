@@ -63,3 +63,33 @@ function cronValue(value: string, spec: CronField): number | undefined {
   const index = spec.names?.findIndex((n) => n === lower || n.slice(0, 3) === lower) ?? -1;
   return index < 0 ? undefined : index + spec.min;
 }
+
+/**
+ * The values one field of an expression cronProblem accepts allows (field: 0 seconds … 5 day of week;
+ * day of week keeps 7, which cron-schedule.ts reads as Sunday). `*` is the field's range; `a/n` runs from a to its end.
+ */
+export function cronFieldValues(field: string, index: number): Set<number> {
+  const spec = CRON_FIELDS[index];
+  const out = new Set<number>();
+  if (spec === undefined) return out;
+  for (const item of field.split(',')) {
+    const m = /^(?:\*|([A-Za-z0-9]+)(?:-([A-Za-z0-9]+))?)(?:\/(\d+))?$/.exec(item);
+    if (m === null) continue;
+    const step = m[3] === undefined ? 1 : Math.max(1, Number(m[3]));
+    const from = m[1] === undefined ? spec.min : cronValue(m[1], spec);
+    // `*` is 0-6 for days of the week, as node-cron reads it (7 is Sunday again).
+    const to =
+      m[1] === undefined
+        ? spec.max === 7
+          ? 6
+          : spec.max
+        : m[2] !== undefined
+          ? cronValue(m[2], spec)
+          : m[3] === undefined
+            ? from
+            : spec.max;
+    if (from === undefined || to === undefined) continue;
+    for (let v = from; v <= to; v += step) out.add(v);
+  }
+  return out;
+}

@@ -1,17 +1,18 @@
 // `nfgit run`: the poll loop (with backoff and jitter after failures), the reconcile schedule
-// (node-cron), immediate passes on SIGHUP or a trigger file, and a clean stop on SIGTERM that lets a
-// transaction in flight finish (or be undone) instead of cutting it.
+// (cron-schedule.ts), immediate passes on SIGHUP or a trigger file, and a clean stop on SIGTERM that
+// lets a transaction in flight finish (or be undone) instead of cutting it. The daemon itself stays
+// small (issue 15): it answers idle polls in process (idle-poll.ts) and leaves every pass that may act
+// to a child process (pass-process.ts), so it never loads the compiler, the apply, isomorphic-git, zod,
+// yaml or node-cron. What runs a pass is given (DaemonOptions.passes).
 
 import { chmodSync, existsSync, rmSync, watch, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import cron, { type ScheduledTask } from 'node-cron';
-import { asNfgitErrors, classify } from '../errors/errors.js';
 import type { AgentConfig } from './config.js';
-import { targetToJson } from '../netfilter/target.js';
 import type { Logger } from './log.js';
 import { nextDelay, withJitter } from './backoff.js';
+import { scheduleCron } from './cron-schedule.js';
 import { updatePassRecord } from './pass-record.js';
-import { syncOnce, type SyncOptions, type SyncOutcome } from './sync.js';
+import { PassFailure, type SyncOutcome } from './pass-types.js';
 import { makeDirsSync } from '../util/make-dirs.js';
 
 /** Why a pass runs. */
@@ -29,9 +30,17 @@ export interface Daemon {
   busySince(): number | null;
 }
 
-/** Options of the daemon beside those of each pass. */
+/** How the daemon runs its passes. */
+export interface PassRunner {
+  /** The look of a poll (idle-poll.ts, in process): its outcome when nothing is to be done, else undefined. Never throws. */
+  idle(): Promise<SyncOutcome | undefined>;
+  /** A full pass (a child process), comparing the live ruleset when reconcile; rejects with a PassFailure when it ends in errors. */
+  full(reason: PassReason, reconcile: boolean): Promise<SyncOutcome>;
+}
+
+/** Options of the daemon. */
 export interface DaemonOptions {
-  readonly sync: SyncOptions;
+  readonly passes: PassRunner;
   /** Called after every pass (tests, bench). */
   readonly onPass?: (reason: PassReason, outcome: SyncOutcome | Error) => void;
 }
@@ -72,25 +81,24 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     // ruleset: "do everything now".
     const reconcile = reason !== 'poll';
     try {
-      const outcome = await syncOnce(config, { ...options.sync, reconcile }, log);
+      const outcome = (reason === 'poll' ? await options.passes.idle() : undefined) ?? (await options.passes.full(reason, reconcile));
       failures = 0;
       options.onPass?.(reason, outcome);
     } catch (err) {
-      const errors = asNfgitErrors(err);
+      const failure = err instanceof PassFailure ? err : new PassFailure([String(err)], ['InternalError'], false, String(err));
       failures++;
-      const transient = classify(errors).errorClass === 'transient';
       const wait = nextDelay(config.poll.intervalMs, failures);
       log.log(
         'error',
         'pass-failed',
-        `${reason} pass failed: ${errors.map((e) => e.format()).join('; ')}; ${transient ? '' : 'check the configuration; '}next attempt in ${Math.round(wait / 1000)} s`,
+        `${reason} pass failed: ${failure.messages.join('; ')}; ${failure.transient ? '' : 'check the configuration; '}next attempt in ${Math.round(wait / 1000)} s`,
         {
           reason,
           failures,
-          codes: errors.map((e) => e.code),
+          codes: failure.codes,
         },
       );
-      options.onPass?.(reason, err instanceof Error ? err : new Error(String(err)));
+      options.onPass?.(reason, failure);
     }
   };
 
@@ -113,24 +121,17 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     });
   };
 
-  const task: ScheduledTask = cron.schedule(
-    config.reconcile.schedule,
-    () => {
-      // Every host's cron fires at the same second: a random part of poll.jitter spreads them.
-      const t = setTimeout(
-        () => {
-          delayed.delete(t);
-          trigger('reconcile');
-        },
-        withJitter(0, config.poll.jitterMs),
-      );
-      delayed.add(t);
-    },
-    {
-      name: 'nfgit-reconcile',
-      noOverlap: true,
-    },
-  );
+  const task = scheduleCron(config.reconcile.schedule, () => {
+    // Every host's cron fires at the same second: a random part of poll.jitter spreads them.
+    const t = setTimeout(
+      () => {
+        delayed.delete(t);
+        trigger('reconcile');
+      },
+      withJitter(0, config.poll.jitterMs),
+    );
+    delayed.add(t);
+  });
 
   let watcher: FSWatcher | undefined;
   // The trigger's directory is not the state directory: that one is root's alone, and the user that
@@ -169,7 +170,7 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     `nfgit run: following ${config.repository.branch} of ${config.repository.url} every ${Math.round(config.poll.intervalMs / 1000)} s, reconcile "${config.reconcile.schedule}" (${config.reconcile.mode}), host ${config.host}`,
     {
       host: config.host,
-      netns: targetToJson(config.target).netns,
+      netns: config.target.netns ?? null,
     },
   );
   takeTrigger();
@@ -181,7 +182,7 @@ export function startDaemon(config: AgentConfig, log: Logger, options: DaemonOpt
     if (timer !== undefined) clearTimeout(timer);
     for (const t of delayed) clearTimeout(t);
     watcher?.close();
-    await task.destroy();
+    task.stop();
     if (running !== null) {
       log.log('info', 'stopping', 'stopping: waiting for the pass in flight to finish');
       await running;

@@ -10,15 +10,24 @@
 
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
-import type { StateDir } from '../apply/state-files.js';
-import { checkStateDir } from '../apply/state-security.js';
-import { branchHead, isRemoteUrl, openRepository, remoteRepository } from '../git/follower.js';
+import { lookBranchHead } from '../git/branch-look.js';
 import { readAgentState, type AgentState } from './agent-state.js';
 import { decide, type PassPlan } from './decide.js';
 import { loadPassFiles } from './config-files.js';
 import { describePause, pauseState, readPause, type Pause } from './pause.js';
 import type { PassRecord } from './pass-record.js';
-import type { PassFacts, SyncOptions, SyncOutcome } from './sync.js';
+import type { LastGoodReader } from './pass-finish.js';
+import type { PassFacts, SyncOptions, SyncOutcome } from './pass-types.js';
+
+/**
+ * What the idle poll reads of the state directory: in a pass, its StateDir and apply/state-security.ts
+ * (sync.ts idleStateOf); in the `nfgit run` daemon, which must not load those (issue 15: zod), the
+ * lean reader of lean-state.ts.
+ */
+export interface IdleStateReader extends LastGoodReader {
+  /** Throws when the state directory is not safe to trust (as checkStateDir). */
+  checkDir(): void;
+}
 
 /**
  * What a poll does when nothing is to be done, without the agent's lock; undefined when the full pass
@@ -34,7 +43,7 @@ export async function idlePoll(
   log: Logger,
   previous: PassRecord,
   facts: PassFacts,
-  state: StateDir,
+  state: IdleStateReader,
 ): Promise<SyncOutcome | undefined> {
   if (options.reconcile || options.retry) return undefined;
   if (previous.lastPass?.result !== 'ok' || previous.failures > 0 || previous.held !== null) return undefined;
@@ -51,10 +60,10 @@ async function look(
   log: Logger,
   previous: PassRecord,
   facts: PassFacts,
-  state: StateDir,
+  state: IdleStateReader,
 ): Promise<SyncOutcome | undefined> {
   // As the pass's state.ensure(): a state directory others could write is refused (by the full pass, which says why).
-  checkStateDir(config.stateDir);
+  state.checkDir();
   const lastGood = state.readLastGood();
   const agent = readAgentState(config.stateDir, lastGood);
   const pause = readPause(config.stateDir);
@@ -63,11 +72,8 @@ async function look(
   if (paused === 'expired') return undefined;
   // What the full pass reads before its lock: a key or trust file broken since is its error to report, at every poll as before.
   await loadPassFiles(config);
-  const repo = isRemoteUrl(config.repository.url)
-    ? remoteRepository(config.repository, config.stateDir, config.repository.timeoutMs)
-    : // In place and read only: nothing of the agent's own is written.
-      await openRepository(config.repository, config.stateDir, config.repository.timeoutMs);
-  const head = await branchHead(repo);
+  // Without isomorphic-git: a remote's ls-refs, a local repository's ref file (read only, in place).
+  const head = await lookBranchHead(config.repository, config.stateDir, config.repository.timeoutMs);
   // The pin as the last pass resolved it for this very head (sync.ts planPass); else the full pass resolves it.
   const known = previous.pin;
   let pin: string | null = null;
@@ -98,8 +104,8 @@ async function look(
   if (running === null) facts.running = null;
   if (plan.kind === 'paused') logPaused(log, previous, plan, pause as Pause, running);
   else {
-    logPinned(log, previous, repo.branch, plan);
-    logCurrent(log, false, repo.branch, plan, agent);
+    logPinned(log, previous, config.repository.branch, plan);
+    logCurrent(log, false, config.repository.branch, plan, agent);
   }
   return { kind: 'current', commit: plan.commit, applied: running, drift: 'not-checked' };
 }

@@ -8,7 +8,7 @@
 import { runProcess } from '../util/run-process.js';
 import type { AgentConfig } from './config.js';
 import type { Logger } from './log.js';
-import type { SyncOptions, SyncOutcome } from './sync.js';
+import type { SyncOptions, SyncOutcome } from './pass-types.js';
 
 /** How long one `systemd-notify` may take (its barrier waits up to 5 s for the manager). */
 const NOTIFY_TIMEOUT_MS = 15_000;

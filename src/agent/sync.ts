@@ -27,7 +27,8 @@ import { writeStatusTag } from '../git/status-tags.js';
 import type { HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { loadPassFiles } from './config-files.js';
-import { heartbeatDue, idlePoll, logCurrent, logPaused, logPinned } from './idle-poll.js';
+import { heartbeatDue, idlePoll, logCurrent, logPaused, logPinned, type IdleStateReader } from './idle-poll.js';
+import { checkStateDir } from '../apply/state-security.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
 import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';
@@ -38,61 +39,15 @@ import { STATE_FILE } from '../util/state-layout.js';
 import type { Logger } from './log.js';
 import type { PauseInfo, StatusRecord } from '../git/status-message.js';
 import { pauseState, readPause, removePause, type Pause } from './pause.js';
-import { readPassRecord, writePassRecord, type DriftState, type PassRecord } from './pass-record.js';
-import { renderMetrics } from './metrics.js';
-import { writeDurable } from '../util/durable-file.js';
+import { readPassRecord, type PassRecord } from './pass-record.js';
 import { commitsToRelate, gate, holdKey, type GateVerdict, type RingReader } from './rollout.js';
 import { ringReader } from './ring-reader.js';
 import { isAncestor } from '../git/verified-objects.js';
+import { finishPass } from './pass-finish.js';
+import type { PassFacts, SyncOptions, SyncOutcome } from './pass-types.js';
 
-/** Choices of one pass beside the configuration. */
-export interface SyncOptions {
-  /** Compare the live ruleset with the applied one (and repair or report) when the branch has not moved. */
-  readonly reconcile: boolean;
-  /** Decide the branch head again even if it was refused before (after fixing trust or the host). */
-  readonly retry: boolean;
-  /** Accept a branch head that is not a descendant of the running commit (history rewritten). */
-  readonly allowRewrite: boolean;
-  /** How long to wait for another nfgit using the state directory. */
-  readonly lockWaitMs: number;
-  /** Limit of the rule files' run (compile). */
-  readonly compileTimeoutMs: number;
-  readonly hostCommandTimeoutMs: number;
-}
-
-/** Defaults of SyncOptions. */
-export const SYNC_DEFAULTS: SyncOptions = {
-  reconcile: true,
-  retry: false,
-  allowRewrite: false,
-  lockWaitMs: 600_000,
-  compileTimeoutMs: 60_000,
-  hostCommandTimeoutMs: 30_000,
-};
-
-/** What a pass ended with. */
-export type SyncOutcome =
-  | {
-      readonly kind: 'decided';
-      readonly commit: string;
-      readonly result: Decision;
-      readonly errors: readonly string[];
-      readonly tag: string | null;
-    }
-  | {
-      readonly kind: 'current';
-      readonly commit: string;
-      readonly applied: string | null;
-      readonly drift: 'none' | 'repaired' | 'reported' | 'not-checked';
-      /** Staged rollout: why the commit waits (the earlier ring does not run it yet, or stopped it). */
-      readonly held?: string;
-    };
-
-/** Exit code of `nfgit sync` for an outcome: 0 applied or nothing to do, 1 a commit refused this pass. */
-export function exitCodeOf(outcome: SyncOutcome): number {
-  if (outcome.kind === 'decided' && outcome.result !== 'applied') return 1;
-  return 0;
-}
+// The types of a pass are in pass-types.ts, which the lean `nfgit run` daemon loads without this module.
+export { exitCodeOf, SYNC_DEFAULTS, type PassFacts, type SyncOptions, type SyncOutcome } from './pass-types.js';
 
 /** Everything a pass needs that is read once: the repository, the key, the trust lists. */
 interface PassContext {
@@ -114,20 +69,6 @@ interface PassContext {
   readonly ringReader: RingReader | null;
 }
 
-/** What a pass found beside its outcome, for agent-status.json and the metrics. */
-export interface PassFacts {
-  headSeen?: string;
-  pin?: { commit: string; ahead: string | null } | null;
-  paused?: boolean;
-  drift?: DriftState;
-  applyMs?: number;
-  reported?: PassRecord['reported'];
-  running?: PassRecord['running'];
-  /** The rollout gate's verdict, when it was read. */
-  gate?: GateVerdict;
-  held?: PassRecord['held'];
-}
-
 /** The default of status.heartbeat: how often an idle agent tells the fleet it is alive (see README, Liveness). */
 export const HEARTBEAT_MS = 3_600_000;
 
@@ -145,7 +86,8 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   let outcome: SyncOutcome | undefined;
   try {
     outcome =
-      (await idlePoll(config, options, log, previous, facts, state)) ?? (await lockedPass(config, options, log, previous, facts, state));
+      (await idlePoll(config, options, log, previous, facts, idleStateOf(state))) ??
+      (await lockedPass(config, options, log, previous, facts, state));
     return outcome;
   } catch (err) {
     finishPass(config, log, state, started, previous, facts, undefined, err);
@@ -153,6 +95,11 @@ export async function syncOnce(config: AgentConfig, options: SyncOptions, log: L
   } finally {
     if (outcome !== undefined) finishPass(config, log, state, started, previous, facts, outcome, undefined);
   }
+}
+
+/** The idle poll's view of a pass's state directory: its StateDir, checked as the pass checks it. */
+export function idleStateOf(state: StateDir): IdleStateReader {
+  return { checkDir: () => checkStateDir(state.dir), readLastGood: () => state.readLastGood() };
 }
 
 async function lockedPass(
@@ -496,94 +443,6 @@ async function runningCommit(ctx: PassContext, running: string | null): Promise<
     // Not in the agent's copy (applied before a re-clone): the metric is left out until it is.
   }
   ctx.facts.running = { commit: running, committedAt };
-}
-
-/**
- * Records a pass in agent-status.json and writes the metrics textfile. Never throws: a pass's own
- * outcome or error is what its caller must see; a failure here is logged.
- */
-function finishPass(
-  config: AgentConfig,
-  log: Logger,
-  state: StateDir,
-  started: Date,
-  previous: PassRecord,
-  facts: PassFacts,
-  outcome: SyncOutcome | undefined,
-  error: unknown,
-): void {
-  const durationMs = Date.now() - started.getTime();
-  const at = started.toISOString();
-  const failed = outcome === undefined;
-  const message = failed
-    ? asNfgitErrors(error)
-        .map((e) => e.format())
-        .join('; ')
-    : null;
-  const repaired = outcome?.kind === 'current' && outcome.drift === 'repaired';
-  const record: PassRecord = {
-    ...previous,
-    lastPass: { at, durationMs, result: failed ? 'failed' : 'ok', summary: summaryOf(outcome, facts) },
-    lastError: message === null ? previous.lastError : { at, message },
-    failures: failed ? previous.failures + 1 : 0,
-    headSeen: facts.headSeen === undefined ? previous.headSeen : { commit: facts.headSeen, at },
-    drift: facts.drift === undefined ? previous.drift : { state: facts.drift, at },
-    running: facts.running === undefined ? previous.running : facts.running,
-    pin: facts.pin === undefined ? (config.pin === null ? null : previous.pin) : facts.pin,
-    reported: facts.reported ?? previous.reported,
-    // Cleared by a pass that is not held; kept by one that failed before it knew.
-    held: facts.held !== undefined ? facts.held : failed ? previous.held : null,
-    lastApplyMs: facts.applyMs ?? previous.lastApplyMs,
-    counters: {
-      driftRepairs: previous.counters.driftRepairs + (repaired ? 1 : 0),
-      passes: previous.counters.passes + 1,
-      failedPasses: previous.counters.failedPasses + (failed ? 1 : 0),
-    },
-  };
-  try {
-    writePassRecord(config.stateDir, record);
-  } catch (err) {
-    log.log('warn', 'status-not-recorded', `could not record the pass in ${config.stateDir}: ${(err as Error).message}`);
-  }
-  if (config.metrics.textfile === null) return;
-  try {
-    const lastGood = state.readLastGood();
-    // As the pass found it; read here only when the pass failed before it looked.
-    const paused = facts.paused ?? pauseState(readPause(config.stateDir), new Date()) === 'active';
-    const text = renderMetrics({
-      version: VERSION,
-      host: config.host,
-      commit: record.running?.commit ?? null,
-      runningCommitTime: record.running?.committedAt == null ? null : new Date(record.running.committedAt),
-      lastPassAt: started,
-      lastPassSuccess: !failed,
-      consecutiveFailures: record.failures,
-      driftRepairsTotal: record.counters.driftRepairs,
-      rules: Object.fromEntries(Object.entries(lastGood?.families ?? {}).map(([f, rs]) => [f, rs.rules])),
-      passDurationMs: durationMs,
-      applyDurationMs: record.lastApplyMs,
-      paused,
-    });
-    // Temporary file and rename in the textfile's own directory, so node_exporter never reads half a file.
-    writeDurable(config.metrics.textfile, text, 0o644, { noSync: true });
-  } catch (err) {
-    log.log(
-      'warn',
-      'metrics-not-written',
-      `could not write the metrics to ${config.metrics.textfile} (metrics.textfile): ${(err as Error).message}`,
-    );
-  }
-}
-
-/** A few words on what a pass did. */
-function summaryOf(outcome: SyncOutcome | undefined, facts: PassFacts): string {
-  if (outcome === undefined) return 'failed';
-  if (outcome.kind === 'decided') return `${outcome.result} ${short(outcome.commit)}`;
-  if (facts.paused === true) return 'paused';
-  if (outcome.held !== undefined) return `held ${short(outcome.commit)}`;
-  if (outcome.drift === 'repaired') return 'drift repaired';
-  if (outcome.drift === 'reported') return 'drift reported';
-  return 'current';
 }
 
 function notFromGit(ctx: PassContext, head: string, lastGood: LastGoodFacts | undefined): string {

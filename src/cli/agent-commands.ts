@@ -1,10 +1,11 @@
 // `nfgit sync` and `nfgit run`: the agent's commands. The agent's modules (isomorphic-git, openpgp,
-// node-cron, zod) are loaded when one of these commands runs, so that `nfgit check` (run by hooks on
-// every push) starts as fast as before.
+// zod) are loaded when one of these commands runs, so that `nfgit check` (run by hooks on every push)
+// starts as fast as before. `nfgit run` itself is run-daemon.ts (main.ts goes there without this file).
 
 import { InvalidArgumentError, type Command } from 'commander';
 import { defaultFormat, LOG_FORMATS, LOG_LEVELS, streamLogger, type LogFormat, type Logger, type LogLevel } from '../agent/log.js';
-import type { SyncOptions } from '../agent/sync.js';
+import { writeSync } from 'node:fs';
+import type { SyncOptions } from '../agent/pass-types.js';
 import type { NfgitError } from '../errors/errors.js';
 import { failsWith } from './failure.js';
 import { collect } from './compile-flags.js';
@@ -117,53 +118,24 @@ export function registerAgent(program: Command, setCode: (code: number) => void)
         'the agent daemon: poll the branch, reconcile on the schedule; SIGHUP or creating the trigger file (config trigger:, default /run/nfgit/trigger) syncs now; SIGTERM stops after the pass in flight',
       ),
   ).action(async (flags: AgentFlags) => {
+    // Reached when run-command.ts hands its arguments over (a form of them it does not read): the same small daemon.
+    const { runDaemon } = await import('./run-daemon.js');
+    setCode(await runDaemon(flags));
+  });
+
+  // `nfgit run`'s helper (run-daemon.ts), not for people: the daemon does not load the modules it needs.
+  // Its other helper, `_run-pass`, is run-pass-command.ts (main.ts goes there without commander).
+  withAgentFlags(
+    program.command('_run-config', { hidden: true }).description('checks the configuration as `nfgit run` does; its JSON on descriptor 3'),
+  ).action(async (flags: AgentFlags) => {
     const { loadConfig } = await import('../agent/config.js');
-    const { startDaemon } = await import('../agent/daemon.js');
-    const { SYNC_DEFAULTS } = await import('../agent/sync.js');
-    const { passBoundMs, passStatus, systemdNotifier, withinBound } = await import('../agent/notify.js');
     const { checkConfigFiles } = await import('../agent/config-files.js');
+    const { configToJson } = await import('../agent/config-json.js');
     const config = withPreserve(await loadConfig(flags.config), flags.preserve);
     // What the configuration names is checked before anything starts, as `config check` does: a bad
     // one ends run with exit 2, which nfgit.service does not restart (RestartPreventExitStatus=2
     // looks at the main process only, so run itself must fail, not just the ExecStartPre check).
     await checkConfigFiles(config);
-    const log = loggerFor(flags, config.log.level);
-    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(sig);
-    // Under systemd (Type=notify): ready once the configuration is loaded and the first pass scheduled.
-    const notifier = systemdNotifier(log);
-    let lastStatus = '';
-    const sync = { ...syncOptions(flags, SYNC_DEFAULTS), reconcile: false };
-    const daemon = startDaemon(config, log, {
-      sync,
-      onPass: (_reason, outcome) => {
-        const status = passStatus(outcome);
-        if (status !== lastStatus) void notifier.status((lastStatus = status));
-      },
-    });
-    void notifier.ready(`following ${config.repository.branch} of ${config.repository.url}; first pass running`);
-    const bound = passBoundMs(config, sync);
-    const stopWatchdog = notifier.watchdog(() => withinBound(daemon.busySince(), performance.now(), bound));
-    let signals = 0;
-    const onStop = (sig: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        log.log('warn', 'killed', `${sig} again: exiting now; the next nfgit command finishes or undoes any interrupted apply`);
-        process.exit(143);
-      }
-      log.log('info', 'signal', `${sig}: stopping after the pass in flight (send it again to exit at once)`);
-      void notifier.stopping('stopping after the pass in flight');
-      void daemon.stop();
-    };
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-    process.on('SIGHUP', () => {
-      log.log('info', 'signal', 'SIGHUP: syncing now');
-      daemon.trigger('signal');
-    });
-    await daemon.done;
-    stopWatchdog();
-    // The last messages reach the manager before nfgit exits.
-    await notifier.status('stopped');
-    setCode(0);
+    writeSync(3, configToJson(config));
   });
 }

@@ -8,9 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import git, { type HttpClient } from 'isomorphic-git';
 import { InternalError, NfgitError, NfgitErrors, RemoteError, RuleError, UsageError } from '../errors/errors.js';
-import { STATE_FILE } from '../util/state-layout.js';
-import { authCallbacks, httpWithTimeout, readTokenFile, redactUrl, remoteError, type TransportLimits } from './transport.js';
-import { fetchInto, listRefs, wireRemote, type WireRemote } from './wire/remote.js';
+import { remoteError, type authCallbacks } from './transport.js';
+import { fetchInto, listRefs, type WireRemote } from './wire/remote.js';
 import { readLocalRefs } from './local-refs.js';
 import {
   isAncestor,
@@ -22,7 +21,10 @@ import {
   type VerifiedCommit,
 } from './verified-objects.js';
 import { makeDirs } from '../util/make-dirs.js';
-import { trustedCas } from './ca-file.js';
+import { isRemoteUrl, remoteRepository } from './branch-look.js';
+
+// In branch-look.ts, which the idle `nfgit run` loads without isomorphic-git; here too for the pass's callers.
+export { isRemoteUrl, remoteRepository, transportLimits } from './branch-look.js';
 
 /** Where the rules come from (the `repository` section of the configuration). */
 export interface RepositorySpec {
@@ -59,11 +61,6 @@ export interface Repository {
 /** Past this many pack files the agent's copy is fetched afresh (isomorphic-git never repacks). */
 export const MAX_PACKS = 64;
 
-/** Whether a repository URL is fetched over HTTP(S) (otherwise it is a local path). */
-export function isRemoteUrl(url: string): boolean {
-  return /^https?:\/\//i.test(url);
-}
-
 /**
  * Opens the repository: a local one in place, or the agent's copy of a remote one in
  * `stateDir/repo.git` (made on first use, re-made when it has grown too many packs).
@@ -87,33 +84,6 @@ export async function openRepository(spec: RepositorySpec, stateDir: string, idl
   }
   await git.addRemote({ fs, gitdir, remote: 'origin', url: spec.url, force: true });
   return { gitdir, remote, branch, name };
-}
-
-/**
- * The handle of a remote repository without touching the agent's copy (openRepository prepares that
- * copy, which only a holder of the agent's lock may do): good for branchHead, the lock-free look of an
- * idle poll (agent/idle-poll.ts).
- */
-export function remoteRepository(spec: RepositorySpec, stateDir: string, idleTimeoutMs: number): Repository & { remote: Remote } {
-  const credentials = spec.tokenFile === null ? null : readTokenFile(spec.tokenFile);
-  const route = spec.caFile === undefined || spec.caFile === null ? {} : { ca: trustedCas(spec.caFile) };
-  const http = httpWithTimeout({ ...transportLimits(spec, idleTimeoutMs), ...route });
-  const remote: Remote = {
-    url: spec.url,
-    http,
-    auth: authCallbacks(credentials),
-    wire: wireRemote(spec.url, { http, credentials }),
-  };
-  return { gitdir: path.join(stateDir, STATE_FILE.repo), remote, branch: spec.branch, name: redactUrl(spec.url) };
-}
-
-/** The limits of every request to the repository's server (see transport.ts). */
-export function transportLimits(spec: RepositorySpec, idleTimeoutMs: number): Partial<TransportLimits> {
-  return {
-    idleMs: idleTimeoutMs,
-    ...(spec.fetchTimeoutMs === undefined ? {} : { fetchDeadlineMs: spec.fetchTimeoutMs }),
-    ...(spec.maxFetchMiB === undefined ? {} : { maxPackBytes: spec.maxFetchMiB * 1024 * 1024 }),
-  };
 }
 
 /** Number of pack files in a repository. */

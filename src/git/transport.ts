@@ -3,13 +3,16 @@
 // agent forever or fill its memory), and credentials come from a token file, never from the
 // configuration or the URL.
 
-import { readFileSync } from 'node:fs';
 import type { Agent } from 'node:http';
 import type { GitAuth, HttpClient, GitHttpRequest, GitHttpResponse } from 'isomorphic-git';
 import nodeHttp from 'isomorphic-git/http/node';
 import { NfgitError, RemoteError, UsageError } from '../errors/errors.js';
 import { proxyFor, type ProxyChoice } from './proxy-env.js';
 import { ProxyError, TunnelAgent, describeProxy } from './proxy-tunnel.js';
+import type { Credentials } from './token-file.js';
+
+// In a file of its own, so that the idle `nfgit run` reads a token file without loading the HTTP client.
+export { readTokenFile, type Credentials } from './token-file.js';
 
 /** How long a request may go without the server sending anything before it is abandoned. */
 export const DEFAULT_IDLE_TIMEOUT_MS = 30_000;
@@ -289,38 +292,6 @@ function raceAbort<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
       },
     );
   });
-}
-
-/** Credentials for HTTPS: basic authentication with the token as the password. */
-export interface Credentials {
-  readonly username: string;
-  readonly password: string;
-}
-
-/**
- * Reads a token file: one line, either `TOKEN` (sent with the user name `nfgit`, which GitHub, GitLab
- * project tokens and Gitea accept) or `USER:TOKEN`. A UsageError says what to fix.
- */
-export function readTokenFile(file: string): Credentials {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
-    throw new UsageError(`cannot read the token file ${file} (repository.tokenFile): ${why}`, { cause: err });
-  }
-  const lines = text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l !== '');
-  if (lines.length !== 1) {
-    throw new UsageError(`${file} (repository.tokenFile) must hold one line, the token (or USER:TOKEN); it has ${lines.length}`);
-  }
-  const line = lines[0] ?? '';
-  const colon = line.indexOf(':');
-  if (colon > 0) return { username: line.slice(0, colon), password: line.slice(colon + 1) };
-  return { username: 'nfgit', password: line };
 }
 
 /** isomorphic-git's onAuth and onAuthFailure for a token, or nothing when there is none. */

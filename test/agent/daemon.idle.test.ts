@@ -45,8 +45,8 @@ function wchan(pid: number): string {
   }
 }
 
-/** The children of a process named `name` (from /proc: the daemon's flock). */
-function childrenNamed(parent: number, name: string): number[] {
+/** The children of a process (from /proc). */
+function children(parent: number): number[] {
   const text = (() => {
     try {
       return readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8');
@@ -58,14 +58,26 @@ function childrenNamed(parent: number, name: string): number[] {
     .trim()
     .split(/\s+/)
     .filter((s) => s !== '')
-    .map(Number)
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
-      } catch {
-        return false;
-      }
-    });
+    .map(Number);
+}
+
+function named(pid: number, name: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name;
+  } catch {
+    return false;
+  }
+}
+
+/** The children of a process named `name` (the daemon under strace). */
+function childrenNamed(parent: number, name: string): number[] {
+  return children(parent).filter((pid) => named(pid, name));
+}
+
+/** The descendants of a process named `name`: the daemon's flock, run by the pass's child process (agent/pass-process.ts). */
+function descendantsNamed(parent: number, name: string): number[] {
+  const below = children(parent);
+  return [...below.filter((pid) => named(pid, name)), ...below.flatMap((pid) => descendantsNamed(pid, name))];
 }
 
 // Issue 15: every poll of an idle `nfgit run` spawned flock, sh and cat for agent.lock. A poll that
@@ -134,7 +146,7 @@ test('nfgit run: an idle poll spawns no process; a poll with a new commit takes 
           await until(
             () => {
               const node = daemon();
-              flockPid = node === undefined ? undefined : childrenNamed(node, 'flock')[0];
+              flockPid = node === undefined ? undefined : descendantsNamed(node, 'flock')[0];
               return flockPid !== undefined && /lock/.test(wchan(flockPid));
             },
             () =>

@@ -4,7 +4,7 @@ import { withTempDir } from '../git/signing/tools.js';
 import { makeAgentWorld } from './helpers/agent-env.js';
 import { idlePoll } from '../../src/agent/idle-poll.js';
 import { loadConfig } from '../../src/agent/config.js';
-import { SYNC_DEFAULTS, type PassFacts } from '../../src/agent/sync.js';
+import { idleStateOf, SYNC_DEFAULTS, type PassFacts } from '../../src/agent/sync.js';
 import { readPassRecord, type PassRecord } from '../../src/agent/pass-record.js';
 import { newPause, removePause, writePause } from '../../src/agent/pause.js';
 import { StateDir } from '../../src/apply/state-files.js';
@@ -28,7 +28,7 @@ test('idlePoll answers only a poll with nothing to do; every reason to act goes 
         const poll = { ...SYNC_DEFAULTS, reconcile: false };
         const look = async (previous: PassRecord = readPassRecord(fw.stateDir), options = poll) => {
           const facts: PassFacts = {};
-          const outcome = await idlePoll(config, options, log, previous, facts, new StateDir(fw.stateDir));
+          const outcome = await idlePoll(config, options, log, previous, facts, idleStateOf(new StateDir(fw.stateDir)));
           return { outcome, facts };
         };
 
@@ -63,7 +63,11 @@ test('idlePoll answers only a poll with nothing to do; every reason to act goes 
         // A new head is the full pass's, as is any problem (here the signing key gone).
         t.truthy((await look()).outcome);
         const broken = { ...config, signing: { ...config.signing, key: `${dir}/no-such-key` } };
-        t.is(await idlePoll(broken, poll, log, record, {}, new StateDir(fw.stateDir)), undefined, 'a signing key that cannot be read');
+        t.is(
+          await idlePoll(broken, poll, log, record, {}, idleStateOf(new StateDir(fw.stateDir))),
+          undefined,
+          'a signing key that cannot be read',
+        );
         await world.repo.commit({ '10-base': 'iptables -A INPUT -p tcp --dport 2022 -j ACCEPT\n' });
         t.is((await look()).outcome, undefined, 'a new head');
       });

@@ -9,7 +9,7 @@
 import fs from 'node:fs';
 import { rename, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import git, { type HttpClient } from 'isomorphic-git';
+import type { HttpClient } from 'isomorphic-git';
 import { httpWithTimeout, redactUrl, type Credentials, type TransportLimits, type TransportRoute } from '../transport.js';
 import { DELIM, FLUSH, PktLineError, pktLine, pktText, readPkts, type Pkt } from './pkt-line.js';
 import { PackError, readPack, type WireObject } from './pack-read.js';
@@ -254,6 +254,8 @@ export async function fetchInto(remote: WireRemote, gitdir: string, req: FetchRe
   await writeFile(tmp, pack);
   try {
     await rename(tmp, final);
+    // Loaded here: listing refs (the idle `nfgit run`'s poll) must not load isomorphic-git.
+    const { default: git } = await import('isomorphic-git');
     await git.indexPack({ fs, dir: gitdir, gitdir, filepath: path.relative(gitdir, final) });
   } catch (err) {
     await unlink(final).catch(() => undefined);

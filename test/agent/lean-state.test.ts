@@ -1,0 +1,48 @@
+import test from 'ava';
+import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { withTempDir } from '../git/signing/tools.js';
+import { leanStateReader, sha256, type ValidatedLastGood } from '../../src/agent/lean-state.js';
+
+// The daemon's idle poll reads last-good.json without zod (issue 15): only the very bytes the last full
+// pass validated are believed; anything else throws, which leaves the poll to a full pass.
+
+const SUMMARY = { source: 'git:1234', appliedAt: '2026-12-01T00:00:00.000Z', families: { ipv4: { rules: 3 } } };
+
+test('last-good.json is believed only as the last full pass validated it', async (t) => {
+  await withTempDir('lean-state', async (dir) => {
+    const state = path.join(dir, 'state');
+    mkdirSync(state, { mode: 0o700 });
+    chmodSync(state, 0o700);
+    const file = path.join(state, 'last-good.json');
+    let validated: ValidatedLastGood | undefined;
+    const reader = leanStateReader(state, () => validated);
+    t.notThrows(() => reader.checkDir());
+
+    t.throws(() => reader.readLastGood(), undefined, 'no full pass yet');
+    validated = null;
+    t.is(reader.readLastGood(), undefined, 'none then, none now');
+    writeFileSync(file, '{"nfgitLastGood":1}\n', { mode: 0o600 });
+    t.throws(() => reader.readLastGood(), undefined, 'one written since');
+
+    validated = { sha256: sha256('{"nfgitLastGood":1}\n'), summary: SUMMARY };
+    t.deepEqual(reader.readLastGood(), SUMMARY);
+    writeFileSync(file, '{"nfgitLastGood":1} \n');
+    t.throws(() => reader.readLastGood(), undefined, 'changed since');
+    writeFileSync(file, '{"nfgitLastGood":1}\n');
+    chmodSync(file, 0o622);
+    t.throws(() => reader.readLastGood(), undefined, 'others can write it');
+    chmodSync(file, 0o600);
+    rmSync(file);
+    t.throws(() => reader.readLastGood(), undefined, 'gone since');
+
+    chmodSync(state, 0o755);
+    t.throws(() => reader.checkDir(), undefined, 'a directory checkStateDir would tighten is its to tighten');
+    chmodSync(state, 0o700);
+    chmodSync(dir, 0o777);
+    t.throws(() => reader.checkDir(), undefined, 'a parent others can write');
+    chmodSync(dir, 0o1777);
+    t.notThrows(() => reader.checkDir(), 'a sticky parent (/tmp)');
+    chmodSync(dir, 0o700);
+  });
+});
