@@ -34,7 +34,9 @@ import type { AgentConfig } from './config.js';
 import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';
 import { describeDrift, describeSetDrift } from './drift.js';
 import { findDrift } from '../netfilter/compare-saves.js';
-import { describeTarget } from '../netfilter/target.js';
+import { describeTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
+import { readGeneration, sameGeneration } from '../netfilter/generation.js';
+import { detectBackend } from '../netfilter/backend.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import type { Logger } from './log.js';
 import type { PauseInfo, StatusRecord } from '../git/status-message.js';
@@ -714,7 +716,10 @@ async function reconcile(ctx: PassContext, mode: 'repair' | 'report'): Promise<'
   const { target } = config;
   const { preserve } = ctx;
   const details: string[] = [];
-  for (const family of families) {
+  // Nothing committed in the target since the last apply recorded its generation: the families are the
+  // recorded ones, with no save (netfilter/generation.ts). The sets are looked at all the same.
+  const unchanged = await sameGenerationAsRecorded(state, target, families);
+  for (const family of unchanged ? [] : families) {
     const applied = state.readCanonical(family);
     if (applied === undefined) continue;
     // nfgit's part of a preserved chain it adds to (DOCKER-USER) is nfgit's: a rule of it gone is drift, a foreign one added is not.
@@ -726,7 +731,12 @@ async function reconcile(ctx: PassContext, mode: 'repair' | 'report'): Promise<'
   details.push(...(await setDrift(ctx, families)));
   const action = driftAction(mode, details);
   if (action === 'none') {
-    log.log('debug', 'no-drift', 'the live ruleset is the applied one');
+    log.log(
+      'debug',
+      'no-drift',
+      `the live ruleset is the applied one${unchanged ? ' (nothing committed in the target since the apply: its generation is the recorded one)' : ''}`,
+      { generation: unchanged },
+    );
     return 'none';
   }
   if (action === 'report') {
@@ -739,6 +749,15 @@ async function reconcile(ctx: PassContext, mode: 'repair' | 'report'): Promise<'
   ctx.facts.applyMs = report.durationMs;
   log.log('info', 'repaired', `drift repaired: the applied ruleset (${report.source}) is back`, { source: report.source });
   return 'repaired';
+}
+
+/** Whether the target's nf_tables generation is the one the last apply recorded (never on the legacy backend). */
+async function sameGenerationAsRecorded(state: StateDir, target: Target, families: readonly Family[]): Promise<boolean> {
+  const recorded = state.readLastGood();
+  if (recorded?.generation === undefined || !sameTarget(targetFromJson(recorded.target), target)) return false;
+  // The backend may have been switched since: legacy rules would not move the generation.
+  const backend = await detectBackend(target, families).catch(() => undefined);
+  return backend !== undefined && sameGeneration(recorded.generation, await readGeneration(target, backend));
 }
 
 /**
