@@ -3,7 +3,8 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { compileRules } from '../apply/deploy.js';
+import { compile } from '../compiler/compile.js';
+import { kernelServices } from '../netfilter/kernel-services.js';
 import { buildPlan } from '../compiler/plan.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { summarize } from './output.js';
@@ -24,15 +25,20 @@ export function registerCompile(program: Command): void {
       .description('run the rule files with iptables/ip6tables intercepted and write rules.v4, rules.v6 and plan.json')
       .requiredOption('--out <dir>', 'directory to write rules.v4, rules.v6 and plan.json into'),
   ).action(async (flags: CompileFlags & { out: string }) => {
-    const result = await compileRules(compileOptions(flags));
+    // compile itself, not apply/deploy.ts's compileRules (the same call): the apply modules stay unloaded.
+    const result = await compile(compileOptions(flags), kernelServices);
     const plan = buildPlan(result);
     await makeDirs(flags.out);
-    await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
-    await writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text);
-    // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.
-    if (result.ipsets.sets.length > 0) await writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text);
-    else await rm(path.join(flags.out, 'ipsets'), { force: true });
-    await writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
+    // The files are independent: written at once (each atomically), not one after the other.
+    await Promise.all([
+      writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text),
+      writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text),
+      // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.
+      result.ipsets.sets.length > 0
+        ? writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text)
+        : rm(path.join(flags.out, 'ipsets'), { force: true }),
+      writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n'),
+    ]);
     if (flags.json === true) {
       process.stdout.write(
         JSON.stringify({

@@ -44,7 +44,10 @@ export function digestOf(text: string): string {
   return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
-/** A source map as the plan writes it; locations shared by many lines (compile.ts) are formatted once. */
+/**
+ * A source map as the plan writes it. Locations and whole traces shared by many lines (compile.ts) are
+ * formatted once: a 50k-rule plan has 50k entries and a few hundred distinct traces.
+ */
 function planSourceMap(map: ReadonlyMap<number, SourceTrace>): Array<readonly [number, ...string[]]> {
   const formatted = new Map<SourceLocation, string>();
   const format = (loc: SourceLocation): string => {
@@ -55,8 +58,18 @@ function planSourceMap(map: ReadonlyMap<number, SourceTrace>): Array<readonly [n
     }
     return s;
   };
+  const traces = new Map<SourceTrace, string[]>();
   const out: Array<readonly [number, ...string[]]> = [];
-  for (const [line, trace] of map) out.push([line, ...trace.map(format)]);
+  for (const [line, trace] of map) {
+    let locs = traces.get(trace);
+    if (locs === undefined) {
+      locs = trace.map(format);
+      traces.set(trace, locs);
+    }
+    const entry: [number, ...string[]] = [line];
+    for (const l of locs) entry.push(l);
+    out.push(entry);
+  }
   return out;
 }
 

@@ -156,9 +156,12 @@ if [[ $__nfgit_mode == fast ]]; then
   # arguments joined in one quoted word, and the trace (read once, to the next marker) cost half of that.
   # Quoted and with [@], the word is the same under sh_word_split, ksh_arrays and glob_subst.
   # A zsh built without zsh/system writes the same records with print.
+  # The record's head (marker and kind) is one word made once: each piece of a word costs a call.
   if zmodload zsh/system 2>/dev/null; then
-    iptables() { syswrite -o 3 "$__nfgit_m"$'\0U4\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
-    ip6tables() { syswrite -o 3 "$__nfgit_m"$'\0U6\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+    __nfgit_u4="$__nfgit_m"$'\0U4\0'
+    __nfgit_u6="$__nfgit_m"$'\0U6\0'
+    iptables() { syswrite -o 3 "$__nfgit_u4$#"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+    ip6tables() { syswrite -o 3 "$__nfgit_u6$#"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
   else
     iptables() { print -u3 -rN -- "$__nfgit_m" U4 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
     ip6tables() { print -u3 -rN -- "$__nfgit_m" U6 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
