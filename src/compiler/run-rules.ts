@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { InternalError, NfgitError, SandboxError, ScriptError } from '../errors/errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
 import { BASH_PRELUDE, BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
+import { variableCommands } from './variable-commands.js';
 import { SAFE_PATH } from '../util/sandbox.js';
 import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand, jailFailure, jailFstab } from './jail.js';
 import { killGroup } from '../util/run-process.js';
@@ -140,12 +141,14 @@ export async function runRuleFiles(
     await copyRulesDir(rulesDir, path.join(dir, 'rules'));
     const files: string[] = [];
     const lastLines: number[] = [];
+    const texts: string[] = [];
     for (const [i, file] of options.files.entries()) {
       const relative = path.relative(rulesDir, file);
       if (relative.startsWith('..') || path.isAbsolute(relative))
         throw new InternalError(`internal error: rule file ${file} is not in ${rulesDir}`);
       const text = await readFile(file);
       lastLines.push(lastCommandLine(text));
+      texts.push(text.toString('latin1'));
       await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1));
       await chmod(path.join(dir, 'rules', relative), 0o644);
       files.push(path.posix.join(JAIL_RULES_DIR, relative));
@@ -155,6 +158,8 @@ export async function runRuleFiles(
     await chmod(path.join(dir, 'fstab'), 0o644);
     const mode = shell.name === 'bash' && options.mode === 'fast' ? 'exact' : options.mode;
     const fileArgs = shell.name === 'zsh' ? files : files.flatMap((f, i) => [shell.modes[i] ?? 'bash', f]);
+    // zsh's fast mode records calls through these variables with aliases (variable-commands.ts).
+    const variables = shell.name === 'zsh' && mode === 'fast' ? variableCommands(texts) : [];
     const jail = jailCommand([
       '/bin/sh',
       '-c',
@@ -163,6 +168,7 @@ export async function runRuleFiles(
       options.host ?? '',
       shell.name,
       mode,
+      ...(shell.name === 'zsh' ? [String(variables.length), ...variables] : []),
       String(lastLines.length),
       ...lastLines.map(String),
       String(options.args?.length ?? 0),
