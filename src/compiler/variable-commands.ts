@@ -9,10 +9,12 @@
 // not a tool at run time costs a second run, never a wrong record. Pure.
 
 /**
- * A variable in command position (start of a line, or after `;`, `&`, `|`, `(`, `{`, `!`, `do`,
- * `then`, `else`, `elif`) followed by an option word: `$NAME -…` or `${NAME} -…`.
+ * A variable in command position (start of a line, or after `;`, `&`, `|`, `(`, `)` of a case
+ * pattern, `{`, `!`, `do`, `then`, `else`, `elif`) followed by an option word: `$NAME -…` or
+ * `${NAME} -…`. A name found where it is not a command costs nothing: zsh expands such an alias only
+ * where its token is a command.
  */
-const CALL = /(?:^|[;&|({!]|\b(?:do|then|else|elif))[ \t]*\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))[ \t]+-/gm;
+const CALL = /(?:^|[;&|(){!]|\b(?:do|then|else|elif))[ \t]*\$(?:\{([A-Za-z_][A-Za-z0-9_]*)\}|([A-Za-z_][A-Za-z0-9_]*))[ \t]+-/gm;
 
 /** At most this many names (each is two aliases); a file with more runs them through the functions. */
 export const MAX_VARIABLE_COMMANDS = 64;

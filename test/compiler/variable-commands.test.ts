@@ -15,13 +15,14 @@ test('variables called as commands with options are found where a command starts
     'if true; then $cmd -t nat -A X; fi',
     'true && $a -x || $b -y; ( $c -z ) | { $d -w; }',
     '! $e -q',
+    'case $x in (a) $k -A X ;; esac',
     'echo $notme -n',
     '$f',
     '$g arg',
     '"$h" -A quoted',
     '$1 -A positional',
   ].join('\n');
-  t.deepEqual(variableCommands([text]), ['IP6T', 'IPT', 'a', 'b', 'c', 'cmd', 'd', 'e', 'ipt']);
+  t.deepEqual(variableCommands([text]), ['IP6T', 'IPT', 'a', 'b', 'c', 'cmd', 'd', 'e', 'ipt', 'k']);
   const many = Array.from({ length: MAX_VARIABLE_COMMANDS + 10 }, (_, i) => `$v${i} -A`).join('\n');
   t.is(variableCommands([many]).length, MAX_VARIABLE_COMMANDS);
 });
