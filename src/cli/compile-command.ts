@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { compile } from '../compiler/compile.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
-import { buildPlan } from '../compiler/plan.js';
+import { digestOf, planJson } from '../compiler/plan.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { summarize } from './output.js';
 import { makeDirs } from '../util/make-dirs.js';
@@ -27,7 +27,6 @@ export function registerCompile(program: Command): void {
   ).action(async (flags: CompileFlags & { out: string }) => {
     // compile itself, not apply/deploy.ts's compileRules (the same call): the apply modules stay unloaded.
     const result = await compile(compileOptions(flags), kernelServices);
-    const plan = buildPlan(result);
     await makeDirs(flags.out);
     // The files are independent: written at once (each atomically), not one after the other.
     await Promise.all([
@@ -37,16 +36,17 @@ export function registerCompile(program: Command): void {
       result.ipsets.sets.length > 0
         ? writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text)
         : rm(path.join(flags.out, 'ipsets'), { force: true }),
-      writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n'),
+      writeAtomic(path.join(flags.out, 'plan.json'), planJson(result)),
     ]);
     if (flags.json === true) {
       process.stdout.write(
         JSON.stringify({
           ok: true,
           out: flags.out,
-          ipv4: plan.families.ipv4.rules,
-          ipv6: plan.families.ipv6.rules,
-          digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest },
+          // As plan.json says them.
+          ipv4: result.ipv4.ruleCount,
+          ipv6: result.ipv6.ruleCount,
+          digests: { ipv4: digestOf(result.ipv4.text), ipv6: digestOf(result.ipv6.text) },
         }) + '\n',
       );
     } else {
