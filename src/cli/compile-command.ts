@@ -3,8 +3,9 @@
 import { rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { compileRules } from '../apply/deploy.js';
-import { buildPlan } from '../compiler/plan.js';
+import { compile } from '../compiler/compile.js';
+import { kernelServices } from '../netfilter/kernel-services.js';
+import { digestOf, planJson } from '../compiler/plan.js';
 import { compileOptions, withCompileFlags, type CompileFlags } from './compile-flags.js';
 import { summarize } from './output.js';
 import { makeDirs } from '../util/make-dirs.js';
@@ -24,23 +25,28 @@ export function registerCompile(program: Command): void {
       .description('run the rule files with iptables/ip6tables intercepted and write rules.v4, rules.v6 and plan.json')
       .requiredOption('--out <dir>', 'directory to write rules.v4, rules.v6 and plan.json into'),
   ).action(async (flags: CompileFlags & { out: string }) => {
-    const result = await compileRules(compileOptions(flags));
-    const plan = buildPlan(result);
+    // compile itself, not apply/deploy.ts's compileRules (the same call): the apply modules stay unloaded.
+    const result = await compile(compileOptions(flags), kernelServices);
     await makeDirs(flags.out);
-    await writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text);
-    await writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text);
-    // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.
-    if (result.ipsets.sets.length > 0) await writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text);
-    else await rm(path.join(flags.out, 'ipsets'), { force: true });
-    await writeAtomic(path.join(flags.out, 'plan.json'), JSON.stringify(plan, null, 1) + '\n');
+    // The files are independent: written at once (each atomically), not one after the other.
+    await Promise.all([
+      writeAtomic(path.join(flags.out, 'rules.v4'), result.ipv4.text),
+      writeAtomic(path.join(flags.out, 'rules.v6'), result.ipv6.text),
+      // ipset restore input, loaded before rules.v4/rules.v6 (`ipset restore < ipsets`); only when there are sets.
+      result.ipsets.sets.length > 0
+        ? writeAtomic(path.join(flags.out, 'ipsets'), result.ipsets.text)
+        : rm(path.join(flags.out, 'ipsets'), { force: true }),
+      writeAtomic(path.join(flags.out, 'plan.json'), planJson(result)),
+    ]);
     if (flags.json === true) {
       process.stdout.write(
         JSON.stringify({
           ok: true,
           out: flags.out,
-          ipv4: plan.families.ipv4.rules,
-          ipv6: plan.families.ipv6.rules,
-          digests: { ipv4: plan.families.ipv4.digest, ipv6: plan.families.ipv6.digest },
+          // As plan.json says them.
+          ipv4: result.ipv4.ruleCount,
+          ipv6: result.ipv6.ruleCount,
+          digests: { ipv4: digestOf(result.ipv4.text), ipv6: digestOf(result.ipv6.text) },
         }) + '\n',
       );
     } else {

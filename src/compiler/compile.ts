@@ -157,11 +157,19 @@ export async function compile(options: CompileOptions, services: KernelServices)
 /**
  * Turns a raw `$funcfiletrace` into a trace. An eval adds a frame at the line of the eval itself, which
  * repeats the call site: one is kept. Calls share most of their frames (a helper's line, a loop's call
- * site): each is parsed once, and shared, so the plan formats each once (plan.ts).
+ * site): each is parsed once, and shared, so the plan formats each once (plan.ts). Whole traces are
+ * shared too (a loop's calls all have the same): one object per distinct trace, not one per rule,
+ * which is less for the garbage collector to copy while the rule files run, and lets the plan format
+ * a trace once (plan.ts).
  */
 function traceParser(display: (file: string) => string): (raw: readonly string[]) => SourceTrace {
   const locations = new Map<string, SourceLocation>();
+  // Keyed by the raw elements joined with NUL, which no element holds (records are NUL-separated).
+  const traces = new Map<string, SourceTrace>();
   return (raw) => {
+    const key = raw.length === 1 ? (raw[0] as string) : raw.join('\0');
+    const known = traces.get(key);
+    if (known !== undefined) return known;
     const trace: SourceLocation[] = [];
     for (let i = 0; i < raw.length; i++) {
       const e = raw[i] as string;
@@ -173,6 +181,7 @@ function traceParser(display: (file: string) => string): (raw: readonly string[]
       }
       trace.push(loc);
     }
+    traces.set(key, trace);
     return trace;
   };
 }

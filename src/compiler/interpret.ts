@@ -18,6 +18,7 @@ import type { RecordVerdict, RunMode } from './run-rules.js';
 import type { RawRecord } from './record-stream.js';
 import type { CanonicalMatcher, KernelServices } from './kernel-services.js';
 import { exitOf, type EarlyStop } from './run-failure.js';
+import { variableToolKind } from './variable-commands.js';
 
 /** A `main` line: a command for the host, run after a successful apply. */
 export interface HostCommand {
@@ -383,6 +384,13 @@ export function createInterpreter(deps: InterpreterDeps): Interpreter {
             { trace: toTrace(rec.trace) },
           ),
         };
+      }
+      case 'V': {
+        // Fast mode's alias for a variable called as a command (`$IPT -A …`): its first argument is the
+        // value. A tool's name makes it that tool's alias record; anything else (a function of the rule
+        // files, `sudo`, nothing) is run as it is only in exact mode.
+        const kind = variableToolKind(rec.args[0] ?? '');
+        return kind === undefined ? { restart: true } : handle({ kind, trace: rec.trace, args: rec.args.slice(1) });
       }
       case 'B':
         bypass ??= { file: display(rec.args[0] ?? currentFile), command: rec.args[1] ?? '', failureAfter: failures };

@@ -44,7 +44,10 @@ export function digestOf(text: string): string {
   return `sha256:${createHash('sha256').update(text).digest('hex')}`;
 }
 
-/** A source map as the plan writes it; locations shared by many lines (compile.ts) are formatted once. */
+/**
+ * A source map as the plan writes it. Locations and whole traces shared by many lines (compile.ts) are
+ * formatted once: a 50k-rule plan has 50k entries and a few hundred distinct traces.
+ */
 function planSourceMap(map: ReadonlyMap<number, SourceTrace>): Array<readonly [number, ...string[]]> {
   const formatted = new Map<SourceLocation, string>();
   const format = (loc: SourceLocation): string => {
@@ -55,44 +58,111 @@ function planSourceMap(map: ReadonlyMap<number, SourceTrace>): Array<readonly [n
     }
     return s;
   };
+  const traces = new Map<SourceTrace, string[]>();
   const out: Array<readonly [number, ...string[]]> = [];
-  for (const [line, trace] of map) out.push([line, ...trace.map(format)]);
+  for (const [line, trace] of map) {
+    let locs = traces.get(trace);
+    if (locs === undefined) {
+      locs = trace.map(format);
+      traces.set(trace, locs);
+    }
+    const entry: [number, ...string[]] = [line];
+    for (const l of locs) entry.push(l);
+    out.push(entry);
+  }
   return out;
 }
 
-function familyPlan(file: string, rs: RenderedRuleset): FamilyPlan {
+/** How buildPlan makes a source map: planSourceMap, or planJson's placeholder. */
+type SourceMapMaker = (name: string, map: ReadonlyMap<number, SourceTrace>) => Array<readonly [number, ...string[]]>;
+
+function familyPlan(file: string, rs: RenderedRuleset, sourceMap: SourceMapMaker): FamilyPlan {
   return {
     file,
     digest: digestOf(rs.text),
     rules: rs.ruleCount,
     userChains: rs.chainCount,
     usedTables: rs.usedTables,
-    sourceMap: planSourceMap(rs.sourceMap),
+    sourceMap: sourceMap(file, rs.sourceMap),
   };
 }
 
-function ipsetsPlan(rs: RenderedIpsets): IpsetsPlan {
+function ipsetsPlan(rs: RenderedIpsets, sourceMap: SourceMapMaker): IpsetsPlan {
   return {
     file: 'ipsets',
     digest: digestOf(rs.text),
     sets: rs.sets.map((s) => s.name),
     members: rs.memberCount,
-    sourceMap: planSourceMap(rs.sourceMap),
+    sourceMap: sourceMap('ipsets', rs.sourceMap),
   };
 }
 
-/** Builds the plan of a compile result. */
-export function buildPlan(result: CompileResult): Plan {
+/**
+ * plan.json's text, the same as `JSON.stringify(buildPlan(result), null, 1) + '\n'` byte for byte,
+ * with the source maps (50k entries at 50k rules, and most of the text) written directly: each
+ * distinct trace's text once, no array an entry. This is on the path of every `nfgit compile`.
+ */
+export function planJson(result: CompileResult): string {
+  const maps = new Map<string, ReadonlyMap<number, SourceTrace>>();
+  // A placeholder string per source map: NUL is in no path, host name or argument the plan holds.
+  const placeholder: SourceMapMaker = (name, map) => {
+    const token = `\u0000nfgit-source-map-${name}`;
+    maps.set(token, map);
+    return token as unknown as Array<readonly [number, ...string[]]>;
+  };
+  const plan = buildPlan(result, placeholder);
+  let text = JSON.stringify(plan, null, 1) + '\n';
+  for (const [token, map] of maps) {
+    const quoted = JSON.stringify(token);
+    const at = text.indexOf(quoted);
+    const lineStart = text.lastIndexOf('\n', at) + 1;
+    const indent = /^ */.exec(text.slice(lineStart, at))?.[0].length ?? 0;
+    text = text.slice(0, at) + sourceMapJson(map, indent) + text.slice(at + quoted.length);
+  }
+  return text;
+}
+
+/** A source map as JSON.stringify(planSourceMap(map), null, 1) writes it under a key indented by `indent`. */
+function sourceMapJson(map: ReadonlyMap<number, SourceTrace>, indent: number): string {
+  if (map.size === 0) return '[]';
+  const outer = ' '.repeat(indent);
+  const entry = ' '.repeat(indent + 1);
+  const item = ' '.repeat(indent + 2);
+  const formatted = new Map<SourceLocation, string>();
+  const tails = new Map<SourceTrace, string>();
+  const parts: string[] = [];
+  for (const [line, trace] of map) {
+    let tail = tails.get(trace);
+    if (tail === undefined) {
+      tail = '';
+      for (const loc of trace) {
+        let f = formatted.get(loc);
+        if (f === undefined) {
+          f = JSON.stringify(formatLocation(loc));
+          formatted.set(loc, f);
+        }
+        tail += `,\n${item}${f}`;
+      }
+      tail += `\n${entry}]`;
+      tails.set(trace, tail);
+    }
+    parts.push(`${entry}[\n${item}${line}${tail}`);
+  }
+  return `[\n${parts.join(',\n')}\n${outer}]`;
+}
+
+/** Builds the plan of a compile result (`sourceMap` makes each source map; planJson gives placeholders). */
+export function buildPlan(result: CompileResult, sourceMap: SourceMapMaker = (_, map) => planSourceMap(map)): Plan {
   return {
     nfgitPlan: 1,
     rulesDir: result.rulesDir,
     host: result.host,
     files: result.files,
-    families: { ipv4: familyPlan('rules.v4', result.ipv4), ipv6: familyPlan('rules.v6', result.ipv6) },
+    families: { ipv4: familyPlan('rules.v4', result.ipv4, sourceMap), ipv6: familyPlan('rules.v6', result.ipv6, sourceMap) },
     hostCommands: result.hostCommands.map((c) => {
       const [first, ...rest] = c.trace;
       return { argv: c.argv, at: first === undefined ? '' : formatLocation(first), calledFrom: rest.map(formatLocation) };
     }),
-    ...(result.ipsets.sets.length === 0 ? {} : { ipsets: ipsetsPlan(result.ipsets) }),
+    ...(result.ipsets.sets.length === 0 ? {} : { ipsets: ipsetsPlan(result.ipsets, sourceMap) }),
   };
 }

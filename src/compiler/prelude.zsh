@@ -1,6 +1,10 @@
-# nfgit's zsh prelude: runs the rule files given as arguments after the mode.
+# nfgit's zsh prelude: runs the rule files given as arguments after the mode. Arguments: the mode, then
+# counted lists (the variables called as commands, the files' last command lines, the files' positional
+# arguments), then the files.
 # Every record written to fd 3 starts with the per-run marker $NFGIT_RECORD_MARK, then a kind:
 #   A4 A6 AM   from the aliases (fast mode): location, #trace, trace…, then the arguments up to the next marker
+#   V          from an alias named after a variable called as a command (`$IPT -A …`, fast mode): as A4, its
+#              first argument the variable's value (the compiler reads it as the tool it names, or runs exact)
 #   U4 U6      from the functions in fast mode (calls through a variable): #args, the arguments (one
 #              empty field when there are none), then the trace up to the next marker
 #   4 6 M      asynchronous calls through the functions: #trace, trace…, #args, args…
@@ -21,8 +25,10 @@
 emulate -R zsh
 setopt errexit
 __nfgit_mode=$1
-__nfgit_last=("${@[3,$2+2]}")
+__nfgit_vars=("${@[3,$2+2]}")
 shift $(( $2 + 2 ))
+__nfgit_last=("${@[2,$1+1]}")
+shift $(( $1 + 1 ))
 __nfgit_args=("${@[2,$1+1]}")
 shift $(( $1 + 1 ))
 __nfgit_files=("$@")
@@ -156,9 +162,12 @@ if [[ $__nfgit_mode == fast ]]; then
   # arguments joined in one quoted word, and the trace (read once, to the next marker) cost half of that.
   # Quoted and with [@], the word is the same under sh_word_split, ksh_arrays and glob_subst.
   # A zsh built without zsh/system writes the same records with print.
+  # The record's head (marker and kind) is one word made once: each piece of a word costs a call.
   if zmodload zsh/system 2>/dev/null; then
-    iptables() { syswrite -o 3 "$__nfgit_m"$'\0U4\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
-    ip6tables() { syswrite -o 3 "$__nfgit_m"$'\0U6\0'"${#}"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+    __nfgit_u4="$__nfgit_m"$'\0U4\0'
+    __nfgit_u6="$__nfgit_m"$'\0U6\0'
+    iptables() { syswrite -o 3 "$__nfgit_u4$#"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
+    ip6tables() { syswrite -o 3 "$__nfgit_u6$#"$'\0'"${(pj:\0:)@}"$'\0'"${(pj:\0:)funcfiletrace[@]}"$'\0' }
   else
     iptables() { print -u3 -rN -- "$__nfgit_m" U4 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
     ip6tables() { print -u3 -rN -- "$__nfgit_m" U6 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
@@ -304,6 +313,19 @@ fi
 alias exit='return ${${__nfgit_exit:="${(%):-%N}|${(%):-%x}:${(%):-%I}"}:+}'
 # Accepts the file's end by exit: the first exit seen was at the top level, on its last command line.
 __nfgit_exit_ok() { [[ -n $__nfgit_exit && $__nfgit_exit == $__nfgit_file\|$__nfgit_file:${__nfgit_last[@]:$__nfgit_k-1:1} ]] }
+# Fast mode: `$IPT -A …` as an alias too. zsh expands an alias named after the token `$IPT` or `${IPT}`
+# where it is a command, before expanding it; the record carries the value, and the compiler takes the
+# call as the tool's when the value names one, or runs the files again in exact mode when it does not.
+# Defined last, so that none applies to the prelude's own code. run-rules.ts passes the names the rule
+# files call with options (variable-commands.ts).
+if [[ $__nfgit_mode == fast ]]; then
+  for __nfgit_tool in $__nfgit_vars; do
+    [[ $__nfgit_tool == [A-Za-z_]* && $__nfgit_tool != *[^A-Za-z0-9_]* ]] || continue
+    alias "\$$__nfgit_tool=print -u3 -rN -- \$__nfgit_m V \${(%):-%x:%I:%N} \$#funcfiletrace \$funcfiletrace \"\$$__nfgit_tool\""
+    alias "\${$__nfgit_tool}=print -u3 -rN -- \$__nfgit_m V \${(%):-%x:%I:%N} \$#funcfiletrace \$funcfiletrace \"\$$__nfgit_tool\""
+  done
+  unset __nfgit_tool
+fi
 for __nfgit_file in $__nfgit_files; do
   (( ++__nfgit_k ))
   print -u3 -rN -- $__nfgit_m S 0 1 "$__nfgit_file"

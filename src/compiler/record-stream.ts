@@ -2,7 +2,7 @@ import { StringDecoder } from 'node:string_decoder';
 
 /** One record written by the zsh prelude: a kind, the raw `$funcfiletrace`, and the arguments. */
 export interface RawRecord {
-  /** See prelude.zsh: `A4`/`A6`/`AM` (aliases), `4`/`6`/`M`, `Q4`/`Q6` (waiting for an answer), `E`, `S`, `Z`, `F`, `B`. */
+  /** See prelude.zsh: `A4`/`A6`/`AM`/`V` (aliases), `4`/`6`/`M`, `Q4`/`Q6` (waiting for an answer), `E`, `S`, `Z`, `F`, `B`. */
   readonly kind: string;
   readonly trace: readonly string[];
   readonly args: readonly string[];
@@ -11,7 +11,7 @@ export interface RawRecord {
 /**
  * Splits the NUL-separated record stream incrementally (chunks may end anywhere, even inside a
  * UTF-8 character). Every record starts with the run's marker. Counted records are
- * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`) are `MARK KIND LOC NTRACE TRACE… ARGS…`
+ * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`, `V`) are `MARK KIND LOC NTRACE TRACE… ARGS…`
  * whose arguments run up to the next marker, since an alias cannot count the words that follow it;
  * the fast mode's functions (`U…`) write `MARK KIND NARGS ARGS… TRACE…`, the arguments as one word
  * (one empty field when there are none) and the trace up to the next marker (prelude.zsh says why).
@@ -83,7 +83,8 @@ export class RecordStream {
       if (e < 0) break;
       const kind = buf.slice(p, e);
       const c0 = kind.charCodeAt(0);
-      const r = c0 === 65 /* A */ || c0 === 85 /* U */ ? this.open(buf, e + 1, kind, atEnd) : counted(buf, e + 1, kind);
+      const r =
+        c0 === 65 /* A */ || c0 === 85 /* U */ || c0 === 86 /* V */ ? this.open(buf, e + 1, kind, atEnd) : counted(buf, e + 1, kind);
       if (r === undefined) break;
       out.push(r.record);
       this.pos = r.end;
@@ -91,13 +92,14 @@ export class RecordStream {
     return out;
   }
 
-  /** An alias (A) or function (U) record from after its kind: its fields up to the next marker (or the end). */
+  /** An alias (A, V) or function (U) record from after its kind: its fields up to the next marker (or the end). */
   private open(buf: string, from: number, kind: string, atEnd: boolean): Parsed | undefined {
     let p = from;
     let e: number;
     let trace: string[];
     let nArgs = 0;
-    if (kind.charCodeAt(0) === 65) {
+    const alias = kind.charCodeAt(0) !== 85;
+    if (alias) {
       e = buf.indexOf('\0', p);
       if (e < 0) return undefined;
       const loc = aliasLocation(buf.slice(p, e));
@@ -127,7 +129,7 @@ export class RecordStream {
       q = buf.lastIndexOf('\0');
     }
     const rest = q < p ? [] : buf.slice(p, q).split('\0');
-    if (kind.charCodeAt(0) === 65) return { record: { kind, trace, args: rest }, end: q + 1 };
+    if (alias) return { record: { kind, trace, args: rest }, end: q + 1 };
     const fields = Math.max(nArgs, 1);
     if (rest.length < fields) throw new Error(`record stream out of step in a ${kind} record of ${nArgs} arguments`);
     return { record: { kind, trace: rest.slice(fields), args: nArgs === 0 ? [] : rest.slice(0, nArgs) }, end: q + 1 };

@@ -9,6 +9,7 @@ import type { Readable, Writable } from 'node:stream';
 import { InternalError, NfgitError, SandboxError, ScriptError } from '../errors/errors.js';
 import { RecordStream, type RawRecord } from './record-stream.js';
 import { BASH_PRELUDE, BYPASS_SHIM, ZSH_PRELUDE } from './zsh-prelude.js';
+import { variableCommands } from './variable-commands.js';
 import { SAFE_PATH } from '../util/sandbox.js';
 import { JAIL_DIR, JAIL_LAUNCHER, JAIL_RULES_DIR, jailCommand, jailFailure, jailFstab } from './jail.js';
 import { killGroup } from '../util/run-process.js';
@@ -78,19 +79,26 @@ const BYPASS_TOOLS = [
 
 /** The real binaries behind iptables and friends, which the sandbox covers with the bypass shim. */
 async function bypassTargets(): Promise<string[]> {
-  const found = new Set<string>();
-  for (const dir of SAFE_PATH.split(':')) {
-    for (const name of BYPASS_TOOLS) {
+  // Every place at once (78 look-ups, each a round trip to libuv's threads when made one by one).
+  const places = SAFE_PATH.split(':').flatMap((dir) => BYPASS_TOOLS.map((name) => path.join(dir, name)));
+  const found = await Promise.all(
+    places.map(async (p) => {
       try {
-        const p = path.join(dir, name);
         await access(p, constants.X_OK);
-        found.add(await realpath(p));
+        return await realpath(p);
       } catch {
-        // not here
+        return undefined; // not here
       }
-    }
-  }
-  return [...found].sort();
+    }),
+  );
+  return [...new Set(found.filter((t): t is string => t !== undefined))].sort();
+}
+
+/** Waits for every step, then throws the first failure: no step still runs when the caller cleans up. */
+async function allOf<T extends readonly unknown[]>(steps: { [K in keyof T]: Promise<T[K]> }): Promise<T> {
+  const settled = await Promise.allSettled(steps);
+  for (const s of settled) if (s.status === 'rejected') throw s.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
 /**
@@ -130,31 +138,43 @@ export async function runRuleFiles(
     // Modes set by chmod: a umask (077 in the hooks) would narrow those given to writeFile.
     const shell = options.shell ?? { name: 'zsh' };
     const prelude = shell.name === 'zsh' ? 'prelude.zsh' : 'prelude.bash';
-    await writeFile(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE);
-    await chmod(path.join(dir, 'prelude.zsh'), 0o644);
-    await writeFile(path.join(dir, 'prelude.bash'), BASH_PRELUDE);
-    await chmod(path.join(dir, 'prelude.bash'), 0o644);
-    await writeFile(path.join(dir, 'bypass-shim'), BYPASS_SHIM);
-    await chmod(path.join(dir, 'bypass-shim'), 0o755);
+    const writeWithMode = async (file: string, text: string | Buffer, mode: number): Promise<void> => {
+      await writeFile(file, text);
+      await chmod(file, mode);
+    };
     const rulesDir = path.resolve(options.rulesDir);
-    await copyRulesDir(rulesDir, path.join(dir, 'rules'));
-    const files: string[] = [];
-    const lastLines: number[] = [];
-    for (const [i, file] of options.files.entries()) {
+    const relatives = options.files.map((file) => {
       const relative = path.relative(rulesDir, file);
       if (relative.startsWith('..') || path.isAbsolute(relative))
         throw new InternalError(`internal error: rule file ${file} is not in ${rulesDir}`);
-      const text = await readFile(file);
-      lastLines.push(lastCommandLine(text));
-      await writeFile(path.join(dir, 'rules', relative), withEndMarker(text, i + 1));
-      await chmod(path.join(dir, 'rules', relative), 0o644);
-      files.push(path.posix.join(JAIL_RULES_DIR, relative));
-    }
-    const targets = await bypassTargets();
+      return relative;
+    });
+    // The rule files, each with its end marker, over their copies in the jail's rules directory.
+    const ruleFiles = async (): Promise<Buffer[]> =>
+      Promise.all(
+        options.files.map(async (file, i) => {
+          const text = await readFile(file);
+          await writeWithMode(path.join(dir, 'rules', relatives[i] as string), withEndMarker(text, i + 1), 0o644);
+          return text;
+        }),
+      );
+    // The steps are independent but for the copy before the rule files: at once, since they are a few
+    // dozen file system calls on the path of every compile.
+    const [, , , texts, targets] = await allOf<[void, void, void, Buffer[], string[]]>([
+      writeWithMode(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE, 0o644),
+      writeWithMode(path.join(dir, 'prelude.bash'), BASH_PRELUDE, 0o644),
+      writeWithMode(path.join(dir, 'bypass-shim'), BYPASS_SHIM, 0o755),
+      copyRulesDir(rulesDir, path.join(dir, 'rules')).then(ruleFiles),
+      bypassTargets(),
+    ]);
+    const files = relatives.map((relative) => path.posix.join(JAIL_RULES_DIR, relative));
+    const lastLines = texts.map(lastCommandLine);
     await writeFile(path.join(dir, 'fstab'), jailFstab(targets, existsSync));
     await chmod(path.join(dir, 'fstab'), 0o644);
     const mode = shell.name === 'bash' && options.mode === 'fast' ? 'exact' : options.mode;
     const fileArgs = shell.name === 'zsh' ? files : files.flatMap((f, i) => [shell.modes[i] ?? 'bash', f]);
+    // zsh's fast mode records calls through these variables with aliases (variable-commands.ts).
+    const variables = shell.name === 'zsh' && mode === 'fast' ? variableCommands(texts.map((t) => t.toString('latin1'))) : [];
     const jail = jailCommand([
       '/bin/sh',
       '-c',
@@ -163,6 +183,7 @@ export async function runRuleFiles(
       options.host ?? '',
       shell.name,
       mode,
+      ...(shell.name === 'zsh' ? [String(variables.length), ...variables] : []),
       String(lastLines.length),
       ...lastLines.map(String),
       String(options.args?.length ?? 0),
@@ -184,17 +205,20 @@ export async function runRuleFiles(
 async function copyRulesDir(from: string, to: string): Promise<void> {
   await mkdir(to, { mode: 0o755 });
   await chmod(to, 0o755);
-  for (const entry of await readdir(from, { withFileTypes: true })) {
-    const src = path.join(from, entry.name);
-    const dst = path.join(to, entry.name);
-    if (entry.isDirectory()) {
-      if (entry.name !== '.git') await copyRulesDir(src, dst);
-    } else if (entry.isSymbolicLink()) await symlink(await readlink(src), dst);
-    else if (entry.isFile()) {
-      await copyFile(src, dst);
-      await chmod(dst, 0o644);
-    }
-  }
+  const entries = await readdir(from, { withFileTypes: true });
+  await allOf(
+    entries.map(async (entry) => {
+      const src = path.join(from, entry.name);
+      const dst = path.join(to, entry.name);
+      if (entry.isDirectory()) {
+        if (entry.name !== '.git') await copyRulesDir(src, dst);
+      } else if (entry.isSymbolicLink()) await symlink(await readlink(src), dst);
+      else if (entry.isFile()) {
+        await copyFile(src, dst);
+        await chmod(dst, 0o644);
+      }
+    }),
+  );
 }
 
 /** A trace written as N files then N lines (prelude.bash) as N `FILE:LINE` entries. */

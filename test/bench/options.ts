@@ -4,8 +4,8 @@ import { resolve } from 'node:path';
 import { MIN_RULES } from './generate.js';
 
 /** The parts of the rules section (--sections). */
-export type Section = 'rules' | 'calls' | 'incremental';
-const SECTIONS: readonly Section[] = ['rules', 'calls', 'incremental'];
+export type Section = 'rules' | 'compile' | 'calls' | 'incremental';
+const SECTIONS: readonly Section[] = ['rules', 'compile', 'calls', 'incremental'];
 
 /** What the command line asks for. */
 export interface Options {
@@ -29,14 +29,16 @@ export interface Options {
 }
 
 const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--sequential-all]
-                              [--sections rules,calls,incremental]
+                              [--sections rules,compile,calls,incremental]
                               [--timeout SECONDS] [--emit DIR] [--agent-only | --no-agent]
        npm run bench -- --fleet [--fleet-sizes 100,1000,5000] [--agents 10,30] [--timeout SECONDS]
   --sizes N,N,...     rule counts to measure (default 1000,10000,50000)
   --runs K            runs per measurement; cells are the median (default 3)
   --sequential-all    run the (quadratic) sequential iptables baseline at every size, not only 1000
-  --sections S,...    which parts of the rules section to run (default all three):
+  --sections S,...    which parts of the rules section to run (default all):
                         rules        baselines, nfgit compile, check and apply --full (the main table)
+                        compile      only the zsh no-op floor and nfgit compile of the main table
+                                     (part of rules; for work on compile speed)
                         calls        compile of literal calls and of calls through variables, each
                                      against its own zsh no-op floor
                         incremental  one-rule and 1% changes applied incrementally and with --full,

@@ -13,6 +13,7 @@ test('records split across chunks anywhere, including inside UTF-8', (t) => {
     encode(MARK, 'U4', '3', '-A', 'INPUT', 'é', '/r/05:3', '/r/10:6'),
     encode(MARK, 'U6', '0', '', '/r/10:7'),
     encode(MARK, 'U4', '2', '', '', '/r/10:8'),
+    encode(MARK, 'V', '/r/05:2:add', '1', '/r/10:9', 'ip6tables', '-A', 'INPUT'),
   ]);
   for (let cut = 1; cut < whole.length; cut++) {
     const s = new RecordStream(MARK);
@@ -25,6 +26,7 @@ test('records split across chunks anywhere, including inside UTF-8', (t) => {
       { kind: 'U4', trace: ['/r/05:3', '/r/10:6'], args: ['-A', 'INPUT', 'é'] },
       { kind: 'U6', trace: ['/r/10:7'], args: [] },
       { kind: 'U4', trace: ['/r/10:8'], args: ['', ''] },
+      { kind: 'V', trace: ['/r/05:2', '/r/10:9'], args: ['ip6tables', '-A', 'INPUT'] },
     ]);
   }
 });
