@@ -294,6 +294,14 @@ export async function applyTransaction(
     }
   }
   const warnings: string[] = [];
+  // The difference was worked out from the ruleset as it was at `before`: a commit by another program
+  // since (an admin's `iptables -I`) would shift the places its -D/-I/-R name. Looked at as late as
+  // possible, before anything changes; the next apply sees the ruleset as it is then.
+  if (scripts !== undefined && before !== undefined && !sameGeneration(before, await readGeneration(ctx.target, ctx.backend))) {
+    throw new SandboxError(
+      `the ruleset of ${describeTarget(ctx.target)} changed while this apply worked out its difference (another program committed to it). Nothing was changed: run the apply again, which starts from the ruleset as it is then`,
+    );
+  }
   let journaled = ctx.pendingJournal !== true;
   try {
     if (journaled) ctx.state.writeJournal(journal, serialized);

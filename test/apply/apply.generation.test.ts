@@ -7,10 +7,12 @@
  */
 import test from 'ava';
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { readGeneration } from '../../src/netfilter/generation.js';
 import { withRulesDir } from '../helpers/rules-dir.js';
+import { withToolDir } from '../helpers/tool-dir.js';
 import { apply, IP, inNs, nfgit, saveNs, withNetns, withStandIns, withTempDir } from './helpers/netns-apply.js';
 import { CHANGED_RULES, OLD_RULES } from './helpers/rulesets.js';
 
@@ -30,7 +32,8 @@ async function applyJson(rules: string, ns: string, state: string, options: { st
     ...(options.standIns === undefined ? {} : { standIns: options.standIns }),
   });
   const out = JSON.parse(String(r.stdout).trim() || '{}') as { path?: { kind: string; reason?: string } };
-  return { exitCode: r.exitCode, stderr: String(r.stderr), path: out.path };
+  // With --json an error is in what it printed: both are kept.
+  return { exitCode: r.exitCode, stderr: `${String(r.stderr)}${String(r.stdout)}`, path: out.path };
 }
 
 test.serial(
@@ -161,4 +164,53 @@ test.serial('a family whose rules did not change is neither staged nor restored;
       ),
     ),
   ),
+);
+
+test.serial(
+  'another program commits while the difference is worked out: nothing is changed, exit 3, and the next apply starts from what it left',
+  (t) =>
+    withNetns((ns) =>
+      withRulesDir({ '10-rules': OLD_RULES }, (oldRules) =>
+        withRulesDir({ '10-rules': CHANGED_RULES }, (changed) =>
+          withTempDir('nfgit-state-', async (state) => {
+            t.is((await apply(oldRules, ns, state)).exitCode, 0);
+            // A perl that, the first time it reads the target's generation (the apply's first look), has
+            // "another program" insert a rule at the top of the target's INPUT chain right after.
+            const armed = path.join(state, '..', `armed-${ns}`);
+            await writeFile(armed, '');
+            const perl = existsSync('/usr/bin/perl') ? '/usr/bin/perl' : '/bin/perl';
+            const body = [
+              `if [ -e ${armed} ] && [ "$(${IP} netns identify $$ 2>/dev/null)" = ${ns} ]; then`,
+              `  rm -f ${armed}; ${perl} "$@"; rc=$?`,
+              `  /usr/sbin/iptables -I INPUT 1 -p udp --dport 9 -j DROP; exit $rc`,
+              'fi',
+              `exec ${perl} "$@"`,
+              '',
+            ].join('\n');
+            await withToolDir({ perl: body }, async (bin) => {
+              const before = await saveNs(ns);
+              const r = await applyJson(changed, ns, state, { standIns: bin });
+              t.false(existsSync(armed), 'the other program committed after the first look');
+              t.is(r.exitCode, 3, r.stderr);
+              t.regex(
+                r.stderr,
+                /changed while this apply worked out its difference \(another program committed to it\)\. Nothing was changed/,
+              );
+              t.notDeepEqual(await saveNs(ns), before, 'the other program did commit');
+              t.regex(
+                (await saveNs(ns)).ipv4,
+                /-A INPUT -p udp -m udp --dport 9 -j DROP\n-A INPUT -i lo -j ACCEPT/,
+                'nfgit changed nothing',
+              );
+              t.false(existsSync(path.join(state, 'journal.json')));
+            });
+            // The next apply saves the live ruleset, finds the drift and reloads the whole ruleset.
+            const again = await applyJson(changed, ns, state);
+            t.is(again.exitCode, 0, again.stderr);
+            t.deepEqual(again.path, { kind: 'full', reason: 'the live ruleset differs from the last apply (drift)' });
+            t.notRegex((await saveNs(ns)).ipv4, /--dport 9 /);
+          }),
+        ),
+      ),
+    ),
 );
