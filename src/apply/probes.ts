@@ -68,11 +68,17 @@ async function untilDeadline(check: ProbeCheck, env: ProbeEnv, deadline: number,
     tries++;
     const problem = await attempt(check, env, left).catch((err: unknown) => (err as Error).message);
     if (problem === undefined) return undefined;
-    last = problem;
+    // The last try gets only what is left of the deadline: one cut short by it ("still running after
+    // 0.1 s") says less than an earlier try's answer ("exit status 1"), which is kept.
+    if (!(isTimeout(problem) && last !== 'not tried' && !isTimeout(last))) last = problem;
     if (deadline - Date.now() <= RETRY_PAUSE_MS) break;
     await new Promise((r) => setTimeout(r, RETRY_PAUSE_MS));
   }
   return `probe ${describeProbe(check)} failed (${last}; ${tries} ${tries === 1 ? 'try' : 'tries'} within ${deadlineMs / 1000} s)`;
+}
+
+function isTimeout(problem: string): boolean {
+  return problem.startsWith('still running after') || problem.startsWith('no answer within');
 }
 
 /** One try of a check within `leftMs`; undefined when healthy, else what went wrong. */
