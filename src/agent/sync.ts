@@ -34,8 +34,9 @@ import type { AgentConfig } from './config.js';
 import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';
 import { describeDrift, describeSetDrift } from './drift.js';
 import { findDrift } from '../netfilter/compare-saves.js';
-import { describeTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
-import { readGeneration, sameGeneration } from '../netfilter/generation.js';
+import { describeTarget, type Target } from '../netfilter/target.js';
+import { readGeneration } from '../netfilter/generation.js';
+import { recordedGenerationHolds } from '../apply/transaction.js';
 import { detectBackend } from '../netfilter/backend.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import type { Logger } from './log.js';
@@ -754,10 +755,11 @@ async function reconcile(ctx: PassContext, mode: 'repair' | 'report'): Promise<'
 /** Whether the target's nf_tables generation is the one the last apply recorded (never on the legacy backend). */
 async function sameGenerationAsRecorded(state: StateDir, target: Target, families: readonly Family[]): Promise<boolean> {
   const recorded = state.readLastGood();
-  if (recorded?.generation === undefined || !sameTarget(targetFromJson(recorded.target), target)) return false;
+  // No generation recorded (the legacy backend, --preserve…): no process is spawned to read one.
+  if (recorded?.generation === undefined) return false;
   // The backend may have been switched since: legacy rules would not move the generation.
   const backend = await detectBackend(target, families).catch(() => undefined);
-  return backend !== undefined && sameGeneration(recorded.generation, await readGeneration(target, backend));
+  return backend !== undefined && recordedGenerationHolds(recorded, target, await readGeneration(target, backend));
 }
 
 /**

@@ -7,9 +7,8 @@
 // one, is in the apply report, the log and the status tag.
 
 import type { Family } from '../compiler/parse-argv.js';
-import { finishIncrement, planIncrement, type FamilyIncrement, type FamilyScript } from '../netfilter/increment.js';
+import { driftFrom, finishIncrement, planIncrement, type FamilyIncrement, type FamilyScript } from '../netfilter/increment.js';
 import type { PreserveSpec } from '../netfilter/preserve.js';
-import { findDrift } from '../netfilter/compare-saves.js';
 import type { StageResult } from '../netfilter/stage.js';
 import { sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import type { LastGood, StateDir } from './state-files.js';
@@ -110,7 +109,7 @@ export async function decideIncrement(
     return { reason: 'the last good ruleset changed while this apply waited for the lock' };
   }
   const scripts: Partial<Record<Family, FamilyScript>> = {};
-  for (const family of request.unchanged ?? []) {
+  for (const family of [...(request.unchanged ?? []), ...(Object.keys(request.plans) as Family[])]) {
     if (lastGood.families[family]?.digest !== request.from[family]) {
       return { reason: 'the last good ruleset changed while this apply waited for the lock' };
     }
@@ -120,20 +119,13 @@ export async function decideIncrement(
     } catch (err) {
       return { reason: (err as Error).message };
     }
-    if (recorded === undefined) return { reason: 'the canonical form of the last apply is not recorded' };
-    const now = live[family] ?? '';
-    if (now !== recorded && findDrift(recorded, now).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
-    scripts[family] = { script: '', expected: recorded, changes: 0 };
-  }
-  for (const [family, plan] of Object.entries(request.plans) as Array<[Family, FamilyIncrement]>) {
-    if (lastGood.families[family]?.digest !== request.from[family]) {
-      return { reason: 'the last good ruleset changed while this apply waited for the lock' };
-    }
-    let recorded: string | undefined;
-    try {
-      recorded = state.readCanonical(family);
-    } catch (err) {
-      return { reason: (err as Error).message };
+    const plan = request.plans[family];
+    if (plan === undefined) {
+      // Unchanged rules: nothing to apply, once the live family is the recorded one.
+      const drift = driftFrom(recorded, live[family] ?? '');
+      if (drift !== undefined) return drift;
+      scripts[family] = { script: '', expected: recorded ?? '', changes: 0 };
+      continue;
     }
     const skeleton = await staged[family]?.catch(() => undefined);
     if (skeleton === undefined) return { reason: 'staging could not save the changed rules back' };

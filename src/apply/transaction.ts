@@ -453,6 +453,14 @@ export async function applyTransaction(
 }
 
 /**
+ * Whether `now`, the target's generation just read, is the one the last apply recorded for this target:
+ * nothing has been committed there since, and its families are the recorded canonical forms.
+ */
+export function recordedGenerationHolds(lastGood: LastGood | undefined, target: Target, now: Generation | undefined): boolean {
+  return lastGood !== undefined && sameGeneration(lastGood.generation, now) && sameTarget(targetFromJson(lastGood.target), target);
+}
+
+/**
  * The recorded canonical form of each family, when the target's ruleset is still in the generation the
  * last apply recorded (nothing committed since, by anyone): it is then the live ruleset, and no save is
  * needed to know it. Undefined when that cannot be shown.
@@ -462,8 +470,7 @@ function unchangedSinceRecord(
   lastGood: LastGood | undefined,
   now: Generation | undefined,
 ): Partial<Record<Family, string>> | undefined {
-  if (lastGood === undefined || !sameGeneration(lastGood.generation, now)) return undefined;
-  if (!sameTarget(targetFromJson(lastGood.target), ctx.target)) return undefined;
+  if (!recordedGenerationHolds(lastGood, ctx.target, now)) return undefined;
   const forms: Partial<Record<Family, string>> = {};
   for (const family of ctx.families) {
     const form = readOrNothing(() => ctx.state.readCanonical(family));

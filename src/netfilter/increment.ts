@@ -225,6 +225,14 @@ function countCommands(ops: readonly EditOp[]): number {
   return n;
 }
 
+/** Why the live ruleset is not the recorded canonical form (drift, or none recorded); undefined when it is. */
+export function driftFrom(recorded: string | undefined, live: string): NoIncrement | undefined {
+  if (recorded === undefined) return { reason: 'the canonical form of the last apply is not recorded' };
+  // The same text: the live ruleset is the recorded one (its generation said so, see netfilter/generation.ts).
+  if (live !== recorded && findDrift(recorded, live).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
+  return undefined;
+}
+
 /** A family's incremental apply, ready: the --noflush input and the canonical form it leaves. */
 export interface FamilyScript {
   /** `iptables-restore --noflush` input; empty when nothing changes. */
@@ -245,9 +253,8 @@ export function finishIncrement(
   recorded: string | undefined,
   skeleton: string,
 ): FamilyScript | NoIncrement {
-  if (recorded === undefined) return { reason: 'the canonical form of the last apply is not recorded' };
-  // The same text: the live ruleset is the recorded one (its generation said so, see netfilter/generation.ts).
-  if (live !== recorded && findDrift(recorded, live).length > 0) return { reason: 'the live ruleset differs from the last apply (drift)' };
+  const drift = driftFrom(recorded, live);
+  if (drift !== undefined) return drift;
   const have = parseSave(live);
   const staged = parseSave(skeleton);
   const names = new Set(plan.tables.map((t) => t.name));
