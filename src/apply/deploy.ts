@@ -4,7 +4,7 @@
 
 import { compile, type CompileOptions, type CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
-import { buildPlan, digestOf } from '../compiler/plan.js';
+import { digestOf, planJson } from '../compiler/plan.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { formatLocation } from '../errors/source-location.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
@@ -50,7 +50,7 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: stri
       ? {}
       : { ipsets: { text: result.ipsets.text, digest: digestOf(result.ipsets.text), sets: result.ipsets.sets.map((s) => s.name) } }),
     source,
-    plan: buildPlan(result),
+    plan: { json: planJson(result, true) },
   };
 }
 

@@ -40,8 +40,11 @@ export interface AppliedRuleset {
   readonly ipsets?: IpsetsRuleset;
   /** Where it came from: a rules directory, later a commit. */
   readonly source: string;
-  /** The compiler's plan (source map, digests), kept as plan.json beside the last good ruleset. */
-  readonly plan?: unknown;
+  /**
+   * The compiler's plan (source map, digests), kept as plan.json beside the last good ruleset: its JSON
+   * text as the file holds it (compiler/plan.ts planJson, compact), or the plan itself.
+   */
+  readonly plan?: { readonly json: string } | object;
 }
 
 /** The last good ruleset: what restore-last loads at boot. */
@@ -75,6 +78,12 @@ export interface Journal {
    * target as it is then.
    */
   readonly snapshotFromRecord?: true;
+  /**
+   * On disk only, with snapshotFromRecord: the snapshot is not copied into the journal but named, as the
+   * sha256 of each family's recorded canonical file (canonical.v4/.v6), which stays in place until the
+   * apply is marked applied (only writeLastGood replaces it, after the mark). readJournal reads it back.
+   */
+  readonly snapshotFiles?: Partial<Record<Family, string>>;
   /** ipset save of the target before the apply, when sets are involved (a rollback puts them back too). */
   readonly ipsets?: IpsetsJournal;
   /**
@@ -156,9 +165,47 @@ export class StateDir {
     checkFamilyDigests(file, journal.record);
     const appliedFile = this.file(STATE_FILE.journalApplied);
     const applied = readStateFile(appliedFile);
+    // Finished from its record alone: the snapshot it names is not needed (and may be replaced already).
     if (applied.exists && parseRecord(appliedFile, applied.text, appliedMarkerSchema, 'applied mark').id === journal.id)
       return { ...journal, step: 'applied' };
-    return this.readProbation()?.id === journal.id ? { ...journal, step: 'probation' } : journal;
+    const undoable = { ...journal, snapshot: this.journalSnapshot(file, journal) };
+    return this.readProbation()?.id === journal.id ? { ...undoable, step: 'probation' } : undoable;
+  }
+
+  /** The snapshot of a journal, read from the recorded canonical files it names (Journal.snapshotFiles). */
+  private journalSnapshot(file: string, journal: Journal): Partial<Record<Family, string>> {
+    if (journal.snapshotFiles === undefined) return journal.snapshot;
+    const snapshot: Partial<Record<Family, string>> = { ...journal.snapshot };
+    for (const [family, digest] of Object.entries(journal.snapshotFiles) as Array<[Family, string]>) {
+      const name = CANONICAL_FILE[family];
+      const read = readStateFile(this.file(name));
+      if (!read.exists || fileDigest(read.text) !== digest)
+        throw new CorruptStateFile(
+          file,
+          `its snapshot, ${this.file(name)}, is ${read.exists ? `no longer the one it names (${digest})` : 'missing'}`,
+        );
+      snapshot[family] = read.text;
+    }
+    return snapshot;
+  }
+
+  /**
+   * The journal's text for an apply whose snapshot is the recorded canonical form: the snapshot named by
+   * the sha256 last-good.json records for each family's canonical file, not copied (half the journal at
+   * 50k rules); copied as before when a digest is not recorded.
+   */
+  sealedJournalNamingSnapshot(journal: Journal): string {
+    if (journal.snapshotFromRecord !== true) return sealedJournal(journal);
+    const files = this.readLastGood()?.files ?? {};
+    const named: Partial<Record<Family, string>> = {};
+    for (const family of journal.families) {
+      const digest = files[CANONICAL_FILE[family]];
+      // The snapshot was read from that file (readCanonical checked its sha256): the same text, not hashed again.
+      const recorded = readOrUndefined(() => this.readCanonical(family));
+      if (digest === undefined || recorded === undefined || journal.snapshot[family] !== recorded) return sealedJournal(journal);
+      named[family] = digest;
+    }
+    return sealedJournal({ ...journal, snapshot: {}, snapshotFiles: named });
   }
 
   /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */
@@ -345,6 +392,14 @@ export class StateDir {
   }
 }
 
+function readOrUndefined<T>(read: () => T): T | undefined {
+  try {
+    return read();
+  } catch {
+    return undefined;
+  }
+}
+
 /** The journal's text as written: its JSON, sealed (made while staging runs, off the critical path). */
 export function sealedJournal(journal: Journal): string {
   return sealJson(JSON.stringify(journal));
@@ -361,7 +416,7 @@ export class PreparedLastGood {
     // `files` and `generation` describe an earlier write; writeLastGood records them anew.
     const { plan, files: _files, generation: _generation, ...record } = last;
     this.record = JSON.stringify(record);
-    this.plan = plan === undefined ? undefined : JSON.stringify(plan) + '\n';
+    this.plan = plan === undefined ? undefined : 'json' in plan && typeof plan.json === 'string' ? plan.json : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
     const digests: Record<string, string> = {};
     if (this.plan !== undefined) digests[STATE_FILE.plan] = fileDigest(this.plan);

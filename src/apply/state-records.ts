@@ -99,6 +99,18 @@ export const journalSchema = z.looseObject({
   families: z.array(z.enum(['ipv4', 'ipv6'])).min(1),
   snapshot: z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }),
   snapshotFromRecord: z.literal(true).optional(),
+  snapshotFiles: z
+    .object({
+      ipv4: z
+        .string()
+        .regex(/^sha256:[0-9a-f]{64}$/)
+        .optional(),
+      ipv6: z
+        .string()
+        .regex(/^sha256:[0-9a-f]{64}$/)
+        .optional(),
+    })
+    .optional(),
   ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()), owned: z.array(z.string()).optional() }).optional(),
   step: z.literal('journaled'),
   record: lastGoodSchema,

@@ -31,15 +31,7 @@ import { CorruptStateFile } from './state-records.js';
 import { decideIncrement, type ApplyPath, type IncrementRequest, type StagedForms } from './apply-path.js';
 import type { FamilyScript } from '../netfilter/increment.js';
 import { isDiskFull } from '../util/durable-file.js';
-import {
-  PreparedLastGood,
-  sealedJournal,
-  type AppliedRuleset,
-  type CanonicalForms,
-  type Journal,
-  type LastGood,
-  type StateDir,
-} from './state-files.js';
+import { PreparedLastGood, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
 
 /** How the transaction saves, restores, puts back and compares a family's ruleset (netfilter/driver.ts). */
 const DRIVER = XTABLES_DRIVER;
@@ -269,7 +261,7 @@ export async function applyTransaction(
     record: { ...record, plan: undefined },
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
-  const serialized = sealedJournal(journal);
+  const serialized = ctx.state.sealedJournalNamingSnapshot(journal);
   const chosen = await choosePath(ctx, await path, await staging, lastGood, snapshot);
   const canonical = chosen.forms;
   const scripts = chosen.scripts;

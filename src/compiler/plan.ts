@@ -39,9 +39,20 @@ export interface FamilyPlan {
   readonly sourceMap: ReadonlyArray<readonly [number, ...string[]]>;
 }
 
+/** The last texts hashed and their digests: an apply asks for the same ruleset's digest several times. */
+const recentDigests: Array<readonly [string, string]> = [];
+
 /** sha256 of a ruleset text, as `sha256:HEX`. */
 export function digestOf(text: string): string {
-  return `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  // The same string (or an equal one: a comparison costs far less than sha256) hashed a moment ago.
+  for (const [t, d] of recentDigests) if (t === text) return d;
+  const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
+  // Large texts only (small ones cost nothing to hash), and two of them: an apply's two families.
+  if (text.length >= 1 << 16) {
+    recentDigests.unshift([text, digest]);
+    recentDigests.length = Math.min(recentDigests.length, 2);
+  }
+  return digest;
 }
 
 /**
@@ -98,11 +109,12 @@ function ipsetsPlan(rs: RenderedIpsets, sourceMap: SourceMapMaker): IpsetsPlan {
 }
 
 /**
- * plan.json's text, the same as `JSON.stringify(buildPlan(result), null, 1) + '\n'` byte for byte,
+ * plan.json's text, the same as `JSON.stringify(buildPlan(result), null, 1) + '\n'` byte for byte
+ * (`compact`: `JSON.stringify(buildPlan(result)) + '\n'`, as the state directory keeps it),
  * with the source maps (50k entries at 50k rules, and most of the text) written directly: each
  * distinct trace's text once, no array an entry. This is on the path of every `nfgit compile`.
  */
-export function planJson(result: CompileResult): string {
+export function planJson(result: CompileResult, compact = false): string {
   const maps = new Map<string, ReadonlyMap<number, SourceTrace>>();
   // A placeholder string per source map: NUL is in no path, host name or argument the plan holds.
   const placeholder: SourceMapMaker = (name, map) => {
@@ -111,15 +123,44 @@ export function planJson(result: CompileResult): string {
     return token as unknown as Array<readonly [number, ...string[]]>;
   };
   const plan = buildPlan(result, placeholder);
-  let text = JSON.stringify(plan, null, 1) + '\n';
+  let text = (compact ? JSON.stringify(plan) : JSON.stringify(plan, null, 1)) + '\n';
   for (const [token, map] of maps) {
     const quoted = JSON.stringify(token);
     const at = text.indexOf(quoted);
+    if (compact) {
+      text = text.slice(0, at) + compactSourceMapJson(map) + text.slice(at + quoted.length);
+      continue;
+    }
     const lineStart = text.lastIndexOf('\n', at) + 1;
     const indent = /^ */.exec(text.slice(lineStart, at))?.[0].length ?? 0;
     text = text.slice(0, at) + sourceMapJson(map, indent) + text.slice(at + quoted.length);
   }
   return text;
+}
+
+/** A source map as JSON.stringify(planSourceMap(map)) writes it. */
+function compactSourceMapJson(map: ReadonlyMap<number, SourceTrace>): string {
+  const formatted = new Map<SourceLocation, string>();
+  const tails = new Map<SourceTrace, string>();
+  const parts: string[] = [];
+  for (const [line, trace] of map) {
+    let tail = tails.get(trace);
+    if (tail === undefined) {
+      tail = '';
+      for (const loc of trace) {
+        let f = formatted.get(loc);
+        if (f === undefined) {
+          f = JSON.stringify(formatLocation(loc));
+          formatted.set(loc, f);
+        }
+        tail += `,${f}`;
+      }
+      tail += ']';
+      tails.set(trace, tail);
+    }
+    parts.push(`[${line}${tail}`);
+  }
+  return `[${parts.join(',')}]`;
 }
 
 /** A source map as JSON.stringify(planSourceMap(map), null, 1) writes it under a key indented by `indent`. */

@@ -3,7 +3,8 @@
 // from the applied one (findDrift). The line-by-line diff of `nfgit diff` is ruleset-diff.ts, built on
 // the same parse. Rules are compared as multisets per table or chain, so a move is a remove and an add.
 
-import { isEmptyTable, parseSave, type SavedTable } from './save-text.js';
+import { isEmptyTable, parseSave, tableBlocks, type SavedTable } from './save-text.js';
+import { differingLines } from './text-window.js';
 
 /** What changed between two saved rulesets: counts and the chain names, per table. */
 export interface RulesetChange {
@@ -16,16 +17,23 @@ export interface RulesetChange {
 
 /** Compares two iptables-save outputs (rules as multisets per chain, so a move counts as remove + add). */
 export function diffSaves(before: string, after: string): RulesetChange {
-  const a = parseSave(before);
-  const b = parseSave(after);
+  const a = tableBlocks(before);
+  const b = tableBlocks(after);
   const chainsAdded: string[] = [];
   const chainsRemoved: string[] = [];
   const policiesChanged: string[] = [];
   let rulesAdded = 0;
   let rulesRemoved = 0;
   for (const name of new Set([...a.keys(), ...b.keys()])) {
-    const ta = a.get(name);
-    const tb = b.get(name);
+    const blockA = a.get(name);
+    const blockB = b.get(name);
+    if (blockA === blockB) continue;
+    // Only the lines between those both blocks start and end with alike are parsed: a line cut off at
+    // either end is in both, at the same place (a chain declared once, a rule matched one for one), so
+    // the counts below are those of the whole blocks.
+    const mid = differingLines(blockA ?? '', blockB ?? '');
+    const ta = blockA === undefined ? undefined : tableOf(name, mid.a);
+    const tb = blockB === undefined ? undefined : tableOf(name, mid.b);
     const declA = new Map((ta?.chains ?? []).map((c) => splitDecl(c)));
     const declB = new Map((tb?.chains ?? []).map((c) => splitDecl(c)));
     for (const [chain, policy] of declB) {
@@ -40,6 +48,11 @@ export function diffSaves(before: string, after: string): RulesetChange {
     rulesRemoved += multisetMinus(ra, rb).length;
   }
   return { chainsAdded, chainsRemoved, rulesAdded, rulesRemoved, policiesChanged };
+}
+
+/** Lines of one table's block (or part of it) parsed as that table. */
+function tableOf(name: string, lines: string): SavedTable {
+  return parseSave(`*${name}\n${lines}\nCOMMIT\n`).get(name) ?? { name, chains: [], rules: [] };
 }
 
 function splitDecl(decl: string): [string, string] {

@@ -42,6 +42,14 @@ export function hasRules(text: string): boolean {
 
 /** Keeps only the blocks of the given tables from restore input rendered by nfgit. */
 export function selectTables(restoreText: string, keep: ReadonlySet<string>): string {
+  // Every table kept, nothing outside the blocks (nfgit renders none): the text itself, not a copy.
+  if (
+    restoreText.startsWith('*') &&
+    restoreText.endsWith('COMMIT\n') &&
+    tableNames(restoreText).every((t) => keep.has(t)) &&
+    !hasLineOutsideBlocks(restoreText)
+  )
+    return restoreText;
   const out: string[] = [];
   let on = false;
   for (const line of restoreText.split('\n')) {
@@ -52,12 +60,23 @@ export function selectTables(restoreText: string, keep: ReadonlySet<string>): st
   return out.length === 0 ? '' : out.join('\n') + '\n';
 }
 
+/** Whether restore input has a line between a COMMIT and the next table (a comment, a blank). */
+function hasLineOutsideBlocks(text: string): boolean {
+  for (let at = text.indexOf('\nCOMMIT\n'); at >= 0; at = text.indexOf('\nCOMMIT\n', at + 8)) {
+    const next = at + 8;
+    if (next < text.length && text.charCodeAt(next) !== 42 /* * */) return true;
+  }
+  return false;
+}
+
 /**
  * A save without the empty tables that are not in `present`: staging holds every table the rules
  * render, the target only those it loaded or had, and an empty table is no rule either way. The
  * recorded canonical form then lists the target's own tables (netfilter/generation.ts relies on it).
  */
 export function withoutAbsentEmptyTables(save: string, present: ReadonlySet<string>): string {
+  // Every table present: nothing to drop, and no need to parse the rules.
+  if (tableNames(save).every((t) => present.has(t))) return save;
   const tables = parseSave(save);
   const drop = new Set([...tables].filter(([name, t]) => !present.has(name) && isEmptyTable(t)).map(([name]) => name));
   if (drop.size === 0) return save;
@@ -73,5 +92,33 @@ export function withoutAbsentEmptyTables(save: string, present: ReadonlySet<stri
 
 /** The names of the tables a save or restore input has blocks for, without parsing its rules. */
 export function tableNames(text: string): string[] {
-  return [...text.matchAll(/^\*(\S+)/gm)].map((m) => m[1] as string);
+  // Only lines that start with `*` (a rule never holds a newline): found with indexOf, not a regex over
+  // every line of a 50k-rule text.
+  const names: string[] = [];
+  for (let at = text.startsWith('*') ? 0 : text.indexOf('\n*'); at >= 0; at = text.indexOf('\n*', at + 1)) {
+    const start = text.charCodeAt(at) === 42 ? at + 1 : at + 2;
+    let end = start;
+    while (end < text.length && text.charCodeAt(end) > 32) end++;
+    if (end > start) names.push(text.slice(start, end));
+  }
+  return names;
+}
+
+/**
+ * Each table's block of a save or restore input, by name, as it is in the text: from its `*name` line
+ * through its COMMIT line (to the end when it has none), in the order of the text.
+ */
+export function tableBlocks(text: string): Map<string, string> {
+  const blocks = new Map<string, string>();
+  for (let at = text.startsWith('*') ? 0 : text.indexOf('\n*'); at >= 0; ) {
+    const start = text.charCodeAt(at) === 42 ? at : at + 1;
+    let nameEnd = start + 1;
+    while (nameEnd < text.length && text.charCodeAt(nameEnd) > 32) nameEnd++;
+    const commit = text.indexOf('\nCOMMIT', nameEnd);
+    const lineEnd = commit < 0 ? -1 : text.indexOf('\n', commit + 1);
+    const end = commit < 0 ? text.length : lineEnd < 0 ? text.length : lineEnd + 1;
+    blocks.set(text.slice(start + 1, nameEnd), text.slice(start, end));
+    at = end >= text.length ? -1 : text.indexOf('\n*', end - 1);
+  }
+  return blocks;
 }

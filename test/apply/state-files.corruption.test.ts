@@ -115,6 +115,37 @@ test('journal.json cut off: set aside, the last good ruleset loaded', corruption
   loads: true,
 });
 
+/**
+ * The journal an interrupted incremental apply leaves names its snapshot (the recorded canonical files,
+ * by sha256) instead of copying it: here the named canonical.v4 changed since.
+ */
+function journalNamingSnapshot(s: string): void {
+  const last = JSON.parse(unsealed(readFileSync(lastGood(s), 'utf8'))) as { files: Record<string, string>; target: unknown };
+  const journal = {
+    nfgitJournal: 1,
+    id: 'j1',
+    command: 'nfgit apply (interrupted)',
+    started: new Date().toISOString(),
+    target: last.target,
+    families: ['ipv4', 'ipv6'],
+    snapshot: {},
+    snapshotFromRecord: true,
+    snapshotFiles: { ipv4: last.files['canonical.v4'], ipv6: last.files['canonical.v6'] },
+    step: 'journaled',
+    record: last,
+  };
+  writeFileSync(path.join(s, 'journal.json'), sealJson(JSON.stringify(journal)), { mode: 0o600 });
+  edit(path.join(s, 'canonical.v4'), (x) => x.replace('-A INPUT -i lo -j ACCEPT', '-A INPUT -j ACCEPT'));
+}
+
+test('a journal whose named snapshot (canonical.v4) changed: set aside, the last good ruleset loaded', corruption, {
+  damage: journalNamingSnapshot,
+  exitCode: 0,
+  stderr:
+    /^nfgit: the state file STATE\/journal\.json is damaged: its snapshot, STATE\/canonical\.v4, is no longer the one it names \(sha256:[0-9a-f]{64}\)\. It was moved to STATE\/journal\.json\.damaged-[0-9TZ-]+ and not replayed/,
+  loads: true,
+});
+
 test('a directory in place of journal.json: set aside, the last good ruleset loaded', corruption, {
   damage: (s) => mkdirSync(path.join(s, 'journal.json')),
   exitCode: 0,

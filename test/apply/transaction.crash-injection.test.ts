@@ -147,10 +147,18 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Pa
                   t.false(existsSync(journalFile));
                   t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, newRules);
                 } else {
-                  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as { step: string; snapshotFromRecord?: true };
+                  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as {
+                    step: string;
+                    snapshotFromRecord?: true;
+                    snapshot: Record<string, string>;
+                    snapshotFiles?: Record<string, string>;
+                  };
                   t.is(journal.step, 'journaled');
                   // After another program's commit the snapshot is saved from the target; otherwise it is the record.
                   t.is(journal.snapshotFromRecord === true, !saved, 'where the snapshot came from');
+                  // The record's snapshot is named (the canonical files' sha256), a saved one copied whole.
+                  t.deepEqual(Object.keys(journal.snapshotFiles ?? {}).sort(), saved ? [] : ['ipv4', 'ipv6'], 'the snapshot named');
+                  t.deepEqual(Object.keys(journal.snapshot).sort(), saved ? ['ipv4', 'ipv6'] : [], 'the snapshot copied');
                 }
 
                 // The next command, with the real tools.

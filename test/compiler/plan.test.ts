@@ -44,5 +44,7 @@ test("planJson writes what JSON.stringify writes of buildPlan's plan, byte for b
   for (const withSets of [false, true]) {
     const r = result(withSets);
     t.is(planJson(r), JSON.stringify(buildPlan(r), null, 1) + '\n', `ipsets: ${withSets}`);
+    // Compact, as the state directory keeps it.
+    t.is(planJson(r, true), JSON.stringify(buildPlan(r)) + '\n', `compact, ipsets: ${withSets}`);
   }
 });
