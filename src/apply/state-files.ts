@@ -194,18 +194,18 @@ export class StateDir {
    * the sha256 last-good.json records for each family's canonical file, not copied (half the journal at
    * 50k rules); copied as before when a digest is not recorded.
    */
-  sealedJournalNamingSnapshot(journal: Journal): string {
-    if (journal.snapshotFromRecord !== true) return sealedJournal(journal);
+  sealedJournalNamingSnapshot(journal: Journal, record?: PreparedLastGood): string {
+    if (journal.snapshotFromRecord !== true) return sealedJournal(journal, record);
     const files = this.readLastGood()?.files ?? {};
     const named: Partial<Record<Family, string>> = {};
     for (const family of journal.families) {
       const digest = files[CANONICAL_FILE[family]];
       // The snapshot was read from that file (readCanonical checked its sha256): the same text, not hashed again.
       const recorded = readOrUndefined(() => this.readCanonical(family));
-      if (digest === undefined || recorded === undefined || journal.snapshot[family] !== recorded) return sealedJournal(journal);
+      if (digest === undefined || recorded === undefined || journal.snapshot[family] !== recorded) return sealedJournal(journal, record);
       named[family] = digest;
     }
-    return sealedJournal({ ...journal, snapshot: {}, snapshotFiles: named });
+    return sealedJournal({ ...journal, snapshot: {}, snapshotFiles: named }, record);
   }
 
   /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */
@@ -401,19 +401,27 @@ function readOrUndefined<T>(read: () => T): T | undefined {
 }
 
 /** The journal's text as written: its JSON, sealed (made while staging runs, off the critical path). */
-export function sealedJournal(journal: Journal): string {
-  return sealJson(JSON.stringify(journal));
+export function sealedJournal(journal: Journal, record?: PreparedLastGood): string {
+  if (record === undefined || !record.describes(journal.record)) return sealJson(JSON.stringify(journal));
+  // The record's JSON is the one last-good.json will hold: serialized once (50k rules' texts take tens
+  // of milliseconds to quote), spliced in as the journal's last key.
+  const { record: _record, ...rest } = journal;
+  const head = JSON.stringify({ ...rest, record: 0 });
+  return sealJson(`${head.slice(0, -'0}'.length)}${record.record}}`);
 }
 
 /** A last good ruleset serialized ahead of time (while a restore runs), to be written at once later. */
 export class PreparedLastGood {
   readonly record: string;
+  /** The record it was made from, to tell whether a journal's record is that one. */
+  private readonly source: LastGood;
   readonly plan: string | undefined;
   readonly families: Partial<Record<Family, string>>;
   /** sha256 of the copies (plan.json, rules.v4, rules.v6), by file name, taken ahead of time too. */
   readonly digests: Readonly<Record<string, string>>;
   constructor(last: LastGood) {
     // `files` and `generation` describe an earlier write; writeLastGood records them anew.
+    this.source = last;
     const { plan, files: _files, generation: _generation, ...record } = last;
     this.record = JSON.stringify(record);
     this.plan = plan === undefined ? undefined : 'json' in plan && typeof plan.json === 'string' ? plan.json : JSON.stringify(plan) + '\n';
@@ -426,5 +434,17 @@ export class PreparedLastGood {
       if (family !== undefined) digests[RULES_COPY[f]] = family.digest;
     }
     this.digests = digests;
+  }
+
+  /**
+   * Whether `record` serializes as this one did: the same object, or a copy of it without the plan (the
+   * journal's), files or generation (which this one leaves out too).
+   */
+  describes(record: LastGood): boolean {
+    if (record === this.source) return true;
+    const keys = (r: LastGood): string[] => Object.keys(r).filter((k) => k !== 'plan' && k !== 'files' && k !== 'generation');
+    const a = keys(record);
+    const b = keys(this.source);
+    return a.length === b.length && a.every((k, i) => k === b[i] && record[k as keyof LastGood] === this.source[k as keyof LastGood]);
   }
 }

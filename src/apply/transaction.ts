@@ -261,7 +261,9 @@ export async function applyTransaction(
     record: { ...record, plan: undefined },
   };
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
-  const serialized = ctx.state.sealedJournalNamingSnapshot(journal);
+  // The record's JSON, made once: in the journal now, in last-good.json once both families are done.
+  const prepared = new PreparedLastGood(record);
+  const serialized = ctx.state.sealedJournalNamingSnapshot(journal, prepared);
   const chosen = await choosePath(ctx, await path, await staging, lastGood, snapshot);
   const canonical = chosen.forms;
   const scripts = chosen.scripts;
@@ -334,8 +336,6 @@ export async function applyTransaction(
     const text = next[family] ?? '';
     return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
   });
-  // While the restores run, serialize what will be recorded once both are done.
-  const prepared = new PreparedLastGood(record);
   const settled = await Promise.allSettled(restoring);
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
