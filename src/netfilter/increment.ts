@@ -70,6 +70,25 @@ function targetsOf(rule: string): string[] {
   return words;
 }
 
+/**
+ * The line numbers (1-based) of the rule lines of `text` with a `-j`/`-g` (`--jump`/`--goto`) followed
+ * by one of `chains` as a word: what jumpOf finds rule by rule, in one regular expression pass over
+ * the text (a rule by rule search took a third of the plan at 50k rules).
+ */
+function jumpLines(text: string, chains: ReadonlySet<string>): Set<number> {
+  const lines = new Set<number>();
+  if (chains.size === 0) return lines;
+  const names = [...chains].map((c) => c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('|');
+  const re = new RegExp(` (?:-j|-g|--jump|--goto) (?:${names})(?=[ \\n]|$)`, 'g');
+  let line = 1;
+  let at = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    for (let nl = text.indexOf('\n', at); nl >= 0 && nl < m.index; nl = text.indexOf('\n', nl + 1)) (line++, (at = nl + 1));
+    lines.add(line);
+  }
+  return lines;
+}
+
 /** The user chain a rule jumps or goes to, if any (`-j NAME`, `-g NAME`). */
 function jumpOf(rule: RenderedRule, userChains: ReadonlySet<string>): string | undefined {
   for (const t of (rule.targets ??= targetsOf(rule.text))) if (userChains.has(t)) return t;
@@ -123,6 +142,10 @@ const MAX_CHAIN_EDITS = 2000;
 export function planIncrement(old: string, next: string): FamilyIncrement | NoIncrement {
   const a = parseRendered(old);
   const b = parseRendered(next);
+  const anyUsers = new Set<string>();
+  for (const t of [...a.values(), ...b.values()]) for (const [n, c] of t) if (c.policy === '-') anyUsers.add(n);
+  // Rule lines of the new input that jump to a user chain of either input (a superset of each table's own).
+  const jumps = jumpLines(next, anyUsers);
   const tables = [...b.keys()];
   const plans: TablePlan[] = [];
   const kept = new Set<number>();
@@ -180,7 +203,7 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
       }
       let k = 0;
       const keptIndex = c.rules.map((r, idx) => {
-        const keep = whole.has(c.name) || isNew.has(idx) || jumpOf(r, users) !== undefined;
+        const keep = whole.has(c.name) || isNew.has(idx) || (jumps.has(r.line) && jumpOf(r, users) !== undefined);
         if (!keep) return -1;
         kept.add(r.line);
         return k++;

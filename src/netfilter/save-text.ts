@@ -40,33 +40,11 @@ export function hasRules(text: string): boolean {
   return [...parseSave(text).values()].some((t) => !isEmptyTable(t));
 }
 
-/** Keeps only the blocks of the given tables from restore input rendered by nfgit. */
+/** Keeps only the blocks of the given tables from restore input rendered by nfgit (or a save). */
 export function selectTables(restoreText: string, keep: ReadonlySet<string>): string {
-  // Every table kept, nothing outside the blocks (nfgit renders none): the text itself, not a copy.
-  if (
-    restoreText.startsWith('*') &&
-    restoreText.endsWith('COMMIT\n') &&
-    tableNames(restoreText).every((t) => keep.has(t)) &&
-    !hasLineOutsideBlocks(restoreText)
-  )
-    return restoreText;
   const out: string[] = [];
-  let on = false;
-  for (const line of restoreText.split('\n')) {
-    if (line.startsWith('*')) on = keep.has(line.slice(1));
-    if (on) out.push(line);
-    if (line === 'COMMIT') on = false;
-  }
-  return out.length === 0 ? '' : out.join('\n') + '\n';
-}
-
-/** Whether restore input has a line between a COMMIT and the next table (a comment, a blank). */
-function hasLineOutsideBlocks(text: string): boolean {
-  for (let at = text.indexOf('\nCOMMIT\n'); at >= 0; at = text.indexOf('\nCOMMIT\n', at + 8)) {
-    const next = at + 8;
-    if (next < text.length && text.charCodeAt(next) !== 42 /* * */) return true;
-  }
-  return false;
+  for (const [name, block] of tableBlocks(restoreText)) if (keep.has(name)) out.push(block.endsWith('\n') ? block : `${block}\n`);
+  return out.join('');
 }
 
 /**
@@ -114,7 +92,9 @@ export function tableBlocks(text: string): Map<string, string> {
     const start = text.charCodeAt(at) === 42 ? at : at + 1;
     let nameEnd = start + 1;
     while (nameEnd < text.length && text.charCodeAt(nameEnd) > 32) nameEnd++;
-    const commit = text.indexOf('\nCOMMIT', nameEnd);
+    let commit = text.indexOf('\nCOMMIT', nameEnd);
+    // The line COMMIT itself (blanks after it allowed), not a line that starts with it.
+    while (commit >= 0 && commit + 7 < text.length && text.charCodeAt(commit + 7) > 32) commit = text.indexOf('\nCOMMIT', commit + 1);
     const lineEnd = commit < 0 ? -1 : text.indexOf('\n', commit + 1);
     const end = commit < 0 ? text.length : lineEnd < 0 ? text.length : lineEnd + 1;
     blocks.set(text.slice(start + 1, nameEnd), text.slice(start, end));
