@@ -83,7 +83,11 @@ function jumpLines(text: string, chains: ReadonlySet<string>): Set<number> {
   let line = 1;
   let at = 0;
   for (let m = re.exec(text); m !== null; m = re.exec(text)) {
-    for (let nl = text.indexOf('\n', at); nl >= 0 && nl < m.index; nl = text.indexOf('\n', nl + 1)) (line++, (at = nl + 1));
+    // Count the newlines up to the match: its line number.
+    for (let nl = text.indexOf('\n', at); nl >= 0 && nl < m.index; nl = text.indexOf('\n', nl + 1)) {
+      line++;
+      at = nl + 1;
+    }
     lines.add(line);
   }
   return lines;
