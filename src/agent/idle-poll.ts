@@ -20,7 +20,7 @@ import type { LastGoodReader } from './pass-finish.js';
 import type { PassFacts, SyncOptions, SyncOutcome } from './pass-types.js';
 
 /**
- * What the idle poll reads of the state directory: in a pass, its StateDir and apply/state-security.ts
+ * What the idle poll reads of the state directory: in a pass, its StateDir and util/state-security.ts
  * (sync.ts idleStateOf); in the `nfgit run` daemon, which must not load those (issue 15: zod), the
  * lean reader of lean-state.ts.
  */

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { StateDir } from '../apply/state-files.js';
-import { readStateFile } from '../apply/state-security.js';
+import { readStateFile } from '../util/state-security.js';
 import { asNfgitErrors, classify } from '../errors/errors.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import type { AgentConfig } from './config.js';

@@ -28,7 +28,7 @@ import type { HostKey } from '../git/signing/openssh-key.js';
 import { describeVerdict, type LoadedTrust } from '../git/signing/commit-trust.js';
 import { loadPassFiles } from './config-files.js';
 import { heartbeatDue, idlePoll, logCurrent, logPaused, logPinned, type IdleStateReader } from './idle-poll.js';
-import { checkStateDir } from '../apply/state-security.js';
+import { checkStateDir } from '../util/state-security.js';
 import { GIT_SOURCE, readAgentState, writeAgentState, type AgentState, type Decision } from './agent-state.js';
 import type { AgentConfig } from './config.js';
 import { decide, driftAction, resultOf, type LastGoodFacts, type PassPlan, type PassStep } from './decide.js';

@@ -18,7 +18,7 @@ import {
   probationMarkerSchema,
   sealJson,
 } from './state-records.js';
-import { checkStateDir, readStampedStateFile, readStateFile, tightenFiles } from './state-security.js';
+import { checkStateDir, readStampedStateFile, readStateFile, tightenFiles } from '../util/state-security.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
 /** The default state directory (journal, last good ruleset, lock). */

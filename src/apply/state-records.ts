@@ -1,15 +1,18 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { isTargetJsonName } from '../netfilter/target.js';
-import { NfgitError } from '../errors/errors.js';
+import { CorruptStateFile } from '../errors/state-errors.js';
 import { digestOf } from '../compiler/plan.js';
 
 /**
  * The state files' shapes (checked with zod on every read) and their seal: a sha256 of the file's
  * JSON, kept as its last key, so that a file cut off or damaged on disk is told apart from a good one.
  * The seal lives in the file it guards, so it proves nothing against someone who can write the
- * state directory: that is what the ownership and mode checks (state-security.ts) are for.
+ * state directory: that is what the ownership and mode checks (util/state-security.ts) are for.
  */
+
+// Where it was defined before; its importers in apply/ read it from here.
+export { CorruptStateFile };
 
 const SEAL = /(,?)"sha256":"([0-9a-f]{64})"\}\s*$/;
 
@@ -21,16 +24,6 @@ function sha256(text: string): string {
 export function sealJson(body: string): string {
   const open = body.slice(0, -1);
   return `${open}${open.trim() === '{' ? '' : ','}"sha256":"${sha256(body)}"}`;
-}
-
-/** A state file that is not what nfgit wrote: its name and what is wrong, for a message that names it. */
-export class CorruptStateFile extends NfgitError {
-  constructor(
-    readonly file: string,
-    readonly problem: string,
-  ) {
-    super('SandboxError', `the state file ${file} is damaged: ${problem}`);
-  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { chmodSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withTempDir } from '../git/signing/tools.js';
 import { leanStateReader, sha256, type ValidatedLastGood } from '../../src/agent/lean-state.js';
@@ -38,6 +38,7 @@ test('last-good.json is believed only as the last full pass validated it', async
 
     chmodSync(state, 0o755);
     t.throws(() => reader.checkDir(), undefined, 'a directory checkStateDir would tighten is its to tighten');
+    t.is(statSync(state).mode & 0o777, 0o755, 'and left as it is');
     chmodSync(state, 0o700);
     chmodSync(dir, 0o777);
     t.throws(() => reader.checkDir(), undefined, 'a parent others can write');

@@ -6,8 +6,8 @@ import test from 'ava';
 import { chmodSync, chownSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { StateDir } from '../../src/apply/state-files.js';
-import { checkStateDir, readStateFile } from '../../src/apply/state-security.js';
-import { withTempDir } from './helpers/netns-apply.js';
+import { checkStateDir, checkStateDirUnchanged, readStateFile } from '../../src/util/state-security.js';
+import { withTempDir } from '../apply/helpers/netns-apply.js';
 
 test('a state directory writable by its group is refused, saying the chmod to run', (t) =>
   withTempDir('nfgit-sec-', async (dir) => {
@@ -53,6 +53,25 @@ test('an existing state directory readable by others is tightened to 0700, its f
     t.is(statSync(state).mode & 0o777, 0o700);
     t.is(statSync(path.join(state, 'rules.v4')).mode & 0o777, 0o600);
     t.is(statSync(path.join(state, 'agent.json')).mode & 0o777, 0o644, "the agent's file is the agent's");
+  }));
+
+test('the check that changes nothing refuses a state directory open to its group and leaves it so; checkStateDir tightens it', (t) =>
+  withTempDir('nfgit-sec-', async (dir) => {
+    const state = path.join(dir, 'state');
+    mkdirSync(state, { mode: 0o700 });
+    chmodSync(state, 0o750);
+    t.throws(() => checkStateDirUnchanged(state), {
+      message: `refusing the state directory: ${state} is open to group or others (mode 0750): a full pass tightens it to 0700, or run: chmod go= ${state}`,
+    });
+    t.is(statSync(state).mode & 0o777, 0o750, 'not tightened');
+    checkStateDir(state);
+    t.is(statSync(state).mode & 0o777, 0o700, 'tightened');
+    t.notThrows(() => checkStateDirUnchanged(state));
+    chmodSync(dir, 0o777);
+    t.throws(() => checkStateDirUnchanged(state), {
+      message: new RegExp(`^refusing the state directory: ${dir} is writable by group and others \\(mode 0777\\)`),
+    });
+    chmodSync(dir, 0o700);
   }));
 
 test('a state file writable by its group, or owned by another user, is refused naming it', (t) =>

@@ -1,7 +1,7 @@
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SandboxError } from '../errors/errors.js';
-import { CorruptStateFile } from './state-records.js';
+import { CorruptStateFile } from '../errors/state-errors.js';
 
 /**
  * The state directory decides what nfgit loads into the kernel and which host commands it runs as
@@ -23,6 +23,11 @@ function whoami(): string {
   return uid() === 0 ? 'root' : `uid ${uid()}`;
 }
 
+/** A file's permission bits as chmod takes them (0755). */
+function modeOf(st: Stats): string {
+  return (st.mode & 0o7777).toString(8).padStart(4, '0');
+}
+
 /** Why a file or directory is not safe to trust, or undefined when it is. */
 function problem(file: string, st: Stats, kind: 'state' | 'parent'): string | undefined {
   const me = uid();
@@ -33,7 +38,7 @@ function problem(file: string, st: Stats, kind: 'state' | 'parent'): string | un
   // A sticky directory (/tmp) lets others add entries but not rename or remove ours.
   if (writable !== 0 && !(kind === 'parent' && st.isDirectory() && (st.mode & 0o1000) !== 0)) {
     const by = writable === 0o022 ? 'group and others' : writable === 0o020 ? 'its group' : 'others';
-    return `${file} is writable by ${by} (mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')}): they could make nfgit load any ruleset and run any command as root. Run: chmod go-w ${file}`;
+    return `${file} is writable by ${by} (mode ${modeOf(st)}): they could make nfgit load any ruleset and run any command as root. Run: chmod go-w ${file}`;
   }
   return undefined;
 }
@@ -47,13 +52,30 @@ function refuse(why: string): never {
  * 0700 (nfgit creates it so; an older nfgit or an admin may have left it 0755).
  */
 export function checkStateDir(dir: string): void {
+  checkDirs(dir, true);
+}
+
+/**
+ * Checks as checkStateDir does but changes nothing: a state directory open to group or others is
+ * refused, where checkStateDir tightens it (when it is ours) and goes on. For the `nfgit run` daemon's
+ * idle poll (agent/lean-state.ts), which leaves such a directory to the full pass and its checkStateDir.
+ */
+export function checkStateDirUnchanged(dir: string): void {
+  checkDirs(dir, false);
+}
+
+function checkDirs(dir: string, tighten: boolean): void {
   // Symbolic links on the way are resolved first: what must be safe is the directories actually used.
   const abs = realpathSync(dir);
   const st = lstatSync(abs);
   if (!st.isDirectory()) refuse(`${abs} is not a directory`);
   const why = problem(abs, st, 'state');
   if (why !== undefined) refuse(why);
-  if ((st.mode & 0o077) !== 0 && st.uid === uid()) chmodSync(abs, st.mode & 0o700);
+  if ((st.mode & 0o077) !== 0) {
+    if (!tighten)
+      refuse(`${abs} is open to group or others (mode ${modeOf(st)}): a full pass tightens it to 0700, or run: chmod go= ${abs}`);
+    if (st.uid === uid()) chmodSync(abs, st.mode & 0o700);
+  }
   for (let p = path.dirname(abs); ; p = path.dirname(p)) {
     const why = problem(p, lstatSync(p), 'parent');
     if (why !== undefined) refuse(why);
