@@ -1,5 +1,5 @@
 import test from 'ava';
-import { chmodSync, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { withTempDir } from '../git/signing/tools.js';
 import { leanStateReader, sha256, type ValidatedLastGood } from '../../src/agent/lean-state.js';
@@ -45,5 +45,35 @@ test('last-good.json is believed only as the last full pass validated it', async
     chmodSync(dir, 0o1777);
     t.notThrows(() => reader.checkDir(), 'a sticky parent (/tmp)');
     chmodSync(dir, 0o700);
+  });
+});
+
+test('a last-good.json that matched is not hashed again while it is the same write; any change to it is seen', async (t) => {
+  await withTempDir('lean-state', async (dir) => {
+    const state = path.join(dir, 'state');
+    mkdirSync(state, { mode: 0o700 });
+    chmodSync(state, 0o700);
+    const file = path.join(state, 'last-good.json');
+    const good = '{"nfgitLastGood":1,"source":"a"}\n';
+    writeFileSync(file, good, { mode: 0o600 });
+    const validated: ValidatedLastGood = { sha256: sha256(good), summary: SUMMARY };
+    const reader = leanStateReader(state, () => validated);
+    t.deepEqual(reader.readLastGood(), SUMMARY);
+    t.deepEqual(reader.readLastGood(), SUMMARY, 'the same write again');
+    // Changed in place, same size, its modification time put back: the change time (which only the kernel sets) tells.
+    const before = statSync(file);
+    // Past the kernel's timestamp granularity (a jiffy where timestamps are coarse), so the change time moves.
+    while (Date.now() < before.ctimeMs + 50) await new Promise((r) => setTimeout(r, 10));
+    writeFileSync(file, good.replace('"a"', '"b"'));
+    utimesSync(file, before.atime, before.mtime);
+    t.throws(() => reader.readLastGood(), undefined, 'an edit in place, same size and mtime');
+    // Put back by a rename (a new inode, as nfgit writes): read and hashed again, and believed.
+    writeFileSync(path.join(state, 'next'), good, { mode: 0o600 });
+    renameSync(path.join(state, 'next'), file);
+    t.deepEqual(reader.readLastGood(), SUMMARY, 'the validated bytes again, in a new file');
+    chmodSync(file, 0o622);
+    t.throws(() => reader.readLastGood(), undefined, 'the checks run on every poll, read or not');
+    chmodSync(file, 0o600);
+    t.deepEqual(reader.readLastGood(), SUMMARY);
   });
 });
