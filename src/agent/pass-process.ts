@@ -34,12 +34,13 @@ export function processPasses(config: AgentConfig, log: Logger, opts: PassProces
   // last-good.json as the last full pass validated it; undefined until one has (the first pass is always full).
   let validated: ValidatedLastGood | undefined;
   let child: ChildProcess | null = null;
+  // One reader for the daemon's life: it remembers which write of last-good.json matched (lean-state.ts).
+  const state = leanStateReader(config.stateDir, () => validated);
 
   const idle = async (): Promise<SyncOutcome | undefined> => {
     const started = new Date();
     const previous = readPassRecord(config.stateDir);
     const facts: PassFacts = {};
-    const state = leanStateReader(config.stateDir, () => validated);
     const outcome = await idlePoll(config, { ...opts.sync, reconcile: false }, log, previous, facts, state);
     if (outcome !== undefined) finishPass(config, log, state, started, previous, facts, outcome, undefined);
     return outcome;

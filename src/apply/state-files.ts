@@ -64,7 +64,8 @@ export interface LastGood extends AppliedRuleset {
 
 /** The journal of an apply in progress: enough to finish or undo it after a crash. */
 export interface Journal {
-  readonly nfgitJournal: 1;
+  /** 2 when the snapshot is named (snapshotFiles) rather than copied. */
+  readonly nfgitJournal: 1 | 2;
   readonly id: string;
   readonly command: string;
   readonly started: string;
@@ -205,7 +206,7 @@ export class StateDir {
       if (digest === undefined || recorded === undefined || journal.snapshot[family] !== recorded) return sealedJournal(journal, record);
       named[family] = digest;
     }
-    return sealedJournal({ ...journal, snapshot: {}, snapshotFiles: named }, record);
+    return sealedJournal({ ...journal, nfgitJournal: 2, snapshot: {}, snapshotFiles: named }, record);
   }
 
   /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */

@@ -56,11 +56,14 @@ export function parseRecord<T>(file: string, text: string, schema: z.ZodType<T>,
 /** The digest nfgit records for a file (as plan.json does). */
 export const fileDigest = digestOf;
 
+/** A digest as nfgit records it (digestOf): `sha256:HEX`. */
+const digest = z.string().regex(/^sha256:[0-9a-f]{64}$/);
+
 const family = z.object({
   text: z.string(),
   usedTables: z.array(z.string()),
   rules: z.number().int().nonnegative(),
-  digest: z.string().regex(/^sha256:[0-9a-f]{64}$/),
+  digest,
 });
 
 const ipsets = z.object({ text: z.string(), digest: z.string(), sets: z.array(z.string()) });
@@ -83,31 +86,23 @@ export const lastGoodSchema = z.looseObject({
 });
 
 /** journal.json. */
-export const journalSchema = z.looseObject({
-  nfgitJournal: z.literal(1),
-  id: z.string().min(1),
-  command: z.string(),
-  started: z.string(),
-  target,
-  families: z.array(z.enum(['ipv4', 'ipv6'])).min(1),
-  snapshot: z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }),
-  snapshotFromRecord: z.literal(true).optional(),
-  snapshotFiles: z
-    .object({
-      ipv4: z
-        .string()
-        .regex(/^sha256:[0-9a-f]{64}$/)
-        .optional(),
-      ipv6: z
-        .string()
-        .regex(/^sha256:[0-9a-f]{64}$/)
-        .optional(),
-    })
-    .optional(),
-  ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()), owned: z.array(z.string()).optional() }).optional(),
-  step: z.literal('journaled'),
-  record: lastGoodSchema,
-});
+export const journalSchema = z
+  .looseObject({
+    // 2: the snapshot is named (snapshotFiles), not copied; an older nfgit refuses such a journal as damaged.
+    nfgitJournal: z.union([z.literal(1), z.literal(2)]),
+    id: z.string().min(1),
+    command: z.string(),
+    started: z.string(),
+    target,
+    families: z.array(z.enum(['ipv4', 'ipv6'])).min(1),
+    snapshot: z.object({ ipv4: z.string().optional(), ipv6: z.string().optional() }),
+    snapshotFromRecord: z.literal(true).optional(),
+    snapshotFiles: z.object({ ipv4: digest.optional(), ipv6: digest.optional() }).optional(),
+    ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()), owned: z.array(z.string()).optional() }).optional(),
+    step: z.literal('journaled'),
+    record: lastGoodSchema,
+  })
+  .refine((j) => (j.nfgitJournal === 2) === (j.snapshotFiles !== undefined), 'snapshotFiles with nfgitJournal 2, and only then');
 
 /** journal.applied. */
 export const appliedMarkerSchema = z.object({ id: z.string().min(1) });

@@ -122,7 +122,7 @@ test('journal.json cut off: set aside, the last good ruleset loaded', corruption
 function journalNamingSnapshot(s: string): void {
   const last = JSON.parse(unsealed(readFileSync(lastGood(s), 'utf8'))) as { files: Record<string, string>; target: unknown };
   const journal = {
-    nfgitJournal: 1,
+    nfgitJournal: 2,
     id: 'j1',
     command: 'nfgit apply (interrupted)',
     started: new Date().toISOString(),

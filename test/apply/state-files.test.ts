@@ -1,6 +1,7 @@
 import test from 'ava';
 import { PreparedLastGood, sealedJournal, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { digestOf } from '../../src/compiler/plan.js';
+import { journalSchema, parseRecord } from '../../src/apply/state-records.js';
 
 const text = '*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment "a \\"quoted\\" word" -j ACCEPT\nCOMMIT\n';
 const record: LastGood = {
@@ -34,4 +35,17 @@ test("the journal with the prepared record's JSON spliced in is the journal seri
   t.false(prepared.describes(other.record));
   t.is(sealedJournal(other, prepared), sealedJournal(other));
   t.regex(sealedJournal(other, prepared), /"source":"\/elsewhere"/);
+});
+
+test('a journal that names its snapshot is version 2, and only such a journal is', (t) => {
+  const named = { ...journal, nfgitJournal: 2, snapshot: {}, snapshotFiles: { ipv4: digestOf(text) } };
+  t.notThrows(() => parseRecord('journal.json', JSON.stringify(named), journalSchema, 'journal'));
+  t.throws(() => parseRecord('journal.json', JSON.stringify({ ...named, nfgitJournal: 1 }), journalSchema, 'journal'), {
+    message: /snapshotFiles with nfgitJournal 2, and only then/,
+  });
+  const { snapshotFiles: _files, ...unnamed } = named;
+  t.throws(() => parseRecord('journal.json', JSON.stringify(unnamed), journalSchema, 'journal'), {
+    message: /snapshotFiles with nfgitJournal 2, and only then/,
+  });
+  t.notThrows(() => parseRecord('journal.json', JSON.stringify(journal), journalSchema, 'journal'));
 });

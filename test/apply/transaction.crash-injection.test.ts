@@ -148,6 +148,7 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Pa
                   t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, newRules);
                 } else {
                   const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as {
+                    nfgitJournal: number;
                     step: string;
                     snapshotFromRecord?: true;
                     snapshot: Record<string, string>;
@@ -159,6 +160,7 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Pa
                   // The record's snapshot is named (the canonical files' sha256), a saved one copied whole.
                   t.deepEqual(Object.keys(journal.snapshotFiles ?? {}).sort(), saved ? [] : ['ipv4', 'ipv6'], 'the snapshot named');
                   t.deepEqual(Object.keys(journal.snapshot).sort(), saved ? ['ipv4', 'ipv6'] : [], 'the snapshot copied');
+                  t.is(journal.nfgitJournal, saved ? 1 : 2, 'a journal that names its snapshot says so in its version');
                 }
 
                 // The next command, with the real tools.

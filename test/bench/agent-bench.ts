@@ -57,6 +57,8 @@ const WARMUP_POLLS = 5;
 const IDLE_POLLS = 100;
 const SMALL = 20;
 const LARGE = 1000;
+/** The ruleset the idle daemon is measured with a second time: the bench's largest (its last-good.json holds 6 MB). */
+const IDLE_LARGE = 50000;
 const WAIT_MS = 180_000;
 /** The decisions a pass logs about a new commit (sync.ts conclude). */
 const DECISIONS = new Set(['applied', 'refused', 'rolled-back', 'untrusted']);
@@ -73,6 +75,7 @@ export async function benchAgent(ctx: AgentBenchContext): Promise<AgentBenchResu
     await pollRow(section, 'idle poll (local bare repository)', world.repo.bare, '-');
     await idleDaemon(section);
     await pushToApplied(section);
+    await idleDaemonLarge(section);
   } finally {
     await world.server.stop();
   }
@@ -123,28 +126,52 @@ async function pollRow(section: Section, label: string, url: string, tokenFile: 
   });
 }
 
-/** 2. The idle daemon: 1 s polls; memory and CPU time read from /proc after IDLE_POLLS polls. */
+/** 2. The idle daemon: 1 s polls; memory and CPU time read from /proc after IDLE_POLLS polls, SMALL rules applied. */
 async function idleDaemon(section: Section): Promise<void> {
-  const { ctx, world, base, result } = section;
-  const memLabel = 'idle daemon resident memory';
-  const cpuLabel = 'idle daemon CPU (1 s poll interval)';
-  await attempt(section, [memLabel, cpuLabel], () =>
+  const { ctx, world, base } = section;
+  const labels: [string, string] = ['idle daemon resident memory', 'idle daemon CPU (1 s poll interval)'];
+  await attempt(section, labels, () =>
     withDaemon(ctx, world, 'bench-idle', { poll: { interval: '1s' } }, async (daemon) => {
       await passDone(daemon, base);
-      const ticks = await idlePollTicks(world, daemon);
-      const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
-      const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-      const rss = kb('VmRSS');
-      const hwm = kb('VmHWM');
-      const cpuMs = (ticks * 1000) / clockTicks() / IDLE_POLLS;
-      result.rows.push([memLabel, `${fmtMiB(rss)} RSS (peak ${fmtMiB(hwm)}) after ${IDLE_POLLS} polls`]);
-      result.rows.push([cpuLabel, `${fmtMs(cpuMs)} CPU per poll`]);
-      result.samples.push(
-        `${memLabel}: VmRSS ${rss} kB, VmHWM ${hwm} kB; CPU ${ticks} clock ticks (${clockTicks()}/s) over ${IDLE_POLLS} polls`,
-      );
-      ctx.log(`  ${memLabel}: VmRSS ${fmtMiB(rss)}, VmHWM ${fmtMiB(hwm)}; CPU ${fmtMs(cpuMs)} per poll`);
+      await idleRows(section, daemon, ...labels);
     }),
   );
+}
+
+/**
+ * 4. The idle daemon again, with IDLE_LARGE rules applied (an idle poll checks last-good.json, then 6 MB).
+ * Last: tearing down a namespace that holds that many rules keeps the kernel busy for a while, which
+ * the push times must not see.
+ */
+async function idleDaemonLarge(section: Section): Promise<void> {
+  const { ctx, world } = section;
+  const labels: [string, string] = [
+    `idle daemon resident memory, ${IDLE_LARGE} rules applied`,
+    `idle daemon CPU (1 s poll interval), ${IDLE_LARGE} rules applied`,
+  ];
+  await attempt(section, labels, async () => {
+    const large = await world.repo.commit(largeRules(ctx, 0, IDLE_LARGE), { message: `bench: ${IDLE_LARGE} rules (idle daemon)` });
+    await withDaemon(ctx, world, 'bench-idle-large', { poll: { interval: '1s' } }, async (daemon) => {
+      await passDone(daemon, large);
+      await idleRows(section, daemon, ...labels);
+    });
+  });
+}
+
+/** The idle daemon's memory and CPU per poll over IDLE_POLLS polls from now, as rows and samples. */
+async function idleRows({ ctx, world, result }: Section, daemon: RunningDaemon, memLabel: string, cpuLabel: string): Promise<void> {
+  const ticks = await idlePollTicks(world, daemon);
+  const status = readFileSync(`/proc/${daemon.pid}/status`, 'utf8');
+  const kb = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  const rss = kb('VmRSS');
+  const hwm = kb('VmHWM');
+  const cpuMs = (ticks * 1000) / clockTicks() / IDLE_POLLS;
+  result.rows.push([memLabel, `${fmtMiB(rss)} RSS (peak ${fmtMiB(hwm)}) after ${IDLE_POLLS} polls`]);
+  result.rows.push([cpuLabel, `${fmtMs(cpuMs)} CPU per poll`]);
+  result.samples.push(
+    `${memLabel}: VmRSS ${rss} kB, VmHWM ${hwm} kB; CPU ${ticks} clock ticks (${clockTicks()}/s) over ${IDLE_POLLS} polls`,
+  );
+  ctx.log(`  ${memLabel}: VmRSS ${fmtMiB(rss)}, VmHWM ${fmtMiB(hwm)}; CPU ${fmtMs(cpuMs)} per poll`);
 }
 
 /** The daemon's CPU time (clock ticks) while IDLE_POLLS more polls reached the server (at its own pace: one a second). */
@@ -221,7 +248,7 @@ async function tagDone(daemon: RunningDaemon, commit: string): Promise<void> {
 function sectionNotes(): string[] {
   return [
     `idle poll: what \`nfgit run\` does every poll interval when nothing changed (src/git/follower.ts branchHead): over HTTP an isomorphic-git listServerRefs (protocol v2 ls-refs, prefix refs/heads/main, token by basic authentication, idle time limit) against git http-backend behind the test server on 127.0.0.1; for a local bare repository a resolveRef read in place. ${POLLS} polls after ${WARMUP_POLLS} untimed ones, in a node process of its own (test/bench/agent-poll.ts); wall is the median poll, CPU is that process's user + system time (process.cpuUsage) over the ${POLLS} polls divided by ${POLLS}: the client side only, the server's http-backend processes are not counted.`,
-    `idle daemon: \`node dist/src/cli/main.js run --config … --log-format json\` with poll.interval 1s into a scratch named namespace, after its first pass applied and tagged the ${SMALL}-rule commit; VmRSS and VmHWM from /proc/PID/status once ${IDLE_POLLS} more polls reached the server, and its CPU time (utime + stime from /proc/PID/stat, resolution 1/${clockTicks()} s) over those polls divided by ${IDLE_POLLS}. MiB = 1024 kB.`,
+    `idle daemon: \`node dist/src/cli/main.js run --config … --log-format json\` with poll.interval 1s into a scratch named namespace, after its first pass applied and tagged the ${SMALL}-rule commit; VmRSS and VmHWM from /proc/PID/status once ${IDLE_POLLS} more polls reached the server, and its CPU time (utime + stime from /proc/PID/stat, resolution 1/${clockTicks()} s) over those polls divided by ${IDLE_POLLS}; last (after the push rows), the same for a daemon whose first pass applied the bench generator's ${IDLE_LARGE}-rule ruleset (last-good.json then holds about 6 MB, which an idle poll checks). MiB = 1024 kB.`,
     `push to applied: the same daemon with poll.interval 1h; each run commits a signed change of one rule with stock git and pushes it to the server, waits for the machine to settle, then times from touching the agent's trigger file (what a post-receive hook does after the push) to the daemon's \`{"event":"applied","commit":…}\` log line: fetch over HTTP, signature verification, compile, stage, apply into the namespace. The ${LARGE}-rule ruleset is the bench generator's; the step from ${SMALL} to ${LARGE} rules is not timed.`,
   ];
 }
@@ -332,10 +359,10 @@ function smallRules(k: number): Record<string, string | null> {
   };
 }
 
-/** The bench generator's LARGE - 1 rules plus one whose port moves with k; the small file removed. */
-function largeRules(ctx: AgentBenchContext, k: number): Record<string, string | null> {
+/** The bench generator's n - 1 rules plus one whose port moves with k; the small file removed. */
+function largeRules(ctx: AgentBenchContext, k: number, n = LARGE): Record<string, string | null> {
   const files: Record<string, string | null> = { '10-bench': null };
-  for (const [name, text] of ctx.rules(LARGE - 1)) files[name] = text;
+  for (const [name, text] of ctx.rules(n - 1)) files[name] = text;
   files['95-bench'] =
     `# one rule that changes every run (nfgit bench, run ${k})\niptables -A INPUT -p tcp --dport ${30000 + k} -j ACCEPT\n`;
   return files;

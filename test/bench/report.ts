@@ -271,14 +271,23 @@ function incrementalTarget(
 
 const BIG = 50000;
 
-/** The idle daemon's resident memory in MiB, from the agent section's samples (VmRSS in kB) or its row. */
+/**
+ * The idle daemon's largest resident memory in MiB (with the small and the large ruleset applied), from
+ * the agent section's samples (VmRSS in kB) or its rows.
+ */
 function idleRssMiB(agent: AgentBenchResult | undefined): number | undefined {
-  const sample = agent?.samples.find((l) => l.startsWith('idle daemon resident memory'));
-  const kb = sample === undefined ? undefined : /VmRSS (\d+) kB/.exec(sample)?.[1];
-  if (kb !== undefined) return Number(kb) / 1024;
-  const row = agent?.rows.find(([label]) => label.startsWith('idle daemon resident memory'));
-  const mib = row === undefined ? undefined : /^([\d.]+) MiB/.exec(row[1])?.[1];
-  return mib === undefined ? undefined : Number(mib);
+  const fromSamples = (agent?.samples ?? [])
+    .filter((l) => l.startsWith('idle daemon resident memory'))
+    .map((l) => /VmRSS (\d+) kB/.exec(l)?.[1])
+    .filter((kb): kb is string => kb !== undefined)
+    .map((kb) => Number(kb) / 1024);
+  if (fromSamples.length > 0) return Math.max(...fromSamples);
+  const fromRows = (agent?.rows ?? [])
+    .filter(([label]) => label.startsWith('idle daemon resident memory'))
+    .map(([, cell]) => /^([\d.]+) MiB/.exec(cell)?.[1])
+    .filter((mib): mib is string => mib !== undefined)
+    .map(Number);
+  return fromRows.length > 0 ? Math.max(...fromRows) : undefined;
 }
 
 /** The targets of the briefs (issue 15 and before), reported, never asserted. */
@@ -327,7 +336,7 @@ function targetRows(t: TargetInput): TargetRow[] {
   const rss = idleRssMiB(t.agent);
   if (!t.rules) rows.length = 0;
   rows.push({
-    target: 'idle daemon resident memory (agent section): at most 60 MiB',
+    target: 'idle daemon resident memory (agent section, 20 and 50000 rules applied): at most 60 MiB',
     measured: rss === undefined ? (t.agent === undefined ? 'agent section not run' : 'no idle daemon row') : `${rss.toFixed(1)} MiB`,
     result: rss === undefined ? 'not measured' : rss <= 60 ? 'met' : 'NOT met',
   });
