@@ -7,9 +7,10 @@
 // - last-good.json is read with the checks of readStateFile, and believed only when it is byte for
 //   byte the file the last full pass validated (its sha256, reported by that pass: pass-report.ts), so
 //   a file changed or damaged since goes to the full pass, which validates it;
-// - once its bytes matched, the same write of the file (its stamp: inode, size, modification and
-//   change times, util/state-security.ts fileStamp) is not read or hashed again: at 50k rules the file
-//   holds 6 MB, whose read and sha256 every poll cost 15 ms of CPU and 20 MiB of the daemon's memory.
+// - the same write of the file as the one the full pass validated, or whose bytes matched here (its
+//   stamp: inode, size, modification and change times, util/state-security.ts fileStamp), is not read
+//   or hashed again: at 50k rules the file holds 6 MB, whose read and sha256 every poll cost 15 ms of
+//   CPU and 20 MiB of the daemon's memory.
 
 import { createHash } from 'node:crypto';
 import path from 'node:path';
@@ -18,8 +19,11 @@ import { checkStateDirUnchanged, readStampedStateFile } from '../util/state-secu
 import type { IdleStateReader } from './idle-poll.js';
 import type { LastGoodSummary } from './pass-finish.js';
 
-/** last-good.json as the last full pass validated it: the sha256 of its bytes and what it says, or null when there was none. */
-export type ValidatedLastGood = { readonly sha256: string; readonly summary: LastGoodSummary } | null;
+/**
+ * last-good.json as the last full pass validated it: the sha256 of its bytes, the stamp of the file it
+ * read them from (util/state-security.ts fileStamp) and what it says; null when there was none.
+ */
+export type ValidatedLastGood = { readonly sha256: string; readonly stamp?: string; readonly summary: LastGoodSummary } | null;
 
 /** The idle poll's lean reader of a state directory; `validated` is what the last full pass reported (undefined: not known). */
 export function leanStateReader(stateDir: string, validated: () => ValidatedLastGood | undefined): IdleStateReader {
@@ -30,8 +34,9 @@ export function leanStateReader(stateDir: string, validated: () => ValidatedLast
     readLastGood() {
       const known = validated();
       if (known === undefined) throw new Error('last-good.json not validated yet');
-      // Checked (owner, mode, a regular file) every time; read only when it is not the write that matched.
-      const same = known !== null && matched?.sha256 === known.sha256 ? matched.stamp : undefined;
+      // Checked (owner, mode, a regular file) every time; read only when it is not the write that matched
+      // here, or that the full pass validated (its stamp: the daemon then never reads the file at all).
+      const same = known === null ? undefined : matched?.sha256 === known.sha256 ? matched.stamp : known.stamp;
       const read = readStampedStateFile(path.join(stateDir, STATE_FILE.lastGood), same);
       if (!read.exists) {
         if (known === null) return undefined;

@@ -5,7 +5,7 @@
 
 import path from 'node:path';
 import { StateDir } from '../apply/state-files.js';
-import { readStateFile } from '../util/state-security.js';
+import { readStampedStateFile } from '../util/state-security.js';
 import { asNfgitErrors, classify } from '../errors/errors.js';
 import { STATE_FILE } from '../util/state-layout.js';
 import type { AgentConfig } from './config.js';
@@ -57,17 +57,17 @@ export async function reportedPass(config: AgentConfig, options: SyncOptions, lo
 export function validatedLastGood(stateDir: string): ValidatedLastGood | undefined {
   try {
     const file = path.join(stateDir, STATE_FILE.lastGood);
-    const before = readStateFile(file);
+    const before = readStampedStateFile(file, undefined);
     const value = new StateDir(stateDir).readLastGood();
-    const after = readStateFile(file);
+    const after = readStampedStateFile(file, undefined);
     if (!before.exists || !after.exists) return !before.exists && !after.exists && value === undefined ? null : undefined;
-    if (before.text !== after.text || value === undefined) return undefined;
+    if (before.stamp !== after.stamp || before.text !== after.text || before.text === undefined || value === undefined) return undefined;
     const summary: LastGoodSummary = {
       source: value.source,
       appliedAt: value.appliedAt,
       families: Object.fromEntries(Object.entries(value.families).map(([f, r]) => [f, { rules: r.rules }])),
     };
-    return { sha256: sha256(before.text), summary };
+    return { sha256: sha256(before.text), stamp: before.stamp, summary };
   } catch {
     return undefined;
   }

@@ -3,6 +3,7 @@ import { chmodSync, mkdirSync, renameSync, rmSync, statSync, utimesSync, writeFi
 import path from 'node:path';
 import { withTempDir } from '../git/signing/tools.js';
 import { leanStateReader, sha256, type ValidatedLastGood } from '../../src/agent/lean-state.js';
+import { fileStamp } from '../../src/util/state-security.js';
 
 // The daemon's idle poll reads last-good.json without zod (issue 15): only the very bytes the last full
 // pass validated are believed; anything else throws, which leaves the poll to a full pass.
@@ -75,5 +76,26 @@ test('a last-good.json that matched is not hashed again while it is the same wri
     t.throws(() => reader.readLastGood(), undefined, 'the checks run on every poll, read or not');
     chmodSync(file, 0o600);
     t.deepEqual(reader.readLastGood(), SUMMARY);
+  });
+});
+
+test('the write of last-good.json the full pass validated (its stamp) is believed without being read', async (t) => {
+  await withTempDir('lean-state', async (dir) => {
+    const state = path.join(dir, 'state');
+    mkdirSync(state, { mode: 0o700 });
+    chmodSync(state, 0o700);
+    const file = path.join(state, 'last-good.json');
+    writeFileSync(file, '{"nfgitLastGood":1}\n', { mode: 0o600 });
+    // A sha256 these bytes do not have: only a reader that does not read the file believes it.
+    const validated: ValidatedLastGood = { sha256: sha256('other bytes'), stamp: fileStamp(statSync(file)), summary: SUMMARY };
+    const reader = leanStateReader(state, () => validated);
+    t.deepEqual(reader.readLastGood(), SUMMARY, 'the validated write: not read');
+    while (Date.now() < statSync(file).ctimeMs + 50) await new Promise((r) => setTimeout(r, 10));
+    chmodSync(file, 0o600);
+    t.throws(
+      () => reader.readLastGood(),
+      undefined,
+      'another stamp (its change time moved): read, and its bytes are not the validated ones',
+    );
   });
 });
