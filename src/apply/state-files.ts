@@ -411,7 +411,7 @@ export function sealedJournal(journal: Journal, record?: PreparedLastGood): stri
   return sealJson(`${head.slice(0, -'0}'.length)}${record.record}}`);
 }
 
-/** A last good ruleset serialized ahead of time (while a restore runs), to be written at once later. */
+/** A last good ruleset serialized once, before the journal (which holds the same JSON), to be written at once later. */
 export class PreparedLastGood {
   readonly record: string;
   /** The record it was made from, to tell whether a journal's record is that one. */
