@@ -13,7 +13,7 @@ import {
   CorruptStateFile,
   fileDigest,
   journalSchema,
-  lastGoodSchema,
+  lastGoodFileSchema,
   parseRecord,
   probationMarkerSchema,
   sealJson,
@@ -264,10 +264,39 @@ export class StateDir {
     const read = readStampedStateFile(file, this.lastGoodCache?.stamp);
     if (!read.exists) return undefined;
     if (read.text === undefined && this.lastGoodCache !== undefined) return this.lastGoodCache.value;
-    const value = parseRecord(file, read.text ?? '', lastGoodSchema, 'last good ruleset') as unknown as LastGood;
+    const parsed = parseRecord(file, read.text ?? '', lastGoodFileSchema, 'last good ruleset');
+    const value = (parsed.nfgitLastGood === 2 ? this.withRulesFiles(parsed) : parsed) as unknown as LastGood;
     checkFamilyDigests(file, value);
     this.lastGoodCache = { stamp: read.stamp, value };
     return value;
+  }
+
+  /**
+   * A record of version 2 (state-records.ts lastGoodV2Schema) with each family's text read from the
+   * rules file it names (rules.v4, rules.v6), which must be the one recorded: as this nfgit's own
+   * record (version 1) from then on, so that it writes its own form back.
+   */
+  private withRulesFiles(record: {
+    readonly families: Partial<Record<Family, { readonly digest: string }>>;
+    readonly files: Readonly<Record<string, string>>;
+  }): object {
+    const families: Partial<Record<Family, unknown>> = {};
+    for (const f of ['ipv4', 'ipv6'] as const) {
+      const family = record.families[f];
+      if (family === undefined) continue;
+      const file = this.file(RULES_COPY[f]);
+      if (record.files[RULES_COPY[f]] !== family.digest)
+        throw new CorruptStateFile(
+          this.file(STATE_FILE.lastGood),
+          `its ${f} ruleset ${family.digest} is not the ${RULES_COPY[f]} it records`,
+        );
+      const read = readStateFile(file);
+      if (!read.exists) throw new CorruptStateFile(file, 'it is missing, though last-good.json records it');
+      if (fileDigest(read.text) !== family.digest)
+        throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${family.digest})`);
+      families[f] = { ...family, text: read.text };
+    }
+    return { ...record, nfgitLastGood: 1, families };
   }
 
   /**

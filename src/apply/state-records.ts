@@ -69,21 +69,39 @@ const family = z.object({
 const ipsets = z.object({ text: z.string(), digest: z.string(), sets: z.array(z.string()) });
 const target = z.object({ netns: z.string().nullable().refine(isTargetJsonName, 'not a network namespace name') });
 
-/** last-good.json, without the plan (kept as plan.json). */
-export const lastGoodSchema = z.looseObject({
-  nfgitLastGood: z.literal(1),
+/** The families of a record, of which at least one. */
+const familiesOf = <F extends z.ZodType>(f: F) =>
+  z.object({ ipv4: f.optional(), ipv6: f.optional() }).refine((x) => x.ipv4 !== undefined || x.ipv6 !== undefined, 'no family at all');
+
+/** What both versions of last-good.json hold beside the families. */
+const recordFields = {
   appliedAt: z.string(),
   target,
-  families: z
-    .object({ ipv4: family.optional(), ipv6: family.optional() })
-    .refine((f) => f.ipv4 !== undefined || f.ipv6 !== undefined, 'no family at all'),
   hostCommands: z.array(z.object({ argv: z.array(z.string()).min(1), at: z.string() })),
   ipsets: ipsets.optional(),
   source: z.string(),
   /** sha256 of each file written beside it (rules copies, plan.json, canonical forms), by name. */
   files: z.record(z.string(), z.string()).optional(),
   generation: z.object({ boot: z.string().min(1), netns: z.string().regex(/^\d+$/), gen: z.number().int().nonnegative() }).optional(),
+};
+
+/** last-good.json as this nfgit writes it (the rule texts inside), and a journal's record; without the plan (kept as plan.json). */
+export const lastGoodSchema = z.looseObject({ nfgitLastGood: z.literal(1), families: familiesOf(family), ...recordFields });
+
+/**
+ * last-good.json of version 2, which a later nfgit may write and this one reads (so that going back to
+ * this one keeps the ruleset loadable at boot): the families without their texts, which are rules.v4
+ * and rules.v6 beside it, named by their digest (StateDir.readLastGood reads and checks them).
+ */
+const lastGoodV2Schema = z.looseObject({
+  nfgitLastGood: z.literal(2),
+  families: familiesOf(family.omit({ text: true })),
+  ...recordFields,
+  files: z.record(z.string(), z.string()),
 });
+
+/** last-good.json as read: either version. */
+export const lastGoodFileSchema = z.discriminatedUnion('nfgitLastGood', [lastGoodSchema, lastGoodV2Schema]);
 
 /** journal.json. */
 export const journalSchema = z

@@ -146,6 +146,44 @@ test('a journal whose named snapshot (canonical.v4) changed: set aside, the last
   loads: true,
 });
 
+/** last-good.json as a later nfgit writes it (version 2): the families' texts left to rules.v4/rules.v6, named by digest. */
+function asVersion2(s: string): void {
+  edit(lastGood(s), (x) => {
+    const record = JSON.parse(unsealed(x)) as { nfgitLastGood: number; families: Record<string, { text?: string }> };
+    record.nfgitLastGood = 2;
+    for (const f of Object.values(record.families)) delete f.text;
+    return sealJson(JSON.stringify(record));
+  });
+}
+
+test('a record of version 2 (the texts in rules.v4 and rules.v6, named by digest) is loaded', corruption, {
+  damage: asVersion2,
+  exitCode: 0,
+  stderr: /^$/,
+  loads: true,
+});
+
+test('a record of version 2 whose rules.v4 changed: refused, naming rules.v4', corruption, {
+  damage: (s) => {
+    asVersion2(s);
+    writeFileSync(path.join(s, 'rules.v4'), '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
+  },
+  exitCode: 3,
+  stderr:
+    /^nfgit: the state file STATE\/rules\.v4 is damaged: it does not match the sha256 recorded in last-good\.json \(sha256:[0-9a-f]{64}\)$/,
+  loads: false,
+});
+
+test('a record of version 2 without its rules.v6: refused, naming rules.v6', corruption, {
+  damage: (s) => {
+    asVersion2(s);
+    rmSync(path.join(s, 'rules.v6'));
+  },
+  exitCode: 3,
+  stderr: /^nfgit: the state file STATE\/rules\.v6 is damaged: it is missing, though last-good\.json records it$/,
+  loads: false,
+});
+
 test('a directory in place of journal.json: set aside, the last good ruleset loaded', corruption, {
   damage: (s) => mkdirSync(path.join(s, 'journal.json')),
   exitCode: 0,

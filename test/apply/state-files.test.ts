@@ -1,7 +1,10 @@
 import test from 'ava';
-import { PreparedLastGood, sealedJournal, type Journal, type LastGood } from '../../src/apply/state-files.js';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { PreparedLastGood, sealedJournal, StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { digestOf } from '../../src/compiler/plan.js';
-import { journalSchema, parseRecord } from '../../src/apply/state-records.js';
+import { journalSchema, parseRecord, sealJson } from '../../src/apply/state-records.js';
 
 const text = '*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment "a \\"quoted\\" word" -j ACCEPT\nCOMMIT\n';
 const record: LastGood = {
@@ -48,4 +51,28 @@ test('a journal that names its snapshot is version 2, and only such a journal is
     message: /snapshotFiles with nfgitJournal 2, and only then/,
   });
   t.notThrows(() => parseRecord('journal.json', JSON.stringify(journal), journalSchema, 'journal'));
+});
+
+test('a record of version 2 reads as this nfgit writes its own: the texts from the rules files, version 1', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'nfgit-t-v2-'));
+  try {
+    chmodSync(dir, 0o700);
+    const state = new StateDir(dir);
+    state.writeLastGood(record, {});
+    const file = path.join(dir, 'last-good.json');
+    const v1 = JSON.parse(readFileSync(file, 'utf8').replace(/,"sha256":"[0-9a-f]{64}"\}$/, '}')) as Record<string, unknown> & {
+      families: Record<string, { text?: string }>;
+    };
+    const { families, ...rest } = v1;
+    const v2 = { ...rest, nfgitLastGood: 2, families: { ipv4: { ...families['ipv4'], text: undefined } } };
+    writeFileSync(file, sealJson(JSON.stringify(v2)), { mode: 0o600 });
+    const read = new StateDir(dir).readLastGood();
+    t.is(read?.nfgitLastGood, 1);
+    t.is(read?.families.ipv4?.text, text);
+    // Written back as version 1, texts inside.
+    new StateDir(dir).writeLastGood(read as LastGood, {});
+    t.regex(readFileSync(file, 'utf8'), /^\{"nfgitLastGood":1,.*"text":"\*filter/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
