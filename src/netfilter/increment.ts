@@ -241,13 +241,26 @@ function closure(from: ReadonlySet<string>, table: ReadonlyMap<string, RenderedC
   return seen;
 }
 
-/** Commands of a chain's script: a removal followed by an addition is one `-R`. */
+/** How many of `ops` from `at` are `op`, one after the other. */
+function runOf(ops: readonly EditOp[], at: number, op: EditOp): number {
+  let n = 0;
+  while (ops[at + n] === op) n++;
+  return n;
+}
+
+/**
+ * Commands of a chain's script: a run of removals followed by a run of additions is one `-R` a pair
+ * (rules changed in place, as an address changed in a list: Myers' script removes them all first),
+ * then the removals or additions left over.
+ */
 function countCommands(ops: readonly EditOp[]): number {
   let n = 0;
   for (let i = 0; i < ops.length; i++) {
     if (ops[i] === ' ') continue;
-    n++;
-    if (ops[i] === '-' && ops[i + 1] === '+') i++;
+    const removed = ops[i] === '-' ? runOf(ops, i, '-') : 0;
+    const added = runOf(ops, i + removed, '+');
+    n += Math.max(removed, added);
+    i += removed + added - 1;
   }
   return n;
 }
@@ -345,28 +358,32 @@ function tableScript(
         pos++;
         continue;
       }
-      if (op === '-' && c.ops[s + 1] === '+') {
+      // A run of removals and the run of additions after it: `-R` a pair, in place, then the rest.
+      const removed = op === '-' ? runOf(c.ops, s, '-') : 0;
+      const added = runOf(c.ops, s + removed, '+');
+      const replaced = Math.min(removed, added);
+      for (let q = 0; q < replaced; q++) {
         const rule = staged[c.keptIndex[j] as number] as string;
         lines.push(`-R ${c.name} ${pos} ${ruleArgs(rule)}`);
         after.push(rule);
         i++;
         j++;
         pos++;
-        s++;
-        continue;
       }
-      if (op === '-') {
+      for (let q = replaced; q < removed; q++) {
         lines.push(`-D ${c.name} ${pos}`);
         i++;
         length--;
-        continue;
       }
-      const rule = staged[c.keptIndex[j] as number] as string;
-      lines.push(pos > length ? rule : `-I ${c.name} ${pos} ${ruleArgs(rule)}`);
-      after.push(rule);
-      j++;
-      pos++;
-      length++;
+      for (let q = replaced; q < added; q++) {
+        const rule = staged[c.keptIndex[j] as number] as string;
+        lines.push(pos > length ? rule : `-I ${c.name} ${pos} ${ruleArgs(rule)}`);
+        after.push(rule);
+        j++;
+        pos++;
+        length++;
+      }
+      s += removed + added - 1;
     }
     rules.set(c.name, after);
   }

@@ -183,6 +183,23 @@ iptables -A INPUT -j DROP
   await sameAsWhole(t, base, base.replace('iptables -A INPUT -j DROP\n', ''), 'last rule removed');
   await sameAsWhole(t, base, base.replaceAll('WEB', 'HTTP'), 'chain renamed');
   await sameAsWhole(t, base, base.replace(`"tls 'x'"`, `"tls \\"y\\" z"`), 'quoting');
+  // Runs of rules changed in place (an address changed in a list makes one a port): -R a pair, then -D or -I.
+  const ports = (addresses: string[]): string =>
+    addresses.map((a) => `for p in 80 443 8080; do iptables -A WEB -s ${a} -p tcp --dport $p -j ACCEPT; done\n`).join('');
+  const lists = `iptables -N WEB\n${ports(['192.0.2.1', '192.0.2.2', '192.0.2.3'])}iptables -A INPUT -j WEB\n`;
+  await sameAsWhole(t, lists, lists.replace('192.0.2.2', '198.51.100.2'), 'three rules changed in place');
+  await sameAsWhole(
+    t,
+    lists,
+    lists.replace(' 443 8080; do iptables -A WEB -s 192.0.2.2', ' 8080; do iptables -A WEB -s 198.51.100.2'),
+    'three removed, two added',
+  );
+  await sameAsWhole(
+    t,
+    lists,
+    lists.replace('80 443 8080; do iptables -A WEB -s 192.0.2.3', '80 443 8080 8443 9443; do iptables -A WEB -s 198.51.100.3'),
+    'three removed, five added at the end',
+  );
 });
 
 test('counters: a rule the change leaves alone keeps its packet and byte counters; --full resets them', async (t) => {

@@ -99,3 +99,24 @@ test('reasons to reload the whole ruleset: drift, no record, a live table the ru
   const large = planIncrement(OLD, OLD.replace('COMMIT', `${many}\nCOMMIT`));
   t.regex('reason' in large ? large.reason : '', /large change/);
 });
+
+test('rules changed in place in a run are one -R each; a run longer on one side ends with -D or -I', (t) => {
+  const web = (ports: number[]): string => ports.map((p) => `-A WEB -p tcp --dport ${p} -j ACCEPT\n`).join('');
+  const base = OLD.replace('-A WEB -p tcp --dport 80 -j ACCEPT\n-A WEB -p tcp --dport 443 -j ACCEPT\n', web([1, 2, 3, 4, 5, 6]));
+  const live = base.replaceAll('-p tcp --dport', '-p tcp -m tcp --dport');
+  const script = (ports: number[]): { script: string; changes: number } => {
+    const p = planIncrement(base, base.replace(web([1, 2, 3, 4, 5, 6]), web(ports)));
+    if ('reason' in p) throw new Error(p.reason);
+    const done = finishIncrement(p, live, live, stagedSave(p.skeleton));
+    if ('reason' in done) throw new Error(done.reason);
+    return { script: done.script.replaceAll(' -p tcp -m tcp --dport ', ':').replaceAll(' -j ACCEPT', ''), changes: p.changes };
+  };
+  // Three rules changed in place (Myers removes the three, then adds three): three -R.
+  t.deepEqual(script([1, 20, 30, 40, 5, 6]), { script: '*filter\n-R WEB 2:20\n-R WEB 3:30\n-R WEB 4:40\nCOMMIT\n', changes: 3 });
+  // Three removed, two added in their place: two -R, then one -D at the place after them.
+  t.deepEqual(script([1, 20, 30, 5, 6]), { script: '*filter\n-R WEB 2:20\n-R WEB 3:30\n-D WEB 4\nCOMMIT\n', changes: 3 });
+  // One removed, three added: one -R, then two -I after it.
+  t.deepEqual(script([1, 20, 30, 40, 3, 4, 5, 6]), { script: '*filter\n-R WEB 2:20\n-I WEB 3:30\n-I WEB 4:40\nCOMMIT\n', changes: 3 });
+  // At the end of the chain, the additions left over are appended.
+  t.deepEqual(script([1, 2, 3, 4, 5, 60, 70]), { script: '*filter\n-R WEB 6:60\n-A WEB:70\nCOMMIT\n', changes: 2 });
+});
