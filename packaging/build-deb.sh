@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds the Debian package (npm run package): nfgit bundled into one ES module with esbuild, the
+# Builds the Debian package (npm run package): nfgit bundled with esbuild (an ES module and its chunks), the
 # systemd units, the default configuration, the git hooks. Uses Debian's own dpkg-deb; the path of
 # the .deb is the LAST line printed. Output: .build/nfgit_VERSION_all.deb
 set -eu
@@ -24,14 +24,17 @@ mkdir -p "$stage/DEBIAN" "$stage/usr/bin" "$stage/usr/lib/nfgit" "$stage/usr/lib
 	"$stage/usr/share/bash-completion/completions" "$stage/usr/share/zsh/vendor-completions"
 
 # The bundle: not executable, run by /usr/bin/nfgit (so no shebang line, which would name
-# /usr/bin/env).
-node packaging/bundle.mjs "$out/nfgit.mjs"
-sed '1{/^#!/d}' "$out/nfgit.mjs" >"$stage/usr/lib/nfgit/nfgit.mjs"
+# /usr/bin/env); its chunks beside it, loaded as needed.
+rm -rf "$out/bundle"
+node packaging/bundle.mjs "$out/bundle"
+sed '1{/^#!/d}' "$out/bundle/nfgit.mjs" >"$stage/usr/lib/nfgit/nfgit.mjs"
 chmod 0644 "$stage/usr/lib/nfgit/nfgit.mjs"
+mkdir -p "$stage/usr/lib/nfgit/chunks"
+install -m 0644 "$out"/bundle/chunks/*.mjs "$stage/usr/lib/nfgit/chunks/"
 
 cat >"$stage/usr/bin/nfgit" <<'WRAPPER'
 #!/bin/sh
-# nfgit is one bundled ES module run by Debian's Node.js (the package's nodejs dependency), never
+# nfgit is an ES module bundle run by Debian's Node.js (the package's nodejs dependency), never
 # whatever `node` comes first on PATH; `nfgit hooks install` takes its hooks from here.
 NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}
 export NFGIT_HOOKS_DIR

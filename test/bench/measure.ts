@@ -228,8 +228,8 @@ function findRepoRoot(): string {
  * push): the median of 10 runs of `nfgit check --help`, beside the median of `node -e 0`.
  */
 export function bundledStartup(root: string, tmp: string): string {
-  const bundle = join(tmp, 'nfgit.mjs');
-  const built = spawnSync('node', [join(root, 'packaging', 'bundle.mjs'), bundle], { cwd: root, encoding: 'utf8' });
+  const bundle = join(tmp, 'bundle', 'nfgit.mjs');
+  const built = spawnSync('node', [join(root, 'packaging', 'bundle.mjs'), join(tmp, 'bundle')], { cwd: root, encoding: 'utf8' });
   if (built.status !== 0) return `bundled nfgit check --help: n/a (bundling failed: ${firstLines(built.stderr, 1)})`;
   const median = (args: string[]): number => {
     const samples: number[] = [];

@@ -76,7 +76,8 @@ test.before(async () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'nfgit-t-deb12-'));
   mkdirSync(path.join(dir, 'ov'));
   mkdirSync(path.join(dir, 'files'));
-  const b = await execa('node', [path.join(ROOT, 'packaging/bundle.mjs'), path.join(dir, 'files/nfgit.mjs')], { reject: false, all: true });
+  // The entry, files/nfgit.mjs, and its chunks in files/chunks.
+  const b = await execa('node', [path.join(ROOT, 'packaging/bundle.mjs'), path.join(dir, 'files')], { reject: false, all: true });
   if (b.exitCode !== 0) throw new Error(`bundle failed: ${b.all}`);
   cpSync(path.join(ROOT, 'rules'), path.join(dir, 'files/rules'), { recursive: true });
   const start = (snippet: string) =>

@@ -8,7 +8,7 @@
 
 import test from 'ava';
 import { execa } from 'execa';
-import { existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -87,6 +87,7 @@ test.serial('dpkg installs the files with their modes; postinst makes the state 
   const expected: Array<[string, string]> = [
     ['usr/bin/nfgit', '0755'],
     ['usr/lib/nfgit/nfgit.mjs', '0644'],
+    ['usr/lib/nfgit/chunks', '0755'],
     ['usr/lib/systemd/system/nfgit.service', '0644'],
     ['usr/lib/systemd/system/nfgit-restore.service', '0644'],
     ['usr/lib/systemd/system/nfgit-keygen.service', '0644'],
@@ -103,9 +104,13 @@ test.serial('dpkg installs the files with their modes; postinst makes the state 
     ['etc/nfgit/signing_key.pub', '0644'],
   ];
   for (const [file, m] of expected) t.is(mode(path.join(root, file)), m, file);
+  // The bundle's chunks (code splitting: the daemon loads only its own): modules, not programs.
+  const chunks = readdirSync(path.join(root, 'usr/lib/nfgit/chunks'));
+  t.true(chunks.length > 0 && chunks.every((c) => c.endsWith('.mjs')), chunks.join(' '));
+  for (const c of chunks) t.is(mode(path.join(root, 'usr/lib/nfgit/chunks', c)), '0644', c);
   t.is(
     await readFile(path.join(root, 'usr/bin/nfgit'), 'utf8'),
-    "#!/bin/sh\n# nfgit is one bundled ES module run by Debian's Node.js (the package's nodejs dependency), never\n" +
+    "#!/bin/sh\n# nfgit is an ES module bundle run by Debian's Node.js (the package's nodejs dependency), never\n" +
       '# whatever `node` comes first on PATH; `nfgit hooks install` takes its hooks from here.\n' +
       'NFGIT_HOOKS_DIR=${NFGIT_HOOKS_DIR:-/usr/share/nfgit/hooks}\nexport NFGIT_HOOKS_DIR\nexec /usr/bin/node /usr/lib/nfgit/nfgit.mjs "$@"\n',
   );
@@ -137,6 +142,7 @@ async function bundled(args: string[]) {
   scratch.push(dir);
   const bundle = path.join(dir, 'nfgit.mjs');
   await copyFile(path.join(get().root, 'usr/lib/nfgit/nfgit.mjs'), bundle);
+  cpSync(path.join(get().root, 'usr/lib/nfgit/chunks'), path.join(dir, 'chunks'), { recursive: true });
   for (let d = dir; d !== path.dirname(d); d = path.dirname(d)) {
     if (existsSync(path.join(d, 'node_modules'))) throw new Error(`${d}/node_modules would be reachable`);
   }
