@@ -202,7 +202,7 @@ export class StateDir {
     for (const family of journal.families) {
       const digest = files[CANONICAL_FILE[family]];
       // The snapshot was read from that file (readCanonical checked its sha256): the same text, not hashed again.
-      const recorded = readOrUndefined(() => this.readCanonical(family));
+      const recorded = readOrNothing(() => this.readCanonical(family));
       if (digest === undefined || recorded === undefined || journal.snapshot[family] !== recorded) return sealedJournal(journal, record);
       named[family] = digest;
     }
@@ -422,11 +422,13 @@ export class StateDir {
   }
 }
 
-function readOrUndefined<T>(read: () => T): T | undefined {
+/** A state file's content, or undefined when it is damaged (only where the caller replaces it, or copies what it holds). */
+export function readOrNothing<T>(read: () => T | undefined): T | undefined {
   try {
     return read();
-  } catch {
-    return undefined;
+  } catch (err) {
+    if (err instanceof CorruptStateFile) return undefined;
+    throw err;
   }
 }
 

@@ -31,20 +31,18 @@ import { CorruptStateFile } from './state-records.js';
 import { decideIncrement, type ApplyPath, type IncrementRequest, type StagedForms } from './apply-path.js';
 import type { FamilyScript } from '../netfilter/increment.js';
 import { isDiskFull } from '../util/durable-file.js';
-import { PreparedLastGood, type AppliedRuleset, type CanonicalForms, type Journal, type LastGood, type StateDir } from './state-files.js';
+import {
+  PreparedLastGood,
+  readOrNothing,
+  type AppliedRuleset,
+  type CanonicalForms,
+  type Journal,
+  type LastGood,
+  type StateDir,
+} from './state-files.js';
 
 /** How the transaction saves, restores, puts back and compares a family's ruleset (netfilter/driver.ts). */
 const DRIVER = XTABLES_DRIVER;
-
-/** A state file's content, or undefined when it is damaged (only where the caller replaces it). */
-function readOrNothing<T>(read: () => T | undefined): T | undefined {
-  try {
-    return read();
-  } catch (err) {
-    if (err instanceof CorruptStateFile) return undefined;
-    throw err;
-  }
-}
 
 /** What applying did to one family. */
 export interface FamilyOutcome {

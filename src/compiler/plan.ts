@@ -127,48 +127,23 @@ export function planJson(result: CompileResult, compact = false): string {
   for (const [token, map] of maps) {
     const quoted = JSON.stringify(token);
     const at = text.indexOf(quoted);
-    if (compact) {
-      text = text.slice(0, at) + compactSourceMapJson(map) + text.slice(at + quoted.length);
-      continue;
-    }
     const lineStart = text.lastIndexOf('\n', at) + 1;
-    const indent = /^ */.exec(text.slice(lineStart, at))?.[0].length ?? 0;
+    const indent = compact ? undefined : (/^ */.exec(text.slice(lineStart, at))?.[0].length ?? 0);
     text = text.slice(0, at) + sourceMapJson(map, indent) + text.slice(at + quoted.length);
   }
   return text;
 }
 
-/** A source map as JSON.stringify(planSourceMap(map)) writes it. */
-function compactSourceMapJson(map: ReadonlyMap<number, SourceTrace>): string {
-  const formatted = new Map<SourceLocation, string>();
-  const tails = new Map<SourceTrace, string>();
-  const parts: string[] = [];
-  for (const [line, trace] of map) {
-    let tail = tails.get(trace);
-    if (tail === undefined) {
-      tail = '';
-      for (const loc of trace) {
-        let f = formatted.get(loc);
-        if (f === undefined) {
-          f = JSON.stringify(formatLocation(loc));
-          formatted.set(loc, f);
-        }
-        tail += `,${f}`;
-      }
-      tail += ']';
-      tails.set(trace, tail);
-    }
-    parts.push(`[${line}${tail}`);
-  }
-  return `[${parts.join(',')}]`;
-}
-
-/** A source map as JSON.stringify(planSourceMap(map), null, 1) writes it under a key indented by `indent`. */
-function sourceMapJson(map: ReadonlyMap<number, SourceTrace>, indent: number): string {
+/**
+ * A source map as JSON.stringify(planSourceMap(map)) writes it, or with `indent` as
+ * JSON.stringify(planSourceMap(map), null, 1) writes it under a key indented by that much.
+ */
+function sourceMapJson(map: ReadonlyMap<number, SourceTrace>, indent?: number): string {
   if (map.size === 0) return '[]';
-  const outer = ' '.repeat(indent);
-  const entry = ' '.repeat(indent + 1);
-  const item = ' '.repeat(indent + 2);
+  // Where JSON.stringify(…, null, 1) puts a newline and spaces: before an entry, an item, the closings.
+  const entry = indent === undefined ? '' : `\n${' '.repeat(indent + 1)}`;
+  const item = indent === undefined ? '' : `\n${' '.repeat(indent + 2)}`;
+  const outer = indent === undefined ? '' : `\n${' '.repeat(indent)}`;
   const formatted = new Map<SourceLocation, string>();
   const tails = new Map<SourceTrace, string>();
   const parts: string[] = [];
@@ -182,14 +157,14 @@ function sourceMapJson(map: ReadonlyMap<number, SourceTrace>, indent: number): s
           f = JSON.stringify(formatLocation(loc));
           formatted.set(loc, f);
         }
-        tail += `,\n${item}${f}`;
+        tail += `,${item}${f}`;
       }
-      tail += `\n${entry}]`;
+      tail += `${entry}]`;
       tails.set(trace, tail);
     }
-    parts.push(`${entry}[\n${item}${line}${tail}`);
+    parts.push(`${entry}[${item}${line}${tail}`);
   }
-  return `[\n${parts.join(',\n')}\n${outer}]`;
+  return `[${parts.join(',')}${outer}]`;
 }
 
 /** Builds the plan of a compile result (`sourceMap` makes each source map; planJson gives placeholders). */

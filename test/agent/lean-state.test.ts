@@ -1,7 +1,7 @@
 import test from 'ava';
-import { chmodSync, mkdirSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { withTempDir } from '../git/signing/tools.js';
+import { withStateDir } from '../helpers/state-dir.js';
 import { leanStateReader, sha256, type ValidatedLastGood } from '../../src/agent/lean-state.js';
 import { fileStamp } from '../../src/util/state-security.js';
 
@@ -11,10 +11,7 @@ import { fileStamp } from '../../src/util/state-security.js';
 const SUMMARY = { source: 'git:1234', appliedAt: '2026-12-01T00:00:00.000Z', families: { ipv4: { rules: 3 } } };
 
 test('last-good.json is believed only as the last full pass validated it', async (t) => {
-  await withTempDir('lean-state', async (dir) => {
-    const state = path.join(dir, 'state');
-    mkdirSync(state, { mode: 0o700 });
-    chmodSync(state, 0o700);
+  await withStateDir(async (state, dir) => {
     const file = path.join(state, 'last-good.json');
     let validated: ValidatedLastGood | undefined;
     const reader = leanStateReader(state, () => validated);
@@ -50,10 +47,7 @@ test('last-good.json is believed only as the last full pass validated it', async
 });
 
 test('a last-good.json that matched is not hashed again while it is the same write; any change to it is seen', async (t) => {
-  await withTempDir('lean-state', async (dir) => {
-    const state = path.join(dir, 'state');
-    mkdirSync(state, { mode: 0o700 });
-    chmodSync(state, 0o700);
+  await withStateDir(async (state) => {
     const file = path.join(state, 'last-good.json');
     const good = '{"nfgitLastGood":1,"source":"a"}\n';
     writeFileSync(file, good, { mode: 0o600 });
@@ -80,10 +74,7 @@ test('a last-good.json that matched is not hashed again while it is the same wri
 });
 
 test('the write of last-good.json the full pass validated (its stamp) is believed without being read', async (t) => {
-  await withTempDir('lean-state', async (dir) => {
-    const state = path.join(dir, 'state');
-    mkdirSync(state, { mode: 0o700 });
-    chmodSync(state, 0o700);
+  await withStateDir(async (state) => {
     const file = path.join(state, 'last-good.json');
     writeFileSync(file, '{"nfgitLastGood":1}\n', { mode: 0o600 });
     // A sha256 these bytes do not have: only a reader that does not read the file believes it.

@@ -1,21 +1,13 @@
 import test from 'ava';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PreparedLastGood, sealedJournal, StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { digestOf } from '../../src/compiler/plan.js';
+import { lastGoodOf, withStateDir } from '../helpers/state-dir.js';
 import { journalSchema, parseRecord, sealJson } from '../../src/apply/state-records.js';
 
 const text = '*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment "a \\"quoted\\" word" -j ACCEPT\nCOMMIT\n';
-const record: LastGood = {
-  nfgitLastGood: 1,
-  appliedAt: '2026-12-01T00:00:00.000Z',
-  target: { netns: 'x' },
-  families: { ipv4: { text, usedTables: ['filter'], rules: 1, digest: digestOf(text) } },
-  hostCommands: [],
-  source: '/rules',
-  plan: { json: '{"nfgitPlan":1}\n' },
-};
+const record = lastGoodOf(text, { plan: { json: '{"nfgitPlan":1}\n' } });
 const journal: Journal = {
   nfgitJournal: 1,
   id: 'j',
@@ -54,9 +46,7 @@ test('a journal that names its snapshot is version 2, and only such a journal is
 });
 
 test('a record of version 2 reads as this nfgit writes its own: the texts from the rules files, version 1', async (t) => {
-  const dir = mkdtempSync(path.join(tmpdir(), 'nfgit-t-v2-'));
-  try {
-    chmodSync(dir, 0o700);
+  await withStateDir(async (dir) => {
     const state = new StateDir(dir);
     state.writeLastGood(record, {});
     const file = path.join(dir, 'last-good.json');
@@ -72,7 +62,5 @@ test('a record of version 2 reads as this nfgit writes its own: the texts from t
     // Written back as version 1, texts inside.
     new StateDir(dir).writeLastGood(read as LastGood, {});
     t.regex(readFileSync(file, 'utf8'), /^\{"nfgitLastGood":1,.*"text":"\*filter/);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
