@@ -6,7 +6,7 @@ import type { Generation } from '../netfilter/generation.js';
 import { APPLY_FILES, confirmFileName, damagedJournalName, STATE_FILE } from '../util/state-layout.js';
 import { SandboxError } from '../errors/errors.js';
 import { errnoCode, writeHint } from '../util/sandbox-hints.js';
-import { ensureDir, removeDurable, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
+import { ensureDir, removeDurable, renamedFile, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
 import {
   appliedMarkerSchema,
   checkFamilyDigests,
@@ -64,8 +64,12 @@ export interface LastGood extends AppliedRuleset {
 
 /** The journal of an apply in progress: enough to finish or undo it after a crash. */
 export interface Journal {
-  /** 2 when the snapshot is named (snapshotFiles) rather than copied. */
-  readonly nfgitJournal: 1 | 2;
+  /**
+   * On disk: 2 when the snapshot is named (snapshotFiles) rather than copied; 3 when the record's
+   * rulesets are named too (journal.v4/v6, by the digests the record holds). In memory the record always
+   * holds its texts.
+   */
+  readonly nfgitJournal: 1 | 2 | 3;
   readonly id: string;
   readonly command: string;
   readonly started: string;
@@ -122,6 +126,8 @@ export interface CanonicalForms {
 /** The files written beside last-good.json, whose sha256 it records. */
 const CANONICAL_FILE = STATE_FILE.canonical;
 const RULES_COPY = STATE_FILE.rulesCopy;
+const JOURNAL_RULES = STATE_FILE.journalRules;
+const FAMILIES = ['ipv4', 'ipv6'] as const;
 
 /**
  * Paths and durable reads and writes of the state directory. Every file read is checked (owner, mode,
@@ -131,6 +137,10 @@ export class StateDir {
   private lastGoodCache: { readonly stamp: string; readonly value: LastGood } | undefined;
   /** Recorded files (canonical forms) read and checked against last-good.json, by name: stamp, digest checked, text. */
   private readonly recordedCache = new Map<string, { readonly stamp: string; readonly want: string | undefined; readonly text: string }>();
+  /** rules.v4/rules.v6 as last read and checked against a record of version 2: the stamp of the file and its digest. */
+  private readonly verifiedRules = new Map<Family, { readonly stamp: string; readonly digest: string }>();
+  /** The digests of journal.v4/journal.v6 as this command wrote them for its journal (renamed into place by writeLastGood). */
+  private readonly journalRules = new Map<Family, string>();
 
   constructor(readonly dir: string) {}
 
@@ -162,8 +172,7 @@ export class StateDir {
     const file = this.file(STATE_FILE.journal);
     const read = readStateFile(file);
     if (!read.exists) return undefined;
-    const journal = parseRecord(file, read.text, journalSchema, 'journal') as unknown as Journal;
-    checkFamilyDigests(file, journal.record);
+    const journal = this.withJournalRules(file, parseRecord(file, read.text, journalSchema, 'journal') as unknown as Journal);
     const appliedFile = this.file(STATE_FILE.journalApplied);
     const applied = readStateFile(appliedFile);
     // Finished from its record alone: the snapshot it names is not needed (and may be replaced already).
@@ -171,6 +180,54 @@ export class StateDir {
       return { ...journal, step: 'applied' };
     const undoable = { ...journal, snapshot: this.journalSnapshot(file, journal) };
     return this.readProbation()?.id === journal.id ? { ...undoable, step: 'probation' } : undoable;
+  }
+
+  /**
+   * A journal's record with its rulesets' texts: those of a journal of version 3 are read from the files
+   * it names by digest, journal.v4/v6 or, once writeLastGood renamed them into place, rules.v4/v6.
+   */
+  private withJournalRules(file: string, journal: Journal): Journal {
+    const record = journal.record as unknown as { nfgitLastGood: 1 | 2; families: Partial<Record<Family, FamilyRuleset>> };
+    if (record.nfgitLastGood !== 2) {
+      checkFamilyDigests(file, journal.record);
+      return journal;
+    }
+    const families: Partial<Record<Family, FamilyRuleset>> = {};
+    for (const f of FAMILIES) {
+      const family = record.families[f];
+      if (family === undefined) continue;
+      const text = this.rulesByDigest(f, family.digest);
+      if (text === undefined)
+        throw new CorruptStateFile(
+          file,
+          `its ${f} ruleset (${family.digest}) is in neither ${this.file(JOURNAL_RULES[f])} nor ${this.file(RULES_COPY[f])}`,
+        );
+      families[f] = { ...family, text };
+    }
+    const full = { ...journal.record, nfgitLastGood: 1 as const, families };
+    checkFamilyDigests(file, { families: {}, ipsets: full.ipsets });
+    return { ...journal, record: full };
+  }
+
+  /** A family's ruleset of this digest, from journal.v4/v6 or rules.v4/v6, if either holds it. */
+  private rulesByDigest(family: Family, digest: string): string | undefined {
+    for (const name of [JOURNAL_RULES[family], RULES_COPY[family]]) {
+      const read = readStateFile(this.file(name));
+      if (read.exists && fileDigest(read.text) === digest) return read.text;
+    }
+    return undefined;
+  }
+
+  /** Whether rules.v4/v6 still holds the ruleset of this digest, as checked when last-good.json was read (not read again). */
+  private rulesOnDisk(family: Family, digest: string | undefined): boolean {
+    const known = this.verifiedRules.get(family);
+    if (known === undefined || known.digest !== digest) return false;
+    try {
+      const read = readStampedStateFile(this.file(RULES_COPY[family]), known.stamp);
+      return read.exists && read.text === undefined;
+    } catch {
+      return false;
+    }
   }
 
   /** The snapshot of a journal, read from the recorded canonical files it names (Journal.snapshotFiles). */
@@ -195,7 +252,7 @@ export class StateDir {
    * the sha256 last-good.json records for each family's canonical file, not copied (half the journal at
    * 50k rules); copied as before when a digest is not recorded.
    */
-  sealedJournalNamingSnapshot(journal: Journal, record?: PreparedLastGood): string {
+  sealedJournalNamingSnapshot(journal: Journal, record?: PreparedLastGood): SealedJournal {
     if (journal.snapshotFromRecord !== true) return sealedJournal(journal, record);
     const files = this.readLastGood()?.files ?? {};
     const named: Partial<Record<Family, string>> = {};
@@ -209,11 +266,34 @@ export class StateDir {
     return sealedJournal({ ...journal, nfgitJournal: 2, snapshot: {}, snapshotFiles: named }, record);
   }
 
-  /** Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the critical path). */
+  /**
+   * Writes the journal durably; `sealed` is its sealed JSON when already made (sealedJournal, off the
+   * critical path). A journal that names its record's rulesets has them written first (journal.v4/v6,
+   * durably), except a family whose ruleset rules.v4/v6 holds already (unchanged since the last apply).
+   */
   writeJournal(journal: Journal, sealed = sealedJournal(journal)): void {
     removeDurable(this.file(STATE_FILE.journalApplied));
     removeDurable(this.file(STATE_FILE.journalProbation));
-    writeDurable(this.file(STATE_FILE.journal), sealed, 0o600, { json: true });
+    this.journalRules.clear();
+    const p = sealed.rules;
+    if (p !== undefined) {
+      const staged: StagedFile[] = [];
+      try {
+        for (const f of FAMILIES) {
+          const text = p.families[f];
+          const digest = p.digests[RULES_COPY[f]];
+          if (text === undefined || digest === undefined || this.rulesOnDisk(f, digest)) continue;
+          staged.push(stageFile(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }));
+          this.journalRules.set(f, digest);
+        }
+      } catch (err) {
+        for (const st of staged) st.discard();
+        this.journalRules.clear();
+        throw err;
+      }
+      for (const st of staged) st.commit();
+    }
+    writeDurable(this.file(STATE_FILE.journal), sealed.text, 0o600, { json: true });
   }
 
   /** Marks the journal's apply as restored in both families but awaiting probes or a confirmation (durably). */
@@ -256,6 +336,9 @@ export class StateDir {
     removeDurable(this.file(STATE_FILE.journal));
     removeDurable(this.file(STATE_FILE.journalApplied));
     removeDurable(this.file(STATE_FILE.journalProbation));
+    // Left only when the record was not written (undone), or by a crash before journal.json was.
+    for (const f of FAMILIES) removeDurable(this.file(JOURNAL_RULES[f]));
+    this.journalRules.clear();
   }
 
   /** The last good ruleset, if any; throws (naming the file) if it is damaged. */
@@ -290,20 +373,25 @@ export class StateDir {
           this.file(STATE_FILE.lastGood),
           `its ${f} ruleset ${family.digest} is not the ${RULES_COPY[f]} it records`,
         );
-      const read = readStateFile(file);
-      if (!read.exists) throw new CorruptStateFile(file, 'it is missing, though last-good.json records it');
-      if (fileDigest(read.text) !== family.digest)
-        throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${family.digest})`);
-      families[f] = { ...family, text: read.text };
+      const read = readStampedStateFile(file, undefined);
+      // What to do either way: this file is the last good ruleset itself, not a copy.
+      const fix = `: it holds the last good ${f} ruleset, which restore-last loads; put back the file nfgit wrote, or apply the rules again (nfgit apply, nfgit sync)`;
+      if (!read.exists) throw new CorruptStateFile(file, `it is missing, though last-good.json records it${fix}`);
+      const text = read.text ?? '';
+      if (fileDigest(text) !== family.digest)
+        throw new CorruptStateFile(file, `it does not match the sha256 recorded in last-good.json (${family.digest})${fix}`);
+      this.verifiedRules.set(f, { stamp: read.stamp, digest: family.digest });
+      families[f] = { ...family, text };
     }
     return { ...record, nfgitLastGood: 1, families };
   }
 
   /**
-   * Records the last good ruleset with the files beside it: first the copies for people (rules.v4,
-   * rules.v6, plan.json) and the canonical forms for drift, then last-good.json, durably, with the
-   * sha256 of each of those files. A crash in between leaves the journal (marked applied), whose
-   * recovery writes them all again. Throws (a full disk named) if any cannot be written.
+   * Records the last good ruleset with the files beside it: first its rulesets (rules.v4, rules.v6,
+   * durably), the copy of its plan for people (plan.json) and the canonical forms for drift, staged;
+   * then last-good.json (version 2), durably, naming each of those files by sha256; then the staged files
+   * renamed into place. A crash in between leaves the journal (marked applied), whose recovery writes
+   * them all again. Throws (a full disk named) if any cannot be written.
    */
   writeLastGood(last: LastGood | PreparedLastGood, canonical: CanonicalForms): void {
     const p = last instanceof PreparedLastGood ? last : new PreparedLastGood(last);
@@ -316,19 +404,41 @@ export class StateDir {
           removed.push(this.file(name));
           return;
         }
+        // A canonical form the same as the one read and checked in this command stays as it is.
+        const same = this.recordedUnchanged(name, text);
+        if (same !== undefined) {
+          files[name] = same;
+          return;
+        }
         // Copies and caches need no fsync: last-good.json, which records their sha256, is synced.
         staged.push(stageFile(this.file(name), text, 0o600, { noSync: true }));
         files[name] = p.digests[name] ?? fileDigest(text);
       };
+      // The rulesets are the record's own texts (version 2): durable before last-good.json names them.
+      const putRules = (family: Family): void => {
+        const text = p.families[family];
+        const name = RULES_COPY[family];
+        const digest = p.digests[name];
+        if (text === undefined || digest === undefined) {
+          removed.push(this.file(name));
+          return;
+        }
+        files[name] = digest;
+        // Unchanged since last-good.json was read: rules.v4/v6 holds it already.
+        if (this.rulesOnDisk(family, digest)) return;
+        // Written for the journal already (durably): renamed into place, not written again.
+        if (this.journalRules.get(family) === digest) staged.push(renamedFile(this.file(JOURNAL_RULES[family]), this.file(name)));
+        else staged.push(stageFile(this.file(name), text, 0o600, { json: true }));
+      };
       if (p.plan !== undefined) put(STATE_FILE.plan, p.plan);
       else if (!this.keepPlan(p, files)) removed.push(this.file(STATE_FILE.plan));
-      for (const family of ['ipv4', 'ipv6'] as const) {
-        put(RULES_COPY[family], p.families[family]);
+      for (const family of FAMILIES) {
+        putRules(family);
         put(CANONICAL_FILE[family], canonical[family]);
       }
       put(CANONICAL_FILE.ipsets, canonical.ipsets);
       const generation = canonical.generation === undefined ? '' : `,"generation":${JSON.stringify(canonical.generation)}`;
-      const record = `${p.record.slice(0, -1)},"files":${JSON.stringify(files)}${generation}}`;
+      const record = `${p.fileRecord.slice(0, -1)},"files":${JSON.stringify(files)}${generation}}`;
       writeDurable(this.file(STATE_FILE.lastGood), sealJson(record), 0o600, { json: true });
     } catch (err) {
       for (const s of staged) s.discard();
@@ -336,10 +446,28 @@ export class StateDir {
     } finally {
       this.lastGoodCache = undefined;
       this.recordedCache.clear();
+      this.verifiedRules.clear();
     }
     // Renames and removals need no space: once the record is written, the files beside it follow.
     for (const s of staged) s.commit();
     for (const f of removed) rmSync(f, { force: true });
+    this.journalRules.clear();
+  }
+
+  /**
+   * The digest of a recorded file (a canonical form) when it holds `text` already: read and checked in
+   * this command (readRecorded) and not changed since. Undefined when it must be written.
+   */
+  private recordedUnchanged(name: string, text: string): string | undefined {
+    const cached = this.recordedCache.get(name);
+    if (cached === undefined || cached.text !== text) return undefined;
+    try {
+      const read = readStampedStateFile(this.file(name), cached.stamp);
+      if (!read.exists || read.text !== undefined) return undefined;
+    } catch {
+      return undefined;
+    }
+    return cached.want ?? fileDigest(text);
   }
 
   /**
@@ -432,19 +560,33 @@ export function readOrNothing<T>(read: () => T | undefined): T | undefined {
   }
 }
 
-/** The journal's text as written: its JSON, sealed (made while staging runs, off the critical path). */
-export function sealedJournal(journal: Journal, record?: PreparedLastGood): string {
-  if (record === undefined || !record.describes(journal.record)) return sealJson(JSON.stringify(journal));
-  // The record's JSON is the one last-good.json will hold: serialized once (50k rules' texts take tens
-  // of milliseconds to quote), spliced in as the journal's last key.
+/** A journal's text as written (its JSON, sealed), and the record whose rulesets it names (written beside it first). */
+export interface SealedJournal {
+  readonly text: string;
+  readonly rules?: PreparedLastGood;
+}
+
+/**
+ * The journal's text as written: its JSON, sealed (made while staging runs, off the critical path).
+ * With the record prepared for last-good.json, version 3: the record without its rulesets' texts, which
+ * are journal.v4/v6 (writeJournal writes them; readJournal reads them back by digest), so that 50k
+ * rules are neither quoted into JSON, sealed, read back nor parsed.
+ */
+export function sealedJournal(journal: Journal, record?: PreparedLastGood): SealedJournal {
+  if (record === undefined || !record.describes(journal.record)) return { text: sealJson(JSON.stringify(journal)) };
   const { record: _record, ...rest } = journal;
-  const head = JSON.stringify({ ...rest, record: 0 });
-  return sealJson(`${head.slice(0, -'0}'.length)}${record.record}}`);
+  const head = JSON.stringify({ ...rest, nfgitJournal: 3, record: 0 });
+  return { text: sealJson(`${head.slice(0, -'0}'.length)}${record.fileRecord}}`), rules: record };
 }
 
 /** A last good ruleset serialized once, before the journal (which holds the same JSON), to be written at once later. */
 export class PreparedLastGood {
-  readonly record: string;
+  /**
+   * Its JSON as last-good.json (version 2) and a journal (version 3) hold it: the families without their
+   * texts, which are rules.v4/rules.v6 (journal.v4/v6) beside it, named by their digests (no 6 MB of
+   * rules quoted, sealed, read back and parsed at 50k rules); without `files` and `generation`.
+   */
+  readonly fileRecord: string;
   /** The record it was made from, to tell whether a journal's record is that one. */
   private readonly source: LastGood;
   readonly plan: string | undefined;
@@ -455,7 +597,14 @@ export class PreparedLastGood {
     // `files` and `generation` describe an earlier write; writeLastGood records them anew.
     this.source = last;
     const { plan, files: _files, generation: _generation, ...record } = last;
-    this.record = JSON.stringify(record);
+    const families: Partial<Record<Family, Omit<FamilyRuleset, 'text'>>> = {};
+    for (const f of ['ipv4', 'ipv6'] as const) {
+      const family = last.families[f];
+      if (family === undefined) continue;
+      const { text: _text, ...rest } = family;
+      families[f] = rest;
+    }
+    this.fileRecord = JSON.stringify({ ...record, nfgitLastGood: 2, families });
     this.plan = plan === undefined ? undefined : 'json' in plan && typeof plan.json === 'string' ? plan.json : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
     const digests: Record<string, string> = {};

@@ -88,17 +88,15 @@ const recordFields = {
 /** last-good.json as this nfgit writes it (the rule texts inside), and a journal's record; without the plan (kept as plan.json). */
 export const lastGoodSchema = z.looseObject({ nfgitLastGood: z.literal(1), families: familiesOf(family), ...recordFields });
 
+/** A record without the families' texts (version 2), which are files beside it, named by their digest. */
+const recordWithoutTexts = { nfgitLastGood: z.literal(2), families: familiesOf(family.omit({ text: true })), ...recordFields };
+
 /**
- * last-good.json of version 2, which a later nfgit may write and this one reads (so that going back to
- * this one keeps the ruleset loadable at boot): the families without their texts, which are rules.v4
- * and rules.v6 beside it, named by their digest (StateDir.readLastGood reads and checks them).
+ * last-good.json as this nfgit writes it (version 2): the families' texts are rules.v4 and rules.v6
+ * beside it, named by their digest (StateDir.readLastGood reads and checks them). The release before
+ * this one reads it too.
  */
-const lastGoodV2Schema = z.looseObject({
-  nfgitLastGood: z.literal(2),
-  families: familiesOf(family.omit({ text: true })),
-  ...recordFields,
-  files: z.record(z.string(), z.string()),
-});
+const lastGoodV2Schema = z.looseObject({ ...recordWithoutTexts, files: z.record(z.string(), z.string()) });
 
 /** last-good.json as read: either version. */
 export const lastGoodFileSchema = z.discriminatedUnion('nfgitLastGood', [lastGoodSchema, lastGoodV2Schema]);
@@ -106,8 +104,10 @@ export const lastGoodFileSchema = z.discriminatedUnion('nfgitLastGood', [lastGoo
 /** journal.json. */
 export const journalSchema = z
   .looseObject({
-    // 2: the snapshot is named (snapshotFiles), not copied; an older nfgit refuses such a journal as damaged.
-    nfgitJournal: z.union([z.literal(1), z.literal(2)]),
+    // 2: the snapshot is named (snapshotFiles), not copied; 3: the record's texts too (journal.v4/v6,
+    // whose digests the record holds), the snapshot named or copied. An older nfgit refuses a version it
+    // does not know as damaged (sets it aside, loads a whole ruleset).
+    nfgitJournal: z.union([z.literal(1), z.literal(2), z.literal(3)]),
     id: z.string().min(1),
     command: z.string(),
     started: z.string(),
@@ -118,9 +118,16 @@ export const journalSchema = z
     snapshotFiles: z.object({ ipv4: digest.optional(), ipv6: digest.optional() }).optional(),
     ipsets: z.object({ snapshot: z.string(), created: z.array(z.string()), owned: z.array(z.string()).optional() }).optional(),
     step: z.literal('journaled'),
-    record: lastGoodSchema,
+    record: z.discriminatedUnion('nfgitLastGood', [lastGoodSchema, z.looseObject(recordWithoutTexts)]),
   })
-  .refine((j) => (j.nfgitJournal === 2) === (j.snapshotFiles !== undefined), 'snapshotFiles with nfgitJournal 2, and only then');
+  .refine(
+    (j) => j.nfgitJournal === 3 || (j.nfgitJournal === 2) === (j.snapshotFiles !== undefined),
+    'snapshotFiles with nfgitJournal 2 or 3, and only then',
+  )
+  .refine(
+    (j) => (j.nfgitJournal === 3) === (j.record.nfgitLastGood === 2),
+    'a record without its texts (nfgitLastGood 2) with nfgitJournal 3, and only then',
+  );
 
 /** journal.applied. */
 export const appliedMarkerSchema = z.object({ id: z.string().min(1) });

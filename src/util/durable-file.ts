@@ -64,6 +64,25 @@ export function stageFile(file: string, text: string, mode = 0o600, options: Dur
 }
 
 /**
+ * A file already written durably under another name in the same directory (a journal's ruleset), staged
+ * to be renamed into place: no byte written again. A failed rename leaves the source where it was.
+ */
+export function renamedFile(from: string, file: string): StagedFile {
+  return {
+    file,
+    commit: () => {
+      try {
+        renameSync(from, file);
+      } catch (err) {
+        throw writeError(file, err);
+      }
+      syncDir(path.dirname(file));
+    },
+    discard: () => undefined,
+  };
+}
+
+/**
  * Writes a file so that after a crash it holds either the old or the new content, never a part:
  * write a temporary file in the same directory (every byte), fsync it, check it, rename it over,
  * fsync the directory. On any failure the old file is left as it was (see stageFile).

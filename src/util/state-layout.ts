@@ -25,11 +25,13 @@ export const STATE_FILE = {
   journalApplied: 'journal.applied',
   /** The journal's apply is on probation (probes, confirmation). */
   journalProbation: 'journal.probation',
+  /** The rulesets of the journal's apply, which journal.json names by sha256; renamed to rules.v4/v6 once recorded. */
+  journalRules: { ipv4: 'journal.v4', ipv6: 'journal.v6' },
   /** The last good ruleset, what restore-last loads. */
   lastGood: 'last-good.json',
   /** Its source map. */
   plan: 'plan.json',
-  /** Copies of the rulesets it loaded, for people and tools. */
+  /** The rulesets it loaded, which last-good.json names by sha256 (version 2; copies beside an older nfgit's record). */
   rulesCopy: { ipv4: 'rules.v4', ipv6: 'rules.v6' },
   /** The kernel's form of what it loaded, which drift detection compares with. */
   canonical: { ipv4: 'canonical.v4', ipv6: 'canonical.v6', ipsets: 'canonical.ipsets' },
@@ -51,6 +53,7 @@ export const APPLY_FILES: readonly string[] = [
   STATE_FILE.journal,
   STATE_FILE.journalApplied,
   STATE_FILE.journalProbation,
+  ...Object.values(STATE_FILE.journalRules),
   STATE_FILE.lastGood,
   STATE_FILE.plan,
   ...Object.values(STATE_FILE.rulesCopy),

@@ -85,8 +85,25 @@ test('a directory in place of last-good.json', corruption, {
   loads: false,
 });
 
+/**
+ * last-good.json as an older nfgit wrote it (version 1): the families' texts inside, rules.v4/rules.v6
+ * only copies for people. This nfgit writes version 2 (the texts in rules.v4/rules.v6, named by digest).
+ */
+function asVersion1(s: string): void {
+  edit(lastGood(s), (x) => {
+    const record = JSON.parse(unsealed(x)) as { nfgitLastGood: number; families: Record<string, { text?: string }> };
+    record.nfgitLastGood = 1;
+    for (const [f, family] of Object.entries(record.families))
+      family.text = readFileSync(path.join(s, f === 'ipv4' ? 'rules.v4' : 'rules.v6'), 'utf8');
+    return sealJson(JSON.stringify(record));
+  });
+}
+
 test('a changed ruleset text in last-good.json (its seal no longer matches)', corruption, {
-  damage: (s) => edit(lastGood(s), (x) => x.replace('-A INPUT -i lo -j ACCEPT', '-A INPUT -j ACCEPT')),
+  damage: (s) => {
+    asVersion1(s);
+    edit(lastGood(s), (x) => x.replace('-A INPUT -i lo -j ACCEPT', '-A INPUT -j ACCEPT'));
+  },
   exitCode: 3,
   stderr:
     /^nfgit: the state file STATE\/last-good\.json is damaged: its content does not match its sha256 \(recorded [0-9a-f]{64}, found [0-9a-f]{64}\)$/,
@@ -94,14 +111,20 @@ test('a changed ruleset text in last-good.json (its seal no longer matches)', co
 });
 
 test('a garbage ruleset text in an unsealed last-good.json (its digest no longer matches)', corruption, {
-  damage: (s) => edit(lastGood(s), (x) => unsealed(x).replace(/"text":"\*filter\\n/, '"text":"*filter\\n:INPUT ACCEPT [0:0]\\nCOMMIT\\n')),
+  damage: (s) => {
+    asVersion1(s);
+    edit(lastGood(s), (x) => unsealed(x).replace(/"text":"\*filter\\n/, '"text":"*filter\\n:INPUT ACCEPT [0:0]\\nCOMMIT\\n'));
+  },
   exitCode: 3,
   stderr: /^nfgit: the state file STATE\/last-good\.json is damaged: its ipv4 ruleset does not match its digest sha256:[0-9a-f]{64}$/,
   loads: false,
 });
 
 test('a resealed record whose family digest is wrong', corruption, {
-  damage: (s) => edit(lastGood(s), (x) => sealJson(unsealed(x).replace(/("ipv6":\{"text":")/, '$1# edited\\n'))),
+  damage: (s) => {
+    asVersion1(s);
+    edit(lastGood(s), (x) => sealJson(unsealed(x).replace(/("ipv6":\{[^}]*"text":")/, '$1# edited\\n')));
+  },
   exitCode: 3,
   stderr: /^nfgit: the state file STATE\/last-good\.json is damaged: its ipv6 ruleset does not match its digest sha256:[0-9a-f]{64}$/,
   loads: false,
@@ -122,7 +145,8 @@ test('journal.json cut off: set aside, the last good ruleset loaded', corruption
 function journalNamingSnapshot(s: string): void {
   const last = JSON.parse(unsealed(readFileSync(lastGood(s), 'utf8'))) as { files: Record<string, string>; target: unknown };
   const journal = {
-    nfgitJournal: 2,
+    // The record as last-good.json holds it (its texts in rules.v4/v6, named by digest): version 3.
+    nfgitJournal: 3,
     id: 'j1',
     command: 'nfgit apply (interrupted)',
     started: new Date().toISOString(),
@@ -146,41 +170,38 @@ test('a journal whose named snapshot (canonical.v4) changed: set aside, the last
   loads: true,
 });
 
-/** last-good.json as a later nfgit writes it (version 2): the families' texts left to rules.v4/rules.v6, named by digest. */
-function asVersion2(s: string): void {
-  edit(lastGood(s), (x) => {
-    const record = JSON.parse(unsealed(x)) as { nfgitLastGood: number; families: Record<string, { text?: string }> };
-    record.nfgitLastGood = 2;
-    for (const f of Object.values(record.families)) delete f.text;
-    return sealJson(JSON.stringify(record));
-  });
+/** last-good.json as this nfgit writes it (version 2): the families' texts in rules.v4/rules.v6, named by digest. */
+function isVersion2(s: string): void {
+  const record = JSON.parse(unsealed(readFileSync(lastGood(s), 'utf8'))) as { nfgitLastGood: number; families: Record<string, object> };
+  if (record.nfgitLastGood !== 2 || Object.values(record.families).some((f) => 'text' in f)) throw new Error('not a record of version 2');
 }
 
 test('a record of version 2 (the texts in rules.v4 and rules.v6, named by digest) is loaded', corruption, {
-  damage: asVersion2,
+  damage: isVersion2,
   exitCode: 0,
   stderr: /^$/,
   loads: true,
 });
 
-test('a record of version 2 whose rules.v4 changed: refused, naming rules.v4', corruption, {
+test('a record of version 2 whose rules.v4 changed: refused, naming rules.v4 and what to do', corruption, {
   damage: (s) => {
-    asVersion2(s);
+    isVersion2(s);
     writeFileSync(path.join(s, 'rules.v4'), '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
   },
   exitCode: 3,
   stderr:
-    /^nfgit: the state file STATE\/rules\.v4 is damaged: it does not match the sha256 recorded in last-good\.json \(sha256:[0-9a-f]{64}\)$/,
+    /^nfgit: the state file STATE\/rules\.v4 is damaged: it does not match the sha256 recorded in last-good\.json \(sha256:[0-9a-f]{64}\): it holds the last good ipv4 ruleset, which restore-last loads; put back the file nfgit wrote, or apply the rules again \(nfgit apply, nfgit sync\)$/,
   loads: false,
 });
 
 test('a record of version 2 without its rules.v6: refused, naming rules.v6', corruption, {
   damage: (s) => {
-    asVersion2(s);
+    isVersion2(s);
     rmSync(path.join(s, 'rules.v6'));
   },
   exitCode: 3,
-  stderr: /^nfgit: the state file STATE\/rules\.v6 is damaged: it is missing, though last-good\.json records it$/,
+  stderr:
+    /^nfgit: the state file STATE\/rules\.v6 is damaged: it is missing, though last-good\.json records it: it holds the last good ipv6 ruleset/,
   loads: false,
 });
 
@@ -191,8 +212,11 @@ test('a directory in place of journal.json: set aside, the last good ruleset loa
   loads: true,
 });
 
-test('rules.v4 (a copy for people) changed: loaded, with a warning naming it', corruption, {
-  damage: (s) => writeFileSync(path.join(s, 'rules.v4'), '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n'),
+test("an older nfgit's record, whose rules.v4 (a copy for people) changed: loaded, with a warning naming it", corruption, {
+  damage: (s) => {
+    asVersion1(s);
+    writeFileSync(path.join(s, 'rules.v4'), '*filter\n:INPUT ACCEPT [0:0]\nCOMMIT\n');
+  },
   exitCode: 0,
   stderr: /^warning: STATE\/rules\.v4 does not match the sha256 recorded in last-good\.json; rewritten from last-good\.json$/m,
   loads: true,

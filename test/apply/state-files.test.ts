@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PreparedLastGood, sealedJournal, StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { digestOf } from '../../src/compiler/plan.js';
@@ -8,6 +8,11 @@ import { journalSchema, parseRecord, sealJson } from '../../src/apply/state-reco
 
 const text = '*filter\n:INPUT DROP [0:0]\n-A INPUT -m comment --comment "a \\"quoted\\" word" -j ACCEPT\nCOMMIT\n';
 const record = lastGoodOf(text, { plan: { json: '{"nfgitPlan":1}\n' } });
+/** A record as a journal holds it: without its plan. */
+const withoutPlan = (r: LastGood): LastGood => {
+  const { plan: _plan, ...rest } = r;
+  return rest;
+};
 const journal: Journal = {
   nfgitJournal: 1,
   id: 'j',
@@ -17,50 +22,102 @@ const journal: Journal = {
   families: ['ipv4'],
   snapshot: { ipv4: text },
   step: 'journaled',
-  record: { ...record, plan: undefined },
+  record: withoutPlan(record),
 };
 
-test("the journal with the prepared record's JSON spliced in is the journal serialized whole, byte for byte", (t) => {
+test('the journal with the prepared record spliced in is version 3: the record without its texts, byte for byte as serialized whole', (t) => {
   const prepared = new PreparedLastGood(record);
   t.true(prepared.describes(journal.record));
-  t.is(sealedJournal(journal, prepared), sealedJournal(journal));
+  const sealed = sealedJournal(journal, prepared);
+  t.is(sealed.rules, prepared);
+  const { text: _text, ...family } = record.families.ipv4 ?? { text: '' };
+  const { plan: _plan, files: _files, generation: _generation, ...rest } = record;
+  const whole = { ...journal, nfgitJournal: 3, record: { ...rest, nfgitLastGood: 2, families: { ipv4: family } } };
+  t.is(sealed.text, sealJson(JSON.stringify(whole)));
+  t.notThrows(() => parseRecord('journal.json', sealed.text, journalSchema, 'journal'));
   t.is(prepared.plan, '{"nfgitPlan":1}\n');
-  // Another record (another source) is not the prepared one: serialized whole.
+  // Another record (another source) is not the prepared one: serialized whole, texts inside (version 1).
   const other = { ...journal, record: { ...journal.record, source: '/elsewhere' } };
   t.false(prepared.describes(other.record));
-  t.is(sealedJournal(other, prepared), sealedJournal(other));
-  t.regex(sealedJournal(other, prepared), /"source":"\/elsewhere"/);
+  t.deepEqual(sealedJournal(other, prepared), { text: sealJson(JSON.stringify(other)) });
+});
+
+test('a journal of version 3 is read back with its texts, from journal.v4 or, once renamed into place, rules.v4', async (t) => {
+  await withStateDir(async (dir) => {
+    const state = new StateDir(dir);
+    const prepared = new PreparedLastGood(record);
+    state.writeJournal(journal, sealedJournal(journal, prepared));
+    t.is(readFileSync(path.join(dir, 'journal.v4'), 'utf8'), text);
+    t.false(readFileSync(path.join(dir, 'journal.json'), 'utf8').includes('"text"'));
+    t.deepEqual(new StateDir(dir).readJournal()?.record, journal.record);
+    // Recorded: journal.v4 renamed to rules.v4, not written again; the journal still reads (as after a crash here).
+    state.writeLastGood(prepared, {});
+    t.throws(() => readFileSync(path.join(dir, 'journal.v4')), { code: 'ENOENT' });
+    t.is(readFileSync(path.join(dir, 'rules.v4'), 'utf8'), text);
+    t.deepEqual(new StateDir(dir).readJournal()?.record, journal.record);
+    // Neither holds it: the journal is damaged, named.
+    writeFileSync(path.join(dir, 'rules.v4'), '*filter\nCOMMIT\n', { mode: 0o600 });
+    t.throws(() => new StateDir(dir).readJournal(), {
+      message: /journal\.json is damaged: its ipv4 ruleset \(sha256:[0-9a-f]{64}\) is in neither .*journal\.v4 nor .*rules\.v4$/,
+    });
+    state.removeJournal();
+    t.is(new StateDir(dir).readJournal(), undefined);
+  });
+});
+
+test('an unchanged family is neither written for the journal nor rewritten: rules.v4 as read and checked stays', async (t) => {
+  await withStateDir(async (dir) => {
+    new StateDir(dir).writeLastGood(record, {});
+    const state = new StateDir(dir);
+    t.is(state.readLastGood()?.families.ipv4?.text, text);
+    const before = statSync(path.join(dir, 'rules.v4'));
+    const next = { ...record, appliedAt: '2026-12-01T01:00:00.000Z' };
+    const j = { ...journal, record: withoutPlan(next) };
+    const prepared = new PreparedLastGood(next);
+    state.writeJournal(j, sealedJournal(j, prepared));
+    t.throws(() => readFileSync(path.join(dir, 'journal.v4')), { code: 'ENOENT' });
+    t.deepEqual(new StateDir(dir).readJournal()?.record, j.record);
+    state.writeLastGood(prepared, {});
+    t.is(statSync(path.join(dir, 'rules.v4')).ino, before.ino);
+    t.is(new StateDir(dir).readLastGood()?.appliedAt, next.appliedAt);
+  });
 });
 
 test('a journal that names its snapshot is version 2, and only such a journal is', (t) => {
   const named = { ...journal, nfgitJournal: 2, snapshot: {}, snapshotFiles: { ipv4: digestOf(text) } };
   t.notThrows(() => parseRecord('journal.json', JSON.stringify(named), journalSchema, 'journal'));
   t.throws(() => parseRecord('journal.json', JSON.stringify({ ...named, nfgitJournal: 1 }), journalSchema, 'journal'), {
-    message: /snapshotFiles with nfgitJournal 2, and only then/,
+    message: /snapshotFiles with nfgitJournal 2 or 3, and only then/,
   });
   const { snapshotFiles: _files, ...unnamed } = named;
   t.throws(() => parseRecord('journal.json', JSON.stringify(unnamed), journalSchema, 'journal'), {
-    message: /snapshotFiles with nfgitJournal 2, and only then/,
+    message: /snapshotFiles with nfgitJournal 2 or 3, and only then/,
   });
   t.notThrows(() => parseRecord('journal.json', JSON.stringify(journal), journalSchema, 'journal'));
 });
 
-test('a record of version 2 reads as this nfgit writes its own: the texts from the rules files, version 1', async (t) => {
+test('last-good.json is written as version 2 (the texts in rules.v4/rules.v6, named by sha256) and read back whole', async (t) => {
   await withStateDir(async (dir) => {
-    const state = new StateDir(dir);
-    state.writeLastGood(record, {});
+    new StateDir(dir).writeLastGood(record, {});
     const file = path.join(dir, 'last-good.json');
-    const v1 = JSON.parse(readFileSync(file, 'utf8').replace(/,"sha256":"[0-9a-f]{64}"\}$/, '}')) as Record<string, unknown> & {
-      families: Record<string, { text?: string }>;
+    const written = readFileSync(file, 'utf8');
+    t.regex(written, /^\{"nfgitLastGood":2,/);
+    t.false(written.includes('"text"'));
+    const v2 = JSON.parse(written.replace(/,"sha256":"[0-9a-f]{64}"\}$/, '}')) as {
+      families: { ipv4: { digest: string } };
+      files: Record<string, string>;
     };
-    const { families, ...rest } = v1;
-    const v2 = { ...rest, nfgitLastGood: 2, families: { ipv4: { ...families['ipv4'], text: undefined } } };
-    writeFileSync(file, sealJson(JSON.stringify(v2)), { mode: 0o600 });
+    t.is(v2.files['rules.v4'], v2.families.ipv4.digest);
+    t.is(readFileSync(path.join(dir, 'rules.v4'), 'utf8'), text);
+    // Read as this nfgit's record in memory (version 1: the texts inside), as a journal holds it.
     const read = new StateDir(dir).readLastGood();
     t.is(read?.nfgitLastGood, 1);
     t.is(read?.families.ipv4?.text, text);
-    // Written back as version 1, texts inside.
-    new StateDir(dir).writeLastGood(read as LastGood, {});
-    t.regex(readFileSync(file, 'utf8'), /^\{"nfgitLastGood":1,.*"text":"\*filter/);
+    // An older nfgit's record (version 1, the texts inside) is read too, and rewritten as version 2.
+    const { files: _files, ...v1 } = read as LastGood;
+    writeFileSync(file, sealJson(JSON.stringify(v1)), { mode: 0o600 });
+    t.is(new StateDir(dir).readLastGood()?.families.ipv4?.text, text);
+    new StateDir(dir).writeLastGood(new StateDir(dir).readLastGood() as LastGood, {});
+    t.regex(readFileSync(file, 'utf8'), /^\{"nfgitLastGood":2,/);
   });
 });

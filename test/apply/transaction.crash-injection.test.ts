@@ -17,7 +17,7 @@
  * records the pid it killed and refuses to kill anything that is not the nfgit CLI.
  */
 import { execa } from 'execa';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -95,6 +95,27 @@ const AT_KILL: Record<KillPoint, { ipv4: Which; ipv6: Which }> = {
   'last-good': { ipv4: 'new', ipv6: 'new' },
 };
 
+/** The journal a kill before the record leaves: what it names and copies. */
+function journalAtKill(t: ExecutionContext, journalFile: string, saved: boolean): void {
+  const text = readFileSync(journalFile, 'utf8');
+  const journal = JSON.parse(text) as {
+    nfgitJournal: number;
+    step: string;
+    snapshotFromRecord?: true;
+    snapshot: Record<string, string>;
+    snapshotFiles?: Record<string, string>;
+  };
+  t.is(journal.step, 'journaled');
+  // After another program's commit the snapshot is saved from the target; otherwise it is the record.
+  t.is(journal.snapshotFromRecord === true, !saved, 'where the snapshot came from');
+  // The record's snapshot is named (the canonical files' sha256), a saved one copied whole.
+  t.deepEqual(Object.keys(journal.snapshotFiles ?? {}).sort(), saved ? [] : ['ipv4', 'ipv6'], 'the snapshot named');
+  t.deepEqual(Object.keys(journal.snapshot).sort(), saved ? ['ipv4', 'ipv6'] : [], 'the snapshot copied');
+  // Its new rulesets are named too (journal.v4/v6, by the record's digests): version 3 either way.
+  t.is(journal.nfgitJournal, 3, 'a journal that names its files says so in its version');
+  t.false(text.includes('"text"'), 'no ruleset text in journal.json');
+}
+
 /**
  * `saved`: another program commits (and undoes) a change before the killed apply, so that its snapshot
  * is saved from the target (with counters) rather than taken from the record (netfilter/generation.ts).
@@ -147,20 +168,7 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Pa
                   t.false(existsSync(journalFile));
                   t.is(JSON.parse(readFileSync(path.join(state, 'last-good.json'), 'utf8')).source, newRules);
                 } else {
-                  const journal = JSON.parse(readFileSync(journalFile, 'utf8')) as {
-                    nfgitJournal: number;
-                    step: string;
-                    snapshotFromRecord?: true;
-                    snapshot: Record<string, string>;
-                    snapshotFiles?: Record<string, string>;
-                  };
-                  t.is(journal.step, 'journaled');
-                  // After another program's commit the snapshot is saved from the target; otherwise it is the record.
-                  t.is(journal.snapshotFromRecord === true, !saved, 'where the snapshot came from');
-                  // The record's snapshot is named (the canonical files' sha256), a saved one copied whole.
-                  t.deepEqual(Object.keys(journal.snapshotFiles ?? {}).sort(), saved ? [] : ['ipv4', 'ipv6'], 'the snapshot named');
-                  t.deepEqual(Object.keys(journal.snapshot).sort(), saved ? ['ipv4', 'ipv6'] : [], 'the snapshot copied');
-                  t.is(journal.nfgitJournal, saved ? 1 : 2, 'a journal that names its snapshot says so in its version');
+                  journalAtKill(t, journalFile, saved);
                 }
 
                 // The next command, with the real tools.
@@ -175,6 +183,11 @@ function crashTest(point: KillPoint, next: 'restore-last' | 'apply old', way: Pa
                 // Exactly (byte for byte) where nothing leaves an empty table behind.
                 if (!(point === 'last-good' && next === 'apply old')) t.deepEqual(after, ref[expected]);
                 t.false(existsSync(journalFile), 'the journal is gone');
+                t.deepEqual(
+                  ['journal.v4', 'journal.v6'].filter((f) => existsSync(path.join(state, f))),
+                  [],
+                  "the journal's rulesets are gone (renamed into place or removed)",
+                );
                 t.true(await lockIsFree(state), 'the lock is released');
                 if (point === 'last-good') {
                   t.notRegex(String(r.stderr), /interrupted/, 'there was no journal to recover');

@@ -44,7 +44,8 @@ test.serial(
             t.is(r2.exitCode, 3, String(r2.stderr));
             t.is(
               String(r2.stderr),
-              `nfgit: could not write ${state}/journal.json: the disk holding ${state} is full. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`,
+              // Its first file: the new ruleset's IPv4 rules (journal.v4), which journal.json names.
+              `nfgit: could not write ${state}/journal.v4: the disk holding ${state} is full. The journal could not be written, so nothing was changed: the kernel still runs its previous ruleset`,
             );
             t.deepEqual(await saveNs(ns), before);
             t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
@@ -62,7 +63,8 @@ test.serial(
             t.deepEqual(await saveNs(ns), before);
             t.deepEqual(String(r3.stderr).split('\n'), [
               `warning: could not write ${state}/journal.json: the disk holding ${state} is full: loading the last good ruleset without a journal (if interrupted, run restore-last again)`,
-              `warning: could not write ${state}/rules.v4: the disk holding ${state} is full: the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)`,
+              // rules.v4/v6 hold the ruleset already (checked when last-good.json was read): not written again.
+              `warning: could not write ${state}/canonical.v4: the disk holding ${state} is full: the last good ruleset's files were not rewritten (they still describe the ruleset just loaded)`,
             ]);
             t.is(readFileSync(path.join(state, 'last-good.json'), 'utf8'), lastGood);
             t.deepEqual(
@@ -93,7 +95,8 @@ test.serial(
             const state = path.join(disk, 'state');
             // Measure what the big ruleset's record takes, then go back to the old one.
             t.is((await apply(big, ns, state)).exitCode, 0);
-            const bigRecord = readFileSync(path.join(state, 'last-good.json')).length;
+            // What its journal takes: its rulesets (journal.v4/v6, renamed to rules.v4/v6 once recorded).
+            const bigRecord = ['rules.v4', 'rules.v6'].reduce((n, f) => n + readFileSync(path.join(state, f)).length, 0);
             const r1 = await apply(old, ns, state);
             t.is(r1.exitCode, 0, String(r1.stderr));
             const before = await saveNs(ns);
