@@ -82,6 +82,10 @@ async function underLock<T>(
   state.ensure();
   const locking = lockStateDir(options.stateDir, options.command, options.lockWaitMs);
   locking.catch(() => {});
+  // Only reads the target (versions, the other backend's saves): probed while the locks are taken and
+  // the plan is made, its answer awaited under the locks.
+  const detecting = detectBackend(options.target, families);
+  detecting.catch(() => {});
   let lock: StateLock | undefined;
   let targetLock: StateLock | undefined;
   try {
@@ -89,7 +93,7 @@ async function underLock<T>(
     await Promise.race([locking, staging]);
     lock = await locking;
     targetLock = await lockTarget(options.target, options.command, options.lockWaitMs);
-    const backend = await detectBackend(options.target, families);
+    const backend = await detecting;
     // Repairing an interrupted apply changes the host: not for a ruleset that staging may still refuse.
     if (journalPresent(state)) await staging;
     const recovery = await recoverJournal({

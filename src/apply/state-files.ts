@@ -334,10 +334,10 @@ export class StateDir {
 
   removeJournal(): void {
     removeDurable(this.file(STATE_FILE.journal));
-    removeDurable(this.file(STATE_FILE.journalApplied));
-    removeDurable(this.file(STATE_FILE.journalProbation));
-    // Left only when the record was not written (undone), or by a crash before journal.json was.
-    for (const f of FAMILIES) removeDurable(this.file(JOURNAL_RULES[f]));
+    // Once journal.json is gone (durably) the files beside it mean nothing: a mark names its journal's
+    // id, and journal.v4/v6 are found by digest, so these need no sync of the directory each.
+    for (const name of [STATE_FILE.journalApplied, STATE_FILE.journalProbation, ...FAMILIES.map((f) => JOURNAL_RULES[f])])
+      rmSync(this.file(name), { force: true });
     this.journalRules.clear();
   }
 

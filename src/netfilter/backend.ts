@@ -34,10 +34,13 @@ function shellWord(word: string): string {
 async function probe(
   target: Target,
   commands: ReadonlyArray<readonly [name: string, argv: readonly string[]]>,
+  /** More of the script, after the commands (it may call `probe NAME COMMAND...` itself). */
+  more: readonly string[] = [],
 ): Promise<Map<string, { out: string; code: number }>> {
   const script = [
     'probe() { name=$1; shift; printf \'\\n@@nfgit-probe %s\\n\' "$name"; "$@" 2>/dev/null; printf \'\\n@@nfgit-status %s\\n\' "$?"; }',
     ...commands.map(([name, argv]) => `probe ${shellWord(name)} ${argv.map(shellWord).join(' ')} </dev/null`),
+    ...more,
   ].join('\n');
   const found = new Map<string, { out: string; code: number }>();
   let r;
@@ -82,11 +85,21 @@ export async function detectBackend(target: Target, families: readonly Family[])
   const other = (kind: string): string => (kind === 'nf_tables' ? 'legacy' : 'nft');
   const tools = families.flatMap((f) => [saveTool(f), restoreTool(f)]);
   const nfts = nftCandidates();
-  const found = await probe(target, [
-    ['iptables', ['iptables', '--version']],
-    ...nfts.map((file): [string, string[]] => [file, [file, '--version']]),
-    ...tools.map((tool): [string, string[]] => [tool, [tool, '--version']]),
-  ]);
+  // The other backend's save tools, for rules it has loaded (both backends may be installed; each
+  // prints its own tables): in the same process, chosen there by what `iptables --version` says.
+  const otherSaves = [
+    `case "$(iptables --version 2>/dev/null)" in *'(nf_tables)'*) other=legacy ;; *'(legacy)'*) other=nft ;; *) other= ;; esac`,
+    ...families.map((f) => `[ -z "$other" ] || probe ${shellWord(`other-save ${f}`)} "${TOOL[f]}-$other-save" </dev/null`),
+  ];
+  const found = await probe(
+    target,
+    [
+      ['iptables', ['iptables', '--version']],
+      ...nfts.map((file): [string, string[]] => [file, [file, '--version']]),
+      ...tools.map((tool): [string, string[]] => [tool, [tool, '--version']]),
+    ],
+    otherSaves,
+  );
   const main = versionIn(found, 'iptables');
   const nft = nfts.find((file) => /^nftables v\d/.test(versionIn(found, file) ?? ''));
   const versions = tools.map((tool) => versionIn(found, tool));
@@ -111,14 +124,9 @@ export async function detectBackend(target: Target, families: readonly Family[])
       );
     }
   });
-  // What the other backend's save tools print (both backends may be installed; each prints its own tables).
-  const otherSaves = families.map((family) => ({ family, tool: `${TOOL[family]}-${other(kind)}-save` }));
-  const saved = await probe(
-    target,
-    otherSaves.map(({ tool }): [string, string[]] => [tool, [tool]]),
-  );
-  const others = otherSaves.map(({ family, tool }) => {
-    const r = saved.get(tool);
+  const others = families.map((family) => {
+    const tool = `${TOOL[family]}-${other(kind)}-save`;
+    const r = found.get(`other-save ${family}`);
     return { family, tool, loaded: r !== undefined && r.code === 0 && hasRules(r.out) };
   });
   for (const { family, tool, loaded } of others) {

@@ -43,7 +43,15 @@ export function hasRules(text: string): boolean {
 /** Keeps only the blocks of the given tables from restore input rendered by nfgit (or a save). */
 export function selectTables(restoreText: string, keep: ReadonlySet<string>): string {
   const out: string[] = [];
-  for (const [name, block] of tableBlocks(restoreText)) if (keep.has(name)) out.push(block.endsWith('\n') ? block : `${block}\n`);
+  let length = 0;
+  for (const [name, block] of tableBlocks(restoreText)) {
+    if (!keep.has(name)) continue;
+    out.push(block.endsWith('\n') ? block : `${block}\n`);
+    length += block.length;
+  }
+  // Every block kept, and nothing between them: the text itself (not a 4 MB copy; the same string
+  // object, which later comparisons and digestOf's memory recognize at once).
+  if (length === restoreText.length && restoreText.endsWith('\n')) return restoreText;
   return out.join('');
 }
 
@@ -74,6 +82,19 @@ export function tableNames(text: string): string[] {
 }
 
 /**
+ * Where the next line `COMMIT` (blanks after it allowed, not a line that starts with it) begins, as the
+ * index of the newline before it; -1 when there is none. V8 finds a pattern of three characters by
+ * scanning for its first (memchr speed), a longer one by Boyer-Moore-Horspool, whose skips are short
+ * over rule text full of C, O, M, I and T: `\nCOM`, then the rest compared, is 10-20x faster on 4 MB.
+ */
+function commitLine(text: string, from: number): number {
+  for (let at = text.indexOf('\nCOM', from); at >= 0; at = text.indexOf('\nCOM', at + 1)) {
+    if (text.startsWith('MIT', at + 4) && (at + 7 >= text.length || text.charCodeAt(at + 7) <= 32)) return at;
+  }
+  return -1;
+}
+
+/**
  * Each table's block of a save or restore input, by name, as it is in the text: from its `*name` line
  * through its COMMIT line (to the end when it has none), in the order of the text.
  */
@@ -83,9 +104,7 @@ export function tableBlocks(text: string): Map<string, string> {
     const start = text.charCodeAt(at) === 42 ? at : at + 1;
     let nameEnd = start + 1;
     while (nameEnd < text.length && text.charCodeAt(nameEnd) > 32) nameEnd++;
-    let commit = text.indexOf('\nCOMMIT', nameEnd);
-    // The line COMMIT itself (blanks after it allowed), not a line that starts with it.
-    while (commit >= 0 && commit + 7 < text.length && text.charCodeAt(commit + 7) > 32) commit = text.indexOf('\nCOMMIT', commit + 1);
+    const commit = commitLine(text, nameEnd);
     const lineEnd = commit < 0 ? -1 : text.indexOf('\n', commit + 1);
     const end = commit < 0 ? text.length : lineEnd < 0 ? text.length : lineEnd + 1;
     blocks.set(text.slice(start + 1, nameEnd), text.slice(start, end));
