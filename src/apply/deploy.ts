@@ -50,7 +50,17 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: stri
       ? {}
       : { ipsets: { text: result.ipsets.text, digest: digestOf(result.ipsets.text), sets: result.ipsets.sets.map((s) => s.name) } }),
     source,
-    plan: { json: planJson(result, true) },
+    plan: lazyPlan(result),
+  };
+}
+
+/** plan.json's compact text, made when first read: an apply makes it while its restore tools run (PreparedLastGood.warm). */
+function lazyPlan(result: CompileResult): { readonly json: string } {
+  let json: string | undefined;
+  return {
+    get json(): string {
+      return (json ??= planJson(result, true));
+    },
   };
 }
 

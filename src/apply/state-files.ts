@@ -6,7 +6,7 @@ import type { Generation } from '../netfilter/generation.js';
 import { APPLY_FILES, confirmFileName, damagedJournalName, STATE_FILE } from '../util/state-layout.js';
 import { SandboxError } from '../errors/errors.js';
 import { errnoCode, writeHint } from '../util/sandbox-hints.js';
-import { ensureDir, removeDurable, renamedFile, stageFile, writeDurable, type StagedFile } from '../util/durable-file.js';
+import { ensureDir, removeDurable, renamedFile, stageFile, stageFileAsync, writeDurable, type StagedFile } from '../util/durable-file.js';
 import {
   appliedMarkerSchema,
   checkFamilyDigests,
@@ -141,6 +141,10 @@ export class StateDir {
   private readonly verifiedRules = new Map<Family, { readonly stamp: string; readonly digest: string }>();
   /** The digests of journal.v4/journal.v6 as this command wrote them for its journal (renamed into place by writeLastGood). */
   private readonly journalRules = new Map<Family, string>();
+  /** journal.v4/v6 being written ahead of the journal (stageJournalRules), for the record `rules`. */
+  private early:
+    | { readonly rules: PreparedLastGood; readonly done: Promise<void>; staged: Map<Family, { digest: string; file: StagedFile }> }
+    | undefined;
 
   constructor(readonly dir: string) {}
 
@@ -277,13 +281,17 @@ export class StateDir {
     this.journalRules.clear();
     const p = sealed.rules;
     if (p !== undefined) {
+      const early = this.early?.rules === p ? this.early.staged : undefined;
       const staged: StagedFile[] = [];
       try {
         for (const f of FAMILIES) {
           const text = p.families[f];
           const digest = p.digests[RULES_COPY[f]];
           if (text === undefined || digest === undefined || this.rulesOnDisk(f, digest)) continue;
-          staged.push(stageFile(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }));
+          const ahead = early?.get(f);
+          // Written ahead (stageJournalRules): only renamed into place here.
+          if (ahead !== undefined && ahead.digest === digest) early?.delete(f);
+          staged.push(ahead?.digest === digest ? ahead.file : stageFile(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }));
           this.journalRules.set(f, digest);
         }
       } catch (err) {
@@ -294,6 +302,44 @@ export class StateDir {
       for (const st of staged) st.commit();
     }
     writeDurable(this.file(STATE_FILE.journal), sealed.text, 0o600, { json: true });
+  }
+
+  /**
+   * Starts writing the record's rulesets for its journal (journal.v4/v6) in libuv's threads, while the
+   * apply works out its path: writeJournal then only renames them into place. Only under the lock, after
+   * any interrupted journal was recovered (its journal.v4/v6 are replaced). The promise fails as
+   * writeJournal would (a full disk named); discardJournalRules removes what was not used.
+   */
+  stageJournalRules(p: PreparedLastGood): Promise<void> {
+    const staged = new Map<Family, { digest: string; file: StagedFile }>();
+    const writes = FAMILIES.flatMap((f) => {
+      const text = p.families[f];
+      const digest = p.digests[RULES_COPY[f]];
+      if (text === undefined || digest === undefined || this.rulesOnDisk(f, digest)) return [];
+      return [
+        stageFileAsync(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }).then((file) => void staged.set(f, { digest, file })),
+      ];
+    });
+    const done = Promise.allSettled(writes).then((results) => {
+      for (const r of results) if (r.status === 'rejected') throw r.reason;
+    });
+    this.early = { rules: p, done, staged };
+    return done;
+  }
+
+  /** Removes journal rulesets written ahead and not used (the apply ended before its journal). */
+  async discardJournalRules(): Promise<void> {
+    const early = this.early;
+    this.early = undefined;
+    if (early === undefined) return;
+    await early.done.catch(() => undefined);
+    for (const { file } of early.staged.values()) {
+      try {
+        file.discard();
+      } catch {
+        // A temporary file left behind is harmless: the next write of the same name replaces it.
+      }
+    }
   }
 
   /** Marks the journal's apply as restored in both families but awaiting probes or a confirmation (durably). */
@@ -589,32 +635,47 @@ export class PreparedLastGood {
   readonly fileRecord: string;
   /** The record it was made from, to tell whether a journal's record is that one. */
   private readonly source: LastGood;
-  readonly plan: string | undefined;
   readonly families: Partial<Record<Family, string>>;
-  /** sha256 of the copies (plan.json, rules.v4, rules.v6), by file name, taken ahead of time too. */
-  readonly digests: Readonly<Record<string, string>>;
+  /** sha256 of the files written from it (rules.v4, rules.v6; plan.json once made), by file name, taken ahead of time. */
+  private readonly digestsByName: Record<string, string> = {};
+  /** The text of plan.json, made when first needed (null: not yet). */
+  private planText: string | undefined | null = null;
   constructor(last: LastGood) {
     // `files` and `generation` describe an earlier write; writeLastGood records them anew.
     this.source = last;
-    const { plan, files: _files, generation: _generation, ...record } = last;
+    const { plan: _plan, files: _files, generation: _generation, ...record } = last;
     const families: Partial<Record<Family, Omit<FamilyRuleset, 'text'>>> = {};
     for (const f of ['ipv4', 'ipv6'] as const) {
       const family = last.families[f];
       if (family === undefined) continue;
       const { text: _text, ...rest } = family;
       families[f] = rest;
+      // The compiler's digest of each family is the digest of the very text written to rules.v4/rules.v6.
+      this.digestsByName[RULES_COPY[f]] = family.digest;
     }
     this.fileRecord = JSON.stringify({ ...record, nfgitLastGood: 2, families });
-    this.plan = plan === undefined ? undefined : 'json' in plan && typeof plan.json === 'string' ? plan.json : JSON.stringify(plan) + '\n';
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
-    const digests: Record<string, string> = {};
-    if (this.plan !== undefined) digests[STATE_FILE.plan] = fileDigest(this.plan);
-    // The compiler's digest of each family is the digest of the very text written to rules.v4/rules.v6.
-    for (const f of ['ipv4', 'ipv6'] as const) {
-      const family = last.families[f];
-      if (family !== undefined) digests[RULES_COPY[f]] = family.digest;
+  }
+
+  /** sha256 of the files written from it, by name (see digestsByName). */
+  get digests(): Readonly<Record<string, string>> {
+    return this.digestsByName;
+  }
+
+  /** plan.json's text: the compiler's plan (its JSON made lazily by deploy.ts, 50k source map entries), if any. */
+  get plan(): string | undefined {
+    if (this.planText === null) {
+      const plan = this.source.plan;
+      this.planText =
+        plan === undefined ? undefined : 'json' in plan && typeof plan.json === 'string' ? plan.json : JSON.stringify(plan) + '\n';
     }
-    this.digests = digests;
+    return this.planText;
+  }
+
+  /** Makes plan.json's text and digest now (while the restore tools run), not when the record is written. */
+  warm(): void {
+    const plan = this.plan;
+    if (plan !== undefined) this.digestsByName[STATE_FILE.plan] ??= fileDigest(plan);
   }
 
   /**

@@ -261,6 +261,9 @@ export async function applyTransaction(
   // Everything so far only read; from here on the kernel changes, so staging must have passed.
   // The record's JSON, made once: in the journal now, in last-good.json once both families are done.
   const prepared = new PreparedLastGood(record);
+  // Its rulesets (journal.v4/v6) are written meanwhile, off the main thread; the journal waits for them.
+  const ahead = ctx.pendingJournal === true ? undefined : ctx.state.stageJournalRules(prepared);
+  ahead?.catch(() => {});
   const serialized = ctx.state.sealedJournalNamingSnapshot(journal, prepared);
   const chosen = await choosePath(ctx, await path, await staging, lastGood, snapshot);
   const canonical = chosen.forms;
@@ -296,7 +299,10 @@ export async function applyTransaction(
   }
   let journaled = ctx.pendingJournal !== true;
   try {
-    if (journaled) ctx.state.writeJournal(journal, serialized);
+    if (journaled) {
+      await ahead;
+      ctx.state.writeJournal(journal, serialized);
+    }
   } catch (err) {
     if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
       journaled = false;
@@ -334,6 +340,8 @@ export async function applyTransaction(
     const text = next[family] ?? '';
     return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
   });
+  // While the tools run: the record's plan.json and its digest, made now rather than after them.
+  prepared.warm();
   const settled = await Promise.allSettled(restoring);
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
   for (const s of settled) if (s.status === 'rejected') throw s.reason;

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NfgitError, SandboxError } from '../errors/errors.js';
 import { makeDirsSync } from './make-dirs.js';
@@ -48,6 +49,41 @@ export function stageFile(file: string, text: string, mode = 0o600, options: Dur
     rmSync(tmp, { force: true });
     throw writeError(file, err);
   }
+  return stagedAt(file, tmp, options);
+}
+
+/**
+ * stageFile without blocking the main thread (the writes, fsync and read back in libuv's threads), for
+ * a large file written ahead of when it is needed; its temporary name is its own, apart from stageFile's.
+ */
+export async function stageFileAsync(file: string, text: string, mode = 0o600, options: DurableOptions = {}): Promise<StagedFile> {
+  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-early`);
+  const data = Buffer.from(text, 'utf8');
+  try {
+    await rm(tmp, { force: true });
+    const handle = await open(tmp, 'wx', mode);
+    try {
+      for (let done = 0; done < data.length; ) {
+        const { bytesWritten } = await handle.write(data, done, data.length - done);
+        if (bytesWritten <= 0) throw new Error(`write returned ${bytesWritten}`);
+        done += bytesWritten;
+      }
+      if (options.noSync !== true) await handle.sync();
+      const size = (await handle.stat()).size;
+      if (size !== data.length) throw new Error(`wrote ${size} of ${data.length} bytes`);
+    } finally {
+      await handle.close();
+    }
+    if (options.json === true && !(await readFile(tmp)).equals(data)) throw new Error('what was read back differs from what was written');
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw writeError(file, err);
+  }
+  return stagedAt(file, tmp, options);
+}
+
+/** A staged file's commit (rename into place, then sync the directory unless noSync) and discard. */
+function stagedAt(file: string, tmp: string, options: DurableOptions): StagedFile {
   return {
     file,
     commit: () => {
@@ -57,7 +93,7 @@ export function stageFile(file: string, text: string, mode = 0o600, options: Dur
         rmSync(tmp, { force: true });
         throw writeError(file, err);
       }
-      if (options.noSync !== true) syncDir(dir);
+      if (options.noSync !== true) syncDir(path.dirname(file));
     },
     discard: () => rmSync(tmp, { force: true }),
   };

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { PreparedLastGood, sealedJournal, StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { digestOf } from '../../src/compiler/plan.js';
@@ -62,6 +62,29 @@ test('a journal of version 3 is read back with its texts, from journal.v4 or, on
     });
     state.removeJournal();
     t.is(new StateDir(dir).readJournal(), undefined);
+  });
+});
+
+test("a journal's rulesets written ahead are renamed into place by writeJournal; ones never used are removed", async (t) => {
+  await withStateDir(async (dir) => {
+    const state = new StateDir(dir);
+    const prepared = new PreparedLastGood(record);
+    await state.stageJournalRules(prepared);
+    const early = `.journal.v4.tmp-${process.pid}-early`;
+    t.deepEqual(readdirSync(dir), [early]);
+    const ino = statSync(path.join(dir, early)).ino;
+    state.writeJournal(journal, sealedJournal(journal, prepared));
+    t.deepEqual(readdirSync(dir).sort(), ['journal.json', 'journal.v4']);
+    t.is(statSync(path.join(dir, 'journal.v4')).ino, ino);
+    t.is(readFileSync(path.join(dir, 'journal.v4'), 'utf8'), text);
+    await state.discardJournalRules();
+    t.deepEqual(readdirSync(dir).sort(), ['journal.json', 'journal.v4']);
+  });
+  await withStateDir(async (dir) => {
+    const state = new StateDir(dir);
+    await state.stageJournalRules(new PreparedLastGood(record));
+    await state.discardJournalRules();
+    t.deepEqual(readdirSync(dir), []);
   });
 });
 

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { removeDurable, stageFile, writeDurable } from '../../src/util/durable-file.js';
+import { removeDurable, stageFile, stageFileAsync, writeDurable } from '../../src/util/durable-file.js';
 import type { NfgitError } from '../../src/errors/errors.js';
 import { fillDisk, withSmallDisk } from '../apply/helpers/small-disk.js';
 
@@ -48,4 +48,20 @@ test('stageFile writes every byte under a temporary name; discard leaves the old
     t.deepEqual(readdirSync(dir), ['rules.v4']);
     stageFile(f, 'new\n').commit();
     t.is(readFileSync(f, 'utf8'), 'new\n');
+  }));
+
+test('stageFileAsync writes every byte under a temporary name of its own; on a full disk it fails naming the disk and leaves nothing', (t) =>
+  withSmallDisk(256, async (dir) => {
+    const f = path.join(dir, 'journal.v4');
+    writeDurable(f, 'old\n');
+    const s = await stageFileAsync(f, 'new\n', 0o600, { json: true });
+    t.deepEqual(readdirSync(dir).sort(), [`.journal.v4.tmp-${process.pid}-early`, 'journal.v4']);
+    t.is(readFileSync(f, 'utf8'), 'old\n');
+    s.commit();
+    t.is(readFileSync(f, 'utf8'), 'new\n');
+    t.is(statSync(f).mode & 0o777, 0o600);
+    await fillDisk(dir, 64 * 1024);
+    const err = await t.throwsAsync(stageFileAsync(f, 'x'.repeat(200 * 1024)));
+    t.is(err?.message, `could not write ${f}: the disk holding ${dir} is full`);
+    t.deepEqual(readdirSync(dir).sort(), ['filler', 'journal.v4']);
   }));
