@@ -179,7 +179,8 @@ async function applyLocked(
  * transaction, then the host commands.
  */
 export function applyRuleset(
-  ruleset: AppliedRuleset,
+  /** The ruleset, or its promise (deploy hashes it meanwhile): awaited under the lock. */
+  ruleset: AppliedRuleset | Promise<AppliedRuleset>,
   options: ApplyOptions,
   /**
    * Staging of the same ruleset, possibly still running: lock, recovery and snapshots proceed meanwhile,
@@ -191,7 +192,7 @@ export function applyRuleset(
   path: TransactionPath | Promise<TransactionPath> = { full: 'no earlier apply was looked for' },
 ): Promise<ApplyReport> {
   const started = Date.now();
-  return underLock(options, staging, (locked) => {
+  return underLock(options, staging, async (locked) => {
     const warnings: string[] = [];
     try {
       locked.state.readLastGood();
@@ -199,7 +200,7 @@ export function applyRuleset(
       if (!(err instanceof CorruptStateFile)) throw err;
       warnings.push(`${err.message}; this apply replaced it (sets it named are not known to be nfgit's, so none was destroyed)`);
     }
-    return applyLocked(locked, locked.families, ruleset, options, staging, started, options.probation, warnings, false, path);
+    return applyLocked(locked, locked.families, await ruleset, options, staging, started, options.probation, warnings, false, path);
   });
 }
 

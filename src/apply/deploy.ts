@@ -4,7 +4,7 @@
 
 import { compile, type CompileOptions, type CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
-import { digestOf, planJson } from '../compiler/plan.js';
+import { digestOf, digestOfAsync, planJson } from '../compiler/plan.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { formatLocation } from '../errors/source-location.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
@@ -40,6 +40,7 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: stri
   const families = Object.fromEntries(
     Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [
       f,
+      // Hashed already (hashedRulesetOf): remembered by digestOf.
       { text: rs.text, usedTables: rs.usedTables, rules: rs.ruleCount, digest: digestOf(rs.text) },
     ]),
   ) as AppliedRuleset['families'];
@@ -52,6 +53,12 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: stri
     source,
     plan: lazyPlan(result),
   };
+}
+
+/** rulesetOf, once the rulesets are hashed off the main thread (digestOfAsync), which goes on meanwhile. */
+async function hashedRulesetOf(result: CompileResult, ipv4Only: boolean, source?: string): Promise<AppliedRuleset> {
+  await Promise.all(Object.values(managedRulesets(result, ipv4Only)).map((rs) => digestOfAsync(rs.text)));
+  return rulesetOf(result, ipv4Only, source);
 }
 
 /** plan.json's compact text, made when first read: an apply makes it while its restore tools run (PreparedLastGood.warm). */
@@ -110,8 +117,10 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
     // plan reads hundreds of thousands of lines); it changes nothing before staging has passed.
     let choose!: (c: { staging: Promise<StageResult>; path: TransactionPath }) => void;
     const chosen = new Promise<{ staging: Promise<StageResult>; path: TransactionPath }>((resolve) => (choose = resolve));
+    const ruleset = hashedRulesetOf(result, options.ipv4Only, options.source);
+    ruleset.catch(() => {});
     const applying = applyRuleset(
-      rulesetOf(result, options.ipv4Only, options.source),
+      ruleset,
       { ...options, state },
       chosen.then((c) => c.staging).then((s) => s.canonical),
       chosen.then((c) => c.path),

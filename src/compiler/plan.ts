@@ -44,15 +44,42 @@ const recentDigests: Array<readonly [string, string]> = [];
 
 /** sha256 of a ruleset text, as `sha256:HEX`. */
 export function digestOf(text: string): string {
-  // The same string (or an equal one: a comparison costs far less than sha256) hashed a moment ago.
-  for (const [t, d] of recentDigests) if (t === text) return d;
+  const known = recentDigest(text);
+  if (known !== undefined) return known;
   const digest = `sha256:${createHash('sha256').update(text).digest('hex')}`;
-  // Large texts only (small ones cost nothing to hash), and two of them: an apply's two families.
-  if (text.length >= 1 << 16) {
-    recentDigests.unshift([text, digest]);
-    recentDigests.length = Math.min(recentDigests.length, 2);
-  }
+  remember(text, digest);
   return digest;
+}
+
+/**
+ * digestOf hashed in libuv's threads (WebCrypto), so that the main thread goes on meanwhile (it only
+ * encodes the text): at 50k rules an apply hashes its new rulesets, 6 MB, while it plans. Remembered
+ * for digestOf.
+ */
+export async function digestOfAsync(text: string): Promise<string> {
+  const known = recentDigest(text);
+  if (known !== undefined) return known;
+  const hash = await crypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  const digest = `sha256:${Buffer.from(hash).toString('hex')}`;
+  remember(text, digest);
+  return digest;
+}
+
+/** The digest of the same string (or an equal one: a comparison costs far less than sha256) hashed a moment ago. */
+function recentDigest(text: string): string | undefined {
+  for (const [t, d] of recentDigests) if (t === text) return d;
+  return undefined;
+}
+
+/**
+ * Large texts only (small ones cost nothing to hash), and eight of them: an apply's new rulesets, the
+ * recorded ones and their canonical forms, the plan and the new canonical forms, each asked for more
+ * than once (the plan's digests were hashed again after the others had pushed them out).
+ */
+function remember(text: string, digest: string): void {
+  if (text.length < 1 << 16) return;
+  recentDigests.unshift([text, digest]);
+  recentDigests.length = Math.min(recentDigests.length, 8);
 }
 
 /**

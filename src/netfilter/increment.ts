@@ -295,12 +295,11 @@ export function finishIncrement(
 ): FamilyScript | NoIncrement {
   const drift = driftFrom(recorded, live);
   if (drift !== undefined) return drift;
-  const have = parseSave(live);
+  const have = scanSave(live) ?? parsedTables(live);
   const staged = parseSave(skeleton);
   const names = new Set(plan.tables.map((t) => t.name));
   // An empty table of another (a full reload would flush it, and leave it there, empty) changes nothing.
-  for (const [t, table] of have)
-    if (!names.has(t) && !isEmptyTable(table)) return { reason: `the target has a ${t} table the rules do not load` };
+  for (const [t, table] of have) if (!names.has(t) && !table.empty) return { reason: `the target has a ${t} table the rules do not load` };
   const script: string[] = [];
   const expected: string[] = [];
   for (const t of plan.tables) {
@@ -310,17 +309,22 @@ export function finishIncrement(
     // A table the target does not have stays so while the rules leave it empty (as a whole reload would).
     if (live === undefined && isEmptyTable(saved)) continue;
     if (live === undefined) return { reason: `the rules now use the ${t.name} table, which the target does not have` };
-    const liveChains = chainsOf(live);
+    const liveChains = live.chains;
     const savedChains = chainsOf(saved);
     // The live table must be the old input, rule for rule: the same chains with as many rules each.
-    if (liveChains.size !== t.oldCounts.size || [...liveChains].some(([c, side]) => t.oldCounts.get(c) !== side.rules.length)) {
+    if (liveChains.size !== t.oldCounts.size || [...liveChains].some(([c, side]) => t.oldCounts.get(c) !== side.count)) {
       return { reason: `the live ${t.name} table does not hold the last applied rules one for one` };
     }
     const out = tableScript(t, liveChains, savedChains);
     if ('reason' in out) return out;
     if (out.lines.length > 0) script.push(`*${t.name}`, ...out.lines, 'COMMIT');
     expected.push(`*${t.name}`, ...saved.chains.map((c) => `${c} [0:0]`));
-    for (const c of savedChains.keys()) expected.push(...(out.rules.get(c) ?? []));
+    for (const c of savedChains.keys()) {
+      // A chain the script leaves as it was: its lines as the live save has them, in one piece.
+      const after = out.rules.get(c);
+      const rules = after === UNCHANGED ? (liveChains.get(c)?.joined() ?? '') : (after ?? []).join('\n');
+      if (rules !== '') expected.push(rules);
+    }
     expected.push('COMMIT');
   }
   return {
@@ -330,20 +334,28 @@ export function finishIncrement(
   };
 }
 
-/** One table's commands, and its rules after them in canonical form, by chain. */
+/** A chain the script leaves as it was (tableScript): its rules are the live ones. */
+const UNCHANGED = Symbol('unchanged');
+
+/** One table's commands, and its rules after them in canonical form, by chain (UNCHANGED: as live). */
 function tableScript(
   t: TablePlan,
-  liveChains: ReturnType<typeof chainsOf>,
+  liveChains: ReadonlyMap<string, LiveChain>,
   savedChains: ReturnType<typeof chainsOf>,
-): { lines: string[]; rules: Map<string, string[]> } | NoIncrement {
+): { lines: string[]; rules: Map<string, string[] | typeof UNCHANGED> } | NoIncrement {
   const lines: string[] = [...t.added.map((c) => `-N ${c}`), ...t.policies.map(([c, p]) => `-P ${c} ${p}`)];
-  const rules = new Map<string, string[]>();
+  const rules = new Map<string, string[] | typeof UNCHANGED>();
   for (const c of t.chains) {
-    const old = liveChains.get(c.name)?.rules ?? [];
     const staged = savedChains.get(c.name)?.rules ?? [];
     if (staged.length !== c.keptIndex.filter((k) => k >= 0).length) {
       return { reason: `staging saved back another number of rules in ${t.name}/${c.name}` };
     }
+    const live = liveChains.get(c.name);
+    if (live !== undefined && c.ops.every((op) => op === ' ')) {
+      rules.set(c.name, UNCHANGED);
+      continue;
+    }
+    const old = live?.rules() ?? [];
     const after: string[] = [];
     let i = 0;
     let j = 0;
@@ -390,6 +402,118 @@ function tableScript(
   for (const c of t.removed) lines.push(`-F ${c}`);
   for (const c of t.removed) lines.push(`-X ${c}`);
   return { lines, rules };
+}
+
+/** A chain of the live save: its policy, how many rules, and the rules (made only for a chain that changes). */
+interface LiveChain {
+  readonly policy: string;
+  readonly count: number;
+  rules(): readonly string[];
+  /** Its rule lines joined by newlines, as the save has them. */
+  joined(): string;
+}
+
+/** A table of the live save, by chain. */
+interface LiveTable {
+  /** No rules, no user chains, ACCEPT policies (isEmptyTable). */
+  readonly empty: boolean;
+  readonly chains: ReadonlyMap<string, LiveChain>;
+}
+
+/** The live save's tables through parseSave and chainsOf: for a save scanSave does not take (counters, blanks at line ends). */
+function parsedTables(text: string): Map<string, LiveTable> {
+  const out = new Map<string, LiveTable>();
+  for (const [name, table] of parseSave(text)) {
+    const chains = new Map<string, LiveChain>();
+    for (const [chain, side] of chainsOf(table))
+      chains.set(chain, { policy: side.policy, count: side.rules.length, rules: () => side.rules, joined: () => side.rules.join('\n') });
+    out.set(name, { empty: isEmptyTable(table), chains });
+  }
+  return out;
+}
+
+/** A chain as scanSave finds it: where its rule lines are in the text. */
+interface ScannedChain {
+  readonly policy: string;
+  count: number;
+  /** [start, end) offsets of runs of its lines, one after the other in the text. */
+  readonly ranges: number[];
+  /** The end of its last line (-2: none yet). */
+  lastEnd: number;
+}
+
+/**
+ * The tables of a save without parsing its rules: per chain, where its lines are (usually one run), so
+ * that a chain the script leaves alone is copied in one piece, and only a changed chain is split into
+ * rules. The same chains and rules as parseSave and chainsOf, for plain saves only: undefined (parse it
+ * then) at a line with a blank at its end, counters, a rule outside a table or anything else unusual.
+ * At 50k rules: about 5 ms, against 50 ms and 50k strings for parsing.
+ */
+export function scanSave(text: string): Map<string, LiveTable> | undefined {
+  const tables = new Map<string, { rules: number; decls: string[]; chains: Map<string, ScannedChain> }>();
+  let cur: { rules: number; decls: string[]; chains: Map<string, ScannedChain> } | undefined;
+  let chain: ScannedChain | undefined;
+  let chainName = '';
+  for (let pos = 0; pos < text.length; ) {
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    const next = end + 1;
+    if (end > pos) {
+      if (text.charCodeAt(end - 1) <= 32) return undefined;
+      const first = text.charCodeAt(pos);
+      if (first === 45 /* - */) {
+        if (cur === undefined || !text.startsWith('-A ', pos)) return undefined;
+        const at = pos + 3;
+        const same =
+          chain !== undefined &&
+          text.startsWith(chainName, at) &&
+          (at + chainName.length === end || text.charCodeAt(at + chainName.length) === 32);
+        if (!same) {
+          let space = text.indexOf(' ', at);
+          if (space < 0 || space > end) space = end;
+          chainName = text.slice(at, space);
+          chain = cur.chains.get(chainName);
+          if (chain === undefined) cur.chains.set(chainName, (chain = { policy: '-', count: 0, ranges: [], lastEnd: -2 }));
+        }
+        const c = chain as ScannedChain;
+        if (c.lastEnd === pos - 1) c.ranges[c.ranges.length - 1] = end;
+        else c.ranges.push(pos, end);
+        c.lastEnd = end;
+        c.count++;
+        cur.rules++;
+      } else if (first === 42 /* * */) {
+        cur = { rules: 0, decls: [], chains: new Map() };
+        tables.set(text.slice(pos + 1, end), cur);
+        chain = undefined;
+      } else if (first === 58 /* : */) {
+        if (cur === undefined) return undefined;
+        const decl = text.slice(pos, end).replace(/ \[\d+:\d+\]$/, '');
+        const [name = '', policy = ''] = decl.slice(1).split(' ');
+        if (cur.chains.has(name)) return undefined;
+        cur.decls.push(decl);
+        cur.chains.set(name, { policy, count: 0, ranges: [], lastEnd: -2 });
+        chain = undefined;
+      } else if (end - pos === 6 && text.startsWith('COMMIT', pos)) {
+        cur = undefined;
+        chain = undefined;
+      } else if (first !== 35 /* # */) return undefined;
+    }
+    pos = next;
+  }
+  const out = new Map<string, LiveTable>();
+  for (const [name, t] of tables) {
+    const chains = new Map<string, LiveChain>();
+    for (const [n, c] of t.chains) {
+      const joined = (): string => {
+        const parts: string[] = [];
+        for (let i = 0; i < c.ranges.length; i += 2) parts.push(text.slice(c.ranges[i], c.ranges[i + 1]));
+        return parts.join('\n');
+      };
+      chains.set(n, { policy: c.policy, count: c.count, rules: () => (c.count === 0 ? [] : joined().split('\n')), joined });
+    }
+    out.set(name, { empty: t.rules === 0 && t.decls.every((d) => d.endsWith(' ACCEPT')), chains });
+  }
+  return out;
 }
 
 /** A saved rule's text after `-A CHAIN `. */
