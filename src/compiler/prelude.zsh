@@ -2,7 +2,9 @@
 # counted lists (the variables called as commands, the files' last command lines, the files' positional
 # arguments), then the files.
 # Every record written to fd 3 starts with the per-run marker $NFGIT_RECORD_MARK, then a kind:
-#   A4 A6 AM   from the aliases (fast mode): location, #trace, trace…, then the arguments up to the next marker
+#   A4 A6 AM   from the aliases (fast mode): $LINENO, N, then N each of $funcfiletrace, $funcsourcetrace and
+#              $funcstack (the call's FILE:LINE is made of these, record-stream.ts), then the arguments up to
+#              the next marker
 #   V          from an alias named after a variable called as a command (`$IPT -A …`, fast mode): as A4, its
 #              first argument the variable's value (the compiler reads it as the tool it names, or runs exact)
 #   U4 U6      from the functions in fast mode (calls through a variable): #args, the arguments (one
@@ -172,10 +174,15 @@ if [[ $__nfgit_mode == fast ]]; then
     iptables() { print -u3 -rN -- "$__nfgit_m" U4 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
     ip6tables() { print -u3 -rN -- "$__nfgit_m" U6 "${#}" "${(pj:\0:)@}" "${funcfiletrace[@]}" }
   fi
-  alias iptables='print -u3 -rN -- $__nfgit_m A4 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
-  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
-  alias ipset='print -u3 -rN -- $__nfgit_m AS ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
-  alias main='print -u3 -rN -- $__nfgit_m AM ${(%):-%x:%I:%N} $#funcfiletrace $funcfiletrace'
+  # The call's own FILE:LINE is what %x:%I would say, made by the compiler from the innermost frame:
+  # its file and first line ($funcsourcetrace), $LINENO, and whether it is an eval ($funcstack). The
+  # prompt expansion cost about 33k instructions a call (every character of the path goes through the
+  # multibyte conversion of prompts), these three about 13k, and within a trap they give the line the
+  # exact mode's $funcfiletrace gives, where %I gave the line within the function.
+  alias iptables='print -u3 -rN -- $__nfgit_m A4 $LINENO $#funcfiletrace $funcfiletrace $funcsourcetrace $funcstack'
+  alias ip6tables='print -u3 -rN -- $__nfgit_m A6 $LINENO $#funcfiletrace $funcfiletrace $funcsourcetrace $funcstack'
+  alias ipset='print -u3 -rN -- $__nfgit_m AS $LINENO $#funcfiletrace $funcfiletrace $funcsourcetrace $funcstack'
+  alias main='print -u3 -rN -- $__nfgit_m AM $LINENO $#funcfiletrace $funcfiletrace $funcsourcetrace $funcstack'
 fi
 # The tools by another name, as scripts call them: by path (`/sbin/iptables`, `IPT=/usr/sbin/iptables;
 # $IPT -A …`: zsh calls a function named like the path), and by backend (`iptables-nft`, which nfgit
@@ -321,8 +328,8 @@ __nfgit_exit_ok() { [[ -n $__nfgit_exit && $__nfgit_exit == $__nfgit_file\|$__nf
 if [[ $__nfgit_mode == fast ]]; then
   for __nfgit_tool in $__nfgit_vars; do
     [[ $__nfgit_tool == [A-Za-z_]* && $__nfgit_tool != *[^A-Za-z0-9_]* ]] || continue
-    alias "\$$__nfgit_tool=print -u3 -rN -- \$__nfgit_m V \${(%):-%x:%I:%N} \$#funcfiletrace \$funcfiletrace \"\$$__nfgit_tool\""
-    alias "\${$__nfgit_tool}=print -u3 -rN -- \$__nfgit_m V \${(%):-%x:%I:%N} \$#funcfiletrace \$funcfiletrace \"\$$__nfgit_tool\""
+    alias "\$$__nfgit_tool=print -u3 -rN -- \$__nfgit_m V \$LINENO \$#funcfiletrace \$funcfiletrace \$funcsourcetrace \$funcstack \"\$$__nfgit_tool\""
+    alias "\${$__nfgit_tool}=print -u3 -rN -- \$__nfgit_m V \$LINENO \$#funcfiletrace \$funcfiletrace \$funcsourcetrace \$funcstack \"\$$__nfgit_tool\""
   done
   unset __nfgit_tool
 fi

@@ -11,21 +11,23 @@ export interface RawRecord {
 /**
  * Splits the NUL-separated record stream incrementally (chunks may end anywhere, even inside a
  * UTF-8 character). Every record starts with the run's marker. Counted records are
- * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`, `V`) are `MARK KIND LOC NTRACE TRACE… ARGS…`
- * whose arguments run up to the next marker, since an alias cannot count the words that follow it;
+ * `MARK KIND NTRACE TRACE… NARGS ARGS…`; alias records (`A…`, `V`) are
+ * `MARK KIND LINENO NTRACE TRACE… SOURCES… NAMES… ARGS…` (NTRACE each: `$funcfiletrace`,
+ * `$funcsourcetrace`, `$funcstack`, see aliasLocation) whose arguments run up to the next marker,
+ * since an alias cannot count the words that follow it;
  * the fast mode's functions (`U…`) write `MARK KIND NARGS ARGS… TRACE…`, the arguments as one word
  * (one empty field when there are none) and the trace up to the next marker (prelude.zsh says why).
  */
 /**
- * The location of an alias record, from the prompt expansion `%x:%I:%N`. Inside an `eval` (`%N` is
- * `(eval)`), zsh's `%I` is the eval's line plus the line within the eval string, one too many: the
- * first line of the string is the eval's own line.
+ * The location of an alias record, as `%x:%I` would say it (and the exact mode's `$funcfiletrace`
+ * does): from `$LINENO`, the innermost frame's `$funcsourcetrace` entry (`FILE:FIRST`, its file and
+ * the line its code starts at, 0 for a sourced file) and its `$funcstack` name. Inside an `eval`
+ * (named `(eval)`) zsh counts the eval string's first line as 1, on the eval's own line: one less.
  */
-export function aliasLocation(raw: string): string {
-  const m = /^(.*?):(\d+):(.*)$/s.exec(raw);
-  if (m === null) return raw;
-  const line = Number(m[2]);
-  return `${m[1] ?? ''}:${m[3] === '(eval)' && line > 1 ? line - 1 : line}`;
+export function aliasLocation(lineno: string, source: string, name: string): string {
+  const colon = source.lastIndexOf(':');
+  const line = Number(lineno) + Number(source.slice(colon + 1));
+  return `${source.slice(0, colon)}:${name === '(eval)' && line > 1 ? line - 1 : line}`;
 }
 /** A count field of a record; anything else means the stream is out of step (a rule file changed how zsh expands). */
 function count(field: string | undefined): number {
@@ -102,18 +104,40 @@ export class RecordStream {
     if (alias) {
       e = buf.indexOf('\0', p);
       if (e < 0) return undefined;
-      const loc = aliasLocation(buf.slice(p, e));
+      const lineno = buf.slice(p, e);
       p = e + 1;
       e = buf.indexOf('\0', p);
       if (e < 0) return undefined;
       const nTrace = count(buf.slice(p, e));
       p = e + 1;
-      trace = [loc];
+      // Then nTrace each of $funcfiletrace, $funcsourcetrace and $funcstack: the first two of the latter make the location.
+      trace = [''];
       for (let i = 0; i < nTrace; i++) {
         e = buf.indexOf('\0', p);
         if (e < 0) return undefined;
         trace.push(buf.slice(p, e));
         p = e + 1;
+      }
+      if (nTrace === 0) {
+        // No frame: the prelude's own code (the compiler drops its frames, as it does `:LINE`).
+        trace[0] = `:${lineno}`;
+      } else {
+        e = buf.indexOf('\0', p);
+        if (e < 0) return undefined;
+        const source = buf.slice(p, e);
+        // The other frames' sources, then the names up to the innermost frame's.
+        for (let i = 1; i <= nTrace; i++) {
+          p = e + 1;
+          e = buf.indexOf('\0', p);
+          if (e < 0) return undefined;
+        }
+        trace[0] = aliasLocation(lineno, source, buf.slice(p, e));
+        p = e + 1;
+        for (let i = 1; i < nTrace; i++) {
+          e = buf.indexOf('\0', p);
+          if (e < 0) return undefined;
+          p = e + 1;
+        }
       }
     } else {
       e = buf.indexOf('\0', p);

@@ -347,3 +347,34 @@ test('an error in a call through a variable names the helper line and every call
       t.regex(msg, /05-helpers:3: iptables: .*NOPE[^\n]*\n {2}called from [^\n]*05-helpers:5\n {2}called from [^\n]*10-a:3(\n|$)/);
     },
   ));
+
+// Issue 15: the fast mode's aliases make a call's FILE:LINE from $LINENO, $funcsourcetrace and
+// $funcstack (prompt expansion cost a third of a call's record); it must be the exact mode's, which
+// comes from $funcfiletrace of a function call, wherever the call is. Each case fails on its NOPE
+// call; the same files with a first file that asks -C (an answer: the compiler runs exact) must fail
+// with the same message. A trap fired inside a function was FILE:2 (%I: the line within the function)
+// in fast mode, and FILE:4 (where it fired) in exact mode.
+test('a fast run and an exact run name the same FILE:LINE in functions, evals, anonymous functions and traps', async (t) => {
+  const cases: Record<string, string> = {
+    top: 'iptables -A INPUT -i lo -j ACCEPT\n\niptables -A INPUT -j NOPE\n',
+    helper: 'add() {\n  :\n  iptables -A INPUT "$@"\n}\nadd -i lo -j ACCEPT\nadd -j NOPE\n',
+    eval: 'iptables -A INPUT -i lo -j ACCEPT\neval "\n  iptables -A INPUT -i lo2 -j ACCEPT\n  iptables -A INPUT -j NOPE\n"\n',
+    evalInFunction: 'f() {\n  :\n  eval "iptables -A INPUT -i lo -j ACCEPT; eval \'\n\n iptables -A INPUT -j NOPE\'"\n}\nf\n',
+    anonymous: 'iptables -A INPUT -i lo -j ACCEPT\n() {\n  iptables -A INPUT -j "$1"\n} NOPE\n',
+    oneLine: 'g() { iptables -A INPUT -j NOPE }; g\n',
+    trapInFunction: 'iptables -A INPUT -i lo -j ACCEPT\nf() {\n  trap "iptables -A INPUT -j NOPE" USR1\n  kill -USR1 $$\n  :\n}\nf\n',
+    sourced: 'iptables -A INPUT -i lo -j ACCEPT\n. $NFGIT_RULES_DIR/lib.sh\nh\n',
+  };
+  const lib = 'h() {\n  iptables -A INPUT -j NOPE\n}\n';
+  for (const [name, text] of Object.entries(cases)) {
+    const fast = await withRulesDir({ '10-a': text, '.nfgitignore': 'lib.sh\n', 'lib.sh': lib }, (dir) =>
+      firstError(compile({ rulesDir: dir })),
+    );
+    const exact = await withRulesDir(
+      { '05-ask': 'iptables -C INPUT -j ACCEPT || true\n', '10-a': text, '.nfgitignore': 'lib.sh\n', 'lib.sh': lib },
+      (dir) => firstError(compile({ rulesDir: dir })),
+    );
+    t.regex(fast, /NOPE/, name);
+    t.is(fast.replace(/nfgit-rules-\w+/g, 'DIR'), exact.replace(/nfgit-rules-\w+/g, 'DIR'), name);
+  }
+});

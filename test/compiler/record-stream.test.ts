@@ -7,13 +7,13 @@ const encode = (...fields: string[]): Buffer => Buffer.from(fields.map((f) => f 
 test('records split across chunks anywhere, including inside UTF-8', (t) => {
   const whole = Buffer.concat([
     encode(MARK, '4', '1', '/r/10:3', '3', '-A', 'INPUT', 'café ✓'),
-    encode(MARK, 'A4', '/r/10:4', '1', '/p:9', '-A', 'INPUT', '-j', 'ACCEPT'),
+    encode(MARK, 'A4', '4', '1', '/p:9', '/r/10:0', '/r/10', '-A', 'INPUT', '-j', 'ACCEPT'),
     encode(MARK, 'M', '0', '1', 'sysctl'),
-    encode(MARK, 'AM', '/r/10:5', '0', 'sysctl', '-w', 'x=1'),
+    encode(MARK, 'AM', '5', '0', 'sysctl', '-w', 'x=1'),
     encode(MARK, 'U4', '3', '-A', 'INPUT', 'é', '/r/05:3', '/r/10:6'),
     encode(MARK, 'U6', '0', '', '/r/10:7'),
     encode(MARK, 'U4', '2', '', '', '/r/10:8'),
-    encode(MARK, 'V', '/r/05:2:add', '1', '/r/10:9', 'ip6tables', '-A', 'INPUT'),
+    encode(MARK, 'V', '1', '2', '/r/10:9', '/p:9', '/r/05:1', '/r/10:0', 'add', '/r/10', 'ip6tables', '-A', 'INPUT'),
   ]);
   for (let cut = 1; cut < whole.length; cut++) {
     const s = new RecordStream(MARK);
@@ -22,20 +22,20 @@ test('records split across chunks anywhere, including inside UTF-8', (t) => {
       { kind: '4', trace: ['/r/10:3'], args: ['-A', 'INPUT', 'café ✓'] },
       { kind: 'A4', trace: ['/r/10:4', '/p:9'], args: ['-A', 'INPUT', '-j', 'ACCEPT'] },
       { kind: 'M', trace: [], args: ['sysctl'] },
-      { kind: 'AM', trace: ['/r/10:5'], args: ['sysctl', '-w', 'x=1'] },
+      { kind: 'AM', trace: [':5'], args: ['sysctl', '-w', 'x=1'] },
       { kind: 'U4', trace: ['/r/05:3', '/r/10:6'], args: ['-A', 'INPUT', 'é'] },
       { kind: 'U6', trace: ['/r/10:7'], args: [] },
       { kind: 'U4', trace: ['/r/10:8'], args: ['', ''] },
-      { kind: 'V', trace: ['/r/05:2', '/r/10:9'], args: ['ip6tables', '-A', 'INPUT'] },
+      { kind: 'V', trace: ['/r/05:2', '/r/10:9', '/p:9'], args: ['ip6tables', '-A', 'INPUT'] },
     ]);
   }
 });
 
 test('an alias record is complete only at the next marker or the end', (t) => {
   const s = new RecordStream(MARK);
-  t.deepEqual(s.push(encode(MARK, 'A4', '/r:1', '0', '-A', 'INPUT')), []);
+  t.deepEqual(s.push(encode(MARK, 'A4', '1', '1', '/p:3', '/r:0', '/r', '-A', 'INPUT')), []);
   t.deepEqual(s.push(encode(MARK, 'Z', '0', '0')), [
-    { kind: 'A4', trace: ['/r:1'], args: ['-A', 'INPUT'] },
+    { kind: 'A4', trace: ['/r:1', '/p:3'], args: ['-A', 'INPUT'] },
     { kind: 'Z', trace: [], args: [] },
   ]);
 });
@@ -64,10 +64,11 @@ test('a stream out of step is an error', (t) => {
   t.throws(() => s.push(encode('garbage', '4', '0', '0')), { message: /out of step/ });
 });
 
-test('alias locations: %x:%I:%N, one line less inside an eval', (t) => {
-  t.is(aliasLocation('/r/10-web:4:/r/10-web'), '/r/10-web:4');
-  t.is(aliasLocation('/r/10-web:7:(eval)'), '/r/10-web:6');
-  t.is(aliasLocation('/r/05-helpers:3:allow'), '/r/05-helpers:3');
-  t.is(aliasLocation('/r/a:b/10-x:12:f:g'), '/r/a:b/10-x:12');
-  t.is(aliasLocation('odd'), 'odd');
+test('alias locations: $LINENO from the first line of the innermost frame, one line less inside an eval', (t) => {
+  t.is(aliasLocation('4', '/r/10-web:0', '/r/10-web'), '/r/10-web:4');
+  t.is(aliasLocation('2', '/r/10-web:6', '(eval)'), '/r/10-web:7');
+  t.is(aliasLocation('1', '/r/10-web:6', '(eval)'), '/r/10-web:6');
+  t.is(aliasLocation('0', '/r/10-web:0', '(eval)'), '/r/10-web:0');
+  t.is(aliasLocation('2', '/r/05-helpers:1', 'allow'), '/r/05-helpers:3');
+  t.is(aliasLocation('3', '/r/a:b/10-x:9', 'f:g'), '/r/a:b/10-x:12');
 });
