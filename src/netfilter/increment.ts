@@ -28,13 +28,24 @@ interface RenderedRule {
 /** One chain of rendered restore input: its policy (`-` for user chains) and rule lines. */
 interface RenderedChain {
   readonly policy: string;
-  readonly rules: RenderedRule[];
+  readonly count: number;
+  /** Its rule lines, made when first asked for (a chain that did not change is never split into rules). */
+  rules(): RenderedRule[];
+  /** Its rule lines joined by newlines: two chains with the same are the same rules. */
+  joined(): string;
+  /** Whether any of its rules is on one of these lines. */
+  onAnyLine(lines: ReadonlySet<number>): boolean;
 }
 
 /** The chains of each table of nfgit's rendered restore input, in declaration order. */
+function renderedTables(text: string): Map<string, Map<string, RenderedChain>> {
+  return scanRendered(text) ?? parseRendered(text);
+}
+
+/** parseRendered, made into RenderedChains: for input scanRendered does not take. */
 function parseRendered(text: string): Map<string, Map<string, RenderedChain>> {
-  const tables = new Map<string, Map<string, RenderedChain>>();
-  let cur: Map<string, RenderedChain> | undefined;
+  const tables = new Map<string, Map<string, { policy: string; rules: RenderedRule[] }>>();
+  let cur: Map<string, { policy: string; rules: RenderedRule[] }> | undefined;
   const lines = text.split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i] as string;
@@ -52,7 +63,124 @@ function parseRendered(text: string): Map<string, Map<string, RenderedChain>> {
       cur.set(name, { policy, rules: [] });
     }
   }
-  return tables;
+  const out = new Map<string, Map<string, RenderedChain>>();
+  for (const [name, table] of tables) {
+    const chains = new Map<string, RenderedChain>();
+    for (const [chain, c] of table)
+      chains.set(chain, {
+        policy: c.policy,
+        count: c.rules.length,
+        rules: () => c.rules,
+        joined: () => c.rules.map((r) => r.text).join('\n'),
+        onAnyLine: (lines) => c.rules.some((r) => lines.has(r.line)),
+      });
+    out.set(name, chains);
+  }
+  return out;
+}
+
+/** A chain as scanRendered finds it: runs of its lines, as [start, end) offsets and the first line's number. */
+interface ScannedRenderedChain {
+  readonly policy: string;
+  count: number;
+  /** Per run of consecutive lines: its start and end offsets, the number of its first line, how many lines. */
+  readonly runs: number[];
+  lastLine: number;
+}
+
+/**
+ * parseRendered without splitting the text into rules: per chain, the runs of its lines (one, as nfgit
+ * renders a chain), so that a chain the same in both inputs is compared whole and never split. The
+ * same chains and rules as parseRendered; undefined (parse it then) where the two could differ: a
+ * chain declared twice or after its rules, a table twice.
+ */
+function scanRendered(text: string): Map<string, Map<string, RenderedChain>> | undefined {
+  const tables = new Map<string, Map<string, ScannedRenderedChain>>();
+  let cur: Map<string, ScannedRenderedChain> | undefined;
+  let chain: ScannedRenderedChain | undefined;
+  let chainName = '';
+  let line = 0;
+  for (let pos = 0; pos <= text.length; ) {
+    line++;
+    let end = text.indexOf('\n', pos);
+    if (end < 0) end = text.length;
+    if (text.startsWith('-A ', pos)) {
+      if (cur !== undefined) {
+        const at = pos + 3;
+        const same =
+          chain !== undefined &&
+          text.startsWith(chainName, at) &&
+          (at + chainName.length === end || text.charCodeAt(at + chainName.length) === 32);
+        if (!same) {
+          let space = text.indexOf(' ', at);
+          if (space < 0 || space > end) space = end;
+          chainName = text.slice(at, space);
+          chain = cur.get(chainName);
+          if (chain === undefined) cur.set(chainName, (chain = { policy: '-', count: 0, runs: [], lastLine: -1 }));
+        }
+        const c = chain as ScannedRenderedChain;
+        if (c.lastLine === line - 1) {
+          c.runs[c.runs.length - 3] = end;
+          c.runs[c.runs.length - 1] = (c.runs[c.runs.length - 1] ?? 0) + 1;
+        } else c.runs.push(pos, end, line, 1);
+        c.lastLine = line;
+        c.count++;
+      }
+    } else if (text.startsWith('*', pos)) {
+      const name = text.slice(pos + 1, end);
+      if (tables.has(name)) return undefined;
+      tables.set(name, (cur = new Map()));
+      chain = undefined;
+    } else if (end - pos === 6 && text.startsWith('COMMIT', pos)) {
+      cur = undefined;
+      chain = undefined;
+    } else if (cur !== undefined && text.startsWith(':', pos)) {
+      const [name = '', policy = ''] = text.slice(pos + 1, end).split(' ');
+      if (cur.has(name)) return undefined;
+      cur.set(name, { policy, count: 0, runs: [], lastLine: -1 });
+      chain = undefined;
+    }
+    pos = end + 1;
+  }
+  const out = new Map<string, Map<string, RenderedChain>>();
+  for (const [name, table] of tables) {
+    const chains = new Map<string, RenderedChain>();
+    for (const [n, c] of table) {
+      let rules: RenderedRule[] | undefined;
+      const joined = (): string => {
+        const parts: string[] = [];
+        for (let i = 0; i < c.runs.length; i += 4) parts.push(text.slice(c.runs[i], c.runs[i + 1]));
+        return parts.join('\n');
+      };
+      chains.set(n, {
+        policy: c.policy,
+        count: c.count,
+        rules: () => {
+          if (rules !== undefined) return rules;
+          rules = [];
+          for (let i = 0; i < c.runs.length; i += 4) {
+            const first = c.runs[i + 2] as number;
+            text
+              .slice(c.runs[i], c.runs[i + 1])
+              .split('\n')
+              .forEach((t, k) => (rules as RenderedRule[]).push({ line: first + k, text: t }));
+          }
+          return rules;
+        },
+        joined,
+        onAnyLine: (lines) => {
+          for (let i = 0; i < c.runs.length; i += 4) {
+            const first = c.runs[i + 2] as number;
+            const last = first + (c.runs[i + 3] as number);
+            for (let l = first; l < last; l++) if (lines.has(l)) return true;
+          }
+          return false;
+        },
+      });
+    }
+    out.set(name, chains);
+  }
+  return out;
 }
 
 const JUMPS = [' -j ', ' -g ', ' --jump ', ' --goto '];
@@ -144,8 +272,8 @@ const MAX_CHAIN_EDITS = 2000;
 
 /** Plans one family's incremental apply from the restore input applied last (`old`) to the new one (`next`). */
 export function planIncrement(old: string, next: string): FamilyIncrement | NoIncrement {
-  const a = parseRendered(old);
-  const b = parseRendered(next);
+  const a = renderedTables(old);
+  const b = renderedTables(next);
   const anyUsers = new Set<string>();
   for (const t of [...a.values(), ...b.values()]) for (const [n, c] of t) if (c.policy === '-') anyUsers.add(n);
   // Rule lines of the new input that jump to a user chain of either input (a superset of each table's own).
@@ -167,22 +295,27 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
       .map(([n, c]) => [n, c.policy]);
     // Chains whose every rule staging must see: added ones, and those reached by a jump that changed.
     const whole = new Set(added);
-    const chains: Array<{ name: string; ops: EditOp[]; oldCount: number; rules: RenderedChain['rules'] }> = [];
+    const chains: Array<{ name: string; ops: EditOp[]; oldCount: number; chain: RenderedChain; same: boolean }> = [];
     for (const [chain, c] of tb) {
-      const before = ta.get(chain)?.rules.map((r) => r.text) ?? [];
-      const ops = editOps(
-        before,
-        c.rules.map((r) => r.text),
-        MAX_CHAIN_EDITS,
-      );
+      const o = ta.get(chain);
+      // The same rules in both (most chains, at a one-rule change): compared whole, never split.
+      const same = o !== undefined && o.count === c.count && o.joined() === c.joined();
+      const ops = same
+        ? new Array<EditOp>(c.count).fill(' ')
+        : editOps(
+            o?.rules().map((r) => r.text) ?? [],
+            c.rules().map((r) => r.text),
+            MAX_CHAIN_EDITS,
+          );
       if (ops === undefined) return { reason: `chain ${name}/${chain} changed in more than ${MAX_CHAIN_EDITS} places` };
-      chains.push({ name: chain, ops, oldCount: before.length, rules: c.rules });
-      rules += c.rules.length;
+      chains.push({ name: chain, ops, oldCount: o?.count ?? 0, chain: c, same });
+      rules += c.count;
+      if (same) continue;
       let i = 0;
       let j = 0;
       for (const op of ops) {
         // A jump added or removed: staging must see the chain it reaches whole.
-        const rule = op === ' ' ? undefined : op === '+' ? c.rules[j] : ta.get(chain)?.rules[i];
+        const rule = op === ' ' ? undefined : op === '+' ? c.rules()[j] : o?.rules()[i];
         const target = rule === undefined ? undefined : jumpOf(rule, users);
         if (target !== undefined) whole.add(target);
         if (op !== '+') i++;
@@ -190,7 +323,7 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
       }
     }
     for (const chain of removed) {
-      for (const r of ta.get(chain)?.rules ?? []) {
+      for (const r of ta.get(chain)?.rules() ?? []) {
         const target = jumpOf(r, users);
         if (target !== undefined) whole.add(target);
       }
@@ -199,6 +332,11 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
     for (const chain of closure(whole, tb, users)) whole.add(chain);
     const planned: ChainPlan[] = [];
     for (const c of chains) {
+      // Unchanged, not seen whole, no jump kept: none of its rules is staged (and it is not split).
+      if (c.same && !whole.has(c.name) && !c.chain.onAnyLine(jumps)) {
+        planned.push({ name: c.name, ops: c.ops, oldCount: c.oldCount, keptIndex: new Array<number>(c.chain.count).fill(-1) });
+        continue;
+      }
       const isNew = new Set<number>();
       let j = 0;
       for (const op of c.ops) {
@@ -206,7 +344,7 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
         if (op !== '-') j++;
       }
       let k = 0;
-      const keptIndex = c.rules.map((r, idx) => {
+      const keptIndex = c.chain.rules().map((r, idx) => {
         const keep = whole.has(c.name) || isNew.has(idx) || (jumps.has(r.line) && jumpOf(r, users) !== undefined);
         if (!keep) return -1;
         kept.add(r.line);
@@ -216,13 +354,45 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
       changes += countCommands(c.ops);
     }
     changes += added.length + 2 * removed.length + policies.length;
-    const oldCounts = new Map([...ta].map(([n, c]) => [n, c.rules.length]));
+    const oldCounts = new Map([...ta].map(([n, c]) => [n, c.count]));
     plans.push({ name, chains: planned, added, removed, policies, oldCounts });
   }
   if (changes > LARGE_CHANGE && changes > rules / 4) return { reason: `a large change (${changes} commands for ${rules} rules)` };
-  const lines = next.split('\n');
-  const skeleton = lines.map((l, i) => (l.startsWith('-A ') && !kept.has(i + 1) ? '#' : l)).join('\n');
-  return { skeleton, tables: plans, changes };
+  return { skeleton: skeletonOf(next, kept), tables: plans, changes };
+}
+
+/**
+ * The new input with every rule line not in `kept` (line numbers) turned into `#`: the lines between
+ * copied in pieces, not split and joined again (50k rules, most of them dropped).
+ */
+function skeletonOf(next: string, kept: ReadonlySet<number>): string {
+  const out: string[] = [];
+  // Where the text not copied yet starts, and the dropped lines before it not written yet (a run of
+  // them, each `#`, the newlines between them in the repeat).
+  let from = 0;
+  let hashes = 0;
+  const flush = (): void => {
+    if (hashes > 0) out.push(`#${'\n#'.repeat(hashes - 1)}`);
+    hashes = 0;
+  };
+  let line = 0;
+  for (let pos = 0; pos <= next.length; ) {
+    line++;
+    let end = next.indexOf('\n', pos);
+    if (end < 0) end = next.length;
+    if (next.startsWith('-A ', pos) && !kept.has(line)) {
+      if (hashes === 0 || from !== pos - 1) {
+        flush();
+        out.push(next.slice(from, pos));
+      }
+      hashes++;
+      from = end;
+    }
+    pos = end + 1;
+  }
+  flush();
+  out.push(next.slice(from));
+  return out.join('');
 }
 
 /** The user chains reachable by jumps from `from` (in the new table). */
@@ -230,7 +400,7 @@ function closure(from: ReadonlySet<string>, table: ReadonlyMap<string, RenderedC
   const seen = new Set(from);
   const todo = [...from];
   while (todo.length > 0) {
-    for (const r of table.get(todo.pop() as string)?.rules ?? []) {
+    for (const r of table.get(todo.pop() as string)?.rules() ?? []) {
       const target = jumpOf(r, users);
       if (target !== undefined && !seen.has(target)) {
         seen.add(target);
