@@ -143,44 +143,43 @@ function scanRendered(text: string): Map<string, Map<string, RenderedChain>> | u
     pos = end + 1;
   }
   const out = new Map<string, Map<string, RenderedChain>>();
-  for (const [name, table] of tables) {
-    const chains = new Map<string, RenderedChain>();
-    for (const [n, c] of table) {
-      let rules: RenderedRule[] | undefined;
-      const joined = (): string => {
-        const parts: string[] = [];
-        for (let i = 0; i < c.runs.length; i += 4) parts.push(text.slice(c.runs[i], c.runs[i + 1]));
-        return parts.join('\n');
-      };
-      chains.set(n, {
-        policy: c.policy,
-        count: c.count,
-        rules: () => {
-          if (rules !== undefined) return rules;
-          rules = [];
-          for (let i = 0; i < c.runs.length; i += 4) {
-            const first = c.runs[i + 2] as number;
-            text
-              .slice(c.runs[i], c.runs[i + 1])
-              .split('\n')
-              .forEach((t, k) => (rules as RenderedRule[]).push({ line: first + k, text: t }));
-          }
-          return rules;
-        },
-        joined,
-        onAnyLine: (lines) => {
-          for (let i = 0; i < c.runs.length; i += 4) {
-            const first = c.runs[i + 2] as number;
-            const last = first + (c.runs[i + 3] as number);
-            for (let l = first; l < last; l++) if (lines.has(l)) return true;
-          }
-          return false;
-        },
-      });
-    }
-    out.set(name, chains);
-  }
+  for (const [name, table] of tables) out.set(name, new Map([...table].map(([n, c]) => [n, scannedChain(text, c)])));
   return out;
+}
+
+/** A chain found by scanRendered, as a RenderedChain over the text. */
+function scannedChain(text: string, c: ScannedRenderedChain): RenderedChain {
+  let rules: RenderedRule[] | undefined;
+  const joined = (): string => {
+    const parts: string[] = [];
+    for (let i = 0; i < c.runs.length; i += 4) parts.push(text.slice(c.runs[i], c.runs[i + 1]));
+    return parts.join('\n');
+  };
+  return {
+    policy: c.policy,
+    count: c.count,
+    rules: () => {
+      if (rules !== undefined) return rules;
+      rules = [];
+      for (let i = 0; i < c.runs.length; i += 4) {
+        const first = c.runs[i + 2] as number;
+        text
+          .slice(c.runs[i], c.runs[i + 1])
+          .split('\n')
+          .forEach((t, k) => (rules as RenderedRule[]).push({ line: first + k, text: t }));
+      }
+      return rules;
+    },
+    joined,
+    onAnyLine: (lines) => {
+      for (let i = 0; i < c.runs.length; i += 4) {
+        const first = c.runs[i + 2] as number;
+        const last = first + (c.runs[i + 3] as number);
+        for (let l = first; l < last; l++) if (lines.has(l)) return true;
+      }
+      return false;
+    },
+  };
 }
 
 const JUMPS = [' -j ', ' -g ', ' --jump ', ' --goto '];
@@ -298,15 +297,7 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
     const chains: Array<{ name: string; ops: EditOp[]; oldCount: number; chain: RenderedChain; same: boolean }> = [];
     for (const [chain, c] of tb) {
       const o = ta.get(chain);
-      // The same rules in both (most chains, at a one-rule change): compared whole, never split.
-      const same = o !== undefined && o.count === c.count && o.joined() === c.joined();
-      const ops = same
-        ? new Array<EditOp>(c.count).fill(' ')
-        : editOps(
-            o?.rules().map((r) => r.text) ?? [],
-            c.rules().map((r) => r.text),
-            MAX_CHAIN_EDITS,
-          );
+      const { same, ops } = chainOps(o, c);
       if (ops === undefined) return { reason: `chain ${name}/${chain} changed in more than ${MAX_CHAIN_EDITS} places` };
       chains.push({ name: chain, ops, oldCount: o?.count ?? 0, chain: c, same });
       rules += c.count;
@@ -393,6 +384,17 @@ function skeletonOf(next: string, kept: ReadonlySet<number>): string {
   flush();
   out.push(next.slice(from));
   return out.join('');
+}
+
+/** A chain's edit script, old to new; `same` when both have the same rules (most chains at a one-rule change: compared whole, never split). */
+function chainOps(o: RenderedChain | undefined, c: RenderedChain): { same: boolean; ops: EditOp[] | undefined } {
+  if (o !== undefined && o.count === c.count && o.joined() === c.joined()) return { same: true, ops: new Array<EditOp>(c.count).fill(' ') };
+  const ops = editOps(
+    o?.rules().map((r) => r.text) ?? [],
+    c.rules().map((r) => r.text),
+    MAX_CHAIN_EDITS,
+  );
+  return { same: false, ops };
 }
 
 /** The user chains reachable by jumps from `from` (in the new table). */
