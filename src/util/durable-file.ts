@@ -101,7 +101,9 @@ function stagedAt(file: string, tmp: string, options: DurableOptions): StagedFil
 
 /**
  * A file already written durably under another name in the same directory (a journal's ruleset), staged
- * to be renamed into place: no byte written again. A failed rename leaves the source where it was.
+ * to be renamed into place: no byte written again. A failed rename leaves the source where it was. The
+ * directory is not synced here: the caller's next durable step in it (the journal's removal) syncs the
+ * rename with it, and until then the journal can do it again.
  */
 export function renamedFile(from: string, file: string): StagedFile {
   return {
@@ -112,7 +114,6 @@ export function renamedFile(from: string, file: string): StagedFile {
       } catch (err) {
         throw writeError(file, err);
       }
-      syncDir(path.dirname(file));
     },
     discard: () => undefined,
   };
