@@ -96,6 +96,14 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   // Loaded while the rules compile: the state code and zod would add a tenth of a second to every command's start.
   const loading = Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js')]);
   loading.catch(() => {});
+  // The state directory, opened as soon as its code is loaded: what an incremental apply reads right
+  // after compiling (the recorded rulesets and canonical forms) is read and hashed while the rules compile.
+  const opening = loading.then(([, , { StateDir }]) => {
+    const state = options.state ?? new StateDir(options.stateDir);
+    if (options.full !== true) state.readAhead().catch(() => {});
+    return state;
+  });
+  opening.catch(() => {});
   let result: CompileResult;
   try {
     result = await compileRules(compileOptions);
@@ -110,9 +118,9 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   // A plan that fails is nfgit's trouble, not a refusal of the rules (the agent would refuse the commit).
   let planFailed = false;
   try {
-    const [{ applyRuleset }, { planPath }, { StateDir }] = await loading;
+    const [{ applyRuleset }, { planPath }] = await loading;
     // One StateDir for the plan and the apply: the last good ruleset read for the plan is not parsed again.
-    const state = options.state ?? new StateDir(options.stateDir);
+    const state = await opening;
     // The apply starts first, so that its lock is taken while the plan is made (on a large ruleset the
     // plan reads hundreds of thousands of lines); it changes nothing before staging has passed.
     let choose!: (c: { staging: Promise<StageResult>; path: TransactionPath }) => void;

@@ -1,4 +1,5 @@
 import { chmodSync, closeSync, constants, fstatSync, lstatSync, openSync, readSync, realpathSync, type Stats } from 'node:fs';
+import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { SandboxError } from '../errors/errors.js';
 import { CorruptStateFile } from '../errors/state-errors.js';
@@ -144,6 +145,37 @@ export function readStampedStateFile(file: string, known: string | undefined): S
     return { exists: true, stamp, text: buf.subarray(0, done).toString('utf8') };
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * readStampedStateFile's read in libuv's threads, for a large file read ahead of need: its stamp and
+ * text, or undefined when it is missing or anything is wrong with it (the read that believes it, with
+ * the stamp it gives, says what). Only a hint: nothing read here is believed unless a later
+ * readStampedStateFile of the same file finds the same stamp.
+ */
+export async function readStateFileAhead(file: string): Promise<{ readonly stamp: string; readonly text: string } | undefined> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch {
+    return undefined;
+  }
+  try {
+    const st = await handle.stat();
+    if (!st.isFile() || problem(file, st, 'state') !== undefined) return undefined;
+    const buf = Buffer.alloc(st.size);
+    let done = 0;
+    while (done < st.size) {
+      const { bytesRead } = await handle.read(buf, done, st.size - done, done);
+      if (bytesRead === 0) break;
+      done += bytesRead;
+    }
+    return { stamp: fileStamp(st), text: buf.subarray(0, done).toString('utf8') };
+  } catch {
+    return undefined;
+  } finally {
+    await handle.close();
   }
 }
 

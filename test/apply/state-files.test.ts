@@ -88,6 +88,20 @@ test("a journal's rulesets written ahead are renamed into place by writeJournal;
   });
 });
 
+test('files read ahead are used only while they are the same write: a rules.v4 changed since is read again, and refused', async (t) => {
+  await withStateDir(async (dir) => {
+    new StateDir(dir).writeLastGood(record, { ipv4: text });
+    const same = new StateDir(dir);
+    await same.readAhead();
+    t.is(same.readLastGood()?.families.ipv4?.text, text);
+    t.is(same.readCanonical('ipv4'), text);
+    const changed = new StateDir(dir);
+    await changed.readAhead();
+    writeFileSync(path.join(dir, 'rules.v4'), text.replace('DROP', 'ACCEPT'));
+    t.throws(() => changed.readLastGood(), { message: /rules\.v4 is damaged: it does not match the sha256 recorded in last-good\.json/ });
+  });
+});
+
 test('an unchanged family is neither written for the journal nor rewritten: rules.v4 as read and checked stays', async (t) => {
   await withStateDir(async (dir) => {
     new StateDir(dir).writeLastGood(record, {});
