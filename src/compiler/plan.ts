@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, webcrypto } from 'node:crypto';
 import { formatLocation, type SourceLocation, type SourceTrace } from '../errors/source-location.js';
 import type { CompileResult } from './compile.js';
 import type { RenderedRuleset } from './render-restore.js';
@@ -59,7 +59,8 @@ export function digestOf(text: string): string {
 export async function digestOfAsync(text: string): Promise<string> {
   const known = recentDigest(text);
   if (known !== undefined) return known;
-  const hash = await crypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  // node:crypto's webcrypto, not the global `crypto`: Debian 12's Node 18 has no global one.
+  const hash = await webcrypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
   const digest = `sha256:${Buffer.from(hash).toString('hex')}`;
   remember(text, digest);
   return digest;
