@@ -291,12 +291,10 @@ export async function applyTransaction(
   const warnings: string[] = [];
   // The difference was worked out from the ruleset as it was at `before`: a commit by another program
   // since (an admin's `iptables -I`) would shift the places its -D/-I/-R name. Looked at as late as
-  // possible, before anything changes; the next apply sees the ruleset as it is then.
-  if (scripts !== undefined && before !== undefined && !sameGeneration(before, await readGeneration(ctx.target, ctx.backend))) {
-    throw new SandboxError(
-      `the ruleset of ${describeTarget(ctx.target)} changed while this apply worked out its difference (another program committed to it). Nothing was changed: run the apply again, which starts from the ruleset as it is then`,
-    );
-  }
+  // possible, before anything changes: read while the journal is written (which a change found then
+  // takes back); the next apply sees the ruleset as it is then.
+  const recheck = scripts !== undefined && before !== undefined ? readGeneration(ctx.target, ctx.backend) : undefined;
+  recheck?.catch(() => {});
   let journaled = ctx.pendingJournal !== true;
   try {
     if (journaled) {
@@ -314,6 +312,12 @@ export async function applyTransaction(
         { cause: err },
       );
     }
+  }
+  if (recheck !== undefined && !sameGeneration(before, await recheck)) {
+    if (journaled) dropJournal(ctx);
+    throw new SandboxError(
+      `the ruleset of ${describeTarget(ctx.target)} changed while this apply worked out its difference (another program committed to it). Nothing was changed: run the apply again, which starts from the ruleset as it is then`,
+    );
   }
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
@@ -371,7 +375,9 @@ export async function applyTransaction(
   // Every commit since `before` was the restores' own (one per table block): the recorded forms are then
   // the live ruleset at this generation, and the next apply can know it without a save.
   const commits = ctx.families.reduce((n, f) => n + commitsOf(next[f] ?? ''), 0);
-  const generation = preserving ? undefined : afterOwnCommits(before, await readGeneration(ctx.target, ctx.backend), commits);
+  // Read now, right after the restores, and awaited only when the record is made.
+  const reading = preserving ? undefined : readGeneration(ctx.target, ctx.backend);
+  reading?.catch(() => {});
   for (const family of ctx.families) {
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
     const staged = canonical[family];
@@ -397,6 +403,7 @@ export async function applyTransaction(
     return withoutAbsentEmptyTables(a.text, new Set([...tableNames(snapshot[family] ?? ''), ...tableNames(next[family] ?? '')]));
   });
   const names = desired.ipsets?.sets ?? [];
+  const generation = reading === undefined ? undefined : afterOwnCommits(before, await reading, commits);
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
   const forms: CanonicalForms = {
