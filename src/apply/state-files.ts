@@ -245,9 +245,13 @@ export class StateDir {
   /** Whether rules.v4/v6 still holds the ruleset of this digest, as checked when last-good.json was read (not read again). */
   private rulesOnDisk(family: Family, digest: string | undefined): boolean {
     const known = this.verifiedRules.get(family);
-    if (known === undefined || known.digest !== digest) return false;
+    return known !== undefined && known.digest === digest && this.sameWrite(RULES_COPY[family], known.stamp);
+  }
+
+  /** Whether a state file is still the write of this stamp (checked as every read checks it; any problem: no). */
+  private sameWrite(name: string, stamp: string): boolean {
     try {
-      const read = readStampedStateFile(this.file(RULES_COPY[family]), known.stamp);
+      const read = readStampedStateFile(this.file(name), stamp);
       return read.exists && read.text === undefined;
     } catch {
       return false;
@@ -304,14 +308,13 @@ export class StateDir {
       const early = this.early?.rules === p ? this.early.staged : undefined;
       const staged: StagedFile[] = [];
       try {
-        for (const f of FAMILIES) {
-          const text = p.families[f];
-          const digest = p.digests[RULES_COPY[f]];
-          if (text === undefined || digest === undefined || this.rulesOnDisk(f, digest)) continue;
+        for (const { f, text, digest } of this.journalRulesToWrite(p)) {
           const ahead = early?.get(f);
-          // Written ahead (stageJournalRules): only renamed into place here.
-          if (ahead !== undefined && ahead.digest === digest) early?.delete(f);
-          staged.push(ahead?.digest === digest ? ahead.file : stageFile(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }));
+          if (ahead?.digest === digest) {
+            // Written ahead (stageJournalRules): only renamed into place here.
+            early?.delete(f);
+            staged.push(ahead.file);
+          } else staged.push(stageFile(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }));
           this.journalRules.set(f, digest);
         }
       } catch (err) {
@@ -332,19 +335,23 @@ export class StateDir {
    */
   stageJournalRules(p: PreparedLastGood): Promise<void> {
     const staged = new Map<Family, { digest: string; file: StagedFile }>();
-    const writes = FAMILIES.flatMap((f) => {
-      const text = p.families[f];
-      const digest = p.digests[RULES_COPY[f]];
-      if (text === undefined || digest === undefined || this.rulesOnDisk(f, digest)) return [];
-      return [
-        stageFileAsync(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }).then((file) => void staged.set(f, { digest, file })),
-      ];
-    });
+    const writes = this.journalRulesToWrite(p).map(({ f, text, digest }) =>
+      stageFileAsync(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }).then((file) => void staged.set(f, { digest, file })),
+    );
     const done = Promise.allSettled(writes).then((results) => {
       for (const r of results) if (r.status === 'rejected') throw r.reason;
     });
     this.early = { rules: p, done, staged };
     return done;
+  }
+
+  /** The record's rulesets its journal needs written (journal.v4/v6): all but those rules.v4/v6 holds already. */
+  private journalRulesToWrite(p: PreparedLastGood): Array<{ f: Family; text: string; digest: string }> {
+    return FAMILIES.flatMap((f) => {
+      const text = p.families[f];
+      const digest = p.digests[RULES_COPY[f]];
+      return text === undefined || digest === undefined || this.rulesOnDisk(f, digest) ? [] : [{ f, text, digest }];
+    });
   }
 
   /** Removes journal rulesets written ahead and not used (the apply ended before its journal). */
@@ -529,13 +536,7 @@ export class StateDir {
    */
   private recordedUnchanged(name: string, text: string): string | undefined {
     const cached = this.recordedCache.get(name);
-    if (cached === undefined || cached.text !== text) return undefined;
-    try {
-      const read = readStampedStateFile(this.file(name), cached.stamp);
-      if (!read.exists || read.text !== undefined) return undefined;
-    } catch {
-      return undefined;
-    }
+    if (cached === undefined || cached.text !== text || !this.sameWrite(name, cached.stamp)) return undefined;
     return cached.want ?? fileDigest(text);
   }
 
@@ -660,8 +661,8 @@ export class PreparedLastGood {
   /** The record it was made from, to tell whether a journal's record is that one. */
   private readonly source: LastGood;
   readonly families: Partial<Record<Family, string>>;
-  /** sha256 of the files written from it (rules.v4, rules.v6; plan.json once made), by file name, taken ahead of time. */
-  private readonly digestsByName: Record<string, string> = {};
+  /** sha256 of the files written from it (rules.v4, rules.v6; plan.json once warm() made it), by file name, taken ahead of time. */
+  readonly digests: Record<string, string> = {};
   /** The text of plan.json, made when first needed (null: not yet). */
   private planText: string | undefined | null = null;
   constructor(last: LastGood) {
@@ -675,15 +676,10 @@ export class PreparedLastGood {
       const { text: _text, ...rest } = family;
       families[f] = rest;
       // The compiler's digest of each family is the digest of the very text written to rules.v4/rules.v6.
-      this.digestsByName[RULES_COPY[f]] = family.digest;
+      this.digests[RULES_COPY[f]] = family.digest;
     }
     this.fileRecord = JSON.stringify({ ...record, nfgitLastGood: 2, families });
     this.families = { ipv4: last.families.ipv4?.text, ipv6: last.families.ipv6?.text };
-  }
-
-  /** sha256 of the files written from it, by name (see digestsByName). */
-  get digests(): Readonly<Record<string, string>> {
-    return this.digestsByName;
   }
 
   /** plan.json's text: the compiler's plan (its JSON made lazily by deploy.ts, 50k source map entries), if any. */
@@ -699,7 +695,7 @@ export class PreparedLastGood {
   /** Makes plan.json's text and digest now (while the restore tools run), not when the record is written. */
   warm(): void {
     const plan = this.plan;
-    if (plan !== undefined) this.digestsByName[STATE_FILE.plan] ??= fileDigest(plan);
+    if (plan !== undefined) this.digests[STATE_FILE.plan] ??= fileDigest(plan);
   }
 
   /**

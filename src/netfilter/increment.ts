@@ -79,6 +79,19 @@ function parseRendered(text: string): Map<string, Map<string, RenderedChain>> {
   return out;
 }
 
+/**
+ * The chain of the `-A CHAIN …` line at [pos, end): `known` itself when the line names it (the usual
+ * case, a chain's rules one after the other: no string made), else the name, cut from the text.
+ */
+function chainAt(text: string, pos: number, end: number, known: string | undefined): string {
+  const at = pos + 3;
+  if (known !== undefined && text.startsWith(known, at) && (at + known.length === end || text.charCodeAt(at + known.length) === 32))
+    return known;
+  let space = text.indexOf(' ', at);
+  if (space < 0 || space > end) space = end;
+  return text.slice(at, space);
+}
+
 /** A chain as scanRendered finds it: runs of its lines, as [start, end) offsets and the first line's number. */
 interface ScannedRenderedChain {
   readonly policy: string;
@@ -106,15 +119,9 @@ function scanRendered(text: string): Map<string, Map<string, RenderedChain>> | u
     if (end < 0) end = text.length;
     if (text.startsWith('-A ', pos)) {
       if (cur !== undefined) {
-        const at = pos + 3;
-        const same =
-          chain !== undefined &&
-          text.startsWith(chainName, at) &&
-          (at + chainName.length === end || text.charCodeAt(at + chainName.length) === 32);
-        if (!same) {
-          let space = text.indexOf(' ', at);
-          if (space < 0 || space > end) space = end;
-          chainName = text.slice(at, space);
+        const name = chainAt(text, pos, end, chain === undefined ? undefined : chainName);
+        if (name !== chainName || chain === undefined) {
+          chainName = name;
           chain = cur.get(chainName);
           if (chain === undefined) cur.set(chainName, (chain = { policy: '-', count: 0, runs: [], lastLine: -1 }));
         }
@@ -635,15 +642,9 @@ export function scanSave(text: string): Map<string, LiveTable> | undefined {
       const first = text.charCodeAt(pos);
       if (first === 45 /* - */) {
         if (cur === undefined || !text.startsWith('-A ', pos)) return undefined;
-        const at = pos + 3;
-        const same =
-          chain !== undefined &&
-          text.startsWith(chainName, at) &&
-          (at + chainName.length === end || text.charCodeAt(at + chainName.length) === 32);
-        if (!same) {
-          let space = text.indexOf(' ', at);
-          if (space < 0 || space > end) space = end;
-          chainName = text.slice(at, space);
+        const name = chainAt(text, pos, end, chain === undefined ? undefined : chainName);
+        if (name !== chainName || chain === undefined) {
+          chainName = name;
           chain = cur.chains.get(chainName);
           if (chain === undefined) cur.chains.set(chainName, (chain = { policy: '-', count: 0, ranges: [], lastEnd: -2 }));
         }

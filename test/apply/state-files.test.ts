@@ -88,7 +88,7 @@ test("a journal's rulesets written ahead are renamed into place by writeJournal;
   });
 });
 
-test('files read ahead are used only while they are the same write: a rules.v4 changed since is read again, and refused', async (t) => {
+test('a state directory read ahead gives the same record and canonical form; a rules.v4 changed since is read again, and refused', async (t) => {
   await withStateDir(async (dir) => {
     new StateDir(dir).writeLastGood(record, { ipv4: text });
     const same = new StateDir(dir);
