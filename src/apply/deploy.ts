@@ -93,8 +93,14 @@ export interface DeployOptions extends ApplyOptions {
  * Never throws: the outcome says which step failed.
  */
 export async function deploy(compileOptions: CompileOptions, options: DeployOptions): Promise<DeployOutcome> {
-  // Loaded while the rules compile: the state code and zod would add a tenth of a second to every command's start.
-  const loading = Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js')]);
+  // Loaded while the rules compile: the state code and zod would add a tenth of a second to every
+  // command's start. Not before the rule files run: loading modules (~200 files, zod's among them)
+  // takes the main thread for 0.1-0.2 s, which would hold back the compile's own steps before it
+  // spawns the shell; while the shell runs, that thread mostly waits for records.
+  let running!: () => void;
+  const loading = new Promise<void>((resolve) => (running = resolve)).then(() =>
+    Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js')]),
+  );
   loading.catch(() => {});
   // The state directory, opened as soon as its code is loaded: what an incremental apply reads right
   // after compiling (the recorded rulesets and canonical forms) is read and hashed while the rules compile.
@@ -106,10 +112,11 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   opening.catch(() => {});
   let result: CompileResult;
   try {
-    result = await compileRules(compileOptions);
+    result = await compileRules({ ...compileOptions, onRunning: running });
   } catch (error) {
     return { ok: false, step: 'compile', error };
   }
+  running(); // (already called, unless the compile never ran a shell)
   const rulesets = managedRulesets(result, options.ipv4Only);
   // The whole ruleset is staged at most once: at once, when a skeleton is refused, or under the lock.
   let whole: Promise<StageResult> | undefined;
@@ -155,7 +162,10 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
         // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
         // reported: the skeleton must never refuse what the whole ruleset loads.
         let refused = false;
-        staging = stage(skeletons, { canonical: true, ipsets: result.ipsets }).catch(() => ((refused = true), stageWhole()));
+        // The skeleton's save is what the difference is computed from: on the path, not niced.
+        staging = stage(skeletons, { canonical: true, canonicalNow: true, ipsets: result.ipsets }).catch(
+          () => ((refused = true), stageWhole()),
+        );
         path = {
           increment: {
             ...planned.increment,

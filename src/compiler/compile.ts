@@ -53,6 +53,12 @@ export interface CompileOptions {
   readonly reservedChain?: (table: string, chain: string) => string | undefined;
   /** A hint for a chain that does not exist but belongs to known software (DOCKER-USER: preserve @docker). */
   readonly foreignChainHint?: (table: string, chain: string) => string | undefined;
+  /**
+   * Called when the rule files start running (the shell is spawned; again on a second run). Work that
+   * can wait for the compile is best started then: until the shell runs, everything on nfgit's main
+   * thread delays it, and while it runs that thread mostly waits for records.
+   */
+  readonly onRunning?: () => void;
 }
 
 /**
@@ -104,6 +110,7 @@ export async function compile(options: CompileOptions, services: KernelServices)
     maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
     maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
     shell,
+    ...(options.onRunning === undefined ? {} : { onSpawn: options.onRunning }),
   };
   const reserved = options.reservedChain ?? (() => undefined);
   // The fast run records through aliases and cannot answer; the first call whose answer matters

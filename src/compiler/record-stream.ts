@@ -44,10 +44,13 @@ export class RecordStream {
   /** A record's start (`MARK\0`) and the start of the next one after a field's NUL. */
   private readonly head: string;
   private readonly next: string;
+  /** The first two characters of `next`, which findNext searches for. */
+  private readonly lead: string;
 
   constructor(mark: string) {
     this.head = mark + '\0';
     this.next = '\0' + mark + '\0';
+    this.lead = this.next.slice(0, 2);
   }
 
   /** Feeds a chunk; returns the records completed by it. */
@@ -92,6 +95,19 @@ export class RecordStream {
       this.pos = r.end;
     }
     return out;
+  }
+
+  /**
+   * Where `next` (NUL, marker, NUL) occurs from `from` on, or -1. Searched by its first two characters
+   * and then compared: V8's indexOf runs a pattern this long (34 characters) through Boyer-Moore-Horspool
+   * at a fraction of the speed of its short-pattern search (159 of 1,500 ms of a 50k compile).
+   */
+  private findNext(buf: string, from: number): number {
+    const { next, lead } = this;
+    for (let q = buf.indexOf(lead, from); q >= 0; q = buf.indexOf(lead, q + 1)) {
+      if (buf.startsWith(next, q)) return q;
+    }
+    return -1;
   }
 
   /** An alias (A, V) or function (U) record from after its kind: its fields up to the next marker (or the end). */
@@ -147,7 +163,7 @@ export class RecordStream {
       trace = [];
     }
     // The NUL that ends the last field before the next marker (p - 1 when there is none).
-    let q = buf.indexOf(this.next, p - 1);
+    let q = this.findNext(buf, p - 1);
     if (q < 0) {
       if (!atEnd) return undefined;
       q = buf.lastIndexOf('\0');

@@ -48,6 +48,8 @@ export interface RunRulesOptions {
    * bash or in POSIX mode (`modes`, one a file). bash has no fast mode: `fast` runs as `exact`.
    */
   readonly shell?: { readonly name: 'zsh' } | { readonly name: 'bash'; readonly modes: readonly ('bash' | 'sh')[] };
+  /** Called once the shell is spawned (compile.ts's onRunning). */
+  readonly onSpawn?: () => void;
 }
 
 /** How the zsh process ended. */
@@ -254,6 +256,7 @@ async function drive(
   } finally {
     closeSync(writeFd);
   }
+  options.onSpawn?.();
   try {
     return await follow(child, options, onRecord, prelude, mark, readFd, halves);
   } finally {

@@ -18,6 +18,12 @@ export interface StageOptions {
   readonly canonical?: boolean;
   /** The sets the rules match on: loaded first (and checked on their own) in every staging namespace. */
   readonly ipsets?: RenderedIpsets;
+  /**
+   * The caller waits for the canonical forms (an incremental apply computes its difference from the
+   * skeleton's save): saved at normal priority. Otherwise the save runs niced, as it goes on while the
+   * apply restores the target.
+   */
+  readonly canonicalNow?: boolean;
 }
 
 /** What staging gives back: the canonical forms, when asked for. */
@@ -46,7 +52,7 @@ export async function stage(
           rulesets[f] as RenderedRuleset,
           options.maxErrors ?? 20,
           pre,
-          options.canonical === true ? (p) => (canonical[f] = p) : undefined,
+          options.canonical === true ? { deliver: (p) => (canonical[f] = p), nice: options.canonicalNow !== true } : undefined,
         ),
       ),
     );
@@ -56,24 +62,27 @@ export async function stage(
   });
 }
 
-async function load(family: Family, lines: readonly string[], pre: string): Promise<{ ok: boolean; stderr: string }> {
-  const r = await runInScratchNetns(`${pre}exec ${TOOL[family]}-restore`, [], { input: lines.join('\n') });
+async function load(family: Family, input: readonly string[] | string, pre: string): Promise<{ ok: boolean; stderr: string }> {
+  const r = await runInScratchNetns(`${pre}exec ${TOOL[family]}-restore`, [], {
+    input: typeof input === 'string' ? input : input.join('\n'),
+  });
   return { ok: r.code === 0, stderr: r.stderr };
 }
 
 const STAGED = 'nfgit-staged\n';
 
+/** Where a staged family's save goes, and whether it runs niced (StageOptions.canonicalNow). */
+interface SaveTo {
+  readonly deliver: (save: Promise<string>) => void;
+  readonly nice: boolean;
+}
+
 /** Loads like load(), and once loaded saves the namespace back; the save is delivered through `onSave`. */
-function loadThenSave(
-  family: Family,
-  lines: readonly string[],
-  pre: string,
-  onSave: (save: Promise<string>) => void,
-): Promise<{ ok: boolean; stderr: string }> {
+function loadThenSave(family: Family, input: string, pre: string, onSave: SaveTo): Promise<{ ok: boolean; stderr: string }> {
   const tool = TOOL[family];
   const child = spawnInScratchNetns(
-    `${pre}${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec nice -n 10 ${tool}-save`,
-    lines.join('\n'),
+    `${pre}${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec ${onSave.nice ? 'nice -n 10 ' : ''}${tool}-save`,
+    input,
   );
   let out = '';
   let err = '';
@@ -90,7 +99,7 @@ function loadThenSave(
       out += b.toString('utf8');
       if (!staged && out.startsWith(STAGED)) {
         staged = true;
-        onSave(save);
+        onSave.deliver(save);
         resolve({ ok: true, stderr: err });
       }
     });
@@ -109,15 +118,11 @@ function loadThenSave(
   });
 }
 
-async function stageFamily(
-  family: Family,
-  rs: RenderedRuleset,
-  maxErrors: number,
-  pre: string,
-  onSave?: (save: Promise<string>) => void,
-): Promise<NfgitError[]> {
+async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number, pre: string, onSave?: SaveTo): Promise<NfgitError[]> {
   const tool = TOOL[family];
-  const lines = rs.text.split('\n');
+  // The input as lines only once a load failed (a failing rule is then commented out): 50k rules load
+  // as they are.
+  let lines: string[] | undefined;
   const errors: NfgitError[] = [];
   const fail = (message: string, line: number | undefined): NfgitError => {
     const trace = line === undefined ? undefined : rs.sourceMap.get(line);
@@ -125,9 +130,11 @@ async function stageFamily(
   };
   let first = true;
   while (errors.length < maxErrors) {
-    const r = first && onSave !== undefined ? await loadThenSave(family, lines, pre, onSave) : await load(family, lines, pre);
+    const input = lines ?? rs.text;
+    const r = first && onSave !== undefined ? await loadThenSave(family, rs.text, pre, onSave) : await load(family, input, pre);
     first = false;
     if (r.ok) break;
+    lines ??= rs.text.split('\n');
     const f = parseRestoreError(r.stderr);
     if (f.line === undefined) {
       const hint = family === 'ipv6' ? ' (if this host has IPv6 disabled, use --ipv4-only)' : '';

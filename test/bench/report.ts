@@ -472,6 +472,12 @@ function environmentLines(startedAt: Date, rules: boolean, runs: number): string
       ? [
           `- runs per cell: ${runs}; every loader in a fresh \`unshare --net\` namespace (nfgit apply: a fresh \`ip netns add\` one); times are wall clock ` +
             `from spawn to the end of the load (loaders) or to process exit (floor, nfgit)`,
+          ...(process.env.NODE_EXTRA_CA_CERTS === undefined
+            ? []
+            : [
+                "- NODE_EXTRA_CA_CERTS is set here and left out of the measured commands' environment: every Node process would " +
+                  'parse that CA bundle as it starts (70-90 ms on the build machines), which a firewall host does not (measure.ts childEnv)',
+              ]),
         ]
       : []),
   ];
