@@ -16,7 +16,7 @@
 
 import { chainsOf, editOps, type EditOp } from './ruleset-diff.js';
 import { findDrift } from './compare-saves.js';
-import { isEmptyTable, parseSave } from './save-text.js';
+import { isEmptyTable, parseSave, tableBlocks } from './save-text.js';
 
 /** A rule line of rendered restore input: its line number and text, and the words it jumps to (found once). */
 interface RenderedRule {
@@ -254,6 +254,12 @@ interface TablePlan {
   readonly policies: ReadonlyArray<readonly [string, string]>;
   /** The chains of the old input, by name, with their rule counts (checked against the live ruleset). */
   readonly oldCounts: ReadonlyMap<string, number>;
+  /**
+   * Nothing in the table changes (no chain's rules, no chain added or removed, no policy): it is left
+   * out of the skeleton (each table costs staging a new nf_tables table and its hooks, ~10 ms), and the
+   * canonical form it keeps is the recorded one.
+   */
+  readonly unchanged: boolean;
 }
 
 /** The plan of one family's incremental apply (planIncrement). */
@@ -287,6 +293,8 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
   const tables = [...b.keys()];
   const plans: TablePlan[] = [];
   const kept = new Set<number>();
+  // Tables in which nothing changes: not staged at all.
+  const dropped = new Set<string>();
   let changes = 0;
   let rules = 0;
   for (const name of tables) {
@@ -353,17 +361,20 @@ export function planIncrement(old: string, next: string): FamilyIncrement | NoIn
     }
     changes += added.length + 2 * removed.length + policies.length;
     const oldCounts = new Map([...ta].map(([n, c]) => [n, c.count]));
-    plans.push({ name, chains: planned, added, removed, policies, oldCounts });
+    const unchanged = added.length === 0 && removed.length === 0 && policies.length === 0 && chains.every((c) => c.same);
+    if (unchanged) dropped.add(name);
+    plans.push({ name, chains: planned, added, removed, policies, oldCounts, unchanged });
   }
   if (changes > LARGE_CHANGE && changes > rules / 4) return { reason: `a large change (${changes} commands for ${rules} rules)` };
-  return { skeleton: skeletonOf(next, kept), tables: plans, changes };
+  return { skeleton: skeletonOf(next, kept, dropped), tables: plans, changes };
 }
 
 /**
- * The new input with every rule line not in `kept` (line numbers) turned into `#`: the lines between
- * copied in pieces, not split and joined again (50k rules, most of them dropped).
+ * The new input with every rule line not in `kept` (line numbers), and every line of the tables in
+ * `dropped`, turned into `#`: the lines between copied in pieces, not split and joined again (50k
+ * rules, most of them dropped).
  */
-function skeletonOf(next: string, kept: ReadonlySet<number>): string {
+function skeletonOf(next: string, kept: ReadonlySet<number>, dropped: ReadonlySet<string>): string {
   const out: string[] = [];
   // Where the text not copied yet starts, and the dropped lines before it not written yet (a run of
   // them, each `#`, the newlines between them in the repeat).
@@ -374,11 +385,16 @@ function skeletonOf(next: string, kept: ReadonlySet<number>): string {
     hashes = 0;
   };
   let line = 0;
+  // In a dropped table: from its `*name` line through its COMMIT.
+  let dropping = false;
   for (let pos = 0; pos <= next.length; ) {
     line++;
     let end = next.indexOf('\n', pos);
     if (end < 0) end = next.length;
-    if (next.startsWith('-A ', pos) && !kept.has(line)) {
+    if (next.charCodeAt(pos) === 42 /* * */) dropping = dropped.has(next.slice(pos + 1, end));
+    const drop = dropping ? end > pos : next.startsWith('-A ', pos) && !kept.has(line);
+    if (dropping && end - pos === 6 && next.startsWith('COMMIT', pos)) dropping = false;
+    if (drop) {
       if (hashes === 0 || from !== pos - 1) {
         flush();
         out.push(next.slice(from, pos));
@@ -481,8 +497,25 @@ export function finishIncrement(
   for (const [t, table] of have) if (!names.has(t) && !table.empty) return { reason: `the target has a ${t} table the rules do not load` };
   const script: string[] = [];
   const expected: string[] = [];
+  // The recorded canonical form's tables, for those the script leaves alone (not staged).
+  let recordedBlocks: Map<string, string> | undefined;
   for (const t of plan.tables) {
     const live = have.get(t.name);
+    if (t.unchanged) {
+      // As the live table is: the recorded form, since the live ruleset is the recorded one (no drift).
+      const block = (recordedBlocks ??= tableBlocks(recorded ?? '')).get(t.name);
+      if (block === undefined) {
+        if (live === undefined || live.empty) continue;
+        return { reason: `the recorded canonical form has no ${t.name} table` };
+      }
+      if (live === undefined) {
+        // An empty table the target does not have stays so (as for a staged one below).
+        if (isEmptyTable(parseSave(block).get(t.name))) continue;
+        return { reason: `the target has no ${t.name} table` };
+      }
+      expected.push(block.endsWith('\n') ? block.slice(0, -1) : block);
+      continue;
+    }
     const saved = staged.get(t.name);
     if (saved === undefined) return { reason: `staging did not save the ${t.name} table back` };
     // A table the target does not have stays so while the rules leave it empty (as a whole reload would).

@@ -54,6 +54,42 @@ test('a replaced rule is one -R at its place; staging loads it and the jumps onl
   t.regex(done.expected, /-A WEB -p tcp -m tcp --dport 8080 -j ACCEPT\n-A WEB -p tcp -m tcp --dport 443 -j ACCEPT/);
 });
 
+test('a table in which nothing changes is not staged; the canonical form keeps its recorded block', (t) => {
+  const nat =
+    '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:SNAT_LAN - [0:0]\n-A POSTROUTING -o eth0 -j SNAT_LAN\n-A SNAT_LAN -s 10.0.0.0/8 -j MASQUERADE\nCOMMIT\n';
+  const raw = '*raw\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\nCOMMIT\n';
+  const old = OLD + nat + raw;
+  const next = old.replace('--dport 80 ', '--dport 8080 ');
+  const p = planIncrement(old, next);
+  if ('reason' in p) return t.fail(p.reason);
+  const lines = p.skeleton.split('\n');
+  t.is(lines.length, next.split('\n').length, 'line numbers (so FILE:LINE) stay');
+  t.deepEqual(
+    lines.filter((l) => l.startsWith('*')),
+    ['*filter'],
+    'the nat and raw tables, unchanged, are all comment lines',
+  );
+  t.deepEqual(
+    p.tables.map((x) => [x.name, x.unchanged]),
+    [
+      ['filter', false],
+      ['nat', true],
+      ['raw', true],
+    ],
+  );
+  const live = LIVE + nat + raw;
+  const done = finishIncrement(p, live, live, stagedSave(p.skeleton));
+  if ('reason' in done) return t.fail(done.reason);
+  t.is(done.script, '*filter\n-R WEB 1 -p tcp -m tcp --dport 8080 -j ACCEPT\nCOMMIT\n');
+  t.true(done.expected.endsWith(nat + raw), 'the unchanged tables as recorded');
+  // An empty table the target lacks stays absent (as a whole reload of an empty table would leave it
+  // flushed, and a staged one is skipped); one with rules that the target lacks means reloading.
+  const noRaw = finishIncrement(p, LIVE + nat, LIVE + nat + raw, stagedSave(p.skeleton));
+  if ('reason' in noRaw) return t.fail(noRaw.reason);
+  t.false(noRaw.expected.includes('*raw'));
+  t.true('reason' in finishIncrement(p, LIVE + raw, LIVE + nat + raw, stagedSave(p.skeleton)));
+});
+
 test('insert, delete, append at the end, a new chain with its jump, a policy, a removed chain', (t) => {
   const next = `*filter
 :INPUT DROP [0:0]
