@@ -8,6 +8,9 @@
 
 import type { Family } from '../compiler/parse-argv.js';
 import { driftFrom, finishIncrement, planIncrement, type FamilyIncrement, type FamilyScript } from '../netfilter/increment.js';
+
+// What deploy.ts gives StateDir.readAhead: the recorded texts scanned while the rules compile.
+export { scanAhead } from '../netfilter/increment.js';
 import type { PreserveSpec } from '../netfilter/preserve.js';
 import type { StageResult } from '../netfilter/stage.js';
 import { sameTarget, targetFromJson, type Target } from '../netfilter/target.js';

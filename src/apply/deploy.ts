@@ -104,9 +104,9 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   loading.catch(() => {});
   // The state directory, opened as soon as its code is loaded: what an incremental apply reads right
   // after compiling (the recorded rulesets and canonical forms) is read and hashed while the rules compile.
-  const opening = loading.then(([, , { StateDir }]) => {
+  const opening = loading.then(([, { scanAhead }, { StateDir }]) => {
     const state = options.state ?? new StateDir(options.stateDir);
-    if (options.full !== true) state.readAhead().catch(() => {});
+    if (options.full !== true) state.readAhead((text, kind) => scanAhead(text, kind === 'canonical' ? 'save' : 'rendered')).catch(() => {});
     return state;
   });
   opening.catch(() => {});

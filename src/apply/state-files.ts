@@ -155,15 +155,17 @@ export class StateDir {
    * Reads the recorded rulesets and canonical forms (rules.v4/v6, canonical.v4/v6) ahead, in libuv's
    * threads, and hashes them (digestOfAsync), while the rules compile: an incremental apply reads and
    * checks all four right after (12 MB at 50k rules). Never fails; the reads that use them check each
-   * file again and take the text only when its stamp is the one read here.
+   * file again and take the text only when its stamp is the one read here. `onText` gets each text
+   * read (to prepare what will be made of it: deploy.ts scans them for the incremental plan).
    */
-  async readAhead(): Promise<void> {
+  async readAhead(onText?: (text: string, kind: 'ruleset' | 'canonical') => void): Promise<void> {
     await Promise.all(
       [RULES_COPY.ipv4, RULES_COPY.ipv6, CANONICAL_FILE.ipv4, CANONICAL_FILE.ipv6].map(async (name) => {
         const got = await readStateFileAhead(this.file(name));
         if (got === undefined) return;
         this.ahead.set(name, got);
         await digestOfAsync(got.text).catch(() => undefined);
+        onText?.(got.text, name === CANONICAL_FILE.ipv4 || name === CANONICAL_FILE.ipv6 ? 'canonical' : 'ruleset');
       }),
     );
   }

@@ -89,8 +89,11 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
     push('COMMIT');
     tableLines.set(name, { header, commit: out.length });
   }
+  // The final newline joined in (a `+ '\n'` would make the 4 MB text of 50k rules a pair of strings,
+  // copied into one by whatever reads it first: the hash, a comparison).
+  out.push('');
   return {
-    text: out.join('\n') + '\n',
+    text: out.join('\n'),
     sourceMap,
     tableLines,
     ruleCount,
