@@ -149,6 +149,9 @@ export class StateDir {
     | { readonly rules: PreparedLastGood; readonly done: Promise<void>; staged: Map<Family, { digest: string; file: StagedFile }> }
     | undefined;
 
+  /** Canonical forms written ahead (stageCanonicalAhead), by file name; `staged` once the write is done. */
+  private readonly earlyCanonical = new Map<string, { readonly text: string; readonly done: Promise<void>; staged?: StagedFile }>();
+
   constructor(readonly dir: string) {}
 
   /**
@@ -168,6 +171,15 @@ export class StateDir {
         onText?.(got.text, name === CANONICAL_FILE.ipv4 || name === CANONICAL_FILE.ipv6 ? 'canonical' : 'ruleset');
       }),
     );
+    // The record itself, parsed and checked now (its first parse compiles zod's schema: 15-20 ms), and
+    // the canonical forms checked against it: cached by stamp for the reads that follow. Their errors
+    // are theirs to report.
+    try {
+      this.readLastGood();
+      for (const f of FAMILIES) this.readCanonical(f);
+    } catch {
+      // reported by the read that needs it
+    }
   }
 
   /** Creates the directory if needed, and refuses it when others could write it (state-security.ts). */
@@ -356,8 +368,48 @@ export class StateDir {
     });
   }
 
-  /** Removes journal rulesets written ahead and not used (the apply ended before its journal). */
+  /**
+   * Writes the canonical forms an incremental apply will record (canonical.v4/v6: the scripts' expected
+   * forms) ahead, in libuv's threads, and hashes them, while the journal is written and the restore tools
+   * run; writeLastGood renames a finished one into place instead of writing it (4 MB a family at 50k
+   * rules). Unsynced, as writeLastGood's own copies are (last-good.json, synced, records their sha256).
+   * One the same as the recorded form read in this command is not written (writeLastGood keeps it).
+   */
+  stageCanonicalAhead(forms: Partial<Record<Family, string>>): void {
+    for (const f of FAMILIES) {
+      const text = forms[f];
+      const name = CANONICAL_FILE[f];
+      if (text === undefined || this.recordedCache.get(name)?.text === text || this.earlyCanonical.has(name)) continue;
+      digestOfAsync(text).catch(() => undefined);
+      const entry: { text: string; done: Promise<void>; staged?: StagedFile } = { text, done: Promise.resolve() };
+      entry.done = stageFileAsync(this.file(name), text, 0o600, { noSync: true }).then(
+        (file) => void (entry.staged = file),
+        () => undefined, // writeLastGood writes it itself (and names a full disk)
+      );
+      this.earlyCanonical.set(name, entry);
+    }
+  }
+
+  /** A canonical form written ahead with this very text, taken (writeLastGood commits it), or undefined. */
+  private takeEarlyCanonical(name: string, text: string): StagedFile | undefined {
+    const early = this.earlyCanonical.get(name);
+    if (early?.staged === undefined || early.text !== text) return undefined;
+    this.earlyCanonical.delete(name);
+    return early.staged;
+  }
+
+  /** Removes journal rulesets and canonical forms written ahead and not used (the apply ended before its journal, or took another path). */
   async discardJournalRules(): Promise<void> {
+    const canonical = [...this.earlyCanonical.values()];
+    this.earlyCanonical.clear();
+    for (const c of canonical) {
+      await c.done;
+      try {
+        c.staged?.discard();
+      } catch {
+        // A temporary file left behind is harmless: the next write of the same name replaces it.
+      }
+    }
     const early = this.early;
     this.early = undefined;
     if (early === undefined) return;
@@ -419,14 +471,29 @@ export class StateDir {
   /** The last good ruleset, if any; throws (naming the file) if it is damaged. */
   readLastGood(): LastGood | undefined {
     const file = this.file(STATE_FILE.lastGood);
-    const read = readStampedStateFile(file, this.lastGoodCache?.stamp);
+    let read = readStampedStateFile(file, this.lastGoodCache?.stamp);
     if (!read.exists) return undefined;
-    if (read.text === undefined && this.lastGoodCache !== undefined) return this.lastGoodCache.value;
+    if (read.text === undefined && this.lastGoodCache !== undefined) {
+      // The same record, read before (perhaps ahead, while the rules compiled): believed while the
+      // rulesets it names (version 2) are the files checked then too.
+      if (this.verifiedRulesStay()) return this.lastGoodCache.value;
+      read = readStampedStateFile(file, undefined);
+      if (!read.exists) return undefined;
+    }
     const parsed = parseRecord(file, read.text ?? '', lastGoodFileSchema, 'last good ruleset');
     const value = (parsed.nfgitLastGood === 2 ? this.withRulesFiles(parsed) : parsed) as unknown as LastGood;
     checkFamilyDigests(file, value);
     this.lastGoodCache = { stamp: read.stamp, value };
     return value;
+  }
+
+  /** Whether rules.v4/rules.v6, as last checked against a record of version 2, are still the files checked then. */
+  private verifiedRulesStay(): boolean {
+    for (const [f, v] of this.verifiedRules) {
+      const read = readStampedStateFile(this.file(RULES_COPY[f]), v.stamp);
+      if (!read.exists || read.text !== undefined) return false;
+    }
+    return true;
   }
 
   /**
@@ -488,7 +555,7 @@ export class StateDir {
           return;
         }
         // Copies and caches need no fsync: last-good.json, which records their sha256, is synced.
-        staged.push(stageFile(this.file(name), text, 0o600, { noSync: true }));
+        staged.push(this.takeEarlyCanonical(name, text) ?? stageFile(this.file(name), text, 0o600, { noSync: true }));
         files[name] = p.digests[name] ?? fileDigest(text);
       };
       // The rulesets are the record's own texts (version 2): durable before last-good.json names them.

@@ -336,6 +336,12 @@ export async function applyTransaction(
     }
   }
 
+  // The canonical forms the scripts leave, written and hashed for the record while the tools run (not
+  // after them; after the journal, which comes first on a nearly full disk); removed unused if the
+  // apply ends otherwise.
+  if (scripts !== undefined && journaled) {
+    ctx.state.stageCanonicalAhead(Object.fromEntries(ctx.families.map((f) => [f, scripts[f]?.expected])));
+  }
   // Both families restore at once: they are independent until both are done (the commit point), and a
   // failure of either puts both back. The after-save of a family (for the summary) then runs.
   const afterSaves: Array<Promise<{ text: string; staged: boolean } | undefined>> = [];

@@ -73,14 +73,15 @@ function recentDigest(text: string): string | undefined {
 }
 
 /**
- * Large texts only (small ones cost nothing to hash), and eight of them: an apply's new rulesets, the
- * recorded ones and their canonical forms, the plan and the new canonical forms, each asked for more
- * than once (the plan's digests were hashed again after the others had pushed them out).
+ * Large texts only (small ones cost nothing to hash), and twelve of them: an apply's new rulesets, the
+ * recorded ones and their canonical forms, the plan and the new canonical forms (hashed ahead, see
+ * StateDir.stageCanonicalAhead), each asked for more than once (with eight, the plan's digests were
+ * hashed again after the others had pushed them out).
  */
 function remember(text: string, digest: string): void {
   if (text.length < 1 << 16) return;
   recentDigests.unshift([text, digest]);
-  recentDigests.length = Math.min(recentDigests.length, 8);
+  recentDigests.length = Math.min(recentDigests.length, 12);
 }
 
 /**
