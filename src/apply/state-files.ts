@@ -149,8 +149,8 @@ export class StateDir {
     | { readonly rules: PreparedLastGood; readonly done: Promise<void>; staged: Map<Family, { digest: string; file: StagedFile }> }
     | undefined;
 
-  /** Canonical forms written ahead (stageCanonicalAhead), by file name; `staged` once the write is done. */
-  private readonly earlyCanonical = new Map<string, { readonly text: string; readonly done: Promise<void>; staged?: StagedFile }>();
+  /** Files of the record written ahead (stageCanonicalAhead, stagePlanAhead), by name; `staged` once the write is done. */
+  private readonly earlyFiles = new Map<string, { readonly text: string; readonly done: Promise<void>; staged?: StagedFile }>();
 
   constructor(readonly dir: string) {}
 
@@ -378,30 +378,39 @@ export class StateDir {
   stageCanonicalAhead(forms: Partial<Record<Family, string>>): void {
     for (const f of FAMILIES) {
       const text = forms[f];
-      const name = CANONICAL_FILE[f];
-      if (text === undefined || this.recordedCache.get(name)?.text === text || this.earlyCanonical.has(name)) continue;
-      digestOfAsync(text).catch(() => undefined);
-      const entry: { text: string; done: Promise<void>; staged?: StagedFile } = { text, done: Promise.resolve() };
-      entry.done = stageFileAsync(this.file(name), text, 0o600, { noSync: true }).then(
-        (file) => void (entry.staged = file),
-        () => undefined, // writeLastGood writes it itself (and names a full disk)
-      );
-      this.earlyCanonical.set(name, entry);
+      if (text !== undefined) this.stageAhead(CANONICAL_FILE[f], text);
     }
   }
 
-  /** A canonical form written ahead with this very text, taken (writeLastGood commits it), or undefined. */
-  private takeEarlyCanonical(name: string, text: string): StagedFile | undefined {
-    const early = this.earlyCanonical.get(name);
+  /** plan.json's text, written ahead as stageCanonicalAhead writes the canonical forms (its digest is PreparedLastGood.warm's). */
+  stagePlanAhead(text: string | undefined): void {
+    if (text !== undefined) this.stageAhead(STATE_FILE.plan, text, false);
+  }
+
+  /** Writes a file the record will name ahead (unsynced), and hashes it unless its digest is known. */
+  private stageAhead(name: string, text: string, hash = true): void {
+    if (this.recordedCache.get(name)?.text === text || this.earlyFiles.has(name)) return;
+    if (hash) digestOfAsync(text).catch(() => undefined);
+    const entry: { text: string; done: Promise<void>; staged?: StagedFile } = { text, done: Promise.resolve() };
+    entry.done = stageFileAsync(this.file(name), text, 0o600, { noSync: true }).then(
+      (file) => void (entry.staged = file),
+      () => undefined, // writeLastGood writes it itself (and names a full disk)
+    );
+    this.earlyFiles.set(name, entry);
+  }
+
+  /** A file written ahead with this very text and done, taken (writeLastGood commits it), or undefined. */
+  private takeEarlyFile(name: string, text: string): StagedFile | undefined {
+    const early = this.earlyFiles.get(name);
     if (early?.staged === undefined || early.text !== text) return undefined;
-    this.earlyCanonical.delete(name);
+    this.earlyFiles.delete(name);
     return early.staged;
   }
 
-  /** Removes journal rulesets and canonical forms written ahead and not used (the apply ended before its journal, or took another path). */
+  /** Removes journal rulesets and record files written ahead and not used (the apply ended before its journal, or took another path). */
   async discardJournalRules(): Promise<void> {
-    const canonical = [...this.earlyCanonical.values()];
-    this.earlyCanonical.clear();
+    const canonical = [...this.earlyFiles.values()];
+    this.earlyFiles.clear();
     for (const c of canonical) {
       await c.done;
       try {
@@ -555,7 +564,7 @@ export class StateDir {
           return;
         }
         // Copies and caches need no fsync: last-good.json, which records their sha256, is synced.
-        staged.push(this.takeEarlyCanonical(name, text) ?? stageFile(this.file(name), text, 0o600, { noSync: true }));
+        staged.push(this.takeEarlyFile(name, text) ?? stageFile(this.file(name), text, 0o600, { noSync: true }));
         files[name] = p.digests[name] ?? fileDigest(text);
       };
       // The rulesets are the record's own texts (version 2): durable before last-good.json names them.

@@ -350,8 +350,10 @@ export async function applyTransaction(
     const text = next[family] ?? '';
     return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
   });
-  // While the tools run: the record's plan.json and its digest, made now rather than after them.
+  // While the tools run: the record's plan.json and its digest, made (and, incrementally, written) now
+  // rather than after them.
   prepared.warm();
+  if (journaled) ctx.state.stagePlanAhead(prepared.plan);
   const settled = await Promise.allSettled(restoring);
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
