@@ -44,13 +44,13 @@ export class RecordStream {
   /** A record's start (`MARK\0`) and the start of the next one after a field's NUL. */
   private readonly head: string;
   private readonly next: string;
-  /** The first two characters of `next`, which findNext searches for. */
+  /** The marker's first character, which findNext searches for. */
   private readonly lead: string;
 
   constructor(mark: string) {
     this.head = mark + '\0';
     this.next = '\0' + mark + '\0';
-    this.lead = this.next.slice(0, 2);
+    this.lead = mark.slice(0, 1);
   }
 
   /** Feeds a chunk; returns the records completed by it. */
@@ -98,14 +98,15 @@ export class RecordStream {
   }
 
   /**
-   * Where `next` (NUL, marker, NUL) occurs from `from` on, or -1. Searched by its first two characters
-   * and then compared: V8's indexOf runs a pattern this long (34 characters) through Boyer-Moore-Horspool
-   * at a fraction of the speed of its short-pattern search (159 of 1,500 ms of a 50k compile).
+   * Where `next` (NUL, marker, NUL) occurs from `from` on, or -1. Searched by the marker's first
+   * character, which is in no field as a rule, and then compared: V8's indexOf runs a pattern this long
+   * (34 characters) through Boyer-Moore-Horspool at a fraction of the speed of its one-character search
+   * (159 of 1,500 ms of a 50k compile), and a search that starts with NUL stops at every field.
    */
   private findNext(buf: string, from: number): number {
     const { next, lead } = this;
-    for (let q = buf.indexOf(lead, from); q >= 0; q = buf.indexOf(lead, q + 1)) {
-      if (buf.startsWith(next, q)) return q;
+    for (let m = buf.indexOf(lead, from + 1); m >= 0; m = buf.indexOf(lead, m + 1)) {
+      if (buf.charCodeAt(m - 1) === 0 && buf.startsWith(next, m - 1)) return m - 1;
     }
     return -1;
   }
@@ -168,7 +169,7 @@ export class RecordStream {
       if (!atEnd) return undefined;
       q = buf.lastIndexOf('\0');
     }
-    const rest = q < p ? [] : buf.slice(p, q).split('\0');
+    const rest = q < p ? [] : fieldsBetween(buf, p, q);
     if (alias) return { record: { kind, trace, args: rest }, end: q + 1 };
     const fields = Math.max(nArgs, 1);
     if (rest.length < fields) throw new Error(`record stream out of step in a ${kind} record of ${nArgs} arguments`);
@@ -180,6 +181,23 @@ interface Parsed {
   readonly record: RawRecord;
   /** Where the next record starts. */
   readonly end: number;
+}
+
+/**
+ * The NUL-separated fields of [p, q), as `buf.slice(p, q).split('\0')` gives them, a third faster
+ * (each field cut from the buffer, not from a slice of it): 50k records of 20 fields at 50k rules.
+ */
+function fieldsBetween(buf: string, p: number, q: number): string[] {
+  const out: string[] = [];
+  for (let s = p; ; ) {
+    const e = buf.indexOf('\0', s);
+    if (e < 0 || e >= q) {
+      out.push(buf.slice(s, q));
+      return out;
+    }
+    out.push(buf.slice(s, e));
+    s = e + 1;
+  }
 }
 
 /** Reads `count` NUL-ended fields from `p`; undefined when the buffer ends first. */
