@@ -235,7 +235,7 @@ export function bundledStartup(root: string, tmp: string): string {
     const samples: number[] = [];
     for (let i = 0; i < 10; i++) {
       const t0 = performance.now();
-      const r = spawnSync('node', args, { cwd: tmp, stdio: 'ignore' });
+      const r = spawnSync('node', args, { cwd: tmp, stdio: 'ignore', env: childEnv(tmp) });
       if (r.status !== 0) throw new Error(`node ${args.join(' ')} exited ${r.status}`);
       samples.push((performance.now() - t0) / 1000);
     }
