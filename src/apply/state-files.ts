@@ -370,9 +370,9 @@ export class StateDir {
 
   /**
    * Writes the canonical forms an incremental apply will record (canonical.v4/v6: the scripts' expected
-   * forms) ahead, in libuv's threads, and hashes them, while the journal is written and the restore tools
-   * run; writeLastGood renames a finished one into place instead of writing it (4 MB a family at 50k
-   * rules). Unsynced, as writeLastGood's own copies are (last-good.json, synced, records their sha256).
+   * forms) ahead, in libuv's threads, and hashes them, while the restore tools run (the journal is
+   * written first); writeLastGood renames a finished one into place instead of writing it (4 MB a
+   * family at 50k rules). Unsynced, as writeLastGood's own copies are (last-good.json, synced, records their sha256).
    * One the same as the recorded form read in this command is not written (writeLastGood keeps it).
    */
   stageCanonicalAhead(forms: Partial<Record<Family, string>>): void {
@@ -409,12 +409,12 @@ export class StateDir {
 
   /** Removes journal rulesets and record files written ahead and not used (the apply ended before its journal, or took another path). */
   async discardJournalRules(): Promise<void> {
-    const canonical = [...this.earlyFiles.values()];
+    const files = [...this.earlyFiles.values()];
     this.earlyFiles.clear();
-    for (const c of canonical) {
-      await c.done;
+    for (const f of files) {
+      await f.done;
       try {
-        c.staged?.discard();
+        f.staged?.discard();
       } catch {
         // A temporary file left behind is harmless: the next write of the same name replaces it.
       }

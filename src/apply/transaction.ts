@@ -350,8 +350,7 @@ export async function applyTransaction(
     const text = next[family] ?? '';
     return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
   });
-  // While the tools run: the record's plan.json and its digest, made (and, incrementally, written) now
-  // rather than after them.
+  // While the tools run: the record's plan.json and its digest, made and written now rather than after them.
   prepared.warm();
   if (journaled) ctx.state.stagePlanAhead(prepared.plan);
   const settled = await Promise.allSettled(restoring);
