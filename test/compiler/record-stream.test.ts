@@ -48,6 +48,23 @@ test('a function record (U) is complete only at the next marker or the end, and 
   t.throws(() => new RecordStream(MARK).push(encode(MARK, 'U4', '3', '-A', MARK, 'Z', '0', '0')), { message: /out of step/ });
 });
 
+test("an argument holding the marker's first character, or a piece of the marker, is an argument", (t) => {
+  // findNext looks for the marker's first character and then the whole NUL-marker-NUL.
+  // (The whole marker cannot be an argument: it is random, 24 hex digits, in each run.)
+  const odd = ['\u001e', 'a\u001emark', '\u001emar', 'mark\u001e', 'x\u001e'];
+  const whole = Buffer.concat([encode(MARK, 'A4', '1', '1', '/p:3', '/r:0', '/r', '-A', ...odd), encode(MARK, 'Z', '0', '0')]);
+  for (let cut = 1; cut < whole.length; cut++) {
+    const s = new RecordStream(MARK);
+    t.deepEqual(
+      [...s.push(whole.subarray(0, cut)), ...s.push(whole.subarray(cut)), ...s.end()],
+      [
+        { kind: 'A4', trace: ['/r:1', '/p:3'], args: ['-A', ...odd] },
+        { kind: 'Z', trace: [], args: [] },
+      ],
+    );
+  }
+});
+
 test('empty arguments survive', (t) => {
   const s = new RecordStream(MARK);
   t.deepEqual(s.push(encode(MARK, '4', '0', '3', '', 'a b', '')), [{ kind: '4', trace: [], args: ['', 'a b', ''] }]);

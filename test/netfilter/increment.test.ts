@@ -4,7 +4,7 @@
  * reload leaves is proven against the kernel in test/apply/apply.incremental.test.ts.
  */
 import test from 'ava';
-import { finishIncrement, planIncrement, scanSave, type FamilyIncrement } from '../../src/netfilter/increment.js';
+import { finishIncrement, planIncrement, scanAhead, scanSave, type FamilyIncrement } from '../../src/netfilter/increment.js';
 import { chainsOf } from '../../src/netfilter/ruleset-diff.js';
 import { isEmptyTable, parseSave } from '../../src/netfilter/save-text.js';
 
@@ -88,6 +88,18 @@ test('a table in which nothing changes is not staged; the canonical form keeps i
   if ('reason' in noRaw) return t.fail(noRaw.reason);
   t.false(noRaw.expected.includes('*raw'));
   t.true('reason' in finishIncrement(p, LIVE + raw, LIVE + nat + raw, stagedSave(p.skeleton)));
+});
+
+test('texts scanned ahead give the same plan and finish as texts scanned when needed', (t) => {
+  const next = OLD.replace('--dport 80 ', '--dport 8080 ').replace('COMMIT', '-A INPUT -p udp -j DROP\nCOMMIT');
+  const plain = plan(next);
+  const plainDone = finishIncrement(plain, LIVE, LIVE, stagedSave(plain.skeleton));
+  // Equal texts, not the same objects: the scans are found by content.
+  scanAhead(`${OLD}`.slice(0), 'rendered');
+  scanAhead(`${LIVE} `.slice(0, -1), 'save');
+  const ahead = plan(next);
+  t.deepEqual(ahead, plain);
+  t.deepEqual(finishIncrement(ahead, LIVE, LIVE, stagedSave(ahead.skeleton)), plainDone);
 });
 
 test('insert, delete, append at the end, a new chain with its jump, a policy, a removed chain', (t) => {
