@@ -166,7 +166,7 @@ export async function runRuleFiles(
       writeWithMode(path.join(dir, 'prelude.zsh'), ZSH_PRELUDE, 0o644),
       writeWithMode(path.join(dir, 'prelude.bash'), BASH_PRELUDE, 0o644),
       writeWithMode(path.join(dir, 'bypass-shim'), BYPASS_SHIM, 0o755),
-      copyRulesDir(rulesDir, path.join(dir, 'rules')).then(ruleFiles),
+      copyRulesDir(rulesDir, path.join(dir, 'rules'), new Set(options.files.map((f) => path.resolve(f)))).then(ruleFiles),
       bypassTargets(),
     ]);
     const files = relatives.map((relative) => path.posix.join(JAIL_RULES_DIR, relative));
@@ -203,8 +203,9 @@ export async function runRuleFiles(
  * Copies the rules directory for the jail, readable by nobody (directories 0755, files 0644), so rule
  * files can read the data files beside them wherever the real directory is. `.git` is left out; symlinks
  * are copied as they are (they resolve inside the jail, where only what nobody may read is readable).
+ * The rule files themselves (`written`) are not: they are written next, with their end markers.
  */
-async function copyRulesDir(from: string, to: string): Promise<void> {
+async function copyRulesDir(from: string, to: string, written: ReadonlySet<string>): Promise<void> {
   await mkdir(to, { mode: 0o755 });
   await chmod(to, 0o755);
   const entries = await readdir(from, { withFileTypes: true });
@@ -213,9 +214,9 @@ async function copyRulesDir(from: string, to: string): Promise<void> {
       const src = path.join(from, entry.name);
       const dst = path.join(to, entry.name);
       if (entry.isDirectory()) {
-        if (entry.name !== '.git') await copyRulesDir(src, dst);
+        if (entry.name !== '.git') await copyRulesDir(src, dst, written);
       } else if (entry.isSymbolicLink()) await symlink(await readlink(src), dst);
-      else if (entry.isFile()) {
+      else if (entry.isFile() && !written.has(src)) {
         await copyFile(src, dst);
         await chmod(dst, 0o644);
       }
