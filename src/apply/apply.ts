@@ -106,8 +106,8 @@ async function underLock<T>(
     });
     return await body({ state, backend, families, recovery });
   } finally {
-    // journal.v4/v6 written ahead for a journal that was never written (the apply ended before it).
-    if (lock !== undefined) await state.discardJournalRules();
+    // Files written ahead and not used (journal.v4/v6 of a journal never written, the record's files).
+    if (lock !== undefined) await state.discardEarlyFiles();
     targetLock?.release();
     if (lock !== undefined) lock.release();
     else

@@ -149,8 +149,8 @@ export class StateDir {
     | { readonly rules: PreparedLastGood; readonly done: Promise<void>; staged: Map<Family, { digest: string; file: StagedFile }> }
     | undefined;
 
-  /** Files of the record written ahead (stageCanonicalAhead, stagePlanAhead), by name; `staged` once the write is done. */
-  private readonly earlyFiles = new Map<string, { readonly text: string; readonly done: Promise<void>; staged?: StagedFile }>();
+  /** Files of the record written ahead (stageCanonicalAhead, stagePlanAhead), by name. */
+  private readonly earlyFiles = new Map<string, EarlyFile>();
 
   constructor(readonly dir: string) {}
 
@@ -345,7 +345,7 @@ export class StateDir {
    * Starts writing the record's rulesets for its journal (journal.v4/v6) in libuv's threads, while the
    * apply works out its path: writeJournal then only renames them into place. Only under the lock, after
    * any interrupted journal was recovered (its journal.v4/v6 are replaced). The promise fails as
-   * writeJournal would (a full disk named); discardJournalRules removes what was not used.
+   * writeJournal would (a full disk named); discardEarlyFiles removes what was not used.
    */
   stageJournalRules(p: PreparedLastGood): Promise<void> {
     const staged = new Map<Family, { digest: string; file: StagedFile }>();
@@ -375,28 +375,34 @@ export class StateDir {
    * family at 50k rules). Unsynced, as writeLastGood's own copies are (last-good.json, synced, records their sha256).
    * One the same as the recorded form read in this command is not written (writeLastGood keeps it).
    */
-  stageCanonicalAhead(forms: Partial<Record<Family, string>>): void {
-    for (const f of FAMILIES) {
-      const text = forms[f];
-      if (text !== undefined) this.stageAhead(CANONICAL_FILE[f], text);
-    }
+  stageCanonicalAhead(forms: Partial<Record<Family, string>>): Promise<void> {
+    return this.stageAhead(FAMILIES.flatMap((f) => (forms[f] === undefined ? [] : [[CANONICAL_FILE[f], forms[f]] as const])));
   }
 
   /** plan.json's text, written ahead as stageCanonicalAhead writes the canonical forms (its digest is PreparedLastGood.warm's). */
-  stagePlanAhead(text: string | undefined): void {
-    if (text !== undefined) this.stageAhead(STATE_FILE.plan, text, false);
+  stagePlanAhead(text: string | undefined): Promise<void> {
+    return this.stageAhead(text === undefined ? [] : [[STATE_FILE.plan, text]], false);
   }
 
-  /** Writes a file the record will name ahead (unsynced), and hashes it unless its digest is known. */
-  private stageAhead(name: string, text: string, hash = true): void {
-    if (this.recordedCache.get(name)?.text === text || this.earlyFiles.has(name)) return;
-    if (hash) digestOfAsync(text).catch(() => undefined);
-    const entry: { text: string; done: Promise<void>; staged?: StagedFile } = { text, done: Promise.resolve() };
-    entry.done = stageFileAsync(this.file(name), text, 0o600, { noSync: true }).then(
-      (file) => void (entry.staged = file),
-      () => undefined, // writeLastGood writes it itself (and names a full disk)
-    );
-    this.earlyFiles.set(name, entry);
+  /**
+   * Writes files the record will name ahead (unsynced), and hashes them unless their digests are known.
+   * Resolves once written (or not: writeLastGood then writes them itself, and names a full disk).
+   */
+  private stageAhead(files: ReadonlyArray<readonly [name: string, text: string]>, hash = true): Promise<void> {
+    const writes = files.map(async ([name, text]) => {
+      if (this.recordedCache.get(name)?.text === text || this.earlyFiles.has(name)) return;
+      if (hash) digestOfAsync(text).catch(() => undefined);
+      const entry: EarlyFile = {
+        text,
+        done: stageFileAsync(this.file(name), text, 0o600, { noSync: true }).then(
+          (file) => void (entry.staged = file),
+          () => undefined,
+        ),
+      };
+      this.earlyFiles.set(name, entry);
+      await entry.done;
+    });
+    return Promise.all(writes).then(() => undefined);
   }
 
   /** A file written ahead with this very text and done, taken (writeLastGood commits it), or undefined. */
@@ -407,25 +413,19 @@ export class StateDir {
     return early.staged;
   }
 
-  /** Removes journal rulesets and record files written ahead and not used (the apply ended before its journal, or took another path). */
-  async discardJournalRules(): Promise<void> {
+  /**
+   * Removes what was written ahead and not used: journal rulesets (the apply ended before its journal)
+   * and the record's files (it ended before the record, or recorded other texts).
+   */
+  async discardEarlyFiles(): Promise<void> {
     const files = [...this.earlyFiles.values()];
-    this.earlyFiles.clear();
-    for (const f of files) {
-      await f.done;
-      try {
-        f.staged?.discard();
-      } catch {
-        // A temporary file left behind is harmless: the next write of the same name replaces it.
-      }
-    }
     const early = this.early;
+    this.earlyFiles.clear();
     this.early = undefined;
-    if (early === undefined) return;
-    await early.done.catch(() => undefined);
-    for (const { file } of early.staged.values()) {
+    await Promise.all([...files.map((f) => f.done), early?.done.catch(() => undefined)]);
+    for (const file of [...files.map((f) => f.staged), ...[...(early?.staged.values() ?? [])].map((s) => s.file)]) {
       try {
-        file.discard();
+        file?.discard();
       } catch {
         // A temporary file left behind is harmless: the next write of the same name replaces it.
       }
@@ -498,11 +498,7 @@ export class StateDir {
 
   /** Whether rules.v4/rules.v6, as last checked against a record of version 2, are still the files checked then. */
   private verifiedRulesStay(): boolean {
-    for (const [f, v] of this.verifiedRules) {
-      const read = readStampedStateFile(this.file(RULES_COPY[f]), v.stamp);
-      if (!read.exists || read.text !== undefined) return false;
-    }
-    return true;
+    return [...this.verifiedRules].every(([f, v]) => this.sameWrite(RULES_COPY[f], v.stamp));
   }
 
   /**
@@ -728,6 +724,13 @@ export function sealedJournal(journal: Journal, record?: PreparedLastGood): Seal
   return { text: sealJson(`${head.slice(0, -'0}'.length)}${record.fileRecord}}`), rules: record };
 }
 
+/** A file of the record written ahead (StateDir.stageAhead): its text, and the staged file once written. */
+interface EarlyFile {
+  readonly text: string;
+  readonly done: Promise<void>;
+  staged?: StagedFile;
+}
+
 /** A last good ruleset serialized once, before the journal (which holds the same JSON), to be written at once later. */
 export class PreparedLastGood {
   /**
@@ -748,7 +751,7 @@ export class PreparedLastGood {
     this.source = last;
     const { plan: _plan, files: _files, generation: _generation, ...record } = last;
     const families: Partial<Record<Family, Omit<FamilyRuleset, 'text'>>> = {};
-    for (const f of ['ipv4', 'ipv6'] as const) {
+    for (const f of FAMILIES) {
       const family = last.families[f];
       if (family === undefined) continue;
       const { text: _text, ...rest } = family;

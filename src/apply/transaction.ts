@@ -340,7 +340,7 @@ export async function applyTransaction(
   // after them; after the journal, which comes first on a nearly full disk); removed unused if the
   // apply ends otherwise.
   if (scripts !== undefined && journaled) {
-    ctx.state.stageCanonicalAhead(Object.fromEntries(ctx.families.map((f) => [f, scripts[f]?.expected])));
+    void ctx.state.stageCanonicalAhead(Object.fromEntries(ctx.families.map((f) => [f, scripts[f]?.expected])));
   }
   // Both families restore at once: they are independent until both are done (the commit point), and a
   // failure of either puts both back. The after-save of a family (for the summary) then runs.
@@ -352,7 +352,7 @@ export async function applyTransaction(
   });
   // While the tools run: the record's plan.json and its digest, made and written now rather than after them.
   prepared.warm();
-  if (journaled) ctx.state.stagePlanAhead(prepared.plan);
+  if (journaled) void ctx.state.stagePlanAhead(prepared.plan);
   const settled = await Promise.allSettled(restoring);
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
   for (const s of settled) if (s.status === 'rejected') throw s.reason;

@@ -77,14 +77,48 @@ test("a journal's rulesets written ahead are renamed into place by writeJournal;
     t.deepEqual(readdirSync(dir).sort(), ['journal.json', 'journal.v4']);
     t.is(statSync(path.join(dir, 'journal.v4')).ino, ino);
     t.is(readFileSync(path.join(dir, 'journal.v4'), 'utf8'), text);
-    await state.discardJournalRules();
+    await state.discardEarlyFiles();
     t.deepEqual(readdirSync(dir).sort(), ['journal.json', 'journal.v4']);
   });
   await withStateDir(async (dir) => {
     const state = new StateDir(dir);
     await state.stageJournalRules(new PreparedLastGood(record));
-    await state.discardJournalRules();
+    await state.discardEarlyFiles();
     t.deepEqual(readdirSync(dir), []);
+  });
+});
+
+test("the record's canonical forms and plan.json written ahead are renamed into place by writeLastGood; ones not recorded are removed", async (t) => {
+  const canonical = text.replace(' -j ACCEPT', ' -m comment --comment "a \\"quoted\\" word" -j ACCEPT');
+  await withStateDir(async (dir) => {
+    const state = new StateDir(dir);
+    const prepared = new PreparedLastGood(record);
+    prepared.warm();
+    await Promise.all([state.stageCanonicalAhead({ ipv4: canonical }), state.stagePlanAhead(prepared.plan)]);
+    const early = (name: string): string => `.${name}.tmp-${process.pid}-early`;
+    t.deepEqual(readdirSync(dir).sort(), [early('canonical.v4'), early('plan.json')]);
+    const inodes = ['canonical.v4', 'plan.json'].map((n) => statSync(path.join(dir, early(n))).ino);
+    state.writeLastGood(prepared, { ipv4: canonical });
+    t.deepEqual(readdirSync(dir).sort(), ['canonical.v4', 'last-good.json', 'plan.json', 'rules.v4']);
+    t.deepEqual(
+      ['canonical.v4', 'plan.json'].map((n) => statSync(path.join(dir, n)).ino),
+      inodes,
+      'the files written ahead, renamed',
+    );
+    t.is(new StateDir(dir).readCanonical('ipv4'), canonical);
+    t.is(readFileSync(path.join(dir, 'plan.json'), 'utf8'), '{"nfgitPlan":1}\n');
+    await state.discardEarlyFiles();
+    t.is(readdirSync(dir).length, 4);
+  });
+  await withStateDir(async (dir) => {
+    const state = new StateDir(dir);
+    await state.stageCanonicalAhead({ ipv4: canonical });
+    // Another text is recorded: the one written ahead is not used, and goes.
+    state.writeLastGood(record, { ipv4: text });
+    t.is(new StateDir(dir).readCanonical('ipv4'), text);
+    t.true(readdirSync(dir).some((n) => n.endsWith('-early')));
+    await state.discardEarlyFiles();
+    t.false(readdirSync(dir).some((n) => n.includes('.tmp-')));
   });
 });
 
