@@ -19,22 +19,23 @@
 import { join } from 'node:path';
 import { emitRules } from './generate.js';
 import {
+  applyRuns,
   bundledStartup,
+  checkRuns,
   cleanup,
   compareLoads,
+  compileRuns,
   finishNotes,
+  floorRuns,
   installCleanup,
+  interleave,
   measureAgent,
-  measureApply,
   measureCalls,
-  measureCheck,
-  measureCompile,
   measureFleet,
-  measureFloor,
-  measureRestore,
-  measureSeed,
-  measureSequential,
   prepareSize,
+  restoreRuns,
+  seedRuns,
+  sequentialRuns,
   startBench,
   type Bench,
 } from './measure.js';
@@ -52,23 +53,29 @@ async function measureSize(bench: Bench, n: number): Promise<void> {
   const size = await prepareSize(bench, n);
   let compiledOut: string | undefined;
   if (sections.has('rules')) {
-    await measureFloor(size);
-    await measureSeed(size);
-    await measureSequential(size);
-    // The restore baseline loads nfgit's own output, so it comes after compile.
-    compiledOut = await measureCompile(size);
-    await measureRestore(size, compiledOut);
-    await measureCheck(size);
-    await measureApply(size);
+    // One run of every row in turn, K times (measure.ts interleave). The restore baseline loads
+    // nfgit's own output, so it comes after compile in each round.
+    const compile = compileRuns(size);
+    await interleave(size, [
+      floorRuns(size),
+      seedRuns(size),
+      sequentialRuns(size),
+      compile.measurement,
+      restoreRuns(size, compile.out),
+      checkRuns(size),
+      applyRuns(size),
+    ]);
+    compiledOut = compile.out();
     compareLoads(size, compiledOut);
   } else if (sections.has('compile')) {
     // The main table's compile row and its floor alone.
-    await measureFloor(size);
-    compiledOut = await measureCompile(size);
+    const compile = compileRuns(size);
+    await interleave(size, [floorRuns(size), compile.measurement]);
+    compiledOut = compile.out();
   }
   if (!sections.has('rules') && sections.has('incremental')) {
     // The incremental rows' baseline: the seed script's full reload.
-    await measureSeed(size);
+    await interleave(size, [seedRuns(size)]);
   }
   if (sections.has('calls')) await measureCalls(size, compiledOut);
   if (sections.has('incremental')) await measureIncremental(size);

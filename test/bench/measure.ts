@@ -408,29 +408,49 @@ export async function writeCheckedRules(bench: Bench, dir: string, g: Generated)
 }
 
 /**
- * One measurement, K runs, into the size's cell for KEY. The first failure makes the cell "error" (or
- * "timeout") and ends it; the first run's load is verified and kept for the comparison.
+ * A measurement's runs, made one at a time by `interleave`: the cells of one table take turns run by
+ * run, so that the two cells of a ratio are measured as close together in time as one cell's own runs.
+ * This machine's speed moves by a third over minutes; measured one cell after the other, that drift
+ * went into the ratios (a floor measured at one speed, the compile beside it at another).
  */
-async function measureCell(size: Size, key: Key, build: (k: number) => RunSpec, afterRun?: AfterRun): Promise<Cell> {
+export interface Measurement {
+  /** Run k. The first failure ends the cell: its later runs do nothing. */
+  readonly run: (k: number) => Promise<void>;
+}
+
+/** Runs K rounds of the measurements, each one run of every measurement in turn. */
+export async function interleave(size: Size, measurements: ReadonlyArray<Measurement | undefined>): Promise<void> {
+  for (let k = 0; k < size.bench.opts.runs; k++) for (const m of measurements) await m?.run(k);
+}
+
+/**
+ * The runs of one measurement into the size's cell for KEY. The first failure makes the cell "error"
+ * (or "timeout") and ends it; the first run's load is verified and kept for the comparison.
+ */
+function cellRuns(size: Size, key: Key, build: (k: number) => RunSpec, afterRun?: AfterRun): Measurement {
   const cell: Cell = { samples: [] };
   size.cells.set(key, cell);
-  for (let k = 0; k < size.bench.opts.runs; k++) {
-    let spec: RunSpec;
-    try {
-      spec = build(k);
-    } catch (err) {
-      cell.text = 'error';
-      size.bench.problem(`${size.n} rules, ${LABELS[key]}: ${(err as Error).message}`);
-      return cell;
-    }
-    try {
-      if (!(await runOnce(size, key, k, spec, cell, afterRun))) return cell;
-    } finally {
-      if (spec.netns !== undefined) delNetns(spec.netns);
-      spec.after?.();
-    }
-  }
-  return cell;
+  let over = false;
+  return {
+    run: async (k) => {
+      if (over) return;
+      let spec: RunSpec;
+      try {
+        spec = build(k);
+      } catch (err) {
+        cell.text = 'error';
+        size.bench.problem(`${size.n} rules, ${LABELS[key]}: ${(err as Error).message}`);
+        over = true;
+        return;
+      }
+      try {
+        if (!(await runOnce(size, key, k, spec, cell, afterRun))) over = true;
+      } finally {
+        if (spec.netns !== undefined) delNetns(spec.netns);
+        spec.after?.();
+      }
+    },
+  };
 }
 
 /** Run k of a measurement: waits for the machine to settle, runs, checks, records. False: the cell failed. */
@@ -522,71 +542,88 @@ function recordLoad(size: Size, key: Key, [s4, s6]: [string, string]): void {
  * 1. zsh no-op floor. In `unshare --net` like the loaders (and like nfgit, whose compiler runs the
  *    rule files in an empty namespace); unshare itself costs about a millisecond.
  */
-export async function measureFloor(size: Size, key: Key = 'floor', rules: string = size.rules): Promise<void> {
+export function floorRuns(size: Size, key: Key = 'floor', rules: string = size.rules): Measurement {
   const script = join(size.bench.benchDir, 'floor.zsh');
-  await measureCell(size, key, () => ({ cmd: 'unshare', args: ['--net', '--', 'zsh', '-f', script, rules], nsLoad: false }));
+  return cellRuns(size, key, () => ({ cmd: 'unshare', args: ['--net', '--', 'zsh', '-f', script, rules], nsLoad: false }));
 }
 
 /** 2. The seed article's interception script: builds and loads. */
-export async function measureSeed(size: Size): Promise<void> {
+export function seedRuns(size: Size): Measurement {
   const script = join(size.bench.benchDir, 'seed.zsh');
-  await measureCell(size, 'seed', () => ({ cmd: 'zsh', args: ['-f', script, size.rules], nsLoad: true }));
+  return cellRuns(size, 'seed', () => ({ cmd: 'zsh', args: ['-f', script, size.rules], nsLoad: true }));
 }
 
-/** 3. Sequential iptables: quadratic, so only at 1000 rules unless --sequential-all. */
-export async function measureSequential(size: Size): Promise<void> {
+/** 3. Sequential iptables: quadratic, so only at 1000 rules unless --sequential-all (else undefined: skipped). */
+export function sequentialRuns(size: Size): Measurement | undefined {
   const { bench, n } = size;
   const seq1k = cellValue(bench.results.get(1000)?.get('sequential'));
   const est = estimateSequential(n, seq1k);
   if (n === 1000 || bench.opts.sequentialAll) {
-    await measureCell(size, 'sequential', () => ({
+    return cellRuns(size, 'sequential', () => ({
       cmd: 'zsh',
       args: ['-f', join(bench.benchDir, 'sequential.zsh'), size.rules],
       nsLoad: true,
       timeoutSeconds: Math.max(bench.opts.timeoutSeconds, Math.ceil(est * 4)),
     }));
-    return;
   }
   const estText = `skipped (est. ~${est >= 10 ? est.toFixed(0) : est.toFixed(1)} s)`;
   size.cells.set('sequential', { samples: [], text: estText });
   bench.log(`  ${LABELS.sequential}: ${estText}; --sequential-all runs it`);
+  return undefined;
 }
 
-/** 5. Bare iptables-restore of the compiled ruleset (or, without nfgit, of the seed's ruleset). */
-export async function measureRestore(size: Size, compiledOut: string | undefined): Promise<void> {
+/**
+ * 5. Bare iptables-restore of the compiled ruleset (or, without nfgit, of the seed's ruleset), which
+ *    `compiledOut` gives once the compile of the same round has run.
+ */
+export function restoreRuns(size: Size, compiledOut: () => string | undefined): Measurement {
   let files: [v4: string, v6: string] | undefined;
-  if (compiledOut !== undefined) {
-    files = [join(compiledOut, 'rules.v4'), join(compiledOut, 'rules.v6')];
-  } else if (existsSync(join(size.dir, 'seed.v4'))) {
-    files = [join(size.dir, 'seed.v4'), join(size.dir, 'seed.v6')];
-    size.bench.notes.push(
-      `${size.n} rules: bare iptables-restore loaded the seed script's ruleset (iptables-save of it), nfgit's output being unavailable.`,
-    );
-  }
-  if (files === undefined) {
-    size.cells.set('restore', { samples: [], text: 'n/a' });
-    return;
-  }
-  const [v4, v6] = files;
-  const script = 'iptables-restore < "$1" && ip6tables-restore < "$2"';
-  await measureCell(size, 'restore', () => ({ cmd: 'sh', args: ['-c', script, 'sh', v4, v6], nsLoad: true }));
+  const runs = cellRuns(size, 'restore', () => {
+    const [v4, v6] = files as [string, string];
+    return { cmd: 'sh', args: ['-c', 'iptables-restore < "$1" && ip6tables-restore < "$2"', 'sh', v4, v6], nsLoad: true };
+  });
+  return {
+    run: async (k) => {
+      if (k === 0) {
+        const out = compiledOut();
+        if (out !== undefined) {
+          files = [join(out, 'rules.v4'), join(out, 'rules.v6')];
+        } else if (existsSync(join(size.dir, 'seed.v4'))) {
+          files = [join(size.dir, 'seed.v4'), join(size.dir, 'seed.v6')];
+          size.bench.notes.push(
+            `${size.n} rules: bare iptables-restore loaded the seed script's ruleset (iptables-save of it), nfgit's output being unavailable.`,
+          );
+        } else {
+          size.cells.set('restore', { samples: [], text: 'n/a' });
+        }
+      }
+      if (files !== undefined) await runs.run(k);
+    },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
 // nfgit
 
-/** 4. nfgit compile (of RULES, into KEY's row). Returns the output directory of a successful run (for the restore baseline). */
-export async function measureCompile(size: Size, key: Key = 'compile', rules: string = size.rules): Promise<string | undefined> {
+/**
+ * 4. nfgit compile (of RULES, into KEY's row); `out()` is the output directory of its latest successful
+ *    run (for the restore baseline), undefined while there is none or once the cell failed.
+ */
+export function compileRuns(
+  size: Size,
+  key: Key = 'compile',
+  rules: string = size.rules,
+): { measurement: Measurement | undefined; out: () => string | undefined } {
   const { bench } = size;
   if (!size.cliBuilt) {
     size.cells.set(key, { samples: [], text: 'n/a' });
     if (key === 'compile') size.cells.set('check', { samples: [], text: 'n/a' });
     bench.log(`  nfgit: ${bench.cli} does not exist (not built yet): ${LABELS[key]} is n/a`);
-    return undefined;
+    return { measurement: undefined, out: () => undefined };
   }
   const outs: string[] = [];
   let compiledOut: string | undefined;
-  const cell = await measureCell(
+  const measurement = cellRuns(
     size,
     key,
     (k) => {
@@ -602,7 +639,7 @@ export async function measureCompile(size: Size, key: Key = 'compile', rules: st
       return true;
     },
   );
-  return cell.text === undefined ? compiledOut : undefined;
+  return { measurement, out: () => (size.cells.get(key)?.text === undefined ? compiledOut : undefined) };
 }
 
 /** Whether a compile run wrote its three files (a problem if not); the first run's rule count is checked. */
@@ -632,17 +669,25 @@ const CALLS_KEYS: Record<Exclude<Calls, 'mixed'>, [floor: Key, compile: Key]> = 
 
 /**
  * 4b. The calls rows: the same rules written with literal calls only, then with calls through
- *     variables only (generate.ts), each compiled and measured against its own zsh no-op floor. The
- *     compiled rulesets must equal the mixed one's (REFERENCE, the output of measureCompile) or each other's.
+ *     variables only (generate.ts), each compiled and measured against its own zsh no-op floor, the
+ *     four cells interleaved. The compiled rulesets must equal the mixed one's (REFERENCE, the output
+ *     of the compile row) or each other's.
  */
 export async function measureCalls(size: Size, reference: string | undefined): Promise<void> {
-  let ref = reference;
+  const variants = [];
   for (const calls of ['literal', 'variables'] as const) {
     const [floorKey, compileKey] = CALLS_KEYS[calls];
     const rules = join(size.dir, `rules-${calls}`);
     await writeCheckedRules(size.bench, rules, generateRules(size.n, { calls }));
-    await measureFloor(size, floorKey, rules);
-    const out = await measureCompile(size, compileKey, rules);
+    variants.push({ compileKey, floor: floorRuns(size, floorKey, rules), compile: compileRuns(size, compileKey, rules) });
+  }
+  await interleave(
+    size,
+    variants.flatMap((v) => [v.floor, v.compile.measurement]),
+  );
+  let ref = reference;
+  for (const { compileKey, compile } of variants) {
+    const out = compile.out();
     if (out === undefined) continue;
     if (ref === undefined) {
       ref = out;
@@ -659,10 +704,10 @@ export async function measureCalls(size: Size, reference: string | undefined): P
   }
 }
 
-/** 6. nfgit check. */
-export async function measureCheck(size: Size): Promise<void> {
-  if (!size.cliBuilt) return; // already n/a (measureCompile)
-  await measureCell(size, 'check', () => ({
+/** 6. nfgit check (undefined when the CLI is not built: compileRuns made it n/a). */
+export function checkRuns(size: Size): Measurement | undefined {
+  if (!size.cliBuilt) return undefined;
+  return cellRuns(size, 'check', () => ({
     cmd: process.execPath,
     args: [size.bench.cli, 'check', '--rules', size.rules],
     nsLoad: false,
@@ -673,12 +718,12 @@ export async function measureCheck(size: Size): Promise<void> {
  * 7. nfgit apply: compile, stage, lock, snapshot, journal, restore IPv4 and IPv6, record, host
  *    commands; into a fresh named namespace with a fresh state directory for every run.
  */
-export async function measureApply(size: Size): Promise<void> {
+export function applyRuns(size: Size): Measurement | undefined {
   if (!size.cliBuilt) {
     size.cells.set('apply', { samples: [], text: 'n/a' });
-    return;
+    return undefined;
   }
-  await measureCell(size, 'apply', (k) => {
+  return cellRuns(size, 'apply', (k) => {
     const state = join(size.dir, `state-${k}`);
     const netns = addNetns();
     return {

@@ -470,7 +470,7 @@ function environmentLines(startedAt: Date, rules: boolean, runs: number): string
     `- ${toolVersion('iptables', ['-V'])}; ${toolVersion('zsh', ['--version'])}; node ${process.version}`,
     ...(rules
       ? [
-          `- runs per cell: ${runs}; every loader in a fresh \`unshare --net\` namespace (nfgit apply: a fresh \`ip netns add\` one); times are wall clock ` +
+          `- runs per cell: ${runs}, interleaved (each round runs every row of a table once, so a ratio's two cells are measured minutes apart no more than a cell's own runs); every loader in a fresh \`unshare --net\` namespace (nfgit apply: a fresh \`ip netns add\` one); times are wall clock ` +
             `from spawn to the end of the load (loaders) or to process exit (floor, nfgit)`,
           ...(process.env.NODE_EXTRA_CA_CERTS === undefined
             ? []
