@@ -21,6 +21,8 @@ function result(ipsets: boolean): CompileResult {
     [6, loop],
     [7, [helper, loc('rules/10-a\u0001', 9), loc('rules/20', 0)]],
   ]);
+  // Enough entries to outgrow sourceMapJson's first buffer, line numbers of every width.
+  for (let i = 0; i < 20_000; i++) v4.set(10 + i * 53, i % 3 === 0 ? loop : [loc(`rules/ü-${i % 7}`, i)]);
   const sets: RenderedIpsets = {
     text: ipsets ? 'create s hash:ip\n' : '',
     sourceMap: ipsets ? new Map([[1, [loc('rules/30', 1)]]]) : new Map(),
