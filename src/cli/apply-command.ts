@@ -4,7 +4,7 @@ import type { Command } from 'commander';
 import { deploy } from '../apply/deploy.js';
 import { applyOptions, withApplyFlags, type ApplyFlags } from './apply-flags.js';
 import { withCompileFlags, compileOptions, type CompileFlags } from './compile-flags.js';
-import { printApply } from './output.js';
+import { printApply } from './apply-output.js';
 import { probationOf, withProbeFlags, type ProbeFlags } from './probe-flags.js';
 
 /** Adds `nfgit apply`; argv is recorded in the journal. */

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { applyOptions, withApplyFlags, type ApplyFlags } from './apply-flags.js';
 import { collect } from './compile-flags.js';
-import { printApply, printRecovery } from './output.js';
+import { printApply, printRecovery } from './apply-output.js';
 import { SandboxError } from '../errors/errors.js';
 
 /** Adds `nfgit restore-last`; argv is recorded in the journal. */

@@ -7,14 +7,13 @@ import { parseTraceElement, type SourceLocation, type SourceTrace } from '../err
 import type { Family } from './parse-argv.js';
 import type { RulesetModel } from './ruleset-model.js';
 import type { IpsetModel } from './ipset-model.js';
-import { renderRestore, type RenderedRuleset } from './render-restore.js';
-import { renderIpsets, type RenderedIpsets } from './render-ipset.js';
+import type { RenderedRuleset } from './render-restore.js';
+import type { RenderedIpsets } from './render-ipset.js';
 import { listRuleFiles } from './rule-files.js';
 import { chooseShell } from './rule-shell.js';
 import { JAIL_RULES_DIR } from './jail.js';
 import { runRuleFiles, type RunMode, type RunRulesOptions } from './run-rules.js';
-import { createInterpreter, type HostCommand, type InterpreterDeps } from './interpret.js';
-import { runOutcome } from './run-failure.js';
+import type { HostCommand, Interpreter, InterpreterDeps } from './interpret.js';
 import type { KernelServices } from './kernel-services.js';
 
 export type { HostCommand } from './interpret.js';
@@ -62,6 +61,28 @@ export interface CompileOptions {
 }
 
 /**
+ * The modules that handle the records and render the result: loaded once the shell is spawned (while
+ * it starts, nfgit only waits), not before it, where their ~25 ms delayed every compile's rule files.
+ */
+let handling:
+  | Promise<
+      [
+        typeof import('./interpret.js'),
+        typeof import('./run-failure.js'),
+        typeof import('./render-restore.js'),
+        typeof import('./render-ipset.js'),
+      ]
+    >
+  | undefined;
+const loadHandling = (): NonNullable<typeof handling> =>
+  (handling ??= Promise.all([
+    import('./interpret.js'),
+    import('./run-failure.js'),
+    import('./render-restore.js'),
+    import('./render-ipset.js'),
+  ]));
+
+/**
  * Compiles a rules directory: runs its files in the zsh sandbox with iptables intercepted, applies every
  * call to a model with iptables' semantics, and renders restore input for both families.
  * Throws NfgitErrors naming FILE:LINE when the rules are wrong. What it asks of the kernel comes from
@@ -81,9 +102,16 @@ export async function compile(options: CompileOptions, services: KernelServices)
   const shell = choice.shell === 'zsh' ? ({ name: 'zsh' } as const) : ({ name: 'bash', modes: choice.modes } as const);
   const host = options.host ?? os.hostname();
   const extra = await services.targets();
-  // Probed while the rule files run.
-  const tablesProbe = services.tables();
-  tablesProbe.catch(() => {});
+  // Probed while the rule files run: started once the shell is spawned (spawning the probe first
+  // delayed it), or when a record asks.
+  let tablesProbe: ReturnType<KernelServices['tables']> | undefined;
+  const probeTables = (): ReturnType<KernelServices['tables']> => {
+    if (tablesProbe === undefined) {
+      tablesProbe = services.tables();
+      tablesProbe.catch(() => {});
+    }
+    return tablesProbe;
+  };
   const canonical = services.canonical;
 
   const displayCache = new Map<string, string>();
@@ -110,7 +138,10 @@ export async function compile(options: CompileOptions, services: KernelServices)
     maxOutputBytes: options.maxOutputBytes ?? 256 * 1024,
     maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
     shell,
-    ...(options.onRunning === undefined ? {} : { onSpawn: options.onRunning }),
+    onSpawn: (): void => {
+      void probeTables();
+      options.onRunning?.();
+    },
   };
   const reserved = options.reservedChain ?? (() => undefined);
   // The fast run records through aliases and cannot answer; the first call whose answer matters
@@ -128,7 +159,7 @@ export async function compile(options: CompileOptions, services: KernelServices)
         extraTargets: extra,
         canonical,
         chains: { reserved, hint: options.foreignChainHint ?? (() => undefined) },
-        tables: () => tablesProbe,
+        tables: probeTables,
         query: services.query,
       },
     );
@@ -148,7 +179,8 @@ export async function compile(options: CompileOptions, services: KernelServices)
   }
   const { models, hostCommands, output, sets } = run;
 
-  const tables = await tablesProbe;
+  const tables = await probeTables();
+  const [, , { renderRestore }, { renderIpsets }] = await loadHandling();
   const ipv4 = renderRestore(models.ipv4, tables.ipv4);
   const ipv6 = renderRestore(models.ipv6, tables.ipv6);
   const ipsets = renderIpsets(sets);
@@ -201,13 +233,25 @@ interface RunState {
 }
 /** One run of the rule files in the given mode: the models it built, or the mode to run them again in. */
 async function runOnce(runOptions: RunRulesOptions, deps: Omit<InterpreterDeps, 'mode' | 'isHereDocument'>): Promise<RunState | RunMode> {
-  const interpreter = createInterpreter({
-    ...deps,
-    mode: runOptions.mode,
-    isHereDocument: (raw) => hereDocument(raw, runOptions.rulesDir),
-  });
-  const exit = await runRuleFiles(runOptions, interpreter.handle);
-  const state = interpreter.state();
+  let interpreter: Interpreter | undefined;
+  const made = (): Promise<Interpreter> =>
+    loadHandling().then(
+      ([{ createInterpreter }]) =>
+        (interpreter ??= createInterpreter({
+          ...deps,
+          mode: runOptions.mode,
+          isHereDocument: (raw) => hereDocument(raw, runOptions.rulesDir),
+        })),
+    );
+  const onSpawn = (): void => {
+    made().catch(() => {}); // a failure is the first record's (or the state's) to report
+    runOptions.onSpawn?.();
+  };
+  const exit = await runRuleFiles({ ...runOptions, onSpawn }, (rec) =>
+    interpreter === undefined ? made().then((i) => i.handle(rec)) : interpreter.handle(rec),
+  );
+  const state = (await made()).state();
+  const [, { runOutcome }] = await loadHandling();
   const again = runOutcome(state, exit, runOptions.mode, runOptions.timeoutMs, deps.display);
   if (again !== undefined) return again;
   return { models: state.models, sets: state.sets, hostCommands: [...state.hostCommands], output: exit.output };
