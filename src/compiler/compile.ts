@@ -102,29 +102,11 @@ export async function compile(options: CompileOptions, services: KernelServices)
   const shell = choice.shell === 'zsh' ? ({ name: 'zsh' } as const) : ({ name: 'bash', modes: choice.modes } as const);
   const host = options.host ?? os.hostname();
   const extra = await services.targets();
-  // Probed while the rule files run: started once the shell is spawned (spawning the probe first
-  // delayed it), or when a record asks.
-  let tablesProbe: ReturnType<KernelServices['tables']> | undefined;
-  const probeTables = (): ReturnType<KernelServices['tables']> => {
-    if (tablesProbe === undefined) {
-      tablesProbe = services.tables();
-      tablesProbe.catch(() => {});
-    }
-    return tablesProbe;
-  };
+  // Probed while the rule files run: started once the shell is spawned, or when a record asks.
+  const probeTables = once(services.tables);
   const canonical = services.canonical;
 
-  const displayCache = new Map<string, string>();
-  const display = (file: string): string => {
-    let d = displayCache.get(file);
-    if (d === undefined) {
-      // Rule files run from the jail's copy of the directory: name them as the user named the directory.
-      const base = file.startsWith(JAIL_RULES_DIR + '/') ? JAIL_RULES_DIR : file.startsWith(absDir + '/') ? absDir : undefined;
-      d = base === undefined ? file : path.join(options.displayDir ?? rulesDir, file.slice(base.length + 1));
-      displayCache.set(file, d);
-    }
-    return d;
-  };
+  const display = displayNamer(absDir, options.displayDir ?? rulesDir);
   const toTrace = traceParser(display);
 
   const env: Record<string, string> = { HOME: '/nonexistent', ...options.vars, NFGIT_HOST: host, NFGIT_RULES_DIR: JAIL_RULES_DIR };
@@ -191,6 +173,38 @@ export async function compile(options: CompileOptions, services: KernelServices)
   ];
   if (problems.length > 0) throw new NfgitErrors(problems);
   return { rulesDir, files: files.map(display), host, ipv4, ipv6, ipsets, hostCommands, output };
+}
+
+/**
+ * How messages name a file the rule files ran from: the jail's copy of the rules directory (and the
+ * directory itself) as the user named it (`shown`); other paths as they are. Memoized: every record names one.
+ */
+function displayNamer(absDir: string, shown: string): (file: string) => string {
+  const cache = new Map<string, string>();
+  return (file) => {
+    let d = cache.get(file);
+    if (d === undefined) {
+      const base = file.startsWith(JAIL_RULES_DIR + '/') ? JAIL_RULES_DIR : file.startsWith(absDir + '/') ? absDir : undefined;
+      d = base === undefined ? file : path.join(shown, file.slice(base.length + 1));
+      cache.set(file, d);
+    }
+    return d;
+  };
+}
+
+/**
+ * A probe started at its first call, then the same promise (its failure left to whoever awaits it).
+ * The kernel tables probe starts once the shell is spawned: spawned first, it delayed the shell.
+ */
+function once<T>(start: () => Promise<T>): () => Promise<T> {
+  let started: Promise<T> | undefined;
+  return () => {
+    if (started === undefined) {
+      started = start();
+      started.catch(() => {});
+    }
+    return started;
+  };
 }
 
 /**
