@@ -73,10 +73,6 @@ async function measureSize(bench: Bench, n: number): Promise<void> {
     await interleave(size, [floorRuns(size), compile.measurement]);
     compiledOut = compile.out();
   }
-  if (!sections.has('rules') && sections.has('incremental')) {
-    // The incremental rows' baseline: the seed script's full reload.
-    await interleave(size, [seedRuns(size)]);
-  }
   if (sections.has('calls')) await measureCalls(size, compiledOut);
   if (sections.has('incremental')) await measureIncremental(size);
 }

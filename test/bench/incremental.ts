@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { CHANGES, changedRules, type Change, type ChangedRules } from './changes.js';
-import { addNetns, delNetns, run, settleFor, writeCheckedRules, type Size } from './measure.js';
+import { addNetns, delNetns, run, seedRuns, settleFor, writeCheckedRules, type Size } from './measure.js';
 import { CHANGE_LABELS, countRules, firstDifference, firstLines, NO_INCREMENTAL, normalizeSave, type IncrementalCells } from './report.js';
 
 /** What one `nfgit apply --json` run said. */
@@ -146,7 +146,10 @@ export async function measureIncremental(size: Size): Promise<void> {
   }
   const noFull = "this build's `nfgit apply` has no `--full`: the --full rows are plain applies (a full reload in such a build).";
   if (!bench.applyFull && !bench.notes.includes(noFull)) bench.notes.push(noFull);
+  // The rows' baseline, the seed script's full reload, run at the start of each round: beside them in time.
+  const seed = seedRuns(size, 'seedIncremental');
   for (let k = 0; k < bench.opts.runs; k++) {
+    await seed.run(k);
     const ns = { netns: addNetns(), state: join(size.dir, `incremental-state-${k}`) };
     let current: Change | undefined;
     try {

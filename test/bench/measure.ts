@@ -548,9 +548,9 @@ export function floorRuns(size: Size, key: Key = 'floor', rules: string = size.r
 }
 
 /** 2. The seed article's interception script: builds and loads. */
-export function seedRuns(size: Size): Measurement {
+export function seedRuns(size: Size, key: Key = 'seed'): Measurement {
   const script = join(size.bench.benchDir, 'seed.zsh');
-  return cellRuns(size, 'seed', () => ({ cmd: 'zsh', args: ['-f', script, size.rules], nsLoad: true }));
+  return cellRuns(size, key, () => ({ cmd: 'zsh', args: ['-f', script, size.rules], nsLoad: true }));
 }
 
 /** 3. Sequential iptables: quadratic, so only at 1000 rules unless --sequential-all (else undefined: skipped). */

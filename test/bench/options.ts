@@ -42,7 +42,7 @@ const USAGE = `usage: npm run bench -- [--sizes 1000,10000,50000] [--runs 3] [--
                         calls        compile of literal calls and of calls through variables, each
                                      against its own zsh no-op floor
                         incremental  one-rule and 1% changes applied incrementally and with --full,
-                                     against the seed script (measured for it when rules is not asked)
+                                     against the seed script (run at the start of each of its rounds)
   --timeout SECONDS   limit for one run of one measurement (default 900; sequential: scaled up)
   --emit DIR          write the generated rule directories to DIR/N and exit
   --agent-only        only the agent section: idle poll, idle daemon memory, push to applied
