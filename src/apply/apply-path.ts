@@ -14,7 +14,7 @@ import { sameTarget, targetFromJson, type Target } from '../netfilter/target.js'
 import type { LastGood, StateDir } from './state-files.js';
 
 // What deploy.ts gives StateDir.readAhead: the recorded texts scanned while the rules compile.
-export { scanAhead } from '../netfilter/increment.js';
+export { scanAhead, scanKnown } from '../netfilter/increment.js';
 
 /** The path an apply took: the difference (how many commands), or the whole ruleset (why). */
 export type ApplyPath = { readonly kind: 'incremental'; readonly changes: number } | { readonly kind: 'full'; readonly reason: string };

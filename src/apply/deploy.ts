@@ -125,7 +125,7 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   // A plan that fails is nfgit's trouble, not a refusal of the rules (the agent would refuse the commit).
   let planFailed = false;
   try {
-    const [{ applyRuleset }, { planPath }] = await loading;
+    const [{ applyRuleset }, { planPath, scanKnown }] = await loading;
     // One StateDir for the plan and the apply: the last good ruleset read for the plan is not parsed again.
     const state = await opening;
     // The apply starts first, so that its lock is taken while the plan is made (on a large ruleset the
@@ -143,6 +143,8 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
     let path: TransactionPath;
     try {
       const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
+      // The plan takes the new inputs' scans from their render's layout instead of scanning them.
+      if (options.full !== true) for (const rs of Object.values(rulesets)) if (rs.layout !== undefined) scanKnown(rs.text, rs.layout);
       const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, {
         ...options,
         // Staging checks the sets in every family's namespace: with sets, every family is staged.

@@ -21,7 +21,28 @@ export interface RenderedRuleset {
   /** Tables that the rule files used (the others are rendered empty so that restore flushes them). */
   readonly usedTables: readonly string[];
   readonly problems: readonly RenderProblem[];
+  /**
+   * Where the chains are in `text`, as a scan of it would find them (netfilter/increment.ts): planning
+   * an incremental apply then does not scan the 4 MB text of 50k rules again. Absent where a scan could
+   * find otherwise (a chain name with a blank, a table twice).
+   */
+  readonly layout?: RenderLayout;
 }
+
+/** One chain of a RenderLayout: its policy (`-` for a user chain) and its rule lines, which are consecutive. */
+export interface LayoutChain {
+  readonly name: string;
+  readonly policy: string;
+  /** Offsets in the text of its first rule line's start and its last rule line's end (before the newline). */
+  readonly start: number;
+  readonly end: number;
+  /** The number of its first rule line, and how many rule lines it has (0: start, end and line mean nothing). */
+  readonly line: number;
+  readonly count: number;
+}
+
+/** Per table, in the text's order: its chains in the order they are first named (declared, or a first rule). */
+export type RenderLayout = ReadonlyArray<{ readonly table: string; readonly chains: readonly LayoutChain[] }>;
 
 /** Renders the restore line of one rule (`-A CHAIN spec…`), from its spec quoted beforehand when given. */
 export function renderRuleLine(
@@ -55,10 +76,15 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
   const problems: RenderProblem[] = [];
   let ruleCount = 0;
   let chainCount = 0;
+  // The offset where the next line starts (for the layout).
+  let pos = 0;
   const push = (line: string, trace?: SourceTrace): void => {
     out.push(line);
+    pos += line.length + 1;
     if (trace !== undefined && trace.length > 0) sourceMap.set(out.length, trace);
   };
+  const layout: Array<{ table: string; chains: LayoutChain[] }> = [];
+  let exact = true;
   const order = [...tables, ...[...model.tables.keys()].filter((t) => !tables.includes(t))];
   for (const name of order) {
     const table: Table | undefined = model.tables.get(name);
@@ -66,16 +92,25 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
     push(`*${name}`);
     const builtins = BUILTIN_CHAINS[name] ?? [];
     const chains: Chain[] = table === undefined ? [] : [...table.chains.values()];
+    if (layout.some((l) => l.table === name)) exact = false;
+    const laid = new Map<string, LayoutChain>();
     for (const b of builtins) {
       const c = table?.chains.get(b);
-      push(`:${b} ${c?.policy ?? 'ACCEPT'} [0:0]`, c?.policyTrace);
+      const policy = c?.policy ?? 'ACCEPT';
+      push(`:${b} ${policy} [0:0]`, c?.policyTrace);
+      laid.set(b, { name: b, policy, start: 0, end: 0, line: 0, count: 0 });
     }
     for (const c of chains) {
       if (c.builtin) continue;
       chainCount++;
       push(`:${c.name} - [0:0]`, c.declTrace);
+      laid.set(c.name, { name: c.name, policy: '-', start: 0, end: 0, line: 0, count: 0 });
     }
     for (const c of chains) {
+      if (/[ \n]/.test(c.name)) exact = false;
+      const start = pos;
+      const line = out.length + 1;
+      const before = out.length;
       // renderRuleLine's checks, inline, with the chain's prefix made once: 50k rules at the end of a compile.
       const prefix = `-A ${c.name} `;
       for (const r of c.rules) {
@@ -91,7 +126,10 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
         } else push(text, r.trace);
         ruleCount++;
       }
+      const count = out.length - before;
+      if (count > 0) laid.set(c.name, { name: c.name, policy: laid.get(c.name)?.policy ?? '-', start, end: pos - 1, line, count });
     }
+    layout.push({ table: name, chains: [...laid.values()] });
     push('COMMIT');
     tableLines.set(name, { header, commit: out.length });
   }
@@ -106,5 +144,6 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
     chainCount,
     usedTables: [...model.tables.keys()],
     problems,
+    ...(exact ? { layout } : {}),
   };
 }

@@ -17,6 +17,7 @@
 import { chainsOf, editOps, type EditOp } from './ruleset-diff.js';
 import { findDrift } from './compare-saves.js';
 import { isEmptyTable, parseSave, tableBlocks } from './save-text.js';
+import type { RenderLayout } from '../compiler/render-restore.js';
 
 /** A rule line of rendered restore input: its line number and text, and the words it jumps to (found once). */
 interface RenderedRule {
@@ -47,7 +48,10 @@ type AheadScan =
   | { readonly text: string; readonly kind: 'rendered'; readonly tables: Map<string, Map<string, RenderedChain>> }
   | { readonly text: string; readonly kind: 'save'; readonly tables: Map<string, LiveTable> };
 
-/** Scans made ahead, each taken by the first plan or finish of an equal text (at most four: two families, two kinds). */
+/**
+ * Scans made ahead, each taken by the first plan or finish of an equal text (at most six: two
+ * families, the recorded input and canonical form read ahead and the new input's layout).
+ */
 const aheadScans: AheadScan[] = [];
 
 /**
@@ -62,13 +66,39 @@ export function scanAhead(text: string, kind: 'rendered' | 'save'): void {
   aheadScans.push(
     kind === 'rendered' ? { text, kind, tables: renderedTables(text) } : { text, kind, tables: scanSave(text) ?? parsedTables(text) },
   );
-  if (aheadScans.length > 4) aheadScans.shift();
+  if (aheadScans.length > 6) aheadScans.shift();
+}
+
+/**
+ * The scan of a new restore input as its render laid it out (RenderedRuleset.layout): planIncrement's
+ * `next` then is not scanned again (50k lines, on the apply's path right after compiling). The same
+ * chains and runs as scanRendered finds (test/netfilter/increment.test.ts proves the plans equal).
+ */
+export function scanKnown(text: string, layout: RenderLayout): void {
+  if (aheadScans.some((a) => a.kind === 'rendered' && a.text === text)) return;
+  const tables = new Map<string, Map<string, RenderedChain>>();
+  for (const t of layout) {
+    const chains = new Map<string, RenderedChain>();
+    for (const c of t.chains) {
+      const runs = c.count > 0 ? [c.start, c.end, c.line, c.count] : [];
+      chains.set(c.name, scannedChain(text, { policy: c.policy, count: c.count, runs, lastLine: c.count > 0 ? c.line + c.count - 1 : -1 }));
+    }
+    tables.set(t.table, chains);
+  }
+  aheadScans.push({ text, kind: 'rendered', tables });
+  if (aheadScans.length > 6) aheadScans.shift();
 }
 
 /** The scan of an equal text made ahead, taken (used once), or undefined. */
 function takeAhead(text: string, kind: 'rendered' | 'save'): AheadScan | undefined {
   const i = aheadScans.findIndex((a) => a.kind === kind && a.text === text);
   return i < 0 ? undefined : aheadScans.splice(i, 1)[0];
+}
+
+/** The chains of rendered restore input: its scan made ahead (scanAhead, scanKnown) if any, else scanned now. */
+function renderedScan(text: string): Map<string, Map<string, RenderedChain>> {
+  const early = takeAhead(text, 'rendered');
+  return early?.kind === 'rendered' ? early.tables : renderedTables(text);
 }
 
 /** parseRendered, made into RenderedChains: for input scanRendered does not take. */
@@ -313,9 +343,8 @@ const MAX_CHAIN_EDITS = 2000;
 
 /** Plans one family's incremental apply from the restore input applied last (`old`) to the new one (`next`). */
 export function planIncrement(old: string, next: string): FamilyIncrement | NoIncrement {
-  const early = takeAhead(old, 'rendered');
-  const a = early?.kind === 'rendered' ? early.tables : renderedTables(old);
-  const b = renderedTables(next);
+  const a = renderedScan(old);
+  const b = renderedScan(next);
   const anyUsers = new Set<string>();
   for (const t of [...a.values(), ...b.values()]) for (const [n, c] of t) if (c.policy === '-') anyUsers.add(n);
   // Rule lines of the new input that jump to a user chain of either input (a superset of each table's own).
