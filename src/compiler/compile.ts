@@ -64,23 +64,9 @@ export interface CompileOptions {
  * The modules that handle the records and render the result: loaded once the shell is spawned (while
  * it starts, nfgit only waits), not before it, where their ~25 ms delayed every compile's rule files.
  */
-let handling:
-  | Promise<
-      [
-        typeof import('./interpret.js'),
-        typeof import('./run-failure.js'),
-        typeof import('./render-restore.js'),
-        typeof import('./render-ipset.js'),
-      ]
-    >
-  | undefined;
-const loadHandling = (): NonNullable<typeof handling> =>
-  (handling ??= Promise.all([
-    import('./interpret.js'),
-    import('./run-failure.js'),
-    import('./render-restore.js'),
-    import('./render-ipset.js'),
-  ]));
+const loadHandling = once(() =>
+  Promise.all([import('./interpret.js'), import('./run-failure.js'), import('./render-restore.js'), import('./render-ipset.js')]),
+);
 
 /**
  * Compiles a rules directory: runs its files in the zsh sandbox with iptables intercepted, applies every
@@ -193,8 +179,8 @@ function displayNamer(absDir: string, shown: string): (file: string) => string {
 }
 
 /**
- * A probe started at its first call, then the same promise (its failure left to whoever awaits it).
- * The kernel tables probe starts once the shell is spawned: spawned first, it delayed the shell.
+ * Work started at its first call, then the same promise (its failure left to whoever awaits it): the
+ * kernel tables probe and the handling modules start once the shell is spawned, not before it.
  */
 function once<T>(start: () => Promise<T>): () => Promise<T> {
   let started: Promise<T> | undefined;
@@ -248,17 +234,18 @@ interface RunState {
 /** One run of the rule files in the given mode: the models it built, or the mode to run them again in. */
 async function runOnce(runOptions: RunRulesOptions, deps: Omit<InterpreterDeps, 'mode' | 'isHereDocument'>): Promise<RunState | RunMode> {
   let interpreter: Interpreter | undefined;
-  const made = (): Promise<Interpreter> =>
+  const made = once(() =>
     loadHandling().then(
       ([{ createInterpreter }]) =>
-        (interpreter ??= createInterpreter({
+        (interpreter = createInterpreter({
           ...deps,
           mode: runOptions.mode,
           isHereDocument: (raw) => hereDocument(raw, runOptions.rulesDir),
         })),
-    );
+    ),
+  );
   const onSpawn = (): void => {
-    made().catch(() => {}); // a failure is the first record's (or the state's) to report
+    void made(); // a failure is the first record's (or the state's) to report
     runOptions.onSpawn?.();
   };
   const exit = await runRuleFiles({ ...runOptions, onSpawn }, (rec) =>

@@ -62,10 +62,15 @@ const aheadScans: AheadScan[] = [];
  * find the scan of an equal text instead of making it (20-30 ms at 50k rules, on the apply's path).
  */
 export function scanAhead(text: string, kind: 'rendered' | 'save'): void {
-  if (aheadScans.some((a) => a.kind === kind && a.text === text)) return;
-  aheadScans.push(
+  keepAhead(text, kind, () =>
     kind === 'rendered' ? { text, kind, tables: renderedTables(text) } : { text, kind, tables: scanSave(text) ?? parsedTables(text) },
   );
+}
+
+/** Keeps the scan of a text (made by `scan` unless one of the same kind is kept), the oldest dropped past six. */
+function keepAhead(text: string, kind: 'rendered' | 'save', scan: () => AheadScan): void {
+  if (aheadScans.some((a) => a.kind === kind && a.text === text)) return;
+  aheadScans.push(scan());
   if (aheadScans.length > 6) aheadScans.shift();
 }
 
@@ -75,18 +80,21 @@ export function scanAhead(text: string, kind: 'rendered' | 'save'): void {
  * chains and runs as scanRendered finds (test/netfilter/increment.test.ts proves the plans equal).
  */
 export function scanKnown(text: string, layout: RenderLayout): void {
-  if (aheadScans.some((a) => a.kind === 'rendered' && a.text === text)) return;
-  const tables = new Map<string, Map<string, RenderedChain>>();
-  for (const t of layout) {
-    const chains = new Map<string, RenderedChain>();
-    for (const c of t.chains) {
-      const runs = c.count > 0 ? [c.start, c.end, c.line, c.count] : [];
-      chains.set(c.name, scannedChain(text, { policy: c.policy, count: c.count, runs, lastLine: c.count > 0 ? c.line + c.count - 1 : -1 }));
+  keepAhead(text, 'rendered', () => {
+    const tables = new Map<string, Map<string, RenderedChain>>();
+    for (const t of layout) {
+      const chains = new Map<string, RenderedChain>();
+      for (const c of t.chains) {
+        const runs = c.count > 0 ? [c.start, c.end, c.line, c.count] : [];
+        chains.set(
+          c.name,
+          scannedChain(text, { policy: c.policy, count: c.count, runs, lastLine: c.count > 0 ? c.line + c.count - 1 : -1 }),
+        );
+      }
+      tables.set(t.table, chains);
     }
-    tables.set(t.table, chains);
-  }
-  aheadScans.push({ text, kind: 'rendered', tables });
-  if (aheadScans.length > 6) aheadScans.shift();
+    return { text, kind: 'rendered', tables };
+  });
 }
 
 /** The scan of an equal text made ahead, taken (used once), or undefined. */

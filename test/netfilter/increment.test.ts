@@ -8,6 +8,7 @@ import { finishIncrement, planIncrement, scanAhead, scanKnown, scanSave, type Fa
 import { RulesetModel } from '../../src/compiler/ruleset-model.js';
 import { parseArgv } from '../../src/compiler/parse-argv.js';
 import { renderRestore, type RenderedRuleset } from '../../src/compiler/render-restore.js';
+import { mulberry32 } from '../oracle/generate.js';
 import { chainsOf } from '../../src/netfilter/ruleset-diff.js';
 import { isEmptyTable, parseSave } from '../../src/netfilter/save-text.js';
 
@@ -230,17 +231,6 @@ test('scanSave finds the chains and rules parseSave and chainsOf do, or leaves t
   t.is(scanSave(`:X - [0:0]\n${save}`), undefined, 'a chain outside a table');
 });
 
-/** A small deterministic generator (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(a ^ (a >>> 15), 1 | a);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A rendered IPv4 ruleset from iptables argument lines (each must apply). */
 function rendered(lines: readonly string[]): RenderedRuleset {
   const m = new RulesetModel('ipv4');
@@ -291,7 +281,7 @@ function randomLines(next: () => number, base: readonly string[] = []): string[]
 test("a render's layout gives planIncrement the plan that scanning its text gives", (t) => {
   let compared = 0;
   for (let seed = 1; seed <= 150; seed++) {
-    const next = prng(seed);
+    const next = mulberry32(seed);
     let oldLines: string[];
     let newLines: string[];
     let a: RenderedRuleset;

@@ -2,17 +2,7 @@ import test from 'ava';
 import { differingLines } from '../../src/netfilter/text-window.js';
 import { diffSaves } from '../../src/netfilter/compare-saves.js';
 import { parseSave, type SavedTable } from '../../src/netfilter/save-text.js';
-
-/** A small seeded generator (mulberry32): the same cases every run. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let x = Math.imul(s ^ (s >>> 15), 1 | s);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../oracle/generate.js';
 
 test('differingLines cuts off the whole lines both texts start and end with', (t) => {
   t.deepEqual(differingLines('a\nb\nc\n', 'a\nb\nc\n'), { a: '', b: '' });
@@ -27,7 +17,7 @@ test('differingLines cuts off the whole lines both texts start and end with', (t
 });
 
 test('differingLines on generated texts: prefix + middle + suffix, whole lines, at every chunk size', (t) => {
-  const next = rng(7);
+  const next = mulberry32(7);
   const words = ['-A INPUT -j ACCEPT', '-A web -p tcp --dport 80 -j ACCEPT', ':INPUT DROP [0:0]', 'COMMIT', '*filter', ''];
   const line = (): string => `${words[Math.floor(next() * words.length)] ?? ''}${next() < 0.3 ? ` ${Math.floor(next() * 5)}` : ''}`;
   for (let round = 0; round < 300; round++) {
@@ -101,7 +91,7 @@ function diffSavesWhole(before: string, after: string): ReturnType<typeof diffSa
 }
 
 test('diffSaves counts the same as parsing both saves whole (generated saves with counters, chains, policies)', (t) => {
-  const next = rng(11);
+  const next = mulberry32(11);
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(next() * xs.length)] as T;
   const save = (chains: string[], rules: string[], policy: string, tables: string[]): string =>
     tables
