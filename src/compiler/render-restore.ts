@@ -1,6 +1,6 @@
 import { BUILTIN_CHAINS, TABLE_ORDER } from './tables.js';
 import { MAX_ARGS, MAX_LINE_LENGTH, quoteSpec, type QuotedSpec } from './quote-restore.js';
-import type { RulesetModel, Table, Chain } from './ruleset-model.js';
+import type { RulesetModel, Table, Chain, Rule } from './ruleset-model.js';
 import type { SourceTrace } from '../errors/source-location.js';
 
 /** One problem found while rendering: a rule the restore parser cannot carry. */
@@ -27,6 +27,49 @@ export interface RenderedRuleset {
    * find otherwise (a chain name with a blank, a table twice).
    */
   readonly layout?: RenderLayout;
+  /**
+   * The rule lines other rules depend on, in text order: a jump or goto to a chain of the same table
+   * (it decides from which hooks that chain is reached, and whether the chains loop), or a module that
+   * keeps state by name across rules (BINDING_MODULES). A staging split in parts keeps them in every
+   * part (netfilter/stage-split.ts); every other rule the kernel checks on its own, in its chain.
+   * Absent, like the layout, from a ruleset whose text is not the render's own (stage-split.ts withText).
+   */
+  readonly binding?: readonly BindingLine[];
+}
+
+/** A rule line of RenderedRuleset.binding: its number, and its offsets in the text (end: before its newline). */
+export interface BindingLine {
+  readonly line: number;
+  readonly start: number;
+  readonly end: number;
+}
+
+/**
+ * Matches and targets (lowercased) whose rules depend on each other by name: `-m rateest` needs a
+ * RATEEST rule's estimator, IDLETIMER refuses a second timer type under one label, recent and
+ * hashlimit share their tables by name, LED its trigger.
+ */
+export const BINDING_MODULES: ReadonlySet<string> = new Set(['recent', 'hashlimit', 'rateest', 'idletimer', 'led']);
+
+/**
+ * Whether a rule is binding (RenderedRuleset.binding): its target (`-j`/`-g`, as parse-argv spells
+ * them) is a chain of its table, or it uses a module of BINDING_MODULES (`-m NAME` or `-j NAME`).
+ */
+function isBinding(rule: Rule, table: Table | undefined): boolean {
+  const spec = rule.spec;
+  const target = rule.targetIndex >= 0 ? spec[rule.targetIndex] : undefined;
+  if (target !== undefined && table?.chains.has(target) === true) return true;
+  for (let i = 0; i < spec.length - 1; i++) {
+    const w = spec[i];
+    if ((w === '-m' || w === '-j') && BINDING_MODULES.has((spec[i + 1] as string).toLowerCase())) return true;
+  }
+  return false;
+}
+
+/** The last line pushed to `out`, which ends (before its newline) at `pos - 1`, as a BindingLine. */
+function lastLine(out: readonly string[], pos: number): BindingLine {
+  const end = pos - 1;
+  return { line: out.length, start: end - (out[out.length - 1] as string).length, end };
 }
 
 /** One chain of a RenderLayout: its policy (`-` for a user chain) and its rule lines, which are consecutive. */
@@ -84,6 +127,7 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
     if (trace !== undefined && trace.length > 0) sourceMap.set(out.length, trace);
   };
   const layout: Array<{ table: string; chains: LayoutChain[] }> = [];
+  const binding: BindingLine[] = [];
   let exact = true;
   const order = [...tables, ...[...model.tables.keys()].filter((t) => !tables.includes(t))];
   for (const name of order) {
@@ -125,6 +169,7 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
           push(line.text, r.trace);
         } else push(text, r.trace);
         ruleCount++;
+        if (isBinding(r, table)) binding.push(lastLine(out, pos));
       }
       const count = out.length - before;
       if (count > 0) laid.set(c.name, { name: c.name, policy: laid.get(c.name)?.policy ?? '-', start, end: pos - 1, line, count });
@@ -145,5 +190,6 @@ export function renderRestore(model: RulesetModel, tables: readonly string[] = T
     usedTables: [...model.tables.keys()],
     problems,
     ...(exact ? { layout } : {}),
+    binding,
   };
 }

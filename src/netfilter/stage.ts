@@ -5,6 +5,8 @@ import type { RenderedIpsets } from '../compiler/render-ipset.js';
 import { parseRestoreError } from './restore-errors.js';
 import { withIpsetFile } from './stage-ipsets.js';
 import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from '../util/sandbox.js';
+import { SPLIT_MIN_RULES, splitStaging, type StagingSplit } from './stage-split.js';
+import { availableParallelism } from 'node:os';
 
 /** Options of staging. */
 export interface StageOptions {
@@ -24,6 +26,11 @@ export interface StageOptions {
    * apply restores the target.
    */
   readonly canonicalNow?: boolean;
+  /**
+   * A family of at least this many rules is staged in two namespaces at once (stage-split.ts);
+   * SPLIT_MIN_RULES by default. Infinity stages every family whole.
+   */
+  readonly splitMinRules?: number;
 }
 
 /** What staging gives back: the canonical forms, when asked for. */
@@ -42,6 +49,11 @@ export async function stage(
   options: StageOptions = {},
 ): Promise<StageResult> {
   const families = (['ipv4', 'ipv6'] as const).filter((f) => rulesets[f] !== undefined);
+  // On two CPUs a family with more than half of all the rules is split (stage-split.ts): the parts and
+  // the other family then keep both busy until the end.
+  const total = families.reduce((n, f) => n + (rulesets[f]?.ruleCount ?? 0), 0);
+  const splitMin = (f: Family): number =>
+    (rulesets[f]?.ruleCount ?? 0) * 2 > total ? (options.splitMinRules ?? SPLIT_MIN_RULES) : Infinity;
   const canonical: Partial<Record<Family, Promise<string>>> = {};
   // Sets live in the network namespace: each staging namespace gets them before its rules (`pre`).
   return withIpsetFile(options.ipsets, async (pre) => {
@@ -52,6 +64,7 @@ export async function stage(
           rulesets[f] as RenderedRuleset,
           options.maxErrors ?? 20,
           pre,
+          splitMin(f),
           options.canonical === true ? { deliver: (p) => (canonical[f] = p), nice: options.canonicalNow !== true } : undefined,
         ),
       ),
@@ -118,7 +131,17 @@ function loadThenSave(family: Family, input: string, pre: string, onSave: SaveTo
   });
 }
 
-async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: number, pre: string, onSave?: SaveTo): Promise<NfgitError[]> {
+async function stageFamily(
+  family: Family,
+  rs: RenderedRuleset,
+  maxErrors: number,
+  pre: string,
+  splitMin: number,
+  onSave?: SaveTo,
+): Promise<NfgitError[]> {
+  // A large family loads in two namespaces at once (stage-split.ts) where there are two CPUs.
+  const split = availableParallelism() > 1 ? splitStaging(rs, splitMin) : undefined;
+  if (split !== undefined && (await stageSplit(family, rs.text, split, pre, onSave))) return [];
   const tool = TOOL[family];
   // The input as lines only once a load failed (a failing rule is then commented out): 50k rules load
   // as they are.
@@ -155,6 +178,43 @@ async function stageFamily(family: Family, rs: RenderedRuleset, maxErrors: numbe
     lines[culprit - 1] = '#';
   }
   return errors;
+}
+
+/**
+ * Stages the two parts of a split family at once. True when both loaded (the save, when asked for, is
+ * the merge of theirs); false when either refused: the caller then stages the whole ruleset, whose
+ * errors and lines are the ones reported, as if it had not been split.
+ */
+async function stageSplit(family: Family, text: string, split: StagingSplit, pre: string, onSave?: SaveTo): Promise<boolean> {
+  const saves: Array<Promise<string>> = [];
+  const results = await Promise.all(
+    split.inputs.map((input, i) =>
+      onSave === undefined
+        ? load(family, input, pre)
+        : loadThenSave(family, input, pre, { deliver: (p) => (saves[i] = p), nice: onSave.nice }),
+    ),
+  );
+  if (!results.every((r) => r.ok)) return false;
+  if (onSave !== undefined) {
+    const merged = Promise.all(saves).then(
+      (texts) => split.merge([texts[0] ?? '', texts[1] ?? '']) ?? wholeSave(family, text, pre, onSave.nice),
+    );
+    merged.catch(() => {});
+    onSave.deliver(merged);
+  }
+  return true;
+}
+
+/** The save of the whole ruleset, loaded in one namespace: when the saves of its two parts do not merge. */
+async function wholeSave(family: Family, text: string, pre: string, nice: boolean): Promise<string> {
+  let save: Promise<string> | undefined;
+  const r = await loadThenSave(family, text, pre, { deliver: (p) => (save = p), nice });
+  if (!r.ok || save === undefined) {
+    throw new SandboxError(`${TOOL[family]}-restore of the whole staged ruleset failed after both its parts loaded: ${r.stderr.trim()}`, {
+      family,
+    });
+  }
+  return save;
 }
 
 function isRuleLine(line: string | undefined): boolean {
