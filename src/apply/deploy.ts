@@ -9,6 +9,7 @@ import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { formatLocation } from '../errors/source-location.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
 import { stage, type StageResult } from '../netfilter/stage.js';
+import { startScratchShells } from '../util/sandbox.js';
 import { withText } from '../netfilter/stage-split.js';
 import type { TransactionPath } from './transaction.js';
 import type { ApplyOptions, ApplyReport } from './apply.js';
@@ -31,9 +32,27 @@ export function compileRules(options: CompileOptions): Promise<CompileResult> {
 
 /** `nfgit check`: compiles, then loads the managed families into scratch namespaces. Throws what fails. */
 export async function checkRules(options: CompileOptions, ipv4Only: boolean): Promise<CompileResult> {
-  const result = await compileRules(options);
-  await stage(managedRulesets(result, ipv4Only), { ipsets: result.ipsets });
-  return result;
+  const shells = stagingShells(ipv4Only);
+  try {
+    const result = await compileRules({ ...options, onRunning: shells.start });
+    await stage(managedRulesets(result, ipv4Only), { ipsets: result.ipsets });
+    return result;
+  } finally {
+    shells.release();
+  }
+}
+
+/**
+ * Staging's namespaces and shells, started once the rule files run (sandbox.ts startScratchShells):
+ * one a family and one more for a family split in two (stage-split.ts); `release` ends those unused.
+ */
+function stagingShells(ipv4Only: boolean): { start: () => void; release: () => void } {
+  let started: ReturnType<typeof startScratchShells> | undefined;
+  return {
+    // The shell may run the rule files more than once (fast, then exact): started at the first run.
+    start: () => void (started ??= startScratchShells(managedFamilies(ipv4Only).length + 1)),
+    release: () => started?.release(),
+  };
 }
 
 /** The ruleset to apply, from a compile result; `source` is what last-good.json records it came from. */
@@ -91,9 +110,20 @@ export interface DeployOptions extends ApplyOptions {
  * takes its locks and recovers any interrupted apply; nothing changes on the target before staging passed.
  * When the last apply is recorded (apply-path.ts), staging loads only the changed rules in their
  * context, and the apply loads only the difference if the live ruleset is still the recorded one.
- * Never throws: the outcome says which step failed.
+ * Never throws: the outcome says which step failed. Staging's namespaces are made while the rules
+ * compile (stagingShells).
  */
 export async function deploy(compileOptions: CompileOptions, options: DeployOptions): Promise<DeployOutcome> {
+  const shells = stagingShells(options.ipv4Only);
+  try {
+    return await deployWith({ ...compileOptions, onRunning: shells.start }, options);
+  } finally {
+    shells.release();
+  }
+}
+
+/** deploy, with staging's shells started by `compileOptions.onRunning` (and ended by deploy). */
+async function deployWith(compileOptions: CompileOptions, options: DeployOptions): Promise<DeployOutcome> {
   // Loaded while the rules compile: the state code and zod would add a tenth of a second to every
   // command's start. Not before the rule files run: loading modules (~200 files, zod's among them)
   // takes the main thread for 0.1-0.2 s, which would hold back the compile's own steps before it
@@ -113,7 +143,7 @@ export async function deploy(compileOptions: CompileOptions, options: DeployOpti
   opening.catch(() => {});
   let result: CompileResult;
   try {
-    result = await compileRules({ ...compileOptions, onRunning: running });
+    result = await compileRules({ ...compileOptions, onRunning: () => void (compileOptions.onRunning?.(), running()) });
   } catch (error) {
     return { ok: false, step: 'compile', error };
   }

@@ -353,6 +353,7 @@ export async function applyTransaction(
   // While the tools run: the record's plan.json and its digest, made and written now rather than after them.
   prepared.warm();
   if (journaled) void ctx.state.stagePlanAhead(prepared.plan);
+  const worked = scripts === undefined ? recordAhead(ctx, canonical, snapshot, next, { write: journaled, summarize: !preserving }) : {};
   const settled = await Promise.allSettled(restoring);
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
@@ -403,12 +404,13 @@ export async function applyTransaction(
   const afterForms = await Promise.all(afterSaves);
   const after = afterForms.map((a) => a?.text);
   // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
-  const own = afterForms.map((a, i) => {
-    const family = ctx.families[i] as Family;
-    if (a === undefined || !a.staged) return a === undefined ? undefined : withoutForeign(a.text, foreign[family] ?? new Map());
-    // The target holds the tables it had and those just loaded; staging's empty others are not recorded.
-    return withoutAbsentEmptyTables(a.text, new Set([...tableNames(snapshot[family] ?? ''), ...tableNames(next[family] ?? '')]));
-  });
+  const own = await Promise.all(
+    afterForms.map(async (a, i) => {
+      const family = ctx.families[i] as Family;
+      if (a === undefined || !a.staged) return a === undefined ? undefined : withoutForeign(a.text, foreign[family] ?? new Map());
+      return (await worked[family]?.own.catch(() => undefined)) ?? ownStagedForm(a.text, snapshot[family], next[family]);
+    }),
+  );
   const names = desired.ipsets?.sets ?? [];
   const generation = reading === undefined ? undefined : afterOwnCommits(before, await reading, commits);
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
@@ -447,21 +449,57 @@ export async function applyTransaction(
   if (recorded) ctx.state.removeJournal();
   else dropJournal(ctx);
 
-  const families = ctx.families.map((family, i) => ({
-    family,
-    tables: tables[family] ?? [],
-    rules: desired.families[family]?.rules ?? 0,
-    // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept;
-    // nfgit's part of one it adds to (DOCKER-USER) counts, before as recorded at the last apply, after as now.
-    change:
-      after[i] === undefined
-        ? undefined
-        : DRIVER.compare(
-            preserving ? stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])) : (snapshot[family] ?? ''),
-            preserving ? stripPreserved(after[i] as string, preserve, ownClaims(own[i])) : (after[i] as string),
-          ),
-  }));
+  const families = await Promise.all(
+    ctx.families.map(async (family, i) => ({
+      family,
+      tables: tables[family] ?? [],
+      rules: desired.families[family]?.rules ?? 0,
+      // Preserved chains are not nfgit's: they count neither as removed (the staged form lacks them) nor as kept;
+      // nfgit's part of one it adds to (DOCKER-USER) counts, before as recorded at the last apply, after as now.
+      change:
+        after[i] === undefined
+          ? undefined
+          : ((afterForms[i]?.staged === true ? await worked[family]?.change?.catch(() => undefined) : undefined) ??
+            DRIVER.compare(
+              preserving ? stripPreserved(snapshot[family] ?? '', preserve, ownClaims(previous[family])) : (snapshot[family] ?? ''),
+              preserving ? stripPreserved(after[i] as string, preserve, ownClaims(own[i])) : (after[i] as string),
+            )),
+    })),
+  );
   return { families, sets: setsOutcome, warnings, path: chosen.path };
+}
+
+/** A staged canonical form as the record holds it: the target holds the tables it had and those just loaded, not staging's empty others. */
+function ownStagedForm(staged: string, snapshot: string | undefined, next: string | undefined): string {
+  return withoutAbsentEmptyTables(staged, new Set([...tableNames(snapshot ?? ''), ...tableNames(next ?? '')]));
+}
+
+/**
+ * The full path's staged canonical forms as the record will hold them (ownStagedForm), written ahead
+ * (StateDir.stageCanonicalAhead) when `write`, and what changed from the snapshot when `summarize`:
+ * worked out as each form comes, while the restore tools run and the main thread waits for them, so
+ * that after the commit point writing the record is mostly renames. A failure here only leaves the
+ * work to be done after.
+ */
+function recordAhead(
+  ctx: TransactionContext,
+  staged: StagedForms,
+  snapshot: Partial<Record<Family, string>>,
+  next: Partial<Record<Family, string>>,
+  how: { readonly write: boolean; readonly summarize: boolean },
+): Partial<Record<Family, { own: Promise<string>; change?: Promise<RulesetChange> }>> {
+  const ahead: Partial<Record<Family, { own: Promise<string>; change?: Promise<RulesetChange> }>> = {};
+  for (const family of ctx.families) {
+    const form = staged[family];
+    if (form === undefined) continue;
+    const own = form.then((text) => ownStagedForm(text, snapshot[family], next[family]));
+    if (how.write) own.then((text) => ctx.state.stageCanonicalAhead({ [family]: text })).catch(() => {});
+    const change = how.summarize ? form.then((text) => DRIVER.compare(snapshot[family] ?? '', text)) : undefined;
+    own.catch(() => {});
+    change?.catch(() => {});
+    ahead[family] = change === undefined ? { own } : { own, change };
+  }
+  return ahead;
 }
 
 /**

@@ -3,6 +3,7 @@ import { formatLocation, type SourceLocation, type SourceTrace } from '../errors
 import type { CompileResult } from './compile.js';
 import type { RenderedRuleset } from './render-restore.js';
 import type { RenderedIpsets } from './render-ipset.js';
+import { bytesOf } from '../util/text-bytes.js';
 
 /** The machine-readable plan written beside rules.v4 and rules.v6. */
 export interface Plan {
@@ -60,7 +61,7 @@ export async function digestOfAsync(text: string): Promise<string> {
   const known = recentDigest(text);
   if (known !== undefined) return known;
   // node:crypto's webcrypto, not the global `crypto`: Debian 12's Node 18 has no global one.
-  const hash = await webcrypto.subtle.digest('SHA-256', Buffer.from(text, 'utf8'));
+  const hash = await webcrypto.subtle.digest('SHA-256', bytesOf(text));
   const digest = `sha256:${Buffer.from(hash).toString('hex')}`;
   remember(text, digest);
   return digest;

@@ -25,7 +25,9 @@ export function withText(rs: RenderedRuleset, text: string): RenderedRuleset {
 
 /** The two inputs of a split staging, and how their saves make the save of the whole. */
 export interface StagingSplit {
-  /** The restore inputs of the two parts. */
+  /** The restore inputs of the two parts, as pieces of the whole text: [start, end) offsets, in order. */
+  readonly pieces: readonly [readonly Piece[], readonly Piece[]];
+  /** The restore inputs of the two parts, as text. */
   readonly inputs: readonly [string, string];
   /** How many rule lines each part loads. */
   readonly counts: readonly [number, number];
@@ -37,6 +39,9 @@ export interface StagingSplit {
    */
   merge(saves: readonly [string, string]): string | undefined;
 }
+
+/** A piece of a text: its [start, end) offsets. */
+export type Piece = readonly [number, number];
 
 /** Where a rule line went: the first part, the second, or both. */
 const FIRST = 1;
@@ -54,10 +59,14 @@ export function splitStaging(rs: RenderedRuleset, minRules = SPLIT_MIN_RULES): S
   if (rules < minRules || spread < 2) return undefined;
   const cut = cutAt(text, blocks, binding, spread >> 1);
   if (cut === undefined) return undefined;
-  const first = text.slice(0, cut.offset) + bindingOnly(text, blocks, binding, cut.offset, text.length);
-  const second = bindingOnly(text, blocks, binding, 0, cut.offset) + text.slice(cut.offset);
+  const first: Piece[] = [[0, cut.offset], ...bindingOnly(blocks, binding, cut.offset, text.length)];
+  const second: Piece[] = [...bindingOnly(blocks, binding, 0, cut.offset), [cut.offset, text.length]];
+  const join = (pieces: readonly Piece[]): string => pieces.map(([from, to]) => text.slice(from, to)).join('');
   return {
-    inputs: [first, second],
+    pieces: [first, second],
+    get inputs(): [string, string] {
+      return [join(first), join(second)];
+    },
     counts: [binding.length + (spread >> 1), rules - (spread >> 1)],
     merge: (saves) => mergeSaves(saves, layout, new Set(binding.map((b) => b.line)), cut.line),
   };
@@ -90,9 +99,9 @@ function cutAt(text: string, blocks: readonly LayoutChain[], binding: Binding, h
   return undefined;
 }
 
-/** The text in [from, to) without the rule lines that are not binding: the declarations, COMMITs and binding rules. */
-function bindingOnly(text: string, blocks: readonly LayoutChain[], binding: Binding, from: number, to: number): string {
-  const pieces: string[] = [];
+/** The pieces of the text in [from, to) without the rule lines that are not binding: the declarations, COMMITs and binding rules. */
+function bindingOnly(blocks: readonly LayoutChain[], binding: Binding, from: number, to: number): Piece[] {
+  const pieces: Piece[] = [];
   let pos = from;
   let b = 0;
   for (const c of blocks) {
@@ -100,16 +109,16 @@ function bindingOnly(text: string, blocks: readonly LayoutChain[], binding: Bind
     const start = Math.max(c.start, from);
     const end = Math.min(c.end + 1, to);
     if (start >= end) continue;
-    pieces.push(text.slice(pos, start));
+    if (start > pos) pieces.push([pos, start]);
     while (b < binding.length && (binding[b] as Binding[number]).start < start) b++;
     for (; b < binding.length && (binding[b] as Binding[number]).start < end; b++) {
       const line = binding[b] as Binding[number];
-      pieces.push(text.slice(line.start, line.end + 1));
+      pieces.push([line.start, line.end + 1]);
     }
     pos = end;
   }
-  pieces.push(text.slice(pos, to));
-  return pieces.join('');
+  if (to > pos) pieces.push([pos, to]);
+  return pieces;
 }
 
 /** A save, read: per table its lines before the rules (header, chains), its rules per chain, and the lines after them. */

@@ -7,6 +7,7 @@ import { withIpsetFile } from './stage-ipsets.js';
 import { runInScratchNetns, sandboxFailure, spawnInScratchNetns } from '../util/sandbox.js';
 import { SPLIT_MIN_RULES, splitStaging, type StagingSplit } from './stage-split.js';
 import { availableParallelism } from 'node:os';
+import { bytesOf } from '../util/text-bytes.js';
 
 /** Options of staging. */
 export interface StageOptions {
@@ -75,9 +76,12 @@ export async function stage(
   });
 }
 
-async function load(family: Family, input: readonly string[] | string, pre: string): Promise<{ ok: boolean; stderr: string }> {
+/** A restore input: a text, its lines, or pieces of bytes (a part of a split, stage-split.ts). */
+type LoadInput = string | readonly string[] | { readonly pieces: readonly Uint8Array[] };
+
+async function load(family: Family, input: LoadInput, pre: string): Promise<{ ok: boolean; stderr: string }> {
   const r = await runInScratchNetns(`${pre}exec ${TOOL[family]}-restore`, [], {
-    input: typeof input === 'string' ? input : input.join('\n'),
+    input: typeof input === 'string' ? input : 'pieces' in input ? input.pieces : input.join('\n'),
   });
   return { ok: r.code === 0, stderr: r.stderr };
 }
@@ -91,7 +95,12 @@ interface SaveTo {
 }
 
 /** Loads like load(), and once loaded saves the namespace back; the save is delivered through `onSave`. */
-function loadThenSave(family: Family, input: string, pre: string, onSave: SaveTo): Promise<{ ok: boolean; stderr: string }> {
+function loadThenSave(
+  family: Family,
+  input: string | readonly Uint8Array[],
+  pre: string,
+  onSave: SaveTo,
+): Promise<{ ok: boolean; stderr: string }> {
   const tool = TOOL[family];
   const child = spawnInScratchNetns(
     `${pre}${tool}-restore || exit $?; printf '${STAGED.replace('\n', '\\n')}'; exec ${onSave.nice ? 'nice -n 10 ' : ''}${tool}-save`,
@@ -187,10 +196,15 @@ async function stageFamily(
  */
 async function stageSplit(family: Family, text: string, split: StagingSplit, pre: string, onSave?: SaveTo): Promise<boolean> {
   const saves: Array<Promise<string>> = [];
+  // The parts as pieces of the text's bytes (encoded once, and hashed from the same buffer), where a
+  // character is a byte: written as they are, not encoded again part by part.
+  const bytes = bytesOf(text);
+  const inputs =
+    bytes.length === text.length ? split.pieces.map((part) => part.map(([from, to]) => bytes.subarray(from, to))) : split.inputs;
   const results = await Promise.all(
-    split.inputs.map((input, i) =>
+    inputs.map((input, i) =>
       onSave === undefined
-        ? load(family, input, pre)
+        ? load(family, typeof input === 'string' ? input : { pieces: input }, pre)
         : loadThenSave(family, input, pre, { deliver: (p) => (saves[i] = p), nice: onSave.nice }),
     ),
   );

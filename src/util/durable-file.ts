@@ -3,6 +3,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NfgitError, SandboxError } from '../errors/errors.js';
 import { makeDirsSync } from './make-dirs.js';
+import { bytesOf } from './text-bytes.js';
 
 /** How a written file is checked before it replaces the old one. */
 export interface DurableOptions {
@@ -29,7 +30,7 @@ export interface StagedFile {
 export function stageFile(file: string, text: string, mode = 0o600, options: DurableOptions = {}): StagedFile {
   const dir = path.dirname(file);
   const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}`);
-  const data = Buffer.from(text, 'utf8');
+  const data = bytesOf(text);
   try {
     // A stale temporary file of an earlier (killed) run of this pid would keep its mode: remove it first.
     rmSync(tmp, { force: true });
@@ -58,7 +59,7 @@ export function stageFile(file: string, text: string, mode = 0o600, options: Dur
  */
 export async function stageFileAsync(file: string, text: string, mode = 0o600, options: DurableOptions = {}): Promise<StagedFile> {
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.tmp-${process.pid}-early`);
-  const data = Buffer.from(text, 'utf8');
+  const data = bytesOf(text);
   try {
     await rm(tmp, { force: true });
     const handle = await open(tmp, 'wx', mode);

@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { onExit } from './exit-hooks.js';
+import { bytesOf } from './text-bytes.js';
 
 /** What a finished process left: exit code (null when killed), captured output, and whether it timed out. */
 export interface ProcessResult {
@@ -12,7 +14,8 @@ export interface ProcessResult {
 
 /** Options for runProcess. */
 export interface RunOptions {
-  readonly input?: string;
+  /** The child's stdin: a text, or pieces of bytes written in order. */
+  readonly input?: string | readonly Uint8Array[];
   readonly timeoutMs?: number;
   /** The whole environment of the child (nothing is inherited when given). */
   readonly env?: Record<string, string>;
@@ -47,7 +50,7 @@ export function runProcess(file: string, args: readonly string[], options: RunOp
     child.stderr?.on('data', (b: Buffer) => err.push(b));
     if (options.input !== undefined && child.stdin !== null) {
       child.stdin.on('error', () => {}); // the child may exit without reading everything
-      child.stdin.end(options.input);
+      writeInput(child.stdin, options.input);
     }
     let timedOut = false;
     const timer =
@@ -102,4 +105,14 @@ export function killGroup(pid: number | undefined): void {
   } catch {
     // already exited
   }
+}
+
+/** Writes a child's whole stdin and ends it: a text (its bytes encoded once, text-bytes.ts), or pieces of bytes in order. */
+export function writeInput(stdin: Writable, input: string | readonly Uint8Array[]): void {
+  if (typeof input === 'string') {
+    stdin.end(bytesOf(input));
+    return;
+  }
+  for (const piece of input) stdin.write(piece);
+  stdin.end();
 }

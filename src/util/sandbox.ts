@@ -1,6 +1,6 @@
 import { NfgitError, SandboxError, TimeoutError } from '../errors/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { killGroup, runProcess, type ProcessResult } from './run-process.js';
+import { killGroup, runProcess, writeInput, type ProcessResult } from './run-process.js';
 import { onExit } from './exit-hooks.js';
 
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
@@ -45,7 +45,7 @@ export function sandboxFailure(stderr: string): NfgitError | undefined {
 export async function runInScratchNetns(
   script: string,
   args: readonly string[],
-  options: { input?: string; timeoutMs?: number } = {},
+  options: { input?: string | readonly Uint8Array[]; timeoutMs?: number } = {},
 ): Promise<ProcessResult> {
   const r = await runProcess('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox', ...args], {
     ...options,
@@ -61,9 +61,63 @@ export async function runInScratchNetns(
 
 /**
  * Starts a shell script in a fresh network namespace without waiting for it (for output that is read
- * as it comes); the process group is killed when nfgit exits.
+ * as it comes); the process group is killed when nfgit exits. A shell started ahead
+ * (startScratchShells) runs it when there is one.
  */
-export function spawnInScratchNetns(script: string, input: string): ChildProcess {
+export function spawnInScratchNetns(script: string, input: string | readonly Uint8Array[]): ChildProcess {
+  const ahead = script.includes('\n') ? undefined : takeShell();
+  const child = ahead ?? spawnShell(script);
+  if (child.stdin === null) return child;
+  if (ahead !== undefined) child.stdin.write(`${script}\n`);
+  writeInput(child.stdin, input);
+  return child;
+}
+
+/** What a shell started ahead runs: the script on its first line of input, with the rest as its input. */
+const WAITING = 'IFS= read -r nfgit_script || exit 0; eval "$nfgit_script"';
+
+/** Shells started ahead and not taken yet. */
+const waiting: ChildProcess[] = [];
+
+/**
+ * Starts `count` shells in fresh network namespaces, each waiting for a script (spawnInScratchNetns),
+ * so that the namespaces and processes exist before they are needed: at 50k rules staging's processes
+ * would otherwise start one after another on a busy main thread, each spawn of a large process taking
+ * 15-25 ms. Started while the rule files run (the process is small then). `release` ends those not
+ * taken (they exit without doing anything).
+ */
+export function startScratchShells(count: number): { readonly shells: readonly ChildProcess[]; release(): void } {
+  const started: ChildProcess[] = [];
+  for (let i = 0; i < count; i++) {
+    const shell = spawnShell(WAITING);
+    started.push(shell);
+    waiting.push(shell);
+  }
+  return {
+    shells: started,
+    release: () => {
+      for (const shell of started) {
+        const at = waiting.indexOf(shell);
+        if (at === -1) continue;
+        waiting.splice(at, 1);
+        shell.stdin?.end();
+      }
+    },
+  };
+}
+
+/** Shells that could not be spawned: their error was emitted before anyone could listen. */
+const unspawned = new WeakSet<ChildProcess>();
+
+/** A shell started ahead that is still waiting (not one that ended or never started: its end would not be seen). */
+function takeShell(): ChildProcess | undefined {
+  for (;;) {
+    const shell = waiting.shift();
+    if (shell === undefined || (shell.exitCode === null && shell.signalCode === null && !unspawned.has(shell))) return shell;
+  }
+}
+
+function spawnShell(script: string): ChildProcess {
   const child = spawn('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox'], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
@@ -72,7 +126,9 @@ export function spawnInScratchNetns(script: string, input: string): ChildProcess
   const kill = (): void => killGroup(child.pid);
   const dropExit = onExit(kill);
   child.on('close', dropExit);
+  // A shell started ahead that fails to spawn is not used: the script it would have run is spawned on
+  // its own, whose failure its caller hears of.
+  child.on('error', () => unspawned.add(child));
   child.stdin?.on('error', () => {});
-  child.stdin?.end(input);
   return child;
 }
