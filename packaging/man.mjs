@@ -29,10 +29,13 @@ export async function loadProgram() {
       stdin: {
         contents: [
           "import { Command } from 'commander';",
-          // main.ts ends with `process.exitCode = await run(process.argv)`: run builds the program and
-          // calls parseAsync, which here only records the program.
+          // main.ts ends with `process.exitCode = await run(process.argv)` then process.exit(): run builds
+          // the program and calls parseAsync, which here only records the program; the exit is skipped.
           'Command.prototype.parseAsync = async function () { globalThis.__nfgitProgram = this; return this; };',
+          'const __nfgitExit = process.exit;',
+          'process.exit = () => {};',
           "await import('./src/cli/main.ts');",
+          'process.exit = __nfgitExit;',
           'process.exitCode = 0;',
           'export const program = globalThis.__nfgitProgram;',
         ].join('\n'),
