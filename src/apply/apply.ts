@@ -39,6 +39,11 @@ export interface ApplyOptions {
   readonly probation?: Probation;
   /** Reload the whole ruleset even where applying the difference would do (apply --full). */
   readonly full?: boolean;
+  /**
+   * The target's backend, probed ahead (deploy starts it while the rules compile, when the CPU has room
+   * for its ten processes); detected under the lock's wait otherwise. It only reads the target.
+   */
+  readonly backend?: Promise<Backend>;
 }
 
 /** What an apply did. */
@@ -84,7 +89,7 @@ async function underLock<T>(
   locking.catch(() => {});
   // Only reads the target (versions, the other backend's saves): probed while the locks are taken and
   // the plan is made, its answer awaited under the locks.
-  const detecting = detectBackend(options.target, families);
+  const detecting = options.backend ?? detectBackend(options.target, families);
   detecting.catch(() => {});
   let lock: StateLock | undefined;
   let targetLock: StateLock | undefined;

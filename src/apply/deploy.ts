@@ -130,11 +130,14 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
   // spawns the shell; while the shell runs, that thread mostly waits for records.
   let running!: () => void;
   const loading = new Promise<void>((resolve) => (running = resolve)).then(() =>
-    Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js')]),
+    Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js'), import('../netfilter/backend.js')]),
   );
   loading.catch(() => {});
   // The state directory, opened as soon as its code is loaded: what an incremental apply reads right
   // after compiling (the recorded rulesets and canonical forms) is read and hashed while the rules compile.
+  // The target's backend: probed while the rules compile (its processes would otherwise share the CPUs with staging's).
+  const probing = loading.then(([, , , { detectBackend }]) => detectBackend(options.target, managedFamilies(options.ipv4Only)));
+  probing.catch(() => {});
   const opening = loading.then(([, { scanAhead }, { StateDir }]) => {
     const state = options.state ?? new StateDir(options.stateDir);
     if (options.full !== true) state.readAhead((text, kind) => scanAhead(text, kind === 'canonical' ? 'save' : 'rendered')).catch(() => {});
@@ -170,7 +173,7 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
     ruleset.catch(() => {});
     const applying = applyRuleset(
       ruleset,
-      { ...options, state },
+      { ...options, state, backend: probing },
       chosen.then((c) => c.staging).then((s) => s.canonical),
       chosen.then((c) => c.path),
     );
