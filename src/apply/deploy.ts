@@ -133,11 +133,11 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
     Promise.all([import('./apply.js'), import('./apply-path.js'), import('./state-files.js'), import('../netfilter/backend.js')]),
   );
   loading.catch(() => {});
-  // The state directory, opened as soon as its code is loaded: what an incremental apply reads right
-  // after compiling (the recorded rulesets and canonical forms) is read and hashed while the rules compile.
   // The target's backend: probed while the rules compile (its processes would otherwise share the CPUs with staging's).
   const probing = loading.then(([, , , { detectBackend }]) => detectBackend(options.target, managedFamilies(options.ipv4Only)));
   probing.catch(() => {});
+  // The state directory, opened as soon as its code is loaded: what an incremental apply reads right
+  // after compiling (the recorded rulesets and canonical forms) is read and hashed while the rules compile.
   const opening = loading.then(([, { scanAhead }, { StateDir }]) => {
     const state = options.state ?? new StateDir(options.stateDir);
     if (options.full !== true) state.readAhead((text, kind) => scanAhead(text, kind === 'canonical' ? 'save' : 'rendered')).catch(() => {});

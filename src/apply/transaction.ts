@@ -474,6 +474,12 @@ function ownStagedForm(staged: string, snapshot: string | undefined, next: strin
   return withoutAbsentEmptyTables(staged, new Set([...tableNames(snapshot ?? ''), ...tableNames(next ?? '')]));
 }
 
+/** A family's part of the record worked out during its restore (recordAhead). */
+interface WorkedAhead {
+  readonly own: Promise<string>;
+  readonly change?: Promise<RulesetChange>;
+}
+
 /**
  * The full path's staged canonical forms as the record will hold them (ownStagedForm), written ahead
  * (StateDir.stageCanonicalAhead) when `write`, and what changed from the snapshot when `summarize`:
@@ -487,8 +493,8 @@ function recordAhead(
   snapshot: Partial<Record<Family, string>>,
   next: Partial<Record<Family, string>>,
   how: { readonly write: boolean; readonly summarize: boolean },
-): Partial<Record<Family, { own: Promise<string>; change?: Promise<RulesetChange> }>> {
-  const ahead: Partial<Record<Family, { own: Promise<string>; change?: Promise<RulesetChange> }>> = {};
+): Partial<Record<Family, WorkedAhead>> {
+  const ahead: Partial<Record<Family, WorkedAhead>> = {};
   for (const family of ctx.families) {
     const form = staged[family];
     if (form === undefined) continue;
