@@ -32,14 +32,11 @@ export function compileRules(options: CompileOptions): Promise<CompileResult> {
 
 /** `nfgit check`: compiles, then loads the managed families into scratch namespaces. Throws what fails. */
 export async function checkRules(options: CompileOptions, ipv4Only: boolean): Promise<CompileResult> {
-  const shells = stagingShells(ipv4Only);
-  try {
-    const result = await compileRules({ ...options, onRunning: shells.start });
-    await stage(managedRulesets(result, ipv4Only), { ipsets: result.ipsets });
-    return result;
-  } finally {
-    shells.release();
-  }
+  const result = await compileRules(options);
+  // No shells started ahead (stagingShells): staging without canonical forms loads through
+  // runInScratchNetns (a time limit of its own), which spawns its processes.
+  await stage(managedRulesets(result, ipv4Only), { ipsets: result.ipsets });
+  return result;
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { LayoutChain, RenderedRuleset } from '../compiler/render-restore.js';
+import type { BindingLine, LayoutChain, RenderedRuleset } from '../compiler/render-restore.js';
 
 /**
  * Staging a large family in two scratch namespaces at once (pure: no I/O). Loading 40k rules keeps one
@@ -29,8 +29,6 @@ export interface StagingSplit {
   readonly pieces: readonly [readonly Piece[], readonly Piece[]];
   /** The restore inputs of the two parts, as text. */
   readonly inputs: readonly [string, string];
-  /** How many rule lines each part loads. */
-  readonly counts: readonly [number, number];
   /**
    * The save of the whole ruleset from the saves of the two parts: each chain's rules in the order of
    * the whole input, taken from the part that loaded them. Undefined when the saves do not fit the
@@ -67,12 +65,11 @@ export function splitStaging(rs: RenderedRuleset, minRules = SPLIT_MIN_RULES): S
     get inputs(): [string, string] {
       return [join(first), join(second)];
     },
-    counts: [binding.length + (spread >> 1), rules - (spread >> 1)],
     merge: (saves) => mergeSaves(saves, layout, new Set(binding.map((b) => b.line)), cut.line),
   };
 }
 
-type Binding = NonNullable<RenderedRuleset['binding']>;
+type Binding = readonly BindingLine[];
 
 /** The first rule line (its number and offset) after `half` rule lines that are not binding. */
 function cutAt(text: string, blocks: readonly LayoutChain[], binding: Binding, half: number): { line: number; offset: number } | undefined {
@@ -81,7 +78,7 @@ function cutAt(text: string, blocks: readonly LayoutChain[], binding: Binding, h
   for (const c of blocks) {
     const last = c.line + c.count;
     const from = b;
-    while (b < binding.length && (binding[b] as Binding[number]).line < last) b++;
+    while (b < binding.length && (binding[b] as BindingLine).line < last) b++;
     const here = c.count - (b - from);
     if (before + here <= half) {
       before += here;
@@ -90,7 +87,7 @@ function cutAt(text: string, blocks: readonly LayoutChain[], binding: Binding, h
     let at = c.start;
     let k = from;
     for (let line = c.line; line < last; line++) {
-      if (k < b && (binding[k] as Binding[number]).line === line) k++;
+      if (k < b && (binding[k] as BindingLine).line === line) k++;
       else if (before === half) return { line, offset: at };
       else before++;
       at = text.indexOf('\n', at) + 1;
@@ -110,9 +107,9 @@ function bindingOnly(blocks: readonly LayoutChain[], binding: Binding, from: num
     const end = Math.min(c.end + 1, to);
     if (start >= end) continue;
     if (start > pos) pieces.push([pos, start]);
-    while (b < binding.length && (binding[b] as Binding[number]).start < start) b++;
-    for (; b < binding.length && (binding[b] as Binding[number]).start < end; b++) {
-      const line = binding[b] as Binding[number];
+    while (b < binding.length && (binding[b] as BindingLine).start < start) b++;
+    for (; b < binding.length && (binding[b] as BindingLine).start < end; b++) {
+      const line = binding[b] as BindingLine;
       pieces.push([line.start, line.end + 1]);
     }
     pos = end;

@@ -76,13 +76,9 @@ export async function stage(
   });
 }
 
-/** A restore input: a text, its lines, or pieces of bytes (a part of a split, stage-split.ts). */
-type LoadInput = string | readonly string[] | { readonly pieces: readonly Uint8Array[] };
-
-async function load(family: Family, input: LoadInput, pre: string): Promise<{ ok: boolean; stderr: string }> {
-  const r = await runInScratchNetns(`${pre}exec ${TOOL[family]}-restore`, [], {
-    input: typeof input === 'string' ? input : 'pieces' in input ? input.pieces : input.join('\n'),
-  });
+/** Loads restore input (a text, or pieces of its bytes: a part of a split, stage-split.ts) into a scratch namespace. */
+async function load(family: Family, input: string | readonly Uint8Array[], pre: string): Promise<{ ok: boolean; stderr: string }> {
+  const r = await runInScratchNetns(`${pre}exec ${TOOL[family]}-restore`, [], { input });
   return { ok: r.code === 0, stderr: r.stderr };
 }
 
@@ -162,7 +158,7 @@ async function stageFamily(
   };
   let first = true;
   while (errors.length < maxErrors) {
-    const input = lines ?? rs.text;
+    const input = lines?.join('\n') ?? rs.text;
     const r = first && onSave !== undefined ? await loadThenSave(family, rs.text, pre, onSave) : await load(family, input, pre);
     first = false;
     if (r.ok) break;
@@ -182,7 +178,7 @@ async function stageFamily(
         break;
       }
     }
-    const again = culprit === f.line ? f : parseRestoreError((await load(family, probe(lines, rs, culprit), pre)).stderr);
+    const again = culprit === f.line ? f : parseRestoreError((await load(family, probe(lines, rs, culprit).join('\n'), pre)).stderr);
     errors.push(fail(again.message, culprit));
     lines[culprit - 1] = '#';
   }
@@ -204,7 +200,7 @@ async function stageSplit(family: Family, text: string, split: StagingSplit, pre
   const results = await Promise.all(
     inputs.map((input, i) =>
       onSave === undefined
-        ? load(family, typeof input === 'string' ? input : { pieces: input }, pre)
+        ? load(family, input, pre)
         : loadThenSave(family, input, pre, { deliver: (p) => (saves[i] = p), nice: onSave.nice }),
     ),
   );
@@ -260,7 +256,7 @@ async function bisect(
     const text = lines
       .slice(0, t.commit)
       .map((l, i) => (i + 1 > t.header && i + 1 < t.commit && isRuleLine(l) && !keep.has(i + 1) ? '#' : l));
-    return !(await load(family, text, pre)).ok;
+    return !(await load(family, text.join('\n'), pre)).ok;
   };
   if (await failsWith(0)) return undefined;
   let lo = 1;
