@@ -1,5 +1,7 @@
 import type { Family } from '../compiler/parse-argv.js';
+import { mark } from '../util/timings.js';
 import { detectBackend, type Backend } from '../netfilter/backend.js';
+import type { GenerationReader } from '../netfilter/generation.js';
 import { checkTarget, describeTarget, sameTarget, targetFromJson, type Target } from '../netfilter/target.js';
 import { UsageError } from '../errors/errors.js';
 import type { PreserveSpec } from '../netfilter/preserve.js';
@@ -44,6 +46,8 @@ export interface ApplyOptions {
    * for its ten processes); detected under the lock's wait otherwise. It only reads the target.
    */
   readonly backend?: Promise<Backend>;
+  /** Reads the target's generation without a process each (deploy starts it while the rules compile). */
+  readonly generations?: GenerationReader;
 }
 
 /** What an apply did. */
@@ -112,7 +116,8 @@ async function underLock<T>(
     return await body({ state, backend, families, recovery });
   } finally {
     // Files written ahead and not used (journal.v4/v6 of a journal never written, the record's files).
-    if (lock !== undefined) await state.discardEarlyFiles();
+    // (Their names are this process's own: removed with or without the lock.)
+    await state.discardEarlyFiles();
     targetLock?.release();
     if (lock !== undefined) lock.release();
     else
@@ -161,6 +166,7 @@ async function applyLocked(
       ...(reloading === 'pending' ? { pendingJournal: true } : {}),
       // --full and restore-last trust nothing recorded: the snapshot is saved from the target.
       ...(options.full === true || reloading !== false ? { saveLive: true } : {}),
+      ...(options.generations === undefined ? {} : { generations: options.generations }),
     },
     ruleset,
     staging,
@@ -168,6 +174,7 @@ async function applyLocked(
     path,
   );
   const hostCommandFailures = await runHostCommands(options.target, ruleset.hostCommands, options.hostCommandTimeoutMs);
+  mark('host commands done');
   return {
     recovery,
     families: outcome.families,

@@ -2,6 +2,7 @@
 // apply` and the agent all three, `nfgit diff` the first; the families nfgit manages are chosen here
 // and nowhere else, so a new option of the pipeline is threaded through one place.
 
+import { mark } from '../util/timings.js';
 import { compile, type CompileOptions, type CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
 import { digestOf, digestOfAsync, planJson } from '../compiler/plan.js';
@@ -9,7 +10,7 @@ import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { formatLocation } from '../errors/source-location.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
 import { stage, type StageResult } from '../netfilter/stage.js';
-import { startScratchShells } from '../util/sandbox.js';
+import { startAhead, type Ahead } from './deploy-ahead.js';
 import { withText } from '../netfilter/stage-split.js';
 import type { TransactionPath } from './transaction.js';
 import type { ApplyOptions, ApplyReport } from './apply.js';
@@ -33,23 +34,10 @@ export function compileRules(options: CompileOptions): Promise<CompileResult> {
 /** `nfgit check`: compiles, then loads the managed families into scratch namespaces. Throws what fails. */
 export async function checkRules(options: CompileOptions, ipv4Only: boolean): Promise<CompileResult> {
   const result = await compileRules(options);
-  // No shells started ahead (stagingShells): staging without canonical forms loads through
+  // No shells started ahead (deploy-ahead.ts): staging without canonical forms loads through
   // runInScratchNetns (a time limit of its own), which spawns its processes.
   await stage(managedRulesets(result, ipv4Only), { ipsets: result.ipsets });
   return result;
-}
-
-/**
- * Staging's namespaces and shells, started once the rule files run (sandbox.ts startScratchShells):
- * one a family and one more for a family split in two (stage-split.ts); `release` ends those unused.
- */
-function stagingShells(ipv4Only: boolean): { start: () => void; release: () => void } {
-  let started: ReturnType<typeof startScratchShells> | undefined;
-  return {
-    // The shell may run the rule files more than once (fast, then exact): started at the first run.
-    start: () => void (started ??= startScratchShells(managedFamilies(ipv4Only).length + 1)),
-    release: () => started?.release(),
-  };
 }
 
 /** The ruleset to apply, from a compile result; `source` is what last-good.json records it came from. */
@@ -78,14 +66,33 @@ async function hashedRulesetOf(result: CompileResult, ipv4Only: boolean, source?
   return rulesetOf(result, ipv4Only, source);
 }
 
-/** plan.json's compact text, made when first read: an apply makes it while its restore tools run (PreparedLastGood.warm). */
+/** plan.json's compact text by compile result, once made. */
+const planTexts = new WeakMap<CompileResult, string>();
+
+/** plan.json's compact text, made when first read (an apply makes it while staging runs: makePlanAhead). */
 function lazyPlan(result: CompileResult): { readonly json: string } {
-  let json: string | undefined;
   return {
     get json(): string {
-      return (json ??= planJson(result, true));
+      let json = planTexts.get(result);
+      if (json === undefined) planTexts.set(result, (json = planJson(result, true)));
+      return json;
     },
   };
+}
+
+/**
+ * Makes plan.json's text (100-150 ms at 50k rules) and starts hashing it off the main thread, once the
+ * main thread is free, while staging runs in the kernel: not later, when it would hold up the restore
+ * tools' end, or the record.
+ */
+function makePlanAhead(result: CompileResult): void {
+  setImmediate(() => {
+    try {
+      digestOfAsync(lazyPlan(result).json).catch(() => {});
+    } catch {
+      // made again, and its error met, where the record needs it
+    }
+  });
 }
 
 /** The step of the pipeline that failed: the agent refuses a commit whose rules fail to compile or stage, and rolls back one that fails to apply. */
@@ -108,19 +115,19 @@ export interface DeployOptions extends ApplyOptions {
  * When the last apply is recorded (apply-path.ts), staging loads only the changed rules in their
  * context, and the apply loads only the difference if the live ruleset is still the recorded one.
  * Never throws: the outcome says which step failed. Staging's namespaces are made while the rules
- * compile (stagingShells).
+ * compile (deploy-ahead.ts).
  */
 export async function deploy(compileOptions: CompileOptions, options: DeployOptions): Promise<DeployOutcome> {
-  const shells = stagingShells(options.ipv4Only);
+  const ahead = startAhead(options.target, managedFamilies(options.ipv4Only).length, options.stateDir);
   try {
-    return await deployWith({ ...compileOptions, onRunning: shells.start }, options);
+    return await deployWith({ ...compileOptions, onRunning: ahead.start }, { ...options, generations: ahead.generations }, ahead);
   } finally {
-    shells.release();
+    await ahead.release();
   }
 }
 
-/** deploy, with staging's shells started by `compileOptions.onRunning` (and ended by deploy). */
-async function deployWith(compileOptions: CompileOptions, options: DeployOptions): Promise<DeployOutcome> {
+/** deploy, with what it starts ahead started by `compileOptions.onRunning` (and ended by deploy). */
+async function deployWith(compileOptions: CompileOptions, options: DeployOptions, ahead: Ahead): Promise<DeployOutcome> {
   // Loaded while the rules compile: the state code and zod would add a tenth of a second to every
   // command's start. Not before the rule files run: loading modules (~200 files, zod's among them)
   // takes the main thread for 0.1-0.2 s, which would hold back the compile's own steps before it
@@ -147,6 +154,7 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
   } catch (error) {
     return { ok: false, step: 'compile', error };
   }
+  mark('compiled');
   running(); // (already called, unless the compile never ran a shell)
   const rulesets = managedRulesets(result, options.ipv4Only);
   // The whole ruleset is staged at most once: at once, when a skeleton is refused, or under the lock.
@@ -168,6 +176,10 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
     const chosen = new Promise<{ staging: Promise<StageResult>; path: TransactionPath }>((resolve) => (choose = resolve));
     const ruleset = hashedRulesetOf(result, options.ipv4Only, options.source);
     ruleset.catch(() => {});
+    // The journal's rulesets, written while the plan is made and staging runs (the transaction waits for them).
+    const journalRules = ruleset.then((r) => state.stageJournalRules(r.families));
+    journalRules.catch(() => {});
+    ahead.atRelease(() => journalRules.catch(() => {}).then(() => state.discardEarlyFiles()));
     const applying = applyRuleset(
       ruleset,
       { ...options, state, backend: probing },
@@ -216,7 +228,13 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
       staging = Promise.reject(err);
       path = { full: 'no plan' };
     }
+    mark('planned');
+    staging.then(
+      () => mark('staged'),
+      () => {},
+    );
     choose({ staging, path });
+    makePlanAhead(result);
     const report = await applying;
     return { ok: true, result, report };
   } catch (error) {

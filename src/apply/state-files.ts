@@ -144,10 +144,8 @@ export class StateDir {
   private readonly verifiedRules = new Map<Family, { readonly stamp: string; readonly digest: string }>();
   /** The digests of journal.v4/journal.v6 as this command wrote them for its journal (renamed into place by writeLastGood). */
   private readonly journalRules = new Map<Family, string>();
-  /** journal.v4/v6 being written ahead of the journal (stageJournalRules), for the record `rules`. */
-  private early:
-    | { readonly rules: PreparedLastGood; readonly done: Promise<void>; staged: Map<Family, { digest: string; file: StagedFile }> }
-    | undefined;
+  /** journal.v4/v6 being written ahead of the journal (stageJournalRules): the digest of each one's text, and the file once written. */
+  private readonly earlyRules = new Map<Family, { readonly digest: string; readonly done: Promise<void>; file?: StagedFile }>();
 
   /** Files of the record written ahead (stageCanonicalAhead, stagePlanAhead), by name. */
   private readonly earlyFiles = new Map<string, EarlyFile>();
@@ -319,14 +317,13 @@ export class StateDir {
     this.journalRules.clear();
     const p = sealed.rules;
     if (p !== undefined) {
-      const early = this.early?.rules === p ? this.early.staged : undefined;
       const staged: StagedFile[] = [];
       try {
-        for (const { f, text, digest } of this.journalRulesToWrite(p)) {
-          const ahead = early?.get(f);
-          if (ahead?.digest === digest) {
+        for (const { f, text, digest } of this.journalRulesToWrite(journalRulesOf(p))) {
+          const ahead = this.earlyRules.get(f);
+          if (ahead?.digest === digest && ahead.file !== undefined) {
             // Written ahead (stageJournalRules): only renamed into place here.
-            early?.delete(f);
+            this.earlyRules.delete(f);
             staged.push(ahead.file);
           } else staged.push(stageFile(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }));
           this.journalRules.set(f, digest);
@@ -342,29 +339,43 @@ export class StateDir {
   }
 
   /**
-   * Starts writing the record's rulesets for its journal (journal.v4/v6) in libuv's threads, while the
-   * apply works out its path: writeJournal then only renames them into place. Only under the lock, after
-   * any interrupted journal was recovered (its journal.v4/v6 are replaced). The promise fails as
-   * writeJournal would (a full disk named); discardEarlyFiles removes what was not used.
+   * Starts writing the record's rulesets for its journal (journal.v4/v6) in libuv's threads, durably,
+   * under temporary names of this process: writeJournal then only renames them into place. deploy.ts
+   * starts it as soon as the rules are compiled and hashed, before the lock (the names are this
+   * process's own, and the journal.v4/v6 an interrupted apply left are touched only by the rename,
+   * under the lock), and the transaction asks again for its record's (a text written or being
+   * written is not written twice). The promise fails as writeJournal would (a full disk named);
+   * discardEarlyFiles removes what was not used.
    */
-  stageJournalRules(p: PreparedLastGood): Promise<void> {
-    const staged = new Map<Family, { digest: string; file: StagedFile }>();
-    const writes = this.journalRulesToWrite(p).map(({ f, text, digest }) =>
-      stageFileAsync(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }).then((file) => void staged.set(f, { digest, file })),
-    );
-    const done = Promise.allSettled(writes).then((results) => {
+  stageJournalRules(rules: JournalRules): Promise<void> {
+    const writes = this.journalRulesToWrite(rules).map(({ f, text, digest }) => {
+      const known = this.earlyRules.get(f);
+      if (known?.digest === digest) return known.done;
+      const entry: { digest: string; done: Promise<void>; file?: StagedFile } = {
+        digest,
+        // After any other text of the family (same temporary name), which then removes its file.
+        done: (known?.done.catch(() => {}) ?? Promise.resolve())
+          .then(() => stageFileAsync(this.file(JOURNAL_RULES[f]), text, 0o600, { json: true }))
+          .then((file) => {
+            // Replaced meanwhile (another text asked for): not used, so not kept.
+            if (this.earlyRules.get(f) === entry) entry.file = file;
+            else file.discard();
+          }),
+      };
+      entry.done.catch(() => {});
+      this.earlyRules.set(f, entry);
+      return entry.done;
+    });
+    return Promise.allSettled(writes).then((results) => {
       for (const r of results) if (r.status === 'rejected') throw r.reason;
     });
-    this.early = { rules: p, done, staged };
-    return done;
   }
 
   /** The record's rulesets its journal needs written (journal.v4/v6): all but those rules.v4/v6 holds already. */
-  private journalRulesToWrite(p: PreparedLastGood): Array<{ f: Family; text: string; digest: string }> {
+  private journalRulesToWrite(rules: JournalRules): Array<{ f: Family; text: string; digest: string }> {
     return FAMILIES.flatMap((f) => {
-      const text = p.families[f];
-      const digest = p.digests[RULES_COPY[f]];
-      return text === undefined || digest === undefined || this.rulesOnDisk(f, digest) ? [] : [{ f, text, digest }];
+      const r = rules[f];
+      return r === undefined || this.rulesOnDisk(f, r.digest) ? [] : [{ f, text: r.text, digest: r.digest }];
     });
   }
 
@@ -419,11 +430,11 @@ export class StateDir {
    */
   async discardEarlyFiles(): Promise<void> {
     const files = [...this.earlyFiles.values()];
-    const early = this.early;
+    const rules = [...this.earlyRules.values()];
     this.earlyFiles.clear();
-    this.early = undefined;
-    await Promise.all([...files.map((f) => f.done), early?.done.catch(() => undefined)]);
-    for (const file of [...files.map((f) => f.staged), ...[...(early?.staged.values() ?? [])].map((s) => s.file)]) {
+    this.earlyRules.clear();
+    await Promise.all([...files.map((f) => f.done), ...rules.map((r) => r.done.catch(() => undefined))]);
+    for (const file of [...files.map((f) => f.staged), ...rules.map((r) => r.file)]) {
       try {
         file?.discard();
       } catch {
@@ -729,6 +740,20 @@ interface EarlyFile {
   readonly text: string;
   readonly done: Promise<void>;
   staged?: StagedFile;
+}
+
+/** The rulesets a journal names (journal.v4/v6), with the digests of their texts. */
+export type JournalRules = Partial<Record<Family, { readonly text: string; readonly digest: string }>>;
+
+/** A prepared record's rulesets, as its journal names them. */
+export function journalRulesOf(p: PreparedLastGood): JournalRules {
+  const rules: JournalRules = {};
+  for (const f of FAMILIES) {
+    const text = p.families[f];
+    const digest = p.digests[RULES_COPY[f]];
+    if (text !== undefined && digest !== undefined) rules[f] = { text, digest };
+  }
+  return rules;
 }
 
 /** A last good ruleset serialized once, before the journal (which holds the same JSON), to be written at once later. */

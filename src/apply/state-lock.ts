@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, closeSync, writeSync, ftruncateSync } from 'node:fs';
 import path from 'node:path';
-import { SandboxError } from '../errors/errors.js';
+import { InternalError, SandboxError } from '../errors/errors.js';
+import { execLine, startWaitingShells, takeWaitingShell } from '../util/waiting-shells.js';
 import { SAFE_PATH } from '../util/sandbox.js';
 import { onExit } from '../util/exit-hooks.js';
 import { STATE_FILE } from '../util/state-layout.js';
@@ -70,23 +71,36 @@ export function lockTarget(target: Target, command: string, waitMs: number): Pro
   return lockFile(namespaceFile(target), command, waitMs, describeTarget(target), false);
 }
 
+/** The lock processes' environment. */
+const LOCK_ENV = { PATH: SAFE_PATH, LC_ALL: 'C' };
+
+/** The key of the shells started ahead to become lock processes (waiting-shells.ts). */
+const LOCK_SHELLS = 'lock';
+
+/**
+ * Starts the shells that the next two locks (the state directory's, the target's) become, while the
+ * process is small (deploy-ahead.ts): after the compile a spawn costs the main thread 8-10 ms each.
+ * `release` ends those not taken.
+ */
+export function startLockShells(): { release(): void } {
+  return startWaitingShells(LOCK_SHELLS, 2, ['/bin/sh', '-c'], LOCK_ENV);
+}
+
 /**
  * Takes the flock of `file` (see lockStateDir); `what` names what it guards in messages. With
  * `holder`, the file is created if needed and says who holds it (a namespace's file cannot).
  */
 async function lockFile(file: string, command: string, waitMs: number, what: string, holder = true): Promise<StateLock> {
   if (holder) closeSync(openSync(file, 'a', 0o600));
-  const child = spawn(
-    'flock',
-    ['--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'],
-    {
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { PATH: SAFE_PATH, LC_ALL: 'C' },
-    },
-  );
+  const argv = ['flock', '--exclusive', '--wait', String(Math.max(0, waitMs) / 1000), file, '-c', 'echo locked; exec cat >/dev/null'];
+  const child =
+    takeWaitingShell(LOCK_SHELLS, execLine(argv)) ??
+    spawn(argv[0] as string, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], env: LOCK_ENV });
+  if (child.stdout === null || child.stdin === null) throw new InternalError('internal error: the lock process has no pipes');
+  const { stdout, stdin } = child;
   const got = await new Promise<boolean>((resolve, reject) => {
     let out = '';
-    child.stdout.on('data', (b: Buffer) => {
+    stdout.on('data', (b: Buffer) => {
       out += b.toString();
       if (out.includes('locked')) resolve(true);
     });
@@ -105,8 +119,8 @@ async function lockFile(file: string, command: string, waitMs: number, what: str
           : 'another nfgit (with another state directory)';
     throw new SandboxError(`${what} is in use by ${who}; waited ${Math.round(waitMs / 1000)} s. Try again when it has finished`);
   }
-  child.stdout.removeAllListeners('data');
-  child.stdin.on('error', () => {});
+  stdout.removeAllListeners('data');
+  stdin.on('error', () => {});
   // Say who holds it, for whoever waits next. Best effort: on a full disk the write fails, and a
   // failure here must not leave the flock child (which holds the lock, and whose pipes keep this
   // process alive) running with nobody to release it.
@@ -120,7 +134,7 @@ async function lockFile(file: string, command: string, waitMs: number, what: str
     if (released) return;
     released = true;
     dropExit();
-    child.stdin.end();
+    stdin.end();
     child.kill('SIGTERM');
   };
   const dropExit = onExit(release);

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { mark } from '../util/timings.js';
 import { rmSync } from 'node:fs';
 import { InternalError, RollbackError, RuleError, SandboxError } from '../errors/errors.js';
 import { FAMILY_NAME, type Family } from '../compiler/parse-argv.js';
@@ -7,7 +8,14 @@ import { XTABLES_DRIVER } from '../netfilter/xtables-driver.js';
 import { parseRestoreError } from '../netfilter/restore-errors.js';
 import type { RulesetChange } from '../netfilter/compare-saves.js';
 import { selectTables, tableNames, withoutAbsentEmptyTables } from '../netfilter/save-text.js';
-import { afterOwnCommits, commitsOf, readGeneration, sameGeneration, type Generation } from '../netfilter/generation.js';
+import {
+  afterOwnCommits,
+  commitsOf,
+  readGeneration,
+  sameGeneration,
+  type Generation,
+  type GenerationReader,
+} from '../netfilter/generation.js';
 import { withCountersOf } from '../netfilter/carry-counters.js';
 import { describeTarget, sameTarget, targetExists, targetFromJson, targetToJson, type Target } from '../netfilter/target.js';
 import {
@@ -33,6 +41,7 @@ import type { FamilyScript } from '../netfilter/increment.js';
 import { isDiskFull } from '../util/durable-file.js';
 import {
   PreparedLastGood,
+  journalRulesOf,
   readOrNothing,
   type AppliedRuleset,
   type CanonicalForms,
@@ -102,6 +111,13 @@ export interface TransactionContext {
    * the live ruleset (apply --full, restore-last): the slow way, which also keeps counters in the snapshot.
    */
   readonly saveLive?: boolean;
+  /** Reads the target's generation without a process each (started ahead by deploy); readGeneration otherwise. */
+  readonly generations?: GenerationReader;
+}
+
+/** The target's generation now (see generation.ts). */
+function generationNow(ctx: TransactionContext): Promise<Generation | undefined> {
+  return ctx.generations?.read(ctx.backend) ?? readGeneration(ctx.target, ctx.backend);
 }
 
 /** Removes the journal, except one that stands for this load until its ruleset is recorded. */
@@ -214,7 +230,9 @@ export async function applyTransaction(
   const lastGood = readOrNothing(() => ctx.state.readLastGood());
   // Read before the snapshot: the generation recorded after the restores must follow from this one by
   // the restores' own commits, so that nothing committed by others since is taken as nfgit's.
-  const before = await readGeneration(ctx.target, ctx.backend);
+  mark('tx start');
+  const before = await generationNow(ctx);
+  mark('generation before');
   // Nothing committed since the last apply recorded its generation: the live ruleset is the recorded one.
   const unchanged = preserving || ctx.saveLive === true ? undefined : unchangedSinceRecord(ctx, lastGood, before);
   const snapshot: Partial<Record<Family, string>> = unchanged ?? {};
@@ -262,9 +280,10 @@ export async function applyTransaction(
   // The record's JSON, made once: in the journal now, in last-good.json once both families are done.
   const prepared = new PreparedLastGood(record);
   // Its rulesets (journal.v4/v6) are written meanwhile, off the main thread; the journal waits for them.
-  const ahead = ctx.pendingJournal === true ? undefined : ctx.state.stageJournalRules(prepared);
+  const ahead = ctx.pendingJournal === true ? undefined : ctx.state.stageJournalRules(journalRulesOf(prepared));
   ahead?.catch(() => {});
   const serialized = ctx.state.sealedJournalNamingSnapshot(journal, prepared);
+  mark('journal prepared');
   const chosen = await choosePath(ctx, await path, await staging, lastGood, snapshot);
   const canonical = chosen.forms;
   const scripts = chosen.scripts;
@@ -288,17 +307,19 @@ export async function applyTransaction(
       claims[family] = { previous: ownClaims(previous[family]), now: ownClaims(previous[family], own) };
     }
   }
+  mark('path chosen');
   const warnings: string[] = [];
   // The difference was worked out from the ruleset as it was at `before`: a commit by another program
   // since (an admin's `iptables -I`) would shift the places its -D/-I/-R name. Looked at as late as
   // possible, before anything changes: read while the journal is written (which a change found then
   // takes back); the next apply sees the ruleset as it is then.
-  const recheck = scripts !== undefined && before !== undefined ? readGeneration(ctx.target, ctx.backend) : undefined;
+  const recheck = scripts !== undefined && before !== undefined ? generationNow(ctx) : undefined;
   recheck?.catch(() => {});
   let journaled = ctx.pendingJournal !== true;
   try {
     if (journaled) {
       await ahead;
+      mark('journal rules');
       ctx.state.writeJournal(journal, serialized);
     }
   } catch (err) {
@@ -313,12 +334,14 @@ export async function applyTransaction(
       );
     }
   }
+  mark('journal written');
   if (recheck !== undefined && !sameGeneration(before, await recheck)) {
     if (journaled) dropJournal(ctx);
     throw new SandboxError(
       `the ruleset of ${describeTarget(ctx.target)} changed while this apply worked out its difference (another program committed to it). Nothing was changed: run the apply again, which starts from the ruleset as it is then`,
     );
   }
+  mark('rechecked');
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
       await applySets(ctx.target, desired.ipsets, sets);
@@ -336,12 +359,6 @@ export async function applyTransaction(
     }
   }
 
-  // The canonical forms the scripts leave, written and hashed for the record while the tools run (not
-  // after them; after the journal, which comes first on a nearly full disk); removed unused if the
-  // apply ends otherwise.
-  if (scripts !== undefined && journaled) {
-    void ctx.state.stageCanonicalAhead(Object.fromEntries(ctx.families.map((f) => [f, scripts[f]?.expected])));
-  }
   // Both families restore at once: they are independent until both are done (the commit point), and a
   // failure of either puts both back. The after-save of a family (for the summary) then runs.
   const afterSaves: Array<Promise<{ text: string; staged: boolean } | undefined>> = [];
@@ -350,11 +367,21 @@ export async function applyTransaction(
     const text = next[family] ?? '';
     return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
   });
+  // The canonical forms the scripts leave, written and hashed for the record while the tools run (not
+  // after them, nor before they start; after the journal, which comes first on a nearly full disk);
+  // removed unused if the apply ends otherwise.
+  if (scripts !== undefined && journaled) {
+    void ctx.state.stageCanonicalAhead(Object.fromEntries(ctx.families.map((f) => [f, scripts[f]?.expected])));
+  }
   // While the tools run: the record's plan.json and its digest, made and written now rather than after them.
+  mark('spawned');
   prepared.warm();
+  mark('warm');
   if (journaled) void ctx.state.stagePlanAhead(prepared.plan);
   const worked = scripts === undefined ? recordAhead(ctx, canonical, snapshot, next, { write: journaled, summarize: !preserving }) : {};
+  mark('restores started');
   const settled = await Promise.allSettled(restoring);
+  mark('restores done');
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
   for (const s of settled) if (s.status === 'rejected') throw s.reason;
   for (const [i, family] of ctx.families.entries()) {
@@ -384,7 +411,7 @@ export async function applyTransaction(
   // the live ruleset at this generation, and the next apply can know it without a save.
   const commits = ctx.families.reduce((n, f) => n + commitsOf(next[f] ?? ''), 0);
   // Read now, right after the restores, and awaited only when the record is made.
-  const reading = preserving ? undefined : readGeneration(ctx.target, ctx.backend);
+  const reading = preserving ? undefined : generationNow(ctx);
   reading?.catch(() => {});
   for (const family of ctx.families) {
     // Only for the summary: a failure to read the ruleset back must not turn a done apply into an error.
@@ -401,7 +428,9 @@ export async function applyTransaction(
   // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
   // and finishing it writes them from the target (recoverJournal). If it cannot be recorded (a full
   // disk), the new ruleset is taken back: the kernel must never run what restore-last would not load.
+  mark('after probation');
   const afterForms = await Promise.all(afterSaves);
+  mark('after forms');
   const after = afterForms.map((a) => a?.text);
   // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
   const own = await Promise.all(
@@ -413,6 +442,7 @@ export async function applyTransaction(
   );
   const names = desired.ipsets?.sets ?? [];
   const generation = reading === undefined ? undefined : afterOwnCommits(before, await reading, commits);
+  mark('generation after');
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
   const forms: CanonicalForms = {
@@ -427,6 +457,7 @@ export async function applyTransaction(
     if (journaled) ctx.state.markJournalApplied(journal);
     ctx.state.writeLastGood(prepared, forms);
     recorded = true;
+    mark('recorded');
   } catch (err) {
     // restore-last loaded what is recorded already (or what its kept journal records): it stays.
     if (ctx.reloadingLastGood === true && isDiskFull((err as Error).cause)) {
@@ -466,6 +497,7 @@ export async function applyTransaction(
             )),
     })),
   );
+  mark('tx end');
   return { families, sets: setsOutcome, warnings, path: chosen.path };
 }
 

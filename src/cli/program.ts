@@ -1,6 +1,7 @@
 // nfgit's command line (main.ts loads it for every command but `run`): wires the commands (one file
 // each) and is the one place a failure ends one: every action throws, and the catch below prints it
 // and exits with its code (failure.ts).
+import { mark } from '../util/timings.js';
 import { Command, CommanderError } from 'commander';
 import { VERSION } from '../util/version.js';
 import { registerCompile } from './compile-command.js';
@@ -88,4 +89,5 @@ process.exitCode = await run(process.argv);
 // Ended now, not once nothing is left to wait for: after 50k rules the heap takes tens of milliseconds to
 // tear down, and a kept-alive socket would hold the process longer. Output is written synchronously
 // (pipes and files on Linux), and the exit hooks still run (kill the sandboxes' groups, remove temp files).
+mark('exit');
 process.exit();

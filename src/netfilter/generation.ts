@@ -11,9 +11,12 @@
 // here, the legacy backend, which commits nothing to nf_tables) gives undefined, and the caller saves
 // the ruleset as it always did.
 
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { onExit } from '../util/exit-hooks.js';
+import { toolEnv } from '../util/sandbox.js';
 import type { Backend } from './backend.js';
-import { runInTarget, type Target } from './target.js';
+import { commandInTarget, runInTarget, type Target } from './target.js';
 
 /** One state of a namespace's nf_tables ruleset. */
 export interface Generation {
@@ -26,27 +29,34 @@ export interface Generation {
 }
 
 /**
- * Opens a netfilter netlink socket; reads its namespace's cookie with getsockopt(SOL_SOCKET,
+ * Opens a netfilter netlink socket and reads its namespace's cookie with getsockopt(SOL_SOCKET,
  * SO_NETNS_COOKIE) through syscall() (perl's getsockopt passes a 256-byte buffer, which the kernel
- * refuses for this option), then sends NFT_MSG_GETGEN and prints the NFTA_GEN_ID of the NEWGEN reply.
+ * refuses for this option); then, for each line of input, sends NFT_MSG_GETGEN and prints the cookie
+ * and the NFTA_GEN_ID of the NEWGEN reply on a line. Any failure ends it (with a status that names
+ * the step): the reader then knows nothing.
  */
 const SCRIPT = String.raw`
 use strict;
 my $getsockopt = $ARGV[0] or exit 3;
+$| = 1;
 socket(my $s, 16, 3, 12) or exit 4;
 my $cookie = "\0" x 8; my $len = pack('L', 8);
 syscall($getsockopt, fileno($s), 1, 71, $cookie, $len) == 0 or exit 5;
-send($s, pack('LSSLL', 20, (10 << 8) | 16, 1, 1, 0) . pack('CCn', 0, 0, 0), 0) or exit 6;
-defined recv($s, my $buf, 65536, 0) or exit 7;
-my ($mlen, $type) = unpack('LS', $buf);
-$type == ((10 << 8) | 15) or exit 8;
-for (my $off = 20; $off + 8 <= $mlen && $off + 8 <= length $buf;) {
-  my ($alen, $atype) = unpack('SS', substr($buf, $off, 4));
-  $alen >= 4 or exit 9;
-  if (($atype & 0x3fff) == 1) { printf "%s %u\n", unpack('Q', $cookie), unpack('N', substr($buf, $off + 4, 4)); exit 0; }
-  $off += ($alen + 3) & ~3;
+my $seq = 0;
+LINE: while (defined(my $line = <STDIN>)) {
+  $seq++;
+  send($s, pack('LSSLL', 20, (10 << 8) | 16, 1, $seq, 0) . pack('CCn', 0, 0, 0), 0) or exit 6;
+  defined recv($s, my $buf, 65536, 0) or exit 7;
+  my ($mlen, $type) = unpack('LS', $buf);
+  $type == ((10 << 8) | 15) or exit 8;
+  for (my $off = 20; $off + 8 <= $mlen && $off + 8 <= length $buf;) {
+    my ($alen, $atype) = unpack('SS', substr($buf, $off, 4));
+    $alen >= 4 or exit 9;
+    if (($atype & 0x3fff) == 1) { printf "%s %u\n", unpack('Q', $cookie), unpack('N', substr($buf, $off + 4, 4)); next LINE; }
+    $off += ($alen + 3) & ~3;
+  }
+  exit 10;
 }
-exit 10;
 `;
 
 /**
@@ -55,20 +65,104 @@ exit 10;
  */
 const GETSOCKOPT: Readonly<Record<string, number>> = { x64: 55, arm64: 209, riscv64: 209, loong64: 209 };
 
+/** How long one reading may take. */
+const READ_TIMEOUT_MS = 10_000;
+
+/** One reading's line of the script ("COOKIE GEN") as a generation, or undefined. */
+function parseReading(line: string, boot: string): Generation | undefined {
+  const m = /^(\d+) (\d+)$/.exec(line);
+  return m === null || boot === '' ? undefined : { boot, netns: m[1] as string, gen: Number(m[2]) };
+}
+
+/** The host's boot id, or '' when it cannot be read. */
+function bootId(): string {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 /** The generation of the target's ruleset now, or undefined when it cannot be known (see the head of the file). */
 export async function readGeneration(target: Target, backend: Backend): Promise<Generation | undefined> {
   if (backend.kind !== 'nf_tables') return undefined;
   try {
-    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
     const getsockopt = GETSOCKOPT[process.arch];
     if (getsockopt === undefined) return undefined;
-    const r = await runInTarget(target, ['perl', '-e', SCRIPT, String(getsockopt)], { timeoutMs: 10_000 });
-    const m = /^(\d+) (\d+)\n?$/.exec(r.stdout);
-    if (r.code !== 0 || m === null || boot === '') return undefined;
-    return { boot, netns: m[1] as string, gen: Number(m[2]) };
+    const r = await runInTarget(target, ['perl', '-e', SCRIPT, String(getsockopt)], { input: '\n', timeoutMs: READ_TIMEOUT_MS });
+    return r.code === 0 ? parseReading(r.stdout.trimEnd(), bootId()) : undefined;
   } catch {
     return undefined;
   }
+}
+
+/** Reads generations of one target, each in a millisecond or so instead of a process started for it (30-60 ms). */
+export interface GenerationReader {
+  /** What readGeneration would read now (undefined for a backend other than nf_tables, or once the reader failed). */
+  read(backend: Backend): Promise<Generation | undefined>;
+  /** Ends the reader (it ends too when nfgit does, its input closed). */
+  close(): void;
+}
+
+/**
+ * Starts the script in the target, waiting for requests: started while the rules compile, so that
+ * the readings of an apply (before, before the restores, after them) cost no process each. It holds
+ * no reference on the event loop while no reading is asked for.
+ */
+export function startGenerationReader(target: Target): GenerationReader {
+  const getsockopt = GETSOCKOPT[process.arch];
+  const boot = bootId();
+  if (getsockopt === undefined || boot === '') return { read: () => Promise.resolve(undefined), close: () => {} };
+  const [file, ...args] = commandInTarget(target, ['perl', '-e', SCRIPT, String(getsockopt)]);
+  const child = spawn(file as string, args, { stdio: ['pipe', 'pipe', 'ignore'], env: toolEnv() });
+  const waiting: Array<(g: Generation | undefined) => void> = [];
+  let ended = false;
+  let rest = '';
+  const idle = (): void => {
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  };
+  const busy = (): void => {
+    child.ref();
+    (child.stdout as unknown as { ref?: () => void } | null)?.ref?.();
+  };
+  const end = (): void => {
+    if (ended) return;
+    ended = true;
+    dropExit();
+    child.stdin?.end();
+    child.kill();
+    for (const resolve of waiting.splice(0)) resolve(undefined);
+    idle();
+  };
+  const dropExit = onExit(() => child.kill());
+  child.on('error', end);
+  child.on('exit', end);
+  child.stdin?.on('error', () => {});
+  child.stdout?.setEncoding('utf8');
+  child.stdout?.on('data', (chunk: string) => {
+    const lines = (rest + chunk).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) waiting.shift()?.(parseReading(line, boot));
+    if (waiting.length === 0) idle();
+  });
+  idle();
+  return {
+    read(backend) {
+      if (ended || backend.kind !== 'nf_tables') return Promise.resolve(undefined);
+      return new Promise((resolve) => {
+        const timer = setTimeout(end, READ_TIMEOUT_MS);
+        waiting.push((g) => {
+          clearTimeout(timer);
+          resolve(g);
+        });
+        busy();
+        child.stdin?.write('\n');
+      });
+    },
+    close: end,
+  };
 }
 
 /** Whether two readings name the same state of the same namespace. */

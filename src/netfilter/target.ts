@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { UsageError } from '../errors/errors.js';
-import { runProcess, type ProcessResult } from '../util/run-process.js';
+import { runProcess, runSpawned, type ProcessResult } from '../util/run-process.js';
+import { execLine, startWaitingShells, takeWaitingShell } from '../util/waiting-shells.js';
 import { toolEnv } from '../util/sandbox.js';
 
 /**
@@ -94,6 +95,11 @@ export function checkTarget(target: Target): void {
   );
 }
 
+/** The command line that runs ARGV in the target: through `ip netns exec` when a namespace is named. */
+export function commandInTarget(target: Target, argv: readonly string[]): readonly string[] {
+  return target.netns === undefined ? argv : ['ip', 'netns', 'exec', target.netns, ...argv];
+}
+
 /**
  * Runs a tool against the target. The tools are found on PATH (so a host's own or a test's
  * failing stand-in is used), inside the namespace through `ip netns exec` when one is named.
@@ -103,6 +109,21 @@ export function runInTarget(
   argv: readonly string[],
   options: { input?: string; timeoutMs?: number; untilExit?: boolean } = {},
 ): Promise<ProcessResult> {
-  const [file, ...args] = target.netns === undefined ? argv : ['ip', 'netns', 'exec', target.netns, ...argv];
-  return runProcess(file as string, args, { ...options, env: toolEnv(), timeoutMs: options.timeoutMs ?? 300_000 });
+  const timeoutMs = options.timeoutMs ?? 300_000;
+  const shell = takeWaitingShell(shellsKey(target), execLine(argv));
+  if (shell !== undefined) return runSpawned(shell, { ...options, timeoutMs });
+  const [file, ...args] = commandInTarget(target, argv);
+  return runProcess(file as string, args, { ...options, env: toolEnv(), timeoutMs });
+}
+
+/** The key of the shells started ahead in the target (waiting-shells.ts). */
+const shellsKey = (target: Target): string => `target:${target.netns ?? ''}`;
+
+/**
+ * Starts `count` shells in the target, each waiting to become a tool that runInTarget runs (restore
+ * tools, host commands): started while the rule files run, so that after the compile a tool starts
+ * without a spawn of nfgit's large process or `ip netns exec`'s setup. `release` ends those not taken.
+ */
+export function startTargetShells(target: Target, count: number): { release(): void } {
+  return startWaitingShells(shellsKey(target), count, commandInTarget(target, ['/bin/sh', '-c']), toolEnv());
 }

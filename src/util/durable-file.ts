@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { NfgitError, SandboxError } from '../errors/errors.js';
 import { makeDirsSync } from './make-dirs.js';
@@ -62,7 +62,7 @@ export async function stageFileAsync(file: string, text: string, mode = 0o600, o
   const data = bytesOf(text);
   try {
     await rm(tmp, { force: true });
-    const handle = await open(tmp, 'wx', mode);
+    const handle = await open(tmp, options.json === true ? 'wx+' : 'wx', mode);
     try {
       for (let done = 0; done < data.length; ) {
         const { bytesWritten } = await handle.write(data, done, data.length - done);
@@ -70,12 +70,25 @@ export async function stageFileAsync(file: string, text: string, mode = 0o600, o
         done += bytesWritten;
       }
       if (options.noSync !== true) await handle.sync();
-      const size = (await handle.stat()).size;
-      if (size !== data.length) throw new Error(`wrote ${size} of ${data.length} bytes`);
+      // Each step waits for the main thread to take its result (busy at this point of an apply): read
+      // back in one call (a byte more than written, to see a longer file), which checks the size too.
+      if (options.json === true) {
+        const back = Buffer.allocUnsafeSlow(data.length + 1);
+        let got = 0;
+        while (got < back.length) {
+          const { bytesRead } = await handle.read(back, got, back.length - got, got);
+          got += bytesRead;
+          // Fewer bytes than asked from a regular file: its end (so one call, as a rule).
+          if (bytesRead === 0 || got === data.length) break;
+        }
+        if (got !== data.length || !back.subarray(0, got).equals(data)) throw new Error('what was read back differs from what was written');
+      } else {
+        const size = (await handle.stat()).size;
+        if (size !== data.length) throw new Error(`wrote ${size} of ${data.length} bytes`);
+      }
     } finally {
       await handle.close();
     }
-    if (options.json === true && !(await readFile(tmp)).equals(data)) throw new Error('what was read back differs from what was written');
   } catch (err) {
     await rm(tmp, { force: true });
     throw writeError(file, err);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { onExit } from './exit-hooks.js';
 import { bytesOf } from './text-bytes.js';
@@ -37,20 +37,29 @@ const EXIT_GRACE_MS = 500;
  * rather than execa: importing execa costs ~170 ms, a third of a small `nfgit check`.
  */
 export function runProcess(file: string, args: readonly string[], options: RunOptions = {}): Promise<ProcessResult> {
+  const child = spawn(file, args, {
+    detached: true,
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    ...(options.env === undefined ? {} : { env: options.env }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
+  return runSpawned(child, options);
+}
+
+/**
+ * runProcess for a child already spawned in its own process group with its output piped (a shell
+ * started ahead, waiting-shells.ts, once given its line): its stdin gets the input, or is closed.
+ */
+export function runSpawned(child: ChildProcess, options: Omit<RunOptions, 'env' | 'cwd'> = {}): Promise<ProcessResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(file, args, {
-      detached: true,
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-      ...(options.env === undefined ? {} : { env: options.env }),
-      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout?.on('data', (b: Buffer) => out.push(b));
     child.stderr?.on('data', (b: Buffer) => err.push(b));
-    if (options.input !== undefined && child.stdin !== null) {
+    if (child.stdin !== null) {
       child.stdin.on('error', () => {}); // the child may exit without reading everything
-      writeInput(child.stdin, options.input);
+      if (options.input === undefined) child.stdin.end();
+      else writeInput(child.stdin, options.input);
     }
     let timedOut = false;
     const timer =

@@ -2,6 +2,7 @@ import { NfgitError, SandboxError, TimeoutError } from '../errors/errors.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { killGroup, runProcess, writeInput, type ProcessResult } from './run-process.js';
 import { onExit } from './exit-hooks.js';
+import { startWaitingShells, takeWaitingShell } from './waiting-shells.js';
 
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -65,19 +66,17 @@ export async function runInScratchNetns(
  * (startScratchShells) runs it when there is one.
  */
 export function spawnInScratchNetns(script: string, input: string | readonly Uint8Array[]): ChildProcess {
-  const ahead = script.includes('\n') ? undefined : takeShell();
-  const child = ahead ?? spawnShell(script);
+  const child = takeWaitingShell(SCRATCH, script) ?? spawnShell(script);
   if (child.stdin === null) return child;
-  if (ahead !== undefined) child.stdin.write(`${script}\n`);
   writeInput(child.stdin, input);
   return child;
 }
 
-/** What a shell started ahead runs: the script on its first line of input, with the rest as its input. */
-const WAITING = 'IFS= read -r nfgit_script || exit 0; eval "$nfgit_script"';
+/** The key of the shells started ahead in fresh network namespaces (waiting-shells.ts). */
+const SCRATCH = 'scratch';
 
-/** Shells started ahead and not taken yet. */
-const waiting: ChildProcess[] = [];
+/** The command that runs a shell script (added after it) in a fresh network namespace. */
+const scratchShell = (): string[] => ['unshare', ...unshareArgs(), '--', '/bin/sh', '-c'];
 
 /**
  * Starts `count` shells in fresh network namespaces, each waiting for a script (spawnInScratchNetns),
@@ -87,48 +86,18 @@ const waiting: ChildProcess[] = [];
  * taken (they exit without doing anything).
  */
 export function startScratchShells(count: number): { readonly shells: readonly ChildProcess[]; release(): void } {
-  const started: ChildProcess[] = [];
-  for (let i = 0; i < count; i++) {
-    const shell = spawnShell(WAITING);
-    started.push(shell);
-    waiting.push(shell);
-  }
-  return {
-    shells: started,
-    release: () => {
-      for (const shell of started) {
-        const at = waiting.indexOf(shell);
-        if (at === -1) continue;
-        waiting.splice(at, 1);
-        shell.stdin?.end();
-      }
-    },
-  };
-}
-
-/** Shells that could not be spawned: their error was emitted before anyone could listen. */
-const unspawned = new WeakSet<ChildProcess>();
-
-/** A shell started ahead that is still waiting (not one that ended or never started: its end would not be seen). */
-function takeShell(): ChildProcess | undefined {
-  for (;;) {
-    const shell = waiting.shift();
-    if (shell === undefined || (shell.exitCode === null && shell.signalCode === null && !unspawned.has(shell))) return shell;
-  }
+  return startWaitingShells(SCRATCH, count, scratchShell(), toolEnv(), ['nfgit-sandbox']);
 }
 
 function spawnShell(script: string): ChildProcess {
-  const child = spawn('unshare', [...unshareArgs(), '--', '/bin/sh', '-c', script, 'nfgit-sandbox'], {
+  const [file, ...args] = scratchShell();
+  const child = spawn(file as string, [...args, script, 'nfgit-sandbox'], {
     detached: true,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: toolEnv(),
   });
-  const kill = (): void => killGroup(child.pid);
-  const dropExit = onExit(kill);
+  const dropExit = onExit(() => killGroup(child.pid));
   child.on('close', dropExit);
-  // A shell started ahead that fails to spawn is not used: the script it would have run is spawned on
-  // its own, whose failure its caller hears of.
-  child.on('error', () => unspawned.add(child));
   child.stdin?.on('error', () => {});
   return child;
 }

@@ -175,14 +175,17 @@ test.serial(
           withTempDir('nfgit-state-', async (state) => {
             t.is((await apply(oldRules, ns, state)).exitCode, 0);
             // A perl that, the first time it reads the target's generation (the apply's first look), has
-            // "another program" insert a rule at the top of the target's INPUT chain right after.
+            // "another program" insert a rule at the top of the target's INPUT chain right after: the
+            // reader (started ahead, generation.ts) answers each request on a line, and the insert comes
+            // between its first answer and nfgit's reading of it.
             const armed = path.join(state, '..', `armed-${ns}`);
             await writeFile(armed, '');
             const perl = existsSync('/usr/bin/perl') ? '/usr/bin/perl' : '/bin/perl';
             const body = [
               `if [ -e ${armed} ] && [ "$(${IP} netns identify $$ 2>/dev/null)" = ${ns} ]; then`,
-              `  rm -f ${armed}; ${perl} "$@"; rc=$?`,
-              `  /usr/sbin/iptables -I INPUT 1 -p udp --dport 9 -j DROP; exit $rc`,
+              `  rm -f ${armed}`,
+              `  ${perl} "$@" | { IFS= read -r first; /usr/sbin/iptables -I INPUT 1 -p udp --dport 9 -j DROP; printf '%s\\n' "$first"; exec cat; }`,
+              '  exit',
               'fi',
               `exec ${perl} "$@"`,
               '',

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { PreparedLastGood, sealedJournal, StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
+import { journalRulesOf, PreparedLastGood, sealedJournal, StateDir, type Journal, type LastGood } from '../../src/apply/state-files.js';
 import { digestOf } from '../../src/compiler/plan.js';
 import { lastGoodOf, withStateDir } from '../helpers/state-dir.js';
 import { journalSchema, parseRecord, sealJson } from '../../src/apply/state-records.js';
@@ -69,7 +69,7 @@ test("a journal's rulesets written ahead are renamed into place by writeJournal;
   await withStateDir(async (dir) => {
     const state = new StateDir(dir);
     const prepared = new PreparedLastGood(record);
-    await state.stageJournalRules(prepared);
+    await state.stageJournalRules(journalRulesOf(prepared));
     const early = `.journal.v4.tmp-${process.pid}-early`;
     t.deepEqual(readdirSync(dir), [early]);
     const ino = statSync(path.join(dir, early)).ino;
@@ -82,7 +82,25 @@ test("a journal's rulesets written ahead are renamed into place by writeJournal;
   });
   await withStateDir(async (dir) => {
     const state = new StateDir(dir);
-    await state.stageJournalRules(new PreparedLastGood(record));
+    await state.stageJournalRules(journalRulesOf(new PreparedLastGood(record)));
+    await state.discardEarlyFiles();
+    t.deepEqual(readdirSync(dir), []);
+  });
+});
+
+test('journal rulesets asked for twice are written once; another text of the family replaces the first, whose file goes', async (t) => {
+  await withStateDir(async (dir) => {
+    const state = new StateDir(dir);
+    const other = `${text}# another\n`;
+    const rules = journalRulesOf(new PreparedLastGood(record));
+    await Promise.all([state.stageJournalRules(rules), state.stageJournalRules(rules)]);
+    const early = `.journal.v4.tmp-${process.pid}-early`;
+    const ino = statSync(path.join(dir, early)).ino;
+    await state.stageJournalRules(rules);
+    t.is(statSync(path.join(dir, early)).ino, ino);
+    await state.stageJournalRules({ ipv4: { text: other, digest: digestOf(other) } });
+    t.deepEqual(readdirSync(dir), [early]);
+    t.is(readFileSync(path.join(dir, early), 'utf8'), other);
     await state.discardEarlyFiles();
     t.deepEqual(readdirSync(dir), []);
   });
