@@ -32,7 +32,7 @@ export interface Ahead {
  * family split in two (stage-split.ts); shells in the target for its restore tools and first host
  * commands (target.ts startTargetShells); the lock processes (state-lock.ts startLockShells); a reader
  * of the target's generation (generation.ts); memory in place for the texts it will encode
- * (text-bytes.ts reserveBytes), twice the size of the last apply's files.
+ * (text-bytes.ts reserveBytes), a quarter more than the last apply's files.
  */
 export function startAhead(target: Target, families: number, stateDir: string): Ahead {
   let shells: ReturnType<typeof startScratchShells> | undefined;
@@ -51,7 +51,7 @@ export function startAhead(target: Target, families: number, stateDir: string): 
       targetShells ??= startTargetShells(target, families + HOST_COMMANDS_AHEAD);
       lockShells ??= startLockShells();
       reader ??= startGenerationReader(target);
-      if (!reserved) reserveBytes(recordedBytes(stateDir) * 2);
+      if (!reserved) reserveBytes(Math.ceil(recordedBytes(stateDir) * 1.25));
       reserved = true;
     },
     generations,
@@ -68,8 +68,8 @@ export function startAhead(target: Target, families: number, stateDir: string): 
 
 /**
  * The bytes of the last apply's rulesets, canonical forms and plan, as the state directory holds them:
- * about what an apply encodes after its compile (the new ones), and while it compiles (the recorded
- * ones, read and hashed ahead). 0 without a record.
+ * about what an apply encodes after its compile (the new ones; the recorded ones are hashed from the
+ * bytes read). 0 without a record.
  */
 function recordedBytes(stateDir: string): number {
   const names = [...Object.values(STATE_FILE.rulesCopy), STATE_FILE.canonical.ipv4, STATE_FILE.canonical.ipv6, STATE_FILE.plan];

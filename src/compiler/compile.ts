@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { mark } from '../util/timings.js';
 import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
@@ -107,6 +108,7 @@ export async function compile(options: CompileOptions, services: KernelServices)
     maxRecordBytes: options.maxRecordBytes ?? 512 * 1024 * 1024,
     shell,
     onSpawn: (): void => {
+      mark('shell spawned');
       void probeTables();
       options.onRunning?.();
     },
@@ -146,12 +148,14 @@ export async function compile(options: CompileOptions, services: KernelServices)
     mode = run;
   }
   const { models, hostCommands, output, sets } = run;
+  mark('rule files run');
 
   const tables = await probeTables();
   const [, , { renderRestore }, { renderIpsets }] = await loadHandling();
   const ipv4 = renderRestore(models.ipv4, tables.ipv4);
   const ipv6 = renderRestore(models.ipv6, tables.ipv6);
   const ipsets = renderIpsets(sets);
+  mark('rendered');
   const problems = [
     ...ipsets.problems.map((p) => new RuleError(`ipset: ${p.message}`, { trace: p.trace })),
     ...ipv4.problems.map((p) => new RuleError(`iptables: ${p.message}`, { trace: p.trace, family: 'ipv4' })),

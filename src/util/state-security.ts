@@ -135,7 +135,8 @@ export function readStampedStateFile(file: string, known: string | undefined): S
     if (why !== undefined) throw new SandboxError(`refusing the state file: ${why}`);
     const stamp = fileStamp(st);
     if (stamp === known) return { exists: true, stamp, text: undefined };
-    const buf = Buffer.alloc(st.size);
+    // Not zeroed first: the read fills it (and its pages are faulted in libuv's thread, not this one).
+    const buf = Buffer.allocUnsafeSlow(st.size);
     let done = 0;
     while (done < st.size) {
       const n = readSync(fd, buf, done, st.size - done, done);
@@ -154,7 +155,9 @@ export function readStampedStateFile(file: string, known: string | undefined): S
  * the stamp it gives, says what). Only a hint: nothing read here is believed unless a later
  * readStampedStateFile of the same file finds the same stamp.
  */
-export async function readStateFileAhead(file: string): Promise<{ readonly stamp: string; readonly text: string } | undefined> {
+export async function readStateFileAhead(
+  file: string,
+): Promise<{ readonly stamp: string; readonly text: string; readonly bytes: Buffer } | undefined> {
   let handle;
   try {
     handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
@@ -164,14 +167,16 @@ export async function readStateFileAhead(file: string): Promise<{ readonly stamp
   try {
     const st = await handle.stat();
     if (!st.isFile() || problem(file, st, 'state') !== undefined) return undefined;
-    const buf = Buffer.alloc(st.size);
+    // Not zeroed first: the read fills it (and its pages are faulted in libuv's thread, not this one).
+    const buf = Buffer.allocUnsafeSlow(st.size);
     let done = 0;
     while (done < st.size) {
       const { bytesRead } = await handle.read(buf, done, st.size - done, done);
       if (bytesRead === 0) break;
       done += bytesRead;
     }
-    return { stamp: fileStamp(st), text: buf.subarray(0, done).toString('utf8') };
+    const bytes = buf.subarray(0, done);
+    return { stamp: fileStamp(st), text: bytes.toString('utf8'), bytes };
   } catch {
     return undefined;
   } finally {

@@ -28,6 +28,19 @@ export function bytesOf(text: string): Buffer {
   return bytes;
 }
 
+/**
+ * Notes that BYTES are the UTF-8 bytes of TEXT (a file read, then decoded): bytesOf gives them, not
+ * an encoding of the text again. The caller vouches for it (the text was decoded from these bytes,
+ * valid UTF-8: state files are written by nfgit from strings).
+ */
+export function knownBytes(text: string, bytes: Buffer): void {
+  if (text.length < LARGE) return;
+  for (const [t] of recent) if (t === text) return;
+  recent.unshift([text, bytes]);
+  recent.length = Math.min(recent.length, KEEP);
+  keepForAWhile();
+}
+
 /** Drops the bytes (and the reserve) KEEP_MS after the first of them was made. */
 function keepForAWhile(): void {
   if (expiry !== undefined) return;

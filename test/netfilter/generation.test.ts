@@ -6,7 +6,14 @@
  */
 import test from 'ava';
 import { execa } from 'execa';
-import { afterOwnCommits, commitsOf, readGeneration, sameGeneration, type Generation } from '../../src/netfilter/generation.js';
+import {
+  afterOwnCommits,
+  commitsOf,
+  readGeneration,
+  sameGeneration,
+  startGenerationReader,
+  type Generation,
+} from '../../src/netfilter/generation.js';
 import { withNamedNetns } from '../helpers/named-netns.js';
 
 const NFT = { kind: 'nf_tables', nft: undefined } as const;
@@ -61,3 +68,21 @@ test('the legacy backend commits nothing to nf_tables: no generation', async (t)
   t.is(await readGeneration({ netns: undefined }, { kind: 'legacy', nft: undefined }), undefined);
   t.false(sameGeneration(undefined, undefined));
 });
+
+test('a reader started ahead reads what readGeneration reads, a commit later one more; closed, it ends and reads nothing', (t) =>
+  withNamedNetns(1, async ([ns]) => {
+    const target = { netns: ns as string };
+    const reader = startGenerationReader(target);
+    try {
+      const a = await reader.read(NFT);
+      t.deepEqual(a, await gen(ns as string));
+      await inNs(ns as string, ['iptables', '-A', 'INPUT', '-j', 'ACCEPT']);
+      const [b, c] = await Promise.all([reader.read(NFT), reader.read(NFT)]);
+      t.is(b?.gen, (a?.gen ?? NaN) + 1);
+      t.deepEqual(c, b, 'two readings asked at once, each answered');
+      t.is(await reader.read({ kind: 'legacy', nft: undefined }), undefined, 'the legacy backend has none');
+    } finally {
+      reader.close();
+    }
+    t.is(await reader.read(NFT), undefined);
+  }));
