@@ -45,7 +45,6 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: stri
   const families = Object.fromEntries(
     Object.entries(managedRulesets(result, ipv4Only)).map(([f, rs]) => [
       f,
-      // Hashed already (hashedRulesetOf): remembered by digestOf.
       { text: rs.text, usedTables: rs.usedTables, rules: rs.ruleCount, digest: digestOf(rs.text) },
     ]),
   ) as AppliedRuleset['families'];
@@ -58,12 +57,6 @@ export function rulesetOf(result: CompileResult, ipv4Only: boolean, source: stri
     source,
     plan: lazyPlan(result),
   };
-}
-
-/** rulesetOf, once the rulesets are hashed off the main thread (digestOfAsync), which goes on meanwhile. */
-async function hashedRulesetOf(result: CompileResult, ipv4Only: boolean, source?: string): Promise<AppliedRuleset> {
-  await Promise.all(Object.values(managedRulesets(result, ipv4Only)).map((rs) => digestOfAsync(rs.text)));
-  return rulesetOf(result, ipv4Only, source);
 }
 
 /** plan.json's compact text by compile result, once made. */
@@ -174,10 +167,12 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
     // plan reads hundreds of thousands of lines); it changes nothing before staging has passed.
     let choose!: (c: { staging: Promise<StageResult>; path: TransactionPath }) => void;
     const chosen = new Promise<{ staging: Promise<StageResult>; path: TransactionPath }>((resolve) => (choose = resolve));
-    const ruleset = hashedRulesetOf(result, options.ipv4Only, options.source);
-    ruleset.catch(() => {});
-    // The journal's rulesets, written while the plan is made and staging runs (the transaction waits for them).
-    const journalRules = ruleset.then((r) => state.stageJournalRules(r.families));
+    // Hashed here (3 ms for 4 MB: digestOf).
+    const applied = rulesetOf(result, options.ipv4Only, options.source);
+    const ruleset = Promise.resolve(applied);
+    // The journal's rulesets, written while the plan is made and staging runs (the transaction waits for
+    // them): started before the plan, each step of the write waiting for the main thread.
+    const journalRules = state.stageJournalRules(applied.families);
     journalRules.catch(() => {});
     ahead.atRelease(() => journalRules.catch(() => {}).then(() => state.discardEarlyFiles()));
     const applying = applyRuleset(

@@ -25,7 +25,7 @@ test('bytes known from a read are given back for their text; texts encoded once 
   knownBytes(text, read);
   t.is(bytesOf(text), read);
   reserveBytes(1 << 20);
-  // The reserve's pages are put in place by a read in libuv's threads: wait for it (a later text is a view of it).
+  // The reserve's pages are put in place in libuv's threads: wait for it (a later text is a view of it).
   let bytes = bytesOf(`${'-A OUTPUT -j ACCEPT\n'.repeat(4000)}#0\n`);
   for (let i = 1; bytes.buffer.byteLength !== 1 << 20 && i < 200; i++) {
     await new Promise((resolve) => setTimeout(resolve, 20));
