@@ -232,7 +232,6 @@ export async function applyTransaction(
   // the restores' own commits, so that nothing committed by others since is taken as nfgit's.
   mark('tx start');
   const before = await generationNow(ctx);
-  mark('generation before');
   // Nothing committed since the last apply recorded its generation: the live ruleset is the recorded one.
   const unchanged = preserving || ctx.saveLive === true ? undefined : unchangedSinceRecord(ctx, lastGood, before);
   const snapshot: Partial<Record<Family, string>> = unchanged ?? {};
@@ -283,7 +282,6 @@ export async function applyTransaction(
   const ahead = ctx.pendingJournal === true ? undefined : ctx.state.stageJournalRules(journalRulesOf(prepared));
   ahead?.catch(() => {});
   const serialized = ctx.state.sealedJournalNamingSnapshot(journal, prepared);
-  mark('journal prepared');
   const chosen = await choosePath(ctx, await path, await staging, lastGood, snapshot);
   const canonical = chosen.forms;
   const scripts = chosen.scripts;
@@ -319,7 +317,6 @@ export async function applyTransaction(
   try {
     if (journaled) {
       await ahead;
-      mark('journal rules');
       ctx.state.writeJournal(journal, serialized);
     }
   } catch (err) {
@@ -341,7 +338,6 @@ export async function applyTransaction(
       `the ruleset of ${describeTarget(ctx.target)} changed while this apply worked out its difference (another program committed to it). Nothing was changed: run the apply again, which starts from the ruleset as it is then`,
     );
   }
-  mark('rechecked');
   if (desired.ipsets !== undefined && sets !== undefined) {
     try {
       await applySets(ctx.target, desired.ipsets, sets);
@@ -367,6 +363,7 @@ export async function applyTransaction(
     const text = next[family] ?? '';
     return text === '' ? undefined : DRIVER.restore(ctx.target, family, text, { timeoutMs: ctx.restoreTimeoutMs, noflush });
   });
+  mark('restores started');
   // The canonical forms the scripts leave, written and hashed for the record while the tools run (not
   // after them, nor before they start; after the journal, which comes first on a nearly full disk);
   // removed unused if the apply ends otherwise.
@@ -374,12 +371,9 @@ export async function applyTransaction(
     void ctx.state.stageCanonicalAhead(Object.fromEntries(ctx.families.map((f) => [f, scripts[f]?.expected])));
   }
   // While the tools run: the record's plan.json and its digest, made and written now rather than after them.
-  mark('spawned');
   prepared.warm();
-  mark('warm');
   if (journaled) void ctx.state.stagePlanAhead(prepared.plan);
   const worked = scripts === undefined ? recordAhead(ctx, canonical, snapshot, next, { write: journaled, summarize: !preserving }) : {};
-  mark('restores started');
   const settled = await Promise.allSettled(restoring);
   mark('restores done');
   // A tool that could not even be run: the journal stays, and the next command puts both families back.
@@ -428,9 +422,7 @@ export async function applyTransaction(
   // with, while the journal still stands: a crash before it is recorded leaves a journal marked applied,
   // and finishing it writes them from the target (recoverJournal). If it cannot be recorded (a full
   // disk), the new ruleset is taken back: the kernel must never run what restore-last would not load.
-  mark('after probation');
   const afterForms = await Promise.all(afterSaves);
-  mark('after forms');
   const after = afterForms.map((a) => a?.text);
   // The record holds nfgit's part only: a save of the target also holds what the merge carried over.
   const own = await Promise.all(
@@ -442,7 +434,6 @@ export async function applyTransaction(
   );
   const names = desired.ipsets?.sets ?? [];
   const generation = reading === undefined ? undefined : afterOwnCommits(before, await reading, commits);
-  mark('generation after');
   // Saved from the target (not staging) so that drift compares like with like; only for drift and the summary.
   let savedSets = sets === undefined ? undefined : await saveSets(ctx.target).catch(() => undefined);
   const forms: CanonicalForms = {
