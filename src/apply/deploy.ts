@@ -5,7 +5,7 @@
 import { mark } from '../util/timings.js';
 import { compile, type CompileOptions, type CompileResult } from '../compiler/compile.js';
 import type { Family } from '../compiler/parse-argv.js';
-import { digestOf, digestOfAsync, planJson } from '../compiler/plan.js';
+import { digestOf, planJson } from '../compiler/plan.js';
 import type { RenderedRuleset } from '../compiler/render-restore.js';
 import { formatLocation } from '../errors/source-location.js';
 import { kernelServices } from '../netfilter/kernel-services.js';
@@ -74,14 +74,13 @@ function lazyPlan(result: CompileResult): { readonly json: string } {
 }
 
 /**
- * Makes plan.json's text (100-150 ms at 50k rules) and starts hashing it off the main thread, once the
- * main thread is free, while staging runs in the kernel: not later, when it would hold up the restore
- * tools' end, or the record.
+ * Makes plan.json's text (100-150 ms at 50k rules) and hashes it, once the main thread is free, while
+ * staging runs in the kernel: not later, when it would hold up the restore tools' end, or the record.
  */
 function makePlanAhead(result: CompileResult): void {
   setImmediate(() => {
     try {
-      digestOfAsync(lazyPlan(result).json).catch(() => {});
+      digestOf(lazyPlan(result).json);
     } catch {
       // made again, and its error met, where the record needs it
     }

@@ -19,7 +19,7 @@ import {
   sealJson,
 } from './state-records.js';
 import { checkStateDir, readStampedStateFile, readStateFile, readStateFileAhead, tightenFiles } from '../util/state-security.js';
-import { digestOfAsync } from '../compiler/plan.js';
+import { digestOf } from '../compiler/plan.js';
 import { knownBytes } from '../util/text-bytes.js';
 import type { IpsetsJournal, IpsetsRuleset } from './ipset-apply.js';
 
@@ -155,7 +155,7 @@ export class StateDir {
 
   /**
    * Reads the recorded rulesets and canonical forms (rules.v4/v6, canonical.v4/v6) ahead, in libuv's
-   * threads, and hashes them (digestOfAsync), while the rules compile: an incremental apply reads and
+   * threads, and hashes them (digestOf, from the bytes read), while the rules compile: an incremental apply reads and
    * checks all four right after (12 MB at 50k rules). Never fails; the reads that use them check each
    * file again and take the text only when its stamp is the one read here. `onText` gets each text
    * read (to prepare what will be made of it: deploy.ts scans them for the incremental plan).
@@ -166,10 +166,9 @@ export class StateDir {
         const got = await readStateFileAhead(this.file(name));
         if (got === undefined) return;
         this.ahead.set(name, got);
-        // Hashed from the bytes read, not from the text encoded again (12 MB at 50k rules), when they are
-        // its encoding for sure: one character a byte, none of them a replaced invalid byte (ASCII).
-        if (got.text.length === got.bytes.length && !got.text.includes('\uFFFD')) knownBytes(got.text, got.bytes);
-        await digestOfAsync(got.text).catch(() => undefined);
+        // Hashed from the bytes read, not from the text encoded again (12 MB at 50k rules).
+        knownBytes(got.text, got.bytes);
+        digestOf(got.text);
         onText?.(got.text, name === CANONICAL_FILE.ipv4 || name === CANONICAL_FILE.ipv6 ? 'canonical' : 'ruleset');
       }),
     );
@@ -406,7 +405,7 @@ export class StateDir {
   private stageAhead(files: ReadonlyArray<readonly [name: string, text: string]>, hash = true): Promise<void> {
     const writes = files.map(async ([name, text]) => {
       if (this.recordedCache.get(name)?.text === text || this.earlyFiles.has(name)) return;
-      if (hash) digestOfAsync(text).catch(() => undefined);
+      if (hash) digestOf(text);
       const entry: EarlyFile = {
         text,
         done: stageFileAsync(this.file(name), text, 0o600, { noSync: true }).then(

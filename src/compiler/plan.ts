@@ -49,21 +49,10 @@ export function digestOf(text: string): string {
   if (known !== undefined) return known;
   // A large text is hashed from its bytes (bytesOf, kept for its other uses): sha256 of 4 MB takes 3 ms
   // with SHA extensions, hashing the string encodes it into fresh memory first (~20 ms on our VMs).
+  // Hashed on the main thread: WebCrypto's digest in libuv's threads copies the bytes there first (20 ms).
   const digest = `sha256:${createHash('sha256').update(bytesOf(text)).digest('hex')}`;
   remember(text, digest);
   return digest;
-}
-
-/**
- * digestOf, for callers that can wait. It once hashed in libuv's threads (WebCrypto), but that copies
- * the bytes into fresh memory on the main thread first: 20 ms for 4 MB, against 3 ms for hashing them there.
- */
-export function digestOfAsync(text: string): Promise<string> {
-  try {
-    return Promise.resolve(digestOf(text));
-  } catch (err) {
-    return Promise.reject(err as Error);
-  }
 }
 
 /** The digest of the same string (or an equal one: a comparison costs far less than sha256) hashed a moment ago. */

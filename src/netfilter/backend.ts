@@ -4,6 +4,7 @@ import { SandboxError } from '../errors/errors.js';
 import { TOOL, type Family } from '../compiler/parse-argv.js';
 import { hasRules } from './save-text.js';
 import { runInTarget, type Target } from './target.js';
+import { shellWord } from '../util/waiting-shells.js';
 
 /** Which iptables the host uses, and the save/restore tools that go with it. */
 export interface Backend {
@@ -19,11 +20,6 @@ export function saveTool(family: Family): string {
 /** See saveTool. */
 export function restoreTool(family: Family): string {
   return `${TOOL[family]}-restore`;
-}
-
-/** A word for sh, single-quoted. */
-function shellWord(word: string): string {
-  return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
 /**

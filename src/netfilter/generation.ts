@@ -13,6 +13,7 @@
 
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import type { Socket } from 'node:net';
 import { onExit } from '../util/exit-hooks.js';
 import { toolEnv } from '../util/sandbox.js';
 import type { Backend } from './backend.js';
@@ -118,14 +119,16 @@ export function startGenerationReader(target: Target): GenerationReader {
   const waiting: Array<(g: Generation | undefined) => void> = [];
   let ended = false;
   let rest = '';
+  // The child's pipes are sockets (ref/unref), though typed as plain streams.
+  const stdout = child.stdout as Socket | null;
   const idle = (): void => {
     child.unref();
-    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
-    (child.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+    stdout?.unref();
+    (child.stdin as Socket | null)?.unref();
   };
   const busy = (): void => {
     child.ref();
-    (child.stdout as unknown as { ref?: () => void } | null)?.ref?.();
+    stdout?.ref();
   };
   const end = (): void => {
     if (ended) return;

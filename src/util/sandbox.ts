@@ -1,8 +1,7 @@
 import { NfgitError, SandboxError, TimeoutError } from '../errors/errors.js';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { killGroup, runProcess, writeInput, type ProcessResult } from './run-process.js';
-import { onExit } from './exit-hooks.js';
-import { startWaitingShells, takeWaitingShell } from './waiting-shells.js';
+import type { ChildProcess } from 'node:child_process';
+import { runProcess, writeInput, type ProcessResult } from './run-process.js';
+import { spawnShellScript, startWaitingShells, takeWaitingShell } from './waiting-shells.js';
 
 /** A fixed PATH for everything nfgit runs, so the host's PATH cannot swap tools under it. */
 export const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
@@ -90,14 +89,5 @@ export function startScratchShells(count: number): { readonly shells: readonly C
 }
 
 function spawnShell(script: string): ChildProcess {
-  const [file, ...args] = scratchShell();
-  const child = spawn(file as string, [...args, script, 'nfgit-sandbox'], {
-    detached: true,
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: toolEnv(),
-  });
-  const dropExit = onExit(() => killGroup(child.pid));
-  child.on('close', dropExit);
-  child.stdin?.on('error', () => {});
-  return child;
+  return spawnShellScript(scratchShell(), script, ['nfgit-sandbox'], toolEnv());
 }

@@ -135,7 +135,7 @@ export function readStampedStateFile(file: string, known: string | undefined): S
     if (why !== undefined) throw new SandboxError(`refusing the state file: ${why}`);
     const stamp = fileStamp(st);
     if (stamp === known) return { exists: true, stamp, text: undefined };
-    // Not zeroed first: the read fills it (and its pages are faulted in libuv's thread, not this one).
+    // Not zeroed first: the read fills it.
     const buf = Buffer.allocUnsafeSlow(st.size);
     let done = 0;
     while (done < st.size) {

@@ -22,23 +22,26 @@ export function bytesOf(text: string): Buffer {
   if (text.length < LARGE) return Buffer.from(text, 'utf8');
   for (const [t, bytes] of recent) if (t === text) return bytes;
   const bytes = fromReserve(text) ?? Buffer.from(text, 'utf8');
-  recent.unshift([text, bytes]);
-  recent.length = Math.min(recent.length, KEEP);
-  keepForAWhile();
+  keep(text, bytes);
   return bytes;
 }
 
-/**
- * Notes that BYTES are the UTF-8 bytes of TEXT (a file read, then decoded): bytesOf gives them, not
- * an encoding of the text again. The caller vouches for it (the text was decoded from these bytes,
- * valid UTF-8: state files are written by nfgit from strings).
- */
-export function knownBytes(text: string, bytes: Buffer): void {
-  if (text.length < LARGE) return;
-  for (const [t] of recent) if (t === text) return;
+/** Keeps BYTES as TEXT's for a while (KEEP texts at most). */
+function keep(text: string, bytes: Buffer): void {
   recent.unshift([text, bytes]);
   recent.length = Math.min(recent.length, KEEP);
   keepForAWhile();
+}
+
+/**
+ * Offers BYTES, from which TEXT was decoded (a file read), as its bytes: bytesOf then gives them, not
+ * an encoding of the text again, when they are that encoding for sure: one character a byte, none of
+ * them an invalid byte replaced by U+FFFD (an ASCII text; other texts are encoded as usual).
+ */
+export function knownBytes(text: string, bytes: Buffer): void {
+  if (text.length < LARGE || text.length !== bytes.length || text.includes('\uFFFD')) return;
+  for (const [t] of recent) if (t === text) return;
+  keep(text, bytes);
 }
 
 /** Drops the bytes (and the reserve) KEEP_MS after the first of them was made. */
@@ -60,16 +63,20 @@ let reserve: { readonly buf: Buffer; used: number; ready: boolean } | undefined;
  * are written once in libuv's threads (crypto.randomFill: a read of /dev/zero leaves them unbacked),
  * while the rule files run, so that encoding a text there costs the main thread the copy only (under
  * a millisecond for 4 MB of ASCII, against ~20 ms into fresh pages on our VMs). Dropped with the
- * bytes made in it (KEEP_MS). Best effort: until the pages are in place, texts get fresh buffers.
+ * bytes made in it (KEEP_MS). Best effort: until the pages are in place, texts get fresh buffers. The
+ * promise says when they are (for tests; it never fails).
  */
-export function reserveBytes(size: number): void {
-  if (size < LARGE || reserve !== undefined) return;
+export function reserveBytes(size: number): Promise<void> {
+  if (size < LARGE || reserve !== undefined) return Promise.resolve();
   const r = { buf: Buffer.allocUnsafeSlow(size), used: 0, ready: false };
   reserve = r;
   keepForAWhile();
-  randomFill(r.buf, (err) => {
-    r.ready = err === null;
-  });
+  return new Promise((resolve) =>
+    randomFill(r.buf, (err) => {
+      r.ready = err === null;
+      resolve();
+    }),
+  );
 }
 
 /** The text's bytes written into the reserve, if it is in place and has room for them. */

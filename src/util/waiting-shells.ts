@@ -18,18 +18,29 @@ const waiting = new Map<string, ChildProcess[]>();
 const unspawned = new WeakSet<ChildProcess>();
 
 /**
- * Spawns `command` (whose last words are a shell's `-c`, to which the waiting script is added, then
- * `args`) in its own process group, killed when nfgit exits.
+ * Spawns `command` (whose last words are a shell's `-c`) with SCRIPT and then `args` after it, its
+ * stdio piped, in its own process group, killed when nfgit exits.
  */
-function spawnWaiting(command: readonly string[], args: readonly string[], env: Record<string, string>): ChildProcess {
+export function spawnShellScript(
+  command: readonly string[],
+  script: string,
+  args: readonly string[],
+  env: Record<string, string>,
+): ChildProcess {
   const [file, ...rest] = command;
-  const child = spawn(file as string, [...rest, WAITING, ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env });
+  const child = spawn(file as string, [...rest, script, ...args], { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env });
   const dropExit = onExit(() => killGroup(child.pid));
   child.on('close', dropExit);
+  child.stdin?.on('error', () => {});
+  return child;
+}
+
+/** A waiting shell (spawnShellScript of WAITING). */
+function spawnWaiting(command: readonly string[], args: readonly string[], env: Record<string, string>): ChildProcess {
+  const child = spawnShellScript(command, WAITING, args, env);
   // A shell that fails to spawn is not used: the script it would have run is spawned on its own, whose
   // failure its caller hears of.
   child.on('error', () => unspawned.add(child));
-  child.stdin?.on('error', () => {});
   return child;
 }
 

@@ -81,8 +81,16 @@ test('a reader started ahead reads what readGeneration reads, a commit later one
       t.is(b?.gen, (a?.gen ?? NaN) + 1);
       t.deepEqual(c, b, 'two readings asked at once, each answered');
       t.is(await reader.read({ kind: 'legacy', nft: undefined }), undefined, 'the legacy backend has none');
+      t.not((await execa('ip', ['netns', 'pids', ns as string])).stdout.trim(), '', 'the reader runs in the namespace');
     } finally {
       reader.close();
     }
     t.is(await reader.read(NFT), undefined);
+    // Its process ends: nothing is left in the namespace (polled: the reader gives no handle on it).
+    let left = 'not read yet';
+    for (let i = 0; i < 200 && left !== ''; i++) {
+      left = (await execa('ip', ['netns', 'pids', ns as string])).stdout.trim();
+      if (left !== '') await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    t.is(left, '', 'no process of the reader left');
   }));

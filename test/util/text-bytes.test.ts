@@ -19,20 +19,29 @@ test('a small text is encoded each time', (t) => {
   t.is(a.toString('utf8'), '*filter\nCOMMIT\n');
 });
 
-test('bytes known from a read are given back for their text; texts encoded once the reserve is in place are views of it', async (t) => {
+test('bytes known from a read are given back for an ASCII text, not for another; texts encoded once the reserve is in place are views of it', async (t) => {
   const read = Buffer.from(`${'-A FORWARD -j ACCEPT\n'.repeat(5000)}`, 'utf8');
   const text = read.toString('utf8');
   knownBytes(text, read);
   t.is(bytesOf(text), read);
-  reserveBytes(1 << 20);
-  // The reserve's pages are put in place in libuv's threads: wait for it (a later text is a view of it).
-  let bytes = bytesOf(`${'-A OUTPUT -j ACCEPT\n'.repeat(4000)}#0\n`);
-  for (let i = 1; bytes.buffer.byteLength !== 1 << 20 && i < 200; i++) {
-    await new Promise((resolve) => setTimeout(resolve, 20));
-    bytes = bytesOf(`${'-A OUTPUT -j ACCEPT\n'.repeat(4000)}#${i}\n`);
+  // Not their encoding: an invalid byte (read as U+FFFD, as many characters as bytes), and an é (two bytes).
+  for (const tail of [Buffer.from([0xff]), Buffer.from('é', 'utf8')]) {
+    const odd = Buffer.concat([Buffer.from('-A INPUT -j DROP\n'.repeat(5000), 'utf8'), tail]);
+    const oddText = odd.toString('utf8');
+    knownBytes(oddText, odd);
+    t.not(bytesOf(oddText), odd);
+    t.true(bytesOf(oddText).equals(Buffer.from(oddText, 'utf8')));
   }
+  await reserveBytes(1 << 20);
+  const ascii = `${'-A OUTPUT -j ACCEPT\n'.repeat(4000)}`;
+  const bytes = bytesOf(ascii);
   t.is(bytes.buffer.byteLength, 1 << 20, 'a view of the reserve');
-  t.true(bytes.equals(Buffer.from(bytes.toString('utf8'), 'utf8')));
+  t.true(bytes.equals(Buffer.from(ascii, 'utf8')));
+  const utf8 = `${'-A OUTPUT -m comment --comment "✓ é" -j ACCEPT\n'.repeat(2000)}`;
+  const other = bytesOf(utf8);
+  t.is(other.buffer, bytes.buffer, 'a text that is not ASCII goes there too');
+  t.true(other.equals(Buffer.from(utf8, 'utf8')));
   const big = `${'x'.repeat(2 << 20)}\n`;
-  t.true(bytesOf(big).equals(Buffer.from(big, 'utf8')), 'a text larger than the room left: its own buffer');
+  t.not(bytesOf(big).buffer, bytes.buffer, 'a text larger than the room left: its own buffer');
+  t.true(bytesOf(big).equals(Buffer.from(big, 'utf8')));
 });
