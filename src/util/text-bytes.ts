@@ -44,8 +44,16 @@ export function knownBytes(text: string, bytes: Buffer): void {
   keep(text, bytes);
 }
 
-/** Drops the bytes (and the reserve) KEEP_MS after the first of them was made. */
-function keepForAWhile(): void {
+/**
+ * Drops the bytes (and the reserve) KEEP_MS after the first of them was made, or (`again`) after
+ * now: a new reserve is a new apply, whose bytes must not go at a timer an earlier apply of the
+ * daemon started.
+ */
+function keepForAWhile(again = false): void {
+  if (again && expiry !== undefined) {
+    clearTimeout(expiry);
+    expiry = undefined;
+  }
   if (expiry !== undefined) return;
   expiry = setTimeout(() => {
     recent.length = 0;
@@ -62,15 +70,17 @@ let reserve: { readonly buf: Buffer; used: number; ready: boolean } | undefined;
  * Puts SIZE bytes of memory in place for the texts an apply will encode after its compile: its pages
  * are written once in libuv's threads (crypto.randomFill: a read of /dev/zero leaves them unbacked),
  * while the rule files run, so that encoding a text there costs the main thread the copy only (under
- * a millisecond for 4 MB of ASCII, against ~20 ms into fresh pages on our VMs). Dropped with the
- * bytes made in it (KEEP_MS). Best effort: until the pages are in place, texts get fresh buffers. The
- * promise says when they are (for tests; it never fails).
+ * a millisecond for 4 MB of ASCII, against ~20 ms into fresh pages on our VMs). Replaces the
+ * reserve of an earlier apply; dropped with the bytes made in it (KEEP_MS from now). Best effort:
+ * until the pages are in place, texts get fresh buffers. The promise says when they are (for tests;
+ * it never fails).
  */
 export function reserveBytes(size: number): Promise<void> {
-  if (size < LARGE || reserve !== undefined) return Promise.resolve();
+  if (size < LARGE) return Promise.resolve();
+  // An earlier apply's reserve (the daemon's last pass) is replaced, not reused: its room may be used up.
   const r = { buf: Buffer.allocUnsafeSlow(size), used: 0, ready: false };
   reserve = r;
-  keepForAWhile();
+  keepForAWhile(true);
   return new Promise((resolve) =>
     randomFill(r.buf, (err) => {
       r.ready = err === null;

@@ -44,4 +44,9 @@ test('bytes known from a read are given back for an ASCII text, not for another;
   const big = `${'x'.repeat(2 << 20)}\n`;
   t.not(bytesOf(big).buffer, bytes.buffer, 'a text larger than the room left: its own buffer');
   t.true(bytesOf(big).equals(Buffer.from(big, 'utf8')));
+  // The next apply (the daemon's next pass) gets a reserve of its own, with room again.
+  await reserveBytes(3 << 20);
+  const next = `${'-A INPUT -j DROP\n'.repeat(5000)}`;
+  t.is(bytesOf(next).buffer.byteLength, 3 << 20, 'a view of the new reserve');
+  t.true(bytesOf(next).equals(Buffer.from(next, 'utf8')));
 });
