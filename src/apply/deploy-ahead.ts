@@ -9,10 +9,11 @@ import { startScratchShells } from '../util/sandbox.js';
 import { startLockShells } from './state-lock.js';
 import { reserveBytes } from '../util/text-bytes.js';
 import { STATE_FILE } from '../util/state-layout.js';
+import { readStateFile } from '../util/state-security.js';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 
-/** Shells started ahead in the target for host commands (more run as usual). */
+/** Shells started ahead in the target for host commands, at most (more run as usual). */
 const HOST_COMMANDS_AHEAD = 2;
 
 /** What deploy starts ahead, and ends. */
@@ -30,9 +31,10 @@ export interface Ahead {
 /**
  * Staging's namespaces and shells (sandbox.ts startScratchShells), one a family and one more for a
  * family split in two (stage-split.ts); shells in the target for its restore tools and first host
- * commands (target.ts startTargetShells); the lock processes (state-lock.ts startLockShells); a reader
- * of the target's generation (generation.ts); memory in place for the texts it will encode
- * (text-bytes.ts reserveBytes), a quarter more than the last apply's files.
+ * commands, as many as the last apply ran (target.ts startTargetShells); the lock processes
+ * (state-lock.ts startLockShells); a reader of the target's generation (generation.ts); memory in
+ * place for the texts it will encode (text-bytes.ts reserveBytes), a quarter more than the last
+ * apply's files.
  */
 export function startAhead(target: Target, families: number, stateDir: string): Ahead {
   let shells: ReturnType<typeof startScratchShells> | undefined;
@@ -48,7 +50,7 @@ export function startAhead(target: Target, families: number, stateDir: string): 
   return {
     start: () => {
       shells ??= startScratchShells(families + 1);
-      targetShells ??= startTargetShells(target, families + HOST_COMMANDS_AHEAD);
+      targetShells ??= startTargetShells(target, families + hostCommandsAhead(stateDir));
       lockShells ??= startLockShells();
       reader ??= startGenerationReader(target);
       if (!reserved) reserveBytes(Math.ceil(recordedBytes(stateDir) * 1.25));
@@ -64,6 +66,25 @@ export function startAhead(target: Target, families: number, stateDir: string): 
       for (const fn of atEnd.splice(0)) await fn().catch(() => {});
     },
   };
+}
+
+/**
+ * How many shells to start for host commands: as many as the last apply ran (a ruleset seldom
+ * changes them), up to HOST_COMMANDS_AHEAD; that many without a record. A guess only: the record
+ * is read as a state file (readStateFile's checks) and as JSON, not checked against its schema (the
+ * apply reads it as usual).
+ */
+export function hostCommandsAhead(stateDir: string): number {
+  let record: unknown;
+  try {
+    const read = readStateFile(path.join(stateDir, STATE_FILE.lastGood));
+    if (!read.exists) return HOST_COMMANDS_AHEAD;
+    record = JSON.parse(read.text);
+  } catch {
+    return HOST_COMMANDS_AHEAD;
+  }
+  const commands = typeof record === 'object' && record !== null ? (record as { hostCommands?: unknown }).hostCommands : undefined;
+  return Array.isArray(commands) ? Math.min(commands.length, HOST_COMMANDS_AHEAD) : HOST_COMMANDS_AHEAD;
 }
 
 /**
