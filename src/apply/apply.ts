@@ -191,8 +191,7 @@ async function applyLocked(
  * transaction, then the host commands.
  */
 export function applyRuleset(
-  /** The ruleset, or its promise (deploy hashes it meanwhile): awaited under the lock. */
-  ruleset: AppliedRuleset | Promise<AppliedRuleset>,
+  ruleset: AppliedRuleset,
   options: ApplyOptions,
   /**
    * Staging of the same ruleset, possibly still running: lock, recovery and snapshots proceed meanwhile,
@@ -212,7 +211,7 @@ export function applyRuleset(
       if (!(err instanceof CorruptStateFile)) throw err;
       warnings.push(`${err.message}; this apply replaced it (sets it named are not known to be nfgit's, so none was destroyed)`);
     }
-    return applyLocked(locked, locked.families, await ruleset, options, staging, started, options.probation, warnings, false, path);
+    return applyLocked(locked, locked.families, ruleset, options, staging, started, options.probation, warnings, false, path);
   });
 }
 

@@ -14,7 +14,7 @@ import { startAhead, type Ahead } from './deploy-ahead.js';
 import { withText } from '../netfilter/stage-split.js';
 import type { TransactionPath } from './transaction.js';
 import type { ApplyOptions, ApplyReport } from './apply.js';
-import type { AppliedRuleset } from './state-files.js';
+import type { AppliedRuleset, StateDir } from './state-files.js';
 
 /** The families nfgit manages: IPv4 alone on a host with IPv6 disabled (--ipv4-only, ipv4Only), else both. */
 export function managedFamilies(ipv4Only: boolean): Family[] {
@@ -159,7 +159,7 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
   // A plan that fails is nfgit's trouble, not a refusal of the rules (the agent would refuse the commit).
   let planFailed = false;
   try {
-    const [{ applyRuleset }, { planPath, scanKnown }] = await loading;
+    const [{ applyRuleset }, paths] = await loading;
     // One StateDir for the plan and the apply: the last good ruleset read for the plan is not parsed again.
     const state = await opening;
     // The apply starts first, so that its lock is taken while the plan is made (on a large ruleset the
@@ -168,66 +168,26 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
     const chosen = new Promise<{ staging: Promise<StageResult>; path: TransactionPath }>((resolve) => (choose = resolve));
     // Hashed here (3 ms for 4 MB: digestOf).
     const applied = rulesetOf(result, options.ipv4Only, options.source);
-    const ruleset = Promise.resolve(applied);
     // The journal's rulesets, written while the plan is made and staging runs (the transaction waits for
     // them): started before the plan, each step of the write waiting for the main thread.
     const journalRules = state.stageJournalRules(applied.families);
     journalRules.catch(() => {});
     ahead.atRelease(() => journalRules.catch(() => {}).then(() => state.discardEarlyFiles()));
     const applying = applyRuleset(
-      ruleset,
+      applied,
       { ...options, state, backend: probing },
       chosen.then((c) => c.staging).then((s) => s.canonical),
       chosen.then((c) => c.path),
     );
-    let path: TransactionPath;
-    try {
-      const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
-      // The plan takes the new inputs' scans from their render's layout instead of scanning them.
-      if (options.full !== true) for (const rs of Object.values(rulesets)) if (rs.layout !== undefined) scanKnown(rs.text, rs.layout);
-      const planned = planPath(state, options.target, managedFamilies(options.ipv4Only), texts, {
-        ...options,
-        // Staging checks the sets in every family's namespace: with sets, every family is staged.
-        stageEvery: result.ipsets.sets.length > 0,
-      });
-      if ('full' in planned) {
-        staging = stageWhole();
-        path = planned;
-      } else {
-        // A family whose rules are the recorded ones is not staged again (apply-path.ts: unchanged).
-        const skip = planned.increment.unchanged ?? [];
-        const skeletons = Object.fromEntries(
-          Object.entries(rulesets)
-            .filter(([f]) => !skip.includes(f as Family))
-            .map(([f, rs]) => [f, withText(rs, planned.increment.plans[f as Family]?.skeleton ?? rs.text)]),
-        );
-        // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
-        // reported: the skeleton must never refuse what the whole ruleset loads.
-        let refused = false;
-        // The skeleton's save is what the difference is computed from: on the path, not niced.
-        staging = stage(skeletons, { canonical: true, canonicalNow: true, ipsets: result.ipsets }).catch(
-          () => ((refused = true), stageWhole()),
-        );
-        path = {
-          increment: {
-            ...planned.increment,
-            stageWhole: () => stageWhole().then((s) => s.canonical),
-            skeletonRefused: () => refused,
-          },
-        };
-      }
-    } catch (err) {
-      // The apply ends with this error, having changed nothing.
-      planFailed = true;
-      staging = Promise.reject(err);
-      path = { full: 'no plan' };
-    }
+    const planned = planAndStage(paths, state, result, rulesets, options, stageWhole);
+    staging = planned.staging;
+    planFailed = planned.planFailed;
     mark('planned');
     staging.then(
       () => mark('staged'),
       () => {},
     );
-    choose({ staging, path });
+    choose({ staging, path: planned.path });
     makePlanAhead(result);
     const report = await applying;
     return { ok: true, result, report };
@@ -242,5 +202,63 @@ async function deployWith(compileOptions: CompileOptions, options: DeployOptions
           );
     const step = !planFailed && ((await refused(staging)) || (await refused(whole))) ? 'stage' : 'apply';
     return { ok: false, step, error, result };
+  }
+}
+
+/** The path an apply takes, with its staging started. */
+interface Planned {
+  readonly staging: Promise<StageResult>;
+  readonly path: TransactionPath;
+  /** The plan itself failed (nfgit's trouble, not a refusal of the rules): staging fails with its error. */
+  readonly planFailed: boolean;
+}
+
+/**
+ * Plans the apply (the difference, or the whole ruleset and why) and starts its staging: the skeleton
+ * of the changed rules (the whole ruleset when the kernel refuses it), or the whole ruleset.
+ */
+function planAndStage(
+  paths: typeof import('./apply-path.js'),
+  state: StateDir,
+  result: CompileResult,
+  rulesets: Partial<Record<Family, RenderedRuleset>>,
+  options: DeployOptions,
+  stageWhole: () => Promise<StageResult>,
+): Planned {
+  try {
+    const texts = Object.fromEntries(Object.entries(rulesets).map(([f, rs]) => [f, rs.text]));
+    // The plan takes the new inputs' scans from their render's layout instead of scanning them.
+    if (options.full !== true) for (const rs of Object.values(rulesets)) if (rs.layout !== undefined) paths.scanKnown(rs.text, rs.layout);
+    const planned = paths.planPath(state, options.target, managedFamilies(options.ipv4Only), texts, {
+      ...options,
+      // Staging checks the sets in every family's namespace: with sets, every family is staged.
+      stageEvery: result.ipsets.sets.length > 0,
+    });
+    if ('full' in planned) return { staging: stageWhole(), path: planned, planFailed: false };
+    // A family whose rules are the recorded ones is not staged again (apply-path.ts: unchanged).
+    const skip = planned.increment.unchanged ?? [];
+    const skeletons = Object.fromEntries(
+      Object.entries(rulesets)
+        .filter(([f]) => !skip.includes(f as Family))
+        .map(([f, rs]) => [f, withText(rs, planned.increment.plans[f as Family]?.skeleton ?? rs.text)]),
+    );
+    // A refusal of the changed rules is confirmed on the whole ruleset, whose errors are then the ones
+    // reported: the skeleton must never refuse what the whole ruleset loads.
+    let refused = false;
+    // The skeleton's save is what the difference is computed from: on the path, not niced.
+    const staging = stage(skeletons, { canonical: true, canonicalNow: true, ipsets: result.ipsets }).catch(
+      () => ((refused = true), stageWhole()),
+    );
+    const path: TransactionPath = {
+      increment: {
+        ...planned.increment,
+        stageWhole: () => stageWhole().then((s) => s.canonical),
+        skeletonRefused: () => refused,
+      },
+    };
+    return { staging, path, planFailed: false };
+  } catch (err) {
+    // The apply ends with this error, having changed nothing.
+    return { staging: Promise.reject(err), path: { full: 'no plan' }, planFailed: true };
   }
 }
