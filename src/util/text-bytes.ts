@@ -44,16 +44,8 @@ export function knownBytes(text: string, bytes: Buffer): void {
   keep(text, bytes);
 }
 
-/**
- * Drops the bytes (and the reserve) KEEP_MS after the first of them was made, or (`again`) after
- * now: a new reserve is a new apply, whose bytes must not go at a timer an earlier apply of the
- * daemon started.
- */
-function keepForAWhile(again = false): void {
-  if (again && expiry !== undefined) {
-    clearTimeout(expiry);
-    expiry = undefined;
-  }
+/** Drops the bytes (and the reserve) KEEP_MS after the first of them was made. */
+function keepForAWhile(): void {
   if (expiry !== undefined) return;
   expiry = setTimeout(() => {
     recent.length = 0;
@@ -77,10 +69,13 @@ let reserve: { readonly buf: Buffer; used: number; ready: boolean } | undefined;
  */
 export function reserveBytes(size: number): Promise<void> {
   if (size < LARGE) return Promise.resolve();
-  // An earlier apply's reserve (the daemon's last pass) is replaced, not reused: its room may be used up.
+  // An earlier apply's reserve (the daemon's last pass) is replaced, not reused: its room may be used
+  // up. Its expiry goes with it: this apply's bytes must not be dropped at the earlier apply's timer.
   const r = { buf: Buffer.allocUnsafeSlow(size), used: 0, ready: false };
   reserve = r;
-  keepForAWhile(true);
+  clearTimeout(expiry);
+  expiry = undefined;
+  keepForAWhile();
   return new Promise((resolve) =>
     randomFill(r.buf, (err) => {
       r.ready = err === null;
